@@ -1,0 +1,81 @@
+# csr-signer. `make run` and `make test` work from a fresh clone: they bootstrap
+# Node 24 (when the system's is older than 22.19), the npm dependencies and the
+# test control plane (kube-apiserver, kubectl and etcd built from Go modules).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Everything heavy lives outside the work tree, keyed by version, reused across runs.
+export CSR_SIGNER_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/csr-signer
+NODE_VERSION := 24.21.0
+
+# Node first on PATH for every target: the system's when new enough, else Node 24 from the npm registry.
+NODE_BIN_DIR := $(shell hack/ensure-node.sh $(NODE_VERSION))
+ifeq ($(NODE_BIN_DIR),)
+$(error could not provide Node >= 22.19 (see the message above))
+endif
+export PATH := $(NODE_BIN_DIR):$(PATH)
+
+# Where hack/testbin/build.sh puts (or finds) the control plane binaries.
+TESTBIN_DIRS := $(shell hack/testbin/build.sh --print-dir)
+export KUBE_BIN_DIR := $(patsubst KUBE_BIN_DIR=%,%,$(filter KUBE_BIN_DIR=%,$(TESTBIN_DIRS)))
+export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TESTBIN_DIRS)))
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## Install npm dependencies (npm ci)
+
+.PHONY: testbin
+testbin: ## Build (or reuse) kube-apiserver, kubectl and etcd in $(CSR_SIGNER_CACHE)
+	hack/testbin/build.sh etcd apiserver kubectl
+
+.PHONY: testbin-controller-manager
+testbin-controller-manager: ## Build kube-controller-manager too (benchmark peer only)
+	hack/testbin/build.sh controller-manager
+
+.PHONY: build
+build: deps ## Compile TypeScript to dist/
+	npm run --silent build
+
+.PHONY: lint
+lint: deps ## Type-check, lint (typescript-eslint) and check formatting (Prettier)
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint .
+	npx prettier --check .
+
+.PHONY: format
+format: deps ## Rewrite files with Prettier
+	npx prettier --write .
+
+.PHONY: test-unit
+test-unit: deps ## Unit tests (pure logic and PKI, with openssl cross-checks) under c8 coverage
+	npm run --silent test:unit
+
+.PHONY: test-integration
+test-integration: deps testbin ## Integration tests against a real kube-apiserver and etcd
+	npm run --silent test:integration
+
+.PHONY: test
+test: lint test-unit test-integration ## Everything: lint, unit and integration tests
+
+.PHONY: bench-sign
+bench-sign: deps ## Issuance throughput on one core (EC and RSA CAs) against the node:crypto floor
+	node --import tsx bench/sign.bench.ts
+
+.PHONY: bench
+bench: bench-sign ## All benchmarks (results go to BENCHMARKS.md by hand)
+
+.PHONY: run
+run: deps testbin ## Local control plane, demo tenants and the signer, issuing certificates
+	node --import tsx hack/run-demo.ts
+
+.PHONY: clean
+clean: ## Remove build output (the cache in $(CSR_SIGNER_CACHE) stays)
+	rm -rf dist coverage
