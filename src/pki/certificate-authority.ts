@@ -1,0 +1,213 @@
+import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
+import { keyIdentifier } from "./certificate-builder.js";
+import { decodeCertificatesPem } from "./pem.js";
+import { SigningKeyError, SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+
+/** Why CA material was refused; the message names the file and the check, never key bytes. */
+export class CertificateAuthorityError extends Error {
+  constructor(
+    readonly reason: CertificateAuthorityProblem,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CertificateAuthorityError";
+  }
+}
+
+export type CertificateAuthorityProblem =
+  | "MissingFile"
+  | "UnknownLayout"
+  | "MalformedCertificate"
+  | "MalformedKey"
+  | "KeyMismatch"
+  | "NotACertificateAuthority"
+  | "ChainDoesNotVerify"
+  | "Expired"
+  | "NotYetValid";
+
+/** A validated CA: a signing certificate and key, the intermediates above it, and the trusted roots. */
+export interface CertificateAuthority {
+  readonly layout: CertificateAuthorityLayout;
+  readonly signingCertificate: ParsedCertificate;
+  readonly signingKey: SigningKey;
+  /** Certificates between the signing certificate and its root, nearest first (no roots). */
+  readonly intermediates: readonly ParsedCertificate[];
+  /** The root the signing certificate chains to. */
+  readonly anchor: ParsedCertificate;
+  /** Every root of the material (several during a root rotation), anchor included. */
+  readonly roots: readonly ParsedCertificate[];
+  /** Key identifier for authorityKeyIdentifier of issued certificates. */
+  readonly keyIdentifier: Uint8Array;
+  /** Signing certificate then intermediates as PEM, what follows a leaf in status.certificate. */
+  readonly chainPem: string;
+}
+
+export type CertificateAuthorityLayout = "cacerts" | "kubernetes.io/tls";
+
+/** File names of the two layouts we read. */
+export const CacertsFiles = {
+  certificate: "ca-cert.pem",
+  key: "ca-key.pem",
+  roots: "root-cert.pem",
+  chain: "cert-chain.pem",
+} as const;
+export const TlsSecretFiles = { certificate: "tls.crt", key: "tls.key", roots: "ca.crt" } as const;
+
+export type CertificateAuthorityFiles = Readonly<Record<string, Uint8Array | string | undefined>>;
+
+function text(file: Uint8Array | string): string {
+  return typeof file === "string" ? file : Buffer.from(file).toString("utf8");
+}
+
+function parseCertificates(file: Uint8Array | string | undefined, name: string): ParsedCertificate[] {
+  if (file === undefined) return [];
+  try {
+    return decodeCertificatesPem(text(file), name).map(parseCertificate);
+  } catch (error) {
+    throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
+  }
+}
+
+function describe(certificate: ParsedCertificate): string {
+  return `"${certificate.subject}" (serial ${certificate.serialNumberHex})`;
+}
+
+/**
+ * Loads and validates CA material from Istio's cacerts layout (ca-cert.pem, ca-key.pem,
+ * root-cert.pem, cert-chain.pem) or a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt).
+ * `now` checks validity. Throws CertificateAuthorityError naming the file and the check.
+ */
+export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: Date): CertificateAuthority {
+  let layout: CertificateAuthorityLayout;
+  let signingCertificates: ParsedCertificate[];
+  let keyFile: Uint8Array | string | undefined;
+  let keyFileName: string;
+  let roots: ParsedCertificate[];
+  let rootsFileName: string;
+  let chain: ParsedCertificate[];
+  if (files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined) {
+    layout = "cacerts";
+    for (const name of [CacertsFiles.certificate, CacertsFiles.key, CacertsFiles.roots]) {
+      if (files[name] === undefined) throw new CertificateAuthorityError("MissingFile", `cacerts layout: ${name} is missing`);
+    }
+    signingCertificates = parseCertificates(files[CacertsFiles.certificate], CacertsFiles.certificate);
+    keyFile = files[CacertsFiles.key];
+    keyFileName = CacertsFiles.key;
+    rootsFileName = CacertsFiles.roots;
+    roots = parseCertificates(files[CacertsFiles.roots], CacertsFiles.roots);
+    chain = parseCertificates(files[CacertsFiles.chain], CacertsFiles.chain);
+  } else if (files[TlsSecretFiles.certificate] !== undefined || files[TlsSecretFiles.key] !== undefined) {
+    layout = "kubernetes.io/tls";
+    for (const name of [TlsSecretFiles.certificate, TlsSecretFiles.key]) {
+      if (files[name] === undefined) throw new CertificateAuthorityError("MissingFile", `kubernetes.io/tls layout: ${name} is missing`);
+    }
+    // tls.crt may carry intermediates after the CA certificate, as cert-manager writes it.
+    const tlsChain = parseCertificates(files[TlsSecretFiles.certificate], TlsSecretFiles.certificate);
+    signingCertificates = tlsChain.slice(0, 1);
+    chain = tlsChain;
+    keyFile = files[TlsSecretFiles.key];
+    keyFileName = TlsSecretFiles.key;
+    rootsFileName = TlsSecretFiles.roots;
+    roots = parseCertificates(files[TlsSecretFiles.roots], TlsSecretFiles.roots);
+    // A self-signed CA in tls.crt with no ca.crt is its own root.
+    if (roots.length === 0 && signingCertificates[0]?.selfSigned) roots = [signingCertificates[0]];
+  } else {
+    throw new CertificateAuthorityError(
+      "UnknownLayout",
+      `no CA files found: expected ${CacertsFiles.certificate} and ${CacertsFiles.key} (cacerts) or ${TlsSecretFiles.certificate} and ${TlsSecretFiles.key} (kubernetes.io/tls)`,
+    );
+  }
+
+  const certificateFileName = layout === "cacerts" ? CacertsFiles.certificate : TlsSecretFiles.certificate;
+  if (signingCertificates.length !== 1 && layout === "cacerts") {
+    throw new CertificateAuthorityError(
+      "MalformedCertificate",
+      `${certificateFileName} must hold exactly one certificate, found ${signingCertificates.length}`,
+    );
+  }
+  const signingCertificate = signingCertificates[0];
+  if (!signingCertificate) throw new CertificateAuthorityError("MalformedCertificate", `${certificateFileName} holds no certificate`);
+  if (roots.length === 0) throw new CertificateAuthorityError("MissingFile", `${rootsFileName} holds no root certificate`);
+
+  let signingKey: SigningKey;
+  try {
+    signingKey = SoftwareSigningKey.fromPem(keyFile!);
+  } catch (error) {
+    throw new CertificateAuthorityError("MalformedKey", `${keyFileName}: ${(error as SigningKeyError).message}`);
+  }
+  if (!signingCertificate.x509.publicKey.equals(signingKey.publicKey)) {
+    throw new CertificateAuthorityError(
+      "KeyMismatch",
+      `${keyFileName} does not match the certificate in ${certificateFileName} ${describe(signingCertificate)}`,
+    );
+  }
+  checkIsIssuingCertificateAuthority(signingCertificate, certificateFileName);
+  for (const root of roots) {
+    if (!root.isCertificateAuthority || !root.selfSigned) {
+      throw new CertificateAuthorityError("NotACertificateAuthority", `${rootsFileName}: ${describe(root)} is not a self-signed CA certificate`);
+    }
+  }
+
+  const { intermediates, anchor } = buildChain(signingCertificate, chain, roots, rootsFileName);
+  for (const certificate of [signingCertificate, ...intermediates, anchor]) {
+    if (now < certificate.notBefore) {
+      throw new CertificateAuthorityError("NotYetValid", `${describe(certificate)} is not valid before ${certificate.notBefore.toISOString()}`);
+    }
+    if (now >= certificate.notAfter) {
+      throw new CertificateAuthorityError("Expired", `${describe(certificate)} expired at ${certificate.notAfter.toISOString()}`);
+    }
+  }
+  for (const certificate of intermediates) checkIsIssuingCertificateAuthority(certificate, "cert-chain.pem");
+
+  return {
+    layout,
+    signingCertificate,
+    signingKey,
+    intermediates,
+    anchor,
+    roots,
+    keyIdentifier: signingCertificate.subjectKeyIdentifier ?? keyIdentifier(signingCertificate.subjectPublicKey),
+    chainPem: signingCertificate.selfSigned ? "" : [signingCertificate, ...intermediates].map((c) => c.pem).join(""),
+  };
+}
+
+function checkIsIssuingCertificateAuthority(certificate: ParsedCertificate, fileName: string): void {
+  if (!certificate.isCertificateAuthority) {
+    throw new CertificateAuthorityError("NotACertificateAuthority", `${fileName}: ${describe(certificate)} is not a CA (basicConstraints CA:FALSE or absent)`);
+  }
+  if (certificate.keyUsageBits && !certificate.keyUsageBits.includes(KeyUsageBit.keyCertSign)) {
+    throw new CertificateAuthorityError("NotACertificateAuthority", `${fileName}: ${describe(certificate)} lacks keyUsage keyCertSign`);
+  }
+}
+
+/**
+ * Walks from the signing certificate up through the supplied chain certificates to one of the
+ * roots, checking every signature with OpenSSL. Order in cert-chain.pem does not matter; roots
+ * found in it are ignored (trust comes only from the roots file).
+ */
+function buildChain(
+  signingCertificate: ParsedCertificate,
+  chain: readonly ParsedCertificate[],
+  roots: readonly ParsedCertificate[],
+  rootsFileName: string,
+): { intermediates: ParsedCertificate[]; anchor: ParsedCertificate } {
+  const candidates = chain.filter((c) => !c.selfSigned && c.fingerprintSha256 !== signingCertificate.fingerprintSha256);
+  const intermediates: ParsedCertificate[] = [];
+  let current = signingCertificate;
+  for (let depth = 0; depth <= candidates.length; depth++) {
+    const anchor = roots.find((root) => issued(root, current));
+    if (anchor) return { intermediates, anchor };
+    const next = candidates.find((candidate) => !intermediates.includes(candidate) && issued(candidate, current));
+    if (!next) break;
+    intermediates.push(next);
+    current = next;
+  }
+  throw new CertificateAuthorityError(
+    "ChainDoesNotVerify",
+    `${describe(current)} (issuer "${current.issuer}") does not chain to a root in ${rootsFileName}`,
+  );
+}
+
+function issued(issuer: ParsedCertificate, subject: ParsedCertificate): boolean {
+  return subject.x509.checkIssued(issuer.x509) && subject.x509.verify(issuer.x509.publicKey);
+}

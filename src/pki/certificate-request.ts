@@ -1,0 +1,275 @@
+import { createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
+import {
+  DerError,
+  UniversalTag,
+  decodeDer,
+  expectSequence,
+  expectUniversal,
+  isContextTag,
+  readBitStringBytes,
+  readBoolean,
+  readObjectIdentifier,
+  readSmallInteger,
+  type DerLimits,
+  type DerNode,
+} from "./der.js";
+import { attributeValues, readName, type DistinguishedName } from "./names.js";
+import { Oid } from "./oids.js";
+import { PemError, decodeSinglePem } from "./pem.js";
+import { readGeneralNames, type SubjectAlternativeNames } from "./subject-alternative-names.js";
+
+/**
+ * A certificate request refused for what it is (not for who asked). `reason` is a CamelCase
+ * word for conditions and metrics; `message` names the rule and never echoes key material.
+ */
+export class CertificateRequestError extends Error {
+  constructor(
+    readonly reason: CertificateRequestRejectionReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CertificateRequestError";
+  }
+}
+
+export type CertificateRequestRejectionReason =
+  | "RequestTooLarge"
+  | "MalformedRequest"
+  | "UnsupportedSignatureAlgorithm"
+  | "InvalidSignature"
+  | "DuplicateExtension"
+  | "DuplicateExtensionRequest"
+  | "MultipleCommonNames"
+  | "UnsupportedSubjectAltName"
+  | "KeyNotAllowed";
+
+export interface CertificateRequestLimits {
+  /** Bytes of PEM accepted before any decoding (cert-manager uses 6500). */
+  maxPemBytes: number;
+  der: DerLimits;
+}
+
+export const defaultCertificateRequestLimits: CertificateRequestLimits = {
+  maxPemBytes: 6500,
+  der: { maxDepth: 12, maxNodes: 512 },
+};
+
+export type PublicKeyDescription =
+  | { readonly algorithm: "RSA"; readonly bits: number; readonly publicExponent: bigint }
+  | { readonly algorithm: "ECDSA"; readonly curve: string };
+
+/** A parsed request whose proof of possession has been verified. */
+export interface CertificateRequest {
+  readonly subject: DistinguishedName;
+  readonly subjectAltNames: SubjectAlternativeNames;
+  readonly publicKey: KeyObject;
+  readonly publicKeyDescription: PublicKeyDescription;
+  /** The SubjectPublicKeyInfo exactly as requested, copied into the certificate. */
+  readonly subjectPublicKeyInfo: Uint8Array;
+  /** The subjectPublicKey bits, for the subject key identifier. */
+  readonly subjectPublicKey: Uint8Array;
+  /** OIDs of every requested extension; none but SANs is ever copied into a certificate. */
+  readonly requestedExtensionOids: readonly string[];
+  /** True when the request asked for basicConstraints CA:TRUE (policy refuses it). */
+  readonly requestsCertificateAuthority: boolean;
+}
+
+const signatureHashes: Record<string, { hash: string; keyAlgorithm: "rsa" | "ec" }> = {
+  [Oid.sha256WithRsa]: { hash: "sha256", keyAlgorithm: "rsa" },
+  [Oid.sha384WithRsa]: { hash: "sha384", keyAlgorithm: "rsa" },
+  [Oid.sha512WithRsa]: { hash: "sha512", keyAlgorithm: "rsa" },
+  [Oid.ecdsaWithSha256]: { hash: "sha256", keyAlgorithm: "ec" },
+  [Oid.ecdsaWithSha384]: { hash: "sha384", keyAlgorithm: "ec" },
+  [Oid.ecdsaWithSha512]: { hash: "sha512", keyAlgorithm: "ec" },
+};
+
+const curveNames: Record<string, string> = {
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521",
+};
+
+/**
+ * Parses a PEM certificate request with hard limits before decoding, strictly (one block,
+ * nothing around it, DER only, no duplicate extensions or extensionRequest attributes, at most
+ * one CN), and verifies its self-signature with node:crypto (OpenSSL), not a JS verifier.
+ */
+export function parseCertificateRequest(
+  pem: string | Uint8Array,
+  limits: CertificateRequestLimits = defaultCertificateRequestLimits,
+): CertificateRequest {
+  const size = typeof pem === "string" ? Buffer.byteLength(pem) : pem.byteLength;
+  if (size > limits.maxPemBytes) {
+    throw new CertificateRequestError("RequestTooLarge", `request is ${size} bytes; the limit is ${limits.maxPemBytes}`);
+  }
+  const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("latin1");
+  let der: Uint8Array;
+  try {
+    der = decodeSinglePem(text, "CERTIFICATE REQUEST");
+  } catch (error) {
+    throw new CertificateRequestError("MalformedRequest", `request PEM: ${(error as PemError).message}`);
+  }
+  try {
+    return parseDer(der, limits.der);
+  } catch (error) {
+    if (error instanceof DerError) throw new CertificateRequestError("MalformedRequest", `request DER: ${error.message}`);
+    throw error;
+  }
+}
+
+function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
+  const root = expectSequence(decodeDer(der, limits), "CertificationRequest");
+  if (root.children.length !== 3) throw new DerError("CertificationRequest must have 3 fields");
+  const [info, signatureAlgorithm, signatureBits] = root.children as [DerNode, DerNode, DerNode];
+  expectSequence(info, "certificationRequestInfo");
+  if (info.children.length < 3 || info.children.length > 4) throw new DerError("certificationRequestInfo has wrong shape");
+  const [versionNode, subjectNode, spkiNode, attributesNode] = info.children;
+  if (readSmallInteger(versionNode, "version") !== 0) throw new DerError("only version 1 (0) requests exist");
+  const subject = readName(subjectNode, "subject");
+  if (attributeValues(subject, "CN").length > 1) {
+    throw new CertificateRequestError("MultipleCommonNames", "subject has more than one CN");
+  }
+
+  const spki = expectSequence(spkiNode, "subjectPublicKeyInfo");
+  const subjectPublicKey = readBitStringBytes(spki.children[1], "subjectPublicKey");
+  const { publicKey, description } = importPublicKey(spki.encoded);
+
+  const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
+  if (publicKey.asymmetricKeyType !== keyAlgorithm) {
+    throw new CertificateRequestError(
+      "UnsupportedSignatureAlgorithm",
+      `signature algorithm does not match the ${description.algorithm} key`,
+    );
+  }
+  const signature = readBitStringBytes(signatureBits, "signature");
+  if (!verifySignature(hash, info.encoded, publicKey, signature)) {
+    throw new CertificateRequestError("InvalidSignature", "proof of possession failed: the request signature does not verify");
+  }
+
+  const extensions = attributesNode ? readExtensionRequest(attributesNode) : [];
+  const seen = new Set<string>();
+  let subjectAltNames: SubjectAlternativeNames = { dns: [], ip: [], uri: [], email: [] };
+  let requestsCertificateAuthority = false;
+  for (const extension of extensions) {
+    if (seen.has(extension.oid)) {
+      throw new CertificateRequestError("DuplicateExtension", `extension ${extension.oid} is requested twice`);
+    }
+    seen.add(extension.oid);
+    if (extension.oid === Oid.subjectAltName) {
+      subjectAltNames = readGeneralNames(decodeDer(extension.value, limits), (message) => {
+        throw new CertificateRequestError("UnsupportedSubjectAltName", message);
+      });
+    } else if (extension.oid === Oid.basicConstraints) {
+      const constraints = expectSequence(decodeDer(extension.value, limits), "basicConstraints");
+      requestsCertificateAuthority =
+        constraints.children[0]?.tagNumber === UniversalTag.boolean && readBoolean(constraints.children[0], "cA");
+    }
+  }
+  return {
+    subject,
+    subjectAltNames,
+    publicKey,
+    publicKeyDescription: description,
+    subjectPublicKeyInfo: spki.encoded,
+    subjectPublicKey,
+    requestedExtensionOids: [...seen],
+    requestsCertificateAuthority,
+  };
+}
+
+function importPublicKey(spkiDer: Uint8Array): { publicKey: KeyObject; description: PublicKeyDescription } {
+  let publicKey: KeyObject;
+  try {
+    publicKey = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+  } catch {
+    throw new CertificateRequestError("KeyNotAllowed", "public key could not be read (unsupported algorithm or malformed)");
+  }
+  const details = publicKey.asymmetricKeyDetails ?? {};
+  if (publicKey.asymmetricKeyType === "rsa") {
+    return {
+      publicKey,
+      description: { algorithm: "RSA", bits: details.modulusLength ?? 0, publicExponent: details.publicExponent ?? 0n },
+    };
+  }
+  if (publicKey.asymmetricKeyType === "ec") {
+    const curve = curveNames[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown";
+    return { publicKey, description: { algorithm: "ECDSA", curve } };
+  }
+  throw new CertificateRequestError("KeyNotAllowed", `public key type ${publicKey.asymmetricKeyType} is not accepted`);
+}
+
+function readSignatureAlgorithm(node: DerNode): { hash: string; keyAlgorithm: "rsa" | "ec" } {
+  const algorithm = expectSequence(node, "signatureAlgorithm");
+  const oid = readObjectIdentifier(algorithm.children[0], "signatureAlgorithm");
+  const known = signatureHashes[oid];
+  if (!known) throw new CertificateRequestError("UnsupportedSignatureAlgorithm", `signature algorithm ${oid} is not accepted`);
+  const parameters = algorithm.children[1];
+  const parametersOk =
+    known.keyAlgorithm === "rsa"
+      ? algorithm.children.length === 1 ||
+        (algorithm.children.length === 2 && parameters?.tagNumber === UniversalTag.null && parameters.value.length === 0)
+      : algorithm.children.length === 1;
+  if (!parametersOk) throw new DerError("signatureAlgorithm parameters are malformed");
+  return known;
+}
+
+interface RequestedExtension {
+  oid: string;
+  critical: boolean;
+  value: Uint8Array;
+}
+
+function readExtensionRequest(attributesNode: DerNode): RequestedExtension[] {
+  if (!isContextTag(attributesNode, 0) || !attributesNode.constructed) throw new DerError("attributes must be [0] IMPLICIT SET");
+  let extensions: RequestedExtension[] | undefined;
+  for (const attribute of attributesNode.children) {
+    expectSequence(attribute, "attribute");
+    const oid = readObjectIdentifier(attribute.children[0], "attribute type");
+    if (oid !== Oid.extensionRequest) continue; // challengePassword and friends carry nothing we use
+    if (extensions) {
+      throw new CertificateRequestError("DuplicateExtensionRequest", "the extensionRequest attribute appears twice");
+    }
+    const values = expectUniversal(attribute.children[1], UniversalTag.set, "extensionRequest values");
+    if (values.children.length !== 1) {
+      throw new CertificateRequestError("DuplicateExtensionRequest", "extensionRequest must hold exactly one value");
+    }
+    extensions = expectSequence(values.children[0], "extensions").children.map((extension) => {
+      expectSequence(extension, "extension");
+      const oid = readObjectIdentifier(extension.children[0], "extension id");
+      const hasCritical = extension.children.length === 3;
+      if (extension.children.length !== 2 && !hasCritical) throw new DerError(`extension ${oid} has wrong shape`);
+      const critical = hasCritical ? readBoolean(extension.children[1], `extension ${oid} critical`) : false;
+      const value = expectUniversal(extension.children[hasCritical ? 2 : 1], UniversalTag.octetString, `extension ${oid}`).value;
+      return { oid, critical, value };
+    });
+  }
+  return extensions ?? [];
+}
+
+/** Which public keys a signer accepts; the default is RSA 2048-8192, ECDSA P-256 and P-384. */
+export interface KeyAllowList {
+  readonly rsaMinimumBits: number;
+  readonly rsaMaximumBits: number;
+  readonly ecdsaCurves: readonly string[];
+}
+
+export const defaultKeyAllowList: KeyAllowList = { rsaMinimumBits: 2048, rsaMaximumBits: 8192, ecdsaCurves: ["P-256", "P-384"] };
+
+/** Returns the rule the key breaks, or undefined when it is allowed. */
+export function keyRejection(key: PublicKeyDescription, allowed: KeyAllowList): string | undefined {
+  if (key.algorithm === "RSA") {
+    if (key.bits < allowed.rsaMinimumBits || key.bits > allowed.rsaMaximumBits) {
+      return `RSA key of ${key.bits} bits is outside ${allowed.rsaMinimumBits}-${allowed.rsaMaximumBits}`;
+    }
+    if (key.publicExponent < 65537n || key.publicExponent % 2n === 0n) return "RSA public exponent must be odd and >= 65537";
+    return undefined;
+  }
+  if (!allowed.ecdsaCurves.includes(key.curve)) {
+    return `ECDSA curve ${key.curve} is not one of ${allowed.ecdsaCurves.join(", ")}`;
+  }
+  return undefined;
+}
+
+export function describePublicKey(key: PublicKeyDescription): string {
+  return key.algorithm === "RSA" ? `RSA-${key.bits}` : `ECDSA-${key.curve}`;
+}

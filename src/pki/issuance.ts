@@ -1,0 +1,117 @@
+import { randomBytes } from "node:crypto";
+import type { CertificateAuthority } from "./certificate-authority.js";
+import { CertificateAuthorityError } from "./certificate-authority.js";
+import { keyIdentifier, signCertificate } from "./certificate-builder.js";
+import type { CertificateRequest } from "./certificate-request.js";
+import { certificateKeyUsages, type KubernetesUsage } from "./key-usages.js";
+import type { DistinguishedName } from "./names.js";
+import { encodePem } from "./pem.js";
+import type { SubjectAlternativeNames } from "./subject-alternative-names.js";
+
+/** What policy granted: the only inputs (with the request's public key) a leaf is built from. */
+export interface IssuanceGrant {
+  readonly subject: DistinguishedName;
+  readonly subjectAltNames: SubjectAlternativeNames;
+  /** Already intersected with the signer's allowed usages. */
+  readonly usages: readonly KubernetesUsage[];
+  readonly lifetime: LifetimeRequest;
+  /** Append the root to the chain (off by default: clients are expected to hold it). */
+  readonly includeRoot: boolean;
+}
+
+export interface LifetimeRequest {
+  /** spec.expirationSeconds, when the requester set one. */
+  readonly requestedSeconds?: number;
+  readonly defaultSeconds: number;
+  readonly maximumSeconds: number;
+}
+
+/** Injected where tests need control: the clock and the source of serial numbers. */
+export interface IssuanceEnvironment {
+  now(): Date;
+  randomBytes(size: number): Uint8Array;
+}
+
+export const systemIssuanceEnvironment: IssuanceEnvironment = {
+  now: () => new Date(),
+  randomBytes: (size) => randomBytes(size),
+};
+
+export const minimumLifetimeSeconds = 600;
+/** Clock skew tolerance: NotBefore is set this far in the past, as kube-controller-manager does. */
+export const backdateSeconds = 300;
+const serialNumberBytes = 16;
+
+export interface IssuedCertificate {
+  readonly certificateDer: Uint8Array;
+  /** Leaf, then intermediates, then the root when the grant asks: PEM blocks and nothing else. */
+  readonly chainPem: string;
+  readonly serialNumber: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/**
+ * The lifetime a leaf gets: requested (or default) clamped to [10 min, maximum]. The issuer's
+ * own expiry is applied afterwards, in issueLeafCertificate.
+ */
+export function effectiveLifetimeSeconds(lifetime: LifetimeRequest): number {
+  const wanted = lifetime.requestedSeconds ?? lifetime.defaultSeconds;
+  return Math.max(minimumLifetimeSeconds, Math.min(wanted, lifetime.maximumSeconds));
+}
+
+/** A random positive 128-bit serial; never zero. */
+export function generateSerialNumber(random: (size: number) => Uint8Array): Uint8Array {
+  for (;;) {
+    const serial = random(serialNumberBytes);
+    if (serial.some((byte) => byte !== 0)) return serial;
+  }
+}
+
+/**
+ * Issues a leaf certificate for a verified request under a policy grant. Only the request's
+ * public key is taken from it; the subject, SANs and usages come from the grant.
+ */
+export async function issueLeafCertificate(
+  authority: CertificateAuthority,
+  request: CertificateRequest,
+  grant: IssuanceGrant,
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<IssuedCertificate> {
+  const now = environment.now();
+  const issuerNotAfter = authority.signingCertificate.notAfter;
+  if (now >= issuerNotAfter) {
+    throw new CertificateAuthorityError("Expired", `signing certificate expired at ${issuerNotAfter.toISOString()}`);
+  }
+  const lifetimeMs = effectiveLifetimeSeconds(grant.lifetime) * 1000;
+  const notBefore = new Date(
+    Math.max(truncateToSecond(now.getTime() - backdateSeconds * 1000), authority.signingCertificate.notBefore.getTime()),
+  );
+  const notAfter = new Date(Math.min(truncateToSecond(now.getTime() + lifetimeMs), issuerNotAfter.getTime()));
+  const usages = certificateKeyUsages(grant.usages);
+  const serialNumber = generateSerialNumber(environment.randomBytes);
+  const certificateDer = await signCertificate(
+    {
+      serialNumber,
+      issuerName: authority.signingCertificate.subjectNameDer,
+      subject: grant.subject,
+      notBefore,
+      notAfter,
+      subjectPublicKeyInfo: request.subjectPublicKeyInfo,
+      subjectKeyIdentifier: keyIdentifier(request.subjectPublicKey),
+      authorityKeyIdentifier: authority.keyIdentifier,
+      subjectAltNames: grant.subjectAltNames,
+      keyUsageBits: usages.keyUsageBits,
+      extendedKeyUsageOids: usages.extendedKeyUsageOids,
+      basicConstraints: { ca: false },
+    },
+    authority.signingKey,
+  );
+  const chainPem =
+    encodePem("CERTIFICATE", certificateDer) + authority.chainPem + (grant.includeRoot ? authority.anchor.pem : "");
+  return { certificateDer, chainPem, serialNumber, notBefore, notAfter };
+}
+
+function truncateToSecond(milliseconds: number): number {
+  return Math.floor(milliseconds / 1000) * 1000;
+}

@@ -1,0 +1,114 @@
+import { Oid } from "./oids.js";
+
+/** The 23 usage names of certificates.k8s.io/v1 spec.usages. */
+export const kubernetesUsages = [
+  "signing",
+  "digital signature",
+  "content commitment",
+  "key encipherment",
+  "key agreement",
+  "data encipherment",
+  "cert sign",
+  "crl sign",
+  "encipher only",
+  "decipher only",
+  "any",
+  "server auth",
+  "client auth",
+  "code signing",
+  "email protection",
+  "s/mime",
+  "ipsec end system",
+  "ipsec tunnel",
+  "ipsec user",
+  "timestamping",
+  "ocsp signing",
+  "microsoft sgc",
+  "netscape sgc",
+] as const;
+
+export type KubernetesUsage = (typeof kubernetesUsages)[number];
+
+export function isKubernetesUsage(name: string): name is KubernetesUsage {
+  return (kubernetesUsages as readonly string[]).includes(name);
+}
+
+/** keyUsage bit positions (RFC 5280 4.2.1.3), as kube-controller-manager maps the names. */
+const keyUsageBits: Partial<Record<KubernetesUsage, number>> = {
+  signing: 0,
+  "digital signature": 0,
+  "content commitment": 1,
+  "key encipherment": 2,
+  "data encipherment": 3,
+  "key agreement": 4,
+  "cert sign": 5,
+  "crl sign": 6,
+  "encipher only": 7,
+  "decipher only": 8,
+};
+
+const extendedKeyUsageOids: Partial<Record<KubernetesUsage, string>> = {
+  any: Oid.anyExtendedKeyUsage,
+  "server auth": Oid.serverAuth,
+  "client auth": Oid.clientAuth,
+  "code signing": Oid.codeSigning,
+  "email protection": Oid.emailProtection,
+  "s/mime": Oid.emailProtection,
+  "ipsec end system": Oid.ipsecEndSystem,
+  "ipsec tunnel": Oid.ipsecTunnel,
+  "ipsec user": Oid.ipsecUser,
+  timestamping: Oid.timeStamping,
+  "ocsp signing": Oid.ocspSigning,
+  "microsoft sgc": Oid.microsoftServerGatedCrypto,
+  "netscape sgc": Oid.netscapeServerGatedCrypto,
+};
+
+/**
+ * Usages a leaf certificate can never carry, whatever a signer's configuration says: a leaf
+ * with keyCertSign or cRLSign is a CA in all but basicConstraints.
+ */
+export const usagesNeverIssuedToLeaves: readonly KubernetesUsage[] = ["cert sign", "crl sign"];
+
+/** What a requested usage list becomes in a certificate. */
+export interface CertificateKeyUsages {
+  readonly keyUsageBits: readonly number[];
+  readonly extendedKeyUsageOids: readonly string[];
+}
+
+/**
+ * Maps usage names to keyUsage bits and EKU OIDs, de-duplicated, in a deterministic order.
+ * Unknown names are the caller's error (the API server only accepts the 23 known ones).
+ */
+export function certificateKeyUsages(usages: readonly KubernetesUsage[]): CertificateKeyUsages {
+  const bits = new Set<number>();
+  const oids = new Set<string>();
+  for (const usage of usages) {
+    const bit = keyUsageBits[usage];
+    if (bit !== undefined) bits.add(bit);
+    const oid = extendedKeyUsageOids[usage];
+    if (oid !== undefined) oids.add(oid);
+  }
+  return {
+    keyUsageBits: [...bits].sort((a, b) => a - b),
+    extendedKeyUsageOids: kubernetesUsages.map((u) => extendedKeyUsageOids[u]).filter((o, i, all): o is string =>
+      o !== undefined && oids.has(o) && all.indexOf(o) === i,
+    ),
+  };
+}
+
+/** The requested usages that are also allowed, in request order, without duplicates. */
+export function intersectUsages(
+  requested: readonly string[],
+  allowed: readonly KubernetesUsage[],
+): { granted: KubernetesUsage[]; refused: string[] } {
+  const granted: KubernetesUsage[] = [];
+  const refused: string[] = [];
+  for (const usage of new Set(requested)) {
+    if (isKubernetesUsage(usage) && allowed.includes(usage) && !usagesNeverIssuedToLeaves.includes(usage)) {
+      granted.push(usage);
+    } else {
+      refused.push(usage);
+    }
+  }
+  return { granted, refused };
+}

@@ -1,0 +1,130 @@
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { parseCertificate, type ParsedCertificate } from "./certificate.js";
+import { CacertsFiles } from "./certificate-authority.js";
+import { keyIdentifier, signCertificate } from "./certificate-builder.js";
+import { KeyUsageBit } from "./certificate.js";
+import { decodeDer, expectSequence, readBitStringBytes } from "./der.js";
+import { generateSerialNumber, systemIssuanceEnvironment, type IssuanceEnvironment } from "./issuance.js";
+import { encodeName, type DistinguishedName } from "./names.js";
+import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+import { noSubjectAlternativeNames } from "./subject-alternative-names.js";
+
+/** Key types the toolkit generates for CAs. */
+export const certificateAuthorityKeyTypes = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+export type CertificateAuthorityKeyType = (typeof certificateAuthorityKeyTypes)[number];
+
+export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObject {
+  switch (keyType) {
+    case "ecdsa-p256":
+      return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    case "ecdsa-p384":
+      return generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey;
+    default:
+      return generateKeyPairSync("rsa", { modulusLength: Number(keyType.slice(4)) }).privateKey;
+  }
+}
+
+function subjectPublicKeyInfo(key: SigningKey): { spki: Uint8Array; bits: Uint8Array } {
+  const spki = new Uint8Array(key.publicKey.export({ format: "der", type: "spki" }));
+  return { spki, bits: readBitStringBytes(expectSequence(decodeDer(spki), "spki").children[1], "subjectPublicKey") };
+}
+
+export interface CertificateAuthorityOptions {
+  readonly subject: DistinguishedName;
+  readonly lifetimeSeconds: number;
+  readonly keyType: CertificateAuthorityKeyType;
+  /** basicConstraints pathLenConstraint; absent means unlimited. */
+  readonly pathLength?: number;
+}
+
+/** A CA certificate and the key that goes with it, as PEM files are written. */
+export interface GeneratedCertificateAuthority {
+  readonly certificate: ParsedCertificate;
+  readonly signingKey: SoftwareSigningKey;
+  readonly keyPem: string;
+}
+
+/** A new self-signed root (the offline root of the CA operator's runbook). */
+export async function createRootCertificateAuthority(
+  options: CertificateAuthorityOptions,
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<GeneratedCertificateAuthority> {
+  const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
+  const { spki, bits } = subjectPublicKeyInfo(signingKey);
+  const now = environment.now();
+  const self = keyIdentifier(bits);
+  const der = await signCertificate(
+    {
+      serialNumber: generateSerialNumber(environment.randomBytes),
+      issuerName: encodeName(options.subject),
+      subject: options.subject,
+      notBefore: wholeSeconds(now.getTime() - 5 * 60_000),
+      notAfter: wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000),
+      subjectPublicKeyInfo: spki,
+      subjectKeyIdentifier: self,
+      subjectAltNames: noSubjectAlternativeNames,
+      keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
+      extendedKeyUsageOids: [],
+      basicConstraints: { ca: true, ...(options.pathLength !== undefined ? { pathLength: options.pathLength } : {}) },
+    },
+    signingKey,
+  );
+  return { certificate: parseCertificate(der), signingKey, keyPem: signingKey.exportPkcs8Pem() };
+}
+
+/**
+ * An intermediate CA signed by `issuer` (a root or another intermediate). Its NotAfter never
+ * passes the issuer's.
+ */
+export async function createIntermediateCertificateAuthority(
+  issuer: { certificate: ParsedCertificate; signingKey: SigningKey },
+  options: CertificateAuthorityOptions,
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<GeneratedCertificateAuthority> {
+  const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
+  const { spki, bits } = subjectPublicKeyInfo(signingKey);
+  const now = environment.now();
+  const der = await signCertificate(
+    {
+      serialNumber: generateSerialNumber(environment.randomBytes),
+      issuerName: issuer.certificate.subjectNameDer,
+      subject: options.subject,
+      notBefore: new Date(Math.max(wholeSeconds(now.getTime() - 5 * 60_000).getTime(), issuer.certificate.notBefore.getTime())),
+      notAfter: new Date(
+        Math.min(wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000).getTime(), issuer.certificate.notAfter.getTime()),
+      ),
+      subjectPublicKeyInfo: spki,
+      subjectKeyIdentifier: keyIdentifier(bits),
+      authorityKeyIdentifier: issuer.certificate.subjectKeyIdentifier ?? keyIdentifier(issuer.certificate.subjectPublicKey),
+      subjectAltNames: noSubjectAlternativeNames,
+      keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
+      extendedKeyUsageOids: [],
+      basicConstraints: { ca: true, pathLength: options.pathLength ?? 0 },
+    },
+    issuer.signingKey,
+  );
+  return { certificate: parseCertificate(der), signingKey, keyPem: signingKey.exportPkcs8Pem() };
+}
+
+/**
+ * Istio's cacerts files for an intermediate: ca-cert.pem (the intermediate), ca-key.pem,
+ * root-cert.pem (the root, plus any other roots to trust during a rotation) and cert-chain.pem
+ * (intermediate, any further intermediates, then the root).
+ */
+export function cacertsFiles(
+  intermediate: GeneratedCertificateAuthority,
+  chainAbove: readonly ParsedCertificate[],
+  roots: readonly ParsedCertificate[],
+): Record<string, string> {
+  return {
+    [CacertsFiles.certificate]: intermediate.certificate.pem,
+    [CacertsFiles.key]: intermediate.keyPem,
+    [CacertsFiles.roots]: roots.map((root) => root.pem).join(""),
+    [CacertsFiles.chain]: [intermediate.certificate, ...chainAbove].map((c) => c.pem).join(""),
+  };
+}
+
+function wholeSeconds(milliseconds: number): Date {
+  return new Date(Math.floor(milliseconds / 1000) * 1000);
+}
+

@@ -1,0 +1,111 @@
+import { createPrivateKey, createPublicKey, sign as signData, type KeyObject } from "node:crypto";
+import { derNull, objectIdentifier, sequence } from "./der.js";
+import { Oid } from "./oids.js";
+
+/**
+ * A CA's private key, seen only through what it can do. Implementations: a software key in
+ * memory (below) and, later, a PKCS#11 key in an HSM. Nothing outside src/pki holds key bytes.
+ */
+export interface SigningKey {
+  /** The public half, for matching the CA certificate and building SubjectPublicKeyInfo. */
+  readonly publicKey: KeyObject;
+  /** The DER AlgorithmIdentifier of the signatures this key makes (goes into certificates). */
+  readonly signatureAlgorithm: Uint8Array;
+  /** A short description for logs and status (never key material), e.g. "ECDSA-P-256/SHA-256". */
+  readonly description: string;
+  /** Signs `data` (a DER TBSCertificate); returns the signature as it goes into the BIT STRING. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+export class SigningKeyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SigningKeyError";
+  }
+}
+
+interface SignatureProfile {
+  hash: "sha256" | "sha384" | "sha512";
+  algorithmIdentifier: Uint8Array;
+  description: string;
+}
+
+/** SHA-256 everywhere except P-384 (SHA-384) and P-521 (SHA-512) keys, to match their strength. */
+export function signatureProfileFor(publicKey: KeyObject): SignatureProfile {
+  if (publicKey.asymmetricKeyType === "rsa") {
+    const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+    return {
+      hash: "sha256",
+      algorithmIdentifier: sequence(objectIdentifier(Oid.sha256WithRsa), derNull()),
+      description: `RSA-${bits}/SHA-256`,
+    };
+  }
+  if (publicKey.asymmetricKeyType === "ec") {
+    switch (publicKey.asymmetricKeyDetails?.namedCurve) {
+      case "prime256v1":
+        return { hash: "sha256", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha256)), description: "ECDSA-P-256/SHA-256" };
+      case "secp384r1":
+        return { hash: "sha384", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha384)), description: "ECDSA-P-384/SHA-384" };
+      case "secp521r1":
+        return { hash: "sha512", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha512)), description: "ECDSA-P-521/SHA-512" };
+    }
+  }
+  throw new SigningKeyError(
+    `CA key type ${publicKey.asymmetricKeyType}/${publicKey.asymmetricKeyDetails?.namedCurve ?? ""} is not supported (RSA, ECDSA P-256/384/521)`,
+  );
+}
+
+/** A private key held in process memory (from a Secret or mounted files). */
+export class SoftwareSigningKey implements SigningKey {
+  readonly #privateKey: KeyObject;
+  readonly #hash: string;
+  readonly publicKey: KeyObject;
+  readonly signatureAlgorithm: Uint8Array;
+  readonly description: string;
+
+  private constructor(privateKey: KeyObject) {
+    this.#privateKey = privateKey;
+    this.publicKey = createPublicKey(privateKey);
+    const profile = signatureProfileFor(this.publicKey);
+    this.#hash = profile.hash;
+    this.signatureAlgorithm = profile.algorithmIdentifier;
+    this.description = profile.description;
+  }
+
+  /**
+   * Reads a PEM private key: PKCS#8 (PRIVATE KEY), SEC1 (EC PRIVATE KEY) or PKCS#1 (RSA PRIVATE
+   * KEY). Errors never include the input.
+   */
+  static fromPem(pem: string | Uint8Array): SoftwareSigningKey {
+    const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8");
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+      throw new SigningKeyError("the CA private key is encrypted; provide it unencrypted (from a Secret or key vault)");
+    }
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey({ key: text, format: "pem" });
+    } catch {
+      // The OpenSSL message can quote parts of the input; say only what went wrong.
+      throw new SigningKeyError("the CA private key is not a PEM PKCS#8, SEC1 or PKCS#1 key");
+    }
+    return new SoftwareSigningKey(privateKey);
+  }
+
+  static fromKeyObject(privateKey: KeyObject): SoftwareSigningKey {
+    if (privateKey.type !== "private") throw new SigningKeyError("a signing key needs a private key");
+    return new SoftwareSigningKey(privateKey);
+  }
+
+  async sign(data: Uint8Array): Promise<Uint8Array> {
+    return signData(this.#hash, data, this.#privateKey);
+  }
+
+  /** PKCS#8 PEM, only for the offline CA toolkit writing a key it just generated. */
+  exportPkcs8Pem(): string {
+    return this.#privateKey.export({ format: "pem", type: "pkcs8" }).toString();
+  }
+
+  toJSON(): object {
+    return { description: this.description };
+  }
+}

@@ -1,0 +1,143 @@
+import { execFileSync } from "node:child_process";
+import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { booleanTrue, bitStringBytes, derNull, objectIdentifier, octetString, sequence, set, smallInteger } from "../../src/pki/der.js";
+import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
+import { Oid } from "../../src/pki/oids.js";
+import { encodePem } from "../../src/pki/pem.js";
+import { encodeGeneralNames, type SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
+
+export type TestKeyType = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "rsa-1024" | "rsa-2048" | "rsa-3072";
+
+const keyCache = new Map<string, KeyObject>();
+
+/** A private key of the type; `fresh` skips the per-process cache (RSA generation is slow). */
+export function testKey(type: TestKeyType, fresh = false): KeyObject {
+  const cached = keyCache.get(type);
+  if (cached && !fresh) return cached;
+  const key = type.startsWith("ecdsa")
+    ? generateKeyPairSync("ec", { namedCurve: `P-${type.slice(7)}` }).privateKey
+    : generateKeyPairSync("rsa", { modulusLength: Number(type.slice(4)) }).privateKey;
+  if (!fresh) keyCache.set(type, key);
+  return key;
+}
+
+export interface RawExtension {
+  oid: string;
+  critical?: boolean;
+  value: Uint8Array;
+}
+
+export interface TestRequestOptions {
+  key: KeyObject;
+  subject?: DistinguishedName;
+  subjectAltNames?: Partial<SubjectAlternativeNames>;
+  /** Extensions added after the SAN extension, verbatim (adversarial shapes). */
+  extraExtensions?: RawExtension[];
+  /** Emit the extensionRequest attribute this many times (1 by default). */
+  extensionRequestCopies?: number;
+  /** Corrupt the signature after signing. */
+  breakSignature?: boolean;
+}
+
+/**
+ * Builds a PKCS#10 request in JS, so tests can make shapes no well-behaved tool emits
+ * (duplicate extensions, duplicate attributes, CA:true, bad signatures).
+ */
+export function buildTestCertificateRequest(options: TestRequestOptions): string {
+  const { key } = options;
+  const publicKeyDer = new Uint8Array(createPublicKey(key).export({ format: "der", type: "spki" }));
+  const extensions: Uint8Array[] = [];
+  const sans = { dns: [], ip: [], uri: [], email: [], ...options.subjectAltNames };
+  if (sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length > 0) {
+    extensions.push(encodeExtension({ oid: Oid.subjectAltName, critical: (options.subject ?? []).length === 0, value: encodeGeneralNames(sans) }));
+  }
+  for (const extension of options.extraExtensions ?? []) extensions.push(encodeExtension(extension));
+  const copies = options.extensionRequestCopies ?? 1;
+  const attributes =
+    extensions.length > 0
+      ? Array.from({ length: copies }, () => sequence(objectIdentifier(Oid.extensionRequest), set(sequence(...extensions))))
+      : [];
+  const info = sequence(smallInteger(0), encodeName(options.subject ?? []), publicKeyDer, tagged0(...attributes));
+  const isRsa = key.asymmetricKeyType === "rsa";
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const hash = isRsa ? "sha256" : curve === "secp384r1" ? "sha384" : curve === "secp521r1" ? "sha512" : "sha256";
+  const algorithm = isRsa
+    ? sequence(objectIdentifier(Oid.sha256WithRsa), derNull())
+    : sequence(objectIdentifier(hash === "sha384" ? Oid.ecdsaWithSha384 : hash === "sha512" ? Oid.ecdsaWithSha512 : Oid.ecdsaWithSha256));
+  const signature = new Uint8Array(sign(hash, info, key));
+  if (options.breakSignature) signature[signature.length - 1]! ^= 0x01;
+  return encodePem("CERTIFICATE REQUEST", sequence(info, algorithm, bitStringBytes(signature)));
+}
+
+function tagged0(...attributes: Uint8Array[]): Uint8Array {
+  // [0] IMPLICIT SET OF Attribute: a constructed context tag 0.
+  const body = set(...attributes);
+  const out = body.slice();
+  out[0] = 0xa0;
+  return out;
+}
+
+export function encodeExtension(extension: RawExtension): Uint8Array {
+  return extension.critical
+    ? sequence(objectIdentifier(extension.oid), booleanTrue(), octetString(extension.value))
+    : sequence(objectIdentifier(extension.oid), octetString(extension.value));
+}
+
+/** basicConstraints CA:TRUE as a request extension. */
+export const caTrueExtension: RawExtension = { oid: Oid.basicConstraints, critical: true, value: sequence(booleanTrue()) };
+
+// ---------------------------------------------------------------------------------------------
+// openssl, the independent judge.
+
+export function openssl(args: string[], input?: string): string {
+  return execFileSync("openssl", args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Runs a function with a temporary folder, removed afterwards. */
+export function withTempDir<T>(run: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), "csr-signer-test-"));
+  try {
+    return run(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `openssl verify` of the first certificate of `chainPem` against `rootsPem`, with the rest of
+ * the chain as untrusted intermediates. Returns openssl's output; throws with it when it fails.
+ */
+export function opensslVerify(chainPem: string, rootsPem: string, extraArgs: string[] = []): string {
+  return withTempDir((dir) => {
+    const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
+    writeFileSync(join(dir, "leaf.pem"), blocks[0] ?? "");
+    writeFileSync(join(dir, "untrusted.pem"), blocks.slice(1).join(""));
+    writeFileSync(join(dir, "roots.pem"), rootsPem);
+    const args = ["verify", "-CAfile", join(dir, "roots.pem"), ...extraArgs];
+    if (blocks.length > 1) args.push("-untrusted", join(dir, "untrusted.pem"));
+    args.push(join(dir, "leaf.pem"));
+    try {
+      return execFileSync("openssl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    } catch (error) {
+      const failure = error as { stdout?: string; stderr?: string };
+      throw new Error(`openssl verify failed: ${failure.stdout ?? ""}${failure.stderr ?? ""}`);
+    }
+  });
+}
+
+export function opensslText(certificatePem: string): string {
+  return openssl(["x509", "-noout", "-text"], certificatePem);
+}
+
+/** A CSR made by the openssl CLI itself (the shape real tools emit). */
+export function opensslRequest(keyType: "ec" | "rsa", subject: string, addext: string[] = []): { csrPem: string } {
+  return withTempDir((dir) => {
+    const keyArgs = keyType === "ec" ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-newkey", "rsa:2048"];
+    const args = ["req", "-new", ...keyArgs, "-nodes", "-keyout", join(dir, "key.pem"), "-subj", subject];
+    for (const extension of addext) args.push("-addext", extension);
+    return { csrPem: openssl(args) };
+  });
+}
