@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
@@ -210,4 +212,23 @@ function buildChain(
 
 function issued(issuer: ParsedCertificate, subject: ParsedCertificate): boolean {
   return subject.x509.checkIssued(issuer.x509) && subject.x509.verify(issuer.x509.publicKey);
+}
+
+const maximumFileBytes = 1 << 20;
+
+/**
+ * Reads the known CA file names from a folder (a mounted Secret or a secrets-store CSI volume).
+ * Files that are absent stay undefined; readFileSync follows the CSI driver's symlinks.
+ */
+export function readCertificateAuthorityFolder(dir: string): Record<string, Uint8Array | undefined> {
+  const files: Record<string, Uint8Array | undefined> = {};
+  for (const name of [...Object.values(CacertsFiles), ...Object.values(TlsSecretFiles)]) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    if (statSync(path).size > maximumFileBytes) {
+      throw new CertificateAuthorityError("MalformedCertificate", `${name} is larger than ${maximumFileBytes} bytes`);
+    }
+    files[name] = readFileSync(path);
+  }
+  return files;
 }

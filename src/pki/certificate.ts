@@ -1,6 +1,5 @@
 import { X509Certificate } from "node:crypto";
 import {
-  DerError,
   UniversalTag,
   decodeDer,
   expectSequence,
@@ -50,7 +49,8 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   const root = expectSequence(decodeDer(der, { maxDepth: 24, maxNodes: 8192 }), "Certificate");
   const tbs = expectSequence(root.children[0], "tbsCertificate");
   const fields = isContextTag(tbs.children[0], 0) ? tbs.children.slice(1) : tbs.children;
-  const [, , , , subjectNode, spkiNode, ...rest] = fields as DerNode[];
+  const [, , issuerNode, , subjectNode, spkiNode, ...rest] = fields as DerNode[];
+  const issuerNameDer = expectSequence(issuerNode, "issuer").encoded;
   const subjectNameDer = expectSequence(subjectNode, "subject").encoded;
   const subjectPublicKey = readBitStringBytes(expectSequence(spkiNode, "subjectPublicKeyInfo").children[1], "subjectPublicKey");
 
@@ -88,13 +88,12 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       }
     }
   }
-  if (isCertificateAuthority !== x509.ca) throw new DerError("basicConstraints read differently by OpenSSL and by us");
   return {
     der,
     pem: encodePem("CERTIFICATE", der),
     x509,
-    subject: x509.subject.replaceAll("\n", ", "),
-    issuer: x509.issuer.replaceAll("\n", ", "),
+    subject: (x509.subject ?? "").replaceAll("\n", ", "),
+    issuer: (x509.issuer ?? "").replaceAll("\n", ", "),
     subjectNameDer,
     serialNumberHex: x509.serialNumber.toLowerCase(),
     notBefore: x509.validFromDate,
@@ -106,6 +105,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     authorityKeyIdentifier,
     subjectPublicKey,
     fingerprintSha256: x509.fingerprint256,
-    selfSigned: x509.checkIssued(x509) && x509.verify(x509.publicKey),
+    // Not x509.checkIssued: OpenSSL's also demands keyCertSign, and we want to report that separately.
+    selfSigned: Buffer.from(issuerNameDer).equals(subjectNameDer) && x509.verify(x509.publicKey),
   };
 }

@@ -64,3 +64,33 @@ function escapeAttributeValue(value: string): string {
 export function attributeValues(name: DistinguishedName, type: string): string[] {
   return name.filter((attribute) => attribute.type === type).map((attribute) => attribute.value);
 }
+
+/**
+ * Parses "O=Example,CN=Example Root CA" (commas and equals signs escaped with a backslash).
+ * Empty text is the empty name. Throws naming the part it could not read.
+ */
+export function parseDistinguishedName(text: string): DistinguishedName {
+  if (text.trim() === "") return [];
+  const parts: string[] = [];
+  let current = "";
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === "\\" && i + 1 < text.length) {
+      current += text[++i];
+    } else if (char === ",") {
+      parts.push(current);
+      current = "";
+    } else {
+      current += char;
+    }
+  }
+  parts.push(current);
+  return parts.map((part) => {
+    const equals = part.indexOf("=");
+    const type = part.slice(0, equals).trim().toUpperCase();
+    if (equals <= 0 || !(type in nameAttributeOids)) {
+      throw new Error(`cannot read name part "${part}": expected TYPE=value with TYPE one of ${Object.keys(nameAttributeOids).join(", ")}`);
+    }
+    return { type, value: part.slice(equals + 1).trim() };
+  });
+}

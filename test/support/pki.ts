@@ -3,7 +3,16 @@ import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { booleanTrue, bitStringBytes, derNull, objectIdentifier, octetString, sequence, set, smallInteger } from "../../src/pki/der.js";
+import {
+  booleanTrue,
+  bitStringBytes,
+  derNull,
+  objectIdentifier,
+  octetString,
+  sequence,
+  set,
+  smallInteger,
+} from "../../src/pki/der.js";
 import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
 import { Oid } from "../../src/pki/oids.js";
 import { encodePem } from "../../src/pki/pem.js";
@@ -52,21 +61,48 @@ export function buildTestCertificateRequest(options: TestRequestOptions): string
   const extensions: Uint8Array[] = [];
   const sans = { dns: [], ip: [], uri: [], email: [], ...options.subjectAltNames };
   if (sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length > 0) {
-    extensions.push(encodeExtension({ oid: Oid.subjectAltName, critical: (options.subject ?? []).length === 0, value: encodeGeneralNames(sans) }));
+    extensions.push(
+      encodeExtension({
+        oid: Oid.subjectAltName,
+        critical: (options.subject ?? []).length === 0,
+        value: encodeGeneralNames(sans),
+      }),
+    );
   }
   for (const extension of options.extraExtensions ?? []) extensions.push(encodeExtension(extension));
   const copies = options.extensionRequestCopies ?? 1;
   const attributes =
     extensions.length > 0
-      ? Array.from({ length: copies }, () => sequence(objectIdentifier(Oid.extensionRequest), set(sequence(...extensions))))
+      ? Array.from({ length: copies }, () =>
+          sequence(objectIdentifier(Oid.extensionRequest), set(sequence(...extensions))),
+        )
       : [];
-  const info = sequence(smallInteger(0), encodeName(options.subject ?? []), publicKeyDer, tagged0(...attributes));
+  const info = sequence(
+    smallInteger(0),
+    encodeName(options.subject ?? []),
+    publicKeyDer,
+    tagged0(...attributes),
+  );
   const isRsa = key.asymmetricKeyType === "rsa";
   const curve = key.asymmetricKeyDetails?.namedCurve;
-  const hash = isRsa ? "sha256" : curve === "secp384r1" ? "sha384" : curve === "secp521r1" ? "sha512" : "sha256";
+  const hash = isRsa
+    ? "sha256"
+    : curve === "secp384r1"
+      ? "sha384"
+      : curve === "secp521r1"
+        ? "sha512"
+        : "sha256";
   const algorithm = isRsa
     ? sequence(objectIdentifier(Oid.sha256WithRsa), derNull())
-    : sequence(objectIdentifier(hash === "sha384" ? Oid.ecdsaWithSha384 : hash === "sha512" ? Oid.ecdsaWithSha512 : Oid.ecdsaWithSha256));
+    : sequence(
+        objectIdentifier(
+          hash === "sha384"
+            ? Oid.ecdsaWithSha384
+            : hash === "sha512"
+              ? Oid.ecdsaWithSha512
+              : Oid.ecdsaWithSha256,
+        ),
+      );
   const signature = new Uint8Array(sign(hash, info, key));
   if (options.breakSignature) signature[signature.length - 1]! ^= 0x01;
   return encodePem("CERTIFICATE REQUEST", sequence(info, algorithm, bitStringBytes(signature)));
@@ -87,7 +123,11 @@ export function encodeExtension(extension: RawExtension): Uint8Array {
 }
 
 /** basicConstraints CA:TRUE as a request extension. */
-export const caTrueExtension: RawExtension = { oid: Oid.basicConstraints, critical: true, value: sequence(booleanTrue()) };
+export const caTrueExtension: RawExtension = {
+  oid: Oid.basicConstraints,
+  critical: true,
+  value: sequence(booleanTrue()),
+};
 
 // ---------------------------------------------------------------------------------------------
 // openssl, the independent judge.
@@ -133,11 +173,99 @@ export function opensslText(certificatePem: string): string {
 }
 
 /** A CSR made by the openssl CLI itself (the shape real tools emit). */
-export function opensslRequest(keyType: "ec" | "rsa", subject: string, addext: string[] = []): { csrPem: string } {
+export function opensslRequest(
+  keyType: "ec" | "rsa",
+  subject: string,
+  addext: string[] = [],
+  extraArgs: string[] = [],
+): { csrPem: string } {
   return withTempDir((dir) => {
-    const keyArgs = keyType === "ec" ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-newkey", "rsa:2048"];
+    const keyArgs =
+      keyType === "ec" ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"] : ["-newkey", "rsa:2048"];
     const args = ["req", "-new", ...keyArgs, "-nodes", "-keyout", join(dir, "key.pem"), "-subj", subject];
     for (const extension of addext) args.push("-addext", extension);
+    args.push(...extraArgs);
     return { csrPem: openssl(args) };
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CA fixtures built with the offline CA toolkit, validated as the controller validates them.
+
+import { loadCertificateAuthority, type CertificateAuthority } from "../../src/pki/certificate-authority.js";
+import type { IssuanceEnvironment } from "../../src/pki/issuance.js";
+import {
+  cacertsFiles,
+  createIntermediateCertificateAuthority,
+  createRootCertificateAuthority,
+  type CertificateAuthorityKeyType,
+  type GeneratedCertificateAuthority,
+} from "../../src/pki/offline-ca.js";
+
+export interface TestCertificateAuthority {
+  root: GeneratedCertificateAuthority;
+  intermediate: GeneratedCertificateAuthority;
+  /** Istio cacerts files for the intermediate. */
+  files: Record<string, string>;
+  authority: CertificateAuthority;
+}
+
+export async function makeTestCertificateAuthority(
+  options: {
+    rootKeyType?: CertificateAuthorityKeyType;
+    intermediateKeyType?: CertificateAuthorityKeyType;
+    rootLifetimeSeconds?: number;
+    intermediateLifetimeSeconds?: number;
+    name?: string;
+    environment?: IssuanceEnvironment;
+  } = {},
+): Promise<TestCertificateAuthority> {
+  const name = options.name ?? "test";
+  const root = await createRootCertificateAuthority(
+    {
+      subject: [
+        { type: "O", value: "csr-signer tests" },
+        { type: "CN", value: `${name} root` },
+      ],
+      lifetimeSeconds: options.rootLifetimeSeconds ?? 10 * 365 * 86400,
+      keyType: options.rootKeyType ?? "ecdsa-p256",
+    },
+    options.environment,
+  );
+  const intermediate = await createIntermediateCertificateAuthority(
+    root,
+    {
+      subject: [
+        { type: "O", value: "csr-signer tests" },
+        { type: "CN", value: `${name} intermediate` },
+      ],
+      lifetimeSeconds: options.intermediateLifetimeSeconds ?? 365 * 86400,
+      keyType: options.intermediateKeyType ?? "ecdsa-p256",
+    },
+    options.environment,
+  );
+  const files = cacertsFiles(intermediate, [root.certificate], [root.certificate]);
+  return {
+    root,
+    intermediate,
+    files,
+    authority: loadCertificateAuthority(files, (options.environment?.now ?? (() => new Date()))()),
+  };
+}
+
+/** A leaf for `authority` (DNS leaf.example), its chain as PEM. */
+export async function createTestLeafCertificate(authority: CertificateAuthority): Promise<string> {
+  const { parseCertificateRequest } = await import("../../src/pki/certificate-request.js");
+  const { issueLeafCertificate } = await import("../../src/pki/issuance.js");
+  const request = parseCertificateRequest(
+    buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["leaf.example"] } }),
+  );
+  const issued = await issueLeafCertificate(authority, request, {
+    subject: [],
+    subjectAltNames: request.subjectAltNames,
+    usages: ["digital signature", "server auth"],
+    lifetime: { defaultSeconds: 3600, maximumSeconds: 3600 },
+    includeRoot: false,
+  });
+  return issued.chainPem;
 }

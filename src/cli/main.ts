@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { caInspect, caInspectHelp, caIntermediate, caIntermediateHelp, caRoot, caRootHelp, signCommand, signHelp } from "./ca-commands.js";
+import { processIo, UsageError, type CommandIo } from "./io.js";
+
+const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
+
+Usage: csr-signer <command> [options]   (csr-signer <command> --help for details)
+
+Offline CA toolkit:
+  ca root           create an offline root CA
+  ca intermediate   create a per-cluster intermediate CA as Istio cacerts files
+  ca inspect        show a CA folder or PEM chain, with warnings
+  sign              issue a certificate for a CSR file with a CA folder
+`;
+
+type Command = { run: (args: string[], io: CommandIo) => Promise<void>; help: string };
+
+const commands: Record<string, Command> = {
+  "ca root": { run: caRoot, help: caRootHelp },
+  "ca intermediate": { run: caIntermediate, help: caIntermediateHelp },
+  "ca inspect": { run: caInspect, help: caInspectHelp },
+  sign: { run: signCommand, help: signHelp },
+};
+
+/**
+ * Runs the CLI. Every failure becomes one line on stderr and a non-zero exit code (2 for usage
+ * mistakes, 1 otherwise), never a stack trace.
+ */
+export async function runCli(argv: string[], io: CommandIo): Promise<void> {
+  const name = argv[0] === "ca" ? `ca ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
+  const rest = argv.slice(name.split(" ").length);
+  const command = commands[name];
+  if (!command) {
+    if (name === "" || name === "--help" || name === "-h" || name === "help") {
+      io.stdout(topHelp);
+      return;
+    }
+    io.stderr(`csr-signer: unknown command "${name}"\n\n${topHelp}`);
+    io.setExitCode(2);
+    return;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.stdout(command.help);
+    return;
+  }
+  try {
+    await command.run(rest, io);
+  } catch (error) {
+    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`csr-signer ${name}: ${message.split("\n")[0]}\n`);
+    io.setExitCode(usage ? 2 : 1);
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (invokedDirectly) await runCli(process.argv.slice(2), processIo());
