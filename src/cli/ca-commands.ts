@@ -27,13 +27,16 @@ import {
 } from "../pki/offline-ca.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
-import { formatDuration, parseDuration } from "./duration.js";
+import { parseDuration } from "./duration.js";
 import { writeFilesAtomically } from "./files.js";
 import { UsageError, type CommandIo } from "./io.js";
 
 export const rootFiles = { certificate: "root-cert.pem", key: "root-key.pem" } as const;
 
-function keyType(value: string | undefined, fallback: CertificateAuthorityKeyType): CertificateAuthorityKeyType {
+function keyType(
+  value: string | undefined,
+  fallback: CertificateAuthorityKeyType,
+): CertificateAuthorityKeyType {
   const type = value ?? fallback;
   if (!(certificateAuthorityKeyTypes as readonly string[]).includes(type)) {
     throw new UsageError(`--key-type must be one of ${certificateAuthorityKeyTypes.join(", ")}`);
@@ -126,7 +129,9 @@ export async function caIntermediate(args: string[], io: CommandIo): Promise<voi
   const rootCertificate = rootCertificates[0]!;
   const rootKey = SoftwareSigningKey.fromPem(readFileSync(join(rootDir, rootFiles.key)));
   if (!rootCertificate.x509.publicKey.equals(rootKey.publicKey)) {
-    throw new UsageError(`${join(rootDir, rootFiles.key)} does not match ${join(rootDir, rootFiles.certificate)}`);
+    throw new UsageError(
+      `${join(rootDir, rootFiles.key)} does not match ${join(rootDir, rootFiles.certificate)}`,
+    );
   }
   const extraRoots = values["also-trust"].flatMap(readCertificates);
   const intermediate = await createIntermediateCertificateAuthority(
@@ -142,7 +147,11 @@ export async function caIntermediate(args: string[], io: CommandIo): Promise<voi
   // Validate exactly as the controller will before anything is written.
   loadCertificateAuthority(files, io.environment.now());
   writeFilesAtomically(out, files, { overwrite: values.force, privateFiles: [CacertsFiles.key] });
-  io.stdout(`wrote ${Object.keys(files).map((name) => join(out, name)).join(", ")}\n`);
+  io.stdout(
+    `wrote ${Object.keys(files)
+      .map((name) => join(out, name))
+      .join(", ")}\n`,
+  );
   io.stdout(describeCertificate(intermediate.certificate, io.environment.now()) + "\n");
 }
 
@@ -169,7 +178,8 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
   if (statSync(path).isDirectory()) {
     const files = readCertificateAuthorityFolder(path);
     for (const [name, content] of Object.entries(files)) {
-      if (content !== undefined && !name.includes("key")) groups.push([name, parseCertificateList(content, name)]);
+      if (content !== undefined && !name.includes("key"))
+        groups.push([name, parseCertificateList(content, name)]);
     }
     try {
       loadCertificateAuthority(files, now);
@@ -185,8 +195,13 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
     certificates.forEach((certificate, index) => {
       io.stdout(indent(`[${index}] ${describeCertificate(certificate, now)}`) + "\n");
       const next = certificates[index + 1];
-      if (next && !(certificate.x509.checkIssued(next.x509) && certificate.x509.verify(next.x509.publicKey))) {
-        warnings.push(`${name}: certificate [${index + 1}] did not issue [${index}] (a chain must go leaf to root)`);
+      if (
+        next &&
+        !(certificate.x509.checkIssued(next.x509) && certificate.x509.verify(next.x509.publicKey))
+      ) {
+        warnings.push(
+          `${name}: certificate [${index + 1}] did not issue [${index}] (a chain must go leaf to root)`,
+        );
       }
     });
   }
@@ -195,9 +210,12 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
     if (seen.has(certificate.fingerprintSha256)) continue;
     seen.add(certificate.fingerprintSha256);
     const remaining = certificate.notAfter.getTime() - now.getTime();
-    if (remaining <= 0) warnings.push(`"${certificate.subject}" expired at ${certificate.notAfter.toISOString()}`);
+    if (remaining <= 0)
+      warnings.push(`"${certificate.subject}" expired at ${certificate.notAfter.toISOString()}`);
     else if (remaining < warnWithinMs) {
-      warnings.push(`"${certificate.subject}" expires in ${formatDuration(Math.floor(remaining / 1000))} (${certificate.notAfter.toISOString()})`);
+      const days = Math.floor(remaining / 86_400_000);
+      const left = days >= 1 ? `${days} days` : `${Math.floor(remaining / 3_600_000)} hours`;
+      warnings.push(`"${certificate.subject}" expires in ${left} (${certificate.notAfter.toISOString()})`);
     }
   }
   if (warnings.length > 0) {
@@ -236,13 +254,25 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
     },
     strict: true,
   });
-  const authority = loadCertificateAuthority(readCertificateAuthorityFolder(required(values.ca, "--ca")), io.environment.now());
-  const request = parseCertificateRequest(values.csr === "-" ? await io.readStdin() : readFileSync(values.csr));
+  const authority = loadCertificateAuthority(
+    readCertificateAuthorityFolder(required(values.ca, "--ca")),
+    io.environment.now(),
+  );
+  const request = parseCertificateRequest(
+    values.csr === "-" ? await io.readStdin() : readFileSync(values.csr),
+  );
   const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
   if (keyProblem) throw new CertificateRequestError("KeyNotAllowed", keyProblem);
-  const requestedUsages = values.usages.split(",").map((usage) => usage.trim()).filter(Boolean);
-  const { granted, refused } = intersectUsages(requestedUsages, kubernetesUsages.filter((u) => u !== "any"));
-  if (refused.length > 0) throw new UsageError(`usages not allowed for a leaf certificate or unknown: ${refused.join(", ")}`);
+  const requestedUsages = values.usages
+    .split(",")
+    .map((usage) => usage.trim())
+    .filter(Boolean);
+  const { granted, refused } = intersectUsages(
+    requestedUsages,
+    kubernetesUsages.filter((u) => u !== "any"),
+  );
+  if (refused.length > 0)
+    throw new UsageError(`usages not allowed for a leaf certificate or unknown: ${refused.join(", ")}`);
   const lifetimeSeconds = parseDuration(values.duration);
   const issued = await issueLeafCertificate(
     authority,
@@ -251,15 +281,22 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
       subject: request.subject,
       subjectAltNames: request.subjectAltNames,
       usages: granted,
-      lifetime: { requestedSeconds: lifetimeSeconds, defaultSeconds: lifetimeSeconds, maximumSeconds: lifetimeSeconds },
+      lifetime: {
+        requestedSeconds: lifetimeSeconds,
+        defaultSeconds: lifetimeSeconds,
+        maximumSeconds: lifetimeSeconds,
+      },
       includeRoot: values["include-root"],
     },
     io.environment,
   );
   if (values.out) {
-    writeFilesAtomically(dirname(values.out), { [basename(values.out)]: issued.chainPem }, { overwrite: true, privateFiles: [] });
-  }
-  else io.stdout(issued.chainPem);
+    writeFilesAtomically(
+      dirname(values.out),
+      { [basename(values.out)]: issued.chainPem },
+      { overwrite: true, privateFiles: [] },
+    );
+  } else io.stdout(issued.chainPem);
   io.stderr(
     `issued ${formatName(request.subject) || "(empty subject)"} ${describePublicKey(request.publicKeyDescription)} ` +
       `valid ${issued.notBefore.toISOString()} to ${issued.notAfter.toISOString()}\n`,
@@ -271,7 +308,9 @@ function readCertificates(path: string): ParsedCertificate[] {
 }
 
 function parseCertificateList(content: Uint8Array, name: string): ParsedCertificate[] {
-  const certificates = decodeCertificatesPem(Buffer.from(content).toString("utf8"), name).map(parseCertificate);
+  const certificates = decodeCertificatesPem(Buffer.from(content).toString("utf8"), name).map(
+    parseCertificate,
+  );
   if (certificates.length === 0) throw new UsageError(`${name} holds no certificate`);
   return certificates;
 }
@@ -290,5 +329,8 @@ export function describeCertificate(certificate: ParsedCertificate, now: Date): 
 }
 
 function indent(text: string): string {
-  return text.split("\n").map((line, index) => (index === 0 ? `  ${line}` : `      ${line}`)).join("\n");
+  return text
+    .split("\n")
+    .map((line, index) => (index === 0 ? `  ${line}` : `      ${line}`))
+    .join("\n");
 }

@@ -7,12 +7,18 @@ export function parseDuration(text: string): number {
     throw new Error(`cannot read duration "${text}": use a number with s, m, h, d or y, e.g. 24h or 90d`);
   }
   let seconds = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhdy])/g)) seconds += Number(amount) * unitSeconds[unit!]!;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhdy])/g))
+    seconds += Number(amount) * unitSeconds[unit!]!;
   return seconds;
 }
 
 export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [["y", 365 * 86400], ["d", 86400], ["h", 3600], ["m", 60]] as const) {
+  for (const [unit, size] of [
+    ["y", 365 * 86400],
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const) {
     if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
   }
   return `${seconds}s`;

@@ -14,7 +14,10 @@ export function writeFilesAtomically(
   mkdirSync(dir, { recursive: true });
   if (!options.overwrite) {
     const existing = Object.keys(files).filter((name) => existsSync(join(dir, name)));
-    if (existing.length > 0) throw new Error(`${existing.map((n) => join(dir, n)).join(", ")} already exist (use --force to replace)`);
+    if (existing.length > 0)
+      throw new Error(
+        `${existing.map((n) => join(dir, n)).join(", ")} already exist (use --force to replace)`,
+      );
   }
   const staged: string[] = [];
   try {
@@ -27,5 +30,6 @@ export function writeFilesAtomically(
     for (const temporary of staged) rmSync(temporary, { force: true });
     throw error;
   }
-  for (const [name] of Object.entries(files)) renameSync(join(dir, `.${name}.${process.pid}.tmp`), join(dir, name));
+  for (const [name] of Object.entries(files))
+    renameSync(join(dir, `.${name}.${process.pid}.tmp`), join(dir, name));
 }

@@ -1,7 +1,16 @@
 #!/usr/bin/env node
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { caInspect, caInspectHelp, caIntermediate, caIntermediateHelp, caRoot, caRootHelp, signCommand, signHelp } from "./ca-commands.js";
+import {
+  caInspect,
+  caInspectHelp,
+  caIntermediate,
+  caIntermediateHelp,
+  caRoot,
+  caRootHelp,
+  signCommand,
+  signHelp,
+} from "./ca-commands.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
@@ -48,12 +57,15 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
   try {
     await command.run(rest, io);
   } catch (error) {
-    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    const usage =
+      error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`csr-signer ${name}: ${message.split("\n")[0]}\n`);
     io.setExitCode(usage ? 2 : 1);
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+const invokedDirectly =
+  process.argv[1] !== undefined &&
+  realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
 if (invokedDirectly) await runCli(process.argv.slice(2), processIo());

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
-import { SigningKeyError, SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+import type { SigningKeyError } from "./signing-key.js";
+import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 
 /** Why CA material was refused; the message names the file and the check, never key bytes. */
 export class CertificateAuthorityError extends Error {
@@ -90,7 +91,8 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   if (files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined) {
     layout = "cacerts";
     for (const name of [CacertsFiles.certificate, CacertsFiles.key, CacertsFiles.roots]) {
-      if (files[name] === undefined) throw new CertificateAuthorityError("MissingFile", `cacerts layout: ${name} is missing`);
+      if (files[name] === undefined)
+        throw new CertificateAuthorityError("MissingFile", `cacerts layout: ${name} is missing`);
     }
     signingCertificates = parseCertificates(files[CacertsFiles.certificate], CacertsFiles.certificate);
     keyFile = files[CacertsFiles.key];
@@ -101,7 +103,8 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   } else if (files[TlsSecretFiles.certificate] !== undefined || files[TlsSecretFiles.key] !== undefined) {
     layout = "kubernetes.io/tls";
     for (const name of [TlsSecretFiles.certificate, TlsSecretFiles.key]) {
-      if (files[name] === undefined) throw new CertificateAuthorityError("MissingFile", `kubernetes.io/tls layout: ${name} is missing`);
+      if (files[name] === undefined)
+        throw new CertificateAuthorityError("MissingFile", `kubernetes.io/tls layout: ${name} is missing`);
     }
     // tls.crt may carry intermediates after the CA certificate, as cert-manager writes it.
     const tlsChain = parseCertificates(files[TlsSecretFiles.certificate], TlsSecretFiles.certificate);
@@ -128,14 +131,22 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     );
   }
   const signingCertificate = signingCertificates[0];
-  if (!signingCertificate) throw new CertificateAuthorityError("MalformedCertificate", `${certificateFileName} holds no certificate`);
-  if (roots.length === 0) throw new CertificateAuthorityError("MissingFile", `${rootsFileName} holds no root certificate`);
+  if (!signingCertificate)
+    throw new CertificateAuthorityError(
+      "MalformedCertificate",
+      `${certificateFileName} holds no certificate`,
+    );
+  if (roots.length === 0)
+    throw new CertificateAuthorityError("MissingFile", `${rootsFileName} holds no root certificate`);
 
   let signingKey: SigningKey;
   try {
     signingKey = SoftwareSigningKey.fromPem(keyFile!);
   } catch (error) {
-    throw new CertificateAuthorityError("MalformedKey", `${keyFileName}: ${(error as SigningKeyError).message}`);
+    throw new CertificateAuthorityError(
+      "MalformedKey",
+      `${keyFileName}: ${(error as SigningKeyError).message}`,
+    );
   }
   if (!signingCertificate.x509.publicKey.equals(signingKey.publicKey)) {
     throw new CertificateAuthorityError(
@@ -146,17 +157,26 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   checkIsIssuingCertificateAuthority(signingCertificate, certificateFileName);
   for (const root of roots) {
     if (!root.isCertificateAuthority || !root.selfSigned) {
-      throw new CertificateAuthorityError("NotACertificateAuthority", `${rootsFileName}: ${describe(root)} is not a self-signed CA certificate`);
+      throw new CertificateAuthorityError(
+        "NotACertificateAuthority",
+        `${rootsFileName}: ${describe(root)} is not a self-signed CA certificate`,
+      );
     }
   }
 
   const { intermediates, anchor } = buildChain(signingCertificate, chain, roots, rootsFileName);
   for (const certificate of [signingCertificate, ...intermediates, anchor]) {
     if (now < certificate.notBefore) {
-      throw new CertificateAuthorityError("NotYetValid", `${describe(certificate)} is not valid before ${certificate.notBefore.toISOString()}`);
+      throw new CertificateAuthorityError(
+        "NotYetValid",
+        `${describe(certificate)} is not valid before ${certificate.notBefore.toISOString()}`,
+      );
     }
     if (now >= certificate.notAfter) {
-      throw new CertificateAuthorityError("Expired", `${describe(certificate)} expired at ${certificate.notAfter.toISOString()}`);
+      throw new CertificateAuthorityError(
+        "Expired",
+        `${describe(certificate)} expired at ${certificate.notAfter.toISOString()}`,
+      );
     }
   }
   for (const certificate of intermediates) checkIsIssuingCertificateAuthority(certificate, "cert-chain.pem");
@@ -168,17 +188,26 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     intermediates,
     anchor,
     roots,
-    keyIdentifier: signingCertificate.subjectKeyIdentifier ?? keyIdentifier(signingCertificate.subjectPublicKey),
-    chainPem: signingCertificate.selfSigned ? "" : [signingCertificate, ...intermediates].map((c) => c.pem).join(""),
+    keyIdentifier:
+      signingCertificate.subjectKeyIdentifier ?? keyIdentifier(signingCertificate.subjectPublicKey),
+    chainPem: signingCertificate.selfSigned
+      ? ""
+      : [signingCertificate, ...intermediates].map((c) => c.pem).join(""),
   };
 }
 
 function checkIsIssuingCertificateAuthority(certificate: ParsedCertificate, fileName: string): void {
   if (!certificate.isCertificateAuthority) {
-    throw new CertificateAuthorityError("NotACertificateAuthority", `${fileName}: ${describe(certificate)} is not a CA (basicConstraints CA:FALSE or absent)`);
+    throw new CertificateAuthorityError(
+      "NotACertificateAuthority",
+      `${fileName}: ${describe(certificate)} is not a CA (basicConstraints CA:FALSE or absent)`,
+    );
   }
   if (certificate.keyUsageBits && !certificate.keyUsageBits.includes(KeyUsageBit.keyCertSign)) {
-    throw new CertificateAuthorityError("NotACertificateAuthority", `${fileName}: ${describe(certificate)} lacks keyUsage keyCertSign`);
+    throw new CertificateAuthorityError(
+      "NotACertificateAuthority",
+      `${fileName}: ${describe(certificate)} lacks keyUsage keyCertSign`,
+    );
   }
 }
 
@@ -193,13 +222,17 @@ function buildChain(
   roots: readonly ParsedCertificate[],
   rootsFileName: string,
 ): { intermediates: ParsedCertificate[]; anchor: ParsedCertificate } {
-  const candidates = chain.filter((c) => !c.selfSigned && c.fingerprintSha256 !== signingCertificate.fingerprintSha256);
+  const candidates = chain.filter(
+    (c) => !c.selfSigned && c.fingerprintSha256 !== signingCertificate.fingerprintSha256,
+  );
   const intermediates: ParsedCertificate[] = [];
   let current = signingCertificate;
   for (let depth = 0; depth <= candidates.length; depth++) {
     const anchor = roots.find((root) => issued(root, current));
     if (anchor) return { intermediates, anchor };
-    const next = candidates.find((candidate) => !intermediates.includes(candidate) && issued(candidate, current));
+    const next = candidates.find(
+      (candidate) => !intermediates.includes(candidate) && issued(candidate, current),
+    );
     if (!next) break;
     intermediates.push(next);
     current = next;
@@ -226,7 +259,10 @@ export function readCertificateAuthorityFolder(dir: string): Record<string, Uint
     const path = join(dir, name);
     if (!existsSync(path)) continue;
     if (statSync(path).size > maximumFileBytes) {
-      throw new CertificateAuthorityError("MalformedCertificate", `${name} is larger than ${maximumFileBytes} bytes`);
+      throw new CertificateAuthorityError(
+        "MalformedCertificate",
+        `${name} is larger than ${maximumFileBytes} bytes`,
+      );
     }
     files[name] = readFileSync(path);
   }

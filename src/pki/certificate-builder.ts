@@ -55,7 +55,10 @@ function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Arra
 }
 
 /** DER TBSCertificate (X.509 v3) for the template, with `signatureAlgorithm` as its signature field. */
-export function encodeTbsCertificate(template: CertificateTemplate, signatureAlgorithm: Uint8Array): Uint8Array {
+export function encodeTbsCertificate(
+  template: CertificateTemplate,
+  signatureAlgorithm: Uint8Array,
+): Uint8Array {
   const extensions: Uint8Array[] = [];
   const constraints = template.basicConstraints;
   extensions.push(
@@ -63,7 +66,10 @@ export function encodeTbsCertificate(template: CertificateTemplate, signatureAlg
       Oid.basicConstraints,
       true,
       constraints.ca
-        ? sequence(booleanTrue(), ...(constraints.pathLength !== undefined ? [smallInteger(constraints.pathLength)] : []))
+        ? sequence(
+            booleanTrue(),
+            ...(constraints.pathLength !== undefined ? [smallInteger(constraints.pathLength)] : []),
+          )
         : sequence(),
     ),
   );
@@ -72,19 +78,31 @@ export function encodeTbsCertificate(template: CertificateTemplate, signatureAlg
   }
   if (template.extendedKeyUsageOids.length > 0) {
     extensions.push(
-      extension(Oid.extendedKeyUsage, false, sequence(...template.extendedKeyUsageOids.map(objectIdentifier))),
+      extension(
+        Oid.extendedKeyUsage,
+        false,
+        sequence(...template.extendedKeyUsageOids.map(objectIdentifier)),
+      ),
     );
   }
   extensions.push(extension(Oid.subjectKeyIdentifier, false, octetString(template.subjectKeyIdentifier)));
   if (template.authorityKeyIdentifier) {
     extensions.push(
-      extension(Oid.authorityKeyIdentifier, false, sequence(implicitPrimitive(0, template.authorityKeyIdentifier))),
+      extension(
+        Oid.authorityKeyIdentifier,
+        false,
+        sequence(implicitPrimitive(0, template.authorityKeyIdentifier)),
+      ),
     );
   }
   if (countSubjectAlternativeNames(template.subjectAltNames) > 0) {
     // RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical (Istio, ztunnel).
     extensions.push(
-      extension(Oid.subjectAltName, template.subject.length === 0, encodeGeneralNames(template.subjectAltNames)),
+      extension(
+        Oid.subjectAltName,
+        template.subject.length === 0,
+        encodeGeneralNames(template.subjectAltNames),
+      ),
     );
   }
   return sequence(
@@ -100,7 +118,10 @@ export function encodeTbsCertificate(template: CertificateTemplate, signatureAlg
 }
 
 /** Builds and signs a certificate; returns its DER. */
-export async function signCertificate(template: CertificateTemplate, signingKey: SigningKey): Promise<Uint8Array> {
+export async function signCertificate(
+  template: CertificateTemplate,
+  signingKey: SigningKey,
+): Promise<Uint8Array> {
   const tbs = encodeTbsCertificate(template, signingKey.signatureAlgorithm);
   const signature = await signingKey.sign(tbs);
   return sequence(tbs, signingKey.signatureAlgorithm, bitStringBytes(signature));

@@ -15,7 +15,8 @@ import {
 } from "./der.js";
 import { attributeValues, readName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
-import { PemError, decodeSinglePem } from "./pem.js";
+import type { PemError } from "./pem.js";
+import { decodeSinglePem } from "./pem.js";
 import { readGeneralNames, type SubjectAlternativeNames } from "./subject-alternative-names.js";
 
 /**
@@ -100,7 +101,10 @@ export function parseCertificateRequest(
 ): CertificateRequest {
   const size = typeof pem === "string" ? Buffer.byteLength(pem) : pem.byteLength;
   if (size > limits.maxPemBytes) {
-    throw new CertificateRequestError("RequestTooLarge", `request is ${size} bytes; the limit is ${limits.maxPemBytes}`);
+    throw new CertificateRequestError(
+      "RequestTooLarge",
+      `request is ${size} bytes; the limit is ${limits.maxPemBytes}`,
+    );
   }
   const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("latin1");
   let der: Uint8Array;
@@ -112,7 +116,8 @@ export function parseCertificateRequest(
   try {
     return parseDer(der, limits.der);
   } catch (error) {
-    if (error instanceof DerError) throw new CertificateRequestError("MalformedRequest", `request DER: ${error.message}`);
+    if (error instanceof DerError)
+      throw new CertificateRequestError("MalformedRequest", `request DER: ${error.message}`);
     throw error;
   }
 }
@@ -122,7 +127,8 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   if (root.children.length !== 3) throw new DerError("CertificationRequest must have 3 fields");
   const [info, signatureAlgorithm, signatureBits] = root.children as [DerNode, DerNode, DerNode];
   expectSequence(info, "certificationRequestInfo");
-  if (info.children.length < 3 || info.children.length > 4) throw new DerError("certificationRequestInfo has wrong shape");
+  if (info.children.length < 3 || info.children.length > 4)
+    throw new DerError("certificationRequestInfo has wrong shape");
   const [versionNode, subjectNode, spkiNode, attributesNode] = info.children;
   if (readSmallInteger(versionNode, "version") !== 0) throw new DerError("only version 1 (0) requests exist");
   const subject = readName(subjectNode, "subject");
@@ -143,7 +149,10 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   }
   const signature = readBitStringBytes(signatureBits, "signature");
   if (!verifySignature(hash, info.encoded, publicKey, signature)) {
-    throw new CertificateRequestError("InvalidSignature", "proof of possession failed: the request signature does not verify");
+    throw new CertificateRequestError(
+      "InvalidSignature",
+      "proof of possession failed: the request signature does not verify",
+    );
   }
 
   const extensions = attributesNode ? readExtensionRequest(attributesNode) : [];
@@ -152,7 +161,10 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   let requestsCertificateAuthority = false;
   for (const extension of extensions) {
     if (seen.has(extension.oid)) {
-      throw new CertificateRequestError("DuplicateExtension", `extension ${extension.oid} is requested twice`);
+      throw new CertificateRequestError(
+        "DuplicateExtension",
+        `extension ${extension.oid} is requested twice`,
+      );
     }
     seen.add(extension.oid);
     if (extension.oid === Oid.subjectAltName) {
@@ -162,7 +174,8 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
     } else if (extension.oid === Oid.basicConstraints) {
       const constraints = expectSequence(decodeDer(extension.value, limits), "basicConstraints");
       requestsCertificateAuthority =
-        constraints.children[0]?.tagNumber === UniversalTag.boolean && readBoolean(constraints.children[0], "cA");
+        constraints.children[0]?.tagNumber === UniversalTag.boolean &&
+        readBoolean(constraints.children[0], "cA");
     }
   }
   return {
@@ -182,32 +195,48 @@ function importPublicKey(spkiDer: Uint8Array): { publicKey: KeyObject; descripti
   try {
     publicKey = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
   } catch {
-    throw new CertificateRequestError("KeyNotAllowed", "public key could not be read (unsupported algorithm or malformed)");
+    throw new CertificateRequestError(
+      "KeyNotAllowed",
+      "public key could not be read (unsupported algorithm or malformed)",
+    );
   }
   const details = publicKey.asymmetricKeyDetails ?? {};
   if (publicKey.asymmetricKeyType === "rsa") {
     return {
       publicKey,
-      description: { algorithm: "RSA", bits: details.modulusLength ?? 0, publicExponent: details.publicExponent ?? 0n },
+      description: {
+        algorithm: "RSA",
+        bits: details.modulusLength ?? 0,
+        publicExponent: details.publicExponent ?? 0n,
+      },
     };
   }
   if (publicKey.asymmetricKeyType === "ec") {
     const curve = curveNames[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown";
     return { publicKey, description: { algorithm: "ECDSA", curve } };
   }
-  throw new CertificateRequestError("KeyNotAllowed", `public key type ${publicKey.asymmetricKeyType} is not accepted`);
+  throw new CertificateRequestError(
+    "KeyNotAllowed",
+    `public key type ${publicKey.asymmetricKeyType} is not accepted`,
+  );
 }
 
 function readSignatureAlgorithm(node: DerNode): { hash: string; keyAlgorithm: "rsa" | "ec" } {
   const algorithm = expectSequence(node, "signatureAlgorithm");
   const oid = readObjectIdentifier(algorithm.children[0], "signatureAlgorithm");
   const known = signatureHashes[oid];
-  if (!known) throw new CertificateRequestError("UnsupportedSignatureAlgorithm", `signature algorithm ${oid} is not accepted`);
+  if (!known)
+    throw new CertificateRequestError(
+      "UnsupportedSignatureAlgorithm",
+      `signature algorithm ${oid} is not accepted`,
+    );
   const parameters = algorithm.children[1];
   const parametersOk =
     known.keyAlgorithm === "rsa"
       ? algorithm.children.length === 1 ||
-        (algorithm.children.length === 2 && parameters?.tagNumber === UniversalTag.null && parameters.value.length === 0)
+        (algorithm.children.length === 2 &&
+          parameters?.tagNumber === UniversalTag.null &&
+          parameters.value.length === 0)
       : algorithm.children.length === 1;
   if (!parametersOk) throw new DerError("signatureAlgorithm parameters are malformed");
   return known;
@@ -220,26 +249,38 @@ interface RequestedExtension {
 }
 
 function readExtensionRequest(attributesNode: DerNode): RequestedExtension[] {
-  if (!isContextTag(attributesNode, 0) || !attributesNode.constructed) throw new DerError("attributes must be [0] IMPLICIT SET");
+  if (!isContextTag(attributesNode, 0) || !attributesNode.constructed)
+    throw new DerError("attributes must be [0] IMPLICIT SET");
   let extensions: RequestedExtension[] | undefined;
   for (const attribute of attributesNode.children) {
     expectSequence(attribute, "attribute");
     const oid = readObjectIdentifier(attribute.children[0], "attribute type");
     if (oid !== Oid.extensionRequest) continue; // challengePassword and friends carry nothing we use
     if (extensions) {
-      throw new CertificateRequestError("DuplicateExtensionRequest", "the extensionRequest attribute appears twice");
+      throw new CertificateRequestError(
+        "DuplicateExtensionRequest",
+        "the extensionRequest attribute appears twice",
+      );
     }
     const values = expectUniversal(attribute.children[1], UniversalTag.set, "extensionRequest values");
     if (values.children.length !== 1) {
-      throw new CertificateRequestError("DuplicateExtensionRequest", "extensionRequest must hold exactly one value");
+      throw new CertificateRequestError(
+        "DuplicateExtensionRequest",
+        "extensionRequest must hold exactly one value",
+      );
     }
     extensions = expectSequence(values.children[0], "extensions").children.map((extension) => {
       expectSequence(extension, "extension");
       const oid = readObjectIdentifier(extension.children[0], "extension id");
       const hasCritical = extension.children.length === 3;
-      if (extension.children.length !== 2 && !hasCritical) throw new DerError(`extension ${oid} has wrong shape`);
+      if (extension.children.length !== 2 && !hasCritical)
+        throw new DerError(`extension ${oid} has wrong shape`);
       const critical = hasCritical ? readBoolean(extension.children[1], `extension ${oid} critical`) : false;
-      const value = expectUniversal(extension.children[hasCritical ? 2 : 1], UniversalTag.octetString, `extension ${oid}`).value;
+      const value = expectUniversal(
+        extension.children[hasCritical ? 2 : 1],
+        UniversalTag.octetString,
+        `extension ${oid}`,
+      ).value;
       return { oid, critical, value };
     });
   }
@@ -253,7 +294,11 @@ export interface KeyAllowList {
   readonly ecdsaCurves: readonly string[];
 }
 
-export const defaultKeyAllowList: KeyAllowList = { rsaMinimumBits: 2048, rsaMaximumBits: 8192, ecdsaCurves: ["P-256", "P-384"] };
+export const defaultKeyAllowList: KeyAllowList = {
+  rsaMinimumBits: 2048,
+  rsaMaximumBits: 8192,
+  ecdsaCurves: ["P-256", "P-384"],
+};
 
 /** Returns the rule the key breaks, or undefined when it is allowed. */
 export function keyRejection(key: PublicKeyDescription, allowed: KeyAllowList): string | undefined {
@@ -261,7 +306,8 @@ export function keyRejection(key: PublicKeyDescription, allowed: KeyAllowList): 
     if (key.bits < allowed.rsaMinimumBits || key.bits > allowed.rsaMaximumBits) {
       return `RSA key of ${key.bits} bits is outside ${allowed.rsaMinimumBits}-${allowed.rsaMaximumBits}`;
     }
-    if (key.publicExponent < 65537n || key.publicExponent % 2n === 0n) return "RSA public exponent must be odd and >= 65537";
+    if (key.publicExponent < 65537n || key.publicExponent % 2n === 0n)
+      return "RSA public exponent must be odd and >= 65537";
     return undefined;
   }
   if (!allowed.ecdsaCurves.includes(key.curve)) {

@@ -52,7 +52,10 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   const [, , issuerNode, , subjectNode, spkiNode, ...rest] = fields as DerNode[];
   const issuerNameDer = expectSequence(issuerNode, "issuer").encoded;
   const subjectNameDer = expectSequence(subjectNode, "subject").encoded;
-  const subjectPublicKey = readBitStringBytes(expectSequence(spkiNode, "subjectPublicKeyInfo").children[1], "subjectPublicKey");
+  const subjectPublicKey = readBitStringBytes(
+    expectSequence(spkiNode, "subjectPublicKeyInfo").children[1],
+    "subjectPublicKey",
+  );
 
   let isCertificateAuthority = false;
   let pathLength: number | undefined;
@@ -60,9 +63,15 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   let subjectKeyIdentifier: Uint8Array | undefined;
   let authorityKeyIdentifier: Uint8Array | undefined;
   const extensionsNode = rest.find((node) => isContextTag(node, 3));
-  for (const extension of extensionsNode ? expectSequence(extensionsNode.children[0], "extensions").children : []) {
+  for (const extension of extensionsNode
+    ? expectSequence(extensionsNode.children[0], "extensions").children
+    : []) {
     const oid = readObjectIdentifier(extension.children[0], "extension id");
-    const value = expectUniversal(extension.children[extension.children.length - 1], UniversalTag.octetString, oid).value;
+    const value = expectUniversal(
+      extension.children[extension.children.length - 1],
+      UniversalTag.octetString,
+      oid,
+    ).value;
     const inner = decodeDer(value);
     switch (oid) {
       case Oid.basicConstraints: {
@@ -82,7 +91,9 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
         subjectKeyIdentifier = expectUniversal(inner, UniversalTag.octetString, "subjectKeyIdentifier").value;
         break;
       case Oid.authorityKeyIdentifier: {
-        const keyId = expectSequence(inner, "authorityKeyIdentifier").children.find((node) => isContextTag(node, 0));
+        const keyId = expectSequence(inner, "authorityKeyIdentifier").children.find((node) =>
+          isContextTag(node, 0),
+        );
         authorityKeyIdentifier = keyId?.value;
         break;
       }

@@ -83,7 +83,7 @@ function decodeAt(
   const first = input[offset++]!;
   const tagClass = first >> 6;
   const constructed = (first & 0x20) !== 0;
-  let tagNumber = first & 0x1f;
+  const tagNumber = first & 0x1f;
   if (tagNumber === 0x1f) {
     // High tag numbers never occur in the structures we read; refusing them keeps the reader small.
     throw new DerError("high-tag-number form is not supported");
@@ -111,7 +111,10 @@ function decodeAt(
       children.push(child);
       cursor = next;
     }
-  } else if (tagClass === TagClass.universal && (tagNumber === UniversalTag.sequence || tagNumber === UniversalTag.set)) {
+  } else if (
+    tagClass === TagClass.universal &&
+    (tagNumber === UniversalTag.sequence || tagNumber === UniversalTag.set)
+  ) {
     throw new DerError("SEQUENCE and SET must be constructed");
   }
   return [
@@ -176,7 +179,8 @@ export function readObjectIdentifier(node: DerNode | undefined, what: string): s
 export function readSmallInteger(node: DerNode | undefined, what: string): number {
   const value = expectUniversal(node, UniversalTag.integer, what).value;
   checkMinimalInteger(value, what);
-  if (value.length > 4 || (value[0]! & 0x80) !== 0) throw new DerError(`${what}: not a small non-negative integer`);
+  if (value.length > 4 || (value[0]! & 0x80) !== 0)
+    throw new DerError(`${what}: not a small non-negative integer`);
   return value.reduce((n, b) => n * 256 + b, 0);
 }
 
@@ -228,7 +232,8 @@ export function readString(node: DerNode | undefined, what: string): string {
     case UniversalTag.bmpString: {
       if (node.value.length % 2 !== 0) throw new DerError(`${what}: odd-length BMPString`);
       let text = "";
-      for (let i = 0; i < node.value.length; i += 2) text += String.fromCharCode((node.value[i]! << 8) | node.value[i + 1]!);
+      for (let i = 0; i < node.value.length; i += 2)
+        text += String.fromCharCode((node.value[i]! << 8) | node.value[i + 1]!);
       return text;
     }
     default:
@@ -264,16 +269,20 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
 export const sequence = (...parts: Uint8Array[]): Uint8Array => tlv(0x30, ...parts);
 export const set = (...parts: Uint8Array[]): Uint8Array => tlv(0x31, ...parts);
 export const octetString = (value: Uint8Array): Uint8Array => tlv(UniversalTag.octetString, value);
-export const utf8String = (text: string): Uint8Array => tlv(UniversalTag.utf8String, new TextEncoder().encode(text));
+export const utf8String = (text: string): Uint8Array =>
+  tlv(UniversalTag.utf8String, new TextEncoder().encode(text));
 export const printableString = (text: string): Uint8Array =>
   tlv(UniversalTag.printableString, new TextEncoder().encode(text));
-export const ia5String = (text: string): Uint8Array => tlv(UniversalTag.ia5String, new TextEncoder().encode(text));
+export const ia5String = (text: string): Uint8Array =>
+  tlv(UniversalTag.ia5String, new TextEncoder().encode(text));
 export const derNull = (): Uint8Array => Uint8Array.of(0x05, 0x00);
 export const booleanTrue = (): Uint8Array => Uint8Array.of(0x01, 0x01, 0xff);
 /** [n] EXPLICIT, constructed. */
-export const explicit = (tagNumber: number, ...parts: Uint8Array[]): Uint8Array => tlv(0xa0 | tagNumber, ...parts);
+export const explicit = (tagNumber: number, ...parts: Uint8Array[]): Uint8Array =>
+  tlv(0xa0 | tagNumber, ...parts);
 /** [n] IMPLICIT on a primitive value. */
-export const implicitPrimitive = (tagNumber: number, value: Uint8Array): Uint8Array => tlv(0x80 | tagNumber, value);
+export const implicitPrimitive = (tagNumber: number, value: Uint8Array): Uint8Array =>
+  tlv(0x80 | tagNumber, value);
 
 /** A non-negative INTEGER from big-endian magnitude bytes, in minimal DER (a 0x00 prefix only when needed). */
 export function unsignedInteger(magnitude: Uint8Array): Uint8Array {
@@ -281,7 +290,9 @@ export function unsignedInteger(magnitude: Uint8Array): Uint8Array {
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   const trimmed = magnitude.subarray(start);
   if (trimmed.length === 0) return Uint8Array.of(0x02, 0x01, 0x00);
-  return (trimmed[0]! & 0x80) !== 0 ? tlv(UniversalTag.integer, Uint8Array.of(0), trimmed) : tlv(UniversalTag.integer, trimmed);
+  return (trimmed[0]! & 0x80) !== 0
+    ? tlv(UniversalTag.integer, Uint8Array.of(0), trimmed)
+    : tlv(UniversalTag.integer, trimmed);
 }
 
 export function smallInteger(value: number): Uint8Array {
@@ -310,7 +321,8 @@ export function objectIdentifier(dotted: string): Uint8Array {
 }
 
 /** A BIT STRING holding whole bytes (keys, signatures). */
-export const bitStringBytes = (bytes: Uint8Array): Uint8Array => tlv(UniversalTag.bitString, Uint8Array.of(0), bytes);
+export const bitStringBytes = (bytes: Uint8Array): Uint8Array =>
+  tlv(UniversalTag.bitString, Uint8Array.of(0), bytes);
 
 /**
  * A named-bit BIT STRING (keyUsage) from bit positions, DER-minimal: trailing zero bits are
@@ -320,7 +332,7 @@ export function namedBitString(bitPositions: readonly number[]): Uint8Array {
   if (bitPositions.length === 0) return Uint8Array.of(UniversalTag.bitString, 0x01, 0x00);
   const highest = Math.max(...bitPositions);
   const bytes = new Uint8Array(Math.floor(highest / 8) + 1);
-  for (const bit of bitPositions) bytes[Math.floor(bit / 8)]! |= 0x80 >> bit % 8;
+  for (const bit of bitPositions) bytes[Math.floor(bit / 8)]! |= 0x80 >> (bit % 8);
   const unusedBits = 7 - (highest % 8);
   return tlv(UniversalTag.bitString, Uint8Array.of(unusedBits), bytes);
 }
@@ -332,7 +344,7 @@ export function readNamedBits(node: DerNode | undefined, what: string): number[]
   const positions: number[] = [];
   const totalBits = (value.length - 1) * 8 - value[0]!;
   for (let bit = 0; bit < totalBits; bit++) {
-    if ((value[1 + Math.floor(bit / 8)]! & (0x80 >> bit % 8)) !== 0) positions.push(bit);
+    if ((value[1 + Math.floor(bit / 8)]! & (0x80 >> (bit % 8))) !== 0) positions.push(bit);
   }
   return positions;
 }
@@ -358,7 +370,10 @@ export function readTime(node: DerNode | undefined, what: string): Date {
   const text = String.fromCharCode(...node.value);
   let match: RegExpExecArray | null;
   let year: number;
-  if (node.tagNumber === UniversalTag.utcTime && (match = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(text))) {
+  if (
+    node.tagNumber === UniversalTag.utcTime &&
+    (match = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(text))
+  ) {
     const yy = Number(match[1]);
     year = yy >= 50 ? 1900 + yy : 2000 + yy;
   } else if (

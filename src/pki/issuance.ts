@@ -81,11 +81,17 @@ export async function issueLeafCertificate(
   const now = environment.now();
   const issuerNotAfter = authority.signingCertificate.notAfter;
   if (now >= issuerNotAfter) {
-    throw new CertificateAuthorityError("Expired", `signing certificate expired at ${issuerNotAfter.toISOString()}`);
+    throw new CertificateAuthorityError(
+      "Expired",
+      `signing certificate expired at ${issuerNotAfter.toISOString()}`,
+    );
   }
   const lifetimeMs = effectiveLifetimeSeconds(grant.lifetime) * 1000;
   const notBefore = new Date(
-    Math.max(truncateToSecond(now.getTime() - backdateSeconds * 1000), authority.signingCertificate.notBefore.getTime()),
+    Math.max(
+      truncateToSecond(now.getTime() - backdateSeconds * 1000),
+      authority.signingCertificate.notBefore.getTime(),
+    ),
   );
   const notAfter = new Date(Math.min(truncateToSecond(now.getTime() + lifetimeMs), issuerNotAfter.getTime()));
   const usages = certificateKeyUsages(grant.usages);
@@ -108,7 +114,9 @@ export async function issueLeafCertificate(
     authority.signingKey,
   );
   const chainPem =
-    encodePem("CERTIFICATE", certificateDer) + authority.chainPem + (grant.includeRoot ? authority.anchor.pem : "");
+    encodePem("CERTIFICATE", certificateDer) +
+    authority.chainPem +
+    (grant.includeRoot ? authority.anchor.pem : "");
   return { certificateDer, chainPem, serialNumber, notBefore, notAfter };
 }
 

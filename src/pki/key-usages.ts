@@ -90,9 +90,9 @@ export function certificateKeyUsages(usages: readonly KubernetesUsage[]): Certif
   }
   return {
     keyUsageBits: [...bits].sort((a, b) => a - b),
-    extendedKeyUsageOids: kubernetesUsages.map((u) => extendedKeyUsageOids[u]).filter((o, i, all): o is string =>
-      o !== undefined && oids.has(o) && all.indexOf(o) === i,
-    ),
+    extendedKeyUsageOids: kubernetesUsages
+      .map((u) => extendedKeyUsageOids[u])
+      .filter((o, i, all): o is string => o !== undefined && oids.has(o) && all.indexOf(o) === i),
   };
 }
 

@@ -35,7 +35,10 @@ export function readName(node: DerNode | undefined, what: string): Distinguished
     const attribute = expectSequence(rdnSet.children[0], `${what} attribute`);
     if (attribute.children.length !== 2) throw new DerError(`${what}: malformed attribute`);
     const oid = readObjectIdentifier(attribute.children[0], `${what} attribute type`);
-    return { type: nameAttributeShortNames[oid] ?? oid, value: readString(attribute.children[1], `${what} ${oid}`) };
+    return {
+      type: nameAttributeShortNames[oid] ?? oid,
+      value: readString(attribute.children[1], `${what} ${oid}`),
+    };
   });
 }
 
@@ -57,7 +60,10 @@ export function formatName(name: DistinguishedName): string {
 }
 
 function escapeAttributeValue(value: string): string {
-  return value.replace(/([,+"\\<>;=])/g, "\\$1").replace(/^([ #])/, "\\$1").replace(/ $/, "\\ ");
+  return value
+    .replace(/([,+"\\<>;=])/g, "\\$1")
+    .replace(/^([ #])/, "\\$1")
+    .replace(/ $/, "\\ ");
 }
 
 /** Values of one attribute type (e.g. every O), in order. */
@@ -89,7 +95,9 @@ export function parseDistinguishedName(text: string): DistinguishedName {
     const equals = part.indexOf("=");
     const type = part.slice(0, equals).trim().toUpperCase();
     if (equals <= 0 || !(type in nameAttributeOids)) {
-      throw new Error(`cannot read name part "${part}": expected TYPE=value with TYPE one of ${Object.keys(nameAttributeOids).join(", ")}`);
+      throw new Error(
+        `cannot read name part "${part}": expected TYPE=value with TYPE one of ${Object.keys(nameAttributeOids).join(", ")}`,
+      );
     }
     return { type, value: part.slice(equals + 1).trim() };
   });

@@ -10,7 +10,13 @@ import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 import { noSubjectAlternativeNames } from "./subject-alternative-names.js";
 
 /** Key types the toolkit generates for CAs. */
-export const certificateAuthorityKeyTypes = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
+export const certificateAuthorityKeyTypes = [
+  "ecdsa-p256",
+  "ecdsa-p384",
+  "rsa-2048",
+  "rsa-3072",
+  "rsa-4096",
+] as const;
 export type CertificateAuthorityKeyType = (typeof certificateAuthorityKeyTypes)[number];
 
 export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObject {
@@ -26,7 +32,10 @@ export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObj
 
 function subjectPublicKeyInfo(key: SigningKey): { spki: Uint8Array; bits: Uint8Array } {
   const spki = new Uint8Array(key.publicKey.export({ format: "der", type: "spki" }));
-  return { spki, bits: readBitStringBytes(expectSequence(decodeDer(spki), "spki").children[1], "subjectPublicKey") };
+  return {
+    spki,
+    bits: readBitStringBytes(expectSequence(decodeDer(spki), "spki").children[1], "subjectPublicKey"),
+  };
 }
 
 export interface CertificateAuthorityOptions {
@@ -65,7 +74,10 @@ export async function createRootCertificateAuthority(
       subjectAltNames: noSubjectAlternativeNames,
       keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
       extendedKeyUsageOids: [],
-      basicConstraints: { ca: true, ...(options.pathLength !== undefined ? { pathLength: options.pathLength } : {}) },
+      basicConstraints: {
+        ca: true,
+        ...(options.pathLength !== undefined ? { pathLength: options.pathLength } : {}),
+      },
     },
     signingKey,
   );
@@ -89,13 +101,19 @@ export async function createIntermediateCertificateAuthority(
       serialNumber: generateSerialNumber(environment.randomBytes),
       issuerName: issuer.certificate.subjectNameDer,
       subject: options.subject,
-      notBefore: new Date(Math.max(wholeSeconds(now.getTime() - 5 * 60_000).getTime(), issuer.certificate.notBefore.getTime())),
+      notBefore: new Date(
+        Math.max(wholeSeconds(now.getTime() - 5 * 60_000).getTime(), issuer.certificate.notBefore.getTime()),
+      ),
       notAfter: new Date(
-        Math.min(wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000).getTime(), issuer.certificate.notAfter.getTime()),
+        Math.min(
+          wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000).getTime(),
+          issuer.certificate.notAfter.getTime(),
+        ),
       ),
       subjectPublicKeyInfo: spki,
       subjectKeyIdentifier: keyIdentifier(bits),
-      authorityKeyIdentifier: issuer.certificate.subjectKeyIdentifier ?? keyIdentifier(issuer.certificate.subjectPublicKey),
+      authorityKeyIdentifier:
+        issuer.certificate.subjectKeyIdentifier ?? keyIdentifier(issuer.certificate.subjectPublicKey),
       subjectAltNames: noSubjectAlternativeNames,
       keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
       extendedKeyUsageOids: [],
@@ -127,4 +145,3 @@ export function cacertsFiles(
 function wholeSeconds(milliseconds: number): Date {
   return new Date(Math.floor(milliseconds / 1000) * 1000);
 }
-

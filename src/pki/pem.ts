@@ -32,17 +32,20 @@ export function decodePemBlocks(text: string, options: { strict: boolean }): Pem
     const lines = body.split(/\r?\n/).filter((line) => line.trim() !== "");
     if (lines.some((line) => line.includes(":"))) throw new PemError(`PEM block ${label} has headers`);
     const base64 = lines.map((line) => line.trim()).join("");
-    if (!base64Line.test(base64) || base64.length % 4 !== 0) throw new PemError(`PEM block ${label} is not base64`);
+    if (!base64Line.test(base64) || base64.length % 4 !== 0)
+      throw new PemError(`PEM block ${label} is not base64`);
     blocks.push({ label, der: new Uint8Array(Buffer.from(base64, "base64")) });
   }
-  if (options.strict && text.slice(cursor).trim() !== "") throw new PemError("unexpected text outside PEM blocks");
+  if (options.strict && text.slice(cursor).trim() !== "")
+    throw new PemError("unexpected text outside PEM blocks");
   return blocks;
 }
 
 /** Exactly one block with `label` and nothing else. */
 export function decodeSinglePem(text: string, label: string): Uint8Array {
   const blocks = decodePemBlocks(text, { strict: true });
-  if (blocks.length !== 1) throw new PemError(`expected exactly one ${label} PEM block, found ${blocks.length}`);
+  if (blocks.length !== 1)
+    throw new PemError(`expected exactly one ${label} PEM block, found ${blocks.length}`);
   const block = blocks[0]!;
   if (block.label !== label) throw new PemError(`expected a ${label} PEM block, found ${block.label}`);
   return block.der;

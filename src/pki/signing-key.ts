@@ -43,11 +43,23 @@ export function signatureProfileFor(publicKey: KeyObject): SignatureProfile {
   if (publicKey.asymmetricKeyType === "ec") {
     switch (publicKey.asymmetricKeyDetails?.namedCurve) {
       case "prime256v1":
-        return { hash: "sha256", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha256)), description: "ECDSA-P-256/SHA-256" };
+        return {
+          hash: "sha256",
+          algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha256)),
+          description: "ECDSA-P-256/SHA-256",
+        };
       case "secp384r1":
-        return { hash: "sha384", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha384)), description: "ECDSA-P-384/SHA-384" };
+        return {
+          hash: "sha384",
+          algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha384)),
+          description: "ECDSA-P-384/SHA-384",
+        };
       case "secp521r1":
-        return { hash: "sha512", algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha512)), description: "ECDSA-P-521/SHA-512" };
+        return {
+          hash: "sha512",
+          algorithmIdentifier: sequence(objectIdentifier(Oid.ecdsaWithSha512)),
+          description: "ECDSA-P-521/SHA-512",
+        };
     }
   }
   throw new SigningKeyError(
@@ -79,7 +91,9 @@ export class SoftwareSigningKey implements SigningKey {
   static fromPem(pem: string | Uint8Array): SoftwareSigningKey {
     const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8");
     if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
-      throw new SigningKeyError("the CA private key is encrypted; provide it unencrypted (from a Secret or key vault)");
+      throw new SigningKeyError(
+        "the CA private key is encrypted; provide it unencrypted (from a Secret or key vault)",
+      );
     }
     let privateKey: KeyObject;
     try {

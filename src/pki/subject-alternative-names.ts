@@ -1,5 +1,13 @@
 import { isIP } from "node:net";
-import { DerError, TagClass, expectSequence, ia5String, implicitPrimitive, sequence, type DerNode } from "./der.js";
+import {
+  DerError,
+  TagClass,
+  expectSequence,
+  ia5String,
+  implicitPrimitive,
+  sequence,
+  type DerNode,
+} from "./der.js";
 
 /** SANs by type. Values are as requested (policy normalises DNS case before matching). */
 export interface SubjectAlternativeNames {
@@ -79,7 +87,11 @@ function parseIpAddress(text: string): Uint8Array {
     const [head, tail] = canonical.includes("::") ? canonical.split("::") : [canonical, undefined];
     const headGroups = head ? head.split(":") : [];
     const tailGroups = tail ? tail.split(":") : [];
-    const groups = [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups];
+    const groups = [
+      ...headGroups,
+      ...Array<string>(8 - headGroups.length - tailGroups.length).fill("0"),
+      ...tailGroups,
+    ];
     const out = new Uint8Array(16);
     groups.forEach((group, index) => {
       const value = parseInt(group, 16);

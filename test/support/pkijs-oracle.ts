@@ -1,4 +1,4 @@
-import * as asn1js from "asn1js";
+import type * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 
 /** What a certificate says, as pkijs (an independent parser from ours) reads it. */

@@ -1,9 +1,20 @@
 import { expect } from "chai";
 import { createPrivateKey } from "node:crypto";
-import { CertificateAuthorityError, loadCertificateAuthority, type CertificateAuthorityProblem } from "../../../src/pki/certificate-authority.js";
-import { createIntermediateCertificateAuthority, createRootCertificateAuthority } from "../../../src/pki/offline-ca.js";
+import {
+  CertificateAuthorityError,
+  loadCertificateAuthority,
+  type CertificateAuthorityProblem,
+} from "../../../src/pki/certificate-authority.js";
+import {
+  createIntermediateCertificateAuthority,
+  createRootCertificateAuthority,
+} from "../../../src/pki/offline-ca.js";
 import { SoftwareSigningKey } from "../../../src/pki/signing-key.js";
-import { makeTestCertificateAuthority, opensslVerify, type TestCertificateAuthority } from "../../support/pki.js";
+import {
+  makeTestCertificateAuthority,
+  opensslVerify,
+  type TestCertificateAuthority,
+} from "../../support/pki.js";
 import { buildTestCertificateRequest, createTestLeafCertificate, testKey } from "../../support/pki.js";
 
 function problemOf(run: () => unknown): CertificateAuthorityError {
@@ -29,7 +40,9 @@ describe("loadCertificateAuthority", function () {
   it("loads Istio's cacerts layout: signing certificate, chain above it, anchor root", () => {
     const authority = loadCertificateAuthority(ca.files, now());
     expect(authority.layout).to.equal("cacerts");
-    expect(authority.signingCertificate.fingerprintSha256).to.equal(ca.intermediate.certificate.fingerprintSha256);
+    expect(authority.signingCertificate.fingerprintSha256).to.equal(
+      ca.intermediate.certificate.fingerprintSha256,
+    );
     expect(authority.intermediates).to.have.length(0);
     expect(authority.anchor.fingerprintSha256).to.equal(ca.root.certificate.fingerprintSha256);
     expect(authority.chainPem).to.equal(ca.intermediate.certificate.pem);
@@ -37,7 +50,11 @@ describe("loadCertificateAuthority", function () {
 
   it("loads the kubernetes.io/tls layout (tls.crt, tls.key, ca.crt)", () => {
     const authority = loadCertificateAuthority(
-      { "tls.crt": ca.files["ca-cert.pem"], "tls.key": ca.files["ca-key.pem"], "ca.crt": ca.files["root-cert.pem"] },
+      {
+        "tls.crt": ca.files["ca-cert.pem"],
+        "tls.key": ca.files["ca-key.pem"],
+        "ca.crt": ca.files["root-cert.pem"],
+      },
       now(),
     );
     expect(authority.layout).to.equal("kubernetes.io/tls");
@@ -45,15 +62,27 @@ describe("loadCertificateAuthority", function () {
   });
 
   it("accepts several roots in root-cert.pem (a rotation in progress) and finds the right anchor", () => {
-    const files = { ...ca.files, "root-cert.pem": other.files["root-cert.pem"]! + ca.files["root-cert.pem"]! };
+    const files = {
+      ...ca.files,
+      "root-cert.pem": other.files["root-cert.pem"]! + ca.files["root-cert.pem"]!,
+    };
     const authority = loadCertificateAuthority(files, now());
     expect(authority.roots).to.have.length(2);
     expect(authority.anchor.fingerprintSha256).to.equal(ca.root.certificate.fingerprintSha256);
   });
 
   it("walks a two-intermediate chain in any order in cert-chain.pem", async () => {
-    const middle = await createIntermediateCertificateAuthority(ca.root, { subject: [{ type: "CN", value: "middle" }], lifetimeSeconds: 86400 * 30, keyType: "ecdsa-p256", pathLength: 1 });
-    const issuing = await createIntermediateCertificateAuthority(middle, { subject: [{ type: "CN", value: "issuing" }], lifetimeSeconds: 86400 * 10, keyType: "ecdsa-p256" });
+    const middle = await createIntermediateCertificateAuthority(ca.root, {
+      subject: [{ type: "CN", value: "middle" }],
+      lifetimeSeconds: 86400 * 30,
+      keyType: "ecdsa-p256",
+      pathLength: 1,
+    });
+    const issuing = await createIntermediateCertificateAuthority(middle, {
+      subject: [{ type: "CN", value: "issuing" }],
+      lifetimeSeconds: 86400 * 10,
+      keyType: "ecdsa-p256",
+    });
     const authority = loadCertificateAuthority(
       {
         "ca-cert.pem": issuing.certificate.pem,
@@ -72,20 +101,58 @@ describe("loadCertificateAuthority", function () {
     const sec1 = createPrivateKey(ca.files["ca-key.pem"]!).export({ format: "pem", type: "sec1" }).toString();
     expect(sec1).to.contain("BEGIN EC PRIVATE KEY");
     expect(() => loadCertificateAuthority({ ...ca.files, "ca-key.pem": sec1 }, now())).not.to.throw();
-    const rsa = await makeTestCertificateAuthority({ name: "rsa", rootKeyType: "rsa-2048", intermediateKeyType: "rsa-2048" });
-    const pkcs1 = createPrivateKey(rsa.files["ca-key.pem"]!).export({ format: "pem", type: "pkcs1" }).toString();
+    const rsa = await makeTestCertificateAuthority({
+      name: "rsa",
+      rootKeyType: "rsa-2048",
+      intermediateKeyType: "rsa-2048",
+    });
+    const pkcs1 = createPrivateKey(rsa.files["ca-key.pem"]!)
+      .export({ format: "pem", type: "pkcs1" })
+      .toString();
     expect(pkcs1).to.contain("BEGIN RSA PRIVATE KEY");
     expect(() => loadCertificateAuthority({ ...rsa.files, "ca-key.pem": pkcs1 }, now())).not.to.throw();
   });
 
-  const refusals: [string, () => Record<string, string | undefined>, CertificateAuthorityProblem, RegExp][] = [
-    ["a key that does not match the certificate", () => ({ ...ca.files, "ca-key.pem": other.files["ca-key.pem"] }), "KeyMismatch", /ca-key.pem does not match/],
-    ["a chain that does not verify to any root", () => ({ ...ca.files, "root-cert.pem": other.files["root-cert.pem"] }), "ChainDoesNotVerify", /does not chain to a root in root-cert.pem/],
-    ["a missing root-cert.pem", () => ({ ...ca.files, "root-cert.pem": undefined }), "MissingFile", /root-cert.pem is missing/],
-    ["no known files at all", () => ({ "something.pem": "x" }), "UnknownLayout", /expected ca-cert.pem/],
-    ["garbage in the key file", () => ({ ...ca.files, "ca-key.pem": "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n" }), "MalformedKey", /not a PEM/],
-    ["an encrypted key", () => ({ ...ca.files, "ca-key.pem": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n" }), "MalformedKey", /encrypted/],
-  ];
+  const refusals: [string, () => Record<string, string | undefined>, CertificateAuthorityProblem, RegExp][] =
+    [
+      [
+        "a key that does not match the certificate",
+        () => ({ ...ca.files, "ca-key.pem": other.files["ca-key.pem"] }),
+        "KeyMismatch",
+        /ca-key.pem does not match/,
+      ],
+      [
+        "a chain that does not verify to any root",
+        () => ({ ...ca.files, "root-cert.pem": other.files["root-cert.pem"] }),
+        "ChainDoesNotVerify",
+        /does not chain to a root in root-cert.pem/,
+      ],
+      [
+        "a missing root-cert.pem",
+        () => ({ ...ca.files, "root-cert.pem": undefined }),
+        "MissingFile",
+        /root-cert.pem is missing/,
+      ],
+      ["no known files at all", () => ({ "something.pem": "x" }), "UnknownLayout", /expected ca-cert.pem/],
+      [
+        "garbage in the key file",
+        () => ({
+          ...ca.files,
+          "ca-key.pem": "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n",
+        }),
+        "MalformedKey",
+        /not a PEM/,
+      ],
+      [
+        "an encrypted key",
+        () => ({
+          ...ca.files,
+          "ca-key.pem": "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        }),
+        "MalformedKey",
+        /encrypted/,
+      ],
+    ];
   for (const [name, files, problem, message] of refusals) {
     it(`refuses ${name} (${problem})`, () => {
       const error = problemOf(() => loadCertificateAuthority(files(), now()));
@@ -96,7 +163,14 @@ describe("loadCertificateAuthority", function () {
 
   it("never echoes key material in its errors", () => {
     const error = problemOf(() =>
-      loadCertificateAuthority({ ...ca.files, "ca-key.pem": "-----BEGIN PRIVATE KEY-----\nTUlJQ2RnSUJBREFOQmdrcWhraUc5dzBC\n-----END PRIVATE KEY-----\n" }, now()),
+      loadCertificateAuthority(
+        {
+          ...ca.files,
+          "ca-key.pem":
+            "-----BEGIN PRIVATE KEY-----\nTUlJQ2RnSUJBREFOQmdrcWhraUc5dzBC\n-----END PRIVATE KEY-----\n",
+        },
+        now(),
+      ),
     );
     expect(error.message).not.to.contain("TUlJ");
     expect(JSON.stringify(SoftwareSigningKey.fromPem(ca.files["ca-key.pem"]!))).not.to.contain("PRIVATE");
@@ -106,7 +180,9 @@ describe("loadCertificateAuthority", function () {
     const { issueLeafCertificate } = await import("../../../src/pki/issuance.js");
     const { parseCertificateRequest } = await import("../../../src/pki/certificate-request.js");
     const key = testKey("ecdsa-p256", true);
-    const request = parseCertificateRequest(buildTestCertificateRequest({ key, subject: [{ type: "CN", value: "a leaf" }] }));
+    const request = parseCertificateRequest(
+      buildTestCertificateRequest({ key, subject: [{ type: "CN", value: "a leaf" }] }),
+    );
     const issued = await issueLeafCertificate(ca.authority, request, {
       subject: [{ type: "CN", value: "a leaf" }],
       subjectAltNames: request.subjectAltNames,
@@ -116,14 +192,20 @@ describe("loadCertificateAuthority", function () {
     });
     const leafPem = issued.chainPem.slice(0, issued.chainPem.indexOf("-----END CERTIFICATE-----") + 26);
     const keyPem = key.export({ format: "pem", type: "pkcs8" }).toString();
-    const error = problemOf(() => loadCertificateAuthority({ ...ca.files, "ca-cert.pem": leafPem, "ca-key.pem": keyPem }, now()));
+    const error = problemOf(() =>
+      loadCertificateAuthority({ ...ca.files, "ca-cert.pem": leafPem, "ca-key.pem": keyPem }, now()),
+    );
     expect(error.reason).to.equal("NotACertificateAuthority");
     expect(error.message).to.match(/ca-cert.pem: "CN=a leaf" .* is not a CA/);
   });
 
   it("refuses expired and not-yet-valid material, naming the certificate", async () => {
     const past = new Date(Date.now() - 5 * 365 * 86400_000);
-    const old = await makeTestCertificateAuthority({ name: "old", intermediateLifetimeSeconds: 86400, environment: { now: () => past, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) } });
+    const old = await makeTestCertificateAuthority({
+      name: "old",
+      intermediateLifetimeSeconds: 86400,
+      environment: { now: () => past, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) },
+    });
     const expired = problemOf(() => loadCertificateAuthority(old.files, now()));
     expect(expired.reason).to.equal("Expired");
     expect(expired.message).to.match(/"O=csr-signer tests, CN=old intermediate".*expired at/);
@@ -132,7 +214,11 @@ describe("loadCertificateAuthority", function () {
   });
 
   it("refuses a CA certificate without keyCertSign", async () => {
-    const root = await createRootCertificateAuthority({ subject: [{ type: "CN", value: "r" }], lifetimeSeconds: 86400, keyType: "ecdsa-p256" });
+    const root = await createRootCertificateAuthority({
+      subject: [{ type: "CN", value: "r" }],
+      lifetimeSeconds: 86400,
+      keyType: "ecdsa-p256",
+    });
     // Re-sign the root's template without keyCertSign, using the builder directly.
     const { signCertificate, keyIdentifier } = await import("../../../src/pki/certificate-builder.js");
     const { parseCertificate } = await import("../../../src/pki/certificate.js");
@@ -154,7 +240,9 @@ describe("loadCertificateAuthority", function () {
       root.signingKey,
     );
     const pem = parseCertificate(der).pem;
-    const error = problemOf(() => loadCertificateAuthority({ "tls.crt": pem, "tls.key": root.keyPem }, now()));
+    const error = problemOf(() =>
+      loadCertificateAuthority({ "tls.crt": pem, "tls.key": root.keyPem }, now()),
+    );
     expect(error.reason).to.equal("NotACertificateAuthority");
     expect(error.message).to.contain("keyCertSign");
   });

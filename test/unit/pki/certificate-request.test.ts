@@ -21,17 +21,24 @@ function rejectionOf(run: () => unknown): CertificateRequestError {
 
 describe("parseCertificateRequest", () => {
   it("reads an openssl RSA request: subject, SANs and key", () => {
-    const { csrPem } = opensslRequest("rsa", "/CN=web/O=acme", ["subjectAltName=DNS:web.example.com,IP:10.1.2.3,IP:fd00::1"]);
+    const { csrPem } = opensslRequest("rsa", "/CN=web/O=acme", [
+      "subjectAltName=DNS:web.example.com,IP:10.1.2.3,IP:fd00::1",
+    ]);
     const request = parseCertificateRequest(csrPem);
     expect(request.subject).to.deep.equal([
       { type: "CN", value: "web" },
       { type: "O", value: "acme" },
     ]);
-    expect(request.subjectAltNames).to.deep.equal({ dns: ["web.example.com"], ip: ["10.1.2.3", "fd00::1"], uri: [], email: [] });
+    expect(request.subjectAltNames).to.deep.equal({
+      dns: ["web.example.com"],
+      ip: ["10.1.2.3", "fd00::1"],
+      uri: [],
+      email: [],
+    });
     expect(request.publicKeyDescription).to.deep.include({ algorithm: "RSA", bits: 2048 });
   });
 
-  it("reads an Istio-shaped ECDSA request: O=\"\" subject and one critical SPIFFE URI SAN", () => {
+  it('reads an Istio-shaped ECDSA request: O="" subject and one critical SPIFFE URI SAN', () => {
     const pem = buildTestCertificateRequest({
       key: testKey("ecdsa-p256"),
       subject: [{ type: "O", value: "" }],
@@ -44,14 +51,21 @@ describe("parseCertificateRequest", () => {
   });
 
   it("reads a ztunnel-shaped request with an empty subject", () => {
-    const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p384"), subjectAltNames: { uri: ["spiffe://td/ns/a/sa/b"] } });
+    const pem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p384"),
+      subjectAltNames: { uri: ["spiffe://td/ns/a/sa/b"] },
+    });
     const request = parseCertificateRequest(pem);
     expect(request.subject).to.deep.equal([]);
     expect(request.publicKeyDescription).to.deep.equal({ algorithm: "ECDSA", curve: "P-384" });
   });
 
   it("flags a request for basicConstraints CA:TRUE so policy can refuse it", () => {
-    const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subject: [{ type: "CN", value: "x" }], extraExtensions: [caTrueExtension] });
+    const pem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subject: [{ type: "CN", value: "x" }],
+      extraExtensions: [caTrueExtension],
+    });
     const request = parseCertificateRequest(pem);
     expect(request.requestsCertificateAuthority).to.equal(true);
     expect(request.requestedExtensionOids).to.include(Oid.basicConstraints);
@@ -61,11 +75,31 @@ describe("parseCertificateRequest", () => {
     const key = () => testKey("ecdsa-p256");
     const cases: [string, () => string | Uint8Array, string][] = [
       ["input over the byte cap, before decoding", () => "A".repeat(7000), "RequestTooLarge"],
-      ["two CERTIFICATE REQUEST blocks", () => buildTestCertificateRequest({ key: key() }).repeat(2), "MalformedRequest"],
-      ["text after the block", () => buildTestCertificateRequest({ key: key() }) + "trailing words\n", "MalformedRequest"],
-      ["text before the block", () => "hello\n" + buildTestCertificateRequest({ key: key() }), "MalformedRequest"],
-      ["a CERTIFICATE block instead", () => buildTestCertificateRequest({ key: key() }).replaceAll("CERTIFICATE REQUEST", "CERTIFICATE"), "MalformedRequest"],
-      ["a forged signature", () => buildTestCertificateRequest({ key: key(), breakSignature: true }), "InvalidSignature"],
+      [
+        "two CERTIFICATE REQUEST blocks",
+        () => buildTestCertificateRequest({ key: key() }).repeat(2),
+        "MalformedRequest",
+      ],
+      [
+        "text after the block",
+        () => buildTestCertificateRequest({ key: key() }) + "trailing words\n",
+        "MalformedRequest",
+      ],
+      [
+        "text before the block",
+        () => "hello\n" + buildTestCertificateRequest({ key: key() }),
+        "MalformedRequest",
+      ],
+      [
+        "a CERTIFICATE block instead",
+        () => buildTestCertificateRequest({ key: key() }).replaceAll("CERTIFICATE REQUEST", "CERTIFICATE"),
+        "MalformedRequest",
+      ],
+      [
+        "a forged signature",
+        () => buildTestCertificateRequest({ key: key(), breakSignature: true }),
+        "InvalidSignature",
+      ],
       [
         "a duplicated extension",
         () =>
@@ -78,12 +112,24 @@ describe("parseCertificateRequest", () => {
       ],
       [
         "a duplicated extensionRequest attribute",
-        () => buildTestCertificateRequest({ key: key(), subjectAltNames: { dns: ["a.example"] }, extensionRequestCopies: 2 }),
+        () =>
+          buildTestCertificateRequest({
+            key: key(),
+            subjectAltNames: { dns: ["a.example"] },
+            extensionRequestCopies: 2,
+          }),
         "DuplicateExtensionRequest",
       ],
       [
         "several CNs",
-        () => buildTestCertificateRequest({ key: key(), subject: [{ type: "CN", value: "a" }, { type: "CN", value: "b" }] }),
+        () =>
+          buildTestCertificateRequest({
+            key: key(),
+            subject: [
+              { type: "CN", value: "a" },
+              { type: "CN", value: "b" },
+            ],
+          }),
         "MultipleCommonNames",
       ],
       [
@@ -91,13 +137,19 @@ describe("parseCertificateRequest", () => {
         () =>
           buildTestCertificateRequest({
             key: key(),
-            extraExtensions: [{ oid: Oid.subjectAltName, value: sequence(Uint8Array.of(0xa0, 0x03, 0x06, 0x01, 0x2a)) }],
+            extraExtensions: [
+              { oid: Oid.subjectAltName, value: sequence(Uint8Array.of(0xa0, 0x03, 0x06, 0x01, 0x2a)) },
+            ],
           }),
         "UnsupportedSubjectAltName",
       ],
       [
         "an empty SAN extension",
-        () => buildTestCertificateRequest({ key: key(), extraExtensions: [{ oid: Oid.subjectAltName, value: sequence() }] }),
+        () =>
+          buildTestCertificateRequest({
+            key: key(),
+            extraExtensions: [{ oid: Oid.subjectAltName, value: sequence() }],
+          }),
         "UnsupportedSubjectAltName",
       ],
     ];
@@ -118,14 +170,22 @@ describe("parseCertificateRequest", () => {
 
 describe("keyRejection (default allow-list: RSA 2048-8192, P-256, P-384)", () => {
   it("allows RSA-2048 and the two curves", () => {
-    expect(keyRejection({ algorithm: "RSA", bits: 2048, publicExponent: 65537n }, defaultKeyAllowList)).to.equal(undefined);
+    expect(
+      keyRejection({ algorithm: "RSA", bits: 2048, publicExponent: 65537n }, defaultKeyAllowList),
+    ).to.equal(undefined);
     expect(keyRejection({ algorithm: "ECDSA", curve: "P-256" }, defaultKeyAllowList)).to.equal(undefined);
     expect(keyRejection({ algorithm: "ECDSA", curve: "P-384" }, defaultKeyAllowList)).to.equal(undefined);
   });
   it("names the rule for RSA-1024, P-521 and a small exponent", () => {
-    expect(keyRejection({ algorithm: "RSA", bits: 1024, publicExponent: 65537n }, defaultKeyAllowList)).to.match(/1024 bits is outside 2048-8192/);
-    expect(keyRejection({ algorithm: "ECDSA", curve: "P-521" }, defaultKeyAllowList)).to.match(/P-521 is not one of P-256, P-384/);
-    expect(keyRejection({ algorithm: "RSA", bits: 2048, publicExponent: 3n }, defaultKeyAllowList)).to.match(/exponent/);
+    expect(
+      keyRejection({ algorithm: "RSA", bits: 1024, publicExponent: 65537n }, defaultKeyAllowList),
+    ).to.match(/1024 bits is outside 2048-8192/);
+    expect(keyRejection({ algorithm: "ECDSA", curve: "P-521" }, defaultKeyAllowList)).to.match(
+      /P-521 is not one of P-256, P-384/,
+    );
+    expect(keyRejection({ algorithm: "RSA", bits: 2048, publicExponent: 3n }, defaultKeyAllowList)).to.match(
+      /exponent/,
+    );
   });
   it("reads the real key size from a parsed RSA-1024 request", () => {
     const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("rsa-1024") }));

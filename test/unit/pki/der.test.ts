@@ -26,10 +26,18 @@ describe("strict DER reader", () => {
   for (const [name, input, message] of [
     ["indefinite length (BER only)", bytes(0x30, 0x80, 0x00, 0x00), /indefinite/],
     ["non-minimal long-form length", bytes(0x04, 0x81, 0x01, 0x00), /non-minimal/],
-    ["length with a leading zero byte", bytes(0x04, 0x82, 0x00, 0x81, ...new Array(0x81).fill(0)), /non-minimal/],
+    [
+      "length with a leading zero byte",
+      bytes(0x04, 0x82, 0x00, 0x81, ...new Array(0x81).fill(0)),
+      /non-minimal/,
+    ],
     ["trailing data", bytes(0x05, 0x00, 0x00), /trailing/],
     ["value longer than the input", bytes(0x04, 0x05, 0x00), /truncated/],
-    ["child running past its parent", bytes(0x30, 0x02, 0x04, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00), /truncated/],
+    [
+      "child running past its parent",
+      bytes(0x30, 0x02, 0x04, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00),
+      /truncated/,
+    ],
     ["primitive SEQUENCE", bytes(0x10, 0x00), /constructed/],
     ["high tag number form", bytes(0x1f, 0x81, 0x00, 0x00), /high-tag/],
   ] as const) {

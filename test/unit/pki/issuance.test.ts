@@ -2,7 +2,11 @@ import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
 import fc from "fast-check";
 import { parseCertificateRequest } from "../../../src/pki/certificate-request.js";
-import { issueLeafCertificate, effectiveLifetimeSeconds, type IssuanceGrant } from "../../../src/pki/issuance.js";
+import {
+  issueLeafCertificate,
+  effectiveLifetimeSeconds,
+  type IssuanceGrant,
+} from "../../../src/pki/issuance.js";
 import { Oid } from "../../../src/pki/oids.js";
 import { kubernetesUsages, type KubernetesUsage } from "../../../src/pki/key-usages.js";
 import {
@@ -18,7 +22,12 @@ import {
 import { readWithPkijs } from "../../support/pkijs-oracle.js";
 import { createRootCertificateAuthority } from "../../../src/pki/offline-ca.js";
 
-const istioUsages: KubernetesUsage[] = ["digital signature", "key encipherment", "server auth", "client auth"];
+const istioUsages: KubernetesUsage[] = [
+  "digital signature",
+  "key encipherment",
+  "server auth",
+  "client auth",
+];
 const day = 86400;
 
 function grant(overrides: Partial<IssuanceGrant> = {}): IssuanceGrant {
@@ -37,8 +46,16 @@ describe("issueLeafCertificate", function () {
   let ecCa: TestCertificateAuthority;
   let rsaCa: TestCertificateAuthority;
   before(async () => {
-    ecCa = await makeTestCertificateAuthority({ name: "ec", rootKeyType: "ecdsa-p384", intermediateKeyType: "ecdsa-p256" });
-    rsaCa = await makeTestCertificateAuthority({ name: "rsa", rootKeyType: "rsa-2048", intermediateKeyType: "rsa-2048" });
+    ecCa = await makeTestCertificateAuthority({
+      name: "ec",
+      rootKeyType: "ecdsa-p384",
+      intermediateKeyType: "ecdsa-p256",
+    });
+    rsaCa = await makeTestCertificateAuthority({
+      name: "rsa",
+      rootKeyType: "rsa-2048",
+      intermediateKeyType: "rsa-2048",
+    });
   });
 
   describe("cross-checked with openssl verify and openssl x509 -text", () => {
@@ -53,15 +70,29 @@ describe("issueLeafCertificate", function () {
               subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/default"] },
             }),
           );
-          const issued = await issueLeafCertificate(ca.authority, request, grant({ subjectAltNames: request.subjectAltNames }));
-          expect(opensslVerify(issued.chainPem, ca.files["root-cert.pem"]!, ["-purpose", "sslserver"])).to.match(/: OK/);
-          expect(opensslVerify(issued.chainPem, ca.files["root-cert.pem"]!, ["-purpose", "sslclient"])).to.match(/: OK/);
+          const issued = await issueLeafCertificate(
+            ca.authority,
+            request,
+            grant({ subjectAltNames: request.subjectAltNames }),
+          );
+          expect(
+            opensslVerify(issued.chainPem, ca.files["root-cert.pem"]!, ["-purpose", "sslserver"]),
+          ).to.match(/: OK/);
+          expect(
+            opensslVerify(issued.chainPem, ca.files["root-cert.pem"]!, ["-purpose", "sslclient"]),
+          ).to.match(/: OK/);
           const text = opensslText(issued.chainPem);
           expect(text).to.match(/Subject: *\n/);
-          expect(text).to.match(/X509v3 Subject Alternative Name: critical\n\s+URI:spiffe:\/\/cluster.local\/ns\/foo\/sa\/default/);
+          expect(text).to.match(
+            /X509v3 Subject Alternative Name: critical\n\s+URI:spiffe:\/\/cluster.local\/ns\/foo\/sa\/default/,
+          );
           expect(text).to.match(/X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
           expect(text).to.match(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment/);
-          expect(text).to.contain(caName === "ECDSA" ? "Signature Algorithm: ecdsa-with-SHA256" : "Signature Algorithm: sha256WithRSAEncryption");
+          expect(text).to.contain(
+            caName === "ECDSA"
+              ? "Signature Algorithm: ecdsa-with-SHA256"
+              : "Signature Algorithm: sha256WithRSAEncryption",
+          );
         });
       }
     }
@@ -69,57 +100,118 @@ describe("issueLeafCertificate", function () {
     it("empty-subject request from the openssl CLI with DNS and IP SANs (SAN critical)", async () => {
       const { csrPem } = opensslRequest("ec", "/", ["subjectAltName=DNS:api.foo.svc,IP:10.0.0.7"]);
       const request = parseCertificateRequest(csrPem);
-      const issued = await issueLeafCertificate(ecCa.authority, request, grant({ subjectAltNames: request.subjectAltNames, usages: ["digital signature", "server auth"] }));
-      expect(opensslVerify(issued.chainPem, ecCa.files["root-cert.pem"]!, ["-purpose", "sslserver"])).to.match(/: OK/);
+      const issued = await issueLeafCertificate(
+        ecCa.authority,
+        request,
+        grant({ subjectAltNames: request.subjectAltNames, usages: ["digital signature", "server auth"] }),
+      );
+      expect(
+        opensslVerify(issued.chainPem, ecCa.files["root-cert.pem"]!, ["-purpose", "sslserver"]),
+      ).to.match(/: OK/);
       const text = opensslText(issued.chainPem);
       expect(text).to.match(/Subject Alternative Name: critical\n\s+DNS:api.foo.svc, IP Address:10.0.0.7/);
       expect(text).not.to.contain("TLS Web Client Authentication");
     });
 
     it("a subject from the template keeps the SAN extension non-critical", async () => {
-      const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["a.example"] } }));
-      const issued = await issueLeafCertificate(ecCa.authority, request, grant({ subject: [{ type: "CN", value: "a.example" }], subjectAltNames: request.subjectAltNames }));
-      expect(opensslText(issued.chainPem)).to.match(/Subject: CN ?= ?a.example[\s\S]*X509v3 Subject Alternative Name: \n/);
+      const request = parseCertificateRequest(
+        buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["a.example"] } }),
+      );
+      const issued = await issueLeafCertificate(
+        ecCa.authority,
+        request,
+        grant({ subject: [{ type: "CN", value: "a.example" }], subjectAltNames: request.subjectAltNames }),
+      );
+      expect(opensslText(issued.chainPem)).to.match(
+        /Subject: CN ?= ?a.example[\s\S]*X509v3 Subject Alternative Name: \n/,
+      );
     });
 
     it("a 30-year root: leaves verify, and dates from 2050 on are GeneralizedTime", async () => {
-      const longRoot = await createRootCertificateAuthority({ subject: [{ type: "CN", value: "30 year root" }], lifetimeSeconds: 30 * 365 * day, keyType: "ecdsa-p256" });
+      const longRoot = await createRootCertificateAuthority({
+        subject: [{ type: "CN", value: "30 year root" }],
+        lifetimeSeconds: 30 * 365 * day,
+        keyType: "ecdsa-p256",
+      });
       const { loadCertificateAuthority } = await import("../../../src/pki/certificate-authority.js");
-      const authority = loadCertificateAuthority({ "tls.crt": longRoot.certificate.pem, "tls.key": longRoot.keyPem }, new Date());
+      const authority = loadCertificateAuthority(
+        { "tls.crt": longRoot.certificate.pem, "tls.key": longRoot.keyPem },
+        new Date(),
+      );
       expect(longRoot.certificate.notAfter.getUTCFullYear()).to.be.greaterThan(2050);
       expect(opensslText(longRoot.certificate.pem)).to.match(/Not After : \w+ +\d+ [\d:]+ 205\d GMT/);
-      const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }));
-      const issued = await issueLeafCertificate(authority, request, grant({ subjectAltNames: request.subjectAltNames, includeRoot: false }));
+      const request = parseCertificateRequest(
+        buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
+      );
+      const issued = await issueLeafCertificate(
+        authority,
+        request,
+        grant({ subjectAltNames: request.subjectAltNames, includeRoot: false }),
+      );
       expect(issued.chainPem.match(/BEGIN CERTIFICATE/g)).to.have.length(1); // self-signed CA: the leaf alone
       expect(opensslVerify(issued.chainPem, longRoot.certificate.pem)).to.match(/: OK/);
     });
 
     it("a P-384 CA signs with SHA-384", async () => {
-      const p384 = await makeTestCertificateAuthority({ name: "p384", rootKeyType: "ecdsa-p384", intermediateKeyType: "ecdsa-p384" });
-      const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }));
-      const issued = await issueLeafCertificate(p384.authority, request, grant({ subjectAltNames: request.subjectAltNames }));
+      const p384 = await makeTestCertificateAuthority({
+        name: "p384",
+        rootKeyType: "ecdsa-p384",
+        intermediateKeyType: "ecdsa-p384",
+      });
+      const request = parseCertificateRequest(
+        buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
+      );
+      const issued = await issueLeafCertificate(
+        p384.authority,
+        request,
+        grant({ subjectAltNames: request.subjectAltNames }),
+      );
       expect(opensslText(issued.chainPem)).to.contain("Signature Algorithm: ecdsa-with-SHA384");
       expect(opensslVerify(issued.chainPem, p384.files["root-cert.pem"]!)).to.match(/: OK/);
     });
   });
 
   it("writes leaf then intermediate, PEM blocks only; the root only when asked", async () => {
-    const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }));
-    const without = await issueLeafCertificate(ecCa.authority, request, grant({ subjectAltNames: request.subjectAltNames }));
-    const blocks = without.chainPem.match(/-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n/g)!;
+    const request = parseCertificateRequest(
+      buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
+    );
+    const without = await issueLeafCertificate(
+      ecCa.authority,
+      request,
+      grant({ subjectAltNames: request.subjectAltNames }),
+    );
+    const blocks = without.chainPem.match(
+      /-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n/g,
+    )!;
     expect(blocks.join("")).to.equal(without.chainPem);
     expect(blocks).to.have.length(2);
-    expect(new X509Certificate(blocks[1]!).fingerprint256).to.equal(ecCa.intermediate.certificate.fingerprintSha256);
-    const withRoot = await issueLeafCertificate(ecCa.authority, request, grant({ subjectAltNames: request.subjectAltNames, includeRoot: true }));
-    const rootBlock = withRoot.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)![2]!;
+    expect(new X509Certificate(blocks[1]!).fingerprint256).to.equal(
+      ecCa.intermediate.certificate.fingerprintSha256,
+    );
+    const withRoot = await issueLeafCertificate(
+      ecCa.authority,
+      request,
+      grant({ subjectAltNames: request.subjectAltNames, includeRoot: true }),
+    );
+    const rootBlock = withRoot.chainPem.match(
+      /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g,
+    )![2]!;
     expect(new X509Certificate(rootBlock).fingerprint256).to.equal(ecCa.root.certificate.fingerprintSha256);
   });
 
   it("never copies requested extensions: a CA:TRUE request yields CA:FALSE and only granted SANs", async () => {
     const request = parseCertificateRequest(
-      buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["asked.example", "evil.example"] }, extraExtensions: [caTrueExtension] }),
+      buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { dns: ["asked.example", "evil.example"] },
+        extraExtensions: [caTrueExtension],
+      }),
     );
-    const issued = await issueLeafCertificate(ecCa.authority, request, grant({ subjectAltNames: { dns: ["asked.example"], ip: [], uri: [], email: [] } }));
+    const issued = await issueLeafCertificate(
+      ecCa.authority,
+      request,
+      grant({ subjectAltNames: { dns: ["asked.example"], ip: [], uri: [], email: [] } }),
+    );
     const seen = readWithPkijs(issued.certificateDer);
     expect(seen.basicConstraints).to.deep.equal({ ca: false });
     expect(seen.subjectAltNames.dns).to.deep.equal(["asked.example"]);
@@ -129,12 +221,17 @@ describe("issueLeafCertificate", function () {
   it("clamps the lifetime to [10 min, signer maximum] and to the issuer's NotAfter; backdates NotBefore 5 minutes", async () => {
     const now = new Date("2026-11-23T12:00:00.500Z");
     const environment = { now: () => now, randomBytes: (n: number) => new Uint8Array(n).fill(0x42) };
-    const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }));
+    const request = parseCertificateRequest(
+      buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
+    );
     const lifetime = async (requestedSeconds: number | undefined) => {
       const issued = await issueLeafCertificate(
         ecCa.authority,
         request,
-        grant({ subjectAltNames: request.subjectAltNames, lifetime: { requestedSeconds, defaultSeconds: day, maximumSeconds: 7 * day } }),
+        grant({
+          subjectAltNames: request.subjectAltNames,
+          lifetime: { requestedSeconds, defaultSeconds: day, maximumSeconds: 7 * day },
+        }),
         environment,
       );
       expect(issued.notBefore.toISOString()).to.equal("2026-11-23T11:55:00.000Z");
@@ -145,7 +242,12 @@ describe("issueLeafCertificate", function () {
     expect(await lifetime(3600)).to.equal(3600);
     expect(await lifetime(10 * 365 * day)).to.equal(7 * day); // istiod's 10-year request
     const nearEnd = new Date(ecCa.intermediate.certificate.notAfter.getTime() - 3600_000);
-    const late = await issueLeafCertificate(ecCa.authority, request, grant({ subjectAltNames: request.subjectAltNames }), { now: () => nearEnd, randomBytes: environment.randomBytes });
+    const late = await issueLeafCertificate(
+      ecCa.authority,
+      request,
+      grant({ subjectAltNames: request.subjectAltNames }),
+      { now: () => nearEnd, randomBytes: environment.randomBytes },
+    );
     expect(late.notAfter.getTime()).to.equal(ecCa.intermediate.certificate.notAfter.getTime());
   });
 
@@ -154,7 +256,10 @@ describe("issueLeafCertificate", function () {
     const after = new Date(ecCa.intermediate.certificate.notAfter.getTime() + 1000);
     let error: unknown;
     try {
-      await issueLeafCertificate(ecCa.authority, request, grant(), { now: () => after, randomBytes: (n) => new Uint8Array(n).fill(1) });
+      await issueLeafCertificate(ecCa.authority, request, grant(), {
+        now: () => after,
+        randomBytes: (n) => new Uint8Array(n).fill(1),
+      });
     } catch (caught) {
       error = caught;
     }
@@ -163,9 +268,15 @@ describe("issueLeafCertificate", function () {
 
   it("serials are 128 random bits, positive and minimal DER, even with the top bit set", async () => {
     const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256") }));
-    const issued = await issueLeafCertificate(ecCa.authority, request, grant(), { now: () => new Date(), randomBytes: (n) => new Uint8Array(n).fill(0xff) });
+    const issued = await issueLeafCertificate(ecCa.authority, request, grant(), {
+      now: () => new Date(),
+      randomBytes: (n) => new Uint8Array(n).fill(0xff),
+    });
     expect(new X509Certificate(issued.certificateDer).serialNumber).to.equal("FF".repeat(16));
-    expect([...readWithPkijs(issued.certificateDer).serialNumber]).to.deep.equal([0, ...new Array(16).fill(0xff)]);
+    expect([...readWithPkijs(issued.certificateDer).serialNumber]).to.deep.equal([
+      0,
+      ...new Array(16).fill(0xff),
+    ]);
     expect(opensslText(issued.chainPem)).to.contain("ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff:ff");
   });
 
@@ -178,7 +289,9 @@ describe("issueLeafCertificate", function () {
       dns: fc.uniqueArray(dnsName, { maxLength: 4 }),
       ip: fc.uniqueArray(ipv4, { maxLength: 3 }),
       uri: fc.uniqueArray(uri, { maxLength: 2 }),
-      usages: fc.subarray(kubernetesUsages.filter((u) => u !== "cert sign" && u !== "crl sign") as KubernetesUsage[]),
+      usages: fc.subarray(
+        kubernetesUsages.filter((u) => u !== "cert sign" && u !== "crl sign") as KubernetesUsage[],
+      ),
       requestedSeconds: fc.option(fc.integer({ min: 1, max: 20 * 365 * day }), { nil: undefined }),
       maximumSeconds: fc.integer({ min: 600, max: 365 * day }),
       withCommonName: fc.boolean(),
@@ -202,7 +315,16 @@ describe("issueLeafCertificate", function () {
           const issued = await issueLeafCertificate(
             ecCa.authority,
             request,
-            grant({ subject, subjectAltNames, usages: g.usages, lifetime: { requestedSeconds: g.requestedSeconds, defaultSeconds: day, maximumSeconds: g.maximumSeconds } }),
+            grant({
+              subject,
+              subjectAltNames,
+              usages: g.usages,
+              lifetime: {
+                requestedSeconds: g.requestedSeconds,
+                defaultSeconds: day,
+                maximumSeconds: g.maximumSeconds,
+              },
+            }),
             { now: () => now, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) },
           );
           const seen = readWithPkijs(issued.certificateDer);
@@ -218,14 +340,27 @@ describe("issueLeafCertificate", function () {
           if (sanExtension) expect(sanExtension.critical).to.equal(subject.length === 0);
           expect(seen.keyUsageBits).not.to.include.members([5, 6]);
           const expectedBits = new Set<number>();
-          const bitOf: Partial<Record<KubernetesUsage, number>> = { signing: 0, "digital signature": 0, "content commitment": 1, "key encipherment": 2, "data encipherment": 3, "key agreement": 4, "encipher only": 7, "decipher only": 8 };
+          const bitOf: Partial<Record<KubernetesUsage, number>> = {
+            signing: 0,
+            "digital signature": 0,
+            "content commitment": 1,
+            "key encipherment": 2,
+            "data encipherment": 3,
+            "key agreement": 4,
+            "encipher only": 7,
+            "decipher only": 8,
+          };
           for (const usage of g.usages) if (bitOf[usage] !== undefined) expectedBits.add(bitOf[usage]!);
           expect(seen.keyUsageBits).to.deep.equal([...expectedBits].sort((a, b) => a - b));
           expect(seen.extendedKeyUsageOids.length > 0).to.equal(g.usages.some((u) => bitOf[u] === undefined));
           expect(seen.serialNumber.length).to.be.within(1, 17);
           expect(seen.serialNumber[0]! & 0x80).to.equal(0);
           const nowSecond = Math.floor(now.getTime() / 1000) * 1000;
-          const wanted = effectiveLifetimeSeconds({ requestedSeconds: g.requestedSeconds, defaultSeconds: day, maximumSeconds: g.maximumSeconds });
+          const wanted = effectiveLifetimeSeconds({
+            requestedSeconds: g.requestedSeconds,
+            defaultSeconds: day,
+            maximumSeconds: g.maximumSeconds,
+          });
           const issuerNotAfter = ecCa.intermediate.certificate.notAfter.getTime();
           expect(seen.notAfter.getTime()).to.equal(Math.min(nowSecond + wanted * 1000, issuerNotAfter));
           expect(seen.notAfter.getTime()).to.be.at.most(issuerNotAfter);
