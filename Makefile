@@ -67,7 +67,7 @@ test: lint test-unit test-integration ## Everything: lint, unit and integration 
 
 .PHONY: bench-sign
 bench-sign: deps ## Issuance throughput on one core (EC and RSA CAs) against the node:crypto floor
-	node --import tsx bench/sign.bench.ts
+	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench
 bench: bench-sign ## All benchmarks (results go to BENCHMARKS.md by hand)

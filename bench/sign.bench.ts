@@ -1,0 +1,174 @@
+/**
+ * make bench-sign: certificates per second on one core for the whole issuance path
+ * (PEM CSR parse + proof-of-possession verify + template + sign + PEM chain), against
+ * - the floor: bare node:crypto doing the same cryptography (key import, verify, sign) and nothing else;
+ * - a naive pkijs build (CertificationRequest.fromBER, verify, Certificate.sign) on Node's
+ *   native WebCrypto and on the @peculiar/webcrypto polyfill, the stack the design card started from.
+ * Prints a Markdown table for BENCHMARKS.md.
+ */
+import { createPrivateKey, createPublicKey, sign, verify, webcrypto } from "node:crypto";
+import { cpus, totalmem } from "node:os";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
+import { parseCertificateRequest } from "../src/pki/certificate-request.js";
+import { issueLeafCertificate } from "../src/pki/issuance.js";
+import {
+  buildTestCertificateRequest,
+  makeTestCertificateAuthority,
+  testKey,
+  type TestKeyType,
+} from "../test/support/pki.js";
+import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
+
+type WebCrypto = typeof webcrypto;
+
+const secondsPerCase = Number(process.env.BENCH_SECONDS ?? 3);
+const distinctRequests = 200;
+const distinctKeys = 20; // RSA key generation is slow; 20 keys across 200 requests defeat any caching
+
+async function measure(name: string, run: (index: number) => Promise<unknown> | unknown): Promise<number> {
+  for (let i = 0; i < 200; i++) await run(i); // warm-up: JIT and caches
+  const deadline = performance.now() + secondsPerCase * 1000;
+  let count = 0;
+  const started = performance.now();
+  while (performance.now() < deadline) {
+    for (let i = 0; i < 50; i++) await run(count++);
+  }
+  const perSecond = count / ((performance.now() - started) / 1000);
+  process.stderr.write(`  ${name}: ${perSecond.toFixed(0)}/s\n`);
+  return perSecond;
+}
+
+interface Scenario {
+  label: string;
+  caKey: CertificateAuthorityKeyType;
+  requestKey: TestKeyType;
+}
+
+const scenarios: Scenario[] = [
+  { label: "ECDSA P-256 CA, P-256 CSRs", caKey: "ecdsa-p256", requestKey: "ecdsa-p256" },
+  { label: "RSA-2048 CA, RSA-2048 CSRs", caKey: "rsa-2048", requestKey: "rsa-2048" },
+];
+
+function pemToDer(pem: string): Uint8Array {
+  return new Uint8Array(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"));
+}
+
+async function naivePkijs(
+  engineName: string,
+  crypto: WebCrypto,
+  scenario: Scenario,
+  requests: string[],
+  caKeyPem: string,
+  caCertPem: string,
+): Promise<number> {
+  const engine = new pkijs.CryptoEngine({ name: engineName, crypto: crypto as never });
+  pkijs.setEngine(engineName, engine);
+  const isEc = scenario.caKey.startsWith("ecdsa");
+  const algorithm = isEc
+    ? { name: "ECDSA", namedCurve: "P-256" }
+    : { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+  const caKey = await crypto.subtle.importKey("pkcs8", pemToDer(caKeyPem), algorithm, false, ["sign"]);
+  // pkijs's types name the DOM CryptoKey; Node's is the same object.
+  const caCertificate = pkijs.Certificate.fromBER(pemToDer(caCertPem));
+  return measure(`naive pkijs (${engineName})`, async (index) => {
+    const request = pkijs.CertificationRequest.fromBER(pemToDer(requests[index % requests.length]!));
+    if (!(await request.verify(engine))) throw new Error("request does not verify");
+    const certificate = new pkijs.Certificate();
+    certificate.version = 2;
+    certificate.serialNumber = new asn1js.Integer({
+      valueHex: webcrypto.getRandomValues(new Uint8Array(16)).map((b, i) => (i === 0 ? b & 0x7f : b)),
+    });
+    certificate.issuer = caCertificate.subject;
+    certificate.subject = request.subject;
+    certificate.notBefore.value = new Date(Date.now() - 300_000);
+    certificate.notAfter.value = new Date(Date.now() + 86_400_000);
+    certificate.subjectPublicKeyInfo = request.subjectPublicKeyInfo;
+    certificate.extensions = [
+      new pkijs.Extension({
+        extnID: "2.5.29.19",
+        critical: true,
+        extnValue: new pkijs.BasicConstraints({ cA: false }).toSchema().toBER(false),
+      }),
+    ];
+    await certificate.sign(caKey as never, "SHA-256", engine);
+    return certificate.toSchema(true).toBER(false);
+  });
+}
+
+const rows: string[] = [];
+for (const scenario of scenarios) {
+  process.stderr.write(`${scenario.label}\n`);
+  const ca = await makeTestCertificateAuthority({
+    rootKeyType: scenario.caKey,
+    intermediateKeyType: scenario.caKey,
+  });
+  const keys = Array.from({ length: distinctKeys }, () => testKey(scenario.requestKey, true));
+  const requests = Array.from({ length: distinctRequests }, (_, i) =>
+    buildTestCertificateRequest({
+      key: keys[i % distinctKeys]!,
+      subject: [{ type: "O", value: "" }],
+      subjectAltNames: { uri: [`spiffe://cluster.local/ns/tenant-${i}/sa/default`] },
+    }),
+  );
+  const grant = {
+    subject: [],
+    subjectAltNames: { dns: [], ip: [], uri: ["spiffe://cluster.local/ns/tenant/sa/default"], email: [] },
+    usages: ["digital signature", "key encipherment", "server auth", "client auth"] as const,
+    lifetime: { defaultSeconds: 86400, maximumSeconds: 86400 },
+    includeRoot: false,
+  };
+
+  const ours = await measure("csr-signer (parse+verify+issue+sign+PEM)", async (index) => {
+    const request = parseCertificateRequest(requests[index % requests.length]!);
+    return issueLeafCertificate(ca.authority, request, { ...grant, usages: [...grant.usages] });
+  });
+
+  // The floor: the same cryptography (import the requester's key, verify its signature over a
+  // request-sized message, sign a certificate-sized message with the CA key) and no ASN.1 at all.
+  const caPrivateKey = createPrivateKey(ca.files["ca-key.pem"]!);
+  const requestInfo = new Uint8Array(300).fill(7);
+  const tbsCertificate = new Uint8Array(450).fill(9);
+  const floorInputs = keys.map((key) => ({
+    spki: createPublicKey(key).export({ format: "der", type: "spki" }),
+    signature: sign("sha256", requestInfo, key),
+  }));
+  const floor = await measure("floor: node:crypto key import + verify + sign", (index) => {
+    const input = floorInputs[index % distinctKeys]!;
+    const publicKey = createPublicKey({ key: input.spki, format: "der", type: "spki" });
+    if (!verify("sha256", requestInfo, publicKey, input.signature))
+      throw new Error("floor signature does not verify");
+    return sign("sha256", tbsCertificate, caPrivateKey);
+  });
+
+  const native = await naivePkijs(
+    "node-webcrypto",
+    webcrypto,
+    scenario,
+    requests,
+    ca.files["ca-key.pem"]!,
+    ca.files["ca-cert.pem"]!,
+  );
+  const peculiar = await naivePkijs(
+    "peculiar-webcrypto",
+    new PeculiarCrypto() as unknown as WebCrypto,
+    scenario,
+    requests,
+    ca.files["ca-key.pem"]!,
+    ca.files["ca-cert.pem"]!,
+  );
+  rows.push(
+    `| ${scenario.label} | ${ours.toFixed(0)} | ${floor.toFixed(0)} | ${(ours / floor).toFixed(2)} | ${native.toFixed(0)} | ${peculiar.toFixed(0)} | ${(ours / native).toFixed(1)}x |`,
+  );
+}
+
+const cpu = cpus()[0]?.model ?? "unknown CPU";
+console.log(
+  `Machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${secondsPerCase} s per case, one core (single thread).\n`,
+);
+console.log(
+  "| scenario | csr-signer certs/s | node:crypto floor/s | ratio to floor | naive pkijs, native WebCrypto | naive pkijs, @peculiar/webcrypto | csr-signer vs naive pkijs |",
+);
+console.log("|---|---|---|---|---|---|---|");
+for (const row of rows) console.log(row);
