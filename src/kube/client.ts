@@ -1,0 +1,134 @@
+/**
+ * Small helpers around @kubernetes/client-node 2.x shared by the controller, the CLI and the tests:
+ * building a KubeConfig from in-memory PEM material, and reading API errors.
+ */
+import { ApiException, KubeConfig, type RequestContext } from "@kubernetes/client-node";
+
+type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
+
+/**
+ * A KubeConfig whose API clients and watches share one connection pool.
+ *
+ * client-node 2.0.1 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication),
+ * so every call opens a new TLS connection (HTTP/2 by default against kube-apiserver) and leaves it open
+ * until undici's idle timeout: a busy controller pays a handshake per call and piles up sockets. This
+ * subclass keeps the first Agent per context and hands it to every later request.
+ * The TLS material (CA, client certificate files) is read when the pool is created: call close() to
+ * start over after rotating files. Bearer tokens are headers, applied per request as before.
+ */
+export class ConnectionReusingKubeConfig extends KubeConfig {
+  private readonly dispatchers = new Map<string, Dispatcher>();
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    const fresh = context.getDispatcher();
+    if (fresh === undefined) return; // Plain HTTP without TLS options: undici's global dispatcher pools.
+    const key = JSON.stringify([
+      this.getCurrentContext(),
+      this.getCurrentCluster()?.server,
+      this.getCurrentUser()?.name,
+    ]);
+    const pooled = this.dispatchers.get(key);
+    if (pooled === undefined) {
+      this.dispatchers.set(key, fresh);
+      return;
+    }
+    context.setDispatcher(pooled);
+    // The fresh Agent never connected; closing it only releases the object.
+    fresh.close().catch(() => undefined);
+  }
+
+  /** Closes the pooled connections; later requests open a new pool. */
+  async close(): Promise<void> {
+    const dispatchers = [...this.dispatchers.values()];
+    this.dispatchers.clear();
+    await Promise.all(dispatchers.map((dispatcher) => dispatcher.close()));
+  }
+}
+
+/** Everything needed to talk to an API server with an X.509 client certificate. */
+export interface ClientCertificateCredentials {
+  /** Base URL of the API server, e.g. `https://127.0.0.1:6443`. */
+  server: string;
+  /** PEM of the CA that signed the API server's serving certificate (TLS is always verified). */
+  certificateAuthorityPem: string;
+  /** PEM of the client certificate (CN = user name, O = groups). */
+  clientCertificatePem: string;
+  /** PEM of the client certificate's private key. */
+  clientKeyPem: string;
+  /** Name used for the cluster, user and context entries; defaults to `default`. */
+  name?: string;
+}
+
+/**
+ * A KubeConfig (current context set, connections reused) that authenticates with a client certificate
+ * and verifies TLS.
+ */
+export function kubeConfigForClientCertificate(
+  credentials: ClientCertificateCredentials,
+): ConnectionReusingKubeConfig {
+  const name = credentials.name ?? "default";
+  const base64 = (pem: string): string => Buffer.from(pem, "utf8").toString("base64");
+  const kubeConfig = new ConnectionReusingKubeConfig();
+  kubeConfig.loadFromClusterAndUser(
+    {
+      name,
+      server: credentials.server,
+      caData: base64(credentials.certificateAuthorityPem),
+      skipTLSVerify: false,
+    },
+    {
+      name,
+      certData: base64(credentials.clientCertificatePem),
+      keyData: base64(credentials.clientKeyPem),
+    },
+  );
+  return kubeConfig;
+}
+
+/** The parts of a failed API call a caller branches on. */
+export interface ApiErrorStatus {
+  /** HTTP status code (403, 404, 409, 422, ...). */
+  code: number;
+  /** metav1.Status reason (`Forbidden`, `NotFound`, `Conflict`, `Invalid`, ...) when the body carried one. */
+  reason?: string;
+  /** metav1.Status message when the body carried one. */
+  message?: string;
+}
+
+/**
+ * Reads the status of a failed API call, or undefined when the error did not come from the API server.
+ * client-node 2.x throws ApiException whose `body` is the raw response text (a JSON metav1.Status), not a
+ * parsed object; Watch reports failures as an Error with `statusCode`.
+ */
+export function apiErrorStatus(error: unknown): ApiErrorStatus | undefined {
+  if (error instanceof ApiException) {
+    const status: ApiErrorStatus = { code: error.code };
+    const body: unknown = error.body;
+    let parsed: unknown = body;
+    if (typeof body === "string") {
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        // Not JSON (a proxy or an HTML error page): the code alone is all there is.
+        parsed = undefined;
+      }
+    }
+    if (parsed !== null && typeof parsed === "object") {
+      const { reason, message } = parsed as { reason?: unknown; message?: unknown };
+      if (typeof reason === "string") status.reason = reason;
+      if (typeof message === "string") status.message = message;
+    }
+    return status;
+  }
+  if (error instanceof Error) {
+    const { statusCode } = error as Error & { statusCode?: unknown };
+    if (typeof statusCode === "number") return { code: statusCode, message: error.message };
+  }
+  return undefined;
+}
+
+/** The HTTP status code of a failed API call, or undefined when the error did not come from the API server. */
+export function apiErrorCode(error: unknown): number | undefined {
+  return apiErrorStatus(error)?.code;
+}

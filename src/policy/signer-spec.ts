@@ -1,0 +1,295 @@
+/**
+ * The Signer custom resource (signers.csr-signer.io/v1alpha1, cluster-scoped): its spec as
+ * TypeScript types, and validation from untyped JSON with a field path in every error.
+ * The CRD's OpenAPI schema (manifests/crd) refuses most bad specs at admission; this
+ * validation catches what a schema cannot (durations, CIDRs, patterns, cross-field rules) and
+ * is what the controller trusts.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import { ipAddressBytes } from "../pki/subject-alternative-names.js";
+import { isKubernetesUsage, usagesNeverIssuedToLeaves, type KubernetesUsage } from "../pki/key-usages.js";
+
+export const signerApiGroup = "csr-signer.io";
+export const signerApiVersion = "v1alpha1";
+export const signerPlural = "signers";
+
+export interface SignerSpec {
+  /** The spec.signerName of CSRs this Signer handles, e.g. example.com/foo. */
+  signerName: string;
+  certificateAuthority: CertificateAuthoritySource;
+  issuance: IssuanceSpec;
+  policy: PolicySpec;
+}
+
+/** Exactly one of secretName (in the controller's namespace) or path (mounted files). */
+export interface CertificateAuthoritySource {
+  secretName?: string;
+  path?: string;
+}
+
+export interface IssuanceSpec {
+  defaultDurationSeconds: number;
+  maxDurationSeconds: number;
+  allowedUsages: KubernetesUsage[];
+  keyTypes: { rsaMinimumBits: number; rsaMaximumBits: number; ecdsaCurves: string[] };
+  includeRoot: boolean;
+}
+
+export interface PolicySpec {
+  /** Who may ask. */
+  requesters: {
+    users: string[];
+    groups: string[];
+    /** "namespace/name": these service accounts may ask for their own identity. */
+    serviceAccounts: string[];
+    /** Any service account of a tenant namespace may ask for its own identity. */
+    tenantServiceAccounts: boolean;
+    /** "namespace/name": registration authorities (istiod) asking on behalf of tenant workloads. */
+    registrationAuthorities: string[];
+  };
+  /** The Signer's tenant namespaces: these names plus those the selector matches. */
+  tenants: { namespaces: string[]; namespaceSelector?: LabelSelector };
+  /** SPIFFE URI SANs spiffe://<trustDomain>/ns/<ns>/sa/<sa>; absent: no URI SANs at all. */
+  spiffe?: { trustDomain: string };
+  /** DNS SAN patterns; {namespace} and {serviceAccount} are replaced, "*" matches one label. */
+  dnsNames: string[];
+  allowWildcardDnsNames: boolean;
+  /** CIDRs IP SANs must fall in; empty: no IP SANs. */
+  ipAddressRanges: string[];
+  /** Domains email SANs must be in; empty: no email SANs. */
+  emailDomains: string[];
+  maxSubjectAltNames: number;
+  subject: SubjectTemplate;
+}
+
+/** The subject of issued certificates: fixed organizations, and a CN only when asked and allowed. */
+export interface SubjectTemplate {
+  organizations: string[];
+  /** Copy the requested CN when it equals one of the granted SANs; otherwise no CN. */
+  commonNameFromRequest: boolean;
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+}
+
+export class SignerSpecError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = "SignerSpecError";
+  }
+}
+
+/** Defaults, as an operator would expect for a workload signer. */
+export const signerDefaults = {
+  defaultDuration: "24h",
+  maxDuration: "720h",
+  allowedUsages: ["digital signature", "key encipherment", "server auth", "client auth"] as KubernetesUsage[],
+  keyTypes: { rsaMinimumBits: 2048, rsaMaximumBits: 8192, ecdsaCurves: ["P-256", "P-384"] },
+  maxSubjectAltNames: 10,
+};
+
+const signerNamePattern = /^(?=.{1,571}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)*$/;
+const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const serviceAccountRefPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** Go-style durations as Kubernetes writes them: "24h", "90m", "1h30m", "3600s". */
+export function parseGoDuration(text: unknown, field: string): number {
+  if (typeof text !== "string" || !/^(\d+h)?(\d+m)?(\d+s)?$/.test(text) || text === "") {
+    throw new SignerSpecError(field, `must be a duration such as "24h", "90m" or "1h30m", got ${JSON.stringify(text)}`);
+  }
+  const [, h, m, s] = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text)!;
+  return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
+}
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown, field: string, optional = false): Json {
+  if (value === undefined && optional) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new SignerSpecError(field, "must be an object");
+  return value as Json;
+}
+
+function stringList(value: unknown, field: string, check?: (item: string, field: string) => void): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new SignerSpecError(field, "must be a list of strings");
+  return value.map((item, index) => {
+    if (typeof item !== "string" || item === "") throw new SignerSpecError(`${field}[${index}]`, "must be a non-empty string");
+    check?.(item, `${field}[${index}]`);
+    return item;
+  });
+}
+
+function boolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new SignerSpecError(field, "must be true or false");
+  return value;
+}
+
+function integer(value: unknown, field: string, fallback: number, minimum: number, maximum: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < minimum || value > maximum) {
+    throw new SignerSpecError(field, `must be an integer from ${minimum} to ${maximum}`);
+  }
+  return value;
+}
+
+/** Validates and defaults a Signer spec from the API object. Throws SignerSpecError naming the field. */
+export function parseSignerSpec(raw: unknown): SignerSpec {
+  const spec = object(raw, "spec");
+  const signerName = spec.signerName;
+  if (typeof signerName !== "string" || !signerNamePattern.test(signerName)) {
+    throw new SignerSpecError("spec.signerName", "must be <domain>/<path> with a DNS domain of at least two labels, e.g. example.com/foo");
+  }
+  if (signerName.startsWith("kubernetes.io/")) {
+    throw new SignerSpecError("spec.signerName", "kubernetes.io/ signer names belong to kube-controller-manager");
+  }
+
+  const ca = object(spec.certificateAuthority, "spec.certificateAuthority");
+  const secretName = ca.secretName;
+  const path = ca.path;
+  if ((secretName === undefined) === (path === undefined)) {
+    throw new SignerSpecError("spec.certificateAuthority", "set exactly one of secretName or path");
+  }
+  if (secretName !== undefined && (typeof secretName !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName))) {
+    throw new SignerSpecError("spec.certificateAuthority.secretName", "must be a Secret name");
+  }
+  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
+    throw new SignerSpecError("spec.certificateAuthority.path", "must be an absolute path");
+  }
+
+  const issuance = object(spec.issuance, "spec.issuance", true);
+  const defaultDurationSeconds = parseGoDuration(issuance.defaultDuration ?? signerDefaults.defaultDuration, "spec.issuance.defaultDuration");
+  const maxDurationSeconds = parseGoDuration(issuance.maxDuration ?? signerDefaults.maxDuration, "spec.issuance.maxDuration");
+  if (defaultDurationSeconds < 600) throw new SignerSpecError("spec.issuance.defaultDuration", "must be at least 10m");
+  if (maxDurationSeconds < defaultDurationSeconds) {
+    throw new SignerSpecError("spec.issuance.maxDuration", "must be at least spec.issuance.defaultDuration");
+  }
+  const allowedUsages = stringList(issuance.allowedUsages ?? signerDefaults.allowedUsages, "spec.issuance.allowedUsages", (usage, field) => {
+    if (!isKubernetesUsage(usage)) throw new SignerSpecError(field, `unknown usage "${usage}"`);
+    if (usagesNeverIssuedToLeaves.includes(usage)) throw new SignerSpecError(field, `"${usage}" is never issued to leaf certificates`);
+  }) as KubernetesUsage[];
+  const keyTypesRaw = object(issuance.keyTypes, "spec.issuance.keyTypes", true);
+  const keyTypes = {
+    rsaMinimumBits: integer(keyTypesRaw.rsaMinimumBits, "spec.issuance.keyTypes.rsaMinimumBits", 2048, 2048, 8192),
+    rsaMaximumBits: integer(keyTypesRaw.rsaMaximumBits, "spec.issuance.keyTypes.rsaMaximumBits", 8192, 2048, 8192),
+    ecdsaCurves: stringList(keyTypesRaw.ecdsaCurves ?? signerDefaults.keyTypes.ecdsaCurves, "spec.issuance.keyTypes.ecdsaCurves", (curve, field) => {
+      if (curve !== "P-256" && curve !== "P-384") throw new SignerSpecError(field, "must be P-256 or P-384");
+    }),
+  };
+  if (keyTypes.rsaMaximumBits < keyTypes.rsaMinimumBits) {
+    throw new SignerSpecError("spec.issuance.keyTypes.rsaMaximumBits", "must be at least rsaMinimumBits");
+  }
+
+  const policy = object(spec.policy, "spec.policy");
+  const requesters = object(policy.requesters, "spec.policy.requesters", true);
+  const serviceAccountRef = (item: string, field: string): void => {
+    if (!serviceAccountRefPattern.test(item)) throw new SignerSpecError(field, `must be "namespace/name", got "${item}"`);
+  };
+  const tenants = object(policy.tenants, "spec.policy.tenants", true);
+  const namespaceSelector = tenants.namespaceSelector === undefined ? undefined : parseLabelSelector(tenants.namespaceSelector, "spec.policy.tenants.namespaceSelector");
+  const spiffeRaw = policy.spiffe === undefined ? undefined : object(policy.spiffe, "spec.policy.spiffe");
+  if (spiffeRaw && (typeof spiffeRaw.trustDomain !== "string" || !/^[a-z0-9._-]+$/.test(spiffeRaw.trustDomain))) {
+    throw new SignerSpecError("spec.policy.spiffe.trustDomain", "must be a trust domain such as cluster.local");
+  }
+  const subject = object(policy.subject, "spec.policy.subject", true);
+  const parsed: SignerSpec = {
+    signerName,
+    certificateAuthority: secretName !== undefined ? { secretName: secretName as string } : { path: path as string },
+    issuance: { defaultDurationSeconds, maxDurationSeconds, allowedUsages, keyTypes, includeRoot: boolean(issuance.includeRoot, "spec.issuance.includeRoot", false) },
+    policy: {
+      requesters: {
+        users: stringList(requesters.users, "spec.policy.requesters.users"),
+        groups: stringList(requesters.groups, "spec.policy.requesters.groups"),
+        serviceAccounts: stringList(requesters.serviceAccounts, "spec.policy.requesters.serviceAccounts", serviceAccountRef),
+        tenantServiceAccounts: boolean(requesters.tenantServiceAccounts, "spec.policy.requesters.tenantServiceAccounts", false),
+        registrationAuthorities: stringList(requesters.registrationAuthorities, "spec.policy.requesters.registrationAuthorities", serviceAccountRef),
+      },
+      tenants: {
+        namespaces: stringList(tenants.namespaces, "spec.policy.tenants.namespaces", (item, field) => {
+          if (!dnsLabelPattern.test(item)) throw new SignerSpecError(field, `"${item}" is not a namespace name`);
+        }),
+        ...(namespaceSelector ? { namespaceSelector } : {}),
+      },
+      ...(spiffeRaw ? { spiffe: { trustDomain: spiffeRaw.trustDomain as string } } : {}),
+      dnsNames: stringList(policy.dnsNames, "spec.policy.dnsNames", (pattern, field) => {
+        const expanded = pattern.replaceAll("{namespace}", "ns").replaceAll("{serviceAccount}", "sa");
+        if (!expanded.split(".").every((label) => label === "*" || dnsLabelPattern.test(label))) {
+          throw new SignerSpecError(field, `"${pattern}" is not a DNS name pattern (labels, "*" for one label, {namespace}, {serviceAccount})`);
+        }
+      }),
+      allowWildcardDnsNames: boolean(policy.allowWildcardDnsNames, "spec.policy.allowWildcardDnsNames", false),
+      ipAddressRanges: stringList(policy.ipAddressRanges, "spec.policy.ipAddressRanges", (cidr, field) => {
+        if (!parseCidr(cidr)) throw new SignerSpecError(field, `"${cidr}" is not a CIDR such as 10.0.0.0/8`);
+      }),
+      emailDomains: stringList(policy.emailDomains, "spec.policy.emailDomains"),
+      maxSubjectAltNames: integer(policy.maxSubjectAltNames, "spec.policy.maxSubjectAltNames", signerDefaults.maxSubjectAltNames, 1, 100),
+      subject: {
+        organizations: stringList(subject.organizations, "spec.policy.subject.organizations", (organization, field) => {
+          if (isReservedName(organization)) throw new SignerSpecError(field, `"${organization}" is a reserved Kubernetes name`);
+        }),
+        commonNameFromRequest: boolean(subject.commonNameFromRequest, "spec.policy.subject.commonNameFromRequest", false),
+      },
+    },
+  };
+  const anyRequester =
+    parsed.policy.requesters.users.length +
+      parsed.policy.requesters.groups.length +
+      parsed.policy.requesters.serviceAccounts.length +
+      parsed.policy.requesters.registrationAuthorities.length >
+      0 || parsed.policy.requesters.tenantServiceAccounts;
+  if (!anyRequester) throw new SignerSpecError("spec.policy.requesters", "allows nobody: name users, groups, service accounts or registration authorities");
+  return parsed;
+}
+
+function parseLabelSelector(raw: unknown, field: string): LabelSelector {
+  const selector = object(raw, field);
+  const matchLabels = selector.matchLabels === undefined ? undefined : object(selector.matchLabels, `${field}.matchLabels`);
+  for (const [key, value] of Object.entries(matchLabels ?? {})) {
+    if (typeof value !== "string") throw new SignerSpecError(`${field}.matchLabels.${key}`, "must be a string");
+  }
+  const expressions = selector.matchExpressions === undefined ? [] : selector.matchExpressions;
+  if (!Array.isArray(expressions)) throw new SignerSpecError(`${field}.matchExpressions`, "must be a list");
+  const matchExpressions = expressions.map((expression, index) => {
+    const e = object(expression, `${field}.matchExpressions[${index}]`);
+    if (typeof e.key !== "string" || !["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator as string)) {
+      throw new SignerSpecError(`${field}.matchExpressions[${index}]`, "needs a key and an operator In, NotIn, Exists or DoesNotExist");
+    }
+    return { key: e.key, operator: e.operator as "In", values: stringList(e.values, `${field}.matchExpressions[${index}].values`) };
+  });
+  return { ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}), ...(matchExpressions.length ? { matchExpressions } : {}) };
+}
+
+export function labelSelectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+  for (const expression of selector.matchExpressions ?? []) {
+    const present = Object.hasOwn(labels, expression.key);
+    const value = labels[expression.key];
+    const values = expression.values ?? [];
+    if (expression.operator === "In" && !(present && values.includes(value!))) return false;
+    if (expression.operator === "NotIn" && present && values.includes(value!)) return false;
+    if (expression.operator === "Exists" && !present) return false;
+    if (expression.operator === "DoesNotExist" && present) return false;
+  }
+  return true;
+}
+
+/** Names Kubernetes gives meaning to: system:masters and everything else under system:. */
+export function isReservedName(value: string): boolean {
+  return value.toLowerCase().startsWith("system:");
+}
+
+/** A parsed CIDR: address bytes and prefix length; undefined when malformed. */
+export function parseCidr(cidr: string): { bytes: number[]; prefix: number } | undefined {
+  const [address, prefixText] = cidr.split("/");
+  if (!address || prefixText === undefined || !/^\d+$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if ((isIPv4(address) && prefix <= 32) || (isIPv6(address) && prefix <= 128)) {
+    return { bytes: [...ipAddressBytes(address)], prefix };
+  }
+  return undefined;
+}
