@@ -11,11 +11,15 @@ import {
   signCommand,
   signHelp,
 } from "./ca-commands.js";
+import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 
 Usage: csr-signer <command> [options]   (csr-signer <command> --help for details)
+
+Controller:
+  controller        run the signer against a cluster
 
 Offline CA toolkit:
   ca root           create an offline root CA
@@ -31,6 +35,7 @@ const commands: Record<string, Command> = {
   "ca intermediate": { run: caIntermediate, help: caIntermediateHelp },
   "ca inspect": { run: caInspect, help: caInspectHelp },
   sign: { run: signCommand, help: signHelp },
+  controller: { run: controllerCommand, help: controllerHelp },
 };
 
 /**

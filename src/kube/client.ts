@@ -2,7 +2,7 @@
  * Small helpers around @kubernetes/client-node 2.x shared by the controller, the CLI and the tests:
  * building a KubeConfig from in-memory PEM material, and reading API errors.
  */
-import { ApiException, KubeConfig, type RequestContext } from "@kubernetes/client-node";
+import { ApiException, KubeConfig, PatchStrategy, setHeaderOptions, type RequestContext } from "@kubernetes/client-node";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -18,8 +18,28 @@ type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
  */
 export class ConnectionReusingKubeConfig extends KubeConfig {
   private readonly dispatchers = new Map<string, Dispatcher>();
+  private limiter: { qps: number; burst: number; tokens: number; at: number } | undefined;
+
+  /**
+   * Client-side rate limit for API requests (client-go's --kube-api-qps/--kube-api-burst):
+   * a token bucket every request passes through before it is sent. Watches hold one token each.
+   */
+  setRateLimit(qps: number, burst: number): void {
+    this.limiter = { qps, burst, tokens: burst, at: Date.now() };
+  }
+
+  private async waitForToken(): Promise<void> {
+    const limiter = this.limiter;
+    if (!limiter) return;
+    const now = Date.now();
+    limiter.tokens = Math.min(limiter.burst, limiter.tokens + ((now - limiter.at) / 1000) * limiter.qps);
+    limiter.at = now;
+    limiter.tokens -= 1;
+    if (limiter.tokens < 0) await new Promise((resolve) => setTimeout(resolve, (-limiter.tokens / limiter.qps) * 1000));
+  }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await this.waitForToken();
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (fresh === undefined) return; // Plain HTTP without TLS options: undici's global dispatcher pools.
@@ -131,4 +151,14 @@ export function apiErrorStatus(error: unknown): ApiErrorStatus | undefined {
 /** The HTTP status code of a failed API call, or undefined when the error did not come from the API server. */
 export function apiErrorCode(error: unknown): number | undefined {
   return apiErrorStatus(error)?.code;
+}
+
+/** Request options that send a JSON merge patch (client-node defaults to JSON Patch). */
+export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/** One line for logs: "HTTP 403 Forbidden: <message>" for API errors, the message otherwise. */
+export function describeError(error: unknown): string {
+  const status = apiErrorStatus(error);
+  if (status) return `HTTP ${status.code}${status.reason ? ` ${status.reason}` : ""}${status.message ? `: ${status.message}` : ""}`;
+  return error instanceof Error ? error.message : String(error);
 }

@@ -79,7 +79,8 @@ function formatIpAddress(bytes: Uint8Array): string {
   throw new DerError(`IP address SAN of ${bytes.length} bytes`);
 }
 
-function parseIpAddress(text: string): Uint8Array {
+/** The 4 or 16 bytes of an IPv4 or IPv6 address in text form. */
+export function ipAddressBytes(text: string): Uint8Array {
   const version = isIP(text);
   if (version === 4) return Uint8Array.from(text.split(".").map(Number));
   if (version === 6) {
@@ -107,7 +108,7 @@ function parseIpAddress(text: string): Uint8Array {
 export function encodeGeneralNames(names: SubjectAlternativeNames): Uint8Array {
   return sequence(
     ...names.dns.map((name) => retag(ia5String(name), GeneralNameTag.dnsName)),
-    ...names.ip.map((address) => implicitPrimitive(GeneralNameTag.ipAddress, parseIpAddress(address))),
+    ...names.ip.map((address) => implicitPrimitive(GeneralNameTag.ipAddress, ipAddressBytes(address))),
     ...names.uri.map((uri) => retag(ia5String(uri), GeneralNameTag.uniformResourceIdentifier)),
     ...names.email.map((email) => retag(ia5String(email), GeneralNameTag.rfc822Name)),
   );

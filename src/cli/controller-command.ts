@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { ConnectionReusingKubeConfig } from "../kube/client.js";
+import { jsonLogger, type LogLevel } from "../logger.js";
+import { SignerController } from "../controller/controller.js";
+import { UsageError, type CommandIo } from "./io.js";
+
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+export const controllerHelp = `Usage: csr-signer controller [options]
+
+Runs the signer: watches CertificateSigningRequests and the cluster's Signer resources
+(signers.csr-signer.io), signs approved requests that pass their Signer's policy, and writes
+Signer status. Only the leader of the Lease signs.
+
+Options:
+  --kubeconfig PATH          kubeconfig to use; without it, the in-cluster service account
+                             (outside a cluster that is an error, never a localhost fallback)
+  --namespace NAME           namespace of CA Secrets and the leader Lease
+                             (default: $POD_NAMESPACE, the pod's namespace, else csr-signer)
+  --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8080; "" disables)
+  --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables)
+  --kube-api-qps N           API requests per second (default 50)
+  --kube-api-burst N         API request burst (default 100)
+  --workers N                concurrent CSR reconciles (default 4)
+  --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
+  --lease-name NAME          the Lease's name (default csr-signer)
+  --log-level LEVEL          debug, info, warn or error (default info)
+`;
+
+function positiveNumber(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number`);
+  return value;
+}
+
+export async function controllerCommand(args: string[], io: CommandIo): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: "string" },
+      namespace: { type: "string" },
+      "metrics-address": { type: "string", default: "0.0.0.0:8080" },
+      "probe-address": { type: "string", default: "0.0.0.0:8081" },
+      "kube-api-qps": { type: "string", default: "50" },
+      "kube-api-burst": { type: "string", default: "100" },
+      workers: { type: "string", default: "4" },
+      "leader-elect": { type: "string", default: "true" },
+      "lease-name": { type: "string", default: "csr-signer" },
+      "log-level": { type: "string", default: "info" },
+    },
+    strict: true,
+  });
+  if (!["debug", "info", "warn", "error"].includes(values["log-level"])) throw new UsageError("--log-level must be debug, info, warn or error");
+  if (!["true", "false"].includes(values["leader-elect"])) throw new UsageError("--leader-elect must be true or false");
+  const kubeConfig = new ConnectionReusingKubeConfig();
+  if (values.kubeconfig) {
+    if (!existsSync(values.kubeconfig)) throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
+    kubeConfig.loadFromFile(values.kubeconfig);
+  } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountNamespaceFile)) {
+    kubeConfig.loadFromCluster();
+  } else {
+    throw new UsageError("not running in a cluster: pass --kubeconfig");
+  }
+  kubeConfig.setRateLimit(positiveNumber(values["kube-api-qps"], "--kube-api-qps"), positiveNumber(values["kube-api-burst"], "--kube-api-burst"));
+  const namespace =
+    values.namespace ||
+    process.env.POD_NAMESPACE ||
+    (existsSync(serviceAccountNamespaceFile) ? readFileSync(serviceAccountNamespaceFile, "utf8").trim() : "csr-signer");
+  const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr });
+  const controller = new SignerController({
+    kubeConfig,
+    namespace,
+    workers: Math.floor(positiveNumber(values.workers, "--workers")),
+    leaderElection: values["leader-elect"] === "true",
+    leaseName: values["lease-name"],
+    ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
+    metricsAddress: values["metrics-address"],
+    probeAddress: values["probe-address"],
+    logger,
+  });
+  await controller.start();
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info("shutting down", { signal });
+      resolve();
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+  await controller.stop();
+  await kubeConfig.close();
+}

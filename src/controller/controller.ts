@@ -1,0 +1,357 @@
+/**
+ * Wires the signer controller: informers for CSRs, Signers, CA Secrets and Namespaces; one work
+ * queue for CSRs and one for Signer status; workers that run only while this instance leads;
+ * /metrics, /healthz and /readyz.
+ */
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import {
+  CertificatesV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
+import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
+import { ResilientInformer, type ListResult } from "../kube/informer.js";
+import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
+import type { Logger } from "../logger.js";
+import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { CsrReconciler, type CsrApi, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
+import { ControllerMetrics } from "./metrics.js";
+import { SignerRegistry, type NamespaceObject, type SecretObject, type SignerObject } from "./signer-registry.js";
+import { WorkQueue } from "./work-queue.js";
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  /** Where CA Secrets and the leader Lease live. */
+  namespace: string;
+  workers: number;
+  leaderElection: boolean;
+  leaseName?: string;
+  identity?: string;
+  leaseTimings?: typeof defaultLeaderElectionTimings;
+  /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
+  metricsAddress?: string;
+  probeAddress?: string;
+  /** How often mounted CA folders are re-read (Secrets are watched). */
+  caFolderPollMs?: number;
+  resyncMs?: number;
+  watchdogMs?: number;
+  logger: Logger;
+  environment?: IssuanceEnvironment;
+  events?: EventRecorder;
+}
+
+const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
+const signersKey = "signers";
+
+export class SignerController {
+  readonly metrics = new ControllerMetrics();
+  readonly registry: SignerRegistry;
+  private readonly csrInformer: ResilientInformer<CsrObject>;
+  private readonly signerInformer: ResilientInformer<SignerObject>;
+  private readonly secretInformer: ResilientInformer<SecretObject>;
+  private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
+  private readonly csrQueue: WorkQueue;
+  private readonly signerQueue: WorkQueue;
+  private readonly reconciler: CsrReconciler;
+  private readonly elector: LeaderElector | undefined;
+  private readonly servers: Server[] = [];
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly logger: Logger;
+  private readonly customObjects: CustomObjectsApi;
+  private leading: boolean;
+  private stopped = false;
+  private readonly leadershipWaiters: (() => void)[] = [];
+  private readonly workerLoops: Promise<void>[] = [];
+
+  constructor(private readonly options: ControllerOptions) {
+    const { kubeConfig, namespace, logger } = options;
+    this.logger = logger;
+    const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    this.customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+    const informerLog = (message: string, fields?: Record<string, unknown>): void => logger.warn(message, fields);
+    const common = { watchdogMs: options.watchdogMs ?? 90_000, logger: informerLog };
+    this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
+      ...common,
+      path: csrPath,
+      list: () => certificates.listCertificateSigningRequest() as Promise<ListResult<CsrObject>>,
+      resyncMs: options.resyncMs ?? 10 * 60_000,
+    });
+    this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
+      ...common,
+      path: signersPath,
+      list: () => this.customObjects.listClusterCustomObject({ group: signerApiGroup, version: signerApiVersion, plural: signerPlural }) as Promise<ListResult<SignerObject>>,
+    });
+    this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
+      ...common,
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: () => core.listNamespacedSecret({ namespace }) as Promise<ListResult<SecretObject>>,
+    });
+    this.namespaceInformer = new ResilientInformer<NamespaceObject>(kubeConfig, {
+      ...common,
+      path: "/api/v1/namespaces",
+      list: () => core.listNamespace() as Promise<ListResult<NamespaceObject>>,
+    });
+    this.registry = new SignerRegistry(
+      {
+        signers: () => this.signerInformer.list(),
+        secret: (ns, name) => this.secretInformer.get(name, ns),
+        namespaces: () => this.namespaceInformer.list(),
+      },
+      namespace,
+      () => (options.environment ?? systemIssuanceEnvironment).now(),
+    );
+    this.csrQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("certificatesigningrequest"));
+    this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
+    const identity = options.identity ?? `${hostname()}_${process.pid}`;
+    const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
+    const csrApi: CsrApi = {
+      read: async (name) => {
+        try {
+          return (await certificates.readCertificateSigningRequest({ name })) as CsrObject;
+        } catch (error) {
+          if (apiErrorCode(error) === 404) return undefined;
+          throw error;
+        }
+      },
+      patchStatus: async (name, resourceVersion, status) => {
+        try {
+          await certificates.patchCertificateSigningRequestStatus({ name, body: { metadata: { resourceVersion }, status } }, mergePatch);
+          return "ok";
+        } catch (error) {
+          const code = apiErrorCode(error);
+          if (code === 404) return "gone";
+          if (code === 409) return "conflict";
+          if (code === 422) return "invalid";
+          throw error;
+        }
+      },
+    };
+    this.reconciler = new CsrReconciler(this.registry, { get: (name) => this.csrInformer.get(name) }, csrApi, events, this.metrics, logger, options.environment);
+    this.leading = !options.leaderElection;
+    if (options.leaderElection) {
+      this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
+        namespace,
+        name: options.leaseName ?? "csr-signer",
+        identity,
+        ...(options.leaseTimings ?? defaultLeaderElectionTimings),
+        logger: (message, fields) => logger.info(message, fields),
+      });
+      this.elector.onChange((leading) => this.setLeading(leading));
+    }
+    this.metrics.leader.set({ name: options.leaseName ?? "csr-signer" }, this.leading ? 1 : 0);
+  }
+
+  /** True when caches are synced and every watch is live (what /readyz answers). */
+  get ready(): boolean {
+    return [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer].every((informer) => informer.healthy);
+  }
+
+  get isLeader(): boolean {
+    return this.leading && (this.elector?.isLeader ?? true);
+  }
+
+  async start(): Promise<void> {
+    await this.startServers();
+    const enqueueSigners = (): void => this.signerQueue.add(signersKey);
+    this.signerInformer.on(enqueueSigners);
+    this.secretInformer.on(enqueueSigners);
+    this.namespaceInformer.on(enqueueSigners);
+    this.csrInformer.on((event, csr) => {
+      const name = csr.metadata?.name;
+      if (!name) return;
+      // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
+      if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
+    });
+    await Promise.all([this.signerInformer.start(), this.secretInformer.start(), this.namespaceInformer.start()]);
+    this.rebuildSigners();
+    await this.csrInformer.start();
+    const poll = setInterval(enqueueSigners, this.options.caFolderPollMs ?? 10_000);
+    poll.unref();
+    this.timers.push(poll);
+    this.elector?.start();
+    for (let i = 0; i < this.options.workers; i++) this.workerLoops.push(this.runCsrWorker());
+    this.workerLoops.push(this.runSignerWorker());
+    this.logger.info("controller started", { namespace: this.options.namespace, workers: this.options.workers, leaderElection: this.options.leaderElection });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.csrQueue.shutDown();
+    this.signerQueue.shutDown();
+    for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+    for (const informer of [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer]) informer.stop();
+    await this.elector?.stop();
+    await Promise.all(this.workerLoops);
+    await Promise.all(
+      this.servers.map((server) => {
+        const closed = new Promise((resolve) => server.close(resolve));
+        server.closeAllConnections(); // keep-alive scrapes would otherwise hold close() open
+        return closed;
+      }),
+    );
+  }
+
+  private setLeading(leading: boolean): void {
+    this.leading = leading;
+    this.metrics.leader.set({ name: this.options.leaseName ?? "csr-signer" }, leading ? 1 : 0);
+    if (leading) {
+      for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+      // A new leader takes over everything pending: nothing waits for the next event.
+      this.signerQueue.add(signersKey);
+      this.enqueueAllCsrs();
+    }
+  }
+
+  private async waitForLeadership(): Promise<void> {
+    while (!this.stopped && !this.isLeader) {
+      await new Promise<void>((resolve) => {
+        this.leadershipWaiters.push(resolve);
+        setTimeout(resolve, 1000).unref(); // re-check: the renew deadline can pass without an event
+      });
+    }
+  }
+
+  private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {
+    for (const csr of this.csrInformer.list()) {
+      const name = csr.metadata?.name;
+      if (name && this.reconciler.isOurs(csr) && (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))) this.csrQueue.add(name);
+    }
+  }
+
+  private rebuildSigners(): void {
+    const changed = this.registry.rebuild();
+    for (const signer of this.registry.all()) {
+      const signerName = signer.spec?.signerName ?? signer.objectName;
+      this.metrics.signerReady.set({ signer: signerName }, signer.problem ? 0 : 1);
+      const authority = signer.authority;
+      if (authority) {
+        const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+        this.metrics.caExpiry.set({ signer: signerName, role: "signing", subject: authority.signingCertificate.subject }, seconds(authority.signingCertificate.notAfter));
+        for (const intermediate of authority.intermediates) this.metrics.caExpiry.set({ signer: signerName, role: "intermediate", subject: intermediate.subject }, seconds(intermediate.notAfter));
+        for (const root of authority.roots) this.metrics.caExpiry.set({ signer: signerName, role: "root", subject: root.subject }, seconds(root.notAfter));
+      }
+    }
+    if (changed.length > 0) {
+      this.logger.info("signers ready", { signers: changed });
+      this.enqueueAllCsrs(new Set(changed));
+    }
+  }
+
+  private async runSignerWorker(): Promise<void> {
+    for (;;) {
+      const key = await this.signerQueue.get();
+      if (key === undefined) return;
+      const started = Date.now();
+      try {
+        this.rebuildSigners();
+        if (this.isLeader) await this.writeSignerStatuses();
+        this.signerQueue.forget(key);
+      } catch (error) {
+        this.logger.error("signer reconcile failed", { error: describeError(error) });
+        this.signerQueue.addRateLimited(key);
+      } finally {
+        this.signerQueue.done(key, started);
+      }
+    }
+  }
+
+  private async writeSignerStatuses(): Promise<void> {
+    let failed = false;
+    for (const signer of this.registry.all()) {
+      const status = this.registry.desiredStatus(signer.objectName);
+      if (!status) continue;
+      try {
+        await this.customObjects.patchClusterCustomObjectStatus(
+          { group: signerApiGroup, version: signerApiVersion, plural: signerPlural, name: signer.objectName, body: { status } },
+          mergePatch,
+        );
+        this.registry.statusWritten(signer.objectName);
+      } catch (error) {
+        if (apiErrorCode(error) === 404) continue; // deleted meanwhile
+        failed = true;
+        this.logger.warn("could not write Signer status", { signer: signer.objectName, error: describeError(error) });
+      }
+    }
+    if (failed) throw new Error("some Signer statuses were not written");
+  }
+
+  private async runCsrWorker(): Promise<void> {
+    for (;;) {
+      await this.waitForLeadership();
+      const name = await this.csrQueue.get();
+      if (name === undefined) return;
+      const started = Date.now();
+      let result: ReconcileResult | undefined;
+      try {
+        if (!this.isLeader) {
+          // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
+          result = { kind: "done" };
+        } else {
+          result = await this.reconciler.reconcile(name);
+        }
+      } catch (error) {
+        this.metrics.reconcileErrors.inc({ controller: "certificatesigningrequest" });
+        this.logger.error("reconcile failed", { csr: name, error: describeError(error) });
+        result = { kind: "retry", reason: "Error" };
+      } finally {
+        this.metrics.reconcileTime.observe({ controller: "certificatesigningrequest" }, (Date.now() - started) / 1000);
+      }
+      const outcome = result!;
+      if (outcome.kind === "done") {
+        this.csrQueue.forget(name);
+        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "success" });
+      } else if (outcome.kind === "retry") {
+        this.csrQueue.addRateLimited(name);
+        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue" });
+      } else {
+        this.csrQueue.forget(name);
+        this.csrQueue.addAfter(name, outcome.milliseconds);
+        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue_after" });
+      }
+      this.csrQueue.done(name, started);
+      // A signer status write is cheap and coalesced; counts stay current.
+      if (outcome.kind === "done") this.signerQueue.addAfter(signersKey, 2000);
+    }
+  }
+
+  private async startServers(): Promise<void> {
+    const listen = async (address: string | undefined, handle: (path: string) => Promise<[number, string, string]>): Promise<void> => {
+      if (!address) return;
+      const separator = address.lastIndexOf(":");
+      const host = address.slice(0, separator) || "0.0.0.0";
+      const port = Number(address.slice(separator + 1));
+      const server = createServer((request, response) => {
+        handle(new URL(request.url ?? "/", "http://x").pathname).then(
+          ([status, contentType, body]) => response.writeHead(status, { "Content-Type": contentType }).end(body),
+          () => response.writeHead(500).end(),
+        );
+      });
+      await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
+      this.servers.push(server);
+    };
+    await listen(this.options.metricsAddress, async (path) =>
+      path === "/metrics" ? [200, this.metrics.registry.contentType, await this.metrics.registry.metrics()] : [404, "text/plain", "not found\n"],
+    );
+    await listen(this.options.probeAddress, async (path) => {
+      if (path === "/healthz") return [200, "text/plain", "ok\n"];
+      if (path === "/readyz") return this.ready ? [200, "text/plain", "ok\n"] : [503, "text/plain", "caches not synced or watches not live\n"];
+      return [404, "text/plain", "not found\n"];
+    });
+  }
+
+  /** Bound addresses (port 0 resolved), for tests. */
+  addresses(): string[] {
+    return this.servers.map((server) => {
+      const address = server.address();
+      return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
+    });
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * A list/watch cache that keeps going. client-node's informer stops on any non-410 error,
+ * reports success when its first list failed, requests no bookmarks and its watches idle out
+ * after 30 s; this one relists on 410 Gone, re-watches from the last resourceVersion after
+ * ordinary ends, backs off with jitter on errors, aborts a watch that has been silent too long
+ * (watchdog), and replays every object periodically (resync) so nothing is forgotten.
+ */
+import { Watch, type KubeConfig } from "@kubernetes/client-node";
+import { apiErrorCode, describeError } from "./client.js";
+
+export interface KubernetesObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+}
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+export interface InformerOptions<T extends KubernetesObject> {
+  /** The watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
+  path: string;
+  list: () => Promise<ListResult<T>>;
+  fieldSelector?: string;
+  labelSelector?: string;
+  /** Abort a watch after this long without any event or bookmark. */
+  watchdogMs?: number;
+  /** Replay all objects to the handlers this often (0: never). */
+  resyncMs?: number;
+  logger?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export type InformerEvent = "upsert" | "delete" | "resync";
+
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers: ((event: InformerEvent, object: T) => void)[] = [];
+  private resourceVersion = "";
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private lastEventAt = 0;
+  private failures = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private syncedOnce = false;
+  private watching = false;
+  private readonly syncWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly options: InformerOptions<T>,
+  ) {}
+
+  on(handler: (event: InformerEvent, object: T) => void): void {
+    this.handlers.push(handler);
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  /** True once a list succeeded and a watch is open (what /readyz reports). */
+  get healthy(): boolean {
+    return this.syncedOnce && this.watching;
+  }
+
+  get hasSynced(): boolean {
+    return this.syncedOnce;
+  }
+
+  /** Starts listing and watching; resolves when the first list has been applied. */
+  start(): Promise<void> {
+    void this.run();
+    const watchdogMs = this.options.watchdogMs ?? 90_000;
+    this.watchdog = setInterval(() => {
+      if (this.watching && Date.now() - this.lastEventAt > watchdogMs) {
+        this.log("watch silent too long; restarting it", { silentMs: Date.now() - this.lastEventAt });
+        this.abort?.abort();
+      }
+    }, Math.min(watchdogMs, 5000));
+    this.watchdog.unref();
+    if (this.options.resyncMs) {
+      this.resyncTimer = setInterval(() => {
+        for (const object of this.cache.values()) this.emit("resync", object);
+      }, this.options.resyncMs);
+      this.resyncTimer.unref();
+    }
+    return this.syncedOnce ? Promise.resolve() : new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+    clearInterval(this.watchdog);
+    clearInterval(this.resyncTimer);
+  }
+
+  private key(object: T): string {
+    const { name = "", namespace } = object.metadata ?? {};
+    return namespace ? `${namespace}/${name}` : name;
+  }
+
+  private emit(event: InformerEvent, object: T): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(event, object);
+      } catch (error) {
+        // A handler bug must not stop the informer; handlers only enqueue keys.
+        this.log("informer handler failed", { error: describeError(error) });
+      }
+    }
+  }
+
+  private log(message: string, fields: Record<string, unknown> = {}): void {
+    this.options.logger?.(message, { path: this.options.path, ...fields });
+  }
+
+  private async run(): Promise<void> {
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+        }
+        const outcome = await this.watchOnce();
+        if (outcome === "gone") needList = true;
+        this.failures = 0;
+      } catch (error) {
+        this.watching = false;
+        if (apiErrorCode(error) === 410) {
+          needList = true;
+          continue;
+        }
+        this.failures++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
+        this.log("list/watch failed; retrying", { error: describeError(error), retryInMs: Math.round(delay) });
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const result = await this.options.list();
+    const seen = new Set<string>();
+    for (const item of result.items) {
+      const key = this.key(item);
+      seen.add(key);
+      const previous = this.cache.get(key);
+      this.cache.set(key, item);
+      if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
+    }
+    for (const [key, object] of this.cache) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit("delete", object);
+      }
+    }
+    this.resourceVersion = result.metadata?.resourceVersion ?? "";
+    if (!this.syncedOnce) {
+      this.syncedOnce = true;
+      for (const resolve of this.syncWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** One watch from the current resourceVersion; resolves when it ends, "gone" on 410. */
+  private watchOnce(): Promise<"ended" | "gone"> {
+    return new Promise((resolve, reject) => {
+      let gone = false;
+      const query: Record<string, string | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
+      if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
+      if (this.options.labelSelector) query.labelSelector = this.options.labelSelector;
+      this.lastEventAt = Date.now();
+      new Watch(this.kubeConfig)
+        .watch(
+          this.options.path,
+          query,
+          (type: string, object: T & { code?: number }) => {
+            this.lastEventAt = Date.now();
+            this.watching = true;
+            if (type === "ERROR") {
+              if (object.code === 410) gone = true;
+              this.abort?.abort();
+              return;
+            }
+            const resourceVersion = object.metadata?.resourceVersion;
+            if (resourceVersion) this.resourceVersion = resourceVersion;
+            if (type === "BOOKMARK") return;
+            const key = this.key(object);
+            if (type === "DELETED") {
+              this.cache.delete(key);
+              this.emit("delete", object);
+            } else {
+              this.cache.set(key, object);
+              this.emit("upsert", object);
+            }
+          },
+          (error: unknown) => {
+            this.watching = false;
+            if (gone) return resolve("gone");
+            const aborted = (error as Error | undefined)?.name === "AbortError";
+            // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
+            if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
+            else reject(error);
+          },
+        )
+        .then((controller) => {
+          this.abort = controller;
+          this.watching = true;
+          if (this.stopped) controller.abort();
+        }, reject);
+    });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Structured JSON logs, one object per line on stderr. Callers pass names, reasons and
+ * fingerprints, never key material or whole requests: nothing here redacts after the fact.
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  with(fields: Record<string, unknown>): Logger;
+}
+
+const levelOrder: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+export function jsonLogger(
+  options: { level?: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> } = {},
+): Logger {
+  const minimum = levelOrder[options.level ?? "info"];
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const base = options.fields ?? {};
+  const log =
+    (level: LogLevel) =>
+    (message: string, fields: Record<string, unknown> = {}): void => {
+      if (levelOrder[level] < minimum) return;
+      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }) + "\n");
+    };
+  return {
+    debug: log("debug"),
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+    with: (fields) => jsonLogger({ ...options, fields: { ...base, ...fields } }),
+  };
+}
+
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  with: () => silentLogger,
+};
