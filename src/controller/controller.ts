@@ -21,7 +21,12 @@ import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issu
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
 import { CsrReconciler, type CsrApi, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
-import { SignerRegistry, type NamespaceObject, type SecretObject, type SignerObject } from "./signer-registry.js";
+import {
+  SignerRegistry,
+  type NamespaceObject,
+  type SecretObject,
+  type SignerObject,
+} from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
 
 export interface ControllerOptions {
@@ -75,7 +80,8 @@ export class SignerController {
     const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
     const core = kubeConfig.makeApiClient(CoreV1Api);
     this.customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-    const informerLog = (message: string, fields?: Record<string, unknown>): void => logger.warn(message, fields);
+    const informerLog = (message: string, fields?: Record<string, unknown>): void =>
+      logger.warn(message, fields);
     const common = { watchdogMs: options.watchdogMs ?? 90_000, logger: informerLog };
     this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
       ...common,
@@ -86,7 +92,12 @@ export class SignerController {
     this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
       ...common,
       path: signersPath,
-      list: () => this.customObjects.listClusterCustomObject({ group: signerApiGroup, version: signerApiVersion, plural: signerPlural }) as Promise<ListResult<SignerObject>>,
+      list: () =>
+        this.customObjects.listClusterCustomObject({
+          group: signerApiGroup,
+          version: signerApiVersion,
+          plural: signerPlural,
+        }) as Promise<ListResult<SignerObject>>,
     });
     this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
       ...common,
@@ -107,33 +118,24 @@ export class SignerController {
       namespace,
       () => (options.environment ?? systemIssuanceEnvironment).now(),
     );
-    this.csrQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("certificatesigningrequest"));
+    this.csrQueue = new WorkQueue(
+      undefined,
+      undefined,
+      this.metrics.queueMetrics("certificatesigningrequest"),
+    );
     this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrApi: CsrApi = {
-      read: async (name) => {
-        try {
-          return (await certificates.readCertificateSigningRequest({ name })) as CsrObject;
-        } catch (error) {
-          if (apiErrorCode(error) === 404) return undefined;
-          throw error;
-        }
-      },
-      patchStatus: async (name, resourceVersion, status) => {
-        try {
-          await certificates.patchCertificateSigningRequestStatus({ name, body: { metadata: { resourceVersion }, status } }, mergePatch);
-          return "ok";
-        } catch (error) {
-          const code = apiErrorCode(error);
-          if (code === 404) return "gone";
-          if (code === 409) return "conflict";
-          if (code === 422) return "invalid";
-          throw error;
-        }
-      },
-    };
-    this.reconciler = new CsrReconciler(this.registry, { get: (name) => this.csrInformer.get(name) }, csrApi, events, this.metrics, logger, options.environment);
+    const csrApi = kubernetesCsrApi(certificates);
+    this.reconciler = new CsrReconciler(
+      this.registry,
+      { get: (name) => this.csrInformer.get(name) },
+      csrApi,
+      events,
+      this.metrics,
+      logger,
+      options.environment,
+    );
     this.leading = !options.leaderElection;
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
@@ -150,7 +152,9 @@ export class SignerController {
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
   get ready(): boolean {
-    return [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer].every((informer) => informer.healthy);
+    return [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer].every(
+      (informer) => informer.healthy,
+    );
   }
 
   get isLeader(): boolean {
@@ -169,7 +173,11 @@ export class SignerController {
       // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
       if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
     });
-    await Promise.all([this.signerInformer.start(), this.secretInformer.start(), this.namespaceInformer.start()]);
+    await Promise.all([
+      this.signerInformer.start(),
+      this.secretInformer.start(),
+      this.namespaceInformer.start(),
+    ]);
     this.rebuildSigners();
     await this.csrInformer.start();
     const poll = setInterval(enqueueSigners, this.options.caFolderPollMs ?? 10_000);
@@ -178,7 +186,11 @@ export class SignerController {
     this.elector?.start();
     for (let i = 0; i < this.options.workers; i++) this.workerLoops.push(this.runCsrWorker());
     this.workerLoops.push(this.runSignerWorker());
-    this.logger.info("controller started", { namespace: this.options.namespace, workers: this.options.workers, leaderElection: this.options.leaderElection });
+    this.logger.info("controller started", {
+      namespace: this.options.namespace,
+      workers: this.options.workers,
+      leaderElection: this.options.leaderElection,
+    });
   }
 
   async stop(): Promise<void> {
@@ -187,7 +199,13 @@ export class SignerController {
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
     for (const resolve of this.leadershipWaiters.splice(0)) resolve();
-    for (const informer of [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer]) informer.stop();
+    for (const informer of [
+      this.csrInformer,
+      this.signerInformer,
+      this.secretInformer,
+      this.namespaceInformer,
+    ])
+      informer.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
     await Promise.all(
@@ -222,7 +240,12 @@ export class SignerController {
   private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {
     for (const csr of this.csrInformer.list()) {
       const name = csr.metadata?.name;
-      if (name && this.reconciler.isOurs(csr) && (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))) this.csrQueue.add(name);
+      if (
+        name &&
+        this.reconciler.isOurs(csr) &&
+        (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
+      )
+        this.csrQueue.add(name);
     }
   }
 
@@ -234,9 +257,20 @@ export class SignerController {
       const authority = signer.authority;
       if (authority) {
         const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
-        this.metrics.caExpiry.set({ signer: signerName, role: "signing", subject: authority.signingCertificate.subject }, seconds(authority.signingCertificate.notAfter));
-        for (const intermediate of authority.intermediates) this.metrics.caExpiry.set({ signer: signerName, role: "intermediate", subject: intermediate.subject }, seconds(intermediate.notAfter));
-        for (const root of authority.roots) this.metrics.caExpiry.set({ signer: signerName, role: "root", subject: root.subject }, seconds(root.notAfter));
+        this.metrics.caExpiry.set(
+          { signer: signerName, role: "signing", subject: authority.signingCertificate.subject },
+          seconds(authority.signingCertificate.notAfter),
+        );
+        for (const intermediate of authority.intermediates)
+          this.metrics.caExpiry.set(
+            { signer: signerName, role: "intermediate", subject: intermediate.subject },
+            seconds(intermediate.notAfter),
+          );
+        for (const root of authority.roots)
+          this.metrics.caExpiry.set(
+            { signer: signerName, role: "root", subject: root.subject },
+            seconds(root.notAfter),
+          );
       }
     }
     if (changed.length > 0) {
@@ -270,14 +304,23 @@ export class SignerController {
       if (!status) continue;
       try {
         await this.customObjects.patchClusterCustomObjectStatus(
-          { group: signerApiGroup, version: signerApiVersion, plural: signerPlural, name: signer.objectName, body: { status } },
+          {
+            group: signerApiGroup,
+            version: signerApiVersion,
+            plural: signerPlural,
+            name: signer.objectName,
+            body: { status },
+          },
           mergePatch,
         );
         this.registry.statusWritten(signer.objectName);
       } catch (error) {
         if (apiErrorCode(error) === 404) continue; // deleted meanwhile
         failed = true;
-        this.logger.warn("could not write Signer status", { signer: signer.objectName, error: describeError(error) });
+        this.logger.warn("could not write Signer status", {
+          signer: signer.objectName,
+          error: describeError(error),
+        });
       }
     }
     if (failed) throw new Error("some Signer statuses were not written");
@@ -302,7 +345,10 @@ export class SignerController {
         this.logger.error("reconcile failed", { csr: name, error: describeError(error) });
         result = { kind: "retry", reason: "Error" };
       } finally {
-        this.metrics.reconcileTime.observe({ controller: "certificatesigningrequest" }, (Date.now() - started) / 1000);
+        this.metrics.reconcileTime.observe(
+          { controller: "certificatesigningrequest" },
+          (Date.now() - started) / 1000,
+        );
       }
       const outcome = result!;
       if (outcome.kind === "done") {
@@ -323,14 +369,18 @@ export class SignerController {
   }
 
   private async startServers(): Promise<void> {
-    const listen = async (address: string | undefined, handle: (path: string) => Promise<[number, string, string]>): Promise<void> => {
+    const listen = async (
+      address: string | undefined,
+      handle: (path: string) => Promise<[number, string, string]>,
+    ): Promise<void> => {
       if (!address) return;
       const separator = address.lastIndexOf(":");
       const host = address.slice(0, separator) || "0.0.0.0";
       const port = Number(address.slice(separator + 1));
       const server = createServer((request, response) => {
         handle(new URL(request.url ?? "/", "http://x").pathname).then(
-          ([status, contentType, body]) => response.writeHead(status, { "Content-Type": contentType }).end(body),
+          ([status, contentType, body]) =>
+            response.writeHead(status, { "Content-Type": contentType }).end(body),
           () => response.writeHead(500).end(),
         );
       });
@@ -338,11 +388,16 @@ export class SignerController {
       this.servers.push(server);
     };
     await listen(this.options.metricsAddress, async (path) =>
-      path === "/metrics" ? [200, this.metrics.registry.contentType, await this.metrics.registry.metrics()] : [404, "text/plain", "not found\n"],
+      path === "/metrics"
+        ? [200, this.metrics.registry.contentType, await this.metrics.registry.metrics()]
+        : [404, "text/plain", "not found\n"],
     );
     await listen(this.options.probeAddress, async (path) => {
       if (path === "/healthz") return [200, "text/plain", "ok\n"];
-      if (path === "/readyz") return this.ready ? [200, "text/plain", "ok\n"] : [503, "text/plain", "caches not synced or watches not live\n"];
+      if (path === "/readyz")
+        return this.ready
+          ? [200, "text/plain", "ok\n"]
+          : [503, "text/plain", "caches not synced or watches not live\n"];
       return [404, "text/plain", "not found\n"];
     });
   }
@@ -354,4 +409,33 @@ export class SignerController {
       return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
     });
   }
+}
+
+/** The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion precondition. */
+export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
+  return {
+    read: async (name) => {
+      try {
+        return (await certificates.readCertificateSigningRequest({ name })) as CsrObject;
+      } catch (error) {
+        if (apiErrorCode(error) === 404) return undefined;
+        throw error;
+      }
+    },
+    patchStatus: async (name, resourceVersion, status) => {
+      try {
+        await certificates.patchCertificateSigningRequestStatus(
+          { name, body: { metadata: { resourceVersion }, status } },
+          mergePatch,
+        );
+        return "ok";
+      } catch (error) {
+        const code = apiErrorCode(error);
+        if (code === 404) return "gone";
+        if (code === 409) return "conflict";
+        if (code === 422) return "invalid";
+        throw error;
+      }
+    },
+  };
 }

@@ -7,7 +7,11 @@
  */
 import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
 import { CertificateAuthorityError } from "../pki/certificate-authority.js";
-import { issueLeafCertificate, systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
+import {
+  issueLeafCertificate,
+  systemIssuanceEnvironment,
+  type IssuanceEnvironment,
+} from "../pki/issuance.js";
 import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder, EventTarget } from "../kube/events.js";
 import type { Logger } from "../logger.js";
@@ -26,26 +30,38 @@ export interface CsrCondition {
 /** The parts of a CSR we read; objects from list and from watch differ in typing (Date vs string). */
 export interface CsrObject {
   metadata?: { name?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string | Date };
-  spec?: { signerName?: string; request?: string; usages?: string[]; username?: string; groups?: string[]; expirationSeconds?: number };
+  spec?: {
+    signerName?: string;
+    request?: string;
+    usages?: string[];
+    username?: string;
+    groups?: string[];
+    expirationSeconds?: number;
+  };
   status?: { conditions?: CsrCondition[]; certificate?: string };
 }
 
 /** What the worker does next with the key. */
 export type ReconcileResult =
-  | { kind: "done" }
-  | { kind: "retry"; reason: string }
-  | { kind: "requeueAfter"; milliseconds: number };
+  { kind: "done" } | { kind: "retry"; reason: string } | { kind: "requeueAfter"; milliseconds: number };
 
 /** API access the reconciler needs; the controller binds it to client-node, tests may too. */
 export interface CsrApi {
   /** Reads the CSR from the API server (not the cache); undefined when it is gone. */
   read(name: string): Promise<CsrObject | undefined>;
   /** Merge-patches status with the resourceVersion as precondition. */
-  patchStatus(name: string, resourceVersion: string, status: Record<string, unknown>): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  patchStatus(
+    name: string,
+    resourceVersion: string,
+    status: Record<string, unknown>,
+  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
 }
 
 export function hasCondition(csr: CsrObject, type: string): boolean {
-  return csr.status?.conditions?.some((condition) => condition.type === type && condition.status === "True") ?? false;
+  return (
+    csr.status?.conditions?.some((condition) => condition.type === type && condition.status === "True") ??
+    false
+  );
 }
 
 export class CsrReconciler {
@@ -64,7 +80,9 @@ export class CsrReconciler {
 
   /** True when this controller handles the CSR's signer name (checked before anything else). */
   isOurs(csr: CsrObject): boolean {
-    return csr.spec?.signerName !== undefined && this.registry.forSignerName(csr.spec.signerName) !== undefined;
+    return (
+      csr.spec?.signerName !== undefined && this.registry.forSignerName(csr.spec.signerName) !== undefined
+    );
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -80,7 +98,12 @@ export class CsrReconciler {
     if (!hasCondition(csr, "Approved")) {
       if (!this.toldWaiting.has(name)) {
         this.toldWaiting.add(name);
-        this.events.record(target(csr), "Normal", "WaitingApproval", `waiting for approval before ${signerName} signs`);
+        this.events.record(
+          target(csr),
+          "Normal",
+          "WaitingApproval",
+          `waiting for approval before ${signerName} signs`,
+        );
       }
       return { kind: "done" }; // the approval arrives as an update event
     }
@@ -88,7 +111,12 @@ export class CsrReconciler {
     if (csr.status?.certificate) return { kind: "done" };
     if (signer.problem || !signer.authority || !signer.spec) {
       const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
-      this.events.record(target(csr), "Warning", "SignerNotReady", `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`);
+      this.events.record(
+        target(csr),
+        "Warning",
+        "SignerNotReady",
+        `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
+      );
       return { kind: "retry", reason: problem.reason };
     }
     return this.sign(csr, signer);
@@ -102,7 +130,8 @@ export class CsrReconciler {
     try {
       request = parseCertificateRequest(Buffer.from(csr.spec?.request ?? "", "base64"));
     } catch (error) {
-      if (error instanceof CertificateRequestError) return this.fail(csr, signer, error.reason, error.message);
+      if (error instanceof CertificateRequestError)
+        return this.fail(csr, signer, error.reason, error.message);
       throw error;
     }
     const decision = evaluateSigningRequest(
@@ -111,7 +140,9 @@ export class CsrReconciler {
         requester: { username: csr.spec?.username ?? "", groups: csr.spec?.groups ?? [] },
         request,
         usages: csr.spec?.usages ?? [],
-        ...(csr.spec?.expirationSeconds !== undefined ? { expirationSeconds: csr.spec.expirationSeconds } : {}),
+        ...(csr.spec?.expirationSeconds !== undefined
+          ? { expirationSeconds: csr.spec.expirationSeconds }
+          : {}),
       },
       { tenantNamespaces: this.registry.tenantNamespaces(spec) },
     );
@@ -131,11 +162,29 @@ export class CsrReconciler {
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
-    const created = csr.metadata?.creationTimestamp ? new Date(csr.metadata.creationTimestamp).getTime() : undefined;
-    if (created) this.metrics.issuanceLatency.observe({ signer: spec.signerName }, Math.max(0, Date.now() - created) / 1000);
+    const created = csr.metadata?.creationTimestamp
+      ? new Date(csr.metadata.creationTimestamp).getTime()
+      : undefined;
+    if (created)
+      this.metrics.issuanceLatency.observe(
+        { signer: spec.signerName },
+        Math.max(0, Date.now() - created) / 1000,
+      );
     const serial = Buffer.from(issued.serialNumber).toString("hex");
-    this.logger.info("issued certificate", { csr: name, signer: spec.signerName, identity: decision.identity, rule: decision.rule, serial, notAfter: issued.notAfter.toISOString() });
-    this.events.record(target(csr), "Normal", "Issued", `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`);
+    this.logger.info("issued certificate", {
+      csr: name,
+      signer: spec.signerName,
+      identity: decision.identity,
+      rule: decision.rule,
+      serial,
+      notAfter: issued.notAfter.toISOString(),
+    });
+    this.events.record(
+      target(csr),
+      "Normal",
+      "Issued",
+      `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
+    );
     return { kind: "done" };
   }
 
@@ -145,16 +194,32 @@ export class CsrReconciler {
    */
   private async afterLostWrite(name: string): Promise<ReconcileResult> {
     const fresh = await this.api.read(name);
-    if (!fresh || fresh.status?.certificate || hasCondition(fresh, "Failed") || hasCondition(fresh, "Denied")) return { kind: "done" };
+    if (!fresh || fresh.status?.certificate || hasCondition(fresh, "Failed") || hasCondition(fresh, "Denied"))
+      return { kind: "done" };
     return { kind: "retry", reason: "Conflict" };
   }
 
-  private async fail(csr: CsrObject, signer: ActiveSigner, reason: string, message: string): Promise<ReconcileResult> {
+  private async fail(
+    csr: CsrObject,
+    signer: ActiveSigner,
+    reason: string,
+    message: string,
+  ): Promise<ReconcileResult> {
     const name = csr.metadata!.name!;
-    const now = this.environment.now().toISOString().replace(/\.\d+Z$/, "Z");
+    const now = this.environment
+      .now()
+      .toISOString()
+      .replace(/\.\d+Z$/, "Z");
     const conditions = [
       ...(csr.status?.conditions ?? []),
-      { type: "Failed", status: "True", reason, message: message.slice(0, 1024), lastUpdateTime: now, lastTransitionTime: now },
+      {
+        type: "Failed",
+        status: "True",
+        reason,
+        message: message.slice(0, 1024),
+        lastUpdateTime: now,
+        lastTransitionTime: now,
+      },
     ];
     const outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", { conditions });
     if (outcome === "gone") return { kind: "done" };
@@ -162,12 +227,23 @@ export class CsrReconciler {
     const signerName = signer.spec?.signerName ?? "";
     this.registry.countFailed(signer.objectName);
     this.metrics.refused.inc({ signer: signerName, reason });
-    this.logger.warn("refused certificate request", { csr: name, signer: signerName, requester: csr.spec?.username, reason, message });
+    this.logger.warn("refused certificate request", {
+      csr: name,
+      signer: signerName,
+      requester: csr.spec?.username,
+      reason,
+      message,
+    });
     this.events.record(target(csr), "Warning", reason, message);
     return { kind: "done" };
   }
 }
 
 function target(csr: CsrObject): EventTarget {
-  return { apiVersion: "certificates.k8s.io/v1", kind: "CertificateSigningRequest", name: csr.metadata?.name ?? "", ...(csr.metadata?.uid ? { uid: csr.metadata.uid } : {}) };
+  return {
+    apiVersion: "certificates.k8s.io/v1",
+    kind: "CertificateSigningRequest",
+    name: csr.metadata?.name ?? "",
+    ...(csr.metadata?.uid ? { uid: csr.metadata.uid } : {}),
+  };
 }

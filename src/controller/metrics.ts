@@ -9,20 +9,94 @@ import type { WorkQueueMetrics } from "./work-queue.js";
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly reconcileTotal = new Counter({ name: "controller_runtime_reconcile_total", help: "Reconciliations per controller and result", labelNames: ["controller", "result"], registers: [this.registry] });
-  readonly reconcileErrors = new Counter({ name: "controller_runtime_reconcile_errors_total", help: "Reconciliations that returned an error", labelNames: ["controller"], registers: [this.registry] });
-  readonly reconcileTime = new Histogram({ name: "controller_runtime_reconcile_time_seconds", help: "Time per reconciliation", labelNames: ["controller"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
-  readonly queueDepth = new Gauge({ name: "workqueue_depth", help: "Current depth of the work queue", labelNames: ["name"], registers: [this.registry] });
-  readonly queueAdds = new Counter({ name: "workqueue_adds_total", help: "Adds handled by the work queue", labelNames: ["name"], registers: [this.registry] });
-  readonly queueRetries = new Counter({ name: "workqueue_retries_total", help: "Rate-limited retries handled by the work queue", labelNames: ["name"], registers: [this.registry] });
-  readonly queueDuration = new Histogram({ name: "workqueue_queue_duration_seconds", help: "Time an item waits in the queue", labelNames: ["name"], buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60], registers: [this.registry] });
-  readonly workDuration = new Histogram({ name: "workqueue_work_duration_seconds", help: "Time processing an item", labelNames: ["name"], buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10], registers: [this.registry] });
-  readonly leader = new Gauge({ name: "leader_election_master_status", help: "1 while this instance leads", labelNames: ["name"], registers: [this.registry] });
-  readonly issued = new Counter({ name: "csr_signer_certificates_issued_total", help: "Certificates issued per signer", labelNames: ["signer"], registers: [this.registry] });
-  readonly refused = new Counter({ name: "csr_signer_certificates_refused_total", help: "Requests marked Failed per signer and reason", labelNames: ["signer", "reason"], registers: [this.registry] });
-  readonly issuanceLatency = new Histogram({ name: "csr_signer_issuance_latency_seconds", help: "CSR creation to certificate written", labelNames: ["signer"], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120], registers: [this.registry] });
-  readonly caExpiry = new Gauge({ name: "csr_signer_ca_certificate_expiry_timestamp_seconds", help: "NotAfter of each CA certificate a signer uses, as a Unix timestamp", labelNames: ["signer", "role", "subject"], registers: [this.registry] });
-  readonly signerReady = new Gauge({ name: "csr_signer_signer_ready", help: "1 when a signer can sign", labelNames: ["signer"], registers: [this.registry] });
+  readonly reconcileTotal = new Counter({
+    name: "controller_runtime_reconcile_total",
+    help: "Reconciliations per controller and result",
+    labelNames: ["controller", "result"],
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: "controller_runtime_reconcile_errors_total",
+    help: "Reconciliations that returned an error",
+    labelNames: ["controller"],
+    registers: [this.registry],
+  });
+  readonly reconcileTime = new Histogram({
+    name: "controller_runtime_reconcile_time_seconds",
+    help: "Time per reconciliation",
+    labelNames: ["controller"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: "workqueue_depth",
+    help: "Current depth of the work queue",
+    labelNames: ["name"],
+    registers: [this.registry],
+  });
+  readonly queueAdds = new Counter({
+    name: "workqueue_adds_total",
+    help: "Adds handled by the work queue",
+    labelNames: ["name"],
+    registers: [this.registry],
+  });
+  readonly queueRetries = new Counter({
+    name: "workqueue_retries_total",
+    help: "Rate-limited retries handled by the work queue",
+    labelNames: ["name"],
+    registers: [this.registry],
+  });
+  readonly queueDuration = new Histogram({
+    name: "workqueue_queue_duration_seconds",
+    help: "Time an item waits in the queue",
+    labelNames: ["name"],
+    buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60],
+    registers: [this.registry],
+  });
+  readonly workDuration = new Histogram({
+    name: "workqueue_work_duration_seconds",
+    help: "Time processing an item",
+    labelNames: ["name"],
+    buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: "leader_election_master_status",
+    help: "1 while this instance leads",
+    labelNames: ["name"],
+    registers: [this.registry],
+  });
+  readonly issued = new Counter({
+    name: "csr_signer_certificates_issued_total",
+    help: "Certificates issued per signer",
+    labelNames: ["signer"],
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: "csr_signer_certificates_refused_total",
+    help: "Requests marked Failed per signer and reason",
+    labelNames: ["signer", "reason"],
+    registers: [this.registry],
+  });
+  readonly issuanceLatency = new Histogram({
+    name: "csr_signer_issuance_latency_seconds",
+    help: "CSR creation to certificate written",
+    labelNames: ["signer"],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+  readonly caExpiry = new Gauge({
+    name: "csr_signer_ca_certificate_expiry_timestamp_seconds",
+    help: "NotAfter of each CA certificate a signer uses, as a Unix timestamp",
+    labelNames: ["signer", "role", "subject"],
+    registers: [this.registry],
+  });
+  readonly signerReady = new Gauge({
+    name: "csr_signer_signer_ready",
+    help: "1 when a signer can sign",
+    labelNames: ["signer"],
+    registers: [this.registry],
+  });
 
   queueMetrics(name: string): WorkQueueMetrics {
     return {

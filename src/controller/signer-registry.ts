@@ -11,7 +11,12 @@ import {
   type CertificateAuthority,
 } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
-import { labelSelectorMatches, parseSignerSpec, SignerSpecError, type SignerSpec } from "../policy/signer-spec.js";
+import {
+  labelSelectorMatches,
+  parseSignerSpec,
+  SignerSpecError,
+  type SignerSpec,
+} from "../policy/signer-spec.js";
 
 export interface SignerObject {
   apiVersion?: string;
@@ -120,7 +125,8 @@ export class SignerRegistry {
       const name = object.metadata?.name ?? "";
       const signer = this.buildSigner(object);
       byObjectName.set(name, signer);
-      if (signer.spec) claims.set(signer.spec.signerName, [...(claims.get(signer.spec.signerName) ?? []), name]);
+      if (signer.spec)
+        claims.set(signer.spec.signerName, [...(claims.get(signer.spec.signerName) ?? []), name]);
     }
     const bySignerName = new Map<string, ActiveSigner>();
     for (const [signerName, objectNames] of claims) {
@@ -129,7 +135,10 @@ export class SignerRegistry {
           const signer = byObjectName.get(objectName)!;
           byObjectName.set(objectName, {
             ...signer,
-            problem: { reason: "DuplicateSignerName", message: `spec.signerName ${signerName} is also claimed by Signer ${objectNames.filter((n) => n !== objectName).join(", ")}` },
+            problem: {
+              reason: "DuplicateSignerName",
+              message: `spec.signerName ${signerName} is also claimed by Signer ${objectNames.filter((n) => n !== objectName).join(", ")}`,
+            },
           });
         }
         continue;
@@ -142,7 +151,8 @@ export class SignerRegistry {
     const changed: string[] = [];
     for (const [signerName, signer] of bySignerName) {
       const before = previous.get(signerName);
-      if (!signer.problem && (!before || before.problem || before.authority !== signer.authority)) changed.push(signerName);
+      if (!signer.problem && (!before || before.problem || before.authority !== signer.authority))
+        changed.push(signerName);
     }
     return changed;
   }
@@ -153,7 +163,8 @@ export class SignerRegistry {
     const selector = spec.policy.tenants.namespaceSelector;
     if (selector) {
       for (const namespace of this.sources.namespaces()) {
-        if (namespace.metadata?.name && labelSelectorMatches(selector, namespace.metadata.labels ?? {})) tenants.add(namespace.metadata.name);
+        if (namespace.metadata?.name && labelSelectorMatches(selector, namespace.metadata.labels ?? {}))
+          tenants.add(namespace.metadata.name);
       }
     }
     return tenants;
@@ -178,16 +189,26 @@ export class SignerRegistry {
     const current = object.status ?? {};
     const ready: Omit<SignerCondition, "lastTransitionTime"> = signer.problem
       ? { type: "Ready", status: "False", reason: signer.problem.reason, message: signer.problem.message }
-      : { type: "Ready", status: "True", reason: "Ready", message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})` };
+      : {
+          type: "Ready",
+          status: "True",
+          reason: "Ready",
+          message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})`,
+        };
     const degraded: Omit<SignerCondition, "lastTransitionTime"> = signer.degraded
       ? { type: "Degraded", status: "True", reason: signer.degraded.reason, message: signer.degraded.message }
       : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
     const conditions = [ready, degraded].map((condition) => {
       const existing = current.conditions?.find((c) => c.type === condition.type);
-      const unchanged = existing && existing.status === condition.status && existing.reason === condition.reason;
+      const unchanged =
+        existing && existing.status === condition.status && existing.reason === condition.reason;
       return {
         ...condition,
-        lastTransitionTime: unchanged ? existing.lastTransitionTime : this.now().toISOString().replace(/\.\d+Z$/, "Z"),
+        lastTransitionTime: unchanged
+          ? existing.lastTransitionTime
+          : this.now()
+              .toISOString()
+              .replace(/\.\d+Z$/, "Z"),
         ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
       };
     });
@@ -207,7 +228,11 @@ export class SignerRegistry {
       issuedCount: (current.issuedCount ?? 0) + (this.issuedSinceStatus.get(objectName) ?? 0),
       failedCount: (current.failedCount ?? 0) + (this.failedSinceStatus.get(objectName) ?? 0),
     };
-    const comparable = (status: SignerStatus): string => JSON.stringify({ ...status, conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest) });
+    const comparable = (status: SignerStatus): string =>
+      JSON.stringify({
+        ...status,
+        conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
+      });
     return comparable(desired) === comparable(current) ? undefined : desired;
   }
 
@@ -224,7 +249,13 @@ export class SignerRegistry {
       spec = parseSignerSpec(object.spec);
     } catch (error) {
       if (!(error instanceof SignerSpecError)) throw error;
-      return { ...base, spec: undefined, authority: undefined, degraded: undefined, problem: { reason: "InvalidSpec", message: error.message } };
+      return {
+        ...base,
+        spec: undefined,
+        authority: undefined,
+        degraded: undefined,
+        problem: { reason: "InvalidSpec", message: error.message },
+      };
     }
     const previous = this.loaded.get(objectName);
     let files: Record<string, Uint8Array | undefined>;
@@ -236,7 +267,11 @@ export class SignerRegistry {
       return this.withPrevious(base, spec, previous, problem);
     }
     const sourceHash = hashFiles(files);
-    if (previous && previous.sourceHash === sourceHash && this.now() < previous.authority.signingCertificate.notAfter) {
+    if (
+      previous &&
+      previous.sourceHash === sourceHash &&
+      this.now() < previous.authority.signingCertificate.notAfter
+    ) {
       return { ...base, spec, authority: previous.authority, problem: undefined, degraded: undefined };
     }
     try {
@@ -245,7 +280,10 @@ export class SignerRegistry {
       return { ...base, spec, authority, problem: undefined, degraded: undefined };
     } catch (error) {
       if (!(error instanceof CertificateAuthorityError)) throw error;
-      return this.withPrevious(base, spec, previous, { reason: `CertificateAuthority${error.reason}`, message: `${sourceName}: ${error.message}` });
+      return this.withPrevious(base, spec, previous, {
+        reason: `CertificateAuthority${error.reason}`,
+        message: `${sourceName}: ${error.message}`,
+      });
     }
   }
 
@@ -257,12 +295,24 @@ export class SignerRegistry {
     problem: SignerProblem,
   ): ActiveSigner {
     if (previous && this.now() < previous.authority.signingCertificate.notAfter) {
-      return { ...base, spec, authority: previous.authority, problem: undefined, degraded: { reason: problem.reason, message: `update refused, still signing with the previous CA: ${problem.message}` } };
+      return {
+        ...base,
+        spec,
+        authority: previous.authority,
+        problem: undefined,
+        degraded: {
+          reason: problem.reason,
+          message: `update refused, still signing with the previous CA: ${problem.message}`,
+        },
+      };
     }
     return { ...base, spec, authority: undefined, problem, degraded: undefined };
   }
 
-  private readSource(spec: SignerSpec): { files: Record<string, Uint8Array | undefined>; sourceName: string } {
+  private readSource(spec: SignerSpec): {
+    files: Record<string, Uint8Array | undefined>;
+    sourceName: string;
+  } {
     const { secretName, path } = spec.certificateAuthority;
     if (secretName) {
       const sourceName = `Secret ${this.controllerNamespace}/${secretName}`;
@@ -282,7 +332,11 @@ export class SignerRegistry {
 }
 
 function summarize(certificate: ParsedCertificate): CertificateSummary {
-  return { subject: certificate.subject, notAfter: certificate.notAfter.toISOString().replace(/\.\d+Z$/, "Z"), fingerprintSha256: certificate.fingerprintSha256 };
+  return {
+    subject: certificate.subject,
+    notAfter: certificate.notAfter.toISOString().replace(/\.\d+Z$/, "Z"),
+    fingerprintSha256: certificate.fingerprintSha256,
+  };
 }
 
 function hashFiles(files: Record<string, Uint8Array | undefined>): string {

@@ -36,7 +36,12 @@ export interface RateLimits {
   burst: number;
 }
 
-export const defaultRateLimits: RateLimits = { baseDelayMs: 5, maxDelayMs: 1000_000, ratePerSecond: 10, burst: 100 };
+export const defaultRateLimits: RateLimits = {
+  baseDelayMs: 5,
+  maxDelayMs: 1000_000,
+  ratePerSecond: 10,
+  burst: 100,
+};
 
 export class WorkQueue {
   private readonly queue: string[] = [];
@@ -150,7 +155,10 @@ export class WorkQueue {
 
   private takeTokenDelay(): number {
     const now = this.clock.now();
-    this.tokens = Math.min(this.limits.burst, this.tokens + ((now - this.tokensAt) / 1000) * this.limits.ratePerSecond);
+    this.tokens = Math.min(
+      this.limits.burst,
+      this.tokens + ((now - this.tokensAt) / 1000) * this.limits.ratePerSecond,
+    );
     this.tokensAt = now;
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : (-this.tokens / this.limits.ratePerSecond) * 1000;

@@ -303,6 +303,28 @@ describe("signer controller on a real API server", function () {
         signerName: fooSigner,
         requestPem: spiffeRequest("foo", "web"),
       });
+      // Failed by another party (the admin holds every verb) before approval, then approved: never signed.
+      const failedElsewhere = uniqueName("csr-failed");
+      await submitCsr(istiod, {
+        name: failedElsewhere,
+        signerName: fooSigner,
+        requestPem: spiffeRequest("foo", "web"),
+      });
+      const certificates = admin.makeApiClient(CertificatesV1Api);
+      const toFail = await certificates.readCertificateSigningRequest({ name: failedElsewhere });
+      toFail.status = {
+        conditions: [
+          {
+            type: "Failed",
+            status: "True",
+            reason: "FailedElsewhere",
+            message: "another party gave up",
+            lastUpdateTime: new Date(),
+          },
+        ],
+      };
+      await certificates.replaceCertificateSigningRequestStatus({ name: failedElsewhere, body: toFail });
+      await setApproval(istiod, failedElsewhere, "Approved");
       // A later CSR of ours being issued shows the controller has worked through everything before it.
       const marker = uniqueName("csr-marker");
       await istiodRequests(marker, fooSigner, spiffeRequest("foo", "web"));
@@ -318,6 +340,11 @@ describe("signer controller on a real API server", function () {
           name,
         ).to.equal(false);
       }
+      const failed = await readCsr(admin, failedElsewhere);
+      expect(failed?.status?.certificate).to.equal(undefined);
+      expect(
+        failed?.status?.conditions?.filter((c) => c.type === "Failed").map((c) => c.reason),
+      ).to.deep.equal(["FailedElsewhere"]);
       expect((await csrEvents(admin, foreign)).length).to.equal(0);
       // Approval arrives later: the pending one is signed then.
       await setApproval(istiod, pending, "Approved");
