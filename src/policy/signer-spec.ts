@@ -285,8 +285,11 @@ export function isReservedName(value: string): boolean {
 
 /** A parsed CIDR: address bytes and prefix length; undefined when malformed. */
 export function parseCidr(cidr: string): { bytes: number[]; prefix: number } | undefined {
-  const [address, prefixText] = cidr.split("/");
-  if (!address || prefixText === undefined || !/^\d+$/.test(prefixText)) return undefined;
+  const parts = cidr.split("/");
+  if (parts.length !== 2) return undefined;
+  const [address, prefixText] = parts as [string, string];
+  // Zone IDs (fe80::1%eth0) have no meaning in a certificate; leading zeros are ambiguous.
+  if (address.includes("%") || !/^(0|[1-9]\d{0,2})$/.test(prefixText)) return undefined;
   const prefix = Number(prefixText);
   if ((isIPv4(address) && prefix <= 32) || (isIPv6(address) && prefix <= 128)) {
     return { bytes: [...ipAddressBytes(address)], prefix };

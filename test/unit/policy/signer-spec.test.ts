@@ -50,6 +50,10 @@ describe("parseSignerSpec", () => {
     ["nobody allowed", { ...minimal, policy: { tenants: {} } }, "spec.policy.requesters"],
     ["a bad DNS pattern", { ...minimal, policy: { ...minimal.policy, dnsNames: ["foo_bar.{namespace}"] } }, "spec.policy.dnsNames[0]"],
     ["a bad CIDR", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/33"] } }, "spec.policy.ipAddressRanges[0]"],
+    // Regressions found by comparing with the API server's CIDR validation:
+    ["a CIDR with two prefixes", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/8/9"] } }, "spec.policy.ipAddressRanges[0]"],
+    ["a CIDR with a zone ID", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["fe80::1%eth0/64"] } }, "spec.policy.ipAddressRanges[0]"],
+    ["a CIDR prefix with a leading zero", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/08"] } }, "spec.policy.ipAddressRanges[0]"],
     ["a reserved organization", { ...minimal, policy: { ...minimal.policy, subject: { organizations: ["system:masters"] } } }, "spec.policy.subject.organizations[0]"],
     ["a bad label selector operator", { ...minimal, policy: { ...minimal.policy, tenants: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Like" }] } } } }, "spec.policy.tenants.namespaceSelector.matchExpressions[0]"],
   ];

@@ -1,0 +1,468 @@
+/**
+ * The deployment manifests against a real kube-apiserver, through the real kubectl: the Signer CRD
+ * installs and becomes Established, the Istio multi-tenant example applies, the example Signers are
+ * accepted and printed with their columns, nothing parseSignerSpec reads is pruned by the schema, and
+ * the schema refuses invalid specs with a message naming the field, as parseSignerSpec does.
+ *
+ * The CRD stays installed afterwards (other suites use it); the Signers created here are deleted.
+ */
+import { spawn, execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { expect } from "chai";
+import { loadAllYaml } from "@kubernetes/client-node";
+import { parseSignerSpec, SignerSpecError } from "../../src/policy/signer-spec.js";
+import { controlPlane } from "./setup.js";
+
+const execFileAsync = promisify(execFile);
+
+const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CRD_NAME = "signers.csr-signer.io";
+const CRD_DIR = "manifests/crd/";
+const NAMESPACE_MANIFEST = "manifests/base/namespace.yaml";
+const EXAMPLE_DIR = "manifests/examples/istio-multitenant";
+const EXAMPLE_SIGNERS = path.join(EXAMPLE_DIR, "signers.yaml");
+const API_VERSION = "csr-signer.io/v1alpha1";
+/** On every Signer this suite creates, so that cleanup finds exactly those. */
+const TEST_LABEL_KEY = "csr-signer.io/test-suite";
+const TEST_LABEL_VALUE = "manifests";
+/**
+ * The example Signers are created under prefixed names: the specs are the file's, but other suites
+ * sharing this control plane may create Signers named like the example's, and this suite must never
+ * overwrite or delete those.
+ */
+const NAME_PREFIX = "manifests-test-";
+
+interface KubectlResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
+let kubectlBinary: Promise<string> | undefined;
+
+/** kubectl from $KUBE_BIN_DIR, else from the folder `hack/testbin/build.sh --print-dir` names. */
+function resolveKubectl(): Promise<string> {
+  kubectlBinary ??= (async () => {
+    let kubeBinDir = process.env.KUBE_BIN_DIR || undefined;
+    if (kubeBinDir === undefined) {
+      const { stdout } = await execFileAsync(
+        path.join(REPOSITORY_ROOT, "hack/testbin/build.sh"),
+        ["--print-dir"],
+        {
+          encoding: "utf8",
+        },
+      );
+      const line = stdout.split("\n").find((candidate) => candidate.startsWith("KUBE_BIN_DIR="));
+      kubeBinDir = line?.slice("KUBE_BIN_DIR=".length).trim();
+    }
+    if (!kubeBinDir) throw new Error("no KUBE_BIN_DIR: build the test binaries with `make testbin`");
+    const binary = path.join(kubeBinDir, "kubectl");
+    try {
+      await fsp.access(binary, fs.constants.X_OK);
+    } catch {
+      throw new Error(`${binary} is missing: build the test binaries with \`make testbin\``);
+    }
+    return binary;
+  })();
+  return kubectlBinary;
+}
+
+/** Runs kubectl against the test control plane from the repository root; never throws on exit codes. */
+async function kubectl(args: string[], input?: string, timeoutMs = 45_000): Promise<KubectlResult> {
+  const binary = await resolveKubectl();
+  const plane = controlPlane();
+  const fullArgs = [
+    `--kubeconfig=${plane.kubeconfigPath}`,
+    // Discovery cache inside the control plane's folder: nothing written to $HOME, gone with the run.
+    `--cache-dir=${path.join(plane.dir, "kubectl-cache")}`,
+    ...args,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, fullArgs, { cwd: REPOSITORY_ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      stderr += `\n(killed after ${timeoutMs} ms)`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** Runs kubectl and returns its standard output; throws with its standard error when it fails. */
+async function kubectlOk(args: string[], input?: string): Promise<string> {
+  const result = await kubectl(args, input);
+  if (result.code !== 0) {
+    throw new Error(
+      `kubectl ${args.join(" ")} exited with ${result.code}:\n${result.stderr}${result.stdout}`,
+    );
+  }
+  return result.stdout;
+}
+
+function uniqueSignerName(label: string): string {
+  return `${NAME_PREFIX}${label}-${randomBytes(4).toString("hex")}`;
+}
+
+function signerManifest(name: string, spec: Record<string, unknown>): Manifest {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Signer",
+    metadata: { name, labels: { [TEST_LABEL_KEY]: TEST_LABEL_VALUE } },
+    spec,
+  };
+}
+
+/** The smallest spec parseSignerSpec accepts; cases below change one thing at a time. */
+function minimalSpec(): Record<string, unknown> {
+  return {
+    signerName: "example.com/manifests-test",
+    certificateAuthority: { secretName: "manifests-test-cacerts" },
+    policy: { requesters: { tenantServiceAccounts: true } },
+  };
+}
+
+async function installCrd(): Promise<void> {
+  // --force-conflicts: the file is the truth, whichever field manager installed the CRD before.
+  await kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", CRD_DIR]);
+  await kubectlOk(["wait", "--for=condition=Established", `crd/${CRD_NAME}`, "--timeout=30s"]);
+}
+
+describe("manifests (real kubectl and kube-apiserver)", function () {
+  this.timeout(120_000);
+
+  before(async function () {
+    await installCrd();
+    // The namespaced half of the base needs its namespace to exist, even for a server-side dry run.
+    // It is left in place: without kube-controller-manager a deleted namespace never finishes
+    // terminating, which would break any later suite that needs it.
+    await kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", NAMESPACE_MANIFEST]);
+  });
+
+  after(async function () {
+    // Only what this suite created; the CRD stays for the other suites.
+    await kubectlOk([
+      "delete",
+      "signers.csr-signer.io",
+      "-l",
+      `${TEST_LABEL_KEY}=${TEST_LABEL_VALUE}`,
+      "--ignore-not-found",
+      "--wait=true",
+    ]);
+  });
+
+  describe("the CRD", function () {
+    it("installs idempotently and is Established with the names of the spec", async function () {
+      await installCrd(); // A second time, on top of before(): applying again changes nothing.
+      const crd = JSON.parse(await kubectlOk(["get", "crd", CRD_NAME, "-o", "json"])) as {
+        spec: {
+          scope: string;
+          names: { kind: string; plural: string; singular: string; shortNames: string[] };
+        };
+        status: { conditions: { type: string; status: string }[] };
+      };
+      expect(crd.spec.scope).to.equal("Cluster");
+      expect(crd.spec.names).to.include({ kind: "Signer", plural: "signers", singular: "signer" });
+      expect(crd.spec.names.shortNames).to.deep.equal(["sgn"]);
+      const established = crd.status.conditions.find((condition) => condition.type === "Established");
+      expect(established?.status).to.equal("True");
+    });
+
+    it("accepts the whole Istio multi-tenant example in a server-side dry run", async function () {
+      const result = await kubectl([
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "-k",
+        EXAMPLE_DIR,
+      ]);
+      expect(result.code, result.stderr).to.equal(0);
+      for (const object of [
+        "customresourcedefinition.apiextensions.k8s.io/signers.csr-signer.io",
+        "namespace/csr-signer",
+        "serviceaccount/csr-signer",
+        "clusterrole.rbac.authorization.k8s.io/csr-signer",
+        "clusterrolebinding.rbac.authorization.k8s.io/csr-signer",
+        "role.rbac.authorization.k8s.io/csr-signer",
+        "rolebinding.rbac.authorization.k8s.io/csr-signer",
+        "deployment.apps/csr-signer",
+        "service/csr-signer-metrics",
+        "signer.csr-signer.io/istio-system",
+        "signer.csr-signer.io/foo",
+        "signer.csr-signer.io/bar",
+      ]) {
+        expect(result.stdout).to.include(object);
+      }
+      // The namespace warns on restricted Pod Security: the Deployment's pod template must pass it.
+      expect(result.stderr).not.to.match(/PodSecurity|would violate/i);
+    });
+  });
+
+  describe("the example Signers", function () {
+    const created = new Map<string, string>(); // example name -> name created here
+
+    before(async function () {
+      const text = await fsp.readFile(path.join(REPOSITORY_ROOT, EXAMPLE_SIGNERS), "utf8");
+      const signers = (loadAllYaml(text) as Manifest[]).map((signer) => {
+        const name = `${NAME_PREFIX}${signer.metadata.name}`;
+        created.set(signer.metadata.name, name);
+        return signerManifest(name, signer.spec ?? {});
+      });
+      expect([...created.keys()]).to.deep.equal(["istio-system", "foo", "bar"]);
+      const list = JSON.stringify({ apiVersion: "v1", kind: "List", items: signers });
+      await kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", "-"], list);
+    });
+
+    it("are stored as written, and parseSignerSpec accepts what the API server stored", async function () {
+      const text = await fsp.readFile(path.join(REPOSITORY_ROOT, EXAMPLE_SIGNERS), "utf8");
+      for (const signer of loadAllYaml(text) as Manifest[]) {
+        const stored = JSON.parse(
+          await kubectlOk(["get", "signer", created.get(signer.metadata.name) ?? "", "-o", "json"]),
+        ) as Manifest;
+        expect(stored.spec, signer.metadata.name).to.deep.equal(signer.spec);
+        expect(() => parseSignerSpec(stored.spec), signer.metadata.name).not.to.throw();
+      }
+    });
+
+    it("are listed by `kubectl get signers` with their SignerName column", async function () {
+      const table = await kubectlOk(["get", "signers", "-l", `${TEST_LABEL_KEY}=${TEST_LABEL_VALUE}`]);
+      const [header, ...rows] = table.trim().split("\n");
+      expect(header?.split(/\s+/)).to.deep.equal([
+        "NAME",
+        "SIGNERNAME",
+        "READY",
+        "CA-EXPIRY",
+        "ISSUED",
+        "AGE",
+      ]);
+      for (const [example, name] of created) {
+        const row = rows.find((candidate) => candidate.split(/\s+/)[0] === name);
+        expect(row, `row of ${name}`).to.not.equal(undefined);
+        expect(row?.split(/\s+/)[1]).to.equal(`example.com/${example}`);
+      }
+    });
+
+    it("show Ready, Reason, CA-Expiry and Issued from the status subresource", async function () {
+      const name = created.get("foo") ?? "";
+      const status = {
+        status: {
+          observedGeneration: 1,
+          conditions: [
+            {
+              type: "Ready",
+              status: "True",
+              reason: "CertificateAuthorityLoaded",
+              message: "CA loaded from Secret csr-signer/foo-cacerts",
+              lastTransitionTime: "2026-01-01T00:00:00Z",
+              observedGeneration: 1,
+            },
+          ],
+          certificateAuthority: {
+            subject: "O=example,CN=foo intermediate CA",
+            issuer: "O=example,CN=foo root CA",
+            notAfter: "2030-01-01T00:00:00Z",
+            fingerprintSha256: "00:11",
+            roots: [
+              {
+                subject: "O=example,CN=foo root CA",
+                notAfter: "2035-01-01T00:00:00Z",
+                fingerprintSha256: "22:33",
+              },
+            ],
+          },
+          issuedCount: 42,
+          failedCount: 1,
+        },
+      };
+      await kubectlOk([
+        "patch",
+        "signer",
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify(status),
+      ]);
+      const table = await kubectlOk(["get", "signer", name, "-o", "wide", "--no-headers"]);
+      expect(table.trim().split(/\s+/).slice(0, 6)).to.deep.equal([
+        name,
+        "example.com/foo",
+        "True",
+        "CertificateAuthorityLoaded",
+        "2030-01-01T00:00:00Z",
+        "42",
+      ]);
+    });
+  });
+
+  it("keeps every field parseSignerSpec reads (the schema prunes none of them)", async function () {
+    const spec = {
+      signerName: "example.com/manifests-test/every-field",
+      certificateAuthority: { path: "/etc/csr-signer/ca" },
+      issuance: {
+        defaultDuration: "1h30m",
+        maxDuration: "48h",
+        allowedUsages: ["digital signature", "server auth", "client auth"],
+        keyTypes: { rsaMinimumBits: 3072, rsaMaximumBits: 4096, ecdsaCurves: ["P-384"] },
+        includeRoot: true,
+      },
+      policy: {
+        requesters: {
+          users: ["alice"],
+          groups: ["platform"],
+          serviceAccounts: ["foo/default"],
+          tenantServiceAccounts: true,
+          registrationAuthorities: ["istio-system/istiod"],
+        },
+        tenants: {
+          namespaces: ["foo"],
+          namespaceSelector: {
+            matchLabels: { tenant: "foo" },
+            matchExpressions: [{ key: "tier", operator: "In", values: ["gold"] }],
+          },
+        },
+        spiffe: { trustDomain: "cluster.local" },
+        dnsNames: ["{serviceAccount}.{namespace}.svc"],
+        allowWildcardDnsNames: true,
+        ipAddressRanges: ["10.0.0.0/8", "fd00::/8"],
+        emailDomains: ["example.com"],
+        maxSubjectAltNames: 5,
+        subject: { organizations: ["Example"], commonNameFromRequest: true },
+      },
+    };
+    const name = uniqueSignerName("every-field");
+    await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
+    const stored = JSON.parse(await kubectlOk(["get", "signer", name, "-o", "json"])) as Manifest;
+    expect(stored.spec).to.deep.equal(spec);
+    const parsed = parseSignerSpec(stored.spec);
+    expect(parsed.issuance).to.deep.include({
+      defaultDurationSeconds: 5400,
+      maxDurationSeconds: 172800,
+      includeRoot: true,
+    });
+    expect(parsed.policy.tenants.namespaceSelector).to.deep.equal(spec.policy.tenants.namespaceSelector);
+    expect(parsed.policy.subject).to.deep.equal(spec.policy.subject);
+  });
+
+  describe("refuses invalid specs with a message naming the field, as parseSignerSpec does", function () {
+    interface InvalidCase {
+      title: string;
+      change: (spec: Record<string, unknown>) => void;
+      /** The field parseSignerSpec names, and that the API server's message must name too. */
+      field: string;
+      /** Part of the API server's message. */
+      message: string;
+    }
+    const policyOf = (spec: Record<string, unknown>): Record<string, unknown> =>
+      spec.policy as Record<string, unknown>;
+    const cases: InvalidCase[] = [
+      {
+        title: "missing signerName",
+        change: (spec) => delete spec.signerName,
+        field: "spec.signerName",
+        message: "Required value",
+      },
+      {
+        title: 'the usage "cert sign"',
+        change: (spec) => (spec.issuance = { allowedUsages: ["server auth", "cert sign"] }),
+        field: "spec.issuance.allowedUsages[1]",
+        message: 'Unsupported value: "cert sign"',
+      },
+      {
+        title: "both secretName and path",
+        change: (spec) => (spec.certificateAuthority = { secretName: "foo-cacerts", path: "/etc/ca" }),
+        field: "spec.certificateAuthority",
+        message: "set exactly one of secretName or path",
+      },
+      {
+        title: "a serviceAccounts entry without a slash",
+        change: (spec) => (policyOf(spec).requesters = { serviceAccounts: ["default"] }),
+        field: "spec.policy.requesters.serviceAccounts[0]",
+        message: "should match",
+      },
+      {
+        title: "a kubernetes.io/ signerName",
+        change: (spec) => (spec.signerName = "kubernetes.io/kube-apiserver-client"),
+        field: "spec.signerName",
+        message: "kubernetes.io/ signer names belong to kube-controller-manager",
+      },
+      {
+        title: "a maxDuration below the defaultDuration",
+        change: (spec) => (spec.issuance = { defaultDuration: "24h", maxDuration: "12h" }),
+        field: "spec.issuance.maxDuration",
+        message: "must be at least spec.issuance.defaultDuration",
+      },
+      {
+        title: "rsaMaximumBits below rsaMinimumBits",
+        change: (spec) => (spec.issuance = { keyTypes: { rsaMinimumBits: 4096, rsaMaximumBits: 3072 } }),
+        field: "spec.issuance.keyTypes.rsaMaximumBits",
+        message: "must be at least rsaMinimumBits",
+      },
+      {
+        title: "requesters that allow nobody",
+        change: (spec) => (policyOf(spec).requesters = { tenantServiceAccounts: false }),
+        field: "spec.policy.requesters",
+        message: "allows nobody",
+      },
+      {
+        title: "a reserved organization",
+        change: (spec) => (policyOf(spec).subject = { organizations: ["System:Masters"] }),
+        field: "spec.policy.subject.organizations[0]",
+        message: "should match",
+      },
+      {
+        title: "an IP range that is not a CIDR",
+        change: (spec) => (policyOf(spec).ipAddressRanges = ["10.0.0.0"]),
+        field: "spec.policy.ipAddressRanges[0]",
+        message: "must be a CIDR",
+      },
+    ];
+
+    for (const { title, change, field, message } of cases) {
+      it(title, async function () {
+        const spec = minimalSpec();
+        change(spec);
+        let codeError: unknown;
+        try {
+          parseSignerSpec(spec);
+        } catch (error) {
+          codeError = error;
+        }
+        expect(codeError, "parseSignerSpec must refuse it too").to.be.instanceOf(SignerSpecError);
+        expect((codeError as SignerSpecError).field).to.equal(field);
+
+        const name = uniqueSignerName("invalid");
+        const result = await kubectl(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
+        expect(result.code, result.stdout).to.not.equal(0);
+        expect(result.stderr).to.include(`is invalid`);
+        expect(result.stderr).to.include(`${field}: `);
+        expect(result.stderr).to.include(message);
+        const lookup = await kubectl(["get", "signer", name, "--ignore-not-found", "-o", "name"]);
+        expect(lookup.stdout.trim(), "nothing was stored").to.equal("");
+      });
+    }
+  });
+});
