@@ -11,7 +11,11 @@ import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { loadCertificateAuthority } from "../src/pki/certificate-authority.js";
 import { parseCertificate } from "../src/pki/certificate.js";
-import { cacertsFiles, createIntermediateCertificateAuthority, createRootCertificateAuthority } from "../src/pki/offline-ca.js";
+import {
+  cacertsFiles,
+  createIntermediateCertificateAuthority,
+  createRootCertificateAuthority,
+} from "../src/pki/offline-ca.js";
 import { decodeCertificatesPem } from "../src/pki/pem.js";
 import { startControlPlane } from "../test/support/control-plane.js";
 import {
@@ -24,7 +28,12 @@ import {
   waitForOutcome,
   waitForSignerCondition,
 } from "../test/support/controller.js";
-import { asServiceAccount, grantClusterRole, grantSignerVerbs, serviceAccountSubject } from "../test/support/identities.js";
+import {
+  asServiceAccount,
+  grantClusterRole,
+  grantSignerVerbs,
+  serviceAccountSubject,
+} from "../test/support/identities.js";
 import { buildTestCertificateRequest, testKey } from "../test/support/pki.js";
 
 const say = (text: string): void => console.log(`\n==> ${text}`);
@@ -45,30 +54,69 @@ try {
   say(`control plane up in ${(controlPlane.startupMs / 1000).toFixed(1)} s at ${controlPlane.server}`);
   await installSignerManifests(controlPlane);
   const core = admin.makeApiClient(CoreV1Api);
-  for (const namespace of tenants) await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
+  for (const namespace of tenants)
+    await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
 
   say("offline root CA, then one intermediate per tenant (csr-signer ca root / ca intermediate)");
-  const root = await createRootCertificateAuthority({ subject: [{ type: "O", value: "Demo Corp" }, { type: "CN", value: "Demo offline root" }], lifetimeSeconds: 10 * 365 * 86400, keyType: "ecdsa-p384" });
+  const root = await createRootCertificateAuthority({
+    subject: [
+      { type: "O", value: "Demo Corp" },
+      { type: "CN", value: "Demo offline root" },
+    ],
+    lifetimeSeconds: 10 * 365 * 86400,
+    keyType: "ecdsa-p384",
+  });
   const rootPath = join(controlPlane.dir, "root-cert.pem");
   writeFileSync(rootPath, root.certificate.pem);
   for (const tenant of tenants) {
-    const intermediate = await createIntermediateCertificateAuthority(root, { subject: [{ type: "O", value: "Demo Corp" }, { type: "CN", value: `${tenant} intermediate` }], lifetimeSeconds: 365 * 86400, keyType: "ecdsa-p256" });
+    const intermediate = await createIntermediateCertificateAuthority(root, {
+      subject: [
+        { type: "O", value: "Demo Corp" },
+        { type: "CN", value: `${tenant} intermediate` },
+      ],
+      lifetimeSeconds: 365 * 86400,
+      keyType: "ecdsa-p256",
+    });
     const files = cacertsFiles(intermediate, [root.certificate], [root.certificate]);
     loadCertificateAuthority(files, new Date());
     await createCaSecret(admin, `${tenant}-cacerts`, files);
-    console.log(`    Secret csr-signer/${tenant}-cacerts: ${intermediate.certificate.subject} <- ${root.certificate.subject}`);
+    console.log(
+      `    Secret csr-signer/${tenant}-cacerts: ${intermediate.certificate.subject} <- ${root.certificate.subject}`,
+    );
   }
 
   say("Signers from manifests/examples/istio-multitenant/signers.yaml");
-  console.log(kubectl(controlPlane, ["apply", "-f", "manifests/examples/istio-multitenant/signers.yaml"]).trimEnd());
+  console.log(
+    kubectl(controlPlane, ["apply", "-f", "manifests/examples/istio-multitenant/signers.yaml"]).trimEnd(),
+  );
 
-  say("starting `csr-signer controller` as system:serviceaccount:csr-signer:csr-signer (RBAC from manifests/base)");
-  const controllerIdentity = await controlPlane.clientCertificateKubeConfig("system:serviceaccount:csr-signer:csr-signer", ["system:serviceaccounts", "system:serviceaccounts:csr-signer", "system:authenticated"]);
+  say(
+    "starting `csr-signer controller` as system:serviceaccount:csr-signer:csr-signer (RBAC from manifests/base)",
+  );
+  const controllerIdentity = await controlPlane.clientCertificateKubeConfig(
+    "system:serviceaccount:csr-signer:csr-signer",
+    ["system:serviceaccounts", "system:serviceaccounts:csr-signer", "system:authenticated"],
+  );
   const controllerKubeconfig = join(controlPlane.dir, "csr-signer.kubeconfig");
   writeFileSync(controllerKubeconfig, controllerIdentity.exportConfig(), { mode: 0o600 });
   controllerProcess = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "controller", "--kubeconfig", controllerKubeconfig, "--namespace", "csr-signer", "--metrics-address", "127.0.0.1:18080", "--probe-address", "127.0.0.1:18081", "--leader-elect", "true"],
+    [
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "controller",
+      "--kubeconfig",
+      controllerKubeconfig,
+      "--namespace",
+      "csr-signer",
+      "--metrics-address",
+      "127.0.0.1:18080",
+      "--probe-address",
+      "127.0.0.1:18081",
+      "--leader-elect",
+      "true",
+    ],
     { stdio: ["ignore", "inherit", "pipe"] },
   );
   const logPath = join(controlPlane.dir, "csr-signer.log");
@@ -78,30 +126,88 @@ try {
   console.log(kubectl(controlPlane, ["get", "signers"]).trimEnd());
 
   say("istiod (registration authority) requests workload certificates for foo and bar, then approves them");
-  await grantSignerVerbs(admin, { subject: serviceAccountSubject("istio-system", "istiod"), signerNames: ["example.com/*"], verbs: ["approve"] });
+  await grantSignerVerbs(admin, {
+    subject: serviceAccountSubject("istio-system", "istiod"),
+    signerNames: ["example.com/*"],
+    verbs: ["approve"],
+  });
   const istiod = asServiceAccount(admin, "istio-system", "istiod");
   const requests = [
-    { name: "csr-workload-foo-web", signerName: "example.com/foo", uri: "spiffe://cluster.local/ns/foo/sa/web" },
-    { name: "csr-workload-bar-api", signerName: "example.com/bar", uri: "spiffe://cluster.local/ns/bar/sa/api" },
-    { name: "csr-workload-cross-tenant", signerName: "example.com/foo", uri: "spiffe://cluster.local/ns/bar/sa/api" },
+    {
+      name: "csr-workload-foo-web",
+      signerName: "example.com/foo",
+      uri: "spiffe://cluster.local/ns/foo/sa/web",
+    },
+    {
+      name: "csr-workload-bar-api",
+      signerName: "example.com/bar",
+      uri: "spiffe://cluster.local/ns/bar/sa/api",
+    },
+    {
+      name: "csr-workload-cross-tenant",
+      signerName: "example.com/foo",
+      uri: "spiffe://cluster.local/ns/bar/sa/api",
+    },
   ];
   for (const request of requests) {
-    const requestPem = buildTestCertificateRequest({ key: testKey("ecdsa-p256", true), subject: [{ type: "O", value: "" }], subjectAltNames: { uri: [request.uri] } });
-    await submitCsr(istiod, { name: request.name, signerName: request.signerName, requestPem, expirationSeconds: 86400 });
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256", true),
+      subject: [{ type: "O", value: "" }],
+      subjectAltNames: { uri: [request.uri] },
+    });
+    await submitCsr(istiod, {
+      name: request.name,
+      signerName: request.signerName,
+      requestPem,
+      expirationSeconds: 86400,
+    });
     await setApproval(istiod, request.name, "Approved");
   }
   say("istiod's own serving certificate (RSA, 10 years requested, clamped by the Signer)");
-  const istiodRequest = buildTestCertificateRequest({ key: testKey("rsa-2048", true), subjectAltNames: { dns: ["istiod.istio-system.svc", "istio-pilot.istio-system.svc"] } });
-  await submitCsr(istiod, { name: "csr-istiod-serving", signerName: "example.com/istio-system", requestPem: istiodRequest, usages: ["digital signature", "key encipherment", "server auth"], expirationSeconds: 10 * 365 * 86400 });
+  const istiodRequest = buildTestCertificateRequest({
+    key: testKey("rsa-2048", true),
+    subjectAltNames: { dns: ["istiod.istio-system.svc", "istio-pilot.istio-system.svc"] },
+  });
+  await submitCsr(istiod, {
+    name: "csr-istiod-serving",
+    signerName: "example.com/istio-system",
+    requestPem: istiodRequest,
+    usages: ["digital signature", "key encipherment", "server auth"],
+    expirationSeconds: 10 * 365 * 86400,
+  });
   await setApproval(istiod, "csr-istiod-serving", "Approved");
 
   say("a workload of foo asks for itself (service account foo/web)");
-  await grantClusterRole(admin, serviceAccountSubject("foo", "web"), [{ apiGroups: ["certificates.k8s.io"], resources: ["certificatesigningrequests"], verbs: ["create", "get"] }], "demo-workload");
-  const workloadRequest = buildTestCertificateRequest({ key: testKey("ecdsa-p256", true), subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["web.foo.svc"] } });
-  await submitCsr(asServiceAccount(admin, "foo", "web"), { name: "csr-self-foo-web", signerName: "example.com/foo", requestPem: workloadRequest });
+  await grantClusterRole(
+    admin,
+    serviceAccountSubject("foo", "web"),
+    [
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["certificatesigningrequests"],
+        verbs: ["create", "get"],
+      },
+    ],
+    "demo-workload",
+  );
+  const workloadRequest = buildTestCertificateRequest({
+    key: testKey("ecdsa-p256", true),
+    subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["web.foo.svc"] },
+  });
+  await submitCsr(asServiceAccount(admin, "foo", "web"), {
+    name: "csr-self-foo-web",
+    signerName: "example.com/foo",
+    requestPem: workloadRequest,
+  });
   await setApproval(istiod, "csr-self-foo-web", "Approved");
 
-  for (const name of ["csr-workload-foo-web", "csr-workload-bar-api", "csr-istiod-serving", "csr-self-foo-web", "csr-workload-cross-tenant"]) {
+  for (const name of [
+    "csr-workload-foo-web",
+    "csr-workload-bar-api",
+    "csr-istiod-serving",
+    "csr-self-foo-web",
+    "csr-workload-cross-tenant",
+  ]) {
     const outcome = await waitForOutcome(admin, name, 60_000);
     if (outcome.failed) {
       say(`${name}: REFUSED ${outcome.failed.reason}\n    ${outcome.failed.message}`);
@@ -111,11 +217,26 @@ try {
     for (const der of decodeCertificatesPem(outcome.certificatePem!, name)) {
       const certificate = parseCertificate(der);
       const sans = certificate.x509.subjectAltName ?? "";
-      console.log(`    subject="${certificate.subject}" issuer="${certificate.issuer}" notAfter=${certificate.notAfter.toISOString()}${sans ? ` SAN: ${sans}` : ""}`);
+      console.log(
+        `    subject="${certificate.subject}" issuer="${certificate.issuer}" notAfter=${certificate.notAfter.toISOString()}${sans ? ` SAN: ${sans}` : ""}`,
+      );
     }
-    console.log(outcome.certificatePem!.split("\n").map((line) => `    ${line}`).join("\n").trimEnd());
+    console.log(
+      outcome
+        .certificatePem!.split("\n")
+        .map((line) => `    ${line}`)
+        .join("\n")
+        .trimEnd(),
+    );
   }
-  await waitFor("Signer counts", async () => (kubectl(controlPlane, ["get", "signers", "-o", "jsonpath={.items[*].status.issuedCount}"]).trim().split(" ").some((n) => Number(n) > 0) ? true : undefined));
+  await waitFor("Signer counts", async () =>
+    kubectl(controlPlane, ["get", "signers", "-o", "jsonpath={.items[*].status.issuedCount}"])
+      .trim()
+      .split(" ")
+      .some((n) => Number(n) > 0)
+      ? true
+      : undefined,
+  );
 
   say("kubectl get csr,signers");
   console.log(kubectl(controlPlane, ["get", "csr,signers"]).trimEnd());

@@ -24,7 +24,9 @@ export function jsonLogger(
     (level: LogLevel) =>
     (message: string, fields: Record<string, unknown> = {}): void => {
       if (levelOrder[level] < minimum) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }) + "\n");
+      write(
+        JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }) + "\n",
+      );
     };
   return {
     debug: log("debug"),

@@ -51,22 +51,30 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     },
     strict: true,
   });
-  if (!["debug", "info", "warn", "error"].includes(values["log-level"])) throw new UsageError("--log-level must be debug, info, warn or error");
-  if (!["true", "false"].includes(values["leader-elect"])) throw new UsageError("--leader-elect must be true or false");
+  if (!["debug", "info", "warn", "error"].includes(values["log-level"]))
+    throw new UsageError("--log-level must be debug, info, warn or error");
+  if (!["true", "false"].includes(values["leader-elect"]))
+    throw new UsageError("--leader-elect must be true or false");
   const kubeConfig = new ConnectionReusingKubeConfig();
   if (values.kubeconfig) {
-    if (!existsSync(values.kubeconfig)) throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
+    if (!existsSync(values.kubeconfig))
+      throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
     kubeConfig.loadFromFile(values.kubeconfig);
   } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountNamespaceFile)) {
     kubeConfig.loadFromCluster();
   } else {
     throw new UsageError("not running in a cluster: pass --kubeconfig");
   }
-  kubeConfig.setRateLimit(positiveNumber(values["kube-api-qps"], "--kube-api-qps"), positiveNumber(values["kube-api-burst"], "--kube-api-burst"));
+  kubeConfig.setRateLimit(
+    positiveNumber(values["kube-api-qps"], "--kube-api-qps"),
+    positiveNumber(values["kube-api-burst"], "--kube-api-burst"),
+  );
   const namespace =
     values.namespace ||
     process.env.POD_NAMESPACE ||
-    (existsSync(serviceAccountNamespaceFile) ? readFileSync(serviceAccountNamespaceFile, "utf8").trim() : "csr-signer");
+    (existsSync(serviceAccountNamespaceFile)
+      ? readFileSync(serviceAccountNamespaceFile, "utf8").trim()
+      : "csr-signer");
   const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr });
   const controller = new SignerController({
     kubeConfig,

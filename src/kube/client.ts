@@ -2,7 +2,13 @@
  * Small helpers around @kubernetes/client-node 2.x shared by the controller, the CLI and the tests:
  * building a KubeConfig from in-memory PEM material, and reading API errors.
  */
-import { ApiException, KubeConfig, PatchStrategy, setHeaderOptions, type RequestContext } from "@kubernetes/client-node";
+import {
+  ApiException,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type RequestContext,
+} from "@kubernetes/client-node";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -35,7 +41,8 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
     limiter.tokens = Math.min(limiter.burst, limiter.tokens + ((now - limiter.at) / 1000) * limiter.qps);
     limiter.at = now;
     limiter.tokens -= 1;
-    if (limiter.tokens < 0) await new Promise((resolve) => setTimeout(resolve, (-limiter.tokens / limiter.qps) * 1000));
+    if (limiter.tokens < 0)
+      await new Promise((resolve) => setTimeout(resolve, (-limiter.tokens / limiter.qps) * 1000));
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
@@ -159,6 +166,7 @@ export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePa
 /** One line for logs: "HTTP 403 Forbidden: <message>" for API errors, the message otherwise. */
 export function describeError(error: unknown): string {
   const status = apiErrorStatus(error);
-  if (status) return `HTTP ${status.code}${status.reason ? ` ${status.reason}` : ""}${status.message ? `: ${status.message}` : ""}`;
+  if (status)
+    return `HTTP ${status.code}${status.reason ? ` ${status.reason}` : ""}${status.message ? `: ${status.message}` : ""}`;
   return error instanceof Error ? error.message : String(error);
 }

@@ -36,7 +36,13 @@ export class KubernetesEventRecorder implements EventRecorder {
         namespace,
         body: {
           metadata: { name: `${target.name}.${randomBytes(8).toString("hex")}`, namespace },
-          involvedObject: { apiVersion: target.apiVersion, kind: target.kind, name: target.name, uid: target.uid, ...(target.namespace ? { namespace: target.namespace } : {}) },
+          involvedObject: {
+            apiVersion: target.apiVersion,
+            kind: target.kind,
+            name: target.name,
+            uid: target.uid,
+            ...(target.namespace ? { namespace: target.namespace } : {}),
+          },
           type,
           reason,
           message: message.slice(0, 1024),
@@ -50,7 +56,11 @@ export class KubernetesEventRecorder implements EventRecorder {
       })
       .catch((error: unknown) => {
         // Events are advisory; the outcome itself is in the object's status.
-        this.logger.warn("could not record event", { reason, object: target.name, error: describeError(error) });
+        this.logger.warn("could not record event", {
+          reason,
+          object: target.name,
+          error: describeError(error),
+        });
       });
   }
 }

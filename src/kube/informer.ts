@@ -76,12 +76,15 @@ export class ResilientInformer<T extends KubernetesObject> {
   start(): Promise<void> {
     void this.run();
     const watchdogMs = this.options.watchdogMs ?? 90_000;
-    this.watchdog = setInterval(() => {
-      if (this.watching && Date.now() - this.lastEventAt > watchdogMs) {
-        this.log("watch silent too long; restarting it", { silentMs: Date.now() - this.lastEventAt });
-        this.abort?.abort();
-      }
-    }, Math.min(watchdogMs, 5000));
+    this.watchdog = setInterval(
+      () => {
+        if (this.watching && Date.now() - this.lastEventAt > watchdogMs) {
+          this.log("watch silent too long; restarting it", { silentMs: Date.now() - this.lastEventAt });
+          this.abort?.abort();
+        }
+      },
+      Math.min(watchdogMs, 5000),
+    );
     this.watchdog.unref();
     if (this.options.resyncMs) {
       this.resyncTimer = setInterval(() => {
@@ -138,7 +141,10 @@ export class ResilientInformer<T extends KubernetesObject> {
         }
         this.failures++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
-        this.log("list/watch failed; retrying", { error: describeError(error), retryInMs: Math.round(delay) });
+        this.log("list/watch failed; retrying", {
+          error: describeError(error),
+          retryInMs: Math.round(delay),
+        });
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
@@ -171,7 +177,10 @@ export class ResilientInformer<T extends KubernetesObject> {
   private watchOnce(): Promise<"ended" | "gone"> {
     return new Promise((resolve, reject) => {
       let gone = false;
-      const query: Record<string, string | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
+      const query: Record<string, string | boolean> = {
+        resourceVersion: this.resourceVersion,
+        allowWatchBookmarks: true,
+      };
       if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
       if (this.options.labelSelector) query.labelSelector = this.options.labelSelector;
       this.lastEventAt = Date.now();

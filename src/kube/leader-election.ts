@@ -18,7 +18,11 @@ export interface LeaderElectionOptions {
   logger?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
-export const defaultLeaderElectionTimings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+export const defaultLeaderElectionTimings = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
 
 export class LeaderElector {
   private leading = false;
@@ -44,7 +48,8 @@ export class LeaderElector {
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
       await this.tryAcquireOrRenew();
-      if (this.leading && this.now() - this.lastRenewAt >= this.options.renewDeadlineMs) this.setLeading(false);
+      if (this.leading && this.now() - this.lastRenewAt >= this.options.renewDeadlineMs)
+        this.setLeading(false);
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.jitteredRetry());
     };
     void tick();
@@ -57,11 +62,18 @@ export class LeaderElector {
     if (!this.leading) return;
     this.setLeading(false);
     try {
-      const lease = await this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace });
+      const lease = await this.api.readNamespacedLease({
+        name: this.options.name,
+        namespace: this.options.namespace,
+      });
       if (lease.spec?.holderIdentity !== this.options.identity) return;
       lease.spec.holderIdentity = undefined;
       lease.spec.leaseDurationSeconds = 1;
-      await this.api.replaceNamespacedLease({ name: this.options.name, namespace: this.options.namespace, body: lease });
+      await this.api.replaceNamespacedLease({
+        name: this.options.name,
+        namespace: this.options.namespace,
+        body: lease,
+      });
     } catch (error) {
       // Best effort: if the release fails the lease simply expires after its duration.
       this.log("could not release the lease", { error: describeError(error) });
@@ -79,7 +91,9 @@ export class LeaderElector {
   private setLeading(leading: boolean): void {
     if (this.leading === leading) return;
     this.leading = leading;
-    this.log(leading ? "became leader" : "stopped leading", { lease: `${this.options.namespace}/${this.options.name}` });
+    this.log(leading ? "became leader" : "stopped leading", {
+      lease: `${this.options.namespace}/${this.options.name}`,
+    });
     for (const listener of this.listeners) listener(leading);
   }
 
@@ -95,13 +109,20 @@ export class LeaderElector {
     try {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (error) {
-      if (apiErrorCode(error) !== 404) return this.log("reading the lease failed", { error: describeError(error) });
+      if (apiErrorCode(error) !== 404)
+        return this.log("reading the lease failed", { error: describeError(error) });
       try {
         await this.api.createNamespacedLease({
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: new V1MicroTime(now), renewTime: new V1MicroTime(now), leaseTransitions: 0 },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds,
+              acquireTime: new V1MicroTime(now),
+              renewTime: new V1MicroTime(now),
+              leaseTransitions: 0,
+            },
           },
         });
         this.lastRenewAt = now;
@@ -126,7 +147,9 @@ export class LeaderElector {
       holderIdentity: identity,
       leaseDurationSeconds,
       renewTime: new V1MicroTime(now),
-      ...(transition ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      ...(transition
+        ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+        : {}),
     };
     try {
       // resourceVersion from the read makes this a compare-and-swap: a concurrent winner makes it fail with 409.

@@ -71,7 +71,11 @@ export interface SubjectTemplate {
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+  matchExpressions?: {
+    key: string;
+    operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+    values?: string[];
+  }[];
 }
 
 export class SignerSpecError extends Error {
@@ -93,14 +97,18 @@ export const signerDefaults = {
   maxSubjectAltNames: 10,
 };
 
-const signerNamePattern = /^(?=.{1,571}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)*$/;
+const signerNamePattern =
+  /^(?=.{1,571}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)*$/;
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const serviceAccountRefPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 /** Go-style durations as Kubernetes writes them: "24h", "90m", "1h30m", "3600s". */
 export function parseGoDuration(text: unknown, field: string): number {
   if (typeof text !== "string" || !/^(\d+h)?(\d+m)?(\d+s)?$/.test(text) || text === "") {
-    throw new SignerSpecError(field, `must be a duration such as "24h", "90m" or "1h30m", got ${JSON.stringify(text)}`);
+    throw new SignerSpecError(
+      field,
+      `must be a duration such as "24h", "90m" or "1h30m", got ${JSON.stringify(text)}`,
+    );
   }
   const [, h, m, s] = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text)!;
   return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
@@ -110,7 +118,8 @@ type Json = Record<string, unknown>;
 
 function object(value: unknown, field: string, optional = false): Json {
   if (value === undefined && optional) return {};
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new SignerSpecError(field, "must be an object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new SignerSpecError(field, "must be an object");
   return value as Json;
 }
 
@@ -118,7 +127,8 @@ function stringList(value: unknown, field: string, check?: (item: string, field:
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new SignerSpecError(field, "must be a list of strings");
   return value.map((item, index) => {
-    if (typeof item !== "string" || item === "") throw new SignerSpecError(`${field}[${index}]`, "must be a non-empty string");
+    if (typeof item !== "string" || item === "")
+      throw new SignerSpecError(`${field}[${index}]`, "must be a non-empty string");
     check?.(item, `${field}[${index}]`);
     return item;
   });
@@ -143,10 +153,16 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
   const spec = object(raw, "spec");
   const signerName = spec.signerName;
   if (typeof signerName !== "string" || !signerNamePattern.test(signerName)) {
-    throw new SignerSpecError("spec.signerName", "must be <domain>/<path> with a DNS domain of at least two labels, e.g. example.com/foo");
+    throw new SignerSpecError(
+      "spec.signerName",
+      "must be <domain>/<path> with a DNS domain of at least two labels, e.g. example.com/foo",
+    );
   }
   if (signerName.startsWith("kubernetes.io/")) {
-    throw new SignerSpecError("spec.signerName", "kubernetes.io/ signer names belong to kube-controller-manager");
+    throw new SignerSpecError(
+      "spec.signerName",
+      "kubernetes.io/ signer names belong to kube-controller-manager",
+    );
   }
 
   const ca = object(spec.certificateAuthority, "spec.certificateAuthority");
@@ -155,7 +171,10 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
   if ((secretName === undefined) === (path === undefined)) {
     throw new SignerSpecError("spec.certificateAuthority", "set exactly one of secretName or path");
   }
-  if (secretName !== undefined && (typeof secretName !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName))) {
+  if (
+    secretName !== undefined &&
+    (typeof secretName !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName))
+  ) {
     throw new SignerSpecError("spec.certificateAuthority.secretName", "must be a Secret name");
   }
   if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
@@ -163,23 +182,52 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
   }
 
   const issuance = object(spec.issuance, "spec.issuance", true);
-  const defaultDurationSeconds = parseGoDuration(issuance.defaultDuration ?? signerDefaults.defaultDuration, "spec.issuance.defaultDuration");
-  const maxDurationSeconds = parseGoDuration(issuance.maxDuration ?? signerDefaults.maxDuration, "spec.issuance.maxDuration");
-  if (defaultDurationSeconds < 600) throw new SignerSpecError("spec.issuance.defaultDuration", "must be at least 10m");
+  const defaultDurationSeconds = parseGoDuration(
+    issuance.defaultDuration ?? signerDefaults.defaultDuration,
+    "spec.issuance.defaultDuration",
+  );
+  const maxDurationSeconds = parseGoDuration(
+    issuance.maxDuration ?? signerDefaults.maxDuration,
+    "spec.issuance.maxDuration",
+  );
+  if (defaultDurationSeconds < 600)
+    throw new SignerSpecError("spec.issuance.defaultDuration", "must be at least 10m");
   if (maxDurationSeconds < defaultDurationSeconds) {
     throw new SignerSpecError("spec.issuance.maxDuration", "must be at least spec.issuance.defaultDuration");
   }
-  const allowedUsages = stringList(issuance.allowedUsages ?? signerDefaults.allowedUsages, "spec.issuance.allowedUsages", (usage, field) => {
-    if (!isKubernetesUsage(usage)) throw new SignerSpecError(field, `unknown usage "${usage}"`);
-    if (usagesNeverIssuedToLeaves.includes(usage)) throw new SignerSpecError(field, `"${usage}" is never issued to leaf certificates`);
-  }) as KubernetesUsage[];
+  const allowedUsages = stringList(
+    issuance.allowedUsages ?? signerDefaults.allowedUsages,
+    "spec.issuance.allowedUsages",
+    (usage, field) => {
+      if (!isKubernetesUsage(usage)) throw new SignerSpecError(field, `unknown usage "${usage}"`);
+      if (usagesNeverIssuedToLeaves.includes(usage))
+        throw new SignerSpecError(field, `"${usage}" is never issued to leaf certificates`);
+    },
+  ) as KubernetesUsage[];
   const keyTypesRaw = object(issuance.keyTypes, "spec.issuance.keyTypes", true);
   const keyTypes = {
-    rsaMinimumBits: integer(keyTypesRaw.rsaMinimumBits, "spec.issuance.keyTypes.rsaMinimumBits", 2048, 2048, 8192),
-    rsaMaximumBits: integer(keyTypesRaw.rsaMaximumBits, "spec.issuance.keyTypes.rsaMaximumBits", 8192, 2048, 8192),
-    ecdsaCurves: stringList(keyTypesRaw.ecdsaCurves ?? signerDefaults.keyTypes.ecdsaCurves, "spec.issuance.keyTypes.ecdsaCurves", (curve, field) => {
-      if (curve !== "P-256" && curve !== "P-384") throw new SignerSpecError(field, "must be P-256 or P-384");
-    }),
+    rsaMinimumBits: integer(
+      keyTypesRaw.rsaMinimumBits,
+      "spec.issuance.keyTypes.rsaMinimumBits",
+      2048,
+      2048,
+      8192,
+    ),
+    rsaMaximumBits: integer(
+      keyTypesRaw.rsaMaximumBits,
+      "spec.issuance.keyTypes.rsaMaximumBits",
+      8192,
+      2048,
+      8192,
+    ),
+    ecdsaCurves: stringList(
+      keyTypesRaw.ecdsaCurves ?? signerDefaults.keyTypes.ecdsaCurves,
+      "spec.issuance.keyTypes.ecdsaCurves",
+      (curve, field) => {
+        if (curve !== "P-256" && curve !== "P-384")
+          throw new SignerSpecError(field, "must be P-256 or P-384");
+      },
+    ),
   };
   if (keyTypes.rsaMaximumBits < keyTypes.rsaMinimumBits) {
     throw new SignerSpecError("spec.issuance.keyTypes.rsaMaximumBits", "must be at least rsaMinimumBits");
@@ -188,30 +236,60 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
   const policy = object(spec.policy, "spec.policy");
   const requesters = object(policy.requesters, "spec.policy.requesters", true);
   const serviceAccountRef = (item: string, field: string): void => {
-    if (!serviceAccountRefPattern.test(item)) throw new SignerSpecError(field, `must be "namespace/name", got "${item}"`);
+    if (!serviceAccountRefPattern.test(item))
+      throw new SignerSpecError(field, `must be "namespace/name", got "${item}"`);
   };
   const tenants = object(policy.tenants, "spec.policy.tenants", true);
-  const namespaceSelector = tenants.namespaceSelector === undefined ? undefined : parseLabelSelector(tenants.namespaceSelector, "spec.policy.tenants.namespaceSelector");
+  const namespaceSelector =
+    tenants.namespaceSelector === undefined
+      ? undefined
+      : parseLabelSelector(tenants.namespaceSelector, "spec.policy.tenants.namespaceSelector");
   const spiffeRaw = policy.spiffe === undefined ? undefined : object(policy.spiffe, "spec.policy.spiffe");
-  if (spiffeRaw && (typeof spiffeRaw.trustDomain !== "string" || !/^[a-z0-9._-]+$/.test(spiffeRaw.trustDomain))) {
-    throw new SignerSpecError("spec.policy.spiffe.trustDomain", "must be a trust domain such as cluster.local");
+  if (
+    spiffeRaw &&
+    (typeof spiffeRaw.trustDomain !== "string" || !/^[a-z0-9._-]+$/.test(spiffeRaw.trustDomain))
+  ) {
+    throw new SignerSpecError(
+      "spec.policy.spiffe.trustDomain",
+      "must be a trust domain such as cluster.local",
+    );
   }
   const subject = object(policy.subject, "spec.policy.subject", true);
   const parsed: SignerSpec = {
     signerName,
-    certificateAuthority: secretName !== undefined ? { secretName: secretName as string } : { path: path as string },
-    issuance: { defaultDurationSeconds, maxDurationSeconds, allowedUsages, keyTypes, includeRoot: boolean(issuance.includeRoot, "spec.issuance.includeRoot", false) },
+    certificateAuthority:
+      secretName !== undefined ? { secretName: secretName as string } : { path: path as string },
+    issuance: {
+      defaultDurationSeconds,
+      maxDurationSeconds,
+      allowedUsages,
+      keyTypes,
+      includeRoot: boolean(issuance.includeRoot, "spec.issuance.includeRoot", false),
+    },
     policy: {
       requesters: {
         users: stringList(requesters.users, "spec.policy.requesters.users"),
         groups: stringList(requesters.groups, "spec.policy.requesters.groups"),
-        serviceAccounts: stringList(requesters.serviceAccounts, "spec.policy.requesters.serviceAccounts", serviceAccountRef),
-        tenantServiceAccounts: boolean(requesters.tenantServiceAccounts, "spec.policy.requesters.tenantServiceAccounts", false),
-        registrationAuthorities: stringList(requesters.registrationAuthorities, "spec.policy.requesters.registrationAuthorities", serviceAccountRef),
+        serviceAccounts: stringList(
+          requesters.serviceAccounts,
+          "spec.policy.requesters.serviceAccounts",
+          serviceAccountRef,
+        ),
+        tenantServiceAccounts: boolean(
+          requesters.tenantServiceAccounts,
+          "spec.policy.requesters.tenantServiceAccounts",
+          false,
+        ),
+        registrationAuthorities: stringList(
+          requesters.registrationAuthorities,
+          "spec.policy.requesters.registrationAuthorities",
+          serviceAccountRef,
+        ),
       },
       tenants: {
         namespaces: stringList(tenants.namespaces, "spec.policy.tenants.namespaces", (item, field) => {
-          if (!dnsLabelPattern.test(item)) throw new SignerSpecError(field, `"${item}" is not a namespace name`);
+          if (!dnsLabelPattern.test(item))
+            throw new SignerSpecError(field, `"${item}" is not a namespace name`);
         }),
         ...(namespaceSelector ? { namespaceSelector } : {}),
       },
@@ -219,20 +297,42 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
       dnsNames: stringList(policy.dnsNames, "spec.policy.dnsNames", (pattern, field) => {
         const expanded = pattern.replaceAll("{namespace}", "ns").replaceAll("{serviceAccount}", "sa");
         if (!expanded.split(".").every((label) => label === "*" || dnsLabelPattern.test(label))) {
-          throw new SignerSpecError(field, `"${pattern}" is not a DNS name pattern (labels, "*" for one label, {namespace}, {serviceAccount})`);
+          throw new SignerSpecError(
+            field,
+            `"${pattern}" is not a DNS name pattern (labels, "*" for one label, {namespace}, {serviceAccount})`,
+          );
         }
       }),
-      allowWildcardDnsNames: boolean(policy.allowWildcardDnsNames, "spec.policy.allowWildcardDnsNames", false),
+      allowWildcardDnsNames: boolean(
+        policy.allowWildcardDnsNames,
+        "spec.policy.allowWildcardDnsNames",
+        false,
+      ),
       ipAddressRanges: stringList(policy.ipAddressRanges, "spec.policy.ipAddressRanges", (cidr, field) => {
         if (!parseCidr(cidr)) throw new SignerSpecError(field, `"${cidr}" is not a CIDR such as 10.0.0.0/8`);
       }),
       emailDomains: stringList(policy.emailDomains, "spec.policy.emailDomains"),
-      maxSubjectAltNames: integer(policy.maxSubjectAltNames, "spec.policy.maxSubjectAltNames", signerDefaults.maxSubjectAltNames, 1, 100),
+      maxSubjectAltNames: integer(
+        policy.maxSubjectAltNames,
+        "spec.policy.maxSubjectAltNames",
+        signerDefaults.maxSubjectAltNames,
+        1,
+        100,
+      ),
       subject: {
-        organizations: stringList(subject.organizations, "spec.policy.subject.organizations", (organization, field) => {
-          if (isReservedName(organization)) throw new SignerSpecError(field, `"${organization}" is a reserved Kubernetes name`);
-        }),
-        commonNameFromRequest: boolean(subject.commonNameFromRequest, "spec.policy.subject.commonNameFromRequest", false),
+        organizations: stringList(
+          subject.organizations,
+          "spec.policy.subject.organizations",
+          (organization, field) => {
+            if (isReservedName(organization))
+              throw new SignerSpecError(field, `"${organization}" is a reserved Kubernetes name`);
+          },
+        ),
+        commonNameFromRequest: boolean(
+          subject.commonNameFromRequest,
+          "spec.policy.subject.commonNameFromRequest",
+          false,
+        ),
       },
     },
   };
@@ -242,30 +342,53 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
       parsed.policy.requesters.serviceAccounts.length +
       parsed.policy.requesters.registrationAuthorities.length >
       0 || parsed.policy.requesters.tenantServiceAccounts;
-  if (!anyRequester) throw new SignerSpecError("spec.policy.requesters", "allows nobody: name users, groups, service accounts or registration authorities");
+  if (!anyRequester)
+    throw new SignerSpecError(
+      "spec.policy.requesters",
+      "allows nobody: name users, groups, service accounts or registration authorities",
+    );
   return parsed;
 }
 
 function parseLabelSelector(raw: unknown, field: string): LabelSelector {
   const selector = object(raw, field);
-  const matchLabels = selector.matchLabels === undefined ? undefined : object(selector.matchLabels, `${field}.matchLabels`);
+  const matchLabels =
+    selector.matchLabels === undefined ? undefined : object(selector.matchLabels, `${field}.matchLabels`);
   for (const [key, value] of Object.entries(matchLabels ?? {})) {
-    if (typeof value !== "string") throw new SignerSpecError(`${field}.matchLabels.${key}`, "must be a string");
+    if (typeof value !== "string")
+      throw new SignerSpecError(`${field}.matchLabels.${key}`, "must be a string");
   }
   const expressions = selector.matchExpressions === undefined ? [] : selector.matchExpressions;
   if (!Array.isArray(expressions)) throw new SignerSpecError(`${field}.matchExpressions`, "must be a list");
   const matchExpressions = expressions.map((expression, index) => {
     const e = object(expression, `${field}.matchExpressions[${index}]`);
-    if (typeof e.key !== "string" || !["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator as string)) {
-      throw new SignerSpecError(`${field}.matchExpressions[${index}]`, "needs a key and an operator In, NotIn, Exists or DoesNotExist");
+    if (
+      typeof e.key !== "string" ||
+      !["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator as string)
+    ) {
+      throw new SignerSpecError(
+        `${field}.matchExpressions[${index}]`,
+        "needs a key and an operator In, NotIn, Exists or DoesNotExist",
+      );
     }
-    return { key: e.key, operator: e.operator as "In", values: stringList(e.values, `${field}.matchExpressions[${index}].values`) };
+    return {
+      key: e.key,
+      operator: e.operator as "In",
+      values: stringList(e.values, `${field}.matchExpressions[${index}].values`),
+    };
   });
-  return { ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}), ...(matchExpressions.length ? { matchExpressions } : {}) };
+  return {
+    ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}),
+    ...(matchExpressions.length ? { matchExpressions } : {}),
+  };
 }
 
-export function labelSelectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
+export function labelSelectorMatches(
+  selector: LabelSelector,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+    if (labels[key] !== value) return false;
   for (const expression of selector.matchExpressions ?? []) {
     const present = Object.hasOwn(labels, expression.key);
     const value = labels[expression.key];

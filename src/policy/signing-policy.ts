@@ -28,8 +28,18 @@ export interface PolicyContext {
 }
 
 export type SigningDecision =
-  | { readonly allowed: true; readonly rule: string; readonly grant: IssuanceGrant; readonly identity: string }
-  | { readonly allowed: false; readonly rule: string; readonly reason: RefusalReason; readonly message: string };
+  | {
+      readonly allowed: true;
+      readonly rule: string;
+      readonly grant: IssuanceGrant;
+      readonly identity: string;
+    }
+  | {
+      readonly allowed: false;
+      readonly rule: string;
+      readonly reason: RefusalReason;
+      readonly message: string;
+    };
 
 export type RefusalReason =
   | "CertificateAuthorityRequested"
@@ -62,20 +72,30 @@ function refuse(reason: RefusalReason, rule: string, message: string): SigningDe
   return { allowed: false, reason, rule, message: `${message} (rule ${rule})` };
 }
 
-function parseServiceAccountUsername(username: string): { namespace: string; serviceAccount: string } | undefined {
+function parseServiceAccountUsername(
+  username: string,
+): { namespace: string; serviceAccount: string } | undefined {
   if (!username.startsWith(serviceAccountPrefix)) return undefined;
   const [namespace, serviceAccount, ...rest] = username.slice(serviceAccountPrefix.length).split(":");
   if (!namespace || !serviceAccount || rest.length > 0) return undefined;
   return { namespace, serviceAccount };
 }
 
-function classifyRequester(spec: SignerSpec, requester: Requester, tenants: ReadonlySet<string>): RequesterRole | undefined {
+function classifyRequester(
+  spec: SignerSpec,
+  requester: Requester,
+  tenants: ReadonlySet<string>,
+): RequesterRole | undefined {
   const requesters = spec.policy.requesters;
   const account = parseServiceAccountUsername(requester.username);
   if (account) {
     const reference = `${account.namespace}/${account.serviceAccount}`;
     if (requesters.registrationAuthorities.includes(reference)) {
-      return { kind: "registrationAuthority", rule: "spec.policy.requesters.registrationAuthorities", ...account };
+      return {
+        kind: "registrationAuthority",
+        rule: "spec.policy.requesters.registrationAuthorities",
+        ...account,
+      };
     }
     if (requesters.serviceAccounts.includes(reference)) {
       return { kind: "serviceAccount", rule: "spec.policy.requesters.serviceAccounts", ...account };
@@ -84,8 +104,10 @@ function classifyRequester(spec: SignerSpec, requester: Requester, tenants: Read
       return { kind: "serviceAccount", rule: "spec.policy.requesters.tenantServiceAccounts", ...account };
     }
   }
-  if (requesters.users.includes(requester.username)) return { kind: "user", rule: "spec.policy.requesters.users" };
-  if (requester.groups.some((group) => requesters.groups.includes(group))) return { kind: "user", rule: "spec.policy.requesters.groups" };
+  if (requesters.users.includes(requester.username))
+    return { kind: "user", rule: "spec.policy.requesters.users" };
+  if (requester.groups.some((group) => requesters.groups.includes(group)))
+    return { kind: "user", rule: "spec.policy.requesters.groups" };
   return undefined;
 }
 
@@ -96,7 +118,10 @@ interface SpiffeId {
 }
 
 function parseSpiffeId(uri: string): SpiffeId | undefined {
-  const match = /^spiffe:\/\/([a-z0-9._-]+)\/ns\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/sa\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(uri);
+  const match =
+    /^spiffe:\/\/([a-z0-9._-]+)\/ns\/([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/sa\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(
+      uri,
+    );
   return match ? { trustDomain: match[1]!, namespace: match[2]!, serviceAccount: match[4]! } : undefined;
 }
 
@@ -120,7 +145,7 @@ function ipInRange(address: string, cidr: string): boolean {
   const bytes = ipAddressBytes(address);
   if (bytes.length !== range.bytes.length) return false;
   for (let bit = 0; bit < range.prefix; bit++) {
-    const mask = 0x80 >> bit % 8;
+    const mask = 0x80 >> (bit % 8);
     if ((bytes[Math.floor(bit / 8)]! & mask) !== (range.bytes[Math.floor(bit / 8)]! & mask)) return false;
   }
   return true;
@@ -130,28 +155,49 @@ function ipInRange(address: string, cidr: string): boolean {
  * Decides a request. Checks run in the checklist's order and the first refusal wins, so the
  * message names exactly one rule.
  */
-export function evaluateSigningRequest(spec: SignerSpec, facts: SigningRequestFacts, context: PolicyContext): SigningDecision {
+export function evaluateSigningRequest(
+  spec: SignerSpec,
+  facts: SigningRequestFacts,
+  context: PolicyContext,
+): SigningDecision {
   const { request, requester } = facts;
   const policy = spec.policy;
 
   if (request.requestsCertificateAuthority) {
-    return refuse("CertificateAuthorityRequested", "spec.issuance", "the request asks for a CA certificate (basicConstraints CA:TRUE); this signer issues leaf certificates only");
+    return refuse(
+      "CertificateAuthorityRequested",
+      "spec.issuance",
+      "the request asks for a CA certificate (basicConstraints CA:TRUE); this signer issues leaf certificates only",
+    );
   }
   const keyProblem = keyRejection(request.publicKeyDescription, spec.issuance.keyTypes);
   if (keyProblem) return refuse("KeyNotAllowed", "spec.issuance.keyTypes", keyProblem);
 
   const role = classifyRequester(spec, requester, context.tenantNamespaces);
-  if (!role) return refuse("RequesterNotAllowed", "spec.policy.requesters", `${requester.username} may not request certificates from ${spec.signerName}`);
+  if (!role)
+    return refuse(
+      "RequesterNotAllowed",
+      "spec.policy.requesters",
+      `${requester.username} may not request certificates from ${spec.signerName}`,
+    );
 
   const reserved = request.subject.find((attribute) => isReservedName(attribute.value));
   if (reserved) {
-    return refuse("ReservedSubject", "spec.policy.subject", `subject ${reserved.type}=${reserved.value} is a reserved Kubernetes name`);
+    return refuse(
+      "ReservedSubject",
+      "spec.policy.subject",
+      `subject ${reserved.type}=${reserved.value} is a reserved Kubernetes name`,
+    );
   }
 
   const sans = request.subjectAltNames;
   const total = sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length;
   if (total > policy.maxSubjectAltNames) {
-    return refuse("TooManySubjectAltNames", "spec.policy.maxSubjectAltNames", `${total} SANs requested; at most ${policy.maxSubjectAltNames} allowed`);
+    return refuse(
+      "TooManySubjectAltNames",
+      "spec.policy.maxSubjectAltNames",
+      `${total} SANs requested; at most ${policy.maxSubjectAltNames} allowed`,
+    );
   }
 
   // Identity: the namespace (and service account) the certificate speaks for.
@@ -159,19 +205,41 @@ export function evaluateSigningRequest(spec: SignerSpec, facts: SigningRequestFa
   let identityServiceAccount: string | undefined;
   let identity = "";
   if (sans.uri.length > 0) {
-    if (!policy.spiffe) return refuse("UriSanNotAllowed", "spec.policy.spiffe", "URI SANs are not allowed by this signer");
-    if (sans.uri.length > 1) return refuse("UriSanNotAllowed", "spec.policy.spiffe", "an X.509 SVID carries exactly one URI SAN");
+    if (!policy.spiffe)
+      return refuse("UriSanNotAllowed", "spec.policy.spiffe", "URI SANs are not allowed by this signer");
+    if (sans.uri.length > 1)
+      return refuse("UriSanNotAllowed", "spec.policy.spiffe", "an X.509 SVID carries exactly one URI SAN");
     const uri = sans.uri[0]!;
     const spiffeId = parseSpiffeId(uri);
-    if (!spiffeId) return refuse("UriSanNotAllowed", "spec.policy.spiffe", `URI SAN ${uri} is not a spiffe://<trust-domain>/ns/<namespace>/sa/<service-account> ID`);
+    if (!spiffeId)
+      return refuse(
+        "UriSanNotAllowed",
+        "spec.policy.spiffe",
+        `URI SAN ${uri} is not a spiffe://<trust-domain>/ns/<namespace>/sa/<service-account> ID`,
+      );
     if (spiffeId.trustDomain !== policy.spiffe.trustDomain) {
-      return refuse("SpiffeTrustDomainMismatch", "spec.policy.spiffe.trustDomain", `SPIFFE trust domain ${spiffeId.trustDomain} is not ${policy.spiffe.trustDomain}`);
+      return refuse(
+        "SpiffeTrustDomainMismatch",
+        "spec.policy.spiffe.trustDomain",
+        `SPIFFE trust domain ${spiffeId.trustDomain} is not ${policy.spiffe.trustDomain}`,
+      );
     }
     if (role.kind === "user") {
-      return refuse("SpiffeIdentityMismatch", role.rule, `${requester.username} is not a workload and may not obtain the workload identity ${uri}`);
+      return refuse(
+        "SpiffeIdentityMismatch",
+        role.rule,
+        `${requester.username} is not a workload and may not obtain the workload identity ${uri}`,
+      );
     }
-    if (role.kind === "serviceAccount" && (spiffeId.namespace !== role.namespace || spiffeId.serviceAccount !== role.serviceAccount)) {
-      return refuse("SpiffeIdentityMismatch", role.rule, `${requester.username} may only obtain its own identity spiffe://${policy.spiffe.trustDomain}/ns/${role.namespace}/sa/${role.serviceAccount}, not ${uri}`);
+    if (
+      role.kind === "serviceAccount" &&
+      (spiffeId.namespace !== role.namespace || spiffeId.serviceAccount !== role.serviceAccount)
+    ) {
+      return refuse(
+        "SpiffeIdentityMismatch",
+        role.rule,
+        `${requester.username} may only obtain its own identity spiffe://${policy.spiffe.trustDomain}/ns/${role.namespace}/sa/${role.serviceAccount}, not ${uri}`,
+      );
     }
     identityNamespace = spiffeId.namespace;
     identityServiceAccount = spiffeId.serviceAccount;
@@ -182,59 +250,113 @@ export function evaluateSigningRequest(spec: SignerSpec, facts: SigningRequestFa
     identityServiceAccount = role.serviceAccount;
   }
   if (identityNamespace !== undefined && !context.tenantNamespaces.has(identityNamespace)) {
-    return refuse("NamespaceNotTenant", "spec.policy.tenants", `namespace ${identityNamespace} is not a tenant of ${spec.signerName}`);
+    return refuse(
+      "NamespaceNotTenant",
+      "spec.policy.tenants",
+      `namespace ${identityNamespace} is not a tenant of ${spec.signerName}`,
+    );
   }
 
   const grantedDns: string[] = [];
   for (const requested of sans.dns) {
     const name = requested.toLowerCase();
     const labels = name.split(".");
-    if (name.length > 253 || labels.length < 2 || !labels.every((label, index) => dnsLabel.test(label) || (index === 0 && label === "*"))) {
-      return refuse("InvalidDnsName", "spec.policy.dnsNames", `DNS SAN ${JSON.stringify(requested)} is not a valid DNS name (a "*" may only be the whole left-most label)`);
+    if (
+      name.length > 253 ||
+      labels.length < 2 ||
+      !labels.every((label, index) => dnsLabel.test(label) || (index === 0 && label === "*"))
+    ) {
+      return refuse(
+        "InvalidDnsName",
+        "spec.policy.dnsNames",
+        `DNS SAN ${JSON.stringify(requested)} is not a valid DNS name (a "*" may only be the whole left-most label)`,
+      );
     }
     if (labels[0] === "*" && !policy.allowWildcardDnsNames) {
-      return refuse("WildcardNotAllowed", "spec.policy.allowWildcardDnsNames", `wildcard DNS SAN ${name} is not allowed`);
+      return refuse(
+        "WildcardNotAllowed",
+        "spec.policy.allowWildcardDnsNames",
+        `wildcard DNS SAN ${name} is not allowed`,
+      );
     }
     const patterns = policy.dnsNames
       .filter((pattern) => identityNamespace !== undefined || !pattern.includes("{"))
-      .map((pattern) => pattern.replaceAll("{namespace}", identityNamespace ?? "").replaceAll("{serviceAccount}", identityServiceAccount ?? ""));
+      .map((pattern) =>
+        pattern
+          .replaceAll("{namespace}", identityNamespace ?? "")
+          .replaceAll("{serviceAccount}", identityServiceAccount ?? ""),
+      );
     if (!patterns.some((pattern) => dnsNameMatches(name, pattern))) {
-      return refuse("DnsNameNotAllowed", "spec.policy.dnsNames", `DNS SAN ${name} matches no allowed pattern${identityNamespace ? ` for namespace ${identityNamespace}` : ""}`);
+      return refuse(
+        "DnsNameNotAllowed",
+        "spec.policy.dnsNames",
+        `DNS SAN ${name} matches no allowed pattern${identityNamespace ? ` for namespace ${identityNamespace}` : ""}`,
+      );
     }
     grantedDns.push(name);
   }
   for (const address of sans.ip) {
     if (!policy.ipAddressRanges.some((cidr) => ipInRange(address, cidr))) {
-      return refuse("IpAddressNotAllowed", "spec.policy.ipAddressRanges", `IP SAN ${address} is not in an allowed range`);
+      return refuse(
+        "IpAddressNotAllowed",
+        "spec.policy.ipAddressRanges",
+        `IP SAN ${address} is not in an allowed range`,
+      );
     }
   }
   for (const email of sans.email) {
     const domain = email.slice(email.lastIndexOf("@") + 1).toLowerCase();
     if (!email.includes("@") || !policy.emailDomains.map((d) => d.toLowerCase()).includes(domain)) {
-      return refuse("EmailNotAllowed", "spec.policy.emailDomains", `email SAN ${email} is not in an allowed domain`);
+      return refuse(
+        "EmailNotAllowed",
+        "spec.policy.emailDomains",
+        `email SAN ${email} is not in an allowed domain`,
+      );
     }
   }
 
   const subject: NameAttribute[] = policy.subject.organizations.map((value) => ({ type: "O", value }));
   const requestedCommonName = request.subject.find((attribute) => attribute.type === "CN")?.value;
-  if (requestedCommonName !== undefined && requestedCommonName !== "" && policy.subject.commonNameFromRequest) {
+  if (
+    requestedCommonName !== undefined &&
+    requestedCommonName !== "" &&
+    policy.subject.commonNameFromRequest
+  ) {
     const commonName = requestedCommonName.toLowerCase();
     if (!grantedDns.includes(commonName) && !sans.uri.includes(requestedCommonName)) {
-      return refuse("CommonNameNotASubjectAltName", "spec.policy.subject.commonNameFromRequest", `CN ${requestedCommonName} must also be one of the certificate's SANs`);
+      return refuse(
+        "CommonNameNotASubjectAltName",
+        "spec.policy.subject.commonNameFromRequest",
+        `CN ${requestedCommonName} must also be one of the certificate's SANs`,
+      );
     }
     subject.push({ type: "CN", value: grantedDns.includes(commonName) ? commonName : requestedCommonName });
   }
-  if (total === 0) return refuse("NoIdentity", "spec.policy", "the request names no SAN: the certificate would identify nobody");
+  if (total === 0)
+    return refuse(
+      "NoIdentity",
+      "spec.policy",
+      "the request names no SAN: the certificate would identify nobody",
+    );
 
   const { granted } = intersectUsages(facts.usages, spec.issuance.allowedUsages);
   if (granted.length === 0) {
-    return refuse("NoAllowedUsages", "spec.issuance.allowedUsages", `none of the requested usages (${facts.usages.join(", ")}) is allowed`);
+    return refuse(
+      "NoAllowedUsages",
+      "spec.issuance.allowedUsages",
+      `none of the requested usages (${facts.usages.join(", ")}) is allowed`,
+    );
   }
 
   return {
     allowed: true,
     rule: role.rule,
-    identity: identity || grantedDns[0] || sans.ip[0] || sans.email[0] || describePublicKey(request.publicKeyDescription),
+    identity:
+      identity ||
+      grantedDns[0] ||
+      sans.ip[0] ||
+      sans.email[0] ||
+      describePublicKey(request.publicKeyDescription),
     grant: {
       subject,
       subjectAltNames: { dns: grantedDns, ip: sans.ip, uri: sans.uri, email: sans.email },

@@ -35,8 +35,6 @@ import {
 } from "../support/controller.js";
 import { controlPlane } from "./setup.js";
 
-const istioUsages = ["digital signature", "key encipherment", "server auth", "client auth"];
-
 describe("signer controller on a real API server", function () {
   this.timeout(60_000);
   const suffix = uniqueName("t").slice(2);

@@ -187,26 +187,22 @@ export async function readSigner(
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
 }> {
-  return (await admin
-    .makeApiClient(CustomObjectsApi)
-    .getClusterCustomObject({
-      group: signerApiGroup,
-      version: signerApiVersion,
-      plural: signerPlural,
-      name,
-    })) as never;
+  return (await admin.makeApiClient(CustomObjectsApi).getClusterCustomObject({
+    group: signerApiGroup,
+    version: signerApiVersion,
+    plural: signerPlural,
+    name,
+  })) as never;
 }
 
 export async function deleteSigner(admin: KubeConfig, name: string): Promise<void> {
   try {
-    await admin
-      .makeApiClient(CustomObjectsApi)
-      .deleteClusterCustomObject({
-        group: signerApiGroup,
-        version: signerApiVersion,
-        plural: signerPlural,
-        name,
-      });
+    await admin.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({
+      group: signerApiGroup,
+      version: signerApiVersion,
+      plural: signerPlural,
+      name,
+    });
   } catch (error) {
     if (apiErrorCode(error) !== 404) throw error;
   }

@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { labelSelectorMatches, parseGoDuration, parseSignerSpec, SignerSpecError } from "../../../src/policy/signer-spec.js";
+import {
+  labelSelectorMatches,
+  parseGoDuration,
+  parseSignerSpec,
+  SignerSpecError,
+} from "../../../src/policy/signer-spec.js";
 
 const minimal = {
   signerName: "example.com/foo",
@@ -32,30 +37,106 @@ describe("parseSignerSpec", () => {
   });
 
   it("accepts signer names Istio setups use", () => {
-    expect(parseSignerSpec({ ...minimal, signerName: "clusterissuers.cert-manager.io/foo" }).signerName).to.equal("clusterissuers.cert-manager.io/foo");
+    expect(
+      parseSignerSpec({ ...minimal, signerName: "clusterissuers.cert-manager.io/foo" }).signerName,
+    ).to.equal("clusterissuers.cert-manager.io/foo");
   });
 
   const invalid: [string, unknown, string][] = [
     ["a signer name without a domain", { ...minimal, signerName: "foo" }, "spec.signerName"],
-    ["a kubernetes.io signer name", { ...minimal, signerName: "kubernetes.io/kubelet-serving" }, "spec.signerName"],
-    ["both CA sources", { ...minimal, certificateAuthority: { secretName: "a", path: "/x" } }, "spec.certificateAuthority"],
-    ["a relative CA path", { ...minimal, certificateAuthority: { path: "x" } }, "spec.certificateAuthority.path"],
-    ["a bad duration", { ...minimal, issuance: { defaultDuration: "1 day" } }, "spec.issuance.defaultDuration"],
-    ["max below default", { ...minimal, issuance: { defaultDuration: "24h", maxDuration: "1h" } }, "spec.issuance.maxDuration"],
-    ["cert sign as a usage", { ...minimal, issuance: { allowedUsages: ["cert sign"] } }, "spec.issuance.allowedUsages[0]"],
-    ["an unknown usage", { ...minimal, issuance: { allowedUsages: ["server auth", "everything"] } }, "spec.issuance.allowedUsages[1]"],
-    ["a P-521 curve", { ...minimal, issuance: { keyTypes: { ecdsaCurves: ["P-521"] } } }, "spec.issuance.keyTypes.ecdsaCurves[0]"],
-    ["RSA below 2048", { ...minimal, issuance: { keyTypes: { rsaMinimumBits: 1024 } } }, "spec.issuance.keyTypes.rsaMinimumBits"],
-    ["a service account without namespace", { ...minimal, policy: { ...minimal.policy, requesters: { serviceAccounts: ["istiod"] } } }, "spec.policy.requesters.serviceAccounts[0]"],
+    [
+      "a kubernetes.io signer name",
+      { ...minimal, signerName: "kubernetes.io/kubelet-serving" },
+      "spec.signerName",
+    ],
+    [
+      "both CA sources",
+      { ...minimal, certificateAuthority: { secretName: "a", path: "/x" } },
+      "spec.certificateAuthority",
+    ],
+    [
+      "a relative CA path",
+      { ...minimal, certificateAuthority: { path: "x" } },
+      "spec.certificateAuthority.path",
+    ],
+    [
+      "a bad duration",
+      { ...minimal, issuance: { defaultDuration: "1 day" } },
+      "spec.issuance.defaultDuration",
+    ],
+    [
+      "max below default",
+      { ...minimal, issuance: { defaultDuration: "24h", maxDuration: "1h" } },
+      "spec.issuance.maxDuration",
+    ],
+    [
+      "cert sign as a usage",
+      { ...minimal, issuance: { allowedUsages: ["cert sign"] } },
+      "spec.issuance.allowedUsages[0]",
+    ],
+    [
+      "an unknown usage",
+      { ...minimal, issuance: { allowedUsages: ["server auth", "everything"] } },
+      "spec.issuance.allowedUsages[1]",
+    ],
+    [
+      "a P-521 curve",
+      { ...minimal, issuance: { keyTypes: { ecdsaCurves: ["P-521"] } } },
+      "spec.issuance.keyTypes.ecdsaCurves[0]",
+    ],
+    [
+      "RSA below 2048",
+      { ...minimal, issuance: { keyTypes: { rsaMinimumBits: 1024 } } },
+      "spec.issuance.keyTypes.rsaMinimumBits",
+    ],
+    [
+      "a service account without namespace",
+      { ...minimal, policy: { ...minimal.policy, requesters: { serviceAccounts: ["istiod"] } } },
+      "spec.policy.requesters.serviceAccounts[0]",
+    ],
     ["nobody allowed", { ...minimal, policy: { tenants: {} } }, "spec.policy.requesters"],
-    ["a bad DNS pattern", { ...minimal, policy: { ...minimal.policy, dnsNames: ["foo_bar.{namespace}"] } }, "spec.policy.dnsNames[0]"],
-    ["a bad CIDR", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/33"] } }, "spec.policy.ipAddressRanges[0]"],
+    [
+      "a bad DNS pattern",
+      { ...minimal, policy: { ...minimal.policy, dnsNames: ["foo_bar.{namespace}"] } },
+      "spec.policy.dnsNames[0]",
+    ],
+    [
+      "a bad CIDR",
+      { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/33"] } },
+      "spec.policy.ipAddressRanges[0]",
+    ],
     // Regressions found by comparing with the API server's CIDR validation:
-    ["a CIDR with two prefixes", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/8/9"] } }, "spec.policy.ipAddressRanges[0]"],
-    ["a CIDR with a zone ID", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["fe80::1%eth0/64"] } }, "spec.policy.ipAddressRanges[0]"],
-    ["a CIDR prefix with a leading zero", { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/08"] } }, "spec.policy.ipAddressRanges[0]"],
-    ["a reserved organization", { ...minimal, policy: { ...minimal.policy, subject: { organizations: ["system:masters"] } } }, "spec.policy.subject.organizations[0]"],
-    ["a bad label selector operator", { ...minimal, policy: { ...minimal.policy, tenants: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Like" }] } } } }, "spec.policy.tenants.namespaceSelector.matchExpressions[0]"],
+    [
+      "a CIDR with two prefixes",
+      { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/8/9"] } },
+      "spec.policy.ipAddressRanges[0]",
+    ],
+    [
+      "a CIDR with a zone ID",
+      { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["fe80::1%eth0/64"] } },
+      "spec.policy.ipAddressRanges[0]",
+    ],
+    [
+      "a CIDR prefix with a leading zero",
+      { ...minimal, policy: { ...minimal.policy, ipAddressRanges: ["10.0.0.0/08"] } },
+      "spec.policy.ipAddressRanges[0]",
+    ],
+    [
+      "a reserved organization",
+      { ...minimal, policy: { ...minimal.policy, subject: { organizations: ["system:masters"] } } },
+      "spec.policy.subject.organizations[0]",
+    ],
+    [
+      "a bad label selector operator",
+      {
+        ...minimal,
+        policy: {
+          ...minimal.policy,
+          tenants: { namespaceSelector: { matchExpressions: [{ key: "a", operator: "Like" }] } },
+        },
+      },
+      "spec.policy.tenants.namespaceSelector.matchExpressions[0]",
+    ],
   ];
   for (const [name, raw, field] of invalid) {
     it(`refuses ${name}, naming ${field}`, () => expect(fieldOf(raw)).to.equal(field));
@@ -68,10 +149,15 @@ describe("parseSignerSpec", () => {
   });
 
   it("matches label selectors like the API server", () => {
-    const selector = { matchLabels: { tenant: "foo" }, matchExpressions: [{ key: "env", operator: "NotIn" as const, values: ["dev"] }] };
+    const selector = {
+      matchLabels: { tenant: "foo" },
+      matchExpressions: [{ key: "env", operator: "NotIn" as const, values: ["dev"] }],
+    };
     expect(labelSelectorMatches(selector, { tenant: "foo" })).to.equal(true);
     expect(labelSelectorMatches(selector, { tenant: "foo", env: "dev" })).to.equal(false);
     expect(labelSelectorMatches(selector, { tenant: "bar" })).to.equal(false);
-    expect(labelSelectorMatches({ matchExpressions: [{ key: "t", operator: "Exists" }] }, { t: "" })).to.equal(true);
+    expect(
+      labelSelectorMatches({ matchExpressions: [{ key: "t", operator: "Exists" }] }, { t: "" }),
+    ).to.equal(true);
   });
 });

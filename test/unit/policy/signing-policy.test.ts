@@ -2,12 +2,27 @@ import { expect } from "chai";
 import { parseCertificateRequest } from "../../../src/pki/certificate-request.js";
 import type { DistinguishedName } from "../../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../../src/pki/subject-alternative-names.js";
-import { evaluateSigningRequest, type Requester, type SigningDecision } from "../../../src/policy/signing-policy.js";
+import {
+  evaluateSigningRequest,
+  type Requester,
+  type SigningDecision,
+} from "../../../src/policy/signing-policy.js";
 import { parseSignerSpec, type SignerSpec } from "../../../src/policy/signer-spec.js";
-import { buildTestCertificateRequest, caTrueExtension, testKey, type TestKeyType } from "../../support/pki.js";
+import {
+  buildTestCertificateRequest,
+  caTrueExtension,
+  testKey,
+  type TestKeyType,
+} from "../../support/pki.js";
 
-const istiod: Requester = { username: "system:serviceaccount:istio-system:istiod", groups: ["system:serviceaccounts", "system:serviceaccounts:istio-system", "system:authenticated"] };
-const fooWorkload: Requester = { username: "system:serviceaccount:foo:web", groups: ["system:serviceaccounts", "system:serviceaccounts:foo"] };
+const istiod: Requester = {
+  username: "system:serviceaccount:istio-system:istiod",
+  groups: ["system:serviceaccounts", "system:serviceaccounts:istio-system", "system:authenticated"],
+};
+const fooWorkload: Requester = {
+  username: "system:serviceaccount:foo:web",
+  groups: ["system:serviceaccounts", "system:serviceaccounts:foo"],
+};
 const istioUsages = ["digital signature", "key encipherment", "server auth", "client auth"];
 
 function fooSigner(policy: Record<string, unknown> = {}, issuance: Record<string, unknown> = {}): SignerSpec {
@@ -16,7 +31,12 @@ function fooSigner(policy: Record<string, unknown> = {}, issuance: Record<string
     certificateAuthority: { secretName: "foo-cacerts" },
     issuance: { maxDuration: "168h", ...issuance },
     policy: {
-      requesters: { registrationAuthorities: ["istio-system/istiod"], tenantServiceAccounts: true, users: ["alice"], groups: ["ops"] },
+      requesters: {
+        registrationAuthorities: ["istio-system/istiod"],
+        tenantServiceAccounts: true,
+        users: ["alice"],
+        groups: ["ops"],
+      },
       tenants: { namespaces: ["foo"] },
       spiffe: { trustDomain: "cluster.local" },
       dnsNames: ["*.{namespace}.svc", "{serviceAccount}.{namespace}.svc.cluster.local", "static.example.com"],
@@ -29,7 +49,14 @@ function decide(
   spec: SignerSpec,
   requester: Requester,
   sans: Partial<SubjectAlternativeNames>,
-  options: { subject?: DistinguishedName; key?: TestKeyType; usages?: string[]; expirationSeconds?: number; caTrue?: boolean; tenants?: string[] } = {},
+  options: {
+    subject?: DistinguishedName;
+    key?: TestKeyType;
+    usages?: string[];
+    expirationSeconds?: number;
+    caTrue?: boolean;
+    tenants?: string[];
+  } = {},
 ): SigningDecision {
   const request = parseCertificateRequest(
     buildTestCertificateRequest({
@@ -41,7 +68,12 @@ function decide(
   );
   return evaluateSigningRequest(
     spec,
-    { requester, request, usages: options.usages ?? istioUsages, ...(options.expirationSeconds !== undefined ? { expirationSeconds: options.expirationSeconds } : {}) },
+    {
+      requester,
+      request,
+      usages: options.usages ?? istioUsages,
+      ...(options.expirationSeconds !== undefined ? { expirationSeconds: options.expirationSeconds } : {}),
+    },
     { tenantNamespaces: new Set(options.tenants ?? ["foo"]) },
   );
 }
@@ -57,23 +89,50 @@ function expectRefused(decision: SigningDecision, reason: string, rule: string, 
 describe("evaluateSigningRequest", () => {
   describe("Istio registration authority (istiod asks on behalf of workloads)", () => {
     it("grants a tenant workload's SPIFFE ID with an empty subject and the requested usages", () => {
-      const decision = decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { expirationSeconds: 86400 });
+      const decision = decide(
+        fooSigner(),
+        istiod,
+        { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+        { expirationSeconds: 86400 },
+      );
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.rule).to.equal("spec.policy.requesters.registrationAuthorities");
       expect(decision.identity).to.equal("spiffe://cluster.local/ns/foo/sa/web");
       expect(decision.grant.subject).to.deep.equal([]);
       expect(decision.grant.subjectAltNames.uri).to.deep.equal(["spiffe://cluster.local/ns/foo/sa/web"]);
       expect(decision.grant.usages).to.deep.equal(istioUsages);
-      expect(decision.grant.lifetime).to.deep.equal({ requestedSeconds: 86400, defaultSeconds: 86400, maximumSeconds: 168 * 3600 });
+      expect(decision.grant.lifetime).to.deep.equal({
+        requestedSeconds: 86400,
+        defaultSeconds: 86400,
+        maximumSeconds: 168 * 3600,
+      });
     });
 
     it("refuses another tenant's SPIFFE ID (Istio CVE-2022-39388): namespace bar is not a tenant of foo", () => {
-      expectRefused(decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/bar/sa/web"] }), "NamespaceNotTenant", "spec.policy.tenants", /namespace bar is not a tenant of example.com\/foo/);
+      expectRefused(
+        decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/bar/sa/web"] }),
+        "NamespaceNotTenant",
+        "spec.policy.tenants",
+        /namespace bar is not a tenant of example.com\/foo/,
+      );
     });
 
     it("grants istiod's own serving certificate (DNS SANs of its namespace, 10-year request kept for clamping)", () => {
-      const spec = fooSigner({ tenants: { namespaces: ["istio-system"] }, dnsNames: ["istiod.{namespace}.svc", "istio-pilot.{namespace}.svc"] });
-      const decision = decide(spec, istiod, { dns: ["istiod.istio-system.svc", "istio-pilot.istio-system.svc"] }, { key: "rsa-2048", usages: ["digital signature", "key encipherment", "server auth"], expirationSeconds: 10 * 365 * 86400, tenants: ["istio-system"] });
+      const spec = fooSigner({
+        tenants: { namespaces: ["istio-system"] },
+        dnsNames: ["istiod.{namespace}.svc", "istio-pilot.{namespace}.svc"],
+      });
+      const decision = decide(
+        spec,
+        istiod,
+        { dns: ["istiod.istio-system.svc", "istio-pilot.istio-system.svc"] },
+        {
+          key: "rsa-2048",
+          usages: ["digital signature", "key encipherment", "server auth"],
+          expirationSeconds: 10 * 365 * 86400,
+          tenants: ["istio-system"],
+        },
+      );
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.grant.lifetime.requestedSeconds).to.equal(10 * 365 * 86400);
       expect(decision.grant.lifetime.maximumSeconds).to.equal(168 * 3600);
@@ -81,34 +140,66 @@ describe("evaluateSigningRequest", () => {
     });
 
     it("refuses a DNS SAN of another namespace next to a SPIFFE ID (SAN spoofing)", () => {
-      expectRefused(decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["api.bar.svc"] }), "DnsNameNotAllowed", "spec.policy.dnsNames", /api.bar.svc matches no allowed pattern for namespace foo/);
+      expectRefused(
+        decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["api.bar.svc"] }),
+        "DnsNameNotAllowed",
+        "spec.policy.dnsNames",
+        /api.bar.svc matches no allowed pattern for namespace foo/,
+      );
     });
   });
 
   describe("tenant workloads asking for themselves", () => {
     it("grants exactly their own identity, with DNS names of their namespace", () => {
-      const decision = decide(fooSigner(), fooWorkload, { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["web.foo.svc.cluster.local", "API.foo.svc"] });
+      const decision = decide(fooSigner(), fooWorkload, {
+        uri: ["spiffe://cluster.local/ns/foo/sa/web"],
+        dns: ["web.foo.svc.cluster.local", "API.foo.svc"],
+      });
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.rule).to.equal("spec.policy.requesters.tenantServiceAccounts");
       expect(decision.grant.subjectAltNames.dns).to.deep.equal(["web.foo.svc.cluster.local", "api.foo.svc"]); // case normalised
     });
 
     it("refuses another service account's identity in the same namespace", () => {
-      expectRefused(decide(fooSigner(), fooWorkload, { uri: ["spiffe://cluster.local/ns/foo/sa/admin"] }), "SpiffeIdentityMismatch", "spec.policy.requesters.tenantServiceAccounts", /may only obtain its own identity/);
+      expectRefused(
+        decide(fooSigner(), fooWorkload, { uri: ["spiffe://cluster.local/ns/foo/sa/admin"] }),
+        "SpiffeIdentityMismatch",
+        "spec.policy.requesters.tenantServiceAccounts",
+        /may only obtain its own identity/,
+      );
     });
 
     it("refuses a workload of namespace bar outright (not a requester of signer foo)", () => {
       const barWorkload = { username: "system:serviceaccount:bar:web", groups: [] };
-      expectRefused(decide(fooSigner(), barWorkload, { uri: ["spiffe://cluster.local/ns/bar/sa/web"] }), "RequesterNotAllowed", "spec.policy.requesters");
+      expectRefused(
+        decide(fooSigner(), barWorkload, { uri: ["spiffe://cluster.local/ns/bar/sa/web"] }),
+        "RequesterNotAllowed",
+        "spec.policy.requesters",
+      );
     });
 
     it("refuses a SPIFFE ID of another trust domain", () => {
-      expectRefused(decide(fooSigner(), fooWorkload, { uri: ["spiffe://evil.org/ns/foo/sa/web"] }), "SpiffeTrustDomainMismatch", "spec.policy.spiffe.trustDomain");
+      expectRefused(
+        decide(fooSigner(), fooWorkload, { uri: ["spiffe://evil.org/ns/foo/sa/web"] }),
+        "SpiffeTrustDomainMismatch",
+        "spec.policy.spiffe.trustDomain",
+      );
     });
 
     it("refuses a second URI SAN and non-SPIFFE URIs", () => {
-      expectRefused(decide(fooSigner(), fooWorkload, { uri: ["spiffe://cluster.local/ns/foo/sa/web", "spiffe://cluster.local/ns/foo/sa/x"] }), "UriSanNotAllowed", "spec.policy.spiffe", /exactly one URI SAN/);
-      expectRefused(decide(fooSigner(), fooWorkload, { uri: ["https://foo.example/"] }), "UriSanNotAllowed", "spec.policy.spiffe");
+      expectRefused(
+        decide(fooSigner(), fooWorkload, {
+          uri: ["spiffe://cluster.local/ns/foo/sa/web", "spiffe://cluster.local/ns/foo/sa/x"],
+        }),
+        "UriSanNotAllowed",
+        "spec.policy.spiffe",
+        /exactly one URI SAN/,
+      );
+      expectRefused(
+        decide(fooSigner(), fooWorkload, { uri: ["https://foo.example/"] }),
+        "UriSanNotAllowed",
+        "spec.policy.spiffe",
+      );
     });
   });
 
@@ -118,27 +209,135 @@ describe("evaluateSigningRequest", () => {
       const decision = decide(fooSigner(), alice, { dns: ["static.example.com"] });
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.rule).to.equal("spec.policy.requesters.users");
-      expectRefused(decide(fooSigner(), alice, { dns: ["web.foo.svc"] }), "DnsNameNotAllowed", "spec.policy.dnsNames");
-      expectRefused(decide(fooSigner(), { username: "bob", groups: ["ops"] }, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }), "SpiffeIdentityMismatch", "spec.policy.requesters.groups", /not a workload/);
+      expectRefused(
+        decide(fooSigner(), alice, { dns: ["web.foo.svc"] }),
+        "DnsNameNotAllowed",
+        "spec.policy.dnsNames",
+      );
+      expectRefused(
+        decide(
+          fooSigner(),
+          { username: "bob", groups: ["ops"] },
+          { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+        ),
+        "SpiffeIdentityMismatch",
+        "spec.policy.requesters.groups",
+        /not a workload/,
+      );
     });
   });
 
   describe("refusals by rule", () => {
     const cases: [string, () => SigningDecision, string, string][] = [
-      ["CA:TRUE requested", () => decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { caTrue: true }), "CertificateAuthorityRequested", "spec.issuance"],
-      ["an RSA-1024 key", () => decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { key: "rsa-1024" }), "KeyNotAllowed", "spec.issuance.keyTypes"],
-      ["a P-384 key when only P-256 is allowed", () => decide(fooSigner({}, { keyTypes: { ecdsaCurves: ["P-256"] } }), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { key: "ecdsa-p384" }), "KeyNotAllowed", "spec.issuance.keyTypes"],
-      ["O=system:masters", () => decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { subject: [{ type: "O", value: "system:masters" }] }), "ReservedSubject", "spec.policy.subject"],
-      ["CN=system:node:n1", () => decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { subject: [{ type: "CN", value: "system:node:n1" }] }), "ReservedSubject", "spec.policy.subject"],
-      ["too many SANs", () => decide(fooSigner({ maxSubjectAltNames: 2 }), fooWorkload, { dns: ["a.foo.svc", "b.foo.svc", "c.foo.svc"] }), "TooManySubjectAltNames", "spec.policy.maxSubjectAltNames"],
-      ["a wildcard when not allowed", () => decide(fooSigner(), fooWorkload, { dns: ["*.foo.svc"] }), "WildcardNotAllowed", "spec.policy.allowWildcardDnsNames"],
-      ["a wildcard that is not a whole left-most label", () => decide(fooSigner({ allowWildcardDnsNames: true }), fooWorkload, { dns: ["a*.foo.svc"] }), "InvalidDnsName", "spec.policy.dnsNames"],
-      ["an IP SAN with no ranges configured", () => decide(fooSigner(), fooWorkload, { ip: ["10.0.0.1"] }), "IpAddressNotAllowed", "spec.policy.ipAddressRanges"],
-      ["an IP SAN outside the ranges", () => decide(fooSigner({ ipAddressRanges: ["10.1.0.0/16"] }), fooWorkload, { ip: ["10.2.0.1"] }), "IpAddressNotAllowed", "spec.policy.ipAddressRanges"],
-      ["an email SAN with no domains configured", () => decide(fooSigner(), fooWorkload, { email: ["a@example.com"] }), "EmailNotAllowed", "spec.policy.emailDomains"],
+      [
+        "CA:TRUE requested",
+        () =>
+          decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { caTrue: true }),
+        "CertificateAuthorityRequested",
+        "spec.issuance",
+      ],
+      [
+        "an RSA-1024 key",
+        () =>
+          decide(fooSigner(), istiod, { uri: ["spiffe://cluster.local/ns/foo/sa/web"] }, { key: "rsa-1024" }),
+        "KeyNotAllowed",
+        "spec.issuance.keyTypes",
+      ],
+      [
+        "a P-384 key when only P-256 is allowed",
+        () =>
+          decide(
+            fooSigner({}, { keyTypes: { ecdsaCurves: ["P-256"] } }),
+            istiod,
+            { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+            { key: "ecdsa-p384" },
+          ),
+        "KeyNotAllowed",
+        "spec.issuance.keyTypes",
+      ],
+      [
+        "O=system:masters",
+        () =>
+          decide(
+            fooSigner(),
+            istiod,
+            { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+            { subject: [{ type: "O", value: "system:masters" }] },
+          ),
+        "ReservedSubject",
+        "spec.policy.subject",
+      ],
+      [
+        "CN=system:node:n1",
+        () =>
+          decide(
+            fooSigner(),
+            istiod,
+            { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+            { subject: [{ type: "CN", value: "system:node:n1" }] },
+          ),
+        "ReservedSubject",
+        "spec.policy.subject",
+      ],
+      [
+        "too many SANs",
+        () =>
+          decide(fooSigner({ maxSubjectAltNames: 2 }), fooWorkload, {
+            dns: ["a.foo.svc", "b.foo.svc", "c.foo.svc"],
+          }),
+        "TooManySubjectAltNames",
+        "spec.policy.maxSubjectAltNames",
+      ],
+      [
+        "a wildcard when not allowed",
+        () => decide(fooSigner(), fooWorkload, { dns: ["*.foo.svc"] }),
+        "WildcardNotAllowed",
+        "spec.policy.allowWildcardDnsNames",
+      ],
+      [
+        "a wildcard that is not a whole left-most label",
+        () => decide(fooSigner({ allowWildcardDnsNames: true }), fooWorkload, { dns: ["a*.foo.svc"] }),
+        "InvalidDnsName",
+        "spec.policy.dnsNames",
+      ],
+      [
+        "an IP SAN with no ranges configured",
+        () => decide(fooSigner(), fooWorkload, { ip: ["10.0.0.1"] }),
+        "IpAddressNotAllowed",
+        "spec.policy.ipAddressRanges",
+      ],
+      [
+        "an IP SAN outside the ranges",
+        () => decide(fooSigner({ ipAddressRanges: ["10.1.0.0/16"] }), fooWorkload, { ip: ["10.2.0.1"] }),
+        "IpAddressNotAllowed",
+        "spec.policy.ipAddressRanges",
+      ],
+      [
+        "an email SAN with no domains configured",
+        () => decide(fooSigner(), fooWorkload, { email: ["a@example.com"] }),
+        "EmailNotAllowed",
+        "spec.policy.emailDomains",
+      ],
       ["no SAN at all", () => decide(fooSigner(), fooWorkload, {}), "NoIdentity", "spec.policy"],
-      ["only usages the signer does not allow", () => decide(fooSigner(), fooWorkload, { dns: ["a.foo.svc"] }, { usages: ["code signing", "cert sign"] }), "NoAllowedUsages", "spec.issuance.allowedUsages"],
-      ["a CN that is no SAN when CNs are copied", () => decide(fooSigner({ subject: { commonNameFromRequest: true } }), fooWorkload, { dns: ["a.foo.svc"] }, { subject: [{ type: "CN", value: "b.foo.svc" }] }), "CommonNameNotASubjectAltName", "spec.policy.subject.commonNameFromRequest"],
+      [
+        "only usages the signer does not allow",
+        () =>
+          decide(fooSigner(), fooWorkload, { dns: ["a.foo.svc"] }, { usages: ["code signing", "cert sign"] }),
+        "NoAllowedUsages",
+        "spec.issuance.allowedUsages",
+      ],
+      [
+        "a CN that is no SAN when CNs are copied",
+        () =>
+          decide(
+            fooSigner({ subject: { commonNameFromRequest: true } }),
+            fooWorkload,
+            { dns: ["a.foo.svc"] },
+            { subject: [{ type: "CN", value: "b.foo.svc" }] },
+          ),
+        "CommonNameNotASubjectAltName",
+        "spec.policy.subject.commonNameFromRequest",
+      ],
     ];
     for (const [name, run, reason, rule] of cases) {
       it(`${name}: ${reason}`, () => expectRefused(run(), reason, rule));
@@ -147,7 +346,9 @@ describe("evaluateSigningRequest", () => {
 
   describe("allowed shapes", () => {
     it("wildcards when allowed, matched label for label", () => {
-      const decision = decide(fooSigner({ allowWildcardDnsNames: true }), fooWorkload, { dns: ["*.foo.svc"] });
+      const decision = decide(fooSigner({ allowWildcardDnsNames: true }), fooWorkload, {
+        dns: ["*.foo.svc"],
+      });
       expect(decision.allowed).to.equal(true);
     });
     it("IP SANs inside configured IPv4 and IPv6 ranges, emails in configured domains", () => {
@@ -158,12 +359,30 @@ describe("evaluateSigningRequest", () => {
     });
     it("the subject comes from the template, never from the request", () => {
       const spec = fooSigner({ subject: { organizations: ["Foo Corp"], commonNameFromRequest: true } });
-      const decision = decide(spec, fooWorkload, { dns: ["a.foo.svc"] }, { subject: [{ type: "CN", value: "A.foo.svc" }, { type: "O", value: "Evil Corp" }] });
+      const decision = decide(
+        spec,
+        fooWorkload,
+        { dns: ["a.foo.svc"] },
+        {
+          subject: [
+            { type: "CN", value: "A.foo.svc" },
+            { type: "O", value: "Evil Corp" },
+          ],
+        },
+      );
       if (!decision.allowed) expect.fail(decision.message);
-      expect(decision.grant.subject).to.deep.equal([{ type: "O", value: "Foo Corp" }, { type: "CN", value: "a.foo.svc" }]);
+      expect(decision.grant.subject).to.deep.equal([
+        { type: "O", value: "Foo Corp" },
+        { type: "CN", value: "a.foo.svc" },
+      ]);
     });
     it("drops requested usages the signer does not allow and keeps the rest", () => {
-      const decision = decide(fooSigner(), fooWorkload, { dns: ["a.foo.svc"] }, { usages: ["digital signature", "server auth", "code signing", "cert sign"] });
+      const decision = decide(
+        fooSigner(),
+        fooWorkload,
+        { dns: ["a.foo.svc"] },
+        { usages: ["digital signature", "server auth", "code signing", "cert sign"] },
+      );
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.grant.usages).to.deep.equal(["digital signature", "server auth"]);
     });
