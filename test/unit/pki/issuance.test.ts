@@ -219,7 +219,10 @@ describe("issueLeafCertificate", function () {
   });
 
   it("clamps the lifetime to [10 min, signer maximum] and to the issuer's NotAfter; backdates NotBefore 5 minutes", async () => {
-    const now = new Date("2026-11-23T12:00:00.500Z");
+    // A clock one day (and half a second) into the CA's life: far from its edges whatever the wall clock says.
+    const caStart = ecCa.intermediate.certificate.notBefore.getTime();
+    const nowSecond = caStart + day * 1000;
+    const now = new Date(nowSecond + 500);
     const environment = { now: () => now, randomBytes: (n: number) => new Uint8Array(n).fill(0x42) };
     const request = parseCertificateRequest(
       buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
@@ -234,8 +237,8 @@ describe("issueLeafCertificate", function () {
         }),
         environment,
       );
-      expect(issued.notBefore.toISOString()).to.equal("2026-11-23T11:55:00.000Z");
-      return (issued.notAfter.getTime() - Date.parse("2026-11-23T12:00:00Z")) / 1000;
+      expect(issued.notBefore.getTime()).to.equal(nowSecond - 300_000);
+      return (issued.notAfter.getTime() - nowSecond) / 1000;
     };
     expect(await lifetime(undefined)).to.equal(day);
     expect(await lifetime(60)).to.equal(600);
@@ -249,6 +252,16 @@ describe("issueLeafCertificate", function () {
       { now: () => nearEnd, randomBytes: environment.randomBytes },
     );
     expect(late.notAfter.getTime()).to.equal(ecCa.intermediate.certificate.notAfter.getTime());
+  });
+
+  it("never backdates NotBefore before the issuer's NotBefore (a CA minutes old)", async () => {
+    const caStart = ecCa.intermediate.certificate.notBefore.getTime();
+    const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256") }));
+    const issued = await issueLeafCertificate(ecCa.authority, request, grant(), {
+      now: () => new Date(caStart + 60_000),
+      randomBytes: (n) => new Uint8Array(n).fill(1),
+    });
+    expect(issued.notBefore.getTime()).to.equal(caStart);
   });
 
   it("refuses to issue from an expired signing certificate", async () => {
