@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { ConnectionReusingKubeConfig } from "../kube/client.js";
 import { jsonLogger, type LogLevel } from "../logger.js";
 import { SignerController } from "../controller/controller.js";
+import { parseGoDuration } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -26,7 +27,27 @@ Options:
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
   --lease-name NAME          the Lease's name (default csr-signer)
   --log-level LEVEL          debug, info, warn or error (default info)
+
+Approval automation (off unless enabled; tenant Signers opt in with spec.approval.mode):
+  --approve-kubelet-serving BOOL      approve kubernetes.io/kubelet-serving CSRs whose every SAN is
+                                      an address of the requesting Node (default false)
+  --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
+  --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none)
+  --kubelet-serving-extra-dns PATTERN also allow this DNS name, {node} = the node name (repeatable)
+  --approve-kubelet-client BOOL       approve kubernetes.io/kube-apiserver-client-kubelet CSRs after a
+                                      SubjectAccessReview, as kube-controller-manager does (default false)
+
+Clean-up of CSRs our signers and approvers handled:
+  --cleanup BOOL                      (default true)
+  --cleanup-finished D                issued, denied or failed, after the condition (default 1h)
+  --cleanup-pending D                 never approved nor denied, after creation (default 24h)
+  --cleanup-approved-unsigned D       approved but never signed (default 24h)
 `;
+
+function booleanFlag(text: string, flag: string): boolean {
+  if (text !== "true" && text !== "false") throw new UsageError(`${flag} must be true or false`);
+  return text === "true";
+}
 
 function positiveNumber(text: string, flag: string): number {
   const value = Number(text);
@@ -48,13 +69,59 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       "leader-elect": { type: "string", default: "true" },
       "lease-name": { type: "string", default: "csr-signer" },
       "log-level": { type: "string", default: "info" },
+      "approve-kubelet-serving": { type: "string", default: "false" },
+      "kubelet-serving-on-refusal": { type: "string", default: "deny" },
+      "kubelet-serving-max-expiration": { type: "string" },
+      "kubelet-serving-extra-dns": { type: "string", multiple: true, default: [] },
+      "approve-kubelet-client": { type: "string", default: "false" },
+      cleanup: { type: "string", default: "true" },
+      "cleanup-finished": { type: "string", default: "1h" },
+      "cleanup-pending": { type: "string", default: "24h" },
+      "cleanup-approved-unsigned": { type: "string", default: "24h" },
     },
     strict: true,
   });
   if (!["debug", "info", "warn", "error"].includes(values["log-level"]))
     throw new UsageError("--log-level must be debug, info, warn or error");
-  if (!["true", "false"].includes(values["leader-elect"]))
-    throw new UsageError("--leader-elect must be true or false");
+  const leaderElection = booleanFlag(values["leader-elect"], "--leader-elect");
+  if (!["deny", "leave-pending"].includes(values["kubelet-serving-on-refusal"])) {
+    throw new UsageError("--kubelet-serving-on-refusal must be deny or leave-pending");
+  }
+  const duration = (flag: string, text: string): number => {
+    try {
+      return parseGoDuration(text, flag);
+    } catch {
+      throw new UsageError(`${flag} must be a duration such as 1h or 30m`);
+    }
+  };
+  const approval = {
+    ...(booleanFlag(values["approve-kubelet-serving"], "--approve-kubelet-serving")
+      ? {
+          kubeletServing: {
+            onRefusal:
+              values["kubelet-serving-on-refusal"] === "deny" ? ("Deny" as const) : ("LeavePending" as const),
+            extraDnsPatterns: values["kubelet-serving-extra-dns"],
+            ...(values["kubelet-serving-max-expiration"]
+              ? {
+                  maximumExpirationSeconds: duration(
+                    "--kubelet-serving-max-expiration",
+                    values["kubelet-serving-max-expiration"],
+                  ),
+                }
+              : {}),
+          },
+        }
+      : {}),
+    kubeletClient: booleanFlag(values["approve-kubelet-client"], "--approve-kubelet-client"),
+  };
+  const cleanup = booleanFlag(values.cleanup, "--cleanup")
+    ? {
+        finishedSeconds: duration("--cleanup-finished", values["cleanup-finished"]),
+        pendingSeconds: duration("--cleanup-pending", values["cleanup-pending"]),
+        approvedUnsignedSeconds: duration("--cleanup-approved-unsigned", values["cleanup-approved-unsigned"]),
+        intervalMs: 60_000,
+      }
+    : (false as const);
   const kubeConfig = new ConnectionReusingKubeConfig();
   if (values.kubeconfig) {
     if (!existsSync(values.kubeconfig))
@@ -80,7 +147,9 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     kubeConfig,
     namespace,
     workers: Math.floor(positiveNumber(values.workers, "--workers")),
-    leaderElection: values["leader-elect"] === "true",
+    leaderElection,
+    approval,
+    cleanup,
     leaseName: values["lease-name"],
     ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
     metricsAddress: values["metrics-address"],

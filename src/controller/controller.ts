@@ -6,6 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import {
+  AuthorizationV1Api,
   CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
@@ -19,6 +20,9 @@ import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-elec
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { defaultCleanupPeriods, type CleanupPeriods } from "../policy/kubelet-approval.js";
+import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
+import { CsrCleaner } from "./csr-cleaner.js";
 import { CsrReconciler, type CsrApi, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
 import {
@@ -48,6 +52,15 @@ export interface ControllerOptions {
   logger: Logger;
   environment?: IssuanceEnvironment;
   events?: EventRecorder;
+  /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
+  approval?: ApprovalSettings;
+  /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
+  cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
+}
+
+interface NodeObject {
+  metadata?: { name?: string };
+  status?: { addresses?: { type: string; address: string }[] };
 }
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -61,6 +74,8 @@ export class SignerController {
   private readonly signerInformer: ResilientInformer<SignerObject>;
   private readonly secretInformer: ResilientInformer<SecretObject>;
   private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
+  private readonly nodeInformer: ResilientInformer<NodeObject> | undefined;
+  private readonly cleaner: CsrCleaner | undefined;
   private readonly csrQueue: WorkQueue;
   private readonly signerQueue: WorkQueue;
   private readonly reconciler: CsrReconciler;
@@ -109,6 +124,13 @@ export class SignerController {
       path: "/api/v1/namespaces",
       list: () => core.listNamespace() as Promise<ListResult<NamespaceObject>>,
     });
+    if (options.approval?.kubeletServing) {
+      this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
+        ...common,
+        path: "/api/v1/nodes",
+        list: () => core.listNode() as Promise<ListResult<NodeObject>>,
+      });
+    }
     this.registry = new SignerRegistry(
       {
         signers: () => this.signerInformer.list(),
@@ -127,6 +149,20 @@ export class SignerController {
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
     const csrApi = kubernetesCsrApi(certificates);
+    const approver = new CsrApprover(
+      options.approval ?? {},
+      this.registry,
+      {
+        get: (name) =>
+          this.nodeInformer?.get(name)
+            ? { addresses: this.nodeInformer.get(name)!.status?.addresses ?? [] }
+            : undefined,
+      },
+      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api)),
+      events,
+      this.metrics,
+      logger,
+    );
     this.reconciler = new CsrReconciler(
       this.registry,
       { get: (name) => this.csrInformer.get(name) },
@@ -135,7 +171,22 @@ export class SignerController {
       this.metrics,
       logger,
       options.environment,
+      approver,
     );
+    if (options.cleanup !== false) {
+      const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: 60_000 };
+      this.cleaner = new CsrCleaner(
+        cleanup,
+        (signerName) => this.registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
+        () => this.csrInformer.list(),
+        async (name, uid) => {
+          await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
+        },
+        this.metrics,
+        logger,
+        () => (options.environment ?? systemIssuanceEnvironment).now(),
+      );
+    }
     this.leading = !options.leaderElection;
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
@@ -152,9 +203,18 @@ export class SignerController {
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
   get ready(): boolean {
-    return [this.csrInformer, this.signerInformer, this.secretInformer, this.namespaceInformer].every(
-      (informer) => informer.healthy,
-    );
+    return this.informers().every((informer) => informer.healthy);
+  }
+
+  private informers(): ResilientInformer<object>[] {
+    const all: ResilientInformer<object>[] = [
+      this.csrInformer,
+      this.signerInformer,
+      this.secretInformer,
+      this.namespaceInformer,
+    ];
+    if (this.nodeInformer) all.push(this.nodeInformer);
+    return all;
   }
 
   get isLeader(): boolean {
@@ -173,16 +233,32 @@ export class SignerController {
       // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
       if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
     });
+    this.nodeInformer?.on((_event, node) => {
+      // A Node's addresses changing can make a pending kubelet-serving CSR approvable.
+      for (const csr of this.csrInformer.list()) {
+        if (csr.spec?.username === `system:node:${node.metadata?.name}` && csr.metadata?.name)
+          this.csrQueue.add(csr.metadata.name);
+      }
+    });
     await Promise.all([
       this.signerInformer.start(),
       this.secretInformer.start(),
       this.namespaceInformer.start(),
+      this.nodeInformer?.start(),
     ]);
     this.rebuildSigners();
     await this.csrInformer.start();
     const poll = setInterval(enqueueSigners, this.options.caFolderPollMs ?? 10_000);
     poll.unref();
     this.timers.push(poll);
+    if (this.cleaner && this.options.cleanup !== false) {
+      const cleaner = this.cleaner;
+      const sweep = setInterval(() => {
+        if (this.isLeader) void cleaner.sweep();
+      }, this.options.cleanup?.intervalMs ?? 60_000);
+      sweep.unref();
+      this.timers.push(sweep);
+    }
     this.elector?.start();
     for (let i = 0; i < this.options.workers; i++) this.workerLoops.push(this.runCsrWorker());
     this.workerLoops.push(this.runSignerWorker());
@@ -199,13 +275,7 @@ export class SignerController {
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
     for (const resolve of this.leadershipWaiters.splice(0)) resolve();
-    for (const informer of [
-      this.csrInformer,
-      this.signerInformer,
-      this.secretInformer,
-      this.namespaceInformer,
-    ])
-      informer.stop();
+    for (const informer of this.informers()) informer.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
     await Promise.all(
@@ -430,12 +500,58 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
         );
         return "ok";
       } catch (error) {
-        const code = apiErrorCode(error);
-        if (code === 404) return "gone";
-        if (code === 409) return "conflict";
-        if (code === 422) return "invalid";
-        throw error;
+        return failedWriteOutcome(error);
       }
     },
   };
+}
+
+/** The approver's API access bound to client-node. */
+export function kubernetesApprovalApi(
+  certificates: CertificatesV1Api,
+  authorization: AuthorizationV1Api,
+): ApprovalApi {
+  return {
+    addApprovalCondition: async (name, resourceVersion, conditions) => {
+      try {
+        await certificates.patchCertificateSigningRequestApproval(
+          { name, body: { metadata: { resourceVersion }, status: { conditions } } },
+          mergePatch,
+        );
+        return "ok";
+      } catch (error) {
+        return failedWriteOutcome(error);
+      }
+    },
+    subjectAccessReview: async (question) => {
+      const review = await authorization.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: question.user,
+            groups: question.groups,
+            ...(question.uid ? { uid: question.uid } : {}),
+            ...(question.extra ? { extra: question.extra } : {}),
+            resourceAttributes: {
+              group: question.group,
+              resource: question.resource,
+              verb: question.verb,
+              ...(question.subresource ? { subresource: question.subresource } : {}),
+              ...(question.name ? { name: question.name } : {}),
+              ...(question.namespace ? { namespace: question.namespace } : {}),
+            },
+          },
+        },
+      });
+      return review.status?.allowed === true;
+    },
+  };
+}
+
+/** What a refused status or approval write means to a reconciler; anything else is rethrown (transient). */
+function failedWriteOutcome(error: unknown): "gone" | "conflict" | "invalid" {
+  const code = apiErrorCode(error);
+  if (code === 404) return "gone";
+  if (code === 409) return "conflict";
+  if (code === 422) return "invalid";
+  throw error;
 }

@@ -16,6 +16,7 @@ import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder, EventTarget } from "../kube/events.js";
 import type { Logger } from "../logger.js";
 import type { ControllerMetrics } from "./metrics.js";
+import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 
 export interface CsrCondition {
@@ -76,12 +77,15 @@ export class CsrReconciler {
     private readonly metrics: ControllerMetrics,
     private readonly logger: Logger,
     private readonly environment: IssuanceEnvironment = systemIssuanceEnvironment,
+    private readonly approver?: CsrApprover,
   ) {}
 
-  /** True when this controller handles the CSR's signer name (checked before anything else). */
+  /** True when one of our signers or approvers handles the CSR's signer name (checked before anything else). */
   isOurs(csr: CsrObject): boolean {
+    const signerName = csr.spec?.signerName;
+    if (signerName === undefined) return false;
     return (
-      csr.spec?.signerName !== undefined && this.registry.forSignerName(csr.spec.signerName) !== undefined
+      this.registry.forSignerName(signerName) !== undefined || (this.approver?.handles(signerName) ?? false)
     );
   }
 
@@ -93,13 +97,16 @@ export class CsrReconciler {
     }
     const signerName = csr.spec?.signerName ?? "";
     const signer = this.registry.forSignerName(signerName);
-    if (!signer) return { kind: "done" }; // not ours: never touch other signers' CSRs
+    const approving = this.approver?.handles(signerName) ?? false;
+    if (!signer && !approving) return { kind: "done" }; // not ours: never touch other signers' CSRs
     if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed")) return { kind: "done" };
+    if (!hasCondition(csr, "Approved") && approving) return this.approver!.reconcile(csr);
+    if (!signer) return { kind: "done" }; // approved for a signer we do not run (kubelet: kube-controller-manager signs)
     if (!hasCondition(csr, "Approved")) {
       if (!this.toldWaiting.has(name)) {
         this.toldWaiting.add(name);
         this.events.record(
-          target(csr),
+          eventTarget(csr),
           "Normal",
           "WaitingApproval",
           `waiting for approval before ${signerName} signs`,
@@ -112,7 +119,7 @@ export class CsrReconciler {
     if (signer.problem || !signer.authority || !signer.spec) {
       const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
       this.events.record(
-        target(csr),
+        eventTarget(csr),
         "Warning",
         "SignerNotReady",
         `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
@@ -180,7 +187,7 @@ export class CsrReconciler {
       notAfter: issued.notAfter.toISOString(),
     });
     this.events.record(
-      target(csr),
+      eventTarget(csr),
       "Normal",
       "Issued",
       `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
@@ -234,12 +241,12 @@ export class CsrReconciler {
       reason,
       message,
     });
-    this.events.record(target(csr), "Warning", reason, message);
+    this.events.record(eventTarget(csr), "Warning", reason, message);
     return { kind: "done" };
   }
 }
 
-function target(csr: CsrObject): EventTarget {
+export function eventTarget(csr: CsrObject): EventTarget {
   return {
     apiVersion: "certificates.k8s.io/v1",
     kind: "CertificateSigningRequest",

@@ -91,6 +91,18 @@ export class ControllerMetrics {
     labelNames: ["signer", "role", "subject"],
     registers: [this.registry],
   });
+  readonly approvals = new Counter({
+    name: "csr_signer_approvals_total",
+    help: "Approval decisions per signer, decision (approved, denied, left-pending) and reason",
+    labelNames: ["signer", "decision", "reason"],
+    registers: [this.registry],
+  });
+  readonly cleaned = new Counter({
+    name: "csr_signer_csrs_cleaned_total",
+    help: "CSRs deleted by the clean-up, by reason",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",

@@ -19,6 +19,20 @@ export interface SignerSpec {
   certificateAuthority: CertificateAuthoritySource;
   issuance: IssuanceSpec;
   policy: PolicySpec;
+  approval: ApprovalSpec;
+}
+
+/**
+ * Approval of this signer's CSRs. Manual: someone else approves (istiod does for its CSRs).
+ * Automatic: a CSR that passes the policy is approved; one that does not is denied (or left
+ * pending). With requireRbacVerb the requester must also hold that verb on
+ * certificates.k8s.io/signers/<signerName>, in its own namespace for service accounts, so tenants
+ * grant access with a Role and RoleBinding of their own.
+ */
+export interface ApprovalSpec {
+  mode: "Manual" | "Automatic";
+  onRefusal: "Deny" | "LeavePending";
+  requireRbacVerb?: string;
 }
 
 /** Exactly one of secretName (in the controller's namespace) or path (mounted files). */
@@ -255,6 +269,20 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
     );
   }
   const subject = object(policy.subject, "spec.policy.subject", true);
+  const approvalRaw = object(spec.approval, "spec.approval", true);
+  const mode = approvalRaw.mode ?? "Manual";
+  if (mode !== "Manual" && mode !== "Automatic")
+    throw new SignerSpecError("spec.approval.mode", "must be Manual or Automatic");
+  const onRefusal = approvalRaw.onRefusal ?? "Deny";
+  if (onRefusal !== "Deny" && onRefusal !== "LeavePending")
+    throw new SignerSpecError("spec.approval.onRefusal", "must be Deny or LeavePending");
+  const requireRbacVerb = approvalRaw.requireRbacVerb;
+  if (
+    requireRbacVerb !== undefined &&
+    (typeof requireRbacVerb !== "string" || !/^[a-z][a-z-]*$/.test(requireRbacVerb))
+  ) {
+    throw new SignerSpecError("spec.approval.requireRbacVerb", "must be an RBAC verb such as request");
+  }
   const parsed: SignerSpec = {
     signerName,
     certificateAuthority:
@@ -265,6 +293,11 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
       allowedUsages,
       keyTypes,
       includeRoot: boolean(issuance.includeRoot, "spec.issuance.includeRoot", false),
+    },
+    approval: {
+      mode,
+      onRefusal,
+      ...(requireRbacVerb !== undefined ? { requireRbacVerb: requireRbacVerb as string } : {}),
     },
     policy: {
       requesters: {

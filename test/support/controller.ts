@@ -110,19 +110,22 @@ export async function startController(
   options: Partial<ControllerOptions> = {},
 ): Promise<RunningController> {
   const admin = controlPlane.kubeConfig();
-  await grantClusterRole(
-    admin,
-    serviceAccountSubject(controllerNamespace, "csr-signer"),
-    [
-      {
-        apiGroups: ["certificates.k8s.io"],
-        resources: ["signers"],
-        resourceNames: signerNames,
-        verbs: ["sign"],
-      },
-    ],
-    "controller-sign",
-  );
+  // An empty resourceNames list would mean every signer: grant nothing then.
+  if (signerNames.length > 0) {
+    await grantClusterRole(
+      admin,
+      serviceAccountSubject(controllerNamespace, "csr-signer"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          resourceNames: signerNames,
+          verbs: ["sign"],
+        },
+      ],
+      "controller-sign",
+    );
+  }
   const identity = serviceAccountIdentity(controllerNamespace, "csr-signer");
   const logs: string[] = [];
   const logger: Logger = jsonLogger({ level: "debug", write: (line) => void logs.push(line) });

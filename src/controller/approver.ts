@@ -1,0 +1,248 @@
+/**
+ * Approval automation: kubelet serving and client certificates, and tenant Signers whose
+ * spec.approval.mode is Automatic. A decision is written through /approval (Approved with
+ * reason AutoApproved, or Denied with the failed check's CamelCase reason). A tenant CSR is
+ * approved only after the exact policy the signer applies has passed, so nothing is approved
+ * that the signer would then refuse.
+ */
+import {
+  CertificateRequestError,
+  defaultKeyAllowList,
+  keyRejection,
+  parseCertificateRequest,
+} from "../pki/certificate-request.js";
+import {
+  decideKubeletServing,
+  kubeletClientShape,
+  kubeletClientSignerName,
+  kubeletServingSignerName,
+  type ApprovalDecision,
+  type KubeletServingSettings,
+  type NodeFacts,
+} from "../policy/kubelet-approval.js";
+import { evaluateSigningRequest } from "../policy/signing-policy.js";
+import type { EventRecorder } from "../kube/events.js";
+import type { Logger } from "../logger.js";
+import { eventTarget, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
+import type { ControllerMetrics } from "./metrics.js";
+import type { SignerRegistry } from "./signer-registry.js";
+
+export interface ApprovalSettings {
+  kubeletServing?: KubeletServingSettings & { onRefusal: "Deny" | "LeavePending" };
+  kubeletClient?: boolean;
+}
+
+export interface SubjectAccessQuestion {
+  user: string;
+  groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
+  namespace?: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+  verb: string;
+}
+
+/** API access the approver needs. */
+export interface ApprovalApi {
+  /** Adds an Approved or Denied condition through /approval, resourceVersion as precondition. */
+  addApprovalCondition(
+    name: string,
+    resourceVersion: string,
+    conditions: readonly object[],
+  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
+}
+
+export type CsrSpecExtra = { extra?: Record<string, string[]>; uid?: string };
+
+export class CsrApprover {
+  constructor(
+    private readonly settings: ApprovalSettings,
+    private readonly registry: SignerRegistry,
+    private readonly nodes: { get(name: string): NodeFacts | undefined },
+    private readonly api: ApprovalApi,
+    private readonly events: EventRecorder,
+    private readonly metrics: ControllerMetrics,
+    private readonly logger: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** True when this approver decides CSRs of `signerName`. */
+  handles(signerName: string): boolean {
+    if (signerName === kubeletServingSignerName) return this.settings.kubeletServing !== undefined;
+    if (signerName === kubeletClientSignerName) return this.settings.kubeletClient === true;
+    return this.registry.forSignerName(signerName)?.spec?.approval.mode === "Automatic";
+  }
+
+  /** Decides a CSR that has neither Approved nor Denied. */
+  async reconcile(csr: CsrObject): Promise<ReconcileResult> {
+    const signerName = csr.spec?.signerName ?? "";
+    const decision = await this.decide(csr, signerName);
+    if (decision.verdict === "ignore") {
+      this.logger.debug("not approving", {
+        csr: csr.metadata?.name,
+        signer: signerName,
+        why: decision.message,
+      });
+      return { kind: "done" };
+    }
+    const leavePending =
+      decision.verdict === "deny" &&
+      (signerName === kubeletServingSignerName
+        ? this.settings.kubeletServing?.onRefusal === "LeavePending"
+        : this.registry.forSignerName(signerName)?.spec?.approval.onRefusal === "LeavePending");
+    const reason = decision.verdict === "approve" ? "AutoApproved" : decision.reason;
+    if (leavePending) {
+      this.metrics.approvals.inc({ signer: signerName, decision: "left-pending", reason });
+      this.events.record(
+        eventTarget(csr),
+        "Warning",
+        reason,
+        `not approved, left pending: ${decision.message}`,
+      );
+      return { kind: "done" };
+    }
+    const now = this.now()
+      .toISOString()
+      .replace(/\.\d+Z$/, "Z");
+    const condition = {
+      type: decision.verdict === "approve" ? "Approved" : "Denied",
+      status: "True",
+      reason,
+      message: decision.message.slice(0, 1024),
+      lastUpdateTime: now,
+      lastTransitionTime: now,
+    };
+    const outcome = await this.api.addApprovalCondition(
+      csr.metadata!.name!,
+      csr.metadata?.resourceVersion ?? "",
+      [...(csr.status?.conditions ?? []), condition],
+    );
+    if (outcome === "gone") return { kind: "done" };
+    if (outcome !== "ok") return { kind: "retry", reason: "Conflict" }; // re-read through the cache; the gates run again
+    this.metrics.approvals.inc({
+      signer: signerName,
+      decision: condition.type === "Approved" ? "approved" : "denied",
+      reason,
+    });
+    this.logger.info(
+      condition.type === "Approved" ? "approved certificate request" : "denied certificate request",
+      {
+        csr: csr.metadata?.name,
+        signer: signerName,
+        requester: csr.spec?.username,
+        reason,
+        message: decision.message,
+      },
+    );
+    this.events.record(
+      eventTarget(csr),
+      condition.type === "Approved" ? "Normal" : "Warning",
+      reason,
+      decision.message,
+    );
+    return { kind: "done" };
+  }
+
+  private async decide(csr: CsrObject, signerName: string): Promise<ApprovalDecision> {
+    const spec = csr.spec ?? {};
+    const requester = { username: spec.username ?? "", groups: spec.groups ?? [] };
+    let request;
+    try {
+      request = parseCertificateRequest(Buffer.from(spec.request ?? "", "base64"));
+    } catch (error) {
+      if (!(error instanceof CertificateRequestError)) throw error;
+      return { verdict: "deny", reason: error.reason, rule: "request", message: error.message };
+    }
+    if (signerName === kubeletServingSignerName || signerName === kubeletClientSignerName) {
+      const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
+      if (keyProblem) return { verdict: "deny", reason: "KeyNotAllowed", rule: "key", message: keyProblem };
+    }
+    if (signerName === kubeletServingSignerName) {
+      const nodeName = requester.username.startsWith("system:node:")
+        ? requester.username.slice("system:node:".length)
+        : "";
+      return decideKubeletServing(
+        requester,
+        request,
+        spec.usages ?? [],
+        spec.expirationSeconds,
+        nodeName ? this.nodes.get(nodeName) : undefined,
+        this.settings.kubeletServing!,
+      );
+    }
+    if (signerName === kubeletClientSignerName) {
+      const shape = kubeletClientShape(requester, request, spec.usages ?? []);
+      if ("ignore" in shape) return { verdict: "ignore", message: shape.ignore };
+      const allowed = await this.api.subjectAccessReview({
+        ...this.identity(csr),
+        group: "certificates.k8s.io",
+        resource: "certificatesigningrequests",
+        subresource: shape.subresource,
+        verb: "create",
+      });
+      return allowed
+        ? {
+            verdict: "approve",
+            rule: shape.subresource,
+            message: `kubelet client certificate: ${requester.username} may create certificatesigningrequests/${shape.subresource}`,
+          }
+        : {
+            verdict: "ignore",
+            message: `SubjectAccessReview for certificatesigningrequests/${shape.subresource} not allowed`,
+          };
+    }
+    const signer = this.registry.forSignerName(signerName);
+    if (!signer?.spec) return { verdict: "ignore", message: "signer not configured" };
+    const decision = evaluateSigningRequest(
+      signer.spec,
+      {
+        requester,
+        request,
+        usages: spec.usages ?? [],
+        ...(spec.expirationSeconds !== undefined ? { expirationSeconds: spec.expirationSeconds } : {}),
+      },
+      { tenantNamespaces: this.registry.tenantNamespaces(signer.spec) },
+    );
+    if (!decision.allowed)
+      return { verdict: "deny", reason: decision.reason, rule: decision.rule, message: decision.message };
+    const verb = signer.spec.approval.requireRbacVerb;
+    if (verb) {
+      const serviceAccountNamespace = /^system:serviceaccount:([^:]+):/.exec(requester.username)?.[1];
+      const allowed = await this.api.subjectAccessReview({
+        ...this.identity(csr),
+        ...(serviceAccountNamespace ? { namespace: serviceAccountNamespace } : {}),
+        group: "certificates.k8s.io",
+        resource: "signers",
+        name: signerName,
+        verb,
+      });
+      if (!allowed) {
+        return {
+          verdict: "deny",
+          reason: "RequesterNotAuthorized",
+          rule: "spec.approval.requireRbacVerb",
+          message: `${requester.username} lacks verb ${verb} on certificates.k8s.io signers/${signerName} (rule spec.approval.requireRbacVerb)`,
+        };
+      }
+    }
+    return {
+      verdict: "approve",
+      rule: decision.rule,
+      message: `Signer ${signer.objectName} approved ${decision.identity} under ${decision.rule}`,
+    };
+  }
+
+  private identity(csr: CsrObject): Pick<SubjectAccessQuestion, "user" | "groups" | "uid" | "extra"> {
+    const spec = (csr.spec ?? {}) as CsrObject["spec"] & CsrSpecExtra;
+    return {
+      user: spec?.username ?? "",
+      groups: spec?.groups ?? [],
+      ...(spec?.uid ? { uid: spec.uid } : {}),
+      ...(spec?.extra ? { extra: spec.extra } : {}),
+    };
+  }
+}

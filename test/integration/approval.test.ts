@@ -1,0 +1,588 @@
+import { expect } from "chai";
+import {
+  AuthorizationV1Api,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import type { DistinguishedName } from "../../src/pki/names.js";
+import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
+import { apiErrorCode } from "../../src/kube/client.js";
+import {
+  buildTestCertificateRequest,
+  makeTestCertificateAuthority,
+  opensslVerify,
+  testKey,
+} from "../support/pki.js";
+import {
+  asNode,
+  asServiceAccount,
+  grantClusterRole,
+  grantSignerVerbs,
+  groupSubject,
+  serviceAccountSubject,
+  uniqueName,
+} from "../support/identities.js";
+import {
+  controllerNamespace,
+  createCaSecret,
+  createSigner,
+  csrEvents,
+  deleteSigner,
+  installSignerManifests,
+  readCsr,
+  setApproval,
+  startController,
+  submitCsr,
+  waitFor,
+  waitForOutcome,
+  waitForSignerCondition,
+  type RunningController,
+} from "../support/controller.js";
+import { controlPlane } from "./setup.js";
+
+const kubeletServing = "kubernetes.io/kubelet-serving";
+const kubeletClient = "kubernetes.io/kube-apiserver-client-kubelet";
+const servingUsages = ["digital signature", "key encipherment", "server auth"];
+
+/** The first Approved or Denied condition of a CSR, once there is one. */
+async function waitForApprovalDecision(
+  admin: KubeConfig,
+  name: string,
+): Promise<{ type: string; reason: string; message: string }> {
+  return waitFor(`CSR ${name} to be approved or denied`, async () => {
+    const condition = (await readCsr(admin, name))?.status?.conditions?.find(
+      (c) => (c.type === "Approved" || c.type === "Denied") && c.status === "True",
+    );
+    return condition
+      ? { type: condition.type, reason: condition.reason ?? "", message: condition.message ?? "" }
+      : undefined;
+  });
+}
+
+describe("approval automation on a real API server", function () {
+  this.timeout(60_000);
+  const suffix = uniqueName("a").slice(2);
+  const n1 = `node-a-${suffix}`;
+  const n2 = `node-b-${suffix}`;
+  let admin: KubeConfig;
+  let running: RunningController;
+
+  before(async function () {
+    this.timeout(60_000);
+    admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    const core = admin.makeApiClient(CoreV1Api);
+    for (const [name, ip] of [
+      [n1, "10.1.0.11"],
+      [n2, "10.1.0.12"],
+    ] as const) {
+      await core.createNode({ body: { metadata: { name } } });
+      const node = await core.readNode({ name });
+      node.status = {
+        addresses: [
+          { type: "Hostname", address: name },
+          { type: "InternalIP", address: ip },
+          { type: "InternalDNS", address: `${name}.cluster.internal` },
+        ],
+      };
+      await core.replaceNodeStatus({ name, body: node });
+    }
+    // Kubelets may create and read CSRs (what the bootstrap policy's system:node role grants).
+    await grantClusterRole(
+      admin,
+      groupSubject("system:nodes"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["certificatesigningrequests"],
+          verbs: ["create", "get"],
+        },
+      ],
+      "kubelets-csr",
+    );
+    running = await startController(controlPlane(), [], {
+      approval: {
+        kubeletServing: {
+          onRefusal: "Deny",
+          maximumExpirationSeconds: 30 * 86400,
+          extraDnsPatterns: ["{node}.nodes.example.test"],
+        },
+        kubeletClient: true,
+      },
+    });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") console.log(running?.logs.slice(-10).join(""));
+  });
+
+  after(async () => {
+    await running?.stop();
+  });
+
+  function servingRequest(
+    options: { cn?: string; o?: string; sans?: Partial<SubjectAlternativeNames> } = {},
+  ): string {
+    const subject: DistinguishedName = [
+      { type: "O", value: options.o ?? "system:nodes" },
+      { type: "CN", value: options.cn ?? `system:node:${n1}` },
+    ];
+    return buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subject,
+      subjectAltNames: options.sans ?? { dns: [n1], ip: ["10.1.0.11"] },
+    });
+  }
+
+  describe("kubelet serving certificates (kubernetes.io/kubelet-serving)", () => {
+    it("approves the honest request: every SAN is an address of the requesting Node", async () => {
+      const name = uniqueName("csr-serving");
+      const started = Date.now();
+      await submitCsr(asNode(admin, n1), {
+        name,
+        signerName: kubeletServing,
+        requestPem: servingRequest({
+          sans: { dns: [n1, `${n1}.cluster.internal`, `${n1}.nodes.example.test`], ip: ["10.1.0.11"] },
+        }),
+        usages: servingUsages,
+      });
+      const decision = await waitForApprovalDecision(admin, name);
+      console.log(`      (approved ${Date.now() - started} ms after creation)`);
+      expect(decision.type).to.equal("Approved");
+      expect(decision.reason).to.equal("AutoApproved");
+      expect(decision.message).to.contain(`Node ${n1}`);
+      expect(
+        (await csrEvents(admin, name)).some((e) => e.type === "Normal" && e.reason === "AutoApproved"),
+      ).to.equal(true);
+    });
+
+    const refusals: [
+      string,
+      () => { requester: string; request: string; usages?: string[]; expirationSeconds?: number },
+      string,
+      RegExp,
+    ][] = [
+      [
+        "another node's name",
+        () => ({ requester: n1, request: servingRequest({ cn: `system:node:${n2}` }) }),
+        "CommonNameMismatch",
+        /CN must be exactly system:node:/,
+      ],
+      [
+        "another node's address",
+        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1], ip: ["10.1.0.12"] } }) }),
+        "SanNotNodeAddress",
+        /IP SAN 10\.1\.0\.12 is not an address/,
+      ],
+      [
+        "another node's DNS name",
+        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n2] } }) }),
+        "SanNotNodeAddress",
+        new RegExp(`DNS SAN ${n2} is not an address`),
+      ],
+      [
+        "an extra DNS name",
+        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1, "kubernetes.default.svc"] } }) }),
+        "SanNotNodeAddress",
+        /kubernetes\.default\.svc/,
+      ],
+      [
+        "a URI SAN",
+        () => ({
+          requester: n1,
+          request: servingRequest({
+            sans: { dns: [n1], uri: ["spiffe://cluster.local/ns/kube-system/sa/x"] },
+          }),
+        }),
+        "UnexpectedSanType",
+        /URI and email/,
+      ],
+      [
+        "wrong usages",
+        () => ({
+          requester: n1,
+          request: servingRequest(),
+          usages: ["digital signature", "key encipherment", "client auth"],
+        }),
+        "UsagesNotAllowed",
+        /usages must be exactly/,
+      ],
+      [
+        "a missing Node",
+        () => ({
+          requester: `ghost-${suffix}`,
+          request: servingRequest({ cn: `system:node:ghost-${suffix}`, sans: { dns: [`ghost-${suffix}`] } }),
+        }),
+        "NodeNotFound",
+        /does not exist/,
+      ],
+      [
+        "a too-long lifetime",
+        () => ({ requester: n1, request: servingRequest(), expirationSeconds: 365 * 86400 }),
+        "ExpirationTooLong",
+        /exceeds 2592000/,
+      ],
+      [
+        "O=system:masters",
+        () => ({ requester: n1, request: servingRequest({ o: "system:masters" }) }),
+        "OrganizationMismatch",
+        /O must be exactly/,
+      ],
+    ];
+    for (const [what, make, reason, message] of refusals) {
+      it(`denies ${what}: Denied ${reason}, message naming the check, Warning Event`, async () => {
+        const { requester, request, usages, expirationSeconds } = make();
+        const name = uniqueName("csr-serving");
+        await submitCsr(asNode(admin, requester), {
+          name,
+          signerName: kubeletServing,
+          requestPem: request,
+          usages: usages ?? servingUsages,
+          ...(expirationSeconds ? { expirationSeconds } : {}),
+        });
+        const decision = await waitForApprovalDecision(admin, name);
+        expect(decision.type).to.equal("Denied");
+        expect(decision.reason).to.equal(reason);
+        expect(decision.message).to.match(message);
+        expect(decision.message).to.match(/\(check [a-zA-Z.]+\)$/);
+        await waitFor("the Warning event", async () =>
+          (await csrEvents(admin, name)).some((e) => e.type === "Warning" && e.reason === reason)
+            ? true
+            : undefined,
+        );
+      });
+    }
+  });
+
+  describe("kubelet client certificates (kubernetes.io/kube-apiserver-client-kubelet)", () => {
+    const clientRequest = () =>
+      buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subject: [
+          { type: "O", value: "system:nodes" },
+          { type: "CN", value: `system:node:${n2}` },
+        ],
+      });
+
+    it("approves a node renewing its own identity only once RBAC allows certificatesigningrequests/selfnodeclient", async () => {
+      const before = uniqueName("csr-client");
+      await submitCsr(asNode(admin, n2), {
+        name: before,
+        signerName: kubeletClient,
+        requestPem: clientRequest(),
+        usages: ["digital signature", "client auth"],
+      });
+      // Without the permission the approver leaves it alone, like kube-controller-manager: no denial.
+      const marker = uniqueName("csr-serving");
+      await submitCsr(asNode(admin, n1), {
+        name: marker,
+        signerName: kubeletServing,
+        requestPem: servingRequest(),
+        usages: servingUsages,
+      });
+      await waitForApprovalDecision(admin, marker);
+      expect((await readCsr(admin, before))?.status?.conditions ?? []).to.deep.equal([]);
+
+      const binding = `selfnodeclient-${suffix}`;
+      await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+        body: {
+          metadata: { name: binding },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+          },
+          subjects: [{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "system:nodes" }],
+        },
+      });
+      const after = uniqueName("csr-client");
+      await waitFor("the binding to take effect", async () => {
+        const review = await admin.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+          body: {
+            spec: {
+              user: `system:node:${n2}`,
+              groups: ["system:nodes"],
+              resourceAttributes: {
+                group: "certificates.k8s.io",
+                resource: "certificatesigningrequests",
+                subresource: "selfnodeclient",
+                verb: "create",
+              },
+            },
+          },
+        });
+        return review.status?.allowed ? true : undefined;
+      });
+      await submitCsr(asNode(admin, n2), {
+        name: after,
+        signerName: kubeletClient,
+        requestPem: clientRequest(),
+        usages: ["digital signature", "key encipherment", "client auth"],
+      });
+      const decision = await waitForApprovalDecision(admin, after);
+      expect(decision).to.include({ type: "Approved", reason: "AutoApproved" });
+      expect(decision.message).to.contain("selfnodeclient");
+    });
+  });
+
+  describe("tenant Signers with spec.approval.mode Automatic", () => {
+    const signerName = `approval.csr-signer.test/foo-${suffix}`;
+    const objectName = `approval-foo-${suffix}`;
+    let tenant: RunningController;
+    let ca: Awaited<ReturnType<typeof makeTestCertificateAuthority>>;
+
+    before(async () => {
+      ca = await makeTestCertificateAuthority({ name: `approval-${suffix}` });
+      await createCaSecret(admin, `approval-cacerts-${suffix}`, ca.files);
+      await createSigner(admin, objectName, {
+        signerName,
+        certificateAuthority: { secretName: `approval-cacerts-${suffix}` },
+        approval: { mode: "Automatic", requireRbacVerb: "request" },
+        policy: {
+          requesters: { tenantServiceAccounts: true },
+          tenants: { namespaces: ["foo"] },
+          spiffe: { trustDomain: "cluster.local" },
+        },
+      });
+      await grantSignerVerbs(admin, {
+        subject: serviceAccountSubject(controllerNamespace, "csr-signer"),
+        signerNames: [signerName],
+        verbs: ["approve"],
+      });
+      await grantClusterRole(
+        admin,
+        [serviceAccountSubject("foo", "web"), serviceAccountSubject("foo", "other")],
+        [
+          {
+            apiGroups: ["certificates.k8s.io"],
+            resources: ["certificatesigningrequests"],
+            verbs: ["create", "get"],
+          },
+        ],
+        "tenant-csr",
+      );
+      tenant = await startController(controlPlane(), [signerName], {
+        leaderElection: true,
+        leaseName: `approval-${suffix}`,
+        identity: "approval-tenant",
+      });
+      await waitForSignerCondition(admin, objectName, "Ready", "True");
+    });
+
+    after(async () => {
+      await tenant?.stop();
+      await deleteSigner(admin, objectName);
+    });
+
+    const selfRequest = (serviceAccount: string, uriAccount = serviceAccount) =>
+      buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { uri: [`spiffe://cluster.local/ns/foo/sa/${uriAccount}`] },
+      });
+
+    it("denies a requester without the RBAC verb, approves and issues once the tenant grants it with its own Role", async () => {
+      const denied = uniqueName("csr-tenant");
+      await submitCsr(asServiceAccount(admin, "foo", "web"), {
+        name: denied,
+        signerName,
+        requestPem: selfRequest("web"),
+      });
+      const refusal = await waitForApprovalDecision(admin, denied);
+      expect(refusal).to.include({ type: "Denied", reason: "RequesterNotAuthorized" });
+      expect(refusal.message).to.contain("lacks verb request on certificates.k8s.io signers/");
+
+      // The tenant's own Role and RoleBinding in namespace foo: no cluster-wide grant needed.
+      const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+      await rbac
+        .createNamespacedRole({
+          namespace: "foo",
+          body: {
+            metadata: { name: `request-${suffix}` },
+            rules: [
+              {
+                apiGroups: ["certificates.k8s.io"],
+                resources: ["signers"],
+                resourceNames: [signerName],
+                verbs: ["request"],
+              },
+            ],
+          },
+        })
+        .catch(async (error: unknown) => {
+          if (apiErrorCode(error) !== 404) throw error;
+          await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "foo" } } });
+          await rbac.createNamespacedRole({
+            namespace: "foo",
+            body: {
+              metadata: { name: `request-${suffix}` },
+              rules: [
+                {
+                  apiGroups: ["certificates.k8s.io"],
+                  resources: ["signers"],
+                  resourceNames: [signerName],
+                  verbs: ["request"],
+                },
+              ],
+            },
+          });
+        });
+      await rbac.createNamespacedRoleBinding({
+        namespace: "foo",
+        body: {
+          metadata: { name: `request-${suffix}` },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `request-${suffix}` },
+          subjects: [{ kind: "ServiceAccount", name: "web", namespace: "foo" }],
+        },
+      });
+      const approved = uniqueName("csr-tenant");
+      await waitFor("the RoleBinding to take effect", async () => {
+        const review = await admin.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+          body: {
+            spec: {
+              user: "system:serviceaccount:foo:web",
+              groups: ["system:serviceaccounts"],
+              resourceAttributes: {
+                namespace: "foo",
+                group: "certificates.k8s.io",
+                resource: "signers",
+                name: signerName,
+                verb: "request",
+              },
+            },
+          },
+        });
+        return review.status?.allowed ? true : undefined;
+      });
+      await submitCsr(asServiceAccount(admin, "foo", "web"), {
+        name: approved,
+        signerName,
+        requestPem: selfRequest("web"),
+      });
+      const approval = await waitForApprovalDecision(admin, approved);
+      expect(approval).to.include({ type: "Approved", reason: "AutoApproved" });
+      expect(approval.message).to.match(
+        new RegExp(
+          `Signer ${objectName} approved spiffe://cluster.local/ns/foo/sa/web under spec.policy.requesters.tenantServiceAccounts`,
+        ),
+      );
+      const outcome = await waitForOutcome(admin, approved);
+      expect(opensslVerify(outcome.certificatePem!, ca.files["root-cert.pem"]!)).to.match(/: OK/);
+    });
+
+    it("never approves what the signer would refuse: another identity is Denied with the policy's rule", async () => {
+      const name = uniqueName("csr-tenant");
+      await submitCsr(asServiceAccount(admin, "foo", "web"), {
+        name,
+        signerName,
+        requestPem: selfRequest("web", "admin"),
+      });
+      const decision = await waitForApprovalDecision(admin, name);
+      expect(decision).to.include({ type: "Denied", reason: "SpiffeIdentityMismatch" });
+      expect(decision.message).to.contain("rule spec.policy.requesters.tenantServiceAccounts");
+      expect((await readCsr(admin, name))?.status?.certificate).to.equal(undefined);
+    });
+  });
+
+  describe("least privilege and metrics, after the flows above", () => {
+    it("approves only with least-privilege RBAC: approve on the kubelet signers, not on others", async () => {
+      const authorization = admin.makeApiClient(AuthorizationV1Api);
+      const can = async (name: string) =>
+        (
+          await authorization.createSubjectAccessReview({
+            body: {
+              spec: {
+                user: "system:serviceaccount:csr-signer:csr-signer",
+                groups: ["system:serviceaccounts", "system:serviceaccounts:csr-signer"],
+                resourceAttributes: {
+                  group: "certificates.k8s.io",
+                  resource: "signers",
+                  name,
+                  verb: "approve",
+                },
+              },
+            },
+          })
+        ).status?.allowed === true;
+      expect(await can(kubeletServing)).to.equal(true);
+      expect(await can(kubeletClient)).to.equal(true);
+      expect(await can("kubernetes.io/kube-apiserver-client")).to.equal(false);
+      expect(await can("kubernetes.io/legacy-unknown")).to.equal(false);
+    });
+
+    it("counts approvals and denials by reason in metrics", async () => {
+      const [metricsAddress] = running.controller.addresses();
+      const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+      expect(metrics).to.match(
+        /csr_signer_approvals_total\{signer="kubernetes.io\/kubelet-serving",decision="approved",reason="AutoApproved"\} [1-9]/,
+      );
+      expect(metrics).to.match(
+        /csr_signer_approvals_total\{signer="kubernetes.io\/kubelet-serving",decision="denied",reason="SanNotNodeAddress"\} [1-9]/,
+      );
+    });
+  });
+});
+
+describe("CSR clean-up", function () {
+  this.timeout(60_000);
+  const suffix = uniqueName("c").slice(2);
+  const signerName = `cleanup.csr-signer.test/foo-${suffix}`;
+  const objectName = `cleanup-${suffix}`;
+
+  it("deletes issued, denied and pending CSRs of our signers after their periods, never others' (every period is in the unit tests)", async () => {
+    const admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    const ca = await makeTestCertificateAuthority({ name: `cleanup-${suffix}` });
+    await createCaSecret(admin, `cleanup-cacerts-${suffix}`, ca.files);
+    await createSigner(admin, objectName, {
+      signerName,
+      certificateAuthority: { secretName: `cleanup-cacerts-${suffix}` },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    });
+    const running = await startController(controlPlane(), [signerName], {
+      leaderElection: true,
+      leaseName: `cleanup-${suffix}`,
+      identity: "cleanup",
+      cleanup: { finishedSeconds: 2, pendingSeconds: 3, approvedUnsignedSeconds: 2, intervalMs: 250 },
+    });
+    try {
+      await waitForSignerCondition(admin, objectName, "Ready", "True");
+      const request = () =>
+        buildTestCertificateRequest({
+          key: testKey("ecdsa-p256"),
+          subjectAltNames: { dns: ["a.example.test"] },
+        });
+      const issued = uniqueName("csr-clean-issued");
+      const denied = uniqueName("csr-clean-denied");
+      const pending = uniqueName("csr-clean-pending");
+      const foreign = uniqueName("csr-clean-foreign");
+      const usages = ["digital signature", "server auth"];
+      await submitCsr(admin, { name: issued, signerName, requestPem: request(), usages });
+      await setApproval(admin, issued, "Approved");
+      await submitCsr(admin, { name: denied, signerName, requestPem: request(), usages });
+      await setApproval(admin, denied, "Denied");
+      await submitCsr(admin, { name: pending, signerName, requestPem: request(), usages });
+      await submitCsr(admin, {
+        name: foreign,
+        signerName: `cleanup.csr-signer.test/other-${suffix}`,
+        requestPem: request(),
+        usages,
+      });
+      expect((await waitForOutcome(admin, issued)).certificatePem).to.be.a("string");
+      for (const name of [issued, denied, pending]) {
+        await waitFor(
+          `${name} to be deleted`,
+          async () => ((await readCsr(admin, name)) === undefined ? true : undefined),
+          15_000,
+        );
+      }
+      expect(await readCsr(admin, foreign)).not.to.equal(undefined);
+      const metrics = await running.controller.metrics.cleaned.get();
+      const reasons = Object.fromEntries(metrics.values.map((value) => [value.labels.reason, value.value]));
+      expect(reasons).to.include.keys("Issued", "Denied", "Pending");
+    } finally {
+      await running.stop();
+      await deleteSigner(admin, objectName);
+    }
+  });
+});
