@@ -13,6 +13,7 @@ import {
 } from "./ca-commands.js";
 import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
+import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 
@@ -20,6 +21,7 @@ Usage: csr-signer <command> [options]   (csr-signer <command> --help for details
 
 Controller:
   controller        run the signer against a cluster
+  istio mesh-config print meshConfig caCertificates for the cluster's Signers
 
 Offline CA toolkit:
   ca root           create an offline root CA
@@ -36,6 +38,7 @@ const commands: Record<string, Command> = {
   "ca inspect": { run: caInspect, help: caInspectHelp },
   sign: { run: signCommand, help: signHelp },
   controller: { run: controllerCommand, help: controllerHelp },
+  "istio mesh-config": { run: istioMeshConfig, help: istioMeshConfigHelp },
 };
 
 /**
@@ -43,7 +46,8 @@ const commands: Record<string, Command> = {
  * mistakes, 1 otherwise), never a stack trace.
  */
 export async function runCli(argv: string[], io: CommandIo): Promise<void> {
-  const name = argv[0] === "ca" ? `ca ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
+  const name =
+    argv[0] === "ca" || argv[0] === "istio" ? `${argv[0]} ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
   const rest = argv.slice(name.split(" ").length);
   const command = commands[name];
   if (!command) {

@@ -20,6 +20,7 @@ import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-elec
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { TrustBundlePublisher, trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
 import { defaultCleanupPeriods, type CleanupPeriods } from "../policy/kubelet-approval.js";
 import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
@@ -75,6 +76,8 @@ export class SignerController {
   private readonly secretInformer: ResilientInformer<SecretObject>;
   private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
   private readonly nodeInformer: ResilientInformer<NodeObject> | undefined;
+  private readonly configMapInformer: ResilientInformer<ConfigMapObject>;
+  private readonly publisher: TrustBundlePublisher;
   private readonly cleaner: CsrCleaner | undefined;
   private readonly csrQueue: WorkQueue;
   private readonly signerQueue: WorkQueue;
@@ -124,6 +127,17 @@ export class SignerController {
       path: "/api/v1/namespaces",
       list: () => core.listNamespace() as Promise<ListResult<NamespaceObject>>,
     });
+    // Only ConfigMaps we published (label-selected), so the cache stays small.
+    this.configMapInformer = new ResilientInformer<ConfigMapObject>(kubeConfig, {
+      ...common,
+      path: "/api/v1/configmaps",
+      labelSelector: trustBundleLabel,
+      list: () =>
+        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel }) as Promise<
+          ListResult<ConfigMapObject>
+        >,
+    });
+    this.publisher = new TrustBundlePublisher(kubeConfig);
     if (options.approval?.kubeletServing) {
       this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
         ...common,
@@ -208,6 +222,7 @@ export class SignerController {
 
   private informers(): ResilientInformer<object>[] {
     const all: ResilientInformer<object>[] = [
+      this.configMapInformer,
       this.csrInformer,
       this.signerInformer,
       this.secretInformer,
@@ -227,6 +242,7 @@ export class SignerController {
     this.signerInformer.on(enqueueSigners);
     this.secretInformer.on(enqueueSigners);
     this.namespaceInformer.on(enqueueSigners);
+    this.configMapInformer.on(enqueueSigners); // an edited or deleted copy is put back at once
     this.csrInformer.on((event, csr) => {
       const name = csr.metadata?.name;
       if (!name) return;
@@ -245,6 +261,7 @@ export class SignerController {
       this.secretInformer.start(),
       this.namespaceInformer.start(),
       this.nodeInformer?.start(),
+      this.configMapInformer.start(),
     ]);
     this.rebuildSigners();
     await this.csrInformer.start();
@@ -356,7 +373,10 @@ export class SignerController {
       const started = Date.now();
       try {
         this.rebuildSigners();
-        if (this.isLeader) await this.writeSignerStatuses();
+        if (this.isLeader) {
+          await this.publishTrustBundles();
+          await this.writeSignerStatuses();
+        }
         this.signerQueue.forget(key);
       } catch (error) {
         this.logger.error("signer reconcile failed", { error: describeError(error) });
@@ -365,6 +385,66 @@ export class SignerController {
         this.signerQueue.done(key, started);
       }
     }
+  }
+
+  /**
+   * Publishes every Signer's bundle. Once all copies of a bundle are written its new roots count
+   * as published, which may let new CA material be adopted: then the signers are rebuilt.
+   */
+  private async publishTrustBundles(): Promise<void> {
+    const namespaces = this.namespaceInformer.list();
+    const ours = this.configMapInformer.list();
+    const live = new Set<string>();
+    let newlyPublished = false;
+    for (const signer of this.registry.all()) {
+      live.add(signer.objectName);
+      const spec = signer.spec;
+      const bundle = signer.bundle;
+      if (!spec || !bundle || bundle.certificates.length === 0) continue; // nothing valid to publish yet
+      const tenants = this.registry.tenantNamespaces(spec);
+      const targets = namespaces
+        .filter((ns) => ns.metadata?.name && tenants.has(ns.metadata.name))
+        .map((ns) => ({ name: ns.metadata!.name!, terminating: ns.status?.phase === "Terminating" }));
+      const mine = ours.filter((cm) => cm.metadata?.labels?.[trustBundleLabel] === signer.objectName);
+      const configMaps = await this.publisher.publishConfigMaps(
+        signer.objectName,
+        spec.trustBundle.configMap,
+        bundle.pem,
+        targets,
+        mine,
+      );
+      const clusterTrustBundle = await this.publisher.publishClusterTrustBundle(
+        signer.objectName,
+        spec.signerName,
+        spec.trustBundle.clusterTrustBundle ? bundle.pem : undefined,
+      );
+      for (const problem of [...configMaps.problems, ...clusterTrustBundle.problems]) {
+        this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
+      }
+      if (
+        configMaps.complete &&
+        clusterTrustBundle.complete &&
+        this.registry.markPublished(signer.objectName)
+      )
+        newlyPublished = true;
+    }
+    // Publications of Signers that no longer exist.
+    const orphans = new Set(
+      ours
+        .map((cm) => cm.metadata?.labels?.[trustBundleLabel] ?? "")
+        .filter((name) => name && !live.has(name)),
+    );
+    for (const orphan of orphans) {
+      await this.publisher.publishConfigMaps(
+        orphan,
+        undefined,
+        "",
+        [],
+        ours.filter((cm) => cm.metadata?.labels?.[trustBundleLabel] === orphan),
+      );
+      await this.publisher.publishClusterTrustBundle(orphan, "", undefined);
+    }
+    if (newlyPublished) this.rebuildSigners();
   }
 
   private async writeSignerStatuses(): Promise<void> {

@@ -12,6 +12,13 @@ import {
 } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import {
+  computeTrustBundle,
+  publishedLongEnough,
+  rootsFromPem,
+  type RecordedRoot,
+  type TrustBundle,
+} from "../bundle/trust-bundle.js";
+import {
   labelSelectorMatches,
   parseSignerSpec,
   SignerSpecError,
@@ -47,6 +54,7 @@ export interface SignerStatus {
   certificateAuthority?: CertificateSummary & { issuer: string; roots: CertificateSummary[] };
   issuedCount?: number;
   failedCount?: number;
+  trustBundle?: { roots: RecordedRoot[] };
 }
 
 export interface SecretObject {
@@ -77,6 +85,10 @@ export interface ActiveSigner {
   readonly problem: SignerProblem | undefined;
   /** Set when a CA update was refused and the previous CA is still used. */
   readonly degraded: SignerProblem | undefined;
+  /** The roots to publish; absent when the spec is invalid. */
+  readonly bundle: TrustBundle | undefined;
+  /** Set when a CA certificate expires within spec.trustBundle.expiryWarning. */
+  readonly expiring: string | undefined;
 }
 
 export interface SignerSources {
@@ -95,6 +107,10 @@ export class SignerRegistry {
   private byObjectName = new Map<string, ActiveSigner>();
   /** Last CA that loaded per Signer object, by the hash of its source files. */
   private readonly loaded = new Map<string, LoadedAuthority>();
+  /** Material read but not (yet) adopted, by Signer: parsed once per content. */
+  private readonly candidates = new Map<string, LoadedAuthority>();
+  /** Roots this process recorded (publication times, retirements), merged with Signer status. */
+  private readonly recorded = new Map<string, RecordedRoot[]>();
   private readonly issuedSinceStatus = new Map<string, number>();
   private readonly failedSinceStatus = new Map<string, number>();
 
@@ -198,7 +214,15 @@ export class SignerRegistry {
     const degraded: Omit<SignerCondition, "lastTransitionTime"> = signer.degraded
       ? { type: "Degraded", status: "True", reason: signer.degraded.reason, message: signer.degraded.message }
       : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
-    const conditions = [ready, degraded].map((condition) => {
+    const expiring: Omit<SignerCondition, "lastTransitionTime"> = signer.expiring
+      ? {
+          type: "CertificateAuthorityExpiring",
+          status: "True",
+          reason: "ExpiresSoon",
+          message: signer.expiring,
+        }
+      : { type: "CertificateAuthorityExpiring", status: "False", reason: "AsExpected", message: "" };
+    const conditions = [ready, degraded, expiring].map((condition) => {
       const existing = current.conditions?.find((c) => c.type === condition.type);
       const unchanged =
         existing && existing.status === condition.status && existing.reason === condition.reason;
@@ -227,6 +251,7 @@ export class SignerRegistry {
         : {}),
       issuedCount: (current.issuedCount ?? 0) + (this.issuedSinceStatus.get(objectName) ?? 0),
       failedCount: (current.failedCount ?? 0) + (this.failedSinceStatus.get(objectName) ?? 0),
+      ...(this.recorded.has(objectName) ? { trustBundle: { roots: this.recorded.get(objectName)! } } : {}),
     };
     const comparable = (status: SignerStatus): string =>
       JSON.stringify({
@@ -246,7 +271,7 @@ export class SignerRegistry {
     const base = { objectName, uid: object.metadata?.uid, generation: object.metadata?.generation };
     let spec: SignerSpec;
     try {
-      spec = parseSignerSpec(object.spec);
+      spec = parseSignerSpec(object.spec, objectName);
     } catch (error) {
       if (!(error instanceof SignerSpecError)) throw error;
       return {
@@ -254,59 +279,163 @@ export class SignerRegistry {
         spec: undefined,
         authority: undefined,
         degraded: undefined,
+        expiring: undefined,
+        bundle: undefined,
         problem: { reason: "InvalidSpec", message: error.message },
       };
     }
-    const previous = this.loaded.get(objectName);
+    const now = this.now();
+    const recorded = this.recordedRoots(objectName, object.status);
+    const selection = this.selectAuthority(objectName, spec, recorded, now);
+    let extraRoots: ParsedCertificate[] = [];
+    let extraProblem: SignerProblem | undefined;
+    try {
+      extraRoots = rootsFromPem(spec.trustBundle.extraRootsPem);
+    } catch (error) {
+      extraProblem = {
+        reason: "InvalidExtraRoots",
+        message: `spec.trustBundle.extraRootsPem: ${(error as Error).message}`,
+      };
+    }
+    // New material's roots are published before that material may sign (see selectAuthority).
+    const bundle = computeTrustBundle(
+      [...(selection.authority?.roots ?? []), ...(selection.pending?.roots ?? []), ...extraRoots],
+      recorded,
+      now,
+      spec.trustBundle.overlapSeconds,
+    );
+    this.recorded.set(objectName, bundle.recorded);
+    const authority = selection.authority;
+    const warnUntil = now.getTime() + spec.trustBundle.expiryWarningSeconds * 1000;
+    const expiringCertificates = authority
+      ? [authority.signingCertificate, ...authority.intermediates, authority.anchor].filter(
+          (c) => c.notAfter.getTime() < warnUntil,
+        )
+      : [];
+    return {
+      ...base,
+      spec,
+      authority,
+      problem: selection.problem,
+      degraded: selection.degraded ?? extraProblem,
+      bundle,
+      expiring: expiringCertificates.length
+        ? expiringCertificates.map((c) => `"${c.subject}" expires ${c.notAfter.toISOString()}`).join("; ")
+        : undefined,
+    };
+  }
+
+  /**
+   * Which CA signs. New material is adopted only when it validates and its root has been in the
+   * published bundle for spec.trustBundle.minimumRootPublication; until then the previous CA keeps
+   * signing (while valid) and the Signer reports Degraded with the reason.
+   */
+  private selectAuthority(
+    objectName: string,
+    spec: SignerSpec,
+    recorded: readonly RecordedRoot[],
+    now: Date,
+  ): {
+    authority?: CertificateAuthority;
+    pending?: CertificateAuthority;
+    problem?: SignerProblem;
+    degraded?: SignerProblem;
+  } {
+    const adopted = this.loaded.get(objectName);
+    const previous =
+      adopted && now < adopted.authority.signingCertificate.notAfter ? adopted.authority : undefined;
+    const keepPrevious = (problem: SignerProblem, pending?: CertificateAuthority) =>
+      previous
+        ? {
+            authority: previous,
+            ...(pending ? { pending } : {}),
+            degraded: {
+              reason: problem.reason,
+              message: `update not used, still signing with the previous CA: ${problem.message}`,
+            },
+          }
+        : { ...(pending ? { pending } : {}), problem };
     let files: Record<string, Uint8Array | undefined>;
     let sourceName: string;
     try {
       ({ files, sourceName } = this.readSource(spec));
     } catch (error) {
-      const problem = { reason: "CertificateAuthorityMissing", message: (error as Error).message };
-      return this.withPrevious(base, spec, previous, problem);
+      return keepPrevious({ reason: "CertificateAuthorityMissing", message: (error as Error).message });
     }
     const sourceHash = hashFiles(files);
+    if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
+    let candidate = this.candidates.get(objectName);
+    if (candidate?.sourceHash !== sourceHash) {
+      try {
+        candidate = { sourceHash, authority: loadCertificateAuthority(files, now) };
+      } catch (error) {
+        if (!(error instanceof CertificateAuthorityError)) throw error;
+        this.candidates.delete(objectName);
+        return keepPrevious({
+          reason: `CertificateAuthority${error.reason}`,
+          message: `${sourceName}: ${error.message}`,
+        });
+      }
+      this.candidates.set(objectName, candidate);
+    }
+    const anchor = candidate.authority.anchor;
+    const sameAnchorAsPrevious = previous?.anchor.fingerprintSha256 === anchor.fingerprintSha256;
     if (
-      previous &&
-      previous.sourceHash === sourceHash &&
-      this.now() < previous.authority.signingCertificate.notAfter
+      !sameAnchorAsPrevious &&
+      !publishedLongEnough(
+        recorded,
+        anchor.fingerprintSha256,
+        now,
+        spec.trustBundle.minimumRootPublicationSeconds,
+      )
     ) {
-      return { ...base, spec, authority: previous.authority, problem: undefined, degraded: undefined };
+      return keepPrevious(
+        {
+          reason: "RootNotYetPublished",
+          message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${spec.trustBundle.minimumRootPublicationSeconds}s before it signs`,
+        },
+        candidate.authority,
+      );
     }
-    try {
-      const authority = loadCertificateAuthority(files, this.now());
-      this.loaded.set(objectName, { sourceHash, authority });
-      return { ...base, spec, authority, problem: undefined, degraded: undefined };
-    } catch (error) {
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      return this.withPrevious(base, spec, previous, {
-        reason: `CertificateAuthority${error.reason}`,
-        message: `${sourceName}: ${error.message}`,
-      });
-    }
+    this.loaded.set(objectName, candidate);
+    return { authority: candidate.authority };
   }
 
-  /** A broken update never replaces a working CA: keep signing with the previous one while it is valid. */
-  private withPrevious(
-    base: Pick<ActiveSigner, "objectName" | "uid" | "generation">,
-    spec: SignerSpec,
-    previous: LoadedAuthority | undefined,
-    problem: SignerProblem,
-  ): ActiveSigner {
-    if (previous && this.now() < previous.authority.signingCertificate.notAfter) {
-      return {
-        ...base,
-        spec,
-        authority: previous.authority,
-        problem: undefined,
-        degraded: {
-          reason: problem.reason,
-          message: `update refused, still signing with the previous CA: ${problem.message}`,
-        },
-      };
+  /** Recorded roots: what Signer status says, merged with what this process recorded since. */
+  private recordedRoots(objectName: string, status: SignerStatus | undefined): RecordedRoot[] {
+    const earliest = (a?: string, b?: string): string | undefined =>
+      a && b ? (Date.parse(a) <= Date.parse(b) ? a : b) : (a ?? b);
+    const merged = new Map<string, RecordedRoot>();
+    for (const entry of [...(status?.trustBundle?.roots ?? []), ...(this.recorded.get(objectName) ?? [])]) {
+      const existing = merged.get(entry.fingerprintSha256);
+      if (!existing) {
+        merged.set(entry.fingerprintSha256, { ...entry });
+        continue;
+      }
+      const firstPublished = earliest(existing.firstPublished, entry.firstPublished);
+      const retiredAt = earliest(existing.retiredAt, entry.retiredAt);
+      merged.set(entry.fingerprintSha256, {
+        ...existing,
+        ...(firstPublished ? { firstPublished } : {}),
+        ...(retiredAt ? { retiredAt } : {}),
+      });
     }
-    return { ...base, spec, authority: undefined, problem, degraded: undefined };
+    return [...merged.values()];
+  }
+
+  /** Records that the current bundle of `objectName` is published everywhere; true when that is news. */
+  markPublished(objectName: string): boolean {
+    const now = this.now()
+      .toISOString()
+      .replace(/\.\d+Z$/, "Z");
+    let changed = false;
+    for (const entry of this.recorded.get(objectName) ?? []) {
+      if (!entry.firstPublished && !entry.retiredAt) {
+        entry.firstPublished = now;
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   private readSource(spec: SignerSpec): {

@@ -20,7 +20,30 @@ export interface SignerSpec {
   issuance: IssuanceSpec;
   policy: PolicySpec;
   approval: ApprovalSpec;
+  trustBundle: TrustBundleSpec;
 }
+
+/**
+ * Where the Signer's trust bundle (the roots its clients must trust) is published, and how root
+ * rotations are paced. The overlap is never shorter than the longest leaf the Signer issues.
+ */
+export interface TrustBundleSpec {
+  /** A ConfigMap in every tenant namespace (names plus selector); absent: none. */
+  configMap?: { name: string; key: string };
+  /** A ClusterTrustBundle for the signer name, when the API serves certificates.k8s.io/v1beta1. */
+  clusterTrustBundle: boolean;
+  /** More roots to trust (PEM), e.g. a partner's. */
+  extraRootsPem: string;
+  /** How long a root stays in the bundle after the CA material dropped it. */
+  overlapSeconds: number;
+  /** A new root must have been in the published bundle this long before it may sign. */
+  minimumRootPublicationSeconds: number;
+  /** Condition CertificateAuthorityExpiring when a CA certificate expires within this. */
+  expiryWarningSeconds: number;
+}
+
+/** Names that belong to Kubernetes (rootcacertpublisher) and Istio (istiod's own root publisher). */
+export const reservedConfigMapNames = ["kube-root-ca.crt", "istio-ca-root-cert"];
 
 /**
  * Approval of this signer's CSRs. Manual: someone else approves (istiod does for its CSRs).
@@ -163,7 +186,7 @@ function integer(value: unknown, field: string, fallback: number, minimum: numbe
 }
 
 /** Validates and defaults a Signer spec from the API object. Throws SignerSpecError naming the field. */
-export function parseSignerSpec(raw: unknown): SignerSpec {
+export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec {
   const spec = object(raw, "spec");
   const signerName = spec.signerName;
   if (typeof signerName !== "string" || !signerNamePattern.test(signerName)) {
@@ -269,6 +292,45 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
     );
   }
   const subject = object(policy.subject, "spec.policy.subject", true);
+  const bundleRaw = object(spec.trustBundle, "spec.trustBundle", true);
+  const configMapRaw =
+    bundleRaw.configMap === undefined ? {} : object(bundleRaw.configMap, "spec.trustBundle.configMap");
+  const configMapEnabled = boolean(configMapRaw.enabled, "spec.trustBundle.configMap.enabled", true);
+  const configMapName = configMapRaw.name ?? `${objectName}-trust-bundle`;
+  if (typeof configMapName !== "string" || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(configMapName)) {
+    throw new SignerSpecError("spec.trustBundle.configMap.name", "must be a ConfigMap name");
+  }
+  if (reservedConfigMapNames.includes(configMapName)) {
+    throw new SignerSpecError(
+      "spec.trustBundle.configMap.name",
+      `${configMapName} belongs to Kubernetes or Istio; choose another name`,
+    );
+  }
+  const configMapKey = configMapRaw.key ?? "ca.crt";
+  if (typeof configMapKey !== "string" || !/^[-._a-zA-Z0-9]{1,253}$/.test(configMapKey)) {
+    throw new SignerSpecError("spec.trustBundle.configMap.key", "must be a ConfigMap key");
+  }
+  const extraRootsPem = bundleRaw.extraRootsPem ?? "";
+  if (typeof extraRootsPem !== "string")
+    throw new SignerSpecError("spec.trustBundle.extraRootsPem", "must be PEM text");
+  const trustBundle: TrustBundleSpec = {
+    ...(configMapEnabled ? { configMap: { name: configMapName, key: configMapKey } } : {}),
+    clusterTrustBundle: boolean(bundleRaw.clusterTrustBundle, "spec.trustBundle.clusterTrustBundle", true),
+    extraRootsPem,
+    // Never shorter than the longest leaf: a leaf must keep verifying until it expires.
+    overlapSeconds: Math.max(
+      maxDurationSeconds,
+      bundleRaw.overlap === undefined ? 0 : parseGoDuration(bundleRaw.overlap, "spec.trustBundle.overlap"),
+    ),
+    minimumRootPublicationSeconds:
+      bundleRaw.minimumRootPublication === undefined
+        ? 0
+        : parseGoDuration(bundleRaw.minimumRootPublication, "spec.trustBundle.minimumRootPublication"),
+    expiryWarningSeconds: parseGoDuration(
+      bundleRaw.expiryWarning ?? "720h",
+      "spec.trustBundle.expiryWarning",
+    ),
+  };
   const approvalRaw = object(spec.approval, "spec.approval", true);
   const mode = approvalRaw.mode ?? "Manual";
   if (mode !== "Manual" && mode !== "Automatic")
@@ -294,6 +356,7 @@ export function parseSignerSpec(raw: unknown): SignerSpec {
       keyTypes,
       includeRoot: boolean(issuance.includeRoot, "spec.issuance.includeRoot", false),
     },
+    trustBundle,
     approval: {
       mode,
       onRefusal,

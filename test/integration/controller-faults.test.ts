@@ -153,6 +153,9 @@ describe("controller faults: restarts, two replicas, write conflicts", function 
         "csr-signer",
       );
       registry.rebuild();
+      // Standalone, nobody publishes the bundle; record it as published so the CA is adopted.
+      registry.markPublished(objectName);
+      registry.rebuild();
     });
 
     function reconcilerWithCache(cached: CsrObject): CsrReconciler {

@@ -120,7 +120,7 @@ export async function startController(
           apiGroups: ["certificates.k8s.io"],
           resources: ["signers"],
           resourceNames: signerNames,
-          verbs: ["sign"],
+          verbs: ["sign", "attest"],
         },
       ],
       "controller-sign",

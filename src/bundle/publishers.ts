@@ -1,0 +1,162 @@
+/**
+ * Publication of a Signer's trust bundle: a ConfigMap in each of its tenant namespaces, and a
+ * ClusterTrustBundle for its signer name (pods mount it with a projected clusterTrustBundle
+ * volume by signerName). Both converge: missing copies are created, edited ones reverted, stale
+ * ones removed. Only objects carrying our label are ever changed or deleted.
+ */
+import { CertificatesV1beta1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { apiErrorCode, describeError } from "../kube/client.js";
+import { clusterTrustBundleName } from "./trust-bundle.js";
+
+/** Label on every object we publish: the Signer object it belongs to. */
+export const trustBundleLabel = "csr-signer.io/trust-bundle-of";
+
+export interface ConfigMapObject {
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+export interface NamespaceFacts {
+  name: string;
+  terminating: boolean;
+}
+
+export interface PublicationResult {
+  /** Every copy that should exist now holds the bundle. */
+  complete: boolean;
+  /** One line per problem, for logs and the Signer's Degraded condition. */
+  problems: string[];
+}
+
+export class TrustBundlePublisher {
+  private readonly core: CoreV1Api;
+  private readonly certificatesBeta: CertificatesV1beta1Api;
+  private clusterTrustBundlesServed: boolean | undefined;
+
+  constructor(kubeConfig: KubeConfig) {
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.certificatesBeta = kubeConfig.makeApiClient(CertificatesV1beta1Api);
+  }
+
+  /**
+   * Makes the ConfigMaps of Signer `objectName` match: `name`/`key` holding `pem` in each target
+   * namespace (skipping terminating ones), and none of ours anywhere else.
+   */
+  async publishConfigMaps(
+    objectName: string,
+    target: { name: string; key: string } | undefined,
+    pem: string,
+    namespaces: readonly NamespaceFacts[],
+    ours: readonly ConfigMapObject[],
+  ): Promise<PublicationResult> {
+    const problems: string[] = [];
+    let complete = true;
+    const wanted = new Set(target ? namespaces.filter((ns) => !ns.terminating).map((ns) => ns.name) : []);
+    for (const existing of ours) {
+      const { name = "", namespace = "" } = existing.metadata ?? {};
+      if (existing.metadata?.labels?.[trustBundleLabel] !== objectName) continue;
+      if (wanted.has(namespace) && name === target?.name) continue;
+      if (namespaces.some((ns) => ns.name === namespace && ns.terminating)) continue; // goes with its namespace
+      try {
+        await this.core.deleteNamespacedConfigMap({ name, namespace });
+      } catch (error) {
+        if (apiErrorCode(error) !== 404)
+          problems.push(`deleting ConfigMap ${namespace}/${name}: ${describeError(error)}`);
+      }
+    }
+    if (!target) return { complete, problems };
+    for (const namespace of wanted) {
+      const existing = ours.find(
+        (cm) => cm.metadata?.namespace === namespace && cm.metadata?.name === target.name,
+      );
+      const body = {
+        metadata: { name: target.name, namespace, labels: { [trustBundleLabel]: objectName } },
+        data: { [target.key]: pem },
+      };
+      try {
+        if (!existing) {
+          await this.core.createNamespacedConfigMap({ namespace, body });
+        } else if (JSON.stringify(existing.data ?? {}) !== JSON.stringify(body.data)) {
+          // Edited (or a new bundle): put it back as it must be.
+          await this.core.replaceNamespacedConfigMap({
+            name: target.name,
+            namespace,
+            body: {
+              ...body,
+              metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion },
+            },
+          });
+        }
+      } catch (error) {
+        const code = apiErrorCode(error);
+        if (code === 409 && !existing) {
+          // A ConfigMap of that name that is not ours: never clobber it; say so.
+          problems.push(
+            `ConfigMap ${namespace}/${target.name} exists and is not managed by csr-signer (label ${trustBundleLabel} missing)`,
+          );
+          continue;
+        }
+        if (code === 403 || code === 404) continue; // namespace terminating or just deleted
+        complete = false;
+        problems.push(`writing ConfigMap ${namespace}/${target.name}: ${describeError(error)}`);
+      }
+    }
+    return { complete, problems };
+  }
+
+  /** Makes the signer's ClusterTrustBundle hold `pem` and removes stale ones of ours for that signer. */
+  async publishClusterTrustBundle(
+    objectName: string,
+    signerName: string,
+    pem: string | undefined,
+  ): Promise<PublicationResult> {
+    if (!(await this.clusterTrustBundlesAvailable())) return { complete: true, problems: [] };
+    const problems: string[] = [];
+    const name = clusterTrustBundleName(signerName);
+    try {
+      const existing = await this.certificatesBeta.listClusterTrustBundle({
+        labelSelector: `${trustBundleLabel}=${objectName}`,
+      });
+      for (const stale of existing.items) {
+        if (stale.metadata?.name === name && pem !== undefined) continue;
+        await this.certificatesBeta.deleteClusterTrustBundle({ name: stale.metadata!.name! });
+      }
+      if (pem === undefined) return { complete: true, problems };
+      const current = existing.items.find((bundle) => bundle.metadata?.name === name);
+      const body = {
+        metadata: { name, labels: { [trustBundleLabel]: objectName } },
+        spec: { signerName, trustBundle: pem },
+      };
+      if (!current) await this.certificatesBeta.createClusterTrustBundle({ body });
+      else if (current.spec.trustBundle !== pem) {
+        await this.certificatesBeta.replaceClusterTrustBundle({
+          name,
+          body: {
+            ...body,
+            metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion },
+          },
+        });
+      }
+      return { complete: true, problems };
+    } catch (error) {
+      problems.push(`ClusterTrustBundle ${name}: ${describeError(error)}`);
+      return { complete: false, problems };
+    }
+  }
+
+  /** Whether the API server serves certificates.k8s.io/v1beta1 clustertrustbundles (asked once). */
+  async clusterTrustBundlesAvailable(): Promise<boolean> {
+    if (this.clusterTrustBundlesServed === undefined) {
+      try {
+        const resources = await this.certificatesBeta.getAPIResources();
+        this.clusterTrustBundlesServed = resources.resources.some(
+          (resource) => resource.name === "clustertrustbundles",
+        );
+      } catch (error) {
+        if (apiErrorCode(error) !== 404) throw error; // transient: ask again next time
+        this.clusterTrustBundlesServed = false;
+      }
+    }
+    return this.clusterTrustBundlesServed;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * A Signer's trust bundle: the roots its clients must trust. Pure. The bookkeeping that makes
+ * rotations safe lives in the Signer's status (so it survives restarts): when each root was
+ * first published, and when a root left the CA material. A root that left stays in the bundle
+ * for the overlap window (at least the Signer's longest leaf lifetime), then goes.
+ */
+import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
+import { decodeCertificatesPem } from "../pki/pem.js";
+
+/** One root as recorded in Signer status.trustBundle.roots. */
+export interface RecordedRoot {
+  fingerprintSha256: string;
+  subject: string;
+  notAfter: string;
+  pem: string;
+  /** When a bundle holding it was first written everywhere; absent while not yet published. */
+  firstPublished?: string;
+  /** When the CA material stopped listing it. */
+  retiredAt?: string;
+}
+
+export interface TrustBundle {
+  /** Concatenated PEM, deterministic order (oldest NotBefore first, then fingerprint). */
+  pem: string;
+  certificates: ParsedCertificate[];
+  /** The state to record next (new roots without firstPublished, newly retired ones with retiredAt). */
+  recorded: RecordedRoot[];
+  /** When the next root leaves the bundle (its overlap ends), for a timely re-check. */
+  nextChangeAt?: Date;
+}
+
+/** Roots of PEM text that are self-signed CA certificates; anything else is ignored. */
+export function rootsFromPem(pem: string): ParsedCertificate[] {
+  if (pem.trim() === "") return [];
+  return decodeCertificatesPem(pem, "extra roots")
+    .map((der) => parseCertificate(der))
+    .filter((certificate) => certificate.isCertificateAuthority && certificate.selfSigned);
+}
+
+/**
+ * Computes the bundle. `current` are the roots the CA material lists now (including material
+ * not yet adopted for signing, which must be published before it may sign) plus extra roots.
+ */
+export function computeTrustBundle(
+  current: readonly ParsedCertificate[],
+  recorded: readonly RecordedRoot[],
+  now: Date,
+  overlapSeconds: number,
+): TrustBundle {
+  const byFingerprint = new Map<string, ParsedCertificate>();
+  for (const certificate of current) {
+    if (certificate.isCertificateAuthority) byFingerprint.set(certificate.fingerprintSha256, certificate);
+  }
+  const nowIso = now.toISOString().replace(/\.\d+Z$/, "Z");
+  const next: RecordedRoot[] = [];
+  const inBundle = new Map<string, ParsedCertificate>();
+  let nextChangeAt: Date | undefined;
+  for (const entry of recorded) {
+    const live = byFingerprint.get(entry.fingerprintSha256);
+    if (live) {
+      const { retiredAt: _, ...stillCurrent } = entry;
+      next.push(stillCurrent);
+      continue;
+    }
+    const retiredAt = entry.retiredAt ?? nowIso;
+    const leavesAt = new Date(Date.parse(retiredAt) + overlapSeconds * 1000);
+    if (leavesAt <= now || Date.parse(entry.notAfter) <= now.getTime()) continue; // overlap over, or expired: gone
+    next.push({ ...entry, retiredAt });
+    inBundle.set(
+      entry.fingerprintSha256,
+      parseCertificate(decodeCertificatesPem(entry.pem, "recorded root")[0]!),
+    );
+    if (!nextChangeAt || leavesAt < nextChangeAt) nextChangeAt = leavesAt;
+  }
+  for (const [fingerprint, certificate] of byFingerprint) {
+    if (certificate.notAfter <= now) continue; // an expired root verifies nothing
+    inBundle.set(fingerprint, certificate);
+    if (!next.some((entry) => entry.fingerprintSha256 === fingerprint)) {
+      next.push({
+        fingerprintSha256: fingerprint,
+        subject: certificate.subject,
+        notAfter: certificate.notAfter.toISOString().replace(/\.\d+Z$/, "Z"),
+        pem: certificate.pem,
+      });
+    }
+  }
+  const certificates = [...inBundle.values()].sort(
+    (a, b) =>
+      a.notBefore.getTime() - b.notBefore.getTime() || a.fingerprintSha256.localeCompare(b.fingerprintSha256),
+  );
+  next.sort((a, b) => a.fingerprintSha256.localeCompare(b.fingerprintSha256));
+  return {
+    pem: certificates.map((c) => c.pem).join(""),
+    certificates,
+    recorded: next,
+    ...(nextChangeAt ? { nextChangeAt } : {}),
+  };
+}
+
+/** True when `fingerprint` has been in the published bundle for at least `minimumSeconds`. */
+export function publishedLongEnough(
+  recorded: readonly RecordedRoot[],
+  fingerprint: string,
+  now: Date,
+  minimumSeconds: number,
+): boolean {
+  const entry = recorded.find((root) => root.fingerprintSha256 === fingerprint);
+  if (!entry?.firstPublished) return false;
+  return Date.parse(entry.firstPublished) + minimumSeconds * 1000 <= now.getTime();
+}
+
+/** The name of a signer's ClusterTrustBundle: the API requires `<signerName, / as :>:<suffix>`. */
+export function clusterTrustBundleName(signerName: string): string {
+  return `${signerName.replaceAll("/", ":")}:csr-signer`;
+}

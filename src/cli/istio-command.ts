@@ -1,0 +1,86 @@
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CustomObjectsApi } from "@kubernetes/client-node";
+import { computeTrustBundle, type RecordedRoot } from "../bundle/trust-bundle.js";
+import { ConnectionReusingKubeConfig } from "../kube/client.js";
+import { parseSignerSpec, signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { UsageError, type CommandIo } from "./io.js";
+
+export const istioMeshConfigHelp = `Usage: csr-signer istio mesh-config [--kubeconfig PATH] [--signer NAME]...
+
+Prints meshConfig caCertificates entries for the cluster's Signers (all, or those named):
+one entry per signer name with every root currently in its trust bundle (both roots during a
+rotation, in one pem, since entries with the same certSigners overwrite each other), ready to
+paste under spec.meshConfig of an IstioOperator.
+`;
+
+interface SignerListItem {
+  metadata?: { name?: string };
+  spec?: unknown;
+  status?: { trustBundle?: { roots?: RecordedRoot[] } };
+}
+
+export async function istioMeshConfig(args: string[], io: CommandIo): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { kubeconfig: { type: "string" }, signer: { type: "string", multiple: true, default: [] } },
+    strict: true,
+  });
+  const kubeConfig = new ConnectionReusingKubeConfig();
+  if (values.kubeconfig) {
+    if (!existsSync(values.kubeconfig))
+      throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
+    kubeConfig.loadFromFile(values.kubeconfig);
+  } else if (process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG)) {
+    kubeConfig.loadFromFile(process.env.KUBECONFIG);
+  } else {
+    throw new UsageError("pass --kubeconfig (or set KUBECONFIG)");
+  }
+  try {
+    const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listClusterCustomObject({
+      group: signerApiGroup,
+      version: signerApiVersion,
+      plural: signerPlural,
+    })) as { items: SignerListItem[] };
+    const wanted = new Set(values.signer);
+    const entries: string[] = [];
+    const now = io.environment.now();
+    for (const item of list.items) {
+      const name = item.metadata?.name ?? "";
+      if (wanted.size > 0 && !wanted.has(name)) continue;
+      const spec = parseSignerSpec(item.spec, name);
+      // Recorded roots still in the bundle (retired ones stay for their overlap window).
+      const bundle = computeTrustBundle(
+        [],
+        item.status?.trustBundle?.roots ?? [],
+        now,
+        spec.trustBundle.overlapSeconds,
+      );
+      const current = (item.status?.trustBundle?.roots ?? []).filter(
+        (root) => !root.retiredAt && root.firstPublished,
+      );
+      const pem = [...bundle.certificates.map((c) => c.pem), ...current.map((root) => root.pem)].join("");
+      if (pem === "") {
+        io.stderr(`csr-signer istio mesh-config: Signer ${name} has published no roots yet; skipped\n`);
+        continue;
+      }
+      entries.push(`- pem: |\n${indent(dedupePem(pem), 4)}  certSigners:\n  - ${spec.signerName}\n`);
+    }
+    io.stdout(`caCertificates:\n${entries.join("")}`);
+  } finally {
+    await kubeConfig.close();
+  }
+}
+
+function dedupePem(pem: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+  return [...new Set(blocks.map((block) => (block.endsWith("\n") ? block : `${block}\n`)))].join("");
+}
+
+function indent(text: string, spaces: number): string {
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => `${" ".repeat(spaces)}${line}\n`)
+    .join("");
+}
