@@ -49,32 +49,20 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
       const name = item.metadata?.name ?? "";
       if (wanted.size > 0 && !wanted.has(name)) continue;
       const spec = parseSignerSpec(item.spec, name);
-      // Recorded roots still in the bundle (retired ones stay for their overlap window).
-      const bundle = computeTrustBundle(
-        [],
-        item.status?.trustBundle?.roots ?? [],
-        now,
-        spec.trustBundle.overlapSeconds,
-      );
-      const current = (item.status?.trustBundle?.roots ?? []).filter(
-        (root) => !root.retiredAt && root.firstPublished,
-      );
-      const pem = [...bundle.certificates.map((c) => c.pem), ...current.map((root) => root.pem)].join("");
+      // With no "current" roots every recorded root counts as leaving: exactly those still inside their
+      // overlap window (and unexpired) remain, which is the bundle the controller publishes.
+      const roots = item.status?.trustBundle?.roots ?? [];
+      const pem = computeTrustBundle([], roots, now, spec.trustBundle.overlapSeconds).pem;
       if (pem === "") {
         io.stderr(`csr-signer istio mesh-config: Signer ${name} has published no roots yet; skipped\n`);
         continue;
       }
-      entries.push(`- pem: |\n${indent(dedupePem(pem), 4)}  certSigners:\n  - ${spec.signerName}\n`);
+      entries.push(`- pem: |\n${indent(pem, 4)}  certSigners:\n  - ${spec.signerName}\n`);
     }
     io.stdout(`caCertificates:\n${entries.join("")}`);
   } finally {
     await kubeConfig.close();
   }
-}
-
-function dedupePem(pem: string): string {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
-  return [...new Set(blocks.map((block) => (block.endsWith("\n") ? block : `${block}\n`)))].join("");
 }
 
 function indent(text: string, spaces: number): string {

@@ -380,19 +380,20 @@ export class SignerRegistry {
     }
     const anchor = candidate.authority.anchor;
     const sameAnchorAsPrevious = previous?.anchor.fingerprintSha256 === anchor.fingerprintSha256;
+    // The minimum publication time paces rotations: a Signer's first root only has to be published.
+    // "First" is read from the recorded roots, so it holds across restarts.
+    const rotating = recorded.some(
+      (root) => root.fingerprintSha256 !== anchor.fingerprintSha256 && root.firstPublished,
+    );
+    const minimumSeconds = rotating ? spec.trustBundle.minimumRootPublicationSeconds : 0;
     if (
       !sameAnchorAsPrevious &&
-      !publishedLongEnough(
-        recorded,
-        anchor.fingerprintSha256,
-        now,
-        spec.trustBundle.minimumRootPublicationSeconds,
-      )
+      !publishedLongEnough(recorded, anchor.fingerprintSha256, now, minimumSeconds)
     ) {
       return keepPrevious(
         {
           reason: "RootNotYetPublished",
-          message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${spec.trustBundle.minimumRootPublicationSeconds}s before it signs`,
+          message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${minimumSeconds}s before it signs`,
         },
         candidate.authority,
       );
