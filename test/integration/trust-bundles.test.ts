@@ -4,6 +4,9 @@
  * The controller's clock is injected (offsetMs) so overlap windows pass in milliseconds.
  */
 import { expect } from "chai";
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { CertificatesV1beta1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { clusterTrustBundleName } from "../../src/bundle/trust-bundle.js";
 import { trustBundleLabel } from "../../src/bundle/publishers.js";
@@ -30,7 +33,7 @@ import {
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
-import { uniqueName } from "../support/identities.js";
+import { grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
 
 describe("trust bundles and CA rotation without restarts", function () {
@@ -367,6 +370,99 @@ describe("trust bundles and CA rotation without restarts", function () {
       expect(
         (await beta.readClusterTrustBundle({ name: clusterTrustBundleName(signerName) })).spec.signerName,
       ).to.equal(signerName);
+    });
+  });
+
+  describe("CA files mounted by a secrets-store CSI driver (atomic ..data symlink swaps)", () => {
+    const folderSigner = `bundles.csr-signer.test/mounted-${suffix}`;
+    const folderObject = `bundles-mounted-${suffix}`;
+    let folder: string;
+    let version = 0;
+
+    /** Writes a new version folder and swaps ..data to it with one rename, as the CSI driver does. */
+    function mount(files: Record<string, string>): void {
+      const versionDir = join(folder, `..${++version}`);
+      mkdirSync(versionDir);
+      for (const [name, content] of Object.entries(files)) writeFileSync(join(versionDir, name), content);
+      symlinkSync(basename(versionDir), join(folder, "..data_tmp"));
+      renameSync(join(folder, "..data_tmp"), join(folder, "..data"));
+      for (const name of Object.keys(files)) {
+        if (!existsSync(join(folder, name))) symlinkSync(join("..data", name), join(folder, name));
+      }
+    }
+
+    async function issueFromFolder(): Promise<string> {
+      const name = uniqueName("csr-mounted");
+      const requestPem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { dns: ["m.example.test"] },
+      });
+      await submitCsr(admin, {
+        name,
+        signerName: folderSigner,
+        requestPem,
+        usages: ["digital signature", "server auth"],
+      });
+      await setApproval(admin, name, "Approved");
+      return (await waitForOutcome(admin, name)).certificatePem!;
+    }
+
+    before(async () => {
+      folder = mkdtempSync(join(tmpdir(), "csr-signer-mounted-"));
+      mount(cacertsFiles(await intermediate(rootA, "M1"), [rootA.certificate], [rootA.certificate]));
+      await createSigner(admin, folderObject, {
+        signerName: folderSigner,
+        certificateAuthority: { path: folder },
+        policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+      });
+      // The suite's controller handles this Signer too: it only needs sign and attest on its name.
+      await grantClusterRole(
+        admin,
+        serviceAccountSubject("csr-signer", "csr-signer"),
+        [
+          {
+            apiGroups: ["certificates.k8s.io"],
+            resources: ["signers"],
+            resourceNames: [folderSigner],
+            verbs: ["sign", "attest"],
+          },
+        ],
+        "mounted-sign",
+      );
+      await waitForSignerCondition(admin, folderObject, "Ready", "True");
+    });
+
+    after(async () => {
+      await deleteSigner(admin, folderObject);
+      rmSync(folder, { recursive: true, force: true });
+    });
+
+    it("picks up a swapped intermediate within seconds, without a restart; refuses a broken swap and keeps signing", async () => {
+      const beforeSwap = await issueFromFolder();
+      expect(verifies(beforeSwap, rootA.certificate.pem)).to.equal(true);
+      const m2 = await intermediate(rootA, "M2");
+      mount(cacertsFiles(m2, [rootA.certificate], [rootA.certificate]));
+      await waitFor("M2 to sign", async () => {
+        const status = (await readSigner(admin, folderObject)).status as {
+          certificateAuthority?: { subject: string };
+        };
+        return status.certificateAuthority?.subject === `CN=M2-${suffix}` ? true : undefined;
+      });
+      const afterSwap = await issueFromFolder();
+      expect(afterSwap).to.contain(m2.certificate.pem.trim());
+      expect(verifies(afterSwap, rootA.certificate.pem)).to.equal(true);
+
+      const other = await intermediate(rootA, "M3");
+      mount({ ...cacertsFiles(m2, [rootA.certificate], [rootA.certificate]), "ca-key.pem": other.keyPem });
+      await waitForSignerCondition(
+        admin,
+        folderObject,
+        "Degraded",
+        "True",
+        "CertificateAuthorityKeyMismatch",
+      );
+      const duringBrokenSwap = await issueFromFolder();
+      expect(duringBrokenSwap).to.contain(m2.certificate.pem.trim());
     });
   });
 

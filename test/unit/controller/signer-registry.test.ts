@@ -1,0 +1,105 @@
+import { expect } from "chai";
+import {
+  SignerRegistry,
+  type SignerObject,
+  type SecretObject,
+} from "../../../src/controller/signer-registry.js";
+import {
+  cacertsFiles,
+  createIntermediateCertificateAuthority,
+  createRootCertificateAuthority,
+} from "../../../src/pki/offline-ca.js";
+import { makeTestCertificateAuthority } from "../../support/pki.js";
+
+function secretOf(files: Record<string, string>): SecretObject {
+  return {
+    metadata: { name: "cacerts", namespace: "csr-signer" },
+    data: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+  };
+}
+
+describe("SignerRegistry (CA selection and rotation pacing, no API server)", function () {
+  this.timeout(20_000);
+  let clock = Date.now();
+  let secret: SecretObject | undefined;
+  const signer: SignerObject = {
+    metadata: { name: "foo", generation: 1 },
+    spec: {
+      signerName: "example.com/foo",
+      certificateAuthority: { secretName: "cacerts" },
+      issuance: { defaultDuration: "1h", maxDuration: "1h" },
+      trustBundle: { minimumRootPublication: "10m", expiryWarning: "720h" },
+      policy: { requesters: { users: ["a"] } },
+    },
+  };
+  const registry = () =>
+    new SignerRegistry(
+      { signers: () => [signer], secret: () => secret, namespaces: () => [] },
+      "csr-signer",
+      () => new Date(clock),
+    );
+
+  it("a first CA signs once published; a Secret that goes away keeps the CA in use (Degraded)", async () => {
+    const ca = await makeTestCertificateAuthority({ intermediateLifetimeSeconds: 86400 * 10 });
+    secret = secretOf(ca.files);
+    const r = registry();
+    r.rebuild();
+    expect(r.forSignerName("example.com/foo")!.problem?.reason).to.equal("RootNotYetPublished");
+    r.markPublished("foo");
+    expect(r.rebuild()).to.deep.equal(["example.com/foo"]);
+    const ready = r.forSignerName("example.com/foo")!;
+    expect(ready.problem).to.equal(undefined);
+    // Expires in 10 days, within the 30-day warning window.
+    expect(ready.expiring).to.match(/CN=test intermediate" expires/);
+    expect(
+      r.desiredStatus("foo")!.conditions!.find((c) => c.type === "CertificateAuthorityExpiring"),
+    ).to.include({ status: "True", reason: "ExpiresSoon" });
+    secret = undefined;
+    r.rebuild();
+    expect(r.forSignerName("example.com/foo")!.authority).to.equal(ready.authority);
+    expect(r.forSignerName("example.com/foo")!.degraded?.reason).to.equal("CertificateAuthorityMissing");
+  });
+
+  it("a new root signs only after minimumRootPublication; its root is in the bundle at once", async () => {
+    const rootA = await createRootCertificateAuthority({
+      subject: [{ type: "CN", value: "A" }],
+      lifetimeSeconds: 86400 * 365,
+      keyType: "ecdsa-p256",
+    });
+    const rootB = await createRootCertificateAuthority({
+      subject: [{ type: "CN", value: "B" }],
+      lifetimeSeconds: 86400 * 365,
+      keyType: "ecdsa-p256",
+    });
+    const a1 = await createIntermediateCertificateAuthority(rootA, {
+      subject: [{ type: "CN", value: "A1" }],
+      lifetimeSeconds: 86400 * 100,
+      keyType: "ecdsa-p256",
+    });
+    const b1 = await createIntermediateCertificateAuthority(rootB, {
+      subject: [{ type: "CN", value: "B1" }],
+      lifetimeSeconds: 86400 * 100,
+      keyType: "ecdsa-p256",
+    });
+    secret = secretOf(cacertsFiles(a1, [rootA.certificate], [rootA.certificate]));
+    const r = registry();
+    r.rebuild();
+    r.markPublished("foo");
+    r.rebuild();
+    secret = secretOf(cacertsFiles(b1, [rootB.certificate], [rootB.certificate]));
+    r.rebuild();
+    let current = r.forSignerName("example.com/foo")!;
+    expect(current.authority!.signingCertificate.subject).to.equal("CN=A1");
+    expect(current.degraded?.reason).to.equal("RootNotYetPublished");
+    expect(current.bundle!.certificates.map((c) => c.subject).sort()).to.deep.equal(["CN=A", "CN=B"]);
+    r.markPublished("foo");
+    clock += 9 * 60_000;
+    r.rebuild();
+    expect(r.forSignerName("example.com/foo")!.authority!.signingCertificate.subject).to.equal("CN=A1");
+    clock += 2 * 60_000;
+    r.rebuild();
+    current = r.forSignerName("example.com/foo")!;
+    expect(current.authority!.signingCertificate.subject).to.equal("CN=B1");
+    expect(current.degraded).to.equal(undefined);
+  });
+});
