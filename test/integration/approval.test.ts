@@ -152,9 +152,11 @@ describe("approval automation on a real API server", function () {
       expect(decision.type).to.equal("Approved");
       expect(decision.reason).to.equal("AutoApproved");
       expect(decision.message).to.contain(`Node ${n1}`);
-      expect(
-        (await csrEvents(admin, name)).some((e) => e.type === "Normal" && e.reason === "AutoApproved"),
-      ).to.equal(true);
+      await waitFor("the AutoApproved event", async () =>
+        (await csrEvents(admin, name)).some((e) => e.type === "Normal" && e.reason === "AutoApproved")
+          ? true
+          : undefined,
+      );
     });
 
     const refusals: [
