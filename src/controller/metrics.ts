@@ -80,9 +80,9 @@ export class ControllerMetrics {
   });
   readonly issuanceLatency = new Histogram({
     name: "csr_signer_issuance_latency_seconds",
-    help: "CSR creation to certificate written",
+    help: "CSR creation (metadata.creationTimestamp, whole seconds) to certificate written",
     labelNames: ["signer"],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120],
     registers: [this.registry],
   });
   readonly caExpiry = new Gauge({

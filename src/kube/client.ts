@@ -28,7 +28,7 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
 
   /**
    * Client-side rate limit for API requests (client-go's --kube-api-qps/--kube-api-burst):
-   * a token bucket every request passes through before it is sent. Watches hold one token each.
+   * a token bucket every request but a watch passes through before it is sent.
    */
   setRateLimit(qps: number, burst: number): void {
     this.limiter = { qps, burst, tokens: burst, at: Date.now() };
@@ -46,7 +46,9 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await this.waitForToken();
+    // A watch is one long request: queueing its reconnection behind a backlog of writes would
+    // leave the caches blind (and /readyz false) exactly when the controller is busiest.
+    if (!/[?&]watch=true(&|$)/.test(context.getUrl())) await this.waitForToken();
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (fresh === undefined) return; // Plain HTTP without TLS options: undici's global dispatcher pools.

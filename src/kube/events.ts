@@ -20,19 +20,101 @@ export interface EventRecorder {
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void;
 }
 
+/** Limits of the recorder: its own budget inside the client's, as client-go's recorder has. */
+export interface EventBudget {
+  ratePerSecond: number;
+  burst: number;
+  /** Events waiting beyond this are dropped (the outcome is in the object's status anyway). */
+  maxQueued: number;
+  /** The same object, reason and message again within this window is dropped. */
+  repeatWindowMs: number;
+}
+
+export const defaultEventBudget: EventBudget = {
+  ratePerSecond: 5,
+  burst: 25,
+  maxQueued: 100,
+  repeatWindowMs: 10 * 60_000,
+};
+
+/**
+ * Records Events through a bounded queue with its own token bucket, dropping repeats and
+ * overflow: a controller that starts with thousands of pending CSRs must not spend its API budget
+ * (and istiod's 60 s) on Events before it signs anything.
+ */
 export class KubernetesEventRecorder implements EventRecorder {
+  private readonly queue: (() => Promise<void>)[] = [];
+  private readonly recent = new Map<string, number>();
+  private tokens: number;
+  private tokensAt = Date.now();
+  private pumping = false;
+  dropped = 0;
+
   constructor(
     private readonly api: CoreV1Api,
     private readonly component: string,
     private readonly instance: string,
     private readonly logger: Logger,
-  ) {}
+    private readonly budget: EventBudget = defaultEventBudget,
+  ) {
+    this.tokens = budget.burst;
+  }
 
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
+    const now = Date.now();
+    const key = `${target.uid ?? target.name}\0${reason}\0${message}`;
+    const seen = this.recent.get(key);
+    if (
+      (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
+      this.queue.length >= this.budget.maxQueued
+    ) {
+      this.dropped++;
+      return;
+    }
+    this.recent.set(key, now);
+    if (this.recent.size > 10_000) {
+      for (const [recentKey, at] of this.recent)
+        if (now - at >= this.budget.repeatWindowMs) this.recent.delete(recentKey);
+    }
+    this.queue.push(() => this.send(target, type, reason, message));
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0) {
+        const now = Date.now();
+        this.tokens = Math.min(
+          this.budget.burst,
+          this.tokens + ((now - this.tokensAt) / 1000) * this.budget.ratePerSecond,
+        );
+        this.tokensAt = now;
+        if (this.tokens < 1) {
+          await new Promise((resolve) =>
+            setTimeout(resolve, ((1 - this.tokens) / this.budget.ratePerSecond) * 1000).unref(),
+          );
+          continue;
+        }
+        this.tokens -= 1;
+        await this.queue.shift()!();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async send(
+    target: EventTarget,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
     const namespace = target.namespace ?? "default";
     const now = new Date();
-    this.api
-      .createNamespacedEvent({
+    try {
+      await this.api.createNamespacedEvent({
         namespace,
         body: {
           metadata: { name: `${target.name}.${randomBytes(8).toString("hex")}`, namespace },
@@ -53,14 +135,14 @@ export class KubernetesEventRecorder implements EventRecorder {
           lastTimestamp: now,
           count: 1,
         },
-      })
-      .catch((error: unknown) => {
-        // Events are advisory; the outcome itself is in the object's status.
-        this.logger.warn("could not record event", {
-          reason,
-          object: target.name,
-          error: describeError(error),
-        });
       });
+    } catch (error) {
+      // Events are advisory; the outcome itself is in the object's status.
+      this.logger.warn("could not record event", {
+        reason,
+        object: target.name,
+        error: describeError(error),
+      });
+    }
   }
 }
