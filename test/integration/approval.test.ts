@@ -396,39 +396,26 @@ describe("approval automation on a real API server", function () {
 
       // The tenant's own Role and RoleBinding in namespace foo: no cluster-wide grant needed.
       const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-      await rbac
-        .createNamespacedRole({
-          namespace: "foo",
-          body: {
-            metadata: { name: `request-${suffix}` },
-            rules: [
-              {
-                apiGroups: ["certificates.k8s.io"],
-                resources: ["signers"],
-                resourceNames: [signerName],
-                verbs: ["request"],
-              },
-            ],
-          },
-        })
-        .catch(async (error: unknown) => {
-          if (apiErrorCode(error) !== 404) throw error;
-          await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: "foo" } } });
-          await rbac.createNamespacedRole({
-            namespace: "foo",
-            body: {
-              metadata: { name: `request-${suffix}` },
-              rules: [
-                {
-                  apiGroups: ["certificates.k8s.io"],
-                  resources: ["signers"],
-                  resourceNames: [signerName],
-                  verbs: ["request"],
-                },
-              ],
-            },
-          });
+      await admin
+        .makeApiClient(CoreV1Api)
+        .createNamespace({ body: { metadata: { name: "foo" } } })
+        .catch((error: unknown) => {
+          if (apiErrorCode(error) !== 409) throw error; // another test file made it already
         });
+      await rbac.createNamespacedRole({
+        namespace: "foo",
+        body: {
+          metadata: { name: `request-${suffix}` },
+          rules: [
+            {
+              apiGroups: ["certificates.k8s.io"],
+              resources: ["signers"],
+              resourceNames: [signerName],
+              verbs: ["request"],
+            },
+          ],
+        },
+      });
       await rbac.createNamespacedRoleBinding({
         namespace: "foo",
         body: {
