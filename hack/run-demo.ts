@@ -30,7 +30,7 @@ import {
 } from "../test/support/controller.js";
 import {
   asServiceAccount,
-  grantClusterRole,
+  allowToRequestCertificates,
   grantSignerVerbs,
   serviceAccountSubject,
 } from "../test/support/identities.js";
@@ -178,18 +178,7 @@ try {
   await setApproval(istiod, "csr-istiod-serving", "Approved");
 
   say("a workload of foo asks for itself (service account foo/web)");
-  await grantClusterRole(
-    admin,
-    serviceAccountSubject("foo", "web"),
-    [
-      {
-        apiGroups: ["certificates.k8s.io"],
-        resources: ["certificatesigningrequests"],
-        verbs: ["create", "get"],
-      },
-    ],
-    "demo-workload",
-  );
+  await allowToRequestCertificates(admin, serviceAccountSubject("foo", "web"));
   const workloadRequest = buildTestCertificateRequest({
     key: testKey("ecdsa-p256", true),
     subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["web.foo.svc"] },

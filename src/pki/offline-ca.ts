@@ -54,23 +54,51 @@ export interface GeneratedCertificateAuthority {
 }
 
 /** A new self-signed root (the offline root of the CA operator's runbook). */
-export async function createRootCertificateAuthority(
+export function createRootCertificateAuthority(
   options: CertificateAuthorityOptions,
   environment: IssuanceEnvironment = systemIssuanceEnvironment,
 ): Promise<GeneratedCertificateAuthority> {
+  return createCertificateAuthority(undefined, options, environment);
+}
+
+/**
+ * An intermediate CA signed by `issuer` (a root or another intermediate), pathLen 0 unless
+ * given. Its validity never leaves the issuer's.
+ */
+export function createIntermediateCertificateAuthority(
+  issuer: { certificate: ParsedCertificate; signingKey: SigningKey },
+  options: CertificateAuthorityOptions,
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<GeneratedCertificateAuthority> {
+  return createCertificateAuthority(issuer, { ...options, pathLength: options.pathLength ?? 0 }, environment);
+}
+
+/** A new CA key and certificate: self-signed without `issuer`. */
+async function createCertificateAuthority(
+  issuer: { certificate: ParsedCertificate; signingKey: SigningKey } | undefined,
+  options: CertificateAuthorityOptions,
+  environment: IssuanceEnvironment,
+): Promise<GeneratedCertificateAuthority> {
   const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
   const { spki, bits } = subjectPublicKeyInfo(signingKey);
-  const now = environment.now();
-  const self = keyIdentifier(bits);
+  const now = environment.now().getTime();
+  const notBefore = wholeSeconds(now - 5 * 60_000).getTime();
+  const notAfter = wholeSeconds(now + options.lifetimeSeconds * 1000).getTime();
   const der = await signCertificate(
     {
       serialNumber: generateSerialNumber(environment.randomBytes),
-      issuerName: encodeName(options.subject),
+      issuerName: issuer ? issuer.certificate.subjectNameDer : encodeName(options.subject),
       subject: options.subject,
-      notBefore: wholeSeconds(now.getTime() - 5 * 60_000),
-      notAfter: wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000),
+      notBefore: new Date(issuer ? Math.max(notBefore, issuer.certificate.notBefore.getTime()) : notBefore),
+      notAfter: new Date(issuer ? Math.min(notAfter, issuer.certificate.notAfter.getTime()) : notAfter),
       subjectPublicKeyInfo: spki,
-      subjectKeyIdentifier: self,
+      subjectKeyIdentifier: keyIdentifier(bits),
+      ...(issuer
+        ? {
+            authorityKeyIdentifier:
+              issuer.certificate.subjectKeyIdentifier ?? keyIdentifier(issuer.certificate.subjectPublicKey),
+          }
+        : {}),
       subjectAltNames: noSubjectAlternativeNames,
       keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
       extendedKeyUsageOids: [],
@@ -79,47 +107,7 @@ export async function createRootCertificateAuthority(
         ...(options.pathLength !== undefined ? { pathLength: options.pathLength } : {}),
       },
     },
-    signingKey,
-  );
-  return { certificate: parseCertificate(der), signingKey, keyPem: signingKey.exportPkcs8Pem() };
-}
-
-/**
- * An intermediate CA signed by `issuer` (a root or another intermediate). Its NotAfter never
- * passes the issuer's.
- */
-export async function createIntermediateCertificateAuthority(
-  issuer: { certificate: ParsedCertificate; signingKey: SigningKey },
-  options: CertificateAuthorityOptions,
-  environment: IssuanceEnvironment = systemIssuanceEnvironment,
-): Promise<GeneratedCertificateAuthority> {
-  const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
-  const { spki, bits } = subjectPublicKeyInfo(signingKey);
-  const now = environment.now();
-  const der = await signCertificate(
-    {
-      serialNumber: generateSerialNumber(environment.randomBytes),
-      issuerName: issuer.certificate.subjectNameDer,
-      subject: options.subject,
-      notBefore: new Date(
-        Math.max(wholeSeconds(now.getTime() - 5 * 60_000).getTime(), issuer.certificate.notBefore.getTime()),
-      ),
-      notAfter: new Date(
-        Math.min(
-          wholeSeconds(now.getTime() + options.lifetimeSeconds * 1000).getTime(),
-          issuer.certificate.notAfter.getTime(),
-        ),
-      ),
-      subjectPublicKeyInfo: spki,
-      subjectKeyIdentifier: keyIdentifier(bits),
-      authorityKeyIdentifier:
-        issuer.certificate.subjectKeyIdentifier ?? keyIdentifier(issuer.certificate.subjectPublicKey),
-      subjectAltNames: noSubjectAlternativeNames,
-      keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
-      extendedKeyUsageOids: [],
-      basicConstraints: { ca: true, pathLength: options.pathLength ?? 0 },
-    },
-    issuer.signingKey,
+    issuer?.signingKey ?? signingKey,
   );
   return { certificate: parseCertificate(der), signingKey, keyPem: signingKey.exportPkcs8Pem() };
 }

@@ -15,9 +15,9 @@ import {
   testKey,
 } from "../support/pki.js";
 import {
+  allowToRequestCertificates,
   asNode,
   asServiceAccount,
-  grantClusterRole,
   grantSignerVerbs,
   groupSubject,
   serviceAccountSubject,
@@ -89,18 +89,7 @@ describe("approval automation on a real API server", function () {
       await core.replaceNodeStatus({ name, body: node });
     }
     // Kubelets may create and read CSRs (what the bootstrap policy's system:node role grants).
-    await grantClusterRole(
-      admin,
-      groupSubject("system:nodes"),
-      [
-        {
-          apiGroups: ["certificates.k8s.io"],
-          resources: ["certificatesigningrequests"],
-          verbs: ["create", "get"],
-        },
-      ],
-      "kubelets-csr",
-    );
+    await allowToRequestCertificates(admin, groupSubject("system:nodes"));
     running = await startController(controlPlane(), [], {
       approval: {
         kubeletServing: {
@@ -352,18 +341,10 @@ describe("approval automation on a real API server", function () {
         signerNames: [signerName],
         verbs: ["approve"],
       });
-      await grantClusterRole(
-        admin,
-        [serviceAccountSubject("foo", "web"), serviceAccountSubject("foo", "other")],
-        [
-          {
-            apiGroups: ["certificates.k8s.io"],
-            resources: ["certificatesigningrequests"],
-            verbs: ["create", "get"],
-          },
-        ],
-        "tenant-csr",
-      );
+      await allowToRequestCertificates(admin, [
+        serviceAccountSubject("foo", "web"),
+        serviceAccountSubject("foo", "other"),
+      ]);
       tenant = await startController(controlPlane(), [signerName], {
         leaderElection: true,
         leaseName: `approval-${suffix}`,

@@ -12,7 +12,7 @@ import {
 } from "../support/pki.js";
 import {
   asServiceAccount,
-  grantClusterRole,
+  allowToRequestCertificates,
   grantSignerVerbs,
   serviceAccountSubject,
   uniqueName,
@@ -247,18 +247,7 @@ describe("signer controller on a real API server", function () {
 
     it("a workload may obtain only its own SPIFFE ID", async () => {
       const workload = asServiceAccount(admin, "foo", "web");
-      await grantClusterRole(
-        admin,
-        serviceAccountSubject("foo", "web"),
-        [
-          {
-            apiGroups: ["certificates.k8s.io"],
-            resources: ["certificatesigningrequests"],
-            verbs: ["create", "get"],
-          },
-        ],
-        "workload-csr",
-      );
+      await allowToRequestCertificates(admin, serviceAccountSubject("foo", "web"));
       const own = uniqueName("csr-self");
       const other = uniqueName("csr-self");
       await submitCsr(workload, {

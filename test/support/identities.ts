@@ -323,3 +323,22 @@ async function ignoreNotFound(request: Promise<unknown>): Promise<void> {
     if (apiErrorCode(error) !== 404) throw error;
   }
 }
+
+/** Lets `subjects` create and read CSRs (what a workload or a kubelet needs to ask for a certificate). */
+export function allowToRequestCertificates(
+  admin: KubeConfig,
+  subjects: RbacV1Subject | RbacV1Subject[],
+): Promise<Grant> {
+  return grantClusterRole(
+    admin,
+    subjects,
+    [
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["certificatesigningrequests"],
+        verbs: ["create", "get"],
+      },
+    ],
+    "csr-requester",
+  );
+}
