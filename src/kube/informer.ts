@@ -177,6 +177,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private watchOnce(): Promise<"ended" | "gone"> {
     return new Promise((resolve, reject) => {
       let gone = false;
+      let finished = false;
       const query: Record<string, string | boolean> = {
         resourceVersion: this.resourceVersion,
         allowWatchBookmarks: true,
@@ -209,6 +210,7 @@ export class ResilientInformer<T extends KubernetesObject> {
             }
           },
           (error: unknown) => {
+            finished = true;
             this.watching = false;
             if (gone) return resolve("gone");
             const aborted = (error as Error | undefined)?.name === "AbortError";
@@ -219,7 +221,8 @@ export class ResilientInformer<T extends KubernetesObject> {
         )
         .then((controller) => {
           this.abort = controller;
-          this.watching = true;
+          // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
+          if (!finished) this.watching = true;
           if (this.stopped) controller.abort();
         }, reject);
     });

@@ -53,6 +53,8 @@ export interface ControlPlane {
   readonly clientCa: { readonly certificatePath: string; readonly keyPath: string };
   /** Milliseconds from the start of startControlPlane() until /readyz answered ok. */
   readonly startupMs: number;
+  /** etcd's client URL (plain HTTP on loopback), e.g. for its v3 JSON gateway (`/v3/kv/range`, ...). */
+  readonly etcdUrl: string;
   /** A fresh KubeConfig for the admin. */
   kubeConfig(): KubeConfig;
   /**
@@ -60,6 +62,22 @@ export interface ControlPlane {
    * CA: a real identity, as opposed to impersonation (see test/support/identities.ts).
    */
   clientCertificateKubeConfig(user: string, groups: string[]): Promise<KubeConfig>;
+  /**
+   * Stops the kube-apiserver process group (SIGTERM, SIGKILL after a grace period) and starts it again
+   * with the same binary, flags, port and certificates, then waits for /readyz. etcd keeps running, so
+   * every object survives. `whileDown` runs once the old process has exited and before the new one is
+   * started; the server is started again even when it throws (its error is rethrown afterwards).
+   * Rejects when a restart, stop or pause of this control plane is already in progress.
+   */
+  restartApiServer(options?: { whileDown?: () => Promise<void> }): Promise<void>;
+  /**
+   * Freezes the kube-apiserver process group with SIGSTOP, resolving once the process is stopped: its
+   * sockets stay open and connections are still accepted by the kernel, but nothing is answered.
+   * Always pair with resumeApiServer(); stop() resumes a paused server before terminating it.
+   */
+  pauseApiServer(): Promise<void>;
+  /** SIGCONT to the kube-apiserver process group, then waits for /readyz. */
+  resumeApiServer(): Promise<void>;
   /** Stops kube-apiserver then etcd (SIGTERM, SIGKILL after a few seconds) and removes the folder. */
   stop(): Promise<void>;
 }
@@ -164,7 +182,7 @@ async function startOnce(
     });
 
     const server = `https://127.0.0.1:${apiServerPort}`;
-    const apiServer = launch("kube-apiserver", binaries.kubeApiServer, [
+    const apiServerArgs = [
       `--etcd-servers=${etcdUrl}`,
       `--cert-dir=${path.join(dir, "apiserver-certs")}`,
       `--tls-cert-file=${pki.servingCertificatePath}`,
@@ -184,12 +202,66 @@ async function startOnce(
       "--allow-privileged=true",
       "--profiling=false",
       ...(options.extraApiServerArgs ?? []),
-    ]);
+    ];
+    let apiServer = launch("kube-apiserver", binaries.kubeApiServer, apiServerArgs);
     const adminTls = { ca: pki.servingCaPem, cert: pki.adminCertificatePem, key: pki.adminKeyPem };
-    await waitFor("kube-apiserver /readyz", options.readyTimeoutMs ?? 90_000, [etcd, apiServer], async () => {
-      const { status, body } = await httpsGet(`${server}/readyz`, adminTls, 5_000);
-      return status === 200 && body.trim() === "ok";
-    });
+    const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
+    const waitForApiServerReady = (): Promise<void> =>
+      waitFor("kube-apiserver /readyz", readyTimeoutMs, [etcd, apiServer], async () => {
+        const { status, body } = await httpsGet(`${server}/readyz`, adminTls, 5_000);
+        return status === 200 && body.trim() === "ok";
+      });
+    await waitForApiServerReady();
+
+    /** Starts kube-apiserver again with the same flags, recording its new process group for clean-up. */
+    const relaunchApiServer = async (): Promise<void> => {
+      const maxAttempts = 5;
+      for (let attempt = 1; ; attempt++) {
+        if (stopping !== undefined)
+          throw new Error("cannot start kube-apiserver: the control plane is stopping");
+        const logOffset = fileSize(path.join(dir, "kube-apiserver.log"));
+        const managed = spawnInOwnGroup(
+          "kube-apiserver",
+          binaries.kubeApiServer,
+          apiServerArgs,
+          path.join(dir, "kube-apiserver.log"),
+        );
+        apiServer = managed;
+        const entry = run.record.processes.find((recorded) => recorded.name === "kube-apiserver");
+        if (entry === undefined) run.record.processes.push({ name: "kube-apiserver", pid: managed.pid });
+        else entry.pid = managed.pid;
+        writeRunRecord(run);
+        try {
+          await waitForApiServerReady();
+          return;
+        } catch (error) {
+          await terminate(managed);
+          const newLog = readFrom(managed.logPath, logOffset);
+          // The port was free a moment ago; something may have bound it meanwhile: try again shortly.
+          if (newLog.includes("address already in use") && attempt < maxAttempts) {
+            await delay(1_000);
+            continue;
+          }
+          throw new Error(`kube-apiserver failed to restart: ${String(error)}\n${describeLog(managed)}`, {
+            cause: error,
+          });
+        }
+      }
+    };
+    let stopping: Promise<void> | undefined;
+    let apiServerPaused = false;
+    let apiServerBusy = false;
+    /** Runs one restart/pause/resume at a time, never during or after stop(). */
+    const exclusively = async (what: string, action: () => Promise<void>): Promise<void> => {
+      if (stopping !== undefined) throw new Error(`cannot ${what}: the control plane is stopping`);
+      if (apiServerBusy) throw new Error(`cannot ${what}: another kube-apiserver operation is in progress`);
+      apiServerBusy = true;
+      try {
+        await action();
+      } finally {
+        apiServerBusy = false;
+      }
+    };
 
     const adminKubeConfig = (): KubeConfig =>
       kubeConfigForClientCertificate({
@@ -202,7 +274,6 @@ async function startOnce(
     const kubeconfigPath = path.join(dir, "kubeconfig");
     await fsp.writeFile(kubeconfigPath, adminKubeConfig().exportConfig(), { mode: 0o600 });
 
-    let stopping: Promise<void> | undefined;
     return {
       server,
       kubeconfigPath,
@@ -221,8 +292,49 @@ async function startOnce(
           clientKeyPem: issued.keyPem,
         });
       },
+      etcdUrl,
+      restartApiServer({ whileDown } = {}): Promise<void> {
+        return exclusively("restart kube-apiserver", async () => {
+          if (apiServerPaused) {
+            signalGroup(apiServer.pid, "SIGCONT");
+            apiServerPaused = false;
+          }
+          await terminate(apiServer);
+          let failure: { error: unknown } | undefined;
+          try {
+            await whileDown?.();
+          } catch (error) {
+            failure = { error };
+          }
+          await relaunchApiServer();
+          if (failure !== undefined) throw failure.error;
+        });
+      },
+      pauseApiServer(): Promise<void> {
+        return exclusively("pause kube-apiserver", async () => {
+          if (apiServerPaused) throw new Error("kube-apiserver is already paused");
+          if (apiServer.exitDescription !== undefined) {
+            throw new Error(`kube-apiserver is not running (${apiServer.exitDescription})`);
+          }
+          apiServerPaused = true;
+          signalGroup(apiServer.pid, "SIGSTOP");
+          const pid = apiServer.pid;
+          await waitFor("kube-apiserver to stop (SIGSTOP)", 10_000, [apiServer], async () => {
+            return processState(pid) === "T";
+          });
+        });
+      },
+      resumeApiServer(): Promise<void> {
+        return exclusively("resume kube-apiserver", async () => {
+          signalGroup(apiServer.pid, "SIGCONT");
+          apiServerPaused = false;
+          await waitForApiServerReady();
+        });
+      },
       stop(): Promise<void> {
         stopping ??= (async () => {
+          // A frozen process would only act on SIGTERM once continued.
+          if (apiServerPaused) signalGroup(apiServer.pid, "SIGCONT");
           // API server first, so it does not spend its shutdown complaining about a vanished etcd.
           await terminate(apiServer);
           await terminate(etcd);
@@ -576,6 +688,33 @@ function describeLog(managed: ManagedProcess, lines = 40): string {
   }
   const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
   return `--- last ${lines} lines of ${managed.logPath} (${managed.exitDescription ?? "running"}) ---\n${tail}`;
+}
+
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The text of a file from a byte offset on ("" when it cannot be read). */
+function readFrom(file: string, offset: number): string {
+  try {
+    return fs.readFileSync(file).subarray(offset).toString("utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Field 3 of /proc/<pid>/stat: R running, S sleeping, T stopped, Z zombie...; undefined when gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+  } catch {
+    return undefined;
+  }
 }
 
 function delay(ms: number): Promise<void> {

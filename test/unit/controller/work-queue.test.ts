@@ -1,0 +1,113 @@
+import { expect } from "chai";
+import { WorkQueue, type Clock } from "../../../src/controller/work-queue.js";
+
+/** A clock whose timers fire only when the test advances it. */
+class ManualClock implements Clock {
+  private current = 0;
+  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+  now(): number {
+    return this.current;
+  }
+  setTimeout(callback: () => void, milliseconds: number) {
+    const timer = { at: this.current + milliseconds, callback, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.cancelled = true) };
+  }
+  advance(milliseconds: number): void {
+    this.current += milliseconds;
+    const due = this.timers.filter((timer) => timer.at <= this.current && !timer.cancelled);
+    this.timers = this.timers.filter((timer) => !due.includes(timer));
+    for (const timer of due) timer.callback();
+  }
+}
+
+/** Lets every pending promise callback run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const limits = { baseDelayMs: 5, maxDelayMs: 1000, ratePerSecond: 10, burst: 100 };
+
+describe("WorkQueue", () => {
+  it("queues a key once however often it is added", async () => {
+    const queue = new WorkQueue(new ManualClock(), limits);
+    queue.add("a");
+    queue.add("a");
+    queue.add("b");
+    expect(queue.length).to.equal(2);
+    expect(await queue.get()).to.equal("a");
+    expect(await queue.get()).to.equal("b");
+  });
+
+  it("never hands a key to a second worker while it is processed; an add meanwhile re-queues it after done", async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, limits);
+    queue.add("a");
+    const first = await queue.get();
+    queue.add("a"); // an update arrives while "a" is being reconciled
+    expect(queue.length).to.equal(0);
+    let secondGot: string | undefined;
+    void queue.get().then((key) => (secondGot = key));
+    await settle();
+    expect(secondGot).to.equal(undefined);
+    queue.done(first!, clock.now());
+    await settle();
+    expect(secondGot).to.equal("a");
+  });
+
+  it("backs off per key exponentially and forgets the count on success", async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, limits);
+    const delays: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = clock.now();
+      queue.addRateLimited("a");
+      // Advance one millisecond at a time until the delayed add lands (bounded, so a bug cannot spin).
+      while (queue.length === 0 && clock.now() - before < 10_000) clock.advance(1);
+      delays.push(clock.now() - before);
+      const key = await queue.get();
+      queue.done(key!, clock.now());
+    }
+    expect(delays).to.deep.equal([5, 10, 20, 40]);
+    expect(queue.retries("a")).to.equal(4);
+    queue.forget("a");
+    expect(queue.retries("a")).to.equal(0);
+  });
+
+  it("caps the per-key delay at maxDelayMs", async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, { ...limits, maxDelayMs: 30 });
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const before = clock.now();
+      queue.addRateLimited("a");
+      while (queue.length === 0 && clock.now() - before < 10_000) clock.advance(1);
+      if (attempt === 5) expect(clock.now() - before).to.equal(30);
+      queue.done((await queue.get())!, clock.now());
+    }
+  });
+
+  it("delays retries beyond the token bucket's burst, whatever the key", () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, { baseDelayMs: 1, maxDelayMs: 1, ratePerSecond: 10, burst: 2 });
+    queue.addRateLimited("a");
+    queue.addRateLimited("b");
+    queue.addRateLimited("c"); // the bucket is empty: waits 100 ms for a token
+    clock.advance(1);
+    expect(queue.length).to.equal(2);
+    clock.advance(98);
+    expect(queue.length).to.equal(2);
+    clock.advance(1);
+    expect(queue.length).to.equal(3);
+  });
+
+  it("keeps the earlier of two delayed adds and stops handing out keys after shutdown", async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, limits);
+    queue.addAfter("a", 100);
+    queue.addAfter("a", 500);
+    clock.advance(100);
+    expect(queue.length).to.equal(1);
+    await queue.get();
+    queue.shutDown();
+    queue.add("b");
+    expect(await queue.get()).to.equal(undefined);
+  });
+});
