@@ -70,7 +70,7 @@ bench-sign: deps ## Issuance throughput on one core (EC and RSA CAs) against the
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench-controller
-bench-controller: deps testbin ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency), RSS with 10,000 CSRs
+bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer, RSS with 10,000 CSRs
 	node --import tsx bench/controller.bench.ts
 
 .PHONY: bench

@@ -11,11 +11,26 @@
  *    with an empty CSR cache, once with 10,000 unapproved Istio-shaped CSRs of its signer in the API
  *    server; RSS sampled every 100 ms, plus the kernel's VmHWM and heapUsed before and after a full GC.
  *    With the 10,000 pending, one more CSR is created and approved to see how fast it is served.
+ * 3. The baseline: kube-controller-manager's own CSR signer (`--controllers=csrsigning`, 5 workers, the
+ *    kubernetes.io/kube-apiserver-client signer with the same CA) on the same control plane, fed the same
+ *    requests the same way (only the usages are the three that signer accepts), with the same 50 QPS /
+ *    burst 100 client limit and with the limit raised out of the way (it cannot be switched off).
+ *    Needs `make testbin-controller-manager` (bench-controller depends on it); skipped when BENCH_PEER=0.
  * Prints a Markdown section for BENCHMARKS.md on stdout; progress goes to stderr.
- * Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0").
+ * Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),
+ * BENCH_PEER (1).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -53,6 +68,7 @@ const throughputInFlight = 20;
 const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
 const cacheInFlight = 50;
 const qpsModes = (process.env.BENCH_QPS_MODES ?? "50,0").split(",").map(Number);
+const runPeer = process.env.BENCH_PEER !== "0";
 const distinctKeys = 50;
 const issueTimeoutMs = 150_000;
 /** istiod gives up on a CSR after this long (its default CSR signing deadline). */
@@ -555,6 +571,154 @@ async function throughputPhase(
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Phase 3: the baseline, kube-controller-manager's own CSR signer on the same control plane.
+
+/** The usages kubernetes.io/kube-apiserver-client accepts (KCM refuses server auth there). */
+const peerUsages = ["digital signature", "key encipherment", "client auth"];
+const peerSignerName = "kubernetes.io/kube-apiserver-client";
+
+interface PeerResult {
+  label: string;
+  qps: number;
+  issued: number;
+  failed: number;
+  complete: boolean;
+  perSecond: number;
+  createToIssued: number[];
+  missedDeadline: number;
+  cpu: Record<string, number>;
+}
+
+/** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
+function kubeControllerManagerBinary(): string | undefined {
+  const printed = execFileSync(join(repositoryRoot, "hack", "testbin", "build.sh"), ["--print-dir"], {
+    encoding: "utf8",
+  });
+  const kubeBinDir = /^KUBE_BIN_DIR=(.*)$/m.exec(printed)?.[1]?.trim();
+  if (!kubeBinDir) return undefined;
+  const binary = join(kubeBinDir, "kube-controller-manager");
+  return existsSync(binary) ? binary : undefined;
+}
+
+/** The same request as csrBody() but for KCM's kube-apiserver-client signer, with the usages it accepts. */
+function peerCsrBody(name: string, requestPem: string): V1CertificateSigningRequest {
+  const body = csrBody(name, requestPem, peerSignerName);
+  return { ...body, spec: { ...body.spec!, usages: peerUsages } };
+}
+
+async function peerPhase(
+  controlPlane: ControlPlane,
+  admin: KubeConfig,
+  istiod: KubeConfig,
+  binary: string,
+  caFiles: Record<string, string>,
+  qps: number,
+  runIndex: number,
+): Promise<PeerResult> {
+  // KCM's client limit cannot be switched off; 5,000 QPS keeps it out of the way like "no limit" above.
+  const effectiveQps = qps > 0 ? qps : 5_000;
+  const label = qps > 0 ? `client limit ${qps} QPS / burst ${qps * 2}` : "limit raised to 5,000 QPS";
+  const folder = mkdtempSync(join(scratch, "kcm-"));
+  writeFileSync(join(folder, "ca.crt"), caFiles["ca-cert.pem"]!);
+  writeFileSync(join(folder, "ca.key"), caFiles["ca-key.pem"]!, { mode: 0o600 });
+  const logFile = join(folder, "kube-controller-manager.log");
+  const log = openSync(logFile, "w");
+  const child = spawn(
+    binary,
+    [
+      `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      "--controllers=csrsigning",
+      "--leader-elect=false",
+      "--use-service-account-credentials=false",
+      "--secure-port=0",
+      `--kube-api-qps=${effectiveQps}`,
+      `--kube-api-burst=${effectiveQps * 2}`,
+      `--cluster-signing-kube-apiserver-client-cert-file=${join(folder, "ca.crt")}`,
+      `--cluster-signing-kube-apiserver-client-key-file=${join(folder, "ca.key")}`,
+      "--cluster-signing-duration=24h",
+    ],
+    { stdio: ["ignore", log, log], detached: true },
+  );
+  liveChildren.add(child);
+  closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const prefix = `peer-${runIndex}-`;
+  const names = Array.from({ length: throughputCsrs }, (_, i) => `${prefix}${i}`);
+  const requests = names.map((_, i) => istioRequestPem(i));
+  const watch = await watchIssuance(admin, prefix);
+  const certificates = istiod.makeApiClient(CertificatesV1Api);
+  const createdAt: number[] = [];
+  const counter = { retries: 0 };
+  try {
+    // Warm-up: KCM is ready once it signs one request (its informer has synced and its workers run).
+    const warmUp = `${prefix}warm-up`;
+    const warmUpCreated = await certificates.createCertificateSigningRequest({
+      body: peerCsrBody(warmUp, istioRequestPem(999_998)),
+    });
+    await approve(certificates, warmUpCreated);
+    if (!(await watch.waitFor([warmUp], 60_000)) || !watch.issuedAt.has(warmUp))
+      throw new Error(
+        `kube-controller-manager did not sign a warm-up CSR within 60 s (${watch.failed.get(warmUp) ?? "no outcome"}); see ${logFile}`,
+      );
+    progress(
+      `peer [kube-controller-manager, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
+    );
+    const cpuBefore = cpuSnapshot(controlPlane);
+    const firstCreate = performance.now();
+    await runBounded(throughputCsrs, throughputInFlight, async (i) => {
+      createdAt[i] = performance.now();
+      const body = peerCsrBody(names[i]!, requests[i]!);
+      const created = await withRetries(
+        () => certificates.createCertificateSigningRequest({ body }),
+        counter,
+      );
+      await withRetries(() => approve(certificates, created), counter);
+    });
+    const complete = await watch.waitFor(names, issueTimeoutMs);
+    // KCM's command line names the control plane's kubeconfig, so cpuSnapshot counts it ("kube-controller").
+    const cpu = cpuSpent(cpuBefore, cpuSnapshot(controlPlane));
+    const createToIssued: number[] = [];
+    let lastIssued = firstCreate;
+    names.forEach((name, i) => {
+      const issued = watch.issuedAt.get(name);
+      if (issued === undefined) return;
+      createToIssued.push(issued - createdAt[i]!);
+      lastIssued = Math.max(lastIssued, issued);
+    });
+    createToIssued.sort((a, b) => a - b);
+    for (const [name, reason] of [...watch.failed].slice(0, 3)) progress(`  FAILED ${name}: ${reason}`);
+    const result: PeerResult = {
+      label,
+      qps,
+      issued: createToIssued.length,
+      failed: watch.failed.size - (watch.failed.has(warmUp) ? 1 : 0),
+      complete,
+      perSecond: createToIssued.length / ((lastIssued - firstCreate) / 1000),
+      createToIssued,
+      missedDeadline:
+        createToIssued.filter((t) => t > istiodDeadlineMs).length + (throughputCsrs - createToIssued.length),
+      cpu,
+    };
+    progress(
+      `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +
+        `p50 ${ms(percentile(createToIssued, 0.5))}, p99 ${ms(percentile(createToIssued, 0.99))}`,
+    );
+    return result;
+  } finally {
+    watch.stop();
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    await Promise.race([exited, sleep(5_000)]);
+    liveChildren.delete(child);
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await deleteAllCsrsAndEvents(admin);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Phase 2: memory of the controller alone, in a child process.
 
 interface ChildMemory {
@@ -805,7 +969,7 @@ try {
   });
   await grantSignerVerbs(admin, {
     subject: serviceAccountSubject("istio-system", "istiod"),
-    signerNames: [signerName],
+    signerNames: [signerName, peerSignerName],
     verbs: ["approve"],
   });
   const istiod = asServiceAccount(admin, "istio-system", "istiod");
@@ -814,6 +978,17 @@ try {
   const throughput: ThroughputResult[] = [];
   for (const [index, qps] of qpsModes.entries())
     throughput.push(await throughputPhase(controlPlane, admin, istiod, qps, index));
+
+  // Phase 3 (run here, next to phase 1, so both see the same etcd): the baseline.
+  const peer: PeerResult[] = [];
+  const peerBinary = runPeer ? kubeControllerManagerBinary() : undefined;
+  if (runPeer && peerBinary === undefined)
+    throw new Error(
+      "kube-controller-manager is not built: run `make testbin-controller-manager` (or BENCH_PEER=0)",
+    );
+  if (peerBinary !== undefined)
+    for (const [index, qps] of qpsModes.entries())
+      peer.push(await peerPhase(controlPlane, admin, istiod, peerBinary, ca.files, qps, index));
 
   // Phase 2: baseline; 10,000 CSRs of a signer it does not serve (cache only); 10,000 pending CSRs of its own.
   const importCost = { plain: await importCostRss(false), tsx: await importCostRss(true) };
@@ -941,6 +1116,40 @@ try {
   );
   out.push("");
 
+  if (peer.length > 0) {
+    out.push(
+      `**Baseline: kube-controller-manager's signer.** kube-controller-manager ${apiServerVersion} with only ` +
+        `\`--controllers=csrsigning\` (5 workers, hard-coded), signing for ${peerSignerName} with the same CA, ` +
+        `fed the same ${thousands(throughputCsrs)} requests by the same submitter (create, then approve as istiod, ` +
+        `${throughputInFlight} in flight; usages reduced to the three that signer accepts). It checks no policy and ` +
+        `writes no Events. Ratio = csr-signer / kube-controller-manager.`,
+      "",
+    );
+    out.push(`| | ${peer.map((r) => r.label).join(" | ")} |`);
+    out.push(`|---|${peer.map(() => "---").join("|")}|`);
+    const peerRow = (name: string, cell: (r: PeerResult, index: number) => string): void => {
+      out.push(`| ${name} | ${peer.map(cell).join(" | ")} |`);
+    };
+    peerRow("issued / failed", (r) => `${r.issued} / ${r.failed}${r.complete ? "" : " (timed out)"}`);
+    peerRow("**sustained CSRs/s**", (r) => `**${r.perSecond.toFixed(1)}**`);
+    peerRow("**create → certificate p50 / p90 / p99 / max**", (r) =>
+      [0.5, 0.9, 0.99, 1].map((p) => ms(percentile(r.createToIssued, p))).join(" / "),
+    );
+    peerRow(`over istiod's 60 s deadline`, (r) => String(r.missedDeadline));
+    peerRow("CPU seconds: kube-controller-manager / kube-apiserver / etcd", (r) =>
+      [r.cpu["kube-controller"], r.cpu["kube-apiserver"], r.cpu.etcd]
+        .map((v) => (v ?? 0).toFixed(1))
+        .join(" / "),
+    );
+    peerRow("**ratio csr-signer / kube-controller-manager: CSRs/s, p99 latency**", (r, index) => {
+      const ours = throughput[index];
+      if (ours === undefined) return "n/a";
+      const p99 = (values: number[]): number => percentile(values, 0.99);
+      return `${(ours.perSecond / r.perSecond).toFixed(2)}, ${(p99(ours.createToIssued) / p99(r.createToIssued)).toFixed(2)}`;
+    });
+    out.push("");
+  }
+
   out.push(
     `**Memory.** The controller alone in a child process (bench/rss-child.ts, set up as \`csr-signer ` +
       `controller\` runs it: 4 workers, 50 QPS / burst 100, JSON log to a file; under tsx), RSS sampled every ` +
@@ -1044,6 +1253,14 @@ try {
         samplesAfterReady: r.samplesAfterReady,
         probe: r.probe,
         events: r.events,
+      })),
+      peer: peer.map((r) => ({
+        label: r.label,
+        perSecond: r.perSecond,
+        p50: percentile(r.createToIssued, 0.5),
+        p99: percentile(r.createToIssued, 0.99),
+        max: percentile(r.createToIssued, 1),
+        cpu: r.cpu,
       })),
       importCost,
       totalMs,

@@ -5,7 +5,7 @@
  * ones removed. Only objects carrying our label are ever changed or deleted.
  */
 import { CertificatesV1beta1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { apiErrorCode, describeError } from "../kube/client.js";
+import { apiErrorCode, apiErrorStatus, describeError } from "../kube/client.js";
 import { clusterTrustBundleName } from "./trust-bundle.js";
 
 /** Label on every object we publish: the Signer object it belongs to. */
@@ -90,13 +90,16 @@ export class TrustBundlePublisher {
       } catch (error) {
         const code = apiErrorCode(error);
         if (code === 409 && !existing) {
-          // A ConfigMap of that name that is not ours: never clobber it; say so.
+          // A ConfigMap of that name that is not ours: never clobber it; say so. It does not hold
+          // back a rotation, or one tenant could stall the CA of every tenant.
           problems.push(
             `ConfigMap ${namespace}/${target.name} exists and is not managed by csr-signer (label ${trustBundleLabel} missing)`,
           );
           continue;
         }
-        if (code === 403 || code === 404) continue; // namespace terminating or just deleted
+        if (code === 404) continue; // namespace just deleted
+        // A terminating namespace refuses new content with 403; any other 403 is missing RBAC.
+        if (code === 403 && /being terminated/.test(apiErrorStatus(error)?.message ?? "")) continue;
         complete = false;
         problems.push(`writing ConfigMap ${namespace}/${target.name}: ${describeError(error)}`);
       }
@@ -139,7 +142,11 @@ export class TrustBundlePublisher {
       }
       return { complete: true, problems };
     } catch (error) {
-      problems.push(`ClusterTrustBundle ${name}: ${describeError(error)}`);
+      const hint =
+        apiErrorCode(error) === 403
+          ? ` (the controller needs verb attest on certificates.k8s.io signers/${signerName})`
+          : "";
+      problems.push(`ClusterTrustBundle ${name}: ${describeError(error)}${hint}`);
       return { complete: false, problems };
     }
   }

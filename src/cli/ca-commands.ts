@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
 import {
   CacertsFiles,
+  TlsSecretFiles,
   CertificateAuthorityError,
   loadCertificateAuthority,
   readCertificateAuthorityFolder,
@@ -76,7 +77,7 @@ export async function caRoot(args: string[], io: CommandIo): Promise<void> {
   const root = await createRootCertificateAuthority(
     {
       subject: parseDistinguishedName(values.subject),
-      lifetimeSeconds: parseDuration(values.lifetime),
+      lifetimeSeconds: caLifetimeSeconds(values.lifetime),
       keyType: keyType(values["key-type"], "ecdsa-p384"),
     },
     io.environment,
@@ -138,7 +139,7 @@ export async function caIntermediate(args: string[], io: CommandIo): Promise<voi
     { certificate: rootCertificate, signingKey: rootKey },
     {
       subject: parseDistinguishedName(values.subject),
-      lifetimeSeconds: parseDuration(values.lifetime),
+      lifetimeSeconds: caLifetimeSeconds(values.lifetime),
       keyType: keyType(values["key-type"], "ecdsa-p256"),
     },
     io.environment,
@@ -160,6 +161,10 @@ export const caInspectHelp = `Usage: csr-signer ca inspect PATH [--warn-within D
 Shows the certificates of a CA folder (cacerts or kubernetes.io/tls layout) or a PEM file:
 subject, issuer, serial, validity and SHA-256 fingerprint, then warnings (expiring soon, key
 mismatch, chain in the wrong order, chain not verifying). Exits 1 when there are warnings.
+root-cert.pem and ca.crt are sets of roots (several during a rotation), so their order is free.
+
+Options:
+  --warn-within DURATION  warn about certificates expiring within this (default 30d; units s m h d y)
 `;
 
 export async function caInspect(args: string[], io: CommandIo): Promise<void> {
@@ -192,10 +197,16 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
   }
   for (const [name, certificates] of groups) {
     io.stdout(`${name}:\n`);
+    // A roots file is a set (several roots during a rotation), not a chain: no order to check.
+    const rootSet =
+      basename(name) === CacertsFiles.roots ||
+      basename(name) === TlsSecretFiles.roots ||
+      certificates.every((certificate) => certificate.selfSigned);
     certificates.forEach((certificate, index) => {
       io.stdout(indent(`[${index}] ${describeCertificate(certificate, now)}`) + "\n");
       const next = certificates[index + 1];
       if (
+        !rootSet &&
         next &&
         !(certificate.x509.checkIssued(next.x509) && certificate.x509.verify(next.x509.publicKey))
       ) {
@@ -333,4 +344,12 @@ function indent(text: string): string {
     .split("\n")
     .map((line, index) => (index === 0 ? `  ${line}` : `      ${line}`))
     .join("\n");
+}
+
+/** A CA lifetime from --lifetime: at least a day, so a typo such as "0s" or "1s" never mints a dead CA. */
+function caLifetimeSeconds(text: string): number {
+  const seconds = parseDuration(text);
+  if (seconds < 86_400)
+    throw new UsageError(`--lifetime ${text} is shorter than a CA can usefully live (at least 1d)`);
+  return seconds;
 }

@@ -51,7 +51,13 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
   const rest = argv.slice(name.split(" ").length);
   const command = commands[name];
   if (!command) {
-    if (name === "" || name === "--help" || name === "-h" || name === "help") {
+    const helpWords = ["", "--help", "-h", "help"];
+    // "csr-signer ca --help" or "csr-signer istio": the group's commands are in the top help.
+    const group = name.split(" ")[0]!;
+    if (
+      helpWords.includes(name) ||
+      ((group === "ca" || group === "istio") && helpWords.includes(argv[1] ?? ""))
+    ) {
       io.stdout(topHelp);
       return;
     }

@@ -150,16 +150,21 @@ export class CsrApprover {
   private async decide(csr: CsrObject, signerName: string): Promise<ApprovalDecision> {
     const spec = csr.spec ?? {};
     const requester = { username: spec.username ?? "", groups: spec.groups ?? [] };
+    // kube-controller-manager's kubelet-client approver never denies; neither does ours.
+    const refuse = (reason: string, rule: string, message: string): ApprovalDecision =>
+      signerName === kubeletClientSignerName
+        ? { verdict: "ignore", message: `${message} (check ${rule})` }
+        : { verdict: "deny", reason, rule, message: `${message} (check ${rule})` };
     let request;
     try {
       request = parseCertificateRequest(Buffer.from(spec.request ?? "", "base64"));
     } catch (error) {
       if (!(error instanceof CertificateRequestError)) throw error;
-      return { verdict: "deny", reason: error.reason, rule: "request", message: error.message };
+      return refuse(error.reason, "request", error.message);
     }
     if (signerName === kubeletServingSignerName || signerName === kubeletClientSignerName) {
       const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
-      if (keyProblem) return { verdict: "deny", reason: "KeyNotAllowed", rule: "key", message: keyProblem };
+      if (keyProblem) return refuse("KeyNotAllowed", "key", keyProblem);
     }
     if (signerName === kubeletServingSignerName) {
       const nodeName = requester.username.startsWith("system:node:")
@@ -177,23 +182,25 @@ export class CsrApprover {
     if (signerName === kubeletClientSignerName) {
       const shape = kubeletClientShape(requester, request, spec.usages ?? []);
       if ("ignore" in shape) return { verdict: "ignore", message: shape.ignore };
-      const allowed = await this.api.subjectAccessReview({
-        ...this.identity(csr),
-        group: "certificates.k8s.io",
-        resource: "certificatesigningrequests",
-        subresource: shape.subresource,
-        verb: "create",
-      });
-      return allowed
-        ? {
+      for (const subresource of shape.subresources) {
+        const allowed = await this.api.subjectAccessReview({
+          ...this.identity(csr),
+          group: "certificates.k8s.io",
+          resource: "certificatesigningrequests",
+          subresource,
+          verb: "create",
+        });
+        if (allowed)
+          return {
             verdict: "approve",
-            rule: shape.subresource,
-            message: `kubelet client certificate: ${requester.username} may create certificatesigningrequests/${shape.subresource}`,
-          }
-        : {
-            verdict: "ignore",
-            message: `SubjectAccessReview for certificatesigningrequests/${shape.subresource} not allowed`,
+            rule: subresource,
+            message: `kubelet client certificate: ${requester.username} may create certificatesigningrequests/${subresource}`,
           };
+      }
+      return {
+        verdict: "ignore",
+        message: `SubjectAccessReview not allowed for certificatesigningrequests/${shape.subresources.join(" or ")}`,
+      };
     }
     const signer = this.registry.forSignerName(signerName);
     if (!signer?.spec) return { verdict: "ignore", message: "signer not configured" };

@@ -1,9 +1,11 @@
 /**
- * Wires the signer controller: informers for CSRs, Signers, CA Secrets and Namespaces; one work
+ * Wires the signer controller: informers for CSRs, Signers, CA Secrets, Namespaces, published
+ * ConfigMaps and (when kubelet-serving approval is on) Nodes; one work
  * queue for CSRs and one for Signer status; workers that run only while this instance leads;
  * /metrics, /healthz and /readyz.
  */
 import { createServer, type Server } from "node:http";
+import type { ParsedCertificate } from "../pki/certificate.js";
 import { hostname } from "node:os";
 import {
   AuthorizationV1Api,
@@ -338,27 +340,31 @@ export class SignerController {
 
   private rebuildSigners(): void {
     const changed = this.registry.rebuild();
+    // Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out.
+    this.metrics.signerReady.reset();
+    this.metrics.caExpiry.reset();
+    const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
     for (const signer of this.registry.all()) {
       const signerName = signer.spec?.signerName ?? signer.objectName;
       this.metrics.signerReady.set({ signer: signerName }, signer.problem ? 0 : 1);
       const authority = signer.authority;
-      if (authority) {
-        const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+      if (!authority) continue;
+      const certificates: [string, ParsedCertificate][] = [
+        ["signing", authority.signingCertificate],
+        ...authority.intermediates.map((c): [string, ParsedCertificate] => ["intermediate", c]),
+        ...authority.roots.map((c): [string, ParsedCertificate] => ["root", c]),
+      ];
+      for (const [role, certificate] of certificates)
         this.metrics.caExpiry.set(
-          { signer: signerName, role: "signing", subject: authority.signingCertificate.subject },
-          seconds(authority.signingCertificate.notAfter),
+          // The fingerprint tells apart certificates with one subject (a renewed root).
+          {
+            signer: signerName,
+            role,
+            subject: certificate.subject,
+            fingerprint: certificate.fingerprintSha256,
+          },
+          seconds(certificate.notAfter),
         );
-        for (const intermediate of authority.intermediates)
-          this.metrics.caExpiry.set(
-            { signer: signerName, role: "intermediate", subject: intermediate.subject },
-            seconds(intermediate.notAfter),
-          );
-        for (const root of authority.roots)
-          this.metrics.caExpiry.set(
-            { signer: signerName, role: "root", subject: root.subject },
-            seconds(root.notAfter),
-          );
-      }
     }
     if (changed.length > 0) {
       this.logger.info("signers ready", { signers: changed });
@@ -373,11 +379,14 @@ export class SignerController {
       const started = Date.now();
       try {
         this.rebuildSigners();
+        let published = true;
         if (this.isLeader) {
-          await this.publishTrustBundles();
+          published = await this.publishTrustBundles();
           await this.writeSignerStatuses();
         }
-        this.signerQueue.forget(key);
+        // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
+        if (published) this.signerQueue.forget(key);
+        else this.signerQueue.addRateLimited(key);
       } catch (error) {
         this.logger.error("signer reconcile failed", { error: describeError(error) });
         this.signerQueue.addRateLimited(key);
@@ -390,12 +399,14 @@ export class SignerController {
   /**
    * Publishes every Signer's bundle. Once all copies of a bundle are written its new roots count
    * as published, which may let new CA material be adopted: then the signers are rebuilt.
+   * Returns false when some publication is incomplete.
    */
-  private async publishTrustBundles(): Promise<void> {
+  private async publishTrustBundles(): Promise<boolean> {
     const namespaces = this.namespaceInformer.list();
     const ours = this.configMapInformer.list();
     const live = new Set<string>();
     let newlyPublished = false;
+    let allComplete = true;
     for (const signer of this.registry.all()) {
       live.add(signer.objectName);
       const spec = signer.spec;
@@ -418,15 +429,12 @@ export class SignerController {
         spec.signerName,
         spec.trustBundle.clusterTrustBundle ? bundle.pem : undefined,
       );
-      for (const problem of [...configMaps.problems, ...clusterTrustBundle.problems]) {
+      const problems = [...configMaps.problems, ...clusterTrustBundle.problems];
+      for (const problem of problems)
         this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
-      }
-      if (
-        configMaps.complete &&
-        clusterTrustBundle.complete &&
-        this.registry.markPublished(signer.objectName)
-      )
-        newlyPublished = true;
+      this.registry.reportPublication(signer.objectName, problems);
+      if (!configMaps.complete || !clusterTrustBundle.complete) allComplete = false;
+      else if (this.registry.markPublished(signer.objectName)) newlyPublished = true;
     }
     // Publications of Signers that no longer exist.
     const orphans = new Set(
@@ -445,6 +453,7 @@ export class SignerController {
       await this.publisher.publishClusterTrustBundle(orphan, "", undefined);
     }
     if (newlyPublished) this.rebuildSigners();
+    return allComplete;
   }
 
   private async writeSignerStatuses(): Promise<void> {
@@ -513,8 +522,8 @@ export class SignerController {
         this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue_after" });
       }
       this.csrQueue.done(name, started);
-      // A signer status write is cheap and coalesced; counts stay current.
-      if (outcome.kind === "done") this.signerQueue.addAfter(signersKey, 2000);
+      // A signer status write is cheap and coalesced; counts and troubles stay current.
+      if (outcome.kind !== "requeueAfter") this.signerQueue.addAfter(signersKey, 2000);
     }
   }
 

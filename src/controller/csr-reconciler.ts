@@ -13,6 +13,7 @@ import {
   type IssuanceEnvironment,
 } from "../pki/issuance.js";
 import { evaluateSigningRequest } from "../policy/signing-policy.js";
+import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder, EventTarget } from "../kube/events.js";
 import type { Logger } from "../logger.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -138,7 +139,7 @@ export class CsrReconciler {
       request = parseCertificateRequest(Buffer.from(csr.spec?.request ?? "", "base64"));
     } catch (error) {
       if (error instanceof CertificateRequestError)
-        return this.fail(csr, signer, error.reason, error.message);
+        return this.fail(csr, signer, error.reason, `${error.message} (rule request)`);
       throw error;
     }
     const decision = evaluateSigningRequest(
@@ -159,14 +160,30 @@ export class CsrReconciler {
     try {
       issued = await issueLeafCertificate(authority, request, decision.grant, this.environment);
     } catch (error) {
-      if (error instanceof CertificateAuthorityError) return { kind: "retry", reason: error.reason };
-      throw error;
+      if (!(error instanceof CertificateAuthorityError)) throw error;
+      return this.troubled(csr, signer, `CertificateAuthority${error.reason}`, error.message);
     }
-    const outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", {
-      certificate: Buffer.from(issued.chainPem).toString("base64"),
-    });
+    let outcome;
+    try {
+      outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", {
+        certificate: Buffer.from(issued.chainPem).toString("base64"),
+      });
+    } catch (error) {
+      // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
+      const hint =
+        apiErrorCode(error) === 403
+          ? ` (the controller needs verb sign on certificates.k8s.io signers/${spec.signerName})`
+          : "";
+      return this.troubled(
+        csr,
+        signer,
+        "CertificateWriteFailed",
+        `could not write status.certificate: ${describeError(error)}${hint}`,
+      );
+    }
     if (outcome === "gone") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
+    this.registry.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
     const created = csr.metadata?.creationTimestamp
@@ -193,6 +210,23 @@ export class CsrReconciler {
       `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
     );
     return { kind: "done" };
+  }
+
+  /**
+   * Transient trouble that is not the request's fault: the CSR stays pending and is retried with
+   * backoff; the Signer reports it on Ready (until a certificate is written) and the CSR gets an Event.
+   */
+  private troubled(csr: CsrObject, signer: ActiveSigner, reason: string, message: string): ReconcileResult {
+    const signerName = signer.spec?.signerName ?? "";
+    this.registry.reportSigningTrouble(signer.objectName, { reason, message });
+    this.logger.warn("could not sign, will retry", {
+      csr: csr.metadata?.name,
+      signer: signerName,
+      reason,
+      message,
+    });
+    this.events.record(eventTarget(csr), "Warning", reason, `${signerName} will retry: ${message}`);
+    return { kind: "retry", reason };
   }
 
   /**

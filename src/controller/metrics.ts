@@ -88,7 +88,7 @@ export class ControllerMetrics {
   readonly caExpiry = new Gauge({
     name: "csr_signer_ca_certificate_expiry_timestamp_seconds",
     help: "NotAfter of each CA certificate a signer uses, as a Unix timestamp",
-    labelNames: ["signer", "role", "subject"],
+    labelNames: ["signer", "role", "subject", "fingerprint"],
     registers: [this.registry],
   });
   readonly approvals = new Counter({

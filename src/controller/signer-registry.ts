@@ -1,11 +1,12 @@
 /**
  * The configured signers, rebuilt from the Signer, Secret and Namespace caches whenever any of
- * them changes. Pure bookkeeping plus CA loading: API writes (Signer status) go through the
- * injected writer, so the controller decides when (only while leading).
+ * them changes. Pure bookkeeping plus CA loading: it computes the status each Signer should have
+ * (desiredStatus) and the controller writes it, so the controller decides when (only while leading).
  */
 import { createHash } from "node:crypto";
 import {
   CertificateAuthorityError,
+  checkCertificateAuthorityValidity,
   loadCertificateAuthority,
   readCertificateAuthorityFolder,
   type CertificateAuthority,
@@ -113,6 +114,10 @@ export class SignerRegistry {
   private readonly recorded = new Map<string, RecordedRoot[]>();
   private readonly issuedSinceStatus = new Map<string, number>();
   private readonly failedSinceStatus = new Map<string, number>();
+  /** Problems of the last trust bundle publication, by Signer (Degraded while there are any). */
+  private readonly publicationProblems = new Map<string, string>();
+  /** The last transient failure while signing (an API write refused, the CA failed), until a success. */
+  private readonly signingTrouble = new Map<string, SignerProblem>();
 
   constructor(
     private readonly sources: SignerSources,
@@ -162,6 +167,8 @@ export class SignerRegistry {
       bySignerName.set(signerName, byObjectName.get(objectNames[0]!)!);
     }
     for (const name of this.loaded.keys()) if (!byObjectName.has(name)) this.loaded.delete(name);
+    for (const troubles of [this.signingTrouble, this.publicationProblems])
+      for (const name of troubles.keys()) if (!byObjectName.has(name)) troubles.delete(name);
     this.byObjectName = byObjectName;
     this.bySignerName = bySignerName;
     const changed: string[] = [];
@@ -173,7 +180,7 @@ export class SignerRegistry {
     return changed;
   }
 
-  /** Tenant namespaces of a signer: those named plus those its selector matches (not terminating). */
+  /** Tenant namespaces of a signer: those named plus those its selector matches. */
   tenantNamespaces(spec: SignerSpec): Set<string> {
     const tenants = new Set(spec.policy.tenants.namespaces);
     const selector = spec.policy.tenants.namespaceSelector;
@@ -195,6 +202,24 @@ export class SignerRegistry {
   }
 
   /**
+   * A CSR of this Signer could not be finished for a reason that is not the request's fault (the API
+   * server refused the status write, the CA failed to sign). Ready reports it until signingSucceeded.
+   */
+  reportSigningTrouble(objectName: string, trouble: SignerProblem): void {
+    this.signingTrouble.set(objectName, trouble);
+  }
+
+  signingSucceeded(objectName: string): void {
+    this.signingTrouble.delete(objectName);
+  }
+
+  /** What went wrong in the last publication of this Signer's trust bundle (none: all is well). */
+  reportPublication(objectName: string, problems: readonly string[]): void {
+    if (problems.length > 0) this.publicationProblems.set(objectName, problems.join("; "));
+    else this.publicationProblems.delete(objectName);
+  }
+
+  /**
    * The status a Signer object should have now, or undefined when what it has is current.
    * Counters add what was counted since its status was last written; `statusWritten` resets them.
    */
@@ -203,16 +228,26 @@ export class SignerRegistry {
     const object = this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
     if (!signer || !object) return undefined;
     const current = object.status ?? {};
-    const ready: Omit<SignerCondition, "lastTransitionTime"> = signer.problem
-      ? { type: "Ready", status: "False", reason: signer.problem.reason, message: signer.problem.message }
+    const publication = this.publicationProblems.get(objectName);
+    const notReady = signer.problem ?? this.signingTrouble.get(objectName);
+    // A root waiting for publication waits forever when publication fails: name that cause.
+    const notReadyMessage =
+      notReady?.reason === "RootNotYetPublished" && publication
+        ? `${notReady.message}; publishing the trust bundle fails: ${publication}`
+        : notReady?.message;
+    const ready: Omit<SignerCondition, "lastTransitionTime"> = notReady
+      ? { type: "Ready", status: "False", reason: notReady.reason, message: notReadyMessage ?? "" }
       : {
           type: "Ready",
           status: "True",
           reason: "Ready",
           message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})`,
         };
-    const degraded: Omit<SignerCondition, "lastTransitionTime"> = signer.degraded
-      ? { type: "Degraded", status: "True", reason: signer.degraded.reason, message: signer.degraded.message }
+    const degradedProblem =
+      signer.degraded ??
+      (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined);
+    const degraded: Omit<SignerCondition, "lastTransitionTime"> = degradedProblem
+      ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
       : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
     const expiring: Omit<SignerCondition, "lastTransitionTime"> = signer.expiring
       ? {
@@ -342,8 +377,7 @@ export class SignerRegistry {
     degraded?: SignerProblem;
   } {
     const adopted = this.loaded.get(objectName);
-    const previous =
-      adopted && now < adopted.authority.signingCertificate.notAfter ? adopted.authority : undefined;
+    const previous = adopted && isValidAt(adopted.authority, now) ? adopted.authority : undefined;
     const keepPrevious = (problem: SignerProblem, pending?: CertificateAuthority) =>
       previous
         ? {
@@ -365,19 +399,19 @@ export class SignerRegistry {
     const sourceHash = hashFiles(files);
     if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
     let candidate = this.candidates.get(objectName);
-    if (candidate?.sourceHash !== sourceHash) {
-      try {
-        candidate = { sourceHash, authority: loadCertificateAuthority(files, now) };
-      } catch (error) {
-        if (!(error instanceof CertificateAuthorityError)) throw error;
-        this.candidates.delete(objectName);
-        return keepPrevious({
-          reason: `CertificateAuthority${error.reason}`,
-          message: `${sourceName}: ${error.message}`,
-        });
-      }
-      this.candidates.set(objectName, candidate);
+    try {
+      // Parsed once per content; validity is checked every time, since material expires in place.
+      if (candidate?.sourceHash === sourceHash) checkCertificateAuthorityValidity(candidate.authority, now);
+      else candidate = { sourceHash, authority: loadCertificateAuthority(files, now) };
+    } catch (error) {
+      if (!(error instanceof CertificateAuthorityError)) throw error;
+      this.candidates.delete(objectName);
+      return keepPrevious({
+        reason: `CertificateAuthority${error.reason}`,
+        message: `${sourceName}: ${error.message}`,
+      });
     }
+    this.candidates.set(objectName, candidate);
     const anchor = candidate.authority.anchor;
     const sameAnchorAsPrevious = previous?.anchor.fingerprintSha256 === anchor.fingerprintSha256;
     // The minimum publication time paces rotations: a Signer's first root only has to be published.
@@ -458,6 +492,15 @@ export class SignerRegistry {
     } catch (error) {
       throw new Error(`${sourceName}: ${(error as Error).message}`);
     }
+  }
+}
+
+function isValidAt(authority: CertificateAuthority, now: Date): boolean {
+  try {
+    checkCertificateAuthorityValidity(authority, now);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -165,20 +165,7 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   }
 
   const { intermediates, anchor } = buildChain(signingCertificate, chain, roots, rootsFileName);
-  for (const certificate of [signingCertificate, ...intermediates, anchor]) {
-    if (now < certificate.notBefore) {
-      throw new CertificateAuthorityError(
-        "NotYetValid",
-        `${describe(certificate)} is not valid before ${certificate.notBefore.toISOString()}`,
-      );
-    }
-    if (now >= certificate.notAfter) {
-      throw new CertificateAuthorityError(
-        "Expired",
-        `${describe(certificate)} expired at ${certificate.notAfter.toISOString()}`,
-      );
-    }
-  }
+  checkChainValidity([signingCertificate, ...intermediates, anchor], now);
   for (const certificate of intermediates) checkIsIssuingCertificateAuthority(certificate, "cert-chain.pem");
 
   return {
@@ -194,6 +181,31 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
       ? ""
       : [signingCertificate, ...intermediates].map((c) => c.pem).join(""),
   };
+}
+
+/**
+ * Throws NotYetValid or Expired unless every certificate from the signing certificate up to its root
+ * is valid at `now`. Material that loaded once is checked again as time passes (it expires in place).
+ */
+export function checkCertificateAuthorityValidity(authority: CertificateAuthority, now: Date): void {
+  checkChainValidity([authority.signingCertificate, ...authority.intermediates, authority.anchor], now);
+}
+
+function checkChainValidity(certificates: readonly ParsedCertificate[], now: Date): void {
+  for (const certificate of certificates) {
+    if (now < certificate.notBefore) {
+      throw new CertificateAuthorityError(
+        "NotYetValid",
+        `${describe(certificate)} is not valid before ${certificate.notBefore.toISOString()}`,
+      );
+    }
+    if (now >= certificate.notAfter) {
+      throw new CertificateAuthorityError(
+        "Expired",
+        `${describe(certificate)} expired at ${certificate.notAfter.toISOString()}`,
+      );
+    }
+  }
 }
 
 function checkIsIssuingCertificateAuthority(certificate: ParsedCertificate, fileName: string): void {

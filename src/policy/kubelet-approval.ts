@@ -149,14 +149,15 @@ export function decideKubeletServing(
 /**
  * kubernetes.io/kube-apiserver-client-kubelet, as kube-controller-manager's csrapproving does:
  * recognise the shape (CN system:node:..., O [system:nodes], no SANs, client usages), then the
- * caller's SubjectAccessReview decides (selfnodeclient when the node renews its own identity,
- * nodeclient otherwise, e.g. a bootstrap token). Like kube-controller-manager it never denies.
+ * caller's SubjectAccessReviews decide, in this order: selfnodeclient when the node renews its own
+ * identity, then nodeclient (which also covers a bootstrap token asking for any node). Like
+ * kube-controller-manager it never denies: what it does not approve stays pending.
  */
 export function kubeletClientShape(
   requester: Requester,
   request: CertificateRequest,
   usages: readonly string[],
-): { subresource: "selfnodeclient" | "nodeclient" } | { ignore: string } {
+): { subresources: ("selfnodeclient" | "nodeclient")[] } | { ignore: string } {
   const commonNames = attributeValues(request.subject, "CN");
   const organizations = attributeValues(request.subject, "O");
   if (
@@ -172,7 +173,9 @@ export function kubeletClientShape(
     return { ignore: "kubelet client certificates carry no SANs" };
   if (!clientUsageSets.some((allowed) => sameSet(usages, allowed)))
     return { ignore: "usages are not the kubelet client set" };
-  return { subresource: commonNames[0] === requester.username ? "selfnodeclient" : "nodeclient" };
+  return {
+    subresources: commonNames[0] === requester.username ? ["selfnodeclient", "nodeclient"] : ["nodeclient"],
+  };
 }
 
 /** Clean-up periods (kube-controller-manager's, plus approved-but-never-signed, which it forgets). */

@@ -20,8 +20,10 @@ import {
   asServiceAccount,
   grantSignerVerbs,
   groupSubject,
+  impersonatingKubeConfig,
   serviceAccountSubject,
   uniqueName,
+  userSubject,
 } from "../support/identities.js";
 import {
   controllerNamespace,
@@ -30,6 +32,7 @@ import {
   csrEvents,
   deleteSigner,
   installSignerManifests,
+  kubectl,
   readCsr,
   setApproval,
   startController,
@@ -90,6 +93,13 @@ describe("approval automation on a real API server", function () {
     }
     // Kubelets may create and read CSRs (what the bootstrap policy's system:node role grants).
     await allowToRequestCertificates(admin, groupSubject("system:nodes"));
+    // --approve-kubelet-client comes with its own approve grant (a kustomize component).
+    kubectl(controlPlane(), [
+      "apply",
+      "--server-side",
+      "-f",
+      "manifests/components/kubelet-client-approval/rbac.yaml",
+    ]);
     running = await startController(controlPlane(), [], {
       approval: {
         kubeletServing: {
@@ -314,6 +324,65 @@ describe("approval automation on a real API server", function () {
       const decision = await waitForApprovalDecision(admin, after);
       expect(decision).to.include({ type: "Approved", reason: "AutoApproved" });
       expect(decision.message).to.contain("selfnodeclient");
+    });
+
+    it("falls back to nodeclient when selfnodeclient is not allowed, as kube-controller-manager does", async () => {
+      const nodeName = `n3-${suffix}`;
+      const user = `system:node:${nodeName}`;
+      // Not in system:nodes, so the selfnodeclient binding above does not apply; nodeclient does.
+      const requester = impersonatingKubeConfig(admin, user, ["system:authenticated"]);
+      await allowToRequestCertificates(admin, userSubject(user));
+      await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+        body: {
+          metadata: { name: `nodeclient-${suffix}` },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+          },
+          subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }],
+        },
+      });
+      const name = uniqueName("csr-client");
+      await submitCsr(requester, {
+        name,
+        signerName: kubeletClient,
+        requestPem: buildTestCertificateRequest({
+          key: testKey("ecdsa-p256"),
+          subject: [
+            { type: "O", value: "system:nodes" },
+            { type: "CN", value: user },
+          ],
+        }),
+        usages: ["digital signature", "client auth"],
+      });
+      const decision = await waitForApprovalDecision(admin, name);
+      expect(decision).to.include({ type: "Approved", reason: "AutoApproved" });
+      expect(decision.message).to.contain("certificatesigningrequests/nodeclient");
+    });
+
+    it("never denies a kubelet client CSR, even a malformed one: it stays pending", async () => {
+      const name = uniqueName("csr-client");
+      await submitCsr(asNode(admin, n2), {
+        name,
+        signerName: kubeletClient,
+        requestPem: buildTestCertificateRequest({
+          key: testKey("rsa-1024"),
+          subject: [
+            { type: "O", value: "system:nodes" },
+            { type: "CN", value: `system:node:${n2}` },
+          ],
+        }),
+        usages: ["digital signature", "client auth"],
+      });
+      // The approver says why it leaves a CSR alone (debug log): wait for that, then look.
+      const entry = await waitFor("the approver to pass over the CSR", async () =>
+        running.logs
+          .map((line) => JSON.parse(line) as { msg?: string; csr?: string; why?: string })
+          .find((logged) => logged.msg === "not approving" && logged.csr === name),
+      );
+      expect(entry.why).to.contain("(check key)");
+      expect((await readCsr(admin, name))?.status?.conditions ?? []).to.deep.equal([]);
     });
   });
 

@@ -221,6 +221,58 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
   });
 
+  describe("the kubelet-client-approval component", function () {
+    it("adds its own approve grant and the flag to the Deployment, and passes a server-side dry run", async function () {
+      const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
+      try {
+        const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
+        await fsp.writeFile(
+          path.join(dir, "kustomization.yaml"),
+          [
+            "apiVersion: kustomize.config.k8s.io/v1beta1",
+            "kind: Kustomization",
+            `resources: [${relative("manifests/base")}]`,
+            `components: [${relative("manifests/components/kubelet-client-approval")}]`,
+            "",
+          ].join("\n"),
+        );
+        const built = loadAllYaml(await kubectlOk(["kustomize", dir])) as (Manifest & {
+          rules?: { resourceNames?: string[]; verbs?: string[] }[];
+          spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } };
+        })[];
+        const grant = built.find(
+          (o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-kubelet-client-approver",
+        );
+        expect(grant?.rules).to.deep.equal([
+          {
+            apiGroups: ["certificates.k8s.io"],
+            resources: ["signers"],
+            verbs: ["approve"],
+            resourceNames: ["kubernetes.io/kube-apiserver-client-kubelet"],
+          },
+        ]);
+        // The base alone never grants approve on the kubelet client signer.
+        const base = built.find((o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-approver");
+        expect(JSON.stringify(base?.rules)).not.to.contain("kube-apiserver-client-kubelet");
+        const deployment = built.find((o) => o.kind === "Deployment");
+        expect(deployment?.spec?.template?.spec?.containers?.[0]?.args).to.include(
+          "--approve-kubelet-client=true",
+        );
+        const result = await kubectl([
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--dry-run=server",
+          "-k",
+          dir,
+        ]);
+        expect(result.code, result.stderr).to.equal(0);
+      } finally {
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("the example Signers", function () {
     const created = new Map<string, string>(); // example name -> name created here
 

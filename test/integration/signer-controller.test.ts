@@ -14,10 +14,12 @@ import {
   asServiceAccount,
   allowToRequestCertificates,
   grantSignerVerbs,
+  type Grant,
   serviceAccountSubject,
   uniqueName,
 } from "../support/identities.js";
 import {
+  controllerNamespace,
   createCaSecret,
   createSigner,
   csrEvents,
@@ -395,6 +397,120 @@ describe("signer controller on a real API server", function () {
       }
     });
 
+    it("the API server refusing the certificate write (no sign verb) leaves the CSR pending with an Event and the Signer NotReady, until RBAC is fixed", async () => {
+      const signerName = `flows.csr-signer.test/unsigned-${suffix}`;
+      const objectName = `unsigned-${suffix}`;
+      const controllerAccount = serviceAccountSubject(controllerNamespace, "csr-signer");
+      const grants: Grant[] = [];
+      grants.push(
+        await grantSignerVerbs(admin, {
+          subject: serviceAccountSubject("istio-system", "istiod"),
+          signerNames: [signerName],
+          verbs: ["approve"],
+        }),
+        // attest: the trust bundle can be published, so the Signer is Ready; but no sign.
+        await grantSignerVerbs(admin, {
+          subject: controllerAccount,
+          signerNames: [signerName],
+          verbs: ["attest"],
+        }),
+      );
+      try {
+        await createSigner(admin, objectName, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
+        signerObjects.push(objectName);
+        await waitForSignerCondition(admin, objectName, "Ready", "True");
+        const name = uniqueName("csr-unsigned");
+        await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
+        const event = await waitFor("the CertificateWriteFailed event", async () =>
+          (await csrEvents(admin, name)).find((e) => e.reason === "CertificateWriteFailed"),
+        );
+        expect(event.type).to.equal("Warning");
+        expect(event.message)
+          .to.contain("HTTP 403")
+          .and.to.contain(`verb sign on certificates.k8s.io signers/${signerName}`);
+        const signer = await waitForSignerCondition(
+          admin,
+          objectName,
+          "Ready",
+          "False",
+          "CertificateWriteFailed",
+        );
+        expect(signer.status!.conditions!.find((c) => c.type === "Ready")!.message).to.contain("HTTP 403");
+        const pending = await readCsr(admin, name);
+        expect(pending?.status?.certificate).to.equal(undefined);
+        expect((pending?.status?.conditions ?? []).map((c) => c.type)).to.deep.equal(["Approved"]);
+
+        grants.push(
+          await grantSignerVerbs(admin, {
+            subject: controllerAccount,
+            signerNames: [signerName],
+            verbs: ["sign"],
+          }),
+        );
+        // Retried with backoff (the first retries come within a second or two of each other).
+        expect((await waitForOutcome(admin, name, 45_000)).certificatePem).to.be.a("string");
+        await waitForSignerCondition(admin, objectName, "Ready", "True");
+      } finally {
+        for (const grant of grants) await grant.revoke();
+      }
+    });
+
+    it("a trust bundle that cannot be published (no attest verb) keeps a new Signer from signing and says why; granted, it signs", async () => {
+      const signerName = `flows.csr-signer.test/unattested-${suffix}`;
+      const objectName = `unattested-${suffix}`;
+      const controllerAccount = serviceAccountSubject(controllerNamespace, "csr-signer");
+      const grants: Grant[] = [];
+      grants.push(
+        await grantSignerVerbs(admin, {
+          subject: serviceAccountSubject("istio-system", "istiod"),
+          signerNames: [signerName],
+          verbs: ["approve"],
+        }),
+        await grantSignerVerbs(admin, {
+          subject: controllerAccount,
+          signerNames: [signerName],
+          verbs: ["sign"],
+        }),
+      );
+      try {
+        await createSigner(admin, objectName, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
+        signerObjects.push(objectName);
+        const signer = await waitForSignerCondition(
+          admin,
+          objectName,
+          "Degraded",
+          "True",
+          "TrustBundlePublicationFailed",
+        );
+        const conditions = signer.status!.conditions!;
+        expect(conditions.find((c) => c.type === "Degraded")!.message).to.contain(
+          `verb attest on certificates.k8s.io signers/${signerName}`,
+        );
+        expect(conditions.find((c) => c.type === "Ready")).to.include({
+          status: "False",
+          reason: "RootNotYetPublished",
+        });
+        expect(conditions.find((c) => c.type === "Ready")!.message).to.contain(
+          "publishing the trust bundle fails",
+        );
+        const name = uniqueName("csr-unattested");
+        await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
+
+        grants.push(
+          await grantSignerVerbs(admin, {
+            subject: controllerAccount,
+            signerNames: [signerName],
+            verbs: ["attest"],
+          }),
+        );
+        await waitForSignerCondition(admin, objectName, "Ready", "True", undefined, 45_000);
+        await waitForSignerCondition(admin, objectName, "Degraded", "False");
+        expect((await waitForOutcome(admin, name)).certificatePem).to.be.a("string");
+      } finally {
+        for (const grant of grants) await grant.revoke();
+      }
+    });
+
     it("two Signers claiming one signerName are both NotReady (DuplicateSignerName)", async () => {
       const a = `dup-a-${suffix}`;
       const b = `dup-b-${suffix}`;
@@ -457,6 +573,21 @@ describe("signer controller on a real API server", function () {
           `csr_signer_certificates_refused_total\\{signer="${fooSigner.replace(/\./g, "\\.")}",reason="NamespaceNotTenant"\\} [1-9]`,
         ),
       );
+      // One series per CA certificate, with its NotAfter: foo's intermediate (signing) and root.
+      const expirySeries = (role: string, certificate: { subject: string; fingerprintSha256: string }) =>
+        `csr_signer_ca_certificate_expiry_timestamp_seconds{signer="${fooSigner}",role="${role}",` +
+        `subject="${certificate.subject}",fingerprint="${certificate.fingerprintSha256}"}`;
+      const value = (series: string) =>
+        metrics
+          .split("\n")
+          .find((line) => line.startsWith(`${series} `))
+          ?.slice(series.length + 1);
+      const notAfter = (certificate: { notAfter: Date }) =>
+        String(Math.floor(certificate.notAfter.getTime() / 1000));
+      expect(value(expirySeries("signing", fooCa.intermediate.certificate))).to.equal(
+        notAfter(fooCa.intermediate.certificate),
+      );
+      expect(value(expirySeries("root", fooCa.root.certificate))).to.equal(notAfter(fooCa.root.certificate));
       expect(metrics).not.to.contain("PRIVATE KEY");
       expect((await fetch(`http://${probeAddress}/readyz`)).status).to.equal(200);
       expect((await fetch(`http://${probeAddress}/healthz`)).status).to.equal(200);

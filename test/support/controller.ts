@@ -217,14 +217,19 @@ export async function waitForSignerCondition(
   type: string,
   status: string,
   reason?: string,
+  timeoutMs?: number,
 ) {
-  return waitFor(`Signer ${name} ${type}=${status}${reason ? ` (${reason})` : ""}`, async () => {
-    const signer = await readSigner(admin, name);
-    const condition = signer.status?.conditions?.find((c) => c.type === type);
-    return condition && condition.status === status && (!reason || condition.reason === reason)
-      ? signer
-      : undefined;
-  });
+  return waitFor(
+    `Signer ${name} ${type}=${status}${reason ? ` (${reason})` : ""}`,
+    async () => {
+      const signer = await readSigner(admin, name);
+      const condition = signer.status?.conditions?.find((c) => c.type === type);
+      return condition && condition.status === status && (!reason || condition.reason === reason)
+        ? signer
+        : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export interface SubmittedCsr {

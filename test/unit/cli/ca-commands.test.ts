@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { expect } from "chai";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -95,6 +96,9 @@ describe("csr-signer CLI: offline CA toolkit", function () {
     expect(text).to.match(/CA:FALSE/); // the requested CA:TRUE is dropped
     expect(text).to.contain("DNS:web.example.com");
     expect(text).not.to.contain("TLS Web Client Authentication");
+    // --duration 48h, NotBefore backdated 5 minutes.
+    const leaf = new X509Certificate(signed.stdout);
+    expect(Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)).to.equal((48 * 3600 + 300) * 1000);
 
     const inspect = await cli(["ca", "inspect", join(dir, "c1")]);
     expect(inspect.exitCode).to.equal(0);
@@ -112,6 +116,29 @@ describe("csr-signer CLI: offline CA toolkit", function () {
     expect(inspect.exitCode).to.equal(1);
     expect(inspect.stdout).to.contain("did not issue [0] (a chain must go leaf to root)");
     expect(inspect.stdout).to.match(/"O=csr-signer, CN=csr-signer root CA" expires in 19 days/);
+  });
+
+  it("inspect accepts several roots in root-cert.pem (a rotation made with --also-trust): no order warning", async () => {
+    await cli(["ca", "root", "--out", join(dir, "rootA"), "--subject", "CN=root A"]);
+    await cli(["ca", "root", "--out", join(dir, "rootB"), "--subject", "CN=root B"]);
+    const made = await cli([
+      "ca",
+      "intermediate",
+      "--root",
+      join(dir, "rootA"),
+      "--also-trust",
+      join(dir, "rootB", "root-cert.pem"),
+      "--out",
+      join(dir, "rotating"),
+    ]);
+    expect(made.exitCode, made.stderr).to.equal(0);
+    expect(
+      readFileSync(join(dir, "rotating", "root-cert.pem"), "utf8").match(/BEGIN CERTIFICATE/g),
+    ).to.have.length(2);
+    const inspect = await cli(["ca", "inspect", join(dir, "rotating")]);
+    expect(inspect.stdout).to.contain("CN=root A").and.to.contain("CN=root B");
+    expect(inspect.stdout).to.contain("no warnings");
+    expect(inspect.exitCode).to.equal(0);
   });
 
   it("inspect reports a key that does not match", async () => {
@@ -149,6 +176,13 @@ describe("csr-signer CLI: offline CA toolkit", function () {
       2,
     ],
     ["a CA folder without CA files", (d) => ["sign", "--ca", d], "", /no CA files found/, 1],
+    [
+      "a root that would be dead on arrival (--lifetime 1s)",
+      (d) => ["ca", "root", "--out", join(d, "r"), "--lifetime", "1s"],
+      "",
+      /--lifetime 1s is shorter than a CA can usefully live/,
+      2,
+    ],
     ["an unknown command", () => ["frobnicate"], "", /unknown command "frobnicate"/, 2],
   ];
   for (const [name, args, stdin, message, code] of badInputs) {
@@ -162,6 +196,27 @@ describe("csr-signer CLI: offline CA toolkit", function () {
       expect(readdirSync(dir)).to.deep.equal(before);
     });
   }
+
+  it("refuses a truncated CSR with one line naming the request, exit 1, printing no certificate", async () => {
+    await cli(["ca", "root", "--out", join(dir, "root")]);
+    await cli(["ca", "intermediate", "--root", join(dir, "root"), "--out", join(dir, "c1")]);
+    const { csrPem } = opensslRequest("ec", "/CN=web", ["subjectAltName=DNS:web.example.com"]);
+    const lines = csrPem.trim().split("\n");
+    const truncated = [...lines.slice(0, 3), lines.at(-1)!].join("\n") + "\n";
+    const run = await cli(["sign", "--ca", join(dir, "c1")], truncated);
+    expect(run.exitCode).to.equal(1);
+    expect(run.stdout).to.equal("");
+    expect(run.stderr.trim().split("\n")).to.have.length(1);
+    expect(run.stderr).to.match(/^csr-signer sign: .*(request|DER|PEM)/i);
+  });
+
+  it('prints the command list for "ca --help" and "istio --help"', async () => {
+    for (const group of ["ca", "istio"]) {
+      const run = await cli([group, "--help"]);
+      expect(run.exitCode, group).to.equal(0);
+      expect(run.stdout, group).to.contain("ca intermediate").and.to.contain("istio mesh-config");
+    }
+  });
 
   it("never overwrites an existing CA without --force", async () => {
     await cli(["ca", "root", "--out", join(dir, "root")]);

@@ -60,6 +60,73 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     expect(r.forSignerName("example.com/foo")!.degraded?.reason).to.equal("CertificateAuthorityMissing");
   });
 
+  it("signing trouble (a refused certificate write) shows on Ready until a certificate is written", async () => {
+    const ca = await makeTestCertificateAuthority();
+    secret = secretOf(ca.files);
+    const r = registry();
+    r.rebuild();
+    r.markPublished("foo");
+    r.rebuild();
+    const ready = () => r.desiredStatus("foo")!.conditions!.find((c) => c.type === "Ready");
+    expect(ready()).to.include({ status: "True", reason: "Ready" });
+    r.reportSigningTrouble("foo", { reason: "CertificateWriteFailed", message: "HTTP 403 Forbidden" });
+    expect(ready()).to.include({
+      status: "False",
+      reason: "CertificateWriteFailed",
+      message: "HTTP 403 Forbidden",
+    });
+    // Trouble does not stop the signer from trying: the CA stays selected.
+    expect(r.forSignerName("example.com/foo")!.problem).to.equal(undefined);
+    r.signingSucceeded("foo");
+    expect(ready()).to.include({ status: "True", reason: "Ready" });
+  });
+
+  it("a CA that expires in place stops signing: NotReady CertificateAuthorityExpired, not re-adopted from the parse cache", async () => {
+    const started = clock;
+    try {
+      const ca = await makeTestCertificateAuthority({ intermediateLifetimeSeconds: 86400 * 10 });
+      secret = secretOf(ca.files);
+      const r = registry();
+      r.rebuild();
+      r.markPublished("foo");
+      r.rebuild();
+      expect(r.forSignerName("example.com/foo")!.authority).to.not.equal(undefined);
+      clock += 86400 * 11 * 1000; // the same Secret, eleven days later
+      r.rebuild();
+      const expired = r.forSignerName("example.com/foo")!;
+      expect(expired.authority).to.equal(undefined);
+      expect(expired.problem?.reason).to.equal("CertificateAuthorityExpired");
+      expect(expired.problem?.message).to.match(/Secret csr-signer\/cacerts: .*expired at/);
+      expect(r.desiredStatus("foo")!.conditions!.find((c) => c.type === "Ready")).to.include({
+        status: "False",
+        reason: "CertificateAuthorityExpired",
+      });
+    } finally {
+      clock = started;
+    }
+  });
+
+  it("a spec the controller cannot use (one stored before the schema refused it) is NotReady InvalidSpec naming the field", () => {
+    const stored: SignerObject = {
+      metadata: { name: "old", generation: 3 },
+      spec: {
+        ...(signer.spec as object),
+        signerName: "example.com/old",
+        policy: { requesters: { users: [] } },
+      },
+    };
+    const r = new SignerRegistry(
+      { signers: () => [stored], secret: () => secret, namespaces: () => [] },
+      "csr-signer",
+      () => new Date(clock),
+    );
+    r.rebuild();
+    expect(r.forSignerName("example.com/old")).to.equal(undefined);
+    const ready = r.desiredStatus("old")!.conditions!.find((c) => c.type === "Ready")!;
+    expect(ready).to.include({ status: "False", reason: "InvalidSpec", observedGeneration: 3 });
+    expect(ready.message).to.contain("spec.policy.requesters");
+  });
+
   it("a new root signs only after minimumRootPublication; its root is in the bundle at once", async () => {
     const rootA = await createRootCertificateAuthority({
       subject: [{ type: "CN", value: "A" }],

@@ -169,10 +169,10 @@ describe("kubeletClientShape", () => {
     parseCertificateRequest(
       buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subject, subjectAltNames: sans }),
     );
-  it("asks for selfnodeclient when a node renews its own identity, nodeclient for a bootstrap token", () => {
+  it("asks selfnodeclient then nodeclient when a node renews its own identity, only nodeclient for a bootstrap token", () => {
     const request = clientRequest(nodeSubject);
     expect(kubeletClientShape(node1, request, ["digital signature", "client auth"])).to.deep.equal({
-      subresource: "selfnodeclient",
+      subresources: ["selfnodeclient", "nodeclient"],
     });
     expect(
       kubeletClientShape({ username: "system:bootstrap:abcdef", groups: ["system:bootstrappers"] }, request, [
@@ -180,7 +180,7 @@ describe("kubeletClientShape", () => {
         "key encipherment",
         "client auth",
       ]),
-    ).to.deep.equal({ subresource: "nodeclient" });
+    ).to.deep.equal({ subresources: ["nodeclient"] });
   });
   it("ignores other shapes (never denies, like kube-controller-manager)", () => {
     expect(
