@@ -162,7 +162,8 @@ function cpuSnapshot(controlPlane: ControlPlane): CpuSnapshot {
       const commandLine = readFileSync(`/proc/${entry}/cmdline`, "utf8");
       if (!commandLine.includes(controlPlane.dir)) continue;
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const command = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const name = command === "MainThread" ? "node" : command; // Node names its main thread
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const seconds = (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond; // utime + stime
       others.set(name, (others.get(name) ?? 0) + seconds);
@@ -578,6 +579,7 @@ const peerUsages = ["digital signature", "key encipherment", "client auth"];
 const peerSignerName = "kubernetes.io/kube-apiserver-client";
 
 interface PeerResult {
+  contender: Contender;
   label: string;
   qps: number;
   issued: number;
@@ -588,6 +590,9 @@ interface PeerResult {
   missedDeadline: number;
   cpu: Record<string, number>;
 }
+
+/** The two signers compared on the same footing: each in its own process, fed by the same submitter. */
+type Contender = "csr-signer" | "kube-controller-manager";
 
 /** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
 function kubeControllerManagerBinary(): string | undefined {
@@ -606,43 +611,86 @@ function peerCsrBody(name: string, requestPem: string): V1CertificateSigningRequ
   return { ...body, spec: { ...body.spec!, usages: peerUsages } };
 }
 
-async function peerPhase(
+/** Starts `contender` as its own process group (admin kubeconfig, no leader election), logging to a file. */
+function spawnContender(
+  contender: Contender,
   controlPlane: ControlPlane,
-  admin: KubeConfig,
-  istiod: KubeConfig,
-  binary: string,
+  kcmBinary: string,
   caFiles: Record<string, string>,
   qps: number,
-  runIndex: number,
-): Promise<PeerResult> {
-  // KCM's client limit cannot be switched off; 5,000 QPS keeps it out of the way like "no limit" above.
-  const effectiveQps = qps > 0 ? qps : 5_000;
-  const label = qps > 0 ? `client limit ${qps} QPS / burst ${qps * 2}` : "limit raised to 5,000 QPS";
-  const folder = mkdtempSync(join(scratch, "kcm-"));
-  writeFileSync(join(folder, "ca.crt"), caFiles["ca-cert.pem"]!);
-  writeFileSync(join(folder, "ca.key"), caFiles["ca-key.pem"]!, { mode: 0o600 });
-  const logFile = join(folder, "kube-controller-manager.log");
+  folder: string,
+): { child: ChildProcess; logFile: string } {
+  const logFile = join(folder, `${contender}.log`);
   const log = openSync(logFile, "w");
-  const child = spawn(
-    binary,
-    [
+  let command: string;
+  let args: string[];
+  if (contender === "kube-controller-manager") {
+    writeFileSync(join(folder, "ca.crt"), caFiles["ca-cert.pem"]!);
+    writeFileSync(join(folder, "ca.key"), caFiles["ca-key.pem"]!, { mode: 0o600 });
+    command = kcmBinary;
+    args = [
       `--kubeconfig=${controlPlane.kubeconfigPath}`,
       "--controllers=csrsigning",
       "--leader-elect=false",
       "--use-service-account-credentials=false",
       "--secure-port=0",
-      `--kube-api-qps=${effectiveQps}`,
-      `--kube-api-burst=${effectiveQps * 2}`,
+      `--kube-api-qps=${qps}`,
+      `--kube-api-burst=${qps * 2}`,
       `--cluster-signing-kube-apiserver-client-cert-file=${join(folder, "ca.crt")}`,
       `--cluster-signing-kube-apiserver-client-key-file=${join(folder, "ca.key")}`,
       "--cluster-signing-duration=24h",
-    ],
-    { stdio: ["ignore", log, log], detached: true },
-  );
+    ];
+  } else {
+    // The CLI as a deployment runs it (under tsx here; the image runs compiled JavaScript).
+    command = process.execPath;
+    args = [
+      "--import",
+      "tsx",
+      join(repositoryRoot, "src", "cli", "main.ts"),
+      "controller",
+      `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      `--namespace=${controllerNamespace}`,
+      "--leader-elect=false",
+      "--workers=4",
+      `--kube-api-qps=${qps}`,
+      `--kube-api-burst=${qps * 2}`,
+      "--metrics-address=",
+      "--probe-address=",
+      "--cleanup=false",
+    ];
+  }
+  const child = spawn(command, args, { cwd: repositoryRoot, stdio: ["ignore", log, log], detached: true });
   liveChildren.add(child);
   closeSync(log);
+  return { child, logFile };
+}
+
+async function separateProcessPhase(
+  contender: Contender,
+  controlPlane: ControlPlane,
+  admin: KubeConfig,
+  istiod: KubeConfig,
+  kcmBinary: string,
+  caFiles: Record<string, string>,
+  qps: number,
+  runIndex: number,
+): Promise<PeerResult> {
+  // KCM's client limit cannot be switched off; 5,000 QPS keeps it out of the way, for both.
+  const effectiveQps = qps > 0 ? qps : 5_000;
+  const label = qps > 0 ? `client limit ${qps} QPS / burst ${qps * 2}` : "limit raised to 5,000 QPS";
+  const body = (name: string, requestPem: string): V1CertificateSigningRequest =>
+    contender === "kube-controller-manager" ? peerCsrBody(name, requestPem) : csrBody(name, requestPem);
+  const folder = mkdtempSync(join(scratch, `${contender}-`));
+  const { child, logFile } = spawnContender(
+    contender,
+    controlPlane,
+    kcmBinary,
+    caFiles,
+    effectiveQps,
+    folder,
+  );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const prefix = `peer-${runIndex}-`;
+  const prefix = `${contender === "csr-signer" ? "own" : "peer"}-${runIndex}-`;
   const names = Array.from({ length: throughputCsrs }, (_, i) => `${prefix}${i}`);
   const requests = names.map((_, i) => istioRequestPem(i));
   const watch = await watchIssuance(admin, prefix);
@@ -650,32 +698,32 @@ async function peerPhase(
   const createdAt: number[] = [];
   const counter = { retries: 0 };
   try {
-    // Warm-up: KCM is ready once it signs one request (its informer has synced and its workers run).
+    // Warm-up: ready once it has signed one request (caches synced, workers running).
     const warmUp = `${prefix}warm-up`;
     const warmUpCreated = await certificates.createCertificateSigningRequest({
-      body: peerCsrBody(warmUp, istioRequestPem(999_998)),
+      body: body(warmUp, istioRequestPem(999_998)),
     });
     await approve(certificates, warmUpCreated);
     if (!(await watch.waitFor([warmUp], 60_000)) || !watch.issuedAt.has(warmUp))
       throw new Error(
-        `kube-controller-manager did not sign a warm-up CSR within 60 s (${watch.failed.get(warmUp) ?? "no outcome"}); see ${logFile}`,
+        `${contender} did not sign a warm-up CSR within 60 s (${watch.failed.get(warmUp) ?? "no outcome"}); see ${logFile}`,
       );
     progress(
-      `peer [kube-controller-manager, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
+      `separate process [${contender}, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
     );
     const cpuBefore = cpuSnapshot(controlPlane);
     const firstCreate = performance.now();
     await runBounded(throughputCsrs, throughputInFlight, async (i) => {
       createdAt[i] = performance.now();
-      const body = peerCsrBody(names[i]!, requests[i]!);
       const created = await withRetries(
-        () => certificates.createCertificateSigningRequest({ body }),
+        () => certificates.createCertificateSigningRequest({ body: body(names[i]!, requests[i]!) }),
         counter,
       );
       await withRetries(() => approve(certificates, created), counter);
     });
     const complete = await watch.waitFor(names, issueTimeoutMs);
-    // KCM's command line names the control plane's kubeconfig, so cpuSnapshot counts it ("kube-controller").
+    // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
+    // ("kube-controller" for KCM, "node" for csr-signer).
     const cpu = cpuSpent(cpuBefore, cpuSnapshot(controlPlane));
     const createToIssued: number[] = [];
     let lastIssued = firstCreate;
@@ -688,6 +736,7 @@ async function peerPhase(
     createToIssued.sort((a, b) => a - b);
     for (const [name, reason] of [...watch.failed].slice(0, 3)) progress(`  FAILED ${name}: ${reason}`);
     const result: PeerResult = {
+      contender,
       label,
       qps,
       issued: createToIssued.length,
@@ -979,7 +1028,7 @@ try {
   for (const [index, qps] of qpsModes.entries())
     throughput.push(await throughputPhase(controlPlane, admin, istiod, qps, index));
 
-  // Phase 3 (run here, next to phase 1, so both see the same etcd): the baseline.
+  // Phase 3 (run here, next to phase 1, so all see the same etcd): the baseline, on the same footing.
   const peer: PeerResult[] = [];
   const peerBinary = runPeer ? kubeControllerManagerBinary() : undefined;
   if (runPeer && peerBinary === undefined)
@@ -988,7 +1037,19 @@ try {
     );
   if (peerBinary !== undefined)
     for (const [index, qps] of qpsModes.entries())
-      peer.push(await peerPhase(controlPlane, admin, istiod, peerBinary, ca.files, qps, index));
+      for (const contender of ["csr-signer", "kube-controller-manager"] as const)
+        peer.push(
+          await separateProcessPhase(
+            contender,
+            controlPlane,
+            admin,
+            istiod,
+            peerBinary,
+            ca.files,
+            qps,
+            index,
+          ),
+        );
 
   // Phase 2: baseline; 10,000 CSRs of a signer it does not serve (cache only); 10,000 pending CSRs of its own.
   const importCost = { plain: await importCostRss(false), tsx: await importCostRss(true) };
@@ -1118,16 +1179,20 @@ try {
 
   if (peer.length > 0) {
     out.push(
-      `**Baseline: kube-controller-manager's signer.** kube-controller-manager ${apiServerVersion} with only ` +
-        `\`--controllers=csrsigning\` (5 workers, hard-coded), signing for ${peerSignerName} with the same CA, ` +
-        `fed the same ${thousands(throughputCsrs)} requests by the same submitter (create, then approve as istiod, ` +
-        `${throughputInFlight} in flight; usages reduced to the three that signer accepts). It checks no policy and ` +
-        `writes no Events. Ratio = csr-signer / kube-controller-manager.`,
+      `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
+        `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
+        `(4 workers, under tsx) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
+        `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
+        `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
+        `for kube-controller-manager the usages are the three its signer accepts), after one warm-up certificate. ` +
+        `kube-controller-manager checks no policy and writes no Events. Its client limit cannot be switched off, so ` +
+        `the unlimited run raises both to 5,000 QPS.`,
       "",
     );
-    out.push(`| | ${peer.map((r) => r.label).join(" | ")} |`);
-    out.push(`|---|${peer.map(() => "---").join("|")}|`);
-    const peerRow = (name: string, cell: (r: PeerResult, index: number) => string): void => {
+    const columns = peer.map((r) => `${r.contender}, ${r.label}`);
+    out.push(`| | ${columns.join(" | ")} |`);
+    out.push(`|---|${columns.map(() => "---").join("|")}|`);
+    const peerRow = (name: string, cell: (r: PeerResult) => string): void => {
       out.push(`| ${name} | ${peer.map(cell).join(" | ")} |`);
     };
     peerRow("issued / failed", (r) => `${r.issued} / ${r.failed}${r.complete ? "" : " (timed out)"}`);
@@ -1136,18 +1201,31 @@ try {
       [0.5, 0.9, 0.99, 1].map((p) => ms(percentile(r.createToIssued, p))).join(" / "),
     );
     peerRow(`over istiod's 60 s deadline`, (r) => String(r.missedDeadline));
-    peerRow("CPU seconds: kube-controller-manager / kube-apiserver / etcd", (r) =>
-      [r.cpu["kube-controller"], r.cpu["kube-apiserver"], r.cpu.etcd]
+    peerRow("CPU seconds: signer process / kube-apiserver / etcd", (r) =>
+      [
+        r.contender === "csr-signer" ? r.cpu.node : r.cpu["kube-controller"],
+        r.cpu["kube-apiserver"],
+        r.cpu.etcd,
+      ]
         .map((v) => (v ?? 0).toFixed(1))
         .join(" / "),
     );
-    peerRow("**ratio csr-signer / kube-controller-manager: CSRs/s, p99 latency**", (r, index) => {
-      const ours = throughput[index];
-      if (ours === undefined) return "n/a";
-      const p99 = (values: number[]): number => percentile(values, 0.99);
-      return `${(ours.perSecond / r.perSecond).toFixed(2)}, ${(p99(ours.createToIssued) / p99(r.createToIssued)).toFixed(2)}`;
-    });
     out.push("");
+    const ratios: string[] = [];
+    for (const qps of qpsModes) {
+      const ours = peer.find((r) => r.qps === qps && r.contender === "csr-signer");
+      const theirs = peer.find((r) => r.qps === qps && r.contender === "kube-controller-manager");
+      if (!ours || !theirs) continue;
+      const p = (r: PeerResult, q: number): number => percentile(r.createToIssued, q);
+      ratios.push(
+        `${ours.label}: throughput ${(ours.perSecond / theirs.perSecond).toFixed(2)}x, ` +
+          `p50 latency ${(p(ours, 0.5) / p(theirs, 0.5)).toFixed(2)}x, p99 latency ${(p(ours, 0.99) / p(theirs, 0.99)).toFixed(2)}x`,
+      );
+    }
+    out.push(
+      `**Ratio csr-signer / kube-controller-manager** (throughput: higher is better; latency: lower is better): ${ratios.join("; ")}.`,
+      "",
+    );
   }
 
   out.push(
@@ -1255,6 +1333,7 @@ try {
         events: r.events,
       })),
       peer: peer.map((r) => ({
+        contender: r.contender,
         label: r.label,
         perSecond: r.perSecond,
         p50: percentile(r.createToIssued, 0.5),
