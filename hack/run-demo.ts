@@ -177,24 +177,32 @@ try {
   });
   await setApproval(istiod, "csr-istiod-serving", "Approved");
 
-  say("a workload of foo asks for itself (service account foo/web)");
-  await allowToRequestCertificates(admin, serviceAccountSubject("foo", "web"));
-  const workloadRequest = buildTestCertificateRequest({
-    key: testKey("ecdsa-p256", true),
-    subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"], dns: ["web.foo.svc"] },
-  });
-  await submitCsr(asServiceAccount(admin, "foo", "web"), {
-    name: "csr-self-foo-web",
-    signerName: "example.com/foo",
-    requestPem: workloadRequest,
-  });
-  await setApproval(istiod, "csr-self-foo-web", "Approved");
+  for (const [tenant, serviceAccount] of [
+    ["foo", "web"],
+    ["bar", "api"],
+  ] as const) {
+    say(`a workload of ${tenant} asks for itself (service account ${tenant}/${serviceAccount})`);
+    await allowToRequestCertificates(admin, serviceAccountSubject(tenant, serviceAccount));
+    await submitCsr(asServiceAccount(admin, tenant, serviceAccount), {
+      name: `csr-self-${tenant}-${serviceAccount}`,
+      signerName: `example.com/${tenant}`,
+      requestPem: buildTestCertificateRequest({
+        key: testKey("ecdsa-p256", true),
+        subjectAltNames: {
+          uri: [`spiffe://cluster.local/ns/${tenant}/sa/${serviceAccount}`],
+          dns: [`${serviceAccount}.${tenant}.svc`],
+        },
+      }),
+    });
+    await setApproval(istiod, `csr-self-${tenant}-${serviceAccount}`, "Approved");
+  }
 
   for (const name of [
     "csr-workload-foo-web",
     "csr-workload-bar-api",
     "csr-istiod-serving",
     "csr-self-foo-web",
+    "csr-self-bar-api",
     "csr-workload-cross-tenant",
   ]) {
     const outcome = await waitForOutcome(admin, name, 60_000);

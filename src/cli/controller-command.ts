@@ -32,7 +32,8 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
   --approve-kubelet-serving BOOL      approve kubernetes.io/kubelet-serving CSRs whose every SAN is
                                       an address of the requesting Node (default false)
   --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
-  --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none)
+  --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none;
+                                      a CSR without it gets its signer's default duration)
   --kubelet-serving-extra-dns PATTERN also allow this DNS name, {node} = the node name (repeatable)
   --approve-kubelet-client BOOL       approve kubernetes.io/kube-apiserver-client-kubelet CSRs after a
                                       SubjectAccessReview, as kube-controller-manager does (default false)

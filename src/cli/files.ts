@@ -2,9 +2,11 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import { join } from "node:path";
 
 /**
- * Writes a set of files into `dir` all or nothing: each goes to a temporary name first and the
- * renames happen only when every write succeeded. Refuses to overwrite unless `overwrite`.
- * Key files get mode 0600.
+ * Writes a set of files into `dir`: each goes to a temporary name first and the renames happen only
+ * when every write succeeded, so a failed write (disk full, permissions) changes nothing. Each rename
+ * is atomic, the set is not: a rename failing midway (the target turned into a folder) leaves the
+ * files renamed so far, and the error names the one that failed. Refuses to overwrite unless
+ * `overwrite`. Key files get mode 0600.
  */
 export function writeFilesAtomically(
   dir: string,
@@ -30,6 +32,16 @@ export function writeFilesAtomically(
     for (const temporary of staged) rmSync(temporary, { force: true });
     throw error;
   }
-  for (const [name] of Object.entries(files))
-    renameSync(join(dir, `.${name}.${process.pid}.tmp`), join(dir, name));
+  const names = Object.keys(files);
+  for (const [index, name] of names.entries()) {
+    try {
+      renameSync(join(dir, `.${name}.${process.pid}.tmp`), join(dir, name));
+    } catch (error) {
+      for (const rest of names.slice(index))
+        rmSync(join(dir, `.${rest}.${process.pid}.tmp`), { force: true });
+      throw new Error(`could not put ${join(dir, name)} in place: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
 }

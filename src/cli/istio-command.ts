@@ -12,6 +12,11 @@ Prints meshConfig caCertificates entries for the cluster's Signers (all, or thos
 one entry per signer name with every root currently in its trust bundle (both roots during a
 rotation, in one pem, since entries with the same certSigners overwrite each other), ready to
 paste under spec.meshConfig of an IstioOperator.
+
+Options:
+  --kubeconfig PATH  kubeconfig to read Signers with (default: $KUBECONFIG; there is no in-cluster
+                     fallback, and without either it is an error)
+  --signer NAME      a Signer object's name (metadata.name, not its signerName); repeatable
 `;
 
 interface SignerListItem {

@@ -15,6 +15,7 @@ import {
   allowToRequestCertificates,
   grantSignerVerbs,
   type Grant,
+  type SignerVerb,
   serviceAccountSubject,
   uniqueName,
 } from "../support/identities.js";
@@ -397,27 +398,48 @@ describe("signer controller on a real API server", function () {
       }
     });
 
-    it("the API server refusing the certificate write (no sign verb) leaves the CSR pending with an Event and the Signer NotReady, until RBAC is fixed", async () => {
-      const signerName = `flows.csr-signer.test/unsigned-${suffix}`;
-      const objectName = `unsigned-${suffix}`;
+    /**
+     * Runs `check` with a fresh Signer on which the controller's service account holds only
+     * `controllerVerbs` (istiod may approve); `grant` adds a verb; every grant is revoked afterwards.
+     */
+    async function withControllerVerbs(
+      label: string,
+      controllerVerbs: SignerVerb[],
+      check: (signer: {
+        signerName: string;
+        objectName: string;
+        grant(verb: SignerVerb): Promise<void>;
+      }) => Promise<void>,
+    ): Promise<void> {
+      const signerName = `flows.csr-signer.test/${label}-${suffix}`;
+      const objectName = `${label}-${suffix}`;
       const controllerAccount = serviceAccountSubject(controllerNamespace, "csr-signer");
-      const grants: Grant[] = [];
-      grants.push(
+      const grantToController = (verbs: SignerVerb[]) =>
+        grantSignerVerbs(admin, { subject: controllerAccount, signerNames: [signerName], verbs });
+      const grants: Grant[] = [
         await grantSignerVerbs(admin, {
           subject: serviceAccountSubject("istio-system", "istiod"),
           signerNames: [signerName],
           verbs: ["approve"],
         }),
-        // attest: the trust bundle can be published, so the Signer is Ready; but no sign.
-        await grantSignerVerbs(admin, {
-          subject: controllerAccount,
-          signerNames: [signerName],
-          verbs: ["attest"],
-        }),
-      );
+        await grantToController(controllerVerbs),
+      ];
       try {
         await createSigner(admin, objectName, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
         signerObjects.push(objectName);
+        await check({
+          signerName,
+          objectName,
+          grant: async (verb) => void grants.push(await grantToController([verb])),
+        });
+      } finally {
+        for (const grant of grants) await grant.revoke();
+      }
+    }
+
+    it("the API server refusing the certificate write (no sign verb) leaves the CSR pending with an Event and the Signer NotReady, until RBAC is fixed", async () => {
+      // attest: the trust bundle can be published, so the Signer is Ready; but no sign.
+      await withControllerVerbs("unsigned", ["attest"], async ({ signerName, objectName, grant }) => {
         await waitForSignerCondition(admin, objectName, "Ready", "True");
         const name = uniqueName("csr-unsigned");
         await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
@@ -440,41 +462,15 @@ describe("signer controller on a real API server", function () {
         expect(pending?.status?.certificate).to.equal(undefined);
         expect((pending?.status?.conditions ?? []).map((c) => c.type)).to.deep.equal(["Approved"]);
 
-        grants.push(
-          await grantSignerVerbs(admin, {
-            subject: controllerAccount,
-            signerNames: [signerName],
-            verbs: ["sign"],
-          }),
-        );
+        await grant("sign");
         // Retried with backoff (the first retries come within a second or two of each other).
         expect((await waitForOutcome(admin, name, 45_000)).certificatePem).to.be.a("string");
         await waitForSignerCondition(admin, objectName, "Ready", "True");
-      } finally {
-        for (const grant of grants) await grant.revoke();
-      }
+      });
     });
 
     it("a trust bundle that cannot be published (no attest verb) keeps a new Signer from signing and says why; granted, it signs", async () => {
-      const signerName = `flows.csr-signer.test/unattested-${suffix}`;
-      const objectName = `unattested-${suffix}`;
-      const controllerAccount = serviceAccountSubject(controllerNamespace, "csr-signer");
-      const grants: Grant[] = [];
-      grants.push(
-        await grantSignerVerbs(admin, {
-          subject: serviceAccountSubject("istio-system", "istiod"),
-          signerNames: [signerName],
-          verbs: ["approve"],
-        }),
-        await grantSignerVerbs(admin, {
-          subject: controllerAccount,
-          signerNames: [signerName],
-          verbs: ["sign"],
-        }),
-      );
-      try {
-        await createSigner(admin, objectName, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
-        signerObjects.push(objectName);
+      await withControllerVerbs("unattested", ["sign"], async ({ signerName, objectName, grant }) => {
         const signer = await waitForSignerCondition(
           admin,
           objectName,
@@ -496,19 +492,11 @@ describe("signer controller on a real API server", function () {
         const name = uniqueName("csr-unattested");
         await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
 
-        grants.push(
-          await grantSignerVerbs(admin, {
-            subject: controllerAccount,
-            signerNames: [signerName],
-            verbs: ["attest"],
-          }),
-        );
+        await grant("attest");
         await waitForSignerCondition(admin, objectName, "Ready", "True", undefined, 45_000);
         await waitForSignerCondition(admin, objectName, "Degraded", "False");
         expect((await waitForOutcome(admin, name)).certificatePem).to.be.a("string");
-      } finally {
-        for (const grant of grants) await grant.revoke();
-      }
+      });
     });
 
     it("two Signers claiming one signerName are both NotReady (DuplicateSignerName)", async () => {
