@@ -29,12 +29,19 @@ export interface TrustBundle {
   nextChangeAt?: Date;
 }
 
-/** Roots of PEM text that are self-signed CA certificates; anything else is ignored. */
+/**
+ * The roots in PEM text (spec.trustBundle.extraRootsPem). Throws, naming the certificate, when one
+ * is not a self-signed CA: an operator who pasted an intermediate must hear about it, not find the
+ * bundle silently short.
+ */
 export function rootsFromPem(pem: string): ParsedCertificate[] {
   if (pem.trim() === "") return [];
-  return decodeCertificatesPem(pem, "extra roots")
-    .map((der) => parseCertificate(der))
-    .filter((certificate) => certificate.isCertificateAuthority && certificate.selfSigned);
+  const certificates = decodeCertificatesPem(pem, "extra roots").map((der) => parseCertificate(der));
+  for (const [index, certificate] of certificates.entries()) {
+    if (!certificate.isCertificateAuthority || !certificate.selfSigned)
+      throw new Error(`certificate [${index}] "${certificate.subject}" is not a self-signed CA certificate`);
+  }
+  return certificates;
 }
 
 /**

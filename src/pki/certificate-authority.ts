@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
@@ -266,9 +266,18 @@ const maximumFileBytes = 1 << 20;
  * Files that are absent stay undefined; readFileSync follows the CSI driver's symlinks.
  */
 export function readCertificateAuthorityFolder(dir: string): Record<string, Uint8Array | undefined> {
+  // Kubernetes volumes and the secrets-store CSI driver publish a version folder and swap the
+  // "..data" symlink to it atomically; the top-level names are links through "..data". Resolving
+  // "..data" once and reading everything from that version means one read never mixes two versions.
+  let source = dir;
+  try {
+    source = resolve(dir, readlinkSync(join(dir, "..data")));
+  } catch {
+    // a plain folder
+  }
   const files: Record<string, Uint8Array | undefined> = {};
   for (const name of [...Object.values(CacertsFiles), ...Object.values(TlsSecretFiles)]) {
-    const path = join(dir, name);
+    const path = join(source, name);
     if (!existsSync(path)) continue;
     if (statSync(path).size > maximumFileBytes) {
       throw new CertificateAuthorityError(

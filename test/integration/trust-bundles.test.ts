@@ -64,13 +64,7 @@ describe("trust bundles and CA rotation without restarts", function () {
   }
 
   async function issue(label: string): Promise<string> {
-    const name = uniqueName(`csr-${label.toLowerCase()}`);
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: [`${label.toLowerCase()}.example.test`] },
-    });
-    await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
-    await setApproval(admin, name, "Approved");
+    const name = await submitApproved(label);
     const outcome = await waitForOutcome(admin, name);
     expect(outcome.failed, outcome.failed?.message).to.equal(undefined);
     leaves[label] = outcome.certificatePem!;
@@ -107,6 +101,47 @@ describe("trust bundles and CA rotation without restarts", function () {
       return false;
     }
   };
+
+  /** The published ClusterTrustBundle of a signer name, as pods would mount it. */
+  async function clusterTrustBundleOf(name: string): Promise<string> {
+    return (
+      await admin
+        .makeApiClient(CertificatesV1beta1Api)
+        .readClusterTrustBundle({ name: clusterTrustBundleName(name) })
+    ).spec.trustBundle;
+  }
+
+  /** Creates and approves a CSR of the suite's Signer; returns its name (the outcome is awaited separately). */
+  async function submitApproved(label: string): Promise<string> {
+    const name = uniqueName(`csr-${label.toLowerCase()}`);
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: [`${label.toLowerCase()}.example.test`] },
+    });
+    await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
+    await setApproval(admin, name, "Approved");
+    return name;
+  }
+
+  /** `csr-signer istio mesh-config` for the suite's Signer: its stdout. */
+  async function meshConfig(): Promise<string> {
+    let stdout = "";
+    let exitCode = 0;
+    await runCli(
+      ["istio", "mesh-config", "--kubeconfig", controlPlane().kubeconfigPath, "--signer", objectName],
+      {
+        stdout: (text) => void (stdout += text),
+        stderr: () => undefined,
+        readStdin: async () => "",
+        setExitCode: (code) => void (exitCode = code),
+        environment: { now: clock, randomBytes: (n) => new Uint8Array(n) },
+      },
+    );
+    expect(exitCode).to.equal(0);
+    return stdout;
+  }
+  /** The PEM text of mesh-config's output with its YAML indentation removed. */
+  const unindented = (yaml: string) => yaml.replace(/^ {4}/gm, "");
 
   async function signingSubject(): Promise<string> {
     return (
@@ -207,7 +242,7 @@ describe("trust bundles and CA rotation without restarts", function () {
     );
     await waitForSignerCondition(admin, objectName, "Ready", "True");
     const leaf = await issue("during-corruption");
-    expect(verifies(leaf, rootA.certificate.pem)).to.equal(true);
+    expect(verifies(leaf, (await bundleIn(namespaceA))!)).to.equal(true);
     expect(leaf).to.contain(a2Intermediate.certificate.pem.trim()); // still issued under A2
     await createCaSecret(admin, secretName, a2Files); // repaired
     await waitForSignerCondition(admin, objectName, "Degraded", "False");
@@ -237,9 +272,12 @@ describe("trust bundles and CA rotation without restarts", function () {
       /must be in the published trust bundle for 600s/,
     );
     const stillA = await issue("A-after-switch");
-    expect(verifies(stillA, rootA.certificate.pem)).to.equal(true);
+    expect(verifies(stillA, (await bundleIn(namespaceA))!)).to.equal(true);
+    expect(stillA).to.contain(a2Intermediate.certificate.pem.trim());
 
     // Step 3: ten minutes later (controller clock), B1 signs; A is retired but stays in the bundle.
+    // CSRs in flight across the switch: none may fail or be lost.
+    const acrossSwitch = await Promise.all([0, 1, 2, 3, 4].map((i) => submitApproved(`switch-${i}`)));
     offsetMs += 11 * 60_000;
     await waitFor("B1 to sign", async () =>
       (await signingSubject()) === `CN=B1-${suffix}` ? true : undefined,
@@ -248,6 +286,15 @@ describe("trust bundles and CA rotation without restarts", function () {
     const overlap = await waitForBundle(namespaceA, (pem) => count(pem) === 2, "still hold A and B");
     expect(verifies(stillA, overlap), "a leaf from A during the overlap").to.equal(true);
     expect(verifies(fromB, overlap), "a leaf from B during the overlap").to.equal(true);
+    for (const name of acrossSwitch) {
+      const outcome = await waitForOutcome(admin, name);
+      expect(outcome.failed, `${name} across the switch`).to.equal(undefined);
+      expect(verifies(outcome.certificatePem!, overlap), `${name} against the overlap bundle`).to.equal(true);
+    }
+    // During the overlap Istio must trust both: mesh-config prints both roots in one entry.
+    const duringOverlap = unindented(await meshConfig());
+    expect(duringOverlap).to.contain(rootA.certificate.pem).and.to.contain(rootB.certificate.pem);
+    expect(duringOverlap.match(/certSigners/g)).to.have.length(1);
     const status = (await readSigner(admin, objectName)).status as {
       trustBundle: { roots: { fingerprintSha256: string; retiredAt?: string }[] };
     };
@@ -272,22 +319,13 @@ describe("trust bundles and CA rotation without restarts", function () {
   });
 
   it("prints meshConfig caCertificates with the current roots (csr-signer istio mesh-config)", async () => {
-    let stdout = "";
-    let exitCode = 0;
-    await runCli(
-      ["istio", "mesh-config", "--kubeconfig", controlPlane().kubeconfigPath, "--signer", objectName],
-      {
-        stdout: (text) => void (stdout += text),
-        stderr: () => undefined,
-        readStdin: async () => "",
-        setExitCode: (code) => void (exitCode = code),
-        environment: { now: clock, randomBytes: (n) => new Uint8Array(n) },
-      },
-    );
-    expect(exitCode).to.equal(0);
+    const stdout = await meshConfig();
     expect(stdout).to.match(new RegExp(`^caCertificates:\\n- pem: \\|\\n    -----BEGIN CERTIFICATE-----`));
     expect(stdout).to.contain(`  certSigners:\n  - ${signerName}\n`);
+    // After the overlap: root B alone, the same bytes as the published bundle.
     expect(stdout.match(/BEGIN CERTIFICATE/g)).to.have.length(1);
+    expect(unindented(stdout)).to.contain(rootB.certificate.pem);
+    expect(unindented(stdout)).to.contain((await bundleIn(namespaceA))!);
   });
 
   describe("namespaces converge", () => {
@@ -439,7 +477,8 @@ describe("trust bundles and CA rotation without restarts", function () {
 
     it("picks up a swapped intermediate within seconds, without a restart; refuses a broken swap and keeps signing", async () => {
       const beforeSwap = await issueFromFolder();
-      expect(verifies(beforeSwap, rootA.certificate.pem)).to.equal(true);
+      // This Signer has no tenants: its bundle is the ClusterTrustBundle.
+      expect(verifies(beforeSwap, await clusterTrustBundleOf(folderSigner))).to.equal(true);
       const m2 = await intermediate(rootA, "M2");
       mount(cacertsFiles(m2, [rootA.certificate], [rootA.certificate]));
       await waitFor("M2 to sign", async () => {
@@ -450,7 +489,7 @@ describe("trust bundles and CA rotation without restarts", function () {
       });
       const afterSwap = await issueFromFolder();
       expect(afterSwap).to.contain(m2.certificate.pem.trim());
-      expect(verifies(afterSwap, rootA.certificate.pem)).to.equal(true);
+      expect(verifies(afterSwap, await clusterTrustBundleOf(folderSigner))).to.equal(true);
 
       const other = await intermediate(rootA, "M3");
       mount({ ...cacertsFiles(m2, [rootA.certificate], [rootA.certificate]), "ca-key.pem": other.keyPem });

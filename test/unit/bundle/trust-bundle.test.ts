@@ -69,9 +69,13 @@ describe("computeTrustBundle", function () {
     expect(
       computeTrustBundle([ca.intermediate.certificate, ca.root.certificate], [], now, hour).certificates,
     ).to.have.length(2); // CAs both
-    expect(rootsFromPem(ca.files["cert-chain.pem"]!).map((c) => c.subject)).to.deep.equal([
+    expect(rootsFromPem(ca.files["root-cert.pem"]!).map((c) => c.subject)).to.deep.equal([
       "O=csr-signer tests, CN=test root",
-    ]); // self-signed roots only
+    ]);
+    // An intermediate pasted as an extra root is named, not silently dropped.
+    expect(() => rootsFromPem(ca.files["cert-chain.pem"]!)).to.throw(
+      /certificate \[0\] "O=csr-signer tests, CN=test intermediate" is not a self-signed CA certificate/,
+    );
     const recorded = [
       {
         fingerprintSha256: "f",

@@ -127,6 +127,38 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     expect(ready.message).to.contain("spec.policy.requesters");
   });
 
+  it("publishes extra roots from the spec next to the CA's; a non-root there is Degraded InvalidExtraRoots", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const extra = await makeTestCertificateAuthority({ name: "extra" });
+    secret = secretOf(ca.files);
+    const withExtra = (pem: string): SignerObject => ({
+      metadata: { name: "foo", generation: 2 },
+      spec: { ...(signer.spec as object), trustBundle: { extraRootsPem: pem } },
+    });
+    let current = withExtra(extra.files["root-cert.pem"]!);
+    const r = new SignerRegistry(
+      { signers: () => [current], secret: () => secret, namespaces: () => [] },
+      "csr-signer",
+      () => new Date(clock),
+    );
+    r.rebuild();
+    expect(
+      r
+        .all()[0]!
+        .bundle!.certificates.map((c) => c.subject)
+        .sort(),
+    ).to.deep.equal(["O=csr-signer tests, CN=extra root", "O=csr-signer tests, CN=test root"]);
+    current = withExtra(extra.files["ca-cert.pem"]!); // an intermediate, by mistake
+    r.rebuild();
+    expect(r.all()[0]!.degraded).to.include({ reason: "InvalidExtraRoots" });
+    expect(r.all()[0]!.degraded!.message)
+      .to.contain("spec.trustBundle.extraRootsPem")
+      .and.to.contain("extra intermediate");
+    // The extra root that went away is retired, and stays for the overlap window like any root.
+    const extraRoot = r.all()[0]!.bundle!.recorded.find((root) => root.subject.includes("extra root"));
+    expect(extraRoot?.retiredAt).to.be.a("string");
+  });
+
   it("a new root signs only after minimumRootPublication; its root is in the bundle at once", async () => {
     const rootA = await createRootCertificateAuthority({
       subject: [{ type: "CN", value: "A" }],

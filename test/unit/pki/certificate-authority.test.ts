@@ -1,9 +1,13 @@
 import { expect } from "chai";
 import { createPrivateKey } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   CertificateAuthorityError,
   loadCertificateAuthority,
   type CertificateAuthorityProblem,
+  readCertificateAuthorityFolder,
 } from "../../../src/pki/certificate-authority.js";
 import {
   createIntermediateCertificateAuthority,
@@ -46,6 +50,30 @@ describe("loadCertificateAuthority", function () {
     expect(authority.intermediates).to.have.length(0);
     expect(authority.anchor.fingerprintSha256).to.equal(ca.root.certificate.fingerprintSha256);
     expect(authority.chainPem).to.equal(ca.intermediate.certificate.pem);
+  });
+
+  it("reads a mounted folder from the one version its ..data link names, never a mix of two", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "csr-signer-ca-folder-"));
+    try {
+      const older = (await makeTestCertificateAuthority({ name: "older" })).files;
+      const current = (await makeTestCertificateAuthority({ name: "current" })).files;
+      mkdirSync(join(folder, "..v2"));
+      for (const [name, content] of Object.entries(current))
+        writeFileSync(join(folder, "..v2", name), content);
+      symlinkSync("..v2", join(folder, "..data"));
+      // Top-level names the way a half-finished swap could leave them: plain files of the older version.
+      for (const [name, content] of Object.entries(older)) writeFileSync(join(folder, name), content);
+      const read = readCertificateAuthorityFolder(folder);
+      for (const name of Object.keys(current))
+        expect(Buffer.from(read[name]!).toString(), name).to.equal(current[name]);
+      // A plain folder (no ..data) is read as it is.
+      rmSync(join(folder, "..data"));
+      expect(Buffer.from(readCertificateAuthorityFolder(folder)["ca-cert.pem"]!).toString()).to.equal(
+        older["ca-cert.pem"],
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it("loads the kubernetes.io/tls layout (tls.crt, tls.key, ca.crt)", () => {

@@ -36,6 +36,41 @@ describe("parseSignerSpec", () => {
     expect(spec.policy.spiffe).to.equal(undefined);
   });
 
+  it("defaults the trust bundle: ConfigMap <object>-trust-bundle/ca.crt, ClusterTrustBundle on, 30-day expiry warning", () => {
+    const spec = parseSignerSpec(minimal, "foo");
+    expect(spec.trustBundle).to.deep.equal({
+      configMap: { name: "foo-trust-bundle", key: "ca.crt" },
+      clusterTrustBundle: true,
+      extraRootsPem: "",
+      overlapSeconds: 720 * 3600, // = maxDuration
+      minimumRootPublicationSeconds: 0,
+      expiryWarningSeconds: 30 * 86400,
+    });
+  });
+
+  it("never lets a retired root leave before the longest leaf expires: overlap is at least maxDuration", () => {
+    const issuance = { defaultDuration: "1h", maxDuration: "168h" };
+    const short = parseSignerSpec({ ...minimal, issuance, trustBundle: { overlap: "1h" } }, "foo");
+    expect(short.trustBundle.overlapSeconds).to.equal(168 * 3600);
+    const long = parseSignerSpec({ ...minimal, issuance, trustBundle: { overlap: "336h" } }, "foo");
+    expect(long.trustBundle.overlapSeconds).to.equal(336 * 3600);
+  });
+
+  it("takes a configured ConfigMap name and key, and refuses the names Kubernetes and Istio own", () => {
+    const spec = parseSignerSpec(
+      { ...minimal, trustBundle: { configMap: { name: "mesh-roots", key: "roots.pem" } } },
+      "foo",
+    );
+    expect(spec.trustBundle.configMap).to.deep.equal({ name: "mesh-roots", key: "roots.pem" });
+    for (const name of ["kube-root-ca.crt", "istio-ca-root-cert"])
+      expect(fieldOf({ ...minimal, trustBundle: { configMap: { name } } })).to.equal(
+        "spec.trustBundle.configMap.name",
+      );
+    expect(
+      parseSignerSpec({ ...minimal, trustBundle: { configMap: { enabled: false } } }).trustBundle.configMap,
+    ).to.equal(undefined);
+  });
+
   it("accepts signer names Istio setups use", () => {
     expect(
       parseSignerSpec({ ...minimal, signerName: "clusterissuers.cert-manager.io/foo" }).signerName,
