@@ -2,11 +2,7 @@ import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
 import fc from "fast-check";
 import { parseCertificateRequest } from "../../../src/pki/certificate-request.js";
-import {
-  issueLeafCertificate,
-  effectiveLifetimeSeconds,
-  type IssuanceGrant,
-} from "../../../src/pki/issuance.js";
+import { issueLeafCertificate, type IssuanceGrant } from "../../../src/pki/issuance.js";
 import { Oid } from "../../../src/pki/oids.js";
 import { kubernetesUsages, type KubernetesUsage } from "../../../src/pki/key-usages.js";
 import {
@@ -21,6 +17,8 @@ import {
 } from "../../support/pki.js";
 import { readWithPkijs } from "../../support/pkijs-oracle.js";
 import { createRootCertificateAuthority } from "../../../src/pki/offline-ca.js";
+import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
+import { evaluateSigningRequest } from "../../../src/policy/signing-policy.js";
 
 const istioUsages: KubernetesUsage[] = [
   "digital signature",
@@ -365,20 +363,147 @@ describe("issueLeafCertificate", function () {
           };
           for (const usage of g.usages) if (bitOf[usage] !== undefined) expectedBits.add(bitOf[usage]!);
           expect(seen.keyUsageBits).to.deep.equal([...expectedBits].sort((a, b) => a - b));
-          expect(seen.extendedKeyUsageOids.length > 0).to.equal(g.usages.some((u) => bitOf[u] === undefined));
+          // Written out from RFC 5280 and the CA/B registries, independently of src/pki/key-usages.ts.
+          const ekuOf: Partial<Record<KubernetesUsage, string>> = {
+            "server auth": "1.3.6.1.5.5.7.3.1",
+            "client auth": "1.3.6.1.5.5.7.3.2",
+            "code signing": "1.3.6.1.5.5.7.3.3",
+            "email protection": "1.3.6.1.5.5.7.3.4",
+            "s/mime": "1.3.6.1.5.5.7.3.4",
+            "ipsec end system": "1.3.6.1.5.5.7.3.5",
+            "ipsec tunnel": "1.3.6.1.5.5.7.3.6",
+            "ipsec user": "1.3.6.1.5.5.7.3.7",
+            timestamping: "1.3.6.1.5.5.7.3.8",
+            "ocsp signing": "1.3.6.1.5.5.7.3.9",
+            "microsoft sgc": "1.3.6.1.4.1.311.10.3.3",
+            "netscape sgc": "2.16.840.1.113730.4.1",
+            any: "2.5.29.37.0",
+          };
+          const expectedEkus = new Set(g.usages.map((u) => ekuOf[u]).filter((oid) => oid !== undefined));
+          expect([...seen.extendedKeyUsageOids].sort()).to.deep.equal([...expectedEkus].sort());
           expect(seen.serialNumber.length).to.be.within(1, 17);
           expect(seen.serialNumber[0]! & 0x80).to.equal(0);
           const nowSecond = Math.floor(now.getTime() / 1000) * 1000;
-          const wanted = effectiveLifetimeSeconds({
-            requestedSeconds: g.requestedSeconds,
-            defaultSeconds: day,
-            maximumSeconds: g.maximumSeconds,
-          });
+          // The rule itself, not the code's helper: requested (or the default) clamped to [10 min, max].
+          const wanted = Math.min(Math.max(g.requestedSeconds ?? day, 600), g.maximumSeconds);
           const issuerNotAfter = ecCa.intermediate.certificate.notAfter.getTime();
           expect(seen.notAfter.getTime()).to.equal(Math.min(nowSecond + wanted * 1000, issuerNotAfter));
           expect(seen.notAfter.getTime()).to.be.at.most(issuerNotAfter);
           expect((seen.notAfter.getTime() - nowSecond) / 1000).to.be.at.most(Math.max(600, g.maximumSeconds));
           expect(seen.notBefore.getTime()).to.equal(Math.floor(now.getTime() / 1000) * 1000 - 300_000);
+        }),
+        { numRuns: 150 },
+      );
+    });
+  });
+  describe("property: policy and issuance together, for generated Signers and requests", () => {
+    const namespaces = ["foo", "bar", "baz"] as const;
+    const leafUsages: KubernetesUsage[] = [
+      "digital signature",
+      "key encipherment",
+      "server auth",
+      "client auth",
+      "code signing",
+      "email protection",
+    ];
+    const scenario = fc.record({
+      tenants: fc.subarray([...namespaces], { minLength: 1 }),
+      allowedUsages: fc.subarray(leafUsages, { minLength: 1 }),
+      maxHours: fc.integer({ min: 1, max: 720 }),
+      namespace: fc.constantFrom(...namespaces),
+      serviceAccount: fc.constantFrom("web", "api"),
+      // DNS names as "<service>.<namespace>.svc": the pattern allows the identity's own namespace only.
+      dns: fc.uniqueArray(fc.tuple(fc.constantFrom("a", "b", "c"), fc.constantFrom(...namespaces)), {
+        maxLength: 4,
+        selector: ([service, namespace]) => `${service}.${namespace}`,
+      }),
+      requestedUsages: fc.subarray(leafUsages, { minLength: 1 }),
+      expirationSeconds: fc.option(fc.integer({ min: 600, max: 40 * day }), { nil: undefined }),
+    });
+
+    it("over 150 generated cases: refused for exactly the right reason, or issued with exactly what policy allows", async () => {
+      await fc.assert(
+        fc.asyncProperty(scenario, async (c) => {
+          const spec = parseSignerSpec(
+            {
+              signerName: "example.com/generated",
+              certificateAuthority: { secretName: "unused" },
+              issuance: {
+                defaultDuration: "1h",
+                maxDuration: `${c.maxHours}h`,
+                allowedUsages: c.allowedUsages,
+              },
+              policy: {
+                requesters: { registrationAuthorities: ["istio-system/istiod"] },
+                tenants: { namespaces: c.tenants },
+                spiffe: { trustDomain: "cluster.local" },
+                dnsNames: ["*.{namespace}.svc"],
+              },
+            },
+            "generated",
+          );
+          const identity = `spiffe://cluster.local/ns/${c.namespace}/sa/${c.serviceAccount}`;
+          const dnsNames = c.dns.map(([service, namespace]) => `${service}.${namespace}.svc`);
+          const request = parseCertificateRequest(
+            buildTestCertificateRequest({
+              key: testKey("ecdsa-p256"),
+              subject: [{ type: "O", value: "" }],
+              subjectAltNames: { uri: [identity], dns: dnsNames },
+            }),
+          );
+          const decision = evaluateSigningRequest(
+            spec,
+            {
+              requester: {
+                username: "system:serviceaccount:istio-system:istiod",
+                groups: ["system:serviceaccounts", "system:authenticated"],
+              },
+              request,
+              usages: c.requestedUsages,
+              ...(c.expirationSeconds !== undefined ? { expirationSeconds: c.expirationSeconds } : {}),
+            },
+            { tenantNamespaces: new Set(c.tenants) },
+          );
+          // The oracle, from the rules as written (README, "What the policy decides").
+          const grantedUsages = c.requestedUsages.filter((u) => c.allowedUsages.includes(u));
+          const expectedRefusal = !c.tenants.includes(c.namespace)
+            ? "NamespaceNotTenant"
+            : c.dns.some(([, namespace]) => namespace !== c.namespace)
+              ? "DnsNameNotAllowed"
+              : grantedUsages.length === 0
+                ? "NoAllowedUsages"
+                : undefined;
+          if (!decision.allowed) {
+            expect(decision.reason, decision.message).to.equal(expectedRefusal);
+            return;
+          }
+          expect(expectedRefusal, "allowed although the rules refuse it").to.equal(undefined);
+          const now = new Date();
+          const issued = await issueLeafCertificate(ecCa.authority, request, decision.grant, {
+            now: () => now,
+            randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)),
+          });
+          const seen = readWithPkijs(issued.certificateDer);
+          expect(seen.subjectAltNames).to.deep.equal({ dns: dnsNames, ip: [], uri: [identity], email: [] });
+          expect(seen.subject).to.deep.equal([]);
+          expect(seen.basicConstraints).to.deep.equal({ ca: false });
+          const ekus: Partial<Record<KubernetesUsage, string>> = {
+            "server auth": Oid.serverAuth,
+            "client auth": Oid.clientAuth,
+            "code signing": Oid.codeSigning,
+            "email protection": Oid.emailProtection,
+          };
+          expect([...seen.extendedKeyUsageOids].sort()).to.deep.equal(
+            grantedUsages.flatMap((u) => (ekus[u] ? [ekus[u]] : [])).sort(),
+          );
+          const bits = [
+            ...(grantedUsages.includes("digital signature") ? [0] : []),
+            ...(grantedUsages.includes("key encipherment") ? [2] : []),
+          ];
+          expect(seen.keyUsageBits).to.deep.equal(bits);
+          const lifetime = Math.min(Math.max(c.expirationSeconds ?? 3600, 600), c.maxHours * 3600);
+          expect(seen.notAfter.getTime()).to.equal(Math.floor(now.getTime() / 1000) * 1000 + lifetime * 1000);
+          expect(seen.serialNumber[0]! & 0x80).to.equal(0);
         }),
         { numRuns: 150 },
       );
