@@ -2,12 +2,14 @@ import { expect } from "chai";
 import {
   AuthorizationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   RbacAuthorizationV1Api,
   type KubeConfig,
 } from "@kubernetes/client-node";
 import type { DistinguishedName } from "../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
-import { apiErrorCode } from "../../src/kube/client.js";
+import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
 import {
   buildTestCertificateRequest,
   makeTestCertificateAuthority,
@@ -34,6 +36,7 @@ import {
   installSignerManifests,
   kubectl,
   readCsr,
+  readSigner,
   setApproval,
   startController,
   submitCsr,
@@ -520,6 +523,54 @@ describe("approval automation on a real API server", function () {
       expect(decision).to.include({ type: "Denied", reason: "SpiffeIdentityMismatch" });
       expect(decision.message).to.contain("rule spec.policy.requesters.tenantServiceAccounts");
       expect((await readCsr(admin, name))?.status?.certificate).to.equal(undefined);
+    });
+
+    it("with onRefusal LeavePending, a request the policy refuses stays pending, with a Warning Event naming the rule", async () => {
+      const objects = admin.makeApiClient(CustomObjectsApi);
+      const setOnRefusal = (onRefusal: string) =>
+        objects.patchClusterCustomObject(
+          {
+            group: signerApiGroup,
+            version: signerApiVersion,
+            plural: signerPlural,
+            name: objectName,
+            body: { spec: { approval: { onRefusal } } },
+          },
+          mergePatch,
+        );
+      await setOnRefusal("LeavePending");
+      try {
+        // The controller has seen the new generation once the Signer's status says so.
+        const generation = (await readSigner(admin, objectName)) as { metadata?: { generation?: number } };
+        await waitFor("the controller to observe the change", async () => {
+          const signer = await readSigner(admin, objectName);
+          return (signer.status as { observedGeneration?: number } | undefined)?.observedGeneration ===
+            generation.metadata?.generation
+            ? true
+            : undefined;
+        });
+        const name = uniqueName("csr-tenant");
+        await submitCsr(asServiceAccount(admin, "foo", "web"), {
+          name,
+          signerName,
+          requestPem: selfRequest("web", "admin"),
+        });
+        const event = await waitFor("the left-pending Event", async () =>
+          (await csrEvents(admin, name)).find((e) => e.reason === "SpiffeIdentityMismatch"),
+        );
+        expect(event.type).to.equal("Warning");
+        expect(event.message)
+          .to.contain("not approved, left pending")
+          .and.to.contain("rule spec.policy.requesters.tenantServiceAccounts");
+        expect((await readCsr(admin, name))?.status?.conditions ?? []).to.deep.equal([]);
+        const [metricsAddress] = tenant.controller.addresses();
+        const metrics = await (await fetch(`http://${metricsAddress}/metrics`)).text();
+        expect(metrics).to.contain(
+          `csr_signer_approvals_total{signer="${signerName}",decision="left-pending",reason="SpiffeIdentityMismatch"} 1`,
+        );
+      } finally {
+        await setOnRefusal("Deny");
+      }
     });
   });
 
