@@ -184,6 +184,20 @@ describe("csr-signer CLI: offline CA toolkit", function () {
       2,
     ],
     ["an unknown command", () => ["frobnicate"], "", /unknown command "frobnicate"/, 2],
+    [
+      "controller outside a cluster without --kubeconfig (never a localhost fallback)",
+      () => ["controller"],
+      "",
+      /not running in a cluster: pass --kubeconfig/,
+      2,
+    ],
+    [
+      "controller with a bad --log-level",
+      () => ["controller", "--log-level", "loud"],
+      "",
+      /--log-level must be/,
+      2,
+    ],
   ];
   for (const [name, args, stdin, message, code] of badInputs) {
     it(`refuses ${name} with one line and exit ${code}, writing nothing`, async () => {

@@ -1,0 +1,104 @@
+/**
+ * `csr-signer controller` as a deployment runs it: the real entry point in its own process, flags
+ * parsed, a kubeconfig file, signing on the real API server, and a clean exit on SIGTERM.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  buildTestCertificateRequest,
+  makeTestCertificateAuthority,
+  opensslVerify,
+  testKey,
+} from "../support/pki.js";
+import {
+  controllerNamespace,
+  createCaSecret,
+  createSigner,
+  deleteSigner,
+  installSignerManifests,
+  setApproval,
+  submitCsr,
+  waitFor,
+  waitForOutcome,
+} from "../support/controller.js";
+import { uniqueName } from "../support/identities.js";
+import { controlPlane } from "./setup.js";
+
+const repositoryRoot = join(import.meta.dirname, "..", "..");
+
+describe("csr-signer controller (the CLI, in its own process)", function () {
+  this.timeout(60_000);
+  const suffix = uniqueName("cli").slice(4);
+  const signerName = `cli.csr-signer.test/foo-${suffix}`;
+  const objectName = `cli-${suffix}`;
+  let admin: KubeConfig;
+  let child: ChildProcess | undefined;
+  let output = "";
+  let ca: Awaited<ReturnType<typeof makeTestCertificateAuthority>>;
+
+  before(async () => {
+    admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    ca = await makeTestCertificateAuthority({ name: `cli-${suffix}` });
+    await createCaSecret(admin, `cli-cacerts-${suffix}`, ca.files);
+    await createSigner(admin, objectName, {
+      signerName,
+      certificateAuthority: { secretName: `cli-cacerts-${suffix}` },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    });
+  });
+
+  after(async () => {
+    child?.kill("SIGKILL");
+    await deleteSigner(admin, objectName);
+  });
+
+  it("signs with the flags a Deployment passes, and exits 0 on SIGTERM", async () => {
+    child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(repositoryRoot, "src", "cli", "main.ts"),
+        "controller",
+        `--kubeconfig=${controlPlane().kubeconfigPath}`,
+        `--namespace=${controllerNamespace}`,
+        "--leader-elect=true",
+        `--lease-name=cli-${suffix}`,
+        "--metrics-address=",
+        "--probe-address=",
+        "--workers=2",
+        "--log-level=info",
+      ],
+      { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));
+
+    const name = uniqueName("csr-cli");
+    await submitCsr(admin, {
+      name,
+      signerName,
+      requestPem: buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { dns: ["cli.example.test"] },
+      }),
+      usages: ["digital signature", "server auth"],
+    });
+    await setApproval(admin, name, "Approved");
+    const outcome = await waitForOutcome(admin, name, 45_000);
+    expect(outcome.failed, output).to.equal(undefined);
+    expect(opensslVerify(outcome.certificatePem!, ca.files["root-cert.pem"]!)).to.match(/: OK/);
+    // JSON log lines, one of them for this certificate, none with key material.
+    await waitFor("the issued log line", async () => (output.includes(`"csr":"${name}"`) ? true : undefined));
+    for (const line of output.trim().split("\n")) expect(() => JSON.parse(line), line).not.to.throw();
+    expect(output).not.to.contain("PRIVATE KEY");
+
+    child.kill("SIGTERM");
+    expect(await exited, output.slice(-2000)).to.equal(0);
+    child = undefined;
+  });
+});
