@@ -9,31 +9,24 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
-  with(fields: Record<string, unknown>): Logger;
 }
 
 const levelOrder: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
-export function jsonLogger(
-  options: { level?: LogLevel; write?: (line: string) => void; fields?: Record<string, unknown> } = {},
-): Logger {
+export function jsonLogger(options: { level?: LogLevel; write?: (line: string) => void } = {}): Logger {
   const minimum = levelOrder[options.level ?? "info"];
   const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const base = options.fields ?? {};
   const log =
     (level: LogLevel) =>
     (message: string, fields: Record<string, unknown> = {}): void => {
       if (levelOrder[level] < minimum) return;
-      write(
-        JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...base, ...fields }) + "\n",
-      );
+      write(JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields }) + "\n");
     };
   return {
     debug: log("debug"),
     info: log("info"),
     warn: log("warn"),
     error: log("error"),
-    with: (fields) => jsonLogger({ ...options, fields: { ...base, ...fields } }),
   };
 }
 
@@ -42,5 +35,4 @@ export const silentLogger: Logger = {
   info: () => undefined,
   warn: () => undefined,
   error: () => undefined,
-  with: () => silentLogger,
 };

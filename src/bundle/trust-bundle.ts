@@ -6,6 +6,7 @@
  */
 import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
+import { kubernetesTime } from "../kube/time.js";
 
 /** One root as recorded in Signer status.trustBundle.roots. */
 export interface RecordedRoot {
@@ -58,7 +59,7 @@ export function computeTrustBundle(
   for (const certificate of current) {
     if (certificate.isCertificateAuthority) byFingerprint.set(certificate.fingerprintSha256, certificate);
   }
-  const nowIso = now.toISOString().replace(/\.\d+Z$/, "Z");
+  const nowIso = kubernetesTime(now);
   const next: RecordedRoot[] = [];
   const inBundle = new Map<string, ParsedCertificate>();
   let nextChangeAt: Date | undefined;
@@ -86,7 +87,7 @@ export function computeTrustBundle(
       next.push({
         fingerprintSha256: fingerprint,
         subject: certificate.subject,
-        notAfter: certificate.notAfter.toISOString().replace(/\.\d+Z$/, "Z"),
+        notAfter: kubernetesTime(certificate.notAfter),
         pem: certificate.pem,
       });
     }

@@ -57,7 +57,7 @@ Creates a new offline root CA: DIR/root-cert.pem and DIR/root-key.pem (mode 0600
 Options:
   --subject NAME      distinguished name (default "O=csr-signer,CN=csr-signer root CA")
   --key-type TYPE     ${certificateAuthorityKeyTypes.join(", ")} (default ecdsa-p384)
-  --lifetime DURATION e.g. 10y, 3650d (default 10y)
+  --lifetime DURATION e.g. 10y, 3650d (default 10y; at least 1d)
   --force             replace existing files
 `;
 
@@ -102,7 +102,7 @@ cert-chain.pem. Ready for:
 Options:
   --subject NAME      distinguished name (default "O=csr-signer,CN=csr-signer intermediate CA")
   --key-type TYPE     ${certificateAuthorityKeyTypes.join(", ")} (default ecdsa-p256)
-  --lifetime DURATION e.g. 2y (default 1y; never beyond the root's expiry)
+  --lifetime DURATION e.g. 2y (default 1y; at least 1d; never beyond the root's expiry)
   --also-trust FILE   more roots to put in root-cert.pem (a root rotation in progress)
   --force             replace existing files
 `;

@@ -5,6 +5,8 @@ import { jsonLogger, type LogLevel } from "../logger.js";
 import { SignerController } from "../controller/controller.js";
 import { parseGoDuration } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
+import { kubeConfigFromFile } from "./kubeconfig.js";
+import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
 
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -48,6 +50,13 @@ Clean-up of CSRs our signers and approvers handled:
 function booleanFlag(text: string, flag: string): boolean {
   if (text !== "true" && text !== "false") throw new UsageError(`${flag} must be true or false`);
   return text === "true";
+}
+
+function positiveInteger(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1)
+    throw new UsageError(`${flag} must be a whole number of at least 1`);
+  return value;
 }
 
 function positiveNumber(text: string, flag: string): number {
@@ -120,15 +129,14 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
         finishedSeconds: duration("--cleanup-finished", values["cleanup-finished"]),
         pendingSeconds: duration("--cleanup-pending", values["cleanup-pending"]),
         approvedUnsignedSeconds: duration("--cleanup-approved-unsigned", values["cleanup-approved-unsigned"]),
-        intervalMs: 60_000,
+        intervalMs: defaultCleanupIntervalMs,
       }
     : (false as const);
-  const kubeConfig = new ConnectionReusingKubeConfig();
+  let kubeConfig: ConnectionReusingKubeConfig;
   if (values.kubeconfig) {
-    if (!existsSync(values.kubeconfig))
-      throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
-    kubeConfig.loadFromFile(values.kubeconfig);
+    kubeConfig = kubeConfigFromFile(values.kubeconfig);
   } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountNamespaceFile)) {
+    kubeConfig = new ConnectionReusingKubeConfig();
     kubeConfig.loadFromCluster();
   } else {
     throw new UsageError("not running in a cluster: pass --kubeconfig");
@@ -147,7 +155,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
   const controller = new SignerController({
     kubeConfig,
     namespace,
-    workers: Math.floor(positiveNumber(values.workers, "--workers")),
+    workers: positiveInteger(values.workers, "--workers"),
     leaderElection,
     approval,
     cleanup,

@@ -11,15 +11,3 @@ export function parseDuration(text: string): number {
     seconds += Number(amount) * unitSeconds[unit!]!;
   return seconds;
 }
-
-export function formatDuration(seconds: number): string {
-  for (const [unit, size] of [
-    ["y", 365 * 86400],
-    ["d", 86400],
-    ["h", 3600],
-    ["m", 60],
-  ] as const) {
-    if (seconds >= size && seconds % size === 0) return `${seconds / size}${unit}`;
-  }
-  return `${seconds}s`;
-}

@@ -1,10 +1,9 @@
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { computeTrustBundle, type RecordedRoot } from "../bundle/trust-bundle.js";
-import { ConnectionReusingKubeConfig } from "../kube/client.js";
 import { parseSignerSpec, signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
+import { kubeConfigFromFile } from "./kubeconfig.js";
 
 export const istioMeshConfigHelp = `Usage: csr-signer istio mesh-config [--kubeconfig PATH] [--signer NAME]...
 
@@ -31,16 +30,9 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
     options: { kubeconfig: { type: "string" }, signer: { type: "string", multiple: true, default: [] } },
     strict: true,
   });
-  const kubeConfig = new ConnectionReusingKubeConfig();
-  if (values.kubeconfig) {
-    if (!existsSync(values.kubeconfig))
-      throw new UsageError(`--kubeconfig ${values.kubeconfig} does not exist`);
-    kubeConfig.loadFromFile(values.kubeconfig);
-  } else if (process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG)) {
-    kubeConfig.loadFromFile(process.env.KUBECONFIG);
-  } else {
-    throw new UsageError("pass --kubeconfig (or set KUBECONFIG)");
-  }
+  const path = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (!path) throw new UsageError("pass --kubeconfig (or set KUBECONFIG)");
+  const kubeConfig = kubeConfigFromFile(path, values.kubeconfig ? "--kubeconfig" : "KUBECONFIG");
   try {
     const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listClusterCustomObject({
       group: signerApiGroup,

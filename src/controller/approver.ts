@@ -13,6 +13,8 @@ import {
 } from "../pki/certificate-request.js";
 import {
   decideKubeletServing,
+  deny,
+  nodeNameOf,
   kubeletClientShape,
   kubeletClientSignerName,
   kubeletServingSignerName,
@@ -26,6 +28,7 @@ import type { Logger } from "../logger.js";
 import { eventTarget, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { SignerRegistry } from "./signer-registry.js";
+import { kubernetesTime } from "../kube/time.js";
 
 export interface ApprovalSettings {
   kubeletServing?: KubeletServingSettings & { onRefusal: "Deny" | "LeavePending" };
@@ -55,8 +58,6 @@ export interface ApprovalApi {
   ): Promise<"ok" | "conflict" | "gone" | "invalid">;
   subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
 }
-
-export type CsrSpecExtra = { extra?: Record<string, string[]>; uid?: string };
 
 export class CsrApprover {
   constructor(
@@ -105,9 +106,7 @@ export class CsrApprover {
       );
       return { kind: "done" };
     }
-    const now = this.now()
-      .toISOString()
-      .replace(/\.\d+Z$/, "Z");
+    const now = kubernetesTime(this.now());
     const condition = {
       type: decision.verdict === "approve" ? "Approved" : "Denied",
       status: "True",
@@ -151,10 +150,10 @@ export class CsrApprover {
     const spec = csr.spec ?? {};
     const requester = { username: spec.username ?? "", groups: spec.groups ?? [] };
     // kube-controller-manager's kubelet-client approver never denies; neither does ours.
-    const refuse = (reason: string, rule: string, message: string): ApprovalDecision =>
-      signerName === kubeletClientSignerName
-        ? { verdict: "ignore", message: `${message} (check ${rule})` }
-        : { verdict: "deny", reason, rule, message: `${message} (check ${rule})` };
+    const refuse = (reason: string, rule: string, message: string): ApprovalDecision => {
+      const denial = deny(reason, rule, message);
+      return signerName === kubeletClientSignerName ? { verdict: "ignore", message: denial.message } : denial;
+    };
     let request;
     try {
       request = parseCertificateRequest(Buffer.from(spec.request ?? "", "base64"));
@@ -167,9 +166,7 @@ export class CsrApprover {
       if (keyProblem) return refuse("KeyNotAllowed", "key", keyProblem);
     }
     if (signerName === kubeletServingSignerName) {
-      const nodeName = requester.username.startsWith("system:node:")
-        ? requester.username.slice("system:node:".length)
-        : "";
+      const nodeName = nodeNameOf(requester);
       return decideKubeletServing(
         requester,
         request,
@@ -244,12 +241,12 @@ export class CsrApprover {
   }
 
   private identity(csr: CsrObject): Pick<SubjectAccessQuestion, "user" | "groups" | "uid" | "extra"> {
-    const spec = (csr.spec ?? {}) as CsrObject["spec"] & CsrSpecExtra;
+    const spec = csr.spec ?? {};
     return {
-      user: spec?.username ?? "",
-      groups: spec?.groups ?? [],
-      ...(spec?.uid ? { uid: spec.uid } : {}),
-      ...(spec?.extra ? { extra: spec.extra } : {}),
+      user: spec.username ?? "",
+      groups: spec.groups ?? [],
+      ...(spec.uid ? { uid: spec.uid } : {}),
+      ...(spec.extra ? { extra: spec.extra } : {}),
     };
   }
 }

@@ -23,10 +23,21 @@ import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
 import { TrustBundlePublisher, trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
-import { defaultCleanupPeriods, type CleanupPeriods } from "../policy/kubelet-approval.js";
+import {
+  defaultCleanupIntervalMs,
+  defaultCleanupPeriods,
+  kubeletServingSignerName,
+  type CleanupPeriods,
+} from "../policy/kubelet-approval.js";
 import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
-import { CsrReconciler, type CsrApi, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
+import {
+  CsrReconciler,
+  hasCondition,
+  type CsrApi,
+  type CsrObject,
+  type ReconcileResult,
+} from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
 import {
   SignerRegistry,
@@ -68,7 +79,10 @@ interface NodeObject {
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
+/** Signer queue keys: a full round (rebuild, publish, status), or only the status write. */
 const signersKey = "signers";
+const statusKey = "status";
+const defaultLeaseName = "csr-signer";
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
@@ -81,6 +95,7 @@ export class SignerController {
   private readonly configMapInformer: ResilientInformer<ConfigMapObject>;
   private readonly publisher: TrustBundlePublisher;
   private readonly cleaner: CsrCleaner | undefined;
+  private readonly cleanupIntervalMs: number = defaultCleanupIntervalMs;
   private readonly csrQueue: WorkQueue;
   private readonly signerQueue: WorkQueue;
   private readonly reconciler: CsrReconciler;
@@ -89,14 +104,18 @@ export class SignerController {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly logger: Logger;
   private readonly customObjects: CustomObjectsApi;
-  private leading: boolean;
   private stopped = false;
+  /** resourceVersion of our last status write per Signer: its watch echo needs no new round. */
+  private readonly ownStatusWrites = new Map<string, string>();
   private readonly leadershipWaiters: (() => void)[] = [];
   private readonly workerLoops: Promise<void>[] = [];
 
   constructor(private readonly options: ControllerOptions) {
     const { kubeConfig, namespace, logger } = options;
     this.logger = logger;
+    // One clock for everything that writes times (conditions, bundle records, clean-up).
+    const environment = options.environment ?? systemIssuanceEnvironment;
+    const now = (): Date => environment.now();
     const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
     const core = kubeConfig.makeApiClient(CoreV1Api);
     this.customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
@@ -154,7 +173,7 @@ export class SignerController {
         namespaces: () => this.namespaceInformer.list(),
       },
       namespace,
-      () => (options.environment ?? systemIssuanceEnvironment).now(),
+      now,
     );
     this.csrQueue = new WorkQueue(
       undefined,
@@ -169,15 +188,16 @@ export class SignerController {
       options.approval ?? {},
       this.registry,
       {
-        get: (name) =>
-          this.nodeInformer?.get(name)
-            ? { addresses: this.nodeInformer.get(name)!.status?.addresses ?? [] }
-            : undefined,
+        get: (name) => {
+          const node = this.nodeInformer?.get(name);
+          return node ? { addresses: node.status?.addresses ?? [] } : undefined;
+        },
       },
       kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api)),
       events,
       this.metrics,
       logger,
+      now,
     );
     this.reconciler = new CsrReconciler(
       this.registry,
@@ -186,11 +206,12 @@ export class SignerController {
       events,
       this.metrics,
       logger,
-      options.environment,
+      environment,
       approver,
     );
     if (options.cleanup !== false) {
-      const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: 60_000 };
+      const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };
+      this.cleanupIntervalMs = cleanup.intervalMs;
       this.cleaner = new CsrCleaner(
         cleanup,
         (signerName) => this.registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
@@ -200,21 +221,20 @@ export class SignerController {
         },
         this.metrics,
         logger,
-        () => (options.environment ?? systemIssuanceEnvironment).now(),
+        now,
       );
     }
-    this.leading = !options.leaderElection;
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
         namespace,
-        name: options.leaseName ?? "csr-signer",
+        name: options.leaseName ?? defaultLeaseName,
         identity,
         ...(options.leaseTimings ?? defaultLeaderElectionTimings),
         logger: (message, fields) => logger.info(message, fields),
       });
       this.elector.onChange((leading) => this.setLeading(leading));
     }
-    this.metrics.leader.set({ name: options.leaseName ?? "csr-signer" }, this.leading ? 1 : 0);
+    this.metrics.leader.set({ name: options.leaseName ?? defaultLeaseName }, this.elector ? 0 : 1);
   }
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
@@ -235,15 +255,23 @@ export class SignerController {
   }
 
   get isLeader(): boolean {
-    return this.leading && (this.elector?.isLeader ?? true);
+    return this.elector?.isLeader ?? true;
   }
 
   async start(): Promise<void> {
     await this.startServers();
     const enqueueSigners = (): void => this.signerQueue.add(signersKey);
-    this.signerInformer.on(enqueueSigners);
+    this.signerInformer.on((event, signer) => {
+      // The echo of our own status write changes nothing a round would look at.
+      const name = signer.metadata?.name ?? "";
+      if (event === "upsert" && signer.metadata?.resourceVersion === this.ownStatusWrites.get(name)) return;
+      enqueueSigners();
+    });
     this.secretInformer.on(enqueueSigners);
-    this.namespaceInformer.on(enqueueSigners);
+    this.namespaceInformer.on(() => {
+      this.registry.namespacesChanged();
+      enqueueSigners();
+    });
     this.configMapInformer.on(enqueueSigners); // an edited or deleted copy is put back at once
     this.csrInformer.on((event, csr) => {
       const name = csr.metadata?.name;
@@ -252,9 +280,15 @@ export class SignerController {
       if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
     });
     this.nodeInformer?.on((_event, node) => {
-      // A Node's addresses changing can make a pending kubelet-serving CSR approvable.
+      // A Node's addresses changing can make its undecided kubelet-serving CSRs approvable.
       for (const csr of this.csrInformer.list()) {
-        if (csr.spec?.username === `system:node:${node.metadata?.name}` && csr.metadata?.name)
+        if (
+          csr.metadata?.name &&
+          csr.spec?.signerName === kubeletServingSignerName &&
+          csr.spec.username === `system:node:${node.metadata?.name}` &&
+          !hasCondition(csr, "Approved") &&
+          !hasCondition(csr, "Denied")
+        )
           this.csrQueue.add(csr.metadata.name);
       }
     });
@@ -270,11 +304,11 @@ export class SignerController {
     const poll = setInterval(enqueueSigners, this.options.caFolderPollMs ?? 10_000);
     poll.unref();
     this.timers.push(poll);
-    if (this.cleaner && this.options.cleanup !== false) {
+    if (this.cleaner) {
       const cleaner = this.cleaner;
       const sweep = setInterval(() => {
         if (this.isLeader) void cleaner.sweep();
-      }, this.options.cleanup?.intervalMs ?? 60_000);
+      }, this.cleanupIntervalMs);
       sweep.unref();
       this.timers.push(sweep);
     }
@@ -307,8 +341,7 @@ export class SignerController {
   }
 
   private setLeading(leading: boolean): void {
-    this.leading = leading;
-    this.metrics.leader.set({ name: this.options.leaseName ?? "csr-signer" }, leading ? 1 : 0);
+    this.metrics.leader.set({ name: this.options.leaseName ?? defaultLeaseName }, leading ? 1 : 0);
     if (leading) {
       for (const resolve of this.leadershipWaiters.splice(0)) resolve();
       // A new leader takes over everything pending: nothing waits for the next event.
@@ -378,11 +411,16 @@ export class SignerController {
       if (key === undefined) return;
       const started = Date.now();
       try {
-        this.rebuildSigners();
         let published = true;
-        if (this.isLeader) {
-          published = await this.publishTrustBundles();
-          await this.writeSignerStatuses();
+        if (key === statusKey) {
+          // Counts and signing troubles only: no rebuild, no publication.
+          if (this.isLeader) await this.writeSignerStatuses();
+        } else {
+          this.rebuildSigners();
+          if (this.isLeader) {
+            published = await this.publishTrustBundles();
+            await this.writeSignerStatuses();
+          }
         }
         // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
         if (published) this.signerQueue.forget(key);
@@ -462,7 +500,7 @@ export class SignerController {
       const status = this.registry.desiredStatus(signer.objectName);
       if (!status) continue;
       try {
-        await this.customObjects.patchClusterCustomObjectStatus(
+        const written = (await this.customObjects.patchClusterCustomObjectStatus(
           {
             group: signerApiGroup,
             version: signerApiVersion,
@@ -471,7 +509,8 @@ export class SignerController {
             body: { status },
           },
           mergePatch,
-        );
+        )) as SignerObject;
+        this.ownStatusWrites.set(signer.objectName, written.metadata?.resourceVersion ?? "");
         this.registry.statusWritten(signer.objectName);
       } catch (error) {
         if (apiErrorCode(error) === 404) continue; // deleted meanwhile
@@ -513,17 +552,13 @@ export class SignerController {
       if (outcome.kind === "done") {
         this.csrQueue.forget(name);
         this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "success" });
-      } else if (outcome.kind === "retry") {
+      } else {
         this.csrQueue.addRateLimited(name);
         this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue" });
-      } else {
-        this.csrQueue.forget(name);
-        this.csrQueue.addAfter(name, outcome.milliseconds);
-        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue_after" });
       }
       this.csrQueue.done(name, started);
-      // A signer status write is cheap and coalesced; counts and troubles stay current.
-      if (outcome.kind !== "requeueAfter") this.signerQueue.addAfter(signersKey, 2000);
+      // Counts and troubles reach Signer status in one write per 2 s at most (addAfter coalesces).
+      this.signerQueue.addAfter(statusKey, 2000);
     }
   }
 

@@ -5,6 +5,7 @@
  * precondition so a re-created CSR of the same name is never removed by mistake.
  */
 import { X509Certificate } from "node:crypto";
+import { describeError } from "../kube/client.js";
 import type { Logger } from "../logger.js";
 import { cleanupReason, type CleanupPeriods } from "../policy/kubelet-approval.js";
 import type { CsrObject } from "./csr-reconciler.js";
@@ -59,7 +60,7 @@ export class CsrCleaner {
         // The next sweep tries again; a CSR deleted meanwhile simply disappears from the cache.
         this.logger.warn("could not delete certificate request", {
           csr: name,
-          error: String((error as Error)?.message ?? error),
+          error: describeError(error),
         });
       }
     }

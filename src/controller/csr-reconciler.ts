@@ -19,6 +19,7 @@ import type { Logger } from "../logger.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
+import { kubernetesTime } from "../kube/time.js";
 
 export interface CsrCondition {
   type: string;
@@ -38,14 +39,15 @@ export interface CsrObject {
     usages?: string[];
     username?: string;
     groups?: string[];
+    uid?: string;
+    extra?: Record<string, string[]>;
     expirationSeconds?: number;
   };
   status?: { conditions?: CsrCondition[]; certificate?: string };
 }
 
 /** What the worker does next with the key. */
-export type ReconcileResult =
-  { kind: "done" } | { kind: "retry"; reason: string } | { kind: "requeueAfter"; milliseconds: number };
+export type ReconcileResult = { kind: "done" } | { kind: "retry"; reason: string };
 
 /** API access the reconciler needs; the controller binds it to client-node, tests may too. */
 export interface CsrApi {
@@ -247,10 +249,7 @@ export class CsrReconciler {
     message: string,
   ): Promise<ReconcileResult> {
     const name = csr.metadata!.name!;
-    const now = this.environment
-      .now()
-      .toISOString()
-      .replace(/\.\d+Z$/, "Z");
+    const now = kubernetesTime(this.environment.now());
     const conditions = [
       ...(csr.status?.conditions ?? []),
       {

@@ -25,6 +25,7 @@ import {
   SignerSpecError,
   type SignerSpec,
 } from "../policy/signer-spec.js";
+import { kubernetesTime } from "../kube/time.js";
 
 export interface SignerObject {
   apiVersion?: string;
@@ -77,7 +78,6 @@ export interface SignerProblem {
 /** A Signer as the reconciler uses it. */
 export interface ActiveSigner {
   readonly objectName: string;
-  readonly uid: string | undefined;
   readonly generation: number | undefined;
   readonly spec: SignerSpec | undefined;
   /** The CA in use: absent until one loads; kept when a later update is broken (see degraded). */
@@ -114,6 +114,8 @@ export class SignerRegistry {
   private readonly recorded = new Map<string, RecordedRoot[]>();
   private readonly issuedSinceStatus = new Map<string, number>();
   private readonly failedSinceStatus = new Map<string, number>();
+  /** tenantNamespaces() answers, per parsed spec (a rebuild makes new specs). */
+  private tenantsBySpec = new WeakMap<SignerSpec, ReadonlySet<string>>();
   /** Problems of the last trust bundle publication, by Signer (Degraded while there are any). */
   private readonly publicationProblems = new Map<string, string>();
   /** The last transient failure while signing (an API write refused, the CA failed), until a success. */
@@ -180,8 +182,14 @@ export class SignerRegistry {
     return changed;
   }
 
-  /** Tenant namespaces of a signer: those named plus those its selector matches. */
-  tenantNamespaces(spec: SignerSpec): Set<string> {
+  /**
+   * Tenant namespaces of a signer: those named plus those its selector matches. Asked for every
+   * CSR, so kept per spec until namespacesChanged() (the Namespace informer calls it on every
+   * event, after its cache changed, so the answer is never behind the cache).
+   */
+  tenantNamespaces(spec: SignerSpec): ReadonlySet<string> {
+    const cached = this.tenantsBySpec.get(spec);
+    if (cached) return cached;
     const tenants = new Set(spec.policy.tenants.namespaces);
     const selector = spec.policy.tenants.namespaceSelector;
     if (selector) {
@@ -190,7 +198,12 @@ export class SignerRegistry {
           tenants.add(namespace.metadata.name);
       }
     }
+    this.tenantsBySpec.set(spec, tenants);
     return tenants;
+  }
+
+  namespacesChanged(): void {
+    this.tenantsBySpec = new WeakMap();
   }
 
   countIssued(objectName: string): void {
@@ -229,14 +242,15 @@ export class SignerRegistry {
     if (!signer || !object) return undefined;
     const current = object.status ?? {};
     const publication = this.publicationProblems.get(objectName);
-    const notReady = signer.problem ?? this.signingTrouble.get(objectName);
-    // A root waiting for publication waits forever when publication fails: name that cause.
-    const notReadyMessage =
-      notReady?.reason === "RootNotYetPublished" && publication
-        ? `${notReady.message}; publishing the trust bundle fails: ${publication}`
-        : notReady?.message;
+    // A root waiting for publication waits forever when publication fails: whichever condition
+    // says RootNotYetPublished (Ready for a first root, Degraded during a rotation) names that cause.
+    const withCause = (problem: SignerProblem | undefined): SignerProblem | undefined =>
+      problem?.reason === "RootNotYetPublished" && publication
+        ? { ...problem, message: `${problem.message}; publishing the trust bundle fails: ${publication}` }
+        : problem;
+    const notReady = withCause(signer.problem ?? this.signingTrouble.get(objectName));
     const ready: Omit<SignerCondition, "lastTransitionTime"> = notReady
-      ? { type: "Ready", status: "False", reason: notReady.reason, message: notReadyMessage ?? "" }
+      ? { type: "Ready", status: "False", reason: notReady.reason, message: notReady.message }
       : {
           type: "Ready",
           status: "True",
@@ -244,7 +258,7 @@ export class SignerRegistry {
           message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})`,
         };
     const degradedProblem =
-      signer.degraded ??
+      withCause(signer.degraded) ??
       (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined);
     const degraded: Omit<SignerCondition, "lastTransitionTime"> = degradedProblem
       ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
@@ -263,11 +277,7 @@ export class SignerRegistry {
         existing && existing.status === condition.status && existing.reason === condition.reason;
       return {
         ...condition,
-        lastTransitionTime: unchanged
-          ? existing.lastTransitionTime
-          : this.now()
-              .toISOString()
-              .replace(/\.\d+Z$/, "Z"),
+        lastTransitionTime: unchanged ? existing.lastTransitionTime : kubernetesTime(this.now()),
         ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
       };
     });
@@ -303,7 +313,7 @@ export class SignerRegistry {
 
   private buildSigner(object: SignerObject): ActiveSigner {
     const objectName = object.metadata?.name ?? "";
-    const base = { objectName, uid: object.metadata?.uid, generation: object.metadata?.generation };
+    const base = { objectName, generation: object.metadata?.generation };
     let spec: SignerSpec;
     try {
       spec = parseSignerSpec(object.spec, objectName);
@@ -460,9 +470,7 @@ export class SignerRegistry {
 
   /** Records that the current bundle of `objectName` is published everywhere; true when that is news. */
   markPublished(objectName: string): boolean {
-    const now = this.now()
-      .toISOString()
-      .replace(/\.\d+Z$/, "Z");
+    const now = kubernetesTime(this.now());
     let changed = false;
     for (const entry of this.recorded.get(objectName) ?? []) {
       if (!entry.firstPublished && !entry.retiredAt) {
@@ -507,7 +515,7 @@ function isValidAt(authority: CertificateAuthority, now: Date): boolean {
 function summarize(certificate: ParsedCertificate): CertificateSummary {
   return {
     subject: certificate.subject,
-    notAfter: certificate.notAfter.toISOString().replace(/\.\d+Z$/, "Z"),
+    notAfter: kubernetesTime(certificate.notAfter),
     fingerprintSha256: certificate.fingerprintSha256,
   };
 }

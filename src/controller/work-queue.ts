@@ -4,6 +4,7 @@
  * re-queued when its processing ends if it was added meanwhile); failures back off per key
  * exponentially, combined with an overall token bucket.
  */
+import { TokenBucket } from "../kube/token-bucket.js";
 
 export interface Clock {
   now(): number;
@@ -51,8 +52,7 @@ export class WorkQueue {
   private readonly delayed = new Map<string, { cancel(): void; at: number }>();
   private readonly addedAt = new Map<string, number>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
-  private tokens: number;
-  private tokensAt: number;
+  private readonly retryBucket: TokenBucket;
   private shuttingDown = false;
 
   constructor(
@@ -60,8 +60,7 @@ export class WorkQueue {
     private readonly limits: RateLimits = defaultRateLimits,
     private readonly metrics?: WorkQueueMetrics,
   ) {
-    this.tokens = limits.burst;
-    this.tokensAt = clock.now();
+    this.retryBucket = new TokenBucket(limits.ratePerSecond, limits.burst, () => clock.now());
   }
 
   get length(): number {
@@ -99,7 +98,7 @@ export class WorkQueue {
     this.failures.set(key, failures + 1);
     this.metrics?.retried();
     const perKey = Math.min(this.limits.baseDelayMs * 2 ** failures, this.limits.maxDelayMs);
-    this.addAfter(key, Math.max(perKey, this.takeTokenDelay()));
+    this.addAfter(key, Math.max(perKey, this.retryBucket.reserve()));
   }
 
   /** Clears the failure count of `key` (after a success or a permanent outcome). */
@@ -151,16 +150,5 @@ export class WorkQueue {
     this.metrics?.queued((this.clock.now() - (this.addedAt.get(key) ?? this.clock.now())) / 1000);
     this.addedAt.delete(key);
     return key;
-  }
-
-  private takeTokenDelay(): number {
-    const now = this.clock.now();
-    this.tokens = Math.min(
-      this.limits.burst,
-      this.tokens + ((now - this.tokensAt) / 1000) * this.limits.ratePerSecond,
-    );
-    this.tokensAt = now;
-    this.tokens -= 1;
-    return this.tokens >= 0 ? 0 : (-this.tokens / this.limits.ratePerSecond) * 1000;
   }
 }

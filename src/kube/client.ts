@@ -9,6 +9,7 @@ import {
   setHeaderOptions,
   type RequestContext,
 } from "@kubernetes/client-node";
+import { TokenBucket } from "./token-bucket.js";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -24,25 +25,19 @@ type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
  */
 export class ConnectionReusingKubeConfig extends KubeConfig {
   private readonly dispatchers = new Map<string, Dispatcher>();
-  private limiter: { qps: number; burst: number; tokens: number; at: number } | undefined;
+  private limiter: TokenBucket | undefined;
 
   /**
    * Client-side rate limit for API requests (client-go's --kube-api-qps/--kube-api-burst):
    * a token bucket every request but a watch passes through before it is sent.
    */
   setRateLimit(qps: number, burst: number): void {
-    this.limiter = { qps, burst, tokens: burst, at: Date.now() };
+    this.limiter = new TokenBucket(qps, burst);
   }
 
   private async waitForToken(): Promise<void> {
-    const limiter = this.limiter;
-    if (!limiter) return;
-    const now = Date.now();
-    limiter.tokens = Math.min(limiter.burst, limiter.tokens + ((now - limiter.at) / 1000) * limiter.qps);
-    limiter.at = now;
-    limiter.tokens -= 1;
-    if (limiter.tokens < 0)
-      await new Promise((resolve) => setTimeout(resolve, (-limiter.tokens / limiter.qps) * 1000));
+    const waitMs = this.limiter?.reserve() ?? 0;
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "../logger.js";
 import { describeError } from "./client.js";
+import { TokenBucket } from "./token-bucket.js";
 
 export interface EventTarget {
   apiVersion: string;
@@ -45,8 +46,7 @@ export const defaultEventBudget: EventBudget = {
 export class KubernetesEventRecorder implements EventRecorder {
   private readonly queue: (() => Promise<void>)[] = [];
   private readonly recent = new Map<string, number>();
-  private tokens: number;
-  private tokensAt = Date.now();
+  private readonly bucket: TokenBucket;
   private pumping = false;
   dropped = 0;
 
@@ -57,7 +57,7 @@ export class KubernetesEventRecorder implements EventRecorder {
     private readonly logger: Logger,
     private readonly budget: EventBudget = defaultEventBudget,
   ) {
-    this.tokens = budget.burst;
+    this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst);
   }
 
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
@@ -85,19 +85,8 @@ export class KubernetesEventRecorder implements EventRecorder {
     this.pumping = true;
     try {
       while (this.queue.length > 0) {
-        const now = Date.now();
-        this.tokens = Math.min(
-          this.budget.burst,
-          this.tokens + ((now - this.tokensAt) / 1000) * this.budget.ratePerSecond,
-        );
-        this.tokensAt = now;
-        if (this.tokens < 1) {
-          await new Promise((resolve) =>
-            setTimeout(resolve, ((1 - this.tokens) / this.budget.ratePerSecond) * 1000).unref(),
-          );
-          continue;
-        }
-        this.tokens -= 1;
+        const waitMs = this.bucket.reserve();
+        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
         await this.queue.shift()!();
       }
     } finally {

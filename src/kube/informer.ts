@@ -68,10 +68,6 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.syncedOnce && this.watching;
   }
 
-  get hasSynced(): boolean {
-    return this.syncedOnce;
-  }
-
   /** Starts listing and watching; resolves when the first list has been applied. */
   start(): Promise<void> {
     void this.run();

@@ -120,6 +120,6 @@ export async function issueLeafCertificate(
   return { certificateDer, chainPem, serialNumber, notBefore, notAfter };
 }
 
-function truncateToSecond(milliseconds: number): number {
+export function truncateToSecond(milliseconds: number): number {
   return Math.floor(milliseconds / 1000) * 1000;
 }

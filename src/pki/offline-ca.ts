@@ -4,7 +4,13 @@ import { CacertsFiles } from "./certificate-authority.js";
 import { keyIdentifier, signCertificate } from "./certificate-builder.js";
 import { KeyUsageBit } from "./certificate.js";
 import { decodeDer, expectSequence, readBitStringBytes } from "./der.js";
-import { generateSerialNumber, systemIssuanceEnvironment, type IssuanceEnvironment } from "./issuance.js";
+import {
+  backdateSeconds,
+  generateSerialNumber,
+  systemIssuanceEnvironment,
+  truncateToSecond,
+  type IssuanceEnvironment,
+} from "./issuance.js";
 import { encodeName, type DistinguishedName } from "./names.js";
 import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 import { noSubjectAlternativeNames } from "./subject-alternative-names.js";
@@ -82,8 +88,8 @@ async function createCertificateAuthority(
   const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
   const { spki, bits } = subjectPublicKeyInfo(signingKey);
   const now = environment.now().getTime();
-  const notBefore = wholeSeconds(now - 5 * 60_000).getTime();
-  const notAfter = wholeSeconds(now + options.lifetimeSeconds * 1000).getTime();
+  const notBefore = truncateToSecond(now - backdateSeconds * 1000);
+  const notAfter = truncateToSecond(now + options.lifetimeSeconds * 1000);
   const der = await signCertificate(
     {
       serialNumber: generateSerialNumber(environment.randomBytes),
@@ -128,8 +134,4 @@ export function cacertsFiles(
     [CacertsFiles.roots]: roots.map((root) => root.pem).join(""),
     [CacertsFiles.chain]: [intermediate.certificate, ...chainAbove].map((c) => c.pem).join(""),
   };
-}
-
-function wholeSeconds(milliseconds: number): Date {
-  return new Date(Math.floor(milliseconds / 1000) * 1000);
 }

@@ -45,7 +45,8 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && new Set(a).size === a.length && b.every((item) => a.includes(item));
 }
 
-function deny(reason: string, rule: string, message: string): ApprovalDecision {
+/** A denial whose message ends with the check that failed: "... (check <rule>)". */
+export function deny(reason: string, rule: string, message: string): ApprovalDecision {
   return { verdict: "deny", reason, rule, message: `${message} (check ${rule})` };
 }
 
@@ -184,6 +185,9 @@ export interface CleanupPeriods {
   pendingSeconds: number;
   approvedUnsignedSeconds: number;
 }
+
+/** How often the clean-up sweeps (kube-controller-manager's csrcleaner runs every minute too). */
+export const defaultCleanupIntervalMs = 60_000;
 
 export const defaultCleanupPeriods: CleanupPeriods = {
   finishedSeconds: 3600,

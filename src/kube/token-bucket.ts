@@ -1,0 +1,27 @@
+/**
+ * A token bucket, as client-go's flowcontrol: `ratePerSecond` tokens a second, at most `burst`
+ * saved up. Shared by the API client limiter, the work queue's overall retry limit and the Event
+ * recorder's budget.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private at: number;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.tokens = burst;
+    this.at = now();
+  }
+
+  /** Takes a token; returns how many milliseconds to wait before using it (0: one was saved up). */
+  reserve(): number {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.ratePerSecond);
+    this.at = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.ratePerSecond) * 1000;
+  }
+}
