@@ -19,6 +19,7 @@ import {
 import {
   allowToRequestCertificates,
   asNode,
+  bindClusterRole,
   asServiceAccount,
   grantSignerVerbs,
   groupSubject,
@@ -31,7 +32,7 @@ import {
   controllerNamespace,
   createCaSecret,
   createSigner,
-  csrEvents,
+  waitForCsrEvent,
   deleteSigner,
   installSignerManifests,
   kubectl,
@@ -154,11 +155,7 @@ describe("approval automation on a real API server", function () {
       expect(decision.type).to.equal("Approved");
       expect(decision.reason).to.equal("AutoApproved");
       expect(decision.message).to.contain(`Node ${n1}`);
-      await waitFor("the AutoApproved event", async () =>
-        (await csrEvents(admin, name)).some((e) => e.type === "Normal" && e.reason === "AutoApproved")
-          ? true
-          : undefined,
-      );
+      await waitForCsrEvent(admin, name, "AutoApproved", "Normal");
     });
 
     const refusals: [
@@ -250,16 +247,17 @@ describe("approval automation on a real API server", function () {
         expect(decision.reason).to.equal(reason);
         expect(decision.message).to.match(message);
         expect(decision.message).to.match(/\(check [a-zA-Z.]+\)$/);
-        await waitFor("the Warning event", async () =>
-          (await csrEvents(admin, name)).some((e) => e.type === "Warning" && e.reason === reason)
-            ? true
-            : undefined,
-        );
+        await waitForCsrEvent(admin, name, reason, "Warning");
       });
     }
   });
 
   describe("kubelet client certificates (kubernetes.io/kube-apiserver-client-kubelet)", () => {
+    const nodeClientProbe = (subresource: string) => ({
+      apiGroups: ["certificates.k8s.io"],
+      resources: [`certificatesigningrequests/${subresource}`],
+      verbs: ["create"],
+    });
     const clientRequest = () =>
       buildTestCertificateRequest({
         key: testKey("ecdsa-p256"),
@@ -288,36 +286,13 @@ describe("approval automation on a real API server", function () {
       await waitForApprovalDecision(admin, marker);
       expect((await readCsr(admin, before))?.status?.conditions ?? []).to.deep.equal([]);
 
-      const binding = `selfnodeclient-${suffix}`;
-      await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-        body: {
-          metadata: { name: binding },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "ClusterRole",
-            name: "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-          },
-          subjects: [{ kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "system:nodes" }],
-        },
-      });
+      await bindClusterRole(
+        admin,
+        groupSubject("system:nodes"),
+        "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+        nodeClientProbe("selfnodeclient"),
+      );
       const after = uniqueName("csr-client");
-      await waitFor("the binding to take effect", async () => {
-        const review = await admin.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
-          body: {
-            spec: {
-              user: `system:node:${n2}`,
-              groups: ["system:nodes"],
-              resourceAttributes: {
-                group: "certificates.k8s.io",
-                resource: "certificatesigningrequests",
-                subresource: "selfnodeclient",
-                verb: "create",
-              },
-            },
-          },
-        });
-        return review.status?.allowed ? true : undefined;
-      });
       await submitCsr(asNode(admin, n2), {
         name: after,
         signerName: kubeletClient,
@@ -335,17 +310,13 @@ describe("approval automation on a real API server", function () {
       // Not in system:nodes, so the selfnodeclient binding above does not apply; nodeclient does.
       const requester = impersonatingKubeConfig(admin, user, ["system:authenticated"]);
       await allowToRequestCertificates(admin, userSubject(user));
-      await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-        body: {
-          metadata: { name: `nodeclient-${suffix}` },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "ClusterRole",
-            name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-          },
-          subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: user }],
-        },
-      });
+      // Waited for: the approver asks once, and an early "no" would leave the CSR to the next resync.
+      await bindClusterRole(
+        admin,
+        userSubject(user),
+        "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        nodeClientProbe("nodeclient"),
+      );
       const name = uniqueName("csr-client");
       await submitCsr(requester, {
         name,
@@ -555,9 +526,7 @@ describe("approval automation on a real API server", function () {
           signerName,
           requestPem: selfRequest("web", "admin"),
         });
-        const event = await waitFor("the left-pending Event", async () =>
-          (await csrEvents(admin, name)).find((e) => e.reason === "SpiffeIdentityMismatch"),
-        );
+        const event = await waitForCsrEvent(admin, name, "SpiffeIdentityMismatch");
         expect(event.type).to.equal("Warning");
         expect(event.message)
           .to.contain("not approved, left pending")

@@ -6,20 +6,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { KubeConfig } from "@kubernetes/client-node";
-import {
-  buildTestCertificateRequest,
-  makeTestCertificateAuthority,
-  opensslVerify,
-  testKey,
-} from "../support/pki.js";
+import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
 import {
   controllerNamespace,
   createCaSecret,
   createSigner,
   deleteSigner,
   installSignerManifests,
-  setApproval,
-  submitCsr,
+  submitApprovedServerCsr,
   waitFor,
   waitForOutcome,
 } from "../support/controller.js";
@@ -79,16 +73,7 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
     const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));
 
     const name = uniqueName("csr-cli");
-    await submitCsr(admin, {
-      name,
-      signerName,
-      requestPem: buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        subjectAltNames: { dns: ["cli.example.test"] },
-      }),
-      usages: ["digital signature", "server auth"],
-    });
-    await setApproval(admin, name, "Approved");
+    await submitApprovedServerCsr(admin, name, signerName, "cli.example.test");
     const outcome = await waitForOutcome(admin, name, 45_000);
     expect(outcome.failed, output).to.equal(undefined);
     expect(opensslVerify(outcome.certificatePem!, ca.files["root-cert.pem"]!)).to.match(/: OK/);

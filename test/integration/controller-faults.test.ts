@@ -6,10 +6,8 @@ import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
 import { silentLogger } from "../../src/logger.js";
 import {
-  buildTestCertificateRequest,
   createTestLeafCertificate,
   makeTestCertificateAuthority,
-  testKey,
   type TestCertificateAuthority,
 } from "../support/pki.js";
 import {
@@ -18,9 +16,8 @@ import {
   deleteSigner,
   installSignerManifests,
   readCsr,
-  setApproval,
+  submitApprovedServerCsr,
   startController,
-  submitCsr,
   waitFor,
   waitForOutcome,
 } from "../support/controller.js";
@@ -55,14 +52,7 @@ describe("controller faults: restarts, two replicas, write conflicts", function 
   });
 
   // The admin identity (CN=admin) is the requester: the Signer allows user "admin".
-  async function requestAndApprove(name: string): Promise<void> {
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: [`${name}.example.test`] },
-    });
-    await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
-    await setApproval(admin, name, "Approved");
-  }
+  const requestAndApprove = (name: string): Promise<void> => submitApprovedServerCsr(admin, name, signerName);
 
   it("nothing is lost across a restart: CSRs approved while no controller runs are issued by the next one", async () => {
     const first = await startController(controlPlane(), [signerName]);

@@ -10,16 +10,15 @@
 import https from "node:https";
 import { expect } from "chai";
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
-import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../support/pki.js";
+import { makeTestCertificateAuthority } from "../support/pki.js";
 import {
   createCaSecret,
   createSigner,
   deleteSigner,
   installSignerManifests,
   readCsr,
-  setApproval,
+  submitApprovedServerCsr,
   startController,
-  submitCsr,
   waitFor,
   waitForOutcome,
   type RunningController,
@@ -81,14 +80,7 @@ describe("informer faults: kube-apiserver restart (410 Gone relist), silent stal
   }
 
   // The admin identity (CN=admin) is the requester: the Signer allows user "admin".
-  async function requestAndApprove(name: string): Promise<void> {
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: [`${name}.example.test`] },
-    });
-    await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
-    await setApproval(admin, name, "Approved");
-  }
+  const requestAndApprove = (name: string): Promise<void> => submitApprovedServerCsr(admin, name, signerName);
 
   async function expectIssued(name: string): Promise<void> {
     const outcome = await waitForOutcome(admin, name, 30_000);

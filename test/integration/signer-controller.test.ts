@@ -24,6 +24,7 @@ import {
   createCaSecret,
   createSigner,
   csrEvents,
+  waitForCsrEvent,
   deleteSigner,
   installSignerManifests,
   readCsr,
@@ -141,16 +142,8 @@ describe("signer controller on a real API server", function () {
       const leaf = new X509Certificate(chain);
       expect((leaf.validToDate.getTime() - leaf.validFromDate.getTime()) / 1000).to.equal(3600 + 300);
       // Events are recorded after the write, asynchronously: wait for it.
-      await waitFor("the Issued event", async () =>
-        (await csrEvents(admin, name)).some(
-          (e) =>
-            e.type === "Normal" &&
-            e.reason === "Issued" &&
-            e.message.includes("spiffe://cluster.local/ns/foo/sa/web"),
-        )
-          ? true
-          : undefined,
-      );
+      const issued = await waitForCsrEvent(admin, name, "Issued", "Normal");
+      expect(issued.message).to.contain("spiffe://cluster.local/ns/foo/sa/web");
     });
 
     it("issues an RSA workload certificate from the RSA CA of tenant bar", async () => {
@@ -186,13 +179,8 @@ describe("signer controller on a real API server", function () {
       expect(outcome.certificatePem).to.equal(undefined);
       expect(outcome.failed!.reason).to.equal("NamespaceNotTenant");
       expect(outcome.failed!.message).to.contain("rule spec.policy.tenants");
-      const events = await waitFor("the Warning event", async () => {
-        const found = (await csrEvents(admin, name)).find(
-          (e) => e.type === "Warning" && e.reason === "NamespaceNotTenant",
-        );
-        return found;
-      });
-      expect(events.message).to.contain("namespace bar is not a tenant");
+      const event = await waitForCsrEvent(admin, name, "NamespaceNotTenant", "Warning");
+      expect(event.message).to.contain("namespace bar is not a tenant");
     });
   });
 
@@ -318,9 +306,7 @@ describe("signer controller on a real API server", function () {
       const marker = uniqueName("csr-marker");
       await istiodRequests(marker, fooSigner, spiffeRequest("foo", "web"));
       await waitForOutcome(admin, marker);
-      await waitFor("the WaitingApproval event", async () =>
-        (await csrEvents(admin, pending)).some((e) => e.reason === "WaitingApproval") ? true : undefined,
-      );
+      await waitForCsrEvent(admin, pending, "WaitingApproval");
       for (const name of [foreign, denied, pending]) {
         const csr = await readCsr(admin, name);
         expect(csr?.status?.certificate, name).to.equal(undefined);
@@ -384,9 +370,7 @@ describe("signer controller on a real API server", function () {
         );
         const name = uniqueName("csr-waiting");
         await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
-        await waitFor("the SignerNotReady event", async () =>
-          (await csrEvents(admin, name)).some((e) => e.reason === "SignerNotReady") ? true : undefined,
-        );
+        await waitForCsrEvent(admin, name, "SignerNotReady");
         expect(
           ((await readCsr(admin, name))?.status?.conditions ?? []).some((c) => c.type === "Failed"),
         ).to.equal(false);
@@ -443,9 +427,7 @@ describe("signer controller on a real API server", function () {
         await waitForSignerCondition(admin, objectName, "Ready", "True");
         const name = uniqueName("csr-unsigned");
         await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
-        const event = await waitFor("the CertificateWriteFailed event", async () =>
-          (await csrEvents(admin, name)).find((e) => e.reason === "CertificateWriteFailed"),
-        );
+        const event = await waitForCsrEvent(admin, name, "CertificateWriteFailed");
         expect(event.type).to.equal("Warning");
         expect(event.message)
           .to.contain("HTTP 403")

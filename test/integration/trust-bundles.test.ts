@@ -26,6 +26,7 @@ import {
   installSignerManifests,
   readSigner,
   setApproval,
+  submitApprovedServerCsr,
   startController,
   submitCsr,
   waitFor,
@@ -114,12 +115,7 @@ describe("trust bundles and CA rotation without restarts", function () {
   /** Creates and approves a CSR of the suite's Signer; returns its name (the outcome is awaited separately). */
   async function submitApproved(label: string): Promise<string> {
     const name = uniqueName(`csr-${label.toLowerCase()}`);
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: [`${label.toLowerCase()}.example.test`] },
-    });
-    await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
-    await setApproval(admin, name, "Approved");
+    await submitApprovedServerCsr(admin, name, signerName, `${label.toLowerCase()}.example.test`);
     return name;
   }
 

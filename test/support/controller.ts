@@ -18,6 +18,7 @@ import { apiErrorCode } from "../../src/kube/client.js";
 import { jsonLogger, type Logger } from "../../src/logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
 import type { ControlPlane } from "./control-plane.js";
+import { buildTestCertificateRequest, testKey } from "./pki.js";
 import {
   grantClusterRole,
   impersonatingKubeConfig,
@@ -318,6 +319,36 @@ export async function waitForOutcome(
 }
 
 /** Events recorded about a CSR (cluster-scoped objects' Events live in default). */
+/**
+ * Creates CSR `name` for a server certificate (one DNS SAN, default `<name>.example.test`; a fresh
+ * ECDSA P-256 key of the test pool) as the admin, and approves it.
+ */
+export async function submitApprovedServerCsr(
+  admin: KubeConfig,
+  name: string,
+  signerName: string,
+  dnsName = `${name}.example.test`,
+): Promise<void> {
+  const requestPem = buildTestCertificateRequest({
+    key: testKey("ecdsa-p256"),
+    subjectAltNames: { dns: [dnsName] },
+  });
+  await submitCsr(admin, { name, signerName, requestPem, usages: ["digital signature", "server auth"] });
+  await setApproval(admin, name, "Approved");
+}
+
+/** Waits for an Event of `reason` (and `type`, when given) on CSR `name`; returns it. */
+export function waitForCsrEvent(
+  admin: KubeConfig,
+  name: string,
+  reason: string,
+  type?: "Normal" | "Warning",
+): Promise<{ type: string; reason: string; message: string }> {
+  return waitFor(`the ${reason} Event of ${name}`, async () =>
+    (await csrEvents(admin, name)).find((e) => e.reason === reason && (!type || e.type === type)),
+  );
+}
+
 export async function csrEvents(
   admin: KubeConfig,
   name: string,

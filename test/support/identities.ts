@@ -203,6 +203,35 @@ export async function grantClusterRole(
   };
 }
 
+/**
+ * Binds an existing ClusterRole (e.g. one of the bootstrap policy's) to `subject` and waits until
+ * `probe` (a rule the role grants) is allowed for it.
+ */
+export async function bindClusterRole(
+  admin: KubeConfig,
+  subject: RbacV1Subject,
+  clusterRoleName: string,
+  probe: V1PolicyRule,
+): Promise<Grant> {
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const name = uniqueName("csr-signer-test-binding");
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name, labels: { [HARNESS_LABEL]: "true" } },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRoleName },
+      subjects: [subject],
+    },
+  });
+  await waitUntilAuthorized(admin, subject, probe);
+  return {
+    clusterRoleName,
+    clusterRoleBindingName: name,
+    async revoke(): Promise<void> {
+      await ignoreNotFound(rbac.deleteClusterRoleBinding({ name }));
+    },
+  };
+}
+
 /** The signer verbs of the `signers` virtual resource (certificates.k8s.io). */
 export type SignerVerb = "approve" | "sign" | "attest";
 
