@@ -27,6 +27,7 @@ import {
   type CertificateAuthorityKeyType,
 } from "../pki/offline-ca.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
+import { isReservedName } from "../policy/signer-spec.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
 import { parseDuration } from "./duration.js";
 import { writeFilesAtomically } from "./files.js";
@@ -243,14 +244,32 @@ One-shot issuance of a PKCS#10 request (from FILE or standard input) with the CA
 (cacerts or kubernetes.io/tls layout), as 'cfssl sign' does in the Kubernetes manual flow. The
 subject and SANs are copied from the request after its signature is verified; every other
 requested extension is dropped. Writes the chain (leaf, then intermediates) to standard output.
+A subject value naming a Kubernetes system identity (system:masters, system:node:..., any value
+starting with "system:" in any case, spaces around it ignored) is refused, because the API server
+would grant it that identity's rights.
 
 Options:
   --usages LIST       comma-separated Kubernetes usage names
                       (default "digital signature,key encipherment,server auth")
-  --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the CA)
+  --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the
+                      expiry of any certificate of the CA chain, root included)
   --include-root      append the root certificate
+  --allow-reserved-subject
+                      issue a subject with system: values anyway (e.g. a break-glass
+                      O=system:masters client certificate for a cluster whose CA this is)
   --out FILE          write the chain to FILE instead of standard output
 `;
+
+/** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
+export class SignRefusedError extends Error {
+  constructor(
+    readonly reason: "ReservedSubject",
+    message: string,
+  ) {
+    super(`${reason}: ${message}`);
+    this.name = "SignRefusedError";
+  }
+}
 
 export async function signCommand(args: string[], io: CommandIo): Promise<void> {
   const { values } = parseArgs({
@@ -261,6 +280,7 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
       usages: { type: "string", default: "digital signature,key encipherment,server auth" },
       duration: { type: "string", default: "24h" },
       "include-root": { type: "boolean", default: false },
+      "allow-reserved-subject": { type: "boolean", default: false },
       out: { type: "string" },
     },
     strict: true,
@@ -274,6 +294,14 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
   );
   const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
   if (keyProblem) throw new CertificateRequestError("KeyNotAllowed", keyProblem);
+  const reserved = request.subject.find((attribute) => isReservedName(attribute.value));
+  if (reserved && !values["allow-reserved-subject"]) {
+    throw new SignRefusedError(
+      "ReservedSubject",
+      `subject ${reserved.type}=${JSON.stringify(reserved.value)} is a reserved Kubernetes name ` +
+        `(system:...); pass --allow-reserved-subject to issue it anyway`,
+    );
+  }
   const requestedUsages = values.usages
     .split(",")
     .map((usage) => usage.trim())

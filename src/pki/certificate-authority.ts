@@ -39,6 +39,11 @@ export interface CertificateAuthority {
   readonly anchor: ParsedCertificate;
   /** Every root of the material (several during a root rotation), anchor included. */
   readonly roots: readonly ParsedCertificate[];
+  /**
+   * The earliest NotAfter from the signing certificate up to and including the anchor: the chain
+   * stops verifying then, so no leaf may outlive it (an intermediate may outlive its root).
+   */
+  readonly notAfter: Date;
   /** Key identifier for authorityKeyIdentifier of issued certificates. */
   readonly keyIdentifier: Uint8Array;
   /** Signing certificate then intermediates as PEM, what follows a leaf in status.certificate. */
@@ -175,6 +180,7 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     intermediates,
     anchor,
     roots,
+    notAfter: earliestNotAfter([signingCertificate, ...intermediates, anchor]),
     keyIdentifier:
       signingCertificate.subjectKeyIdentifier ?? keyIdentifier(signingCertificate.subjectPublicKey),
     chainPem: signingCertificate.selfSigned
@@ -189,6 +195,10 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
  */
 export function checkCertificateAuthorityValidity(authority: CertificateAuthority, now: Date): void {
   checkChainValidity([authority.signingCertificate, ...authority.intermediates, authority.anchor], now);
+}
+
+function earliestNotAfter(certificates: readonly ParsedCertificate[]): Date {
+  return new Date(Math.min(...certificates.map((certificate) => certificate.notAfter.getTime())));
 }
 
 function checkChainValidity(certificates: readonly ParsedCertificate[], now: Date): void {

@@ -103,6 +103,7 @@ function decodeAt(
   const valueStart = offset;
   const valueEnd = valueStart + length;
   if (valueEnd > limit) throw new DerError("truncated DER: value runs past its container");
+  if (tagClass === TagClass.universal) checkUniversalForm(tagNumber, constructed);
   const children: DerNode[] = [];
   if (constructed) {
     let cursor = valueStart;
@@ -111,11 +112,6 @@ function decodeAt(
       children.push(child);
       cursor = next;
     }
-  } else if (
-    tagClass === TagClass.universal &&
-    (tagNumber === UniversalTag.sequence || tagNumber === UniversalTag.set)
-  ) {
-    throw new DerError("SEQUENCE and SET must be constructed");
   }
   return [
     {
@@ -128,6 +124,30 @@ function decodeAt(
     },
     valueEnd,
   ];
+}
+
+/** Universal types whose encoding is always constructed (X.690 8.8-8.10, 8.18, 8.19, 8.23.2). */
+const constructedUniversalTags: ReadonlySet<number> = new Set([
+  UniversalTag.sequence,
+  UniversalTag.set,
+  0x08, // EXTERNAL
+  0x0b, // EMBEDDED PDV
+  0x1d, // CHARACTER STRING
+]);
+
+/**
+ * The form of a universal tag is fixed by its type in DER: SEQUENCE and SET are constructed,
+ * everything else is primitive (X.690 10.2: strings never use BER's constructed segments). A
+ * reader that ignored the bit would read the children's bytes as the value (a constructed
+ * OCTET STRING extnValue as a SAN that Go refuses, a constructed OID as a different OID).
+ */
+function checkUniversalForm(tagNumber: number, constructed: boolean): void {
+  if (tagNumber === 0) throw new DerError("end-of-contents (universal tag 0) is not DER");
+  const mustBeConstructed = constructedUniversalTags.has(tagNumber);
+  if (mustBeConstructed && !constructed)
+    throw new DerError(`universal tag ${tagNumber} must be constructed (SEQUENCE and SET are)`);
+  if (!mustBeConstructed && constructed)
+    throw new DerError(`universal tag ${tagNumber} must be primitive in DER, found the constructed form`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ export interface IssuedCertificate {
 }
 
 /**
- * The lifetime a leaf gets: requested (or default) clamped to [10 min, maximum]. The issuer's
- * own expiry is applied afterwards, in issueLeafCertificate.
+ * The lifetime a leaf gets: requested (or default) clamped to [10 min, maximum]. The CA chain's
+ * earliest expiry (root included) is applied afterwards, in issueLeafCertificate.
  */
 export function effectiveLifetimeSeconds(lifetime: LifetimeRequest): number {
   const wanted = lifetime.requestedSeconds ?? lifetime.defaultSeconds;
@@ -79,11 +79,12 @@ export async function issueLeafCertificate(
   environment: IssuanceEnvironment = systemIssuanceEnvironment,
 ): Promise<IssuedCertificate> {
   const now = environment.now();
-  const issuerNotAfter = authority.signingCertificate.notAfter;
-  if (now >= issuerNotAfter) {
+  // Every certificate up to the root bounds the leaf, not only the one that signs it.
+  const chainNotAfter = authority.notAfter;
+  if (now >= chainNotAfter) {
     throw new CertificateAuthorityError(
       "Expired",
-      `signing certificate expired at ${issuerNotAfter.toISOString()}`,
+      `the CA chain (signing certificate, intermediates or root) expired at ${chainNotAfter.toISOString()}`,
     );
   }
   const lifetimeMs = effectiveLifetimeSeconds(grant.lifetime) * 1000;
@@ -93,7 +94,7 @@ export async function issueLeafCertificate(
       authority.signingCertificate.notBefore.getTime(),
     ),
   );
-  const notAfter = new Date(Math.min(truncateToSecond(now.getTime() + lifetimeMs), issuerNotAfter.getTime()));
+  const notAfter = new Date(Math.min(truncateToSecond(now.getTime() + lifetimeMs), chainNotAfter.getTime()));
   const usages = certificateKeyUsages(grant.usages);
   const serialNumber = generateSerialNumber(environment.randomBytes);
   const certificateDer = await signCertificate(

@@ -497,9 +497,12 @@ export function labelSelectorMatches(
   return true;
 }
 
-/** Names Kubernetes gives meaning to: system:masters and everything else under system:. */
+/**
+ * Names Kubernetes gives meaning to: system:masters and everything else under system:, in any
+ * case and with surrounding spaces (a consumer that trims or folds case must not see a system name).
+ */
 export function isReservedName(value: string): boolean {
-  return value.toLowerCase().startsWith("system:");
+  return value.trim().toLowerCase().startsWith("system:");
 }
 
 /** A parsed CIDR: address bytes and prefix length; undefined when malformed. */

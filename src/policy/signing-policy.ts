@@ -8,6 +8,7 @@ import type { IssuanceGrant } from "../pki/issuance.js";
 import { intersectUsages } from "../pki/key-usages.js";
 import type { NameAttribute } from "../pki/names.js";
 import { ipAddressBytes } from "../pki/subject-alternative-names.js";
+import { parsePlainMailbox } from "./email-address.js";
 import { isReservedName, parseCidr, type SignerSpec } from "./signer-spec.js";
 
 /** The authenticated identity that created the CSR (spec.username, spec.groups). */
@@ -55,6 +56,7 @@ export type RefusalReason =
   | "DnsNameNotAllowed"
   | "WildcardNotAllowed"
   | "IpAddressNotAllowed"
+  | "InvalidEmailAddress"
   | "EmailNotAllowed"
   | "CommonNameNotASubjectAltName"
   | "NoIdentity"
@@ -305,8 +307,15 @@ export function evaluateSigningRequest(
     }
   }
   for (const email of sans.email) {
-    const domain = email.slice(email.lastIndexOf("@") + 1).toLowerCase();
-    if (!email.includes("@") || !policy.emailDomains.map((d) => d.toLowerCase()).includes(domain)) {
+    const mailbox = parsePlainMailbox(email);
+    if (!mailbox) {
+      return refuse(
+        "InvalidEmailAddress",
+        "spec.policy.emailDomains",
+        `email SAN ${JSON.stringify(email)} is not a plain mailbox (exactly one "@", an unquoted dot-atom local part, a domain)`,
+      );
+    }
+    if (!policy.emailDomains.some((allowed) => allowed.toLowerCase() === mailbox.domain)) {
       return refuse(
         "EmailNotAllowed",
         "spec.policy.emailDomains",

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { X509Certificate, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -12,6 +12,7 @@ import {
   sequence,
   set,
   smallInteger,
+  tlv,
 } from "../../src/pki/der.js";
 import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
 import { Oid } from "../../src/pki/oids.js";
@@ -45,6 +46,8 @@ export interface TestRequestOptions {
   subjectAltNames?: Partial<SubjectAlternativeNames>;
   /** Extensions added after the SAN extension, verbatim (adversarial shapes). */
   extraExtensions?: RawExtension[];
+  /** Whole Extension SEQUENCEs, already encoded, added last (shapes encodeExtension cannot make). */
+  encodedExtensions?: Uint8Array[];
   /** Emit the extensionRequest attribute this many times (1 by default). */
   extensionRequestCopies?: number;
   /** Corrupt the signature after signing. */
@@ -70,6 +73,7 @@ export function buildTestCertificateRequest(options: TestRequestOptions): string
     );
   }
   for (const extension of options.extraExtensions ?? []) extensions.push(encodeExtension(extension));
+  extensions.push(...(options.encodedExtensions ?? []));
   const copies = options.extensionRequestCopies ?? 1;
   const attributes =
     extensions.length > 0
@@ -120,6 +124,28 @@ export function encodeExtension(extension: RawExtension): Uint8Array {
   return extension.critical
     ? sequence(objectIdentifier(extension.oid), booleanTrue(), octetString(extension.value))
     : sequence(objectIdentifier(extension.oid), octetString(extension.value));
+}
+
+/**
+ * Requests using BER's constructed form of a primitive type (first review, issue 10 item 6), each
+ * self-signed so proof of possession holds: only the DER reader stands between them and a leaf.
+ * Go's crypto/x509 refuses both; a reader that ignored the constructed bit read the first as
+ * SAN DNS:evil.example.com and the second's extension id as 0.6.3.85.29.17.
+ */
+export function constructedPrimitiveRequests(key: KeyObject): Record<string, string> {
+  const evilSan = encodeGeneralNames({ dns: ["evil.example.com"], ip: [], uri: [], email: [] });
+  return {
+    "constructed OCTET STRING extnValue holding a SAN": buildTestCertificateRequest({
+      key,
+      subject: [{ type: "CN", value: "alice" }],
+      encodedExtensions: [sequence(objectIdentifier(Oid.subjectAltName), tlv(0x24, evilSan))],
+    }),
+    "constructed OBJECT IDENTIFIER as extnID": buildTestCertificateRequest({
+      key,
+      subject: [{ type: "CN", value: "alice" }],
+      encodedExtensions: [sequence(tlv(0x26, objectIdentifier(Oid.subjectAltName)), octetString(evilSan))],
+    }),
+  };
 }
 
 /** basicConstraints CA:TRUE as a request extension. */
@@ -268,4 +294,71 @@ export async function createTestLeafCertificate(authority: CertificateAuthority)
     includeRoot: false,
   });
   return issued.chainPem;
+}
+
+/**
+ * Istio cacerts files whose intermediate outlives its root, as an operator gets from
+ * `openssl x509 -req -days 365` under a root with days left (first review, issue 10 item 8):
+ * the chain stops verifying when the root expires, whatever the intermediate says.
+ */
+export async function makeCertificateAuthorityOutlivingItsRoot(options: {
+  rootLifetimeSeconds: number;
+  intermediateLifetimeDays: number;
+}): Promise<{ files: Record<string, string>; rootNotAfter: Date; intermediateNotAfter: Date }> {
+  const root = await createRootCertificateAuthority({
+    subject: [{ type: "CN", value: "short-lived root" }],
+    lifetimeSeconds: options.rootLifetimeSeconds,
+    keyType: "ecdsa-p256",
+  });
+  return withTempDir((dir) => {
+    const path = (name: string): string => join(dir, name);
+    writeFileSync(path("root-cert.pem"), root.certificate.pem);
+    writeFileSync(path("root-key.pem"), root.keyPem);
+    writeFileSync(
+      path("ca.ext"),
+      "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n" +
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
+    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ec-key.pem")]);
+    openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec-key.pem"), "-out", path("ca-key.pem")]);
+    openssl([
+      "req",
+      "-new",
+      "-key",
+      path("ca-key.pem"),
+      "-subj",
+      "/CN=long-lived intermediate",
+      "-out",
+      path("ca.csr"),
+    ]);
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      path("ca.csr"),
+      "-CA",
+      path("root-cert.pem"),
+      "-CAkey",
+      path("root-key.pem"),
+      "-set_serial",
+      "0x1234",
+      "-days",
+      String(options.intermediateLifetimeDays),
+      "-extfile",
+      path("ca.ext"),
+      "-out",
+      path("ca-cert.pem"),
+    ]);
+    const intermediatePem = readFileSync(path("ca-cert.pem"), "utf8");
+    return {
+      files: {
+        "ca-cert.pem": intermediatePem,
+        "ca-key.pem": readFileSync(path("ca-key.pem"), "utf8"),
+        "root-cert.pem": root.certificate.pem,
+        "cert-chain.pem": intermediatePem + root.certificate.pem,
+      },
+      rootNotAfter: root.certificate.notAfter,
+      intermediateNotAfter: new Date(new X509Certificate(intermediatePem).validTo),
+    };
+  });
 }

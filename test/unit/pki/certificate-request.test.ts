@@ -7,7 +7,13 @@ import {
   parseCertificateRequest,
 } from "../../../src/pki/certificate-request.js";
 import { Oid } from "../../../src/pki/oids.js";
-import { buildTestCertificateRequest, caTrueExtension, opensslRequest, testKey } from "../../support/pki.js";
+import {
+  buildTestCertificateRequest,
+  caTrueExtension,
+  constructedPrimitiveRequests,
+  opensslRequest,
+  testKey,
+} from "../../support/pki.js";
 
 function rejectionOf(run: () => unknown): CertificateRequestError {
   try {
@@ -156,6 +162,14 @@ describe("parseCertificateRequest", () => {
     for (const [name, input, reason] of cases) {
       it(`${name} (${reason})`, () => {
         expect(rejectionOf(() => parseCertificateRequest(input())).reason).to.equal(reason);
+      });
+    }
+
+    for (const [name, pem] of Object.entries(constructedPrimitiveRequests(testKey("ecdsa-p256")))) {
+      it(`a ${name}, which Go refuses (MalformedRequest)`, () => {
+        const error = rejectionOf(() => parseCertificateRequest(pem));
+        expect(error.reason).to.equal("MalformedRequest");
+        expect(error.message).to.match(/must be primitive in DER/);
       });
     }
 

@@ -39,6 +39,18 @@ describe("strict DER reader", () => {
       /truncated/,
     ],
     ["primitive SEQUENCE", bytes(0x10, 0x00), /constructed/],
+    ["primitive SET", bytes(0x11, 0x00), /constructed/],
+    // BER's constructed forms of primitive types (X.690 10.2: DER uses the primitive form only).
+    ["constructed BOOLEAN", bytes(0x21, 0x03, 0x01, 0x01, 0xff), /must be primitive/],
+    ["constructed INTEGER", bytes(0x22, 0x03, 0x02, 0x01, 0x05), /must be primitive/],
+    ["constructed BIT STRING", bytes(0x23, 0x04, 0x03, 0x02, 0x00, 0x01), /must be primitive/],
+    ["constructed OCTET STRING", bytes(0x24, 0x04, 0x04, 0x02, 0x30, 0x00), /must be primitive/],
+    ["constructed NULL", bytes(0x25, 0x00), /must be primitive/],
+    ["constructed OBJECT IDENTIFIER", bytes(0x26, 0x03, 0x06, 0x01, 0x2a), /must be primitive/],
+    ["constructed UTF8String", bytes(0x2c, 0x03, 0x0c, 0x01, 0x61), /must be primitive/],
+    ["constructed IA5String", bytes(0x36, 0x03, 0x16, 0x01, 0x61), /must be primitive/],
+    ["constructed UTCTime", bytes(0x37, 0x02, 0x05, 0x00), /must be primitive/],
+    ["end-of-contents outside an indefinite length", bytes(0x00, 0x00), /end-of-contents/],
     ["high tag number form", bytes(0x1f, 0x81, 0x00, 0x00), /high-tag/],
   ] as const) {
     it(`refuses ${name}`, () => {
@@ -55,6 +67,17 @@ describe("strict DER reader", () => {
   it("refuses more nodes than the limit", () => {
     const many = sequence(...Array.from({ length: 100 }, () => bytes(0x05, 0x00)));
     expect(() => decodeDer(many, { maxDepth: 16, maxNodes: 50 })).to.throw(DerError, /more than 50/);
+  });
+
+  it("refuses a constructed OBJECT IDENTIFIER nested in a SEQUENCE (it once read as 0.6.1.42)", () => {
+    const input = sequence(bytes(0x26, 0x03, 0x06, 0x01, 0x2a));
+    expect(() => decodeDer(input)).to.throw(DerError, /universal tag 6 must be primitive/);
+  });
+
+  it("keeps the constructed form of context-specific tags for the typed readers to judge", () => {
+    const node = decodeDer(bytes(0xa0, 0x02, 0x05, 0x00));
+    expect(node.constructed).to.equal(true);
+    expect(node.children).to.have.length(1);
   });
 
   it("round-trips object identifiers, including large arcs", () => {

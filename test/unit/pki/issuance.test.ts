@@ -8,6 +8,7 @@ import { kubernetesUsages, type KubernetesUsage } from "../../../src/pki/key-usa
 import {
   buildTestCertificateRequest,
   caTrueExtension,
+  makeCertificateAuthorityOutlivingItsRoot,
   makeTestCertificateAuthority,
   opensslRequest,
   opensslText,
@@ -16,6 +17,10 @@ import {
   type TestCertificateAuthority,
 } from "../../support/pki.js";
 import { readWithPkijs } from "../../support/pkijs-oracle.js";
+import {
+  loadCertificateAuthority,
+  type CertificateAuthority,
+} from "../../../src/pki/certificate-authority.js";
 import { createRootCertificateAuthority } from "../../../src/pki/offline-ca.js";
 import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
 import { evaluateSigningRequest } from "../../../src/policy/signing-policy.js";
@@ -275,6 +280,54 @@ describe("issueLeafCertificate", function () {
       error = caught;
     }
     expect(error).to.have.property("reason", "Expired");
+  });
+
+  describe("an intermediate valid 1 year under a root valid 10 days (leaves outlived the root by 20 days)", () => {
+    let outliving: Awaited<ReturnType<typeof makeCertificateAuthorityOutlivingItsRoot>>;
+    let authority: CertificateAuthority;
+    before(async () => {
+      outliving = await makeCertificateAuthorityOutlivingItsRoot({
+        rootLifetimeSeconds: 10 * day,
+        intermediateLifetimeDays: 365,
+      });
+      authority = loadCertificateAuthority(outliving.files, new Date());
+    });
+
+    it("caps a 30-day leaf at the root's NotAfter; openssl verifies the chain at the leaf's last second", async () => {
+      expect(outliving.intermediateNotAfter.getTime()).to.be.greaterThan(outliving.rootNotAfter.getTime());
+      const request = parseCertificateRequest(
+        buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subjectAltNames: { dns: ["x.example"] } }),
+      );
+      const issued = await issueLeafCertificate(
+        authority,
+        request,
+        grant({
+          subjectAltNames: request.subjectAltNames,
+          lifetime: { requestedSeconds: 30 * day, defaultSeconds: day, maximumSeconds: 30 * day },
+          includeRoot: true,
+        }),
+      );
+      expect(issued.notAfter.toISOString()).to.equal(outliving.rootNotAfter.toISOString());
+      const lastSecond = String(Math.floor(issued.notAfter.getTime() / 1000) - 1);
+      expect(
+        opensslVerify(issued.chainPem, outliving.files["root-cert.pem"]!, ["-attime", lastSecond]),
+      ).to.match(/: OK/);
+    });
+
+    it("refuses to issue once the root has expired, though the signing certificate has not (Expired)", async () => {
+      const request = parseCertificateRequest(buildTestCertificateRequest({ key: testKey("ecdsa-p256") }));
+      const afterRoot = new Date(outliving.rootNotAfter.getTime() + 1000);
+      let error: unknown;
+      try {
+        await issueLeafCertificate(authority, request, grant(), {
+          now: () => afterRoot,
+          randomBytes: (n) => new Uint8Array(n).fill(1),
+        });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).to.have.property("reason", "Expired");
+    });
   });
 
   it("serials are 128 random bits, positive and minimal DER, even with the top bit set", async () => {

@@ -388,3 +388,56 @@ describe("evaluateSigningRequest", () => {
     });
   });
 });
+
+describe("evaluateSigningRequest: email SANs are plain mailboxes (a split at the last @ let three shapes through)", () => {
+  const spec = fooSigner({ emailDomains: ["allowed.com"] });
+  for (const email of ["a@evil.com@allowed.com", '"x@evil.com"@allowed.com', "@allowed.com"]) {
+    it(`refuses ${email} (InvalidEmailAddress)`, () => {
+      expectRefused(
+        decide(spec, fooWorkload, { dns: ["a.foo.svc"], email: [email] }),
+        "InvalidEmailAddress",
+        "spec.policy.emailDomains",
+        /is not a plain mailbox \(exactly one "@", an unquoted dot-atom local part, a domain\)/,
+      );
+    });
+  }
+
+  for (const email of ["a@sub.allowed.com", "a@allowed.com.evil.com", "a@notallowed.com"]) {
+    it(`refuses ${email}: the domain is compared whole (EmailNotAllowed)`, () => {
+      expectRefused(
+        decide(spec, fooWorkload, { email: [email] }),
+        "EmailNotAllowed",
+        "spec.policy.emailDomains",
+      );
+    });
+  }
+
+  it("grants honest mailboxes in an allowed domain, the domain in any case", () => {
+    const decision = decide(spec, fooWorkload, {
+      email: ["ops@allowed.com", "First.Last+tag@ALLOWED.com", "o'brien@Allowed.Com"],
+    });
+    if (!decision.allowed) expect.fail(decision.message);
+    expect(decision.grant.subjectAltNames.email).to.deep.equal([
+      "ops@allowed.com",
+      "First.Last+tag@ALLOWED.com",
+      "o'brien@Allowed.Com",
+    ]);
+  });
+});
+
+describe("evaluateSigningRequest: reserved subjects in any case and with surrounding spaces", () => {
+  for (const value of [" system:masters", "System:Masters ", "\tSYSTEM:nodes"]) {
+    it(`refuses O=${JSON.stringify(value)} (ReservedSubject)`, () => {
+      expectRefused(
+        decide(
+          fooSigner(),
+          istiod,
+          { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+          { subject: [{ type: "O", value }] },
+        ),
+        "ReservedSubject",
+        "spec.policy.subject",
+      );
+    });
+  }
+});

@@ -1,0 +1,98 @@
+import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
+import type { KubeConfig } from "@kubernetes/client-node";
+import {
+  buildTestCertificateRequest,
+  makeCertificateAuthorityOutlivingItsRoot,
+  opensslVerify,
+  testKey,
+} from "../support/pki.js";
+import {
+  asServiceAccount,
+  grantSignerVerbs,
+  serviceAccountSubject,
+  uniqueName,
+} from "../support/identities.js";
+import {
+  createCaSecret,
+  createSigner,
+  deleteSigner,
+  installSignerManifests,
+  setApproval,
+  startController,
+  submitCsr,
+  waitForOutcome,
+  waitForSignerCondition,
+  type RunningController,
+} from "../support/controller.js";
+import { controlPlane } from "./setup.js";
+
+/** First adversarial review, issue 10 item 8: the controller's issuance path caps at the root too. */
+describe("controller: a leaf never outlives any certificate of its Signer's CA chain", function () {
+  this.timeout(60_000);
+  const suffix = uniqueName("t").slice(2);
+  const signerName = `chain.csr-signer.test/short-root-${suffix}`;
+  const objectName = `short-root-${suffix}`;
+  let admin: KubeConfig;
+  let running: RunningController | undefined;
+  let rootsPem: string;
+  let rootNotAfter: Date;
+
+  before(async function () {
+    this.timeout(120_000);
+    admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    // An intermediate valid 1 year under a root valid 3 days; the Signer allows 7-day leaves.
+    const outliving = await makeCertificateAuthorityOutlivingItsRoot({
+      rootLifetimeSeconds: 3 * 86400,
+      intermediateLifetimeDays: 365,
+    });
+    rootsPem = outliving.files["root-cert.pem"]!;
+    rootNotAfter = outliving.rootNotAfter;
+    await createCaSecret(admin, `short-root-cacerts-${suffix}`, outliving.files);
+    await grantSignerVerbs(admin, {
+      subject: serviceAccountSubject("istio-system", "istiod"),
+      signerNames: [signerName],
+      verbs: ["approve"],
+    });
+    running = await startController(controlPlane(), [signerName]);
+    await createSigner(admin, objectName, {
+      signerName,
+      certificateAuthority: { secretName: `short-root-cacerts-${suffix}` },
+      issuance: { maxDuration: "168h" },
+      policy: {
+        requesters: { registrationAuthorities: ["istio-system/istiod"] },
+        tenants: { namespaces: ["foo"] },
+        spiffe: { trustDomain: "cluster.local" },
+      },
+    });
+    await waitForSignerCondition(admin, objectName, "Ready", "True");
+  });
+
+  after(async () => {
+    await running?.stop();
+    await deleteSigner(admin, objectName);
+  });
+
+  it("caps a 7-day request at the root's NotAfter under an intermediate valid 1 year; openssl verifies it at its last second", async () => {
+    const name = uniqueName("csr-workload");
+    const istiod = asServiceAccount(admin, "istio-system", "istiod");
+    await submitCsr(istiod, {
+      name,
+      signerName,
+      requestPem: buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subject: [{ type: "O", value: "" }],
+        subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+      }),
+      expirationSeconds: 7 * 86400,
+    });
+    await setApproval(istiod, name, "Approved");
+    const outcome = await waitForOutcome(admin, name);
+    expect(outcome.failed).to.equal(undefined);
+    const leaf = new X509Certificate(outcome.certificatePem!);
+    expect(leaf.validToDate.toISOString()).to.equal(rootNotAfter.toISOString());
+    const lastSecond = String(Math.floor(leaf.validToDate.getTime() / 1000) - 1);
+    expect(opensslVerify(outcome.certificatePem!, rootsPem, ["-attime", lastSecond])).to.match(/: OK/);
+  });
+});

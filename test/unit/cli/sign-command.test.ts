@@ -1,0 +1,131 @@
+import { X509Certificate } from "node:crypto";
+import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCliInProcess as cli } from "../../support/cli.js";
+import {
+  buildTestCertificateRequest,
+  constructedPrimitiveRequests,
+  makeCertificateAuthorityOutlivingItsRoot,
+  makeTestCertificateAuthority,
+  opensslRequest,
+  opensslText,
+  opensslVerify,
+  testKey,
+} from "../../support/pki.js";
+
+/** Hardening of `csr-signer sign` found by the first adversarial review (issue 10). */
+describe("csr-signer sign: refusals and limits from the adversarial review", function () {
+  this.timeout(30_000);
+  let dir: string;
+  let caDir: string;
+  let rootsPem: string;
+  before(async () => {
+    const ca = await makeTestCertificateAuthority({ name: "sign" });
+    rootsPem = ca.files["root-cert.pem"]!;
+    dir = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
+    caDir = join(dir, "ca");
+    mkdirSync(caDir);
+    for (const [name, content] of Object.entries(ca.files)) writeFileSync(join(caDir, name), content);
+  });
+
+  describe("BER constructed forms of primitive types (Go refuses the CSR; sign issued DNS:evil.example.com)", () => {
+    for (const [name, pem] of Object.entries(constructedPrimitiveRequests(testKey("ecdsa-p256")))) {
+      it(`refuses a ${name}: exit 1, one line naming DER, no certificate`, async () => {
+        const run = await cli(["sign", "--ca", caDir], pem);
+        expect(run.exitCode).to.equal(1);
+        expect(run.stdout).to.equal("");
+        expect(run.stderr).to.match(/^csr-signer sign: request DER: .*must be primitive in DER/);
+        expect(run.stderr.trim().split("\n")).to.have.length(1);
+      });
+    }
+  });
+
+  describe("reserved subjects (sign issued O=system:masters, CN=alice with client auth)", () => {
+    it("refuses O=system:masters, CN=alice with client auth (ReservedSubject), issuing nothing", async () => {
+      const { csrPem } = opensslRequest("ec", "/O=system:masters/CN=alice");
+      const run = await cli(["sign", "--ca", caDir, "--usages", "digital signature,client auth"], csrPem);
+      expect(run.exitCode).to.equal(1);
+      expect(run.stdout).to.equal("");
+      expect(run.stderr).to.equal(
+        'csr-signer sign: ReservedSubject: subject O="system:masters" is a reserved Kubernetes name ' +
+          "(system:...); pass --allow-reserved-subject to issue it anyway\n",
+      );
+    });
+
+    for (const [what, subject] of [
+      ["any case and surrounding spaces in O", [{ type: "O", value: "  System:Masters " }]],
+      ["a node name in CN", [{ type: "CN", value: "system:node:n1" }]],
+      [
+        "an OU",
+        [
+          { type: "CN", value: "bob" },
+          { type: "OU", value: "SYSTEM:nodes" },
+        ],
+      ],
+      ["an attribute type known only by OID", [{ type: "2.5.4.97", value: "\tsystem:x" }]],
+    ] as const) {
+      it(`refuses a system: value in ${what} (ReservedSubject)`, async () => {
+        const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subject });
+        const run = await cli(["sign", "--ca", caDir, "--usages", "digital signature,client auth"], pem);
+        expect(run.exitCode).to.equal(1);
+        expect(run.stdout).to.equal("");
+        expect(run.stderr).to.match(
+          /^csr-signer sign: ReservedSubject: subject .* is a reserved Kubernetes name/,
+        );
+      });
+    }
+
+    it("issues O=system:masters only with --allow-reserved-subject", async () => {
+      const { csrPem } = opensslRequest("ec", "/O=system:masters/CN=alice");
+      const run = await cli(
+        ["sign", "--ca", caDir, "--usages", "digital signature,client auth", "--allow-reserved-subject"],
+        csrPem,
+      );
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(opensslText(run.stdout)).to.match(/Subject: O\s*=\s*system:masters, CN\s*=\s*alice/);
+    });
+
+    it("issues honest subjects that merely contain the word (O=systems, CN=alice system:admin)", async () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subject: [
+          { type: "O", value: "systems" },
+          { type: "CN", value: "alice system:admin" },
+        ],
+      });
+      const run = await cli(["sign", "--ca", caDir, "--usages", "digital signature,client auth"], pem);
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(opensslVerify(run.stdout, rootsPem)).to.match(/: OK/);
+    });
+
+    it("documents the flag in --help", async () => {
+      const help = await cli(["sign", "--help"]);
+      expect(help.stdout).to.contain("--allow-reserved-subject").and.to.contain("system:");
+    });
+  });
+
+  describe("lifetime capped by the whole chain (a leaf outlived its root by 20 days)", () => {
+    it("caps --duration 30d at the root's NotAfter under an intermediate valid 1 year and a root valid 10 days", async () => {
+      const outliving = await makeCertificateAuthorityOutlivingItsRoot({
+        rootLifetimeSeconds: 10 * 86400,
+        intermediateLifetimeDays: 365,
+      });
+      const outlivingDir = join(dir, "outliving");
+      mkdirSync(outlivingDir);
+      for (const [name, content] of Object.entries(outliving.files))
+        writeFileSync(join(outlivingDir, name), content);
+      const { csrPem } = opensslRequest("ec", "/CN=web", ["subjectAltName=DNS:web.example.com"]);
+      const run = await cli(["sign", "--ca", outlivingDir, "--duration", "30d"], csrPem);
+      expect(run.exitCode, run.stderr).to.equal(0);
+      const leaf = new X509Certificate(run.stdout);
+      expect(new Date(leaf.validTo).toISOString()).to.equal(outliving.rootNotAfter.toISOString());
+      const lastSecond = String(Math.floor(Date.parse(leaf.validTo) / 1000) - 1);
+      expect(opensslVerify(run.stdout, outliving.files["root-cert.pem"]!, ["-attime", lastSecond])).to.match(
+        /: OK/,
+      );
+      expect(readdirSync(outlivingDir)).to.have.length(4); // nothing written beside the CA
+    });
+  });
+});
