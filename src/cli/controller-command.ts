@@ -6,12 +6,12 @@ import { SignerController } from "../controller/controller.js";
 import { parseGoDuration } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
+import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
 import {
   compileKubeletServingSettings,
-  defaultCleanupIntervalMs,
   KubeletServingSettingsError,
   type KubeletServingSettings,
-} from "../policy/kubelet-approval.js";
+} from "../policy/kubelet-serving-settings.js";
 
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 

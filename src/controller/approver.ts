@@ -19,9 +19,9 @@ import {
   kubeletClientSignerName,
   kubeletServingSignerName,
   type ApprovalDecision,
-  type KubeletServingSettings,
   type NodeFacts,
 } from "../policy/kubelet-approval.js";
+import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";

@@ -10,7 +10,7 @@ import type { DistinguishedName } from "../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
 import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
-import { compileKubeletServingSettings } from "../../src/policy/kubelet-approval.js";
+import { compileKubeletServingSettings } from "../../src/policy/kubelet-serving-settings.js";
 import {
   buildTestCertificateRequest,
   makeTestCertificateAuthority,
