@@ -7,6 +7,11 @@ import { parseGoDuration } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
 import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
+import {
+  compileKubeletServingSettings,
+  KubeletServingSettingsError,
+  type KubeletServingSettings,
+} from "../policy/kubelet-serving-settings.js";
 
 const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
@@ -32,11 +37,25 @@ Options:
 
 Approval automation (off unless enabled; tenant Signers opt in with spec.approval.mode):
   --approve-kubelet-serving BOOL      approve kubernetes.io/kubelet-serving CSRs whose every SAN is
-                                      an address of the requesting Node (default false)
+                                      an address of the requesting Node AND passes the settings
+                                      below (default false). A kubelet writes its own Node
+                                      addresses, so they are never enough: without the settings a
+                                      request needs, it stays pending with a Warning Event. Denied
+                                      always: another Node's name or address, cluster service
+                                      names, loopback, link-local, unspecified, multicast and
+                                      IPv4-in-IPv6 addresses
+  --kubelet-serving-ip-ranges CIDRS   IP SANs must lie in these ranges, comma-separated, e.g.
+                                      10.0.0.0/16,fd00::/64 (repeatable; IPv4-mapped IPv6 is refused)
+  --kubelet-serving-dns-pattern RE    DNS SANs that are Node addresses must match this regular
+                                      expression whole (anchored as ^(?:RE)$, lower-case names),
+                                      e.g. 'ip-[0-9-]+\\.ec2\\.internal' (repeatable)
+  --kubelet-serving-extra-dns PATTERN also allow this DNS name, which must contain {node} (the
+                                      requesting node's name), e.g. {node}.nodes.example.com (repeatable)
+  --cluster-domain DOMAIN             DNS SANs under svc.DOMAIN (and *.svc, kubernetes,
+                                      kubernetes.default) are denied (default cluster.local)
   --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
   --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none;
                                       a CSR without it gets its signer's default duration)
-  --kubelet-serving-extra-dns PATTERN also allow this DNS name, {node} = the node name (repeatable)
   --approve-kubelet-client BOOL       approve kubernetes.io/kube-apiserver-client-kubelet CSRs after a
                                       SubjectAccessReview, as kube-controller-manager does (default false)
 
@@ -82,7 +101,10 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       "approve-kubelet-serving": { type: "string", default: "false" },
       "kubelet-serving-on-refusal": { type: "string", default: "deny" },
       "kubelet-serving-max-expiration": { type: "string" },
+      "kubelet-serving-ip-ranges": { type: "string", multiple: true, default: [] },
+      "kubelet-serving-dns-pattern": { type: "string", multiple: true, default: [] },
       "kubelet-serving-extra-dns": { type: "string", multiple: true, default: [] },
+      "cluster-domain": { type: "string", default: "cluster.local" },
       "approve-kubelet-client": { type: "string", default: "false" },
       cleanup: { type: "string", default: "true" },
       "cleanup-finished": { type: "string", default: "1h" },
@@ -104,21 +126,34 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       throw new UsageError(`${flag} must be a duration such as 1h or 30m`);
     }
   };
+  const kubeletServingSettings = (): KubeletServingSettings => {
+    try {
+      return compileKubeletServingSettings({
+        ipRanges: values["kubelet-serving-ip-ranges"].flatMap((list) => list.split(",")).map((c) => c.trim()),
+        dnsPatterns: values["kubelet-serving-dns-pattern"],
+        extraDnsPatterns: values["kubelet-serving-extra-dns"],
+        clusterDomain: values["cluster-domain"],
+        ...(values["kubelet-serving-max-expiration"]
+          ? {
+              maximumExpirationSeconds: duration(
+                "--kubelet-serving-max-expiration",
+                values["kubelet-serving-max-expiration"],
+              ),
+            }
+          : {}),
+      });
+    } catch (error) {
+      if (error instanceof KubeletServingSettingsError) throw new UsageError(error.message);
+      throw error;
+    }
+  };
   const approval = {
     ...(booleanFlag(values["approve-kubelet-serving"], "--approve-kubelet-serving")
       ? {
           kubeletServing: {
             onRefusal:
               values["kubelet-serving-on-refusal"] === "deny" ? ("Deny" as const) : ("LeavePending" as const),
-            extraDnsPatterns: values["kubelet-serving-extra-dns"],
-            ...(values["kubelet-serving-max-expiration"]
-              ? {
-                  maximumExpirationSeconds: duration(
-                    "--kubelet-serving-max-expiration",
-                    values["kubelet-serving-max-expiration"],
-                  ),
-                }
-              : {}),
+            ...kubeletServingSettings(),
           },
         }
       : {}),

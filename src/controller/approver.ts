@@ -19,9 +19,9 @@ import {
   kubeletClientSignerName,
   kubeletServingSignerName,
   type ApprovalDecision,
-  type KubeletServingSettings,
   type NodeFacts,
 } from "../policy/kubelet-approval.js";
+import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
@@ -33,6 +33,13 @@ import { kubernetesTime } from "../kube/time.js";
 export interface ApprovalSettings {
   kubeletServing?: KubeletServingSettings & { onRefusal: "Deny" | "LeavePending" };
   kubeletClient?: boolean;
+}
+
+/** The Node cache as the kubelet-serving approver reads it. */
+export interface NodeDirectory {
+  get(name: string): NodeFacts | undefined;
+  /** Names of the Nodes with this name or address (a nodeAddressKey). */
+  nodesWithAddress(key: string): readonly string[];
 }
 
 export interface SubjectAccessQuestion {
@@ -63,7 +70,7 @@ export class CsrApprover {
   constructor(
     private readonly settings: ApprovalSettings,
     private readonly registry: SignerRegistry,
-    private readonly nodes: { get(name: string): NodeFacts | undefined },
+    private readonly nodes: NodeDirectory,
     private readonly api: ApprovalApi,
     private readonly events: EventRecorder,
     private readonly metrics: ControllerMetrics,
@@ -88,6 +95,12 @@ export class CsrApprover {
         signer: signerName,
         why: decision.message,
       });
+      return { kind: "done" };
+    }
+    if (decision.verdict === "pending") {
+      // Undecidable until the operator acts: a condition now would be wrong either way.
+      this.metrics.approvals.inc({ signer: signerName, decision: "left-pending", reason: decision.reason });
+      this.events.record(eventTarget(csr), "Warning", decision.reason, decision.message);
       return { kind: "done" };
     }
     const leavePending =
@@ -161,10 +174,6 @@ export class CsrApprover {
       if (!(error instanceof CertificateRequestError)) throw error;
       return refuse(error.reason, "request", error.message);
     }
-    if (signerName === kubeletServingSignerName || signerName === kubeletClientSignerName) {
-      const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
-      if (keyProblem) return refuse("KeyNotAllowed", "key", keyProblem);
-    }
     if (signerName === kubeletServingSignerName) {
       const nodeName = nodeNameOf(requester);
       return decideKubeletServing(
@@ -172,11 +181,16 @@ export class CsrApprover {
         request,
         spec.usages ?? [],
         spec.expirationSeconds,
-        nodeName ? this.nodes.get(nodeName) : undefined,
+        {
+          node: nodeName ? this.nodes.get(nodeName) : undefined,
+          nodesWithAddress: (key) => this.nodes.nodesWithAddress(key),
+        },
         this.settings.kubeletServing!,
       );
     }
     if (signerName === kubeletClientSignerName) {
+      const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
+      if (keyProblem) return refuse("KeyNotAllowed", "key", keyProblem);
       const shape = kubeletClientShape(requester, request, spec.usages ?? []);
       if ("ignore" in shape) return { verdict: "ignore", message: shape.ignore };
       for (const subresource of shape.subresources) {

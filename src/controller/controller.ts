@@ -31,6 +31,7 @@ import {
 } from "../policy/kubelet-approval.js";
 import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
+import { NodeAddressIndex, type IndexedNode as NodeObject } from "./node-address-index.js";
 import {
   CsrReconciler,
   hasCondition,
@@ -72,11 +73,6 @@ export interface ControllerOptions {
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
 }
 
-interface NodeObject {
-  metadata?: { name?: string };
-  status?: { addresses?: { type: string; address: string }[] };
-}
-
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
 /** Signer queue keys: a full round (rebuild, publish, status), or only the status write. */
@@ -92,6 +88,7 @@ export class SignerController {
   private readonly secretInformer: ResilientInformer<SecretObject>;
   private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
   private readonly nodeInformer: ResilientInformer<NodeObject> | undefined;
+  private readonly nodeAddresses = new NodeAddressIndex();
   private readonly configMapInformer: ResilientInformer<ConfigMapObject>;
   private readonly publisher: TrustBundlePublisher;
   private readonly cleaner: CsrCleaner | undefined;
@@ -165,6 +162,10 @@ export class SignerController {
         path: "/api/v1/nodes",
         list: () => core.listNode() as Promise<ListResult<NodeObject>>,
       });
+      // Registered before the informer starts, so the first list fills the index.
+      this.nodeInformer.on((event, node) =>
+        event === "delete" ? this.nodeAddresses.delete(node) : this.nodeAddresses.upsert(node),
+      );
     }
     this.registry = new SignerRegistry(
       {
@@ -192,6 +193,7 @@ export class SignerController {
           const node = this.nodeInformer?.get(name);
           return node ? { addresses: node.status?.addresses ?? [] } : undefined;
         },
+        nodesWithAddress: (key) => this.nodeAddresses.nodesWithAddress(key),
       },
       kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api)),
       events,

@@ -1,13 +1,23 @@
 /**
  * Approval decisions for kubelet certificates, pure. The facts about the cluster (the Node's
- * addresses, a SubjectAccessReview's answer) are resolved by the controller and passed in.
+ * addresses, which Nodes claim an address, a SubjectAccessReview's answer) are resolved by the
+ * controller and passed in.
  *
- * kubelet-serving closes the holes of existing approvers: the node comes from spec.username
- * (never from the CSR), names are compared whole (no prefix match), and every SAN must be one
- * of that Node's status.addresses or match an operator pattern for that node.
+ * kubelet-serving threat model: a kubelet writes its own Node.status.addresses (NodeRestriction
+ * allows it), so a compromised node can claim any address or name. An address of the requesting
+ * Node is therefore necessary but never sufficient: every SAN must also pass operator
+ * configuration (IP ranges, anchored DNS patterns), and a SAN another Node has, a cluster service
+ * name or a special-purpose address is denied outright. The node comes from spec.username (never
+ * from the CSR) and names are compared whole (no prefix match).
  */
+import { defaultKeyAllowList, keyRejection, type CertificateRequest } from "../pki/certificate-request.js";
 import { attributeValues } from "../pki/names.js";
-import type { CertificateRequest } from "../pki/certificate-request.js";
+import { canonicalIpAddress, ipRangeContains, specialPurposeIpClass } from "./ip-addresses.js";
+import {
+  isDnsHostName,
+  kubeletServingSetting,
+  type KubeletServingSettings,
+} from "./kubelet-serving-settings.js";
 import type { Requester } from "./signing-policy.js";
 
 export const kubeletServingSignerName = "kubernetes.io/kubelet-serving";
@@ -16,22 +26,31 @@ export const kubeletClientSignerName = "kubernetes.io/kube-apiserver-client-kube
 export type ApprovalDecision =
   | { readonly verdict: "approve"; readonly rule: string; readonly message: string }
   | { readonly verdict: "deny"; readonly reason: string; readonly rule: string; readonly message: string }
+  /** Cannot be decided until the operator configures something: no condition, a Warning Event. */
+  | { readonly verdict: "pending"; readonly reason: string; readonly message: string }
   /** Not ours to decide (another approver's shape); leave the CSR alone. */
   | { readonly verdict: "ignore"; readonly message: string };
 
-export interface KubeletServingSettings {
-  /** spec.expirationSeconds above this is refused; undefined: no limit (the signer clamps). */
-  maximumExpirationSeconds?: number;
-  /** Extra DNS names a node may use, with {node} for the node name, e.g. "{node}.nodes.example.com". */
-  extraDnsPatterns: readonly string[];
-}
-
-/** The Node as the approver needs it; undefined when no Node of that name exists. */
+/** The Node as the approver needs it. */
 export interface NodeFacts {
   readonly addresses: readonly { type: string; address: string }[];
 }
 
-const nodeAddressTypes = new Set(["Hostname", "InternalDNS", "ExternalDNS", "InternalIP", "ExternalIP"]);
+/** What the cluster says about the requesting node and the others. */
+export interface KubeletServingClusterFacts {
+  /** The requesting Node; undefined when no Node of that name exists. */
+  readonly node: NodeFacts | undefined;
+  /** Names of the Nodes that have `key` (see nodeAddressKey) as their name or one of their addresses. */
+  nodesWithAddress(key: string): readonly string[];
+}
+
+/** How an address or name is compared across Nodes: canonical IPv4/IPv6 text, or a lower-cased name. */
+export function nodeAddressKey(value: string): string {
+  return canonicalIpAddress(value) ?? value.toLowerCase().replace(/\.$/, "");
+}
+
+const nodeDnsAddressTypes = new Set(["Hostname", "InternalDNS", "ExternalDNS"]);
+const nodeIpAddressTypes = new Set(["InternalIP", "ExternalIP"]);
 const servingUsageSets = [
   ["digital signature", "key encipherment", "server auth"],
   ["digital signature", "server auth"],
@@ -58,19 +77,61 @@ export function nodeNameOf(requester: Requester): string | undefined {
   return name === "" ? undefined : name;
 }
 
+/** Names the cluster's DNS gives to Services: kubernetes, kubernetes.default, *.svc, *.svc.<domain>. */
+function isClusterServiceName(name: string, clusterDomain: string): boolean {
+  return (
+    name === "kubernetes" ||
+    name === "kubernetes.default" ||
+    name === "svc" ||
+    name.endsWith(".svc") ||
+    name === `svc.${clusterDomain}` ||
+    name.endsWith(`.svc.${clusterDomain}`)
+  );
+}
+
+/** The settings a request needs but the operator has not given (flag names); empty when none. */
+function missingSettings(
+  sans: CertificateRequest["subjectAltNames"],
+  extraNames: readonly string[],
+  settings: KubeletServingSettings,
+): string[] {
+  const dnsConfigured = settings.dnsPatterns.length > 0 || settings.extraDnsPatterns.length > 0;
+  if (settings.ipRanges.length === 0 && !dnsConfigured)
+    return [kubeletServingSetting.ipRanges, kubeletServingSetting.dnsPatterns];
+  const missing: string[] = [];
+  if (sans.ip.length > 0 && settings.ipRanges.length === 0) missing.push(kubeletServingSetting.ipRanges);
+  if (settings.dnsPatterns.length === 0 && sans.dns.some((name) => !extraNames.includes(name.toLowerCase())))
+    missing.push(kubeletServingSetting.dnsPatterns);
+  return missing;
+}
+
 /**
- * kubernetes.io/kubelet-serving: approve only when every check holds; the first failed check
- * is the denial's reason. `node` is looked up by the name from spec.username.
+ * kubernetes.io/kubelet-serving: approve only when every check holds; the first failed check is
+ * the denial's reason. Without the settings its SANs need, a request is left pending (never
+ * approved, never denied) so the operator sees a Warning naming the missing setting.
  */
 export function decideKubeletServing(
   requester: Requester,
   request: CertificateRequest,
   usages: readonly string[],
   expirationSeconds: number | undefined,
-  node: NodeFacts | undefined,
+  cluster: KubeletServingClusterFacts,
   settings: KubeletServingSettings,
 ): ApprovalDecision {
   const nodeName = nodeNameOf(requester);
+  const sans = request.subjectAltNames;
+  const extraNames = nodeName
+    ? settings.extraDnsPatterns.map((pattern) => pattern.replaceAll("{node}", nodeName.toLowerCase()))
+    : [];
+  const missing = missingSettings(sans, extraNames, settings);
+  if (missing.length > 0)
+    return {
+      verdict: "pending",
+      reason: "KubeletServingNotConfigured",
+      message: `left pending: kubelet serving approval needs ${missing.join(" and ")} (operator-configured ranges and patterns; Node addresses alone are never enough)`,
+    };
+  const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
+  if (keyProblem) return deny("KeyNotAllowed", "key", keyProblem);
   if (!nodeName)
     return deny(
       "RequesterNotANode",
@@ -95,7 +156,6 @@ export function decideKubeletServing(
       `usages must be exactly {digital signature, key encipherment, server auth} or {digital signature, server auth}, got {${usages.join(", ")}}`,
     );
   }
-  const sans = request.subjectAltNames;
   if (sans.uri.length > 0 || sans.email.length > 0)
     return deny(
       "UnexpectedSanType",
@@ -104,29 +164,73 @@ export function decideKubeletServing(
     );
   if (sans.dns.length + sans.ip.length === 0)
     return deny("NoSubjectAltNames", "subjectAltNames", "at least one DNS or IP SAN is required");
+
+  // SANs no configuration can make acceptable: denied before anything the node itself wrote is consulted.
+  const dnsNames = sans.dns.map((name) => name.toLowerCase());
+  for (const name of dnsNames) {
+    if (!isDnsHostName(name))
+      return deny(
+        "InvalidDnsName",
+        "subjectAltNames",
+        `DNS SAN ${JSON.stringify(name)} is not a DNS host name`,
+      );
+    if (isClusterServiceName(name, settings.clusterDomain))
+      return deny(
+        "ClusterServiceName",
+        "subjectAltNames",
+        `DNS SAN ${name} is a cluster service name (kubernetes, kubernetes.default, *.svc, *.svc.${settings.clusterDomain})`,
+      );
+  }
+  for (const ip of sans.ip) {
+    const special = specialPurposeIpClass(ip);
+    if (special)
+      return deny("SpecialPurposeIpAddress", "subjectAltNames", `IP SAN ${ip} is a ${special} address`);
+  }
+  for (const san of [...dnsNames, ...sans.ip]) {
+    const owner = cluster.nodesWithAddress(nodeAddressKey(san)).find((name) => name !== nodeName);
+    if (owner !== undefined)
+      return deny(
+        "SanOfAnotherNode",
+        "subjectAltNames",
+        `${sans.ip.includes(san) ? "IP" : "DNS"} SAN ${san} is a name or address of Node ${owner}`,
+      );
+  }
+
+  const node = cluster.node;
   if (!node) return deny("NodeNotFound", "node", `Node ${nodeName} does not exist`);
-  const addresses = node.addresses
-    .filter((address) => nodeAddressTypes.has(address.type))
+  const nodeDnsNames = node.addresses
+    .filter((address) => nodeDnsAddressTypes.has(address.type))
     .map((address) => address.address.toLowerCase());
-  const extraNames = settings.extraDnsPatterns.map((pattern) =>
-    pattern.replaceAll("{node}", nodeName).toLowerCase(),
-  );
-  for (const name of sans.dns) {
-    const lower = name.toLowerCase();
-    if (!addresses.includes(lower) && !extraNames.includes(lower)) {
+  const nodeIps = node.addresses
+    .filter((address) => nodeIpAddressTypes.has(address.type))
+    .map((address) => canonicalIpAddress(address.address));
+  for (const name of dnsNames) {
+    if (extraNames.includes(name)) continue;
+    if (!nodeDnsNames.includes(name))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",
         `DNS SAN ${name} is not an address of Node ${nodeName}`,
       );
-    }
+    if (!settings.dnsPatterns.some((pattern) => pattern.test(name)))
+      return deny(
+        "DnsNameNotAllowed",
+        kubeletServingSetting.dnsPatterns,
+        `DNS SAN ${name} matches no ${kubeletServingSetting.dnsPatterns}`,
+      );
   }
   for (const ip of sans.ip) {
-    if (!addresses.includes(ip.toLowerCase()))
+    if (!nodeIps.includes(canonicalIpAddress(ip)))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",
         `IP SAN ${ip} is not an address of Node ${nodeName}`,
+      );
+    if (!settings.ipRanges.some((range) => ipRangeContains(range, ip)))
+      return deny(
+        "IpAddressNotAllowed",
+        kubeletServingSetting.ipRanges,
+        `IP SAN ${ip} is in no ${kubeletServingSetting.ipRanges} range`,
       );
   }
   if (
@@ -143,7 +247,7 @@ export function decideKubeletServing(
   return {
     verdict: "approve",
     rule: "kubelet-serving",
-    message: `kubelet serving certificate for Node ${nodeName}: every SAN is one of its addresses`,
+    message: `kubelet serving certificate for Node ${nodeName}: every SAN is one of its addresses and within the configured ranges and patterns`,
   };
 }
 

@@ -5,8 +5,7 @@
  * validation catches what a schema cannot (durations, CIDRs, patterns, cross-field rules) and
  * is what the controller trusts.
  */
-import { isIPv4, isIPv6 } from "node:net";
-import { ipAddressBytes } from "../pki/subject-alternative-names.js";
+import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, usagesNeverIssuedToLeaves, type KubernetesUsage } from "../pki/key-usages.js";
 
 export const signerApiGroup = "csr-signer.io";
@@ -503,18 +502,4 @@ export function labelSelectorMatches(
  */
 export function isReservedName(value: string): boolean {
   return value.trim().toLowerCase().startsWith("system:");
-}
-
-/** A parsed CIDR: address bytes and prefix length; undefined when malformed. */
-export function parseCidr(cidr: string): { bytes: number[]; prefix: number } | undefined {
-  const parts = cidr.split("/");
-  if (parts.length !== 2) return undefined;
-  const [address, prefixText] = parts as [string, string];
-  // Zone IDs (fe80::1%eth0) have no meaning in a certificate; leading zeros are ambiguous.
-  if (address.includes("%") || !/^(0|[1-9]\d{0,2})$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if ((isIPv4(address) && prefix <= 32) || (isIPv6(address) && prefix <= 128)) {
-    return { bytes: [...ipAddressBytes(address)], prefix };
-  }
-  return undefined;
 }

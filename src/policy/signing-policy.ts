@@ -7,9 +7,9 @@ import { describePublicKey, keyRejection, type CertificateRequest } from "../pki
 import type { IssuanceGrant } from "../pki/issuance.js";
 import { intersectUsages } from "../pki/key-usages.js";
 import type { NameAttribute } from "../pki/names.js";
-import { ipAddressBytes } from "../pki/subject-alternative-names.js";
 import { parsePlainMailbox } from "./email-address.js";
-import { isReservedName, parseCidr, type SignerSpec } from "./signer-spec.js";
+import { ipRangeContains, parseCidr } from "./ip-addresses.js";
+import { isReservedName, type SignerSpec } from "./signer-spec.js";
 
 /** The authenticated identity that created the CSR (spec.username, spec.groups). */
 export interface Requester {
@@ -141,16 +141,10 @@ function dnsNameMatches(name: string, pattern: string): boolean {
   });
 }
 
+/** Compares the address as TLS clients read it (IPv4 embedded in IPv6 is that IPv4 address). */
 function ipInRange(address: string, cidr: string): boolean {
   const range = parseCidr(cidr);
-  if (!range) return false;
-  const bytes = ipAddressBytes(address);
-  if (bytes.length !== range.bytes.length) return false;
-  for (let bit = 0; bit < range.prefix; bit++) {
-    const mask = 0x80 >> (bit % 8);
-    if ((bytes[Math.floor(bit / 8)]! & mask) !== (range.bytes[Math.floor(bit / 8)]! & mask)) return false;
-  }
-  return true;
+  return range !== undefined && ipRangeContains(range, address);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { DistinguishedName } from "../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
 import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
+import { compileKubeletServingSettings } from "../../src/policy/kubelet-serving-settings.js";
 import {
   buildTestCertificateRequest,
   makeTestCertificateAuthority,
@@ -108,8 +109,12 @@ describe("approval automation on a real API server", function () {
       approval: {
         kubeletServing: {
           onRefusal: "Deny",
-          maximumExpirationSeconds: 30 * 86400,
-          extraDnsPatterns: ["{node}.nodes.example.test"],
+          ...compileKubeletServingSettings({
+            ipRanges: ["10.1.0.0/16"],
+            dnsPatterns: ["node-[ab]-[0-9a-f]+(\\.cluster\\.internal)?"],
+            extraDnsPatterns: ["{node}.nodes.example.test"],
+            maximumExpirationSeconds: 30 * 86400,
+          }),
         },
         kubeletClient: true,
       },
@@ -158,6 +163,21 @@ describe("approval automation on a real API server", function () {
       await waitForCsrEvent(admin, name, "AutoApproved", "Normal");
     });
 
+    it("another node's name in the CN never reaches the approver: NodeRestriction refuses it at creation", async () => {
+      // The approver denies it too (CommonNameMismatch, unit-tested) for clusters without NodeRestriction.
+      try {
+        await submitCsr(asNode(admin, n1), {
+          name: uniqueName("csr-serving"),
+          signerName: kubeletServing,
+          requestPem: servingRequest({ cn: `system:node:${n2}` }),
+          usages: servingUsages,
+        });
+        expect.fail("NodeRestriction let a node ask for another node's CN");
+      } catch (error) {
+        expect(apiErrorCode(error)).to.equal(403);
+      }
+    });
+
     const refusals: [
       string,
       () => { requester: string; request: string; usages?: string[]; expirationSeconds?: number },
@@ -165,28 +185,28 @@ describe("approval automation on a real API server", function () {
       RegExp,
     ][] = [
       [
-        "another node's name",
-        () => ({ requester: n1, request: servingRequest({ cn: `system:node:${n2}` }) }),
-        "CommonNameMismatch",
-        /CN must be exactly system:node:/,
-      ],
-      [
         "another node's address",
         () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1], ip: ["10.1.0.12"] } }) }),
-        "SanNotNodeAddress",
-        /IP SAN 10\.1\.0\.12 is not an address/,
+        "SanOfAnotherNode",
+        new RegExp(`IP SAN 10\\.1\\.0\\.12 is a name or address of Node ${n2}`),
       ],
       [
         "another node's DNS name",
         () => ({ requester: n1, request: servingRequest({ sans: { dns: [n2] } }) }),
-        "SanNotNodeAddress",
-        new RegExp(`DNS SAN ${n2} is not an address`),
+        "SanOfAnotherNode",
+        new RegExp(`DNS SAN ${n2} is a name or address of Node ${n2}`),
       ],
       [
-        "an extra DNS name",
-        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1, "kubernetes.default.svc"] } }) }),
+        "an address no Node has",
+        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1], ip: ["10.1.0.99"] } }) }),
         "SanNotNodeAddress",
-        /kubernetes\.default\.svc/,
+        /IP SAN 10\.1\.0\.99 is not an address/,
+      ],
+      [
+        "a cluster service name",
+        () => ({ requester: n1, request: servingRequest({ sans: { dns: [n1, "kubernetes.default.svc"] } }) }),
+        "ClusterServiceName",
+        /kubernetes\.default\.svc is a cluster service name/,
       ],
       [
         "a URI SAN",

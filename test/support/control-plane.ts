@@ -191,7 +191,9 @@ async function startOnce(
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
       "--service-cluster-ip-range=10.0.0.0/24",
-      "--authorization-mode=RBAC",
+      // As real clusters run: kubelets are confined to their own Node (and may still rewrite its status).
+      "--authorization-mode=Node,RBAC",
+      "--enable-admission-plugins=NodeRestriction",
       `--client-ca-file=${pki.clientCaCertificatePath}`,
       "--service-account-issuer=https://kubernetes.default.svc",
       `--service-account-key-file=${pki.serviceAccountKeyPath}`,

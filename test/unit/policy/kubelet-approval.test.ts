@@ -7,9 +7,14 @@ import {
   decideKubeletServing,
   defaultCleanupPeriods,
   kubeletClientShape,
+  nodeAddressKey,
   type ApprovalDecision,
   type NodeFacts,
 } from "../../../src/policy/kubelet-approval.js";
+import {
+  compileKubeletServingSettings,
+  type KubeletServingConfiguration,
+} from "../../../src/policy/kubelet-serving-settings.js";
 import { buildTestCertificateRequest, testKey } from "../../support/pki.js";
 
 const node1 = { username: "system:node:n1", groups: ["system:nodes", "system:authenticated"] };
@@ -24,7 +29,21 @@ const n1: NodeFacts = {
     { type: "InternalIP", address: "10.0.0.11" },
     { type: "InternalDNS", address: "n1.cluster.internal" },
     { type: "ExternalIP", address: "203.0.113.11" },
+    { type: "InternalIP", address: "fd00::11" },
   ],
+};
+/** Another Node: its name and addresses, as the controller's index reports them. */
+const otherNodes = new Map<string, string[]>([
+  ["n2", ["n2"]],
+  ["10.0.0.12", ["n2"]],
+  ["n2.cluster.internal", ["n2"]],
+  ["n3", ["n3"]],
+]);
+const configured: KubeletServingConfiguration = {
+  ipRanges: ["10.0.0.0/16", "203.0.113.0/24", "fd00::/8"],
+  dnsPatterns: ["n[0-9]+", "n[0-9]+\\.cluster\\.internal"],
+  extraDnsPatterns: ["{node}.nodes.example.com"],
+  maximumExpirationSeconds: 30 * 86400,
 };
 
 function serving(
@@ -35,7 +54,7 @@ function serving(
     requester?: typeof node1;
     node?: NodeFacts | undefined;
     expirationSeconds?: number;
-    extraDnsPatterns?: string[];
+    configuration?: KubeletServingConfiguration;
   } = {},
 ): ApprovalDecision {
   const request = parseCertificateRequest(
@@ -45,16 +64,21 @@ function serving(
       subjectAltNames: options.sans ?? { dns: ["n1"], ip: ["10.0.0.11"] },
     }),
   );
+  const node = "node" in options ? options.node : n1;
   return decideKubeletServing(
     options.requester ?? node1,
     request,
     options.usages ?? servingUsages,
     options.expirationSeconds,
-    "node" in options ? options.node : n1,
     {
-      maximumExpirationSeconds: 30 * 86400,
-      extraDnsPatterns: options.extraDnsPatterns ?? [],
+      node,
+      nodesWithAddress: (key) => {
+        // The requester's own entries are in the index too (the approver ignores them).
+        const own = [...(node?.addresses ?? []).map((a) => nodeAddressKey(a.address)), "n1"];
+        return [...(otherNodes.get(key) ?? []), ...(own.includes(key) ? ["n1"] : [])];
+      },
     },
+    compileKubeletServingSettings(options.configuration ?? configured),
   );
 }
 
@@ -65,24 +89,221 @@ function expectDenied(decision: ApprovalDecision, reason: string, message?: RegE
   if (message) expect(decision.message).to.match(message);
 }
 
+function expectPending(decision: ApprovalDecision, message: RegExp): void {
+  if (decision.verdict !== "pending")
+    expect.fail(`expected pending, got ${decision.verdict}: ${decision.message}`);
+  expect(decision.reason).to.equal("KubeletServingNotConfigured");
+  expect(decision.message).to.match(message);
+}
+
 describe("decideKubeletServing", () => {
-  it("approves the honest request: every SAN is an address of the requesting Node", () => {
+  it("approves the honest request: every SAN is an address of the requesting Node inside the configured ranges and patterns", () => {
     const decision = serving({
-      sans: { dns: ["n1", "n1.cluster.internal"], ip: ["10.0.0.11", "203.0.113.11"] },
+      sans: { dns: ["n1", "n1.cluster.internal"], ip: ["10.0.0.11", "203.0.113.11", "fd00::11"] },
     });
-    expect(decision.verdict).to.equal("approve");
+    expect(decision.verdict, decision.message).to.equal("approve");
     expect(serving({ usages: ["digital signature", "server auth"] }).verdict).to.equal("approve");
   });
 
-  it("approves an operator pattern for that node only", () => {
-    expect(
-      serving({ sans: { dns: ["n1.nodes.example.com"] }, extraDnsPatterns: ["{node}.nodes.example.com"] })
-        .verdict,
-    ).to.equal("approve");
-    expectDenied(
-      serving({ sans: { dns: ["n2.nodes.example.com"] }, extraDnsPatterns: ["{node}.nodes.example.com"] }),
-      "SanNotNodeAddress",
-    );
+  it("approves an extra DNS name for that node only ({node} = the requester's node name)", () => {
+    expect(serving({ sans: { dns: ["n1.nodes.example.com"] } }).verdict).to.equal("approve");
+    expectDenied(serving({ sans: { dns: ["n2.nodes.example.com"] } }), "SanNotNodeAddress");
+  });
+
+  it("compares IP SANs as TLS clients read them: a mapped IPv4 range contains the plain address", () => {
+    const decision = serving({
+      sans: { ip: ["10.0.0.11"] },
+      configuration: { ...configured, ipRanges: ["::ffff:10.0.0.0/112"] },
+    });
+    expect(decision.verdict, decision.message).to.equal("approve");
+  });
+
+  describe("Node addresses alone never suffice (issue 10 item 1)", () => {
+    it("leaves a request pending, naming both settings, when nothing is configured: never approved, never denied", () => {
+      const none: KubeletServingConfiguration = {};
+      expectPending(
+        serving({ configuration: none }),
+        /--kubelet-serving-ip-ranges and --kubelet-serving-dns-pattern/,
+      );
+      // Not even the attack is decided: nothing is written until the operator configures the approver.
+      expectPending(
+        serving({ configuration: none, sans: { dns: ["kubernetes.default.svc"], ip: ["10.0.0.12"] } }),
+        /--kubelet-serving-ip-ranges/,
+      );
+      expectPending(serving({ configuration: none, sans: {} }), /--kubelet-serving-dns-pattern/);
+    });
+
+    it("leaves IP SANs pending without --kubelet-serving-ip-ranges, DNS SANs without --kubelet-serving-dns-pattern", () => {
+      const dnsOnly = { ...configured, ipRanges: [] };
+      expectPending(serving({ configuration: dnsOnly }), /needs --kubelet-serving-ip-ranges \(/);
+      expect(serving({ configuration: dnsOnly, sans: { dns: ["n1"] } }).verdict).to.equal("approve");
+      const ipOnly = { ...configured, dnsPatterns: [], extraDnsPatterns: [] };
+      expectPending(serving({ configuration: ipOnly }), /needs --kubelet-serving-dns-pattern \(/);
+      expect(serving({ configuration: ipOnly, sans: { ip: ["10.0.0.11"] } }).verdict).to.equal("approve");
+      // An extra DNS name is configuration enough for itself, not for the node's hostname.
+      const extraOnly = { ...configured, dnsPatterns: [] };
+      expect(serving({ configuration: extraOnly, sans: { dns: ["n1.nodes.example.com"] } }).verdict).to.equal(
+        "approve",
+      );
+      expectPending(
+        serving({ configuration: extraOnly, sans: { dns: ["n1"] } }),
+        /--kubelet-serving-dns-pattern/,
+      );
+    });
+
+    it("denies the exact attack: n1 lists n2's InternalIP and hostname and kubernetes.default.svc(.cluster.local) as its own addresses", () => {
+      const compromisedN1: NodeFacts = {
+        addresses: [
+          ...n1.addresses,
+          { type: "InternalIP", address: "10.0.0.12" },
+          { type: "Hostname", address: "n2" },
+          { type: "InternalDNS", address: "kubernetes.default.svc" },
+          { type: "InternalDNS", address: "kubernetes.default.svc.cluster.local" },
+        ],
+      };
+      const permissive = { ...configured, dnsPatterns: [".*"], ipRanges: ["0.0.0.0/0", "::/0"] };
+      const attack = (sans: Partial<SubjectAlternativeNames>) =>
+        serving({ node: compromisedN1, configuration: permissive, sans });
+      expectDenied(
+        attack({
+          dns: ["n1", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+          ip: ["10.0.0.12"],
+        }),
+        "ClusterServiceName",
+        /DNS SAN kubernetes\.default\.svc is a cluster service name/,
+      );
+      expectDenied(
+        attack({ dns: ["n1", "n2"], ip: ["10.0.0.11"] }),
+        "SanOfAnotherNode",
+        /DNS SAN n2 is a name or address of Node n2/,
+      );
+      expectDenied(
+        attack({ dns: ["n1"], ip: ["10.0.0.11", "10.0.0.12"] }),
+        "SanOfAnotherNode",
+        /IP SAN 10\.0\.0\.12 is a name or address of Node n2/,
+      );
+    });
+
+    it("denies a SAN that only another Node's name has (n3 lists no Hostname)", () => {
+      const claimsN3: NodeFacts = { addresses: [...n1.addresses, { type: "Hostname", address: "N3" }] };
+      expectDenied(serving({ node: claimsN3, sans: { dns: ["N3"] } }), "SanOfAnotherNode", /Node n3/);
+    });
+
+    it("denies a Node address outside the configured ranges and patterns", () => {
+      expectDenied(
+        serving({
+          sans: { ip: ["203.0.113.11"] },
+          configuration: { ...configured, ipRanges: ["10.0.0.0/16"] },
+        }),
+        "IpAddressNotAllowed",
+        /IP SAN 203\.0\.113\.11 is in no --kubelet-serving-ip-ranges range \(check --kubelet-serving-ip-ranges\)$/,
+      );
+      expectDenied(
+        serving({
+          sans: { dns: ["n1.cluster.internal"] },
+          configuration: { ...configured, dnsPatterns: ["n[0-9]+"] },
+        }),
+        "DnsNameNotAllowed",
+        /DNS SAN n1\.cluster\.internal matches no --kubelet-serving-dns-pattern/,
+      );
+    });
+
+    it("matches DNS patterns whole: evil-n1 and n1.evil.example.com do not match n[0-9]+", () => {
+      const evil: NodeFacts = {
+        addresses: [
+          ...n1.addresses,
+          { type: "Hostname", address: "evil-n1" },
+          { type: "ExternalDNS", address: "n1.evil.example.com" },
+        ],
+      };
+      const patterns = { ...configured, dnsPatterns: ["n[0-9]+", "n1|n2"] };
+      expectDenied(
+        serving({ node: evil, sans: { dns: ["evil-n1"] }, configuration: patterns }),
+        "DnsNameNotAllowed",
+      );
+      expectDenied(
+        serving({ node: evil, sans: { dns: ["n1.evil.example.com"] }, configuration: patterns }),
+        "DnsNameNotAllowed",
+      );
+    });
+  });
+
+  describe("special-purpose IP SANs are denied even when the Node lists them and ::/0 is allowed", () => {
+    const everything = { ...configured, ipRanges: ["0.0.0.0/0", "::/0"] };
+    for (const [address, kind] of [
+      ["127.0.0.1", "loopback"],
+      ["::1", "loopback"],
+      ["169.254.169.254", "link-local"],
+      ["fe80::1", "link-local"],
+      ["0.0.0.0", "unspecified"],
+      ["::", "unspecified"],
+      ["224.0.0.1", "multicast"],
+      ["ff02::1", "multicast"],
+      ["::ffff:10.0.0.11", "IPv4-mapped IPv6"],
+      ["::10.0.0.11", "IPv4-compatible IPv6"],
+    ] as const) {
+      it(`${address}: SpecialPurposeIpAddress (${kind})`, () => {
+        const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address }] };
+        expectDenied(
+          serving({ node, sans: { ip: [address] }, configuration: everything }),
+          "SpecialPurposeIpAddress",
+          new RegExp(`is a ${kind} address`),
+        );
+      });
+    }
+    it("item 5: ::ffff:10.96.0.1 under ranges [10.1.0.0/16, ::/0] is not approved (Go reads it as 10.96.0.1)", () => {
+      const node: NodeFacts = {
+        addresses: [...n1.addresses, { type: "InternalIP", address: "::ffff:10.96.0.1" }],
+      };
+      const ranges = { ...configured, ipRanges: ["10.1.0.0/16", "::/0"] };
+      expectDenied(
+        serving({ node, sans: { ip: ["::ffff:10.96.0.1"] }, configuration: ranges }),
+        "SpecialPurposeIpAddress",
+      );
+      const plain: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address: "10.96.0.1" }] };
+      expectDenied(
+        serving({ node: plain, sans: { ip: ["10.96.0.1"] }, configuration: ranges }),
+        "IpAddressNotAllowed",
+      );
+    });
+  });
+
+  describe("cluster service names are denied whatever the Node lists", () => {
+    const names = [
+      "kubernetes",
+      "kubernetes.default",
+      "kubernetes.default.svc",
+      "KUBERNETES.Default.SVC.cluster.local",
+      "api.team.svc",
+      "api.team.svc.cluster.local",
+    ];
+    for (const name of names) {
+      it(`${name}: ClusterServiceName`, () => {
+        const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalDNS", address: name }] };
+        expectDenied(
+          serving({ node, sans: { dns: [name] }, configuration: { ...configured, dnsPatterns: [".*"] } }),
+          "ClusterServiceName",
+        );
+      });
+    }
+    it("under the configured --cluster-domain", () => {
+      const node: NodeFacts = {
+        addresses: [...n1.addresses, { type: "InternalDNS", address: "a.b.svc.k8s.example.org" }],
+      };
+      const settings = { ...configured, dnsPatterns: [".*"] };
+      expect(
+        serving({ node, sans: { dns: ["a.b.svc.k8s.example.org"] }, configuration: settings }).verdict,
+      ).to.equal("approve");
+      expectDenied(
+        serving({
+          node,
+          sans: { dns: ["a.b.svc.k8s.example.org"] },
+          configuration: { ...settings, clusterDomain: "k8s.example.org" },
+        }),
+        "ClusterServiceName",
+        /\*\.svc\.k8s\.example\.org/,
+      );
+    });
   });
 
   const refusals: [string, Parameters<typeof serving>[0], string, RegExp?][] = [
@@ -129,20 +350,22 @@ describe("decideKubeletServing", () => {
     [
       "another node's address (talos GHSA-87pw-5j2g-6376)",
       { sans: { dns: ["n1"], ip: ["10.0.0.12"] } },
+      "SanOfAnotherNode",
+      /IP SAN 10.0.0.12 is a name or address of Node n2/,
+    ],
+    [
+      "an address no Node has",
+      { sans: { dns: ["n1"], ip: ["10.0.0.99"] } },
       "SanNotNodeAddress",
-      /IP SAN 10.0.0.12 is not an address of Node n1/,
+      /IP SAN 10.0.0.99 is not an address of Node n1/,
     ],
     [
       "a DNS name that starts with the node name (kubelet-csr-approver prefix hole)",
       { sans: { dns: ["n1.evil.example.com"] } },
       "SanNotNodeAddress",
     ],
-    [
-      "an extra DNS name",
-      { sans: { dns: ["n1", "kubernetes.default.svc"] } },
-      "SanNotNodeAddress",
-      /kubernetes.default.svc/,
-    ],
+    ["a wildcard DNS name", { sans: { dns: ["*.n1.cluster.internal"] } }, "InvalidDnsName"],
+    ["a DNS name with a trailing dot", { sans: { dns: ["n1."] } }, "InvalidDnsName"],
     [
       "a URI SAN",
       { sans: { dns: ["n1"], uri: ["spiffe://cluster.local/ns/kube-system/sa/x"] } },

@@ -313,6 +313,25 @@ describe("evaluateSigningRequest", () => {
         "spec.policy.ipAddressRanges",
       ],
       [
+        // Issue 10 item 5: Go reads ::ffff:10.96.0.1 as 10.96.0.1, which 10.1.0.0/16 does not allow.
+        "an IPv4-mapped IPv6 SAN outside the IPv4 ranges under ::/0 (::ffff:10.96.0.1)",
+        () =>
+          decide(fooSigner({ ipAddressRanges: ["10.1.0.0/16", "::/0"] }), fooWorkload, {
+            ip: ["::ffff:10.96.0.1"],
+          }),
+        "IpAddressNotAllowed",
+        "spec.policy.ipAddressRanges",
+      ],
+      [
+        "an IPv4-compatible IPv6 SAN outside the IPv4 ranges under ::/0 (::10.96.0.1)",
+        () =>
+          decide(fooSigner({ ipAddressRanges: ["10.1.0.0/16", "::/0"] }), fooWorkload, {
+            ip: ["::10.96.0.1"],
+          }),
+        "IpAddressNotAllowed",
+        "spec.policy.ipAddressRanges",
+      ],
+      [
         "an email SAN with no domains configured",
         () => decide(fooSigner(), fooWorkload, { email: ["a@example.com"] }),
         "EmailNotAllowed",
@@ -356,6 +375,16 @@ describe("evaluateSigningRequest", () => {
       const decision = decide(spec, fooWorkload, { ip: ["10.1.2.3", "fd12::1"], email: ["ops@Example.com"] });
       if (!decision.allowed) expect.fail(decision.message);
       expect(decision.grant.subjectAltNames.ip).to.deep.equal(["10.1.2.3", "fd12::1"]);
+    });
+    it("an IPv4-mapped IPv6 SAN compares as its IPv4 address, against IPv4 and mapped ranges alike", () => {
+      const ipv4Range = fooSigner({ ipAddressRanges: ["10.1.0.0/16"] });
+      expect(decide(ipv4Range, fooWorkload, { ip: ["::ffff:10.1.2.3"] }).allowed).to.equal(true);
+      const mappedRange = fooSigner({ ipAddressRanges: ["::ffff:10.1.0.0/112"] });
+      expect(decide(mappedRange, fooWorkload, { ip: ["10.1.2.3"] }).allowed).to.equal(true);
+      expect(decide(mappedRange, fooWorkload, { ip: ["10.2.0.1"] }).allowed).to.equal(false);
+      expect(decide(fooSigner({ ipAddressRanges: ["::/0"] }), fooWorkload, { ip: ["::1"] }).allowed).to.equal(
+        true,
+      );
     });
     it("the subject comes from the template, never from the request", () => {
       const spec = fooSigner({ subject: { organizations: ["Foo Corp"], commonNameFromRequest: true } });

@@ -1,0 +1,67 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { runCli } from "../../../src/cli/main.js";
+import type { CommandIo } from "../../../src/cli/io.js";
+import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
+
+async function controller(args: string[]): Promise<{ stderr: string; exitCode: number }> {
+  const run = { stderr: "", exitCode: 0 };
+  const io: CommandIo = {
+    stdout: () => undefined,
+    stderr: (text) => void (run.stderr += text),
+    readStdin: async () => "",
+    setExitCode: (code) => void (run.exitCode = code),
+    environment: systemIssuanceEnvironment,
+  };
+  // Outside a cluster and without --kubeconfig, valid flags end at "not running in a cluster".
+  const saved = process.env.KUBERNETES_SERVICE_HOST;
+  delete process.env.KUBERNETES_SERVICE_HOST;
+  try {
+    await runCli(["controller", ...args], io);
+  } finally {
+    if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved;
+  }
+  return run;
+}
+
+describe("csr-signer controller: kubelet-serving settings are validated at start", () => {
+  const refusals: [string, string[], RegExp][] = [
+    [
+      "a DNS pattern that does not compile",
+      ["--kubelet-serving-dns-pattern=n(["],
+      /--kubelet-serving-dns-pattern: "n\(\["/,
+    ],
+    [
+      "a malformed IP range",
+      ["--kubelet-serving-ip-ranges=10.0.0.0/16,10.1.0.0/40"],
+      /--kubelet-serving-ip-ranges: "10.1.0.0\/40"/,
+    ],
+    [
+      "an extra DNS name without {node}",
+      ["--kubelet-serving-extra-dns=shared.example.com"],
+      /--kubelet-serving-extra-dns/,
+    ],
+    ["a cluster domain that is no DNS name", ["--cluster-domain=-bad-"], /--cluster-domain/],
+  ];
+  for (const [what, flags, message] of refusals) {
+    it(`refuses ${what}, naming the flag (exit code 2)`, async () => {
+      const run = await controller(["--approve-kubelet-serving=true", ...flags]);
+      expect(run.exitCode).to.equal(2);
+      expect(run.stderr).to.match(message);
+    });
+  }
+
+  it("accepts the settings manifests/base shows (its args plus the commented example flags)", async () => {
+    const deployment = readFileSync("manifests/base/deployment.yaml", "utf8");
+    const args = [
+      ...deployment.matchAll(/^\s+(?:# )?- (--(?:approve-kubelet|kubelet-serving|cluster-domain)\S*)$/gm),
+    ].map((match) => match[1]!);
+    expect(args).to.include.members([
+      "--approve-kubelet-serving=true",
+      "--kubelet-serving-ip-ranges=10.0.0.0/16",
+      "--kubelet-serving-dns-pattern=ip-[0-9-]+\\.ec2\\.internal",
+    ]);
+    const run = await controller(args);
+    expect(run.stderr).to.contain("not running in a cluster");
+  });
+});
