@@ -244,9 +244,9 @@ One-shot issuance of a PKCS#10 request (from FILE or standard input) with the CA
 (cacerts or kubernetes.io/tls layout), as 'cfssl sign' does in the Kubernetes manual flow. The
 subject and SANs are copied from the request after its signature is verified; every other
 requested extension is dropped. Writes the chain (leaf, then intermediates) to standard output.
-A subject value naming a Kubernetes system identity (system:masters, system:node:..., any value
-starting with "system:" in any case, spaces around it ignored) is refused, because the API server
-would grant it that identity's rights.
+A subject value naming a privileged Kubernetes identity (system:masters, system:node:..., any value
+starting with "system:", and kubeadm:cluster-admins, the group kubeadm binds to cluster-admin; in
+any case, spaces around it ignored) is refused, because the API server would grant it those rights.
 
 Options:
   --usages LIST       comma-separated Kubernetes usage names
@@ -255,8 +255,9 @@ Options:
                       expiry of any certificate of the CA chain, root included)
   --include-root      append the root certificate
   --allow-reserved-subject
-                      issue a subject with system: values anyway (e.g. a break-glass
-                      O=system:masters client certificate for a cluster whose CA this is)
+                      issue a subject with system: values and kubeadm:cluster-admins
+                      anyway (e.g. a break-glass O=system:masters client certificate
+                      for a cluster whose CA this is)
   --out FILE          write the chain to FILE instead of standard output
 `;
 
@@ -299,7 +300,7 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
     throw new SignRefusedError(
       "ReservedSubject",
       `subject ${reserved.type}=${JSON.stringify(reserved.value)} is a reserved Kubernetes name ` +
-        `(system:...); pass --allow-reserved-subject to issue it anyway`,
+        `(system:... or kubeadm:cluster-admins); pass --allow-reserved-subject to issue it anyway`,
     );
   }
   const requestedUsages = values.usages

@@ -50,11 +50,26 @@ describe("csr-signer sign: refusals and limits from the adversarial review", fun
       expect(run.stdout).to.equal("");
       expect(run.stderr).to.equal(
         'csr-signer sign: ReservedSubject: subject O="system:masters" is a reserved Kubernetes name ' +
-          "(system:...); pass --allow-reserved-subject to issue it anyway\n",
+          "(system:... or kubeadm:cluster-admins); pass --allow-reserved-subject to issue it anyway\n",
+      );
+    });
+
+    it("refuses O=kubeadm:cluster-admins, CN=mallory with client auth (kubeadm binds cluster-admin to that group)", async () => {
+      const { csrPem } = opensslRequest("ec", "/O=kubeadm:cluster-admins/CN=mallory");
+      const run = await cli(["sign", "--ca", caDir, "--usages", "digital signature,client auth"], csrPem);
+      expect(run.exitCode).to.equal(1);
+      expect(run.stdout).to.equal("");
+      expect(run.stderr).to.equal(
+        'csr-signer sign: ReservedSubject: subject O="kubeadm:cluster-admins" is a reserved Kubernetes name ' +
+          "(system:... or kubeadm:cluster-admins); pass --allow-reserved-subject to issue it anyway\n",
       );
     });
 
     for (const [what, subject] of [
+      [
+        "kubeadm:cluster-admins in any case with spaces around it",
+        [{ type: "O", value: " KubeAdm:Cluster-Admins " }],
+      ],
       ["any case and surrounding spaces in O", [{ type: "O", value: "  System:Masters " }]],
       ["a node name in CN", [{ type: "CN", value: "system:node:n1" }]],
       [
@@ -66,7 +81,7 @@ describe("csr-signer sign: refusals and limits from the adversarial review", fun
       ],
       ["an attribute type known only by OID", [{ type: "2.5.4.97", value: "\tsystem:x" }]],
     ] as const) {
-      it(`refuses a system: value in ${what} (ReservedSubject)`, async () => {
+      it(`refuses a reserved value (system:..., kubeadm:cluster-admins) in ${what} (ReservedSubject)`, async () => {
         const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), subject });
         const run = await cli(["sign", "--ca", caDir, "--usages", "digital signature,client auth"], pem);
         expect(run.exitCode).to.equal(1);
@@ -102,7 +117,10 @@ describe("csr-signer sign: refusals and limits from the adversarial review", fun
 
     it("documents the flag in --help", async () => {
       const help = await cli(["sign", "--help"]);
-      expect(help.stdout).to.contain("--allow-reserved-subject").and.to.contain("system:");
+      expect(help.stdout)
+        .to.contain("--allow-reserved-subject")
+        .and.to.contain("system:")
+        .and.to.contain("kubeadm:cluster-admins");
     });
   });
 
