@@ -124,6 +124,55 @@ describe("csr-signer sign: refusals and limits from the adversarial review", fun
     });
   });
 
+  describe("malformed SANs (sign copied them verbatim where the controller refuses them)", () => {
+    for (const [what, subjectAltNames, reason] of [
+      ["email a@evil.com@allowed.com (two @)", { email: ["a@evil.com@allowed.com"] }, "InvalidEmailAddress"],
+      [
+        'email "x@evil.com"@allowed.com (quoted local part)',
+        { email: ['"x@evil.com"@allowed.com'] },
+        "InvalidEmailAddress",
+      ],
+      ["DNS *.*.com (a wildcard beyond the left-most label)", { dns: ["*.*.com"] }, "InvalidDnsName"],
+      ["DNS -a..b (leading hyphen, empty label)", { dns: ["-a..b"] }, "InvalidDnsName"],
+      ["DNS a*.example.com (a partial-label wildcard)", { dns: ["a*.example.com"] }, "InvalidDnsName"],
+      [
+        "IP ::ffff:10.96.0.1 (IPv4-mapped IPv6, read as 10.96.0.1 by TLS clients)",
+        { ip: ["::ffff:10.96.0.1"] },
+        "InvalidIpAddress",
+      ],
+    ] as const) {
+      it(`refuses ${what} (${reason}), issuing nothing`, async () => {
+        const pem = buildTestCertificateRequest({
+          key: testKey("ecdsa-p256"),
+          subject: [{ type: "CN", value: "web" }],
+          subjectAltNames: { dns: ["web.example.com"], ...subjectAltNames },
+        });
+        const run = await cli(["sign", "--ca", caDir], pem);
+        expect(run.exitCode).to.equal(1);
+        expect(run.stdout).to.equal("");
+        expect(run.stderr).to.match(new RegExp(`^csr-signer sign: ${reason}: (DNS|IP|email) SAN `));
+        expect(run.stderr.trim().split("\n")).to.have.length(1);
+      });
+    }
+
+    it("still issues well-formed SANs: *.example.com, 10.96.0.1, 2001:db8::1, ops@example.com", async () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subject: [{ type: "CN", value: "web" }],
+        subjectAltNames: {
+          dns: ["*.example.com", "Web.Example.com"],
+          ip: ["10.96.0.1", "2001:db8::1"],
+          email: ["ops@example.com"],
+        },
+      });
+      const run = await cli(["sign", "--ca", caDir], pem);
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(opensslText(run.stdout)).to.match(
+        /DNS:\*\.example\.com, DNS:Web\.Example\.com, IP Address:10\.96\.0\.1, IP Address:2001:DB8:0:0:0:0:0:1, email:ops@example\.com/,
+      );
+    });
+  });
+
   describe("lifetime capped by the whole chain (a leaf outlived its root by 20 days)", () => {
     it("caps --duration 30d at the root's NotAfter under an intermediate valid 1 year and a root valid 10 days", async () => {
       const outliving = await makeCertificateAuthorityOutlivingItsRoot({
