@@ -8,6 +8,7 @@ import {
   buildTestCertificateRequest,
   constructedPrimitiveRequests,
   makeCertificateAuthorityOutlivingItsRoot,
+  makeCertificateAuthorityUnderRenewedRoot,
   makeTestCertificateAuthority,
   opensslRequest,
   opensslText,
@@ -193,6 +194,36 @@ describe("csr-signer sign: refusals and limits from the adversarial review", fun
         /: OK/,
       );
       expect(readdirSync(outlivingDir)).to.have.length(4); // nothing written beside the CA
+    });
+
+    describe("a renewed root beside the old one in root-cert.pem (the cap and --include-root depended on their order)", () => {
+      for (const order of ["short root first", "long root first"] as const) {
+        it(`${order}: --duration 30d --include-root ends at the short root's NotAfter and appends the short root of cert-chain.pem`, async () => {
+          const renewal = makeCertificateAuthorityUnderRenewedRoot({
+            shortRootDays: 10,
+            longRootDays: 365,
+            intermediateDays: 365,
+          });
+          const renewalDir = join(dir, `renewal-${order.split(" ")[0]}`);
+          mkdirSync(renewalDir);
+          const roots =
+            order === "short root first"
+              ? renewal.shortRootPem + renewal.longRootPem
+              : renewal.longRootPem + renewal.shortRootPem;
+          writeFileSync(join(renewalDir, "ca-cert.pem"), renewal.intermediatePem);
+          writeFileSync(join(renewalDir, "ca-key.pem"), renewal.intermediateKeyPem);
+          writeFileSync(join(renewalDir, "root-cert.pem"), roots);
+          writeFileSync(join(renewalDir, "cert-chain.pem"), renewal.intermediatePem + renewal.shortRootPem);
+          const { csrPem } = opensslRequest("ec", "/CN=web", ["subjectAltName=DNS:web.example.com"]);
+          const run = await cli(["sign", "--ca", renewalDir, "--duration", "30d", "--include-root"], csrPem);
+          expect(run.exitCode, run.stderr).to.equal(0);
+          const leaf = new X509Certificate(run.stdout);
+          expect(new Date(leaf.validTo).toISOString()).to.equal(renewal.shortRootNotAfter.toISOString());
+          expect(run.stdout.endsWith(renewal.shortRootPem)).to.equal(true);
+          const lastSecond = String(Math.floor(Date.parse(leaf.validTo) / 1000) - 1);
+          expect(opensslVerify(run.stdout, renewal.shortRootPem, ["-attime", lastSecond])).to.match(/: OK/);
+        });
+      }
     });
   });
 });
