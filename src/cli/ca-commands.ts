@@ -258,8 +258,10 @@ Options:
   --usages LIST       comma-separated Kubernetes usage names
                       (default "digital signature,key encipherment,server auth")
   --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the
-                      expiry of any certificate of the CA chain, root included)
-  --include-root      append the root certificate
+                      expiry of any certificate of the CA chain, root included;
+                      refused within the chain's last 10 minutes)
+  --include-root      append the root certificate (the one in cert-chain.pem when
+                      several roots verify the chain)
   --allow-reserved-subject
                       issue a subject with system: values and kubeadm:cluster-admins
                       anyway (e.g. a break-glass O=system:masters client certificate

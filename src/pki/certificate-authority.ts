@@ -26,6 +26,8 @@ export type CertificateAuthorityProblem =
   | "NotACertificateAuthority"
   | "ChainDoesNotVerify"
   | "Expired"
+  /** The chain expires sooner than the minimum leaf lifetime: issuing would mint a nearly dead leaf. */
+  | "ExpiringSoon"
   | "NotYetValid";
 
 /** A validated CA: a signing certificate and key, the intermediates above it, and the trusted roots. */
