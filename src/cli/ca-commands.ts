@@ -28,6 +28,10 @@ import {
 } from "../pki/offline-ca.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
 import { isReservedName } from "../policy/signer-spec.js";
+import {
+  subjectAltNameSyntaxProblem,
+  type SubjectAltNameSyntaxReason,
+} from "../policy/subject-alternative-name-syntax.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
 import { parseDuration } from "./duration.js";
 import { writeFilesAtomically } from "./files.js";
@@ -243,27 +247,32 @@ export const signHelp = `Usage: csr-signer sign --ca DIR [--csr FILE|-] [options
 One-shot issuance of a PKCS#10 request (from FILE or standard input) with the CA in DIR
 (cacerts or kubernetes.io/tls layout), as 'cfssl sign' does in the Kubernetes manual flow. The
 subject and SANs are copied from the request after its signature is verified; every other
-requested extension is dropped. Writes the chain (leaf, then intermediates) to standard output.
-A subject value naming a Kubernetes system identity (system:masters, system:node:..., any value
-starting with "system:" in any case, spaces around it ignored) is refused, because the API server
-would grant it that identity's rights.
+requested extension is dropped. Malformed SANs are refused as the controller refuses them:
+InvalidDnsName (letter-digit-hyphen labels, "*" only as the whole left-most label),
+InvalidEmailAddress (one plain mailbox), InvalidIpAddress (IPv4-mapped IPv6, ::ffff:0:0/96). Writes the chain (leaf, then intermediates) to standard output.
+A subject value naming a privileged Kubernetes identity (system:masters, system:node:..., any value
+starting with "system:", and kubeadm:cluster-admins, the group kubeadm binds to cluster-admin; in
+any case, spaces around it ignored) is refused, because the API server would grant it those rights.
 
 Options:
   --usages LIST       comma-separated Kubernetes usage names
                       (default "digital signature,key encipherment,server auth")
   --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the
-                      expiry of any certificate of the CA chain, root included)
-  --include-root      append the root certificate
+                      expiry of any certificate of the CA chain, root included;
+                      refused within the chain's last 10 minutes)
+  --include-root      append the root certificate (the one in cert-chain.pem when
+                      several roots verify the chain)
   --allow-reserved-subject
-                      issue a subject with system: values anyway (e.g. a break-glass
-                      O=system:masters client certificate for a cluster whose CA this is)
+                      issue a subject with system: values and kubeadm:cluster-admins
+                      anyway (e.g. a break-glass O=system:masters client certificate
+                      for a cluster whose CA this is)
   --out FILE          write the chain to FILE instead of standard output
 `;
 
 /** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
 export class SignRefusedError extends Error {
   constructor(
-    readonly reason: "ReservedSubject",
+    readonly reason: "ReservedSubject" | SubjectAltNameSyntaxReason,
     message: string,
   ) {
     super(`${reason}: ${message}`);
@@ -299,9 +308,12 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
     throw new SignRefusedError(
       "ReservedSubject",
       `subject ${reserved.type}=${JSON.stringify(reserved.value)} is a reserved Kubernetes name ` +
-        `(system:...); pass --allow-reserved-subject to issue it anyway`,
+        `(system:... or kubeadm:cluster-admins); pass --allow-reserved-subject to issue it anyway`,
     );
   }
+  // The controller's syntax checks: sign has no Signer patterns, but a malformed SAN is never issued.
+  const sanProblem = subjectAltNameSyntaxProblem(request.subjectAltNames);
+  if (sanProblem) throw new SignRefusedError(sanProblem.reason, sanProblem.message);
   const requestedUsages = values.usages
     .split(",")
     .map((usage) => usage.trim())

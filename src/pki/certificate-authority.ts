@@ -26,6 +26,8 @@ export type CertificateAuthorityProblem =
   | "NotACertificateAuthority"
   | "ChainDoesNotVerify"
   | "Expired"
+  /** The chain expires sooner than the minimum leaf lifetime: issuing would mint a nearly dead leaf. */
+  | "ExpiringSoon"
   | "NotYetValid";
 
 /** A validated CA: a signing certificate and key, the intermediates above it, and the trusted roots. */
@@ -35,13 +37,19 @@ export interface CertificateAuthority {
   readonly signingKey: SigningKey;
   /** Certificates between the signing certificate and its root, nearest first (no roots). */
   readonly intermediates: readonly ParsedCertificate[];
-  /** The root the signing certificate chains to. */
+  /**
+   * The root the signing certificate chains to, appended when a grant includes the root. When
+   * several roots verify the top of the chain (a renewed root: same key and subject), the one in
+   * cert-chain.pem (or tls.crt) is preferred, then the earliest NotAfter; never the file order.
+   */
   readonly anchor: ParsedCertificate;
   /** Every root of the material (several during a root rotation), anchor included. */
   readonly roots: readonly ParsedCertificate[];
   /**
-   * The earliest NotAfter from the signing certificate up to and including the anchor: the chain
-   * stops verifying then, so no leaf may outlive it (an intermediate may outlive its root).
+   * The earliest NotAfter from the signing certificate up to and including the anchor and every
+   * other unexpired root that verifies the top of the chain (a client may hold any of them): the
+   * chain stops verifying then for some client, so no leaf may outlive it (an intermediate may
+   * outlive its root). Expired roots are left out: no client verifies anything with them.
    */
   readonly notAfter: Date;
   /** Key identifier for authorityKeyIdentifier of issued certificates. */
@@ -169,8 +177,15 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     }
   }
 
-  const { intermediates, anchor } = buildChain(signingCertificate, chain, roots, rootsFileName);
+  const { intermediates, anchor, issuingRoots } = buildChain(
+    signingCertificate,
+    chain,
+    roots,
+    rootsFileName,
+    now,
+  );
   checkChainValidity([signingCertificate, ...intermediates, anchor], now);
+  const unexpiredIssuingRoots = issuingRoots.filter((root) => now < root.notAfter);
   for (const certificate of intermediates) checkIsIssuingCertificateAuthority(certificate, "cert-chain.pem");
 
   return {
@@ -180,7 +195,7 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     intermediates,
     anchor,
     roots,
-    notAfter: earliestNotAfter([signingCertificate, ...intermediates, anchor]),
+    notAfter: earliestNotAfter([signingCertificate, ...intermediates, anchor, ...unexpiredIssuingRoots]),
     keyIdentifier:
       signingCertificate.subjectKeyIdentifier ?? keyIdentifier(signingCertificate.subjectPublicKey),
     chainPem: signingCertificate.selfSigned
@@ -234,24 +249,29 @@ function checkIsIssuingCertificateAuthority(certificate: ParsedCertificate, file
 }
 
 /**
- * Walks from the signing certificate up through the supplied chain certificates to one of the
- * roots, checking every signature with OpenSSL. Order in cert-chain.pem does not matter; roots
- * found in it are ignored (trust comes only from the roots file).
+ * Walks from the signing certificate up through the supplied chain certificates to the roots,
+ * checking every signature with OpenSSL. Order in cert-chain.pem does not matter; roots found in
+ * it only break ties between roots (trust comes only from the roots file). Returns every root that
+ * verifies the top of the chain and the one chosen as anchor, whatever their order in the file.
  */
 function buildChain(
   signingCertificate: ParsedCertificate,
   chain: readonly ParsedCertificate[],
   roots: readonly ParsedCertificate[],
   rootsFileName: string,
-): { intermediates: ParsedCertificate[]; anchor: ParsedCertificate } {
+  now: Date,
+): { intermediates: ParsedCertificate[]; anchor: ParsedCertificate; issuingRoots: ParsedCertificate[] } {
   const candidates = chain.filter(
     (c) => !c.selfSigned && c.fingerprintSha256 !== signingCertificate.fingerprintSha256,
   );
+  const rootsInChain = new Set(chain.filter((c) => c.selfSigned).map((c) => c.fingerprintSha256));
   const intermediates: ParsedCertificate[] = [];
   let current = signingCertificate;
   for (let depth = 0; depth <= candidates.length; depth++) {
-    const anchor = roots.find((root) => issued(root, current));
-    if (anchor) return { intermediates, anchor };
+    const top = current;
+    const issuingRoots = roots.filter((root) => issued(root, top));
+    if (issuingRoots.length > 0)
+      return { intermediates, anchor: chooseAnchor(issuingRoots, rootsInChain, now), issuingRoots };
     const next = candidates.find(
       (candidate) => !intermediates.includes(candidate) && issued(candidate, current),
     );
@@ -263,6 +283,30 @@ function buildChain(
     "ChainDoesNotVerify",
     `${describe(current)} (issuer "${current.issuer}") does not chain to a root in ${rootsFileName}`,
   );
+}
+
+/**
+ * One of several roots verifying the same certificate (a renewed root shares key and subject),
+ * chosen by content alone: valid now first, then named in the chain file, then the earliest
+ * NotAfter (the one that bounds leaves), then the fingerprint.
+ */
+function chooseAnchor(
+  issuingRoots: readonly ParsedCertificate[],
+  rootsInChain: ReadonlySet<string>,
+  now: Date,
+): ParsedCertificate {
+  const rank = (root: ParsedCertificate): [number, number, number] => [
+    root.notBefore <= now && now < root.notAfter ? 0 : 1,
+    rootsInChain.has(root.fingerprintSha256) ? 0 : 1,
+    root.notAfter.getTime(),
+  ];
+  return [...issuingRoots].sort((a, b) => {
+    const [rankA, rankB] = [rank(a), rank(b)];
+    for (let index = 0; index < rankA.length; index++) {
+      if (rankA[index] !== rankB[index]) return rankA[index]! - rankB[index]!;
+    }
+    return a.fingerprintSha256 < b.fingerprintSha256 ? -1 : a.fingerprintSha256 > b.fingerprintSha256 ? 1 : 0;
+  })[0]!;
 }
 
 function issued(issuer: ParsedCertificate, subject: ParsedCertificate): boolean {

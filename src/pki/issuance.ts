@@ -53,7 +53,8 @@ export interface IssuedCertificate {
 
 /**
  * The lifetime a leaf gets: requested (or default) clamped to [10 min, maximum]. The CA chain's
- * earliest expiry (root included) is applied afterwards, in issueLeafCertificate.
+ * earliest expiry (root included) is applied afterwards, in issueLeafCertificate, which refuses
+ * (ExpiringSoon) rather than cap below the 10-minute minimum.
  */
 export function effectiveLifetimeSeconds(lifetime: LifetimeRequest): number {
   const wanted = lifetime.requestedSeconds ?? lifetime.defaultSeconds;
@@ -85,6 +86,15 @@ export async function issueLeafCertificate(
     throw new CertificateAuthorityError(
       "Expired",
       `the CA chain (signing certificate, intermediates or root) expired at ${chainNotAfter.toISOString()}`,
+    );
+  }
+  // In the chain's last minutes the cap would leave a leaf (down to under a second) shorter than
+  // any lifetime a signer grants; refuse instead, as a CA problem the operator fixes by renewing.
+  if (chainNotAfter.getTime() - now.getTime() < minimumLifetimeSeconds * 1000) {
+    throw new CertificateAuthorityError(
+      "ExpiringSoon",
+      `the CA chain (signing certificate, intermediates or root) expires at ${chainNotAfter.toISOString()}, ` +
+        `sooner than the minimum leaf lifetime of ${minimumLifetimeSeconds}s; renew the CA`,
     );
   }
   const lifetimeMs = effectiveLifetimeSeconds(grant.lifetime) * 1000;

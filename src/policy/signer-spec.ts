@@ -497,9 +497,17 @@ export function labelSelectorMatches(
 }
 
 /**
- * Names Kubernetes gives meaning to: system:masters and everything else under system:, in any
- * case and with surrounding spaces (a consumer that trims or folds case must not see a system name).
+ * Groups outside system: that clusters bind to cluster-admin: kubeadm (1.29+) binds the
+ * cluster-admin ClusterRole to kubeadm:cluster-admins, the group of its admin.conf.
+ */
+const reservedNamesOutsideSystem: ReadonlySet<string> = new Set(["kubeadm:cluster-admins"]);
+
+/**
+ * Names Kubernetes gives meaning to: system:masters and everything else under system:, and
+ * kubeadm:cluster-admins; in any case and with surrounding spaces (a consumer that trims or folds
+ * case must not see a privileged name).
  */
 export function isReservedName(value: string): boolean {
-  return value.trim().toLowerCase().startsWith("system:");
+  const normalised = value.trim().toLowerCase();
+  return normalised.startsWith("system:") || reservedNamesOutsideSystem.has(normalised);
 }

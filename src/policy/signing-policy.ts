@@ -10,6 +10,11 @@ import type { NameAttribute } from "../pki/names.js";
 import { parsePlainMailbox } from "./email-address.js";
 import { ipRangeContains, parseCidr } from "./ip-addresses.js";
 import { isReservedName, type SignerSpec } from "./signer-spec.js";
+import {
+  invalidDnsNameMessage,
+  invalidEmailAddressMessage,
+  isDnsNameSyntax,
+} from "./subject-alternative-name-syntax.js";
 
 /** The authenticated identity that created the CSR (spec.username, spec.groups). */
 export interface Requester {
@@ -126,8 +131,6 @@ function parseSpiffeId(uri: string): SpiffeId | undefined {
     );
   return match ? { trustDomain: match[1]!, namespace: match[2]!, serviceAccount: match[4]! } : undefined;
 }
-
-const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Matches a lower-cased DNS name against a pattern whose placeholders are already filled. */
 function dnsNameMatches(name: string, pattern: string): boolean {
@@ -256,19 +259,9 @@ export function evaluateSigningRequest(
   const grantedDns: string[] = [];
   for (const requested of sans.dns) {
     const name = requested.toLowerCase();
-    const labels = name.split(".");
-    if (
-      name.length > 253 ||
-      labels.length < 2 ||
-      !labels.every((label, index) => dnsLabel.test(label) || (index === 0 && label === "*"))
-    ) {
-      return refuse(
-        "InvalidDnsName",
-        "spec.policy.dnsNames",
-        `DNS SAN ${JSON.stringify(requested)} is not a valid DNS name (a "*" may only be the whole left-most label)`,
-      );
-    }
-    if (labels[0] === "*" && !policy.allowWildcardDnsNames) {
+    if (!isDnsNameSyntax(name))
+      return refuse("InvalidDnsName", "spec.policy.dnsNames", invalidDnsNameMessage(requested));
+    if (name.startsWith("*.") && !policy.allowWildcardDnsNames) {
       return refuse(
         "WildcardNotAllowed",
         "spec.policy.allowWildcardDnsNames",
@@ -303,11 +296,7 @@ export function evaluateSigningRequest(
   for (const email of sans.email) {
     const mailbox = parsePlainMailbox(email);
     if (!mailbox) {
-      return refuse(
-        "InvalidEmailAddress",
-        "spec.policy.emailDomains",
-        `email SAN ${JSON.stringify(email)} is not a plain mailbox (exactly one "@", an unquoted dot-atom local part, a domain)`,
-      );
+      return refuse("InvalidEmailAddress", "spec.policy.emailDomains", invalidEmailAddressMessage(email));
     }
     if (!policy.emailDomains.some((allowed) => allowed.toLowerCase() === mailbox.domain)) {
       return refuse(

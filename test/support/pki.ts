@@ -362,3 +362,81 @@ export async function makeCertificateAuthorityOutlivingItsRoot(options: {
     };
   });
 }
+
+/**
+ * A root renewal with both roots kept in root-cert.pem: the same key and subject, a short-lived
+ * root that signed the intermediate and a long-lived renewal (second review, issue 10 item 8).
+ * Both verify the intermediate; which one bounds a leaf must not depend on their order in the file.
+ */
+export function makeCertificateAuthorityUnderRenewedRoot(options: {
+  shortRootDays: number;
+  longRootDays: number;
+  intermediateDays: number;
+}): {
+  shortRootPem: string;
+  longRootPem: string;
+  intermediatePem: string;
+  intermediateKeyPem: string;
+  shortRootNotAfter: Date;
+  longRootNotAfter: Date;
+} {
+  return withTempDir((dir) => {
+    const path = (name: string): string => join(dir, name);
+    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("root-ec.pem")]);
+    const selfSigned = (days: number, out: string): string => {
+      openssl([
+        "req",
+        "-x509",
+        "-key",
+        path("root-ec.pem"),
+        "-subj",
+        "/CN=renewed root",
+        "-days",
+        String(days),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        path(out),
+      ]);
+      return readFileSync(path(out), "utf8");
+    };
+    const shortRootPem = selfSigned(options.shortRootDays, "short.pem");
+    const longRootPem = selfSigned(options.longRootDays, "long.pem");
+    writeFileSync(
+      path("ca.ext"),
+      "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n" +
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
+    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ec-key.pem")]);
+    openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec-key.pem"), "-out", path("ca-key.pem")]);
+    openssl(["req", "-new", "-key", path("ca-key.pem"), "-subj", "/CN=intermediate", "-out", path("ca.csr")]);
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      path("ca.csr"),
+      "-CA",
+      path("short.pem"),
+      "-CAkey",
+      path("root-ec.pem"),
+      "-set_serial",
+      "0x4321",
+      "-days",
+      String(options.intermediateDays),
+      "-extfile",
+      path("ca.ext"),
+      "-out",
+      path("ca-cert.pem"),
+    ]);
+    return {
+      shortRootPem,
+      longRootPem,
+      intermediatePem: readFileSync(path("ca-cert.pem"), "utf8"),
+      intermediateKeyPem: readFileSync(path("ca-key.pem"), "utf8"),
+      shortRootNotAfter: new Date(new X509Certificate(shortRootPem).validTo),
+      longRootNotAfter: new Date(new X509Certificate(longRootPem).validTo),
+    };
+  });
+}

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createPrivateKey } from "node:crypto";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +19,12 @@ import {
   opensslVerify,
   type TestCertificateAuthority,
 } from "../../support/pki.js";
-import { buildTestCertificateRequest, createTestLeafCertificate, testKey } from "../../support/pki.js";
+import {
+  buildTestCertificateRequest,
+  createTestLeafCertificate,
+  makeCertificateAuthorityUnderRenewedRoot,
+  testKey,
+} from "../../support/pki.js";
 
 function problemOf(run: () => unknown): CertificateAuthorityError {
   try {
@@ -97,6 +102,61 @@ describe("loadCertificateAuthority", function () {
     const authority = loadCertificateAuthority(files, now());
     expect(authority.roots).to.have.length(2);
     expect(authority.anchor.fingerprintSha256).to.equal(ca.root.certificate.fingerprintSha256);
+  });
+
+  describe("a renewed root (same key and subject) beside the old one: nothing depends on root-cert.pem's order", () => {
+    const day = 86_400_000;
+    let renewal: ReturnType<typeof makeCertificateAuthorityUnderRenewedRoot>;
+    before(() => {
+      renewal = makeCertificateAuthorityUnderRenewedRoot({
+        shortRootDays: 10,
+        longRootDays: 365,
+        intermediateDays: 365,
+      });
+    });
+    const files = (roots: string[], chainRoot: string | undefined) => ({
+      "ca-cert.pem": renewal.intermediatePem,
+      "ca-key.pem": renewal.intermediateKeyPem,
+      "root-cert.pem": roots.join(""),
+      "cert-chain.pem": renewal.intermediatePem + (chainRoot ?? ""),
+    });
+
+    for (const order of ["short root first", "long root first"] as const) {
+      const roots = () =>
+        order === "short root first"
+          ? [renewal.shortRootPem, renewal.longRootPem]
+          : [renewal.longRootPem, renewal.shortRootPem];
+
+      it(`${order}, cert-chain.pem names the short root: capped at the short root's NotAfter, anchored at it`, () => {
+        const authority = loadCertificateAuthority(files(roots(), renewal.shortRootPem), now());
+        expect(authority.notAfter.toISOString()).to.equal(renewal.shortRootNotAfter.toISOString());
+        expect(authority.anchor.pem).to.equal(renewal.shortRootPem);
+      });
+
+      it(`${order}, cert-chain.pem names the long root: anchored at it, still capped at the short root (a client may hold either)`, () => {
+        const authority = loadCertificateAuthority(files(roots(), renewal.longRootPem), now());
+        expect(authority.notAfter.toISOString()).to.equal(renewal.shortRootNotAfter.toISOString());
+        expect(authority.anchor.pem).to.equal(renewal.longRootPem);
+      });
+
+      it(`${order}, no root in cert-chain.pem: anchored at the earliest-expiring root`, () => {
+        const authority = loadCertificateAuthority(files(roots(), undefined), now());
+        expect(authority.anchor.pem).to.equal(renewal.shortRootPem);
+        expect(authority.notAfter.toISOString()).to.equal(renewal.shortRootNotAfter.toISOString());
+      });
+
+      it(`${order}, the short root expired: the renewal anchors and bounds, the expired root blocks nothing`, () => {
+        const later = new Date(renewal.shortRootNotAfter.getTime() + day);
+        const authority = loadCertificateAuthority(files(roots(), renewal.shortRootPem), later);
+        expect(authority.anchor.pem).to.equal(renewal.longRootPem);
+        expect(authority.notAfter.getTime()).to.equal(
+          Math.min(
+            renewal.longRootNotAfter.getTime(),
+            new Date(new X509Certificate(renewal.intermediatePem).validTo).getTime(),
+          ),
+        );
+      });
+    }
   });
 
   it("walks a two-intermediate chain in any order in cert-chain.pem", async () => {

@@ -18,6 +18,7 @@ import {
 } from "../../support/pki.js";
 import { readWithPkijs } from "../../support/pkijs-oracle.js";
 import {
+  CertificateAuthorityError,
   loadCertificateAuthority,
   type CertificateAuthority,
 } from "../../../src/pki/certificate-authority.js";
@@ -312,6 +313,49 @@ describe("issueLeafCertificate", function () {
       expect(
         opensslVerify(issued.chainPem, outliving.files["root-cert.pem"]!, ["-attime", lastSecond]),
       ).to.match(/: OK/);
+    });
+
+    describe("the chain's last 10 minutes (a leaf got down to under a second)", () => {
+      const request = () =>
+        parseCertificateRequest(
+          buildTestCertificateRequest({
+            key: testKey("ecdsa-p256"),
+            subjectAltNames: { dns: ["x.example"] },
+          }),
+        );
+      const issueAt = (now: Date) =>
+        issueLeafCertificate(
+          authority,
+          request(),
+          grant({ subjectAltNames: { dns: ["x.example"], ip: [], uri: [], email: [] } }),
+          { now: () => now, randomBytes: (n) => new Uint8Array(n).fill(1) },
+        );
+      for (const [what, beforeEndMs] of [
+        ["1 s", 1000],
+        ["999 ms", 999],
+        ["599.999 s", 599_999],
+      ] as const) {
+        it(`refuses ${what} before the root expires (CertificateAuthorityExpiringSoon: shorter than the 600 s minimum)`, async () => {
+          let error: unknown;
+          try {
+            await issueAt(new Date(outliving.rootNotAfter.getTime() - beforeEndMs));
+          } catch (caught) {
+            error = caught;
+          }
+          expect(error).to.be.instanceOf(CertificateAuthorityError);
+          expect(error).to.have.property("reason", "ExpiringSoon");
+          expect((error as Error).message)
+            .to.contain(outliving.rootNotAfter.toISOString())
+            .and.to.contain("600s");
+        });
+      }
+
+      it("issues exactly 600 s before the root expires, a leaf of 600 s ending at the root's NotAfter", async () => {
+        const now = new Date(outliving.rootNotAfter.getTime() - 600_000);
+        const issued = await issueAt(now);
+        expect(issued.notAfter.toISOString()).to.equal(outliving.rootNotAfter.toISOString());
+        expect(issued.notAfter.getTime() - now.getTime()).to.equal(600_000);
+      });
     });
 
     it("refuses to issue once the root has expired, though the signing certificate has not (Expired)", async () => {

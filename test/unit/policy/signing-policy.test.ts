@@ -455,7 +455,13 @@ describe("evaluateSigningRequest: email SANs are plain mailboxes (a split at the
 });
 
 describe("evaluateSigningRequest: reserved subjects in any case and with surrounding spaces", () => {
-  for (const value of [" system:masters", "System:Masters ", "\tSYSTEM:nodes"]) {
+  for (const value of [
+    " system:masters",
+    "System:Masters ",
+    "\tSYSTEM:nodes",
+    "kubeadm:cluster-admins",
+    " Kubeadm:Cluster-Admins\t",
+  ]) {
     it(`refuses O=${JSON.stringify(value)} (ReservedSubject)`, () => {
       expectRefused(
         decide(
