@@ -192,6 +192,9 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("constructed UTF8String (0x2c) as the CN", {}, (info) => {
     setFirstRdnValue(info, node(0x2c, text(0x0c, "web")));
   }),
+  handMade("extension id with an arc of 2^31 (Go's limit is 2^31-1)", {}, (info) =>
+    children(at.extension(info)).splice(0, 1, leaf(0x06, [0x2b, 0x88, 0x80, 0x80, 0x80, 0x00])),
+  ),
   handMade("critical as BOOLEAN 0x01 (BER true)", {}, (info) =>
     children(at.extension(info)).splice(1, 0, leaf(0x01, [0x01])),
   ),
@@ -224,6 +227,9 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("URI SAN with a bad percent escape", { subjectAltNames: [uri("spiffe://td/ns/%zz/sa/x")] }),
   handMade("URI SAN with user info", { subjectAltNames: [uri("spiffe://evil@td/ns/a/sa/b")] }),
   handMade("URI SAN with an invalid host", { subjectAltNames: [uri("spiffe://t_d!/ns/a/sa/b")] }),
+  handMade("URI SAN with a backtick (Go re-escapes it as %60)", {
+    subjectAltNames: [uri("spiffe://td/ns/a/sa/b`c")],
+  }),
   handMade("URI SAN that Go re-encodes", { subjectAltNames: [uri("spiffe://td/ns/a%2Fb/sa/c")] }),
   handMade("email SAN with two @", { subjectAltNames: [{ kind: "email", value: "a@evil.com@allowed.com" }] }),
   // Subject

@@ -213,8 +213,20 @@ const nameValueArbitrary: fc.Arbitrary<NameValueSpec> = fc.oneof(
   }),
   fc.record({
     type: fc.constantFrom(...nameTypes),
-    kind: fc.constantFrom<StringKind>("utf8", "bmp"),
+    kind: fc.constant<StringKind>("utf8"),
     value: fc.string({ unit: "grapheme", maxLength: 8 }),
+  }),
+  fc.record({
+    type: fc.constantFrom(...nameTypes),
+    kind: fc.constant<StringKind>("bmp"),
+    // BMPString is UCS-2: characters of the Basic Multilingual Plane, never surrogates.
+    value: fc.string({
+      unit: fc
+        .nat(0xfffd)
+        .filter((c) => c < 0xd800 || c > 0xdfff)
+        .map((c) => String.fromCharCode(c)),
+      maxLength: 8,
+    }),
   }),
 );
 

@@ -7,7 +7,16 @@ import {
   parseCertificateRequest,
 } from "../../../src/pki/certificate-request.js";
 import { Oid } from "../../../src/pki/oids.js";
+import { encodePem } from "../../../src/pki/pem.js";
+import { handMadeRequests } from "../../support/differential-corpus.js";
 import { buildTestCertificateRequest, caTrueExtension, opensslRequest, testKey } from "../../support/pki.js";
+
+/** A request of the parser-differential corpus, by name, as PEM. */
+function handMade(name: string): () => string {
+  const request = handMadeRequests.find((candidate) => candidate.name === name);
+  if (!request) throw new Error(`no hand-made request named ${name}`);
+  return () => encodePem("CERTIFICATE REQUEST", request.der());
+}
 
 function rejectionOf(run: () => unknown): CertificateRequestError {
   try {
@@ -151,6 +160,23 @@ describe("parseCertificateRequest", () => {
             extraExtensions: [{ oid: Oid.subjectAltName, value: sequence() }],
           }),
         "UnsupportedSubjectAltName",
+      ],
+      // Found by the parser-differential test: Go's crypto/x509 (kube-apiserver) refuses these.
+      [
+        "a request without the attributes field",
+        handMade("no attributes field at all (RFC 2986 makes [0] mandatory)"),
+        "MalformedRequest",
+      ],
+      ["an RSA key without NULL parameters", handMade("RSA key without NULL parameters"), "KeyNotAllowed"],
+      [
+        "an RSA key with [PRIVATE 0] instead of NULL parameters",
+        handMade("RSA key with [PRIVATE 0] instead of NULL parameters"),
+        "KeyNotAllowed",
+      ],
+      [
+        "an ECDSA key as a compressed point",
+        handMade("ECDSA P-256 key as a compressed point"),
+        "KeyNotAllowed",
       ],
     ];
     for (const [name, input, reason] of cases) {

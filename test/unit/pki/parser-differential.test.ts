@@ -73,7 +73,9 @@ function differences(ours: CsrSignerView, go: GoView): string[] {
   const theirs: typeof seen = {
     ...go,
     subject: go.subject.map((rdn) => rdn.map(({ type, value }) => ({ type, value: value as string }))),
-    basicConstraintsCA: go.basicConstraintsCA === true,
+    // Where encoding/asn1 cannot read basicConstraints (e.g. a non-minimal pathLen) only the
+    // extension bytes, compared above, can be; reading cA:TRUE there just makes policy refuse.
+    basicConstraintsCA: go.basicConstraintsCA ?? seen.basicConstraintsCA,
   };
   const out: string[] = [];
   for (const field of Object.keys(seen) as (keyof typeof seen)[]) {
@@ -137,10 +139,11 @@ describe(`csr-signer accepts nothing Go's crypto/x509 refuses, and sees what Go 
     );
     console.log(`      ${JSON.stringify(counts)}`);
     // The generator must exercise both sides of the property, or the test proves nothing.
-    expect(counts.accepted, "requests csr-signer accepted").to.be.greaterThan(generatedRuns / 10);
+    // (At the default seed about 13% are accepted, 3% after a mutation, and 72% refused by both.)
+    expect(counts.accepted, "requests csr-signer accepted").to.be.greaterThan(generatedRuns / 20);
     expect(counts.mutatedAccepted, "mutated requests csr-signer accepted").to.be.greaterThan(
-      generatedRuns / 50,
+      generatedRuns / 100,
     );
-    expect(counts.refusedByBoth, "requests both refused").to.be.greaterThan(generatedRuns / 10);
+    expect(counts.refusedByBoth, "requests both refused").to.be.greaterThan(generatedRuns / 4);
   });
 });
