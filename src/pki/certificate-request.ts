@@ -2,6 +2,7 @@ import { createPublicKey, verify as verifySignature, type KeyObject } from "node
 import {
   DerError,
   UniversalTag,
+  checkMinimalInteger,
   decodeDer,
   expectSequence,
   expectUniversal,
@@ -146,7 +147,7 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
 
   const spki = expectSequence(spkiNode, "subjectPublicKeyInfo");
   const subjectPublicKey = readBitStringBytes(spki.children[1], "subjectPublicKey");
-  checkKeyEncoding(spki, subjectPublicKey);
+  checkKeyEncoding(spki, subjectPublicKey, limits);
   const { publicKey, description } = importPublicKey(spki.encoded);
 
   const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
@@ -203,17 +204,29 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
 /**
  * Only the key encodings Go's crypto/x509 reads (kube-apiserver refuses the others, and Go clients
  * could not read a certificate carrying them), checked before OpenSSL, which reads more:
- * rsaEncryption with exactly NULL parameters (RFC 3279), ecPublicKey with a named curve and an
- * uncompressed point (RFC 5480).
+ * rsaEncryption with exactly NULL parameters (RFC 3279) and a DER RSAPublicKey (OpenSSL takes BER
+ * forms such as a high-tag-number SEQUENCE), ecPublicKey with a named curve and an uncompressed
+ * point (RFC 5480).
  */
-function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array): void {
+function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array, limits: DerLimits): void {
   if (spki.children.length !== 2) throw new DerError("subjectPublicKeyInfo must have 2 fields");
   const algorithm = expectSequence(spki.children[0], "subjectPublicKeyInfo algorithm");
   if (algorithm.children.length > 2) throw new DerError("subjectPublicKeyInfo algorithm has wrong shape");
   const oid = readObjectIdentifier(algorithm.children[0], "public key algorithm");
   const parameters = algorithm.children[1];
-  if (oid === Oid.rsaEncryption && !(parameters && isDerNull(parameters))) {
-    throw new CertificateRequestError("KeyNotAllowed", "RSA public key parameters must be NULL (RFC 3279)");
+  if (oid === Oid.rsaEncryption) {
+    if (!(parameters && isDerNull(parameters)))
+      throw new CertificateRequestError("KeyNotAllowed", "RSA public key parameters must be NULL (RFC 3279)");
+    const rsaPublicKey = expectSequence(decodeDer(subjectPublicKey, limits), "RSAPublicKey");
+    if (rsaPublicKey.children.length !== 2) throw new DerError("RSAPublicKey must have 2 fields");
+    for (const [index, what] of ["RSA modulus", "RSA public exponent"].entries()) {
+      const value = expectUniversal(rsaPublicKey.children[index], UniversalTag.integer, what).value;
+      checkMinimalInteger(value, what);
+      if ((value[0]! & 0x80) !== 0) throw new DerError(`${what} is negative`);
+      // Go's crypto/rsa refuses to verify with a larger exponent, so kube-apiserver refuses the request.
+      if (index === 1 && value.length > 4)
+        throw new CertificateRequestError("KeyNotAllowed", "RSA public exponent above 2^31-1");
+    }
   }
   if (oid === Oid.ecPublicKey) {
     readObjectIdentifier(parameters, "ECDSA public key named curve");

@@ -23,6 +23,7 @@ import {
 import {
   Oids,
   certificationRequestInfo,
+  largeExponentRsa,
   signedRequestTree,
   type NameValueSpec,
   type RequestSpec,
@@ -112,6 +113,15 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("P-521 key", { key: "ecdsa-p521", hash: "sha512" }),
   handMade("Ed25519 key", { key: "ed25519" }),
   handMade("ECDSA P-256 key as a compressed point", { compressedPoint: true }),
+  handMade("RSA key with the public exponent 2^31+1 (Go's limit is 2^31-1)", { key: largeExponentRsa }),
+  handMade(
+    "RSAPublicKey SEQUENCE in BER high-tag-number form (OpenSSL reads it)",
+    { key: "rsa-2048" },
+    (info) => {
+      const keyBits = children(children(info)[2])[1]!;
+      children(keyBits)[1]!.identifier = [0x3f, 0x10];
+    },
+  ),
   handMade("RSA key without NULL parameters", { key: "rsa-2048" }, (info) => {
     const keyAlgorithm = children(children(info)[2])[0]!;
     children(keyAlgorithm).pop();
@@ -255,6 +265,12 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("BMPString subject", { subject: [[{ type: "2.5.4.3", kind: "bmp", value: "w\u00e9b" }]] }),
   handMade("BMPString with a lone surrogate", {
     subject: [[{ type: "2.5.4.3", kind: "bmp", value: "a\ud800b" }]],
+  }),
+  handMade("BMPString CN with a trailing NUL (Go strips it as a terminator)", {
+    subject: [[{ type: "2.5.4.3", kind: "bmp", value: "admin\u0000" }]],
+  }),
+  handMade("BMPString CN with the noncharacter U+FDD0", {
+    subject: [[{ type: "2.5.4.3", kind: "bmp", value: "a\ufdd0" }]],
   }),
   handMade("BMPString of odd length", {}, (info) => setFirstRdnValue(info, leaf(0x1e, [0, 0x41, 0]))),
   handMade("UTF8String with invalid UTF-8", {}, (info) => setFirstRdnValue(info, leaf(0x0c, [0x41, 0xc3]))),

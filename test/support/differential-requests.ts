@@ -27,7 +27,9 @@ import {
 } from "./der-tree.js";
 
 export const keyKinds = ["rsa-2048", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519"] as const;
-export type KeyKind = (typeof keyKinds)[number];
+/** Hand-made cases only: an RSA public exponent above Go's limit of 2^31-1. */
+export const largeExponentRsa = "rsa-2048-exponent-2^31+1";
+export type KeyKind = (typeof keyKinds)[number] | typeof largeExponentRsa;
 export type Hash = "sha256" | "sha384" | "sha512";
 
 /** String types a Name value can take: UTF8String, PrintableString, IA5String, T61String, BMPString. */
@@ -77,8 +79,11 @@ export function privateKeyOf(kind: KeyKind): KeyObject {
   let key = keys.get(kind);
   if (!key) {
     key =
-      kind === "rsa-2048"
-        ? generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey
+      kind === "rsa-2048" || kind === largeExponentRsa
+        ? generateKeyPairSync("rsa", {
+            modulusLength: 2048,
+            publicExponent: kind === largeExponentRsa ? 2 ** 31 + 1 : 65537,
+          }).privateKey
         : kind === "ed25519"
           ? generateKeyPairSync("ed25519").privateKey
           : generateKeyPairSync("ec", { namedCurve: `P-${kind.slice(7)}` }).privateKey;
@@ -117,6 +122,12 @@ export function certificationRequestInfo(spec: RequestSpec): DerTree {
   );
   const publicKey = createPublicKey(privateKeyOf(spec.key));
   const spki = parseTree(new Uint8Array(publicKey.export({ format: "der", type: "spki" })));
+  if (publicKey.asymmetricKeyType === "rsa") {
+    // The RSAPublicKey inside the BIT STRING as a tree too: OpenSSL, which csr-signer reads keys
+    // with, and Go's cryptobyte may disagree on its encoding (lengths, integers, trailing bytes).
+    const bits = (spki.content as DerTree[])[1]!;
+    bits.content = [rawBytes([0]), parseTree((bits.content as Uint8Array).subarray(1))];
+  }
   if (spec.compressedPoint && publicKey.asymmetricKeyType === "ec") {
     const point = (spki.content as DerTree[])[1]!;
     const curve = publicKey.asymmetricKeyDetails!.namedCurve!;
@@ -172,7 +183,7 @@ export function signedRequestTree(spec: RequestSpec, info: Uint8Array): DerTree 
   if (spec.key === "ed25519") {
     algorithm = seq(oid("1.3.101.112"));
     signature = sign(null, info, key);
-  } else if (spec.key === "rsa-2048") {
+  } else if (spec.key === "rsa-2048" || spec.key === largeExponentRsa) {
     algorithm = seq(oid(signatureOids.rsa[spec.hash]), ...(spec.rsaNullParameters ? [derNullTree()] : []));
     signature = sign(spec.hash, info, key);
   } else {

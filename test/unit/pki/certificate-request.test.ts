@@ -178,6 +178,16 @@ describe("parseCertificateRequest", () => {
         handMade("ECDSA P-256 key as a compressed point"),
         "KeyNotAllowed",
       ],
+      [
+        "an RSAPublicKey in BER high-tag-number form",
+        handMade("RSAPublicKey SEQUENCE in BER high-tag-number form (OpenSSL reads it)"),
+        "MalformedRequest",
+      ],
+      [
+        "an RSA public exponent above 2^31-1",
+        handMade("RSA key with the public exponent 2^31+1 (Go's limit is 2^31-1)"),
+        "KeyNotAllowed",
+      ],
     ];
     for (const [name, input, reason] of cases) {
       it(`${name} (${reason})`, () => {
