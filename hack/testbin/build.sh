@@ -29,12 +29,16 @@ if [ "${1:-}" = "--print-dir" ]; then
   exit 0
 fi
 
+# Go from PATH, else where the official archive installs it.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+
 build() { # <module dir> <output dir> <binary name> <package> [ldflags]
   local module="$1" out_dir="$2" name="$3" package="$4" ldflags="${5:-}"
   if [ -x "$out_dir/$name" ]; then
     echo "testbin: $name cached at $out_dir" >&2
     return 0
   fi
+  command -v go >/dev/null || { echo "testbin: Go 1.26 is needed to build $name (https://go.dev/dl/)" >&2; exit 1; }
   mkdir -p "$out_dir"
   echo "testbin: building $name from $package (cold builds take minutes)..." >&2
   local started=$SECONDS tmp="$out_dir/.$name.$$"

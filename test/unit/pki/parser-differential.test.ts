@@ -89,7 +89,7 @@ function report(der: Uint8Array, ours: CsrSignerView, go: GoView, found: string[
   return [
     ...found,
     `request DER (hex): ${hex(der)}`,
-    `csr-signer: ${ours.accepted ? "accepted" : ours.refusal}`,
+    `csr-signer: ${ours.accepted ? `accepted, saw ${JSON.stringify(asGoWouldReport(ours.request))}` : ours.refusal}`,
     `Go: ${JSON.stringify(go)}`,
   ].join("\n");
 }
