@@ -3,6 +3,7 @@
  * its key, so only parsing decides. Names say what is tricky; what each side should do is the
  * test's property (csr-signer accepts nothing Go refuses, and sees what Go sees), not written here.
  */
+import { createHash, privateEncrypt } from "node:crypto";
 import {
   boolean,
   concat,
@@ -24,6 +25,7 @@ import {
   Oids,
   certificationRequestInfo,
   largeExponentRsa,
+  privateKeyOf,
   signedRequestTree,
   type NameValueSpec,
   type RequestSpec,
@@ -90,6 +92,16 @@ function handMade(
 const sanWith = (...names: DerTree[]): DerTree => seq(oid(Oids.subjectAltName), octetsOf(seq(...names)));
 const extensionRequestOf = (...extensions: DerTree[]): DerTree =>
   seq(oid(Oids.extensionRequest), setOf(seq(...extensions)));
+
+const sha256 = "2.16.840.1.101.3.4.2.1";
+
+/** Signs the request again with the RSA key, padding a DigestInfo of our making (PKCS #1 v1.5, type 1). */
+function resignWithDigestInfo(request: DerTree, digestInfo: (hash: Uint8Array) => DerTree): void {
+  const info = children(request)[0]!.content as Uint8Array;
+  const hash = new Uint8Array(createHash("sha256").update(info).digest());
+  const signature = privateEncrypt(privateKeyOf("rsa-2048"), encodeTree(digestInfo(hash)));
+  children(request)[2] = leaf(0x03, [0, ...signature]);
+}
 
 export const handMadeRequests: HandMadeRequest[] = [
   // Honest shapes
@@ -292,9 +304,34 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("RSA signature algorithm with non-NULL parameters", { key: "rsa-2048" }, undefined, (request) =>
     children(children(request)[1]).splice(1, 1, leaf(0x04, [])),
   ),
+  handMade(
+    "RSA signature whose DigestInfo omits the NULL parameters",
+    { key: "rsa-2048" },
+    undefined,
+    (request) => resignWithDigestInfo(request, (hash) => seq(seq(oid(sha256)), leaf(0x04, hash))),
+  ),
+  handMade(
+    "RSA signature whose DigestInfo has a non-minimal length",
+    { key: "rsa-2048" },
+    undefined,
+    (request) =>
+      resignWithDigestInfo(request, (hash) => ({
+        ...seq(seq(oid(sha256), derNullTree()), leaf(0x04, hash)),
+        lengthForm: "nonMinimal",
+      })),
+  ),
+  handMade("RSA signature whose DigestInfo has trailing bytes", { key: "rsa-2048" }, undefined, (request) =>
+    resignWithDigestInfo(request, (hash) =>
+      seq(seq(oid(sha256), derNullTree()), leaf(0x04, hash), rawBytes([0])),
+    ),
+  ),
+  handMade("ECDSA signature with a non-minimal INTEGER r", {}, undefined, (request) => {
+    const ecdsaSignature = children(children(request)[2])[1]!;
+    const r = children(ecdsaSignature)[0]!;
+    r.content = concat([Uint8Array.of(0), r.content as Uint8Array]);
+  }),
   handMade("signature BIT STRING with unused bits", {}, undefined, (request) => {
-    const signature = children(request)[2]!;
-    signature.content = concat([Uint8Array.of(1), (signature.content as Uint8Array).subarray(1)]);
+    children(children(request)[2]).splice(0, 1, rawBytes([1]));
   }),
   handMade(
     "RSA key, ECDSA signature algorithm",
@@ -303,7 +340,7 @@ export const handMadeRequests: HandMadeRequest[] = [
     (request) => (children(request)[1] = seq(oid("1.2.840.10045.4.3.2"))),
   ),
   handMade(
-    "sha1WithRSAEncryption",
+    "sha1WithRSAEncryption named over a SHA-256 signature",
     { key: "rsa-2048" },
     undefined,
     (request) => (children(children(request)[1])[0] = oid("1.2.840.113549.1.1.5")),

@@ -190,7 +190,11 @@ export function signedRequestTree(spec: RequestSpec, info: Uint8Array): DerTree 
     algorithm = seq(oid(signatureOids.ec[spec.hash]));
     signature = sign(spec.hash, info, key);
   }
-  return seq(rawBytes(info), algorithm, leaf(0x03, [0, ...signature]));
+  // An ECDSA signature is DER too (SEQUENCE of r and s): as a tree, outer mutations reach its encoding.
+  const signatureBits = spec.key.startsWith("ecdsa")
+    ? node(0x03, rawBytes([0]), parseTree(signature))
+    : leaf(0x03, [0, ...signature]);
+  return seq(rawBytes(info), algorithm, signatureBits);
 }
 
 // ---------------------------------------------------------------------------------------------
