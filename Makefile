@@ -23,7 +23,7 @@ export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TES
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
@@ -54,9 +54,17 @@ lint: deps ## Type-check, lint (typescript-eslint) and check formatting (Prettie
 format: deps ## Rewrite files with Prettier
 	npx prettier --write .
 
+.PHONY: x509-oracle
+x509-oracle: ## Build (or reuse) the Go helper of the parser-differential test in $(CSR_SIGNER_CACHE)
+	hack/testbin/build.sh x509-oracle
+
 .PHONY: test-unit
-test-unit: deps ## Unit tests (pure logic and PKI, with openssl cross-checks) under c8 coverage
+test-unit: deps x509-oracle ## Unit tests (pure logic and PKI, with openssl and Go crypto/x509 cross-checks) under c8 coverage
 	npm run --silent test:unit
+
+.PHONY: test-differential
+test-differential: deps x509-oracle ## Only the parser-differential test; longer: CSR_SIGNER_DIFFERENTIAL_RUNS=200000 (and _SEED)
+	npx mocha --config .mocharc.json test/unit/pki/parser-differential.test.ts
 
 .PHONY: test-integration
 test-integration: deps testbin ## Integration tests against a real kube-apiserver and etcd

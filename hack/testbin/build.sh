@@ -3,8 +3,9 @@
 # script, into a cache folder outside the work tree keyed by version, and
 # reuses them when they are already there.
 #
-# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd]...
-#        (no argument: kube-apiserver, kubectl and etcd, what tests and `make run` need)
+# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd|x509-oracle]...
+#        (no argument: kube-apiserver, kubectl and etcd, what tests and `make run` need;
+#        x509-oracle is the standard-library-only helper of the parser-differential test)
 # Prints nothing but progress on stderr; `hack/testbin/build.sh --print-dir` prints the folder.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,12 +19,18 @@ etcd_version="$(module_version "$here/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 # The go.sum hash is part of the key, so a regenerated module never reuses stale binaries.
 kube_dir="$cache_root/testbin/kubernetes-${kube_version}-$(sha256sum "$here/kube/go.sum" | cut -c1-12)"
 etcd_dir="$cache_root/testbin/etcd-${etcd_version}-$(sha256sum "$here/etcd/go.sum" | cut -c1-12)"
+# No dependencies, so the key is a hash of its own source: any edit builds a new binary.
+oracle_dir="$cache_root/testbin/x509-oracle-$(cat "$here/x509-oracle/go.mod" "$here/x509-oracle/main.go" | sha256sum | cut -c1-12)"
 
 if [ "${1:-}" = "--print-dir" ]; then
   echo "KUBE_BIN_DIR=$kube_dir"
   echo "ETCD_BIN_DIR=$etcd_dir"
+  echo "X509_ORACLE_BIN_DIR=$oracle_dir"
   exit 0
 fi
+
+# Go from PATH, else where the official archive installs it.
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
 
 build() { # <module dir> <output dir> <binary name> <package> [ldflags]
   local module="$1" out_dir="$2" name="$3" package="$4" ldflags="${5:-}"
@@ -31,6 +38,7 @@ build() { # <module dir> <output dir> <binary name> <package> [ldflags]
     echo "testbin: $name cached at $out_dir" >&2
     return 0
   fi
+  command -v go >/dev/null || { echo "testbin: Go 1.26 is needed to build $name (https://go.dev/dl/)" >&2; exit 1; }
   mkdir -p "$out_dir"
   echo "testbin: building $name from $package (cold builds take minutes)..." >&2
   local started=$SECONDS tmp="$out_dir/.$name.$$"
@@ -50,6 +58,7 @@ for target in "${targets[@]}"; do
     kubectl) build "$here/kube" "$kube_dir" kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags" ;;
     controller-manager) build "$here/kube" "$kube_dir" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
     etcd) build "$here/etcd" "$etcd_dir" etcd go.etcd.io/etcd/server/v3 ;;
+    x509-oracle) build "$here/x509-oracle" "$oracle_dir" x509-oracle . ;;
     *) echo "testbin: unknown target $target" >&2; exit 2 ;;
   esac
 done

@@ -2,6 +2,7 @@ import { createPublicKey, verify as verifySignature, type KeyObject } from "node
 import {
   DerError,
   UniversalTag,
+  checkMinimalInteger,
   decodeDer,
   expectSequence,
   expectUniversal,
@@ -71,6 +72,8 @@ export interface CertificateRequest {
   readonly subjectPublicKey: Uint8Array;
   /** OIDs of every requested extension; none but SANs is ever copied into a certificate. */
   readonly requestedExtensionOids: readonly string[];
+  /** Every requested extension as read (the parser-differential test compares them with Go's). */
+  readonly requestedExtensions: readonly RequestedExtension[];
   /** True when the request asked for basicConstraints CA:TRUE (policy refuses it). */
   readonly requestsCertificateAuthority: boolean;
 }
@@ -127,9 +130,15 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   if (root.children.length !== 3) throw new DerError("CertificationRequest must have 3 fields");
   const [info, signatureAlgorithm, signatureBits] = root.children as [DerNode, DerNode, DerNode];
   expectSequence(info, "certificationRequestInfo");
-  if (info.children.length < 3 || info.children.length > 4)
-    throw new DerError("certificationRequestInfo has wrong shape");
-  const [versionNode, subjectNode, spkiNode, attributesNode] = info.children;
+  // attributes ([0]) is mandatory in RFC 2986, even when empty; Go's parser (kube-apiserver's) refuses a request without it.
+  if (info.children.length !== 4)
+    throw new DerError("certificationRequestInfo must have 4 fields (version, subject, key, attributes)");
+  const [versionNode, subjectNode, spkiNode, attributesNode] = info.children as [
+    DerNode,
+    DerNode,
+    DerNode,
+    DerNode,
+  ];
   if (readSmallInteger(versionNode, "version") !== 0) throw new DerError("only version 1 (0) requests exist");
   const subject = readName(subjectNode, "subject");
   if (attributeValues(subject, "CN").length > 1) {
@@ -138,6 +147,7 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
 
   const spki = expectSequence(spkiNode, "subjectPublicKeyInfo");
   const subjectPublicKey = readBitStringBytes(spki.children[1], "subjectPublicKey");
+  checkKeyEncoding(spki, subjectPublicKey, limits);
   const { publicKey, description } = importPublicKey(spki.encoded);
 
   const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
@@ -155,7 +165,7 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
     );
   }
 
-  const extensions = attributesNode ? readExtensionRequest(attributesNode) : [];
+  const extensions = readExtensionRequest(attributesNode);
   const seen = new Set<string>();
   let subjectAltNames: SubjectAlternativeNames = { dns: [], ip: [], uri: [], email: [] };
   let requestsCertificateAuthority = false;
@@ -186,9 +196,50 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
     subjectPublicKeyInfo: spki.encoded,
     subjectPublicKey,
     requestedExtensionOids: [...seen],
+    requestedExtensions: extensions,
     requestsCertificateAuthority,
   };
 }
+
+/**
+ * Only the key encodings Go's crypto/x509 reads (kube-apiserver refuses the others, and Go clients
+ * could not read a certificate carrying them), checked before OpenSSL, which reads more:
+ * rsaEncryption with exactly NULL parameters (RFC 3279) and a DER RSAPublicKey (OpenSSL takes BER
+ * forms such as a high-tag-number SEQUENCE), ecPublicKey with a named curve and an uncompressed
+ * point (RFC 5480).
+ */
+function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array, limits: DerLimits): void {
+  if (spki.children.length !== 2) throw new DerError("subjectPublicKeyInfo must have 2 fields");
+  const algorithm = expectSequence(spki.children[0], "subjectPublicKeyInfo algorithm");
+  if (algorithm.children.length > 2) throw new DerError("subjectPublicKeyInfo algorithm has wrong shape");
+  const oid = readObjectIdentifier(algorithm.children[0], "public key algorithm");
+  const parameters = algorithm.children[1];
+  if (oid === Oid.rsaEncryption) {
+    if (!(parameters && isDerNull(parameters)))
+      throw new CertificateRequestError("KeyNotAllowed", "RSA public key parameters must be NULL (RFC 3279)");
+    const rsaPublicKey = expectSequence(decodeDer(subjectPublicKey, limits), "RSAPublicKey");
+    if (rsaPublicKey.children.length !== 2) throw new DerError("RSAPublicKey must have 2 fields");
+    for (const [index, what] of ["RSA modulus", "RSA public exponent"].entries()) {
+      const value = expectUniversal(rsaPublicKey.children[index], UniversalTag.integer, what).value;
+      checkMinimalInteger(value, what);
+      if ((value[0]! & 0x80) !== 0) throw new DerError(`${what} is negative`);
+      // Go's crypto/rsa refuses to verify with a larger exponent, so kube-apiserver refuses the request.
+      if (index === 1 && value.length > 4)
+        throw new CertificateRequestError("KeyNotAllowed", "RSA public exponent above 2^31-1");
+    }
+  }
+  if (oid === Oid.ecPublicKey) {
+    readObjectIdentifier(parameters, "ECDSA public key named curve");
+    if (subjectPublicKey[0] !== 0x04)
+      throw new CertificateRequestError(
+        "KeyNotAllowed",
+        "ECDSA public key must be an uncompressed point (RFC 5480)",
+      );
+  }
+}
+
+const isDerNull = (node: DerNode): boolean =>
+  node.encoded.length === 2 && node.encoded[0] === UniversalTag.null && node.encoded[1] === 0;
 
 function importPublicKey(spkiDer: Uint8Array): { publicKey: KeyObject; description: PublicKeyDescription } {
   let publicKey: KeyObject;
@@ -234,18 +285,17 @@ function readSignatureAlgorithm(node: DerNode): { hash: string; keyAlgorithm: "r
   const parametersOk =
     known.keyAlgorithm === "rsa"
       ? algorithm.children.length === 1 ||
-        (algorithm.children.length === 2 &&
-          parameters?.tagNumber === UniversalTag.null &&
-          parameters.value.length === 0)
+        (algorithm.children.length === 2 && parameters !== undefined && isDerNull(parameters))
       : algorithm.children.length === 1;
   if (!parametersOk) throw new DerError("signatureAlgorithm parameters are malformed");
   return known;
 }
 
-interface RequestedExtension {
-  oid: string;
-  critical: boolean;
-  value: Uint8Array;
+export interface RequestedExtension {
+  readonly oid: string;
+  readonly critical: boolean;
+  /** extnValue's contents (the DER of the extension). */
+  readonly value: Uint8Array;
 }
 
 function readExtensionRequest(attributesNode: DerNode): RequestedExtension[] {

@@ -7,6 +7,8 @@ import {
   parseCertificateRequest,
 } from "../../../src/pki/certificate-request.js";
 import { Oid } from "../../../src/pki/oids.js";
+import { encodePem } from "../../../src/pki/pem.js";
+import { handMadeRequests } from "../../support/differential-corpus.js";
 import {
   buildTestCertificateRequest,
   caTrueExtension,
@@ -14,6 +16,13 @@ import {
   opensslRequest,
   testKey,
 } from "../../support/pki.js";
+
+/** A request of the parser-differential corpus, by name, as PEM. */
+function handMade(name: string): () => string {
+  const request = handMadeRequests.find((candidate) => candidate.name === name);
+  if (!request) throw new Error(`no hand-made request named ${name}`);
+  return () => encodePem("CERTIFICATE REQUEST", request.der());
+}
 
 function rejectionOf(run: () => unknown): CertificateRequestError {
   try {
@@ -157,6 +166,33 @@ describe("parseCertificateRequest", () => {
             extraExtensions: [{ oid: Oid.subjectAltName, value: sequence() }],
           }),
         "UnsupportedSubjectAltName",
+      ],
+      // Found by the parser-differential test: Go's crypto/x509 (kube-apiserver) refuses these.
+      [
+        "a request without the attributes field",
+        handMade("no attributes field at all (RFC 2986 makes [0] mandatory)"),
+        "MalformedRequest",
+      ],
+      ["an RSA key without NULL parameters", handMade("RSA key without NULL parameters"), "KeyNotAllowed"],
+      [
+        "an RSA key with [PRIVATE 0] instead of NULL parameters",
+        handMade("RSA key with [PRIVATE 0] instead of NULL parameters"),
+        "KeyNotAllowed",
+      ],
+      [
+        "an ECDSA key as a compressed point",
+        handMade("ECDSA P-256 key as a compressed point"),
+        "KeyNotAllowed",
+      ],
+      [
+        "an RSAPublicKey in BER high-tag-number form",
+        handMade("RSAPublicKey SEQUENCE in BER high-tag-number form (OpenSSL reads it)"),
+        "MalformedRequest",
+      ],
+      [
+        "an RSA public exponent above 2^31-1",
+        handMade("RSA key with the public exponent 2^31+1 (Go's limit is 2^31-1)"),
+        "KeyNotAllowed",
       ],
     ];
     for (const [name, input, reason] of cases) {
