@@ -174,17 +174,23 @@ function describeTag(node: DerNode): string {
   return `[${className} ${node.tagNumber}${node.constructed ? " constructed" : ""}]`;
 }
 
+const maxObjectIdentifierArc = 0x7fffffff;
+
 export function readObjectIdentifier(node: DerNode | undefined, what: string): string {
   const value = expectUniversal(node, UniversalTag.objectIdentifier, what).value;
   if (value.length === 0) throw new DerError(`${what}: empty OBJECT IDENTIFIER`);
   const arcs: number[] = [];
   let arc = 0;
+  let arcStart = true;
   for (let i = 0; i < value.length; i++) {
     const byte = value[i]!;
-    if (arc === 0 && byte === 0x80) throw new DerError(`${what}: non-minimal OID arc`);
+    if (arcStart && byte === 0x80) throw new DerError(`${what}: non-minimal OID arc`);
+    arcStart = false;
     arc = arc * 128 + (byte & 0x7f);
-    if (arc > Number.MAX_SAFE_INTEGER / 128) throw new DerError(`${what}: OID arc too large`);
+    // Go's encoding/asn1 refuses arcs past 2^31-1 ("base 128 integer too large"); so does this reader.
+    if (arc > maxObjectIdentifierArc) throw new DerError(`${what}: OID arc larger than 2^31-1`);
     if ((byte & 0x80) === 0) {
+      arcStart = true;
       arcs.push(arc);
       arc = 0;
     } else if (i === value.length - 1) {
@@ -228,37 +234,6 @@ export function readBitStringBytes(node: DerNode | undefined, what: string): Uin
   if (value.length === 0) throw new DerError(`${what}: empty BIT STRING`);
   if (value[0] !== 0) throw new DerError(`${what}: BIT STRING with unused bits`);
   return value.subarray(1);
-}
-
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
-
-/** Reads the directory-string types a Name may use, as text. */
-export function readString(node: DerNode | undefined, what: string): string {
-  if (!node || node.tagClass !== TagClass.universal || node.constructed) {
-    throw new DerError(`${what}: expected a string`);
-  }
-  switch (node.tagNumber) {
-    case UniversalTag.utf8String:
-      try {
-        return textDecoder.decode(node.value);
-      } catch {
-        throw new DerError(`${what}: invalid UTF-8`);
-      }
-    case UniversalTag.printableString:
-    case UniversalTag.ia5String:
-    case UniversalTag.teletexString:
-      for (const byte of node.value) if (byte > 0x7e) throw new DerError(`${what}: non-ASCII byte in string`);
-      return String.fromCharCode(...node.value);
-    case UniversalTag.bmpString: {
-      if (node.value.length % 2 !== 0) throw new DerError(`${what}: odd-length BMPString`);
-      let text = "";
-      for (let i = 0; i < node.value.length; i += 2)
-        text += String.fromCharCode((node.value[i]! << 8) | node.value[i + 1]!);
-      return text;
-    }
-    default:
-      throw new DerError(`${what}: unsupported string type ${node.tagNumber}`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

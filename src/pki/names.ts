@@ -6,12 +6,12 @@ import {
   objectIdentifier,
   printableString,
   readObjectIdentifier,
-  readString,
   sequence,
   set,
   utf8String,
   type DerNode,
 } from "./der.js";
+import { readString } from "./der-strings.js";
 import { Oid, nameAttributeOids, nameAttributeShortNames } from "./oids.js";
 
 /** One attribute of a distinguished name; `type` is a short name (CN, O, ...) or a dotted OID. */

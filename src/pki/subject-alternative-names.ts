@@ -8,6 +8,7 @@ import {
   sequence,
   type DerNode,
 } from "./der.js";
+import { readUriSan } from "./uri-san.js";
 
 /** SANs by type. Values are as requested (policy normalises DNS case before matching). */
 export interface SubjectAlternativeNames {
@@ -49,7 +50,7 @@ export function readGeneralNames(node: DerNode, refuse: (message: string) => nev
         email.push(readAscii(name.value, "email address"));
         break;
       case GeneralNameTag.uniformResourceIdentifier:
-        uri.push(readAscii(name.value, "URI"));
+        uri.push(readUriSan(name.value));
         break;
       case GeneralNameTag.ipAddress:
         ip.push(formatIpAddress(name.value));

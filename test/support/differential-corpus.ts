@@ -217,6 +217,12 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("extension id with an arc of 2^31 (Go's limit is 2^31-1)", {}, (info) =>
     children(at.extension(info)).splice(0, 1, leaf(0x06, [0x2b, 0x88, 0x80, 0x80, 0x80, 0x00])),
   ),
+  handMade("extension id with an arc of 2^31-1 (Go's largest)", {}, (info) =>
+    children(at.extension(info)).splice(0, 1, leaf(0x06, [0x2b, 0x87, 0xff, 0xff, 0xff, 0x7f])),
+  ),
+  handMade("extension id with a non-minimal arc (leading 0x80)", {}, (info) =>
+    children(at.extension(info)).splice(0, 1, leaf(0x06, [0x55, 0x1d, 0x80, 0x11])),
+  ),
   handMade("critical as BOOLEAN 0x01 (BER true)", {}, (info) =>
     children(at.extension(info)).splice(1, 0, leaf(0x01, [0x01])),
   ),
@@ -253,6 +259,24 @@ export const handMadeRequests: HandMadeRequest[] = [
     subjectAltNames: [uri("spiffe://td/ns/a/sa/b`c")],
   }),
   handMade("URI SAN that Go re-encodes", { subjectAltNames: [uri("spiffe://td/ns/a%2Fb/sa/c")] }),
+  handMade("URI SAN with an upper-case scheme (Go lower-cases it)", {
+    subjectAltNames: [uri("SPIFFE://td/ns/a/sa/b")],
+  }),
+  handMade("URI SAN with an empty fragment (Go drops the '#')", {
+    subjectAltNames: [uri("spiffe://td/ns/a/sa/b#")],
+  }),
+  handMade("URI SAN spiffe:// with an empty authority (Go writes it back as spiffe:)", {
+    subjectAltNames: [uri("spiffe://")],
+  }),
+  handMade("URI SAN with a percent-escape in the host", {
+    subjectAltNames: [uri("spiffe://t%41d/ns/a/sa/b")],
+  }),
+  handMade("URI SAN with escaped user info (Go unescapes it)", {
+    subjectAltNames: [uri("spiffe://a%41b@td/ns/a/sa/b")],
+  }),
+  handMade("URI SAN with sub-delims in path, query and fragment", {
+    subjectAltNames: [uri("spiffe://td/ns/a!$&'()*+,;=:@/sa/b?q=/?'!#f'!/?")],
+  }),
   handMade("email SAN with two @", { subjectAltNames: [{ kind: "email", value: "a@evil.com@allowed.com" }] }),
   // Subject
   handMade("two CNs", { subject: [cn("a"), cn("b")] }),
@@ -270,6 +294,20 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("PrintableString with '*' and '&'", {
     subject: [[{ type: "2.5.4.3", kind: "printable", value: "*.a&b" }]],
   }),
+  handMade("PrintableString CN with a NUL", {}, (info) => setFirstRdnValue(info, leaf(0x13, [0x61, 0x00]))),
+  handMade("PrintableString with each character Go allows", {
+    subject: [[{ type: "2.5.4.3", kind: "printable", value: "AZaz09 '()+,-./:=?*&" }]],
+  }),
+  handMade("UTF8String CN with a leading byte-order mark (U+FEFF)", {
+    subject: [[{ type: "2.5.4.3", kind: "utf8", value: "\ufeffadmin" }]],
+  }),
+  handMade("UTF8String CN with an encoded surrogate (ED A0 80)", {}, (info) =>
+    setFirstRdnValue(info, leaf(0x0c, [0x61, 0xed, 0xa0, 0x80])),
+  ),
+  handMade("UTF8String CN with an overlong '/' (C0 AF)", {}, (info) =>
+    setFirstRdnValue(info, leaf(0x0c, [0x61, 0xc0, 0xaf])),
+  ),
+  handMade("IA5String CN with a NUL", {}, (info) => setFirstRdnValue(info, leaf(0x16, [0x61, 0x00, 0x62]))),
   handMade("TeletexString subject", { subject: [[{ type: "2.5.4.3", kind: "teletex", value: "web" }]] }),
   handMade("TeletexString with a Latin-1 byte", {
     subject: [[{ type: "2.5.4.3", kind: "teletex", value: "w\u00e9b" }]],
@@ -284,6 +322,12 @@ export const handMadeRequests: HandMadeRequest[] = [
   handMade("BMPString CN with the noncharacter U+FDD0", {
     subject: [[{ type: "2.5.4.3", kind: "bmp", value: "a\ufdd0" }]],
   }),
+  handMade("BMPString CN with the noncharacter U+FFFE", {}, (info) =>
+    setFirstRdnValue(info, leaf(0x1e, [0, 0x61, 0xff, 0xfe])),
+  ),
+  handMade("BMPString CN with a NUL inside", {}, (info) =>
+    setFirstRdnValue(info, leaf(0x1e, [0, 0x61, 0, 0, 0, 0x62])),
+  ),
   handMade("BMPString of odd length", {}, (info) => setFirstRdnValue(info, leaf(0x1e, [0, 0x41, 0]))),
   handMade("UTF8String with invalid UTF-8", {}, (info) => setFirstRdnValue(info, leaf(0x0c, [0x41, 0xc3]))),
   handMade("NumericString subject", {}, (info) => setFirstRdnValue(info, latin1(0x12, "123"))),

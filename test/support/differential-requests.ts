@@ -213,13 +213,23 @@ const nameTypes = [
   "1.2.840.113549.1.9.1", // emailAddress
 ];
 
-const printableAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?";
+// Go's PrintableString set, '*' and '&' included (encoding/asn1 allows them for real-world certificates).
+const printableAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&";
+const asciiCharacter = fc.nat(0x7f).map((c) => String.fromCharCode(c));
+/** UCS-2 units Go's BMPString reader refuses or treats specially: NUL, surrogates, noncharacters, BOM. */
+const trickyBmpUnits = [0x0000, 0xd800, 0xdbff, 0xdc00, 0xdfff, 0xfdd0, 0xfdef, 0xfeff, 0xfffe, 0xffff];
 
 const nameValueArbitrary: fc.Arbitrary<NameValueSpec> = fc.oneof(
   fc.record({
     type: fc.constantFrom(...nameTypes),
     kind: fc.constant<StringKind>("printable"),
-    value: fc.string({ unit: fc.constantFrom(...printableAlphabet), maxLength: 12 }),
+    value: fc.string({
+      unit: fc.oneof(
+        { weight: 19, arbitrary: fc.constantFrom(...printableAlphabet) },
+        { weight: 1, arbitrary: asciiCharacter },
+      ),
+      maxLength: 12,
+    }),
   }),
   fc.record({
     type: fc.constantFrom(...nameTypes),
@@ -229,23 +239,92 @@ const nameValueArbitrary: fc.Arbitrary<NameValueSpec> = fc.oneof(
   fc.record({
     type: fc.constantFrom(...nameTypes),
     kind: fc.constant<StringKind>("utf8"),
-    value: fc.string({ unit: "grapheme", maxLength: 8 }),
+    // A leading U+FEFF is text to Go, not a byte-order mark to strip.
+    value: fc
+      .tuple(fc.constantFrom("", "", "", "\ufeff"), fc.string({ unit: "grapheme", maxLength: 8 }))
+      .map(([prefix, rest]) => prefix + rest),
   }),
   fc.record({
     type: fc.constantFrom(...nameTypes),
     kind: fc.constant<StringKind>("bmp"),
-    // BMPString is UCS-2: characters of the Basic Multilingual Plane, never surrogates.
+    // BMPString is UCS-2: characters of the Basic Multilingual Plane; now and then a unit Go refuses.
     value: fc.string({
-      unit: fc
-        .nat(0xfffd)
-        .filter((c) => c < 0xd800 || c > 0xdfff)
-        .map((c) => String.fromCharCode(c)),
+      unit: fc.oneof(
+        {
+          weight: 15,
+          arbitrary: fc
+            .nat(0xfffd)
+            .filter((c) => c < 0xd800 || c > 0xdfff)
+            .map((c) => String.fromCharCode(c)),
+        },
+        { weight: 1, arbitrary: fc.constantFrom(...trickyBmpUnits).map((c) => String.fromCharCode(c)) },
+      ),
       maxLength: 8,
     }),
   }),
 );
 
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
+
+/**
+ * URIs glued from pieces where RFC 3986 and Go's url.Parse + URL.String() part ways: case, empty
+ * authorities, user info, percent-escapes good and bad, characters Go re-escapes, empty fragments.
+ */
+const uriPieces = [
+  "/",
+  "/",
+  "td",
+  "a",
+  "B",
+  ".",
+  ":",
+  "8443",
+  "@",
+  "?",
+  "#",
+  "%41",
+  "%2F",
+  "%2f",
+  "%25",
+  "%00",
+  "%C3%A9",
+  "%zz",
+  "%",
+  "%4",
+  "[",
+  "]",
+  "::1",
+  "!",
+  "$",
+  "&",
+  "'",
+  "(",
+  ")",
+  "*",
+  "+",
+  ",",
+  ";",
+  "=",
+  "-",
+  "_",
+  "~",
+  "`",
+  '"',
+  "<",
+  ">",
+  "{",
+  "}",
+  "|",
+  "\\",
+  "^",
+  " ",
+];
+const uriOfPiecesArbitrary: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.constantFrom("spiffe://", "spiffe:", "spiffe:/", "SPIFFE://", "urn:", "https://", "x+y.z-1:", "//"),
+    fc.array(fc.constantFrom(...uriPieces), { maxLength: 8 }),
+  )
+  .map(([start, pieces]) => start + pieces.join(""));
 
 const sanArbitrary: fc.Arbitrary<SanSpec> = fc.oneof(
   fc.record({
@@ -260,7 +339,8 @@ const sanArbitrary: fc.Arbitrary<SanSpec> = fc.oneof(
     kind: fc.constant("uri" as const),
     value: fc.oneof(
       fc.tuple(fc.domain(), label, label).map(([td, ns, sa]) => `spiffe://${td}/ns/${ns}/sa/${sa}`),
-      fc.webUrl(),
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      uriOfPiecesArbitrary,
     ),
   }),
   fc.record({
@@ -301,7 +381,13 @@ const extensionArbitrary: fc.Arbitrary<ExtensionSpec> = fc.oneof(
     value: fc.array(fc.nat(255), { minLength: 1, maxLength: 20 }).map((id) => leaf(0x04, id)),
   }),
   fc.record({
-    oid: fc.nat(99).map((n) => `1.3.6.1.4.1.99999.${n}`),
+    // Arcs around Go's limit of 2^31-1 now and then.
+    oid: fc
+      .oneof(
+        { weight: 9, arbitrary: fc.nat(99) },
+        { weight: 1, arbitrary: fc.integer({ min: 2 ** 31 - 3, max: 2 ** 31 + 2 }) },
+      )
+      .map((n) => `1.3.6.1.4.1.99999.${n}`),
     critical: fc.boolean(),
     value: fc.string({ maxLength: 10 }).map((value) => text(0x0c, value)),
   }),

@@ -86,6 +86,35 @@ describe("parseCertificateRequest", () => {
     expect(request.requestedExtensionOids).to.include(Oid.basicConstraints);
   });
 
+  it("reads a URI SAN exactly as Go's url.Parse and URL.String() give it back", () => {
+    for (const uri of [
+      "spiffe://cluster.local/ns/foo/sa/default",
+      "https://web.example.com:8443/x?y=1&z=%2F#top",
+      "spiffe://td/ns/a%2Fb/sa/c",
+      "spiffe://td/ns/a!$&'()*+,;=:@/sa/b?q=/?'!#f'!/?",
+      "urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66",
+      "spiffe:/ns/a",
+    ]) {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { uri: [uri] },
+      });
+      expect(parseCertificateRequest(pem).subjectAltNames.uri).to.deep.equal([uri]);
+    }
+  });
+
+  it("reads a UTF8String CN with a leading U+FEFF as Go does, without stripping it", () => {
+    const request = parseCertificateRequest(
+      handMade("UTF8String CN with a leading byte-order mark (U+FEFF)")(),
+    );
+    expect(request.subject).to.deep.equal([{ type: "CN", value: "\ufeffadmin" }]);
+  });
+
+  it("reads an extension id with an arc of 2^31-1, Go's largest", () => {
+    const request = parseCertificateRequest(handMade("extension id with an arc of 2^31-1 (Go's largest)")());
+    expect(request.requestedExtensions.map((extension) => extension.oid)).to.include("1.3.2147483647");
+  });
+
   describe("refuses", () => {
     const key = () => testKey("ecdsa-p256");
     const cases: [string, () => string | Uint8Array, string][] = [
@@ -194,10 +223,79 @@ describe("parseCertificateRequest", () => {
         handMade("RSA key with the public exponent 2^31+1 (Go's limit is 2^31-1)"),
         "KeyNotAllowed",
       ],
+      // Found by the parser-differential test: Go's encoding/asn1 refuses these OIDs and strings.
+      [
+        "an OID arc of 2^31 (Go: base 128 integer too large)",
+        handMade("extension id with an arc of 2^31 (Go's limit is 2^31-1)"),
+        "MalformedRequest",
+      ],
+      [
+        "an OID arc with a leading 0x80",
+        handMade("extension id with a non-minimal arc (leading 0x80)"),
+        "MalformedRequest",
+      ],
+      ["a PrintableString CN with a NUL", handMade("PrintableString CN with a NUL"), "MalformedRequest"],
+      [
+        "a PrintableString with '_' and '@'",
+        handMade("PrintableString with '_' and '@'"),
+        "MalformedRequest",
+      ],
+      ["a BMPString with a lone surrogate", handMade("BMPString with a lone surrogate"), "MalformedRequest"],
+      [
+        "a BMPString CN of a surrogate pair",
+        handMade("BMPString CN of a surrogate pair"),
+        "MalformedRequest",
+      ],
+      [
+        "a BMPString CN with the noncharacter U+FDD0",
+        handMade("BMPString CN with the noncharacter U+FDD0"),
+        "MalformedRequest",
+      ],
+      [
+        "a BMPString CN with the noncharacter U+FFFE",
+        handMade("BMPString CN with the noncharacter U+FFFE"),
+        "MalformedRequest",
+      ],
+      [
+        "a BMPString CN admin with a trailing NUL (Go reads admin)",
+        handMade("BMPString CN with a trailing NUL (Go strips it as a terminator)"),
+        "MalformedRequest",
+      ],
+      [
+        "a UTF8String CN with an encoded surrogate",
+        handMade("UTF8String CN with an encoded surrogate (ED A0 80)"),
+        "MalformedRequest",
+      ],
     ];
     for (const [name, input, reason] of cases) {
       it(`${name} (${reason})`, () => {
         expect(rejectionOf(() => parseCertificateRequest(input())).reason).to.equal(reason);
+      });
+    }
+
+    // Found by the parser-differential test: Go's url.Parse refuses these or gives back other text.
+    for (const [name, uri] of [
+      ["a bad percent escape (Go: invalid URL escape)", "spiffe://td/ns/%zz/sa/x"],
+      ["a truncated percent escape", "spiffe://td/ns/a/sa/b%4"],
+      ["a backtick (Go gives back %60)", "spiffe://td/ns/a/sa/b`c"],
+      ["a double quote (Go gives back %22)", 'spiffe://td/ns/a/sa/b"c'],
+      ["an upper-case scheme (Go lower-cases it)", "SPIFFE://td/ns/a/sa/b"],
+      ["an empty fragment (Go drops the '#')", "spiffe://td/ns/a/sa/b#"],
+      ["an empty authority (Go gives back spiffe:)", "spiffe://"],
+      ["an empty authority before a path", "spiffe:///ns/a/sa/b"],
+      ["user info (Go re-escapes it)", "spiffe://a%41b@td/ns/a/sa/b"],
+      ["a percent-escape in the host", "spiffe://t%41d/ns/a/sa/b"],
+      ["an IP-literal host", "https://[::1]/x"],
+      ["a trailing dot in the host (Go: invalid domain)", "spiffe://td./ns/a/sa/b"],
+      ["an empty port", "spiffe://td:/ns/a/sa/b"],
+      ["no scheme", "//td/ns/a/sa/b"],
+      ["a '[' in the path", "spiffe://td/ns/a[/sa/b"],
+    ] as const) {
+      it(`a URI SAN with ${name}: ${uri} (MalformedRequest)`, () => {
+        const pem = buildTestCertificateRequest({ key: key(), subjectAltNames: { uri: [uri] } });
+        const error = rejectionOf(() => parseCertificateRequest(pem));
+        expect(error.reason).to.equal("MalformedRequest");
+        expect(error.message).to.match(/URI SAN is not an absolute RFC 3986 URI/);
       });
     }
 

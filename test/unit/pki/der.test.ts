@@ -11,6 +11,7 @@ import {
   time,
   unsignedInteger,
 } from "../../../src/pki/der.js";
+import { readString } from "../../../src/pki/der-strings.js";
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -84,6 +85,112 @@ describe("strict DER reader", () => {
     for (const oid of ["1.2.840.113549.1.9.14", "2.5.29.17", "1.3.6.1.4.1.311.10.3.3", "2.999.1"]) {
       expect(readObjectIdentifier(decodeDer(objectIdentifier(oid)), "oid")).to.equal(oid);
     }
+  });
+});
+
+describe("readObjectIdentifier matches Go's encoding/asn1", () => {
+  const oidOf = (...content: number[]): string =>
+    readObjectIdentifier(decodeDer(bytes(0x06, content.length, ...content)), "oid");
+
+  it("reads an arc of 2^31-1, Go's largest", () => {
+    expect(oidOf(0x2b, 0x87, 0xff, 0xff, 0xff, 0x7f)).to.equal("1.3.2147483647");
+  });
+
+  it("refuses an arc of 2^31 (Go: base 128 integer too large)", () => {
+    expect(() => oidOf(0x2b, 0x88, 0x80, 0x80, 0x80, 0x00)).to.throw(DerError, /larger than 2\^31-1/);
+  });
+
+  it("refuses an arc of 2^53 before it loses precision", () => {
+    expect(() => oidOf(0x2b, 0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00)).to.throw(
+      DerError,
+      /larger/,
+    );
+  });
+
+  for (const [name, content] of [
+    ["a non-minimal first arc", [0x80, 0x2b]],
+    ["a non-minimal later arc", [0x55, 0x1d, 0x80, 0x11]],
+    ["a non-minimal last arc that is zero", [0x2b, 0x80, 0x00]],
+  ] as const) {
+    it(`refuses ${name} (leading 0x80)`, () => {
+      expect(() => oidOf(...content)).to.throw(DerError, /non-minimal OID arc/);
+    });
+  }
+
+  it("refuses a truncated arc", () => {
+    expect(() => oidOf(0x2b, 0x86)).to.throw(DerError, /truncated/);
+  });
+});
+
+describe("readString matches Go's encoding/asn1 string rules", () => {
+  const read = (tag: number, ...content: number[]): string =>
+    readString(decodeDer(bytes(tag, content.length, ...content)), "CN");
+  const ascii = (text: string): number[] => Array.from(text, (c) => c.charCodeAt(0));
+  const ucs2 = (...units: number[]): number[] => units.flatMap((unit) => [unit >> 8, unit & 0xff]);
+
+  it("reads a PrintableString of every character Go allows, '*' and '&' included", () => {
+    const all = "ABCXYZabcxyz0189 '()+,-./:=?*&";
+    expect(read(0x13, ...ascii(all))).to.equal(all);
+  });
+
+  for (const byte of [
+    0x00, 0x0a, 0x21, 0x22, 0x23, 0x24, 0x25, 0x3b, 0x3c, 0x3e, 0x40, 0x5f, 0x60, 0x7b, 0x7e, 0x7f,
+  ]) {
+    it(`refuses a PrintableString with byte 0x${byte.toString(16).padStart(2, "0")}, which Go refuses`, () => {
+      expect(() => read(0x13, 0x61, byte)).to.throw(DerError, /PrintableString contains/);
+    });
+  }
+
+  it("refuses a PrintableString CN with a NUL (the generated counterexample)", () => {
+    expect(() => read(0x13, 0x00)).to.throw(DerError, /PrintableString contains byte 0x00/);
+  });
+
+  it("reads a BMPString of BMP characters", () => {
+    expect(read(0x1e, ...ucs2(0x77, 0xe9, 0x62, 0xfeff, 0xfffd))).to.equal("w\u00e9b\ufeff\ufffd");
+  });
+
+  for (const [name, units, message] of [
+    ["a lone surrogate", [0x61, 0xd800, 0x62], /surrogate/],
+    ["a surrogate pair (UTF-16, not UCS-2)", [0xd83d, 0xde00], /surrogate/],
+    ["the noncharacter U+FDD0", [0x61, 0xfdd0], /noncharacter U\+FDD0/],
+    ["the noncharacter U+FDEF", [0xfdef], /noncharacter U\+FDEF/],
+    ["the noncharacter U+FFFE", [0x61, 0xfffe], /noncharacter U\+FFFE/],
+    ["the noncharacter U+FFFF", [0xffff], /noncharacter U\+FFFF/],
+    [
+      "a trailing NUL (Go strips it: admin\\0 would be admin to Go)",
+      [0x61, 0x64, 0x6d, 0x69, 0x6e, 0],
+      /U\+0000/,
+    ],
+    ["a NUL inside", [0x61, 0, 0x62], /U\+0000/],
+  ] as const) {
+    it(`refuses a BMPString with ${name}`, () => {
+      expect(() => read(0x1e, ...ucs2(...units))).to.throw(DerError, message);
+    });
+  }
+
+  it("keeps a leading U+FEFF in a UTF8String, as Go does (it is not a byte-order mark to strip)", () => {
+    expect(read(0x0c, 0xef, 0xbb, 0xbf, ...ascii("admin"))).to.equal("\ufeffadmin");
+  });
+
+  for (const [name, content] of [
+    ["a truncated sequence", [0x41, 0xc3]],
+    ["an encoded surrogate (ED A0 80)", [0x61, 0xed, 0xa0, 0x80]],
+    ["an overlong '/' (C0 AF)", [0x61, 0xc0, 0xaf]],
+    ["a code point past U+10FFFF (F4 90 80 80)", [0xf4, 0x90, 0x80, 0x80]],
+  ] as const) {
+    it(`refuses a UTF8String with ${name}, which Go's utf8.Valid refuses`, () => {
+      expect(() => read(0x0c, ...content)).to.throw(DerError, /invalid UTF-8/);
+    });
+  }
+
+  it("refuses IA5String and TeletexString bytes past 0x7e (Go reads TeletexString as Latin-1)", () => {
+    expect(() => read(0x16, 0x61, 0x80)).to.throw(DerError, /non-ASCII/);
+    expect(() => read(0x14, 0x77, 0xe9, 0x62)).to.throw(DerError, /non-ASCII/);
+  });
+
+  it("refuses NumericString and UniversalString, which csr-signer does not read", () => {
+    expect(() => read(0x12, 0x31)).to.throw(DerError, /unsupported string type 18/);
+    expect(() => read(0x1c, 0, 0, 0, 0x61)).to.throw(DerError, /unsupported string type 28/);
   });
 });
 

@@ -139,7 +139,7 @@ describe(`csr-signer accepts nothing Go's crypto/x509 refuses, and sees what Go 
     );
     console.log(`      ${JSON.stringify(counts)}`);
     // The generator must exercise both sides of the property, or the test proves nothing.
-    // (At the default seed, once Go and csr-signer agree: 17% accepted, 3% after a mutation, 63% refused by both.)
+    // (At the default seed, once Go and csr-signer agree: 12% accepted, 2% after a mutation, 71% refused by both.)
     expect(counts.accepted, "requests csr-signer accepted").to.be.greaterThan(generatedRuns / 20);
     expect(counts.mutatedAccepted, "mutated requests csr-signer accepted").to.be.greaterThan(
       generatedRuns / 100,
