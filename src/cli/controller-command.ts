@@ -165,7 +165,15 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     probeAddress: values["probe-address"],
     logger,
   });
-  await controller.start();
+  try {
+    await controller.start();
+  } catch (error) {
+    // A controller that did not start must not linger half-alive (a probe server answering,
+    // informers listing): release everything, and the CLI exits non-zero.
+    await controller.stop().catch(() => undefined); // the start failure is the error worth reporting
+    await kubeConfig.close();
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info("shutting down", { signal });

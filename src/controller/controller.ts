@@ -46,6 +46,7 @@ import {
   type SignerObject,
 } from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
+import { ProgressMonitor } from "./progress-monitor.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -68,6 +69,8 @@ export interface ControllerOptions {
   events?: EventRecorder;
   /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
   approval?: ApprovalSettings;
+  /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
+  stallAfterMs?: number;
   /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
 }
@@ -87,6 +90,7 @@ const defaultLeaseName = "csr-signer";
 export class SignerController {
   readonly metrics = new ControllerMetrics();
   readonly registry: SignerRegistry;
+  readonly progress: ProgressMonitor;
   private readonly csrInformer: ResilientInformer<CsrObject>;
   private readonly signerInformer: ResilientInformer<SignerObject>;
   private readonly secretInformer: ResilientInformer<SecretObject>;
@@ -174,6 +178,7 @@ export class SignerController {
       },
       namespace,
       now,
+      (signer, result) => this.metrics.caParses.inc({ signer, result }),
     );
     this.csrQueue = new WorkQueue(
       undefined,
@@ -235,6 +240,9 @@ export class SignerController {
       this.elector.onChange((leading) => this.setLeading(leading));
     }
     this.metrics.leader.set({ name: options.leaseName ?? defaultLeaseName }, this.elector ? 0 : 1);
+    this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
+    for (const informer of this.informers())
+      this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
@@ -411,17 +419,18 @@ export class SignerController {
       if (key === undefined) return;
       const started = Date.now();
       try {
-        let published = true;
-        if (key === statusKey) {
-          // Counts and signing troubles only: no rebuild, no publication.
-          if (this.isLeader) await this.writeSignerStatuses();
-        } else {
-          this.rebuildSigners();
-          if (this.isLeader) {
-            published = await this.publishTrustBundles();
-            await this.writeSignerStatuses();
+        const published = await this.progress.track(`signers ${key}`, async () => {
+          if (key === statusKey) {
+            // Counts and signing troubles only: no rebuild, no publication.
+            if (this.isLeader) await this.writeSignerStatuses();
+            return true;
           }
-        }
+          this.rebuildSigners();
+          if (!this.isLeader) return true;
+          const complete = await this.publishTrustBundles();
+          await this.writeSignerStatuses();
+          return complete;
+        });
         // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
         if (published) this.signerQueue.forget(key);
         else this.signerQueue.addRateLimited(key);
@@ -536,7 +545,7 @@ export class SignerController {
           // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
           result = { kind: "done" };
         } else {
-          result = await this.reconciler.reconcile(name);
+          result = await this.progress.track(`csr ${name}`, () => this.reconciler.reconcile(name));
         }
       } catch (error) {
         this.metrics.reconcileErrors.inc({ controller: "certificatesigningrequest" });
@@ -587,7 +596,12 @@ export class SignerController {
         : [404, "text/plain", "not found\n"],
     );
     await listen(this.options.probeAddress, async (path) => {
-      if (path === "/healthz") return [200, "text/plain", "ok\n"];
+      if (path === "/healthz") {
+        const stuck = this.progress.problems();
+        return stuck.length === 0
+          ? [200, "text/plain", "ok\n"]
+          : [503, "text/plain", `${stuck.join("\n")}\n`];
+      }
       if (path === "/readyz")
         return this.ready
           ? [200, "text/plain", "ok\n"]

@@ -45,6 +45,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private syncedOnce = false;
   private watching = false;
   private readonly syncWaiters: (() => void)[] = [];
+  private listStartedAt: number | undefined;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -61,6 +62,15 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  /** When the list call in flight began (ms since the epoch); undefined while not listing. */
+  get listingSince(): number | undefined {
+    return this.listStartedAt;
   }
 
   /** True once a list succeeded and a watch is open (what /readyz reports). */
@@ -123,7 +133,12 @@ export class ResilientInformer<T extends KubernetesObject> {
     while (!this.stopped) {
       try {
         if (needList) {
-          await this.relist();
+          this.listStartedAt = Date.now();
+          try {
+            await this.relist();
+          } finally {
+            this.listStartedAt = undefined;
+          }
           needList = false;
         }
         const outcome = await this.watchOnce();
