@@ -14,6 +14,7 @@ import {
   readCertificateAuthorityFolder,
   type CertificateAuthority,
 } from "../pki/certificate-authority.js";
+import { base64DecodedLength } from "../pki/base64.js";
 import { publishedLongEnough, type RecordedRoot } from "../bundle/trust-bundle.js";
 import type { SignerSpec } from "../policy/signer-spec.js";
 import type { SecretObject, SignerProblem } from "./signer-registry.js";
@@ -201,12 +202,6 @@ function isValidAt(authority: CertificateAuthority, now: Date): boolean {
   } catch {
     return false; // expired or not yet valid: the caller treats it as no previous CA
   }
-}
-
-/** Bytes that base64 text decodes to, without decoding it. */
-function base64DecodedLength(base64: string): number {
-  const padding = base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0;
-  return Math.floor((base64.length * 3) / 4) - padding;
 }
 
 /** An error's first line, bounded: enough to act on, never a dump of the input. */

@@ -39,6 +39,7 @@ import {
   type ReconcileResult,
 } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
+import { cachedCsr } from "./csr-cache.js";
 import {
   SignerRegistry,
   type NamespaceObject,
@@ -86,6 +87,8 @@ const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}
 const signersKey = "signers";
 const statusKey = "status";
 const defaultLeaseName = "csr-signer";
+/** CSRs per list page: at most ~1.5 MB each as the API server stores them, so one page stays ~24 MB. */
+const csrPageSize = 16;
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
@@ -129,36 +132,40 @@ export class SignerController {
     this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
       ...common,
       path: csrPath,
-      list: () => certificates.listCertificateSigningRequest() as Promise<ListResult<CsrObject>>,
+      list: (page) => certificates.listCertificateSigningRequest(page) as Promise<ListResult<CsrObject>>,
+      // A CSR may carry ~1.5 MB in spec.request: small pages, and only what we will read is kept.
+      pageSize: csrPageSize,
+      transform: (csr) => cachedCsr(csr, (signerName) => this.reconciler.isOurs({ spec: { signerName } })),
       resyncMs: options.resyncMs ?? 10 * 60_000,
     });
     this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
       ...common,
       path: signersPath,
-      list: () =>
+      list: (page) =>
         this.customObjects.listClusterCustomObject({
           group: signerApiGroup,
           version: signerApiVersion,
           plural: signerPlural,
+          ...page,
         }) as Promise<ListResult<SignerObject>>,
     });
     this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
       ...common,
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: () => core.listNamespacedSecret({ namespace }) as Promise<ListResult<SecretObject>>,
+      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
     });
     this.namespaceInformer = new ResilientInformer<NamespaceObject>(kubeConfig, {
       ...common,
       path: "/api/v1/namespaces",
-      list: () => core.listNamespace() as Promise<ListResult<NamespaceObject>>,
+      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
     });
     // Only ConfigMaps we published (label-selected), so the cache stays small.
     this.configMapInformer = new ResilientInformer<ConfigMapObject>(kubeConfig, {
       ...common,
       path: "/api/v1/configmaps",
       labelSelector: trustBundleLabel,
-      list: () =>
-        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel }) as Promise<
+      list: (page) =>
+        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
           ListResult<ConfigMapObject>
         >,
     });
@@ -167,7 +174,7 @@ export class SignerController {
       this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
         ...common,
         path: "/api/v1/nodes",
-        list: () => core.listNode() as Promise<ListResult<NodeObject>>,
+        list: (page) => core.listNode(page) as Promise<ListResult<NodeObject>>,
       });
     }
     this.registry = new SignerRegistry(
@@ -260,6 +267,11 @@ export class SignerController {
     ];
     if (this.nodeInformer) all.push(this.nodeInformer);
     return all;
+  }
+
+  /** The cached form of CSR `name` (what the cache holds, for tests and benchmarks). */
+  cachedCsr(name: string): CsrObject | undefined {
+    return this.csrInformer.get(name);
   }
 
   get isLeader(): boolean {

@@ -4,6 +4,9 @@
  * after 30 s; this one relists on 410 Gone, re-watches from the last resourceVersion after
  * ordinary ends, backs off with jitter on errors, aborts a watch that has been silent too long
  * (watchdog), and replays every object periodically (resync) so nothing is forgotten.
+ * Lists are paged (limit/continue), so no list response is held whole, and every object passes
+ * through an optional transform as it arrives, before it is cached: a cache keeps only what its
+ * controller reads.
  */
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode, describeError } from "./client.js";
@@ -14,13 +17,28 @@ export interface KubernetesObject {
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; _continue?: string };
 }
+
+/** One page of a list call, in client-node's parameter names. */
+export interface ListPage {
+  limit: number;
+  _continue?: string;
+}
+
+const defaultPageSize = 500;
 
 export interface InformerOptions<T extends KubernetesObject> {
   /** The watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
   path: string;
-  list: () => Promise<ListResult<T>>;
+  list: (page: ListPage) => Promise<ListResult<T>>;
+  /** Objects per list page (default 500): what one list response holds at most. */
+  pageSize?: number;
+  /**
+   * Applied to every object as it arrives (each list page, each watch event), before it enters the
+   * cache or reaches a handler: what it drops is never held.
+   */
+  transform?: (object: T) => T;
   fieldSelector?: string;
   labelSelector?: string;
   /** Abort a watch after this long without any event or bookmark. */
@@ -113,6 +131,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     return namespace ? `${namespace}/${name}` : name;
   }
 
+  private transform(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
+  }
+
   private emit(event: InformerEvent, object: T): void {
     for (const handler of this.handlers) {
       try {
@@ -162,14 +184,33 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const result = await this.options.list();
+    const limit = this.options.pageSize ?? defaultPageSize;
     const seen = new Set<string>();
-    for (const item of result.items) {
-      const key = this.key(item);
-      seen.add(key);
-      const previous = this.cache.get(key);
-      this.cache.set(key, item);
-      if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    for (;;) {
+      let page: ListResult<T>;
+      try {
+        page = await this.options.list({ limit, ...(continueToken ? { _continue: continueToken } : {}) });
+      } catch (error) {
+        // The continue token expired (410) between pages: list again from the start, as client-go does.
+        if (continueToken === undefined || apiErrorCode(error) !== 410) throw error;
+        continueToken = undefined;
+        seen.clear();
+        continue;
+      }
+      for (const raw of page.items) {
+        const item = this.transform(raw);
+        const key = this.key(item);
+        seen.add(key);
+        const previous = this.cache.get(key);
+        this.cache.set(key, item);
+        if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? "";
+      continueToken = page.metadata?._continue || undefined;
+      if (continueToken === undefined) break;
+      if (this.stopped) return;
     }
     for (const [key, object] of this.cache) {
       if (!seen.has(key)) {
@@ -177,7 +218,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         this.emit("delete", object);
       }
     }
-    this.resourceVersion = result.metadata?.resourceVersion ?? "";
+    this.resourceVersion = resourceVersion;
     if (!this.syncedOnce) {
       this.syncedOnce = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
@@ -211,13 +252,14 @@ export class ResilientInformer<T extends KubernetesObject> {
             const resourceVersion = object.metadata?.resourceVersion;
             if (resourceVersion) this.resourceVersion = resourceVersion;
             if (type === "BOOKMARK") return;
-            const key = this.key(object);
+            const item = this.transform(object);
+            const key = this.key(item);
             if (type === "DELETED") {
               this.cache.delete(key);
-              this.emit("delete", object);
+              this.emit("delete", item);
             } else {
-              this.cache.set(key, object);
-              this.emit("upsert", object);
+              this.cache.set(key, item);
+              this.emit("upsert", item);
             }
           },
           (error: unknown) => {
