@@ -22,7 +22,9 @@ Options:
   --namespace NAME           namespace of CA Secrets and the leader Lease
                              (default: $POD_NAMESPACE, the pod's namespace, else csr-signer)
   --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8080; "" disables)
-  --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables)
+  --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
+                             /readyz: caches synced and watches live; /healthz fails only when one work
+                             item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 50)
   --kube-api-burst N         API request burst (default 100)
   --workers N                concurrent CSR reconciles (default 4)

@@ -39,7 +39,7 @@ import {
   type ReconcileResult,
 } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
-import { cachedCsr } from "./csr-cache.js";
+import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import {
   SignerRegistry,
   type NamespaceObject,
@@ -132,8 +132,9 @@ export class SignerController {
     this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
       ...common,
       path: csrPath,
-      list: (page) => certificates.listCertificateSigningRequest(page) as Promise<ListResult<CsrObject>>,
-      // A CSR may carry ~1.5 MB in spec.request: small pages, and only what we will read is kept.
+      // A CSR may carry ~1.5 MB in spec.request: small pages, long strings cut from the bytes before
+      // parsing (the informer lists and watches by itself then), and only what we will read is kept.
+      maxStringBytes: maximumCsrStringBytes,
       pageSize: csrPageSize,
       transform: (csr) => cachedCsr(csr, (signerName) => this.reconciler.isOurs({ spec: { signerName } })),
       resyncMs: options.resyncMs ?? 10 * 60_000,

@@ -10,6 +10,7 @@
  */
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode, describeError } from "./client.js";
+import { listCuttingLongStrings, watchCuttingLongStrings } from "./raw-json.js";
 
 export interface KubernetesObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -17,7 +18,8 @@ export interface KubernetesObject {
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string; _continue?: string };
+  /** client-node names the continue token _continue; the raw JSON calls it continue. */
+  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
 }
 
 /** One page of a list call, in client-node's parameter names. */
@@ -31,7 +33,13 @@ const defaultPageSize = 500;
 export interface InformerOptions<T extends KubernetesObject> {
   /** The watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
   path: string;
-  list: (page: ListPage) => Promise<ListResult<T>>;
+  /** The list call; required unless maxStringBytes is set (then the informer lists by itself). */
+  list?: (page: ListPage) => Promise<ListResult<T>>;
+  /**
+   * When set, list and watch responses are read as bytes and every string value longer than this
+   * is cut out before parsing (see raw-json.ts): for objects that may carry megabytes not read.
+   */
+  maxStringBytes?: number;
   /** Objects per list page (default 500): what one list response holds at most. */
   pageSize?: number;
   /**
@@ -191,7 +199,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     for (;;) {
       let page: ListResult<T>;
       try {
-        page = await this.options.list({ limit, ...(continueToken ? { _continue: continueToken } : {}) });
+        page = await this.listPage({ limit, ...(continueToken ? { _continue: continueToken } : {}) });
       } catch (error) {
         // The continue token expired (410) between pages: list again from the start, as client-go does.
         if (continueToken === undefined || apiErrorCode(error) !== 410) throw error;
@@ -208,7 +216,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
       }
       resourceVersion = page.metadata?.resourceVersion ?? "";
-      continueToken = page.metadata?._continue || undefined;
+      continueToken = page.metadata?._continue || page.metadata?.continue || undefined;
       if (continueToken === undefined) break;
       if (this.stopped) return;
     }
@@ -225,6 +233,17 @@ export class ResilientInformer<T extends KubernetesObject> {
     }
   }
 
+  private listPage(page: ListPage): Promise<ListResult<T>> {
+    const { maxStringBytes, list, path, labelSelector, fieldSelector } = this.options;
+    if (maxStringBytes === undefined) return list!(page);
+    return listCuttingLongStrings<ListResult<T>>(
+      this.kubeConfig,
+      path,
+      { limit: page.limit, continue: page._continue, labelSelector, fieldSelector },
+      maxStringBytes,
+    );
+  }
+
   /** One watch from the current resourceVersion; resolves when it ends, "gone" on 410. */
   private watchOnce(): Promise<"ended" | "gone"> {
     return new Promise((resolve, reject) => {
@@ -237,47 +256,46 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
       if (this.options.labelSelector) query.labelSelector = this.options.labelSelector;
       this.lastEventAt = Date.now();
-      new Watch(this.kubeConfig)
-        .watch(
-          this.options.path,
-          query,
-          (type: string, object: T & { code?: number }) => {
-            this.lastEventAt = Date.now();
-            this.watching = true;
-            if (type === "ERROR") {
-              if (object.code === 410) gone = true;
-              this.abort?.abort();
-              return;
-            }
-            const resourceVersion = object.metadata?.resourceVersion;
-            if (resourceVersion) this.resourceVersion = resourceVersion;
-            if (type === "BOOKMARK") return;
-            const item = this.transform(object);
-            const key = this.key(item);
-            if (type === "DELETED") {
-              this.cache.delete(key);
-              this.emit("delete", item);
-            } else {
-              this.cache.set(key, item);
-              this.emit("upsert", item);
-            }
-          },
-          (error: unknown) => {
-            finished = true;
-            this.watching = false;
-            if (gone) return resolve("gone");
-            const aborted = (error as Error | undefined)?.name === "AbortError";
-            // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
-            if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
-            else reject(error);
-          },
-        )
-        .then((controller) => {
-          this.abort = controller;
-          // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
-          if (!finished) this.watching = true;
-          if (this.stopped) controller.abort();
-        }, reject);
+      const onEvent = (type: string, object: T & { code?: number }): void => {
+        this.lastEventAt = Date.now();
+        this.watching = true;
+        if (type === "ERROR") {
+          if (object.code === 410) gone = true;
+          this.abort?.abort();
+          return;
+        }
+        const resourceVersion = object.metadata?.resourceVersion;
+        if (resourceVersion) this.resourceVersion = resourceVersion;
+        if (type === "BOOKMARK") return;
+        const item = this.transform(object);
+        const key = this.key(item);
+        if (type === "DELETED") {
+          this.cache.delete(key);
+          this.emit("delete", item);
+        } else {
+          this.cache.set(key, item);
+          this.emit("upsert", item);
+        }
+      };
+      const onDone = (error: unknown): void => {
+        finished = true;
+        this.watching = false;
+        if (gone) return resolve("gone");
+        const aborted = (error as Error | undefined)?.name === "AbortError";
+        // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
+        if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
+        else reject(error);
+      };
+      const maxStringBytes = this.options.maxStringBytes;
+      (maxStringBytes === undefined
+        ? new Watch(this.kubeConfig).watch(this.options.path, query, onEvent, onDone)
+        : watchCuttingLongStrings(this.kubeConfig, this.options.path, query, maxStringBytes, onEvent, onDone)
+      ).then((controller) => {
+        this.abort = controller;
+        // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
+        if (!finished) this.watching = true;
+        if (this.stopped) controller.abort();
+      }, reject);
     });
   }
 }
