@@ -16,29 +16,76 @@ export function omittedStringBytes(value: unknown): number | undefined {
   return Number(value.slice(placeholderPrefix.length));
 }
 
+/**
+ * Cuts as bytes stream in: a string value is held only until it proves longer than the limit, then
+ * skipped; so however long a value is, no more than the limit of it (plus one chunk) is ever held.
+ */
+export class LongStringCutter {
+  private output: Buffer[] = [];
+  private inString = false;
+  private escaped = false;
+  private skipping = false;
+  /** Bytes of the current string so far (between the quotes). */
+  private length = 0;
+  /** The current string's bytes from its opening quote, while it may still be kept. */
+  private held: Buffer[] = [];
+
+  constructor(private readonly maxStringBytes: number) {}
+
+  push(chunk: Buffer): void {
+    let runStart = 0; // first byte of this chunk not yet emitted or held
+    for (let index = 0; index < chunk.length; index++) {
+      const byte = chunk[index];
+      if (!this.inString) {
+        if (byte === quote) {
+          this.emit(chunk.subarray(runStart, index));
+          this.inString = true;
+          this.skipping = false;
+          this.length = 0;
+          runStart = index;
+        }
+        continue;
+      }
+      if (this.escaped) this.escaped = false;
+      else if (byte === backslash) this.escaped = true;
+      else if (byte === quote) {
+        if (this.skipping) {
+          // JSON.stringify escapes the NUL: the placeholder parses back to the string it names.
+          this.emit(Buffer.from(JSON.stringify(`${placeholderPrefix}${this.length}`)));
+        } else {
+          this.held.push(chunk.subarray(runStart, index + 1));
+          this.emit(Buffer.concat(this.held));
+        }
+        this.held = [];
+        this.inString = false;
+        runStart = index + 1;
+        continue;
+      }
+      this.length++;
+      if (!this.skipping && this.length > this.maxStringBytes) {
+        this.skipping = true;
+        this.held = [];
+      }
+    }
+    if (!this.inString) this.emit(chunk.subarray(runStart));
+    else if (!this.skipping) this.held.push(Buffer.from(chunk.subarray(runStart))); // a copy: the chunk may go
+  }
+
+  /** The bytes ready so far (a string still open stays held until it ends). */
+  take(): Buffer[] {
+    const ready = this.output;
+    this.output = [];
+    return ready;
+  }
+
+  private emit(bytes: Buffer): void {
+    if (bytes.length > 0) this.output.push(Buffer.from(bytes)); // a copy, so no input chunk stays pinned
+  }
+}
+
 /** `json` with every string value (or key) longer than `maxStringBytes` replaced by a placeholder. */
 export function cutLongStrings(json: Buffer, maxStringBytes: number): Buffer {
-  const parts: Buffer[] = [];
-  let copiedUpTo = 0;
-  let index = 0;
-  while (index < json.length) {
-    if (json[index] !== quote) {
-      index++;
-      continue;
-    }
-    const start = index;
-    index++;
-    while (index < json.length && json[index] !== quote) index += json[index] === backslash ? 2 : 1;
-    const length = index - start - 1; // bytes between the quotes
-    index++; // past the closing quote
-    if (length > maxStringBytes) {
-      parts.push(json.subarray(copiedUpTo, start));
-      // JSON.stringify escapes the NUL: the placeholder parses back to the string above.
-      parts.push(Buffer.from(JSON.stringify(`${placeholderPrefix}${length}`)));
-      copiedUpTo = Math.min(index, json.length);
-    }
-  }
-  if (parts.length === 0) return json;
-  parts.push(json.subarray(copiedUpTo));
-  return Buffer.concat(parts);
+  const cutter = new LongStringCutter(maxStringBytes);
+  cutter.push(json);
+  return Buffer.concat(cutter.take());
 }

@@ -7,7 +7,7 @@
  */
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
-import { cutLongStrings } from "./long-strings.js";
+import { LongStringCutter } from "./long-strings.js";
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -51,8 +51,16 @@ export async function listCuttingLongStrings<T>(
   maxStringBytes: number,
 ): Promise<T> {
   const response = await request(kubeConfig, path, query);
-  const bytes = Buffer.from(await response.arrayBuffer());
-  return JSON.parse(cutLongStrings(bytes, maxStringBytes).toString("utf8")) as T;
+  // Cut as the body streams in: the page is never held whole, only what remains after cutting.
+  const cutter = new LongStringCutter(maxStringBytes);
+  const kept: Buffer[] = [];
+  if (response.body) {
+    for await (const chunk of response.body) {
+      cutter.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      kept.push(...cutter.take());
+    }
+  }
+  return JSON.parse(Buffer.concat(kept).toString("utf8")) as T;
 }
 
 /**
@@ -80,7 +88,7 @@ export async function watchCuttingLongStrings(
   const deliver = (line: Buffer): void => {
     let event: { type: string; object: never };
     try {
-      event = JSON.parse(cutLongStrings(line, maxStringBytes).toString("utf8")) as typeof event;
+      event = JSON.parse(line.toString("utf8")) as typeof event;
     } catch {
       return; // not JSON: skipped, as client-node's Watch skips it
     }
@@ -95,18 +103,22 @@ export async function watchCuttingLongStrings(
   }
   const read = async (): Promise<void> => {
     if (!response.body) return;
-    // One event per line; a line is assembled from chunks as bytes, never as a string.
+    // One event per line (JSON strings hold no raw newline, so cutting keeps the lines); the
+    // bytes are cut as they stream in, and a line is assembled from what remains.
+    const cutter = new LongStringCutter(maxStringBytes);
     let pending: Buffer[] = [];
     for await (const chunk of response.body) {
-      let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      for (let newline = rest.indexOf(0x0a); newline >= 0; newline = rest.indexOf(0x0a)) {
-        pending.push(rest.subarray(0, newline));
-        const line = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-        pending = [];
-        rest = rest.subarray(newline + 1);
-        if (line.length > 0) deliver(line);
+      cutter.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      for (let rest of cutter.take()) {
+        for (let newline = rest.indexOf(0x0a); newline >= 0; newline = rest.indexOf(0x0a)) {
+          pending.push(rest.subarray(0, newline));
+          const line = Buffer.concat(pending);
+          pending = [];
+          rest = rest.subarray(newline + 1);
+          if (line.length > 0) deliver(line);
+        }
+        if (rest.length > 0) pending.push(rest);
       }
-      if (rest.length > 0) pending.push(rest);
     }
   };
   read().then(
