@@ -18,6 +18,7 @@ import {
 import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
 import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
+import { mergePatchDiscardingResponse } from "../kube/raw-json.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
@@ -87,7 +88,10 @@ const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}
 const signersKey = "signers";
 const statusKey = "status";
 const defaultLeaseName = "csr-signer";
-/** CSRs per list page: at most ~1.5 MB each as the API server stores them, so one page stays ~24 MB. */
+/**
+ * CSRs per list page. A page is cut as it streams in, so its size bounds the objects parsed at once,
+ * not bytes held; small pages also keep each response (up to ~1.5 MB per CSR on the wire) short.
+ */
 const csrPageSize = 16;
 
 export class SignerController {
@@ -196,7 +200,7 @@ export class SignerController {
     this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrApi = kubernetesCsrApi(certificates);
+    const csrApi = kubernetesCsrApi(certificates, kubeConfig);
     const approver = new CsrApprover(
       options.approval ?? {},
       this.registry,
@@ -632,8 +636,12 @@ export class SignerController {
   }
 }
 
-/** The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion precondition. */
-export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
+/**
+ * The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion
+ * precondition. With `kubeConfig`, status patches discard the response unread (it echoes the whole
+ * CSR, spec.request included, which may be megabytes).
+ */
+export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: KubeConfig): CsrApi {
   return {
     read: async (name) => {
       try {
@@ -645,10 +653,9 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
     },
     patchStatus: async (name, resourceVersion, status) => {
       try {
-        await certificates.patchCertificateSigningRequestStatus(
-          { name, body: { metadata: { resourceVersion }, status } },
-          mergePatch,
-        );
+        const body = { metadata: { resourceVersion }, status };
+        if (kubeConfig) await mergePatchDiscardingResponse(kubeConfig, `${csrPath}/${name}/status`, body);
+        else await certificates.patchCertificateSigningRequestStatus({ name, body }, mergePatch);
         return "ok";
       } catch (error) {
         return failedWriteOutcome(error);

@@ -16,17 +16,19 @@ async function request(
   path: string,
   query: Query,
   signal?: AbortSignal,
+  patch?: { contentType: string; body: unknown },
 ): Promise<Awaited<ReturnType<typeof fetch>>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("no current cluster in the kubeconfig");
   const url = new URL(cluster.server + path);
   for (const [key, value] of Object.entries(query))
     if (value !== undefined) url.searchParams.set(key, String(value));
-  const context = new RequestContext(url.toString(), HttpMethod.GET);
+  const context = new RequestContext(url.toString(), patch ? HttpMethod.PATCH : HttpMethod.GET);
   await kubeConfig.applySecurityAuthentication(context);
   const response = await fetch(url, {
-    method: "GET",
-    headers: context.getHeaders(),
+    method: patch ? "PATCH" : "GET",
+    headers: { ...context.getHeaders(), ...(patch ? { "Content-Type": patch.contentType } : {}) },
+    ...(patch ? { body: JSON.stringify(patch.body) } : {}),
     dispatcher: context.getDispatcher() as never,
     ...(signal ? { signal } : {}),
   });
@@ -41,6 +43,22 @@ async function request(
     throw Object.assign(new Error(`HTTP ${response.status}: ${message}`), { statusCode: response.status });
   }
   return response;
+}
+
+/**
+ * A JSON merge patch whose response is discarded unread: the API server answers with the whole
+ * object, which for a CSR may carry megabytes of spec.request. Throws on a refusal, with statusCode.
+ */
+export async function mergePatchDiscardingResponse(
+  kubeConfig: KubeConfig,
+  path: string,
+  body: unknown,
+): Promise<void> {
+  const response = await request(kubeConfig, path, {}, undefined, {
+    contentType: "application/merge-patch+json",
+    body,
+  });
+  await response.body?.cancel(); // the echo of the object is not needed
 }
 
 /** One list page; string values longer than `maxStringBytes` are cut before parsing. */
