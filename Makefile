@@ -81,8 +81,12 @@ bench-sign: deps ## Issuance throughput on one core (EC and RSA CAs) against the
 bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer, RSS with 10,000 CSRs
 	node --import tsx bench/controller.bench.ts
 
+.PHONY: bench-memory
+bench-memory: deps testbin ## Controller RSS with 200 + 200 CSRs padded to 1.3 MB (foreign and ours), while running and across a restart
+	node --import tsx bench/memory.bench.ts
+
 .PHONY: bench
-bench: bench-sign bench-controller ## All benchmarks (results go to BENCHMARKS.md by hand)
+bench: bench-sign bench-controller bench-memory ## All benchmarks (results go to BENCHMARKS.md by hand)
 
 .PHONY: run
 run: deps testbin ## Local control plane, demo tenants and the signer, issuing certificates

@@ -10,10 +10,12 @@
  *   {"type":"memory",...}                                              every 500 ms: rss now, peak of the
  *                                                                      100 ms samples, kernel VmHWM, heap
  *   {"type":"gc",...}                                                  after "gc\n" on stdin (needs --expose-gc)
+ *   {"type":"reset",...}                                               after "reset\n": the peak and VmHWM
+ *                                                                      start again from the current RSS
  * SIGTERM stops the controller and exits. The controller runs as the CLI runs it (`csr-signer
  * controller`): ConnectionReusingKubeConfig from the file, 50 QPS / 100 burst, 4 workers.
  */
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { SignerController } from "../src/controller/controller.js";
 import { ConnectionReusingKubeConfig } from "../src/kube/client.js";
@@ -91,6 +93,12 @@ await starting;
 send(memory("started"));
 
 createInterface({ input: process.stdin }).on("line", (line) => {
+  if (line.trim() === "reset") {
+    peakRss = process.memoryUsage.rss();
+    writeFileSync("/proc/self/clear_refs", "5"); // "5" resets the kernel's peak RSS (VmHWM)
+    send(memory("reset"));
+    return;
+  }
   if (line.trim() !== "gc") return;
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();

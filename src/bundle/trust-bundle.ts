@@ -74,10 +74,7 @@ export function computeTrustBundle(
     const leavesAt = new Date(Date.parse(retiredAt) + overlapSeconds * 1000);
     if (leavesAt <= now || Date.parse(entry.notAfter) <= now.getTime()) continue; // overlap over, or expired: gone
     next.push({ ...entry, retiredAt });
-    inBundle.set(
-      entry.fingerprintSha256,
-      parseCertificate(decodeCertificatesPem(entry.pem, "recorded root")[0]!),
-    );
+    inBundle.set(entry.fingerprintSha256, recordedCertificate(entry));
     if (!nextChangeAt || leavesAt < nextChangeAt) nextChangeAt = leavesAt;
   }
   for (const [fingerprint, certificate] of byFingerprint) {
@@ -103,6 +100,19 @@ export function computeTrustBundle(
     recorded: next,
     ...(nextChangeAt ? { nextChangeAt } : {}),
   };
+}
+
+/** A retiring root as recorded in status; throws, naming it, when its pem is not a certificate. */
+function recordedCertificate(entry: RecordedRoot): ParsedCertificate {
+  try {
+    const [der, ...more] = decodeCertificatesPem(entry.pem, "pem");
+    if (!der || more.length > 0) throw new Error("expected exactly one CERTIFICATE block");
+    return parseCertificate(der);
+  } catch (error) {
+    throw new Error(
+      `recorded root ${entry.fingerprintSha256} is not a certificate: ${(error as Error).message}`,
+    );
+  }
 }
 
 /** True when `fingerprint` has been in the published bundle for at least `minimumSeconds`. */

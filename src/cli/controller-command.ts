@@ -27,7 +27,9 @@ Options:
   --namespace NAME           namespace of CA Secrets and the leader Lease
                              (default: $POD_NAMESPACE, the pod's namespace, else csr-signer)
   --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8080; "" disables)
-  --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables)
+  --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
+                             /readyz: caches synced and watches live; /healthz fails only when one work
+                             item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 50)
   --kube-api-burst N         API request burst (default 100)
   --workers N                concurrent CSR reconciles (default 4)
@@ -200,7 +202,15 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     probeAddress: values["probe-address"],
     logger,
   });
-  await controller.start();
+  try {
+    await controller.start();
+  } catch (error) {
+    // A controller that did not start must not linger half-alive (a probe server answering,
+    // informers listing): release everything, and the CLI exits non-zero.
+    await controller.stop().catch(() => undefined); // the start failure is the error worth reporting
+    await kubeConfig.close();
+    throw error;
+  }
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info("shutting down", { signal });

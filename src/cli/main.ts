@@ -83,4 +83,8 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
 const invokedDirectly =
   process.argv[1] !== undefined &&
   realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-if (invokedDirectly) await runCli(process.argv.slice(2), processIo());
+if (invokedDirectly) {
+  await runCli(process.argv.slice(2), processIo());
+  // The command is over: exit now with its code, whatever handle a library may still hold open.
+  process.exit();
+}

@@ -18,6 +18,7 @@ import {
 import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
 import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
+import { mergePatchDiscardingResponse } from "../kube/raw-json.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
@@ -40,6 +41,7 @@ import {
   type ReconcileResult,
 } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
+import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import {
   SignerRegistry,
   type NamespaceObject,
@@ -47,6 +49,7 @@ import {
   type SignerObject,
 } from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
+import { ProgressMonitor } from "./progress-monitor.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -69,6 +72,8 @@ export interface ControllerOptions {
   events?: EventRecorder;
   /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
   approval?: ApprovalSettings;
+  /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
+  stallAfterMs?: number;
   /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
 }
@@ -79,10 +84,16 @@ const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}
 const signersKey = "signers";
 const statusKey = "status";
 const defaultLeaseName = "csr-signer";
+/**
+ * CSRs per list page. A page is cut as it streams in, so its size bounds the objects parsed at once,
+ * not bytes held; small pages also keep each response (up to ~1.5 MB per CSR on the wire) short.
+ */
+const csrPageSize = 16;
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
   readonly registry: SignerRegistry;
+  readonly progress: ProgressMonitor;
   private readonly csrInformer: ResilientInformer<CsrObject>;
   private readonly signerInformer: ResilientInformer<SignerObject>;
   private readonly secretInformer: ResilientInformer<SecretObject>;
@@ -122,36 +133,41 @@ export class SignerController {
     this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
       ...common,
       path: csrPath,
-      list: () => certificates.listCertificateSigningRequest() as Promise<ListResult<CsrObject>>,
+      // A CSR may carry ~1.5 MB in spec.request: small pages, long strings cut from the bytes before
+      // parsing (the informer lists and watches by itself then), and only what we will read is kept.
+      maxStringBytes: maximumCsrStringBytes,
+      pageSize: csrPageSize,
+      transform: (csr) => cachedCsr(csr, (signerName) => this.reconciler.isOurs({ spec: { signerName } })),
       resyncMs: options.resyncMs ?? 10 * 60_000,
     });
     this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
       ...common,
       path: signersPath,
-      list: () =>
+      list: (page) =>
         this.customObjects.listClusterCustomObject({
           group: signerApiGroup,
           version: signerApiVersion,
           plural: signerPlural,
+          ...page,
         }) as Promise<ListResult<SignerObject>>,
     });
     this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
       ...common,
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: () => core.listNamespacedSecret({ namespace }) as Promise<ListResult<SecretObject>>,
+      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
     });
     this.namespaceInformer = new ResilientInformer<NamespaceObject>(kubeConfig, {
       ...common,
       path: "/api/v1/namespaces",
-      list: () => core.listNamespace() as Promise<ListResult<NamespaceObject>>,
+      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
     });
     // Only ConfigMaps we published (label-selected), so the cache stays small.
     this.configMapInformer = new ResilientInformer<ConfigMapObject>(kubeConfig, {
       ...common,
       path: "/api/v1/configmaps",
       labelSelector: trustBundleLabel,
-      list: () =>
-        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel }) as Promise<
+      list: (page) =>
+        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
           ListResult<ConfigMapObject>
         >,
     });
@@ -160,7 +176,7 @@ export class SignerController {
       this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
         ...common,
         path: "/api/v1/nodes",
-        list: () => core.listNode() as Promise<ListResult<NodeObject>>,
+        list: (page) => core.listNode(page) as Promise<ListResult<NodeObject>>,
       });
       // Registered before the informer starts, so the first list fills the index.
       this.nodeInformer.on((event, node) =>
@@ -175,6 +191,7 @@ export class SignerController {
       },
       namespace,
       now,
+      (signer, result) => this.metrics.caParses.inc({ signer, result }),
     );
     this.csrQueue = new WorkQueue(
       undefined,
@@ -184,7 +201,7 @@ export class SignerController {
     this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrApi = kubernetesCsrApi(certificates);
+    const csrApi = kubernetesCsrApi(certificates, kubeConfig);
     const approver = new CsrApprover(
       options.approval ?? {},
       this.registry,
@@ -237,6 +254,9 @@ export class SignerController {
       this.elector.onChange((leading) => this.setLeading(leading));
     }
     this.metrics.leader.set({ name: options.leaseName ?? defaultLeaseName }, this.elector ? 0 : 1);
+    this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
+    for (const informer of this.informers())
+      this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
@@ -254,6 +274,11 @@ export class SignerController {
     ];
     if (this.nodeInformer) all.push(this.nodeInformer);
     return all;
+  }
+
+  /** The cached form of CSR `name` (what the cache holds, for tests and benchmarks). */
+  cachedCsr(name: string): CsrObject | undefined {
+    return this.csrInformer.get(name);
   }
 
   get isLeader(): boolean {
@@ -413,17 +438,18 @@ export class SignerController {
       if (key === undefined) return;
       const started = Date.now();
       try {
-        let published = true;
-        if (key === statusKey) {
-          // Counts and signing troubles only: no rebuild, no publication.
-          if (this.isLeader) await this.writeSignerStatuses();
-        } else {
-          this.rebuildSigners();
-          if (this.isLeader) {
-            published = await this.publishTrustBundles();
-            await this.writeSignerStatuses();
+        const published = await this.progress.track(`signers ${key}`, async () => {
+          if (key === statusKey) {
+            // Counts and signing troubles only: no rebuild, no publication.
+            if (this.isLeader) await this.writeSignerStatuses();
+            return true;
           }
-        }
+          this.rebuildSigners();
+          if (!this.isLeader) return true;
+          const complete = await this.publishTrustBundles();
+          await this.writeSignerStatuses();
+          return complete;
+        });
         // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
         if (published) this.signerQueue.forget(key);
         else this.signerQueue.addRateLimited(key);
@@ -538,7 +564,7 @@ export class SignerController {
           // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
           result = { kind: "done" };
         } else {
-          result = await this.reconciler.reconcile(name);
+          result = await this.progress.track(`csr ${name}`, () => this.reconciler.reconcile(name));
         }
       } catch (error) {
         this.metrics.reconcileErrors.inc({ controller: "certificatesigningrequest" });
@@ -589,7 +615,12 @@ export class SignerController {
         : [404, "text/plain", "not found\n"],
     );
     await listen(this.options.probeAddress, async (path) => {
-      if (path === "/healthz") return [200, "text/plain", "ok\n"];
+      if (path === "/healthz") {
+        const stuck = this.progress.problems();
+        return stuck.length === 0
+          ? [200, "text/plain", "ok\n"]
+          : [503, "text/plain", `${stuck.join("\n")}\n`];
+      }
       if (path === "/readyz")
         return this.ready
           ? [200, "text/plain", "ok\n"]
@@ -607,8 +638,12 @@ export class SignerController {
   }
 }
 
-/** The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion precondition. */
-export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
+/**
+ * The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion
+ * precondition. With `kubeConfig`, status patches discard the response unread (it echoes the whole
+ * CSR, spec.request included, which may be megabytes).
+ */
+export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: KubeConfig): CsrApi {
   return {
     read: async (name) => {
       try {
@@ -620,10 +655,9 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api): CsrApi {
     },
     patchStatus: async (name, resourceVersion, status) => {
       try {
-        await certificates.patchCertificateSigningRequestStatus(
-          { name, body: { metadata: { resourceVersion }, status } },
-          mergePatch,
-        );
+        const body = { metadata: { resourceVersion }, status };
+        if (kubeConfig) await mergePatchDiscardingResponse(kubeConfig, `${csrPath}/${name}/status`, body);
+        else await certificates.patchCertificateSigningRequestStatus({ name, body }, mergePatch);
         return "ok";
       } catch (error) {
         return failedWriteOutcome(error);

@@ -20,6 +20,7 @@ import type { ControllerMetrics } from "./metrics.js";
 import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
+import { maximumCachedRequestBytes, type OmittedRequest } from "./csr-cache.js";
 
 export interface CsrCondition {
   type: string;
@@ -36,6 +37,8 @@ export interface CsrObject {
   spec?: {
     signerName?: string;
     request?: string;
+    /** Set by the cache (csr-cache.ts) when it does not hold spec.request. */
+    requestOmitted?: OmittedRequest;
     usages?: string[];
     username?: string;
     groups?: string[];
@@ -103,7 +106,10 @@ export class CsrReconciler {
     const approving = this.approver?.handles(signerName) ?? false;
     if (!signer && !approving) return { kind: "done" }; // not ours: never touch other signers' CSRs
     if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed")) return { kind: "done" };
-    if (!hasCondition(csr, "Approved") && approving) return this.approver!.reconcile(csr);
+    if (!hasCondition(csr, "Approved") && approving) {
+      const complete = await this.withRequest(csr);
+      return complete ? this.approver!.reconcile(complete) : { kind: "done" };
+    }
     if (!signer) return { kind: "done" }; // approved for a signer we do not run (kubelet: kube-controller-manager signs)
     if (!hasCondition(csr, "Approved")) {
       if (!this.toldWaiting.has(name)) {
@@ -136,9 +142,19 @@ export class CsrReconciler {
     const name = csr.metadata!.name!;
     const spec = signer.spec!;
     const authority = signer.authority!;
+    const omitted = csr.spec?.requestOmitted;
+    if (omitted?.reason === "TooLarge")
+      return this.fail(
+        csr,
+        signer,
+        "RequestTooLarge",
+        `request is ${omitted.bytes} bytes; the limit is ${maximumCachedRequestBytes} (rule request)`,
+      );
+    const complete = await this.withRequest(csr);
+    if (!complete) return { kind: "done" };
     let request;
     try {
-      request = parseCertificateRequest(Buffer.from(csr.spec?.request ?? "", "base64"));
+      request = parseCertificateRequest(Buffer.from(complete.spec?.request ?? "", "base64"));
     } catch (error) {
       if (error instanceof CertificateRequestError)
         return this.fail(csr, signer, error.reason, `${error.message} (rule request)`);
@@ -212,6 +228,22 @@ export class CsrReconciler {
       `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
     );
     return { kind: "done" };
+  }
+
+  /**
+   * The CSR with spec.request: the cached copy, or, when the cache did not keep the request (the
+   * signer name was not ours when it arrived, or it is over the cap), one fresh read from the API
+   * server that is used for this reconcile and dropped. Undefined when the CSR is gone.
+   */
+  private async withRequest(csr: CsrObject): Promise<CsrObject | undefined> {
+    if (!csr.spec?.requestOmitted) return csr;
+    const fresh = await this.api.read(csr.metadata?.name ?? "");
+    if (!fresh) return undefined;
+    const { requestOmitted: _, ...spec } = csr.spec;
+    return {
+      ...csr,
+      spec: { ...spec, ...(fresh.spec?.request !== undefined ? { request: fresh.spec.request } : {}) },
+    };
   }
 
   /**

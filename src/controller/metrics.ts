@@ -103,6 +103,12 @@ export class ControllerMetrics {
     labelNames: ["reason"],
     registers: [this.registry],
   });
+  readonly caParses = new Counter({
+    name: "csr_signer_ca_parses_total",
+    help: "CA material parsed per signer and result (loaded, refused); each distinct content is parsed once",
+    labelNames: ["signer", "result"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",

@@ -3,18 +3,10 @@
  * them changes. Pure bookkeeping plus CA loading: it computes the status each Signer should have
  * (desiredStatus) and the controller writes it, so the controller decides when (only while leading).
  */
-import { createHash } from "node:crypto";
-import {
-  CertificateAuthorityError,
-  checkCertificateAuthorityValidity,
-  loadCertificateAuthority,
-  readCertificateAuthorityFolder,
-  type CertificateAuthority,
-} from "../pki/certificate-authority.js";
+import type { CertificateAuthority } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import {
   computeTrustBundle,
-  publishedLongEnough,
   rootsFromPem,
   type RecordedRoot,
   type TrustBundle,
@@ -26,6 +18,11 @@ import {
   type SignerSpec,
 } from "../policy/signer-spec.js";
 import { kubernetesTime } from "../kube/time.js";
+import {
+  CertificateAuthoritySelector,
+  firstLine,
+  type CertificateAuthorityParseObserver,
+} from "./authority-selector.js";
 
 export interface SignerObject {
   apiVersion?: string;
@@ -98,18 +95,10 @@ export interface SignerSources {
   namespaces(): NamespaceObject[];
 }
 
-interface LoadedAuthority {
-  sourceHash: string;
-  authority: CertificateAuthority;
-}
-
 export class SignerRegistry {
   private bySignerName = new Map<string, ActiveSigner>();
   private byObjectName = new Map<string, ActiveSigner>();
-  /** Last CA that loaded per Signer object, by the hash of its source files. */
-  private readonly loaded = new Map<string, LoadedAuthority>();
-  /** Material read but not (yet) adopted, by Signer: parsed once per content. */
-  private readonly candidates = new Map<string, LoadedAuthority>();
+  private readonly authorities: CertificateAuthoritySelector;
   /** Roots this process recorded (publication times, retirements), merged with Signer status. */
   private readonly recorded = new Map<string, RecordedRoot[]>();
   private readonly issuedSinceStatus = new Map<string, number>();
@@ -125,7 +114,14 @@ export class SignerRegistry {
     private readonly sources: SignerSources,
     private readonly controllerNamespace: string,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+    onCertificateAuthorityParse?: CertificateAuthorityParseObserver,
+  ) {
+    this.authorities = new CertificateAuthoritySelector(
+      (namespace, name) => sources.secret(namespace, name),
+      controllerNamespace,
+      onCertificateAuthorityParse,
+    );
+  }
 
   /** The signer handling `signerName`, when one Signer (and only one) claims it. */
   forSignerName(signerName: string): ActiveSigner | undefined {
@@ -146,7 +142,7 @@ export class SignerRegistry {
     const claims = new Map<string, string[]>();
     for (const object of this.sources.signers()) {
       const name = object.metadata?.name ?? "";
-      const signer = this.buildSigner(object);
+      const signer = this.buildSignerIsolated(object);
       byObjectName.set(name, signer);
       if (signer.spec)
         claims.set(signer.spec.signerName, [...(claims.get(signer.spec.signerName) ?? []), name]);
@@ -168,7 +164,7 @@ export class SignerRegistry {
       }
       bySignerName.set(signerName, byObjectName.get(objectNames[0]!)!);
     }
-    for (const name of this.loaded.keys()) if (!byObjectName.has(name)) this.loaded.delete(name);
+    this.authorities.retainOnly(new Set(byObjectName.keys()));
     for (const troubles of [this.signingTrouble, this.publicationProblems])
       for (const name of troubles.keys()) if (!byObjectName.has(name)) troubles.delete(name);
     this.byObjectName = byObjectName;
@@ -311,6 +307,27 @@ export class SignerRegistry {
     this.failedSinceStatus.delete(objectName);
   }
 
+  /**
+   * One Signer's failure is that Signer's condition, never every tenant's: whatever building it
+   * throws (a bug, a library error on odd input) makes it unable to sign, with the reason on Ready.
+   */
+  private buildSignerIsolated(object: SignerObject): ActiveSigner {
+    try {
+      return this.buildSigner(object);
+    } catch (error) {
+      return {
+        objectName: object.metadata?.name ?? "",
+        generation: object.metadata?.generation,
+        spec: undefined,
+        authority: undefined,
+        degraded: undefined,
+        expiring: undefined,
+        bundle: undefined,
+        problem: { reason: "SignerBuildFailed", message: `could not build this Signer: ${firstLine(error)}` },
+      };
+    }
+  }
+
   private buildSigner(object: SignerObject): ActiveSigner {
     const objectName = object.metadata?.name ?? "";
     const base = { objectName, generation: object.metadata?.generation };
@@ -331,7 +348,7 @@ export class SignerRegistry {
     }
     const now = this.now();
     const recorded = this.recordedRoots(objectName, object.status);
-    const selection = this.selectAuthority(objectName, spec, recorded, now);
+    const selection = this.authorities.select(objectName, spec, recorded, now);
     let extraRoots: ParsedCertificate[] = [];
     let extraProblem: SignerProblem | undefined;
     try {
@@ -342,13 +359,30 @@ export class SignerRegistry {
         message: `spec.trustBundle.extraRootsPem: ${(error as Error).message}`,
       };
     }
-    // New material's roots are published before that material may sign (see selectAuthority).
-    const bundle = computeTrustBundle(
-      [...(selection.authority?.roots ?? []), ...(selection.pending?.roots ?? []), ...extraRoots],
-      recorded,
-      now,
-      spec.trustBundle.overlapSeconds,
-    );
+    // New material's roots are published before that material may sign (see CertificateAuthoritySelector).
+    let bundle: TrustBundle;
+    try {
+      bundle = computeTrustBundle(
+        [...(selection.authority?.roots ?? []), ...(selection.pending?.roots ?? []), ...extraRoots],
+        recorded,
+        now,
+        spec.trustBundle.overlapSeconds,
+      );
+    } catch (error) {
+      // A recorded root in status that is not a certificate: nothing safe to publish or sign under.
+      return {
+        ...base,
+        spec,
+        authority: undefined,
+        degraded: undefined,
+        expiring: undefined,
+        bundle: undefined,
+        problem: {
+          reason: "InvalidTrustBundleStatus",
+          message: `status.trustBundle.roots: ${firstLine(error)}`,
+        },
+      };
+    }
     this.recorded.set(objectName, bundle.recorded);
     const authority = selection.authority;
     const warnUntil = now.getTime() + spec.trustBundle.expiryWarningSeconds * 1000;
@@ -368,82 +402,6 @@ export class SignerRegistry {
         ? expiringCertificates.map((c) => `"${c.subject}" expires ${c.notAfter.toISOString()}`).join("; ")
         : undefined,
     };
-  }
-
-  /**
-   * Which CA signs. New material is adopted only when it validates and its root has been in the
-   * published bundle for spec.trustBundle.minimumRootPublication; until then the previous CA keeps
-   * signing (while valid) and the Signer reports Degraded with the reason.
-   */
-  private selectAuthority(
-    objectName: string,
-    spec: SignerSpec,
-    recorded: readonly RecordedRoot[],
-    now: Date,
-  ): {
-    authority?: CertificateAuthority;
-    pending?: CertificateAuthority;
-    problem?: SignerProblem;
-    degraded?: SignerProblem;
-  } {
-    const adopted = this.loaded.get(objectName);
-    const previous = adopted && isValidAt(adopted.authority, now) ? adopted.authority : undefined;
-    const keepPrevious = (problem: SignerProblem, pending?: CertificateAuthority) =>
-      previous
-        ? {
-            authority: previous,
-            ...(pending ? { pending } : {}),
-            degraded: {
-              reason: problem.reason,
-              message: `update not used, still signing with the previous CA: ${problem.message}`,
-            },
-          }
-        : { ...(pending ? { pending } : {}), problem };
-    let files: Record<string, Uint8Array | undefined>;
-    let sourceName: string;
-    try {
-      ({ files, sourceName } = this.readSource(spec));
-    } catch (error) {
-      return keepPrevious({ reason: "CertificateAuthorityMissing", message: (error as Error).message });
-    }
-    const sourceHash = hashFiles(files);
-    if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
-    let candidate = this.candidates.get(objectName);
-    try {
-      // Parsed once per content; validity is checked every time, since material expires in place.
-      if (candidate?.sourceHash === sourceHash) checkCertificateAuthorityValidity(candidate.authority, now);
-      else candidate = { sourceHash, authority: loadCertificateAuthority(files, now) };
-    } catch (error) {
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      this.candidates.delete(objectName);
-      return keepPrevious({
-        reason: `CertificateAuthority${error.reason}`,
-        message: `${sourceName}: ${error.message}`,
-      });
-    }
-    this.candidates.set(objectName, candidate);
-    const anchor = candidate.authority.anchor;
-    const sameAnchorAsPrevious = previous?.anchor.fingerprintSha256 === anchor.fingerprintSha256;
-    // The minimum publication time paces rotations: a Signer's first root only has to be published.
-    // "First" is read from the recorded roots, so it holds across restarts.
-    const rotating = recorded.some(
-      (root) => root.fingerprintSha256 !== anchor.fingerprintSha256 && root.firstPublished,
-    );
-    const minimumSeconds = rotating ? spec.trustBundle.minimumRootPublicationSeconds : 0;
-    if (
-      !sameAnchorAsPrevious &&
-      !publishedLongEnough(recorded, anchor.fingerprintSha256, now, minimumSeconds)
-    ) {
-      return keepPrevious(
-        {
-          reason: "RootNotYetPublished",
-          message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${minimumSeconds}s before it signs`,
-        },
-        candidate.authority,
-      );
-    }
-    this.loaded.set(objectName, candidate);
-    return { authority: candidate.authority };
   }
 
   /** Recorded roots: what Signer status says, merged with what this process recorded since. */
@@ -480,36 +438,6 @@ export class SignerRegistry {
     }
     return changed;
   }
-
-  private readSource(spec: SignerSpec): {
-    files: Record<string, Uint8Array | undefined>;
-    sourceName: string;
-  } {
-    const { secretName, path } = spec.certificateAuthority;
-    if (secretName) {
-      const sourceName = `Secret ${this.controllerNamespace}/${secretName}`;
-      const secret = this.sources.secret(this.controllerNamespace, secretName);
-      if (!secret) throw new Error(`${sourceName} not found`);
-      const files: Record<string, Uint8Array> = {};
-      for (const [key, value] of Object.entries(secret.data ?? {})) files[key] = Buffer.from(value, "base64");
-      return { files, sourceName };
-    }
-    const sourceName = `folder ${path}`;
-    try {
-      return { files: readCertificateAuthorityFolder(path!), sourceName };
-    } catch (error) {
-      throw new Error(`${sourceName}: ${(error as Error).message}`);
-    }
-  }
-}
-
-function isValidAt(authority: CertificateAuthority, now: Date): boolean {
-  try {
-    checkCertificateAuthorityValidity(authority, now);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function summarize(certificate: ParsedCertificate): CertificateSummary {
@@ -518,14 +446,4 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
     notAfter: kubernetesTime(certificate.notAfter),
     fingerprintSha256: certificate.fingerprintSha256,
   };
-}
-
-function hashFiles(files: Record<string, Uint8Array | undefined>): string {
-  const hash = createHash("sha256");
-  for (const name of Object.keys(files).sort()) {
-    const content = files[name];
-    if (content === undefined) continue;
-    hash.update(name).update("\0").update(content).update("\0");
-  }
-  return hash.digest("hex");
 }

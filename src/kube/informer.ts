@@ -4,9 +4,13 @@
  * after 30 s; this one relists on 410 Gone, re-watches from the last resourceVersion after
  * ordinary ends, backs off with jitter on errors, aborts a watch that has been silent too long
  * (watchdog), and replays every object periodically (resync) so nothing is forgotten.
+ * Lists are paged (limit/continue), so no list response is held whole, and every object passes
+ * through an optional transform as it arrives, before it is cached: a cache keeps only what its
+ * controller reads.
  */
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode, describeError } from "./client.js";
+import { listCuttingLongStrings, watchCuttingLongStrings } from "./raw-json.js";
 
 export interface KubernetesObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -14,13 +18,35 @@ export interface KubernetesObject {
 
 export interface ListResult<T> {
   items: T[];
-  metadata?: { resourceVersion?: string };
+  /** client-node names the continue token _continue; the raw JSON calls it continue. */
+  metadata?: { resourceVersion?: string; _continue?: string; continue?: string };
 }
+
+/** One page of a list call, in client-node's parameter names. */
+export interface ListPage {
+  limit: number;
+  _continue?: string;
+}
+
+const defaultPageSize = 500;
 
 export interface InformerOptions<T extends KubernetesObject> {
   /** The watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
   path: string;
-  list: () => Promise<ListResult<T>>;
+  /** The list call; required unless maxStringBytes is set (then the informer lists by itself). */
+  list?: (page: ListPage) => Promise<ListResult<T>>;
+  /**
+   * When set, list and watch responses are read as bytes and every string value longer than this
+   * is cut out before parsing (see raw-json.ts): for objects that may carry megabytes not read.
+   */
+  maxStringBytes?: number;
+  /** Objects per list page (default 500): what one list response holds at most. */
+  pageSize?: number;
+  /**
+   * Applied to every object as it arrives (each list page, each watch event), before it enters the
+   * cache or reaches a handler: what it drops is never held.
+   */
+  transform?: (object: T) => T;
   fieldSelector?: string;
   labelSelector?: string;
   /** Abort a watch after this long without any event or bookmark. */
@@ -45,6 +71,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   private syncedOnce = false;
   private watching = false;
   private readonly syncWaiters: (() => void)[] = [];
+  private listStartedAt: number | undefined;
 
   constructor(
     private readonly kubeConfig: KubeConfig,
@@ -61,6 +88,15 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  get path(): string {
+    return this.options.path;
+  }
+
+  /** When the list call in flight began (ms since the epoch); undefined while not listing. */
+  get listingSince(): number | undefined {
+    return this.listStartedAt;
   }
 
   /** True once a list succeeded and a watch is open (what /readyz reports). */
@@ -103,6 +139,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     return namespace ? `${namespace}/${name}` : name;
   }
 
+  private transform(object: T): T {
+    return this.options.transform ? this.options.transform(object) : object;
+  }
+
   private emit(event: InformerEvent, object: T): void {
     for (const handler of this.handlers) {
       try {
@@ -123,7 +163,12 @@ export class ResilientInformer<T extends KubernetesObject> {
     while (!this.stopped) {
       try {
         if (needList) {
-          await this.relist();
+          this.listStartedAt = Date.now();
+          try {
+            await this.relist();
+          } finally {
+            this.listStartedAt = undefined;
+          }
           needList = false;
         }
         const outcome = await this.watchOnce();
@@ -147,14 +192,33 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const result = await this.options.list();
+    const limit = this.options.pageSize ?? defaultPageSize;
     const seen = new Set<string>();
-    for (const item of result.items) {
-      const key = this.key(item);
-      seen.add(key);
-      const previous = this.cache.get(key);
-      this.cache.set(key, item);
-      if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    for (;;) {
+      let page: ListResult<T>;
+      try {
+        page = await this.listPage({ limit, ...(continueToken ? { _continue: continueToken } : {}) });
+      } catch (error) {
+        // The continue token expired (410) between pages: list again from the start, as client-go does.
+        if (continueToken === undefined || apiErrorCode(error) !== 410) throw error;
+        continueToken = undefined;
+        seen.clear();
+        continue;
+      }
+      for (const raw of page.items) {
+        const item = this.transform(raw);
+        const key = this.key(item);
+        seen.add(key);
+        const previous = this.cache.get(key);
+        this.cache.set(key, item);
+        if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? "";
+      continueToken = page.metadata?._continue || page.metadata?.continue || undefined;
+      if (continueToken === undefined) break;
+      if (this.stopped) return;
     }
     for (const [key, object] of this.cache) {
       if (!seen.has(key)) {
@@ -162,11 +226,22 @@ export class ResilientInformer<T extends KubernetesObject> {
         this.emit("delete", object);
       }
     }
-    this.resourceVersion = result.metadata?.resourceVersion ?? "";
+    this.resourceVersion = resourceVersion;
     if (!this.syncedOnce) {
       this.syncedOnce = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
     }
+  }
+
+  private listPage(page: ListPage): Promise<ListResult<T>> {
+    const { maxStringBytes, list, path, labelSelector, fieldSelector } = this.options;
+    if (maxStringBytes === undefined) return list!(page);
+    return listCuttingLongStrings<ListResult<T>>(
+      this.kubeConfig,
+      path,
+      { limit: page.limit, continue: page._continue, labelSelector, fieldSelector },
+      maxStringBytes,
+    );
   }
 
   /** One watch from the current resourceVersion; resolves when it ends, "gone" on 410. */
@@ -181,46 +256,46 @@ export class ResilientInformer<T extends KubernetesObject> {
       if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
       if (this.options.labelSelector) query.labelSelector = this.options.labelSelector;
       this.lastEventAt = Date.now();
-      new Watch(this.kubeConfig)
-        .watch(
-          this.options.path,
-          query,
-          (type: string, object: T & { code?: number }) => {
-            this.lastEventAt = Date.now();
-            this.watching = true;
-            if (type === "ERROR") {
-              if (object.code === 410) gone = true;
-              this.abort?.abort();
-              return;
-            }
-            const resourceVersion = object.metadata?.resourceVersion;
-            if (resourceVersion) this.resourceVersion = resourceVersion;
-            if (type === "BOOKMARK") return;
-            const key = this.key(object);
-            if (type === "DELETED") {
-              this.cache.delete(key);
-              this.emit("delete", object);
-            } else {
-              this.cache.set(key, object);
-              this.emit("upsert", object);
-            }
-          },
-          (error: unknown) => {
-            finished = true;
-            this.watching = false;
-            if (gone) return resolve("gone");
-            const aborted = (error as Error | undefined)?.name === "AbortError";
-            // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
-            if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
-            else reject(error);
-          },
-        )
-        .then((controller) => {
-          this.abort = controller;
-          // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
-          if (!finished) this.watching = true;
-          if (this.stopped) controller.abort();
-        }, reject);
+      const onEvent = (type: string, object: T & { code?: number }): void => {
+        this.lastEventAt = Date.now();
+        this.watching = true;
+        if (type === "ERROR") {
+          if (object.code === 410) gone = true;
+          this.abort?.abort();
+          return;
+        }
+        const resourceVersion = object.metadata?.resourceVersion;
+        if (resourceVersion) this.resourceVersion = resourceVersion;
+        if (type === "BOOKMARK") return;
+        const item = this.transform(object);
+        const key = this.key(item);
+        if (type === "DELETED") {
+          this.cache.delete(key);
+          this.emit("delete", item);
+        } else {
+          this.cache.set(key, item);
+          this.emit("upsert", item);
+        }
+      };
+      const onDone = (error: unknown): void => {
+        finished = true;
+        this.watching = false;
+        if (gone) return resolve("gone");
+        const aborted = (error as Error | undefined)?.name === "AbortError";
+        // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
+        if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
+        else reject(error);
+      };
+      const maxStringBytes = this.options.maxStringBytes;
+      (maxStringBytes === undefined
+        ? new Watch(this.kubeConfig).watch(this.options.path, query, onEvent, onDone)
+        : watchCuttingLongStrings(this.kubeConfig, this.options.path, query, maxStringBytes, onEvent, onDone)
+      ).then((controller) => {
+        this.abort = controller;
+        // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
+        if (!finished) this.watching = true;
+        if (this.stopped) controller.abort();
+      }, reject);
     });
   }
 }

@@ -28,7 +28,8 @@ export type CertificateAuthorityProblem =
   | "Expired"
   /** The chain expires sooner than the minimum leaf lifetime: issuing would mint a nearly dead leaf. */
   | "ExpiringSoon"
-  | "NotYetValid";
+  | "NotYetValid"
+  | "TooLarge";
 
 /** A validated CA: a signing certificate and key, the intermediates above it, and the trusted roots. */
 export interface CertificateAuthority {
@@ -78,7 +79,13 @@ function text(file: Uint8Array | string): string {
 function parseCertificates(file: Uint8Array | string | undefined, name: string): ParsedCertificate[] {
   if (file === undefined) return [];
   try {
-    return decodeCertificatesPem(text(file), name).map(parseCertificate);
+    return decodeCertificatesPem(text(file), name).map((der) => {
+      const certificate = parseCertificate(der);
+      // OpenSSL decodes the public key lazily; one it cannot decode must be refused here, naming
+      // the file, not thrown as a plain Error by whoever first uses the key.
+      void certificate.x509.publicKey;
+      return certificate;
+    });
   } catch (error) {
     throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
   }
@@ -313,11 +320,31 @@ function issued(issuer: ParsedCertificate, subject: ParsedCertificate): boolean 
   return subject.x509.checkIssued(issuer.x509) && subject.x509.verify(issuer.x509.publicKey);
 }
 
-const maximumFileBytes = 1 << 20;
+/**
+ * Largest CA file accepted, checked before any decoding: a CA certificate, key or chain is a few
+ * KiB, a roots file during a rotation a few certificates more. Bigger material is refused.
+ */
+export const maximumCertificateAuthorityFileBytes = 64 * 1024;
+
+/** The file names of both layouts: the only entries of a Secret or folder that are read. */
+export const certificateAuthorityFileNames: readonly string[] = [
+  ...new Set([...Object.values(CacertsFiles), ...Object.values(TlsSecretFiles)]),
+];
+
+/** Throws TooLarge, naming the file and the limit, when a file exceeds the cap (before parsing). */
+export function checkCertificateAuthorityFileSize(name: string, bytes: number): void {
+  if (bytes > maximumCertificateAuthorityFileBytes) {
+    throw new CertificateAuthorityError(
+      "TooLarge",
+      `${name} is ${bytes} bytes; CA files are limited to ${maximumCertificateAuthorityFileBytes} bytes`,
+    );
+  }
+}
 
 /**
  * Reads the known CA file names from a folder (a mounted Secret or a secrets-store CSI volume).
- * Files that are absent stay undefined; readFileSync follows the CSI driver's symlinks.
+ * Files that are absent stay undefined; readFileSync follows the CSI driver's symlinks. A file
+ * over the size cap is refused (TooLarge) before it is read.
  */
 export function readCertificateAuthorityFolder(dir: string): Record<string, Uint8Array | undefined> {
   // Kubernetes volumes and the secrets-store CSI driver publish a version folder and swap the
@@ -330,15 +357,10 @@ export function readCertificateAuthorityFolder(dir: string): Record<string, Uint
     // a plain folder
   }
   const files: Record<string, Uint8Array | undefined> = {};
-  for (const name of [...Object.values(CacertsFiles), ...Object.values(TlsSecretFiles)]) {
+  for (const name of certificateAuthorityFileNames) {
     const path = join(source, name);
     if (!existsSync(path)) continue;
-    if (statSync(path).size > maximumFileBytes) {
-      throw new CertificateAuthorityError(
-        "MalformedCertificate",
-        `${name} is larger than ${maximumFileBytes} bytes`,
-      );
-    }
+    checkCertificateAuthorityFileSize(name, statSync(path).size);
     files[name] = readFileSync(path);
   }
   return files;

@@ -3,6 +3,7 @@
  * parsed, a kubeconfig file, signing on the real API server, and a clean exit on SIGTERM.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -85,5 +86,39 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
     child.kill("SIGTERM");
     expect(await exited, output.slice(-2000)).to.equal(0);
     child = undefined;
+  });
+
+  it("a start that fails exits non-zero at once instead of lingering half-alive (probe address in use)", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      let failedOutput = "";
+      // The metrics server binds first; before the fix it kept the process alive after start() failed.
+      const failing = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          join(repositoryRoot, "src", "cli", "main.ts"),
+          "controller",
+          `--kubeconfig=${controlPlane().kubeconfigPath}`,
+          `--namespace=${controllerNamespace}`,
+          "--leader-elect=false",
+          "--metrics-address=127.0.0.1:0",
+          `--probe-address=127.0.0.1:${port}`,
+        ],
+        { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      child = failing;
+      failing.stdout!.on("data", (chunk: Buffer) => (failedOutput += chunk.toString()));
+      failing.stderr!.on("data", (chunk: Buffer) => (failedOutput += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => failing.once("exit", (c) => resolve(c)));
+      child = undefined;
+      expect(code, failedOutput).to.equal(1);
+      expect(failedOutput).to.match(/csr-signer controller: .*EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import {
   createRootCertificateAuthority,
 } from "../../../src/pki/offline-ca.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
+import { maximumCertificateAuthorityFileBytes } from "../../../src/pki/certificate-authority.js";
 
 function secretOf(files: Record<string, string>): SecretObject {
   return {
@@ -200,5 +201,132 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     current = r.forSignerName("example.com/foo")!;
     expect(current.authority!.signingCertificate.subject).to.equal("CN=B1");
     expect(current.degraded).to.equal(undefined);
+  });
+});
+
+describe("SignerRegistry: one Signer's failure is its own (isolation, size caps, parse memory)", function () {
+  this.timeout(20_000);
+  const specOf = (name: string, secretName: string) => ({
+    signerName: `example.com/${name}`,
+    certificateAuthority: { secretName },
+    policy: { requesters: { users: ["a"] } },
+  });
+  const signers: SignerObject[] = [
+    { metadata: { name: "good" }, spec: specOf("good", "good") },
+    { metadata: { name: "bad" }, spec: specOf("bad", "bad") },
+  ];
+
+  function undecodablePublicKey(files: Record<string, string>): Record<string, string> {
+    const der = Buffer.from(files["ca-cert.pem"]!.replace(/-----[^-]+-----|\s/g, ""), "base64");
+    Buffer.from("06082a8648ce3d030163", "hex").copy(
+      der,
+      der.indexOf(Buffer.from("06082a8648ce3d030107", "hex")),
+    );
+    return {
+      ...files,
+      "ca-cert.pem": `-----BEGIN CERTIFICATE-----\n${der.toString("base64")}\n-----END CERTIFICATE-----\n`,
+    };
+  }
+
+  it("a CA certificate whose public key OpenSSL cannot decode: that Signer is NotReady, the other is built", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const secrets: Record<string, SecretObject> = {
+      good: secretOf(ca.files),
+      bad: secretOf(undecodablePublicKey(ca.files)),
+    };
+    const r = new SignerRegistry(
+      { signers: () => signers, secret: (_ns, name) => secrets[name], namespaces: () => [] },
+      "csr-signer",
+    );
+    expect(() => r.rebuild()).not.to.throw();
+    r.markPublished("good");
+    r.rebuild();
+    expect(r.forSignerName("example.com/good")!.authority).not.to.equal(undefined);
+    const bad = r.forSignerName("example.com/bad")!;
+    expect(bad.problem?.reason).to.equal("CertificateAuthorityMalformedCertificate");
+    expect(bad.problem?.message).to.match(/^Secret csr-signer\/bad: ca-cert\.pem: /);
+  });
+
+  it("a recorded root in status that is not PEM: that Signer is NotReady InvalidTrustBundleStatus, the other is built", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const now = new Date().toISOString();
+    const withBadStatus: SignerObject[] = [
+      signers[0]!,
+      {
+        metadata: { name: "bad" },
+        spec: specOf("bad", "good"),
+        status: {
+          trustBundle: {
+            roots: [
+              {
+                fingerprintSha256: "00".repeat(32),
+                subject: "CN=old",
+                notAfter: "2099-01-01T00:00:00Z",
+                pem: "not PEM",
+                firstPublished: now,
+                retiredAt: now,
+              },
+            ],
+          },
+        },
+      },
+    ];
+    const r = new SignerRegistry(
+      { signers: () => withBadStatus, secret: () => secretOf(ca.files), namespaces: () => [] },
+      "csr-signer",
+    );
+    expect(() => r.rebuild()).not.to.throw();
+    expect(r.forSignerName("example.com/bad")!.problem?.reason).to.equal("InvalidTrustBundleStatus");
+    expect(r.forSignerName("example.com/good")!.bundle?.certificates).to.have.length(1);
+  });
+
+  it("the same bad bytes are parsed once; new bytes are parsed again; a file over the cap is never parsed", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const parses: string[] = [];
+    let bad = secretOf({ ...ca.files, "ca-cert.pem": "junk" });
+    const r = new SignerRegistry(
+      {
+        signers: () => signers,
+        secret: (_ns, name) => (name === "bad" ? bad : secretOf(ca.files)),
+        namespaces: () => [],
+      },
+      "csr-signer",
+      () => new Date(),
+      (signerName, result) => parses.push(`${signerName} ${result}`),
+    );
+    for (let round = 0; round < 5; round++) r.rebuild();
+    expect(parses).to.deep.equal(["example.com/good loaded", "example.com/bad refused"]);
+    expect(r.forSignerName("example.com/bad")!.problem?.reason).to.equal(
+      "CertificateAuthorityMalformedCertificate",
+    );
+    bad = secretOf({ ...ca.files, "ca-cert.pem": "other junk" });
+    r.rebuild();
+    r.rebuild();
+    expect(parses.filter((p) => p === "example.com/bad refused")).to.have.length(2);
+    bad = secretOf({ ...ca.files, "ca-cert.pem": "A".repeat(maximumCertificateAuthorityFileBytes + 1) });
+    r.rebuild();
+    expect(parses.filter((p) => p === "example.com/bad refused")).to.have.length(2);
+    const tooLarge = r.forSignerName("example.com/bad")!.problem!;
+    expect(tooLarge.reason).to.equal("CertificateAuthorityTooLarge");
+    expect(tooLarge.message).to.contain(`ca-cert.pem is ${maximumCertificateAuthorityFileBytes + 1} bytes`);
+  });
+
+  it("material that is not yet valid is parsed again on later rounds (it becomes valid in place)", async () => {
+    let clock = Date.now();
+    const ca = await makeTestCertificateAuthority();
+    const parses: string[] = [];
+    const r = new SignerRegistry(
+      { signers: () => [signers[0]!], secret: () => secretOf(ca.files), namespaces: () => [] },
+      "csr-signer",
+      () => new Date(clock),
+      (_signerName, result) => parses.push(result),
+    );
+    clock -= 86400 * 1000; // a day before the CA's NotBefore
+    r.rebuild();
+    expect(r.forSignerName("example.com/good")!.problem?.reason).to.equal("CertificateAuthorityNotYetValid");
+    clock += 2 * 86400 * 1000;
+    r.rebuild();
+    expect(parses).to.deep.equal(["refused", "loaded"]);
+    expect(r.forSignerName("example.com/good")!.problem?.reason).to.equal("RootNotYetPublished");
   });
 });

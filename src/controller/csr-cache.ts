@@ -1,0 +1,67 @@
+/**
+ * What the CSR cache keeps of a CertificateSigningRequest: the fields the controller reads, and
+ * spec.request only when one of our signers or approvers will parse it and it is within the parse
+ * cap. kube-apiserver stores whatever follows the first PEM block of spec.request (about 1.5 MB of
+ * padding fits), and anyone allowed to create CSRs can make many: bytes we will not use are dropped
+ * as each object arrives, before it is cached (see ResilientInformer's transform).
+ */
+import { base64DecodedLength } from "../pki/base64.js";
+import { omittedStringBytes } from "../kube/long-strings.js";
+import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
+import type { CsrObject } from "./csr-reconciler.js";
+
+/** Left in place of a spec.request the cache does not hold. */
+export interface OmittedRequest {
+  /** NotOurs: no signer or approver of ours handled its signer name when it arrived. */
+  reason: "NotOurs" | "TooLarge";
+  /** The request's size in bytes (decoded), for the RequestTooLarge message. */
+  bytes: number;
+}
+
+/** The request size our signers and approvers parse at most (the parser's own cap). */
+export const maximumCachedRequestBytes = defaultCertificateRequestLimits.maxPemBytes;
+
+/**
+ * String values longer than this are cut from CSR list and watch responses before parsing: far
+ * above the base64 form of the largest request we parse (6,500 bytes become 8,668).
+ */
+export const maximumCsrStringBytes = 64 * 1024;
+
+/**
+ * The cached form of `csr`. `ours` answers whether one of our signers or approvers handles a
+ * signer name now; a CSR cached as NotOurs whose signer becomes ours later is read again from the
+ * API server when it is reconciled (see CsrReconciler).
+ */
+export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean): CsrObject {
+  const { metadata, spec, status } = csr;
+  const { request, ...rest } = spec ?? {};
+  const kept: NonNullable<CsrObject["spec"]> = {
+    ...(rest.signerName !== undefined ? { signerName: rest.signerName } : {}),
+    ...(rest.usages !== undefined ? { usages: rest.usages } : {}),
+    ...(rest.username !== undefined ? { username: rest.username } : {}),
+    ...(rest.groups !== undefined ? { groups: rest.groups } : {}),
+    ...(rest.uid !== undefined ? { uid: rest.uid } : {}),
+    ...(rest.extra !== undefined ? { extra: rest.extra } : {}),
+    ...(rest.expirationSeconds !== undefined ? { expirationSeconds: rest.expirationSeconds } : {}),
+  };
+  if (request !== undefined) {
+    // A request cut before parsing (the informer's maxStringBytes) is over the cap by far.
+    const cutBytes = omittedStringBytes(request);
+    const bytes = cutBytes !== undefined ? Math.floor((cutBytes * 3) / 4) : base64DecodedLength(request);
+    if (!ours(rest.signerName ?? "")) kept.requestOmitted = { reason: "NotOurs", bytes };
+    else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
+      kept.requestOmitted = { reason: "TooLarge", bytes };
+    else kept.request = request;
+  }
+  return {
+    // Name, identity and timestamps only: labels, annotations and managedFields are never read.
+    metadata: {
+      ...(metadata?.name !== undefined ? { name: metadata.name } : {}),
+      ...(metadata?.uid !== undefined ? { uid: metadata.uid } : {}),
+      ...(metadata?.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
+      ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
+    },
+    spec: kept,
+    ...(status !== undefined ? { status } : {}),
+  };
+}
