@@ -107,7 +107,8 @@ export class CsrReconciler {
     if (!signer && !approving) return { kind: "done" }; // not ours: never touch other signers' CSRs
     if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed")) return { kind: "done" };
     if (!hasCondition(csr, "Approved") && approving) {
-      const complete = await this.withRequest(csr);
+      // An over-cap request is refused from its marker: reading it back would undo the cap.
+      const complete = csr.spec?.requestOmitted?.reason === "TooLarge" ? csr : await this.withRequest(csr);
       return complete ? this.approver!.reconcile(complete) : { kind: "done" };
     }
     if (!signer) return { kind: "done" }; // approved for a signer we do not run (kubelet: kube-controller-manager signs)

@@ -250,6 +250,13 @@ describe("approval automation on a real API server", function () {
         "OrganizationMismatch",
         /O must be exactly/,
       ],
+      [
+        // Decided from the cache's TooLarge marker: the 1.3 MB are never read back for approval.
+        "a request padded past the parse cap",
+        () => ({ requester: n1, request: servingRequest() + "#".repeat(1_300_000) + "\n" }),
+        "RequestTooLarge",
+        /request is \d+ bytes; the limit is 6500/,
+      ],
     ];
     for (const [what, make, reason, message] of refusals) {
       it(`denies ${what}: Denied ${reason}, message naming the check, Warning Event`, async () => {
