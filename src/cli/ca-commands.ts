@@ -247,9 +247,11 @@ export const signHelp = `Usage: csr-signer sign --ca DIR [--csr FILE|-] [options
 One-shot issuance of a PKCS#10 request (from FILE or standard input) with the CA in DIR
 (cacerts or kubernetes.io/tls layout), as 'cfssl sign' does in the Kubernetes manual flow. The
 subject and SANs are copied from the request after its signature is verified; every other
-requested extension is dropped. Malformed SANs are refused as the controller refuses them:
+requested extension is dropped. Malformed SANs are refused with the controller's checks:
 InvalidDnsName (letter-digit-hyphen labels, "*" only as the whole left-most label),
-InvalidEmailAddress (one plain mailbox), InvalidIpAddress (IPv4-mapped IPv6, ::ffff:0:0/96). Writes the chain (leaf, then intermediates) to standard output.
+InvalidEmailAddress (one plain mailbox); and, sign only, InvalidIpAddress (IPv4-mapped IPv6,
+::ffff:0:0/96: request the IPv4 address). Writes the chain (leaf, then intermediates) to standard
+output.
 A subject value naming a privileged Kubernetes identity (system:masters, system:node:..., any value
 starting with "system:", and kubeadm:cluster-admins, the group kubeadm binds to cluster-admin; in
 any case, spaces around it ignored) is refused, because the API server would grant it those rights.

@@ -97,15 +97,19 @@ function isLabelCharacter(code: number): boolean {
 }
 
 /** Reads `LABEL-----` at `start` (label: A-Z, 0-9 and spaces); undefined when malformed. */
+const maximumLabelLength = 64;
+
 function readMarkerLabel(
   text: string,
   start: number,
   work: WorkCounter,
 ): { label: string; next: number } | undefined {
   let at = start;
-  while (isLabelCharacter(text.charCodeAt(at))) at++;
+  // Real labels are short ("ENCRYPTED PRIVATE KEY"); a longer one is malformed, and it is never
+  // echoed into errors, conditions or Events at length.
+  while (at - start <= maximumLabelLength && isLabelCharacter(text.charCodeAt(at))) at++;
   work.characters += at - start + dashes.length;
-  if (at === start || !text.startsWith(dashes, at)) return undefined;
+  if (at === start || at - start > maximumLabelLength || !text.startsWith(dashes, at)) return undefined;
   return { label: text.slice(start, at), next: at + dashes.length };
 }
 

@@ -88,6 +88,19 @@ describe("PEM decoding", () => {
     });
   }
 
+  it("refuses a 4 KiB label without echoing it: errors land in Signer conditions and Events", () => {
+    const label = "A".repeat(4096);
+    const text = `-----BEGIN ${label}-----\nMAA=\n-----END ${label}-----\n`;
+    let message = "";
+    try {
+      decodeCertificatesPem(text, "ca.crt");
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).to.match(/malformed PEM BEGIN line/);
+    expect(message.length).to.be.below(200);
+  });
+
   it("refuses a bundle whose last BEGIN has no END instead of dropping that certificate", () => {
     const truncated = certificate + certificate.slice(0, 40);
     expect(() => decodeCertificatesPem(truncated, "ca.crt")).to.throw(PemError, /has no END line/);
