@@ -100,6 +100,9 @@ function missingSettings(
     return [kubeletServingSetting.ipRanges, kubeletServingSetting.dnsPatterns];
   const missing: string[] = [];
   if (sans.ip.length > 0 && settings.ipRanges.length === 0) missing.push(kubeletServingSetting.ipRanges);
+  // Without the Service ranges an IP SAN could be the kubernetes Service's ClusterIP, which a node may claim.
+  if (sans.ip.length > 0 && settings.serviceClusterIpRanges.length === 0)
+    missing.push(kubeletServingSetting.serviceClusterIpRange);
   if (settings.dnsPatterns.length === 0 && sans.dns.some((name) => !extraNames.includes(name.toLowerCase())))
     missing.push(kubeletServingSetting.dnsPatterns);
   return missing;
@@ -185,6 +188,18 @@ export function decideKubeletServing(
     const special = specialPurposeIpClass(ip);
     if (special)
       return deny("SpecialPurposeIpAddress", "subjectAltNames", `IP SAN ${ip} is a ${special} address`);
+    if (settings.serviceClusterIpRanges.some((range) => ipRangeContains(range, ip)))
+      return deny(
+        "ClusterServiceIpAddress",
+        kubeletServingSetting.serviceClusterIpRange,
+        `IP SAN ${ip} is in the Service ClusterIP range, where the kubernetes Service and every other Service live`,
+      );
+    if (settings.clusterCidrs.some((range) => ipRangeContains(range, ip)))
+      return deny(
+        "PodIpAddress",
+        kubeletServingSetting.clusterCidr,
+        `IP SAN ${ip} is in the Pod range (${kubeletServingSetting.clusterCidr})`,
+      );
   }
   for (const san of [...dnsNames, ...sans.ip]) {
     const owner = cluster.nodesWithAddress(nodeAddressKey(san)).find((name) => name !== nodeName);

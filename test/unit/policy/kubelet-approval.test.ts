@@ -43,6 +43,8 @@ const configured: KubeletServingConfiguration = {
   ipRanges: ["10.0.0.0/16", "203.0.113.0/24", "fd00::/8"],
   dnsPatterns: ["n[0-9]+", "n[0-9]+\\.cluster\\.internal"],
   extraDnsPatterns: ["{node}.nodes.example.com"],
+  serviceClusterIpRanges: ["172.20.0.0/16", "fd10::/108"],
+  clusterCidrs: ["10.244.0.0/16"],
   maximumExpirationSeconds: 30 * 86400,
 };
 
@@ -148,6 +150,44 @@ describe("decideKubeletServing", () => {
       expectPending(
         serving({ configuration: extraOnly, sans: { dns: ["n1"] } }),
         /--kubelet-serving-dns-pattern/,
+      );
+    });
+
+    it("leaves IP SANs pending without --service-cluster-ip-range (a node could claim the kubernetes Service's ClusterIP)", () => {
+      const noServiceRange = { ...configured, serviceClusterIpRanges: [] };
+      expectPending(serving({ configuration: noServiceRange }), /needs --service-cluster-ip-range \(/);
+      expect(serving({ configuration: noServiceRange, sans: { dns: ["n1"] } }).verdict).to.equal("approve");
+    });
+
+    it("denies n9 the kubernetes Service's ClusterIP 10.0.0.1 under ipRanges 10.0.0.0/8 although its Node lists it: ClusterServiceIpAddress", () => {
+      const n9 = { username: "system:node:n9", groups: ["system:nodes"] };
+      const node: NodeFacts = { addresses: [{ type: "InternalIP", address: "10.0.0.1" }] };
+      const broad = {
+        ...configured,
+        ipRanges: ["10.0.0.0/8"],
+        serviceClusterIpRanges: ["10.0.0.0/24", "fd10::/108"],
+      };
+      const subject: DistinguishedName = [
+        { type: "O", value: "system:nodes" },
+        { type: "CN", value: "system:node:n9" },
+      ];
+      expectDenied(
+        serving({ requester: n9, subject, node, sans: { ip: ["10.0.0.1"] }, configuration: broad }),
+        "ClusterServiceIpAddress",
+        /IP SAN 10\.0\.0\.1 is in the Service ClusterIP range.*\(check --service-cluster-ip-range\)$/,
+      );
+    });
+
+    it("denies a Pod IP the Node lists, inside --cluster-cidr: PodIpAddress", () => {
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address: "10.244.1.5" }] };
+      expectDenied(
+        serving({
+          node,
+          sans: { ip: ["10.244.1.5"] },
+          configuration: { ...configured, ipRanges: ["10.0.0.0/8"] },
+        }),
+        "PodIpAddress",
+        /check --cluster-cidr/,
       );
     });
 
