@@ -31,16 +31,56 @@ export type ApprovalDecision =
   /** Not ours to decide (another approver's shape); leave the CSR alone. */
   | { readonly verdict: "ignore"; readonly message: string };
 
-/** The Node as the approver needs it. */
+/** A Node's status.addresses as the API server returns them. */
 export interface NodeFacts {
   readonly addresses: readonly { type: string; address: string }[];
+}
+
+/**
+ * Only a Node's first 64 addresses count, in the index and in every decision. A kubelet writes its
+ * own status and the API server accepts tens of thousands of addresses, which would make every
+ * index update and every decision cost that much; real Nodes list a handful (Hostname, an
+ * InternalIP or two per family, an ExternalIP, a DNS name or two).
+ */
+export const maximumCountedNodeAddresses = 64;
+
+/** The addresses of a Node that count (the first maximumCountedNodeAddresses). */
+export function countedNodeAddresses(node: NodeFacts): NodeFacts["addresses"] {
+  return node.addresses.slice(0, maximumCountedNodeAddresses);
+}
+
+/** A Node's addresses as a decision compares them, computed once per Node update (see nodeAddressSets). */
+export interface NodeAddressSets {
+  /** Hostname, InternalDNS and ExternalDNS, lower-cased. */
+  readonly dnsNames: ReadonlySet<string>;
+  /** InternalIP and ExternalIP, canonical (canonicalIpAddress). */
+  readonly ipAddresses: ReadonlySet<string>;
+}
+
+export function nodeAddressSets(node: NodeFacts): NodeAddressSets {
+  const dnsNames = new Set<string>();
+  const ipAddresses = new Set<string>();
+  for (const { type, address } of countedNodeAddresses(node)) {
+    if (nodeDnsAddressTypes.has(type)) dnsNames.add(address.toLowerCase());
+    const ip = nodeIpAddressTypes.has(type) ? canonicalIpAddress(address) : undefined;
+    if (ip !== undefined) ipAddresses.add(ip);
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/** The --kubelet-serving-extra-dns names of a node: each pattern with {node} = its lower-cased name. */
+export function extraDnsNames(nodeName: string, extraDnsPatterns: readonly string[]): string[] {
+  return extraDnsPatterns.map((pattern) => pattern.replaceAll("{node}", nodeName.toLowerCase()));
 }
 
 /** What the cluster says about the requesting node and the others. */
 export interface KubeletServingClusterFacts {
   /** The requesting Node; undefined when no Node of that name exists. */
-  readonly node: NodeFacts | undefined;
-  /** Names of the Nodes that have `key` (see nodeAddressKey) as their name or one of their addresses. */
+  readonly node: NodeAddressSets | undefined;
+  /**
+   * Names of the Nodes that have `key` (see nodeAddressKey) as their name, one of their extra DNS
+   * names or one of their (counted) addresses.
+   */
   nodesWithAddress(key: string): readonly string[];
 }
 
@@ -123,9 +163,7 @@ export function decideKubeletServing(
 ): ApprovalDecision {
   const nodeName = nodeNameOf(requester);
   const sans = request.subjectAltNames;
-  const extraNames = nodeName
-    ? settings.extraDnsPatterns.map((pattern) => pattern.replaceAll("{node}", nodeName.toLowerCase()))
-    : [];
+  const extraNames = nodeName ? extraDnsNames(nodeName, settings.extraDnsPatterns) : [];
   const missing = missingSettings(sans, extraNames, settings);
   if (missing.length > 0)
     return {
@@ -201,8 +239,12 @@ export function decideKubeletServing(
         `IP SAN ${ip} is in the Pod range (${kubeletServingSetting.clusterCidr})`,
       );
   }
+  // Names derived from the requester's own node name cannot be squatted: nobody else's claim counts.
+  const ownNames = new Set([nodeAddressKey(nodeName), ...extraNames]);
   for (const san of [...dnsNames, ...sans.ip]) {
-    const owner = cluster.nodesWithAddress(nodeAddressKey(san)).find((name) => name !== nodeName);
+    const key = nodeAddressKey(san);
+    if (ownNames.has(key)) continue;
+    const owner = cluster.nodesWithAddress(key).find((name) => name !== nodeName);
     if (owner !== undefined)
       return deny(
         "SanOfAnotherNode",
@@ -213,15 +255,9 @@ export function decideKubeletServing(
 
   const node = cluster.node;
   if (!node) return deny("NodeNotFound", "node", `Node ${nodeName} does not exist`);
-  const nodeDnsNames = node.addresses
-    .filter((address) => nodeDnsAddressTypes.has(address.type))
-    .map((address) => address.address.toLowerCase());
-  const nodeIps = node.addresses
-    .filter((address) => nodeIpAddressTypes.has(address.type))
-    .map((address) => canonicalIpAddress(address.address));
   for (const name of dnsNames) {
     if (extraNames.includes(name)) continue;
-    if (!nodeDnsNames.includes(name))
+    if (!node.dnsNames.has(name))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",
@@ -235,7 +271,7 @@ export function decideKubeletServing(
       );
   }
   for (const ip of sans.ip) {
-    if (!nodeIps.includes(canonicalIpAddress(ip)))
+    if (!node.ipAddresses.has(canonicalIpAddress(ip) ?? ip))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",

@@ -8,6 +8,7 @@ import {
   defaultCleanupPeriods,
   kubeletClientShape,
   nodeAddressKey,
+  nodeAddressSets,
   type ApprovalDecision,
   type NodeFacts,
 } from "../../../src/policy/kubelet-approval.js";
@@ -73,7 +74,7 @@ function serving(
     options.usages ?? servingUsages,
     options.expirationSeconds,
     {
-      node,
+      node: node && nodeAddressSets(node),
       nodesWithAddress: (key) => {
         // The requester's own entries are in the index too (the approver ignores them).
         const own = [...(node?.addresses ?? []).map((a) => nodeAddressKey(a.address)), "n1"];
