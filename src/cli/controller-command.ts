@@ -42,8 +42,9 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
                                       addresses, so they are never enough: without the settings a
                                       request needs, it stays pending with a Warning Event. Denied
                                       always: another Node's name or address, cluster service
-                                      names, loopback, link-local, unspecified, multicast and
-                                      IPv4-in-IPv6 addresses
+                                      and cluster-domain names, Service and Pod IPs, loopback,
+                                      link-local, unspecified, multicast and IPv4-in-IPv6
+                                      addresses
   --kubelet-serving-ip-ranges CIDRS   IP SANs must lie in these ranges, comma-separated, e.g.
                                       10.0.0.0/16,fd00::/64 (repeatable; IPv4-mapped IPv6 is refused)
   --service-cluster-ip-range CIDRS    the Service ClusterIP ranges, as given to kube-apiserver
@@ -53,12 +54,16 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
   --cluster-cidr CIDRS                the Pod ranges, as given to kube-controller-manager
                                       (comma-separated): IP SANs inside are denied (optional)
   --kubelet-serving-dns-pattern RE    DNS SANs that are Node addresses must match this regular
-                                      expression whole (anchored as ^(?:RE)$, lower-case names),
-                                      e.g. 'ip-[0-9-]+\\.ec2\\.internal' (repeatable)
+                                      expression whole (anchored as ^(?:RE)$, lower-case names,
+                                      linear-time engine: no backreferences or lookahead), e.g.
+                                      'ip-[0-9-]+\\.ec2\\.internal' (repeatable). Anchor it under a
+                                      node-only domain: a single-label pattern also grants Service
+                                      short names pods resolve via their search path
   --kubelet-serving-extra-dns PATTERN also allow this DNS name, which must contain {node} (the
                                       requesting node's name), e.g. {node}.nodes.example.com (repeatable)
-  --cluster-domain DOMAIN             DNS SANs under svc.DOMAIN (and *.svc, kubernetes,
-                                      kubernetes.default) are denied (default cluster.local)
+  --cluster-domain DOMAIN             DNS SANs equal to or under DOMAIN are denied, as are any with
+                                      a svc label, kubernetes and kubernetes.default (default
+                                      cluster.local)
   --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
   --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none;
                                       a CSR without it gets its signer's default duration)

@@ -117,16 +117,18 @@ export function nodeNameOf(requester: Requester): string | undefined {
   return name === "" ? undefined : name;
 }
 
-/** Names the cluster's DNS gives to Services: kubernetes, kubernetes.default, *.svc, *.svc.<domain>. */
-function isClusterServiceName(name: string, clusterDomain: string): boolean {
-  return (
-    name === "kubernetes" ||
-    name === "kubernetes.default" ||
-    name === "svc" ||
-    name.endsWith(".svc") ||
-    name === `svc.${clusterDomain}` ||
-    name.endsWith(`.svc.${clusterDomain}`)
-  );
+/**
+ * Names the cluster's DNS gives to Services: kubernetes, kubernetes.default, and any name with a
+ * `svc` label (kubernetes.default.svc, a.b.svc.<any domain>: a wrong --cluster-domain must not let
+ * the real one through).
+ */
+function isClusterServiceName(name: string): boolean {
+  return name === "kubernetes" || name === "kubernetes.default" || name.split(".").includes("svc");
+}
+
+/** The cluster's DNS domain and everything under it (Pods' A records, Services, the domain itself). */
+function isInClusterDomain(name: string, clusterDomain: string): boolean {
+  return name === clusterDomain || name.endsWith(`.${clusterDomain}`);
 }
 
 /** The settings a request needs but the operator has not given (flag names); empty when none. */
@@ -215,11 +217,17 @@ export function decideKubeletServing(
         "subjectAltNames",
         `DNS SAN ${JSON.stringify(name)} is not a DNS host name`,
       );
-    if (isClusterServiceName(name, settings.clusterDomain))
+    if (isClusterServiceName(name))
       return deny(
         "ClusterServiceName",
         "subjectAltNames",
-        `DNS SAN ${name} is a cluster service name (kubernetes, kubernetes.default, *.svc, *.svc.${settings.clusterDomain})`,
+        `DNS SAN ${name} is a cluster service name (kubernetes, kubernetes.default, any name with a svc label)`,
+      );
+    if (isInClusterDomain(name, settings.clusterDomain))
+      return deny(
+        "ClusterDomainName",
+        kubeletServingSetting.clusterDomain,
+        `DNS SAN ${name} is in the cluster's DNS domain ${settings.clusterDomain}, whose names belong to Services and Pods`,
       );
   }
   for (const ip of sans.ip) {

@@ -327,23 +327,49 @@ describe("decideKubeletServing", () => {
         );
       });
     }
-    it("under the configured --cluster-domain", () => {
-      const node: NodeFacts = {
-        addresses: [...n1.addresses, { type: "InternalDNS", address: "a.b.svc.k8s.example.org" }],
-      };
-      const settings = { ...configured, dnsPatterns: [".*"] };
-      expect(
-        serving({ node, sans: { dns: ["a.b.svc.k8s.example.org"] }, configuration: settings }).verdict,
-      ).to.equal("approve");
+    it("kubernetes.default.svc.k8s.internal with a wrong --cluster-domain (cluster.local): a svc label anywhere is a service name", () => {
+      const name = "kubernetes.default.svc.k8s.internal";
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalDNS", address: name }] };
       expectDenied(
-        serving({
-          node,
-          sans: { dns: ["a.b.svc.k8s.example.org"] },
-          configuration: { ...settings, clusterDomain: "k8s.example.org" },
-        }),
+        serving({ node, sans: { dns: [name] }, configuration: { ...configured, dnsPatterns: [".*"] } }),
         "ClusterServiceName",
-        /\*\.svc\.k8s\.example\.org/,
+        /any name with a svc label/,
       );
+    });
+  });
+
+  describe("names in the cluster's DNS domain are denied whatever the Node lists: ClusterDomainName", () => {
+    for (const [name, clusterDomain] of [
+      ["10-244-1-5.default.pod.cluster.local", "cluster.local"],
+      ["foo.cluster.local", "cluster.local"],
+      ["cluster.local", "cluster.local"],
+      ["n1.k8s.example.org", "k8s.example.org"],
+    ] as const) {
+      it(`${name} (--cluster-domain=${clusterDomain})`, () => {
+        const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalDNS", address: name }] };
+        expectDenied(
+          serving({
+            node,
+            sans: { dns: [name] },
+            configuration: { ...configured, dnsPatterns: [".*"], clusterDomain },
+          }),
+          "ClusterDomainName",
+          new RegExp(
+            `is in the cluster's DNS domain ${clusterDomain.replaceAll(".", "\\.")}.*\\(check --cluster-domain\\)$`,
+          ),
+        );
+      });
+    }
+    it("a name that only ends like the domain is not in it: n1.notcluster.local is approved under .*", () => {
+      const node: NodeFacts = {
+        addresses: [...n1.addresses, { type: "InternalDNS", address: "n1.notcluster.local" }],
+      };
+      const decision = serving({
+        node,
+        sans: { dns: ["n1.notcluster.local"] },
+        configuration: { ...configured, dnsPatterns: [".*"] },
+      });
+      expect(decision.verdict, decision.message).to.equal("approve");
     });
   });
 
