@@ -292,6 +292,21 @@ describe("decideKubeletServing", () => {
         );
       });
     }
+    it("::a00:b (IPv4-compatible, IPv6 to Go) is never approved as 10.0.0.11, even when the Node lists both", () => {
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address: "::a00:b" }] };
+      expectDenied(
+        serving({ node, sans: { ip: ["::a00:b"] } }),
+        "SpecialPurposeIpAddress",
+        /IPv4-compatible/,
+      );
+      expectDenied(
+        serving({
+          sans: { ip: ["::a00:b"] },
+          configuration: { ...configured, ipRanges: ["10.0.0.0/8", "::/0"] },
+        }),
+        "SpecialPurposeIpAddress",
+      );
+    });
     it("item 5: ::ffff:10.96.0.1 under ranges [10.1.0.0/16, ::/0] is not approved (Go reads it as 10.96.0.1)", () => {
       const node: NodeFacts = {
         addresses: [...n1.addresses, { type: "InternalIP", address: "::ffff:10.96.0.1" }],
