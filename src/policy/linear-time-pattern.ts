@@ -6,6 +6,8 @@
  */
 import { setFlagsFromString } from "node:v8";
 
+/** V8's flag for the linear-time (non-backtracking) engine. */
+const linearTimeFlag = "l";
 let linearEngineEnabled = false;
 
 /** The pattern anchored whole (^(?:source)$) with the `l` (linear-time) flag; throws SyntaxError. */
@@ -17,5 +19,5 @@ export function compileLinearTimePattern(source: string): RegExp {
   }
   // Anchored here, so "[a-z0-9-]+\.nodes\.example\.com" can never match a prefix or suffix of a name.
   // The linear engine refuses what it cannot run in linear time (backreferences, lookahead).
-  return new RegExp(`^(?:${source})$`, "l");
+  return new RegExp(`^(?:${source})$`, linearTimeFlag);
 }
