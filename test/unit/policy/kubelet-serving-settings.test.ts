@@ -54,11 +54,13 @@ describe("compileKubeletServingSettings", () => {
     ]);
   });
 
-  it("compiles DNS patterns with the linear-time engine: the nested-quantifier ReDoS case is decided", () => {
+  it("compiles DNS patterns with the linear-time engine: the nested-quantifier ReDoS case ([a-z0-9]+-?)+ on 63 a's is decided", () => {
     const [pattern] = compileKubeletServingSettings({
       dnsPatterns: ["([a-z0-9]+-?)+\\.nodes\\.example\\.com"],
     }).dnsPatterns;
-    expect(pattern!.flags).to.contain("l");
+    // Not asserted through pattern.flags: once any test patches RegExp.prototype (pem.test.ts does), V8's
+    // slow-path flags getter leaves out "l" although the engine stays linear. The refusal of
+    // backreferences and lookahead above is what only the linear engine does.
     // Exponential with the backtracking engine (28 "a"s took 7 s, 63 never finish); linear here.
     expect(pattern!.test(`${"a".repeat(63)}.nodes.example.org`)).to.equal(false);
     expect(pattern!.test(`${"a-".repeat(120)}a.nodes.example.org`)).to.equal(false);
