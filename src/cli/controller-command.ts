@@ -44,17 +44,28 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
                                       addresses, so they are never enough: without the settings a
                                       request needs, it stays pending with a Warning Event. Denied
                                       always: another Node's name or address, cluster service
-                                      names, loopback, link-local, unspecified, multicast and
-                                      IPv4-in-IPv6 addresses
+                                      and cluster-domain names, Service and Pod IPs, loopback,
+                                      link-local, unspecified, multicast and IPv4-in-IPv6
+                                      addresses
   --kubelet-serving-ip-ranges CIDRS   IP SANs must lie in these ranges, comma-separated, e.g.
                                       10.0.0.0/16,fd00::/64 (repeatable; IPv4-mapped IPv6 is refused)
+  --service-cluster-ip-range CIDRS    the Service ClusterIP ranges, as given to kube-apiserver
+                                      (comma-separated, dual-stack): IP SANs inside are denied (a
+                                      node could otherwise claim the kubernetes Service's address).
+                                      Required for any IP SAN: without it they stay pending
+  --cluster-cidr CIDRS                the Pod ranges, as given to kube-controller-manager
+                                      (comma-separated): IP SANs inside are denied (optional)
   --kubelet-serving-dns-pattern RE    DNS SANs that are Node addresses must match this regular
-                                      expression whole (anchored as ^(?:RE)$, lower-case names),
-                                      e.g. 'ip-[0-9-]+\\.ec2\\.internal' (repeatable)
+                                      expression whole (anchored as ^(?:RE)$, lower-case names,
+                                      linear-time engine: no backreferences or lookahead), e.g.
+                                      'ip-[0-9-]+\\.ec2\\.internal' (repeatable). Anchor it under a
+                                      node-only domain: a single-label pattern also grants Service
+                                      short names pods resolve via their search path
   --kubelet-serving-extra-dns PATTERN also allow this DNS name, which must contain {node} (the
                                       requesting node's name), e.g. {node}.nodes.example.com (repeatable)
-  --cluster-domain DOMAIN             DNS SANs under svc.DOMAIN (and *.svc, kubernetes,
-                                      kubernetes.default) are denied (default cluster.local)
+  --cluster-domain DOMAIN             DNS SANs equal to or under DOMAIN are denied, as are any with
+                                      a svc label, kubernetes and kubernetes.default (default
+                                      cluster.local)
   --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
   --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none;
                                       a CSR without it gets its signer's default duration)
@@ -107,6 +118,8 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       "kubelet-serving-dns-pattern": { type: "string", multiple: true, default: [] },
       "kubelet-serving-extra-dns": { type: "string", multiple: true, default: [] },
       "cluster-domain": { type: "string", default: "cluster.local" },
+      "service-cluster-ip-range": { type: "string", multiple: true, default: [] },
+      "cluster-cidr": { type: "string", multiple: true, default: [] },
       "approve-kubelet-client": { type: "string", default: "false" },
       cleanup: { type: "string", default: "true" },
       "cleanup-finished": { type: "string", default: "1h" },
@@ -128,13 +141,17 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       throw new UsageError(`${flag} must be a duration such as 1h or 30m`);
     }
   };
+  const cidrList = (lists: readonly string[]): string[] =>
+    lists.flatMap((list) => list.split(",")).map((cidr) => cidr.trim());
   const kubeletServingSettings = (): KubeletServingSettings => {
     try {
       return compileKubeletServingSettings({
-        ipRanges: values["kubelet-serving-ip-ranges"].flatMap((list) => list.split(",")).map((c) => c.trim()),
+        ipRanges: cidrList(values["kubelet-serving-ip-ranges"]),
         dnsPatterns: values["kubelet-serving-dns-pattern"],
         extraDnsPatterns: values["kubelet-serving-extra-dns"],
         clusterDomain: values["cluster-domain"],
+        serviceClusterIpRanges: cidrList(values["service-cluster-ip-range"]),
+        clusterCidrs: cidrList(values["cluster-cidr"]),
         ...(values["kubelet-serving-max-expiration"]
           ? {
               maximumExpirationSeconds: duration(

@@ -19,7 +19,7 @@ import {
   kubeletClientSignerName,
   kubeletServingSignerName,
   type ApprovalDecision,
-  type NodeFacts,
+  type NodeAddressSets,
 } from "../policy/kubelet-approval.js";
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import { evaluateSigningRequest } from "../policy/signing-policy.js";
@@ -38,7 +38,7 @@ export interface ApprovalSettings {
 
 /** The Node cache as the kubelet-serving approver reads it. */
 export interface NodeDirectory {
-  get(name: string): NodeFacts | undefined;
+  get(name: string): NodeAddressSets | undefined;
   /** Names of the Nodes with this name or address (a nodeAddressKey). */
   nodesWithAddress(key: string): readonly string[];
 }

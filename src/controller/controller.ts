@@ -99,7 +99,7 @@ export class SignerController {
   private readonly secretInformer: ResilientInformer<SecretObject>;
   private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
   private readonly nodeInformer: ResilientInformer<NodeObject> | undefined;
-  private readonly nodeAddresses = new NodeAddressIndex();
+  private readonly nodeAddresses: NodeAddressIndex;
   private readonly configMapInformer: ResilientInformer<ConfigMapObject>;
   private readonly publisher: TrustBundlePublisher;
   private readonly cleaner: CsrCleaner | undefined;
@@ -119,6 +119,7 @@ export class SignerController {
   private readonly workerLoops: Promise<void>[] = [];
 
   constructor(private readonly options: ControllerOptions) {
+    this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     const { kubeConfig, namespace, logger } = options;
     this.logger = logger;
     // One clock for everything that writes times (conditions, bundle records, clean-up).
@@ -206,10 +207,7 @@ export class SignerController {
       options.approval ?? {},
       this.registry,
       {
-        get: (name) => {
-          const node = this.nodeInformer?.get(name);
-          return node ? { addresses: node.status?.addresses ?? [] } : undefined;
-        },
+        get: (name) => this.nodeAddresses.get(name),
         nodesWithAddress: (key) => this.nodeAddresses.nodesWithAddress(key),
       },
       kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api)),

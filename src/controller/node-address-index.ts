@@ -1,10 +1,18 @@
 /**
  * Which Nodes have a given name or address, kept from Node informer events so that the
  * kubelet-serving approver can deny a SAN that belongs to another Node without scanning every Node
- * per request. Memory is proportional to the Node cache it mirrors: one entry per distinct
- * name/address and one key list per Node.
+ * per request, plus each Node's address sets as decisions compare them (computed once per update,
+ * not per CSR). Memory is proportional to the Node cache it mirrors, and at most
+ * maximumCountedNodeAddresses addresses of a Node count.
  */
-import { nodeAddressKey, type NodeFacts } from "../policy/kubelet-approval.js";
+import {
+  countedNodeAddresses,
+  extraDnsNames,
+  nodeAddressKey,
+  nodeAddressSets,
+  type NodeAddressSets,
+  type NodeFacts,
+} from "../policy/kubelet-approval.js";
 
 export interface IndexedNode {
   metadata?: { name?: string };
@@ -16,14 +24,28 @@ export class NodeAddressIndex {
   private readonly nodesByKey = new Map<string, Set<string>>();
   /** Node name -> the keys indexed for it, so an update or delete removes exactly those. */
   private readonly keysByNode = new Map<string, readonly string[]>();
+  private readonly addressSetsByNode = new Map<string, NodeAddressSets>();
 
-  /** Indexes a Node's name and every address it lists (of any type), replacing its previous entries. */
+  /** extraDnsPatterns: --kubelet-serving-extra-dns, whose names belong to the Node they are expanded for. */
+  constructor(private readonly extraDnsPatterns: readonly string[] = []) {}
+
+  /**
+   * Indexes a Node's name, its extra DNS names and every counted address (of any type), replacing
+   * its previous entries.
+   */
   upsert(node: IndexedNode): void {
     const name = node.metadata?.name;
     if (!name) return;
     this.remove(name);
+    const facts = { addresses: node.status?.addresses ?? [] };
     const keys = [
-      ...new Set([name, ...(node.status?.addresses ?? []).map((a) => a.address)].map(nodeAddressKey)),
+      ...new Set(
+        [
+          name,
+          ...extraDnsNames(name, this.extraDnsPatterns),
+          ...countedNodeAddresses(facts).map((a) => a.address),
+        ].map(nodeAddressKey),
+      ),
     ];
     for (const key of keys) {
       let names = this.nodesByKey.get(key);
@@ -31,6 +53,7 @@ export class NodeAddressIndex {
       names.add(name);
     }
     this.keysByNode.set(name, keys);
+    this.addressSetsByNode.set(name, nodeAddressSets(facts));
   }
 
   delete(node: IndexedNode): void {
@@ -38,9 +61,19 @@ export class NodeAddressIndex {
     if (name) this.remove(name);
   }
 
-  /** Names of the Nodes whose name or an address is `key`. */
+  /** Names of the Nodes whose name, extra DNS name or an address is `key`. */
   nodesWithAddress(key: string): readonly string[] {
     return [...(this.nodesByKey.get(key) ?? [])];
+  }
+
+  /** The Node's counted addresses as decisions compare them; undefined for an unknown Node. */
+  get(name: string): NodeAddressSets | undefined {
+    return this.addressSetsByNode.get(name);
+  }
+
+  /** How many keys are indexed for the Node (its name, extra names and counted addresses). */
+  keyCount(name: string): number {
+    return this.keysByNode.get(name)?.length ?? 0;
   }
 
   private remove(name: string): void {
@@ -50,5 +83,6 @@ export class NodeAddressIndex {
       if (names?.size === 0) this.nodesByKey.delete(key);
     }
     this.keysByNode.delete(name);
+    this.addressSetsByNode.delete(name);
   }
 }

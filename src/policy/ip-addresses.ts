@@ -2,9 +2,11 @@
  * IP addresses as policy compares them: parsing, CIDR containment and special-purpose classes.
  *
  * An IPv4-mapped IPv6 address (::ffff:10.96.0.1) is the IPv4 address 10.96.0.1 to Go's crypto/x509
- * and so to every Kubernetes client verifying a certificate; an IPv4-compatible one (::10.96.0.1,
- * deprecated) is too for some stacks. Every range check therefore compares the embedded IPv4 address,
- * never the 16-byte form, so an allowed "::/0" cannot smuggle an address outside the IPv4 ranges.
+ * (net.IP.To4 folds it) and so to every Kubernetes client verifying a certificate: every range check
+ * compares its embedded IPv4 address, never the 16-byte form, so an allowed "::/0" cannot smuggle an
+ * address outside the IPv4 ranges. An IPv4-compatible one (::10.96.0.1, deprecated) is NOT folded by
+ * Go (To4 is nil), nor by OpenSSL, which compare bytes: it is the IPv6 address ::a60:1 and is
+ * compared as one, so 10.0.0.0/8 does not contain it.
  */
 import { isIPv4, isIPv6 } from "node:net";
 import { ipAddressBytes } from "../pki/subject-alternative-names.js";
@@ -32,9 +34,9 @@ export function embeddedIpv4Kind(bytes: Uint8Array): "IPv4-mapped" | "IPv4-compa
   return "IPv4-compatible";
 }
 
-/** The address as TLS clients read it: an embedded IPv4 address becomes its 4 bytes. */
+/** The address as TLS clients read it: an IPv4-mapped address becomes its 4 bytes (Go's To4). */
 export function normalizeIpAddress(bytes: Uint8Array): Uint8Array {
-  return embeddedIpv4Kind(bytes) ? bytes.slice(12) : bytes;
+  return embeddedIpv4Kind(bytes) === "IPv4-mapped" ? bytes.slice(12) : bytes;
 }
 
 /** Canonical text of normalised address bytes: dotted IPv4, or compressed lower-case IPv6. */

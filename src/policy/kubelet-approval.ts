@@ -31,16 +31,56 @@ export type ApprovalDecision =
   /** Not ours to decide (another approver's shape); leave the CSR alone. */
   | { readonly verdict: "ignore"; readonly message: string };
 
-/** The Node as the approver needs it. */
+/** A Node's status.addresses as the API server returns them. */
 export interface NodeFacts {
   readonly addresses: readonly { type: string; address: string }[];
+}
+
+/**
+ * Only a Node's first 64 addresses count, in the index and in every decision. A kubelet writes its
+ * own status and the API server accepts tens of thousands of addresses, which would make every
+ * index update and every decision cost that much; real Nodes list a handful (Hostname, an
+ * InternalIP or two per family, an ExternalIP, a DNS name or two).
+ */
+export const maximumCountedNodeAddresses = 64;
+
+/** The addresses of a Node that count (the first maximumCountedNodeAddresses). */
+export function countedNodeAddresses(node: NodeFacts): NodeFacts["addresses"] {
+  return node.addresses.slice(0, maximumCountedNodeAddresses);
+}
+
+/** A Node's addresses as a decision compares them, computed once per Node update (see nodeAddressSets). */
+export interface NodeAddressSets {
+  /** Hostname, InternalDNS and ExternalDNS, lower-cased. */
+  readonly dnsNames: ReadonlySet<string>;
+  /** InternalIP and ExternalIP, canonical (canonicalIpAddress). */
+  readonly ipAddresses: ReadonlySet<string>;
+}
+
+export function nodeAddressSets(node: NodeFacts): NodeAddressSets {
+  const dnsNames = new Set<string>();
+  const ipAddresses = new Set<string>();
+  for (const { type, address } of countedNodeAddresses(node)) {
+    if (nodeDnsAddressTypes.has(type)) dnsNames.add(address.toLowerCase());
+    const ip = nodeIpAddressTypes.has(type) ? canonicalIpAddress(address) : undefined;
+    if (ip !== undefined) ipAddresses.add(ip);
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/** The --kubelet-serving-extra-dns names of a node: each pattern with {node} = its lower-cased name. */
+export function extraDnsNames(nodeName: string, extraDnsPatterns: readonly string[]): string[] {
+  return extraDnsPatterns.map((pattern) => pattern.replaceAll("{node}", nodeName.toLowerCase()));
 }
 
 /** What the cluster says about the requesting node and the others. */
 export interface KubeletServingClusterFacts {
   /** The requesting Node; undefined when no Node of that name exists. */
-  readonly node: NodeFacts | undefined;
-  /** Names of the Nodes that have `key` (see nodeAddressKey) as their name or one of their addresses. */
+  readonly node: NodeAddressSets | undefined;
+  /**
+   * Names of the Nodes that have `key` (see nodeAddressKey) as their name, one of their extra DNS
+   * names or one of their (counted) addresses.
+   */
   nodesWithAddress(key: string): readonly string[];
 }
 
@@ -77,16 +117,18 @@ export function nodeNameOf(requester: Requester): string | undefined {
   return name === "" ? undefined : name;
 }
 
-/** Names the cluster's DNS gives to Services: kubernetes, kubernetes.default, *.svc, *.svc.<domain>. */
-function isClusterServiceName(name: string, clusterDomain: string): boolean {
-  return (
-    name === "kubernetes" ||
-    name === "kubernetes.default" ||
-    name === "svc" ||
-    name.endsWith(".svc") ||
-    name === `svc.${clusterDomain}` ||
-    name.endsWith(`.svc.${clusterDomain}`)
-  );
+/**
+ * Names the cluster's DNS gives to Services: kubernetes, kubernetes.default, and any name with a
+ * `svc` label (kubernetes.default.svc, a.b.svc.<any domain>: a wrong --cluster-domain must not let
+ * the real one through).
+ */
+function isClusterServiceName(name: string): boolean {
+  return name === "kubernetes" || name === "kubernetes.default" || name.split(".").includes("svc");
+}
+
+/** The cluster's DNS domain and everything under it (Pods' A records, Services, the domain itself). */
+function isInClusterDomain(name: string, clusterDomain: string): boolean {
+  return name === clusterDomain || name.endsWith(`.${clusterDomain}`);
 }
 
 /** The settings a request needs but the operator has not given (flag names); empty when none. */
@@ -100,6 +142,9 @@ function missingSettings(
     return [kubeletServingSetting.ipRanges, kubeletServingSetting.dnsPatterns];
   const missing: string[] = [];
   if (sans.ip.length > 0 && settings.ipRanges.length === 0) missing.push(kubeletServingSetting.ipRanges);
+  // Without the Service ranges an IP SAN could be the kubernetes Service's ClusterIP, which a node may claim.
+  if (sans.ip.length > 0 && settings.serviceClusterIpRanges.length === 0)
+    missing.push(kubeletServingSetting.serviceClusterIpRange);
   if (settings.dnsPatterns.length === 0 && sans.dns.some((name) => !extraNames.includes(name.toLowerCase())))
     missing.push(kubeletServingSetting.dnsPatterns);
   return missing;
@@ -120,9 +165,7 @@ export function decideKubeletServing(
 ): ApprovalDecision {
   const nodeName = nodeNameOf(requester);
   const sans = request.subjectAltNames;
-  const extraNames = nodeName
-    ? settings.extraDnsPatterns.map((pattern) => pattern.replaceAll("{node}", nodeName.toLowerCase()))
-    : [];
+  const extraNames = nodeName ? extraDnsNames(nodeName, settings.extraDnsPatterns) : [];
   const missing = missingSettings(sans, extraNames, settings);
   if (missing.length > 0)
     return {
@@ -174,20 +217,42 @@ export function decideKubeletServing(
         "subjectAltNames",
         `DNS SAN ${JSON.stringify(name)} is not a DNS host name`,
       );
-    if (isClusterServiceName(name, settings.clusterDomain))
+    if (isClusterServiceName(name))
       return deny(
         "ClusterServiceName",
         "subjectAltNames",
-        `DNS SAN ${name} is a cluster service name (kubernetes, kubernetes.default, *.svc, *.svc.${settings.clusterDomain})`,
+        `DNS SAN ${name} is a cluster service name (kubernetes, kubernetes.default, any name with a svc label)`,
+      );
+    if (isInClusterDomain(name, settings.clusterDomain))
+      return deny(
+        "ClusterDomainName",
+        kubeletServingSetting.clusterDomain,
+        `DNS SAN ${name} is in the cluster's DNS domain ${settings.clusterDomain}, whose names belong to Services and Pods`,
       );
   }
   for (const ip of sans.ip) {
     const special = specialPurposeIpClass(ip);
     if (special)
       return deny("SpecialPurposeIpAddress", "subjectAltNames", `IP SAN ${ip} is a ${special} address`);
+    if (settings.serviceClusterIpRanges.some((range) => ipRangeContains(range, ip)))
+      return deny(
+        "ClusterServiceIpAddress",
+        kubeletServingSetting.serviceClusterIpRange,
+        `IP SAN ${ip} is in the Service ClusterIP range, where the kubernetes Service and every other Service live`,
+      );
+    if (settings.clusterCidrs.some((range) => ipRangeContains(range, ip)))
+      return deny(
+        "PodIpAddress",
+        kubeletServingSetting.clusterCidr,
+        `IP SAN ${ip} is in the Pod range (${kubeletServingSetting.clusterCidr})`,
+      );
   }
+  // Names derived from the requester's own node name cannot be squatted: nobody else's claim counts.
+  const ownNames = new Set([nodeAddressKey(nodeName), ...extraNames]);
   for (const san of [...dnsNames, ...sans.ip]) {
-    const owner = cluster.nodesWithAddress(nodeAddressKey(san)).find((name) => name !== nodeName);
+    const key = nodeAddressKey(san);
+    if (ownNames.has(key)) continue;
+    const owner = cluster.nodesWithAddress(key).find((name) => name !== nodeName);
     if (owner !== undefined)
       return deny(
         "SanOfAnotherNode",
@@ -198,15 +263,9 @@ export function decideKubeletServing(
 
   const node = cluster.node;
   if (!node) return deny("NodeNotFound", "node", `Node ${nodeName} does not exist`);
-  const nodeDnsNames = node.addresses
-    .filter((address) => nodeDnsAddressTypes.has(address.type))
-    .map((address) => address.address.toLowerCase());
-  const nodeIps = node.addresses
-    .filter((address) => nodeIpAddressTypes.has(address.type))
-    .map((address) => canonicalIpAddress(address.address));
   for (const name of dnsNames) {
     if (extraNames.includes(name)) continue;
-    if (!nodeDnsNames.includes(name))
+    if (!node.dnsNames.has(name))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",
@@ -220,7 +279,7 @@ export function decideKubeletServing(
       );
   }
   for (const ip of sans.ip) {
-    if (!nodeIps.includes(canonicalIpAddress(ip)))
+    if (!node.ipAddresses.has(canonicalIpAddress(ip) ?? ip))
       return deny(
         "SanNotNodeAddress",
         "subjectAltNames",

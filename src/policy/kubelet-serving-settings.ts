@@ -3,6 +3,7 @@
  * --cluster-domain), validated and compiled once at start: CIDRs parsed, DNS patterns anchored.
  */
 import { parseCidr, type IpRange } from "./ip-addresses.js";
+import { compileLinearTimePattern } from "./linear-time-pattern.js";
 
 /** The operator settings of kubelet-serving approval, by the controller flag that sets each. */
 export const kubeletServingSetting = {
@@ -10,6 +11,8 @@ export const kubeletServingSetting = {
   dnsPatterns: "--kubelet-serving-dns-pattern",
   extraDnsPatterns: "--kubelet-serving-extra-dns",
   clusterDomain: "--cluster-domain",
+  serviceClusterIpRange: "--service-cluster-ip-range",
+  clusterCidr: "--cluster-cidr",
 } as const;
 
 /** kubelet-serving settings as the operator writes them (validated by compileKubeletServingSettings). */
@@ -22,16 +25,24 @@ export interface KubeletServingConfiguration {
   extraDnsPatterns?: readonly string[];
   /** The cluster's DNS domain (default cluster.local). */
   clusterDomain?: string;
+  /** Service ClusterIP CIDRs (kube-apiserver's --service-cluster-ip-range); required for IP SANs. */
+  serviceClusterIpRanges?: readonly string[];
+  /** Pod CIDRs (kube-controller-manager's --cluster-cidr). */
+  clusterCidrs?: readonly string[];
   /** spec.expirationSeconds above this is refused; undefined: no limit (the signer clamps). */
   maximumExpirationSeconds?: number;
 }
 
 export interface KubeletServingSettings {
   readonly ipRanges: readonly IpRange[];
-  /** Anchored: ^(?:pattern)$, matched against the lower-cased name. */
+  /** Anchored: ^(?:pattern)$, linear-time engine (flag `l`), matched against the lower-cased name. */
   readonly dnsPatterns: readonly RegExp[];
   readonly extraDnsPatterns: readonly string[];
   readonly clusterDomain: string;
+  /** IP SANs inside these are Services' addresses (the kubernetes Service's among them): always denied. */
+  readonly serviceClusterIpRanges: readonly IpRange[];
+  /** IP SANs inside these are Pods' addresses: always denied. */
+  readonly clusterCidrs: readonly IpRange[];
   readonly maximumExpirationSeconds?: number;
 }
 
@@ -53,19 +64,24 @@ export function isDnsHostName(name: string): boolean {
   return name.length <= 253 && name.split(".").every((label) => dnsLabel.test(label));
 }
 
+function cidrs(texts: readonly string[] | undefined, setting: string): IpRange[] {
+  return (texts ?? []).map((cidr) => {
+    const range = parseCidr(cidr);
+    if (!range) throw new KubeletServingSettingsError(setting, `"${cidr}" is not a CIDR such as 10.0.0.0/8`);
+    return range;
+  });
+}
+
 /** Validates and compiles the operator's settings (at startup); throws KubeletServingSettingsError. */
 export function compileKubeletServingSettings(
   configuration: KubeletServingConfiguration,
 ): KubeletServingSettings {
-  const ipRanges = (configuration.ipRanges ?? []).map((cidr) => {
-    const range = parseCidr(cidr);
-    if (!range)
-      throw new KubeletServingSettingsError(
-        kubeletServingSetting.ipRanges,
-        `"${cidr}" is not a CIDR such as 10.0.0.0/8`,
-      );
-    return range;
-  });
+  const ipRanges = cidrs(configuration.ipRanges, kubeletServingSetting.ipRanges);
+  const serviceClusterIpRanges = cidrs(
+    configuration.serviceClusterIpRanges,
+    kubeletServingSetting.serviceClusterIpRange,
+  );
+  const clusterCidrs = cidrs(configuration.clusterCidrs, kubeletServingSetting.clusterCidr);
   const dnsPatterns = (configuration.dnsPatterns ?? []).map((source) => {
     if (source === "")
       throw new KubeletServingSettingsError(
@@ -73,12 +89,11 @@ export function compileKubeletServingSettings(
         "an empty pattern matches nothing useful",
       );
     try {
-      // Anchored here, so "[a-z0-9-]+\.nodes\.example\.com" can never match a prefix or suffix of a name.
-      return new RegExp(`^(?:${source})$`);
+      return compileLinearTimePattern(source);
     } catch (error) {
       throw new KubeletServingSettingsError(
         kubeletServingSetting.dnsPatterns,
-        `"${source}" is not a regular expression: ${(error as Error).message}`,
+        `"${source}" is not a regular expression that runs in linear time (no backreferences or lookahead): ${(error as Error).message}`,
       );
     }
   });
@@ -103,6 +118,8 @@ export function compileKubeletServingSettings(
     dnsPatterns,
     extraDnsPatterns,
     clusterDomain,
+    serviceClusterIpRanges,
+    clusterCidrs,
     ...(configuration.maximumExpirationSeconds !== undefined
       ? { maximumExpirationSeconds: configuration.maximumExpirationSeconds }
       : {}),

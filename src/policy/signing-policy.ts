@@ -144,7 +144,10 @@ function dnsNameMatches(name: string, pattern: string): boolean {
   });
 }
 
-/** Compares the address as TLS clients read it (IPv4 embedded in IPv6 is that IPv4 address). */
+/**
+ * Compares the address as Go's crypto/x509 reads it: IPv4-mapped (::ffff:a.b.c.d) is that IPv4
+ * address, IPv4-compatible (::a.b.c.d) is an IPv6 address.
+ */
 function ipInRange(address: string, cidr: string): boolean {
   const range = parseCidr(cidr);
   return range !== undefined && ipRangeContains(range, address);

@@ -111,6 +111,7 @@ describe("approval automation on a real API server", function () {
           onRefusal: "Deny",
           ...compileKubeletServingSettings({
             ipRanges: ["10.1.0.0/16"],
+            serviceClusterIpRanges: ["10.0.0.0/24"],
             dnsPatterns: ["node-[ab]-[0-9a-f]+(\\.cluster\\.internal)?"],
             extraDnsPatterns: ["{node}.nodes.example.test"],
             maximumExpirationSeconds: 30 * 86400,

@@ -110,6 +110,7 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
   let admin: KubeConfig;
   let n1: TestNode;
   let n2: TestNode;
+  let n9: TestNode;
   let running: RunningController | undefined;
 
   before(async function () {
@@ -119,6 +120,7 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
     await allowToRequestCertificates(admin, groupSubject("system:nodes"));
     n1 = await createNode(admin, `attack-n1-${suffix}`, "10.2.0.11");
     n2 = await createNode(admin, `attack-n2-${suffix}`, "10.2.0.12");
+    n9 = await createNode(admin, `attack-n9-${suffix}`, "10.2.0.19");
   });
 
   afterEach(function () {
@@ -172,7 +174,9 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
           kubeletServing: {
             onRefusal: "Deny",
             ...compileKubeletServingSettings({
-              ipRanges: ["10.2.0.0/16"],
+              // Broad enough to hold the kubernetes Service's ClusterIP: only --service-cluster-ip-range keeps it out.
+              ipRanges: ["10.0.0.0/8"],
+              serviceClusterIpRanges: ["10.0.0.0/24"],
               dnsPatterns: ["attack-n[0-9]-[0-9a-f]+"],
             }),
           },
@@ -229,6 +233,22 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
       expect(third).to.include({ type: "Denied", reason: "SanOfAnotherNode" });
       expect(third.message).to.contain(`IP SAN ${n2.ip} is a name or address of Node ${n2.name}`);
       expect((await csrEvents(admin, byAddress)).map((e) => e.reason)).to.include("SanOfAnotherNode");
+    });
+
+    it("denies n9 the kubernetes Service's ClusterIP 10.0.0.1 after it wrote that address into its own status (ClusterServiceIpAddress)", async () => {
+      await setOwnAddresses(n9, [
+        { type: "Hostname", address: n9.name },
+        { type: "InternalIP", address: "10.0.0.1" },
+      ]);
+      const service = await admin.makeApiClient(CoreV1Api).readNamespacedService({
+        name: "kubernetes",
+        namespace: "default",
+      });
+      expect(service.spec?.clusterIP).to.equal("10.0.0.1");
+      const attack = await requestServingCertificate(n9, { dns: [n9.name], ip: ["10.0.0.1"] });
+      const decision = await waitForApprovalCondition(admin, attack);
+      expect(decision).to.include({ type: "Denied", reason: "ClusterServiceIpAddress" });
+      expect(decision.message).to.contain("IP SAN 10.0.0.1 is in the Service ClusterIP range");
     });
   });
 });

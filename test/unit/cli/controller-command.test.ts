@@ -42,6 +42,17 @@ describe("csr-signer controller: kubelet-serving settings are validated at start
       /--kubelet-serving-extra-dns/,
     ],
     ["a cluster domain that is no DNS name", ["--cluster-domain=-bad-"], /--cluster-domain/],
+    [
+      "a malformed Service ClusterIP range",
+      ["--service-cluster-ip-range=10.96.0.0/12,fd00::/129"],
+      /--service-cluster-ip-range: "fd00::\/129"/,
+    ],
+    ["a malformed Pod range", ["--cluster-cidr=10.244.0.0"], /--cluster-cidr: "10.244.0.0"/],
+    [
+      "a DNS pattern the linear-time engine cannot run (backreference)",
+      ["--kubelet-serving-dns-pattern=(n)\\1"],
+      /--kubelet-serving-dns-pattern: "\(n\)\\1" is not a regular expression that runs in linear time/,
+    ],
   ];
   for (const [what, flags, message] of refusals) {
     it(`refuses ${what}, naming the flag (exit code 2)`, async () => {
@@ -54,11 +65,15 @@ describe("csr-signer controller: kubelet-serving settings are validated at start
   it("accepts the settings manifests/base shows (its args plus the commented example flags)", async () => {
     const deployment = readFileSync("manifests/base/deployment.yaml", "utf8");
     const args = [
-      ...deployment.matchAll(/^\s+(?:# )?- (--(?:approve-kubelet|kubelet-serving|cluster-domain)\S*)$/gm),
+      ...deployment.matchAll(
+        /^\s+(?:# )?- (--(?:approve-kubelet|kubelet-serving|cluster-domain|service-cluster-ip-range|cluster-cidr)\S*)$/gm,
+      ),
     ].map((match) => match[1]!);
     expect(args).to.include.members([
       "--approve-kubelet-serving=true",
       "--kubelet-serving-ip-ranges=10.0.0.0/16",
+      "--service-cluster-ip-range=10.96.0.0/12",
+      "--cluster-cidr=10.244.0.0/16",
       "--kubelet-serving-dns-pattern=ip-[0-9-]+\\.ec2\\.internal",
     ]);
     const run = await controller(args);

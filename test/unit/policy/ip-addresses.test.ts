@@ -15,11 +15,12 @@ function contains(cidr: string, address: string): boolean {
 }
 
 describe("IP addresses", () => {
-  it("normalises IPv4-mapped and IPv4-compatible IPv6 to IPv4, but not :: and ::1", () => {
+  it("normalises IPv4-mapped IPv6 to IPv4 (as Go's To4 does), but not IPv4-compatible, :: or ::1", () => {
     expect(canonicalIpAddress("::ffff:10.96.0.1")).to.equal("10.96.0.1");
     expect(canonicalIpAddress("::FFFF:a60:1")).to.equal("10.96.0.1");
     expect(canonicalIpAddress("0:0:0:0:0:ffff:0a60:0001")).to.equal("10.96.0.1");
-    expect(canonicalIpAddress("::10.96.0.1")).to.equal("10.96.0.1");
+    // Go's To4 is nil for ::a.b.c.d: crypto/x509 and TLS clients read it as the IPv6 address ::a60:1.
+    expect(canonicalIpAddress("::10.96.0.1")).to.equal("::a60:1");
     expect(canonicalIpAddress("::")).to.equal("::");
     expect(canonicalIpAddress("::1")).to.equal("::1");
     expect(canonicalIpAddress("FD00:0::0001")).to.equal("fd00::1");
@@ -37,11 +38,17 @@ describe("IP addresses", () => {
 
   it("a range under ::/0 never contains an IPv4 address in IPv6 clothing (::ffff:10.96.0.1)", () => {
     expect(contains("::/0", "::ffff:10.96.0.1")).to.equal(false);
-    expect(contains("::/0", "::10.96.0.1")).to.equal(false);
     expect(contains("10.96.0.0/12", "::ffff:10.96.0.1")).to.equal(true);
     expect(contains("10.1.0.0/16", "::ffff:10.96.0.1")).to.equal(false);
     expect(contains("::/0", "fd00::1")).to.equal(true);
     expect(contains("::/0", "::1")).to.equal(true);
+  });
+
+  it("ipRangeContains(10.0.0.0/8, ::a00:5) is false: an IPv4-compatible address is IPv6 to Go, compared as IPv6", () => {
+    expect(contains("10.0.0.0/8", "::a00:5")).to.equal(false);
+    expect(contains("10.0.0.0/8", "::10.0.0.5")).to.equal(false);
+    expect(contains("::/96", "::10.0.0.5")).to.equal(true);
+    expect(contains("::/0", "::10.96.0.1")).to.equal(true);
   });
 
   it("an IPv4-mapped range is the IPv4 range it maps", () => {

@@ -8,6 +8,7 @@ import {
   defaultCleanupPeriods,
   kubeletClientShape,
   nodeAddressKey,
+  nodeAddressSets,
   type ApprovalDecision,
   type NodeFacts,
 } from "../../../src/policy/kubelet-approval.js";
@@ -43,6 +44,8 @@ const configured: KubeletServingConfiguration = {
   ipRanges: ["10.0.0.0/16", "203.0.113.0/24", "fd00::/8"],
   dnsPatterns: ["n[0-9]+", "n[0-9]+\\.cluster\\.internal"],
   extraDnsPatterns: ["{node}.nodes.example.com"],
+  serviceClusterIpRanges: ["172.20.0.0/16", "fd10::/108"],
+  clusterCidrs: ["10.244.0.0/16"],
   maximumExpirationSeconds: 30 * 86400,
 };
 
@@ -71,7 +74,7 @@ function serving(
     options.usages ?? servingUsages,
     options.expirationSeconds,
     {
-      node,
+      node: node && nodeAddressSets(node),
       nodesWithAddress: (key) => {
         // The requester's own entries are in the index too (the approver ignores them).
         const own = [...(node?.addresses ?? []).map((a) => nodeAddressKey(a.address)), "n1"];
@@ -148,6 +151,44 @@ describe("decideKubeletServing", () => {
       expectPending(
         serving({ configuration: extraOnly, sans: { dns: ["n1"] } }),
         /--kubelet-serving-dns-pattern/,
+      );
+    });
+
+    it("leaves IP SANs pending without --service-cluster-ip-range (a node could claim the kubernetes Service's ClusterIP)", () => {
+      const noServiceRange = { ...configured, serviceClusterIpRanges: [] };
+      expectPending(serving({ configuration: noServiceRange }), /needs --service-cluster-ip-range \(/);
+      expect(serving({ configuration: noServiceRange, sans: { dns: ["n1"] } }).verdict).to.equal("approve");
+    });
+
+    it("denies n9 the kubernetes Service's ClusterIP 10.0.0.1 under ipRanges 10.0.0.0/8 although its Node lists it: ClusterServiceIpAddress", () => {
+      const n9 = { username: "system:node:n9", groups: ["system:nodes"] };
+      const node: NodeFacts = { addresses: [{ type: "InternalIP", address: "10.0.0.1" }] };
+      const broad = {
+        ...configured,
+        ipRanges: ["10.0.0.0/8"],
+        serviceClusterIpRanges: ["10.0.0.0/24", "fd10::/108"],
+      };
+      const subject: DistinguishedName = [
+        { type: "O", value: "system:nodes" },
+        { type: "CN", value: "system:node:n9" },
+      ];
+      expectDenied(
+        serving({ requester: n9, subject, node, sans: { ip: ["10.0.0.1"] }, configuration: broad }),
+        "ClusterServiceIpAddress",
+        /IP SAN 10\.0\.0\.1 is in the Service ClusterIP range.*\(check --service-cluster-ip-range\)$/,
+      );
+    });
+
+    it("denies a Pod IP the Node lists, inside --cluster-cidr: PodIpAddress", () => {
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address: "10.244.1.5" }] };
+      expectDenied(
+        serving({
+          node,
+          sans: { ip: ["10.244.1.5"] },
+          configuration: { ...configured, ipRanges: ["10.0.0.0/8"] },
+        }),
+        "PodIpAddress",
+        /check --cluster-cidr/,
       );
     });
 
@@ -251,6 +292,21 @@ describe("decideKubeletServing", () => {
         );
       });
     }
+    it("::a00:b (IPv4-compatible, IPv6 to Go) is never approved as 10.0.0.11, even when the Node lists both", () => {
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalIP", address: "::a00:b" }] };
+      expectDenied(
+        serving({ node, sans: { ip: ["::a00:b"] } }),
+        "SpecialPurposeIpAddress",
+        /IPv4-compatible/,
+      );
+      expectDenied(
+        serving({
+          sans: { ip: ["::a00:b"] },
+          configuration: { ...configured, ipRanges: ["10.0.0.0/8", "::/0"] },
+        }),
+        "SpecialPurposeIpAddress",
+      );
+    });
     it("item 5: ::ffff:10.96.0.1 under ranges [10.1.0.0/16, ::/0] is not approved (Go reads it as 10.96.0.1)", () => {
       const node: NodeFacts = {
         addresses: [...n1.addresses, { type: "InternalIP", address: "::ffff:10.96.0.1" }],
@@ -286,23 +342,49 @@ describe("decideKubeletServing", () => {
         );
       });
     }
-    it("under the configured --cluster-domain", () => {
-      const node: NodeFacts = {
-        addresses: [...n1.addresses, { type: "InternalDNS", address: "a.b.svc.k8s.example.org" }],
-      };
-      const settings = { ...configured, dnsPatterns: [".*"] };
-      expect(
-        serving({ node, sans: { dns: ["a.b.svc.k8s.example.org"] }, configuration: settings }).verdict,
-      ).to.equal("approve");
+    it("kubernetes.default.svc.k8s.internal with a wrong --cluster-domain (cluster.local): a svc label anywhere is a service name", () => {
+      const name = "kubernetes.default.svc.k8s.internal";
+      const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalDNS", address: name }] };
       expectDenied(
-        serving({
-          node,
-          sans: { dns: ["a.b.svc.k8s.example.org"] },
-          configuration: { ...settings, clusterDomain: "k8s.example.org" },
-        }),
+        serving({ node, sans: { dns: [name] }, configuration: { ...configured, dnsPatterns: [".*"] } }),
         "ClusterServiceName",
-        /\*\.svc\.k8s\.example\.org/,
+        /any name with a svc label/,
       );
+    });
+  });
+
+  describe("names in the cluster's DNS domain are denied whatever the Node lists: ClusterDomainName", () => {
+    for (const [name, clusterDomain] of [
+      ["10-244-1-5.default.pod.cluster.local", "cluster.local"],
+      ["foo.cluster.local", "cluster.local"],
+      ["cluster.local", "cluster.local"],
+      ["n1.k8s.example.org", "k8s.example.org"],
+    ] as const) {
+      it(`${name} (--cluster-domain=${clusterDomain})`, () => {
+        const node: NodeFacts = { addresses: [...n1.addresses, { type: "InternalDNS", address: name }] };
+        expectDenied(
+          serving({
+            node,
+            sans: { dns: [name] },
+            configuration: { ...configured, dnsPatterns: [".*"], clusterDomain },
+          }),
+          "ClusterDomainName",
+          new RegExp(
+            `is in the cluster's DNS domain ${clusterDomain.replaceAll(".", "\\.")}.*\\(check --cluster-domain\\)$`,
+          ),
+        );
+      });
+    }
+    it("a name that only ends like the domain is not in it: n1.notcluster.local is approved under .*", () => {
+      const node: NodeFacts = {
+        addresses: [...n1.addresses, { type: "InternalDNS", address: "n1.notcluster.local" }],
+      };
+      const decision = serving({
+        node,
+        sans: { dns: ["n1.notcluster.local"] },
+        configuration: { ...configured, dnsPatterns: [".*"] },
+      });
+      expect(decision.verdict, decision.message).to.equal("approve");
     });
   });
 

@@ -13,6 +13,16 @@ describe("compileKubeletServingSettings", () => {
       { dnsPatterns: ["n(["] },
       /^--kubelet-serving-dns-pattern: "n\(\["/,
     ],
+    [
+      "a DNS pattern with a backreference (the linear-time engine cannot run it)",
+      { dnsPatterns: ["(n[0-9])\\1"] },
+      /^--kubelet-serving-dns-pattern: "\(n\[0-9\]\)\\1" is not a regular expression that runs in linear time/,
+    ],
+    [
+      "a DNS pattern with lookahead",
+      { dnsPatterns: ["(?=n)[a-z0-9]+"] },
+      /^--kubelet-serving-dns-pattern: .* linear time/,
+    ],
     ["an empty DNS pattern", { dnsPatterns: [""] }, /^--kubelet-serving-dns-pattern/],
     [
       "an extra DNS name without {node} (every node would get it)",
@@ -42,5 +52,18 @@ describe("compileKubeletServingSettings", () => {
       false,
       false,
     ]);
+  });
+
+  it("compiles DNS patterns with the linear-time engine: the nested-quantifier ReDoS case ([a-z0-9]+-?)+ on 63 a's is decided", () => {
+    const [pattern] = compileKubeletServingSettings({
+      dnsPatterns: ["([a-z0-9]+-?)+\\.nodes\\.example\\.com"],
+    }).dnsPatterns;
+    // Not asserted through pattern.flags: once any test patches RegExp.prototype (pem.test.ts does), V8's
+    // slow-path flags getter leaves out "l" although the engine stays linear. The refusal of
+    // backreferences and lookahead above is what only the linear engine does.
+    // Exponential with the backtracking engine (28 "a"s took 7 s, 63 never finish); linear here.
+    expect(pattern!.test(`${"a".repeat(63)}.nodes.example.org`)).to.equal(false);
+    expect(pattern!.test(`${"a-".repeat(120)}a.nodes.example.org`)).to.equal(false);
+    expect(pattern!.test("ip-10-0-0-1.nodes.example.com")).to.equal(true);
   });
 });

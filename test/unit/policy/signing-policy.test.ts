@@ -323,10 +323,11 @@ describe("evaluateSigningRequest", () => {
         "spec.policy.ipAddressRanges",
       ],
       [
-        "an IPv4-compatible IPv6 SAN outside the IPv4 ranges under ::/0 (::10.96.0.1)",
+        // Go reads ::10.0.0.5 as the IPv6 address ::a00:5 (To4 is nil), which no IPv4 range contains.
+        "an IPv4-compatible IPv6 SAN (::10.0.0.5) under the IPv4 range 10.0.0.0/8 only",
         () =>
-          decide(fooSigner({ ipAddressRanges: ["10.1.0.0/16", "::/0"] }), fooWorkload, {
-            ip: ["::10.96.0.1"],
+          decide(fooSigner({ ipAddressRanges: ["10.0.0.0/8"] }), fooWorkload, {
+            ip: ["::10.0.0.5"],
           }),
         "IpAddressNotAllowed",
         "spec.policy.ipAddressRanges",
