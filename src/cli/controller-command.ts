@@ -58,15 +58,17 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
   --kubelet-serving-dns-pattern RE    DNS SANs that are Node addresses must match this regular
                                       expression whole (anchored as ^(?:RE)$, lower-case names,
                                       linear-time engine: no backreferences or lookahead), e.g.
-                                      'ip-[0-9-]+\\.ec2\\.internal' (repeatable). Anchor it under a
-                                      node-only domain: a single-label pattern also grants Service
-                                      short names pods resolve via their search path
+                                      'ip-[0-9-]+\\.([a-z0-9-]+\\.compute|ec2)\\.internal'
+                                      (repeatable). Anchor it under a node-only domain: a
+                                      single-label pattern also grants Service short names pods
+                                      resolve via their search path
   --kubelet-serving-extra-dns PATTERN also allow this DNS name, which must contain {node} (the
                                       requesting node's name), e.g. {node}.nodes.example.com (repeatable)
   --cluster-domain DOMAIN             DNS SANs equal to or under DOMAIN are denied, as are any with
                                       a svc label, kubernetes and kubernetes.default (default
                                       cluster.local)
-  --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny)
+  --kubelet-serving-on-refusal WHAT   deny or leave-pending (default deny; roll new ranges and
+                                      patterns out with leave-pending first)
   --kubelet-serving-max-expiration D  refuse a longer spec.expirationSeconds, e.g. 720h (default: none;
                                       a CSR without it gets its signer's default duration)
   --approve-kubelet-client BOOL       approve kubernetes.io/kube-apiserver-client-kubelet CSRs after a
@@ -206,6 +208,13 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       ? readFileSync(serviceAccountNamespaceFile, "utf8").trim()
       : "csr-signer");
   const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr });
+  const serving = approval.kubeletServing;
+  if (serving && serving.ipRanges.length + serving.dnsPatterns.length + serving.extraDnsPatterns.length === 0)
+    // Said once at start too: the per-CSR Warning Events are easy to miss after an upgrade.
+    logger.warn(
+      "kubelet-serving approval is on but has no ranges or patterns: kubelet-serving CSRs stay pending (KubeletServingNotConfigured)",
+      { missing: ["--kubelet-serving-ip-ranges", "--kubelet-serving-dns-pattern"] },
+    );
   const controller = new SignerController({
     kubeConfig,
     namespace,

@@ -166,13 +166,6 @@ export function decideKubeletServing(
   const nodeName = nodeNameOf(requester);
   const sans = request.subjectAltNames;
   const extraNames = nodeName ? extraDnsNames(nodeName, settings.extraDnsPatterns) : [];
-  const missing = missingSettings(sans, extraNames, settings);
-  if (missing.length > 0)
-    return {
-      verdict: "pending",
-      reason: "KubeletServingNotConfigured",
-      message: `left pending: kubelet serving approval needs ${missing.join(" and ")} (operator-configured ranges and patterns; Node addresses alone are never enough)`,
-    };
   const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
   if (keyProblem) return deny("KeyNotAllowed", "key", keyProblem);
   if (!nodeName)
@@ -207,6 +200,16 @@ export function decideKubeletServing(
     );
   if (sans.dns.length + sans.ip.length === 0)
     return deny("NoSubjectAltNames", "subjectAltNames", "at least one DNS or IP SAN is required");
+
+  // Only a well-formed request from a node reaches this: anyone else cannot raise the operator's
+  // KubeletServingNotConfigured signal (a Warning and a left-pending count).
+  const missing = missingSettings(sans, extraNames, settings);
+  if (missing.length > 0)
+    return {
+      verdict: "pending",
+      reason: "KubeletServingNotConfigured",
+      message: `left pending: kubelet serving approval needs ${missing.join(" and ")} (operator-configured ranges and patterns; Node addresses alone are never enough)`,
+    };
 
   // SANs no configuration can make acceptable: denied before anything the node itself wrote is consulted.
   const dnsNames = sans.dns.map((name) => name.toLowerCase());

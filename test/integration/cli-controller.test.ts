@@ -66,6 +66,7 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
         "--probe-address=",
         "--workers=2",
         "--log-level=info",
+        "--approve-kubelet-serving=true",
       ],
       { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -82,6 +83,8 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
     await waitFor("the issued log line", async () => (output.includes(`"csr":"${name}"`) ? true : undefined));
     for (const line of output.trim().split("\n")) expect(() => JSON.parse(line), line).not.to.throw();
     expect(output).not.to.contain("PRIVATE KEY");
+    // As the shipped Deployment runs it (approval on, no ranges yet): said once at start, not only per CSR.
+    expect(output).to.match(/"level":"warn".*kubelet-serving approval is on but has no ranges or patterns/);
 
     child.kill("SIGTERM");
     expect(await exited, output.slice(-2000)).to.equal(0);

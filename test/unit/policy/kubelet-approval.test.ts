@@ -133,7 +133,22 @@ describe("decideKubeletServing", () => {
         serving({ configuration: none, sans: { dns: ["kubernetes.default.svc"], ip: ["10.0.0.12"] } }),
         /--kubelet-serving-ip-ranges/,
       );
-      expectPending(serving({ configuration: none, sans: {} }), /--kubelet-serving-dns-pattern/);
+    });
+
+    it("denies what is not a node's well-formed serving request even when nothing is configured: only nodes raise KubeletServingNotConfigured", () => {
+      const none: KubeletServingConfiguration = {};
+      expectDenied(
+        serving({
+          configuration: none,
+          requester: { username: "mallory", groups: ["system:authenticated"] },
+        }),
+        "RequesterNotANode",
+      );
+      expectDenied(serving({ configuration: none, sans: {} }), "NoSubjectAltNames");
+      expectDenied(
+        serving({ configuration: none, usages: ["digital signature", "client auth"] }),
+        "UsagesNotAllowed",
+      );
     });
 
     it("leaves IP SANs pending without --kubelet-serving-ip-ranges, DNS SANs without --kubelet-serving-dns-pattern", () => {
