@@ -74,7 +74,8 @@ describe("csr-signer controller: kubelet-serving settings are validated at start
       "--kubelet-serving-ip-ranges=10.0.0.0/16",
       "--service-cluster-ip-range=10.96.0.0/12",
       "--cluster-cidr=10.244.0.0/16",
-      "--kubelet-serving-dns-pattern=ip-[0-9-]+\\.ec2\\.internal",
+      "--kubelet-serving-dns-pattern=ip-[0-9-]+\\.([a-z0-9-]+\\.compute|ec2)\\.internal",
+      "--kubelet-serving-on-refusal=leave-pending",
     ]);
     const run = await controller(args);
     expect(run.stderr).to.contain("not running in a cluster");
