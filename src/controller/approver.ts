@@ -5,6 +5,7 @@
  * approved only after the exact policy the signer applies has passed, so nothing is approved
  * that the signer would then refuse.
  */
+import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
 import {
   CertificateRequestError,
   defaultKeyAllowList,
@@ -58,11 +59,10 @@ export interface SubjectAccessQuestion {
 
 /** API access the approver needs. */
 export interface ApprovalApi {
-  /** Adds an Approved or Denied condition through /approval, resourceVersion as precondition. */
+  /** Adds an Approved or Denied condition through /approval (appendConditionPatch's JSON patch). */
   addApprovalCondition(
     name: string,
-    resourceVersion: string,
-    conditions: readonly object[],
+    patch: readonly JsonPatchOperation[],
   ): Promise<"ok" | "conflict" | "gone" | "invalid">;
   subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
 }
@@ -131,8 +131,7 @@ export class CsrApprover {
     };
     const outcome = await this.api.addApprovalCondition(
       csr.metadata!.name!,
-      csr.metadata?.resourceVersion ?? "",
-      [...(csr.status?.conditions ?? []), condition],
+      appendConditionPatch(csr, condition),
     );
     if (outcome === "gone") return { kind: "done" };
     if (outcome !== "ok") return { kind: "retry", reason: "Conflict" }; // re-read through the cache; the gates run again

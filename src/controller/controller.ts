@@ -15,10 +15,10 @@ import {
   CustomObjectsApi,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
+import { apiErrorCode, describeError, jsonPatch, mergePatch } from "../kube/client.js";
 import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
-import { mergePatchDiscardingResponse } from "../kube/raw-json.js";
+import { jsonPatchDiscardingResponse, mergePatchDiscardingResponse } from "../kube/raw-json.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
@@ -661,6 +661,15 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: K
         return failedWriteOutcome(error);
       }
     },
+    patchStatusJson: async (name, patch) => {
+      try {
+        if (kubeConfig) await jsonPatchDiscardingResponse(kubeConfig, `${csrPath}/${name}/status`, patch);
+        else await certificates.patchCertificateSigningRequestStatus({ name, body: patch }, jsonPatch);
+        return "ok";
+      } catch (error) {
+        return failedWriteOutcome(error);
+      }
+    },
   };
 }
 
@@ -670,12 +679,9 @@ export function kubernetesApprovalApi(
   authorization: AuthorizationV1Api,
 ): ApprovalApi {
   return {
-    addApprovalCondition: async (name, resourceVersion, conditions) => {
+    addApprovalCondition: async (name, patch) => {
       try {
-        await certificates.patchCertificateSigningRequestApproval(
-          { name, body: { metadata: { resourceVersion }, status: { conditions } } },
-          mergePatch,
-        );
+        await certificates.patchCertificateSigningRequestApproval({ name, body: patch }, jsonPatch);
         return "ok";
       } catch (error) {
         return failedWriteOutcome(error);

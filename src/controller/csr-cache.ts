@@ -3,12 +3,16 @@
  * spec.request only when one of our signers or approvers will parse it and it is within the parse
  * cap. kube-apiserver stores whatever follows the first PEM block of spec.request (about 1.5 MB of
  * padding fits), and anyone allowed to create CSRs can make many: bytes we will not use are dropped
- * as each object arrives, before it is cached (see ResilientInformer's transform).
+ * as each object arrives, before it is cached (see ResilientInformer's transform). The same goes for
+ * status: anyone allowed to approve may add conditions with long messages to any CSR, so foreign
+ * CSRs keep only each condition's type and status, and ours keep the fields our reconciler,
+ * approver and cleaner read with messages cut. Our condition writes append through JSON patch
+ * (condition-patch.ts), so the cut copies are never written back.
  */
 import { base64DecodedLength } from "../pki/base64.js";
 import { omittedStringBytes } from "../kube/long-strings.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
-import type { CsrObject } from "./csr-reconciler.js";
+import type { CsrCondition, CsrObject } from "./csr-reconciler.js";
 
 /** Left in place of a spec.request the cache does not hold. */
 export interface OmittedRequest {
@@ -17,6 +21,14 @@ export interface OmittedRequest {
   /** The request's size in bytes (decoded), for the RequestTooLarge message. */
   bytes: number;
 }
+
+/** Left in place of a status.certificate the cache does not hold (a foreign CSR's). */
+export interface OmittedCertificate {
+  reason: "NotOurs";
+}
+
+/** Condition messages of our CSRs are cut to this many characters in the cache (none is read back). */
+export const maximumCachedConditionMessage = 256;
 
 /** The request size our signers and approvers parse at most (the parser's own cap). */
 export const maximumCachedRequestBytes = defaultCertificateRequestLimits.maxPemBytes;
@@ -35,20 +47,22 @@ export const maximumCsrStringBytes = 64 * 1024;
 export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean): CsrObject {
   const { metadata, spec, status } = csr;
   const { request, ...rest } = spec ?? {};
+  const isOurs = ours(rest.signerName ?? "");
   const kept: NonNullable<CsrObject["spec"]> = {
     ...(rest.signerName !== undefined ? { signerName: rest.signerName } : {}),
     ...(rest.usages !== undefined ? { usages: rest.usages } : {}),
     ...(rest.username !== undefined ? { username: rest.username } : {}),
     ...(rest.groups !== undefined ? { groups: rest.groups } : {}),
     ...(rest.uid !== undefined ? { uid: rest.uid } : {}),
-    ...(rest.extra !== undefined ? { extra: rest.extra } : {}),
+    // extra feeds our approvers' SubjectAccessReviews; nothing reads a foreign CSR's.
+    ...(isOurs && rest.extra !== undefined ? { extra: rest.extra } : {}),
     ...(rest.expirationSeconds !== undefined ? { expirationSeconds: rest.expirationSeconds } : {}),
   };
   if (request !== undefined) {
     // A request cut before parsing (the informer's maxStringBytes) is over the cap by far.
     const cutBytes = omittedStringBytes(request);
     const bytes = cutBytes !== undefined ? Math.floor((cutBytes * 3) / 4) : base64DecodedLength(request);
-    if (!ours(rest.signerName ?? "")) kept.requestOmitted = { reason: "NotOurs", bytes };
+    if (!isOurs) kept.requestOmitted = { reason: "NotOurs", bytes };
     else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
       kept.requestOmitted = { reason: "TooLarge", bytes };
     else kept.request = request;
@@ -62,6 +76,45 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
       ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
     },
     spec: kept,
-    ...(status !== undefined ? { status } : {}),
+    ...(status !== undefined ? { status: cachedStatus(status, isOurs) } : {}),
+  };
+}
+
+/**
+ * What is kept of status. Presence is kept exactly (status, the conditions array, a certificate):
+ * condition-patch.ts builds its JSON patch paths from it.
+ */
+function cachedStatus(
+  status: NonNullable<CsrObject["status"]>,
+  isOurs: boolean,
+): NonNullable<CsrObject["status"]> {
+  const { conditions, certificate } = status;
+  return {
+    ...(conditions !== undefined
+      ? {
+          conditions: conditions.map((condition) =>
+            isOurs ? ourCondition(condition) : foreignCondition(condition),
+          ),
+        }
+      : {}),
+    // The cleaner reads our certificate's NotAfter; we wrote it, so it is our chain's size.
+    ...(certificate && isOurs ? { certificate } : {}),
+    ...(certificate && !isOurs ? { certificateOmitted: { reason: "NotOurs" as const } } : {}),
+  };
+}
+
+function foreignCondition({ type, status }: CsrCondition): CsrCondition {
+  return { type, status };
+}
+
+function ourCondition(condition: CsrCondition): CsrCondition {
+  const { type, status, reason, message, lastUpdateTime, lastTransitionTime } = condition;
+  return {
+    type,
+    status,
+    ...(reason !== undefined ? { reason: reason.slice(0, maximumCachedConditionMessage) } : {}),
+    ...(message !== undefined ? { message: message.slice(0, maximumCachedConditionMessage) } : {}),
+    ...(lastUpdateTime !== undefined ? { lastUpdateTime } : {}),
+    ...(lastTransitionTime !== undefined ? { lastTransitionTime } : {}),
   };
 }

@@ -69,6 +69,8 @@ export class CsrCleaner {
   }
 
   private certificateNotAfter(uid: string, csr: CsrObject): { certificateNotAfter?: Date } {
+    // Cached while foreign (its signer became ours later): issued, expiry unknown.
+    if (csr.status?.certificateOmitted) return { certificateNotAfter: new Date(8.64e15) };
     if (!csr.status?.certificate) return {};
     if (!this.notAfterByUid.has(uid)) {
       let notAfter: Date | undefined;

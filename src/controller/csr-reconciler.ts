@@ -20,7 +20,8 @@ import type { ControllerMetrics } from "./metrics.js";
 import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
-import { maximumCachedRequestBytes, type OmittedRequest } from "./csr-cache.js";
+import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
+import { maximumCachedRequestBytes, type OmittedCertificate, type OmittedRequest } from "./csr-cache.js";
 
 export interface CsrCondition {
   type: string;
@@ -46,7 +47,12 @@ export interface CsrObject {
     extra?: Record<string, string[]>;
     expirationSeconds?: number;
   };
-  status?: { conditions?: CsrCondition[]; certificate?: string };
+  status?: {
+    conditions?: CsrCondition[];
+    certificate?: string;
+    /** Set by the cache (csr-cache.ts) when it does not hold status.certificate. */
+    certificateOmitted?: OmittedCertificate;
+  };
 }
 
 /** What the worker does next with the key. */
@@ -61,6 +67,11 @@ export interface CsrApi {
     name: string,
     resourceVersion: string,
     status: Record<string, unknown>,
+  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  /** Applies a JSON patch to /status (appendConditionPatch: resourceVersion precondition included). */
+  patchStatusJson(
+    name: string,
+    patch: readonly JsonPatchOperation[],
   ): Promise<"ok" | "conflict" | "gone" | "invalid">;
 }
 
@@ -125,7 +136,7 @@ export class CsrReconciler {
       return { kind: "done" }; // the approval arrives as an update event
     }
     this.toldWaiting.delete(name);
-    if (csr.status?.certificate) return { kind: "done" };
+    if (csr.status?.certificate || csr.status?.certificateOmitted) return { kind: "done" };
     if (signer.problem || !signer.authority || !signer.spec) {
       const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
       this.events.record(
@@ -241,9 +252,15 @@ export class CsrReconciler {
     const fresh = await this.api.read(csr.metadata?.name ?? "");
     if (!fresh) return undefined;
     const { requestOmitted: _, ...spec } = csr.spec;
+    // Cached while foreign, spec.extra was not kept: our approver's SubjectAccessReview needs it.
+    const extra = csr.spec.requestOmitted.reason === "NotOurs" ? fresh.spec?.extra : spec.extra;
     return {
       ...csr,
-      spec: { ...spec, ...(fresh.spec?.request !== undefined ? { request: fresh.spec.request } : {}) },
+      spec: {
+        ...spec,
+        ...(fresh.spec?.request !== undefined ? { request: fresh.spec.request } : {}),
+        ...(extra !== undefined ? { extra } : {}),
+      },
     };
   }
 
@@ -283,18 +300,17 @@ export class CsrReconciler {
   ): Promise<ReconcileResult> {
     const name = csr.metadata!.name!;
     const now = kubernetesTime(this.environment.now());
-    const conditions = [
-      ...(csr.status?.conditions ?? []),
-      {
+    const outcome = await this.api.patchStatusJson(
+      name,
+      appendConditionPatch(csr, {
         type: "Failed",
         status: "True",
         reason,
         message: message.slice(0, 1024),
         lastUpdateTime: now,
         lastTransitionTime: now,
-      },
-    ];
-    const outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", { conditions });
+      }),
+    );
     if (outcome === "gone") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     const signerName = signer.spec?.signerName ?? "";

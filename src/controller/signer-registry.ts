@@ -3,6 +3,7 @@
  * them changes. Pure bookkeeping plus CA loading: it computes the status each Signer should have
  * (desiredStatus) and the controller writes it, so the controller decides when (only while leading).
  */
+import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
 import type { CertificateAuthority } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import {
@@ -27,7 +28,13 @@ import {
 export interface SignerObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; uid?: string; generation?: number; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    creationTimestamp?: string | Date;
+  };
   spec?: unknown;
   status?: SignerStatus;
 }
@@ -139,31 +146,28 @@ export class SignerRegistry {
   rebuild(): string[] {
     const previous = this.bySignerName;
     const byObjectName = new Map<string, ActiveSigner>();
-    const claims = new Map<string, string[]>();
+    const claims = new Map<string, SignerNameClaimant[]>();
     for (const object of this.sources.signers()) {
       const name = object.metadata?.name ?? "";
       const signer = this.buildSignerIsolated(object);
       byObjectName.set(name, signer);
       if (signer.spec)
-        claims.set(signer.spec.signerName, [...(claims.get(signer.spec.signerName) ?? []), name]);
+        claims.set(signer.spec.signerName, [
+          ...(claims.get(signer.spec.signerName) ?? []),
+          { objectName: name, creationTimestamp: object.metadata?.creationTimestamp },
+        ]);
     }
+    const { owners, refused } = resolveSignerNameClaims(claims);
+    for (const [objectName, { signerName, owner }] of refused)
+      byObjectName.set(objectName, {
+        ...byObjectName.get(objectName)!,
+        problem: {
+          reason: "DuplicateSignerName",
+          message: `spec.signerName ${signerName} belongs to Signer ${owner}, which claimed it first`,
+        },
+      });
     const bySignerName = new Map<string, ActiveSigner>();
-    for (const [signerName, objectNames] of claims) {
-      if (objectNames.length > 1) {
-        for (const objectName of objectNames) {
-          const signer = byObjectName.get(objectName)!;
-          byObjectName.set(objectName, {
-            ...signer,
-            problem: {
-              reason: "DuplicateSignerName",
-              message: `spec.signerName ${signerName} is also claimed by Signer ${objectNames.filter((n) => n !== objectName).join(", ")}`,
-            },
-          });
-        }
-        continue;
-      }
-      bySignerName.set(signerName, byObjectName.get(objectNames[0]!)!);
-    }
+    for (const [signerName, owner] of owners) bySignerName.set(signerName, byObjectName.get(owner)!);
     this.authorities.retainOnly(new Set(byObjectName.keys()));
     for (const troubles of [this.signingTrouble, this.publicationProblems])
       for (const name of troubles.keys()) if (!byObjectName.has(name)) troubles.delete(name);

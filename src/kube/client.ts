@@ -160,6 +160,9 @@ export function apiErrorCode(error: unknown): number | undefined {
 /** Request options that send a JSON merge patch (client-node defaults to JSON Patch). */
 export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/** Request options that send a JSON Patch (explicit: the default is not part of client-node's contract). */
+export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+
 /** One line for logs: "HTTP 403 Forbidden: <message>" for API errors, the message otherwise. */
 export function describeError(error: unknown): string {
   const status = apiErrorStatus(error);

@@ -248,6 +248,8 @@ export class ResilientInformer<T extends KubernetesObject> {
   private watchOnce(): Promise<"ended" | "gone"> {
     return new Promise((resolve, reject) => {
       let gone = false;
+      /** An ERROR event other than 410: the watch failed, and is retried with backoff like any failure. */
+      let failed: Error | undefined;
       let finished = false;
       const query: Record<string, string | boolean> = {
         resourceVersion: this.resourceVersion,
@@ -261,6 +263,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         this.watching = true;
         if (type === "ERROR") {
           if (object.code === 410) gone = true;
+          else failed = watchErrorEvent(object as { code?: number; reason?: string; message?: string });
           this.abort?.abort();
           return;
         }
@@ -281,6 +284,7 @@ export class ResilientInformer<T extends KubernetesObject> {
         finished = true;
         this.watching = false;
         if (gone) return resolve("gone");
+        if (failed) return reject(failed);
         const aborted = (error as Error | undefined)?.name === "AbortError";
         // A watch that ends on its own (idle timeout, server closing it) is resumed, not an error.
         if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
@@ -298,4 +302,10 @@ export class ResilientInformer<T extends KubernetesObject> {
       }, reject);
     });
   }
+}
+
+/** The metav1.Status of a watch ERROR event as an error run() understands (statusCode as client-node's). */
+function watchErrorEvent(status: { code?: number; reason?: string; message?: string }): Error {
+  const text = `watch ERROR event: ${status.code ?? "no code"}${status.reason ? ` ${status.reason}` : ""}${status.message ? `: ${status.message}` : ""}`;
+  return Object.assign(new Error(text), status.code !== undefined ? { statusCode: status.code } : {});
 }

@@ -61,6 +61,19 @@ export async function mergePatchDiscardingResponse(
   await response.body?.cancel(); // the echo of the object is not needed
 }
 
+/** A JSON Patch whose response is discarded unread, as mergePatchDiscardingResponse. */
+export async function jsonPatchDiscardingResponse(
+  kubeConfig: KubeConfig,
+  path: string,
+  body: unknown,
+): Promise<void> {
+  const response = await request(kubeConfig, path, {}, undefined, {
+    contentType: "application/json-patch+json",
+    body,
+  });
+  await response.body?.cancel(); // the echo of the object is not needed
+}
+
 /** One list page; string values longer than `maxStringBytes` are cut before parsing. */
 export async function listCuttingLongStrings<T>(
   kubeConfig: KubeConfig,

@@ -5,7 +5,7 @@
  * refused RequestTooLarge; lists are paged.
  */
 import { expect } from "chai";
-import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { AuthorizationV1Api, CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../support/pki.js";
 import {
   createCaSecret,
@@ -17,6 +17,7 @@ import {
   submitCsr,
   waitFor,
   waitForCsrEvent,
+  readCsr,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
@@ -24,6 +25,9 @@ import {
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer, type ListResult } from "../../src/kube/informer.js";
 import type { CsrObject } from "../../src/controller/csr-reconciler.js";
+import { cachedCsr } from "../../src/controller/csr-cache.js";
+import { appendConditionPatch } from "../../src/controller/condition-patch.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/controller/controller.js";
 import { controlPlane } from "./setup.js";
 
 const padding = 1_300_000;
@@ -35,6 +39,42 @@ function paddedRequest(dnsName: string): string {
     subjectAltNames: { dns: [dnsName] },
   });
   return pem + "#".repeat(padding) + "\n";
+}
+
+const approved = {
+  type: "Approved",
+  status: "True",
+  reason: "TestApproved",
+  message: "approved by the test",
+};
+const failed = { type: "Failed", status: "True", reason: "TestFailed", message: "failed by the test" };
+
+/** Adds `count` custom conditions with `messageLength`-character messages (then `also`), as one approver write. */
+async function addConditions(
+  admin: KubeConfig,
+  name: string,
+  count: number,
+  messageLength: number,
+  also?: "Approved",
+): Promise<void> {
+  const certificates = admin.makeApiClient(CertificatesV1Api);
+  const csr = await certificates.readCertificateSigningRequest({ name });
+  const now = new Date();
+  csr.status = {
+    ...csr.status,
+    conditions: [
+      ...(csr.status?.conditions ?? []),
+      ...Array.from({ length: count }, (_, i) => ({
+        type: `Padding${i}`,
+        status: "True",
+        reason: "Padding",
+        message: "m".repeat(messageLength),
+        lastUpdateTime: now,
+      })),
+      ...(also ? [{ ...approved, lastUpdateTime: now }] : []),
+    ],
+  };
+  await certificates.replaceCertificateSigningRequestApproval({ name, body: csr });
 }
 
 describe("CSR cache: bytes the controller will not use never reach it", function () {
@@ -78,6 +118,83 @@ describe("CSR cache: bytes the controller will not use never reach it", function
     expect(cached.spec?.requestOmitted?.reason).to.equal("NotOurs");
     expect(cached.spec?.requestOmitted?.bytes).to.be.greaterThan(padding);
     expect(JSON.stringify(cached).length).to.be.lessThan(2000);
+  });
+
+  it("a foreign CSR given 40 conditions with 30,000-character messages is cached with type and status only (under 4 KiB)", async () => {
+    const name = uniqueName("csr-conditions");
+    await submitCsr(admin, {
+      name,
+      signerName: foreignSignerName,
+      requestPem: buildTestCertificateRequest({ key: testKey("ecdsa-p256") }),
+    });
+    await addConditions(admin, name, 40, 30_000);
+    const cached = await waitFor(`${name} with its 40 conditions in the cache`, async () => {
+      const csr = running.controller.cachedCsr(name);
+      return csr?.status?.conditions?.length === 40 ? csr : undefined;
+    });
+    expect(cached.status?.conditions?.[0]).to.deep.equal({ type: "Padding0", status: "True" });
+    expect(JSON.stringify(cached).length).to.be.lessThan(4096);
+  });
+
+  it("the Failed write appends to status: another writer's condition keeps its whole message", async () => {
+    const name = uniqueName("csr-keep");
+    await submitCsr(admin, {
+      name,
+      signerName: ourSignerName,
+      requestPem: buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        subjectAltNames: { dns: ["outside.policy.test"] },
+      }),
+      usages: ["digital signature", "server auth"],
+    });
+    // The other writer's long condition and the approval arrive together.
+    await addConditions(admin, name, 1, 30_000, "Approved");
+    const outcome = await waitForOutcome(admin, name);
+    expect(outcome.failed?.reason).to.be.a("string");
+    const conditions = (await readCsr(admin, name))?.status?.conditions ?? [];
+    expect(conditions.map((c) => c.type)).to.deep.equal(["Padding0", "Approved", "Failed"]);
+    expect(conditions[0]?.message).to.equal("m".repeat(30_000));
+  });
+
+  it("approval and status condition writes are JSON patches: other conditions stay intact, a stale resourceVersion is a conflict", async () => {
+    const certificates = admin.makeApiClient(CertificatesV1Api);
+    const csrApi = kubernetesCsrApi(certificates, admin);
+    const approvalApi = kubernetesApprovalApi(certificates, admin.makeApiClient(AuthorizationV1Api));
+    const name = uniqueName("csr-append");
+    await submitCsr(admin, {
+      name,
+      signerName: foreignSignerName,
+      requestPem: buildTestCertificateRequest({ key: testKey("ecdsa-p256") }),
+    });
+    const ours = () => true;
+    // No conditions yet: the patch creates the array.
+    const pending = cachedCsr((await readCsr(admin, name))!, ours);
+    await addConditions(admin, name, 1, 30_000);
+    expect(await approvalApi.addApprovalCondition(name, appendConditionPatch(pending, approved))).to.equal(
+      "conflict",
+    );
+    const withOther = cachedCsr((await readCsr(admin, name))!, ours);
+    expect(withOther.status?.conditions?.[0]?.message?.length).to.be.lessThan(30_000);
+    expect(await approvalApi.addApprovalCondition(name, appendConditionPatch(withOther, approved))).to.equal(
+      "ok",
+    );
+    const approvedCsr = cachedCsr((await readCsr(admin, name))!, ours);
+    expect(await csrApi.patchStatusJson(name, appendConditionPatch(approvedCsr, failed))).to.equal("ok");
+    const conditions = (await readCsr(admin, name))?.status?.conditions ?? [];
+    expect(conditions.map((c) => c.type)).to.deep.equal(["Padding0", "Approved", "Failed"]);
+    expect(conditions[0]?.message).to.equal("m".repeat(30_000));
+
+    const fresh = uniqueName("csr-append-empty");
+    await submitCsr(admin, {
+      name: fresh,
+      signerName: foreignSignerName,
+      requestPem: buildTestCertificateRequest({ key: testKey("ecdsa-p256") }),
+    });
+    const empty = cachedCsr((await readCsr(admin, fresh))!, ours);
+    expect(await approvalApi.addApprovalCondition(fresh, appendConditionPatch(empty, approved))).to.equal(
+      "ok",
+    );
+    expect((await readCsr(admin, fresh))?.status?.conditions?.map((c) => c.type)).to.deep.equal(["Approved"]);
   });
 
   it("our own CSR over the parse cap keeps only a marker and is refused RequestTooLarge (Failed condition and Event)", async () => {

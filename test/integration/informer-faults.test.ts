@@ -9,7 +9,9 @@
  */
 import https from "node:https";
 import { expect } from "chai";
-import { Watch, type KubeConfig } from "@kubernetes/client-node";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig, Watch } from "@kubernetes/client-node";
 import { makeTestCertificateAuthority } from "../support/pki.js";
 import {
   createCaSecret,
@@ -24,6 +26,8 @@ import {
   type RunningController,
 } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
+import { ResilientInformer } from "../../src/kube/informer.js";
+import type { CsrObject } from "../../src/controller/csr-reconciler.js";
 import { controlPlane } from "./setup.js";
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -242,6 +246,97 @@ async function firstWatchEvent(
   } finally {
     controller?.abort();
   }
+}
+
+describe("informer faults: a watch ERROR event other than 410", function () {
+  this.timeout(60_000);
+
+  it("is a failure retried with backoff (logged with its code), not an immediate re-watch", async () => {
+    const admin = controlPlane().kubeConfig();
+    const relay = await startErrorInjectingRelay(admin);
+    const logs: { message: string; fields: Record<string, unknown> }[] = [];
+    const informer = new ResilientInformer<CsrObject>(relay.kubeConfig, {
+      path: csrPath,
+      maxStringBytes: 64 * 1024, // the controller's CSR informer reads lists and watches as bytes
+      logger: (message, fields = {}) => logs.push({ message, fields }),
+    });
+    try {
+      await informer.start();
+      const failure = await waitFor("the ERROR event logged as a failure with a retry delay", async () =>
+        logs.find((entry) => entry.message === "list/watch failed; retrying"),
+      );
+      expect(failure.fields.error).to.equal(
+        "HTTP 500: watch ERROR event: 500 InternalError: injected by the test",
+      );
+      expect(failure.fields.retryInMs).to.be.a("number").and.greaterThan(0);
+      // Logged at the first failure: the watch was not re-opened at once in between.
+      expect(relay.watches()).to.equal(1);
+    } finally {
+      informer.stop();
+      relay.close();
+    }
+  });
+});
+
+/**
+ * A plain-HTTP relay to kube-apiserver (with the admin's client certificate) that puts one ERROR
+ * event (code 500) at the head of every watch response, as kube-apiserver sends on a storage error.
+ */
+async function startErrorInjectingRelay(
+  admin: KubeConfig,
+): Promise<{ kubeConfig: KubeConfig; watches: () => number; close: () => void }> {
+  const cluster = admin.getCurrentCluster()!;
+  const user = admin.getCurrentUser()!;
+  const decode = (base64: string): Buffer => Buffer.from(base64, "base64");
+  const tls = { ca: decode(cluster.caData!), cert: decode(user.certData!), key: decode(user.keyData!) };
+  let watches = 0;
+  const server = http.createServer((request, response) => {
+    const { host: _host, ...headers } = request.headers; // https.request sets the upstream's own
+    const watching = new URL(request.url!, "http://relay").searchParams.get("watch") === "true";
+    if (watching) watches++;
+    const upstream = https.request(
+      `${cluster.server}${request.url}`,
+      { method: request.method, headers, ...tls },
+      (answer) => {
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (watching)
+          response.write(
+            JSON.stringify({
+              type: "ERROR",
+              object: {
+                kind: "Status",
+                apiVersion: "v1",
+                status: "Failure",
+                reason: "InternalError",
+                message: "injected by the test",
+                code: 500,
+              },
+            }) + "\n",
+          );
+        answer.pipe(response);
+      },
+    );
+    upstream.on("error", () => response.destroy()); // the informer sees a failed request
+    response.on("close", () => upstream.destroy());
+    request.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: "relay", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "relay" }],
+    contexts: [{ name: "relay", cluster: "relay", user: "relay" }],
+    currentContext: "relay",
+  });
+  return {
+    kubeConfig,
+    watches: () => watches,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
 /** GET of a non-resource path (e.g. /metrics) with the admin's client certificate; its body as text. */

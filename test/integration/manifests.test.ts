@@ -419,6 +419,33 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     expect(parsed.policy.subject).to.deep.equal(spec.policy.subject);
   });
 
+  it("refuses a change of spec.signerName (immutable: no Signer can take over another's name)", async function () {
+    const name = uniqueSignerName("immutable");
+    await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, minimalSpec())));
+    const result = await kubectl([
+      "patch",
+      "signer",
+      name,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { signerName: "example.com/someone-else" } }),
+    ]);
+    expect(result.code, result.stdout).to.not.equal(0);
+    expect(result.stderr).to.include("spec.signerName: ");
+    expect(result.stderr).to.include("spec.signerName is immutable");
+    const stored = JSON.parse(await kubectlOk(["get", "signer", name, "-o", "json"])) as Manifest;
+    expect((stored.spec as Record<string, unknown>).signerName).to.equal("example.com/manifests-test");
+    // Other fields stay editable.
+    await kubectlOk([
+      "patch",
+      "signer",
+      name,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { policy: { maxSubjectAltNames: 3 } } }),
+    ]);
+  });
+
   describe("refuses invalid specs with a message naming the field, as parseSignerSpec does", function () {
     interface InvalidCase {
       title: string;

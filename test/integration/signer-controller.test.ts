@@ -481,16 +481,23 @@ describe("signer controller on a real API server", function () {
       });
     });
 
-    it("two Signers claiming one signerName are both NotReady (DuplicateSignerName)", async () => {
+    it("two Signers claiming one signerName: the older keeps it, the newer is NotReady DuplicateSignerName naming it", async () => {
       const a = `dup-a-${suffix}`;
       const b = `dup-b-${suffix}`;
       const signerName = `flows.csr-signer.test/dup-${suffix}`;
       await createSigner(admin, a, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
+      signerObjects.push(a);
+      // The controller may not attest for this name, so a is Ready=False for its trust bundle.
+      const readyReason = async () =>
+        (await readSigner(admin, a)).status?.conditions?.find((c) => c.type === "Ready")?.reason;
+      await waitFor(`Signer ${a} has a Ready condition`, readyReason);
       await createSigner(admin, b, signerSpec(signerName, `foo-cacerts-${suffix}`, "foo"));
-      signerObjects.push(a, b);
-      const signerA = await waitForSignerCondition(admin, a, "Ready", "False", "DuplicateSignerName");
-      expect(signerA.status!.conditions!.find((c) => c.type === "Ready")!.message).to.contain(b);
-      await waitForSignerCondition(admin, b, "Ready", "False", "DuplicateSignerName");
+      signerObjects.push(b);
+      const signerB = await waitForSignerCondition(admin, b, "Ready", "False", "DuplicateSignerName");
+      expect(signerB.status!.conditions!.find((c) => c.type === "Ready")!.message).to.equal(
+        `spec.signerName ${signerName} belongs to Signer ${a}, which claimed it first`,
+      );
+      expect(await readyReason()).to.not.equal("DuplicateSignerName");
     });
   });
 

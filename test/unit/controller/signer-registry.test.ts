@@ -247,6 +247,46 @@ describe("SignerRegistry: one Signer's failure is its own (isolation, size caps,
     expect(bad.problem?.message).to.match(/^Secret csr-signer\/bad: ca-cert\.pem: /);
   });
 
+  it("a Signer changed to claim another tenant's signerName is NotReady DuplicateSignerName; the older owner keeps signing", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const owner: SignerObject = {
+      metadata: { name: "tenant-a", creationTimestamp: "2026-01-01T00:00:00Z" },
+      spec: specOf("shared", "ca"),
+    };
+    // Created later (and named to sort first), then edited to take tenant-a's name.
+    const thief: SignerObject = {
+      metadata: { name: "aaa-tenant-b", creationTimestamp: new Date("2026-02-01T00:00:00Z") },
+      spec: specOf("shared", "ca"),
+    };
+    const r = new SignerRegistry(
+      { signers: () => [thief, owner], secret: () => secretOf(ca.files), namespaces: () => [] },
+      "csr-signer",
+    );
+    r.rebuild();
+    r.markPublished("tenant-a");
+    r.rebuild();
+    const signing = r.forSignerName("example.com/shared")!;
+    expect(signing.objectName).to.equal("tenant-a");
+    expect(signing.problem).to.equal(undefined);
+    expect(signing.authority).not.to.equal(undefined);
+    expect(r.desiredStatus("aaa-tenant-b")!.conditions!.find((c) => c.type === "Ready")).to.include({
+      status: "False",
+      reason: "DuplicateSignerName",
+      message: "spec.signerName example.com/shared belongs to Signer tenant-a, which claimed it first",
+    });
+    // Same creation time: the object name decides, so every replica picks the same owner.
+    const twin: SignerObject = {
+      ...thief,
+      metadata: { name: "aaa-twin", creationTimestamp: "2026-01-01T00:00:00Z" },
+    };
+    const tie = new SignerRegistry(
+      { signers: () => [owner, twin], secret: () => secretOf(ca.files), namespaces: () => [] },
+      "csr-signer",
+    );
+    tie.rebuild();
+    expect(tie.forSignerName("example.com/shared")!.objectName).to.equal("aaa-twin");
+  });
+
   it("a recorded root in status that is not PEM: that Signer is NotReady InvalidTrustBundleStatus, the other is built", async () => {
     const ca = await makeTestCertificateAuthority();
     const now = new Date().toISOString();
