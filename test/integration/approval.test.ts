@@ -46,27 +46,13 @@ import {
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
+  waitForApprovalDecision,
 } from "../support/controller.js";
 import { controlPlane } from "./setup.js";
 
 const kubeletServing = "kubernetes.io/kubelet-serving";
 const kubeletClient = "kubernetes.io/kube-apiserver-client-kubelet";
 const servingUsages = ["digital signature", "key encipherment", "server auth"];
-
-/** The first Approved or Denied condition of a CSR, once there is one. */
-async function waitForApprovalDecision(
-  admin: KubeConfig,
-  name: string,
-): Promise<{ type: string; reason: string; message: string }> {
-  return waitFor(`CSR ${name} to be approved or denied`, async () => {
-    const condition = (await readCsr(admin, name))?.status?.conditions?.find(
-      (c) => (c.type === "Approved" || c.type === "Denied") && c.status === "True",
-    );
-    return condition
-      ? { type: condition.type, reason: condition.reason ?? "", message: condition.message ?? "" }
-      : undefined;
-  });
-}
 
 describe("approval automation on a real API server", function () {
   this.timeout(60_000);

@@ -17,7 +17,7 @@ import {
   readCsr,
   startController,
   submitCsr,
-  waitFor,
+  waitForApprovalDecision,
   waitForCsrEvent,
   type RunningController,
 } from "../support/controller.js";
@@ -88,20 +88,6 @@ async function requestServingCertificate(
     usages: servingUsages,
   });
   return name;
-}
-
-async function waitForApprovalCondition(
-  admin: KubeConfig,
-  name: string,
-): Promise<{ type: string; reason: string; message: string }> {
-  return waitFor(`CSR ${name} to be approved or denied`, async () => {
-    const condition = (await readCsr(admin, name))?.status?.conditions?.find(
-      (c) => (c.type === "Approved" || c.type === "Denied") && c.status === "True",
-    );
-    return condition
-      ? { type: condition.type, reason: condition.reason ?? "", message: condition.message ?? "" }
-      : undefined;
-  });
 }
 
 describe("kubelet-serving approval when a kubelet writes its own Node status (Node authorizer + NodeRestriction)", function () {
@@ -190,7 +176,7 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
 
     it("approves an honest kubelet: its own name and InternalIP, inside the configured range and pattern", async () => {
       const name = await requestServingCertificate(n2, { dns: [n2.name], ip: [n2.ip] });
-      const decision = await waitForApprovalCondition(admin, name);
+      const decision = await waitForApprovalDecision(admin, name);
       expect(decision).to.include({ type: "Approved", reason: "AutoApproved" });
       expect(decision.message).to.contain(`Node ${n2.name}`);
     });
@@ -215,7 +201,7 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
         dns: [n1.name, n2.name, "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
         ip: [n1.ip, n2.ip],
       });
-      const decision = await waitForApprovalCondition(admin, attack);
+      const decision = await waitForApprovalDecision(admin, attack);
       expect(decision).to.include({ type: "Denied", reason: "ClusterServiceName" });
       expect(decision.message).to.contain("kubernetes.default.svc is a cluster service name");
       await waitForCsrEvent(admin, attack, "ClusterServiceName", "Warning");
@@ -225,11 +211,11 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
         dns: [n1.name, n2.name],
         ip: [n1.ip, n2.ip],
       });
-      const second = await waitForApprovalCondition(admin, impersonation);
+      const second = await waitForApprovalDecision(admin, impersonation);
       expect(second).to.include({ type: "Denied", reason: "SanOfAnotherNode" });
       expect(second.message).to.contain(`DNS SAN ${n2.name} is a name or address of Node ${n2.name}`);
       const byAddress = await requestServingCertificate(n1, { ip: [n1.ip, n2.ip] });
-      const third = await waitForApprovalCondition(admin, byAddress);
+      const third = await waitForApprovalDecision(admin, byAddress);
       expect(third).to.include({ type: "Denied", reason: "SanOfAnotherNode" });
       expect(third.message).to.contain(`IP SAN ${n2.ip} is a name or address of Node ${n2.name}`);
       expect((await csrEvents(admin, byAddress)).map((e) => e.reason)).to.include("SanOfAnotherNode");
@@ -246,7 +232,7 @@ describe("kubelet-serving approval when a kubelet writes its own Node status (No
       });
       expect(service.spec?.clusterIP).to.equal("10.0.0.1");
       const attack = await requestServingCertificate(n9, { dns: [n9.name], ip: ["10.0.0.1"] });
-      const decision = await waitForApprovalCondition(admin, attack);
+      const decision = await waitForApprovalDecision(admin, attack);
       expect(decision).to.include({ type: "Denied", reason: "ClusterServiceIpAddress" });
       expect(decision.message).to.contain("IP SAN 10.0.0.1 is in the Service ClusterIP range");
     });

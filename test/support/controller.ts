@@ -286,6 +286,21 @@ export async function setApproval(
   await certificates.replaceCertificateSigningRequestApproval({ name, body: csr });
 }
 
+/** The first Approved or Denied condition of a CSR, once there is one. */
+export async function waitForApprovalDecision(
+  admin: KubeConfig,
+  name: string,
+): Promise<{ type: string; reason: string; message: string }> {
+  return waitFor(`CSR ${name} to be approved or denied`, async () => {
+    const condition = (await readCsr(admin, name))?.status?.conditions?.find(
+      (c) => (c.type === "Approved" || c.type === "Denied") && c.status === "True",
+    );
+    return condition
+      ? { type: condition.type, reason: condition.reason ?? "", message: condition.message ?? "" }
+      : undefined;
+  });
+}
+
 export async function readCsr(
   admin: KubeConfig,
   name: string,

@@ -3,29 +3,10 @@ import { expect } from "chai";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli } from "../../../src/cli/main.js";
-import type { CommandIo } from "../../../src/cli/io.js";
-import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
+import { runCliInProcess } from "../../support/cli.js";
 import { opensslRequest, opensslText, opensslVerify } from "../../support/pki.js";
 
-interface Run {
-  stdout: string;
-  stderr: string;
-  exitCode: number;
-}
-
-async function cli(args: string[], stdin = "", environment = systemIssuanceEnvironment): Promise<Run> {
-  const run: Run = { stdout: "", stderr: "", exitCode: 0 };
-  const io: CommandIo = {
-    stdout: (text) => void (run.stdout += text),
-    stderr: (text) => void (run.stderr += text),
-    readStdin: async () => stdin,
-    setExitCode: (code) => void (run.exitCode = code),
-    environment,
-  };
-  await runCli(args, io);
-  return run;
-}
+const cli = runCliInProcess;
 
 describe("csr-signer CLI: offline CA toolkit", function () {
   this.timeout(30_000);
