@@ -6,41 +6,88 @@
  * client-node (the kubeconfig's RequestContext and undici dispatcher).
  */
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import { finished } from "node:stream/promises";
+import { fetch, request as undiciRequest } from "undici";
 import { LongStringCutter } from "./long-strings.js";
 
 type Query = Record<string, string | number | boolean | undefined>;
 
-async function request(
-  kubeConfig: KubeConfig,
-  path: string,
-  query: Query,
-  signal?: AbortSignal,
-  patch?: { contentType: string; body: unknown },
-): Promise<Awaited<ReturnType<typeof fetch>>> {
+/** The URL with its query, and the kubeconfig's authentication headers and dispatcher for it. */
+async function prepare(kubeConfig: KubeConfig, path: string, query: Query, method: HttpMethod) {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("no current cluster in the kubeconfig");
   const url = new URL(cluster.server + path);
   for (const [key, value] of Object.entries(query))
     if (value !== undefined) url.searchParams.set(key, String(value));
-  const context = new RequestContext(url.toString(), patch ? HttpMethod.PATCH : HttpMethod.GET);
+  const context = new RequestContext(url.toString(), method);
   await kubeConfig.applySecurityAuthentication(context);
+  return { url, headers: context.getHeaders(), dispatcher: context.getDispatcher() as never };
+}
+
+/** The error for a non-200 answer: the metav1.Status message when the body is one, with statusCode. */
+function refusal(statusCode: number, statusText: string, body: string): Error {
+  let message = statusText;
+  try {
+    message = (JSON.parse(body) as { message?: string }).message ?? message;
+  } catch {
+    // not a metav1.Status: keep the status text
+  }
+  return Object.assign(new Error(`HTTP ${statusCode}: ${message}`), { statusCode });
+}
+
+/**
+ * A GET whose body is handed to `onChunk` chunk by chunk as it arrives, resolving at its end (a
+ * watch: `begun` once the response has begun, `signal` aborts it).
+ * Read as a Node stream in flowing mode rather than fetch's web stream: each chunk is consumed
+ * synchronously when undici receives it and can be dropped at once, with no queue of chunks, no
+ * promise per chunk, and no chunk retained after `onChunk` returns (the caller copies what it keeps).
+ * Under ~1 GB of watch bytes the web stream's queue and per-chunk garbage kept tens of MiB of
+ * buffers alive and grew V8's young generation (see BENCHMARKS.md, memory under padded CSRs).
+ */
+async function streamGet(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Query,
+  onChunk: (chunk: Buffer) => void,
+  watch?: { signal: AbortSignal; begun: () => void },
+): Promise<void> {
+  const { url, headers, dispatcher } = await prepare(kubeConfig, path, query, HttpMethod.GET);
+  const { statusCode, statusText, body } = await undiciRequest(url, {
+    method: "GET",
+    headers,
+    dispatcher,
+    ...(watch ? { signal: watch.signal } : {}),
+  });
+  if (statusCode !== 200) {
+    const text = await body.text().catch(() => ""); // the status text is enough when the body is lost
+    throw refusal(statusCode, statusText, text);
+  }
+  watch?.begun();
+  body.on("data", (chunk: Buffer) => {
+    try {
+      onChunk(chunk);
+    } catch (error) {
+      body.destroy(error as Error); // ends the read with the consumer's error, as a throw would
+    }
+  });
+  await finished(body);
+}
+
+async function request(
+  kubeConfig: KubeConfig,
+  path: string,
+  patch: { contentType: string; body: unknown },
+): Promise<Awaited<ReturnType<typeof fetch>>> {
+  const { url, headers, dispatcher } = await prepare(kubeConfig, path, {}, HttpMethod.PATCH);
   const response = await fetch(url, {
-    method: patch ? "PATCH" : "GET",
-    headers: { ...context.getHeaders(), ...(patch ? { "Content-Type": patch.contentType } : {}) },
-    ...(patch ? { body: JSON.stringify(patch.body) } : {}),
-    dispatcher: context.getDispatcher() as never,
-    ...(signal ? { signal } : {}),
+    method: "PATCH",
+    headers: { ...headers, "Content-Type": patch.contentType },
+    body: JSON.stringify(patch.body),
+    dispatcher,
   });
   if (response.status !== 200) {
     const body = await response.text().catch(() => ""); // the status text is enough when the body is lost
-    let message = response.statusText;
-    try {
-      message = (JSON.parse(body) as { message?: string }).message ?? message;
-    } catch {
-      // not a metav1.Status: keep the status text
-    }
-    throw Object.assign(new Error(`HTTP ${response.status}: ${message}`), { statusCode: response.status });
+    throw refusal(response.status, response.statusText, body);
   }
   return response;
 }
@@ -54,7 +101,7 @@ export async function mergePatchDiscardingResponse(
   path: string,
   body: unknown,
 ): Promise<void> {
-  const response = await request(kubeConfig, path, {}, undefined, {
+  const response = await request(kubeConfig, path, {
     contentType: "application/merge-patch+json",
     body,
   });
@@ -81,16 +128,13 @@ export async function listCuttingLongStrings<T>(
   query: Query,
   maxStringBytes: number,
 ): Promise<T> {
-  const response = await request(kubeConfig, path, query);
   // Cut as the body streams in: the page is never held whole, only what remains after cutting.
   const cutter = new LongStringCutter(maxStringBytes);
   const kept: Buffer[] = [];
-  if (response.body) {
-    for await (const chunk of response.body) {
-      cutter.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      kept.push(...cutter.take());
-    }
-  }
+  await streamGet(kubeConfig, path, query, (chunk) => {
+    cutter.push(chunk);
+    kept.push(...cutter.take());
+  });
   return JSON.parse(Buffer.concat(kept).toString("utf8")) as T;
 }
 
@@ -125,36 +169,33 @@ export async function watchCuttingLongStrings(
     }
     callback(event.type, event.object);
   };
-  let response: Awaited<ReturnType<typeof request>>;
-  try {
-    response = await request(kubeConfig, path, { ...query, watch: true }, controller.signal);
-  } catch (error) {
-    finish(error);
-    return controller;
-  }
-  const read = async (): Promise<void> => {
-    if (!response.body) return;
-    // One event per line (JSON strings hold no raw newline, so cutting keeps the lines); the
-    // bytes are cut as they stream in, and a line is assembled from what remains.
-    const cutter = new LongStringCutter(maxStringBytes);
-    let pending: Buffer[] = [];
-    for await (const chunk of response.body) {
-      cutter.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      for (let rest of cutter.take()) {
-        for (let newline = rest.indexOf(0x0a); newline >= 0; newline = rest.indexOf(0x0a)) {
-          pending.push(rest.subarray(0, newline));
-          const line = Buffer.concat(pending);
-          pending = [];
-          rest = rest.subarray(newline + 1);
-          if (line.length > 0) deliver(line);
-        }
-        if (rest.length > 0) pending.push(rest);
+  // One event per line (JSON strings hold no raw newline, so cutting keeps the lines); the bytes
+  // are cut as they stream in, and a line is assembled from what remains.
+  const cutter = new LongStringCutter(maxStringBytes);
+  let pending: Buffer[] = [];
+  const consume = (chunk: Buffer): void => {
+    cutter.push(chunk);
+    for (let rest of cutter.take()) {
+      for (let newline = rest.indexOf(0x0a); newline >= 0; newline = rest.indexOf(0x0a)) {
+        pending.push(rest.subarray(0, newline));
+        const line = Buffer.concat(pending);
+        pending = [];
+        rest = rest.subarray(newline + 1);
+        if (line.length > 0) deliver(line);
       }
+      if (rest.length > 0) pending.push(rest);
     }
   };
-  read().then(
+  let begun!: () => void;
+  const beginning = new Promise<void>((resolve) => (begun = resolve));
+  const read = streamGet(kubeConfig, path, { ...query, watch: true }, consume, {
+    signal: controller.signal,
+    begun,
+  });
+  read.then(
     () => finish(),
     (error: unknown) => finish(error),
   );
+  await Promise.race([beginning, read.catch(() => undefined)]); // its failure was handed to finish
   return controller;
 }
