@@ -114,7 +114,7 @@ export async function jsonPatchDiscardingResponse(
   path: string,
   body: unknown,
 ): Promise<void> {
-  const response = await request(kubeConfig, path, {}, undefined, {
+  const response = await request(kubeConfig, path, {
     contentType: "application/json-patch+json",
     body,
   });
