@@ -18,7 +18,7 @@ import {
 import { apiErrorCode, describeError, jsonPatch, mergePatch } from "../kube/client.js";
 import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
-import { jsonPatchDiscardingResponse, mergePatchDiscardingResponse } from "../kube/raw-json.js";
+import { patchContentType, patchDiscardingResponse } from "../kube/raw-json.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
@@ -654,7 +654,13 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: K
     patchStatus: async (name, resourceVersion, status) => {
       try {
         const body = { metadata: { resourceVersion }, status };
-        if (kubeConfig) await mergePatchDiscardingResponse(kubeConfig, `${csrPath}/${name}/status`, body);
+        if (kubeConfig)
+          await patchDiscardingResponse(
+            kubeConfig,
+            `${csrPath}/${name}/status`,
+            patchContentType.merge,
+            body,
+          );
         else await certificates.patchCertificateSigningRequestStatus({ name, body }, mergePatch);
         return "ok";
       } catch (error) {
@@ -663,7 +669,13 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: K
     },
     patchStatusJson: async (name, patch) => {
       try {
-        if (kubeConfig) await jsonPatchDiscardingResponse(kubeConfig, `${csrPath}/${name}/status`, patch);
+        if (kubeConfig)
+          await patchDiscardingResponse(
+            kubeConfig,
+            `${csrPath}/${name}/status`,
+            patchContentType.json,
+            patch,
+          );
         else await certificates.patchCertificateSigningRequestStatus({ name, body: patch }, jsonPatch);
         return "ok";
       } catch (error) {

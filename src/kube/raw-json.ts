@@ -92,32 +92,23 @@ async function request(
   return response;
 }
 
-/**
- * A JSON merge patch whose response is discarded unread: the API server answers with the whole
- * object, which for a CSR may carry megabytes of spec.request. Throws on a refusal, with statusCode.
- */
-export async function mergePatchDiscardingResponse(
-  kubeConfig: KubeConfig,
-  path: string,
-  body: unknown,
-): Promise<void> {
-  const response = await request(kubeConfig, path, {
-    contentType: "application/merge-patch+json",
-    body,
-  });
-  await response.body?.cancel(); // the echo of the object is not needed
-}
+/** The content types of the patches the controller sends. */
+export const patchContentType = {
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+} as const;
 
-/** A JSON Patch whose response is discarded unread, as mergePatchDiscardingResponse. */
-export async function jsonPatchDiscardingResponse(
+/**
+ * A patch whose response is discarded unread: the API server answers with the whole object, which
+ * for a CSR may carry megabytes of spec.request. Throws on a refusal, with statusCode.
+ */
+export async function patchDiscardingResponse(
   kubeConfig: KubeConfig,
   path: string,
+  contentType: (typeof patchContentType)[keyof typeof patchContentType],
   body: unknown,
 ): Promise<void> {
-  const response = await request(kubeConfig, path, {
-    contentType: "application/json-patch+json",
-    body,
-  });
+  const response = await request(kubeConfig, path, { contentType, body });
   await response.body?.cancel(); // the echo of the object is not needed
 }
 

@@ -23,6 +23,26 @@ import { controlPlane } from "./setup.js";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..");
 
+/** `csr-signer controller <flags>` on the test control plane, in its own process, output collected. */
+function spawnController(flags: string[], onOutput: (text: string) => void): ChildProcess {
+  const controllerProcess = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(repositoryRoot, "src", "cli", "main.ts"),
+      "controller",
+      `--kubeconfig=${controlPlane().kubeconfigPath}`,
+      `--namespace=${controllerNamespace}`,
+      ...flags,
+    ],
+    { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  controllerProcess.stdout!.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
+  controllerProcess.stderr!.on("data", (chunk: Buffer) => onOutput(chunk.toString()));
+  return controllerProcess;
+}
+
 describe("csr-signer controller (the CLI, in its own process)", function () {
   this.timeout(60_000);
   const suffix = uniqueName("cli").slice(4);
@@ -51,15 +71,8 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
   });
 
   it("signs with the flags a Deployment passes, and exits 0 on SIGTERM", async () => {
-    child = spawn(
-      process.execPath,
+    child = spawnController(
       [
-        "--import",
-        "tsx",
-        join(repositoryRoot, "src", "cli", "main.ts"),
-        "controller",
-        `--kubeconfig=${controlPlane().kubeconfigPath}`,
-        `--namespace=${controllerNamespace}`,
         "--leader-elect=true",
         `--lease-name=cli-${suffix}`,
         "--metrics-address=",
@@ -68,10 +81,8 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
         "--log-level=info",
         "--approve-kubelet-serving=true",
       ],
-      { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+      (text) => (output += text),
     );
-    child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));
 
     const name = uniqueName("csr-cli");
@@ -98,24 +109,11 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
     try {
       let failedOutput = "";
       // The metrics server binds first; before the fix it kept the process alive after start() failed.
-      const failing = spawn(
-        process.execPath,
-        [
-          "--import",
-          "tsx",
-          join(repositoryRoot, "src", "cli", "main.ts"),
-          "controller",
-          `--kubeconfig=${controlPlane().kubeconfigPath}`,
-          `--namespace=${controllerNamespace}`,
-          "--leader-elect=false",
-          "--metrics-address=127.0.0.1:0",
-          `--probe-address=127.0.0.1:${port}`,
-        ],
-        { cwd: repositoryRoot, stdio: ["ignore", "pipe", "pipe"] },
+      const failing = spawnController(
+        ["--leader-elect=false", "--metrics-address=127.0.0.1:0", `--probe-address=127.0.0.1:${port}`],
+        (text) => (failedOutput += text),
       );
       child = failing;
-      failing.stdout!.on("data", (chunk: Buffer) => (failedOutput += chunk.toString()));
-      failing.stderr!.on("data", (chunk: Buffer) => (failedOutput += chunk.toString()));
       const code = await new Promise<number | null>((resolve) => failing.once("exit", (c) => resolve(c)));
       child = undefined;
       expect(code, failedOutput).to.equal(1);
