@@ -139,8 +139,21 @@ export class ResilientInformer<T extends KubernetesObject> {
     return namespace ? `${namespace}/${name}` : name;
   }
 
-  private transform(object: T): T {
-    return this.options.transform ? this.options.transform(object) : object;
+  /**
+   * The object as the cache keeps it; undefined when the transform threw. One object the transform
+   * cannot handle is logged and left out, never allowed to end the list or watch for every other.
+   */
+  private transform(object: T): T | undefined {
+    if (!this.options.transform) return object;
+    try {
+      return this.options.transform(object);
+    } catch (error) {
+      this.log("informer transform failed: object not cached", {
+        name: this.key(object),
+        error: describeError(error),
+      });
+      return undefined;
+    }
   }
 
   private emit(event: InformerEvent, object: T): void {
@@ -209,6 +222,7 @@ export class ResilientInformer<T extends KubernetesObject> {
       }
       for (const raw of page.items) {
         const item = this.transform(raw);
+        if (!item) continue; // logged; a cached copy of it is dropped below as unseen
         const key = this.key(item);
         seen.add(key);
         const previous = this.cache.get(key);
@@ -271,10 +285,12 @@ export class ResilientInformer<T extends KubernetesObject> {
         if (resourceVersion) this.resourceVersion = resourceVersion;
         if (type === "BOOKMARK") return;
         const item = this.transform(object);
-        const key = this.key(item);
-        if (type === "DELETED") {
+        const key = this.key(item ?? object);
+        if (type === "DELETED" || !item) {
+          // A deletion, or an object the transform could not keep (logged): no stale copy remains.
+          const previous = this.cache.get(key);
           this.cache.delete(key);
-          this.emit("delete", item);
+          if (type === "DELETED" || previous) this.emit("delete", item ?? previous ?? object);
         } else {
           this.cache.set(key, item);
           this.emit("upsert", item);

@@ -11,7 +11,7 @@ import https from "node:https";
 import { expect } from "chai";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { CertificatesV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { makeTestCertificateAuthority } from "../support/pki.js";
 import {
   createCaSecret,
@@ -274,6 +274,51 @@ describe("informer faults: a watch ERROR event other than 410", function () {
     } finally {
       informer.stop();
       relay.close();
+    }
+  });
+});
+
+describe("informer faults: an object the transform cannot handle", function () {
+  this.timeout(60_000);
+
+  it("is logged and left out of the cache; the list and the watch go on for every other object", async () => {
+    const admin = controlPlane().kubeConfig();
+    const poison = uniqueName("csr-poison");
+    const listed = uniqueName("csr-listed");
+    const watched = uniqueName("csr-watched");
+    const signerName = "example.com/transform-test";
+    await submitApprovedServerCsr(admin, poison, signerName, "poison.example.test");
+    await submitApprovedServerCsr(admin, listed, signerName, "listed.example.test");
+    const logs: { message: string; fields: Record<string, unknown> }[] = [];
+    const informer = new ResilientInformer<CsrObject>(admin, {
+      path: csrPath,
+      maxStringBytes: 64 * 1024,
+      transform: (csr) => {
+        if (csr.metadata?.name === poison) throw new Error("cannot project this one");
+        return csr;
+      },
+      logger: (message, fields = {}) => logs.push({ message, fields }),
+    });
+    try {
+      await informer.start();
+      expect(informer.get(listed), "listed after the poison object").to.not.equal(undefined);
+      expect(informer.get(poison)).to.equal(undefined);
+      // The watch delivers the poison object's deletion between two new CSRs: all handled.
+      await submitApprovedServerCsr(admin, uniqueName("csr-after"), signerName, "after.example.test");
+      await admin.makeApiClient(CertificatesV1Api).deleteCertificateSigningRequest({ name: poison });
+      await submitApprovedServerCsr(admin, watched, signerName, "watched.example.test");
+      await waitFor("the CSR created after the poison object's watch events", async () =>
+        informer.get(watched),
+      );
+      expect(informer.get(poison)).to.equal(undefined);
+      const failures = logs.filter(
+        (entry) => entry.message === "informer transform failed: object not cached",
+      );
+      expect(failures.length).to.be.greaterThan(0);
+      expect(failures[0]!.fields.name).to.equal(poison);
+      expect(logs.map((entry) => entry.message)).not.to.include("list/watch failed; retrying");
+    } finally {
+      informer.stop();
     }
   });
 });
