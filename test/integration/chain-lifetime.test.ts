@@ -33,6 +33,15 @@ import { controlPlane } from "./setup.js";
  * Adversarial reviews of issue 10 item 8: the controller's issuance path caps at the root too, and
  * refuses (transiently) rather than mint a leaf shorter than the minimum in the chain's last minutes.
  */
+/** An istiod-style workload request: empty subject, one SPIFFE ID. */
+function workloadRequest(): string {
+  return buildTestCertificateRequest({
+    key: testKey("ecdsa-p256"),
+    subject: [{ type: "O", value: "" }],
+    subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
+  });
+}
+
 describe("controller: a leaf never outlives any certificate of its Signer's CA chain", function () {
   this.timeout(60_000);
   const suffix = uniqueName("t").slice(2);
@@ -95,11 +104,7 @@ describe("controller: a leaf never outlives any certificate of its Signer's CA c
     await submitCsr(istiod, {
       name,
       signerName,
-      requestPem: buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        subject: [{ type: "O", value: "" }],
-        subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
-      }),
+      requestPem: workloadRequest(),
       expirationSeconds: 7 * 86400,
     });
     await setApproval(istiod, name, "Approved");
@@ -118,11 +123,7 @@ describe("controller: a leaf never outlives any certificate of its Signer's CA c
     await submitCsr(istiod, {
       name,
       signerName,
-      requestPem: buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        subject: [{ type: "O", value: "" }],
-        subjectAltNames: { uri: ["spiffe://cluster.local/ns/foo/sa/web"] },
-      }),
+      requestPem: workloadRequest(),
     });
     await setApproval(istiod, name, "Approved");
     const event = await waitForCsrEvent(admin, name, "CertificateAuthorityExpiringSoon", "Warning");

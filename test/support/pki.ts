@@ -297,6 +297,47 @@ export async function createTestLeafCertificate(authority: CertificateAuthority)
 }
 
 /**
+ * An EC P-256 intermediate signed by `issuerCert`/`issuerKey` with openssl, as operators make them:
+ * writes ca-key.pem and ca-cert.pem in `dir` and returns the certificate PEM and key PEM.
+ */
+function opensslIntermediate(
+  dir: string,
+  options: { subject: string; issuerCert: string; issuerKey: string; serial: string; days: number },
+): { certificatePem: string; keyPem: string } {
+  const path = (name: string): string => join(dir, name);
+  writeFileSync(
+    path("ca.ext"),
+    "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n" +
+      "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+  );
+  openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ec-key.pem")]);
+  openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec-key.pem"), "-out", path("ca-key.pem")]);
+  openssl(["req", "-new", "-key", path("ca-key.pem"), "-subj", options.subject, "-out", path("ca.csr")]);
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    path("ca.csr"),
+    "-CA",
+    path(options.issuerCert),
+    "-CAkey",
+    path(options.issuerKey),
+    "-set_serial",
+    options.serial,
+    "-days",
+    String(options.days),
+    "-extfile",
+    path("ca.ext"),
+    "-out",
+    path("ca-cert.pem"),
+  ]);
+  return {
+    certificatePem: readFileSync(path("ca-cert.pem"), "utf8"),
+    keyPem: readFileSync(path("ca-key.pem"), "utf8"),
+  };
+}
+
+/**
  * Istio cacerts files whose intermediate outlives its root, as an operator gets from
  * `openssl x509 -req -days 365` under a root with days left (first review, issue 10 item 8):
  * the chain stops verifying when the root expires, whatever the intermediate says.
@@ -314,46 +355,18 @@ export async function makeCertificateAuthorityOutlivingItsRoot(options: {
     const path = (name: string): string => join(dir, name);
     writeFileSync(path("root-cert.pem"), root.certificate.pem);
     writeFileSync(path("root-key.pem"), root.keyPem);
-    writeFileSync(
-      path("ca.ext"),
-      "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n" +
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-    );
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ec-key.pem")]);
-    openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec-key.pem"), "-out", path("ca-key.pem")]);
-    openssl([
-      "req",
-      "-new",
-      "-key",
-      path("ca-key.pem"),
-      "-subj",
-      "/CN=long-lived intermediate",
-      "-out",
-      path("ca.csr"),
-    ]);
-    openssl([
-      "x509",
-      "-req",
-      "-in",
-      path("ca.csr"),
-      "-CA",
-      path("root-cert.pem"),
-      "-CAkey",
-      path("root-key.pem"),
-      "-set_serial",
-      "0x1234",
-      "-days",
-      String(options.intermediateLifetimeDays),
-      "-extfile",
-      path("ca.ext"),
-      "-out",
-      path("ca-cert.pem"),
-    ]);
-    const intermediatePem = readFileSync(path("ca-cert.pem"), "utf8");
+    const intermediate = opensslIntermediate(dir, {
+      subject: "/CN=long-lived intermediate",
+      issuerCert: "root-cert.pem",
+      issuerKey: "root-key.pem",
+      serial: "0x1234",
+      days: options.intermediateLifetimeDays,
+    });
+    const intermediatePem = intermediate.certificatePem;
     return {
       files: {
         "ca-cert.pem": intermediatePem,
-        "ca-key.pem": readFileSync(path("ca-key.pem"), "utf8"),
+        "ca-key.pem": intermediate.keyPem,
         "root-cert.pem": root.certificate.pem,
         "cert-chain.pem": intermediatePem + root.certificate.pem,
       },
@@ -404,37 +417,18 @@ export function makeCertificateAuthorityUnderRenewedRoot(options: {
     };
     const shortRootPem = selfSigned(options.shortRootDays, "short.pem");
     const longRootPem = selfSigned(options.longRootDays, "long.pem");
-    writeFileSync(
-      path("ca.ext"),
-      "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n" +
-        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-    );
-    openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("ec-key.pem")]);
-    openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec-key.pem"), "-out", path("ca-key.pem")]);
-    openssl(["req", "-new", "-key", path("ca-key.pem"), "-subj", "/CN=intermediate", "-out", path("ca.csr")]);
-    openssl([
-      "x509",
-      "-req",
-      "-in",
-      path("ca.csr"),
-      "-CA",
-      path("short.pem"),
-      "-CAkey",
-      path("root-ec.pem"),
-      "-set_serial",
-      "0x4321",
-      "-days",
-      String(options.intermediateDays),
-      "-extfile",
-      path("ca.ext"),
-      "-out",
-      path("ca-cert.pem"),
-    ]);
+    const intermediate = opensslIntermediate(dir, {
+      subject: "/CN=intermediate",
+      issuerCert: "short.pem",
+      issuerKey: "root-ec.pem",
+      serial: "0x4321",
+      days: options.intermediateDays,
+    });
     return {
       shortRootPem,
       longRootPem,
-      intermediatePem: readFileSync(path("ca-cert.pem"), "utf8"),
-      intermediateKeyPem: readFileSync(path("ca-key.pem"), "utf8"),
+      intermediatePem: intermediate.certificatePem,
+      intermediateKeyPem: intermediate.keyPem,
       shortRootNotAfter: new Date(new X509Certificate(shortRootPem).validTo),
       longRootNotAfter: new Date(new X509Certificate(longRootPem).validTo),
     };
