@@ -27,7 +27,7 @@ import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
 import { eventTarget, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
-import { maximumCachedRequestBytes } from "./csr-cache.js";
+import { requestTooLargeMessage } from "./csr-cache.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
@@ -167,13 +167,8 @@ export class CsrApprover {
       const denial = deny(reason, rule, message);
       return signerName === kubeletClientSignerName ? { verdict: "ignore", message: denial.message } : denial;
     };
-    const omitted = spec.requestOmitted;
-    if (omitted?.reason === "TooLarge")
-      return refuse(
-        "RequestTooLarge",
-        "request",
-        `request is ${omitted.bytes} bytes; the limit is ${maximumCachedRequestBytes}`,
-      );
+    const tooLarge = requestTooLargeMessage(spec);
+    if (tooLarge) return refuse("RequestTooLarge", "request", tooLarge);
     let request;
     try {
       request = parseCertificateRequest(Buffer.from(spec.request ?? "", "base64"));

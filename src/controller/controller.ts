@@ -180,9 +180,13 @@ export class SignerController {
         list: (page) => core.listNode(page) as Promise<ListResult<NodeObject>>,
       });
       // Registered before the informer starts, so the first list fills the index.
-      this.nodeInformer.on((event, node) =>
-        event === "delete" ? this.nodeAddresses.delete(node) : this.nodeAddresses.upsert(node),
-      );
+      this.nodeInformer.on((event, node) => {
+        const changed =
+          event === "delete" ? (this.nodeAddresses.delete(node), true) : this.nodeAddresses.upsert(node);
+        // New addresses can make the Node's undecided kubelet-serving CSRs approvable; a heartbeat that
+        // changes no address (most Node updates, and resyncs) costs no scan of the CSR cache.
+        if (changed) this.requeueUndecidedKubeletServing(node.metadata?.name ?? "");
+      });
     }
     this.registry = new SignerRegistry(
       {
@@ -210,7 +214,7 @@ export class SignerController {
         get: (name) => this.nodeAddresses.get(name),
         nodesWithAddress: (key) => this.nodeAddresses.nodesWithAddress(key),
       },
-      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api)),
+      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
       events,
       this.metrics,
       logger,
@@ -283,6 +287,19 @@ export class SignerController {
     return this.elector?.isLeader ?? true;
   }
 
+  private requeueUndecidedKubeletServing(nodeName: string): void {
+    for (const csr of this.csrInformer.list()) {
+      if (
+        csr.metadata?.name &&
+        csr.spec?.signerName === kubeletServingSignerName &&
+        csr.spec.username === `system:node:${nodeName}` &&
+        !hasCondition(csr, "Approved") &&
+        !hasCondition(csr, "Denied")
+      )
+        this.csrQueue.add(csr.metadata.name);
+    }
+  }
+
   async start(): Promise<void> {
     await this.startServers();
     const enqueueSigners = (): void => this.signerQueue.add(signersKey);
@@ -303,19 +320,6 @@ export class SignerController {
       if (!name) return;
       // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
       if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
-    });
-    this.nodeInformer?.on((_event, node) => {
-      // A Node's addresses changing can make its undecided kubelet-serving CSRs approvable.
-      for (const csr of this.csrInformer.list()) {
-        if (
-          csr.metadata?.name &&
-          csr.spec?.signerName === kubeletServingSignerName &&
-          csr.spec.username === `system:node:${node.metadata?.name}` &&
-          !hasCondition(csr, "Approved") &&
-          !hasCondition(csr, "Denied")
-        )
-          this.csrQueue.add(csr.metadata.name);
-      }
     });
     await Promise.all([
       this.signerInformer.start(),
@@ -651,54 +655,51 @@ export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: K
         throw error;
       }
     },
-    patchStatus: async (name, resourceVersion, status) => {
-      try {
-        const body = { metadata: { resourceVersion }, status };
-        if (kubeConfig)
-          await patchDiscardingResponse(
-            kubeConfig,
-            `${csrPath}/${name}/status`,
-            patchContentType.merge,
-            body,
-          );
-        else await certificates.patchCertificateSigningRequestStatus({ name, body }, mergePatch);
-        return "ok";
-      } catch (error) {
-        return failedWriteOutcome(error);
-      }
-    },
-    patchStatusJson: async (name, patch) => {
-      try {
-        if (kubeConfig)
-          await patchDiscardingResponse(
-            kubeConfig,
-            `${csrPath}/${name}/status`,
-            patchContentType.json,
-            patch,
-          );
-        else await certificates.patchCertificateSigningRequestStatus({ name, body: patch }, jsonPatch);
-        return "ok";
-      } catch (error) {
-        return failedWriteOutcome(error);
-      }
-    },
+    patchStatus: (name, resourceVersion, status) =>
+      patchCsr(certificates, kubeConfig, name, "status", patchContentType.merge, {
+        metadata: { resourceVersion },
+        status,
+      }),
+    patchStatusJson: (name, patch) =>
+      patchCsr(certificates, kubeConfig, name, "status", patchContentType.json, patch),
   };
 }
 
-/** The approver's API access bound to client-node. */
+/**
+ * One patch of a CSR subresource. With `kubeConfig` the API server's echo of the whole CSR (which
+ * may carry megabytes of spec.request) is discarded unread; without it, client-node parses it.
+ */
+async function patchCsr(
+  certificates: CertificatesV1Api,
+  kubeConfig: KubeConfig | undefined,
+  name: string,
+  subresource: "status" | "approval",
+  contentType: (typeof patchContentType)[keyof typeof patchContentType],
+  body: unknown,
+): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
+  try {
+    if (kubeConfig)
+      await patchDiscardingResponse(kubeConfig, `${csrPath}/${name}/${subresource}`, contentType, body);
+    else {
+      const options = contentType === patchContentType.merge ? mergePatch : jsonPatch;
+      const request = { name, body: body as object };
+      if (subresource === "status") await certificates.patchCertificateSigningRequestStatus(request, options);
+      else await certificates.patchCertificateSigningRequestApproval(request, options);
+    }
+    return "ok";
+  } catch (error) {
+    return failedWriteOutcome(error);
+  }
+}
+
 export function kubernetesApprovalApi(
   certificates: CertificatesV1Api,
   authorization: AuthorizationV1Api,
+  kubeConfig?: KubeConfig,
 ): ApprovalApi {
   return {
-    addApprovalCondition: async (name, patch) => {
-      try {
-        await certificates.patchCertificateSigningRequestApproval({ name, body: patch }, jsonPatch);
-        return "ok";
-      } catch (error) {
-        return failedWriteOutcome(error);
-      }
-    },
+    addApprovalCondition: (name, patch) =>
+      patchCsr(certificates, kubeConfig, name, "approval", patchContentType.json, patch),
     subjectAccessReview: async (question) => {
       const review = await authorization.createSubjectAccessReview({
         body: {

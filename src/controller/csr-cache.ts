@@ -40,6 +40,18 @@ export const maximumCachedRequestBytes = defaultCertificateRequestLimits.maxPemB
 export const maximumCsrStringBytes = 64 * 1024;
 
 /**
+ * "request is N bytes; the limit is M" when the cached CSR's request is over the cap, whichever
+ * reason it was omitted for (a CSR cached as foreign may be ours now): such a request is refused
+ * from its marker and never read back from the API server.
+ */
+export function requestTooLargeMessage(spec: CsrObject["spec"]): string | undefined {
+  const omitted = spec?.requestOmitted;
+  if (!omitted || (omitted.reason !== "TooLarge" && omitted.bytes <= maximumCachedRequestBytes))
+    return undefined;
+  return `request is ${omitted.bytes} bytes; the limit is ${maximumCachedRequestBytes}`;
+}
+
+/**
  * The cached form of `csr`. `ours` answers whether one of our signers or approvers handles a
  * signer name now; a CSR cached as NotOurs whose signer becomes ours later is read again from the
  * API server when it is reconciled (see CsrReconciler).

@@ -21,7 +21,7 @@ import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
 import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
-import { maximumCachedRequestBytes, type OmittedCertificate, type OmittedRequest } from "./csr-cache.js";
+import { requestTooLargeMessage, type OmittedCertificate, type OmittedRequest } from "./csr-cache.js";
 
 export interface CsrCondition {
   type: string;
@@ -119,7 +119,7 @@ export class CsrReconciler {
     if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed")) return { kind: "done" };
     if (!hasCondition(csr, "Approved") && approving) {
       // An over-cap request is refused from its marker: reading it back would undo the cap.
-      const complete = csr.spec?.requestOmitted?.reason === "TooLarge" ? csr : await this.withRequest(csr);
+      const complete = requestTooLargeMessage(csr.spec) ? csr : await this.withRequest(csr);
       return complete ? this.approver!.reconcile(complete) : { kind: "done" };
     }
     if (!signer) return { kind: "done" }; // approved for a signer we do not run (kubelet: kube-controller-manager signs)
@@ -154,14 +154,8 @@ export class CsrReconciler {
     const name = csr.metadata!.name!;
     const spec = signer.spec!;
     const authority = signer.authority!;
-    const omitted = csr.spec?.requestOmitted;
-    if (omitted?.reason === "TooLarge")
-      return this.fail(
-        csr,
-        signer,
-        "RequestTooLarge",
-        `request is ${omitted.bytes} bytes; the limit is ${maximumCachedRequestBytes} (rule request)`,
-      );
+    const tooLarge = requestTooLargeMessage(csr.spec);
+    if (tooLarge) return this.fail(csr, signer, "RequestTooLarge", `${tooLarge} (rule request)`);
     const complete = await this.withRequest(csr);
     if (!complete) return { kind: "done" };
     let request;

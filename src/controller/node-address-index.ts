@@ -31,11 +31,14 @@ export class NodeAddressIndex {
 
   /**
    * Indexes a Node's name, its extra DNS names and every counted address (of any type), replacing
-   * its previous entries.
+   * its previous entries. True when that changed anything a decision reads (most Node updates are
+   * kubelet heartbeats that change no address).
    */
-  upsert(node: IndexedNode): void {
+  upsert(node: IndexedNode): boolean {
     const name = node.metadata?.name;
-    if (!name) return;
+    if (!name) return false;
+    const previousKeys = this.keysByNode.get(name);
+    const previousSets = this.addressSetsByNode.get(name);
     this.remove(name);
     const facts = { addresses: node.status?.addresses ?? [] };
     const keys = [
@@ -53,7 +56,9 @@ export class NodeAddressIndex {
       names.add(name);
     }
     this.keysByNode.set(name, keys);
-    this.addressSetsByNode.set(name, nodeAddressSets(facts));
+    const sets = nodeAddressSets(facts);
+    this.addressSetsByNode.set(name, sets);
+    return !sameKeys(previousKeys, keys) || !sameAddressSets(previousSets, sets);
   }
 
   delete(node: IndexedNode): void {
@@ -85,4 +90,20 @@ export class NodeAddressIndex {
     this.keysByNode.delete(name);
     this.addressSetsByNode.delete(name);
   }
+}
+
+function sameKeys(previous: readonly string[] | undefined, keys: readonly string[]): boolean {
+  return (
+    previous !== undefined && previous.length === keys.length && previous.every((key, i) => key === keys[i])
+  );
+}
+
+function sameAddressSets(previous: NodeAddressSets | undefined, sets: NodeAddressSets): boolean {
+  const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean =>
+    a.size === b.size && [...a].every((item) => b.has(item));
+  return (
+    previous !== undefined &&
+    same(previous.dnsNames, sets.dnsNames) &&
+    same(previous.ipAddresses, sets.ipAddresses)
+  );
 }
