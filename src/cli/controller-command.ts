@@ -10,6 +10,7 @@ import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
 import {
   compileKubeletServingSettings,
   KubeletServingSettingsError,
+  kubeletServingUnconfigured,
   type KubeletServingSettings,
 } from "../policy/kubelet-serving-settings.js";
 
@@ -48,7 +49,8 @@ Approval automation (off unless enabled; tenant Signers opt in with spec.approva
                                       link-local, unspecified, multicast and IPv4-in-IPv6
                                       addresses
   --kubelet-serving-ip-ranges CIDRS   IP SANs must lie in these ranges, comma-separated, e.g.
-                                      10.0.0.0/16,fd00::/64 (repeatable; IPv4-mapped IPv6 is refused)
+                                      10.0.0.0/16,fd00::/64 (repeatable; a ::ffff:a.b.c.d/n range
+                                      is read as its IPv4 range; IPv4-mapped IP SANs are denied)
   --service-cluster-ip-range CIDRS    the Service ClusterIP ranges, as given to kube-apiserver
                                       (comma-separated, dual-stack): IP SANs inside are denied (a
                                       node could otherwise claim the kubernetes Service's address).
@@ -209,7 +211,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       : "csr-signer");
   const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr });
   const serving = approval.kubeletServing;
-  if (serving && serving.ipRanges.length + serving.dnsPatterns.length + serving.extraDnsPatterns.length === 0)
+  if (serving && kubeletServingUnconfigured(serving))
     // Said once at start too: the per-CSR Warning Events are easy to miss after an upgrade.
     logger.warn(
       "kubelet-serving approval is on but has no ranges or patterns: kubelet-serving CSRs stay pending (KubeletServingNotConfigured)",

@@ -105,16 +105,6 @@ export function ipAddressBytes(text: string): Uint8Array {
   throw new Error(`not an IP address: ${text}`);
 }
 
-/** True for the 16 bytes of an IPv4-mapped IPv6 address (::ffff:0:0/96): ten zero bytes, then 0xff 0xff. */
-export function isIpv4MappedIpv6Address(bytes: Uint8Array): boolean {
-  return (
-    bytes.length === 16 &&
-    bytes.subarray(0, 10).every((byte) => byte === 0) &&
-    bytes[10] === 0xff &&
-    bytes[11] === 0xff
-  );
-}
-
 /** Encodes GeneralNames in a fixed order: DNS, IP, URI, email. */
 export function encodeGeneralNames(names: SubjectAlternativeNames): Uint8Array {
   return sequence(

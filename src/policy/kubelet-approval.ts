@@ -13,9 +13,10 @@
 import { defaultKeyAllowList, keyRejection, type CertificateRequest } from "../pki/certificate-request.js";
 import { attributeValues } from "../pki/names.js";
 import { canonicalIpAddress, ipRangeContains, specialPurposeIpClass } from "./ip-addresses.js";
+import { isDnsHostName } from "./subject-alternative-name-syntax.js";
 import {
-  isDnsHostName,
   kubeletServingSetting,
+  kubeletServingUnconfigured,
   type KubeletServingSettings,
 } from "./kubelet-serving-settings.js";
 import type { Requester } from "./signing-policy.js";
@@ -137,8 +138,7 @@ function missingSettings(
   extraNames: readonly string[],
   settings: KubeletServingSettings,
 ): string[] {
-  const dnsConfigured = settings.dnsPatterns.length > 0 || settings.extraDnsPatterns.length > 0;
-  if (settings.ipRanges.length === 0 && !dnsConfigured)
+  if (kubeletServingUnconfigured(settings))
     return [kubeletServingSetting.ipRanges, kubeletServingSetting.dnsPatterns];
   const missing: string[] = [];
   if (sans.ip.length > 0 && settings.ipRanges.length === 0) missing.push(kubeletServingSetting.ipRanges);

@@ -2,6 +2,7 @@
  * Operator settings of kubelet-serving approval (the controller's --kubelet-serving-* flags and
  * --cluster-domain), validated and compiled once at start: CIDRs parsed, DNS patterns anchored.
  */
+import { isDnsHostName } from "./subject-alternative-name-syntax.js";
 import { parseCidr, type IpRange } from "./ip-addresses.js";
 import { compileLinearTimePattern } from "./linear-time-pattern.js";
 
@@ -55,13 +56,6 @@ export class KubeletServingSettingsError extends Error {
     super(`${setting}: ${message}`);
     this.name = "KubeletServingSettingsError";
   }
-}
-
-const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/** A lower-case host name: labels of letters, digits and inner hyphens, at most 253 characters; no wildcard. */
-export function isDnsHostName(name: string): boolean {
-  return name.length <= 253 && name.split(".").every((label) => dnsLabel.test(label));
 }
 
 function cidrs(texts: readonly string[] | undefined, setting: string): IpRange[] {
@@ -124,4 +118,9 @@ export function compileKubeletServingSettings(
       ? { maximumExpirationSeconds: configuration.maximumExpirationSeconds }
       : {}),
   };
+}
+
+/** True when no range or pattern is configured at all: no kubelet serving SAN can be approved. */
+export function kubeletServingUnconfigured(settings: KubeletServingSettings): boolean {
+  return settings.ipRanges.length + settings.dnsPatterns.length + settings.extraDnsPatterns.length === 0;
 }

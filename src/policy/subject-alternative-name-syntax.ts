@@ -3,12 +3,9 @@
  * matching names against a Signer's patterns, and what `csr-signer sign` (which has no patterns)
  * checks on its own. Pure; no regular expression over a SAN longer than a DNS label.
  */
-import {
-  ipAddressBytes,
-  isIpv4MappedIpv6Address,
-  type SubjectAlternativeNames,
-} from "../pki/subject-alternative-names.js";
+import { ipAddressBytes, type SubjectAlternativeNames } from "../pki/subject-alternative-names.js";
 import { parsePlainMailbox } from "./email-address.js";
+import { embeddedIpv4Kind } from "./ip-addresses.js";
 
 export type SubjectAltNameSyntaxReason = "InvalidDnsName" | "InvalidIpAddress" | "InvalidEmailAddress";
 
@@ -25,6 +22,11 @@ const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * A DNS name of at least two letter-digit-hyphen labels (any case), at most 253 characters, where
  * "*" may only be the whole left-most label: `*.*.com`, `a*.b.com`, `-a..b` and `localhost` are not.
  */
+/** A lower-case host name: labels of letters, digits and inner hyphens, at most 253 characters; no wildcard. */
+export function isDnsHostName(name: string): boolean {
+  return name.length <= maximumDnsNameLength && name.split(".").every((label) => dnsLabel.test(label));
+}
+
 export function isDnsNameSyntax(name: string): boolean {
   if (name.length > maximumDnsNameLength) return false;
   const labels = name.toLowerCase().split(".");
@@ -55,7 +57,7 @@ export function subjectAltNameSyntaxProblem(
   }
   for (const address of names.ip) {
     const bytes = ipAddressBytes(address);
-    if (isIpv4MappedIpv6Address(bytes)) {
+    if (embeddedIpv4Kind(bytes) === "IPv4-mapped") {
       return {
         reason: "InvalidIpAddress",
         message: `IP SAN ${address} is an IPv4-mapped IPv6 address (::ffff:0:0/96), which TLS clients read as ${bytes.slice(12).join(".")}; request the IPv4 address itself`,
