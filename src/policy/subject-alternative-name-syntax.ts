@@ -18,15 +18,15 @@ export interface SubjectAltNameSyntaxProblem {
 const maximumDnsNameLength = 253;
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/**
- * A DNS name of at least two letter-digit-hyphen labels (any case), at most 253 characters, where
- * "*" may only be the whole left-most label: `*.*.com`, `a*.b.com`, `-a..b` and `localhost` are not.
- */
 /** A lower-case host name: labels of letters, digits and inner hyphens, at most 253 characters; no wildcard. */
 export function isDnsHostName(name: string): boolean {
   return name.length <= maximumDnsNameLength && name.split(".").every((label) => dnsLabel.test(label));
 }
 
+/**
+ * A DNS name of at least two letter-digit-hyphen labels (any case), at most 253 characters, where
+ * "*" may only be the whole left-most label: `*.*.com`, `a*.b.com`, `-a..b` and `localhost` are not.
+ */
 export function isDnsNameSyntax(name: string): boolean {
   if (name.length > maximumDnsNameLength) return false;
   const labels = name.toLowerCase().split(".");

@@ -45,6 +45,15 @@ describe("NodeAddressIndex", () => {
     expect(index.nodesWithAddress("n2")).to.deep.equal([]);
     expect(index.nodesWithAddress("n1")).to.deep.equal(["n1"]);
   });
+
+  it("upsert says whether anything a decision reads changed: a heartbeat with the same addresses does not", () => {
+    const index = new NodeAddressIndex();
+    expect(index.upsert(node("n1", ["InternalIP", "10.0.0.11"], ["Hostname", "n1"]))).to.equal(true);
+    expect(index.upsert(node("n1", ["InternalIP", "10.0.0.11"], ["Hostname", "n1"]))).to.equal(false);
+    expect(index.upsert(node("n1", ["InternalIP", "10.0.0.12"], ["Hostname", "n1"]))).to.equal(true);
+    // The same address under another type moves it between the DNS and IP sets' reach.
+    expect(index.upsert(node("n1", ["ExternalDNS", "10.0.0.12"], ["Hostname", "n1"]))).to.equal(true);
+  });
 });
 
 /** A kubelet-serving decision for `nodeName`, with the index as the cluster's facts (as the controller wires it). */
