@@ -31,6 +31,7 @@ import { requestTooLargeMessage } from "./csr-cache.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
+import type { ApprovalDenialReason } from "../api/reasons.js";
 
 export interface ApprovalSettings {
   kubeletServing?: KubeletServingSettings & { onRefusal: "Deny" | "LeavePending" };
@@ -163,7 +164,7 @@ export class CsrApprover {
     const spec = csr.spec ?? {};
     const requester = { username: spec.username ?? "", groups: spec.groups ?? [] };
     // kube-controller-manager's kubelet-client approver never denies; neither does ours.
-    const refuse = (reason: string, rule: string, message: string): ApprovalDecision => {
+    const refuse = (reason: ApprovalDenialReason, rule: string, message: string): ApprovalDecision => {
       const denial = deny(reason, rule, message);
       return signerName === kubeletClientSignerName ? { verdict: "ignore", message: denial.message } : denial;
     };

@@ -15,8 +15,8 @@ import {
   type CertificateAuthority,
 } from "../pki/certificate-authority.js";
 import { base64DecodedLength } from "../pki/base64.js";
-import { publishedLongEnough, type RecordedRoot } from "../bundle/trust-bundle.js";
-import type { SignerSpec } from "../policy/signer-spec.js";
+import { publishedLongEnough } from "../bundle/trust-bundle.js";
+import type { RecordedRoot, SignerSpec } from "../api/signer.js";
 import type { SecretObject, SignerProblem } from "./signer-registry.js";
 
 export interface AuthoritySelection {
@@ -110,7 +110,7 @@ export class CertificateAuthoritySelector {
       } else candidate = { sourceHash, authority: this.parse(spec.signerName, files, now) };
     } catch (error) {
       this.candidates.delete(objectName);
-      const problem =
+      const problem: SignerProblem =
         error instanceof CertificateAuthorityError
           ? { reason: `CertificateAuthority${error.reason}`, message: `${sourceName}: ${error.message}` }
           : // Not one of our checks (OpenSSL, or a bug): still only this Signer's problem.

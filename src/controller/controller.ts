@@ -22,7 +22,7 @@ import { patchContentType, patchDiscardingResponse } from "../kube/raw-json.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
 import { TrustBundlePublisher, trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
 import {
   defaultCleanupIntervalMs,
@@ -42,12 +42,7 @@ import {
 } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
-import {
-  SignerRegistry,
-  type NamespaceObject,
-  type SecretObject,
-  type SignerObject,
-} from "./signer-registry.js";
+import { SignerRegistry, type NamespaceObject, type SecretObject } from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 

@@ -20,6 +20,7 @@ import type { ControllerMetrics } from "./metrics.js";
 import type { CsrApprover } from "./approver.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 import { kubernetesTime } from "../kube/time.js";
+import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
 import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
 import { requestTooLargeMessage, type OmittedCertificate, type OmittedRequest } from "./csr-cache.js";
 
@@ -262,7 +263,12 @@ export class CsrReconciler {
    * Transient trouble that is not the request's fault: the CSR stays pending and is retried with
    * backoff; the Signer reports it on Ready (until a certificate is written) and the CSR gets an Event.
    */
-  private troubled(csr: CsrObject, signer: ActiveSigner, reason: string, message: string): ReconcileResult {
+  private troubled(
+    csr: CsrObject,
+    signer: ActiveSigner,
+    reason: SignerConditionReason,
+    message: string,
+  ): ReconcileResult {
     const signerName = signer.spec?.signerName ?? "";
     this.registry.reportSigningTrouble(signer.objectName, { reason, message });
     this.logger.warn("could not sign, will retry", {
@@ -289,7 +295,7 @@ export class CsrReconciler {
   private async fail(
     csr: CsrObject,
     signer: ActiveSigner,
-    reason: string,
+    reason: CsrFailureReason,
     message: string,
   ): Promise<ReconcileResult> {
     const name = csr.metadata!.name!;

@@ -6,62 +6,23 @@
 import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
 import type { CertificateAuthority } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
-import {
-  computeTrustBundle,
-  rootsFromPem,
-  type RecordedRoot,
-  type TrustBundle,
-} from "../bundle/trust-bundle.js";
-import {
-  labelSelectorMatches,
-  parseSignerSpec,
-  SignerSpecError,
-  type SignerSpec,
-} from "../policy/signer-spec.js";
+import { computeTrustBundle, rootsFromPem, type TrustBundle } from "../bundle/trust-bundle.js";
+import { labelSelectorMatches, parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
+import type { SignerConditionReason } from "../api/reasons.js";
+import type {
+  CertificateSummary,
+  RecordedRoot,
+  SignerCondition,
+  SignerObject,
+  SignerSpec,
+  SignerStatus,
+} from "../api/signer.js";
 import { kubernetesTime } from "../kube/time.js";
 import {
   CertificateAuthoritySelector,
   firstLine,
   type CertificateAuthorityParseObserver,
 } from "./authority-selector.js";
-
-export interface SignerObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: {
-    name?: string;
-    uid?: string;
-    generation?: number;
-    resourceVersion?: string;
-    creationTimestamp?: string | Date;
-  };
-  spec?: unknown;
-  status?: SignerStatus;
-}
-
-export interface SignerCondition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
-
-export interface CertificateSummary {
-  subject: string;
-  notAfter: string;
-  fingerprintSha256: string;
-}
-
-export interface SignerStatus {
-  observedGeneration?: number;
-  conditions?: SignerCondition[];
-  certificateAuthority?: CertificateSummary & { issuer: string; roots: CertificateSummary[] };
-  issuedCount?: number;
-  failedCount?: number;
-  trustBundle?: { roots: RecordedRoot[] };
-}
 
 export interface SecretObject {
   metadata?: { name?: string; namespace?: string };
@@ -75,7 +36,7 @@ export interface NamespaceObject {
 
 /** Why a signer cannot sign right now; every reason is transient from a CSR's point of view. */
 export interface SignerProblem {
-  reason: string;
+  reason: SignerConditionReason;
   message: string;
 }
 
