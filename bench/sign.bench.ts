@@ -1,17 +1,23 @@
 /**
  * make bench-sign: certificates per second on one core for the whole issuance path
  * (PEM CSR parse + proof-of-possession verify + template + sign + PEM chain), against
+ * - Go's crypto/x509 doing the same work on the same CSRs and CA with the same certificate profile
+ *   (hack/bench/x509-sign, GOMAXPROCS=1, on the core this process is pinned to), the target;
  * - the floor: bare node:crypto doing the same cryptography (key import, verify, sign) and nothing else;
  * - a naive pkijs build (CertificationRequest.fromBER, verify, Certificate.sign) on Node's
  *   native WebCrypto and on the @peculiar/webcrypto polyfill, the stack the design card started from.
  * Prints a Markdown table for BENCHMARKS.md.
  */
+import { execFileSync } from "node:child_process";
 import { createPrivateKey, createPublicKey, sign, verify, webcrypto } from "node:crypto";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
 import { parseCertificateRequest } from "../src/pki/certificate-request.js";
+import { decodeDer, type DerNode } from "../src/pki/der.js";
+import { decodeCertificatesPem } from "../src/pki/pem.js";
 import { issueLeafCertificate } from "../src/pki/issuance.js";
 import {
   buildTestCertificateRequest,
@@ -24,6 +30,8 @@ import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
 type WebCrypto = typeof webcrypto;
 
 const secondsPerCase = Number(process.env.BENCH_SECONDS ?? 3);
+/** BENCH_ONLY=ours runs only csr-signer's path (for `node --cpu-prof`). */
+const onlyOurs = process.env.BENCH_ONLY === "ours";
 const distinctRequests = 200;
 const distinctKeys = 20; // RSA key generation is slow; 20 keys across 200 requests defeat any caching
 
@@ -97,6 +105,55 @@ async function naivePkijs(
   });
 }
 
+/** The Go program, built (or reused) in $CSR_SIGNER_CACHE like the testbin. */
+function goBinary(): string {
+  const buildScript = new URL("../hack/testbin/build.sh", import.meta.url).pathname;
+  execFileSync(buildScript, ["x509-sign"], { stdio: ["ignore", "inherit", "inherit"] });
+  const dirs = execFileSync(buildScript, ["--print-dir"], { encoding: "utf8" });
+  const dir = /^X509_SIGN_BIN_DIR=(.*)$/m.exec(dirs)?.[1];
+  if (!dir) throw new Error(`hack/testbin/build.sh --print-dir names no X509_SIGN_BIN_DIR:\n${dirs}`);
+  return join(dir, "x509-sign");
+}
+
+interface GoResult {
+  certificatesPerSecond: number;
+  sampleChainPem: string;
+  goVersion: string;
+}
+
+/** Runs Go's side; the child inherits this process's CPU affinity (taskset), so both share one core. */
+function measureGo(binary: string, input: object): GoResult {
+  const output = execFileSync(binary, [], {
+    input: JSON.stringify({ ...input, seconds: secondsPerCase }),
+    env: { ...process.env, GOMAXPROCS: "1" },
+    encoding: "utf8",
+  });
+  const result = JSON.parse(output) as GoResult;
+  process.stderr.write(
+    `  Go ${result.goVersion} crypto/x509: ${result.certificatesPerSecond.toFixed(0)}/s\n`,
+  );
+  return result;
+}
+
+/**
+ * What must match for "the same work": issuer, subject, public key, signature algorithm, every
+ * extension (id, criticality, value) and the chain after the leaf. Serial, validity and the
+ * signature differ by nature.
+ */
+function certificateProfile(chainPem: string): string {
+  const [leaf, ...chain] = decodeCertificatesPem(chainPem, "issued chain");
+  const tbs = decodeDer(leaf!, { maxDepth: 24, maxNodes: 8192 }).children[0]!;
+  const [, , signatureAlgorithm, issuer, , subject, spki, extensions] = tbs.children;
+  const hex = (node: DerNode | undefined): string => Buffer.from(node?.encoded ?? []).toString("hex");
+  const extensionList = extensions!.children[0]!.children.map(hex).sort();
+  return JSON.stringify({
+    tbs: [signatureAlgorithm, issuer, subject, spki].map(hex),
+    extensionList,
+    chain: chain.map((der) => Buffer.from(der).toString("hex")),
+  });
+}
+
+const go = onlyOurs ? undefined : goBinary();
 const rows: string[] = [];
 for (const scenario of scenarios) {
   process.stderr.write(`${scenario.label}\n`);
@@ -120,10 +177,27 @@ for (const scenario of scenarios) {
     includeRoot: false,
   };
 
-  const ours = await measure("csr-signer (parse+verify+issue+sign+PEM)", async (index) => {
+  const issue = async (index: number): Promise<string> => {
     const request = parseCertificateRequest(requests[index % requests.length]!);
-    return issueLeafCertificate(ca.authority, request, { ...grant, usages: [...grant.usages] });
+    return (await issueLeafCertificate(ca.authority, request, { ...grant, usages: [...grant.usages] }))
+      .chainPem;
+  };
+  const ours = await measure("csr-signer (parse+verify+issue+sign+PEM)", issue);
+  if (!go) continue;
+
+  const goResult = measureGo(go, {
+    caCertificatePem: ca.files["ca-cert.pem"],
+    caKeyPem: ca.files["ca-key.pem"],
+    chainPem: ca.authority.chainPem,
+    requests,
+    uris: grant.subjectAltNames.uri,
+    lifetimeSeconds: grant.lifetime.defaultSeconds,
+    chainNotAfter: ca.authority.notAfter.toISOString(),
   });
+  // Go's sample is the last warm-up certificate, for request 199; ours for the same request.
+  if (certificateProfile(goResult.sampleChainPem) !== certificateProfile(await issue(199))) {
+    throw new Error("Go's certificate differs from csr-signer's in profile: not the same work");
+  }
 
   // The floor: the same cryptography (import the requester's key, verify its signature over a
   // request-sized message, sign a certificate-sized message with the CA key) and no ASN.1 at all.
@@ -158,17 +232,19 @@ for (const scenario of scenarios) {
     ca.files["ca-key.pem"]!,
     ca.files["ca-cert.pem"]!,
   );
+  const goRate = goResult.certificatesPerSecond;
   rows.push(
-    `| ${scenario.label} | ${ours.toFixed(0)} | ${floor.toFixed(0)} | ${(ours / floor).toFixed(2)} | ${native.toFixed(0)} | ${peculiar.toFixed(0)} | ${(ours / native).toFixed(1)}x |`,
+    `| ${scenario.label} | ${ours.toFixed(0)} | ${goRate.toFixed(0)} | **${(ours / goRate).toFixed(2)}x** | ${floor.toFixed(0)} | ${(ours / floor).toFixed(2)} | ${native.toFixed(0)} | ${peculiar.toFixed(0)} | ${(ours / native).toFixed(1)}x |`,
   );
 }
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
+const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 console.log(
-  `Machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${secondsPerCase} s per case, one core (single thread).\n`,
+  `Machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; commit ${commit}; ${secondsPerCase} s per case, one core (single thread).\n`,
 );
 console.log(
-  "| scenario | csr-signer certs/s | node:crypto floor/s | ratio to floor | naive pkijs, native WebCrypto | naive pkijs, @peculiar/webcrypto | csr-signer vs naive pkijs |",
+  "| scenario | csr-signer certs/s | Go crypto/x509 certs/s | csr-signer / Go | node:crypto floor/s | ratio to floor | naive pkijs, native WebCrypto | naive pkijs, @peculiar/webcrypto | csr-signer vs naive pkijs |",
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const row of rows) console.log(row);
