@@ -5,9 +5,13 @@
 // Standard library only, so it builds without network; run with GOMAXPROCS=1 (it also
 // sets it) on the core the Node side is pinned to.
 //
-// Input (stdin, JSON): the CA's certificate and key PEM, the chain PEM that follows a
-// leaf, the CSRs, the profile and how long to run. Output (stdout, JSON): certificates
-// per second and one issued chain, which the Node side compares with its own.
+// Protocol (stdin/stdout, one JSON value per line), so that the Node side can interleave
+// short slices of both on a shared machine instead of comparing two separate runs:
+//   - first line in: the setup (the CA's certificate and key PEM, the chain PEM that follows a
+//     leaf, the CSRs, the profile); out: one issued chain (after a warm-up), which the Node
+//     side compares with its own, and Go's version;
+//   - then each line in: {"seconds": s}; out: {"count": n, "seconds": elapsed}, n certificates
+//     issued in that slice. The program ends when stdin closes.
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net/url"
 	"os"
@@ -37,14 +42,20 @@ type input struct {
 	LifetimeSeconds  int64    `json:"lifetimeSeconds"`
 	// ChainNotAfter bounds the leaf as csr-signer's does (earliest NotAfter up to the root).
 	ChainNotAfter time.Time `json:"chainNotAfter"`
-	Seconds       float64   `json:"seconds"`
 }
 
-type output struct {
-	CertificatesPerSecond float64 `json:"certificatesPerSecond"`
-	Count                 int     `json:"count"`
-	SampleChainPem        string  `json:"sampleChainPem"`
-	GoVersion             string  `json:"goVersion"`
+type ready struct {
+	SampleChainPem string `json:"sampleChainPem"`
+	GoVersion      string `json:"goVersion"`
+}
+
+type slice struct {
+	Seconds float64 `json:"seconds"`
+}
+
+type sliceResult struct {
+	Count   int     `json:"count"`
+	Seconds float64 `json:"seconds"`
 }
 
 type issuer struct {
@@ -168,8 +179,10 @@ func load(in *input) (*issuer, error) {
 
 func run() error {
 	runtime.GOMAXPROCS(1)
+	decoder := json.NewDecoder(os.Stdin)
+	encoder := json.NewEncoder(os.Stdout) // one line per value, unbuffered
 	var in input
-	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+	if err := decoder.Decode(&in); err != nil {
 		return err
 	}
 	if len(in.Requests) == 0 {
@@ -185,24 +198,33 @@ func run() error {
 			return err
 		}
 	}
+	if err := encoder.Encode(ready{SampleChainPem: string(sample), GoVersion: runtime.Version()}); err != nil {
+		return err
+	}
 	count := 0
-	started := time.Now()
-	deadline := started.Add(time.Duration(in.Seconds * float64(time.Second)))
-	for time.Now().Before(deadline) {
-		for i := 0; i < 50; i++ {
-			if _, err := ca.issue(in.Requests[count%len(in.Requests)]); err != nil {
-				return err
+	for {
+		var next slice
+		if err := decoder.Decode(&next); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		started := time.Now()
+		deadline := started.Add(time.Duration(next.Seconds * float64(time.Second)))
+		sliceCount := 0
+		for time.Now().Before(deadline) {
+			for i := 0; i < 50; i++ {
+				if _, err := ca.issue(in.Requests[count%len(in.Requests)]); err != nil {
+					return err
+				}
+				count++
+				sliceCount++
 			}
-			count++
+		}
+		if err := encoder.Encode(sliceResult{Count: sliceCount, Seconds: time.Since(started).Seconds()}); err != nil {
+			return err
 		}
 	}
-	elapsed := time.Since(started).Seconds()
-	return json.NewEncoder(os.Stdout).Encode(output{
-		CertificatesPerSecond: float64(count) / elapsed,
-		Count:                 count,
-		SampleChainPem:        string(sample),
-		GoVersion:             runtime.Version(),
-	})
 }
 
 func main() {
