@@ -344,18 +344,19 @@ export function readNamedBits(node: DerNode | undefined, what: string): number[]
   return positions;
 }
 
+const twoDigits = (n: number): string => String(n).padStart(2, "0");
+
 /** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5); seconds, Zulu. */
 export function time(date: Date): Uint8Array {
   const year = date.getUTCFullYear();
-  const pad = (n: number): string => String(n).padStart(2, "0");
   const rest =
-    pad(date.getUTCMonth() + 1) +
-    pad(date.getUTCDate()) +
-    pad(date.getUTCHours()) +
-    pad(date.getUTCMinutes()) +
-    pad(date.getUTCSeconds()) +
+    twoDigits(date.getUTCMonth() + 1) +
+    twoDigits(date.getUTCDate()) +
+    twoDigits(date.getUTCHours()) +
+    twoDigits(date.getUTCMinutes()) +
+    twoDigits(date.getUTCSeconds()) +
     "Z";
-  if (year >= 1950 && year < 2050) return tlv(UniversalTag.utcTime, asciiBytes(pad(year % 100) + rest));
+  if (year >= 1950 && year < 2050) return tlv(UniversalTag.utcTime, asciiBytes(twoDigits(year % 100) + rest));
   return tlv(UniversalTag.generalizedTime, asciiBytes(String(year).padStart(4, "0") + rest));
 }
 
