@@ -303,6 +303,7 @@ function importPublicKey(
         },
       };
     }
+    // We read only rsaEncryption keys; should OpenSSL call a key under another OID RSA, ask it.
     const details = publicKey.asymmetricKeyDetails ?? {};
     return {
       publicKey,
@@ -314,6 +315,7 @@ function importPublicKey(
     };
   }
   if (keyType === "ec") {
+    // Curves without a short name (secp256k1, brainpool) keep OpenSSL's name, for the refusal message.
     const curve =
       (facts?.algorithm === "ec" ? curveNamesByOid[facts.curveOid] : undefined) ??
       openSslCurveName(publicKey.asymmetricKeyDetails?.namedCurve);
