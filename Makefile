@@ -74,7 +74,7 @@ test-integration: deps testbin ## Integration tests against a real kube-apiserve
 test: lint test-unit test-integration ## Everything: lint, unit and integration tests
 
 .PHONY: bench-sign
-bench-sign: deps ## Issuance throughput on one core (EC and RSA CAs) against the node:crypto floor
+bench-sign: deps ## Issuance per core (EC and RSA CAs) side by side with Go's crypto/x509 (built like x509-oracle) and the node:crypto floor
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench-controller

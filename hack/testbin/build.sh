@@ -3,9 +3,10 @@
 # script, into a cache folder outside the work tree keyed by version, and
 # reuses them when they are already there.
 #
-# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd|x509-oracle]...
+# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd|x509-oracle|x509-sign]...
 #        (no argument: kube-apiserver, kubectl and etcd, what tests and `make run` need;
-#        x509-oracle is the standard-library-only helper of the parser-differential test)
+#        x509-oracle is the standard-library-only helper of the parser-differential test,
+#        x509-sign the Go crypto/x509 side of `make bench-sign`, from hack/bench/x509-sign)
 # Prints nothing but progress on stderr; `hack/testbin/build.sh --print-dir` prints the folder.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,11 +22,14 @@ kube_dir="$cache_root/testbin/kubernetes-${kube_version}-$(sha256sum "$here/kube
 etcd_dir="$cache_root/testbin/etcd-${etcd_version}-$(sha256sum "$here/etcd/go.sum" | cut -c1-12)"
 # No dependencies, so the key is a hash of its own source: any edit builds a new binary.
 oracle_dir="$cache_root/testbin/x509-oracle-$(cat "$here/x509-oracle/go.mod" "$here/x509-oracle/main.go" | sha256sum | cut -c1-12)"
+bench_sign_module="$here/../bench/x509-sign"
+bench_sign_dir="$cache_root/testbin/x509-sign-$(cat "$bench_sign_module/go.mod" "$bench_sign_module/main.go" | sha256sum | cut -c1-12)"
 
 if [ "${1:-}" = "--print-dir" ]; then
   echo "KUBE_BIN_DIR=$kube_dir"
   echo "ETCD_BIN_DIR=$etcd_dir"
   echo "X509_ORACLE_BIN_DIR=$oracle_dir"
+  echo "X509_SIGN_BIN_DIR=$bench_sign_dir"
   exit 0
 fi
 
@@ -59,6 +63,7 @@ for target in "${targets[@]}"; do
     controller-manager) build "$here/kube" "$kube_dir" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags" ;;
     etcd) build "$here/etcd" "$etcd_dir" etcd go.etcd.io/etcd/server/v3 ;;
     x509-oracle) build "$here/x509-oracle" "$oracle_dir" x509-oracle . ;;
+    x509-sign) build "$bench_sign_module" "$bench_sign_dir" x509-sign . ;;
     *) echo "testbin: unknown target $target" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import {
   bitStringBytes,
   booleanTrue,
@@ -45,8 +45,11 @@ export interface CertificateTemplate {
 
 /** SHA-1 of the subjectPublicKey bits: RFC 5280 4.2.1.2 method (1), what OpenSSL and Go compute. */
 export function keyIdentifier(subjectPublicKey: Uint8Array): Uint8Array {
-  return createHash("sha1").update(subjectPublicKey).digest();
+  return hash("sha1", subjectPublicKey, "buffer"); // one-shot: no Hash object per certificate
 }
+
+/** [0] EXPLICIT INTEGER 2: every certificate we write is X.509 v3. */
+const versionV3 = explicit(0, smallInteger(2));
 
 function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
   return critical
@@ -106,7 +109,7 @@ export function encodeTbsCertificate(
     );
   }
   return sequence(
-    explicit(0, smallInteger(2)),
+    versionV3,
     unsignedInteger(template.serialNumber),
     signatureAlgorithm,
     template.issuerName,

@@ -17,7 +17,7 @@ import {
 import { attributeValues, readName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
 import type { PemError } from "./pem.js";
-import { decodeSinglePem } from "./pem.js";
+import { decodeSinglePem, encodePem } from "./pem.js";
 import { readGeneralNames, type SubjectAlternativeNames } from "./subject-alternative-names.js";
 import type { CertificateRequestRejectionReason } from "../api/reasons.js";
 
@@ -77,10 +77,18 @@ const signatureHashes: Record<string, { hash: string; keyAlgorithm: "rsa" | "ec"
   [Oid.ecdsaWithSha512]: { hash: "sha512", keyAlgorithm: "ec" },
 };
 
+/** OpenSSL's names (asymmetricKeyDetails.namedCurve) for the curves with a short name. */
 const curveNames: Record<string, string> = {
   prime256v1: "P-256",
   secp384r1: "P-384",
   secp521r1: "P-521",
+};
+
+/** The same curves by OID, so an accepted key's curve is read from our parse, not asked of OpenSSL. */
+const curveNamesByOid: Record<string, string> = {
+  [Oid.prime256v1]: "P-256",
+  [Oid.secp384r1]: "P-384",
+  [Oid.secp521r1]: "P-521",
 };
 
 /**
@@ -137,8 +145,8 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
 
   const spki = expectSequence(spkiNode, "subjectPublicKeyInfo");
   const subjectPublicKey = readBitStringBytes(spki.children[1], "subjectPublicKey");
-  checkKeyEncoding(spki, subjectPublicKey, limits);
-  const { publicKey, description } = importPublicKey(spki.encoded);
+  const keyFacts = checkKeyEncoding(spki, subjectPublicKey, limits);
+  const { publicKey, description } = importPublicKey(spki.encoded, keyFacts);
 
   const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
   if (publicKey.asymmetricKeyType !== keyAlgorithm) {
@@ -191,14 +199,20 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   };
 }
 
+/** What our own parse of an RSA or EC key says: the size and curve that policy checks. */
+type KeyFacts =
+  | { readonly algorithm: "rsa"; readonly modulus: Uint8Array; readonly publicExponent: Uint8Array }
+  | { readonly algorithm: "ec"; readonly curveOid: string }
+  | undefined;
+
 /**
  * Only the key encodings Go's crypto/x509 reads (kube-apiserver refuses the others, and Go clients
  * could not read a certificate carrying them), checked before OpenSSL, which reads more:
  * rsaEncryption with exactly NULL parameters (RFC 3279) and a DER RSAPublicKey (OpenSSL takes BER
  * forms such as a high-tag-number SEQUENCE), ecPublicKey with a named curve and an uncompressed
- * point (RFC 5480).
+ * point (RFC 5480). Returns what was read, undefined for other algorithms (OpenSSL names them).
  */
-function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array, limits: DerLimits): void {
+function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array, limits: DerLimits): KeyFacts {
   if (spki.children.length !== 2) throw new DerError("subjectPublicKeyInfo must have 2 fields");
   const algorithm = expectSequence(spki.children[0], "subjectPublicKeyInfo algorithm");
   if (algorithm.children.length > 2) throw new DerError("subjectPublicKeyInfo algorithm has wrong shape");
@@ -209,40 +223,78 @@ function checkKeyEncoding(spki: DerNode, subjectPublicKey: Uint8Array, limits: D
       throw new CertificateRequestError("KeyNotAllowed", "RSA public key parameters must be NULL (RFC 3279)");
     const rsaPublicKey = expectSequence(decodeDer(subjectPublicKey, limits), "RSAPublicKey");
     if (rsaPublicKey.children.length !== 2) throw new DerError("RSAPublicKey must have 2 fields");
-    for (const [index, what] of ["RSA modulus", "RSA public exponent"].entries()) {
+    const [modulus, publicExponent] = ["RSA modulus", "RSA public exponent"].map((what, index) => {
       const value = expectUniversal(rsaPublicKey.children[index], UniversalTag.integer, what).value;
       checkMinimalInteger(value, what);
       if ((value[0]! & 0x80) !== 0) throw new DerError(`${what} is negative`);
       // Go's crypto/rsa refuses to verify with a larger exponent, so kube-apiserver refuses the request.
       if (index === 1 && value.length > 4)
         throw new CertificateRequestError("KeyNotAllowed", "RSA public exponent above 2^31-1");
-    }
+      return value;
+    }) as [Uint8Array, Uint8Array];
+    return { algorithm: "rsa", modulus, publicExponent };
   }
   if (oid === Oid.ecPublicKey) {
-    readObjectIdentifier(parameters, "ECDSA public key named curve");
+    const curveOid = readObjectIdentifier(parameters, "ECDSA public key named curve");
     if (subjectPublicKey[0] !== 0x04)
       throw new CertificateRequestError(
         "KeyNotAllowed",
         "ECDSA public key must be an uncompressed point (RFC 5480)",
       );
+    return { algorithm: "ec", curveOid };
   }
+  return undefined;
 }
 
 const isDerNull = (node: DerNode): boolean =>
   node.encoded.length === 2 && node.encoded[0] === UniversalTag.null && node.encoded[1] === 0;
 
-function importPublicKey(spkiDer: Uint8Array): { publicKey: KeyObject; description: PublicKeyDescription } {
+/** Bits in a minimal non-negative INTEGER's magnitude (OpenSSL's modulusLength). */
+function bitLength(magnitude: Uint8Array): number {
+  let start = 0;
+  while (start < magnitude.length && magnitude[start] === 0) start++;
+  if (start === magnitude.length) return 0;
+  return (magnitude.length - start - 1) * 8 + (32 - Math.clz32(magnitude[start]!));
+}
+
+function unsignedBigInt(magnitude: Uint8Array): bigint {
+  return magnitude.reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
+}
+
+/**
+ * OpenSSL decodes the key (it must accept it too); the size and curve come from our parse when
+ * it read them, which spares a round trip through asymmetricKeyDetails per request.
+ */
+function importPublicKey(
+  spkiDer: Uint8Array,
+  facts: KeyFacts,
+): { publicKey: KeyObject; description: PublicKeyDescription } {
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+    // PEM text, not { key, format: "der" }: node:crypto takes a string straight to OpenSSL, but
+    // tells an options object from a KeyObject or CryptoKey by catching two thrown errors, which
+    // cost more than OpenSSL's decoding of the key (`make bench-sign`).
+    publicKey = createPublicKey(encodePem("PUBLIC KEY", spkiDer));
   } catch {
     throw new CertificateRequestError(
       "KeyNotAllowed",
       "public key could not be read (unsupported algorithm or malformed)",
     );
   }
-  const details = publicKey.asymmetricKeyDetails ?? {};
-  if (publicKey.asymmetricKeyType === "rsa") {
+  const keyType = publicKey.asymmetricKeyType;
+  if (keyType === "rsa") {
+    if (facts?.algorithm === "rsa") {
+      return {
+        publicKey,
+        description: {
+          algorithm: "RSA",
+          bits: bitLength(facts.modulus),
+          publicExponent: unsignedBigInt(facts.publicExponent),
+        },
+      };
+    }
+    // We read only rsaEncryption keys; should OpenSSL call a key under another OID RSA, ask it.
+    const details = publicKey.asymmetricKeyDetails ?? {};
     return {
       publicKey,
       description: {
@@ -252,14 +304,18 @@ function importPublicKey(spkiDer: Uint8Array): { publicKey: KeyObject; descripti
       },
     };
   }
-  if (publicKey.asymmetricKeyType === "ec") {
-    const curve = curveNames[details.namedCurve ?? ""] ?? details.namedCurve ?? "unknown";
+  if (keyType === "ec") {
+    // Curves without a short name (secp256k1, brainpool) keep OpenSSL's name, for the refusal message.
+    const curve =
+      (facts?.algorithm === "ec" ? curveNamesByOid[facts.curveOid] : undefined) ??
+      openSslCurveName(publicKey.asymmetricKeyDetails?.namedCurve);
     return { publicKey, description: { algorithm: "ECDSA", curve } };
   }
-  throw new CertificateRequestError(
-    "KeyNotAllowed",
-    `public key type ${publicKey.asymmetricKeyType} is not accepted`,
-  );
+  throw new CertificateRequestError("KeyNotAllowed", `public key type ${keyType} is not accepted`);
+}
+
+function openSslCurveName(namedCurve: string | undefined): string {
+  return curveNames[namedCurve ?? ""] ?? namedCurve ?? "unknown";
 }
 
 function readSignatureAlgorithm(node: DerNode): { hash: string; keyAlgorithm: "rsa" | "ec" } {

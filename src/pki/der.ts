@@ -63,7 +63,8 @@ export const defaultDerLimits: DerLimits = { maxDepth: 16, maxNodes: 1024 };
  */
 export function decodeDer(input: Uint8Array, limits: DerLimits = defaultDerLimits): DerNode {
   const budget = { nodes: 0 };
-  const [node, end] = decodeAt(input, 0, input.length, 0, limits, budget);
+  const node = decodeAt(input, 0, input.length, 0, limits, budget);
+  const end = node.encoded.length;
   if (end !== input.length) throw new DerError(`trailing data after DER value (${input.length - end} bytes)`);
   return node;
 }
@@ -75,7 +76,7 @@ function decodeAt(
   depth: number,
   limits: DerLimits,
   budget: { nodes: number },
-): [DerNode, number] {
+): DerNode {
   if (depth > limits.maxDepth) throw new DerError(`DER nesting deeper than ${limits.maxDepth}`);
   if (++budget.nodes > limits.maxNodes) throw new DerError(`more than ${limits.maxNodes} DER values`);
   const start = offset;
@@ -108,22 +109,19 @@ function decodeAt(
   if (constructed) {
     let cursor = valueStart;
     while (cursor < valueEnd) {
-      const [child, next] = decodeAt(input, cursor, valueEnd, depth + 1, limits, budget);
+      const child = decodeAt(input, cursor, valueEnd, depth + 1, limits, budget);
       children.push(child);
-      cursor = next;
+      cursor += child.encoded.length; // a child's TLV ends where the next one starts
     }
   }
-  return [
-    {
-      tagClass,
-      constructed,
-      tagNumber,
-      encoded: input.subarray(start, valueEnd),
-      value: input.subarray(valueStart, valueEnd),
-      children,
-    },
-    valueEnd,
-  ];
+  return {
+    tagClass,
+    constructed,
+    tagNumber,
+    encoded: input.subarray(start, valueEnd),
+    value: input.subarray(valueStart, valueEnd),
+    children,
+  };
 }
 
 /** Universal types whose encoding is always constructed (X.690 8.8-8.10, 8.18, 8.19, 8.23.2). */
@@ -239,21 +237,34 @@ export function readBitStringBytes(node: DerNode | undefined, what: string): Uin
 // ---------------------------------------------------------------------------------------------
 // Writer. Values are Uint8Arrays; constructors concatenate once.
 
-export function encodeLength(length: number): Uint8Array {
-  if (length < 0x80) return Uint8Array.of(length);
-  const bytes: number[] = [];
-  for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
+/** Bytes of the DER length field for a value of `length` bytes. */
+function lengthFieldSize(length: number): number {
+  let size = 1;
+  if (length >= 0x80) for (let n = length; n > 0; n = Math.floor(n / 256)) size++;
+  return size;
 }
 
+/** Writes the length field of `fieldSize` bytes (from lengthFieldSize) at `at`. */
+function writeLength(out: Uint8Array, at: number, length: number, fieldSize: number): void {
+  if (fieldSize === 1) {
+    out[at] = length;
+    return;
+  }
+  out[at] = 0x80 | (fieldSize - 1);
+  for (let index = fieldSize - 1, n = length; index >= 1; index--, n = Math.floor(n / 256)) {
+    out[at + index] = n & 0xff;
+  }
+}
+
+/** One TLV around the concatenated parts, written into a single allocation. */
 export function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;
-  const header = encodeLength(length);
-  const out = new Uint8Array(1 + header.length + length);
+  const fieldSize = lengthFieldSize(length);
+  const out = new Uint8Array(1 + fieldSize + length);
   out[0] = tag;
-  out.set(header, 1);
-  let offset = 1 + header.length;
+  writeLength(out, 1, length, fieldSize);
+  let offset = 1 + fieldSize;
   for (const part of parts) {
     out.set(part, offset);
     offset += part.length;
@@ -264,12 +275,12 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
 export const sequence = (...parts: Uint8Array[]): Uint8Array => tlv(0x30, ...parts);
 export const set = (...parts: Uint8Array[]): Uint8Array => tlv(0x31, ...parts);
 export const octetString = (value: Uint8Array): Uint8Array => tlv(UniversalTag.octetString, value);
+const utf8Encoder = new TextEncoder(); // stateless: one for every string written
 export const utf8String = (text: string): Uint8Array =>
-  tlv(UniversalTag.utf8String, new TextEncoder().encode(text));
+  tlv(UniversalTag.utf8String, utf8Encoder.encode(text));
 export const printableString = (text: string): Uint8Array =>
-  tlv(UniversalTag.printableString, new TextEncoder().encode(text));
-export const ia5String = (text: string): Uint8Array =>
-  tlv(UniversalTag.ia5String, new TextEncoder().encode(text));
+  tlv(UniversalTag.printableString, utf8Encoder.encode(text));
+export const ia5String = (text: string): Uint8Array => tlv(UniversalTag.ia5String, utf8Encoder.encode(text));
 export const derNull = (): Uint8Array => Uint8Array.of(0x05, 0x00);
 export const booleanTrue = (): Uint8Array => Uint8Array.of(0x01, 0x01, 0xff);
 /** [n] EXPLICIT, constructed. */
@@ -344,18 +355,19 @@ export function readNamedBits(node: DerNode | undefined, what: string): number[]
   return positions;
 }
 
+const twoDigits = (n: number): string => String(n).padStart(2, "0");
+
 /** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 4.1.2.5); seconds, Zulu. */
 export function time(date: Date): Uint8Array {
   const year = date.getUTCFullYear();
-  const pad = (n: number): string => String(n).padStart(2, "0");
   const rest =
-    pad(date.getUTCMonth() + 1) +
-    pad(date.getUTCDate()) +
-    pad(date.getUTCHours()) +
-    pad(date.getUTCMinutes()) +
-    pad(date.getUTCSeconds()) +
+    twoDigits(date.getUTCMonth() + 1) +
+    twoDigits(date.getUTCDate()) +
+    twoDigits(date.getUTCHours()) +
+    twoDigits(date.getUTCMinutes()) +
+    twoDigits(date.getUTCSeconds()) +
     "Z";
-  if (year >= 1950 && year < 2050) return tlv(UniversalTag.utcTime, asciiBytes(pad(year % 100) + rest));
+  if (year >= 1950 && year < 2050) return tlv(UniversalTag.utcTime, asciiBytes(twoDigits(year % 100) + rest));
   return tlv(UniversalTag.generalizedTime, asciiBytes(String(year).padStart(4, "0") + rest));
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { currentDate, systemClock } from "../api/clock.js";
 import type { CertificateAuthority } from "./certificate-authority.js";
 import { CertificateAuthorityError } from "./certificate-authority.js";
@@ -7,6 +6,7 @@ import type { CertificateRequest } from "./certificate-request.js";
 import { certificateKeyUsages, type KubernetesUsage } from "./key-usages.js";
 import type { DistinguishedName } from "./names.js";
 import { encodePem } from "./pem.js";
+import { pooledRandomBytes } from "./random-pool.js";
 import type { SubjectAlternativeNames } from "./subject-alternative-names.js";
 
 /** What policy granted: the only inputs (with the request's public key) a leaf is built from. */
@@ -38,7 +38,7 @@ export interface IssuanceEnvironment {
 
 export const systemIssuanceEnvironment: IssuanceEnvironment = {
   now: () => currentDate(systemClock),
-  randomBytes: (size) => randomBytes(size),
+  randomBytes: pooledRandomBytes,
 };
 
 export const minimumLifetimeSeconds = 600;

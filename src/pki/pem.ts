@@ -113,7 +113,16 @@ function readMarkerLabel(
   return { label: text.slice(start, at), next: at + dashes.length };
 }
 
-const base64Alphabet = new Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+/** A-Z, a-z, 0-9, "+" or "/", by character code. */
+function isBase64Character(code: number): boolean {
+  return (
+    (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a) ||
+    (code >= 0x30 && code <= 0x39) ||
+    code === 0x2b ||
+    code === 0x2f
+  );
+}
 
 /** The base64 between the BEGIN and END lines: lines trimmed, blank lines skipped, no headers. */
 function decodeBody(text: string, from: number, to: number, label: string, work: WorkCounter): Uint8Array {
@@ -134,9 +143,10 @@ function decodeBody(text: string, from: number, to: number, label: string, work:
 function isPaddedBase64(base64: string): boolean {
   if (base64.length % 4 !== 0) return false;
   let padding = 0;
-  for (const character of base64) {
-    if (character === "=") padding++;
-    else if (padding > 0 || !base64Alphabet.has(character)) return false;
+  for (let index = 0; index < base64.length; index++) {
+    const code = base64.charCodeAt(index);
+    if (code === 0x3d /* = */) padding++;
+    else if (padding > 0 || !isBase64Character(code)) return false;
   }
   return padding <= 2;
 }

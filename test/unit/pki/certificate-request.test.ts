@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { sequence } from "../../../src/pki/der.js";
 import {
   CertificateRequestError,
@@ -26,6 +27,38 @@ function handMade(name: string): () => string {
 }
 
 describe("parseCertificateRequest", () => {
+  // The size, exponent and curve are read from our parse of the key, not asked of OpenSSL; they
+  // must be what OpenSSL reads (policy checks them against the signer's allowed key types).
+  it("describes RSA and ECDSA keys as OpenSSL's asymmetricKeyDetails does", () => {
+    const keys: [string, KeyObject][] = [
+      ["rsa-1024", testKey("rsa-1024")],
+      ["rsa-2048", testKey("rsa-2048")],
+      ["rsa-3072", testKey("rsa-3072")],
+      [
+        "rsa-2047 with exponent 3",
+        generateKeyPairSync("rsa", { modulusLength: 2047, publicExponent: 3 }).privateKey,
+      ],
+      ["ecdsa-p256", testKey("ecdsa-p256")],
+      ["ecdsa-p384", testKey("ecdsa-p384")],
+      ["ecdsa-p521", testKey("ecdsa-p521")],
+      ["secp256k1 (no short name)", generateKeyPairSync("ec", { namedCurve: "secp256k1" }).privateKey],
+    ];
+    const shortCurveNames: Record<string, string> = {
+      prime256v1: "P-256",
+      secp384r1: "P-384",
+      secp521r1: "P-521",
+    };
+    for (const [name, key] of keys) {
+      const details = createPublicKey(key).asymmetricKeyDetails!;
+      const description = parseCertificateRequest(buildTestCertificateRequest({ key })).publicKeyDescription;
+      const expected =
+        key.asymmetricKeyType === "rsa"
+          ? { algorithm: "RSA", bits: details.modulusLength, publicExponent: details.publicExponent }
+          : { algorithm: "ECDSA", curve: shortCurveNames[details.namedCurve!] ?? details.namedCurve };
+      expect(description, name).to.deep.equal(expected);
+    }
+  });
+
   it("reads an openssl RSA request: subject, SANs and key", () => {
     const { csrPem } = opensslRequest("rsa", "/CN=web/O=acme", [
       "subjectAltName=DNS:web.example.com,IP:10.1.2.3,IP:fd00::1",

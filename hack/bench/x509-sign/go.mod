@@ -1,0 +1,3 @@
+module csr-signer.io/bench/x509-sign
+
+go 1.26.0
