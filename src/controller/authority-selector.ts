@@ -14,7 +14,7 @@ import type { RecordedRoot } from "../bundle/trust-bundle.js";
 import type { SignerSpec } from "../policy/signer-spec.js";
 import { readCertificateAuthorityFiles, type SecretObject } from "./ca-source.js";
 import { rotationGate } from "./rotation-gate.js";
-import type { SignerProblem } from "./signer-registry.js";
+import type { SignerProblem } from "./signer-object.js";
 
 export interface AuthoritySelection {
   /** The CA that signs now. */

@@ -28,7 +28,8 @@ import {
 } from "../policy/kubelet-approval.js";
 import { CsrApprover, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
-import { CsrReconciler, hasCondition, type CsrObject } from "./csr-reconciler.js";
+import { CsrReconciler } from "./csr-reconciler.js";
+import { hasCondition, type CsrObject } from "./csr-object.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
 import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
@@ -65,6 +66,8 @@ export interface ControllerOptions {
   approval?: ApprovalSettings;
   /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
   stallAfterMs?: number;
+  /** How long a CSR of ours may wait for approval before it gets a WaitingApproval Event (default 10 s). */
+  waitingApprovalGraceMs?: number;
   /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
 }
@@ -147,6 +150,7 @@ export class SignerController {
       logger,
       environment,
       approver,
+      options.waitingApprovalGraceMs,
     );
     const publication = new TrustBundlePublication(new TrustBundlePublisher(kubeConfig), {
       namespaces: () =>

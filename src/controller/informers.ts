@@ -9,7 +9,7 @@ import type { Logger } from "../logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
 import { trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
-import type { CsrObject } from "./csr-reconciler.js";
+import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
 import type { NamespaceObject, SecretObject, SignerObject } from "./signer-registry.js";
 

@@ -8,13 +8,9 @@ import { computeTrustBundle, rootsFromPem, type TrustBundle } from "../bundle/tr
 import { parseSignerSpec, SignerSpecError, type SignerSpec } from "../policy/signer-spec.js";
 import { firstLine, type CertificateAuthoritySelector } from "./authority-selector.js";
 import type { RecordedRootsBook } from "./recorded-roots.js";
-import type { SignerObject } from "./signer-object.js";
+import type { SignerObject, SignerProblem } from "./signer-object.js";
 
-/** Why a signer cannot sign right now; every reason is transient from a CSR's point of view. */
-export interface SignerProblem {
-  reason: string;
-  message: string;
-}
+export type { SignerProblem } from "./signer-object.js";
 
 /** A Signer as the reconciler uses it. */
 export interface ActiveSigner {

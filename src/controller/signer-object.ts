@@ -46,3 +46,9 @@ export interface NamespaceObject {
   metadata?: { name?: string; labels?: Record<string, string> };
   status?: { phase?: string };
 }
+
+/** Why a signer cannot sign right now; every reason is transient from a CSR's point of view. */
+export interface SignerProblem {
+  reason: string;
+  message: string;
+}

@@ -5,13 +5,8 @@
 import type { RecordedRoot } from "../bundle/trust-bundle.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { kubernetesTime } from "../kube/time.js";
-import type {
-  ActiveSigner,
-  CertificateSummary,
-  SignerCondition,
-  SignerProblem,
-  SignerStatus,
-} from "./signer-registry.js";
+import type { ActiveSigner } from "./signer-builder.js";
+import type { CertificateSummary, SignerCondition, SignerProblem, SignerStatus } from "./signer-object.js";
 
 export interface SignerStatusFacts {
   /** Problems of the last trust bundle publication, joined (Degraded while there are any). */
