@@ -7,18 +7,7 @@
 import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
 import { kubernetesTime } from "../kube/time.js";
-
-/** One root as recorded in Signer status.trustBundle.roots. */
-export interface RecordedRoot {
-  fingerprintSha256: string;
-  subject: string;
-  notAfter: string;
-  pem: string;
-  /** When a bundle holding it was first written everywhere; absent while not yet published. */
-  firstPublished?: string;
-  /** When the CA material stopped listing it. */
-  retiredAt?: string;
-}
+import type { RecordedRoot } from "../api/signer.js";
 
 export interface TrustBundle {
   /** Concatenated PEM, deterministic order (oldest NotBefore first, then fingerprint). */

@@ -28,12 +28,10 @@ import {
 } from "../pki/offline-ca.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
 import { isReservedName } from "../policy/signer-spec.js";
-import {
-  subjectAltNameSyntaxProblem,
-  type SubjectAltNameSyntaxReason,
-} from "../policy/subject-alternative-name-syntax.js";
+import { subjectAltNameSyntaxProblem } from "../policy/subject-alternative-name-syntax.js";
+import type { OfflineSignRefusalReason } from "../api/reasons.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
-import { parseDuration } from "./duration.js";
+import { parseLongDuration } from "../api/duration.js";
 import { writeFilesAtomically } from "./files.js";
 import { UsageError, type CommandIo } from "./io.js";
 
@@ -182,7 +180,7 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
   const path = positionals[0];
   if (!path || positionals.length > 1) throw new UsageError("give exactly one folder or PEM file");
   const now = io.environment.now();
-  const warnWithinMs = parseDuration(values["warn-within"]) * 1000;
+  const warnWithinMs = parseLongDuration(values["warn-within"]) * 1000;
   const warnings: string[] = [];
   const groups: [string, ParsedCertificate[]][] = [];
   if (statSync(path).isDirectory()) {
@@ -274,7 +272,7 @@ Options:
 /** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
 export class SignRefusedError extends Error {
   constructor(
-    readonly reason: "ReservedSubject" | SubjectAltNameSyntaxReason,
+    readonly reason: OfflineSignRefusalReason,
     message: string,
   ) {
     super(`${reason}: ${message}`);
@@ -326,7 +324,7 @@ export async function signCommand(args: string[], io: CommandIo): Promise<void> 
   );
   if (refused.length > 0)
     throw new UsageError(`usages not allowed for a leaf certificate or unknown: ${refused.join(", ")}`);
-  const lifetimeSeconds = parseDuration(values.duration);
+  const lifetimeSeconds = parseLongDuration(values.duration);
   const issued = await issueLeafCertificate(
     authority,
     request,
@@ -390,7 +388,7 @@ function indent(text: string): string {
 
 /** A CA lifetime from --lifetime: at least a day, so a typo such as "0s" or "1s" never mints a dead CA. */
 function caLifetimeSeconds(text: string): number {
-  const seconds = parseDuration(text);
+  const seconds = parseLongDuration(text);
   if (seconds < 86_400)
     throw new UsageError(`--lifetime ${text} is shorter than a CA can usefully live (at least 1d)`);
   return seconds;

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { ConnectionReusingKubeConfig } from "../kube/client.js";
 import { jsonLogger, type LogLevel } from "../logger.js";
 import { SignerController } from "../controller/controller.js";
-import { parseGoDuration } from "../policy/signer-spec.js";
+import { parseGoDuration } from "../api/duration.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
 import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
@@ -140,7 +140,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
   }
   const duration = (flag: string, text: string): number => {
     try {
-      return parseGoDuration(text, flag);
+      return parseGoDuration(text);
     } catch {
       throw new UsageError(`${flag} must be a duration such as 1h or 30m`);
     }

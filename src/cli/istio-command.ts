@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import { computeTrustBundle, type RecordedRoot } from "../bundle/trust-bundle.js";
-import { parseSignerSpec, signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { computeTrustBundle } from "../bundle/trust-bundle.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type RecordedRoot } from "../api/signer.js";
+import { parseSignerSpec } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
 

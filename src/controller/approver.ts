@@ -26,6 +26,7 @@ import {
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
+import type { ApprovalDenialReason } from "../api/reasons.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { eventTarget, ownCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -161,7 +162,7 @@ export class CsrApprover {
     const spec = csr.spec ?? {};
     const requester = { username: spec.username ?? "", groups: spec.groups ?? [] };
     // kube-controller-manager's kubelet-client approver never denies; neither does ours.
-    const refuse = (reason: string, rule: string, message: string): ApprovalDecision => {
+    const refuse = (reason: ApprovalDenialReason, rule: string, message: string): ApprovalDecision => {
       const denial = deny(reason, rule, message);
       return signerName === kubeletClientSignerName ? { verdict: "ignore", message: denial.message } : denial;
     };

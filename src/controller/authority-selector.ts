@@ -10,11 +10,11 @@ import {
   loadCertificateAuthority,
   type CertificateAuthority,
 } from "../pki/certificate-authority.js";
-import type { RecordedRoot } from "../bundle/trust-bundle.js";
-import type { SignerSpec } from "../policy/signer-spec.js";
+import type { RecordedRoot } from "../api/signer.js";
+import type { SignerSpec } from "../api/signer.js";
 import { readCertificateAuthorityFiles, type SecretObject } from "./ca-source.js";
 import { rotationGate } from "./rotation-gate.js";
-import type { SignerProblem } from "./signer-object.js";
+import type { SignerProblem } from "./signer-problem.js";
 
 export interface AuthoritySelection {
   /** The CA that signs now. */
@@ -113,7 +113,7 @@ export class CertificateAuthoritySelector {
       } else candidate = { sourceHash, authority: this.parse(spec.signerName, files, now) };
     } catch (error) {
       this.candidates.delete(objectName);
-      const problem =
+      const problem: SignerProblem =
         error instanceof CertificateAuthorityError
           ? { reason: `CertificateAuthority${error.reason}`, message: `${sourceName}: ${error.message}` }
           : // Not one of our checks (OpenSSL, or a bug): still only this Signer's problem.

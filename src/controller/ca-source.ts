@@ -11,7 +11,7 @@ import {
   readCertificateAuthorityFolder,
 } from "../pki/certificate-authority.js";
 import { base64DecodedLength } from "../pki/base64.js";
-import type { SignerSpec } from "../policy/signer-spec.js";
+import type { SignerSpec } from "../api/signer.js";
 
 export interface SecretObject {
   metadata?: { name?: string; namespace?: string };

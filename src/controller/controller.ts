@@ -17,7 +17,7 @@ import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
 import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
 import {
@@ -38,7 +38,7 @@ import { NodeAddressIndex } from "./node-address-index.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker } from "./run-worker.js";
 import { SignerReconciler, signersKey, statusKey } from "./signer-reconciler.js";
-import { SignerRegistry, type SignerObject } from "./signer-registry.js";
+import { SignerRegistry } from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";

@@ -11,6 +11,7 @@ import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
+import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
 import { appendConditionPatch } from "./condition-patch.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
@@ -169,7 +170,12 @@ export class CsrSigning {
    * Transient trouble that is not the request's fault: the CSR stays pending and is retried with
    * backoff; the Signer reports it on Ready (until a certificate is written) and the CSR gets an Event.
    */
-  private troubled(csr: CsrObject, signer: ActiveSigner, reason: string, message: string): ReconcileResult {
+  private troubled(
+    csr: CsrObject,
+    signer: ActiveSigner,
+    reason: SignerConditionReason,
+    message: string,
+  ): ReconcileResult {
     const signerName = signer.spec?.signerName ?? "";
     this.registry.reportSigningTrouble(signer.objectName, { reason, message });
     this.logger.warn("could not sign, will retry", {
@@ -196,7 +202,7 @@ export class CsrSigning {
   private async fail(
     csr: CsrObject,
     signer: ActiveSigner,
-    reason: string,
+    reason: CsrFailureReason,
     message: string,
   ): Promise<ReconcileResult> {
     const name = csr.metadata!.name!;

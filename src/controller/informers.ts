@@ -6,12 +6,12 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
 import { trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
-import type { NamespaceObject, SecretObject, SignerObject } from "./signer-registry.js";
+import type { NamespaceObject, SecretObject } from "./signer-registry.js";
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;

@@ -5,7 +5,7 @@
  */
 import type { CertificateRequest } from "../pki/certificate-request.js";
 import { evaluateSigningRequest, type SigningDecision } from "../policy/signing-policy.js";
-import type { SignerSpec } from "../policy/signer-spec.js";
+import type { SignerSpec } from "../api/signer.js";
 import type { CsrObject } from "./csr-object.js";
 
 export function decideByPolicy(

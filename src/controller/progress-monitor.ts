@@ -6,6 +6,7 @@
  * reports, and restarting would only add load. A blocked event loop cannot answer /healthz at all,
  * which the probe's timeout already treats as a failure.
  */
+import type { Clock } from "../api/clock.js";
 
 /** Something whose progress is watched: a worker's current item, or a cache's list call. */
 export interface ProgressSource {
@@ -21,7 +22,7 @@ export class ProgressMonitor {
   constructor(
     /** A single step longer than this means no progress. */
     private readonly stallAfterMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock["now"] = Date.now,
   ) {}
 
   watch(source: ProgressSource): void {

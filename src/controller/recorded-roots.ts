@@ -3,7 +3,7 @@
  * material dropped it. Signer status carries them across restarts; between a publication and the
  * status write that records it, this process remembers them itself.
  */
-import type { RecordedRoot } from "../bundle/trust-bundle.js";
+import type { RecordedRoot } from "../api/signer.js";
 import { kubernetesTime } from "../kube/time.js";
 
 /** Status entries merged with ours: per fingerprint, the earliest publication and retirement wins. */

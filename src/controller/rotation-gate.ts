@@ -5,7 +5,8 @@
  * root (nobody trusts an older one that could be replaced). "First" is read from the recorded
  * roots (Signer status), so it holds across restarts.
  */
-import { publishedLongEnough, type RecordedRoot } from "../bundle/trust-bundle.js";
+import { publishedLongEnough } from "../bundle/trust-bundle.js";
+import type { RecordedRoot } from "../api/signer.js";
 
 export interface RotationGateInput {
   /** Fingerprint of the root of the material that signs now, when that material is still valid. */

@@ -5,12 +5,13 @@
 import type { CertificateAuthority } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { computeTrustBundle, rootsFromPem, type TrustBundle } from "../bundle/trust-bundle.js";
-import { parseSignerSpec, SignerSpecError, type SignerSpec } from "../policy/signer-spec.js";
+import { parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
+import type { SignerObject, SignerSpec } from "../api/signer.js";
 import { firstLine, type CertificateAuthoritySelector } from "./authority-selector.js";
 import type { RecordedRootsBook } from "./recorded-roots.js";
-import type { SignerObject, SignerProblem } from "./signer-object.js";
+import type { SignerProblem } from "./signer-problem.js";
 
-export type { SignerProblem } from "./signer-object.js";
+export type { SignerProblem } from "./signer-problem.js";
 
 /** A Signer as the reconciler uses it. */
 export interface ActiveSigner {

@@ -8,7 +8,8 @@ import type { Logger } from "../logger.js";
 import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
-import type { SignerRegistry, SignerStatus } from "./signer-registry.js";
+import type { SignerStatus } from "../api/signer.js";
+import type { SignerRegistry } from "./signer-registry.js";
 
 /** Signer queue keys: a full round (rebuild, publish, status), or only the status write. */
 export const signersKey = "signers";

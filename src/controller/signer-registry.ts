@@ -5,7 +5,8 @@
  * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
 import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
-import { labelSelectorMatches, type SignerSpec } from "../policy/signer-spec.js";
+import { labelSelectorMatches } from "../policy/signer-spec.js";
+import type { SignerObject, SignerSpec, SignerStatus } from "../api/signer.js";
 import {
   CertificateAuthoritySelector,
   type CertificateAuthorityParseObserver,
@@ -13,18 +14,14 @@ import {
 import type { SecretObject } from "./ca-source.js";
 import { RecordedRootsBook } from "./recorded-roots.js";
 import { buildActiveSigner, type ActiveSigner, type SignerProblem } from "./signer-builder.js";
-import type { NamespaceObject, SignerObject, SignerStatus } from "./signer-object.js";
 import { desiredSignerStatus } from "./signer-status.js";
 
 export type { SecretObject } from "./ca-source.js";
 export type { ActiveSigner, SignerProblem } from "./signer-builder.js";
-export type {
-  CertificateSummary,
-  NamespaceObject,
-  SignerCondition,
-  SignerObject,
-  SignerStatus,
-} from "./signer-object.js";
+export interface NamespaceObject {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  status?: { phase?: string };
+}
 
 export interface SignerSources {
   signers(): SignerObject[];

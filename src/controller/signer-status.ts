@@ -2,11 +2,11 @@
  * The status a Signer should have. Pure: from the built Signer, what went wrong lately (publication,
  * signing) and what its status says now; undefined when what it says is current.
  */
-import type { RecordedRoot } from "../bundle/trust-bundle.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { kubernetesTime } from "../kube/time.js";
 import type { ActiveSigner } from "./signer-builder.js";
-import type { CertificateSummary, SignerCondition, SignerProblem, SignerStatus } from "./signer-object.js";
+import type { CertificateSummary, RecordedRoot, SignerCondition, SignerStatus } from "../api/signer.js";
+import type { SignerProblem } from "./signer-problem.js";
 
 export interface SignerStatusFacts {
   /** Problems of the last trust bundle publication, joined (Degraded while there are any). */

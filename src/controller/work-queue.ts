@@ -5,20 +5,7 @@
  * exponentially, combined with an overall token bucket.
  */
 import { TokenBucket } from "../kube/token-bucket.js";
-
-export interface Clock {
-  now(): number;
-  setTimeout(callback: () => void, milliseconds: number): { cancel(): void };
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, milliseconds) => {
-    const timer = setTimeout(callback, milliseconds);
-    timer.unref?.();
-    return { cancel: () => clearTimeout(timer) };
-  },
-};
+import { systemClock, type Clock } from "../api/clock.js";
 
 export interface WorkQueueMetrics {
   depth(value: number): void;

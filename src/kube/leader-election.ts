@@ -6,6 +6,7 @@
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import { apiErrorCode, describeError } from "./client.js";
+import type { Clock } from "../api/clock.js";
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -14,7 +15,7 @@ export interface LeaderElectionOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  now?: () => number;
+  now?: Clock["now"];
   logger?: (message: string, fields?: Record<string, unknown>) => void;
 }
 

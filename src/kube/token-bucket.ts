@@ -3,6 +3,8 @@
  * saved up. Shared by the API client limiter, the work queue's overall retry limit and the Event
  * recorder's budget.
  */
+import type { Clock } from "../api/clock.js";
+
 export class TokenBucket {
   private tokens: number;
   private at: number;
@@ -10,7 +12,7 @@ export class TokenBucket {
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock["now"] = Date.now,
   ) {
     this.tokens = burst;
     this.at = now();

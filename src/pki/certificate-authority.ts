@@ -5,6 +5,7 @@ import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
 import type { SigningKeyError } from "./signing-key.js";
 import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+import type { CertificateAuthorityProblem } from "../api/reasons.js";
 
 /** Why CA material was refused; the message names the file and the check, never key bytes. */
 export class CertificateAuthorityError extends Error {
@@ -16,20 +17,6 @@ export class CertificateAuthorityError extends Error {
     this.name = "CertificateAuthorityError";
   }
 }
-
-export type CertificateAuthorityProblem =
-  | "MissingFile"
-  | "UnknownLayout"
-  | "MalformedCertificate"
-  | "MalformedKey"
-  | "KeyMismatch"
-  | "NotACertificateAuthority"
-  | "ChainDoesNotVerify"
-  | "Expired"
-  /** The chain expires sooner than the minimum leaf lifetime: issuing would mint a nearly dead leaf. */
-  | "ExpiringSoon"
-  | "NotYetValid"
-  | "TooLarge";
 
 /** A validated CA: a signing certificate and key, the intermediates above it, and the trusted roots. */
 export interface CertificateAuthority {

@@ -19,6 +19,7 @@ import { Oid } from "./oids.js";
 import type { PemError } from "./pem.js";
 import { decodeSinglePem } from "./pem.js";
 import { readGeneralNames, type SubjectAlternativeNames } from "./subject-alternative-names.js";
+import type { CertificateRequestRejectionReason } from "../api/reasons.js";
 
 /**
  * A certificate request refused for what it is (not for who asked). `reason` is a CamelCase
@@ -33,17 +34,6 @@ export class CertificateRequestError extends Error {
     this.name = "CertificateRequestError";
   }
 }
-
-export type CertificateRequestRejectionReason =
-  | "RequestTooLarge"
-  | "MalformedRequest"
-  | "UnsupportedSignatureAlgorithm"
-  | "InvalidSignature"
-  | "DuplicateExtension"
-  | "DuplicateExtensionRequest"
-  | "MultipleCommonNames"
-  | "UnsupportedSubjectAltName"
-  | "KeyNotAllowed";
 
 export interface CertificateRequestLimits {
   /** Bytes of PEM accepted before any decoding (cert-manager uses 6500). */

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { currentDate, systemClock } from "../api/clock.js";
 import type { CertificateAuthority } from "./certificate-authority.js";
 import { CertificateAuthorityError } from "./certificate-authority.js";
 import { keyIdentifier, signCertificate } from "./certificate-builder.js";
@@ -26,14 +27,17 @@ export interface LifetimeRequest {
   readonly maximumSeconds: number;
 }
 
-/** Injected where tests need control: the clock and the source of serial numbers. */
+/**
+ * Injected where tests need control: the time (read from a Clock, src/api/clock.ts, as a Date) and
+ * the source of serial numbers.
+ */
 export interface IssuanceEnvironment {
   now(): Date;
   randomBytes(size: number): Uint8Array;
 }
 
 export const systemIssuanceEnvironment: IssuanceEnvironment = {
-  now: () => new Date(),
+  now: () => currentDate(systemClock),
   randomBytes: (size) => randomBytes(size),
 };
 

@@ -20,15 +20,21 @@ import {
   type KubeletServingSettings,
 } from "./kubelet-serving-settings.js";
 import type { Requester } from "./signing-policy.js";
+import type { ApprovalDenialReason, ApprovalPendingReason } from "../api/reasons.js";
 
 export const kubeletServingSignerName = "kubernetes.io/kubelet-serving";
 export const kubeletClientSignerName = "kubernetes.io/kube-apiserver-client-kubelet";
 
 export type ApprovalDecision =
   | { readonly verdict: "approve"; readonly rule: string; readonly message: string }
-  | { readonly verdict: "deny"; readonly reason: string; readonly rule: string; readonly message: string }
+  | {
+      readonly verdict: "deny";
+      readonly reason: ApprovalDenialReason;
+      readonly rule: string;
+      readonly message: string;
+    }
   /** Cannot be decided until the operator configures something: no condition, a Warning Event. */
-  | { readonly verdict: "pending"; readonly reason: string; readonly message: string }
+  | { readonly verdict: "pending"; readonly reason: ApprovalPendingReason; readonly message: string }
   /** Not ours to decide (another approver's shape); leave the CSR alone. */
   | { readonly verdict: "ignore"; readonly message: string };
 
@@ -106,7 +112,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** A denial whose message ends with the check that failed: "... (check <rule>)". */
-export function deny(reason: string, rule: string, message: string): ApprovalDecision {
+export function deny(reason: ApprovalDenialReason, rule: string, message: string): ApprovalDecision {
   return { verdict: "deny", reason, rule, message: `${message} (check ${rule})` };
 }
 

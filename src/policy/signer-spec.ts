@@ -1,118 +1,17 @@
 /**
- * The Signer custom resource (signers.csr-signer.io/v1alpha1, cluster-scoped): its spec as
- * TypeScript types, and validation from untyped JSON with a field path in every error.
+ * Validation of a Signer's spec (the types are in src/api/signer.ts) from untyped JSON, with a
+ * field path in every error.
  * The CRD's OpenAPI schema (manifests/crd) refuses most bad specs at admission; this
  * validation catches what a schema cannot (durations, CIDRs, patterns, cross-field rules) and
  * is what the controller trusts.
  */
 import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, usagesNeverIssuedToLeaves, type KubernetesUsage } from "../pki/key-usages.js";
-
-export const signerApiGroup = "csr-signer.io";
-export const signerApiVersion = "v1alpha1";
-export const signerPlural = "signers";
-
-export interface SignerSpec {
-  /** The spec.signerName of CSRs this Signer handles, e.g. example.com/foo. */
-  signerName: string;
-  certificateAuthority: CertificateAuthoritySource;
-  issuance: IssuanceSpec;
-  policy: PolicySpec;
-  approval: ApprovalSpec;
-  trustBundle: TrustBundleSpec;
-}
-
-/**
- * Where the Signer's trust bundle (the roots its clients must trust) is published, and how root
- * rotations are paced. The overlap is never shorter than the longest leaf the Signer issues.
- */
-export interface TrustBundleSpec {
-  /** A ConfigMap in every tenant namespace (names plus selector); absent: none. */
-  configMap?: { name: string; key: string };
-  /** A ClusterTrustBundle for the signer name, when the API serves certificates.k8s.io/v1beta1. */
-  clusterTrustBundle: boolean;
-  /** More roots to trust (PEM), e.g. a partner's. */
-  extraRootsPem: string;
-  /** How long a root stays in the bundle after the CA material dropped it. */
-  overlapSeconds: number;
-  /** A new root must have been in the published bundle this long before it may sign. */
-  minimumRootPublicationSeconds: number;
-  /** Condition CertificateAuthorityExpiring when a CA certificate expires within this. */
-  expiryWarningSeconds: number;
-}
+import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
+import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
 
 /** Names that belong to Kubernetes (rootcacertpublisher) and Istio (istiod's own root publisher). */
 export const reservedConfigMapNames = ["kube-root-ca.crt", "istio-ca-root-cert"];
-
-/**
- * Approval of this signer's CSRs. Manual: someone else approves (istiod does for its CSRs).
- * Automatic: a CSR that passes the policy is approved; one that does not is denied (or left
- * pending). With requireRbacVerb the requester must also hold that verb on
- * certificates.k8s.io/signers/<signerName>, in its own namespace for service accounts, so tenants
- * grant access with a Role and RoleBinding of their own.
- */
-export interface ApprovalSpec {
-  mode: "Manual" | "Automatic";
-  onRefusal: "Deny" | "LeavePending";
-  requireRbacVerb?: string;
-}
-
-/** Exactly one of secretName (in the controller's namespace) or path (mounted files). */
-export interface CertificateAuthoritySource {
-  secretName?: string;
-  path?: string;
-}
-
-export interface IssuanceSpec {
-  defaultDurationSeconds: number;
-  maxDurationSeconds: number;
-  allowedUsages: KubernetesUsage[];
-  keyTypes: { rsaMinimumBits: number; rsaMaximumBits: number; ecdsaCurves: string[] };
-  includeRoot: boolean;
-}
-
-export interface PolicySpec {
-  /** Who may ask. */
-  requesters: {
-    users: string[];
-    groups: string[];
-    /** "namespace/name": these service accounts may ask for their own identity. */
-    serviceAccounts: string[];
-    /** Any service account of a tenant namespace may ask for its own identity. */
-    tenantServiceAccounts: boolean;
-    /** "namespace/name": registration authorities (istiod) asking on behalf of tenant workloads. */
-    registrationAuthorities: string[];
-  };
-  /** The Signer's tenant namespaces: these names plus those the selector matches. */
-  tenants: { namespaces: string[]; namespaceSelector?: LabelSelector };
-  /** SPIFFE URI SANs spiffe://<trustDomain>/ns/<ns>/sa/<sa>; absent: no URI SANs at all. */
-  spiffe?: { trustDomain: string };
-  /** DNS SAN patterns; {namespace} and {serviceAccount} are replaced, "*" matches one label. */
-  dnsNames: string[];
-  allowWildcardDnsNames: boolean;
-  /** CIDRs IP SANs must fall in; empty: no IP SANs. */
-  ipAddressRanges: string[];
-  /** Domains email SANs must be in; empty: no email SANs. */
-  emailDomains: string[];
-  maxSubjectAltNames: number;
-  subject: SubjectTemplate;
-}
-
-/** The subject of issued certificates: fixed organizations, and a CN only when asked and allowed. */
-export interface SubjectTemplate {
-  organizations: string[];
-  /** Copy the requested CN when it equals one of the granted SANs; otherwise no CN. */
-  commonNameFromRequest: boolean;
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: {
-    key: string;
-    operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
-    values?: string[];
-  }[];
-}
 
 export class SignerSpecError extends Error {
   constructor(
@@ -138,16 +37,14 @@ const signerNamePattern =
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const serviceAccountRefPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
-/** Go-style durations as Kubernetes writes them: "24h", "90m", "1h30m", "3600s". */
-export function parseGoDuration(text: unknown, field: string): number {
-  if (typeof text !== "string" || !/^(\d+h)?(\d+m)?(\d+s)?$/.test(text) || text === "") {
-    throw new SignerSpecError(
-      field,
-      `must be a duration such as "24h", "90m" or "1h30m", got ${JSON.stringify(text)}`,
-    );
+/** A Go duration (see parseGoDuration) in seconds; a SignerSpecError naming the field otherwise. */
+function duration(text: unknown, field: string): number {
+  try {
+    return parseGoDuration(text);
+  } catch (error) {
+    if (error instanceof DurationSyntaxError) throw new SignerSpecError(field, error.message);
+    throw error;
   }
-  const [, h, m, s] = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text)!;
-  return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
 }
 
 type Json = Record<string, unknown>;
@@ -218,11 +115,11 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
   }
 
   const issuance = object(spec.issuance, "spec.issuance", true);
-  const defaultDurationSeconds = parseGoDuration(
+  const defaultDurationSeconds = duration(
     issuance.defaultDuration ?? signerDefaults.defaultDuration,
     "spec.issuance.defaultDuration",
   );
-  const maxDurationSeconds = parseGoDuration(
+  const maxDurationSeconds = duration(
     issuance.maxDuration ?? signerDefaults.maxDuration,
     "spec.issuance.maxDuration",
   );
@@ -319,16 +216,13 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
     // Never shorter than the longest leaf: a leaf must keep verifying until it expires.
     overlapSeconds: Math.max(
       maxDurationSeconds,
-      bundleRaw.overlap === undefined ? 0 : parseGoDuration(bundleRaw.overlap, "spec.trustBundle.overlap"),
+      bundleRaw.overlap === undefined ? 0 : duration(bundleRaw.overlap, "spec.trustBundle.overlap"),
     ),
     minimumRootPublicationSeconds:
       bundleRaw.minimumRootPublication === undefined
         ? 0
-        : parseGoDuration(bundleRaw.minimumRootPublication, "spec.trustBundle.minimumRootPublication"),
-    expiryWarningSeconds: parseGoDuration(
-      bundleRaw.expiryWarning ?? "720h",
-      "spec.trustBundle.expiryWarning",
-    ),
+        : duration(bundleRaw.minimumRootPublication, "spec.trustBundle.minimumRootPublication"),
+    expiryWarningSeconds: duration(bundleRaw.expiryWarning ?? "720h", "spec.trustBundle.expiryWarning"),
   };
   const approvalRaw = object(spec.approval, "spec.approval", true);
   const mode = approvalRaw.mode ?? "Manual";

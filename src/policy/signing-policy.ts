@@ -9,7 +9,9 @@ import { intersectUsages } from "../pki/key-usages.js";
 import type { NameAttribute } from "../pki/names.js";
 import { parsePlainMailbox } from "./email-address.js";
 import { ipRangeContains, parseCidr } from "./ip-addresses.js";
-import { isReservedName, type SignerSpec } from "./signer-spec.js";
+import type { SigningRefusalReason } from "../api/reasons.js";
+import type { SignerSpec } from "../api/signer.js";
+import { isReservedName } from "./signer-spec.js";
 import {
   invalidDnsNameMessage,
   invalidEmailAddressMessage,
@@ -43,29 +45,9 @@ export type SigningDecision =
   | {
       readonly allowed: false;
       readonly rule: string;
-      readonly reason: RefusalReason;
+      readonly reason: SigningRefusalReason;
       readonly message: string;
     };
-
-export type RefusalReason =
-  | "CertificateAuthorityRequested"
-  | "KeyNotAllowed"
-  | "RequesterNotAllowed"
-  | "ReservedSubject"
-  | "TooManySubjectAltNames"
-  | "UriSanNotAllowed"
-  | "SpiffeTrustDomainMismatch"
-  | "SpiffeIdentityMismatch"
-  | "NamespaceNotTenant"
-  | "InvalidDnsName"
-  | "DnsNameNotAllowed"
-  | "WildcardNotAllowed"
-  | "IpAddressNotAllowed"
-  | "InvalidEmailAddress"
-  | "EmailNotAllowed"
-  | "CommonNameNotASubjectAltName"
-  | "NoIdentity"
-  | "NoAllowedUsages";
 
 const serviceAccountPrefix = "system:serviceaccount:";
 
@@ -75,7 +57,7 @@ type RequesterRole =
   | { kind: "serviceAccount"; rule: string; namespace: string; serviceAccount: string }
   | { kind: "user"; rule: string };
 
-function refuse(reason: RefusalReason, rule: string, message: string): SigningDecision {
+function refuse(reason: SigningRefusalReason, rule: string, message: string): SigningDecision {
   return { allowed: false, reason, rule, message: `${message} (rule ${rule})` };
 }
 

@@ -6,8 +6,7 @@
 import { ipAddressBytes, type SubjectAlternativeNames } from "../pki/subject-alternative-names.js";
 import { parsePlainMailbox } from "./email-address.js";
 import { embeddedIpv4Kind } from "./ip-addresses.js";
-
-export type SubjectAltNameSyntaxReason = "InvalidDnsName" | "InvalidIpAddress" | "InvalidEmailAddress";
+import type { SubjectAltNameSyntaxReason } from "../api/reasons.js";
 
 /** The first malformed SAN: a CamelCase reason and a message naming the rule it breaks. */
 export interface SubjectAltNameSyntaxProblem {

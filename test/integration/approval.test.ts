@@ -9,7 +9,7 @@ import {
 import type { DistinguishedName } from "../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
 import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { compileKubeletServingSettings } from "../../src/policy/kubelet-serving-settings.js";
 import {
   buildTestCertificateRequest,

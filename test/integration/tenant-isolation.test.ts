@@ -19,7 +19,7 @@ import {
   type RunningController,
 } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { maximumCertificateAuthorityFileBytes } from "../../src/pki/certificate-authority.js";
 import { mergePatch } from "../../src/kube/client.js";
 import { controlPlane } from "./setup.js";

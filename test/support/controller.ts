@@ -16,7 +16,7 @@ import {
 import { SignerController, type ControllerOptions } from "../../src/controller/controller.js";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { jsonLogger, type Logger } from "../../src/logger.js";
-import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/policy/signer-spec.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import type { ControlPlane } from "./control-plane.js";
 import { buildTestCertificateRequest, testKey } from "./pki.js";
 import {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { mergeRecordedRoots, RecordedRootsBook } from "../../../src/controller/recorded-roots.js";
-import type { RecordedRoot } from "../../../src/bundle/trust-bundle.js";
+import type { RecordedRoot } from "../../../src/api/signer.js";
 
 const root = (fingerprintSha256: string, extra: Partial<RecordedRoot> = {}): RecordedRoot => ({
   fingerprintSha256,

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { rotationGate, type RotationGateInput } from "../../../src/controller/rotation-gate.js";
-import type { RecordedRoot } from "../../../src/bundle/trust-bundle.js";
+import type { RecordedRoot } from "../../../src/api/signer.js";
 
 const now = new Date("2026-06-01T12:00:00Z");
 const ago = (seconds: number): string => new Date(now.getTime() - seconds * 1000).toISOString();

@@ -1,9 +1,6 @@
 import { expect } from "chai";
-import {
-  SignerRegistry,
-  type SignerObject,
-  type SecretObject,
-} from "../../../src/controller/signer-registry.js";
+import { SignerRegistry, type SecretObject } from "../../../src/controller/signer-registry.js";
+import type { SignerObject } from "../../../src/api/signer.js";
 import {
   cacertsFiles,
   createIntermediateCertificateAuthority,

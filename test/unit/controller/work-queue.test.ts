@@ -1,25 +1,6 @@
 import { expect } from "chai";
-import { WorkQueue, type Clock } from "../../../src/controller/work-queue.js";
-
-/** A clock whose timers fire only when the test advances it. */
-class ManualClock implements Clock {
-  private current = 0;
-  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
-  now(): number {
-    return this.current;
-  }
-  setTimeout(callback: () => void, milliseconds: number) {
-    const timer = { at: this.current + milliseconds, callback, cancelled: false };
-    this.timers.push(timer);
-    return { cancel: () => void (timer.cancelled = true) };
-  }
-  advance(milliseconds: number): void {
-    this.current += milliseconds;
-    const due = this.timers.filter((timer) => timer.at <= this.current && !timer.cancelled);
-    this.timers = this.timers.filter((timer) => !due.includes(timer));
-    for (const timer of due) timer.callback();
-  }
-}
+import { WorkQueue } from "../../../src/controller/work-queue.js";
+import { ManualClock } from "../../support/manual-clock.js";
 
 /** Lets every pending promise callback run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import {
   CertificateAuthorityError,
   loadCertificateAuthority,
-  type CertificateAuthorityProblem,
   readCertificateAuthorityFolder,
 } from "../../../src/pki/certificate-authority.js";
+import type { CertificateAuthorityProblem } from "../../../src/api/reasons.js";
 import {
   createIntermediateCertificateAuthority,
   createRootCertificateAuthority,

@@ -1,10 +1,5 @@
 import { expect } from "chai";
-import {
-  labelSelectorMatches,
-  parseGoDuration,
-  parseSignerSpec,
-  SignerSpecError,
-} from "../../../src/policy/signer-spec.js";
+import { labelSelectorMatches, parseSignerSpec, SignerSpecError } from "../../../src/policy/signer-spec.js";
 
 const minimal = {
   signerName: "example.com/foo",
@@ -177,10 +172,18 @@ describe("parseSignerSpec", () => {
     it(`refuses ${name}, naming ${field}`, () => expect(fieldOf(raw)).to.equal(field));
   }
 
-  it("reads Go durations", () => {
-    expect(parseGoDuration("1h30m", "f")).to.equal(5400);
-    expect(parseGoDuration("600s", "f")).to.equal(600);
-    expect(() => parseGoDuration("", "f")).to.throw(SignerSpecError);
+  it("reads its durations in Go's grammar (test/unit/api/duration.test.ts), a bad one as a SignerSpecError naming the field", () => {
+    const trustBundle = { overlap: "1h30m", minimumRootPublication: "600s" };
+    const parsed = parseSignerSpec({
+      ...minimal,
+      issuance: { defaultDuration: "1h", maxDuration: "1h" },
+      trustBundle,
+    });
+    expect(parsed.trustBundle.overlapSeconds).to.equal(5400);
+    expect(parsed.trustBundle.minimumRootPublicationSeconds).to.equal(600);
+    expect(() => parseSignerSpec({ ...minimal, trustBundle: { overlap: "" } }))
+      .to.throw(SignerSpecError)
+      .with.property("field", "spec.trustBundle.overlap");
   });
 
   it("matches label selectors like the API server", () => {

@@ -7,7 +7,8 @@ import {
   type Requester,
   type SigningDecision,
 } from "../../../src/policy/signing-policy.js";
-import { parseSignerSpec, type SignerSpec } from "../../../src/policy/signer-spec.js";
+import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
+import type { SignerSpec } from "../../../src/api/signer.js";
 import {
   buildTestCertificateRequest,
   caTrueExtension,

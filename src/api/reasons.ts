@@ -1,0 +1,162 @@
+/**
+ * Every CamelCase reason csr-signer writes: in a CSR's Failed or Denied condition, in a Signer's
+ * conditions, and in Events. Each reason is spelled once, here; the groups below say which
+ * decision may give it, and the code that decides is typed with its group, so the compiler refuses
+ * a reason that is not listed. Groups that share a reason spread a shared list.
+ */
+
+/** The requested key: type, size or curve outside what the signer accepts. */
+const keyReasons = ["KeyNotAllowed"] as const;
+
+/** A subject attribute that is a reserved Kubernetes name (system:..., kubeadm:cluster-admins). */
+const reservedSubjectReasons = ["ReservedSubject"] as const;
+
+/** A malformed SAN, before any policy (src/policy/subject-alternative-name-syntax.ts). */
+export const subjectAltNameSyntaxReasons = [
+  "InvalidDnsName",
+  "InvalidIpAddress",
+  "InvalidEmailAddress",
+] as const;
+export type SubjectAltNameSyntaxReason = (typeof subjectAltNameSyntaxReasons)[number];
+
+/** A well-formed SAN outside the names or ranges the rule allows. */
+const subjectAltNameNotAllowedReasons = ["DnsNameNotAllowed", "IpAddressNotAllowed"] as const;
+
+/** A request refused for what it is, before any policy (CertificateRequestError, src/pki). */
+export const certificateRequestRejectionReasons = [
+  "RequestTooLarge",
+  "MalformedRequest",
+  "UnsupportedSignatureAlgorithm",
+  "InvalidSignature",
+  "DuplicateExtension",
+  "DuplicateExtensionRequest",
+  "MultipleCommonNames",
+  "UnsupportedSubjectAltName",
+  ...keyReasons,
+] as const;
+export type CertificateRequestRejectionReason = (typeof certificateRequestRejectionReasons)[number];
+
+/** A Signer's policy refused the request (src/policy/signing-policy.ts); the message names the spec rule. */
+export const signingRefusalReasons = [
+  "CertificateAuthorityRequested",
+  "RequesterNotAllowed",
+  "TooManySubjectAltNames",
+  "UriSanNotAllowed",
+  "SpiffeTrustDomainMismatch",
+  "SpiffeIdentityMismatch",
+  "NamespaceNotTenant",
+  "WildcardNotAllowed",
+  "EmailNotAllowed",
+  "CommonNameNotASubjectAltName",
+  "NoIdentity",
+  "NoAllowedUsages",
+  ...keyReasons,
+  ...reservedSubjectReasons,
+  ...subjectAltNameSyntaxReasons,
+  ...subjectAltNameNotAllowedReasons,
+] as const;
+export type SigningRefusalReason = (typeof signingRefusalReasons)[number];
+
+/** Why a CSR gets a Failed condition from the signer: the request itself, or the Signer's policy. */
+export type CsrFailureReason = CertificateRequestRejectionReason | SigningRefusalReason;
+
+/** `csr-signer sign` refuses what the controller's policy would, without a Signer (SignRefusedError). */
+export type OfflineSignRefusalReason = (typeof reservedSubjectReasons)[number] | SubjectAltNameSyntaxReason;
+
+/** kubelet-serving approval denied the request (src/policy/kubelet-approval.ts); the message names the check. */
+export const kubeletServingDenialReasons = [
+  "RequesterNotANode",
+  "CommonNameMismatch",
+  "OrganizationMismatch",
+  "UnexpectedSubjectAttribute",
+  "UsagesNotAllowed",
+  "UnexpectedSanType",
+  "NoSubjectAltNames",
+  "ClusterServiceName",
+  "ClusterDomainName",
+  "SpecialPurposeIpAddress",
+  "ClusterServiceIpAddress",
+  "PodIpAddress",
+  "SanOfAnotherNode",
+  "NodeNotFound",
+  "SanNotNodeAddress",
+  "ExpirationTooLong",
+  ...keyReasons,
+  ...subjectAltNameSyntaxReasons,
+  ...subjectAltNameNotAllowedReasons,
+] as const;
+
+/** A request automatic approval leaves pending until the operator configures something (Warning Event). */
+export const approvalPendingReasons = ["KubeletServingNotConfigured"] as const;
+export type ApprovalPendingReason = (typeof approvalPendingReasons)[number];
+
+/** Approval conditions and their Events besides a policy's refusals (src/controller/approver.ts). */
+export const approvalReasons = ["AutoApproved", "RequesterNotAuthorized"] as const;
+
+/** Why automatic approval denies a request: kubelet-serving checks, the request itself, or a Signer's policy. */
+export type ApprovalDenialReason =
+  | (typeof kubeletServingDenialReasons)[number]
+  | CertificateRequestRejectionReason
+  | SigningRefusalReason
+  | (typeof approvalReasons)[number];
+
+/**
+ * What is wrong with CA material (CertificateAuthorityError, src/pki). A Signer reports it as
+ * CertificateAuthority<problem>, e.g. CertificateAuthorityExpiringSoon.
+ */
+export const certificateAuthorityProblems = [
+  "MissingFile",
+  "UnknownLayout",
+  "MalformedCertificate",
+  "MalformedKey",
+  "KeyMismatch",
+  "NotACertificateAuthority",
+  "ChainDoesNotVerify",
+  "Expired",
+  /** The chain expires sooner than the minimum leaf lifetime: issuing would mint a nearly dead leaf. */
+  "ExpiringSoon",
+  "NotYetValid",
+  "TooLarge",
+] as const;
+export type CertificateAuthorityProblem = (typeof certificateAuthorityProblems)[number];
+
+/**
+ * Reasons of a Signer's conditions (Ready, Degraded, CertificateAuthorityExpiring), which are also
+ * the reasons a CSR of that Signer waits for (SignerNotReady Events, retries).
+ */
+export const signerConditionReasons = [
+  "Ready",
+  "AsExpected",
+  "ExpiresSoon",
+  "NotReady",
+  "InvalidSpec",
+  "DuplicateSignerName",
+  "SignerBuildFailed",
+  "InvalidExtraRoots",
+  "InvalidTrustBundleStatus",
+  "TrustBundlePublicationFailed",
+  "RootNotYetPublished",
+  "CertificateAuthorityMissing",
+  "CertificateAuthorityUnreadable",
+  /** The API server refused a certificate write: reported on Ready until a write succeeds. */
+  "CertificateWriteFailed",
+] as const;
+export type SignerConditionReason =
+  (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;
+
+/** Events on a CSR besides its refusals: progress, and a Signer that cannot sign yet. */
+export const csrEventReasons = ["WaitingApproval", "Issued", "SignerNotReady"] as const;
+
+/** Every reason above, CertificateAuthority<problem> spelled out: for checks over all of them. */
+export const allReasons: readonly string[] = [
+  ...new Set<string>([
+    ...certificateRequestRejectionReasons,
+    ...signingRefusalReasons,
+    ...kubeletServingDenialReasons,
+    ...approvalPendingReasons,
+    ...approvalReasons,
+    ...signerConditionReasons,
+    ...certificateAuthorityProblems.map((problem) => `CertificateAuthority${problem}`),
+    ...csrEventReasons,
+  ]),
+];

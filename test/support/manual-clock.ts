@@ -1,0 +1,26 @@
+import type { Clock } from "../../src/api/clock.js";
+
+/** A Clock whose time moves and whose timers fire only when the test advances it. */
+export class ManualClock implements Clock {
+  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+
+  constructor(private current = 0) {}
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(callback: () => void, milliseconds: number): { cancel(): void } {
+    const timer = { at: this.current + milliseconds, callback, cancelled: false };
+    this.timers.push(timer);
+    return { cancel: () => void (timer.cancelled = true) };
+  }
+
+  /** Moves time forward and runs every timer that became due, in the order they were set. */
+  advance(milliseconds: number): void {
+    this.current += milliseconds;
+    const due = this.timers.filter((timer) => timer.at <= this.current && !timer.cancelled);
+    this.timers = this.timers.filter((timer) => !due.includes(timer));
+    for (const timer of due) timer.callback();
+  }
+}
