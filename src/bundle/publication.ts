@@ -5,6 +5,7 @@
  */
 import {
   trustBundleLabel,
+  type ClusterTrustBundleObject,
   type ConfigMapObject,
   type NamespaceFacts,
   type PublicationResult,
@@ -27,6 +28,8 @@ export interface PublicationCaches {
   namespaces(): NamespaceFacts[];
   /** The ConfigMaps we published (label-selected cache). */
   configMaps(): ConfigMapObject[];
+  /** The ClusterTrustBundles we published (label-selected cache; empty when the API does not serve them). */
+  clusterTrustBundles(): ClusterTrustBundleObject[];
 }
 
 export class TrustBundlePublication {
@@ -49,6 +52,7 @@ export class TrustBundlePublication {
       objectName,
       signer.signerName,
       signer.clusterTrustBundle ? signer.bundle.pem : undefined,
+      this.clusterTrustBundlesOf(objectName),
     );
     return {
       complete: configMaps.complete && clusterTrustBundle.complete,
@@ -59,20 +63,35 @@ export class TrustBundlePublication {
   /** Removes every copy published for `objectName` (its Signer was deleted). */
   async withdraw(objectName: string): Promise<void> {
     await this.publisher.publishConfigMaps(objectName, undefined, "", [], this.configMapsOf(objectName));
-    await this.publisher.publishClusterTrustBundle(objectName, "", undefined);
+    await this.publisher.publishClusterTrustBundle(
+      objectName,
+      "",
+      undefined,
+      this.clusterTrustBundlesOf(objectName),
+    );
   }
 
-  /** Names of the Signers that have published ConfigMaps (whether or not they still exist). */
+  /** Names of the Signers that have published copies (whether or not they still exist). */
   publishers(): Set<string> {
     return new Set(
-      this.caches
-        .configMaps()
-        .map((configMap) => configMap.metadata?.labels?.[trustBundleLabel] ?? "")
+      [...this.caches.configMaps(), ...this.caches.clusterTrustBundles()]
+        .map((published) => publisherOf(published) ?? "")
         .filter((name) => name !== ""),
     );
   }
 
   private configMapsOf(objectName: string): ConfigMapObject[] {
-    return this.caches.configMaps().filter((cm) => cm.metadata?.labels?.[trustBundleLabel] === objectName);
+    return this.caches.configMaps().filter((cm) => publisherOf(cm) === objectName);
   }
+
+  private clusterTrustBundlesOf(objectName: string): ClusterTrustBundleObject[] {
+    return this.caches.clusterTrustBundles().filter((bundle) => publisherOf(bundle) === objectName);
+  }
+}
+
+/** The Signer object a published copy belongs to (its label). */
+export function publisherOf(published: {
+  metadata?: { labels?: Record<string, string> };
+}): string | undefined {
+  return published.metadata?.labels?.[trustBundleLabel];
 }

@@ -12,32 +12,32 @@ import {
   CustomObjectsApi,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { apiErrorCode, mergePatch } from "../kube/client.js";
+import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
 import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
-import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type SignerStatus } from "../api/signer.js";
 import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
 import {
   defaultCleanupIntervalMs,
   defaultCleanupPeriods,
-  kubeletServingSignerName,
   type CleanupPeriods,
 } from "../policy/kubelet-approval.js";
 import { CsrApprover, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
 import { CsrReconciler } from "./csr-reconciler.js";
-import { hasCondition, type CsrObject } from "./csr-object.js";
+import type { CsrObject } from "./csr-object.js";
+import { enqueueOnCacheEvents } from "./event-handlers.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
 import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
 import { ProgressMonitor } from "./progress-monitor.js";
-import { runWorker } from "./run-worker.js";
-import { SignerReconciler, signersKey, statusKey } from "./signer-reconciler.js";
+import { runWorker, type ReconcileResult } from "./run-worker.js";
+import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -80,6 +80,8 @@ export class SignerController {
   readonly progress: ProgressMonitor;
   private readonly informers: ControllerInformers;
   private readonly nodeAddresses: NodeAddressIndex;
+  private readonly publisher: TrustBundlePublisher;
+  private readonly publication: TrustBundlePublication;
   private readonly cleaner: CsrCleaner | undefined;
   private readonly cleanupIntervalMs: number = defaultCleanupIntervalMs;
   private readonly csrQueue = new WorkQueue(
@@ -95,8 +97,6 @@ export class SignerController {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly leaseName: string;
   private stopped = false;
-  /** resourceVersion of our last status write per Signer: its watch echo needs no new round. */
-  private readonly ownStatusWrites = new Map<string, string>();
   private readonly leadershipWaiters: (() => void)[] = [];
   private readonly workerLoops: Promise<void>[] = [];
 
@@ -109,19 +109,19 @@ export class SignerController {
     const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-    this.informers = new ControllerInformers(kubeConfig, {
+    const caches = (this.informers = new ControllerInformers(kubeConfig, {
       namespace,
       watchdogMs: options.watchdogMs,
       resyncMs: options.resyncMs,
       nodes: options.approval?.kubeletServing !== undefined,
       logger,
       isOurSignerName: (signerName) => this.csrReconciler.isOurs({ spec: { signerName } }),
-    });
-    const caches = this.informers;
+    }));
     this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     this.registry = new SignerRegistry(
       {
         signers: () => caches.signers.list(),
+        signer: (name) => caches.signers.get(name),
         secret: (ns, name) => caches.secrets.get(name, ns),
         namespaces: () => caches.namespaces.list(),
       },
@@ -152,43 +152,39 @@ export class SignerController {
       approver,
       options.waitingApprovalGraceMs,
     );
-    const publication = new TrustBundlePublication(new TrustBundlePublisher(kubeConfig), {
+    this.publisher = new TrustBundlePublisher(kubeConfig);
+    this.publication = new TrustBundlePublication(this.publisher, {
       namespaces: () =>
         caches.namespaces
           .list()
-          .flatMap((ns) =>
-            ns.metadata?.name
-              ? [{ name: ns.metadata.name, terminating: ns.status?.phase === "Terminating" }]
-              : [],
+          .flatMap(({ metadata, status }) =>
+            metadata?.name ? [{ name: metadata.name, terminating: status?.phase === "Terminating" }] : [],
           ),
       configMaps: () => caches.configMaps.list(),
+      clusterTrustBundles: () => caches.clusterTrustBundles.list(),
     });
+    const writeStatus = async (name: string, status: SignerStatus): Promise<"ok" | "gone"> => {
+      const target = { group: signerApiGroup, version: signerApiVersion, plural: signerPlural, name };
+      try {
+        await customObjects.patchClusterCustomObjectStatus({ ...target, body: { status } }, mergePatch);
+        return "ok";
+      } catch (error) {
+        if (apiErrorCode(error) === 404) return "gone"; // deleted meanwhile
+        throw error;
+      }
+    };
     this.signerReconciler = new SignerReconciler(
       this.registry,
-      publication,
-      async (name, status) => {
-        try {
-          const written = (await customObjects.patchClusterCustomObjectStatus(
-            {
-              group: signerApiGroup,
-              version: signerApiVersion,
-              plural: signerPlural,
-              name,
-              body: { status },
-            },
-            mergePatch,
-          )) as SignerObject;
-          this.ownStatusWrites.set(name, written.metadata?.resourceVersion ?? "");
-          return "ok";
-        } catch (error) {
-          if (apiErrorCode(error) === 404) return "gone"; // deleted meanwhile
-          throw error;
-        }
-      },
+      this.publication,
+      writeStatus,
       this.metrics,
       logger,
-      () => this.isLeader,
-      (signerNames) => this.enqueueAllCsrs(signerNames),
+      {
+        isLeader: () => this.isLeader,
+        now,
+        signersReady: (signerNames) => this.enqueueAllCsrs(signerNames),
+        enqueue: (objectName) => this.signerQueue.add(objectName),
+      },
     );
     if (options.cleanup !== false) {
       const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };
@@ -217,7 +213,7 @@ export class SignerController {
     }
     this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
-    for (const informer of this.informers.all())
+    for (const informer of [...caches.all(), caches.clusterTrustBundles])
       this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
@@ -241,47 +237,51 @@ export class SignerController {
   }
 
   async start(): Promise<void> {
-    this.endpoints = await HttpEndpoints.start(this.options, {
+    const { options } = this;
+    this.endpoints = await HttpEndpoints.start(options, {
       metrics: this.metrics.registry,
       stalls: () => this.progress.problems(),
       ready: () => this.ready,
     });
-    this.watchCaches();
-    await this.informers.startSignerSide();
-    this.signerReconciler.rebuild();
+    enqueueOnCacheEvents(
+      this.informers,
+      this.registry,
+      { csrs: this.csrQueue, signers: this.signerQueue },
+      (csr) => this.csrReconciler.isOurs(csr),
+      this.nodeAddresses,
+    );
+    await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
+    this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
     await this.informers.csrs.start();
-    this.every(this.options.caFolderPollMs ?? 10_000, () => this.signerQueue.add(signersKey));
+    // Mounted CA files are not watched: only Signers reading a folder are polled.
+    this.every(options.caFolderPollMs ?? 10_000, () => {
+      for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
+    });
     const cleaner = this.cleaner;
     if (cleaner) this.every(this.cleanupIntervalMs, () => void (this.isLeader && cleaner.sweep()));
     this.elector?.start();
-    const common = { progress: this.progress, logger: this.options.logger };
-    for (let i = 0; i < this.options.workers; i++) {
-      const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
-      const reconcileCsr = async (name: string) => {
-        // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
-        if (!this.isLeader) return { kind: "done" } as const;
-        try {
-          return await this.csrReconciler.reconcile(name);
-        } finally {
-          // Counts and troubles reach Signer status in one write per 2 s at most (addAfter coalesces).
-          this.signerQueue.addAfter(statusKey, 2000);
-        }
-      };
-      const beforeEach = () => this.waitForLeadership();
+    const common = { progress: this.progress, logger: options.logger };
+    const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
+    const beforeEach = (): Promise<void> => this.waitForLeadership();
+    for (let i = 0; i < options.workers; i++)
       this.workerLoops.push(
-        runWorker(this.csrQueue, reconcileCsr, { ...common, name: "csr", metrics: csrMetrics, beforeEach }),
+        runWorker(this.csrQueue, (name) => this.reconcileCsr(name), {
+          ...common,
+          name: "csr",
+          metrics: csrMetrics,
+          beforeEach,
+        }),
       );
-    }
     this.workerLoops.push(
-      runWorker(this.signerQueue, (key) => this.signerReconciler.reconcile(key), {
+      runWorker(this.signerQueue, (name) => this.signerReconciler.reconcile(name), {
         ...common,
-        name: "signers",
+        name: "signer",
       }),
     );
-    this.options.logger.info("controller started", {
-      namespace: this.options.namespace,
-      workers: this.options.workers,
-      leaderElection: this.options.leaderElection,
+    options.logger.info("controller started", {
+      namespace: options.namespace,
+      workers: options.workers,
+      leaderElection: options.leaderElection,
     });
   }
 
@@ -297,36 +297,29 @@ export class SignerController {
     await this.endpoints?.close();
   }
 
-  /** Cache events become queue keys; handlers do nothing else. */
-  private watchCaches(): void {
-    const caches = this.informers;
-    const enqueueSigners = (): void => this.signerQueue.add(signersKey);
-    caches.signers.on((event, signer) => {
-      // The echo of our own status write changes nothing a round would look at.
-      const name = signer.metadata?.name ?? "";
-      if (event === "upsert" && signer.metadata?.resourceVersion === this.ownStatusWrites.get(name)) return;
-      enqueueSigners();
-    });
-    caches.secrets.on(enqueueSigners);
-    caches.namespaces.on(() => {
-      this.registry.namespacesChanged();
-      enqueueSigners();
-    });
-    caches.configMaps.on(enqueueSigners); // an edited or deleted copy is put back at once
-    caches.csrs.on((event, csr) => {
-      const name = csr.metadata?.name;
-      if (!name) return;
-      // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
-      if (event === "delete" || this.csrReconciler.isOurs(csr)) this.csrQueue.add(name);
-    });
-    // Registered before the informer starts, so the first list fills the index.
-    caches.nodes?.on((event, node) => {
-      const changed =
-        event === "delete" ? (this.nodeAddresses.delete(node), true) : this.nodeAddresses.upsert(node);
-      // New addresses can make the Node's undecided kubelet-serving CSRs approvable; a heartbeat that
-      // changes no address (most Node updates, and resyncs) costs no scan of the CSR cache.
-      if (changed) this.requeueUndecidedKubeletServing(node.metadata?.name ?? "");
-    });
+  private async reconcileCsr(name: string): Promise<ReconcileResult> {
+    // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
+    if (!this.isLeader) return { kind: "done" };
+    const signer = this.registry.forSignerName(this.informers.csrs.get(name)?.spec?.signerName ?? "");
+    try {
+      return await this.csrReconciler.reconcile(name);
+    } finally {
+      // Counts and troubles reach the Signer's status in one write per 2 s at most (addAfter coalesces).
+      if (signer) this.signerQueue.addAfter(signer.objectName, 2000);
+    }
+  }
+
+  /** Whether the API serves ClusterTrustBundles; asked until it answers (as the caches list until they can). */
+  private async clusterTrustBundlesServed(): Promise<boolean> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        return await this.publisher.clusterTrustBundlesAvailable();
+      } catch (error) {
+        if (this.stopped) throw error;
+        this.options.logger.warn("API discovery failed; retrying", { error: describeError(error) });
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   private every(milliseconds: number, action: () => void): void {
@@ -337,12 +330,12 @@ export class SignerController {
 
   private setLeading(leading: boolean): void {
     this.metrics.leader.set({ name: this.leaseName }, leading ? 1 : 0);
-    if (leading) {
-      for (const resolve of this.leadershipWaiters.splice(0)) resolve();
-      // A new leader takes over everything pending: nothing waits for the next event.
-      this.signerQueue.add(signersKey);
-      this.enqueueAllCsrs();
-    }
+    if (!leading) return;
+    for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+    // A new leader takes over everything pending: nothing waits for the next event.
+    for (const signer of this.registry.all()) this.signerQueue.add(signer.objectName);
+    for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
+    this.enqueueAllCsrs();
   }
 
   private async waitForLeadership(): Promise<void> {
@@ -363,19 +356,6 @@ export class SignerController {
         (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
       )
         this.csrQueue.add(name);
-    }
-  }
-
-  private requeueUndecidedKubeletServing(nodeName: string): void {
-    for (const csr of this.informers.csrs.list()) {
-      if (
-        csr.metadata?.name &&
-        csr.spec?.signerName === kubeletServingSignerName &&
-        csr.spec.username === `system:node:${nodeName}` &&
-        !hasCondition(csr, "Approved") &&
-        !hasCondition(csr, "Denied")
-      )
-        this.csrQueue.add(csr.metadata.name);
     }
   }
 }

@@ -1,13 +1,22 @@
 /**
  * The caches the controller reads: CSRs (cut to what we read), Signers, CA Secrets of the controller
- * namespace, Namespaces, the ConfigMaps we published (label-selected) and, when kubelet-serving
- * approval is on, Nodes.
+ * namespace, Namespaces, the ConfigMaps and ClusterTrustBundles we published (label-selected; the
+ * latter when the API serves them) and, when kubelet-serving approval is on, Nodes.
  */
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import {
+  CertificatesV1beta1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from "@kubernetes/client-node";
 import { ResilientInformer, type ListResult } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
-import { trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
+import {
+  trustBundleLabel,
+  type ClusterTrustBundleObject,
+  type ConfigMapObject,
+} from "../bundle/publishers.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
@@ -40,7 +49,10 @@ export class ControllerInformers {
   readonly secrets: ResilientInformer<SecretObject>;
   readonly namespaces: ResilientInformer<NamespaceObject>;
   readonly configMaps: ResilientInformer<ConfigMapObject>;
+  readonly clusterTrustBundles: ResilientInformer<ClusterTrustBundleObject>;
   readonly nodes: ResilientInformer<IndexedNode> | undefined;
+  /** Whether the API serves ClusterTrustBundles (known once startSignerSide has run). */
+  private clusterTrustBundlesServed = false;
 
   constructor(kubeConfig: KubeConfig, settings: InformerSettings) {
     const core = kubeConfig.makeApiClient(CoreV1Api);
@@ -91,6 +103,16 @@ export class ControllerInformers {
           ListResult<ConfigMapObject>
         >,
     });
+    const certificatesBeta = kubeConfig.makeApiClient(CertificatesV1beta1Api);
+    this.clusterTrustBundles = new ResilientInformer<ClusterTrustBundleObject>(kubeConfig, {
+      ...common,
+      path: "/apis/certificates.k8s.io/v1beta1/clustertrustbundles",
+      labelSelector: trustBundleLabel,
+      list: (page) =>
+        certificatesBeta.listClusterTrustBundle({ labelSelector: trustBundleLabel, ...page }) as Promise<
+          ListResult<ClusterTrustBundleObject>
+        >,
+    });
     this.nodes = settings.nodes
       ? new ResilientInformer<IndexedNode>(kubeConfig, {
           ...common,
@@ -109,11 +131,17 @@ export class ControllerInformers {
       this.namespaces,
     ];
     if (this.nodes) all.push(this.nodes);
+    if (this.clusterTrustBundlesServed) all.push(this.clusterTrustBundles);
     return all;
   }
 
-  /** Starts every cache but the CSRs' and waits for their first lists (Signers must be known first). */
-  async startSignerSide(): Promise<void> {
+  /**
+   * Starts every cache but the CSRs' and waits for their first lists (Signers must be known first).
+   * The ClusterTrustBundle cache starts only when `clusterTrustBundlesServed`: a watch of a resource
+   * the API server does not serve would never sync.
+   */
+  async startSignerSide(clusterTrustBundlesServed: boolean): Promise<void> {
+    this.clusterTrustBundlesServed = clusterTrustBundlesServed;
     await Promise.all(
       this.all()
         .filter((informer) => informer !== this.csrs)

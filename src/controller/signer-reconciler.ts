@@ -1,22 +1,32 @@
 /**
- * The Signer side: rebuild the registry from the caches, publish each Signer's trust bundle, and
- * write each Signer's status. Publication and status writes happen only while this instance leads.
+ * reconcile(objectName) for one Signer: rebuild it from the caches, publish its trust bundle, write
+ * its status, and say when to look again (the next rotation step, a publication hold, an expiry
+ * warning). A Signer that no longer exists has its published copies withdrawn. Publication and
+ * status writes happen only while this instance leads. The status written is compared with the
+ * cached one first, so the watch echo of our own write is a no-op.
  */
+import type { SignerStatus } from "../api/signer.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
-import { describeError } from "../kube/client.js";
 import type { Logger } from "../logger.js";
 import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
-import type { SignerStatus } from "../api/signer.js";
-import type { SignerRegistry } from "./signer-registry.js";
-
-/** Signer queue keys: a full round (rebuild, publish, status), or only the status write. */
-export const signersKey = "signers";
-export const statusKey = "status";
+import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 
 /** Writes /status of a Signer; "gone" when it no longer exists. */
 export type SignerStatusWriter = (objectName: string, status: SignerStatus) => Promise<"ok" | "gone">;
+
+/** The longest a deadline is waited for in one go (timers take at most ~24.8 days). */
+const maximumWaitMs = 24 * 3600_000;
+
+export interface SignerReconcilerHooks {
+  isLeader(): boolean;
+  now(): Date;
+  /** Signer names that became able to sign (or got a new CA): their pending CSRs are queued. */
+  signersReady(signerNames: ReadonlySet<string>): void;
+  /** Other Signers to reconcile (their claim on a signer name changed with this one). */
+  enqueue(objectName: string): void;
+}
 
 export class SignerReconciler {
   constructor(
@@ -25,28 +35,72 @@ export class SignerReconciler {
     private readonly writeStatus: SignerStatusWriter,
     private readonly metrics: ControllerMetrics,
     private readonly logger: Logger,
-    private readonly isLeader: () => boolean,
-    /** Called with the signer names that became able to sign (or got a new CA). */
-    private readonly onSignersReady: (signerNames: ReadonlySet<string>) => void,
+    private readonly hooks: SignerReconcilerHooks,
   ) {}
 
-  async reconcile(key: string): Promise<ReconcileResult> {
-    if (key === statusKey) {
-      // Counts and signing troubles only: no rebuild, no publication.
-      if (this.isLeader()) await this.writeStatuses();
+  async reconcile(objectName: string): Promise<ReconcileResult> {
+    const { nowSigning, claimsChanged } = this.registry.refresh(objectName);
+    this.afterRebuild(nowSigning);
+    for (const other of claimsChanged) this.hooks.enqueue(other);
+    if (!this.hooks.isLeader()) return { kind: "done" };
+    const signer = this.registry.forObjectName(objectName);
+    if (!signer) {
+      await this.publication.withdraw(objectName);
       return { kind: "done" };
     }
-    this.rebuild();
-    if (!this.isLeader()) return { kind: "done" };
-    const complete = await this.publishTrustBundles();
-    await this.writeStatuses();
+    const published = await this.publish(signer);
+    await this.writeStatusOf(objectName);
     // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
-    return complete ? { kind: "done" } : { kind: "retry", reason: "PublicationIncomplete" };
+    if (published === "incomplete") return { kind: "retry", reason: "PublicationIncomplete" };
+    // New roots now count as published: the rotation gate may let the new material sign.
+    if (published === "newly") return { kind: "after", milliseconds: 0 };
+    const recheckAt = signer.recheckAt?.getTime();
+    if (recheckAt === undefined) return { kind: "done" };
+    return {
+      kind: "after",
+      milliseconds: Math.min(maximumWaitMs, Math.max(1, recheckAt - this.hooks.now().getTime())),
+    };
   }
 
-  rebuild(): void {
-    const changed = this.registry.rebuild();
-    // Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out.
+  /** Rebuilds every Signer (at start, before the CSR cache needs to know which signer names are ours). */
+  rebuildAll(): void {
+    this.afterRebuild(this.registry.rebuild());
+  }
+
+  private afterRebuild(nowSigning: string[]): void {
+    this.recordGauges();
+    if (nowSigning.length > 0) {
+      this.logger.info("signers ready", { signers: nowSigning });
+      this.hooks.signersReady(new Set(nowSigning));
+    }
+  }
+
+  private async publish(signer: ActiveSigner): Promise<"skipped" | "complete" | "newly" | "incomplete"> {
+    const { spec, bundle } = signer;
+    if (!spec || !bundle || bundle.certificates.length === 0) return "skipped"; // nothing valid to publish yet
+    const result = await this.publication.publish(signer.objectName, {
+      signerName: spec.signerName,
+      configMap: spec.trustBundle.configMap,
+      clusterTrustBundle: spec.trustBundle.clusterTrustBundle,
+      bundle,
+      tenants: this.registry.tenantNamespaces(spec),
+    });
+    for (const problem of result.problems)
+      this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
+    this.registry.reportPublication(signer.objectName, result.problems);
+    if (!result.complete) return "incomplete";
+    return this.registry.markPublished(signer.objectName) ? "newly" : "complete";
+  }
+
+  private async writeStatusOf(objectName: string): Promise<void> {
+    const status = this.registry.desiredStatus(objectName);
+    if (!status) return;
+    if ((await this.writeStatus(objectName, status)) === "ok")
+      this.registry.statusWritten(objectName, status);
+  }
+
+  /** Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out. */
+  private recordGauges(): void {
     this.metrics.signerReady.reset();
     this.metrics.caExpiry.reset();
     const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
@@ -61,8 +115,8 @@ export class SignerReconciler {
         ...authority.roots.map((c): [string, ParsedCertificate] => ["root", c]),
       ];
       for (const [role, certificate] of certificates)
+        // The fingerprint tells apart certificates with one subject (a renewed root).
         this.metrics.caExpiry.set(
-          // The fingerprint tells apart certificates with one subject (a renewed root).
           {
             signer: signerName,
             role,
@@ -72,61 +126,5 @@ export class SignerReconciler {
           seconds(certificate.notAfter),
         );
     }
-    if (changed.length > 0) {
-      this.logger.info("signers ready", { signers: changed });
-      this.onSignersReady(new Set(changed));
-    }
-  }
-
-  /**
-   * Publishes every Signer's bundle. Once all copies of a bundle are written its new roots count
-   * as published, which may let new CA material be adopted: then the signers are rebuilt.
-   * Returns false when some publication is incomplete.
-   */
-  private async publishTrustBundles(): Promise<boolean> {
-    const live = new Set<string>();
-    let newlyPublished = false;
-    let allComplete = true;
-    for (const signer of this.registry.all()) {
-      live.add(signer.objectName);
-      const { spec, bundle } = signer;
-      if (!spec || !bundle || bundle.certificates.length === 0) continue; // nothing valid to publish yet
-      const result = await this.publication.publish(signer.objectName, {
-        signerName: spec.signerName,
-        configMap: spec.trustBundle.configMap,
-        clusterTrustBundle: spec.trustBundle.clusterTrustBundle,
-        bundle,
-        tenants: this.registry.tenantNamespaces(spec),
-      });
-      for (const problem of result.problems)
-        this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
-      this.registry.reportPublication(signer.objectName, result.problems);
-      if (!result.complete) allComplete = false;
-      else if (this.registry.markPublished(signer.objectName)) newlyPublished = true;
-    }
-    // Publications of Signers that no longer exist.
-    for (const orphan of this.publication.publishers())
-      if (!live.has(orphan)) await this.publication.withdraw(orphan);
-    if (newlyPublished) this.rebuild();
-    return allComplete;
-  }
-
-  private async writeStatuses(): Promise<void> {
-    let failed = false;
-    for (const signer of this.registry.all()) {
-      const status = this.registry.desiredStatus(signer.objectName);
-      if (!status) continue;
-      try {
-        if ((await this.writeStatus(signer.objectName, status)) === "ok")
-          this.registry.statusWritten(signer.objectName);
-      } catch (error) {
-        failed = true;
-        this.logger.warn("could not write Signer status", {
-          signer: signer.objectName,
-          error: describeError(error),
-        });
-      }
-    }
-    if (failed) throw new Error("some Signer statuses were not written");
   }
 }

@@ -25,6 +25,8 @@ export interface NamespaceObject {
 
 export interface SignerSources {
   signers(): SignerObject[];
+  /** One Signer by object name (default: looked up in signers()). */
+  signer?(objectName: string): SignerObject | undefined;
   secret(namespace: string, name: string): SecretObject | undefined;
   namespaces(): NamespaceObject[];
 }
@@ -32,6 +34,12 @@ export interface SignerSources {
 export class SignerRegistry {
   private bySignerName = new Map<string, ActiveSigner>();
   private byObjectName = new Map<string, ActiveSigner>();
+  /** Each Signer as built from its object, before duplicate signer names are refused. */
+  private built = new Map<string, { signer: ActiveSigner; created: string | Date | undefined }>();
+  /** The counts since the last write that each desired status includes. */
+  private readonly countsInStatus = new WeakMap<SignerStatus, { issued: number; failed: number }>();
+  /** Counts in the last status this process wrote: the cache may not show that write yet. */
+  private readonly writtenCounts = new Map<string, { issued: number; failed: number }>();
   private readonly authorities: CertificateAuthoritySelector;
   /** Roots this process recorded (publication times, retirements), merged with Signer status. */
   private readonly recorded = new RecordedRootsBook();
@@ -66,22 +74,78 @@ export class SignerRegistry {
     return [...this.byObjectName.values()];
   }
 
+  /** The Signer object `objectName` as built, or undefined when there is none. */
+  forObjectName(objectName: string): ActiveSigner | undefined {
+    return this.byObjectName.get(objectName);
+  }
+
   /**
    * Recomputes every signer from the caches. Returns the signer names whose ability to sign
    * changed (became ready or got a new CA), so their pending CSRs can be queued again.
    */
   rebuild(): string[] {
+    this.built = new Map();
+    for (const object of this.sources.signers()) this.build(object);
+    return this.index().nowSigning;
+  }
+
+  /**
+   * Recomputes Signer `objectName` from the caches (dropping it when its object is gone). Returns
+   * the signer names whose ability to sign changed, and the other Signers whose claim on their
+   * signer name changed with it (a duplicate that now owns the name, or lost it).
+   */
+  refresh(objectName: string): { nowSigning: string[]; claimsChanged: string[] } {
+    const object = this.sources.signer
+      ? this.sources.signer(objectName)
+      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
+    const before = this.byObjectName;
+    this.built = new Map(this.built);
+    if (object) this.build(object);
+    else this.built.delete(objectName);
+    const { nowSigning } = this.index();
+    const claimsChanged = [...this.byObjectName].flatMap(([name, signer]) =>
+      name !== objectName && before.get(name)?.problem?.reason !== signer.problem?.reason ? [name] : [],
+    );
+    return { nowSigning, claimsChanged };
+  }
+
+  /** Object names of the Signers whose CA is Secret `secretName` (in the controller namespace). */
+  usingSecret(secretName: string): string[] {
+    return this.all().flatMap((s) =>
+      s.spec?.certificateAuthority.secretName === secretName ? [s.objectName] : [],
+    );
+  }
+
+  /** Object names of the Signers whose CA is a mounted folder (files are not watched: they are polled). */
+  usingFolders(): string[] {
+    return this.all().flatMap((s) => (s.spec?.certificateAuthority.path ? [s.objectName] : []));
+  }
+
+  /** Object names of the Signers whose tenants a change of Namespace `name` may change. */
+  concerning(namespace: string): string[] {
+    return this.all().flatMap(({ objectName, spec }) =>
+      spec && (spec.policy.tenants.namespaceSelector || spec.policy.tenants.namespaces.includes(namespace))
+        ? [objectName]
+        : [],
+    );
+  }
+
+  private build(object: SignerObject): void {
+    const signer = buildActiveSigner(object, this.authorities, this.recorded, this.now());
+    this.built.set(signer.objectName, { signer, created: object.metadata?.creationTimestamp });
+  }
+
+  /** Refuses duplicate signer names and indexes the rest; forgets Signers that are gone. */
+  private index(): { nowSigning: string[] } {
     const previous = this.bySignerName;
     const byObjectName = new Map<string, ActiveSigner>();
     const claims = new Map<string, SignerNameClaimant[]>();
-    for (const object of this.sources.signers()) {
-      const name = object.metadata?.name ?? "";
-      const signer = buildActiveSigner(object, this.authorities, this.recorded, this.now());
+    for (const [name, { signer, created }] of this.built) {
       byObjectName.set(name, signer);
       if (signer.spec)
         claims.set(signer.spec.signerName, [
           ...(claims.get(signer.spec.signerName) ?? []),
-          { objectName: name, creationTimestamp: object.metadata?.creationTimestamp },
+          { objectName: name, creationTimestamp: created },
         ]);
     }
     const { owners, refused } = resolveSignerNameClaims(claims);
@@ -98,17 +162,17 @@ export class SignerRegistry {
     const live = new Set(byObjectName.keys());
     this.authorities.retainOnly(live);
     this.recorded.retainOnly(live);
-    for (const troubles of [this.signingTrouble, this.publicationProblems])
-      for (const name of troubles.keys()) if (!byObjectName.has(name)) troubles.delete(name);
+    for (const state of [this.signingTrouble, this.publicationProblems, this.writtenCounts])
+      for (const name of state.keys()) if (!live.has(name)) state.delete(name);
     this.byObjectName = byObjectName;
     this.bySignerName = bySignerName;
-    const changed: string[] = [];
+    const nowSigning: string[] = [];
     for (const [signerName, signer] of bySignerName) {
       const before = previous.get(signerName);
       if (!signer.problem && (!before || before.problem || before.authority !== signer.authority))
-        changed.push(signerName);
+        nowSigning.push(signerName);
     }
-    return changed;
+    return { nowSigning };
   }
 
   /**
@@ -167,24 +231,56 @@ export class SignerRegistry {
    */
   desiredStatus(objectName: string): SignerStatus | undefined {
     const signer = this.byObjectName.get(objectName);
-    const object = this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
+    const object = this.sources.signer
+      ? this.sources.signer(objectName)
+      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
     if (!signer || !object) return undefined;
-    return desiredSignerStatus(signer, object.status ?? {}, {
+    const cached = object.status ?? {};
+    // Counts only grow and only we write them: the larger of the cache and our last write is current.
+    const written = this.writtenCounts.get(objectName);
+    const current: SignerStatus = written
+      ? {
+          ...cached,
+          issuedCount: Math.max(cached.issuedCount ?? 0, written.issued),
+          failedCount: Math.max(cached.failedCount ?? 0, written.failed),
+        }
+      : cached;
+    const issuedSince = this.issuedSinceStatus.get(objectName) ?? 0;
+    const failedSince = this.failedSinceStatus.get(objectName) ?? 0;
+    const desired = desiredSignerStatus(signer, current, {
       publicationProblem: this.publicationProblems.get(objectName),
       signingTrouble: this.signingTrouble.get(objectName),
-      issuedSince: this.issuedSinceStatus.get(objectName) ?? 0,
-      failedSince: this.failedSinceStatus.get(objectName) ?? 0,
+      issuedSince,
+      failedSince,
       recordedRoots: this.recorded.get(objectName),
       now: this.now(),
     });
+    if (desired) this.countsInStatus.set(desired, { issued: issuedSince, failed: failedSince });
+    return desired;
   }
 
-  statusWritten(objectName: string): void {
-    this.issuedSinceStatus.delete(objectName);
-    this.failedSinceStatus.delete(objectName);
+  /**
+   * `status` (from desiredStatus) was written. Counts made while it was being written stay counted
+   * for the next write.
+   */
+  statusWritten(objectName: string, status?: SignerStatus): void {
+    const included = status && this.countsInStatus.get(status);
+    if (!status || !included) {
+      this.issuedSinceStatus.delete(objectName);
+      this.failedSinceStatus.delete(objectName);
+      return;
+    }
+    this.writtenCounts.set(objectName, { issued: status.issuedCount ?? 0, failed: status.failedCount ?? 0 });
+    for (const [counts, written] of [
+      [this.issuedSinceStatus, included.issued],
+      [this.failedSinceStatus, included.failed],
+    ] as const) {
+      const left = (counts.get(objectName) ?? 0) - written;
+      if (left > 0) counts.set(objectName, left);
+      else counts.delete(objectName);
+    }
   }
 
-  /** Records that the current bundle of `objectName` is published everywhere; true when that is news. */
   markPublished(objectName: string): boolean {
     return this.recorded.markPublished(objectName, this.now());
   }
