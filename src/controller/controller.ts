@@ -10,67 +10,36 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  type KubeConfig,
 } from "@kubernetes/client-node";
-import { apiErrorCode, describeError, mergePatch } from "../kube/client.js";
-import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
+import { describeError } from "../kube/client.js";
+import { KubernetesEventRecorder } from "../kube/events.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
-import type { Logger } from "../logger.js";
-import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
-import { signerApiGroup, signerApiVersion, signerPlural, type SignerStatus } from "../api/signer.js";
+import { systemIssuanceEnvironment } from "../pki/issuance.js";
 import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
-import {
-  defaultCleanupIntervalMs,
-  defaultCleanupPeriods,
-  type CleanupPeriods,
-} from "../policy/kubelet-approval.js";
-import { CsrApprover, type ApprovalSettings } from "./approver.js";
+import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";
+import { CsrApprover } from "./approver.js";
+import type { ControllerOptions } from "./controller-options.js";
 import { CsrCleaner } from "./csr-cleaner.js";
-import { CsrReconciler } from "./csr-reconciler.js";
 import type { CsrObject } from "./csr-object.js";
+import { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./event-handlers.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
 import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
+import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
 import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
+import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
 
 export { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 
-export interface ControllerOptions {
-  kubeConfig: KubeConfig;
-  /** Where CA Secrets and the leader Lease live. */
-  namespace: string;
-  workers: number;
-  leaderElection: boolean;
-  leaseName?: string;
-  identity?: string;
-  leaseTimings?: typeof defaultLeaderElectionTimings;
-  /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
-  metricsAddress?: string;
-  probeAddress?: string;
-  /** How often mounted CA folders are re-read (Secrets are watched). */
-  caFolderPollMs?: number;
-  resyncMs?: number;
-  watchdogMs?: number;
-  logger: Logger;
-  environment?: IssuanceEnvironment;
-  events?: EventRecorder;
-  /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
-  approval?: ApprovalSettings;
-  /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
-  stallAfterMs?: number;
-  /** How long a CSR of ours may wait for approval before it gets a WaitingApproval Event (default 10 s). */
-  waitingApprovalGraceMs?: number;
-  /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
-  cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
-}
+export type { ControllerOptions } from "./controller-options.js";
 
 const defaultLeaseName = "csr-signer";
 
@@ -96,8 +65,8 @@ export class SignerController {
   private endpoints: HttpEndpoints | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly leaseName: string;
+  private readonly leadership: Leadership;
   private stopped = false;
-  private readonly leadershipWaiters: (() => void)[] = [];
   private readonly workerLoops: Promise<void>[] = [];
 
   constructor(private readonly options: ControllerOptions) {
@@ -163,16 +132,7 @@ export class SignerController {
       configMaps: () => caches.configMaps.list(),
       clusterTrustBundles: () => caches.clusterTrustBundles.list(),
     });
-    const writeStatus = async (name: string, status: SignerStatus): Promise<"ok" | "gone"> => {
-      const target = { group: signerApiGroup, version: signerApiVersion, plural: signerPlural, name };
-      try {
-        await customObjects.patchClusterCustomObjectStatus({ ...target, body: { status } }, mergePatch);
-        return "ok";
-      } catch (error) {
-        if (apiErrorCode(error) === 404) return "gone"; // deleted meanwhile
-        throw error;
-      }
-    };
+    const writeStatus = kubernetesSignerStatusWriter(customObjects);
     this.signerReconciler = new SignerReconciler(
       this.registry,
       this.publication,
@@ -211,6 +171,7 @@ export class SignerController {
       });
       this.elector.onChange((leading) => this.setLeading(leading));
     }
+    this.leadership = new Leadership(this.elector);
     this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
     for (const informer of [...caches.all(), caches.clusterTrustBundles])
@@ -228,7 +189,7 @@ export class SignerController {
   }
 
   get isLeader(): boolean {
-    return this.elector?.isLeader ?? true;
+    return this.leadership.isLeader;
   }
 
   /** Bound addresses (port 0 resolved), for tests. */
@@ -262,7 +223,7 @@ export class SignerController {
     this.elector?.start();
     const common = { progress: this.progress, logger: options.logger };
     const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
-    const beforeEach = (): Promise<void> => this.waitForLeadership();
+    const beforeEach = (): Promise<void> => this.leadership.wait();
     for (let i = 0; i < options.workers; i++)
       this.workerLoops.push(
         runWorker(this.csrQueue, (name) => this.reconcileCsr(name), {
@@ -290,7 +251,7 @@ export class SignerController {
     for (const timer of this.timers) clearInterval(timer);
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
-    for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+    this.leadership.release();
     this.informers.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
@@ -331,20 +292,11 @@ export class SignerController {
   private setLeading(leading: boolean): void {
     this.metrics.leader.set({ name: this.leaseName }, leading ? 1 : 0);
     if (!leading) return;
-    for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+    this.leadership.acquired();
     // A new leader takes over everything pending: nothing waits for the next event.
     for (const signer of this.registry.all()) this.signerQueue.add(signer.objectName);
     for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
     this.enqueueAllCsrs();
-  }
-
-  private async waitForLeadership(): Promise<void> {
-    while (!this.stopped && !this.isLeader) {
-      await new Promise<void>((resolve) => {
-        this.leadershipWaiters.push(resolve);
-        setTimeout(resolve, 1000).unref(); // re-check: the renew deadline can pass without an event
-      });
-    }
   }
 
   private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {

@@ -5,16 +5,13 @@
  * status writes happen only while this instance leads. The status written is compared with the
  * cached one first, so the watch echo of our own write is a no-op.
  */
-import type { SignerStatus } from "../api/signer.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import type { Logger } from "../logger.js";
 import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
+import type { SignerStatusWriter } from "./signer-status-writer.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
-
-/** Writes /status of a Signer; "gone" when it no longer exists. */
-export type SignerStatusWriter = (objectName: string, status: SignerStatus) => Promise<"ok" | "gone">;
 
 /** The longest a deadline is waited for in one go (timers take at most ~24.8 days). */
 const maximumWaitMs = 24 * 3600_000;
