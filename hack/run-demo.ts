@@ -24,10 +24,10 @@ import {
   kubectl,
   setApproval,
   submitCsr,
-  waitFor,
   waitForOutcome,
   waitForSignerCondition,
 } from "../test/support/controller.js";
+import { waitFor } from "../test/support/wait.js";
 import {
   asServiceAccount,
   allowToRequestCertificates,

@@ -42,12 +42,12 @@ import {
   setApproval,
   startController,
   submitCsr,
-  waitFor,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
   waitForApprovalDecision,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
 
 const kubeletServing = "kubernetes.io/kubelet-serving";

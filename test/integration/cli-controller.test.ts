@@ -15,9 +15,9 @@ import {
   deleteSigner,
   installSignerManifests,
   submitApprovedServerCsr,
-  waitFor,
   waitForOutcome,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
 

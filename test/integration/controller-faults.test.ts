@@ -18,9 +18,9 @@ import {
   readCsr,
   submitApprovedServerCsr,
   startController,
-  waitFor,
   waitForOutcome,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
 

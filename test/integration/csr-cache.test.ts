@@ -15,13 +15,13 @@ import {
   setApproval,
   startController,
   submitCsr,
-  waitFor,
   waitForCsrEvent,
   readCsr,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer, type ListResult } from "../../src/kube/informer.js";
 import type { CsrObject } from "../../src/controller/csr-reconciler.js";

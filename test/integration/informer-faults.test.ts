@@ -21,10 +21,10 @@ import {
   readCsr,
   submitApprovedServerCsr,
   startController,
-  waitFor,
   waitForOutcome,
   type RunningController,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer } from "../../src/kube/informer.js";
 import type { CsrObject } from "../../src/controller/csr-reconciler.js";

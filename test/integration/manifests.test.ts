@@ -6,19 +6,16 @@
  *
  * The CRD stays installed afterwards (other suites use it); the Signers created here are deleted.
  */
-import { spawn, execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { expect } from "chai";
 import { loadAllYaml } from "@kubernetes/client-node";
 import { parseSignerSpec, SignerSpecError } from "../../src/policy/signer-spec.js";
 import { controlPlane } from "./setup.js";
-
-const execFileAsync = promisify(execFile);
+import { testBinary } from "../support/testbin.js";
 
 const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CRD_NAME = "signers.csr-signer.io";
@@ -50,38 +47,9 @@ interface Manifest {
   spec?: Record<string, unknown>;
 }
 
-let kubectlBinary: Promise<string> | undefined;
-
-/** kubectl from $KUBE_BIN_DIR, else from the folder `hack/testbin/build.sh --print-dir` names. */
-function resolveKubectl(): Promise<string> {
-  kubectlBinary ??= (async () => {
-    let kubeBinDir = process.env.KUBE_BIN_DIR || undefined;
-    if (kubeBinDir === undefined) {
-      const { stdout } = await execFileAsync(
-        path.join(REPOSITORY_ROOT, "hack/testbin/build.sh"),
-        ["--print-dir"],
-        {
-          encoding: "utf8",
-        },
-      );
-      const line = stdout.split("\n").find((candidate) => candidate.startsWith("KUBE_BIN_DIR="));
-      kubeBinDir = line?.slice("KUBE_BIN_DIR=".length).trim();
-    }
-    if (!kubeBinDir) throw new Error("no KUBE_BIN_DIR: build the test binaries with `make testbin`");
-    const binary = path.join(kubeBinDir, "kubectl");
-    try {
-      await fsp.access(binary, fs.constants.X_OK);
-    } catch {
-      throw new Error(`${binary} is missing: build the test binaries with \`make testbin\``);
-    }
-    return binary;
-  })();
-  return kubectlBinary;
-}
-
 /** Runs kubectl against the test control plane from the repository root; never throws on exit codes. */
 async function kubectl(args: string[], input?: string, timeoutMs = 45_000): Promise<KubectlResult> {
-  const binary = await resolveKubectl();
+  const binary = testBinary("KUBE_BIN_DIR", "kubectl");
   const plane = controlPlane();
   const fullArgs = [
     `--kubeconfig=${plane.kubeconfigPath}`,

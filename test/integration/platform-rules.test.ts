@@ -15,7 +15,7 @@ import {
   type V1CertificateSigningRequest,
 } from "@kubernetes/client-node";
 import { apiErrorStatus, type ApiErrorStatus } from "../../src/kube/client.js";
-import { runOpenssl } from "../support/control-plane.js";
+import { openssl } from "../support/openssl.js";
 import {
   asServiceAccount,
   grantClusterRole,
@@ -338,7 +338,7 @@ function ignoreNotFound(error: unknown): void {
 async function createTestCa(dir: string): Promise<{ certificatePath: string; keyPath: string }> {
   const certificatePath = path.join(dir, "test-ca.crt");
   const keyPath = path.join(dir, "test-ca.key");
-  await runOpenssl([
+  openssl([
     "req",
     "-x509",
     "-new",
@@ -366,7 +366,7 @@ async function createTestCa(dir: string): Promise<{ certificatePath: string; key
 /** A PKCS#10 request shaped like istiod's for a workload: EC P-256, empty subject, one SPIFFE URI SAN. */
 async function createWorkloadCsr(dir: string, spiffeId: string): Promise<string> {
   const csrPath = path.join(dir, "workload.csr");
-  await runOpenssl([
+  openssl([
     "req",
     "-new",
     "-newkey",
@@ -403,7 +403,7 @@ async function issueCertificate(
       `subjectAltName=critical,URI:${SPIFFE_ID}`,
     ].join("\n") + "\n",
   );
-  await runOpenssl([
+  openssl([
     "x509",
     "-req",
     "-in",

@@ -32,11 +32,11 @@ import {
   setApproval,
   startController,
   submitCsr,
-  waitFor,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
 
 describe("signer controller on a real API server", function () {

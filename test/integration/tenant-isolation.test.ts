@@ -14,11 +14,11 @@ import {
   installSignerManifests,
   startController,
   submitApprovedServerCsr,
-  waitFor,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { maximumCertificateAuthorityFileBytes } from "../../src/pki/certificate-authority.js";

@@ -29,11 +29,11 @@ import {
   submitApprovedServerCsr,
   startController,
   submitCsr,
-  waitFor,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
+import { waitFor } from "../support/wait.js";
 import { grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
 

@@ -6,27 +6,30 @@
  * Every run must survive the previous one having crashed: processes run in their own process groups,
  * their ids are recorded under $CSR_SIGNER_CACHE/run, and startControlPlane() kills the groups a dead
  * run left behind (only when their command line still names that run's folder) before starting anew.
+ *
+ * The parts: control-plane/processes.ts (process groups, logs), control-plane/run-records.ts (crash
+ * clean-up), control-plane/certificates.ts (certificates and kubeconfigs), testbin.ts (binaries).
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import https from "node:https";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { kubeConfigForClientCertificate } from "../../src/kube/client.js";
-
-const execFileAsync = promisify(execFile);
-
-/** Prefix of every temporary folder; stale-run cleanup only ever deletes folders with this prefix. */
-const TEMP_DIR_PREFIX = "csr-signer-control-plane-";
-const PID_FILE_PREFIX = "control-plane-";
-const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BUILD_SCRIPT = path.join(REPOSITORY_ROOT, "hack/testbin/build.sh");
+import { delay, waitFor } from "./wait.js";
+import { testBinary } from "./testbin.js";
+import { adminKubeConfig, clientCertificateKubeConfig, createPki } from "./control-plane/certificates.js";
+import {
+  describeLog,
+  exitedProcess,
+  fileSize,
+  processState,
+  readFrom,
+  signalGroup,
+  spawnInOwnGroup,
+  terminate,
+  type ManagedProcess,
+} from "./control-plane/processes.js";
+import { cleanUpStaleRuns, recordProcess, startRun, unregisterRun } from "./control-plane/run-records.js";
 
 export interface ControlPlaneOptions {
   /** Folder holding kube-apiserver; default $KUBE_BIN_DIR, else what `hack/testbin/build.sh --print-dir` says. */
@@ -82,22 +85,11 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-/** Runs the openssl CLI and returns its standard output. */
-export async function runOpenssl(args: string[], cwd?: string): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync("openssl", args, { cwd, encoding: "utf8" });
-    return stdout;
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? "";
-    throw new Error(`openssl ${args.join(" ")} failed: ${stderr.trim() || String(error)}`, { cause: error });
-  }
-}
-
 /** Starts etcd and kube-apiserver and waits until the API server is ready. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const startedAt = performance.now();
   cleanUpStaleRuns();
-  const binaries = await resolveBinaries(options);
+  const binaries = resolveBinaries(options);
   const maxAttempts = 3;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -116,53 +108,30 @@ interface Binaries {
 
 class PortInUseError extends Error {}
 
-interface ManagedProcess {
-  readonly name: string;
-  readonly pid: number;
-  readonly logPath: string;
-  /** Resolves when the process has exited; never rejects. */
-  readonly exited: Promise<void>;
-  exitDescription?: string;
+function resolveBinaries(options: ControlPlaneOptions): Binaries {
+  return {
+    etcd: testBinary("ETCD_BIN_DIR", "etcd", options.etcdBinDir),
+    kubeApiServer: testBinary("KUBE_BIN_DIR", "kube-apiserver", options.kubeBinDir),
+  };
 }
-
-interface RunRecord {
-  ownerPid: number;
-  ownerStartTime: string | undefined;
-  dir: string;
-  processes: { name: string; pid: number }[];
-}
-
-interface LiveRun {
-  record: RunRecord;
-  pidFile: string;
-}
-
-/** Control planes of this process, torn down synchronously if the process exits without stop(). */
-const liveRuns = new Set<LiveRun>();
 
 async function startOnce(
   options: ControlPlaneOptions,
   binaries: Binaries,
   startedAt: number,
 ): Promise<ControlPlane> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), TEMP_DIR_PREFIX));
-  const runDirectory = ensureRunDirectory();
-  const run: LiveRun = {
-    record: { ownerPid: process.pid, ownerStartTime: processStartTime(process.pid), dir, processes: [] },
-    pidFile: path.join(runDirectory, `${PID_FILE_PREFIX}${process.pid}-${path.basename(dir)}.json`),
-  };
-  registerRun(run);
+  const run = await startRun();
+  const dir = run.record.dir;
   const processes: ManagedProcess[] = [];
   const launch = (name: string, binary: string, args: string[]): ManagedProcess => {
     const managed = spawnInOwnGroup(name, binary, args, path.join(dir, `${name}.log`));
     processes.push(managed);
-    run.record.processes.push({ name, pid: managed.pid });
-    writeRunRecord(run);
+    recordProcess(run, name, managed.pid);
     return managed;
   };
 
   try {
-    const pki = await createPki(path.join(dir, "pki"));
+    const pki = createPki(path.join(dir, "pki"));
     const [etcdClientPort, etcdPeerPort, apiServerPort] = await findFreePorts(3);
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const etcd = launch("etcd", binaries.etcd, [
@@ -176,10 +145,15 @@ async function startOnce(
       "--unsafe-no-fsync=true",
       "--log-level=warn",
     ]);
-    await waitFor("etcd /health", 30_000, [etcd], async () => {
-      const response = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-      return response.ok;
-    });
+    await waitFor(
+      "etcd /health",
+      async () => {
+        const response = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+        return response.ok || undefined;
+      },
+      30_000,
+      { intervalMs: 200, giveUpIf: () => exitedProcess([etcd]) },
+    );
 
     const server = `https://127.0.0.1:${apiServerPort}`;
     const apiServerArgs = [
@@ -208,11 +182,16 @@ async function startOnce(
     let apiServer = launch("kube-apiserver", binaries.kubeApiServer, apiServerArgs);
     const adminTls = { ca: pki.servingCaPem, cert: pki.adminCertificatePem, key: pki.adminKeyPem };
     const readyTimeoutMs = options.readyTimeoutMs ?? 90_000;
-    const waitForApiServerReady = (): Promise<void> =>
-      waitFor("kube-apiserver /readyz", readyTimeoutMs, [etcd, apiServer], async () => {
-        const { status, body } = await httpsGet(`${server}/readyz`, adminTls, 5_000);
-        return status === 200 && body.trim() === "ok";
-      });
+    const waitForApiServerReady = (): Promise<true> =>
+      waitFor(
+        "kube-apiserver /readyz",
+        async () => {
+          const { status, body } = await httpsGet(`${server}/readyz`, adminTls, 5_000);
+          return (status === 200 && body.trim() === "ok") || undefined;
+        },
+        readyTimeoutMs,
+        { intervalMs: 200, giveUpIf: () => exitedProcess([etcd, apiServer]) },
+      );
     await waitForApiServerReady();
 
     /** Starts kube-apiserver again with the same flags, recording its new process group for clean-up. */
@@ -229,10 +208,7 @@ async function startOnce(
           path.join(dir, "kube-apiserver.log"),
         );
         apiServer = managed;
-        const entry = run.record.processes.find((recorded) => recorded.name === "kube-apiserver");
-        if (entry === undefined) run.record.processes.push({ name: "kube-apiserver", pid: managed.pid });
-        else entry.pid = managed.pid;
-        writeRunRecord(run);
+        recordProcess(run, "kube-apiserver", managed.pid);
         try {
           await waitForApiServerReady();
           return;
@@ -265,16 +241,8 @@ async function startOnce(
       }
     };
 
-    const adminKubeConfig = (): KubeConfig =>
-      kubeConfigForClientCertificate({
-        name: "csr-signer-test-admin",
-        server,
-        certificateAuthorityPem: pki.servingCaPem,
-        clientCertificatePem: pki.adminCertificatePem,
-        clientKeyPem: pki.adminKeyPem,
-      });
     const kubeconfigPath = path.join(dir, "kubeconfig");
-    await fsp.writeFile(kubeconfigPath, adminKubeConfig().exportConfig(), { mode: 0o600 });
+    await fsp.writeFile(kubeconfigPath, adminKubeConfig(server, pki).exportConfig(), { mode: 0o600 });
 
     return {
       server,
@@ -283,16 +251,9 @@ async function startOnce(
       servingCaPem: pki.servingCaPem,
       clientCa: { certificatePath: pki.clientCaCertificatePath, keyPath: pki.clientCaKeyPath },
       startupMs: Math.round(performance.now() - startedAt),
-      kubeConfig: adminKubeConfig,
-      async clientCertificateKubeConfig(user: string, groups: string[]): Promise<KubeConfig> {
-        const issued = await issueClientCertificate(pki, user, groups);
-        return kubeConfigForClientCertificate({
-          name: `client-certificate-${randomBytes(4).toString("hex")}`,
-          server,
-          certificateAuthorityPem: pki.servingCaPem,
-          clientCertificatePem: issued.certificatePem,
-          clientKeyPem: issued.keyPem,
-        });
+      kubeConfig: () => adminKubeConfig(server, pki),
+      clientCertificateKubeConfig(user: string, groups: string[]): Promise<KubeConfig> {
+        return Promise.resolve(clientCertificateKubeConfig(server, pki, user, groups));
       },
       etcdUrl,
       restartApiServer({ whileDown } = {}): Promise<void> {
@@ -321,9 +282,12 @@ async function startOnce(
           apiServerPaused = true;
           signalGroup(apiServer.pid, "SIGSTOP");
           const pid = apiServer.pid;
-          await waitFor("kube-apiserver to stop (SIGSTOP)", 10_000, [apiServer], async () => {
-            return processState(pid) === "T";
-          });
+          await waitFor(
+            "kube-apiserver to stop (SIGSTOP)",
+            () => Promise.resolve(processState(pid) === "T" || undefined),
+            10_000,
+            { intervalMs: 200, giveUpIf: () => exitedProcess([apiServer]) },
+          );
         });
       },
       resumeApiServer(): Promise<void> {
@@ -361,197 +325,6 @@ async function startOnce(
   }
 }
 
-async function resolveBinaries(options: ControlPlaneOptions): Promise<Binaries> {
-  let kubeBinDir = options.kubeBinDir || process.env.KUBE_BIN_DIR || undefined;
-  let etcdBinDir = options.etcdBinDir || process.env.ETCD_BIN_DIR || undefined;
-  if (kubeBinDir === undefined || etcdBinDir === undefined) {
-    // Only asks where the binaries live; building is `make testbin`'s job, never the harness's.
-    const { stdout } = await execFileAsync(BUILD_SCRIPT, ["--print-dir"], { encoding: "utf8" });
-    const printed = new Map(
-      stdout
-        .split("\n")
-        .filter((line) => line.includes("="))
-        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1).trim()]),
-    );
-    kubeBinDir ??= printed.get("KUBE_BIN_DIR");
-    etcdBinDir ??= printed.get("ETCD_BIN_DIR");
-  }
-  if (kubeBinDir === undefined || etcdBinDir === undefined) {
-    throw new Error(`could not find the test binaries: ${BUILD_SCRIPT} --print-dir printed no folders`);
-  }
-  const binaries = {
-    etcd: path.join(etcdBinDir, "etcd"),
-    kubeApiServer: path.join(kubeBinDir, "kube-apiserver"),
-  };
-  for (const binary of Object.values(binaries)) {
-    try {
-      await fsp.access(binary, fs.constants.X_OK);
-    } catch {
-      throw new Error(`${binary} is missing: build the test binaries first with \`make testbin\``);
-    }
-  }
-  return binaries;
-}
-
-interface Pki {
-  servingCaPem: string;
-  servingCertificatePath: string;
-  servingKeyPath: string;
-  clientCaCertificatePath: string;
-  clientCaKeyPath: string;
-  adminCertificatePem: string;
-  adminKeyPem: string;
-  serviceAccountKeyPath: string;
-  dir: string;
-}
-
-async function createPki(dir: string): Promise<Pki> {
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = (name: string): string => path.join(dir, name);
-  await Promise.all([
-    createCa(file("serving-ca"), "csr-signer-test serving CA"),
-    createCa(file("client-ca"), "csr-signer-test client CA"),
-    // SEC1 ("EC PRIVATE KEY"): --service-account-key-file does not read PKCS#8 ("PRIVATE KEY").
-    runOpenssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", file("service-account.key")]),
-  ]);
-  await Promise.all([
-    issueLeaf({
-      path: file("serving"),
-      subject: "/CN=kube-apiserver",
-      caPath: file("serving-ca"),
-      extensions: [
-        "basicConstraints=critical,CA:FALSE",
-        "keyUsage=critical,digitalSignature",
-        "extendedKeyUsage=serverAuth",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      ],
-    }),
-    issueLeaf({
-      path: file("admin"),
-      subject: "/O=system:masters/CN=admin",
-      caPath: file("client-ca"),
-      extensions: clientExtensions,
-    }),
-  ]);
-  const read = (name: string): Promise<string> => fsp.readFile(file(name), "utf8");
-  return {
-    servingCaPem: await read("serving-ca.crt"),
-    servingCertificatePath: file("serving.crt"),
-    servingKeyPath: file("serving.key"),
-    clientCaCertificatePath: file("client-ca.crt"),
-    clientCaKeyPath: file("client-ca.key"),
-    adminCertificatePem: await read("admin.crt"),
-    adminKeyPem: await read("admin.key"),
-    serviceAccountKeyPath: file("service-account.key"),
-    dir,
-  };
-}
-
-const clientExtensions = [
-  "basicConstraints=critical,CA:FALSE",
-  "keyUsage=critical,digitalSignature",
-  "extendedKeyUsage=clientAuth",
-];
-
-async function issueClientCertificate(
-  pki: Pki,
-  user: string,
-  groups: string[],
-): Promise<{ certificatePem: string; keyPem: string }> {
-  const escape = (value: string): string => value.replace(/[/\\=+,]/g, (character) => `\\${character}`);
-  const subject = [...groups.map((group) => `/O=${escape(group)}`), `/CN=${escape(user)}`].join("");
-  const base = path.join(pki.dir, `client-${randomBytes(6).toString("hex")}`);
-  await issueLeaf({
-    path: base,
-    subject,
-    caPath: path.join(pki.dir, "client-ca"),
-    extensions: clientExtensions,
-  });
-  const [certificatePem, keyPem] = await Promise.all([
-    fsp.readFile(`${base}.crt`, "utf8"),
-    fsp.readFile(`${base}.key`, "utf8"),
-  ]);
-  return { certificatePem, keyPem };
-}
-
-/** Self-signed EC P-256 CA at `<base>.crt` / `<base>.key`. */
-async function createCa(base: string, commonName: string): Promise<void> {
-  await runOpenssl([
-    "req",
-    "-x509",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${base}.key`,
-    "-out",
-    `${base}.crt`,
-    "-subj",
-    `/CN=${commonName}`,
-    "-days",
-    "7",
-    "-sha256",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-}
-
-/** EC P-256 key and certificate at `<path>.key` / `<path>.crt`, signed by the CA at `<caPath>.crt/.key`. */
-async function issueLeaf(leaf: {
-  path: string;
-  subject: string;
-  caPath: string;
-  extensions: string[];
-}): Promise<void> {
-  await runOpenssl([
-    "req",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${leaf.path}.key`,
-    "-out",
-    `${leaf.path}.csr`,
-    "-subj",
-    leaf.subject,
-  ]);
-  await fsp.writeFile(`${leaf.path}.ext`, leaf.extensions.join("\n") + "\n");
-  await runOpenssl([
-    "x509",
-    "-req",
-    "-in",
-    `${leaf.path}.csr`,
-    "-CA",
-    `${leaf.caPath}.crt`,
-    "-CAkey",
-    `${leaf.caPath}.key`,
-    "-set_serial",
-    randomSerial(),
-    "-days",
-    "7",
-    "-sha256",
-    "-extfile",
-    `${leaf.path}.ext`,
-    "-out",
-    `${leaf.path}.crt`,
-  ]);
-}
-
-/** 128 random bits as a positive serial number. */
-function randomSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
-  return `0x${bytes.toString("hex")}`;
-}
-
 async function findFreePorts(count: number): Promise<number[]> {
   // All listeners stay open until every port is known, so the same port is never handed out twice.
   const servers = await Promise.all(
@@ -570,99 +343,6 @@ async function findFreePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-function spawnInOwnGroup(name: string, binary: string, args: string[], logPath: string): ManagedProcess {
-  const logFd = fs.openSync(logPath, "a");
-  let child: ChildProcess;
-  try {
-    // detached: a new session and process group, so the whole group can be killed, and a Ctrl-C in the
-    // terminal reaches only the test process, whose handlers then stop the control plane in order.
-    child = spawn(binary, args, { detached: true, stdio: ["ignore", logFd, logFd] });
-  } finally {
-    fs.closeSync(logFd);
-  }
-  // Not kept alive by the children: a run that forgets stop() still exits, and the exit hook kills them.
-  child.unref();
-  if (child.pid === undefined) {
-    throw new Error(`could not start ${binary}`);
-  }
-  const managed: ManagedProcess = {
-    name,
-    pid: child.pid,
-    logPath,
-    exited: new Promise<void>((resolve) => {
-      child.once("exit", (code, signal) => {
-        managed.exitDescription = signal === null ? `exit code ${code}` : `signal ${signal}`;
-        resolve();
-      });
-      child.once("error", (error) => {
-        managed.exitDescription = `spawn error: ${error.message}`;
-        resolve();
-      });
-    }),
-  };
-  return managed;
-}
-
-/** SIGTERM to the process group, SIGKILL after a grace period; resolves once the leader has exited. */
-async function terminate(managed: ManagedProcess, graceMs = 5_000): Promise<void> {
-  if (managed.exitDescription === undefined) {
-    signalGroup(managed.pid, "SIGTERM");
-    if (!(await exitsWithin(managed, graceMs))) {
-      signalGroup(managed.pid, "SIGKILL");
-      await exitsWithin(managed, graceMs);
-    }
-  }
-  // Anything the leader left behind in its group.
-  signalGroup(managed.pid, "SIGKILL");
-}
-
-/** Whether the process exits within the time; the timer is cleared so it never holds the event loop. */
-async function exitsWithin(managed: ManagedProcess, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([managed.exited.then(() => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function signalGroup(processGroupId: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-processGroupId, signal);
-  } catch (error) {
-    // ESRCH: the group is already gone, which is the goal.
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
-}
-
-/** Polls check() until it returns true; fails early when one of the watched processes exits. */
-async function waitFor(
-  what: string,
-  timeoutMs: number,
-  watched: ManagedProcess[],
-  check: () => Promise<boolean>,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  let lastProblem = "no answer yet";
-  for (;;) {
-    const dead = watched.find((managed) => managed.exitDescription !== undefined);
-    if (dead !== undefined) {
-      throw new Error(`${dead.name} exited (${dead.exitDescription}) while waiting for ${what}`);
-    }
-    try {
-      if (await check()) return;
-      lastProblem = "not ready";
-    } catch (error) {
-      lastProblem = String(error);
-    }
-    if (performance.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${lastProblem})`);
-    }
-    await delay(200);
-  }
-}
-
 function httpsGet(
   url: string,
   tls: { ca: string; cert: string; key: string },
@@ -679,165 +359,4 @@ function httpsGet(
     request.on("timeout", () => request.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
     request.on("error", reject);
   });
-}
-
-function describeLog(managed: ManagedProcess, lines = 40): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(managed.logPath, "utf8");
-  } catch (error) {
-    text = `(no log: ${String(error)})`;
-  }
-  const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
-  return `--- last ${lines} lines of ${managed.logPath} (${managed.exitDescription ?? "running"}) ---\n${tail}`;
-}
-
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** The text of a file from a byte offset on ("" when it cannot be read). */
-function readFrom(file: string, offset: number): string {
-  try {
-    return fs.readFileSync(file).subarray(offset).toString("utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** Field 3 of /proc/<pid>/stat: R running, S sleeping, T stopped, Z zombie...; undefined when gone. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return undefined;
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Run records: what lets the next run clean up after a crashed one, and this process after itself.
-
-function runDirectory(): string {
-  const cache = process.env.CSR_SIGNER_CACHE || path.join(os.homedir(), ".cache", "csr-signer");
-  return path.join(cache, "run");
-}
-
-function ensureRunDirectory(): string {
-  const directory = runDirectory();
-  fs.mkdirSync(directory, { recursive: true });
-  return directory;
-}
-
-function writeRunRecord(run: LiveRun): void {
-  const temporary = `${run.pidFile}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify(run.record, null, 2));
-  fs.renameSync(temporary, run.pidFile);
-}
-
-/** Field 22 of /proc/<pid>/stat: with the pid, it tells a live owner from a reused pid. */
-function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may contain spaces and parentheses; fields after it are plain.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined; // No such process.
-  }
-}
-
-function processCommandLine(pid: number): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-  } catch {
-    return undefined; // No such process.
-  }
-}
-
-/** Kills the process groups and removes the folders of runs whose owning process is gone. */
-function cleanUpStaleRuns(): void {
-  const directory = runDirectory();
-  let names: string[];
-  try {
-    names = fs.readdirSync(directory);
-  } catch {
-    return; // No run directory yet: nothing ever ran here.
-  }
-  for (const name of names) {
-    if (!name.startsWith(PID_FILE_PREFIX) || !name.endsWith(".json")) continue;
-    const pidFile = path.join(directory, name);
-    let record: RunRecord;
-    try {
-      record = JSON.parse(fs.readFileSync(pidFile, "utf8")) as RunRecord;
-    } catch {
-      // Half-written or removed meanwhile by its owner; a half-written one has no processes yet.
-      continue;
-    }
-    const ownerAlive =
-      record.ownerStartTime !== undefined && processStartTime(record.ownerPid) === record.ownerStartTime;
-    if (ownerAlive) continue; // Another test run in progress, not ours to touch.
-    for (const { name: processName, pid } of record.processes ?? []) {
-      // Only a process still running with that run's folder on its command line; pids get reused.
-      if (typeof pid === "number" && processCommandLine(pid)?.includes(record.dir)) {
-        console.error(`control-plane: killing stale ${processName} (process group ${pid}) of a crashed run`);
-        signalGroup(pid, "SIGKILL");
-      }
-    }
-    if (isOurTemporaryFolder(record.dir)) fs.rmSync(record.dir, { recursive: true, force: true });
-    fs.rmSync(pidFile, { force: true });
-  }
-}
-
-function isOurTemporaryFolder(dir: unknown): dir is string {
-  return (
-    typeof dir === "string" &&
-    path.dirname(dir) === path.resolve(os.tmpdir()) &&
-    path.basename(dir).startsWith(TEMP_DIR_PREFIX)
-  );
-}
-
-let exitHooksInstalled = false;
-
-function registerRun(run: LiveRun): void {
-  liveRuns.add(run);
-  writeRunRecord(run);
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  // 'exit' handlers must be synchronous: no grace period, straight SIGKILL.
-  process.on("exit", killLiveRunsSynchronously);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    const onSignal = (): void => {
-      killLiveRunsSynchronously();
-      process.removeListener(signal, onSignal);
-      // Our listener replaced the default action (terminate): restore it unless someone else handles it.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
-
-function unregisterRun(run: LiveRun): void {
-  liveRuns.delete(run);
-  fs.rmSync(run.pidFile, { force: true });
-}
-
-function killLiveRunsSynchronously(): void {
-  for (const run of liveRuns) {
-    for (const { pid } of [...run.record.processes].reverse()) signalGroup(pid, "SIGKILL");
-    try {
-      fs.rmSync(run.record.dir, { recursive: true, force: true });
-    } catch {
-      // A process may still be writing into it for a moment; the next run's cleanup removes it.
-      continue;
-    }
-    unregisterRun(run);
-  }
 }

@@ -4,7 +4,6 @@
  * and approvers and to wait for outcomes.
  */
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
 import {
   ApiextensionsV1Api,
   CertificatesV1Api,
@@ -18,6 +17,8 @@ import { apiErrorCode } from "../../src/kube/client.js";
 import { jsonLogger, type Logger } from "../../src/logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import type { ControlPlane } from "./control-plane.js";
+import { repositoryRoot, testBinary } from "./testbin.js";
+import { waitFor } from "./wait.js";
 import { buildTestCertificateRequest, testKey } from "./pki.js";
 import {
   grantClusterRole,
@@ -27,24 +28,19 @@ import {
 } from "./identities.js";
 
 export const controllerNamespace = "csr-signer";
-const repositoryRoot = join(import.meta.dirname, "..", "..");
-
-function kubeBinDir(): string {
-  if (process.env.KUBE_BIN_DIR) return process.env.KUBE_BIN_DIR;
-  const printed = execFileSync(join(repositoryRoot, "hack", "testbin", "build.sh"), ["--print-dir"], {
-    encoding: "utf8",
-  });
-  return /^KUBE_BIN_DIR=(.*)$/m.exec(printed)![1]!;
-}
 
 /** Runs the real kubectl against the control plane. */
 export function kubectl(controlPlane: ControlPlane, args: string[], input?: string): string {
-  return execFileSync(join(kubeBinDir(), "kubectl"), ["--kubeconfig", controlPlane.kubeconfigPath, ...args], {
-    cwd: repositoryRoot,
-    encoding: "utf8",
-    input,
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  return execFileSync(
+    testBinary("KUBE_BIN_DIR", "kubectl"),
+    ["--kubeconfig", controlPlane.kubeconfigPath, ...args],
+    {
+      cwd: repositoryRoot,
+      encoding: "utf8",
+      input,
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
 }
 
 const installed = new WeakSet<ControlPlane>();
@@ -71,28 +67,6 @@ export async function installSignerManifests(controlPlane: ControlPlane): Promis
       : undefined;
   });
   installed.add(controlPlane);
-}
-
-/** Polls `probe` every 50 ms until it returns something other than undefined. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`,
-  );
 }
 
 export interface RunningController {

@@ -18,6 +18,7 @@ import {
   type V1PolicyRule,
 } from "@kubernetes/client-node";
 import { apiErrorCode, ConnectionReusingKubeConfig } from "../../src/kube/client.js";
+import { waitFor } from "./wait.js";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 type Dispatch = Dispatcher["dispatch"];
@@ -304,27 +305,24 @@ async function waitUntilAuthorized(
     name: rule.resourceNames?.[0],
   };
   const authorization = admin.makeApiClient(AuthorizationV1Api);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const review = await authorization.createSubjectAccessReview({
-      body: {
-        spec: {
-          user: identity.user,
-          groups: identity.groups,
-          ...(resource === undefined
-            ? { nonResourceAttributes: { path: rule.nonResourceURLs?.[0] ?? "/", verb: attributes.verb } }
-            : { resourceAttributes: attributes }),
+  await waitFor(
+    `the RBAC grant for ${identity.user} to take effect (${JSON.stringify(attributes)})`,
+    async () => {
+      const review = await authorization.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: identity.user,
+            groups: identity.groups,
+            ...(resource === undefined
+              ? { nonResourceAttributes: { path: rule.nonResourceURLs?.[0] ?? "/", verb: attributes.verb } }
+              : { resourceAttributes: attributes }),
+          },
         },
-      },
-    });
-    if (review.status?.allowed === true) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `RBAC grant for ${identity.user} not effective after 15 s: ${JSON.stringify(attributes)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+      });
+      return review.status?.allowed === true ? true : undefined;
+    },
+    15_000,
+  );
 }
 
 function identityOfSubject(subject: RbacV1Subject): Identity {

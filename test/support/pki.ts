@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { X509Certificate, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +17,7 @@ import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
 import { Oid } from "../../src/pki/oids.js";
 import { encodePem } from "../../src/pki/pem.js";
 import { encodeGeneralNames, type SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
+import { openssl, OpensslError } from "./openssl.js";
 
 export type TestKeyType = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "rsa-1024" | "rsa-2048" | "rsa-3072";
 
@@ -158,10 +158,6 @@ export const caTrueExtension: RawExtension = {
 // ---------------------------------------------------------------------------------------------
 // openssl, the independent judge.
 
-export function openssl(args: string[], input?: string): string {
-  return execFileSync("openssl", args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-}
-
 /** Runs a function with a temporary folder, removed afterwards. */
 export function withTempDir<T>(run: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), "csr-signer-test-"));
@@ -186,10 +182,10 @@ export function opensslVerify(chainPem: string, rootsPem: string, extraArgs: str
     if (blocks.length > 1) args.push("-untrusted", join(dir, "untrusted.pem"));
     args.push(join(dir, "leaf.pem"));
     try {
-      return execFileSync("openssl", args, { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+      return openssl(args);
     } catch (error) {
-      const failure = error as { stdout?: string; stderr?: string };
-      throw new Error(`openssl verify failed: ${failure.stdout ?? ""}${failure.stderr ?? ""}`);
+      if (!(error instanceof OpensslError)) throw error;
+      throw new Error(`openssl verify failed: ${error.output}`);
     }
   });
 }

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { buildScript, testBinary } from "./testbin.js";
 
 /** What Go's crypto/x509 saw in one request (hack/testbin/x509-oracle/main.go writes it). */
 export interface GoView {
@@ -19,9 +19,6 @@ export interface GoView {
   extensions: { oid: string; critical: boolean; value: string }[];
   basicConstraintsCA: boolean | null;
 }
-
-const repositoryRoot = new URL("../..", import.meta.url).pathname;
-const buildScript = join(repositoryRoot, "hack/testbin/build.sh");
 
 /**
  * The Go helper as one long-lived process: a request per line in, a JSON report per line out.
@@ -44,10 +41,8 @@ export class X509Oracle {
 
   static start(): X509Oracle {
     execFileSync(buildScript, ["x509-oracle"], { stdio: ["ignore", "inherit", "inherit"] });
-    const dirs = execFileSync(buildScript, ["--print-dir"], { encoding: "utf8" });
-    const dir = /^X509_ORACLE_BIN_DIR=(.*)$/m.exec(dirs)?.[1];
-    if (!dir) throw new Error(`hack/testbin/build.sh --print-dir names no X509_ORACLE_BIN_DIR:\n${dirs}`);
-    return new X509Oracle(spawn(join(dir, "x509-oracle"), [], { stdio: ["pipe", "pipe", "pipe"] }));
+    const binary = testBinary("X509_ORACLE_BIN_DIR", "x509-oracle");
+    return new X509Oracle(spawn(binary, [], { stdio: ["pipe", "pipe", "pipe"] }));
   }
 
   inspect(der: Uint8Array): Promise<GoView> {

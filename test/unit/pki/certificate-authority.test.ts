@@ -9,6 +9,7 @@ import {
   readCertificateAuthorityFolder,
 } from "../../../src/pki/certificate-authority.js";
 import type { CertificateAuthorityProblem } from "../../../src/api/reasons.js";
+import { thrownBy } from "../../support/errors.js";
 import {
   createIntermediateCertificateAuthority,
   createRootCertificateAuthority,
@@ -25,16 +26,6 @@ import {
   makeCertificateAuthorityUnderRenewedRoot,
   testKey,
 } from "../../support/pki.js";
-
-function problemOf(run: () => unknown): CertificateAuthorityError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof CertificateAuthorityError) return error;
-    throw error;
-  }
-  throw new Error("expected the CA material to be refused");
-}
 
 describe("loadCertificateAuthority", function () {
   this.timeout(30_000);
@@ -243,14 +234,14 @@ describe("loadCertificateAuthority", function () {
     ];
   for (const [name, files, problem, message] of refusals) {
     it(`refuses ${name} (${problem})`, () => {
-      const error = problemOf(() => loadCertificateAuthority(files(), now()));
+      const error = thrownBy(CertificateAuthorityError, () => loadCertificateAuthority(files(), now()));
       expect(error.reason).to.equal(problem);
       expect(error.message).to.match(message);
     });
   }
 
   it("never echoes key material in its errors", () => {
-    const error = problemOf(() =>
+    const error = thrownBy(CertificateAuthorityError, () =>
       loadCertificateAuthority(
         {
           ...ca.files,
@@ -280,7 +271,7 @@ describe("loadCertificateAuthority", function () {
     });
     const leafPem = issued.chainPem.slice(0, issued.chainPem.indexOf("-----END CERTIFICATE-----") + 26);
     const keyPem = key.export({ format: "pem", type: "pkcs8" }).toString();
-    const error = problemOf(() =>
+    const error = thrownBy(CertificateAuthorityError, () =>
       loadCertificateAuthority({ ...ca.files, "ca-cert.pem": leafPem, "ca-key.pem": keyPem }, now()),
     );
     expect(error.reason).to.equal("NotACertificateAuthority");
@@ -294,10 +285,12 @@ describe("loadCertificateAuthority", function () {
       intermediateLifetimeSeconds: 86400,
       environment: { now: () => past, randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)) },
     });
-    const expired = problemOf(() => loadCertificateAuthority(old.files, now()));
+    const expired = thrownBy(CertificateAuthorityError, () => loadCertificateAuthority(old.files, now()));
     expect(expired.reason).to.equal("Expired");
     expect(expired.message).to.match(/"O=csr-signer tests, CN=old intermediate".*expired at/);
-    const notYet = problemOf(() => loadCertificateAuthority(ca.files, new Date(Date.now() - 86400_000)));
+    const notYet = thrownBy(CertificateAuthorityError, () =>
+      loadCertificateAuthority(ca.files, new Date(Date.now() - 86400_000)),
+    );
     expect(notYet.reason).to.equal("NotYetValid");
   });
 
@@ -328,7 +321,7 @@ describe("loadCertificateAuthority", function () {
       root.signingKey,
     );
     const pem = parseCertificate(der).pem;
-    const error = problemOf(() =>
+    const error = thrownBy(CertificateAuthorityError, () =>
       loadCertificateAuthority({ "tls.crt": pem, "tls.key": root.keyPem }, now()),
     );
     expect(error.reason).to.equal("NotACertificateAuthority");

@@ -4,8 +4,9 @@
  * kubelet SANs, SPIFFE tenancy and wildcards are policy and controller rows, tested there.
  */
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { booleanTrue, objectIdentifier, sequence, tlv } from "../../../src/pki/der.js";
 import { CertificateRequestError, parseCertificateRequest } from "../../../src/pki/certificate-request.js";
 import { issueLeafCertificate } from "../../../src/pki/issuance.js";
@@ -15,30 +16,17 @@ import {
   buildTestCertificateRequest,
   makeTestCertificateAuthority,
   opensslText,
+  withTempDir,
   testKey,
   type TestCertificateAuthority,
 } from "../../support/pki.js";
 import { readWithPkijs } from "../../support/pkijs-oracle.js";
+import { thrownBy } from "../../support/errors.js";
+import { openssl } from "../../support/openssl.js";
 
-/** "Reason: message" of the CertificateRequestError `run` throws, to pin down which check refused. */
-function refusalOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof CertificateRequestError) return `${error.reason}: ${error.message}`;
-    throw error;
-  }
-  return "accepted";
-}
-
-function reasonOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof CertificateRequestError) return error.reason;
-    throw error;
-  }
-  return "accepted";
+/** "Reason: message" of a refusal, to pin down which check refused. */
+function reasonAndMessage(error: CertificateRequestError): string {
+  return `${error.reason}: ${error.message}`;
 }
 
 describe("security checklist: parsing and issuance", function () {
@@ -100,7 +88,7 @@ describe("security checklist: parsing and issuance", function () {
         value: sequence(tlv(0x82, new TextEncoder().encode("evil.example"))),
       };
       expect(
-        reasonOf(() =>
+        thrownBy(CertificateRequestError, () =>
           parseCertificateRequest(
             buildTestCertificateRequest({
               key: key(),
@@ -108,12 +96,12 @@ describe("security checklist: parsing and issuance", function () {
               extraExtensions: [dup],
             }),
           ),
-        ),
+        ).reason,
       ).to.equal("DuplicateExtension");
     });
     it("rejects duplicate extensionRequest attributes", () => {
       expect(
-        reasonOf(() =>
+        thrownBy(CertificateRequestError, () =>
           parseCertificateRequest(
             buildTestCertificateRequest({
               key: key(),
@@ -121,7 +109,7 @@ describe("security checklist: parsing and issuance", function () {
               extensionRequestCopies: 2,
             }),
           ),
-        ),
+        ).reason,
       ).to.equal("DuplicateExtensionRequest");
     });
     it("rejects several CNs", () => {
@@ -130,7 +118,9 @@ describe("security checklist: parsing and issuance", function () {
         { type: "CN", value: "evil" },
       ];
       expect(
-        reasonOf(() => parseCertificateRequest(buildTestCertificateRequest({ key: key(), subject }))),
+        thrownBy(CertificateRequestError, () =>
+          parseCertificateRequest(buildTestCertificateRequest({ key: key(), subject })),
+        ).reason,
       ).to.equal("MultipleCommonNames");
     });
     it("never turns a CN into a SAN", () => {
@@ -143,7 +133,9 @@ describe("security checklist: parsing and issuance", function () {
       const good = buildTestCertificateRequest({ key: key() });
       const der = Buffer.from(good.replace(/-----[A-Z ]+-----|\n/g, ""), "base64");
       const trailing = encodePem("CERTIFICATE REQUEST", Buffer.concat([der, Buffer.from([0x05, 0x00])]));
-      expect(reasonOf(() => parseCertificateRequest(trailing))).to.equal("MalformedRequest");
+      expect(thrownBy(CertificateRequestError, () => parseCertificateRequest(trailing)).reason).to.equal(
+        "MalformedRequest",
+      );
     });
   });
 
@@ -153,43 +145,57 @@ describe("security checklist: parsing and issuance", function () {
         "-----BEGIN CERTIFICATE REQUEST-----\n" +
         "A".repeat(1 << 20) +
         "\n-----END CERTIFICATE REQUEST-----\n";
-      expect(reasonOf(() => parseCertificateRequest(huge))).to.equal("RequestTooLarge");
+      expect(thrownBy(CertificateRequestError, () => parseCertificateRequest(huge)).reason).to.equal(
+        "RequestTooLarge",
+      );
     });
     it("refuses deep nesting within the cap", () => {
       let nested: Uint8Array = sequence();
       for (let i = 0; i < 500; i++) nested = sequence(nested);
       // The depth limit must be what refuses it, before any structural check could.
-      expect(refusalOf(() => parseCertificateRequest(encodePem("CERTIFICATE REQUEST", nested)))).to.equal(
-        "MalformedRequest: request DER: DER nesting deeper than 12",
-      );
+      expect(
+        reasonAndMessage(
+          thrownBy(CertificateRequestError, () =>
+            parseCertificateRequest(encodePem("CERTIFICATE REQUEST", nested)),
+          ),
+        ),
+      ).to.equal("MalformedRequest: request DER: DER nesting deeper than 12");
       // Just within the limit the same shape gets past the decoder (and fails the structure check).
       let shallow: Uint8Array = sequence();
       for (let i = 0; i < 11; i++) shallow = sequence(shallow);
       expect(
-        refusalOf(() => parseCertificateRequest(encodePem("CERTIFICATE REQUEST", shallow))),
+        reasonAndMessage(
+          thrownBy(CertificateRequestError, () =>
+            parseCertificateRequest(encodePem("CERTIFICATE REQUEST", shallow)),
+          ),
+        ),
       ).not.to.contain("nesting deeper");
     });
     it("refuses too many nodes within the cap", () => {
       const wide = sequence(...Array.from({ length: 1500 }, () => Uint8Array.of(0x05, 0x00)));
-      expect(refusalOf(() => parseCertificateRequest(encodePem("CERTIFICATE REQUEST", wide)))).to.equal(
-        "MalformedRequest: request DER: more than 512 DER values",
-      );
+      expect(
+        reasonAndMessage(
+          thrownBy(CertificateRequestError, () =>
+            parseCertificateRequest(encodePem("CERTIFICATE REQUEST", wide)),
+          ),
+        ),
+      ).to.equal("MalformedRequest: request DER: more than 512 DER values");
     });
   });
 
   describe("forged signature (node-forge RSA verification CVEs)", () => {
     it("verifies proof of possession with OpenSSL for RSA and ECDSA", () => {
       expect(
-        reasonOf(() =>
+        thrownBy(CertificateRequestError, () =>
           parseCertificateRequest(
             buildTestCertificateRequest({ key: testKey("rsa-2048"), breakSignature: true }),
           ),
-        ),
+        ).reason,
       ).to.equal("InvalidSignature");
       expect(
-        reasonOf(() =>
+        thrownBy(CertificateRequestError, () =>
           parseCertificateRequest(buildTestCertificateRequest({ key: key(), breakSignature: true })),
-        ),
+        ).reason,
       ).to.equal("InvalidSignature");
     });
     it("refuses a request whose signature algorithm does not match its key", () => {
@@ -200,9 +206,11 @@ describe("security checklist: parsing and issuance", function () {
       expect(at).to.be.greaterThan(0);
       // ecdsa-with-SHA256 -> ecdsa-with-SHA384 (same length): the signature no longer verifies under the named hash.
       der[at + ecdsaOid.length - 1] = 0x03;
-      expect(reasonOf(() => parseCertificateRequest(encodePem("CERTIFICATE REQUEST", der)))).to.equal(
-        "InvalidSignature",
-      );
+      expect(
+        thrownBy(CertificateRequestError, () =>
+          parseCertificateRequest(encodePem("CERTIFICATE REQUEST", der)),
+        ).reason,
+      ).to.equal("InvalidSignature");
     });
   });
 
@@ -229,11 +237,11 @@ describe("security checklist: parsing and issuance", function () {
       const ed = generateKeyPairSync("ed25519").privateKey;
       // Our test builder signs with a hash, which Ed25519 does not take; openssl makes the request.
       const keyPem = ed.export({ format: "pem", type: "pkcs8" }).toString();
-      const csr = execFileSync("bash", ["-c", "openssl req -new -key <(cat) -subj /CN=ed"], {
-        input: keyPem,
-        encoding: "utf8",
+      const csr = withTempDir((dir) => {
+        writeFileSync(join(dir, "ed25519.pem"), keyPem);
+        return openssl(["req", "-new", "-key", join(dir, "ed25519.pem"), "-subj", "/CN=ed"]);
       });
-      expect(reasonOf(() => parseCertificateRequest(csr))).to.be.oneOf([
+      expect(thrownBy(CertificateRequestError, () => parseCertificateRequest(csr)).reason).to.be.oneOf([
         "UnsupportedSignatureAlgorithm",
         "KeyNotAllowed",
       ]);
@@ -246,11 +254,11 @@ describe("security checklist: parsing and issuance", function () {
       ]) {
         const extension = { oid: Oid.subjectAltName, value: sequence(name) };
         expect(
-          reasonOf(() =>
+          thrownBy(CertificateRequestError, () =>
             parseCertificateRequest(
               buildTestCertificateRequest({ key: key(), extraExtensions: [extension] }),
             ),
-          ),
+          ).reason,
         ).to.equal("UnsupportedSubjectAltName");
       }
     });

@@ -1,21 +1,12 @@
 import { expect } from "chai";
 import { labelSelectorMatches, parseSignerSpec, SignerSpecError } from "../../../src/policy/signer-spec.js";
+import { thrownBy } from "../../support/errors.js";
 
 const minimal = {
   signerName: "example.com/foo",
   certificateAuthority: { secretName: "foo-cacerts" },
   policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo"] } },
 };
-
-function fieldOf(raw: unknown): string {
-  try {
-    parseSignerSpec(raw);
-  } catch (error) {
-    if (error instanceof SignerSpecError) return error.field;
-    throw error;
-  }
-  return "accepted";
-}
 
 describe("parseSignerSpec", () => {
   it("defaults a minimal spec as an operator expects", () => {
@@ -58,9 +49,10 @@ describe("parseSignerSpec", () => {
     );
     expect(spec.trustBundle.configMap).to.deep.equal({ name: "mesh-roots", key: "roots.pem" });
     for (const name of ["kube-root-ca.crt", "istio-ca-root-cert"])
-      expect(fieldOf({ ...minimal, trustBundle: { configMap: { name } } })).to.equal(
-        "spec.trustBundle.configMap.name",
-      );
+      expect(
+        thrownBy(SignerSpecError, () => parseSignerSpec({ ...minimal, trustBundle: { configMap: { name } } }))
+          .field,
+      ).to.equal("spec.trustBundle.configMap.name");
     expect(
       parseSignerSpec({ ...minimal, trustBundle: { configMap: { enabled: false } } }).trustBundle.configMap,
     ).to.equal(undefined);
@@ -169,7 +161,8 @@ describe("parseSignerSpec", () => {
     ],
   ];
   for (const [name, raw, field] of invalid) {
-    it(`refuses ${name}, naming ${field}`, () => expect(fieldOf(raw)).to.equal(field));
+    it(`refuses ${name}, naming ${field}`, () =>
+      expect(thrownBy(SignerSpecError, () => parseSignerSpec(raw)).field).to.equal(field));
   }
 
   it("reads its durations in Go's grammar (test/unit/api/duration.test.ts), a bad one as a SignerSpecError naming the field", () => {
