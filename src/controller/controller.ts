@@ -4,29 +4,20 @@
  * while this instance leads); serves /metrics, /healthz and /readyz.
  */
 import { hostname } from "node:os";
-import {
-  AuthorizationV1Api,
-  CertificatesV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-} from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { describeError } from "../kube/client.js";
 import { KubernetesEventRecorder } from "../kube/events.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
 import { systemIssuanceEnvironment } from "../pki/issuance.js";
 import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
-import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";
-import { CsrApprover } from "./approver.js";
 import type { ControllerOptions } from "./controller-options.js";
-import { CsrCleaner } from "./csr-cleaner.js";
 import type { CsrObject } from "./csr-object.js";
-import { CsrReconciler } from "./csr-reconciler.js";
+import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
+import type { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./event-handlers.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
-import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
@@ -51,8 +42,7 @@ export class SignerController {
   private readonly nodeAddresses: NodeAddressIndex;
   private readonly publisher: TrustBundlePublisher;
   private readonly publication: TrustBundlePublication;
-  private readonly cleaner: CsrCleaner | undefined;
-  private readonly cleanupIntervalMs: number = defaultCleanupIntervalMs;
+  private readonly cleaner: CsrHandlers["cleaner"];
   private readonly csrQueue = new WorkQueue(
     undefined,
     undefined,
@@ -75,7 +65,6 @@ export class SignerController {
     // One clock for everything that writes times (conditions, bundle records, clean-up).
     const environment = options.environment ?? systemIssuanceEnvironment;
     const now = (): Date => environment.now();
-    const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
     const core = kubeConfig.makeApiClient(CoreV1Api);
     const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
     const caches = (this.informers = new ControllerInformers(kubeConfig, {
@@ -100,27 +89,16 @@ export class SignerController {
     );
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const approver = new CsrApprover(
-      options.approval ?? {},
-      this.registry,
-      this.nodeAddresses,
-      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
+    const csrSide = buildCsrHandlers(kubeConfig, options, {
+      registry: this.registry,
+      csrs: caches.csrs,
+      nodeAddresses: this.nodeAddresses,
       events,
-      this.metrics,
-      logger,
-      now,
-    );
-    this.csrReconciler = new CsrReconciler(
-      this.registry,
-      { get: (name) => caches.csrs.get(name) },
-      kubernetesCsrApi(certificates, kubeConfig),
-      events,
-      this.metrics,
-      logger,
+      metrics: this.metrics,
       environment,
-      approver,
-      options.waitingApprovalGraceMs,
-    );
+    });
+    this.csrReconciler = csrSide.reconciler;
+    this.cleaner = csrSide.cleaner;
     this.publisher = new TrustBundlePublisher(kubeConfig);
     this.publication = new TrustBundlePublication(this.publisher, {
       namespaces: () =>
@@ -146,21 +124,6 @@ export class SignerController {
         enqueue: (objectName) => this.signerQueue.add(objectName),
       },
     );
-    if (options.cleanup !== false) {
-      const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };
-      this.cleanupIntervalMs = cleanup.intervalMs;
-      this.cleaner = new CsrCleaner(
-        cleanup,
-        (signerName) => this.registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
-        () => caches.csrs.list(),
-        async (name, uid) => {
-          await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
-        },
-        this.metrics,
-        logger,
-        now,
-      );
-    }
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
         namespace,
@@ -219,7 +182,7 @@ export class SignerController {
       for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
     });
     const cleaner = this.cleaner;
-    if (cleaner) this.every(this.cleanupIntervalMs, () => void (this.isLeader && cleaner.sweep()));
+    if (cleaner) this.every(cleaner.intervalMs, () => void (this.isLeader && cleaner.sweep()));
     this.elector?.start();
     const common = { progress: this.progress, logger: options.logger };
     const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
