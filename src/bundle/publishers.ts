@@ -16,6 +16,11 @@ export interface ConfigMapObject {
   data?: Record<string, string>;
 }
 
+export interface ClusterTrustBundleObject {
+  metadata?: { name?: string; labels?: Record<string, string>; resourceVersion?: string };
+  spec?: { signerName?: string; trustBundle?: string };
+}
+
 export interface NamespaceFacts {
   name: string;
   terminating: boolean;
@@ -107,31 +112,32 @@ export class TrustBundlePublisher {
     return { complete, problems };
   }
 
-  /** Makes the signer's ClusterTrustBundle hold `pem` and removes stale ones of ours for that signer. */
+  /**
+   * Makes the signer's ClusterTrustBundle hold `pem` and removes stale ones of ours for that signer;
+   * `ours` are the ClusterTrustBundles labelled for `objectName` (from the label-selected cache).
+   */
   async publishClusterTrustBundle(
     objectName: string,
     signerName: string,
     pem: string | undefined,
+    ours: readonly ClusterTrustBundleObject[],
   ): Promise<PublicationResult> {
     if (!(await this.clusterTrustBundlesAvailable())) return { complete: true, problems: [] };
     const problems: string[] = [];
     const name = clusterTrustBundleName(signerName);
     try {
-      const existing = await this.certificatesBeta.listClusterTrustBundle({
-        labelSelector: `${trustBundleLabel}=${objectName}`,
-      });
-      for (const stale of existing.items) {
+      for (const stale of ours) {
         if (stale.metadata?.name === name && pem !== undefined) continue;
         await this.certificatesBeta.deleteClusterTrustBundle({ name: stale.metadata!.name! });
       }
       if (pem === undefined) return { complete: true, problems };
-      const current = existing.items.find((bundle) => bundle.metadata?.name === name);
+      const current = ours.find((bundle) => bundle.metadata?.name === name);
       const body = {
         metadata: { name, labels: { [trustBundleLabel]: objectName } },
         spec: { signerName, trustBundle: pem },
       };
       if (!current) await this.certificatesBeta.createClusterTrustBundle({ body });
-      else if (current.spec.trustBundle !== pem) {
+      else if (current.spec?.trustBundle !== pem) {
         await this.certificatesBeta.replaceClusterTrustBundle({
           name,
           body: {

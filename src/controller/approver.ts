@@ -1,9 +1,10 @@
 /**
+ * The approver handler, peer of the signer handler (csr-signing.ts) over the one CSR queue.
  * Approval automation: kubelet serving and client certificates, and tenant Signers whose
  * spec.approval.mode is Automatic. A decision is written through /approval (Approved with
  * reason AutoApproved, or Denied with the failed check's CamelCase reason). A tenant CSR is
- * approved only after the exact policy the signer applies has passed, so nothing is approved
- * that the signer would then refuse.
+ * approved only after the exact policy the signer applies has passed (decideByPolicy), so nothing
+ * is approved that the signer would then refuse.
  */
 import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
 import {
@@ -23,15 +24,15 @@ import {
   type NodeAddressSets,
 } from "../policy/kubelet-approval.js";
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
-import { evaluateSigningRequest } from "../policy/signing-policy.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
-import { eventTarget, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
-import { requestTooLargeMessage } from "./csr-cache.js";
-import type { ControllerMetrics } from "./metrics.js";
-import type { SignerRegistry } from "./signer-registry.js";
-import { kubernetesTime } from "../kube/time.js";
 import type { ApprovalDenialReason } from "../api/reasons.js";
+import { requestTooLargeMessage } from "./csr-cache.js";
+import { eventTarget, ownCondition, type CsrObject } from "./csr-object.js";
+import type { ControllerMetrics } from "./metrics.js";
+import { decideByPolicy } from "./policy-decision.js";
+import type { ReconcileResult } from "./run-worker.js";
+import type { SignerRegistry } from "./signer-registry.js";
 
 export interface ApprovalSettings {
   kubeletServing?: KubeletServingSettings & { onRefusal: "Deny" | "LeavePending" };
@@ -121,15 +122,12 @@ export class CsrApprover {
       );
       return { kind: "done" };
     }
-    const now = kubernetesTime(this.now());
-    const condition = {
-      type: decision.verdict === "approve" ? "Approved" : "Denied",
-      status: "True",
+    const condition = ownCondition(
+      decision.verdict === "approve" ? "Approved" : "Denied",
       reason,
-      message: decision.message.slice(0, 1024),
-      lastUpdateTime: now,
-      lastTransitionTime: now,
-    };
+      decision.message,
+      this.now(),
+    );
     const outcome = await this.api.addApprovalCondition(
       csr.metadata!.name!,
       appendConditionPatch(csr, condition),
@@ -218,16 +216,7 @@ export class CsrApprover {
     }
     const signer = this.registry.forSignerName(signerName);
     if (!signer?.spec) return { verdict: "ignore", message: "signer not configured" };
-    const decision = evaluateSigningRequest(
-      signer.spec,
-      {
-        requester,
-        request,
-        usages: spec.usages ?? [],
-        ...(spec.expirationSeconds !== undefined ? { expirationSeconds: spec.expirationSeconds } : {}),
-      },
-      { tenantNamespaces: this.registry.tenantNamespaces(signer.spec) },
-    );
+    const decision = decideByPolicy(signer.spec, csr, request, this.registry.tenantNamespaces(signer.spec));
     if (!decision.allowed)
       return { verdict: "deny", reason: decision.reason, rule: decision.rule, message: decision.message };
     const verb = signer.spec.approval.requireRbacVerb;

@@ -1,23 +1,20 @@
 /**
- * Which CA each Signer signs with. Reads the Signer's material (a Secret from the cache or a
- * mounted folder), refuses oversized files before parsing them, parses each distinct content once
- * (a refusal is remembered by content hash as well, so the same bad bytes are not parsed again on
- * every poll or event), and adopts new material only once its root has been published long enough.
+ * Which CA each Signer signs with. Reads the Signer's material (ca-source.ts), parses each distinct
+ * content once (a refusal is remembered by content hash as well, so the same bad bytes are not
+ * parsed again on every poll or event), and adopts new material when the rotation gate
+ * (rotation-gate.ts) lets it.
  */
-import { createHash } from "node:crypto";
 import {
   CertificateAuthorityError,
-  certificateAuthorityFileNames,
-  checkCertificateAuthorityFileSize,
   checkCertificateAuthorityValidity,
   loadCertificateAuthority,
-  readCertificateAuthorityFolder,
   type CertificateAuthority,
 } from "../pki/certificate-authority.js";
-import { base64DecodedLength } from "../pki/base64.js";
-import { publishedLongEnough } from "../bundle/trust-bundle.js";
-import type { RecordedRoot, SignerSpec } from "../api/signer.js";
-import type { SecretObject, SignerProblem } from "./signer-registry.js";
+import type { RecordedRoot } from "../api/signer.js";
+import type { SignerSpec } from "../api/signer.js";
+import { readCertificateAuthorityFiles, type SecretObject } from "./ca-source.js";
+import { rotationGate } from "./rotation-gate.js";
+import type { SignerProblem } from "./signer-problem.js";
 
 export interface AuthoritySelection {
   /** The CA that signs now. */
@@ -28,6 +25,8 @@ export interface AuthoritySelection {
   problem?: SignerProblem;
   /** Set when an update was refused and the previous CA still signs. */
   degraded?: SignerProblem;
+  /** When the rotation gate holding `pending` back opens, if nothing else changes. */
+  pendingUntil?: Date;
 }
 
 /** Every parse of CA material, by the Signer's signerName, and whether it loaded. */
@@ -89,14 +88,18 @@ export class CertificateAuthoritySelector {
         : { ...(pending ? { pending } : {}), problem };
     let files: Record<string, Uint8Array>;
     let sourceName: string;
+    let sourceHash: string;
     try {
-      ({ files, sourceName } = this.readSource(spec));
+      ({ files, sourceName, sourceHash } = readCertificateAuthorityFiles(
+        spec.certificateAuthority,
+        this.controllerNamespace,
+        this.secret,
+      ));
     } catch (error) {
       if (error instanceof CertificateAuthorityError)
         return keepPrevious({ reason: `CertificateAuthority${error.reason}`, message: error.message });
       return keepPrevious({ reason: "CertificateAuthorityMissing", message: (error as Error).message });
     }
-    const sourceHash = hashFiles(files);
     if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
     const refused = this.refused.get(objectName);
     if (refused?.sourceHash === sourceHash) return keepPrevious(refused.problem);
@@ -126,25 +129,19 @@ export class CertificateAuthoritySelector {
     }
     this.refused.delete(objectName);
     this.candidates.set(objectName, candidate);
-    const anchor = candidate.authority.anchor;
-    const sameAnchorAsPrevious = previous?.anchor.fingerprintSha256 === anchor.fingerprintSha256;
-    // The minimum publication time paces rotations: a Signer's first root only has to be published.
-    // "First" is read from the recorded roots, so it holds across restarts.
-    const rotating = recorded.some(
-      (root) => root.fingerprintSha256 !== anchor.fingerprintSha256 && root.firstPublished,
-    );
-    const minimumSeconds = rotating ? spec.trustBundle.minimumRootPublicationSeconds : 0;
-    if (
-      !sameAnchorAsPrevious &&
-      !publishedLongEnough(recorded, anchor.fingerprintSha256, now, minimumSeconds)
-    ) {
-      return keepPrevious(
-        {
-          reason: "RootNotYetPublished",
-          message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${minimumSeconds}s before it signs`,
-        },
+    const gate = rotationGate({
+      previousAnchor: previous?.anchor.fingerprintSha256,
+      candidateAnchor: candidate.authority.anchor,
+      recorded,
+      minimumRootPublicationSeconds: spec.trustBundle.minimumRootPublicationSeconds,
+      now,
+    });
+    if (gate.verdict === "hold") {
+      const held = keepPrevious(
+        { reason: "RootNotYetPublished", message: gate.message },
         candidate.authority,
       );
+      return gate.until ? { ...held, pendingUntil: gate.until } : held;
     }
     this.loaded.set(objectName, candidate);
     return { authority: candidate.authority };
@@ -158,39 +155,6 @@ export class CertificateAuthoritySelector {
     } catch (error) {
       this.onParse(signerName, "refused");
       throw error;
-    }
-  }
-
-  /** The CA files of a Signer; only the known file names, each checked against the size cap first. */
-  private readSource(spec: SignerSpec): { files: Record<string, Uint8Array>; sourceName: string } {
-    const { secretName, path } = spec.certificateAuthority;
-    if (secretName) {
-      const sourceName = `Secret ${this.controllerNamespace}/${secretName}`;
-      const secret = this.secret(this.controllerNamespace, secretName);
-      if (!secret) throw new Error(`${sourceName} not found`);
-      const files: Record<string, Uint8Array> = {};
-      for (const name of certificateAuthorityFileNames) {
-        const value = secret.data?.[name];
-        if (value === undefined) continue;
-        try {
-          checkCertificateAuthorityFileSize(name, base64DecodedLength(value));
-        } catch (error) {
-          throw new CertificateAuthorityError("TooLarge", `${sourceName}: ${(error as Error).message}`);
-        }
-        files[name] = Buffer.from(value, "base64");
-      }
-      return { files, sourceName };
-    }
-    const sourceName = `folder ${path}`;
-    try {
-      const files: Record<string, Uint8Array> = {};
-      for (const [name, content] of Object.entries(readCertificateAuthorityFolder(path!)))
-        if (content) files[name] = content;
-      return { files, sourceName };
-    } catch (error) {
-      if (error instanceof CertificateAuthorityError)
-        throw new CertificateAuthorityError(error.reason, `${sourceName}: ${error.message}`);
-      throw new Error(`${sourceName}: ${(error as Error).message}`);
     }
   }
 }
@@ -208,11 +172,4 @@ function isValidAt(authority: CertificateAuthority, now: Date): boolean {
 export function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return (message.split("\n")[0] ?? "").slice(0, 300);
-}
-
-function hashFiles(files: Record<string, Uint8Array>): string {
-  const hash = createHash("sha256");
-  for (const name of Object.keys(files).sort())
-    hash.update(name).update("\0").update(files[name]!).update("\0");
-  return hash.digest("hex");
 }

@@ -5,7 +5,7 @@
  * refuse the write with 409 Conflict when the CSR changed since it was cached, as a merge patch's
  * metadata.resourceVersion does.
  */
-import type { CsrCondition, CsrObject } from "./csr-reconciler.js";
+import type { CsrCondition, CsrObject } from "./csr-object.js";
 
 export interface JsonPatchOperation {
   op: "add" | "replace";

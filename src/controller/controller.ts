@@ -1,348 +1,211 @@
 /**
- * Wires the signer controller: informers for CSRs, Signers, CA Secrets, Namespaces, published
- * ConfigMaps and (when kubelet-serving approval is on) Nodes; one work
- * queue for CSRs and one for Signer status; workers that run only while this instance leads;
- * /metrics, /healthz and /readyz.
+ * The manager: builds the caches, the registry, the reconcilers, the work queues and (with leader
+ * election) the elector; turns cache events into queue keys; runs the workers (CSR workers only
+ * while this instance leads); serves /metrics, /healthz and /readyz.
  */
-import { createServer, type Server } from "node:http";
-import type { ParsedCertificate } from "../pki/certificate.js";
 import { hostname } from "node:os";
-import {
-  AuthorizationV1Api,
-  CertificatesV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-} from "@kubernetes/client-node";
-import { apiErrorCode, describeError, jsonPatch, mergePatch } from "../kube/client.js";
-import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
-import { ResilientInformer, type ListResult } from "../kube/informer.js";
-import { patchContentType, patchDiscardingResponse } from "../kube/raw-json.js";
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { describeError } from "../kube/client.js";
+import { KubernetesEventRecorder } from "../kube/events.js";
 import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
-import type { Logger } from "../logger.js";
-import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
-import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
-import { TrustBundlePublisher, trustBundleLabel, type ConfigMapObject } from "../bundle/publishers.js";
-import {
-  defaultCleanupIntervalMs,
-  defaultCleanupPeriods,
-  kubeletServingSignerName,
-  type CleanupPeriods,
-} from "../policy/kubelet-approval.js";
-import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
-import { CsrCleaner } from "./csr-cleaner.js";
-import { NodeAddressIndex, type IndexedNode as NodeObject } from "./node-address-index.js";
-import {
-  CsrReconciler,
-  hasCondition,
-  type CsrApi,
-  type CsrObject,
-  type ReconcileResult,
-} from "./csr-reconciler.js";
+import { systemIssuanceEnvironment } from "../pki/issuance.js";
+import { TrustBundlePublisher } from "../bundle/publishers.js";
+import { TrustBundlePublication } from "../bundle/publication.js";
+import type { ControllerOptions } from "./controller-options.js";
+import type { CsrObject } from "./csr-object.js";
+import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
+import type { CsrReconciler } from "./csr-reconciler.js";
+import { enqueueOnCacheEvents } from "./event-handlers.js";
+import { HttpEndpoints } from "./http-endpoints.js";
+import { ControllerInformers } from "./informers.js";
+import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
-import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
-import { SignerRegistry, type NamespaceObject, type SecretObject } from "./signer-registry.js";
-import { WorkQueue } from "./work-queue.js";
+import { NodeAddressIndex } from "./node-address-index.js";
 import { ProgressMonitor } from "./progress-monitor.js";
+import { runWorker, type ReconcileResult } from "./run-worker.js";
+import { SignerReconciler } from "./signer-reconciler.js";
+import { SignerRegistry } from "./signer-registry.js";
+import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
+import { WorkQueue } from "./work-queue.js";
 
-export interface ControllerOptions {
-  kubeConfig: KubeConfig;
-  /** Where CA Secrets and the leader Lease live. */
-  namespace: string;
-  workers: number;
-  leaderElection: boolean;
-  leaseName?: string;
-  identity?: string;
-  leaseTimings?: typeof defaultLeaderElectionTimings;
-  /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
-  metricsAddress?: string;
-  probeAddress?: string;
-  /** How often mounted CA folders are re-read (Secrets are watched). */
-  caFolderPollMs?: number;
-  resyncMs?: number;
-  watchdogMs?: number;
-  logger: Logger;
-  environment?: IssuanceEnvironment;
-  events?: EventRecorder;
-  /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
-  approval?: ApprovalSettings;
-  /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
-  stallAfterMs?: number;
-  /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
-  cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
-}
+export { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 
-const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
-/** Signer queue keys: a full round (rebuild, publish, status), or only the status write. */
-const signersKey = "signers";
-const statusKey = "status";
+export type { ControllerOptions } from "./controller-options.js";
+
 const defaultLeaseName = "csr-signer";
-/**
- * CSRs per list page. A page is cut as it streams in, so its size bounds the objects parsed at once,
- * not bytes held; small pages also keep each response (up to ~1.5 MB per CSR on the wire) short.
- */
-const csrPageSize = 16;
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
   readonly registry: SignerRegistry;
   readonly progress: ProgressMonitor;
-  private readonly csrInformer: ResilientInformer<CsrObject>;
-  private readonly signerInformer: ResilientInformer<SignerObject>;
-  private readonly secretInformer: ResilientInformer<SecretObject>;
-  private readonly namespaceInformer: ResilientInformer<NamespaceObject>;
-  private readonly nodeInformer: ResilientInformer<NodeObject> | undefined;
+  private readonly informers: ControllerInformers;
   private readonly nodeAddresses: NodeAddressIndex;
-  private readonly configMapInformer: ResilientInformer<ConfigMapObject>;
   private readonly publisher: TrustBundlePublisher;
-  private readonly cleaner: CsrCleaner | undefined;
-  private readonly cleanupIntervalMs: number = defaultCleanupIntervalMs;
-  private readonly csrQueue: WorkQueue;
-  private readonly signerQueue: WorkQueue;
-  private readonly reconciler: CsrReconciler;
+  private readonly publication: TrustBundlePublication;
+  private readonly cleaner: CsrHandlers["cleaner"];
+  private readonly csrQueue = new WorkQueue(
+    undefined,
+    undefined,
+    this.metrics.queueMetrics("certificatesigningrequest"),
+  );
+  private readonly signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
+  private readonly csrReconciler: CsrReconciler;
+  private readonly signerReconciler: SignerReconciler;
   private readonly elector: LeaderElector | undefined;
-  private readonly servers: Server[] = [];
+  private endpoints: HttpEndpoints | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly logger: Logger;
-  private readonly customObjects: CustomObjectsApi;
+  private readonly leaseName: string;
+  private readonly leadership: Leadership;
   private stopped = false;
-  /** resourceVersion of our last status write per Signer: its watch echo needs no new round. */
-  private readonly ownStatusWrites = new Map<string, string>();
-  private readonly leadershipWaiters: (() => void)[] = [];
   private readonly workerLoops: Promise<void>[] = [];
 
   constructor(private readonly options: ControllerOptions) {
-    this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     const { kubeConfig, namespace, logger } = options;
-    this.logger = logger;
+    this.leaseName = options.leaseName ?? defaultLeaseName;
     // One clock for everything that writes times (conditions, bundle records, clean-up).
     const environment = options.environment ?? systemIssuanceEnvironment;
     const now = (): Date => environment.now();
-    const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
     const core = kubeConfig.makeApiClient(CoreV1Api);
-    this.customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
-    const informerLog = (message: string, fields?: Record<string, unknown>): void =>
-      logger.warn(message, fields);
-    const common = { watchdogMs: options.watchdogMs ?? 90_000, logger: informerLog };
-    this.csrInformer = new ResilientInformer<CsrObject>(kubeConfig, {
-      ...common,
-      path: csrPath,
-      // A CSR may carry ~1.5 MB in spec.request: small pages, long strings cut from the bytes before
-      // parsing (the informer lists and watches by itself then), and only what we will read is kept.
-      maxStringBytes: maximumCsrStringBytes,
-      pageSize: csrPageSize,
-      transform: (csr) => cachedCsr(csr, (signerName) => this.reconciler.isOurs({ spec: { signerName } })),
-      resyncMs: options.resyncMs ?? 10 * 60_000,
-    });
-    this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
-      ...common,
-      path: signersPath,
-      list: (page) =>
-        this.customObjects.listClusterCustomObject({
-          group: signerApiGroup,
-          version: signerApiVersion,
-          plural: signerPlural,
-          ...page,
-        }) as Promise<ListResult<SignerObject>>,
-    });
-    this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
-      ...common,
-      path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
-    });
-    this.namespaceInformer = new ResilientInformer<NamespaceObject>(kubeConfig, {
-      ...common,
-      path: "/api/v1/namespaces",
-      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
-    });
-    // Only ConfigMaps we published (label-selected), so the cache stays small.
-    this.configMapInformer = new ResilientInformer<ConfigMapObject>(kubeConfig, {
-      ...common,
-      path: "/api/v1/configmaps",
-      labelSelector: trustBundleLabel,
-      list: (page) =>
-        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
-          ListResult<ConfigMapObject>
-        >,
-    });
-    this.publisher = new TrustBundlePublisher(kubeConfig);
-    if (options.approval?.kubeletServing) {
-      this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
-        ...common,
-        path: "/api/v1/nodes",
-        list: (page) => core.listNode(page) as Promise<ListResult<NodeObject>>,
-      });
-      // Registered before the informer starts, so the first list fills the index.
-      this.nodeInformer.on((event, node) => {
-        const changed =
-          event === "delete" ? (this.nodeAddresses.delete(node), true) : this.nodeAddresses.upsert(node);
-        // New addresses can make the Node's undecided kubelet-serving CSRs approvable; a heartbeat that
-        // changes no address (most Node updates, and resyncs) costs no scan of the CSR cache.
-        if (changed) this.requeueUndecidedKubeletServing(node.metadata?.name ?? "");
-      });
-    }
+    const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+    const caches = (this.informers = new ControllerInformers(kubeConfig, {
+      namespace,
+      watchdogMs: options.watchdogMs,
+      resyncMs: options.resyncMs,
+      nodes: options.approval?.kubeletServing !== undefined,
+      logger,
+      isOurSignerName: (signerName) => this.csrReconciler.isOurs({ spec: { signerName } }),
+    }));
+    this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     this.registry = new SignerRegistry(
       {
-        signers: () => this.signerInformer.list(),
-        secret: (ns, name) => this.secretInformer.get(name, ns),
-        namespaces: () => this.namespaceInformer.list(),
+        signers: () => caches.signers.list(),
+        signer: (name) => caches.signers.get(name),
+        secret: (ns, name) => caches.secrets.get(name, ns),
+        namespaces: () => caches.namespaces.list(),
       },
       namespace,
       now,
       (signer, result) => this.metrics.caParses.inc({ signer, result }),
     );
-    this.csrQueue = new WorkQueue(
-      undefined,
-      undefined,
-      this.metrics.queueMetrics("certificatesigningrequest"),
-    );
-    this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrApi = kubernetesCsrApi(certificates, kubeConfig);
-    const approver = new CsrApprover(
-      options.approval ?? {},
-      this.registry,
-      {
-        get: (name) => this.nodeAddresses.get(name),
-        nodesWithAddress: (key) => this.nodeAddresses.nodesWithAddress(key),
-      },
-      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
+    const csrSide = buildCsrHandlers(kubeConfig, options, {
+      registry: this.registry,
+      csrs: caches.csrs,
+      nodeAddresses: this.nodeAddresses,
       events,
-      this.metrics,
-      logger,
-      now,
-    );
-    this.reconciler = new CsrReconciler(
-      this.registry,
-      { get: (name) => this.csrInformer.get(name) },
-      csrApi,
-      events,
-      this.metrics,
-      logger,
+      metrics: this.metrics,
       environment,
-      approver,
-    );
-    if (options.cleanup !== false) {
-      const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };
-      this.cleanupIntervalMs = cleanup.intervalMs;
-      this.cleaner = new CsrCleaner(
-        cleanup,
-        (signerName) => this.registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
-        () => this.csrInformer.list(),
-        async (name, uid) => {
-          await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
-        },
-        this.metrics,
-        logger,
+    });
+    this.csrReconciler = csrSide.reconciler;
+    this.cleaner = csrSide.cleaner;
+    this.publisher = new TrustBundlePublisher(kubeConfig);
+    this.publication = new TrustBundlePublication(this.publisher, {
+      namespaces: () =>
+        caches.namespaces
+          .list()
+          .flatMap(({ metadata, status }) =>
+            metadata?.name ? [{ name: metadata.name, terminating: status?.phase === "Terminating" }] : [],
+          ),
+      configMaps: () => caches.configMaps.list(),
+      clusterTrustBundles: () => caches.clusterTrustBundles.list(),
+    });
+    const writeStatus = kubernetesSignerStatusWriter(customObjects);
+    this.signerReconciler = new SignerReconciler(
+      this.registry,
+      this.publication,
+      writeStatus,
+      this.metrics,
+      logger,
+      {
+        isLeader: () => this.isLeader,
         now,
-      );
-    }
+        signersReady: (signerNames) => this.enqueueAllCsrs(signerNames),
+        enqueue: (objectName) => this.signerQueue.add(objectName),
+      },
+    );
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
         namespace,
-        name: options.leaseName ?? defaultLeaseName,
+        name: this.leaseName,
         identity,
         ...(options.leaseTimings ?? defaultLeaderElectionTimings),
         logger: (message, fields) => logger.info(message, fields),
       });
       this.elector.onChange((leading) => this.setLeading(leading));
     }
-    this.metrics.leader.set({ name: options.leaseName ?? defaultLeaseName }, this.elector ? 0 : 1);
+    this.leadership = new Leadership(this.elector);
+    this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
-    for (const informer of this.informers())
+    for (const informer of [...caches.all(), caches.clusterTrustBundles])
       this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
   /** True when caches are synced and every watch is live (what /readyz answers). */
   get ready(): boolean {
-    return this.informers().every((informer) => informer.healthy);
-  }
-
-  private informers(): ResilientInformer<object>[] {
-    const all: ResilientInformer<object>[] = [
-      this.configMapInformer,
-      this.csrInformer,
-      this.signerInformer,
-      this.secretInformer,
-      this.namespaceInformer,
-    ];
-    if (this.nodeInformer) all.push(this.nodeInformer);
-    return all;
+    return this.informers.all().every((informer) => informer.healthy);
   }
 
   /** The cached form of CSR `name` (what the cache holds, for tests and benchmarks). */
   cachedCsr(name: string): CsrObject | undefined {
-    return this.csrInformer.get(name);
+    return this.informers.csrs.get(name);
   }
 
   get isLeader(): boolean {
-    return this.elector?.isLeader ?? true;
+    return this.leadership.isLeader;
   }
 
-  private requeueUndecidedKubeletServing(nodeName: string): void {
-    for (const csr of this.csrInformer.list()) {
-      if (
-        csr.metadata?.name &&
-        csr.spec?.signerName === kubeletServingSignerName &&
-        csr.spec.username === `system:node:${nodeName}` &&
-        !hasCondition(csr, "Approved") &&
-        !hasCondition(csr, "Denied")
-      )
-        this.csrQueue.add(csr.metadata.name);
-    }
+  /** Bound addresses (port 0 resolved), for tests. */
+  addresses(): string[] {
+    return this.endpoints?.addresses() ?? [];
   }
 
   async start(): Promise<void> {
-    await this.startServers();
-    const enqueueSigners = (): void => this.signerQueue.add(signersKey);
-    this.signerInformer.on((event, signer) => {
-      // The echo of our own status write changes nothing a round would look at.
-      const name = signer.metadata?.name ?? "";
-      if (event === "upsert" && signer.metadata?.resourceVersion === this.ownStatusWrites.get(name)) return;
-      enqueueSigners();
+    const { options } = this;
+    this.endpoints = await HttpEndpoints.start(options, {
+      metrics: this.metrics.registry,
+      stalls: () => this.progress.problems(),
+      ready: () => this.ready,
     });
-    this.secretInformer.on(enqueueSigners);
-    this.namespaceInformer.on(() => {
-      this.registry.namespacesChanged();
-      enqueueSigners();
+    enqueueOnCacheEvents(
+      this.informers,
+      this.registry,
+      { csrs: this.csrQueue, signers: this.signerQueue },
+      (csr) => this.csrReconciler.isOurs(csr),
+      this.nodeAddresses,
+    );
+    await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
+    this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
+    await this.informers.csrs.start();
+    // Mounted CA files are not watched: only Signers reading a folder are polled.
+    this.every(options.caFolderPollMs ?? 10_000, () => {
+      for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
     });
-    this.configMapInformer.on(enqueueSigners); // an edited or deleted copy is put back at once
-    this.csrInformer.on((event, csr) => {
-      const name = csr.metadata?.name;
-      if (!name) return;
-      // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
-      if (event === "delete" || this.reconciler.isOurs(csr)) this.csrQueue.add(name);
-    });
-    await Promise.all([
-      this.signerInformer.start(),
-      this.secretInformer.start(),
-      this.namespaceInformer.start(),
-      this.nodeInformer?.start(),
-      this.configMapInformer.start(),
-    ]);
-    this.rebuildSigners();
-    await this.csrInformer.start();
-    const poll = setInterval(enqueueSigners, this.options.caFolderPollMs ?? 10_000);
-    poll.unref();
-    this.timers.push(poll);
-    if (this.cleaner) {
-      const cleaner = this.cleaner;
-      const sweep = setInterval(() => {
-        if (this.isLeader) void cleaner.sweep();
-      }, this.cleanupIntervalMs);
-      sweep.unref();
-      this.timers.push(sweep);
-    }
+    const cleaner = this.cleaner;
+    if (cleaner) this.every(cleaner.intervalMs, () => void (this.isLeader && cleaner.sweep()));
     this.elector?.start();
-    for (let i = 0; i < this.options.workers; i++) this.workerLoops.push(this.runCsrWorker());
-    this.workerLoops.push(this.runSignerWorker());
-    this.logger.info("controller started", {
-      namespace: this.options.namespace,
-      workers: this.options.workers,
-      leaderElection: this.options.leaderElection,
+    const common = { progress: this.progress, logger: options.logger };
+    const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
+    const beforeEach = (): Promise<void> => this.leadership.wait();
+    for (let i = 0; i < options.workers; i++)
+      this.workerLoops.push(
+        runWorker(this.csrQueue, (name) => this.reconcileCsr(name), {
+          ...common,
+          name: "csr",
+          metrics: csrMetrics,
+          beforeEach,
+        }),
+      );
+    this.workerLoops.push(
+      runWorker(this.signerQueue, (name) => this.signerReconciler.reconcile(name), {
+        ...common,
+        name: "signer",
+      }),
+    );
+    options.logger.info("controller started", {
+      namespace: options.namespace,
+      workers: options.workers,
+      leaderElection: options.leaderElection,
     });
   }
 
@@ -351,379 +214,63 @@ export class SignerController {
     for (const timer of this.timers) clearInterval(timer);
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
-    for (const resolve of this.leadershipWaiters.splice(0)) resolve();
-    for (const informer of this.informers()) informer.stop();
+    this.leadership.release();
+    this.informers.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
-    await Promise.all(
-      this.servers.map((server) => {
-        const closed = new Promise((resolve) => server.close(resolve));
-        server.closeAllConnections(); // keep-alive scrapes would otherwise hold close() open
-        return closed;
-      }),
-    );
+    await this.endpoints?.close();
+  }
+
+  private async reconcileCsr(name: string): Promise<ReconcileResult> {
+    // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
+    if (!this.isLeader) return { kind: "done" };
+    const signer = this.registry.forSignerName(this.informers.csrs.get(name)?.spec?.signerName ?? "");
+    try {
+      return await this.csrReconciler.reconcile(name);
+    } finally {
+      // Counts and troubles reach the Signer's status in one write per 2 s at most (addAfter coalesces).
+      if (signer) this.signerQueue.addAfter(signer.objectName, 2000);
+    }
+  }
+
+  /** Whether the API serves ClusterTrustBundles; asked until it answers (as the caches list until they can). */
+  private async clusterTrustBundlesServed(): Promise<boolean> {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        return await this.publisher.clusterTrustBundlesAvailable();
+      } catch (error) {
+        if (this.stopped) throw error;
+        this.options.logger.warn("API discovery failed; retrying", { error: describeError(error) });
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+
+  private every(milliseconds: number, action: () => void): void {
+    const timer = setInterval(action, milliseconds);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   private setLeading(leading: boolean): void {
-    this.metrics.leader.set({ name: this.options.leaseName ?? defaultLeaseName }, leading ? 1 : 0);
-    if (leading) {
-      for (const resolve of this.leadershipWaiters.splice(0)) resolve();
-      // A new leader takes over everything pending: nothing waits for the next event.
-      this.signerQueue.add(signersKey);
-      this.enqueueAllCsrs();
-    }
-  }
-
-  private async waitForLeadership(): Promise<void> {
-    while (!this.stopped && !this.isLeader) {
-      await new Promise<void>((resolve) => {
-        this.leadershipWaiters.push(resolve);
-        setTimeout(resolve, 1000).unref(); // re-check: the renew deadline can pass without an event
-      });
-    }
+    this.metrics.leader.set({ name: this.leaseName }, leading ? 1 : 0);
+    if (!leading) return;
+    this.leadership.acquired();
+    // A new leader takes over everything pending: nothing waits for the next event.
+    for (const signer of this.registry.all()) this.signerQueue.add(signer.objectName);
+    for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
+    this.enqueueAllCsrs();
   }
 
   private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {
-    for (const csr of this.csrInformer.list()) {
+    for (const csr of this.informers.csrs.list()) {
       const name = csr.metadata?.name;
       if (
         name &&
-        this.reconciler.isOurs(csr) &&
+        this.csrReconciler.isOurs(csr) &&
         (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
       )
         this.csrQueue.add(name);
     }
   }
-
-  private rebuildSigners(): void {
-    const changed = this.registry.rebuild();
-    // Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out.
-    this.metrics.signerReady.reset();
-    this.metrics.caExpiry.reset();
-    const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
-    for (const signer of this.registry.all()) {
-      const signerName = signer.spec?.signerName ?? signer.objectName;
-      this.metrics.signerReady.set({ signer: signerName }, signer.problem ? 0 : 1);
-      const authority = signer.authority;
-      if (!authority) continue;
-      const certificates: [string, ParsedCertificate][] = [
-        ["signing", authority.signingCertificate],
-        ...authority.intermediates.map((c): [string, ParsedCertificate] => ["intermediate", c]),
-        ...authority.roots.map((c): [string, ParsedCertificate] => ["root", c]),
-      ];
-      for (const [role, certificate] of certificates)
-        this.metrics.caExpiry.set(
-          // The fingerprint tells apart certificates with one subject (a renewed root).
-          {
-            signer: signerName,
-            role,
-            subject: certificate.subject,
-            fingerprint: certificate.fingerprintSha256,
-          },
-          seconds(certificate.notAfter),
-        );
-    }
-    if (changed.length > 0) {
-      this.logger.info("signers ready", { signers: changed });
-      this.enqueueAllCsrs(new Set(changed));
-    }
-  }
-
-  private async runSignerWorker(): Promise<void> {
-    for (;;) {
-      const key = await this.signerQueue.get();
-      if (key === undefined) return;
-      const started = Date.now();
-      try {
-        const published = await this.progress.track(`signers ${key}`, async () => {
-          if (key === statusKey) {
-            // Counts and signing troubles only: no rebuild, no publication.
-            if (this.isLeader) await this.writeSignerStatuses();
-            return true;
-          }
-          this.rebuildSigners();
-          if (!this.isLeader) return true;
-          const complete = await this.publishTrustBundles();
-          await this.writeSignerStatuses();
-          return complete;
-        });
-        // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
-        if (published) this.signerQueue.forget(key);
-        else this.signerQueue.addRateLimited(key);
-      } catch (error) {
-        this.logger.error("signer reconcile failed", { error: describeError(error) });
-        this.signerQueue.addRateLimited(key);
-      } finally {
-        this.signerQueue.done(key, started);
-      }
-    }
-  }
-
-  /**
-   * Publishes every Signer's bundle. Once all copies of a bundle are written its new roots count
-   * as published, which may let new CA material be adopted: then the signers are rebuilt.
-   * Returns false when some publication is incomplete.
-   */
-  private async publishTrustBundles(): Promise<boolean> {
-    const namespaces = this.namespaceInformer.list();
-    const ours = this.configMapInformer.list();
-    const live = new Set<string>();
-    let newlyPublished = false;
-    let allComplete = true;
-    for (const signer of this.registry.all()) {
-      live.add(signer.objectName);
-      const spec = signer.spec;
-      const bundle = signer.bundle;
-      if (!spec || !bundle || bundle.certificates.length === 0) continue; // nothing valid to publish yet
-      const tenants = this.registry.tenantNamespaces(spec);
-      const targets = namespaces
-        .filter((ns) => ns.metadata?.name && tenants.has(ns.metadata.name))
-        .map((ns) => ({ name: ns.metadata!.name!, terminating: ns.status?.phase === "Terminating" }));
-      const mine = ours.filter((cm) => cm.metadata?.labels?.[trustBundleLabel] === signer.objectName);
-      const configMaps = await this.publisher.publishConfigMaps(
-        signer.objectName,
-        spec.trustBundle.configMap,
-        bundle.pem,
-        targets,
-        mine,
-      );
-      const clusterTrustBundle = await this.publisher.publishClusterTrustBundle(
-        signer.objectName,
-        spec.signerName,
-        spec.trustBundle.clusterTrustBundle ? bundle.pem : undefined,
-      );
-      const problems = [...configMaps.problems, ...clusterTrustBundle.problems];
-      for (const problem of problems)
-        this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
-      this.registry.reportPublication(signer.objectName, problems);
-      if (!configMaps.complete || !clusterTrustBundle.complete) allComplete = false;
-      else if (this.registry.markPublished(signer.objectName)) newlyPublished = true;
-    }
-    // Publications of Signers that no longer exist.
-    const orphans = new Set(
-      ours
-        .map((cm) => cm.metadata?.labels?.[trustBundleLabel] ?? "")
-        .filter((name) => name && !live.has(name)),
-    );
-    for (const orphan of orphans) {
-      await this.publisher.publishConfigMaps(
-        orphan,
-        undefined,
-        "",
-        [],
-        ours.filter((cm) => cm.metadata?.labels?.[trustBundleLabel] === orphan),
-      );
-      await this.publisher.publishClusterTrustBundle(orphan, "", undefined);
-    }
-    if (newlyPublished) this.rebuildSigners();
-    return allComplete;
-  }
-
-  private async writeSignerStatuses(): Promise<void> {
-    let failed = false;
-    for (const signer of this.registry.all()) {
-      const status = this.registry.desiredStatus(signer.objectName);
-      if (!status) continue;
-      try {
-        const written = (await this.customObjects.patchClusterCustomObjectStatus(
-          {
-            group: signerApiGroup,
-            version: signerApiVersion,
-            plural: signerPlural,
-            name: signer.objectName,
-            body: { status },
-          },
-          mergePatch,
-        )) as SignerObject;
-        this.ownStatusWrites.set(signer.objectName, written.metadata?.resourceVersion ?? "");
-        this.registry.statusWritten(signer.objectName);
-      } catch (error) {
-        if (apiErrorCode(error) === 404) continue; // deleted meanwhile
-        failed = true;
-        this.logger.warn("could not write Signer status", {
-          signer: signer.objectName,
-          error: describeError(error),
-        });
-      }
-    }
-    if (failed) throw new Error("some Signer statuses were not written");
-  }
-
-  private async runCsrWorker(): Promise<void> {
-    for (;;) {
-      await this.waitForLeadership();
-      const name = await this.csrQueue.get();
-      if (name === undefined) return;
-      const started = Date.now();
-      let result: ReconcileResult | undefined;
-      try {
-        if (!this.isLeader) {
-          // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
-          result = { kind: "done" };
-        } else {
-          result = await this.progress.track(`csr ${name}`, () => this.reconciler.reconcile(name));
-        }
-      } catch (error) {
-        this.metrics.reconcileErrors.inc({ controller: "certificatesigningrequest" });
-        this.logger.error("reconcile failed", { csr: name, error: describeError(error) });
-        result = { kind: "retry", reason: "Error" };
-      } finally {
-        this.metrics.reconcileTime.observe(
-          { controller: "certificatesigningrequest" },
-          (Date.now() - started) / 1000,
-        );
-      }
-      const outcome = result!;
-      if (outcome.kind === "done") {
-        this.csrQueue.forget(name);
-        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "success" });
-      } else {
-        this.csrQueue.addRateLimited(name);
-        this.metrics.reconcileTotal.inc({ controller: "certificatesigningrequest", result: "requeue" });
-      }
-      this.csrQueue.done(name, started);
-      // Counts and troubles reach Signer status in one write per 2 s at most (addAfter coalesces).
-      this.signerQueue.addAfter(statusKey, 2000);
-    }
-  }
-
-  private async startServers(): Promise<void> {
-    const listen = async (
-      address: string | undefined,
-      handle: (path: string) => Promise<[number, string, string]>,
-    ): Promise<void> => {
-      if (!address) return;
-      const separator = address.lastIndexOf(":");
-      const host = address.slice(0, separator) || "0.0.0.0";
-      const port = Number(address.slice(separator + 1));
-      const server = createServer((request, response) => {
-        handle(new URL(request.url ?? "/", "http://x").pathname).then(
-          ([status, contentType, body]) =>
-            response.writeHead(status, { "Content-Type": contentType }).end(body),
-          () => response.writeHead(500).end(),
-        );
-      });
-      await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
-      this.servers.push(server);
-    };
-    await listen(this.options.metricsAddress, async (path) =>
-      path === "/metrics"
-        ? [200, this.metrics.registry.contentType, await this.metrics.registry.metrics()]
-        : [404, "text/plain", "not found\n"],
-    );
-    await listen(this.options.probeAddress, async (path) => {
-      if (path === "/healthz") {
-        const stuck = this.progress.problems();
-        return stuck.length === 0
-          ? [200, "text/plain", "ok\n"]
-          : [503, "text/plain", `${stuck.join("\n")}\n`];
-      }
-      if (path === "/readyz")
-        return this.ready
-          ? [200, "text/plain", "ok\n"]
-          : [503, "text/plain", "caches not synced or watches not live\n"];
-      return [404, "text/plain", "not found\n"];
-    });
-  }
-
-  /** Bound addresses (port 0 resolved), for tests. */
-  addresses(): string[] {
-    return this.servers.map((server) => {
-      const address = server.address();
-      return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
-    });
-  }
-}
-
-/**
- * The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion
- * precondition. With `kubeConfig`, status patches discard the response unread (it echoes the whole
- * CSR, spec.request included, which may be megabytes).
- */
-export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: KubeConfig): CsrApi {
-  return {
-    read: async (name) => {
-      try {
-        return (await certificates.readCertificateSigningRequest({ name })) as CsrObject;
-      } catch (error) {
-        if (apiErrorCode(error) === 404) return undefined;
-        throw error;
-      }
-    },
-    patchStatus: (name, resourceVersion, status) =>
-      patchCsr(certificates, kubeConfig, name, "status", patchContentType.merge, {
-        metadata: { resourceVersion },
-        status,
-      }),
-    patchStatusJson: (name, patch) =>
-      patchCsr(certificates, kubeConfig, name, "status", patchContentType.json, patch),
-  };
-}
-
-/**
- * One patch of a CSR subresource. With `kubeConfig` the API server's echo of the whole CSR (which
- * may carry megabytes of spec.request) is discarded unread; without it, client-node parses it.
- */
-async function patchCsr(
-  certificates: CertificatesV1Api,
-  kubeConfig: KubeConfig | undefined,
-  name: string,
-  subresource: "status" | "approval",
-  contentType: (typeof patchContentType)[keyof typeof patchContentType],
-  body: unknown,
-): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
-  try {
-    if (kubeConfig)
-      await patchDiscardingResponse(kubeConfig, `${csrPath}/${name}/${subresource}`, contentType, body);
-    else {
-      const options = contentType === patchContentType.merge ? mergePatch : jsonPatch;
-      const request = { name, body: body as object };
-      if (subresource === "status") await certificates.patchCertificateSigningRequestStatus(request, options);
-      else await certificates.patchCertificateSigningRequestApproval(request, options);
-    }
-    return "ok";
-  } catch (error) {
-    return failedWriteOutcome(error);
-  }
-}
-
-export function kubernetesApprovalApi(
-  certificates: CertificatesV1Api,
-  authorization: AuthorizationV1Api,
-  kubeConfig?: KubeConfig,
-): ApprovalApi {
-  return {
-    addApprovalCondition: (name, patch) =>
-      patchCsr(certificates, kubeConfig, name, "approval", patchContentType.json, patch),
-    subjectAccessReview: async (question) => {
-      const review = await authorization.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: question.user,
-            groups: question.groups,
-            ...(question.uid ? { uid: question.uid } : {}),
-            ...(question.extra ? { extra: question.extra } : {}),
-            resourceAttributes: {
-              group: question.group,
-              resource: question.resource,
-              verb: question.verb,
-              ...(question.subresource ? { subresource: question.subresource } : {}),
-              ...(question.name ? { name: question.name } : {}),
-              ...(question.namespace ? { namespace: question.namespace } : {}),
-            },
-          },
-        },
-      });
-      return review.status?.allowed === true;
-    },
-  };
-}
-
-/** What a refused status or approval write means to a reconciler; anything else is rethrown (transient). */
-function failedWriteOutcome(error: unknown): "gone" | "conflict" | "invalid" {
-  const code = apiErrorCode(error);
-  if (code === 404) return "gone";
-  if (code === 409) return "conflict";
-  if (code === 422) return "invalid";
-  throw error;
 }

@@ -12,20 +12,9 @@
 import { base64DecodedLength } from "../pki/base64.js";
 import { omittedStringBytes } from "../kube/long-strings.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
-import type { CsrCondition, CsrObject } from "./csr-reconciler.js";
+import type { CsrCondition, CsrObject } from "./csr-object.js";
 
-/** Left in place of a spec.request the cache does not hold. */
-export interface OmittedRequest {
-  /** NotOurs: no signer or approver of ours handled its signer name when it arrived. */
-  reason: "NotOurs" | "TooLarge";
-  /** The request's size in bytes (decoded), for the RequestTooLarge message. */
-  bytes: number;
-}
-
-/** Left in place of a status.certificate the cache does not hold (a foreign CSR's). */
-export interface OmittedCertificate {
-  reason: "NotOurs";
-}
+export type { OmittedCertificate, OmittedRequest } from "./csr-object.js";
 
 /** Condition messages of our CSRs are cut to this many characters in the cache (none is read back). */
 export const maximumCachedConditionMessage = 256;

@@ -1,64 +1,32 @@
 /**
- * The configured signers, rebuilt from the Signer, Secret and Namespace caches whenever any of
- * them changes. Pure bookkeeping plus CA loading: it computes the status each Signer should have
- * (desiredStatus) and the controller writes it, so the controller decides when (only while leading).
+ * The configured signers, rebuilt from the Signer, Secret and Namespace caches: the index by signer
+ * name (one Signer per name: duplicates are refused), the tenant namespaces of each, and what
+ * happened since each Signer's status was last written (counts, troubles) so that the status it
+ * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
 import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
-import type { CertificateAuthority } from "../pki/certificate-authority.js";
-import type { ParsedCertificate } from "../pki/certificate.js";
-import { computeTrustBundle, rootsFromPem, type TrustBundle } from "../bundle/trust-bundle.js";
-import { labelSelectorMatches, parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
-import type { SignerConditionReason } from "../api/reasons.js";
-import type {
-  CertificateSummary,
-  RecordedRoot,
-  SignerCondition,
-  SignerObject,
-  SignerSpec,
-  SignerStatus,
-} from "../api/signer.js";
-import { kubernetesTime } from "../kube/time.js";
+import { labelSelectorMatches } from "../policy/signer-spec.js";
+import type { SignerObject, SignerSpec, SignerStatus } from "../api/signer.js";
 import {
   CertificateAuthoritySelector,
-  firstLine,
   type CertificateAuthorityParseObserver,
 } from "./authority-selector.js";
+import type { SecretObject } from "./ca-source.js";
+import { RecordedRootsBook } from "./recorded-roots.js";
+import { buildActiveSigner, type ActiveSigner, type SignerProblem } from "./signer-builder.js";
+import { desiredSignerStatus } from "./signer-status.js";
 
-export interface SecretObject {
-  metadata?: { name?: string; namespace?: string };
-  data?: Record<string, string>;
-}
-
+export type { SecretObject } from "./ca-source.js";
+export type { ActiveSigner, SignerProblem } from "./signer-builder.js";
 export interface NamespaceObject {
   metadata?: { name?: string; labels?: Record<string, string> };
   status?: { phase?: string };
 }
 
-/** Why a signer cannot sign right now; every reason is transient from a CSR's point of view. */
-export interface SignerProblem {
-  reason: SignerConditionReason;
-  message: string;
-}
-
-/** A Signer as the reconciler uses it. */
-export interface ActiveSigner {
-  readonly objectName: string;
-  readonly generation: number | undefined;
-  readonly spec: SignerSpec | undefined;
-  /** The CA in use: absent until one loads; kept when a later update is broken (see degraded). */
-  readonly authority: CertificateAuthority | undefined;
-  /** Set when the signer cannot sign at all. */
-  readonly problem: SignerProblem | undefined;
-  /** Set when a CA update was refused and the previous CA is still used. */
-  readonly degraded: SignerProblem | undefined;
-  /** The roots to publish; absent when the spec is invalid. */
-  readonly bundle: TrustBundle | undefined;
-  /** Set when a CA certificate expires within spec.trustBundle.expiryWarning. */
-  readonly expiring: string | undefined;
-}
-
 export interface SignerSources {
   signers(): SignerObject[];
+  /** One Signer by object name (default: looked up in signers()). */
+  signer?(objectName: string): SignerObject | undefined;
   secret(namespace: string, name: string): SecretObject | undefined;
   namespaces(): NamespaceObject[];
 }
@@ -66,9 +34,15 @@ export interface SignerSources {
 export class SignerRegistry {
   private bySignerName = new Map<string, ActiveSigner>();
   private byObjectName = new Map<string, ActiveSigner>();
+  /** Each Signer as built from its object, before duplicate signer names are refused. */
+  private built = new Map<string, { signer: ActiveSigner; created: string | Date | undefined }>();
+  /** The counts since the last write that each desired status includes. */
+  private readonly countsInStatus = new WeakMap<SignerStatus, { issued: number; failed: number }>();
+  /** Counts in the last status this process wrote: the cache may not show that write yet. */
+  private readonly writtenCounts = new Map<string, { issued: number; failed: number }>();
   private readonly authorities: CertificateAuthoritySelector;
   /** Roots this process recorded (publication times, retirements), merged with Signer status. */
-  private readonly recorded = new Map<string, RecordedRoot[]>();
+  private readonly recorded = new RecordedRootsBook();
   private readonly issuedSinceStatus = new Map<string, number>();
   private readonly failedSinceStatus = new Map<string, number>();
   /** tenantNamespaces() answers, per parsed spec (a rebuild makes new specs). */
@@ -100,22 +74,78 @@ export class SignerRegistry {
     return [...this.byObjectName.values()];
   }
 
+  /** The Signer object `objectName` as built, or undefined when there is none. */
+  forObjectName(objectName: string): ActiveSigner | undefined {
+    return this.byObjectName.get(objectName);
+  }
+
   /**
    * Recomputes every signer from the caches. Returns the signer names whose ability to sign
    * changed (became ready or got a new CA), so their pending CSRs can be queued again.
    */
   rebuild(): string[] {
+    this.built = new Map();
+    for (const object of this.sources.signers()) this.build(object);
+    return this.index().nowSigning;
+  }
+
+  /**
+   * Recomputes Signer `objectName` from the caches (dropping it when its object is gone). Returns
+   * the signer names whose ability to sign changed, and the other Signers whose claim on their
+   * signer name changed with it (a duplicate that now owns the name, or lost it).
+   */
+  refresh(objectName: string): { nowSigning: string[]; claimsChanged: string[] } {
+    const object = this.sources.signer
+      ? this.sources.signer(objectName)
+      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
+    const before = this.byObjectName;
+    this.built = new Map(this.built);
+    if (object) this.build(object);
+    else this.built.delete(objectName);
+    const { nowSigning } = this.index();
+    const claimsChanged = [...this.byObjectName].flatMap(([name, signer]) =>
+      name !== objectName && before.get(name)?.problem?.reason !== signer.problem?.reason ? [name] : [],
+    );
+    return { nowSigning, claimsChanged };
+  }
+
+  /** Object names of the Signers whose CA is Secret `secretName` (in the controller namespace). */
+  usingSecret(secretName: string): string[] {
+    return this.all().flatMap((s) =>
+      s.spec?.certificateAuthority.secretName === secretName ? [s.objectName] : [],
+    );
+  }
+
+  /** Object names of the Signers whose CA is a mounted folder (files are not watched: they are polled). */
+  usingFolders(): string[] {
+    return this.all().flatMap((s) => (s.spec?.certificateAuthority.path ? [s.objectName] : []));
+  }
+
+  /** Object names of the Signers whose tenants a change of Namespace `name` may change. */
+  concerning(namespace: string): string[] {
+    return this.all().flatMap(({ objectName, spec }) =>
+      spec && (spec.policy.tenants.namespaceSelector || spec.policy.tenants.namespaces.includes(namespace))
+        ? [objectName]
+        : [],
+    );
+  }
+
+  private build(object: SignerObject): void {
+    const signer = buildActiveSigner(object, this.authorities, this.recorded, this.now());
+    this.built.set(signer.objectName, { signer, created: object.metadata?.creationTimestamp });
+  }
+
+  /** Refuses duplicate signer names and indexes the rest; forgets Signers that are gone. */
+  private index(): { nowSigning: string[] } {
     const previous = this.bySignerName;
     const byObjectName = new Map<string, ActiveSigner>();
     const claims = new Map<string, SignerNameClaimant[]>();
-    for (const object of this.sources.signers()) {
-      const name = object.metadata?.name ?? "";
-      const signer = this.buildSignerIsolated(object);
+    for (const [name, { signer, created }] of this.built) {
       byObjectName.set(name, signer);
       if (signer.spec)
         claims.set(signer.spec.signerName, [
           ...(claims.get(signer.spec.signerName) ?? []),
-          { objectName: name, creationTimestamp: object.metadata?.creationTimestamp },
+          { objectName: name, creationTimestamp: created },
         ]);
     }
     const { owners, refused } = resolveSignerNameClaims(claims);
@@ -129,18 +159,20 @@ export class SignerRegistry {
       });
     const bySignerName = new Map<string, ActiveSigner>();
     for (const [signerName, owner] of owners) bySignerName.set(signerName, byObjectName.get(owner)!);
-    this.authorities.retainOnly(new Set(byObjectName.keys()));
-    for (const troubles of [this.signingTrouble, this.publicationProblems])
-      for (const name of troubles.keys()) if (!byObjectName.has(name)) troubles.delete(name);
+    const live = new Set(byObjectName.keys());
+    this.authorities.retainOnly(live);
+    this.recorded.retainOnly(live);
+    for (const state of [this.signingTrouble, this.publicationProblems, this.writtenCounts])
+      for (const name of state.keys()) if (!live.has(name)) state.delete(name);
     this.byObjectName = byObjectName;
     this.bySignerName = bySignerName;
-    const changed: string[] = [];
+    const nowSigning: string[] = [];
     for (const [signerName, signer] of bySignerName) {
       const before = previous.get(signerName);
       if (!signer.problem && (!before || before.problem || before.authority !== signer.authority))
-        changed.push(signerName);
+        nowSigning.push(signerName);
     }
-    return changed;
+    return { nowSigning };
   }
 
   /**
@@ -199,216 +231,57 @@ export class SignerRegistry {
    */
   desiredStatus(objectName: string): SignerStatus | undefined {
     const signer = this.byObjectName.get(objectName);
-    const object = this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
+    const object = this.sources.signer
+      ? this.sources.signer(objectName)
+      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
     if (!signer || !object) return undefined;
-    const current = object.status ?? {};
-    const publication = this.publicationProblems.get(objectName);
-    // A root waiting for publication waits forever when publication fails: whichever condition
-    // says RootNotYetPublished (Ready for a first root, Degraded during a rotation) names that cause.
-    const withCause = (problem: SignerProblem | undefined): SignerProblem | undefined =>
-      problem?.reason === "RootNotYetPublished" && publication
-        ? { ...problem, message: `${problem.message}; publishing the trust bundle fails: ${publication}` }
-        : problem;
-    const notReady = withCause(signer.problem ?? this.signingTrouble.get(objectName));
-    const ready: Omit<SignerCondition, "lastTransitionTime"> = notReady
-      ? { type: "Ready", status: "False", reason: notReady.reason, message: notReady.message }
-      : {
-          type: "Ready",
-          status: "True",
-          reason: "Ready",
-          message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})`,
-        };
-    const degradedProblem =
-      withCause(signer.degraded) ??
-      (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined);
-    const degraded: Omit<SignerCondition, "lastTransitionTime"> = degradedProblem
-      ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
-      : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
-    const expiring: Omit<SignerCondition, "lastTransitionTime"> = signer.expiring
+    const cached = object.status ?? {};
+    // Counts only grow and only we write them: the larger of the cache and our last write is current.
+    const written = this.writtenCounts.get(objectName);
+    const current: SignerStatus = written
       ? {
-          type: "CertificateAuthorityExpiring",
-          status: "True",
-          reason: "ExpiresSoon",
-          message: signer.expiring,
+          ...cached,
+          issuedCount: Math.max(cached.issuedCount ?? 0, written.issued),
+          failedCount: Math.max(cached.failedCount ?? 0, written.failed),
         }
-      : { type: "CertificateAuthorityExpiring", status: "False", reason: "AsExpected", message: "" };
-    const conditions = [ready, degraded, expiring].map((condition) => {
-      const existing = current.conditions?.find((c) => c.type === condition.type);
-      const unchanged =
-        existing && existing.status === condition.status && existing.reason === condition.reason;
-      return {
-        ...condition,
-        lastTransitionTime: unchanged ? existing.lastTransitionTime : kubernetesTime(this.now()),
-        ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
-      };
+      : cached;
+    const issuedSince = this.issuedSinceStatus.get(objectName) ?? 0;
+    const failedSince = this.failedSinceStatus.get(objectName) ?? 0;
+    const desired = desiredSignerStatus(signer, current, {
+      publicationProblem: this.publicationProblems.get(objectName),
+      signingTrouble: this.signingTrouble.get(objectName),
+      issuedSince,
+      failedSince,
+      recordedRoots: this.recorded.get(objectName),
+      now: this.now(),
     });
-    const authority = signer.authority;
-    const desired: SignerStatus = {
-      ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
-      conditions,
-      ...(authority
-        ? {
-            certificateAuthority: {
-              ...summarize(authority.signingCertificate),
-              issuer: authority.signingCertificate.issuer,
-              roots: authority.roots.map(summarize),
-            },
-          }
-        : {}),
-      issuedCount: (current.issuedCount ?? 0) + (this.issuedSinceStatus.get(objectName) ?? 0),
-      failedCount: (current.failedCount ?? 0) + (this.failedSinceStatus.get(objectName) ?? 0),
-      ...(this.recorded.has(objectName) ? { trustBundle: { roots: this.recorded.get(objectName)! } } : {}),
-    };
-    const comparable = (status: SignerStatus): string =>
-      JSON.stringify({
-        ...status,
-        conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
-      });
-    return comparable(desired) === comparable(current) ? undefined : desired;
-  }
-
-  statusWritten(objectName: string): void {
-    this.issuedSinceStatus.delete(objectName);
-    this.failedSinceStatus.delete(objectName);
+    if (desired) this.countsInStatus.set(desired, { issued: issuedSince, failed: failedSince });
+    return desired;
   }
 
   /**
-   * One Signer's failure is that Signer's condition, never every tenant's: whatever building it
-   * throws (a bug, a library error on odd input) makes it unable to sign, with the reason on Ready.
+   * `status` (from desiredStatus) was written. Counts made while it was being written stay counted
+   * for the next write.
    */
-  private buildSignerIsolated(object: SignerObject): ActiveSigner {
-    try {
-      return this.buildSigner(object);
-    } catch (error) {
-      return {
-        objectName: object.metadata?.name ?? "",
-        generation: object.metadata?.generation,
-        spec: undefined,
-        authority: undefined,
-        degraded: undefined,
-        expiring: undefined,
-        bundle: undefined,
-        problem: { reason: "SignerBuildFailed", message: `could not build this Signer: ${firstLine(error)}` },
-      };
+  statusWritten(objectName: string, status?: SignerStatus): void {
+    const included = status && this.countsInStatus.get(status);
+    if (!status || !included) {
+      this.issuedSinceStatus.delete(objectName);
+      this.failedSinceStatus.delete(objectName);
+      return;
+    }
+    this.writtenCounts.set(objectName, { issued: status.issuedCount ?? 0, failed: status.failedCount ?? 0 });
+    for (const [counts, written] of [
+      [this.issuedSinceStatus, included.issued],
+      [this.failedSinceStatus, included.failed],
+    ] as const) {
+      const left = (counts.get(objectName) ?? 0) - written;
+      if (left > 0) counts.set(objectName, left);
+      else counts.delete(objectName);
     }
   }
 
-  private buildSigner(object: SignerObject): ActiveSigner {
-    const objectName = object.metadata?.name ?? "";
-    const base = { objectName, generation: object.metadata?.generation };
-    let spec: SignerSpec;
-    try {
-      spec = parseSignerSpec(object.spec, objectName);
-    } catch (error) {
-      if (!(error instanceof SignerSpecError)) throw error;
-      return {
-        ...base,
-        spec: undefined,
-        authority: undefined,
-        degraded: undefined,
-        expiring: undefined,
-        bundle: undefined,
-        problem: { reason: "InvalidSpec", message: error.message },
-      };
-    }
-    const now = this.now();
-    const recorded = this.recordedRoots(objectName, object.status);
-    const selection = this.authorities.select(objectName, spec, recorded, now);
-    let extraRoots: ParsedCertificate[] = [];
-    let extraProblem: SignerProblem | undefined;
-    try {
-      extraRoots = rootsFromPem(spec.trustBundle.extraRootsPem);
-    } catch (error) {
-      extraProblem = {
-        reason: "InvalidExtraRoots",
-        message: `spec.trustBundle.extraRootsPem: ${(error as Error).message}`,
-      };
-    }
-    // New material's roots are published before that material may sign (see CertificateAuthoritySelector).
-    let bundle: TrustBundle;
-    try {
-      bundle = computeTrustBundle(
-        [...(selection.authority?.roots ?? []), ...(selection.pending?.roots ?? []), ...extraRoots],
-        recorded,
-        now,
-        spec.trustBundle.overlapSeconds,
-      );
-    } catch (error) {
-      // A recorded root in status that is not a certificate: nothing safe to publish or sign under.
-      return {
-        ...base,
-        spec,
-        authority: undefined,
-        degraded: undefined,
-        expiring: undefined,
-        bundle: undefined,
-        problem: {
-          reason: "InvalidTrustBundleStatus",
-          message: `status.trustBundle.roots: ${firstLine(error)}`,
-        },
-      };
-    }
-    this.recorded.set(objectName, bundle.recorded);
-    const authority = selection.authority;
-    const warnUntil = now.getTime() + spec.trustBundle.expiryWarningSeconds * 1000;
-    const expiringCertificates = authority
-      ? [authority.signingCertificate, ...authority.intermediates, authority.anchor].filter(
-          (c) => c.notAfter.getTime() < warnUntil,
-        )
-      : [];
-    return {
-      ...base,
-      spec,
-      authority,
-      problem: selection.problem,
-      degraded: selection.degraded ?? extraProblem,
-      bundle,
-      expiring: expiringCertificates.length
-        ? expiringCertificates.map((c) => `"${c.subject}" expires ${c.notAfter.toISOString()}`).join("; ")
-        : undefined,
-    };
-  }
-
-  /** Recorded roots: what Signer status says, merged with what this process recorded since. */
-  private recordedRoots(objectName: string, status: SignerStatus | undefined): RecordedRoot[] {
-    const earliest = (a?: string, b?: string): string | undefined =>
-      a && b ? (Date.parse(a) <= Date.parse(b) ? a : b) : (a ?? b);
-    const merged = new Map<string, RecordedRoot>();
-    for (const entry of [...(status?.trustBundle?.roots ?? []), ...(this.recorded.get(objectName) ?? [])]) {
-      const existing = merged.get(entry.fingerprintSha256);
-      if (!existing) {
-        merged.set(entry.fingerprintSha256, { ...entry });
-        continue;
-      }
-      const firstPublished = earliest(existing.firstPublished, entry.firstPublished);
-      const retiredAt = earliest(existing.retiredAt, entry.retiredAt);
-      merged.set(entry.fingerprintSha256, {
-        ...existing,
-        ...(firstPublished ? { firstPublished } : {}),
-        ...(retiredAt ? { retiredAt } : {}),
-      });
-    }
-    return [...merged.values()];
-  }
-
-  /** Records that the current bundle of `objectName` is published everywhere; true when that is news. */
   markPublished(objectName: string): boolean {
-    const now = kubernetesTime(this.now());
-    let changed = false;
-    for (const entry of this.recorded.get(objectName) ?? []) {
-      if (!entry.firstPublished && !entry.retiredAt) {
-        entry.firstPublished = now;
-        changed = true;
-      }
-    }
-    return changed;
+    return this.recorded.markPublished(objectName, this.now());
   }
-}
-
-function summarize(certificate: ParsedCertificate): CertificateSummary {
-  return {
-    subject: certificate.subject,
-    notAfter: kubernetesTime(certificate.notAfter),
-    fingerprintSha256: certificate.fingerprintSha256,
-  };
 }

@@ -90,7 +90,8 @@ describe("signer controller on a real API server", function () {
       verbs: ["approve"],
     });
     istiod = asServiceAccount(admin, "istio-system", "istiod");
-    running = await startController(controlPlane(), [fooSigner, barSigner]);
+    // A short WaitingApproval grace, so the test of an unapproved CSR does not wait the default 10 s.
+    running = await startController(controlPlane(), [fooSigner, barSigner], { waitingApprovalGraceMs: 2000 });
     await waitForSignerCondition(admin, `foo-${suffix}`, "Ready", "True");
     await waitForSignerCondition(admin, `bar-${suffix}`, "Ready", "True");
   });
@@ -144,6 +145,8 @@ describe("signer controller on a real API server", function () {
       // Events are recorded after the write, asynchronously: wait for it.
       const issued = await waitForCsrEvent(admin, name, "Issued", "Normal");
       expect(issued.message).to.contain("spiffe://cluster.local/ns/foo/sa/web");
+      // Approved at once, as istiod does: Issued is its only Event (WaitingApproval waits out a grace period).
+      expect((await csrEvents(admin, name)).map((event) => event.reason)).to.deep.equal(["Issued"]);
     });
 
     it("issues an RSA workload certificate from the RSA CA of tenant bar", async () => {

@@ -4,10 +4,11 @@
  * own Signer Ready=False with a reason, while the other tenants keep issuing and the probes answer.
  */
 import { expect } from "chai";
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import { makeTestCertificateAuthority } from "../support/pki.js";
 import {
   createCaSecret,
+  controllerNamespace,
   createSigner,
   deleteSigner,
   installSignerManifests,
@@ -54,7 +55,7 @@ async function caParses(running: RunningController, signerName: string, result: 
   );
 }
 
-/** Signer rounds finished so far (each rebuild reads every Signer's CA material). */
+/** Signer rounds finished so far (each reads its Signer's CA material). */
 async function signerRounds(running: RunningController): Promise<number> {
   const metric = await running.controller.metrics.workDuration.get();
   return (
@@ -200,8 +201,23 @@ describe("tenant isolation: one Signer's broken material never stalls the others
       "False",
       "CertificateAuthorityMalformedCertificate",
     );
-    // Ten more rounds (the CA poll and every Signer event each run one) read the same bytes again.
+    // Ten more rounds read the same bytes again: each event of its Secret (here an annotation, the
+    // data unchanged) runs one round of the Signers that use it.
     const rounds = await signerRounds(running!);
+    const core = admin.makeApiClient(CoreV1Api);
+    for (let round = 0; round < 10; round++) {
+      await core.patchNamespacedSecret(
+        {
+          name: `iso-garbage-${suffix}`,
+          namespace: controllerNamespace,
+          body: { metadata: { annotations: { "test.csr-signer.io/round": String(round) } } },
+        },
+        mergePatch,
+      );
+      await waitFor(`Signer round ${round + 1} after the Secret event`, async () =>
+        (await signerRounds(running!)) > rounds + round ? true : undefined,
+      );
+    }
     await waitFor("ten more Signer rounds", async () =>
       (await signerRounds(running!)) >= rounds + 10 ? true : undefined,
     );

@@ -199,6 +199,43 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     expect(current.authority!.signingCertificate.subject).to.equal("CN=B1");
     expect(current.degraded).to.equal(undefined);
   });
+  it("counts made while a status write is in flight reach the next write; a cache behind our write loses none", async () => {
+    secret = secretOf((await makeTestCertificateAuthority()).files);
+    const r = registry();
+    r.rebuild();
+    r.countIssued("foo");
+    r.countFailed("foo");
+    const writing = r.desiredStatus("foo")!;
+    expect([writing.issuedCount, writing.failedCount]).to.deep.equal([1, 1]);
+    r.countIssued("foo"); // signed while the write was on its way
+    r.statusWritten("foo", writing);
+    // The cached object still has no status (the watch echo has not arrived).
+    expect([r.desiredStatus("foo")!.issuedCount, r.desiredStatus("foo")!.failedCount]).to.deep.equal([2, 1]);
+  });
+
+  it("refresh rebuilds one Signer; a held rotation says when to look again (first publication + minimumRootPublication)", async () => {
+    const first = await makeTestCertificateAuthority();
+    const second = await makeTestCertificateAuthority();
+    secret = secretOf(first.files);
+    const r = registry();
+    expect(r.refresh("foo")).to.deep.equal({ nowSigning: [], claimsChanged: [] });
+    expect(r.usingSecret("cacerts")).to.deep.equal(["foo"]);
+    expect([r.usingSecret("other"), r.usingFolders(), r.concerning("some-namespace")]).to.deep.equal([
+      [],
+      [],
+      [],
+    ]);
+    r.markPublished("foo");
+    expect(r.refresh("foo").nowSigning).to.deep.equal(["example.com/foo"]);
+    secret = secretOf(second.files);
+    r.refresh("foo");
+    r.markPublished("foo");
+    const publishedAt = Math.floor(clock / 1000) * 1000; // recorded in whole seconds
+    r.refresh("foo");
+    const held = r.forObjectName("foo")!;
+    expect(held.degraded?.reason).to.equal("RootNotYetPublished");
+    expect(held.recheckAt?.getTime()).to.equal(publishedAt + 600_000);
+  });
 });
 
 describe("SignerRegistry: one Signer's failure is its own (isolation, size caps, parse memory)", function () {
@@ -365,5 +402,29 @@ describe("SignerRegistry: one Signer's failure is its own (isolation, size caps,
     r.rebuild();
     expect(parses).to.deep.equal(["refused", "loaded"]);
     expect(r.forSignerName("example.com/good")!.problem?.reason).to.equal("RootNotYetPublished");
+  });
+
+  it("refresh of a deleted owner hands its signer name to the Signer that was refused it", async () => {
+    const ca = await makeTestCertificateAuthority();
+    let objects: SignerObject[] = [
+      {
+        metadata: { name: "first", creationTimestamp: "2026-01-01T00:00:00Z" },
+        spec: specOf("shared", "ca"),
+      },
+      {
+        metadata: { name: "second", creationTimestamp: "2026-02-01T00:00:00Z" },
+        spec: specOf("shared", "ca"),
+      },
+    ];
+    const r = new SignerRegistry(
+      { signers: () => objects, secret: () => secretOf(ca.files), namespaces: () => [] },
+      "csr-signer",
+    );
+    r.rebuild();
+    expect(r.forObjectName("second")!.problem?.reason).to.equal("DuplicateSignerName");
+    objects = objects.filter((object) => object.metadata?.name !== "first");
+    expect(r.refresh("first").claimsChanged).to.deep.equal(["second"]);
+    expect(r.forObjectName("first")).to.equal(undefined);
+    expect(r.forSignerName("example.com/shared")!.objectName).to.equal("second");
   });
 });

@@ -1,0 +1,74 @@
+/**
+ * Reading a Signer's CA files: from its Secret (in the controller's namespace, through the cache)
+ * or its mounted folder. Only the known file names are read, each checked against the size cap
+ * before it is decoded; the content hash lets the caller parse each distinct content once.
+ */
+import { createHash } from "node:crypto";
+import {
+  CertificateAuthorityError,
+  certificateAuthorityFileNames,
+  checkCertificateAuthorityFileSize,
+  readCertificateAuthorityFolder,
+} from "../pki/certificate-authority.js";
+import { base64DecodedLength } from "../pki/base64.js";
+import type { SignerSpec } from "../api/signer.js";
+
+export interface SecretObject {
+  metadata?: { name?: string; namespace?: string };
+  data?: Record<string, string>;
+}
+
+export interface CertificateAuthorityFiles {
+  files: Record<string, Uint8Array>;
+  /** "Secret ns/name" or "folder /path", for messages. */
+  sourceName: string;
+  /** SHA-256 over names and contents. */
+  sourceHash: string;
+}
+
+/**
+ * The CA files of a Signer. Throws CertificateAuthorityError (TooLarge, or the folder's own
+ * reasons) or a plain Error naming the source when it is missing or unreadable.
+ */
+export function readCertificateAuthorityFiles(
+  source: SignerSpec["certificateAuthority"],
+  controllerNamespace: string,
+  secret: (namespace: string, name: string) => SecretObject | undefined,
+): CertificateAuthorityFiles {
+  const { secretName, path } = source;
+  if (secretName) {
+    const sourceName = `Secret ${controllerNamespace}/${secretName}`;
+    const object = secret(controllerNamespace, secretName);
+    if (!object) throw new Error(`${sourceName} not found`);
+    const files: Record<string, Uint8Array> = {};
+    for (const name of certificateAuthorityFileNames) {
+      const value = object.data?.[name];
+      if (value === undefined) continue;
+      try {
+        checkCertificateAuthorityFileSize(name, base64DecodedLength(value));
+      } catch (error) {
+        throw new CertificateAuthorityError("TooLarge", `${sourceName}: ${(error as Error).message}`);
+      }
+      files[name] = Buffer.from(value, "base64");
+    }
+    return { files, sourceName, sourceHash: hashFiles(files) };
+  }
+  const sourceName = `folder ${path}`;
+  try {
+    const files: Record<string, Uint8Array> = {};
+    for (const [name, content] of Object.entries(readCertificateAuthorityFolder(path!)))
+      if (content) files[name] = content;
+    return { files, sourceName, sourceHash: hashFiles(files) };
+  } catch (error) {
+    if (error instanceof CertificateAuthorityError)
+      throw new CertificateAuthorityError(error.reason, `${sourceName}: ${error.message}`);
+    throw new Error(`${sourceName}: ${(error as Error).message}`);
+  }
+}
+
+function hashFiles(files: Record<string, Uint8Array>): string {
+  const hash = createHash("sha256");
+  for (const name of Object.keys(files).sort())
+    hash.update(name).update("\0").update(files[name]!).update("\0");
+  return hash.digest("hex");
+}

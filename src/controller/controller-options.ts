@@ -1,0 +1,37 @@
+/** What the controller is configured with (the CLI builds it from flags; tests pass their own). */
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { EventRecorder } from "../kube/events.js";
+import type { defaultLeaderElectionTimings } from "../kube/leader-election.js";
+import type { Logger } from "../logger.js";
+import type { IssuanceEnvironment } from "../pki/issuance.js";
+import type { CleanupPeriods } from "../policy/kubelet-approval.js";
+import type { ApprovalSettings } from "./approver.js";
+
+export interface ControllerOptions {
+  kubeConfig: KubeConfig;
+  /** Where CA Secrets and the leader Lease live. */
+  namespace: string;
+  workers: number;
+  leaderElection: boolean;
+  leaseName?: string;
+  identity?: string;
+  leaseTimings?: typeof defaultLeaderElectionTimings;
+  /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
+  metricsAddress?: string;
+  probeAddress?: string;
+  /** How often mounted CA folders are re-read (Secrets are watched). */
+  caFolderPollMs?: number;
+  resyncMs?: number;
+  watchdogMs?: number;
+  logger: Logger;
+  environment?: IssuanceEnvironment;
+  events?: EventRecorder;
+  /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
+  approval?: ApprovalSettings;
+  /** /healthz fails when one work item or list call has run longer than this (default 10 min). */
+  stallAfterMs?: number;
+  /** How long a CSR of ours may wait for approval before it gets a WaitingApproval Event (default 10 s). */
+  waitingApprovalGraceMs?: number;
+  /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
+  cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
+}

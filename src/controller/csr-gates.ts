@@ -1,0 +1,41 @@
+/**
+ * Which handler, if any, a CSR goes to next. Pure. The gates run in cert-manager's order: gone ->
+ * nothing; not ours -> never touched; Denied or Failed -> settled; not yet approved -> our approver
+ * decides it, or (a CSR only our signer handles) it waits for someone else's approval; approved
+ * for a signer we do not run -> not ours to sign; certificate set -> done; Signer unable to sign
+ * -> wait and retry; otherwise sign.
+ */
+import { hasCondition, type CsrObject } from "./csr-object.js";
+
+/** What the handlers say about the CSR's signer name. */
+export interface CsrOwnership {
+  /** Our Signer for this signer name: whether it exists and can sign now. */
+  signer: "none" | "ready" | "not ready";
+  /** Whether our approver decides CSRs of this signer name. */
+  approving: boolean;
+}
+
+export type CsrStep =
+  | {
+      step: "skip";
+      gate:
+        "gone" | "not ours" | "denied or failed" | "approved for a signer we do not run" | "certificate set";
+    }
+  | { step: "decide approval" }
+  | { step: "wait for approval" }
+  | { step: "wait for signer" }
+  | { step: "sign" };
+
+export function nextCsrStep(csr: CsrObject | undefined, ownership: CsrOwnership): CsrStep {
+  if (!csr) return { step: "skip", gate: "gone" }; // istiod deletes its CSRs once it has the certificate
+  if (ownership.signer === "none" && !ownership.approving) return { step: "skip", gate: "not ours" };
+  if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed"))
+    return { step: "skip", gate: "denied or failed" };
+  if (!hasCondition(csr, "Approved"))
+    return ownership.approving ? { step: "decide approval" } : { step: "wait for approval" };
+  // kubelet CSRs: we approve, kube-controller-manager signs.
+  if (ownership.signer === "none") return { step: "skip", gate: "approved for a signer we do not run" };
+  if (csr.status?.certificate || csr.status?.certificateOmitted)
+    return { step: "skip", gate: "certificate set" };
+  return ownership.signer === "ready" ? { step: "sign" } : { step: "wait for signer" };
+}

@@ -1,0 +1,76 @@
+/**
+ * The CSR side wired to the API: the approver and the signer handlers behind one reconciler, and
+ * the clean-up of handled CSRs.
+ */
+import { AuthorizationV1Api, CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { EventRecorder } from "../kube/events.js";
+import type { IssuanceEnvironment } from "../pki/issuance.js";
+import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";
+import { CsrApprover } from "./approver.js";
+import type { ControllerOptions } from "./controller-options.js";
+import { CsrCleaner } from "./csr-cleaner.js";
+import type { CsrObject } from "./csr-object.js";
+import { CsrReconciler } from "./csr-reconciler.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
+import type { ControllerMetrics } from "./metrics.js";
+import type { NodeAddressIndex } from "./node-address-index.js";
+import type { SignerRegistry } from "./signer-registry.js";
+
+export interface CsrHandlers {
+  reconciler: CsrReconciler;
+  /** Absent when clean-up is off. */
+  cleaner: { sweep(): Promise<number>; intervalMs: number } | undefined;
+}
+
+export function buildCsrHandlers(
+  kubeConfig: KubeConfig,
+  options: ControllerOptions,
+  shared: {
+    registry: SignerRegistry;
+    csrs: { get(name: string): CsrObject | undefined; list(): CsrObject[] };
+    nodeAddresses: NodeAddressIndex;
+    events: EventRecorder;
+    metrics: ControllerMetrics;
+    environment: IssuanceEnvironment;
+  },
+): CsrHandlers {
+  const { registry, csrs, events, metrics, environment } = shared;
+  const { logger } = options;
+  const now = (): Date => environment.now();
+  const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
+  const approver = new CsrApprover(
+    options.approval ?? {},
+    registry,
+    shared.nodeAddresses,
+    kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
+    events,
+    metrics,
+    logger,
+    now,
+  );
+  const reconciler = new CsrReconciler(
+    registry,
+    csrs,
+    kubernetesCsrApi(certificates, kubeConfig),
+    events,
+    metrics,
+    logger,
+    environment,
+    approver,
+    options.waitingApprovalGraceMs,
+  );
+  if (options.cleanup === false) return { reconciler, cleaner: undefined };
+  const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };
+  const cleaner = new CsrCleaner(
+    cleanup,
+    (signerName) => registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
+    () => csrs.list(),
+    async (name, uid) => {
+      await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
+    },
+    metrics,
+    logger,
+    now,
+  );
+  return { reconciler, cleaner: { sweep: () => cleaner.sweep(), intervalMs: cleanup.intervalMs } };
+}

@@ -1,0 +1,88 @@
+/**
+ * A CertificateSigningRequest as the controller reads it (from the cache, cut: csr-cache.ts) and
+ * writes it: the one builder of the conditions the handlers add, and the Event target.
+ */
+import type { EventTarget } from "../kube/events.js";
+import { kubernetesTime } from "../kube/time.js";
+
+/** Left in place of a spec.request the cache does not hold. */
+export interface OmittedRequest {
+  /** NotOurs: no signer or approver of ours handled its signer name when it arrived. */
+  reason: "NotOurs" | "TooLarge";
+  /** The request's size in bytes (decoded), for the RequestTooLarge message. */
+  bytes: number;
+}
+
+/** Left in place of a status.certificate the cache does not hold (a foreign CSR's). */
+export interface OmittedCertificate {
+  reason: "NotOurs";
+}
+
+export interface CsrCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastUpdateTime?: string | Date;
+  lastTransitionTime?: string | Date;
+}
+
+/** The parts of a CSR we read; objects from list and from watch differ in typing (Date vs string). */
+export interface CsrObject {
+  metadata?: { name?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string | Date };
+  spec?: {
+    signerName?: string;
+    request?: string;
+    /** Set by the cache (csr-cache.ts) when it does not hold spec.request. */
+    requestOmitted?: OmittedRequest;
+    usages?: string[];
+    username?: string;
+    groups?: string[];
+    uid?: string;
+    extra?: Record<string, string[]>;
+    expirationSeconds?: number;
+  };
+  status?: {
+    conditions?: CsrCondition[];
+    certificate?: string;
+    /** Set by the cache (csr-cache.ts) when it does not hold status.certificate. */
+    certificateOmitted?: OmittedCertificate;
+  };
+}
+
+export function hasCondition(csr: CsrObject, type: string): boolean {
+  return (
+    csr.status?.conditions?.some((condition) => condition.type === type && condition.status === "True") ??
+    false
+  );
+}
+
+/** Conditions this controller adds: Approved or Denied (approver), Failed (signer). */
+export type OwnConditionType = "Approved" | "Denied" | "Failed";
+
+/** A condition as we write it: status True, the message cut to what the API server accepts, both times now. */
+export function ownCondition(
+  type: OwnConditionType,
+  reason: string,
+  message: string,
+  now: Date,
+): CsrCondition {
+  const time = kubernetesTime(now);
+  return {
+    type,
+    status: "True",
+    reason,
+    message: message.slice(0, 1024),
+    lastUpdateTime: time,
+    lastTransitionTime: time,
+  };
+}
+
+export function eventTarget(csr: CsrObject): EventTarget {
+  return {
+    apiVersion: "certificates.k8s.io/v1",
+    kind: "CertificateSigningRequest",
+    name: csr.metadata?.name ?? "",
+    ...(csr.metadata?.uid ? { uid: csr.metadata.uid } : {}),
+  };
+}

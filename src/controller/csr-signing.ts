@@ -1,0 +1,228 @@
+/**
+ * The signer handler: issues approved CSRs of our Signers. Proof of possession and policy first;
+ * a permanent refusal becomes a Failed condition (CamelCase reason, message naming the rule) and a
+ * Warning Event; transient trouble is returned as "retry" so the worker backs off. Writes go
+ * through /status with the resourceVersion read. A CSR still unapproved after a grace period gets
+ * one WaitingApproval Event.
+ */
+import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
+import { CertificateAuthorityError } from "../pki/certificate-authority.js";
+import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.js";
+import { apiErrorCode, describeError } from "../kube/client.js";
+import type { EventRecorder } from "../kube/events.js";
+import type { Logger } from "../logger.js";
+import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
+import { appendConditionPatch } from "./condition-patch.js";
+import type { CsrApi } from "./csr-api.js";
+import { requestTooLargeMessage } from "./csr-cache.js";
+import { eventTarget, hasCondition, ownCondition, type CsrObject } from "./csr-object.js";
+import type { ControllerMetrics } from "./metrics.js";
+import { decideByPolicy } from "./policy-decision.js";
+import type { ReconcileResult } from "./run-worker.js";
+import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
+
+/**
+ * How long a CSR of ours may stay unapproved before it gets a WaitingApproval Event. istiod
+ * approves its CSRs within milliseconds, so the common path writes no such Event; a CSR waiting
+ * for a person (kubectl certificate approve) or for an approver that is down still gets it while
+ * someone is likely to be looking. Ten seconds is far above an automatic approver's latency and far
+ * below a person's.
+ */
+export const defaultWaitingApprovalGraceMs = 10_000;
+
+export class CsrSigning {
+  /** Per unapproved CSR: when it was first seen waiting, or "told" once its Event is recorded. */
+  private readonly waiting = new Map<string, number | "told">();
+
+  constructor(
+    private readonly registry: SignerRegistry,
+    private readonly api: CsrApi,
+    private readonly events: EventRecorder,
+    private readonly metrics: ControllerMetrics,
+    private readonly logger: Logger,
+    private readonly environment: IssuanceEnvironment,
+    private readonly waitingApprovalGraceMs = defaultWaitingApprovalGraceMs,
+  ) {}
+
+  /** Our Signer for `signerName`: none, or whether it can sign now. */
+  readiness(signerName: string): "none" | "ready" | "not ready" {
+    const signer = this.registry.forSignerName(signerName);
+    if (!signer) return "none";
+    return signer.problem || !signer.authority || !signer.spec ? "not ready" : "ready";
+  }
+
+  /** The CSR is gone or decided: drop what was kept about it. */
+  forget(name: string): void {
+    this.waiting.delete(name);
+  }
+
+  /** One WaitingApproval Event per CSR and process, once it has waited out the grace period. */
+  waitForApproval(csr: CsrObject): ReconcileResult {
+    const name = csr.metadata?.name ?? "";
+    const now = this.environment.now().getTime();
+    const since = this.waiting.get(name) ?? now;
+    if (since === "told") return { kind: "done" };
+    const left = since + this.waitingApprovalGraceMs - now;
+    if (left > 0) {
+      this.waiting.set(name, since);
+      return { kind: "after", milliseconds: left }; // an approval meanwhile queues it at once
+    }
+    this.waiting.set(name, "told");
+    this.events.record(
+      eventTarget(csr),
+      "Normal",
+      "WaitingApproval",
+      `waiting for approval before ${csr.spec?.signerName ?? ""} signs`,
+    );
+    return { kind: "done" }; // the approval arrives as an update event
+  }
+
+  /** An approved CSR whose Signer cannot sign: a Warning Event, and retry with backoff. */
+  waitForSigner(csr: CsrObject): ReconcileResult {
+    this.forget(csr.metadata?.name ?? "");
+    const signer = this.registry.forSignerName(csr.spec?.signerName ?? "")!;
+    const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
+    this.events.record(
+      eventTarget(csr),
+      "Warning",
+      "SignerNotReady",
+      `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
+    );
+    return { kind: "retry", reason: problem.reason };
+  }
+
+  /** Signs an approved CSR; `complete` is `csr` with spec.request (read back when the cache cut it). */
+  async sign(csr: CsrObject, complete: CsrObject): Promise<ReconcileResult> {
+    const name = csr.metadata!.name!;
+    this.forget(name);
+    const signer = this.registry.forSignerName(csr.spec?.signerName ?? "")!;
+    const spec = signer.spec!;
+    const tooLarge = requestTooLargeMessage(csr.spec);
+    if (tooLarge) return this.fail(csr, signer, "RequestTooLarge", `${tooLarge} (rule request)`);
+    let request;
+    try {
+      request = parseCertificateRequest(Buffer.from(complete.spec?.request ?? "", "base64"));
+    } catch (error) {
+      if (error instanceof CertificateRequestError)
+        return this.fail(csr, signer, error.reason, `${error.message} (rule request)`);
+      throw error;
+    }
+    const decision = decideByPolicy(spec, csr, request, this.registry.tenantNamespaces(spec));
+    if (!decision.allowed) return this.fail(csr, signer, decision.reason, decision.message);
+
+    let issued;
+    try {
+      issued = await issueLeafCertificate(signer.authority!, request, decision.grant, this.environment);
+    } catch (error) {
+      if (!(error instanceof CertificateAuthorityError)) throw error;
+      return this.troubled(csr, signer, `CertificateAuthority${error.reason}`, error.message);
+    }
+    let outcome;
+    try {
+      outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", {
+        certificate: Buffer.from(issued.chainPem).toString("base64"),
+      });
+    } catch (error) {
+      // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
+      const hint =
+        apiErrorCode(error) === 403
+          ? ` (the controller needs verb sign on certificates.k8s.io signers/${spec.signerName})`
+          : "";
+      return this.troubled(
+        csr,
+        signer,
+        "CertificateWriteFailed",
+        `could not write status.certificate: ${describeError(error)}${hint}`,
+      );
+    }
+    if (outcome === "gone") return { kind: "done" };
+    if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
+    this.registry.signingSucceeded(signer.objectName);
+    this.registry.countIssued(signer.objectName);
+    this.metrics.issued.inc({ signer: spec.signerName });
+    const created = csr.metadata?.creationTimestamp
+      ? new Date(csr.metadata.creationTimestamp).getTime()
+      : undefined;
+    if (created)
+      this.metrics.issuanceLatency.observe(
+        { signer: spec.signerName },
+        Math.max(0, Date.now() - created) / 1000,
+      );
+    const serial = Buffer.from(issued.serialNumber).toString("hex");
+    this.logger.info("issued certificate", {
+      csr: name,
+      signer: spec.signerName,
+      identity: decision.identity,
+      rule: decision.rule,
+      serial,
+      notAfter: issued.notAfter.toISOString(),
+    });
+    this.events.record(
+      eventTarget(csr),
+      "Normal",
+      "Issued",
+      `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
+    );
+    return { kind: "done" };
+  }
+
+  /**
+   * Transient trouble that is not the request's fault: the CSR stays pending and is retried with
+   * backoff; the Signer reports it on Ready (until a certificate is written) and the CSR gets an Event.
+   */
+  private troubled(
+    csr: CsrObject,
+    signer: ActiveSigner,
+    reason: SignerConditionReason,
+    message: string,
+  ): ReconcileResult {
+    const signerName = signer.spec?.signerName ?? "";
+    this.registry.reportSigningTrouble(signer.objectName, { reason, message });
+    this.logger.warn("could not sign, will retry", {
+      csr: csr.metadata?.name,
+      signer: signerName,
+      reason,
+      message,
+    });
+    this.events.record(eventTarget(csr), "Warning", reason, `${signerName} will retry: ${message}`);
+    return { kind: "retry", reason };
+  }
+
+  /**
+   * Our write lost a race (another writer, or our cache was stale). Never sign again a CSR
+   * that has a certificate now; otherwise try again with a fresh read.
+   */
+  private async afterLostWrite(name: string): Promise<ReconcileResult> {
+    const fresh = await this.api.read(name);
+    if (!fresh || fresh.status?.certificate || hasCondition(fresh, "Failed") || hasCondition(fresh, "Denied"))
+      return { kind: "done" };
+    return { kind: "retry", reason: "Conflict" };
+  }
+
+  private async fail(
+    csr: CsrObject,
+    signer: ActiveSigner,
+    reason: CsrFailureReason,
+    message: string,
+  ): Promise<ReconcileResult> {
+    const name = csr.metadata!.name!;
+    const outcome = await this.api.patchStatusJson(
+      name,
+      appendConditionPatch(csr, ownCondition("Failed", reason, message, this.environment.now())),
+    );
+    if (outcome === "gone") return { kind: "done" };
+    if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
+    const signerName = signer.spec?.signerName ?? "";
+    this.registry.countFailed(signer.objectName);
+    this.metrics.refused.inc({ signer: signerName, reason });
+    this.logger.warn("refused certificate request", {
+      csr: name,
+      signer: signerName,
+      requester: csr.spec?.username,
+      reason,
+      message,
+    });
+    this.events.record(eventTarget(csr), "Warning", reason, message);
+    return { kind: "done" };
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Cache events become queue keys, and nothing else happens in a handler. A CSR key is its name;
+ * a Signer key is the Signer's object name: a Secret, Namespace, ConfigMap or ClusterTrustBundle
+ * event is mapped to the Signers it concerns.
+ */
+import { publisherOf } from "../bundle/publication.js";
+import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
+import { hasCondition, type CsrObject } from "./csr-object.js";
+import type { ControllerInformers } from "./informers.js";
+import type { NodeAddressIndex } from "./node-address-index.js";
+import type { SignerRegistry } from "./signer-registry.js";
+import type { WorkQueue } from "./work-queue.js";
+
+export function enqueueOnCacheEvents(
+  caches: ControllerInformers,
+  registry: SignerRegistry,
+  queues: { csrs: WorkQueue; signers: WorkQueue },
+  isOurs: (csr: CsrObject) => boolean,
+  nodeAddresses: NodeAddressIndex,
+): void {
+  const signers = (names: Iterable<string | undefined>): void => {
+    for (const name of names) if (name) queues.signers.add(name);
+  };
+  caches.signers.on((_, signer) => signers([signer.metadata?.name]));
+  caches.secrets.on((_, secret) => signers(registry.usingSecret(secret.metadata?.name ?? "")));
+  caches.namespaces.on((_, namespace) => {
+    registry.namespacesChanged();
+    signers(registry.concerning(namespace.metadata?.name ?? ""));
+  });
+  // An edited or deleted copy is put back at once; a copy of a deleted Signer is withdrawn.
+  caches.configMaps.on((_, configMap) => signers([publisherOf(configMap)]));
+  caches.clusterTrustBundles.on((_, bundle) => signers([publisherOf(bundle)]));
+  caches.csrs.on((event, csr) => {
+    const name = csr.metadata?.name;
+    // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
+    if (name && (event === "delete" || isOurs(csr))) queues.csrs.add(name);
+  });
+  // Registered before the informer starts, so the first list fills the index.
+  caches.nodes?.on((event, node) => {
+    const changed = event === "delete" ? (nodeAddresses.delete(node), true) : nodeAddresses.upsert(node);
+    // New addresses can make the Node's undecided kubelet-serving CSRs approvable; a heartbeat that
+    // changes no address (most Node updates, and resyncs) costs no scan of the CSR cache.
+    if (!changed) return;
+    const requester = `system:node:${node.metadata?.name ?? ""}`;
+    for (const csr of caches.csrs.list()) {
+      if (
+        csr.metadata?.name &&
+        csr.spec?.signerName === kubeletServingSignerName &&
+        csr.spec.username === requester &&
+        !hasCondition(csr, "Approved") &&
+        !hasCondition(csr, "Denied")
+      )
+        queues.csrs.add(csr.metadata.name);
+    }
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * The controller's two HTTP listeners: /metrics (Prometheus text), and /healthz + /readyz. /healthz
+ * fails when a worker or a list call has stopped making progress (a restart would help); /readyz
+ * when a cache is not synced or a watch is not live (a restart would not).
+ */
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+
+export interface EndpointSources {
+  metrics: Registry;
+  /** Why no progress is being made; empty when all is well. */
+  stalls(): string[];
+  /** True when caches are synced and every watch is live. */
+  ready(): boolean;
+}
+
+type Answer = [status: number, contentType: string, body: string];
+
+export class HttpEndpoints {
+  private constructor(private readonly servers: Server[]) {}
+
+  /** Listens on `metricsAddress` and `probeAddress` (host:port; empty or undefined: that server is off). */
+  static async start(
+    addresses: { metricsAddress?: string | undefined; probeAddress?: string | undefined },
+    sources: EndpointSources,
+  ): Promise<HttpEndpoints> {
+    const endpoints = new HttpEndpoints([]);
+    try {
+      await endpoints.listen(addresses.metricsAddress, async (path) =>
+        path === "/metrics"
+          ? [200, sources.metrics.contentType, await sources.metrics.metrics()]
+          : [404, "text/plain", "not found\n"],
+      );
+      await endpoints.listen(addresses.probeAddress, async (path) => {
+        if (path === "/healthz") {
+          const stalls = sources.stalls();
+          return stalls.length === 0
+            ? [200, "text/plain", "ok\n"]
+            : [503, "text/plain", `${stalls.join("\n")}\n`];
+        }
+        if (path === "/readyz")
+          return sources.ready()
+            ? [200, "text/plain", "ok\n"]
+            : [503, "text/plain", "caches not synced or watches not live\n"];
+        return [404, "text/plain", "not found\n"];
+      });
+    } catch (error) {
+      await endpoints.close(); // the metrics server may be up when the probe port is taken
+      throw error;
+    }
+    return endpoints;
+  }
+
+  /** Bound addresses (port 0 resolved), metrics first. */
+  addresses(): string[] {
+    return this.servers.map((server) => {
+      const address = server.address();
+      return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.splice(0).map((server) => {
+        const closed = new Promise((resolve) => server.close(resolve));
+        server.closeAllConnections(); // keep-alive scrapes would otherwise hold close() open
+        return closed;
+      }),
+    );
+  }
+
+  private async listen(
+    address: string | undefined,
+    handle: (path: string) => Promise<Answer>,
+  ): Promise<void> {
+    if (!address) return;
+    const separator = address.lastIndexOf(":");
+    const host = address.slice(0, separator) || "0.0.0.0";
+    const port = Number(address.slice(separator + 1));
+    const server = createServer((request, response) => {
+      handle(new URL(request.url ?? "/", "http://x").pathname).then(
+        ([status, contentType, body]) =>
+          response.writeHead(status, { "Content-Type": contentType }).end(body),
+        () => response.writeHead(500).end(),
+      );
+    });
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
+    this.servers.push(server);
+  }
+}

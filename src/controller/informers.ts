@@ -1,0 +1,155 @@
+/**
+ * The caches the controller reads: CSRs (cut to what we read), Signers, CA Secrets of the controller
+ * namespace, Namespaces, the ConfigMaps and ClusterTrustBundles we published (label-selected; the
+ * latter when the API serves them) and, when kubelet-serving approval is on, Nodes.
+ */
+import {
+  CertificatesV1beta1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import { ResilientInformer, type ListResult } from "../kube/informer.js";
+import type { Logger } from "../logger.js";
+import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
+import {
+  trustBundleLabel,
+  type ClusterTrustBundleObject,
+  type ConfigMapObject,
+} from "../bundle/publishers.js";
+import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
+import type { CsrObject } from "./csr-object.js";
+import type { IndexedNode } from "./node-address-index.js";
+import type { NamespaceObject, SecretObject } from "./signer-registry.js";
+
+const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
+/**
+ * CSRs per list page. A page is cut as it streams in, so its size bounds the objects parsed at once,
+ * not bytes held; small pages also keep each response (up to ~1.5 MB per CSR on the wire) short.
+ */
+const csrPageSize = 16;
+
+export interface InformerSettings {
+  /** Where CA Secrets live. */
+  namespace: string;
+  watchdogMs?: number | undefined;
+  /** How often every cached CSR is handed to the handlers again (default 10 min). */
+  resyncMs?: number | undefined;
+  /** Whether Nodes are cached (kubelet-serving approval reads their addresses). */
+  nodes: boolean;
+  logger: Logger;
+  /** Whether a signer name is ours: only then does the CSR cache keep spec.request. */
+  isOurSignerName: (signerName: string) => boolean;
+}
+
+export class ControllerInformers {
+  readonly csrs: ResilientInformer<CsrObject>;
+  readonly signers: ResilientInformer<SignerObject>;
+  readonly secrets: ResilientInformer<SecretObject>;
+  readonly namespaces: ResilientInformer<NamespaceObject>;
+  readonly configMaps: ResilientInformer<ConfigMapObject>;
+  readonly clusterTrustBundles: ResilientInformer<ClusterTrustBundleObject>;
+  readonly nodes: ResilientInformer<IndexedNode> | undefined;
+  /** Whether the API serves ClusterTrustBundles (known once startSignerSide has run). */
+  private clusterTrustBundlesServed = false;
+
+  constructor(kubeConfig: KubeConfig, settings: InformerSettings) {
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+    const { namespace, logger } = settings;
+    const common = {
+      watchdogMs: settings.watchdogMs ?? 90_000,
+      logger: (message: string, fields?: Record<string, unknown>): void => logger.warn(message, fields),
+    };
+    this.csrs = new ResilientInformer<CsrObject>(kubeConfig, {
+      ...common,
+      path: csrPath,
+      // A CSR may carry ~1.5 MB in spec.request: small pages, long strings cut from the bytes before
+      // parsing (the informer lists and watches by itself then), and only what we will read is kept.
+      maxStringBytes: maximumCsrStringBytes,
+      pageSize: csrPageSize,
+      transform: (csr) => cachedCsr(csr, settings.isOurSignerName),
+      resyncMs: settings.resyncMs ?? 10 * 60_000,
+    });
+    this.signers = new ResilientInformer<SignerObject>(kubeConfig, {
+      ...common,
+      path: signersPath,
+      list: (page) =>
+        customObjects.listClusterCustomObject({
+          group: signerApiGroup,
+          version: signerApiVersion,
+          plural: signerPlural,
+          ...page,
+        }) as Promise<ListResult<SignerObject>>,
+    });
+    this.secrets = new ResilientInformer<SecretObject>(kubeConfig, {
+      ...common,
+      path: `/api/v1/namespaces/${namespace}/secrets`,
+      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
+    });
+    this.namespaces = new ResilientInformer<NamespaceObject>(kubeConfig, {
+      ...common,
+      path: "/api/v1/namespaces",
+      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
+    });
+    // Only ConfigMaps we published (label-selected), so the cache stays small.
+    this.configMaps = new ResilientInformer<ConfigMapObject>(kubeConfig, {
+      ...common,
+      path: "/api/v1/configmaps",
+      labelSelector: trustBundleLabel,
+      list: (page) =>
+        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
+          ListResult<ConfigMapObject>
+        >,
+    });
+    const certificatesBeta = kubeConfig.makeApiClient(CertificatesV1beta1Api);
+    this.clusterTrustBundles = new ResilientInformer<ClusterTrustBundleObject>(kubeConfig, {
+      ...common,
+      path: "/apis/certificates.k8s.io/v1beta1/clustertrustbundles",
+      labelSelector: trustBundleLabel,
+      list: (page) =>
+        certificatesBeta.listClusterTrustBundle({ labelSelector: trustBundleLabel, ...page }) as Promise<
+          ListResult<ClusterTrustBundleObject>
+        >,
+    });
+    this.nodes = settings.nodes
+      ? new ResilientInformer<IndexedNode>(kubeConfig, {
+          ...common,
+          path: "/api/v1/nodes",
+          list: (page) => core.listNode(page) as Promise<ListResult<IndexedNode>>,
+        })
+      : undefined;
+  }
+
+  all(): ResilientInformer<object>[] {
+    const all: ResilientInformer<object>[] = [
+      this.configMaps,
+      this.csrs,
+      this.signers,
+      this.secrets,
+      this.namespaces,
+    ];
+    if (this.nodes) all.push(this.nodes);
+    if (this.clusterTrustBundlesServed) all.push(this.clusterTrustBundles);
+    return all;
+  }
+
+  /**
+   * Starts every cache but the CSRs' and waits for their first lists (Signers must be known first).
+   * The ClusterTrustBundle cache starts only when `clusterTrustBundlesServed`: a watch of a resource
+   * the API server does not serve would never sync.
+   */
+  async startSignerSide(clusterTrustBundlesServed: boolean): Promise<void> {
+    this.clusterTrustBundlesServed = clusterTrustBundlesServed;
+    await Promise.all(
+      this.all()
+        .filter((informer) => informer !== this.csrs)
+        .map((informer) => informer.start()),
+    );
+  }
+
+  stop(): void {
+    for (const informer of this.all()) informer.stop();
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * One worker loop over a work queue, as sample-controller's processNextWorkItem: take a key,
+ * reconcile it, act on the result (forget, back off, or come back later), mark it done. A thrown
+ * error is a transient failure: logged, counted and retried with backoff.
+ */
+import { describeError } from "../kube/client.js";
+import type { Logger } from "../logger.js";
+import type { ControllerMetrics } from "./metrics.js";
+import type { ProgressMonitor } from "./progress-monitor.js";
+import type { WorkQueue } from "./work-queue.js";
+
+/** What the worker does next with the key. */
+export type ReconcileResult =
+  | { kind: "done" }
+  /** Transient trouble: back off (per key, exponentially) and try again. */
+  | { kind: "retry"; reason: string }
+  /** Nothing wrong; look again after `milliseconds` (a deadline, a grace period). */
+  | { kind: "after"; milliseconds: number };
+
+export interface WorkerOptions {
+  /** What the worker reconciles ("csr", "signer"): names its current item in /healthz and logs. */
+  name: string;
+  progress: ProgressMonitor;
+  logger: Logger;
+  /** controller-runtime's reconcile metrics under this controller label; absent: not counted. */
+  metrics?: { controller: string; recorder: ControllerMetrics };
+  /** Awaited before taking each key (a follower waits for the lease here). */
+  beforeEach?: () => Promise<void>;
+}
+
+/** Runs until the queue shuts down. */
+export async function runWorker(
+  queue: WorkQueue,
+  reconcile: (key: string) => Promise<ReconcileResult>,
+  options: WorkerOptions,
+): Promise<void> {
+  const { name, progress, logger, metrics } = options;
+  for (;;) {
+    await options.beforeEach?.();
+    const key = await queue.get();
+    if (key === undefined) return;
+    const started = Date.now();
+    let result: ReconcileResult;
+    try {
+      result = await progress.track(`${name} ${key}`, () => reconcile(key));
+    } catch (error) {
+      metrics?.recorder.reconcileErrors.inc({ controller: metrics.controller });
+      logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
+      result = { kind: "retry", reason: "Error" };
+    }
+    if (metrics) {
+      const labels = { controller: metrics.controller };
+      metrics.recorder.reconcileTime.observe(labels, (Date.now() - started) / 1000);
+      metrics.recorder.reconcileTotal.inc({
+        ...labels,
+        result: result.kind === "done" ? "success" : "requeue",
+      });
+    }
+    if (result.kind === "retry") queue.addRateLimited(key);
+    else {
+      queue.forget(key);
+      if (result.kind === "after") queue.addAfter(key, result.milliseconds);
+    }
+    queue.done(key, started);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * reconcile(objectName) for one Signer: rebuild it from the caches, publish its trust bundle, write
+ * its status, and say when to look again (the next rotation step, a publication hold, an expiry
+ * warning). A Signer that no longer exists has its published copies withdrawn. Publication and
+ * status writes happen only while this instance leads. The status written is compared with the
+ * cached one first, so the watch echo of our own write is a no-op.
+ */
+import type { ParsedCertificate } from "../pki/certificate.js";
+import type { Logger } from "../logger.js";
+import type { TrustBundlePublication } from "../bundle/publication.js";
+import type { ControllerMetrics } from "./metrics.js";
+import type { ReconcileResult } from "./run-worker.js";
+import type { SignerStatusWriter } from "./signer-status-writer.js";
+import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
+
+/** The longest a deadline is waited for in one go (timers take at most ~24.8 days). */
+const maximumWaitMs = 24 * 3600_000;
+
+export interface SignerReconcilerHooks {
+  isLeader(): boolean;
+  now(): Date;
+  /** Signer names that became able to sign (or got a new CA): their pending CSRs are queued. */
+  signersReady(signerNames: ReadonlySet<string>): void;
+  /** Other Signers to reconcile (their claim on a signer name changed with this one). */
+  enqueue(objectName: string): void;
+}
+
+export class SignerReconciler {
+  constructor(
+    private readonly registry: SignerRegistry,
+    private readonly publication: TrustBundlePublication,
+    private readonly writeStatus: SignerStatusWriter,
+    private readonly metrics: ControllerMetrics,
+    private readonly logger: Logger,
+    private readonly hooks: SignerReconcilerHooks,
+  ) {}
+
+  async reconcile(objectName: string): Promise<ReconcileResult> {
+    const { nowSigning, claimsChanged } = this.registry.refresh(objectName);
+    this.afterRebuild(nowSigning);
+    for (const other of claimsChanged) this.hooks.enqueue(other);
+    if (!this.hooks.isLeader()) return { kind: "done" };
+    const signer = this.registry.forObjectName(objectName);
+    if (!signer) {
+      await this.publication.withdraw(objectName);
+      return { kind: "done" };
+    }
+    const published = await this.publish(signer);
+    await this.writeStatusOf(objectName);
+    // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
+    if (published === "incomplete") return { kind: "retry", reason: "PublicationIncomplete" };
+    // New roots now count as published: the rotation gate may let the new material sign.
+    if (published === "newly") return { kind: "after", milliseconds: 0 };
+    const recheckAt = signer.recheckAt?.getTime();
+    if (recheckAt === undefined) return { kind: "done" };
+    return {
+      kind: "after",
+      milliseconds: Math.min(maximumWaitMs, Math.max(1, recheckAt - this.hooks.now().getTime())),
+    };
+  }
+
+  /** Rebuilds every Signer (at start, before the CSR cache needs to know which signer names are ours). */
+  rebuildAll(): void {
+    this.afterRebuild(this.registry.rebuild());
+  }
+
+  private afterRebuild(nowSigning: string[]): void {
+    this.recordGauges();
+    if (nowSigning.length > 0) {
+      this.logger.info("signers ready", { signers: nowSigning });
+      this.hooks.signersReady(new Set(nowSigning));
+    }
+  }
+
+  private async publish(signer: ActiveSigner): Promise<"skipped" | "complete" | "newly" | "incomplete"> {
+    const { spec, bundle } = signer;
+    if (!spec || !bundle || bundle.certificates.length === 0) return "skipped"; // nothing valid to publish yet
+    const result = await this.publication.publish(signer.objectName, {
+      signerName: spec.signerName,
+      configMap: spec.trustBundle.configMap,
+      clusterTrustBundle: spec.trustBundle.clusterTrustBundle,
+      bundle,
+      tenants: this.registry.tenantNamespaces(spec),
+    });
+    for (const problem of result.problems)
+      this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
+    this.registry.reportPublication(signer.objectName, result.problems);
+    if (!result.complete) return "incomplete";
+    return this.registry.markPublished(signer.objectName) ? "newly" : "complete";
+  }
+
+  private async writeStatusOf(objectName: string): Promise<void> {
+    const status = this.registry.desiredStatus(objectName);
+    if (!status) return;
+    if ((await this.writeStatus(objectName, status)) === "ok")
+      this.registry.statusWritten(objectName, status);
+  }
+
+  /** Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out. */
+  private recordGauges(): void {
+    this.metrics.signerReady.reset();
+    this.metrics.caExpiry.reset();
+    const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
+    for (const signer of this.registry.all()) {
+      const signerName = signer.spec?.signerName ?? signer.objectName;
+      this.metrics.signerReady.set({ signer: signerName }, signer.problem ? 0 : 1);
+      const authority = signer.authority;
+      if (!authority) continue;
+      const certificates: [string, ParsedCertificate][] = [
+        ["signing", authority.signingCertificate],
+        ...authority.intermediates.map((c): [string, ParsedCertificate] => ["intermediate", c]),
+        ...authority.roots.map((c): [string, ParsedCertificate] => ["root", c]),
+      ];
+      for (const [role, certificate] of certificates)
+        // The fingerprint tells apart certificates with one subject (a renewed root).
+        this.metrics.caExpiry.set(
+          {
+            signer: signerName,
+            role,
+            subject: certificate.subject,
+            fingerprint: certificate.fingerprintSha256,
+          },
+          seconds(certificate.notAfter),
+        );
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The status a Signer should have. Pure: from the built Signer, what went wrong lately (publication,
+ * signing) and what its status says now; undefined when what it says is current.
+ */
+import type { ParsedCertificate } from "../pki/certificate.js";
+import { kubernetesTime } from "../kube/time.js";
+import type { ActiveSigner } from "./signer-builder.js";
+import type { CertificateSummary, RecordedRoot, SignerCondition, SignerStatus } from "../api/signer.js";
+import type { SignerProblem } from "./signer-problem.js";
+
+export interface SignerStatusFacts {
+  /** Problems of the last trust bundle publication, joined (Degraded while there are any). */
+  publicationProblem: string | undefined;
+  /** The last transient failure while signing, until a success. */
+  signingTrouble: SignerProblem | undefined;
+  /** Counts not yet in status. */
+  issuedSince: number;
+  failedSince: number;
+  /** The roots to record in status.trustBundle.roots; undefined: the field is not written. */
+  recordedRoots: RecordedRoot[] | undefined;
+  now: Date;
+}
+
+type ConditionWithoutTime = Omit<SignerCondition, "lastTransitionTime">;
+
+export function desiredSignerStatus(
+  signer: ActiveSigner,
+  current: SignerStatus,
+  facts: SignerStatusFacts,
+): SignerStatus | undefined {
+  const publication = facts.publicationProblem;
+  // A root waiting for publication waits forever when publication fails: whichever condition
+  // says RootNotYetPublished (Ready for a first root, Degraded during a rotation) names that cause.
+  const withCause = (problem: SignerProblem | undefined): SignerProblem | undefined =>
+    problem?.reason === "RootNotYetPublished" && publication
+      ? { ...problem, message: `${problem.message}; publishing the trust bundle fails: ${publication}` }
+      : problem;
+  const notReady = withCause(signer.problem ?? facts.signingTrouble);
+  const ready: ConditionWithoutTime = notReady
+    ? { type: "Ready", status: "False", reason: notReady.reason, message: notReady.message }
+    : {
+        type: "Ready",
+        status: "True",
+        reason: "Ready",
+        message: `signing with ${signer.authority?.signingCertificate.subject ?? "?"} (${signer.authority?.signingKey.description ?? ""})`,
+      };
+  const degradedProblem =
+    withCause(signer.degraded) ??
+    (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined);
+  const degraded: ConditionWithoutTime = degradedProblem
+    ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
+    : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
+  const expiring: ConditionWithoutTime = signer.expiring
+    ? {
+        type: "CertificateAuthorityExpiring",
+        status: "True",
+        reason: "ExpiresSoon",
+        message: signer.expiring,
+      }
+    : { type: "CertificateAuthorityExpiring", status: "False", reason: "AsExpected", message: "" };
+  const conditions = [ready, degraded, expiring].map((condition) => {
+    const existing = current.conditions?.find((c) => c.type === condition.type);
+    const unchanged =
+      existing && existing.status === condition.status && existing.reason === condition.reason;
+    return {
+      ...condition,
+      lastTransitionTime: unchanged ? existing.lastTransitionTime : kubernetesTime(facts.now),
+      ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
+    };
+  });
+  const authority = signer.authority;
+  const desired: SignerStatus = {
+    ...(signer.generation !== undefined ? { observedGeneration: signer.generation } : {}),
+    conditions,
+    ...(authority
+      ? {
+          certificateAuthority: {
+            ...summarize(authority.signingCertificate),
+            issuer: authority.signingCertificate.issuer,
+            roots: authority.roots.map(summarize),
+          },
+        }
+      : {}),
+    issuedCount: (current.issuedCount ?? 0) + facts.issuedSince,
+    failedCount: (current.failedCount ?? 0) + facts.failedSince,
+    ...(facts.recordedRoots ? { trustBundle: { roots: facts.recordedRoots } } : {}),
+  };
+  const comparable = (status: SignerStatus): string =>
+    JSON.stringify({
+      ...status,
+      conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
+    });
+  return comparable(desired) === comparable(current) ? undefined : desired;
+}
+
+function summarize(certificate: ParsedCertificate): CertificateSummary {
+  return {
+    subject: certificate.subject,
+    notAfter: kubernetesTime(certificate.notAfter),
+    fingerprintSha256: certificate.fingerprintSha256,
+  };
+}
