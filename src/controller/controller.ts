@@ -7,19 +7,17 @@
 import { createServer, type Server } from "node:http";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeApi, patchContentType } from "../kube/api-client.js";
+import { apiErrorCode, describeError } from "../kube/client.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api.js";
+import { KubernetesEventRecorder, kubernetesEventWriter, type EventRecorder } from "../kube/events.js";
+import { ResilientInformer } from "../kube/informer.js";
 import {
-  AuthorizationV1Api,
-  CertificatesV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-} from "@kubernetes/client-node";
-import { apiErrorCode, describeError, jsonPatch, mergePatch } from "../kube/client.js";
-import { KubernetesEventRecorder, type EventRecorder } from "../kube/events.js";
-import { ResilientInformer, type ListResult } from "../kube/informer.js";
-import { patchContentType, patchDiscardingResponse } from "../kube/raw-json.js";
-import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
+  defaultLeaderElectionTimings,
+  kubernetesLeaseStore,
+  LeaderElector,
+} from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import { systemIssuanceEnvironment, type IssuanceEnvironment } from "../pki/issuance.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
@@ -30,16 +28,10 @@ import {
   kubeletServingSignerName,
   type CleanupPeriods,
 } from "../policy/kubelet-approval.js";
-import { CsrApprover, type ApprovalApi, type ApprovalSettings } from "./approver.js";
+import { CsrApprover, type ApprovalSettings } from "./approver.js";
 import { CsrCleaner } from "./csr-cleaner.js";
 import { NodeAddressIndex, type IndexedNode as NodeObject } from "./node-address-index.js";
-import {
-  CsrReconciler,
-  hasCondition,
-  type CsrApi,
-  type CsrObject,
-  type ReconcileResult,
-} from "./csr-reconciler.js";
+import { CsrReconciler, hasCondition, type CsrObject, type ReconcileResult } from "./csr-reconciler.js";
 import { ControllerMetrics } from "./metrics.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import {
@@ -111,7 +103,7 @@ export class SignerController {
   private readonly servers: Server[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly logger: Logger;
-  private readonly customObjects: CustomObjectsApi;
+  private readonly api: KubeApi;
   private stopped = false;
   /** resourceVersion of our last status write per Signer: its watch echo needs no new round. */
   private readonly ownStatusWrites = new Map<string, string>();
@@ -125,9 +117,7 @@ export class SignerController {
     // One clock for everything that writes times (conditions, bundle records, clean-up).
     const environment = options.environment ?? systemIssuanceEnvironment;
     const now = (): Date => environment.now();
-    const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    this.customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.api = KubeApi.for(kubeConfig);
     const informerLog = (message: string, fields?: Record<string, unknown>): void =>
       logger.warn(message, fields);
     const common = { watchdogMs: options.watchdogMs ?? 90_000, logger: informerLog };
@@ -144,40 +134,26 @@ export class SignerController {
     this.signerInformer = new ResilientInformer<SignerObject>(kubeConfig, {
       ...common,
       path: signersPath,
-      list: (page) =>
-        this.customObjects.listClusterCustomObject({
-          group: signerApiGroup,
-          version: signerApiVersion,
-          plural: signerPlural,
-          ...page,
-        }) as Promise<ListResult<SignerObject>>,
     });
     this.secretInformer = new ResilientInformer<SecretObject>(kubeConfig, {
       ...common,
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
     });
     this.namespaceInformer = new ResilientInformer<NamespaceObject>(kubeConfig, {
       ...common,
       path: "/api/v1/namespaces",
-      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
     });
     // Only ConfigMaps we published (label-selected), so the cache stays small.
     this.configMapInformer = new ResilientInformer<ConfigMapObject>(kubeConfig, {
       ...common,
       path: "/api/v1/configmaps",
       labelSelector: trustBundleLabel,
-      list: (page) =>
-        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
-          ListResult<ConfigMapObject>
-        >,
     });
     this.publisher = new TrustBundlePublisher(kubeConfig);
     if (options.approval?.kubeletServing) {
       this.nodeInformer = new ResilientInformer<NodeObject>(kubeConfig, {
         ...common,
         path: "/api/v1/nodes",
-        list: (page) => core.listNode(page) as Promise<ListResult<NodeObject>>,
       });
       // Registered before the informer starts, so the first list fills the index.
       this.nodeInformer.on((event, node) => {
@@ -205,8 +181,10 @@ export class SignerController {
     );
     this.signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
-    const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrApi = kubernetesCsrApi(certificates, kubeConfig);
+    const events =
+      options.events ??
+      new KubernetesEventRecorder(kubernetesEventWriter(this.api), "csr-signer", identity, logger);
+    const csrApi = kubernetesCsrApi(this.api);
     const approver = new CsrApprover(
       options.approval ?? {},
       this.registry,
@@ -214,7 +192,7 @@ export class SignerController {
         get: (name) => this.nodeAddresses.get(name),
         nodesWithAddress: (key) => this.nodeAddresses.nodesWithAddress(key),
       },
-      kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
+      kubernetesApprovalApi(this.api),
       events,
       this.metrics,
       logger,
@@ -238,7 +216,7 @@ export class SignerController {
         (signerName) => this.registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
         () => this.csrInformer.list(),
         async (name, uid) => {
-          await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
+          await this.api.delete(`${csrPath}/${name}`, { preconditions: { uid } });
         },
         this.metrics,
         logger,
@@ -246,9 +224,10 @@ export class SignerController {
       );
     }
     if (options.leaderElection) {
-      this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
+      const leaseName = options.leaseName ?? defaultLeaseName;
+      this.elector = new LeaderElector(kubernetesLeaseStore(this.api, namespace, leaseName), {
         namespace,
-        name: options.leaseName ?? defaultLeaseName,
+        name: leaseName,
         identity,
         ...(options.leaseTimings ?? defaultLeaderElectionTimings),
         logger: (message, fields) => logger.info(message, fields),
@@ -530,16 +509,11 @@ export class SignerController {
       const status = this.registry.desiredStatus(signer.objectName);
       if (!status) continue;
       try {
-        const written = (await this.customObjects.patchClusterCustomObjectStatus(
-          {
-            group: signerApiGroup,
-            version: signerApiVersion,
-            plural: signerPlural,
-            name: signer.objectName,
-            body: { status },
-          },
-          mergePatch,
-        )) as SignerObject;
+        const written = await this.api.patch<SignerObject>(
+          `${signersPath}/${signer.objectName}/status`,
+          patchContentType.merge,
+          { status },
+        );
         this.ownStatusWrites.set(signer.objectName, written.metadata?.resourceVersion ?? "");
         this.registry.statusWritten(signer.objectName);
       } catch (error) {
@@ -638,97 +612,4 @@ export class SignerController {
       return typeof address === "object" && address ? `${address.address}:${address.port}` : String(address);
     });
   }
-}
-
-/**
- * The reconciler's API access bound to client-node: reads, and merge patches with a resourceVersion
- * precondition. With `kubeConfig`, status patches discard the response unread (it echoes the whole
- * CSR, spec.request included, which may be megabytes).
- */
-export function kubernetesCsrApi(certificates: CertificatesV1Api, kubeConfig?: KubeConfig): CsrApi {
-  return {
-    read: async (name) => {
-      try {
-        return (await certificates.readCertificateSigningRequest({ name })) as CsrObject;
-      } catch (error) {
-        if (apiErrorCode(error) === 404) return undefined;
-        throw error;
-      }
-    },
-    patchStatus: (name, resourceVersion, status) =>
-      patchCsr(certificates, kubeConfig, name, "status", patchContentType.merge, {
-        metadata: { resourceVersion },
-        status,
-      }),
-    patchStatusJson: (name, patch) =>
-      patchCsr(certificates, kubeConfig, name, "status", patchContentType.json, patch),
-  };
-}
-
-/**
- * One patch of a CSR subresource. With `kubeConfig` the API server's echo of the whole CSR (which
- * may carry megabytes of spec.request) is discarded unread; without it, client-node parses it.
- */
-async function patchCsr(
-  certificates: CertificatesV1Api,
-  kubeConfig: KubeConfig | undefined,
-  name: string,
-  subresource: "status" | "approval",
-  contentType: (typeof patchContentType)[keyof typeof patchContentType],
-  body: unknown,
-): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
-  try {
-    if (kubeConfig)
-      await patchDiscardingResponse(kubeConfig, `${csrPath}/${name}/${subresource}`, contentType, body);
-    else {
-      const options = contentType === patchContentType.merge ? mergePatch : jsonPatch;
-      const request = { name, body: body as object };
-      if (subresource === "status") await certificates.patchCertificateSigningRequestStatus(request, options);
-      else await certificates.patchCertificateSigningRequestApproval(request, options);
-    }
-    return "ok";
-  } catch (error) {
-    return failedWriteOutcome(error);
-  }
-}
-
-export function kubernetesApprovalApi(
-  certificates: CertificatesV1Api,
-  authorization: AuthorizationV1Api,
-  kubeConfig?: KubeConfig,
-): ApprovalApi {
-  return {
-    addApprovalCondition: (name, patch) =>
-      patchCsr(certificates, kubeConfig, name, "approval", patchContentType.json, patch),
-    subjectAccessReview: async (question) => {
-      const review = await authorization.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: question.user,
-            groups: question.groups,
-            ...(question.uid ? { uid: question.uid } : {}),
-            ...(question.extra ? { extra: question.extra } : {}),
-            resourceAttributes: {
-              group: question.group,
-              resource: question.resource,
-              verb: question.verb,
-              ...(question.subresource ? { subresource: question.subresource } : {}),
-              ...(question.name ? { name: question.name } : {}),
-              ...(question.namespace ? { namespace: question.namespace } : {}),
-            },
-          },
-        },
-      });
-      return review.status?.allowed === true;
-    },
-  };
-}
-
-/** What a refused status or approval write means to a reconciler; anything else is rethrown (transient). */
-function failedWriteOutcome(error: unknown): "gone" | "conflict" | "invalid" {
-  const code = apiErrorCode(error);
-  if (code === 404) return "gone";
-  if (code === 409) return "conflict";
-  if (code === 422) return "invalid";
-  throw error;
 }
