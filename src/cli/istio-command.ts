@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
-import { CustomObjectsApi } from "@kubernetes/client-node";
 import { computeTrustBundle, type RecordedRoot } from "../bundle/trust-bundle.js";
+import { KubeApi } from "../kube/api-client.js";
 import { parseSignerSpec, signerApiGroup, signerApiVersion, signerPlural } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
@@ -34,11 +34,9 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
   if (!path) throw new UsageError("pass --kubeconfig (or set KUBECONFIG)");
   const kubeConfig = kubeConfigFromFile(path, values.kubeconfig ? "--kubeconfig" : "KUBECONFIG");
   try {
-    const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listClusterCustomObject({
-      group: signerApiGroup,
-      version: signerApiVersion,
-      plural: signerPlural,
-    })) as { items: SignerListItem[] };
+    const list = await KubeApi.for(kubeConfig).get<{ items: SignerListItem[] }>(
+      `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`,
+    );
     const wanted = new Set(values.signer);
     const entries: string[] = [];
     const now = io.environment.now();

@@ -2,7 +2,7 @@
  * A thin JSON client for the Kubernetes API: every call the controller makes goes through it.
  * client-node's generated clients run each request and response through a generic ObjectSerializer
  * (a walk over its type map, Dates rebuilt), a fetch with web streams, and a fresh undici Agent plus
- * RequestContext per call; that was most of the controller's CPU per certificate outside signing.
+ * RequestContext per call: the largest share of the controller's CPU per certificate outside signing.
  * Here a call is one undici `request` on the kubeconfig's pooled dispatcher, JSON.stringify out and
  * JSON.parse in. Authentication and TLS still come from the KubeConfig (client-node's
  * applySecurityAuthentication, so kubeconfig auth providers, exec plugins, token files and the
@@ -51,7 +51,7 @@ export class KubeApi {
     return client;
   }
 
-  /** GET a JSON object; `undefined` for 404 when `orUndefined`. */
+  /** GET a JSON object. */
   get<T>(path: string, query: Query = {}): Promise<T> {
     return this.json<T>("GET", path, query);
   }
@@ -166,7 +166,9 @@ export class KubeApi {
    */
   private async currentConnection(): Promise<Connection> {
     const now = Date.now();
-    if (this.connection && now - this.connection.at < connectionRefreshMs) return this.connection;
+    const closed = (this.connection?.dispatcher as { closed?: boolean } | undefined)?.closed === true;
+    // A closed pool (ConnectionReusingKubeConfig.close()) is replaced by the kubeconfig's next one.
+    if (this.connection && !closed && now - this.connection.at < connectionRefreshMs) return this.connection;
     const server = this.kubeConfig.getCurrentCluster()?.server;
     if (!server) throw new Error("no current cluster in the kubeconfig");
     const context = new RequestContext(server, HttpMethod.GET);
@@ -174,7 +176,7 @@ export class KubeApi {
     await authenticateUnthrottled(this.kubeConfig, context);
     const pooled = this.kubeConfig instanceof ConnectionReusingKubeConfig;
     const dispatcher =
-      pooled || !this.connection
+      pooled || !this.connection || closed
         ? (context.getDispatcher() as Dispatcher | undefined)
         : this.connection.dispatcher;
     this.connection = { headers: context.getHeaders(), dispatcher, at: now };
