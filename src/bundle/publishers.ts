@@ -4,7 +4,8 @@
  * volume by signerName). Both converge: missing copies are created, edited ones reverted, stale
  * ones removed. Only objects carrying our label are ever changed or deleted.
  */
-import { CertificatesV1beta1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeApi } from "../kube/api-client.js";
 import { apiErrorCode, apiErrorStatus, describeError } from "../kube/client.js";
 import { clusterTrustBundleName } from "./trust-bundle.js";
 
@@ -33,14 +34,16 @@ export interface PublicationResult {
   problems: string[];
 }
 
+const certificatesBetaPath = "/apis/certificates.k8s.io/v1beta1";
+const clusterTrustBundlesPath = `${certificatesBetaPath}/clustertrustbundles`;
+const configMapsPath = (namespace: string): string => `/api/v1/namespaces/${namespace}/configmaps`;
+
 export class TrustBundlePublisher {
-  private readonly core: CoreV1Api;
-  private readonly certificatesBeta: CertificatesV1beta1Api;
+  private readonly api: KubeApi;
   private clusterTrustBundlesServed: boolean | undefined;
 
   constructor(kubeConfig: KubeConfig) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.certificatesBeta = kubeConfig.makeApiClient(CertificatesV1beta1Api);
+    this.api = KubeApi.for(kubeConfig);
   }
 
   /**
@@ -63,7 +66,7 @@ export class TrustBundlePublisher {
       if (wanted.has(namespace) && name === target?.name) continue;
       if (namespaces.some((ns) => ns.name === namespace && ns.terminating)) continue; // goes with its namespace
       try {
-        await this.core.deleteNamespacedConfigMap({ name, namespace });
+        await this.api.delete(`${configMapsPath(namespace)}/${name}`);
       } catch (error) {
         if (apiErrorCode(error) !== 404)
           problems.push(`deleting ConfigMap ${namespace}/${name}: ${describeError(error)}`);
@@ -75,21 +78,19 @@ export class TrustBundlePublisher {
         (cm) => cm.metadata?.namespace === namespace && cm.metadata?.name === target.name,
       );
       const body = {
+        apiVersion: "v1",
+        kind: "ConfigMap",
         metadata: { name: target.name, namespace, labels: { [trustBundleLabel]: objectName } },
         data: { [target.key]: pem },
       };
       try {
         if (!existing) {
-          await this.core.createNamespacedConfigMap({ namespace, body });
+          await this.api.create(configMapsPath(namespace), body);
         } else if (JSON.stringify(existing.data ?? {}) !== JSON.stringify(body.data)) {
           // Edited (or a new bundle): put it back as it must be.
-          await this.core.replaceNamespacedConfigMap({
-            name: target.name,
-            namespace,
-            body: {
-              ...body,
-              metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion },
-            },
+          await this.api.replace(`${configMapsPath(namespace)}/${target.name}`, {
+            ...body,
+            metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion },
           });
         }
       } catch (error) {
@@ -128,22 +129,21 @@ export class TrustBundlePublisher {
     try {
       for (const stale of ours) {
         if (stale.metadata?.name === name && pem !== undefined) continue;
-        await this.certificatesBeta.deleteClusterTrustBundle({ name: stale.metadata!.name! });
+        await this.api.delete(`${clusterTrustBundlesPath}/${stale.metadata!.name!}`);
       }
       if (pem === undefined) return { complete: true, problems };
       const current = ours.find((bundle) => bundle.metadata?.name === name);
       const body = {
+        apiVersion: "certificates.k8s.io/v1beta1",
+        kind: "ClusterTrustBundle",
         metadata: { name, labels: { [trustBundleLabel]: objectName } },
         spec: { signerName, trustBundle: pem },
       };
-      if (!current) await this.certificatesBeta.createClusterTrustBundle({ body });
+      if (!current) await this.api.create(clusterTrustBundlesPath, body);
       else if (current.spec?.trustBundle !== pem) {
-        await this.certificatesBeta.replaceClusterTrustBundle({
-          name,
-          body: {
-            ...body,
-            metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion },
-          },
+        await this.api.replace(`${clusterTrustBundlesPath}/${name}`, {
+          ...body,
+          metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion },
         });
       }
       return { complete: true, problems };
@@ -161,7 +161,7 @@ export class TrustBundlePublisher {
   async clusterTrustBundlesAvailable(): Promise<boolean> {
     if (this.clusterTrustBundlesServed === undefined) {
       try {
-        const resources = await this.certificatesBeta.getAPIResources();
+        const resources = await this.api.get<{ resources: { name: string }[] }>(certificatesBetaPath);
         this.clusterTrustBundlesServed = resources.resources.some(
           (resource) => resource.name === "clustertrustbundles",
         );

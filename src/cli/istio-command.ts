@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { CustomObjectsApi } from "@kubernetes/client-node";
 import { computeTrustBundle } from "../bundle/trust-bundle.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type RecordedRoot } from "../api/signer.js";
+import { KubeApi } from "../kube/api-client.js";
 import { parseSignerSpec } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
@@ -35,11 +35,9 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
   if (!path) throw new UsageError("pass --kubeconfig (or set KUBECONFIG)");
   const kubeConfig = kubeConfigFromFile(path, values.kubeconfig ? "--kubeconfig" : "KUBECONFIG");
   try {
-    const list = (await kubeConfig.makeApiClient(CustomObjectsApi).listClusterCustomObject({
-      group: signerApiGroup,
-      version: signerApiVersion,
-      plural: signerPlural,
-    })) as { items: SignerListItem[] };
+    const list = await KubeApi.for(kubeConfig).get<{ items: SignerListItem[] }>(
+      `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`,
+    );
     const wanted = new Set(values.signer);
     const entries: string[] = [];
     const now = io.environment.now();

@@ -4,10 +4,14 @@
  * while this instance leads); serves /metrics, /healthz and /readyz.
  */
 import { hostname } from "node:os";
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { KubeApi } from "../kube/api-client.js";
 import { describeError } from "../kube/client.js";
-import { KubernetesEventRecorder } from "../kube/events.js";
-import { defaultLeaderElectionTimings, LeaderElector } from "../kube/leader-election.js";
+import { KubernetesEventRecorder, kubernetesEventWriter } from "../kube/events.js";
+import {
+  defaultLeaderElectionTimings,
+  kubernetesLeaseStore,
+  LeaderElector,
+} from "../kube/leader-election.js";
 import { systemIssuanceEnvironment } from "../pki/issuance.js";
 import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
@@ -27,8 +31,6 @@ import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
-
-export { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 
 export type { ControllerOptions } from "./controller-options.js";
 
@@ -65,8 +67,8 @@ export class SignerController {
     // One clock for everything that writes times (conditions, bundle records, clean-up).
     const environment = options.environment ?? systemIssuanceEnvironment;
     const now = (): Date => environment.now();
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
+    // One API client (one connection pool, one client rate limit) for every call this controller makes.
+    const api = KubeApi.for(kubeConfig);
     const caches = (this.informers = new ControllerInformers(kubeConfig, {
       namespace,
       watchdogMs: options.watchdogMs,
@@ -88,8 +90,10 @@ export class SignerController {
       (signer, result) => this.metrics.caParses.inc({ signer, result }),
     );
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
-    const events = options.events ?? new KubernetesEventRecorder(core, "csr-signer", identity, logger);
-    const csrSide = buildCsrHandlers(kubeConfig, options, {
+    const events =
+      options.events ??
+      new KubernetesEventRecorder(kubernetesEventWriter(api), "csr-signer", identity, logger);
+    const csrSide = buildCsrHandlers(api, options, {
       registry: this.registry,
       csrs: caches.csrs,
       nodeAddresses: this.nodeAddresses,
@@ -110,7 +114,7 @@ export class SignerController {
       configMaps: () => caches.configMaps.list(),
       clusterTrustBundles: () => caches.clusterTrustBundles.list(),
     });
-    const writeStatus = kubernetesSignerStatusWriter(customObjects);
+    const writeStatus = kubernetesSignerStatusWriter(api);
     this.signerReconciler = new SignerReconciler(
       this.registry,
       this.publication,
@@ -125,7 +129,7 @@ export class SignerController {
       },
     );
     if (options.leaderElection) {
-      this.elector = new LeaderElector(kubeConfig.makeApiClient(CoordinationV1Api), {
+      this.elector = new LeaderElector(kubernetesLeaseStore(api, namespace, this.leaseName), {
         namespace,
         name: this.leaseName,
         identity,

@@ -1,4 +1,4 @@
-/** The API access the CSR handlers need; kubernetes-adapters.ts binds it to client-node, tests may too. */
+/** The API access the CSR handlers need; src/kube/csr-api.ts binds it to the API server, unit tests to stand-ins. */
 import type { JsonPatchOperation } from "./condition-patch.js";
 import type { CsrObject } from "./csr-object.js";
 

@@ -2,7 +2,8 @@
  * The CSR side wired to the API: the approver and the signer handlers behind one reconciler, and
  * the clean-up of handled CSRs.
  */
-import { AuthorizationV1Api, CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeApi } from "../kube/api-client.js";
+import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
 import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";
@@ -11,7 +12,6 @@ import type { ControllerOptions } from "./controller-options.js";
 import { CsrCleaner } from "./csr-cleaner.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrReconciler } from "./csr-reconciler.js";
-import { kubernetesApprovalApi, kubernetesCsrApi } from "./kubernetes-adapters.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
 import type { SignerRegistry } from "./signer-registry.js";
@@ -23,7 +23,7 @@ export interface CsrHandlers {
 }
 
 export function buildCsrHandlers(
-  kubeConfig: KubeConfig,
+  api: KubeApi,
   options: ControllerOptions,
   shared: {
     registry: SignerRegistry;
@@ -37,12 +37,11 @@ export function buildCsrHandlers(
   const { registry, csrs, events, metrics, environment } = shared;
   const { logger } = options;
   const now = (): Date => environment.now();
-  const certificates = kubeConfig.makeApiClient(CertificatesV1Api);
   const approver = new CsrApprover(
     options.approval ?? {},
     registry,
     shared.nodeAddresses,
-    kubernetesApprovalApi(certificates, kubeConfig.makeApiClient(AuthorizationV1Api), kubeConfig),
+    kubernetesApprovalApi(api),
     events,
     metrics,
     logger,
@@ -51,7 +50,7 @@ export function buildCsrHandlers(
   const reconciler = new CsrReconciler(
     registry,
     csrs,
-    kubernetesCsrApi(certificates, kubeConfig),
+    kubernetesCsrApi(api),
     events,
     metrics,
     logger,
@@ -66,7 +65,7 @@ export function buildCsrHandlers(
     (signerName) => registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
     () => csrs.list(),
     async (name, uid) => {
-      await certificates.deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
+      await api.delete(`${csrPath}/${name}`, { preconditions: { uid } });
     },
     metrics,
     logger,

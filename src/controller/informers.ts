@@ -3,13 +3,8 @@
  * namespace, Namespaces, the ConfigMaps and ClusterTrustBundles we published (label-selected; the
  * latter when the API serves them) and, when kubelet-serving approval is on, Nodes.
  */
-import {
-  CertificatesV1beta1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-} from "@kubernetes/client-node";
-import { ResilientInformer, type ListResult } from "../kube/informer.js";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { ResilientInformer } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
 import {
@@ -55,8 +50,6 @@ export class ControllerInformers {
   private clusterTrustBundlesServed = false;
 
   constructor(kubeConfig: KubeConfig, settings: InformerSettings) {
-    const core = kubeConfig.makeApiClient(CoreV1Api);
-    const customObjects = kubeConfig.makeApiClient(CustomObjectsApi);
     const { namespace, logger } = settings;
     const common = {
       watchdogMs: settings.watchdogMs ?? 90_000,
@@ -75,49 +68,30 @@ export class ControllerInformers {
     this.signers = new ResilientInformer<SignerObject>(kubeConfig, {
       ...common,
       path: signersPath,
-      list: (page) =>
-        customObjects.listClusterCustomObject({
-          group: signerApiGroup,
-          version: signerApiVersion,
-          plural: signerPlural,
-          ...page,
-        }) as Promise<ListResult<SignerObject>>,
     });
     this.secrets = new ResilientInformer<SecretObject>(kubeConfig, {
       ...common,
       path: `/api/v1/namespaces/${namespace}/secrets`,
-      list: (page) => core.listNamespacedSecret({ namespace, ...page }) as Promise<ListResult<SecretObject>>,
     });
     this.namespaces = new ResilientInformer<NamespaceObject>(kubeConfig, {
       ...common,
       path: "/api/v1/namespaces",
-      list: (page) => core.listNamespace(page) as Promise<ListResult<NamespaceObject>>,
     });
     // Only ConfigMaps we published (label-selected), so the cache stays small.
     this.configMaps = new ResilientInformer<ConfigMapObject>(kubeConfig, {
       ...common,
       path: "/api/v1/configmaps",
       labelSelector: trustBundleLabel,
-      list: (page) =>
-        core.listConfigMapForAllNamespaces({ labelSelector: trustBundleLabel, ...page }) as Promise<
-          ListResult<ConfigMapObject>
-        >,
     });
-    const certificatesBeta = kubeConfig.makeApiClient(CertificatesV1beta1Api);
     this.clusterTrustBundles = new ResilientInformer<ClusterTrustBundleObject>(kubeConfig, {
       ...common,
       path: "/apis/certificates.k8s.io/v1beta1/clustertrustbundles",
       labelSelector: trustBundleLabel,
-      list: (page) =>
-        certificatesBeta.listClusterTrustBundle({ labelSelector: trustBundleLabel, ...page }) as Promise<
-          ListResult<ClusterTrustBundleObject>
-        >,
     });
     this.nodes = settings.nodes
       ? new ResilientInformer<IndexedNode>(kubeConfig, {
           ...common,
           path: "/api/v1/nodes",
-          list: (page) => core.listNode(page) as Promise<ListResult<IndexedNode>>,
         })
       : undefined;
   }

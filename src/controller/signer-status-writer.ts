@@ -1,16 +1,19 @@
-/** Signer status writes bound to client-node (merge patch of /status). */
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+/** Signer status writes: a merge patch of /status. */
 import { signerApiGroup, signerApiVersion, signerPlural, type SignerStatus } from "../api/signer.js";
-import { apiErrorCode, mergePatch } from "../kube/client.js";
+import { patchContentType, type KubeApi } from "../kube/api-client.js";
+import { apiErrorCode } from "../kube/client.js";
 
 /** Writes /status of a Signer; "gone" when it no longer exists. */
 export type SignerStatusWriter = (objectName: string, status: SignerStatus) => Promise<"ok" | "gone">;
 
-export function kubernetesSignerStatusWriter(customObjects: CustomObjectsApi): SignerStatusWriter {
+export function kubernetesSignerStatusWriter(api: KubeApi): SignerStatusWriter {
   return async (name, status) => {
-    const target = { group: signerApiGroup, version: signerApiVersion, plural: signerPlural, name };
     try {
-      await customObjects.patchClusterCustomObjectStatus({ ...target, body: { status } }, mergePatch);
+      await api.patchDiscardingResponse(
+        `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}/${name}/status`,
+        patchContentType.merge,
+        { status },
+      );
       return "ok";
     } catch (error) {
       if (apiErrorCode(error) === 404) return "gone"; // deleted meanwhile

@@ -1,6 +1,7 @@
 /**
- * Small helpers around @kubernetes/client-node 2.x shared by the controller, the CLI and the tests:
- * building a KubeConfig from in-memory PEM material, and reading API errors.
+ * The kubeconfig side of API access, shared by the controller, the CLI and the tests: a KubeConfig
+ * whose connections are pooled and rate limited, one built from in-memory PEM material, and reading
+ * API errors (ours, KubeApiError, and client-node's, which the tests still use).
  */
 import {
   ApiException,
@@ -35,7 +36,8 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
     this.limiter = new TokenBucket(qps, burst);
   }
 
-  private async waitForToken(): Promise<void> {
+  /** Waits for the limiter's next token (at once when no limit is set). */
+  async throttle(): Promise<void> {
     const waitMs = this.limiter?.reserve() ?? 0;
     if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
@@ -43,7 +45,7 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     // A watch is one long request: queueing its reconnection behind a backlog of writes would
     // leave the caches blind (and /readyz false) exactly when the controller is busiest.
-    if (!/[?&]watch=true(&|$)/.test(context.getUrl())) await this.waitForToken();
+    if (!unthrottled.has(context) && !/[?&]watch=true(&|$)/.test(context.getUrl())) await this.throttle();
     await super.applySecurityAuthentication(context);
     const fresh = context.getDispatcher();
     if (fresh === undefined) return; // Plain HTTP without TLS options: undici's global dispatcher pools.
@@ -68,6 +70,21 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
     this.dispatchers.clear();
     await Promise.all(dispatchers.map((dispatcher) => dispatcher.close()));
   }
+}
+
+/** Contexts authenticated for KubeApi, which takes the limiter's token itself (per request). */
+const unthrottled = new WeakSet<RequestContext>();
+
+/**
+ * Applies the kubeconfig's authentication to `context` without taking a rate-limit token. Goes
+ * through applySecurityAuthentication, so subclasses (the tests' impersonation) still apply.
+ */
+export async function authenticateUnthrottled(
+  kubeConfig: KubeConfig,
+  context: RequestContext,
+): Promise<void> {
+  unthrottled.add(context);
+  await kubeConfig.applySecurityAuthentication(context);
 }
 
 /** Everything needed to talk to an API server with an X.509 client certificate. */
@@ -110,6 +127,38 @@ export function kubeConfigForClientCertificate(
   return kubeConfig;
 }
 
+/**
+ * A refused API call: the HTTP status code and, when the body was a metav1.Status, its reason and
+ * message. `statusCode` is kept as well, as the watch errors have always carried it.
+ */
+export class KubeApiError extends Error {
+  readonly statusCode: number;
+
+  constructor(
+    readonly code: number,
+    readonly reason: string | undefined,
+    readonly statusMessage: string | undefined,
+  ) {
+    super(`HTTP ${code}${reason ? ` ${reason}` : ""}${statusMessage ? `: ${statusMessage}` : ""}`);
+    this.name = "KubeApiError";
+    this.statusCode = code;
+  }
+
+  /** The error for a non-2xx answer whose body (a metav1.Status, usually) is `text`. */
+  static fromResponse(code: number, text: string): KubeApiError {
+    let reason: string | undefined;
+    let message: string | undefined;
+    try {
+      const status = JSON.parse(text) as { reason?: unknown; message?: unknown };
+      if (typeof status?.reason === "string") reason = status.reason;
+      if (typeof status?.message === "string") message = status.message;
+    } catch {
+      // Not JSON (a proxy or an HTML error page): the code alone is all there is.
+    }
+    return new KubeApiError(code, reason, message);
+  }
+}
+
 /** The parts of a failed API call a caller branches on. */
 export interface ApiErrorStatus {
   /** HTTP status code (403, 404, 409, 422, ...). */
@@ -122,10 +171,16 @@ export interface ApiErrorStatus {
 
 /**
  * Reads the status of a failed API call, or undefined when the error did not come from the API server.
- * client-node 2.x throws ApiException whose `body` is the raw response text (a JSON metav1.Status), not a
+ * KubeApi throws KubeApiError; client-node 2.x throws ApiException whose `body` is the raw response text (a JSON metav1.Status), not a
  * parsed object; Watch reports failures as an Error with `statusCode`.
  */
 export function apiErrorStatus(error: unknown): ApiErrorStatus | undefined {
+  if (error instanceof KubeApiError) {
+    const status: ApiErrorStatus = { code: error.code };
+    if (error.reason !== undefined) status.reason = error.reason;
+    if (error.statusMessage !== undefined) status.message = error.statusMessage;
+    return status;
+  }
   if (error instanceof ApiException) {
     const status: ApiErrorStatus = { code: error.code };
     const body: unknown = error.body;
@@ -157,11 +212,8 @@ export function apiErrorCode(error: unknown): number | undefined {
   return apiErrorStatus(error)?.code;
 }
 
-/** Request options that send a JSON merge patch (client-node defaults to JSON Patch). */
+/** client-node request options that send a JSON merge patch (client-node defaults to JSON Patch; used by the tests). */
 export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-
-/** Request options that send a JSON Patch (explicit: the default is not part of client-node's contract). */
-export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 
 /** One line for logs: "HTTP 403 Forbidden: <message>" for API errors, the message otherwise. */
 export function describeError(error: unknown): string {

@@ -3,9 +3,10 @@
  * is best effort: a failed Event never fails the work it describes.
  */
 import { randomBytes } from "node:crypto";
-import type { CoreV1Api } from "@kubernetes/client-node";
 import type { Logger } from "../logger.js";
+import type { KubeApi } from "./api-client.js";
 import { describeError } from "./client.js";
+import { kubernetesTime } from "./time.js";
 import { TokenBucket } from "./token-bucket.js";
 
 export interface EventTarget {
@@ -19,6 +20,36 @@ export interface EventTarget {
 
 export interface EventRecorder {
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void;
+}
+
+/** Where Events are written: the API server (kubernetesEventWriter), or a stand-in in unit tests. */
+export interface EventWriter {
+  createEvent(namespace: string, event: CoreEvent): Promise<void>;
+}
+
+/** A core/v1 Event as the recorder writes it. */
+export interface CoreEvent {
+  apiVersion: "v1";
+  kind: "Event";
+  metadata: { name: string; namespace: string };
+  involvedObject: { apiVersion: string; kind: string; name: string; uid?: string; namespace?: string };
+  type: "Normal" | "Warning";
+  reason: string;
+  message: string;
+  source: { component: string };
+  reportingComponent: string;
+  reportingInstance: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
+
+export function kubernetesEventWriter(api: KubeApi): EventWriter {
+  return {
+    createEvent: async (namespace, event) => {
+      await api.create(`/api/v1/namespaces/${namespace}/events`, event);
+    },
+  };
 }
 
 /** Limits of the recorder: its own budget inside the client's, as client-go's recorder has. */
@@ -51,7 +82,7 @@ export class KubernetesEventRecorder implements EventRecorder {
   dropped = 0;
 
   constructor(
-    private readonly api: CoreV1Api,
+    private readonly writer: EventWriter,
     private readonly component: string,
     private readonly instance: string,
     private readonly logger: Logger,
@@ -101,29 +132,28 @@ export class KubernetesEventRecorder implements EventRecorder {
     message: string,
   ): Promise<void> {
     const namespace = target.namespace ?? "default";
-    const now = new Date();
+    const now = kubernetesTime(new Date());
     try {
-      await this.api.createNamespacedEvent({
-        namespace,
-        body: {
-          metadata: { name: `${target.name}.${randomBytes(8).toString("hex")}`, namespace },
-          involvedObject: {
-            apiVersion: target.apiVersion,
-            kind: target.kind,
-            name: target.name,
-            uid: target.uid,
-            ...(target.namespace ? { namespace: target.namespace } : {}),
-          },
-          type,
-          reason,
-          message: message.slice(0, 1024),
-          source: { component: this.component },
-          reportingComponent: this.component,
-          reportingInstance: this.instance,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+      await this.writer.createEvent(namespace, {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `${target.name}.${randomBytes(8).toString("hex")}`, namespace },
+        involvedObject: {
+          apiVersion: target.apiVersion,
+          kind: target.kind,
+          name: target.name,
+          ...(target.uid ? { uid: target.uid } : {}),
+          ...(target.namespace ? { namespace: target.namespace } : {}),
         },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: this.component },
+        reportingComponent: this.component,
+        reportingInstance: this.instance,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
       });
     } catch (error) {
       // Events are advisory; the outcome itself is in the object's status.

@@ -8,9 +8,10 @@
  * through an optional transform as it arrives, before it is cached: a cache keeps only what its
  * controller reads.
  */
-import { Watch, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeApi } from "./api-client.js";
 import { apiErrorCode, describeError } from "./client.js";
-import { listCuttingLongStrings, watchCuttingLongStrings } from "./raw-json.js";
+import { listPage, watch } from "./raw-json.js";
 
 export interface KubernetesObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -31,13 +32,13 @@ export interface ListPage {
 const defaultPageSize = 500;
 
 export interface InformerOptions<T extends KubernetesObject> {
-  /** The watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
+  /** The list and watch path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
   path: string;
-  /** The list call; required unless maxStringBytes is set (then the informer lists by itself). */
+  /** A list call of its own instead of listing `path` (tests count the pages with it). */
   list?: (page: ListPage) => Promise<ListResult<T>>;
   /**
-   * When set, list and watch responses are read as bytes and every string value longer than this
-   * is cut out before parsing (see raw-json.ts): for objects that may carry megabytes not read.
+   * When set, every string value longer than this is cut out of list and watch responses before
+   * parsing (see raw-json.ts): for objects that may carry megabytes not read.
    */
   maxStringBytes?: number;
   /** Objects per list page (default 500): what one list response holds at most. */
@@ -73,10 +74,14 @@ export class ResilientInformer<T extends KubernetesObject> {
   private readonly syncWaiters: (() => void)[] = [];
   private listStartedAt: number | undefined;
 
+  private readonly api: KubeApi;
+
   constructor(
-    private readonly kubeConfig: KubeConfig,
+    kubeConfig: KubeConfig,
     private readonly options: InformerOptions<T>,
-  ) {}
+  ) {
+    this.api = KubeApi.for(kubeConfig);
+  }
 
   on(handler: (event: InformerEvent, object: T) => void): void {
     this.handlers.push(handler);
@@ -248,10 +253,10 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   private listPage(page: ListPage): Promise<ListResult<T>> {
-    const { maxStringBytes, list, path, labelSelector, fieldSelector } = this.options;
-    if (maxStringBytes === undefined) return list!(page);
-    return listCuttingLongStrings<ListResult<T>>(
-      this.kubeConfig,
+    const { list, maxStringBytes, path, labelSelector, fieldSelector } = this.options;
+    if (list) return list(page);
+    return listPage<ListResult<T>>(
+      this.api,
       path,
       { limit: page.limit, continue: page._continue, labelSelector, fieldSelector },
       maxStringBytes,
@@ -306,16 +311,15 @@ export class ResilientInformer<T extends KubernetesObject> {
         if (!error || aborted || (error as Error).name === "TimeoutError") resolve("ended");
         else reject(error);
       };
-      const maxStringBytes = this.options.maxStringBytes;
-      (maxStringBytes === undefined
-        ? new Watch(this.kubeConfig).watch(this.options.path, query, onEvent, onDone)
-        : watchCuttingLongStrings(this.kubeConfig, this.options.path, query, maxStringBytes, onEvent, onDone)
-      ).then((controller) => {
-        this.abort = controller;
-        // Watch.watch() resolves even when the request failed (done() already ran): not watching then.
-        if (!finished) this.watching = true;
-        if (this.stopped) controller.abort();
-      }, reject);
+      watch(this.api, this.options.path, query, this.options.maxStringBytes, onEvent, onDone).then(
+        (controller) => {
+          this.abort = controller;
+          // watch() resolves even when the request failed (done() already ran): not watching then.
+          if (!finished) this.watching = true;
+          if (this.stopped) controller.abort();
+        },
+        reject,
+      );
     });
   }
 }

@@ -4,9 +4,53 @@
  * candidates can never both believe a write made them leader. A leader that cannot renew within
  * the renew deadline steps down before any other candidate may take over (deadline < duration).
  */
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import type { KubeApi } from "./api-client.js";
 import { apiErrorCode, describeError } from "./client.js";
-import type { Clock } from "../api/clock.js";
+import { systemClock, type Clock } from "../api/clock.js";
+
+/** A coordination.k8s.io/v1 Lease, the fields the elector reads and writes. */
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    /** MicroTime: RFC 3339 with microseconds. */
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** Where the one Lease lives: the API server (kubernetesLeaseStore), or a stand-in in unit tests. */
+export interface LeaseStore {
+  /** The Lease, or undefined when it does not exist. */
+  read(): Promise<Lease | undefined>;
+  /** Creates it; fails with 409 when it exists (another candidate was first). */
+  create(lease: Lease): Promise<void>;
+  /** Replaces it; fails with 409 when its resourceVersion is no longer current. */
+  replace(lease: Lease): Promise<void>;
+}
+
+export function kubernetesLeaseStore(api: KubeApi, namespace: string, name: string): LeaseStore {
+  const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
+  const typed = (lease: Lease): Lease => ({ ...lease, apiVersion: "coordination.k8s.io/v1", kind: "Lease" });
+  return {
+    read: () => api.getIfExists<Lease>(`${collection}/${name}`),
+    create: async (lease) => {
+      await api.create(collection, typed(lease));
+    },
+    replace: async (lease) => {
+      await api.replace(`${collection}/${name}`, typed(lease));
+    },
+  };
+}
+
+/** A MicroTime as the API server writes it: 2026-11-23T12:00:00.123000Z. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, "000Z");
+}
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -15,7 +59,10 @@ export interface LeaderElectionOptions {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
-  now?: Clock["now"];
+  /** Time and timers; unit tests drive the elector with a manual clock. */
+  clock?: Clock;
+  /** Jitter added to each retry period, as a fraction of it (default: random up to 0.2). */
+  jitter?: () => number;
   logger?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -28,14 +75,17 @@ export const defaultLeaderElectionTimings = {
 export class LeaderElector {
   private leading = false;
   private lastRenewAt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: { cancel(): void } | undefined;
+  private readonly clock: Clock;
   private stopped = false;
   private readonly listeners: ((leading: boolean) => void)[] = [];
 
   constructor(
-    private readonly api: CoordinationV1Api,
+    private readonly store: LeaseStore,
     private readonly options: LeaderElectionOptions,
-  ) {}
+  ) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   get isLeader(): boolean {
     return this.leading && this.now() - this.lastRenewAt < this.options.renewDeadlineMs;
@@ -51,7 +101,7 @@ export class LeaderElector {
       await this.tryAcquireOrRenew();
       if (this.leading && this.now() - this.lastRenewAt >= this.options.renewDeadlineMs)
         this.setLeading(false);
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.jitteredRetry());
+      if (!this.stopped) this.timer = this.clock.setTimeout(() => void tick(), this.jitteredRetry());
     };
     void tick();
   }
@@ -59,22 +109,14 @@ export class LeaderElector {
   /** Stops campaigning; a leader releases the lease so a peer takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     if (!this.leading) return;
     this.setLeading(false);
     try {
-      const lease = await this.api.readNamespacedLease({
-        name: this.options.name,
-        namespace: this.options.namespace,
-      });
-      if (lease.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec.holderIdentity = undefined;
-      lease.spec.leaseDurationSeconds = 1;
-      await this.api.replaceNamespacedLease({
-        name: this.options.name,
-        namespace: this.options.namespace,
-        body: lease,
-      });
+      const lease = await this.store.read();
+      if (!lease?.spec || lease.spec.holderIdentity !== this.options.identity) return;
+      const { holderIdentity: _, ...spec } = lease.spec;
+      await this.store.replace({ ...lease, spec: { ...spec, leaseDurationSeconds: 1 } });
     } catch (error) {
       // Best effort: if the release fails the lease simply expires after its duration.
       this.log("could not release the lease", { error: describeError(error) });
@@ -82,11 +124,11 @@ export class LeaderElector {
   }
 
   private now(): number {
-    return this.options.now?.() ?? Date.now();
+    return this.clock.now();
   }
 
   private jitteredRetry(): number {
-    return this.options.retryPeriodMs * (1 + Math.random() * 0.2);
+    return this.options.retryPeriodMs * (1 + (this.options.jitter?.() ?? Math.random() * 0.2));
   }
 
   private setLeading(leading: boolean): void {
@@ -106,24 +148,22 @@ export class LeaderElector {
     const { namespace, name, identity } = this.options;
     const now = this.now();
     const leaseDurationSeconds = Math.ceil(this.options.leaseDurationMs / 1000);
-    let lease: V1Lease;
+    let lease: Lease | undefined;
     try {
-      lease = await this.api.readNamespacedLease({ name, namespace });
+      lease = await this.store.read();
     } catch (error) {
-      if (apiErrorCode(error) !== 404)
-        return this.log("reading the lease failed", { error: describeError(error) });
+      return this.log("reading the lease failed", { error: describeError(error) });
+    }
+    if (lease === undefined) {
       try {
-        await this.api.createNamespacedLease({
-          namespace,
-          body: {
-            metadata: { name, namespace },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds,
-              acquireTime: new V1MicroTime(now),
-              renewTime: new V1MicroTime(now),
-              leaseTransitions: 0,
-            },
+        await this.store.create({
+          metadata: { name, namespace },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
           },
         });
         this.lastRenewAt = now;
@@ -143,18 +183,21 @@ export class LeaderElector {
       return;
     }
     const transition = holder !== identity;
-    lease.spec = {
-      ...spec,
-      holderIdentity: identity,
-      leaseDurationSeconds,
-      renewTime: new V1MicroTime(now),
-      ...(transition
-        ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
-        : {}),
+    const renewed: Lease = {
+      ...lease,
+      spec: {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds,
+        renewTime: microTime(now),
+        ...(transition
+          ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }
+          : {}),
+      },
     };
     try {
       // resourceVersion from the read makes this a compare-and-swap: a concurrent winner makes it fail with 409.
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      await this.store.replace(renewed);
       this.lastRenewAt = now;
       this.setLeading(true);
     } catch (error) {

@@ -1,39 +1,11 @@
 /**
- * List and watch calls that read the response as bytes and cut long string values out before
- * parsing (see long-strings.ts), for resources whose objects may carry megabytes we will not read.
- * client-node parses whole responses (list) and whole lines (watch) into strings first; these
- * calls never make a string of a cut value. Same authentication, TLS and connection pool as
- * client-node (the kubeconfig's RequestContext and undici dispatcher).
+ * List and watch calls that read the response as bytes, for the informers. With `maxStringBytes`,
+ * long string values are cut out before parsing (see long-strings.ts), for resources whose objects
+ * may carry megabytes we will not read: such a value never becomes a string.
  */
-import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { finished } from "node:stream/promises";
-import { fetch, request as undiciRequest } from "undici";
+import type { KubeApi, Query } from "./api-client.js";
 import { LongStringCutter } from "./long-strings.js";
-
-type Query = Record<string, string | number | boolean | undefined>;
-
-/** The URL with its query, and the kubeconfig's authentication headers and dispatcher for it. */
-async function prepare(kubeConfig: KubeConfig, path: string, query: Query, method: HttpMethod) {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new Error("no current cluster in the kubeconfig");
-  const url = new URL(cluster.server + path);
-  for (const [key, value] of Object.entries(query))
-    if (value !== undefined) url.searchParams.set(key, String(value));
-  const context = new RequestContext(url.toString(), method);
-  await kubeConfig.applySecurityAuthentication(context);
-  return { url, headers: context.getHeaders(), dispatcher: context.getDispatcher() as never };
-}
-
-/** The error for a non-200 answer: the metav1.Status message when the body is one, with statusCode. */
-function refusal(statusCode: number, statusText: string, body: string): Error {
-  let message = statusText;
-  try {
-    message = (JSON.parse(body) as { message?: string }).message ?? message;
-  } catch {
-    // not a metav1.Status: keep the status text
-  }
-  return Object.assign(new Error(`HTTP ${statusCode}: ${message}`), { statusCode });
-}
 
 /**
  * A GET whose body is handed to `onChunk` chunk by chunk as it arrives, resolving at its end (a
@@ -45,23 +17,13 @@ function refusal(statusCode: number, statusText: string, body: string): Error {
  * buffers alive and grew V8's young generation (see BENCHMARKS.md, memory under padded CSRs).
  */
 async function streamGet(
-  kubeConfig: KubeConfig,
+  api: KubeApi,
   path: string,
   query: Query,
   onChunk: (chunk: Buffer) => void,
   watch?: { signal: AbortSignal; begun: () => void },
 ): Promise<void> {
-  const { url, headers, dispatcher } = await prepare(kubeConfig, path, query, HttpMethod.GET);
-  const { statusCode, statusText, body } = await undiciRequest(url, {
-    method: "GET",
-    headers,
-    dispatcher,
-    ...(watch ? { signal: watch.signal } : {}),
-  });
-  if (statusCode !== 200) {
-    const text = await body.text().catch(() => ""); // the status text is enough when the body is lost
-    throw refusal(statusCode, statusText, text);
-  }
+  const body = await api.stream(path, query, watch ? { signal: watch.signal, unthrottled: true } : {});
   watch?.begun();
   body.on("data", (chunk: Buffer) => {
     try {
@@ -73,56 +35,18 @@ async function streamGet(
   await finished(body);
 }
 
-async function request(
-  kubeConfig: KubeConfig,
-  path: string,
-  patch: { contentType: string; body: unknown },
-): Promise<Awaited<ReturnType<typeof fetch>>> {
-  const { url, headers, dispatcher } = await prepare(kubeConfig, path, {}, HttpMethod.PATCH);
-  const response = await fetch(url, {
-    method: "PATCH",
-    headers: { ...headers, "Content-Type": patch.contentType },
-    body: JSON.stringify(patch.body),
-    dispatcher,
-  });
-  if (response.status !== 200) {
-    const body = await response.text().catch(() => ""); // the status text is enough when the body is lost
-    throw refusal(response.status, response.statusText, body);
-  }
-  return response;
-}
-
-/** The content types of the patches the controller sends. */
-export const patchContentType = {
-  merge: "application/merge-patch+json",
-  json: "application/json-patch+json",
-} as const;
-
-/**
- * A patch whose response is discarded unread: the API server answers with the whole object, which
- * for a CSR may carry megabytes of spec.request. Throws on a refusal, with statusCode.
- */
-export async function patchDiscardingResponse(
-  kubeConfig: KubeConfig,
-  path: string,
-  contentType: (typeof patchContentType)[keyof typeof patchContentType],
-  body: unknown,
-): Promise<void> {
-  const response = await request(kubeConfig, path, { contentType, body });
-  await response.body?.cancel(); // the echo of the object is not needed
-}
-
-/** One list page; string values longer than `maxStringBytes` are cut before parsing. */
-export async function listCuttingLongStrings<T>(
-  kubeConfig: KubeConfig,
+/** One list page; with `maxStringBytes`, string values longer than that are cut before parsing. */
+export async function listPage<T>(
+  api: KubeApi,
   path: string,
   query: Query,
-  maxStringBytes: number,
+  maxStringBytes: number | undefined,
 ): Promise<T> {
+  if (maxStringBytes === undefined) return api.get<T>(path, query);
   // Cut as the body streams in: the page is never held whole, only what remains after cutting.
   const cutter = new LongStringCutter(maxStringBytes);
   const kept: Buffer[] = [];
-  await streamGet(kubeConfig, path, query, (chunk) => {
+  await streamGet(api, path, query, (chunk) => {
     cutter.push(chunk);
     kept.push(...cutter.take());
   });
@@ -130,16 +54,16 @@ export async function listCuttingLongStrings<T>(
 }
 
 /**
- * A watch whose events have string values longer than `maxStringBytes` cut before parsing. Calls
- * `done` once when it ends (an abort ends it with an AbortError, as client-node's Watch does).
- * Resolves with the controller that aborts it once the response has begun (or the request failed,
- * `done` having been called then), as client-node's Watch does.
+ * A watch, one event per line; with `maxStringBytes`, string values longer than that are cut before
+ * parsing. Calls `done` once when it ends (an abort ends it with an AbortError, as client-node's
+ * Watch does). Resolves with the controller that aborts it once the response has begun (or the
+ * request failed, `done` having been called then), as client-node's Watch does.
  */
-export async function watchCuttingLongStrings(
-  kubeConfig: KubeConfig,
+export async function watch(
+  api: KubeApi,
   path: string,
   query: Query,
-  maxStringBytes: number,
+  maxStringBytes: number | undefined,
   callback: (type: string, object: never) => void,
   done: (error?: unknown) => void,
 ): Promise<AbortController> {
@@ -162,24 +86,29 @@ export async function watchCuttingLongStrings(
   };
   // One event per line (JSON strings hold no raw newline, so cutting keeps the lines); the bytes
   // are cut as they stream in, and a line is assembled from what remains.
-  const cutter = new LongStringCutter(maxStringBytes);
+  const cutter = maxStringBytes === undefined ? undefined : new LongStringCutter(maxStringBytes);
   let pending: Buffer[] = [];
   const consume = (chunk: Buffer): void => {
-    cutter.push(chunk);
-    for (let rest of cutter.take()) {
+    let parts = [chunk];
+    if (cutter) {
+      cutter.push(chunk);
+      parts = cutter.take();
+    }
+    for (let rest of parts) {
       for (let newline = rest.indexOf(0x0a); newline >= 0; newline = rest.indexOf(0x0a)) {
         pending.push(rest.subarray(0, newline));
-        const line = Buffer.concat(pending);
+        const line = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
         pending = [];
         rest = rest.subarray(newline + 1);
         if (line.length > 0) deliver(line);
       }
-      if (rest.length > 0) pending.push(rest);
+      // Without a cutter `rest` is a view of undici's chunk: copied, so no chunk stays pinned.
+      if (rest.length > 0) pending.push(cutter ? rest : Buffer.from(rest));
     }
   };
   let begun!: () => void;
   const beginning = new Promise<void>((resolve) => (begun = resolve));
-  const read = streamGet(kubeConfig, path, { ...query, watch: true }, consume, {
+  const read = streamGet(api, path, { ...query, watch: true }, consume, {
     signal: controller.signal,
     begun,
   });

@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { kubernetesCsrApi } from "../../src/controller/controller.js";
 import { CsrReconciler, type CsrObject } from "../../src/controller/csr-reconciler.js";
 import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
+import { KubeApi } from "../../src/kube/api-client.js";
+import { kubernetesCsrApi } from "../../src/kube/csr-api.js";
 import { silentLogger } from "../../src/logger.js";
 import {
   createTestLeafCertificate,
@@ -152,7 +153,7 @@ describe("controller faults: restarts, two replicas, write conflicts", function 
       return new CsrReconciler(
         registry,
         { get: () => cached },
-        kubernetesCsrApi(certificatesApi()),
+        kubernetesCsrApi(KubeApi.for(admin)),
         { record: () => undefined },
         new ControllerMetrics(),
         silentLogger,

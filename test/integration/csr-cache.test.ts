@@ -5,7 +5,7 @@
  * refused RequestTooLarge; lists are paged.
  */
 import { expect } from "chai";
-import { AuthorizationV1Api, CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../support/pki.js";
 import {
   createCaSecret,
@@ -27,7 +27,8 @@ import { ResilientInformer, type ListResult } from "../../src/kube/informer.js";
 import type { CsrObject } from "../../src/controller/csr-reconciler.js";
 import { cachedCsr } from "../../src/controller/csr-cache.js";
 import { appendConditionPatch } from "../../src/controller/condition-patch.js";
-import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/controller/controller.js";
+import { KubeApi } from "../../src/kube/api-client.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/kube/csr-api.js";
 import { controlPlane } from "./setup.js";
 
 const padding = 1_300_000;
@@ -157,9 +158,8 @@ describe("CSR cache: bytes the controller will not use never reach it", function
   });
 
   it("approval and status condition writes are JSON patches: other conditions stay intact, a stale resourceVersion is a conflict", async () => {
-    const certificates = admin.makeApiClient(CertificatesV1Api);
-    const csrApi = kubernetesCsrApi(certificates, admin);
-    const approvalApi = kubernetesApprovalApi(certificates, admin.makeApiClient(AuthorizationV1Api));
+    const csrApi = kubernetesCsrApi(KubeApi.for(admin));
+    const approvalApi = kubernetesApprovalApi(KubeApi.for(admin));
     const name = uniqueName("csr-append");
     await submitCsr(admin, {
       name,

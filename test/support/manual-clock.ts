@@ -23,4 +23,29 @@ export class ManualClock implements Clock {
     this.timers = this.timers.filter((timer) => !due.includes(timer));
     for (const timer of due) timer.callback();
   }
+
+  /**
+   * Moves time forward one due timer at a time, letting the promise callbacks each timer starts run
+   * before the next fires: for code whose timers await work (API calls) and set the next timer.
+   */
+  async advanceSettling(milliseconds: number): Promise<void> {
+    const target = this.current + milliseconds;
+    for (;;) {
+      const due = this.timers
+        .filter((timer) => !timer.cancelled && timer.at <= target)
+        .sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((timer) => timer !== due);
+      this.current = due.at;
+      due.callback();
+      await settle();
+    }
+    this.current = target;
+    await settle();
+  }
+}
+
+/** Lets every pending promise callback (and what those callbacks start) run. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
 }

@@ -1,19 +1,15 @@
 import { expect } from "chai";
-import type { CoreV1Api } from "@kubernetes/client-node";
-import { KubernetesEventRecorder } from "../../../src/kube/events.js";
+import { KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
 import { silentLogger } from "../../../src/logger.js";
 
-/** Only createNamespacedEvent is used by the recorder; this stand-in counts the calls. */
-function countingApi(): { api: CoreV1Api; sent: string[] } {
+/** A stand-in writer that counts the Events it is given. */
+function countingApi(): { api: EventWriter; sent: string[] } {
   const sent: string[] = [];
-  const api = {
-    createNamespacedEvent: async (request: {
-      body: { reason?: string; involvedObject: { name?: string } };
-    }) => {
-      sent.push(`${request.body.involvedObject.name}:${request.body.reason}`);
-      return {};
+  const api: EventWriter = {
+    createEvent: async (_namespace, event) => {
+      sent.push(`${event.involvedObject.name}:${event.reason}`);
     },
-  } as unknown as CoreV1Api;
+  };
   return { api, sent };
 }
 

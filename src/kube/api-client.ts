@@ -1,0 +1,236 @@
+/**
+ * A thin JSON client for the Kubernetes API: every call the controller makes goes through it.
+ * client-node's generated clients run each request and response through a generic ObjectSerializer
+ * (a walk over its type map, Dates rebuilt), a fetch with web streams, and a fresh undici Agent plus
+ * RequestContext per call: the largest share of the controller's CPU per certificate outside signing.
+ * Here a call is one undici `request` on the kubeconfig's pooled dispatcher, JSON.stringify out and
+ * JSON.parse in. Authentication and TLS still come from the KubeConfig (client-node's
+ * applySecurityAuthentication, so kubeconfig auth providers, exec plugins, token files and the
+ * tests' impersonation all keep working); only the result is cached for a few seconds.
+ */
+import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
+import { getGlobalDispatcher, request, type Dispatcher } from "undici";
+import { authenticateUnthrottled, ConnectionReusingKubeConfig, KubeApiError } from "./client.js";
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+/** The content types of the patches the controller sends. */
+export const patchContentType = {
+  merge: "application/merge-patch+json",
+  json: "application/json-patch+json",
+} as const;
+
+export type PatchContentType = (typeof patchContentType)[keyof typeof patchContentType];
+
+interface Connection {
+  headers: Record<string, string>;
+  dispatcher: Dispatcher | undefined;
+  at: number;
+}
+
+/**
+ * How long the authentication headers read from the kubeconfig are reused. client-go re-reads a
+ * service account token file once a minute; exec plugins cache their own credentials.
+ */
+const connectionRefreshMs = 10_000;
+
+const clients = new WeakMap<KubeConfig, KubeApi>();
+
+/** `?key=value&...` for the defined values of `query` ("" when there are none). */
+function search(query: Query): string {
+  let text = "";
+  for (const [key, value] of Object.entries(query))
+    if (value !== undefined)
+      text += `${text ? "&" : "?"}${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`;
+  return text;
+}
+
+export class KubeApi {
+  private connection: Connection | undefined;
+  private parsedServer: { server: string; origin: string; prefix: string } | undefined;
+
+  private constructor(private readonly kubeConfig: KubeConfig) {}
+
+  /** The client of `kubeConfig` (one per kubeconfig, so its connection pool and limiter are shared). */
+  static for(kubeConfig: KubeConfig): KubeApi {
+    let client = clients.get(kubeConfig);
+    if (client === undefined) {
+      client = new KubeApi(kubeConfig);
+      clients.set(kubeConfig, client);
+    }
+    return client;
+  }
+
+  /** GET a JSON object. */
+  get<T>(path: string, query: Query = {}): Promise<T> {
+    return this.json<T>("GET", path, query);
+  }
+
+  /** GET, with 404 answered as undefined. */
+  async getIfExists<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (error) {
+      if (error instanceof KubeApiError && error.code === 404) return undefined;
+      throw error;
+    }
+  }
+
+  create<T>(path: string, body: unknown): Promise<T> {
+    return this.json<T>("POST", path, {}, body);
+  }
+
+  replace<T>(path: string, body: unknown): Promise<T> {
+    return this.json<T>("PUT", path, {}, body);
+  }
+
+  patch<T>(path: string, contentType: PatchContentType, body: unknown): Promise<T> {
+    return this.json<T>("PATCH", path, {}, body, contentType);
+  }
+
+  /**
+   * A patch whose response is not parsed: the API server answers with the whole object, which for
+   * a CSR may carry megabytes of spec.request. Read and dropped rather than cancelled: cancelling an
+   * HTTP/2 stream costs more (an RST_STREAM and undici's abort errors) than reading a few KiB.
+   */
+  async patchDiscardingResponse(path: string, contentType: PatchContentType, body: unknown): Promise<void> {
+    await this.exchange("PATCH", path, {}, body, contentType, false);
+  }
+
+  async delete(path: string, body?: unknown): Promise<void> {
+    await this.exchange("DELETE", path, {}, body, undefined, false);
+  }
+
+  /**
+   * A GET whose 200 response body is returned as a Node stream (lists and watches read as bytes).
+   * Watches (`unthrottled`) do not wait for the rate limiter: queueing a watch's reconnection behind
+   * a backlog of writes would leave the caches blind exactly when the controller is busiest.
+   */
+  async stream(
+    path: string,
+    query: Query,
+    options: { signal?: AbortSignal; unthrottled?: boolean } = {},
+  ): Promise<Dispatcher.ResponseData["body"]> {
+    if (!options.unthrottled) await this.throttle();
+    const connection = await this.currentConnection();
+    const { origin, prefix } = this.server();
+    const response = await request(origin + prefix + path + search(query), {
+      method: "GET",
+      headers: { ...connection.headers, Accept: "application/json" },
+      ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (response.statusCode === 200) return response.body;
+    const text = await response.body.text().catch(() => ""); // the status code is enough when the body is lost
+    throw this.refusal(response.statusCode, text);
+  }
+
+  private async json<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    query: Query,
+    body?: unknown,
+    contentType?: string,
+  ): Promise<T> {
+    const data = await this.exchange(method, path, query, body, contentType, true);
+    return JSON.parse(data.toString("utf8")) as T;
+  }
+
+  /**
+   * One request with its whole response body collected (or, with `keepBody` false, read and dropped
+   * unless it is an error). Straight on the dispatcher with a handler that only gathers chunks:
+   * undici's `request` adds a Readable body and an AsyncResource per call, 10-20% of a request's
+   * CPU here. A non-2xx answer is thrown as a KubeApiError.
+   */
+  private async exchange(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    query: Query,
+    body: unknown,
+    contentType: string | undefined,
+    keepBody: boolean,
+  ): Promise<Buffer> {
+    await this.throttle();
+    const connection = await this.currentConnection();
+    const { origin, prefix } = this.server();
+    const headers: Record<string, string> = { ...connection.headers, accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = contentType ?? "application/json";
+    const dispatcher = connection.dispatcher ?? getGlobalDispatcher();
+    const { statusCode, data } = await new Promise<{ statusCode: number; data: Buffer }>(
+      (resolve, reject) => {
+        let statusCode = 0;
+        let keep = keepBody;
+        const chunks: Buffer[] = [];
+        dispatcher.dispatch(
+          {
+            origin,
+            path: prefix + path + search(query),
+            method,
+            headers,
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          },
+          {
+            onRequestStart: () => undefined, // undici requires the method
+            onResponseStart: (_controller, code) => {
+              statusCode = code;
+              keep ||= code < 200 || code >= 300; // an error's metav1.Status is read
+            },
+            onResponseData: (_controller, chunk) => {
+              if (keep) chunks.push(chunk);
+            },
+            onResponseEnd: () => resolve({ statusCode, data: Buffer.concat(chunks) }),
+            onResponseError: (_controller, error) => reject(error),
+          },
+        );
+      },
+    );
+    if (statusCode >= 200 && statusCode < 300) return data;
+    throw this.refusal(statusCode, data.toString("utf8"));
+  }
+
+  private async throttle(): Promise<void> {
+    if (this.kubeConfig instanceof ConnectionReusingKubeConfig) await this.kubeConfig.throttle();
+  }
+
+  private refusal(statusCode: number, text: string): KubeApiError {
+    // Credentials may have rotated (a token file, an exec plugin): read them again next time.
+    if (statusCode === 401) this.connection = undefined;
+    return KubeApiError.fromResponse(statusCode, text);
+  }
+
+  /** The current cluster's origin and path prefix (a server URL may carry one, behind a proxy). */
+  private server(): { origin: string; prefix: string } {
+    const server = this.kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new Error("no current cluster in the kubeconfig");
+    if (this.parsedServer?.server !== server) {
+      const url = new URL(server);
+      this.parsedServer = { server, origin: url.origin, prefix: url.pathname.replace(/\/+$/, "") };
+    }
+    return this.parsedServer;
+  }
+
+  /**
+   * Headers and dispatcher from the kubeconfig, as client-node's generated clients get them, reused
+   * for a few seconds. The kubeconfig pools its dispatcher (ConnectionReusingKubeConfig), so a
+   * refresh keeps the connections; a plain KubeConfig builds a new Agent each time, so its first one
+   * is kept for good.
+   */
+  private async currentConnection(): Promise<Connection> {
+    const now = Date.now();
+    const closed = (this.connection?.dispatcher as { closed?: boolean } | undefined)?.closed === true;
+    // A closed pool (ConnectionReusingKubeConfig.close()) is replaced by the kubeconfig's next one.
+    if (this.connection && !closed && now - this.connection.at < connectionRefreshMs) return this.connection;
+    const server = this.kubeConfig.getCurrentCluster()?.server;
+    if (!server) throw new Error("no current cluster in the kubeconfig");
+    const context = new RequestContext(server, HttpMethod.GET);
+    // The limiter's token for this request was taken in send().
+    await authenticateUnthrottled(this.kubeConfig, context);
+    const pooled = this.kubeConfig instanceof ConnectionReusingKubeConfig;
+    const dispatcher =
+      pooled || !this.connection || closed
+        ? (context.getDispatcher() as Dispatcher | undefined)
+        : this.connection.dispatcher;
+    this.connection = { headers: context.getHeaders(), dispatcher, at: now };
+    return this.connection;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The CSR reconciler's and approver's API access (CsrApi, ApprovalApi) bound to KubeApi: reads,
+ * status and approval patches, and SubjectAccessReviews.
+ */
+import type { ApprovalApi } from "../controller/approver.js";
+import type { CsrApi } from "../controller/csr-api.js";
+import type { CsrObject } from "../controller/csr-object.js";
+import { patchContentType, type KubeApi, type PatchContentType } from "./api-client.js";
+import { apiErrorCode } from "./client.js";
+
+export const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+const subjectAccessReviewPath = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+
+/** The reconciler's API access: reads, and patches of /status (a merge patch carries the resourceVersion read). */
+export function kubernetesCsrApi(api: KubeApi): CsrApi {
+  return {
+    read: (name) => api.getIfExists<CsrObject>(`${csrPath}/${name}`),
+    patchStatus: (name, resourceVersion, status) =>
+      patchCsr(api, name, "status", patchContentType.merge, { metadata: { resourceVersion }, status }),
+    patchStatusJson: (name, patch) => patchCsr(api, name, "status", patchContentType.json, patch),
+  };
+}
+
+/** The approver's API access: /approval patches and SubjectAccessReviews. */
+export function kubernetesApprovalApi(api: KubeApi): ApprovalApi {
+  return {
+    addApprovalCondition: (name, patch) => patchCsr(api, name, "approval", patchContentType.json, patch),
+    subjectAccessReview: async (question) => {
+      const review = await api.create<{ status?: { allowed?: boolean } }>(subjectAccessReviewPath, {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SubjectAccessReview",
+        spec: {
+          user: question.user,
+          groups: question.groups,
+          ...(question.uid ? { uid: question.uid } : {}),
+          ...(question.extra ? { extra: question.extra } : {}),
+          resourceAttributes: {
+            group: question.group,
+            resource: question.resource,
+            verb: question.verb,
+            ...(question.subresource ? { subresource: question.subresource } : {}),
+            ...(question.name ? { name: question.name } : {}),
+            ...(question.namespace ? { namespace: question.namespace } : {}),
+          },
+        },
+      });
+      return review.status?.allowed === true;
+    },
+  };
+}
+
+/**
+ * One patch of a CSR subresource. The API server's echo of the whole CSR (which may carry megabytes
+ * of spec.request) is discarded unparsed.
+ */
+async function patchCsr(
+  api: KubeApi,
+  name: string,
+  subresource: "status" | "approval",
+  contentType: PatchContentType,
+  body: unknown,
+): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
+  try {
+    await api.patchDiscardingResponse(`${csrPath}/${name}/${subresource}`, contentType, body);
+    return "ok";
+  } catch (error) {
+    return failedWriteOutcome(error);
+  }
+}
+
+/** What a refused status or approval write means to a reconciler; anything else is rethrown (transient). */
+function failedWriteOutcome(error: unknown): "gone" | "conflict" | "invalid" {
+  const code = apiErrorCode(error);
+  if (code === 404) return "gone";
+  if (code === 409) return "conflict";
+  if (code === 422) return "invalid";
+  throw error;
+}

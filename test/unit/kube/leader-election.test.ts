@@ -1,0 +1,185 @@
+import { expect } from "chai";
+import { KubeApiError } from "../../../src/kube/client.js";
+import { LeaderElector, type Lease, type LeaseStore } from "../../../src/kube/leader-election.js";
+import { ManualClock, settle } from "../../support/manual-clock.js";
+
+/** One Lease in memory with the API server's rules: create fails if it exists, a stale replace is a conflict. */
+class MemoryLeaseStore implements LeaseStore {
+  lease: Lease | undefined;
+  private version = 0;
+  /** When set, every call fails with it (the API server unreachable or refusing). */
+  failing: Error | undefined;
+
+  /** Puts a Lease in place as another writer would. */
+  seed(lease: Lease): void {
+    this.lease = { ...lease, metadata: { ...lease.metadata, resourceVersion: this.next() } };
+  }
+
+  async read(): Promise<Lease | undefined> {
+    if (this.failing) throw this.failing;
+    return this.lease && structuredClone(this.lease);
+  }
+  async create(lease: Lease): Promise<void> {
+    if (this.failing) throw this.failing;
+    if (this.lease) throw new KubeApiError(409, "AlreadyExists", "lease exists");
+    this.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, resourceVersion: this.next() } };
+  }
+  async replace(lease: Lease): Promise<void> {
+    if (this.failing) throw this.failing;
+    if (!this.lease) throw new KubeApiError(404, "NotFound", "no lease");
+    if (lease.metadata?.resourceVersion !== this.lease.metadata?.resourceVersion)
+      throw new KubeApiError(409, "Conflict", "the object has been modified");
+    this.lease = { ...structuredClone(lease), metadata: { ...lease.metadata, resourceVersion: this.next() } };
+  }
+  private next(): string {
+    return String(++this.version);
+  }
+}
+
+const timings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+
+function elector(store: LeaseStore, clock: ManualClock, identity: string, jitter = 0) {
+  const changes: boolean[] = [];
+  const candidate = new LeaderElector(store, {
+    namespace: "csr-signer",
+    name: "csr-signer",
+    identity,
+    ...timings,
+    clock,
+    jitter: () => jitter,
+  });
+  candidate.onChange((leading) => changes.push(leading));
+  return { candidate, changes };
+}
+
+describe("LeaderElector (client-go's Lease semantics, on a manual clock)", () => {
+  it("creates a missing Lease and leads, holding it with MicroTime acquire and renew times", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    const { candidate, changes } = elector(store, clock, "a");
+    candidate.start();
+    await settle();
+    expect(candidate.isLeader).to.equal(true);
+    expect(changes).to.deep.equal([true]);
+    expect(store.lease?.spec).to.deep.equal({
+      holderIdentity: "a",
+      leaseDurationSeconds: 15,
+      acquireTime: "2026-12-01T00:00:00.000000Z",
+      renewTime: "2026-12-01T00:00:00.000000Z",
+      leaseTransitions: 0,
+    });
+    await candidate.stop();
+  });
+
+  it("renews every retry period while it leads", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    const { candidate, changes } = elector(store, clock, "a");
+    candidate.start();
+    await settle();
+    await clock.advanceSettling(2_000);
+    expect(store.lease?.spec?.renewTime).to.equal("2026-12-01T00:00:02.000000Z");
+    expect(store.lease?.spec?.acquireTime).to.equal("2026-12-01T00:00:00.000000Z");
+    await clock.advanceSettling(2_000);
+    expect(store.lease?.spec?.renewTime).to.equal("2026-12-01T00:00:04.000000Z");
+    expect(candidate.isLeader).to.equal(true);
+    expect(changes).to.deep.equal([true]);
+    await candidate.stop();
+  });
+
+  it("leaves a Lease another holder renewed alone until it expires, then takes it over as a transition", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    // "a" renewed it just now and then stopped renewing without releasing it (a crash).
+    store.seed({
+      metadata: { name: "csr-signer", namespace: "csr-signer" },
+      spec: {
+        holderIdentity: "a",
+        leaseDurationSeconds: 15,
+        acquireTime: "2026-12-01T00:00:00.000000Z",
+        renewTime: "2026-12-01T00:00:00.000000Z",
+        leaseTransitions: 0,
+      },
+    });
+    const second = elector(store, clock, "b");
+    second.candidate.start();
+    await settle();
+    expect(second.candidate.isLeader).to.equal(false);
+    await clock.advanceSettling(14_000);
+    expect(store.lease?.spec?.holderIdentity).to.equal("a");
+    expect(second.candidate.isLeader).to.equal(false);
+    // Expired at 15 s; taken at the first retry after that.
+    await clock.advanceSettling(2_000);
+    expect(second.candidate.isLeader).to.equal(true);
+    expect(second.changes).to.deep.equal([true]);
+    expect(store.lease?.spec).to.deep.equal({
+      holderIdentity: "b",
+      leaseDurationSeconds: 15,
+      acquireTime: "2026-12-01T00:00:16.000000Z",
+      renewTime: "2026-12-01T00:00:16.000000Z",
+      leaseTransitions: 1,
+    });
+    await second.candidate.stop();
+  });
+
+  it("steps down once it could not renew for the renew deadline, before the Lease expires for others", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    // Retries every 2.2 s (0.1 jitter): rounds at 0, 2.2, ... 8.8, 11 s, so the 10 s deadline falls between two.
+    const { candidate, changes } = elector(store, clock, "a", 0.1);
+    candidate.start();
+    await settle();
+    store.failing = new KubeApiError(503, "ServiceUnavailable", "etcd unavailable");
+    await clock.advanceSettling(9_999);
+    expect(candidate.isLeader).to.equal(true);
+    await clock.advanceSettling(1);
+    // isLeader answers from the clock at once; the listener hears it at the next round.
+    expect(candidate.isLeader).to.equal(false);
+    expect(changes).to.deep.equal([true]);
+    await clock.advanceSettling(1_000);
+    expect(changes).to.deep.equal([true, false]);
+    expect(clock.now() - Date.parse(store.lease!.spec!.renewTime!)).to.be.below(timings.leaseDurationMs);
+    store.failing = undefined;
+    await clock.advanceSettling(2_200);
+    expect(candidate.isLeader).to.equal(true);
+    expect(changes).to.deep.equal([true, false, true]);
+    expect(store.lease?.spec?.leaseTransitions).to.equal(0); // the same holder again: no transition
+    await candidate.stop();
+  });
+
+  it("two candidates racing for a free Lease: exactly one leads (create and replace are compare-and-swap)", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    const first = elector(store, clock, "a");
+    const second = elector(store, clock, "b");
+    first.candidate.start();
+    second.candidate.start();
+    await settle();
+    for (let round = 0; round < 5; round++) {
+      expect([first.candidate.isLeader, second.candidate.isLeader].filter(Boolean)).to.have.length(1);
+      await clock.advanceSettling(2_000);
+    }
+    expect(store.lease?.spec?.holderIdentity).to.equal(first.candidate.isLeader ? "a" : "b");
+    await first.candidate.stop();
+    await second.candidate.stop();
+  });
+
+  it("stop() releases the Lease (no holder, 1 s) so a peer takes over at its next retry", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    const first = elector(store, clock, "a");
+    const second = elector(store, clock, "b");
+    first.candidate.start();
+    await settle();
+    second.candidate.start();
+    await settle();
+    await first.candidate.stop();
+    expect(first.changes).to.deep.equal([true, false]);
+    expect(store.lease?.spec?.holderIdentity).to.equal(undefined);
+    expect(store.lease?.spec?.leaseDurationSeconds).to.equal(1);
+    await clock.advanceSettling(2_000);
+    expect(second.candidate.isLeader).to.equal(true);
+    expect(store.lease?.spec?.leaseTransitions).to.equal(1);
+    await second.candidate.stop();
+  });
+});
