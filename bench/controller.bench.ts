@@ -20,8 +20,9 @@
  *    depends on it); skipped when BENCH_PEER=0.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),
- * BENCH_PEER (1), BENCH_PHASES ("throughput,peer,memory"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs
- * the child processes under tsx, for comparison).
+ * BENCH_PEER (1), BENCH_PHASES ("throughput,peer,memory"), BENCH_CONTENDERS ("csr-signer,
+ * kube-controller-manager"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes under tsx,
+ * for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's processes, after the Dockerfile's).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,6 +35,7 @@ import { makeTestCertificateAuthority } from "../test/support/pki.js";
 import {
   benchStarted,
   caSecretName,
+  contenders,
   liveChildren,
   ms,
   phases,
@@ -91,14 +93,15 @@ try {
 
   // Phase 3 (run here, next to phase 1, so all see the same etcd): the baseline, on the same footing.
   const peer: PeerResult[] = [];
-  const peerBinary = runPeer && phases.has("peer") ? kubeControllerManagerBinary() : undefined;
-  if (runPeer && phases.has("peer") && peerBinary === undefined)
+  const runComparison = runPeer && phases.has("peer");
+  const peerBinary = contenders.includes("kube-controller-manager") ? kubeControllerManagerBinary() : "";
+  if (runComparison && peerBinary === undefined)
     throw new Error(
       "kube-controller-manager is not built: run `make testbin-controller-manager` (or BENCH_PEER=0)",
     );
-  if (peerBinary !== undefined)
+  if (runComparison && peerBinary !== undefined)
     for (const [index, qps] of qpsModes.entries())
-      for (const contender of ["csr-signer", "kube-controller-manager"] as const)
+      for (const contender of contenders)
         peer.push(
           await separateProcessPhase(
             contender,

@@ -51,7 +51,6 @@ async function spawnController(controlPlane: ControlPlane) {
     kubeconfigPath: controlPlane.kubeconfigPath,
     namespace: "csr-signer",
     logFile: "/dev/null",
-    nodeFlags: (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean),
   });
   const samples = controller.samples;
   return {

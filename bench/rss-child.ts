@@ -5,13 +5,16 @@
  *
  * The child is the real CLI: `node dist/csr-signer.mjs controller --kubeconfig ... --leader-elect=false`
  * (the bundle `make build` writes and the image runs; rebuilt here once per benchmark so it matches the
- * work tree), with every other flag at its default (4 workers, 50 QPS / burst 100, clean-up on). Nothing
+ * work tree), with the node flags of the Dockerfile's ENTRYPOINT, and every other CLI flag at its
+ * default (4 workers, 50 QPS / burst 100, clean-up on). Nothing
  * reaches into it: bench/heap-reporter.mjs, preloaded with --import, reports RSS, VmHWM and heap over an
  * IPC channel and runs a full GC on request; readiness is the controller's own /readyz.
- * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form.
+ * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form;
+ * BENCH_NODE_FLAGS adds node flags after the deployed ones (e.g. "--max-semi-space-size=2"), in the
+ * memory children and in the throughput comparison alike.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
@@ -28,6 +31,25 @@ export const controllerRuntimeDescription =
     ? "as deployed: `node dist/csr-signer.mjs`, the esbuild bundle the image runs"
     : "under tsx (`node --import tsx src/cli/main.ts`), not as deployed";
 
+/**
+ * The node flags the image runs the bundle with: those between "node" and the bundle in the
+ * Dockerfile's ENTRYPOINT, read from there so that the benchmarks cannot drift from it.
+ */
+export function deployedNodeFlags(): string[] {
+  const dockerfile = readFileSync(join(repositoryRoot, "Dockerfile"), "utf8");
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  const command = entrypoint === undefined ? undefined : (JSON.parse(entrypoint) as string[]);
+  const bundleIndex = command?.indexOf("dist/csr-signer.mjs") ?? -1;
+  if (command?.[0] !== "node" || bundleIndex < 0)
+    throw new Error('the Dockerfile has no ENTRYPOINT ["node", ..., "dist/csr-signer.mjs"]');
+  return command.slice(1, bundleIndex);
+}
+
+/** The node flags csr-signer runs with here: the deployed ones, then those of BENCH_NODE_FLAGS. */
+export function controllerNodeFlags(): string[] {
+  return [...deployedNodeFlags(), ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
+}
+
 let bundleBuilt = false;
 
 /** Builds dist/csr-signer.mjs from the work tree (once per benchmark process), so the bundle is current. */
@@ -38,9 +60,13 @@ export function ensureBundle(): void {
   bundleBuilt = true;
 }
 
-/** node's arguments for `csr-signer <cliArgs...>`, in the runtime chosen above. */
-export function csrSignerNodeArgs(cliArgs: string[], nodeFlags: string[] = []): string[] {
+/**
+ * node's arguments for `csr-signer <cliArgs...>`, in the runtime chosen above, with the deployed node
+ * flags, then BENCH_NODE_FLAGS, then `benchFlags` (the measuring preload).
+ */
+export function csrSignerNodeArgs(cliArgs: string[], benchFlags: string[] = []): string[] {
   ensureBundle();
+  const nodeFlags = [...controllerNodeFlags(), ...benchFlags];
   return controllerRuntime === "bundle"
     ? [...nodeFlags, bundlePath, ...cliArgs]
     : [...nodeFlags, "--import", "tsx", join(repositoryRoot, "src", "cli", "main.ts"), ...cliArgs];
@@ -94,8 +120,6 @@ export async function spawnMeasuredController(options: {
   namespace: string;
   /** Where the controller's stderr (its JSON log) and stdout go. */
   logFile: string;
-  /** Extra node flags, e.g. from BENCH_NODE_FLAGS. */
-  nodeFlags?: string[];
 }): Promise<MeasuredController> {
   const metricsAddress = `127.0.0.1:${await freePort()}`;
   const probeAddress = `127.0.0.1:${await freePort()}`;
@@ -108,12 +132,7 @@ export async function spawnMeasuredController(options: {
       `--metrics-address=${metricsAddress}`,
       `--probe-address=${probeAddress}`,
     ],
-    [
-      "--expose-gc",
-      "--import",
-      join(repositoryRoot, "bench", "heap-reporter.mjs"),
-      ...(options.nodeFlags ?? []),
-    ],
+    ["--expose-gc", "--import", join(repositoryRoot, "bench", "heap-reporter.mjs")],
   );
   const log = openSync(options.logFile, "a");
   const spawnedAt = performance.now();

@@ -14,6 +14,12 @@ export const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
 export const cacheInFlight = 50;
 export const qpsModes = (process.env.BENCH_QPS_MODES ?? "50,0").split(",").map(Number);
 export const runPeer = process.env.BENCH_PEER !== "0";
+/** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
+export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
+  .split(",")
+  .filter((name): name is "csr-signer" | "kube-controller-manager" =>
+    ["csr-signer", "kube-controller-manager"].includes(name),
+  );
 /** Which phases run (all by default): throughput, peer, memory. */
 export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,memory").split(","));
 export const issueTimeoutMs = 150_000;

@@ -3,7 +3,7 @@
  * whichever phases ran.
  */
 import { cpus, totalmem } from "node:os";
-import { controllerRuntimeDescription } from "../rss-child.js";
+import { controllerNodeFlags, controllerRuntimeDescription } from "../rss-child.js";
 import {
   cacheCsrs,
   cacheInFlight,
@@ -111,7 +111,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     out.push(
       `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
         `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
-        `(4 workers, ${controllerRuntimeDescription}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
+        `(4 workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
         `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
         `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
         `for kube-controller-manager the usages are the three its signer accepts), after one warm-up certificate. ` +
@@ -162,7 +162,8 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     const { baseline, foreign, pending, importCost } = memory;
     out.push(
       `**Memory.** The controller alone in a child process: \`csr-signer controller --leader-elect=false\` with ` +
-        `its default flags (4 workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}; ` +
+        `its default flags (4 workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
+        `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; ` +
         `bench/heap-reporter.mjs, preloaded, reports RSS every 100 ms, the kernel's VmHWM and the heap. Three runs: no CSRs; ${thousands(cacheCsrs)} CSRs for a signer it does not serve ` +
         `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (queued once, ` +
         `nothing signed). All Istio-shaped, created as istiod before the child starts (request PEM ` +
@@ -171,21 +172,21 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       "",
     );
     out.push(
-      "| | CSRs cached | spawn → /readyz | RSS settled | RSS at end | peak RSS (samples / VmHWM) | heapUsed settled | heapUsed after full GC |",
+      "| | CSRs cached | spawn → /readyz | RSS settled | RSS at end | peak RSS (samples / VmHWM) | heapUsed settled | heapUsed / RSS after full GC |",
     );
     out.push("|---|---|---|---|---|---|---|---|");
     for (const run of [baseline, foreign, pending]) {
       out.push(
         `| ${run.label} | ${thousands(run.cachedCsrs)} | ${ms(run.readyMs)} | ${mib(run.settled.rss)}` +
           `${run.stabilised ? "" : " (not settled)"} | ${mib(run.end.rss)} | ${mib(run.peakRss)} / ${mib(run.vmHwm)} | ` +
-          `${mib(run.settled.heapUsed)} | ${mib(run.afterGc?.heapUsed)} |`,
+          `${mib(run.settled.heapUsed)} | ${mib(run.afterGc?.heapUsed)} / ${mib(run.afterGc?.rss)} |`,
       );
     }
     for (const run of [foreign, pending]) {
       out.push(
         `| per CSR, ${run.label.replace(`${cacheCsrs} `, "")} − baseline | | | ${perCsr(run.settled.rss, baseline.settled.rss)} | ` +
           `${perCsr(run.end.rss, baseline.end.rss)} | ${perCsr(run.peakRss, baseline.peakRss)} / ${perCsr(run.vmHwm, baseline.vmHwm)} | ` +
-          `${perCsr(run.settled.heapUsed, baseline.settled.heapUsed)} | ${perCsr(run.afterGc?.heapUsed, baseline.afterGc?.heapUsed)} |`,
+          `${perCsr(run.settled.heapUsed, baseline.settled.heapUsed)} | ${perCsr(run.afterGc?.heapUsed, baseline.afterGc?.heapUsed)} / ${perCsr(run.afterGc?.rss, baseline.afterGc?.rss)} |`,
       );
     }
     out.push("");
@@ -264,6 +265,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         vmHwm: r.vmHwm,
         heapUsed: r.settled.heapUsed,
         heapUsedAfterGc: r.afterGc?.heapUsed,
+        rssAfterGc: r.afterGc?.rss,
         stabilised: r.stabilised,
         settleMs: r.settleMs,
         notReadySamples: r.notReadySamples,
