@@ -26,7 +26,12 @@ import {
 } from "../test/support/controller.js";
 import { grantClusterRole, serviceAccountSubject } from "../test/support/identities.js";
 import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../test/support/pki.js";
-import { controllerRuntimeDescription, spawnMeasuredController, type ChildMemory } from "./rss-child.js";
+import {
+  controllerNodeFlags,
+  controllerRuntimeDescription,
+  spawnMeasuredController,
+  type ChildMemory,
+} from "./rss-child.js";
 
 const paddedCsrs = Number(process.env.BENCH_PADDED_CSRS ?? 200);
 const paddingBytes = Number(process.env.BENCH_PADDING_BYTES ?? 1_300_000);
@@ -221,7 +226,8 @@ try {
       `Machine: ${cpus().length} x ${cpu}, ${mib(totalmem())} RAM; Node ${process.version}; csr-signer ${version ?? "?"}; ` +
         `kube-apiserver from \`make testbin\`. ${paddedCsrs} CSRs for a foreign signer name plus ${paddedCsrs} for our ` +
         `Signer (approved, refused RequestTooLarge), each one valid PEM block followed by ${paddingBytes.toLocaleString("en")} ` +
-        `bytes of padding. The controller alone in a child process (bench/rss-child.ts), run ${controllerRuntimeDescription}; RSS sampled every 100 ms, ` +
+        `bytes of padding. The controller alone in a child process (bench/rss-child.ts), run ${controllerRuntimeDescription}` +
+        `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; RSS sampled every 100 ms, ` +
         `plus the kernel's VmHWM. Target: peak at most idle + ${targetMiB} MiB (idle ${mib(idle.rss)}, so ${mib(target)}).`,
       ``,
       `| phase | RSS settled | peak RSS (100 ms samples) | VmHWM | peak - idle | ratio to the ${targetMiB} MiB budget |`,

@@ -101,7 +101,7 @@ function spawnContender(
       "--cluster-signing-duration=24h",
     ];
   } else {
-    // The CLI as the image runs it: the bundle (bench/rss-child.ts says how, and builds it).
+    // The CLI as the image runs it: the bundle, with the Dockerfile's node flags (bench/rss-child.ts).
     command = process.execPath;
     args = csrSignerNodeArgs([
       "controller",
