@@ -152,10 +152,12 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `p50 latency ${(p(ours, 0.5) / p(theirs, 0.5)).toFixed(2)}x, p99 latency ${(p(ours, 0.99) / p(theirs, 0.99)).toFixed(2)}x`,
       );
     }
-    out.push(
-      `**Ratio csr-signer / kube-controller-manager** (throughput: higher is better; latency: lower is better): ${ratios.join("; ")}.`,
-      "",
-    );
+    // Only when both ran (BENCH_CONTENDERS may name one).
+    if (ratios.length > 0)
+      out.push(
+        `**Ratio csr-signer / kube-controller-manager** (throughput: higher is better; latency: lower is better): ${ratios.join("; ")}.`,
+        "",
+      );
   }
 
   if (memory) {
