@@ -1,8 +1,8 @@
 /**
  * make bench-memory: the controller's memory under the padded-CSR attack of issue 10 (item 2).
  * kube-apiserver accepts a CSR whose spec.request is one valid PEM block followed by ~1.3 MB of
- * padding. On a real kube-apiserver + etcd, the controller runs alone in a child process
- * (bench/rss-child.ts, set up as `csr-signer controller` runs it), RSS sampled every 100 ms plus the
+ * padding. On a real kube-apiserver + etcd, the controller runs alone in a child process as deployed
+ * (`node dist/csr-signer.mjs controller`, bench/rss-child.ts), RSS sampled every 100 ms plus the
  * kernel's VmHWM:
  *   1. idle: an empty cluster (one Signer), RSS once settled;
  *   2. during the run: 200 padded CSRs for a signer name that is not ours plus 200 padded CSRs for
@@ -11,11 +11,9 @@
  * Target: peak RSS at most idle + 50 MiB in 2 and 3. Prints a Markdown section for BENCHMARKS.md on
  * stdout; progress goes to stderr. Knobs: BENCH_PADDED_CSRS (200 of each), BENCH_PADDING_BYTES (1300000).
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { mergePatch } from "../src/kube/client.js";
 import { startControlPlane, type ControlPlane } from "../test/support/control-plane.js";
@@ -28,6 +26,12 @@ import {
 } from "../test/support/controller.js";
 import { grantClusterRole, serviceAccountSubject } from "../test/support/identities.js";
 import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../test/support/pki.js";
+import {
+  controllerNodeFlags,
+  controllerRuntimeDescription,
+  spawnMeasuredController,
+  type ChildMemory,
+} from "./rss-child.js";
 
 const paddedCsrs = Number(process.env.BENCH_PADDED_CSRS ?? 200);
 const paddingBytes = Number(process.env.BENCH_PADDING_BYTES ?? 1_300_000);
@@ -44,60 +48,20 @@ function progress(message: string): void {
   process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
 }
 
-interface Sample {
-  type: string;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  peakRss: number;
-  vmHwm?: number;
-  cachedCsrs: number;
-  ready: boolean;
-}
+type Sample = ChildMemory;
 
-/** The controller in its own process; `samples` fills as it reports. */
-function spawnController(controlPlane: ControlPlane) {
-  const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(
-    process.execPath,
-    [...flags, "--import", "tsx", join(repositoryRoot, "bench", "rss-child.ts")],
-    {
-      cwd: repositoryRoot,
-      env: {
-        ...process.env,
-        BENCH_KUBECONFIG: controlPlane.kubeconfigPath,
-        BENCH_SIGNER_NAME: signerName,
-        BENCH_LOG_FILE: "/dev/null",
-      },
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  const samples: Sample[] = [];
-  createInterface({ input: child.stdout }).on("line", (line) => {
-    try {
-      const message = JSON.parse(line) as Sample;
-      if (message.type === "memory" || message.type === "started" || message.type === "reset")
-        samples.push(message);
-    } catch {
-      process.stderr.write(`rss-child: ${line}\n`);
-    }
+/** The controller as deployed, in its own process (bench/rss-child.ts); `samples` fills as it reports. */
+async function spawnController(controlPlane: ControlPlane) {
+  const controller = await spawnMeasuredController({
+    kubeconfigPath: controlPlane.kubeconfigPath,
+    namespace: "csr-signer",
+    logFile: "/dev/null",
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const samples = controller.samples;
   return {
     samples,
-    /** Waits until `condition` holds for the latest sample. */
-    async until(what: string, condition: (sample: Sample) => boolean, timeoutMs = 300_000): Promise<Sample> {
-      const deadline = performance.now() + timeoutMs;
-      for (;;) {
-        const last = samples.at(-1);
-        if (last && condition(last)) return last;
-        if (child.exitCode !== null)
-          throw new Error(`controller exited (${child.exitCode}) waiting for ${what}`);
-        if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await sleep(200);
-      }
-    },
+    /** Resolves once /readyz is ok: the informers have listed everything in the API server. */
+    ready: () => controller.ready(300_000),
     /** RSS once the last 3 s are within 2 % of each other (at least 5 s, at most 45 s). */
     async settled(): Promise<Sample> {
       const from = samples.length;
@@ -115,9 +79,7 @@ function spawnController(controlPlane: ControlPlane) {
     },
     /** Peaks start again from now (the idle phase's start-up peak is not the attack's). */
     async resetPeak(): Promise<void> {
-      const count = samples.length;
-      child.stdin.write("reset\n");
-      while (samples.length === count || samples.at(-1)!.type !== "reset") await sleep(50);
+      await controller.resetPeak();
     },
     /** The 500 ms sample with the highest RSS (its heap figures say where the memory was). */
     highest(): Sample {
@@ -127,12 +89,7 @@ function spawnController(controlPlane: ControlPlane) {
       const last = samples.at(-1)!;
       return { sampled: last.peakRss, vmHwm: last.vmHwm ?? last.peakRss };
     },
-    async stop(): Promise<void> {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: () => controller.stop(),
   };
 }
 
@@ -214,8 +171,8 @@ try {
   });
 
   progress("phase 1: idle controller");
-  const first = spawnController(controlPlane);
-  await first.until("the first list", (s) => s.ready);
+  const first = await spawnController(controlPlane);
+  await first.ready();
   await waitForSignerCondition(admin, "bench-memory", "Ready", "True", undefined, 60_000);
   const idle = await first.settled();
   const idlePeak = first.peak();
@@ -229,7 +186,8 @@ try {
   );
   await createPaddedCsrs(admin, "padded-foreign", foreignSignerName, false);
   await createPaddedCsrs(admin, "padded-ours", signerName, true);
-  await first.until("all CSRs cached", (s) => s.cachedCsrs >= 2 * paddedCsrs);
+  // All of ours refused means all 400 are cached: the foreign ones were created first, and the
+  // informer's watch delivers CSRs in resourceVersion order.
   for (let failed = 0; failed < paddedCsrs; failed = await failedCount(admin)) await sleep(1000);
   const duringRun = await first.settled();
   const duringPeak = first.peak();
@@ -241,8 +199,8 @@ try {
 
   progress("phase 3: restart with all of them in the API server");
   // The restart's peak includes start-up, as a restarted pod's does.
-  const second = spawnController(controlPlane);
-  await second.until("the relist", (s) => s.ready && s.cachedCsrs >= 2 * paddedCsrs);
+  const second = await spawnController(controlPlane);
+  await second.ready(); // ready once the informers have listed all 400
   const afterRestart = await second.settled();
   const restartPeak = second.peak();
   const restartHighest = second.highest();
@@ -268,7 +226,8 @@ try {
       `Machine: ${cpus().length} x ${cpu}, ${mib(totalmem())} RAM; Node ${process.version}; csr-signer ${version ?? "?"}; ` +
         `kube-apiserver from \`make testbin\`. ${paddedCsrs} CSRs for a foreign signer name plus ${paddedCsrs} for our ` +
         `Signer (approved, refused RequestTooLarge), each one valid PEM block followed by ${paddingBytes.toLocaleString("en")} ` +
-        `bytes of padding. The controller alone in a child process (bench/rss-child.ts), RSS sampled every 100 ms, ` +
+        `bytes of padding. The controller alone in a child process (bench/rss-child.ts), run ${controllerRuntimeDescription}` +
+        `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; RSS sampled every 100 ms, ` +
         `plus the kernel's VmHWM. Target: peak at most idle + ${targetMiB} MiB (idle ${mib(idle.rss)}, so ${mib(target)}).`,
       ``,
       `| phase | RSS settled | peak RSS (100 ms samples) | VmHWM | peak - idle | ratio to the ${targetMiB} MiB budget |`,

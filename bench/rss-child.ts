@@ -1,121 +1,208 @@
 /**
- * The controller alone in its own process, for `make bench-controller`'s memory measurement: the
- * parent (bench/controller.bench.ts) spawns it with
- *   BENCH_KUBECONFIG  admin kubeconfig file of the test control plane
- *   BENCH_SIGNER_NAME the bench Signer's signerName (to count the CSRs of our signer in the cache)
- *   BENCH_LOG_FILE    where the controller's JSON log goes (info and above)
- * and reads JSON lines from stdout:
- *   {"type":"listening","metrics":"127.0.0.1:p","probe":"127.0.0.1:p"}  as soon as the servers are bound
- *   {"type":"started",...}                                             when start() resolved (caches listed)
- *   {"type":"memory",...}                                              every 500 ms: rss now, peak of the
- *                                                                      100 ms samples, kernel VmHWM, heap
- *   {"type":"gc",...}                                                  after "gc\n" on stdin (needs --expose-gc)
- *   {"type":"reset",...}                                               after "reset\n": the peak and VmHWM
- *                                                                      start again from the current RSS
- * SIGTERM stops the controller and exits. The controller runs as the CLI runs it (`csr-signer
- * controller`): ConnectionReusingKubeConfig from the file, 50 QPS / 100 burst, 4 workers.
+ * The controller as deployed, in a child process whose memory the benchmarks measure
+ * (bench/controller/rss.ts, bench/memory.bench.ts), and the command line the throughput comparison runs
+ * (bench/controller/peer.ts).
+ *
+ * The child is the real CLI: `node dist/csr-signer.mjs controller --kubeconfig ... --leader-elect=false`
+ * (the bundle `make build` writes and the image runs; rebuilt here once per benchmark so it matches the
+ * work tree), with the node flags of the Dockerfile's ENTRYPOINT, and every other CLI flag at its
+ * default (4 workers, 50 QPS / burst 100, clean-up on). Nothing reaches into it: bench/heap-reporter.mjs,
+ * preloaded with --import, reports RSS, VmHWM and heap over an IPC channel and runs a full GC on
+ * request; readiness is the controller's own /readyz.
+ * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form;
+ * BENCH_NODE_FLAGS adds node flags after the deployed ones (e.g. "--max-semi-space-size=2"), in the
+ * memory children and in the throughput comparison alike.
  */
-import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
-import { SignerController } from "../src/controller/controller.js";
-import { ConnectionReusingKubeConfig } from "../src/kube/client.js";
-import { jsonLogger } from "../src/logger.js";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
 
-const kubeconfigPath = process.env.BENCH_KUBECONFIG;
-const signerName = process.env.BENCH_SIGNER_NAME ?? "";
-const logFile = process.env.BENCH_LOG_FILE ?? "/dev/null";
-if (!kubeconfigPath) throw new Error("BENCH_KUBECONFIG is not set");
+const repositoryRoot = join(import.meta.dirname, "..");
+export const bundlePath = join(repositoryRoot, "dist", "csr-signer.mjs");
 
-function send(message: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(message)}\n`);
+/** How the benchmarks run csr-signer: the bundle (as deployed, the default) or the TypeScript under tsx. */
+export const controllerRuntime: "bundle" | "tsx" =
+  process.env.BENCH_CONTROLLER_RUNTIME === "tsx" ? "tsx" : "bundle";
+
+/** A phrase for the printed reports: how csr-signer ran. */
+export const controllerRuntimeDescription =
+  controllerRuntime === "bundle"
+    ? "as deployed: `node dist/csr-signer.mjs`, the esbuild bundle the image runs"
+    : "under tsx (`node --import tsx src/cli/main.ts`), not as deployed";
+
+/**
+ * The node flags the image runs the bundle with: those between "node" and the bundle in the
+ * Dockerfile's ENTRYPOINT, read from there so that the benchmarks cannot drift from it.
+ */
+export function deployedNodeFlags(): string[] {
+  const dockerfile = readFileSync(join(repositoryRoot, "Dockerfile"), "utf8");
+  const entrypoint = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  const command = entrypoint === undefined ? undefined : (JSON.parse(entrypoint) as string[]);
+  const bundleIndex = command?.indexOf("dist/csr-signer.mjs") ?? -1;
+  if (command?.[0] !== "node" || bundleIndex < 0)
+    throw new Error('the Dockerfile has no ENTRYPOINT ["node", ..., "dist/csr-signer.mjs"]');
+  return command.slice(1, bundleIndex);
 }
 
-/** Kernel's high-water mark of this process's resident set (catches peaks between samples). */
-function vmHwmBytes(): number | undefined {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  return match ? Number(match[1]) * 1024 : undefined;
+/** The node flags csr-signer runs with here: the deployed ones, then those of BENCH_NODE_FLAGS. */
+export function controllerNodeFlags(): string[] {
+  return [...deployedNodeFlags(), ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
 }
 
-let peakRss = process.memoryUsage.rss();
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-}, 100);
+let bundleBuilt = false;
 
-const kubeConfig = new ConnectionReusingKubeConfig();
-kubeConfig.loadFromFile(kubeconfigPath);
-kubeConfig.setRateLimit(50, 100); // the CLI's --kube-api-qps / --kube-api-burst defaults
-const controller = new SignerController({
-  kubeConfig,
-  namespace: "csr-signer",
-  workers: 4,
-  leaderElection: false,
-  metricsAddress: "127.0.0.1:0",
-  probeAddress: "127.0.0.1:0",
-  logger: jsonLogger({ level: "info", write: (line) => appendFileSync(logFile, line) }),
-});
-
-/** The CSR cache, read through a private field: a benchmark's look inside, not an API. */
-function cachedCsrs(): { metadata?: { name?: string }; spec?: { signerName?: string } }[] {
-  const informer = (controller as unknown as { csrInformer?: { list(): [] } }).csrInformer;
-  return informer?.list() ?? [];
+/** Builds dist/csr-signer.mjs from the work tree (once per benchmark process), so the bundle is current. */
+export function ensureBundle(): void {
+  if (controllerRuntime !== "bundle" || bundleBuilt) return;
+  execFileSync(process.execPath, [join(repositoryRoot, "hack", "bundle.mjs")], { stdio: "inherit" });
+  if (!existsSync(bundlePath)) throw new Error(`hack/bundle.mjs did not write ${bundlePath}`);
+  bundleBuilt = true;
 }
 
-function memory(type: string): Record<string, unknown> {
-  const usage = process.memoryUsage();
-  peakRss = Math.max(peakRss, usage.rss);
-  const csrs = cachedCsrs();
+/**
+ * node's arguments for `csr-signer <cliArgs...>`, in the runtime chosen above, with the deployed node
+ * flags, then BENCH_NODE_FLAGS, then `benchFlags` (the measuring preload).
+ */
+export function csrSignerNodeArgs(cliArgs: string[], benchFlags: string[] = []): string[] {
+  ensureBundle();
+  const nodeFlags = [...controllerNodeFlags(), ...benchFlags];
+  return controllerRuntime === "bundle"
+    ? [...nodeFlags, bundlePath, ...cliArgs]
+    : [...nodeFlags, "--import", "tsx", join(repositoryRoot, "src", "cli", "main.ts"), ...cliArgs];
+}
+
+/** One report of the child's memory (bench/heap-reporter.mjs), tagged with the latest /readyz answer. */
+export interface ChildMemory {
+  type: string;
+  at: number;
+  rss: number;
+  /** Highest of the child's 100 ms RSS samples since start or the last resetPeak(). */
+  peakRss: number;
+  vmHwm?: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** The last /readyz answer (polled every 500 ms) was 200. */
+  ready: boolean;
+}
+
+export interface MeasuredController {
+  readonly child: ChildProcess;
+  readonly probeAddress: string;
+  readonly metricsAddress: string;
+  /** Every "memory", "reset" and "gc" report so far, oldest first. */
+  readonly samples: ChildMemory[];
+  /** Resolves with the milliseconds from spawn until /readyz first answered 200. */
+  ready(timeoutMs?: number): Promise<number>;
+  /** A full GC in the child, then its figures. */
+  collectGarbage(timeoutMs?: number): Promise<ChildMemory>;
+  /** The peak and the kernel's VmHWM start again from the current RSS. */
+  resetPeak(): Promise<ChildMemory>;
+  /** SIGTERM (the CLI's graceful stop), SIGKILL after 10 s. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A loopback port nobody listens on right now (the kernel's choice for port 0). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function spawnMeasuredController(options: {
+  kubeconfigPath: string;
+  namespace: string;
+  /** Where the controller's stderr (its JSON log) and stdout go. */
+  logFile: string;
+}): Promise<MeasuredController> {
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  const probeAddress = `127.0.0.1:${await freePort()}`;
+  const args = csrSignerNodeArgs(
+    [
+      "controller",
+      `--kubeconfig=${options.kubeconfigPath}`,
+      `--namespace=${options.namespace}`,
+      "--leader-elect=false",
+      `--metrics-address=${metricsAddress}`,
+      `--probe-address=${probeAddress}`,
+    ],
+    ["--expose-gc", "--import", join(repositoryRoot, "bench", "heap-reporter.mjs")],
+  );
+  const log = openSync(options.logFile, "a");
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, args, { cwd: repositoryRoot, stdio: ["ignore", log, log, "ipc"] });
+  closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const samples: ChildMemory[] = [];
+  let ready = false;
+  let readyAfterMs: number | undefined;
+  const waiters = new Set<(message: ChildMemory) => void>();
+  child.on("message", (message: Omit<ChildMemory, "ready">) => {
+    const sample = { ...message, ready };
+    samples.push(sample);
+    for (const waiter of waiters) waiter(sample);
+  });
+  let stopped = false;
+  void (async () => {
+    while (!stopped && child.exitCode === null) {
+      const status = await fetch(`http://${probeAddress}/readyz`, {
+        signal: AbortSignal.timeout(2_000),
+      }).then(
+        (response) => response.status,
+        () => 0, // not listening yet, or busy: not ready
+      );
+      ready = status === 200;
+      if (ready && readyAfterMs === undefined) readyAfterMs = performance.now() - spawnedAt;
+      await sleep(readyAfterMs === undefined ? 50 : 500);
+    }
+  })();
+  const reply = (type: string, command: string, timeoutMs: number): Promise<ChildMemory> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`controller child: no "${type}" report within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter = (sample: ChildMemory): void => {
+        if (sample.type !== type) return;
+        clearTimeout(timer);
+        waiters.delete(waiter);
+        resolve(sample);
+      };
+      waiters.add(waiter);
+      child.send(command);
+    });
   return {
-    type,
-    at: Date.now(),
-    rss: usage.rss,
-    peakRss,
-    vmHwm: vmHwmBytes(),
-    heapUsed: usage.heapUsed,
-    heapTotal: usage.heapTotal,
-    external: usage.external,
-    arrayBuffers: usage.arrayBuffers,
-    cachedCsrs: csrs.length,
-    cachedOurs: csrs.filter((csr) => csr.spec?.signerName === signerName).length,
-    ready: controller.ready,
+    child,
+    probeAddress,
+    metricsAddress,
+    samples,
+    async ready(timeoutMs = 180_000) {
+      const deadline = performance.now() + timeoutMs;
+      while (readyAfterMs === undefined) {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(
+            `controller child exited (${child.exitCode ?? child.signalCode}); see ${options.logFile}`,
+          );
+        if (performance.now() > deadline)
+          throw new Error(`controller child: /readyz not ok after ${timeoutMs} ms; see ${options.logFile}`);
+        await sleep(50);
+      }
+      return readyAfterMs;
+    },
+    collectGarbage: (timeoutMs = 15_000) => reply("gc", "gc", timeoutMs),
+    resetPeak: () => reply("reset", "reset", 15_000),
+    async stop() {
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
-
-const starting = controller.start();
-// addresses() is filled once the servers are bound, before the informers have listed: announce the
-// probe address then, so the parent can poll /readyz while the caches fill.
-while (controller.addresses().length < 2) {
-  await Promise.race([starting, new Promise((resolve) => setTimeout(resolve, 10))]);
-}
-const [metrics, probe] = controller.addresses();
-send({ type: "listening", metrics, probe, pid: process.pid });
-const reporter = setInterval(() => send(memory("memory")), 500);
-await starting;
-send(memory("started"));
-
-createInterface({ input: process.stdin }).on("line", (line) => {
-  if (line.trim() === "reset") {
-    peakRss = process.memoryUsage.rss();
-    writeFileSync("/proc/self/clear_refs", "5"); // "5" resets the kernel's peak RSS (VmHWM)
-    send(memory("reset"));
-    return;
-  }
-  if (line.trim() !== "gc") return;
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  send({ ...memory("gc"), collected: gc !== undefined });
-});
-
-let stopping = false;
-const stop = async (): Promise<void> => {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(reporter);
-  clearInterval(sampler);
-  await controller.stop();
-  await kubeConfig.close();
-  process.exit(0);
-};
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());
-// The parent gone (stdin closed): do not linger.
-process.stdin.on("end", () => void stop());

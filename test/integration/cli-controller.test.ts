@@ -1,9 +1,12 @@
 /**
- * `csr-signer controller` as a deployment runs it: the real entry point in its own process, flags
- * parsed, a kubeconfig file, signing on the real API server, and a clean exit on SIGTERM.
+ * `csr-signer controller` as a deployment runs it: the bundle the image runs (hack/bundle.mjs, built
+ * here into a temporary folder) in its own process, flags parsed, a kubeconfig file, signing on the
+ * real API server, and a clean exit on SIGTERM.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -22,15 +25,15 @@ import { uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
 
 const repositoryRoot = join(import.meta.dirname, "..", "..");
+const bundleFolder = mkdtempSync(join(tmpdir(), "csr-signer-bundle-"));
+const bundle = join(bundleFolder, "csr-signer.mjs");
 
 /** `csr-signer controller <flags>` on the test control plane, in its own process, output collected. */
 function spawnController(flags: string[], onOutput: (text: string) => void): ChildProcess {
   const controllerProcess = spawn(
     process.execPath,
     [
-      "--import",
-      "tsx",
-      join(repositoryRoot, "src", "cli", "main.ts"),
+      bundle,
       "controller",
       `--kubeconfig=${controlPlane().kubeconfigPath}`,
       `--namespace=${controllerNamespace}`,
@@ -54,6 +57,7 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
   let ca: Awaited<ReturnType<typeof makeTestCertificateAuthority>>;
 
   before(async () => {
+    execFileSync(process.execPath, [join(repositoryRoot, "hack", "bundle.mjs"), `--outfile=${bundle}`]);
     admin = controlPlane().kubeConfig();
     await installSignerManifests(controlPlane());
     ca = await makeTestCertificateAuthority({ name: `cli-${suffix}` });
@@ -67,6 +71,7 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
 
   after(async () => {
     child?.kill("SIGKILL");
+    rmSync(bundleFolder, { recursive: true, force: true });
     await deleteSigner(admin, objectName);
   });
 

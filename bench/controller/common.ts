@@ -1,0 +1,137 @@
+/**
+ * What every phase of `make bench-controller` shares: the knobs, the bench Signer's names, progress
+ * output, number formatting, bounded concurrency with retries, child-process bookkeeping, and reading
+ * back what the controller wrote (Events, warnings). See bench/controller.bench.ts for the phases.
+ */
+import { execFileSync, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { CertificatesV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { apiErrorCode } from "../../src/kube/client.js";
+
+export const throughputCsrs = Number(process.env.BENCH_CSRS ?? 1000);
+export const throughputInFlight = 20;
+export const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
+export const cacheInFlight = 50;
+export const qpsModes = (process.env.BENCH_QPS_MODES ?? "50,0").split(",").map(Number);
+export const runPeer = process.env.BENCH_PEER !== "0";
+/** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
+export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
+  .split(",")
+  .filter((name): name is "csr-signer" | "kube-controller-manager" =>
+    ["csr-signer", "kube-controller-manager"].includes(name),
+  );
+/** Which phases run (all by default): throughput, peer, memory. */
+export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,memory").split(","));
+export const issueTimeoutMs = 150_000;
+/** istiod gives up on a CSR after this long (its default CSR signing deadline). */
+export const istiodDeadlineMs = 60_000;
+export const signerName = "bench.csr-signer.test/foo";
+export const signerObjectName = "bench-foo";
+export const caSecretName = "bench-foo-cacerts";
+export const foreignSignerName = "other.csr-signer.test/bar";
+export const repositoryRoot = join(import.meta.dirname, "..", "..");
+
+/** The source measured: `git describe --dirty` of the work tree (or $BENCH_REVISION for an exported tree). */
+export function sourceRevision(): string {
+  if (process.env.BENCH_REVISION) return process.env.BENCH_REVISION;
+  try {
+    return execFileSync("git", ["describe", "--always", "--dirty"], {
+      cwd: repositoryRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+export const benchStarted = performance.now();
+export function progress(message: string): void {
+  const seconds = ((performance.now() - benchStarted) / 1000).toFixed(1).padStart(6);
+  process.stderr.write(`[${seconds} s] ${message}\n`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+export const ms = (value: number): string =>
+  Number.isNaN(value) ? "n/a" : value >= 10_000 ? `${(value / 1000).toFixed(1)} s` : `${value.toFixed(0)} ms`;
+export const mib = (bytes: number | undefined): string =>
+  bytes === undefined ? "n/a" : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Runs task(0..count-1) with at most `inFlight` running at once. */
+export async function runBounded(
+  count: number,
+  inFlight: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+}
+
+/** Retries a request on throttling and transient server errors (istiod's client-go would too). */
+export async function withRetries<T>(request: () => Promise<T>, counter: { retries: number }): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const code = apiErrorCode(error);
+      const transient = code === 429 || code === 500 || code === 503 || code === 504 || code === undefined;
+      if (!transient || attempt >= 5) throw error;
+      counter.retries++;
+      await sleep(100 * attempt);
+    }
+  }
+}
+
+/** Child processes still running; killed when the benchmark exits, however it exits. */
+export const liveChildren = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of liveChildren) child.kill("SIGKILL");
+});
+
+/** Counts of the controller's warn/error log messages (message text, first 100 characters). */
+export function warningCounts(lines: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of lines) {
+    for (const part of line.split("\n")) {
+      if (!part.trim()) continue;
+      try {
+        const entry = JSON.parse(part) as { level?: string; msg?: string; error?: unknown };
+        if (entry.level !== "warn" && entry.level !== "error") continue;
+        const key = `${entry.level}: ${entry.msg}${entry.error ? ` (${String(JSON.stringify(entry.error)).slice(0, 100)})` : ""}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      } catch {
+        continue;
+      }
+    }
+  }
+  return counts;
+}
+
+export async function deleteAllCsrsAndEvents(admin: KubeConfig): Promise<void> {
+  const certificates = admin.makeApiClient(CertificatesV1Api);
+  await certificates.deleteCollectionCertificateSigningRequest({});
+  await admin.makeApiClient(CoreV1Api).deleteCollectionNamespacedEvent({ namespace: "default" });
+  for (let i = 0; i < 600; i++) {
+    const list = await certificates.listCertificateSigningRequest({ limit: 1 });
+    if (list.items.length === 0) return;
+    await sleep(100);
+  }
+  throw new Error("CSRs still present 60 s after deletecollection");
+}
+
+export async function countEvents(admin: KubeConfig): Promise<Record<string, number>> {
+  const list = await admin.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace: "default" });
+  const counts: Record<string, number> = {};
+  for (const event of list.items) counts[event.reason ?? ""] = (counts[event.reason ?? ""] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,226 @@
+/**
+ * The baseline: kube-controller-manager's own CSR signer (`--controllers=csrsigning`, 5 workers, the
+ * kubernetes.io/kube-apiserver-client signer with the same CA) and csr-signer, each alone in its own
+ * process on the same control plane, fed the same requests the same way (only the usages are the three
+ * that signer accepts), with the same 50 QPS / burst 100 client limit and with the limit raised out of
+ * the way (it cannot be switched off). csr-signer runs as deployed: `node dist/csr-signer.mjs controller`.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  CertificatesV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+} from "@kubernetes/client-node";
+import type { ControlPlane } from "../../test/support/control-plane.js";
+import { controllerNamespace } from "../../test/support/controller.js";
+import { csrSignerNodeArgs } from "../rss-child.js";
+import {
+  deleteAllCsrsAndEvents,
+  istiodDeadlineMs,
+  issueTimeoutMs,
+  liveChildren,
+  ms,
+  percentile,
+  progress,
+  repositoryRoot,
+  runBounded,
+  sleep,
+  throughputCsrs,
+  throughputInFlight,
+  withRetries,
+} from "./common.js";
+import { cpuSnapshot, cpuSpent } from "./cpu.js";
+import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
+
+/** The usages kubernetes.io/kube-apiserver-client accepts (KCM refuses server auth there). */
+const peerUsages = ["digital signature", "key encipherment", "client auth"];
+export const peerSignerName = "kubernetes.io/kube-apiserver-client";
+
+export interface PeerResult {
+  contender: Contender;
+  label: string;
+  qps: number;
+  issued: number;
+  failed: number;
+  complete: boolean;
+  perSecond: number;
+  createToIssued: number[];
+  missedDeadline: number;
+  cpu: Record<string, number>;
+}
+
+/** The two signers compared on the same footing: each in its own process, fed by the same submitter. */
+export type Contender = "csr-signer" | "kube-controller-manager";
+
+/** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
+export function kubeControllerManagerBinary(): string | undefined {
+  const printed = execFileSync(join(repositoryRoot, "hack", "testbin", "build.sh"), ["--print-dir"], {
+    encoding: "utf8",
+  });
+  const kubeBinDir = /^KUBE_BIN_DIR=(.*)$/m.exec(printed)?.[1]?.trim();
+  if (!kubeBinDir) return undefined;
+  const binary = join(kubeBinDir, "kube-controller-manager");
+  return existsSync(binary) ? binary : undefined;
+}
+
+/** The same request as csrBody() but for KCM's kube-apiserver-client signer, with the usages it accepts. */
+function peerCsrBody(name: string, requestPem: string): V1CertificateSigningRequest {
+  const body = csrBody(name, requestPem, peerSignerName);
+  return { ...body, spec: { ...body.spec!, usages: peerUsages } };
+}
+
+/** Starts `contender` as its own process group (admin kubeconfig, no leader election), logging to a file. */
+function spawnContender(
+  contender: Contender,
+  controlPlane: ControlPlane,
+  kcmBinary: string,
+  caFiles: Record<string, string>,
+  qps: number,
+  folder: string,
+): { child: ChildProcess; logFile: string } {
+  const logFile = join(folder, `${contender}.log`);
+  const log = openSync(logFile, "w");
+  let command: string;
+  let args: string[];
+  if (contender === "kube-controller-manager") {
+    writeFileSync(join(folder, "ca.crt"), caFiles["ca-cert.pem"]!);
+    writeFileSync(join(folder, "ca.key"), caFiles["ca-key.pem"]!, { mode: 0o600 });
+    command = kcmBinary;
+    args = [
+      `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      "--controllers=csrsigning",
+      "--leader-elect=false",
+      "--use-service-account-credentials=false",
+      "--secure-port=0",
+      `--kube-api-qps=${qps}`,
+      `--kube-api-burst=${qps * 2}`,
+      `--cluster-signing-kube-apiserver-client-cert-file=${join(folder, "ca.crt")}`,
+      `--cluster-signing-kube-apiserver-client-key-file=${join(folder, "ca.key")}`,
+      "--cluster-signing-duration=24h",
+    ];
+  } else {
+    // The CLI as the image runs it: the bundle, with the Dockerfile's node flags (bench/rss-child.ts).
+    command = process.execPath;
+    args = csrSignerNodeArgs([
+      "controller",
+      `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      `--namespace=${controllerNamespace}`,
+      "--leader-elect=false",
+      "--workers=4",
+      `--kube-api-qps=${qps}`,
+      `--kube-api-burst=${qps * 2}`,
+      "--metrics-address=",
+      "--probe-address=",
+      "--cleanup=false",
+    ]);
+  }
+  const child = spawn(command, args, { cwd: repositoryRoot, stdio: ["ignore", log, log], detached: true });
+  liveChildren.add(child);
+  closeSync(log);
+  return { child, logFile };
+}
+
+export async function separateProcessPhase(
+  contender: Contender,
+  controlPlane: ControlPlane,
+  admin: KubeConfig,
+  istiod: KubeConfig,
+  kcmBinary: string,
+  caFiles: Record<string, string>,
+  qps: number,
+  runIndex: number,
+  scratch: string,
+): Promise<PeerResult> {
+  // KCM's client limit cannot be switched off; 5,000 QPS keeps it out of the way, for both.
+  const effectiveQps = qps > 0 ? qps : 5_000;
+  const label = qps > 0 ? `client limit ${qps} QPS / burst ${qps * 2}` : "limit raised to 5,000 QPS";
+  const body = (name: string, requestPem: string): V1CertificateSigningRequest =>
+    contender === "kube-controller-manager" ? peerCsrBody(name, requestPem) : csrBody(name, requestPem);
+  const folder = mkdtempSync(join(scratch, `${contender}-`));
+  const { child, logFile } = spawnContender(
+    contender,
+    controlPlane,
+    kcmBinary,
+    caFiles,
+    effectiveQps,
+    folder,
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const prefix = `${contender === "csr-signer" ? "own" : "peer"}-${runIndex}-`;
+  const names = Array.from({ length: throughputCsrs }, (_, i) => `${prefix}${i}`);
+  const requests = names.map((_, i) => istioRequestPem(i));
+  const watch = await watchIssuance(admin, prefix);
+  const certificates = istiod.makeApiClient(CertificatesV1Api);
+  const createdAt: number[] = [];
+  const counter = { retries: 0 };
+  try {
+    // Warm-up: ready once it has signed one request (caches synced, workers running).
+    const warmUp = `${prefix}warm-up`;
+    const warmUpCreated = await certificates.createCertificateSigningRequest({
+      body: body(warmUp, istioRequestPem(999_998)),
+    });
+    await approve(certificates, warmUpCreated);
+    if (!(await watch.waitFor([warmUp], 60_000)) || !watch.issuedAt.has(warmUp))
+      throw new Error(
+        `${contender} did not sign a warm-up CSR within 60 s (${watch.failed.get(warmUp) ?? "no outcome"}); see ${logFile}`,
+      );
+    progress(
+      `separate process [${contender}, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
+    );
+    const cpuBefore = cpuSnapshot(controlPlane);
+    const firstCreate = performance.now();
+    await runBounded(throughputCsrs, throughputInFlight, async (i) => {
+      createdAt[i] = performance.now();
+      const created = await withRetries(
+        () => certificates.createCertificateSigningRequest({ body: body(names[i]!, requests[i]!) }),
+        counter,
+      );
+      await withRetries(() => approve(certificates, created), counter);
+    });
+    const complete = await watch.waitFor(names, issueTimeoutMs);
+    // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
+    // ("kube-controller" for KCM, "node" for csr-signer).
+    const cpu = cpuSpent(cpuBefore, cpuSnapshot(controlPlane));
+    const createToIssued: number[] = [];
+    let lastIssued = firstCreate;
+    names.forEach((name, i) => {
+      const issued = watch.issuedAt.get(name);
+      if (issued === undefined) return;
+      createToIssued.push(issued - createdAt[i]!);
+      lastIssued = Math.max(lastIssued, issued);
+    });
+    createToIssued.sort((a, b) => a - b);
+    for (const [name, reason] of [...watch.failed].slice(0, 3)) progress(`  FAILED ${name}: ${reason}`);
+    const result: PeerResult = {
+      contender,
+      label,
+      qps,
+      issued: createToIssued.length,
+      failed: watch.failed.size - (watch.failed.has(warmUp) ? 1 : 0),
+      complete,
+      perSecond: createToIssued.length / ((lastIssued - firstCreate) / 1000),
+      createToIssued,
+      missedDeadline:
+        createToIssued.filter((t) => t > istiodDeadlineMs).length + (throughputCsrs - createToIssued.length),
+      cpu,
+    };
+    progress(
+      `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +
+        `p50 ${ms(percentile(createToIssued, 0.5))}, p99 ${ms(percentile(createToIssued, 0.99))}`,
+    );
+    return result;
+  } finally {
+    watch.stop();
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    await Promise.race([exited, sleep(5_000)]);
+    liveChildren.delete(child);
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await deleteAllCsrsAndEvents(admin);
+  }
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * `make build`: the CLI (src/cli/main.ts) and everything it imports, npm dependencies included, as
+ * one ES module, dist/csr-signer.mjs. That file is what the image runs (`node dist/csr-signer.mjs
+ * controller ...`): no node_modules at run time, and only the code reachable from the CLI is
+ * loaded. Whitespace and syntax are minified, identifiers are not: the 7 MB of source V8 keeps in
+ * memory shrinks by half (8 MiB less RSS, measured) and stack traces keep their function names;
+ * dist/csr-signer.mjs.map maps them back to src/ under `node --enable-source-maps` (not loaded
+ * otherwise). dist/csr-signer.meta.json is esbuild's metafile; `node hack/bundle.mjs --analyze` prints
+ * what each input adds to the bundle; `--outfile PATH` writes elsewhere (the CLI integration test
+ * builds its own). Plain JavaScript, so it runs before (and without) tsx.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { analyzeMetafile, build } from "esbuild";
+
+const repositoryRoot = join(import.meta.dirname, "..");
+const { values } = parseArgs({ options: { analyze: { type: "boolean" }, outfile: { type: "string" } } });
+const outfile = values.outfile ? resolve(values.outfile) : join(repositoryRoot, "dist", "csr-signer.mjs");
+
+const result = await build({
+  absWorkingDir: repositoryRoot,
+  entryPoints: ["src/cli/main.ts"],
+  outfile,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node22.19",
+  // undici, ws and the other CommonJS dependencies call require() for Node's built-in modules,
+  // which an ES module has no binding for: give the bundle one.
+  banner: {
+    js: 'import { createRequire as __csrSignerCreateRequire } from "node:module"; const require = __csrSignerCreateRequire(import.meta.url);',
+  },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: "linked",
+  metafile: true,
+  logLevel: "warning",
+});
+mkdirSync(dirname(outfile), { recursive: true });
+writeFileSync(outfile.replace(/\.mjs$/, ".meta.json"), JSON.stringify(result.metafile));
+if (values.analyze) process.stdout.write(await analyzeMetafile(result.metafile));
