@@ -31,7 +31,8 @@ Options:
   --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
-  --kube-api-qps N           API requests per second (default 50)
+  --kube-api-qps N           API requests per second (default 50; watches and Events
+                             are outside it: Events have a budget of 5/s, burst 25)
   --kube-api-burst N         API request burst (default 100)
   --workers N                concurrent CSR reconciles (default 4)
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)

@@ -80,6 +80,15 @@ export class KubeApi {
     return this.json<T>("POST", path, {}, body);
   }
 
+  /**
+   * A POST that does not wait for the client rate limit, for Kubernetes Events: the recorder keeps
+   * them within a budget of their own (kube/events.ts), as kube-controller-manager's event client has
+   * a limiter apart from each controller's, so Events never take the controller's writes' turn.
+   */
+  async createOutsideRateLimit(path: string, body: unknown): Promise<void> {
+    await this.exchange("POST", path, {}, body, undefined, false, false);
+  }
+
   replace<T>(path: string, body: unknown): Promise<T> {
     return this.json<T>("PUT", path, {}, body);
   }
@@ -149,8 +158,9 @@ export class KubeApi {
     body: unknown,
     contentType: string | undefined,
     keepBody: boolean,
+    throttled = true,
   ): Promise<Buffer> {
-    await this.throttle();
+    if (throttled) await this.throttle();
     const connection = await this.currentConnection();
     const { origin, prefix } = this.server();
     const headers: Record<string, string> = { ...connection.headers, accept: "application/json" };

@@ -47,12 +47,16 @@ export interface CoreEvent {
 export function kubernetesEventWriter(api: KubeApi): EventWriter {
   return {
     createEvent: async (namespace, event) => {
-      await api.create(`/api/v1/namespaces/${namespace}/events`, event);
+      // Limited by the recorder's own EventBudget, not by the controller's client limit.
+      await api.createOutsideRateLimit(`/api/v1/namespaces/${namespace}/events`, event);
     },
   };
 }
 
-/** Limits of the recorder: its own budget inside the client's, as client-go's recorder has. */
+/**
+ * Limits of the recorder: a budget of its own, apart from the client rate limit that the controller's
+ * reads and writes share (kube-controller-manager's Events go through a client of their own too).
+ */
 export interface EventBudget {
   ratePerSecond: number;
   burst: number;

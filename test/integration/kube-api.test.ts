@@ -1,0 +1,64 @@
+/**
+ * KubeApi, the JSON client every API call of the controller goes through, against the real API server:
+ * errors carry the HTTP code, and the client rate limit holds back reads and writes but not Events.
+ */
+import { expect } from "chai";
+import { KubeApi } from "../../src/kube/api-client.js";
+import { apiErrorCode, type ConnectionReusingKubeConfig } from "../../src/kube/client.js";
+import { uniqueName } from "../support/identities.js";
+import { controlPlane } from "./setup.js";
+
+const configMaps = "/api/v1/namespaces/default/configmaps";
+
+/** Whether `promise` has settled once everything already runnable has run. */
+async function settledNow(promise: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
+
+describe("KubeApi on the real API server", function () {
+  it("answers a missing object with undefined and a refused write with its HTTP code", async function () {
+    const api = KubeApi.for(controlPlane().kubeConfig());
+    const name = uniqueName("kube-api");
+    expect(await api.getIfExists(`${configMaps}/${name}`)).to.equal(undefined);
+    const body = { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { a: "1" } };
+    await api.create(configMaps, body);
+    const conflict = await api.create(configMaps, body).catch((error: unknown) => error);
+    expect(apiErrorCode(conflict)).to.equal(409);
+    await api.delete(`${configMaps}/${name}`);
+    expect(await api.getIfExists(`${configMaps}/${name}`)).to.equal(undefined);
+  });
+
+  it("holds reads and writes to the client rate limit, but not Events (they have a budget of their own)", async function () {
+    const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
+    // A burst of one, then one request per 10 s: the second limited call waits 10 s, the Event not
+    // at all (it takes milliseconds; the wait is kept short so that the held-back call ends soon after).
+    kubeConfig.setRateLimit(0.1, 1);
+    const api = KubeApi.for(kubeConfig);
+    await api.get(configMaps); // spends the burst
+    const heldBack = api.get(configMaps);
+    heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+    const name = uniqueName("kube-api-event");
+    const event = api.createOutsideRateLimit("/api/v1/namespaces/default/events", {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name },
+      involvedObject: { apiVersion: "v1", kind: "Namespace", name: "default" },
+      reason: "KubeApiTest",
+      message: "an Event outside the client rate limit",
+      type: "Normal",
+      source: { component: "csr-signer-test" },
+    });
+    await event; // would hang (and time the test out) if Events waited for the limiter
+    expect(await settledNow(heldBack)).to.equal(false);
+    const written = await KubeApi.for(controlPlane().kubeConfig()).get<{ reason: string }>(
+      `/api/v1/namespaces/default/events/${name}`,
+    );
+    expect(written.reason).to.equal("KubeApiTest");
+  });
+});
