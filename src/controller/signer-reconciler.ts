@@ -10,6 +10,7 @@ import type { Logger } from "../logger.js";
 import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
+import { statusWriteDelayMs } from "./signer-status.js";
 import type { SignerStatusWriter } from "./signer-status-writer.js";
 import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
 
@@ -26,6 +27,9 @@ export interface SignerReconcilerHooks {
 }
 
 export class SignerReconciler {
+  /** When each Signer's status was last written (count-only changes are paced by it). */
+  private readonly lastStatusWriteAt = new Map<string, number>();
+
   constructor(
     private readonly registry: SignerRegistry,
     private readonly publication: TrustBundlePublication,
@@ -42,21 +46,23 @@ export class SignerReconciler {
     if (!this.hooks.isLeader()) return { kind: "done" };
     const signer = this.registry.forObjectName(objectName);
     if (!signer) {
+      this.lastStatusWriteAt.delete(objectName);
       await this.publication.withdraw(objectName);
       return { kind: "done" };
     }
     const published = await this.publish(signer);
-    await this.writeStatusOf(objectName);
+    const countsDueInMs = await this.writeStatusOf(objectName);
     // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
     if (published === "incomplete") return { kind: "retry", reason: "PublicationIncomplete" };
     // New roots now count as published: the rotation gate may let the new material sign.
     if (published === "newly") return { kind: "after", milliseconds: 0 };
     const recheckAt = signer.recheckAt?.getTime();
-    if (recheckAt === undefined) return { kind: "done" };
-    return {
-      kind: "after",
-      milliseconds: Math.min(maximumWaitMs, Math.max(1, recheckAt - this.hooks.now().getTime())),
-    };
+    const recheckInMs =
+      recheckAt === undefined
+        ? undefined
+        : Math.min(maximumWaitMs, Math.max(1, recheckAt - this.hooks.now().getTime()));
+    const nextInMs = Math.min(recheckInMs ?? Infinity, countsDueInMs ?? Infinity);
+    return nextInMs === Infinity ? { kind: "done" } : { kind: "after", milliseconds: nextInMs };
   }
 
   /** Rebuilds every Signer (at start, before the CSR cache needs to know which signer names are ours). */
@@ -89,11 +95,23 @@ export class SignerReconciler {
     return this.registry.markPublished(signer.objectName) ? "newly" : "complete";
   }
 
-  private async writeStatusOf(objectName: string): Promise<void> {
+  /** Writes the Signer's status if it changed; returns in how many ms deferred counts are due. */
+  private async writeStatusOf(objectName: string): Promise<number | undefined> {
     const status = this.registry.desiredStatus(objectName);
-    if (!status) return;
-    if ((await this.writeStatus(objectName, status)) === "ok")
-      this.registry.statusWritten(objectName, status);
+    if (!status) return undefined;
+    const now = this.hooks.now().getTime();
+    const delay = statusWriteDelayMs(
+      status,
+      this.registry.currentStatus(objectName) ?? {},
+      this.lastStatusWriteAt.get(objectName),
+      now,
+    );
+    if (delay > 0) return delay;
+    this.lastStatusWriteAt.set(objectName, now);
+    const outcome = await this.writeStatus(objectName, status);
+    if (outcome === "ok") this.registry.statusWritten(objectName, status);
+    else this.lastStatusWriteAt.delete(objectName); // gone: nothing left to pace
+    return undefined;
   }
 
   /** Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out. */

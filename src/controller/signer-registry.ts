@@ -226,25 +226,34 @@ export class SignerRegistry {
   }
 
   /**
-   * The status a Signer object should have now, or undefined when what it has is current.
-   * Counters add what was counted since its status was last written; `statusWritten` resets them.
+   * The status the Signer object has: the cached one, with our last written counts when the cache
+   * has not caught up with that write yet. Undefined when the object is not cached.
    */
-  desiredStatus(objectName: string): SignerStatus | undefined {
-    const signer = this.byObjectName.get(objectName);
+  currentStatus(objectName: string): SignerStatus | undefined {
     const object = this.sources.signer
       ? this.sources.signer(objectName)
       : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
-    if (!signer || !object) return undefined;
+    if (!object) return undefined;
     const cached = object.status ?? {};
     // Counts only grow and only we write them: the larger of the cache and our last write is current.
     const written = this.writtenCounts.get(objectName);
-    const current: SignerStatus = written
+    return written
       ? {
           ...cached,
           issuedCount: Math.max(cached.issuedCount ?? 0, written.issued),
           failedCount: Math.max(cached.failedCount ?? 0, written.failed),
         }
       : cached;
+  }
+
+  /**
+   * The status a Signer object should have now, or undefined when what it has is current.
+   * Counters add what was counted since its status was last written; `statusWritten` resets them.
+   */
+  desiredStatus(objectName: string): SignerStatus | undefined {
+    const signer = this.byObjectName.get(objectName);
+    const current = this.currentStatus(objectName);
+    if (!signer || !current) return undefined;
     const issuedSince = this.issuedSinceStatus.get(objectName) ?? 0;
     const failedSince = this.failedSinceStatus.get(objectName) ?? 0;
     const desired = desiredSignerStatus(signer, current, {

@@ -85,12 +85,27 @@ export function desiredSignerStatus(
     failedCount: (current.failedCount ?? 0) + facts.failedSince,
     ...(facts.recordedRoots ? { trustBundle: { roots: facts.recordedRoots } } : {}),
   };
-  const comparable = (status: SignerStatus): string =>
-    JSON.stringify({
-      ...status,
-      conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
-    });
   return comparable(desired) === comparable(current) ? undefined : desired;
+}
+
+/**
+ * A status as text for comparison: keys sorted (the API server returns them in its own order, not
+ * ours), transition times left out (they change only with the rest).
+ */
+function comparable(status: SignerStatus): string {
+  return canonicalJson({
+    ...status,
+    conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
+  });
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  const entries = Object.entries(value)
+    .filter(([, entry]) => entry !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(",")}}`;
 }
 
 function summarize(certificate: ParsedCertificate): CertificateSummary {
@@ -99,4 +114,26 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
     notAfter: kubernetesTime(certificate.notAfter),
     fingerprintSha256: certificate.fingerprintSha256,
   };
+}
+
+/** Count-only changes of one Signer's status are written at most this often. */
+export const countWriteIntervalMs = 2000;
+
+/**
+ * How long to wait before writing `desired` over `current`: 0 (now) when anything but the counts
+ * changed, since conditions and CA details should show at once; when only issuedCount/failedCount
+ * moved, what is left of `countWriteIntervalMs` since the last write. Under load every write's watch
+ * echo starts another reconcile in which the counts have moved again: without this, status writes
+ * would run back to back and take the API budget of the certificates themselves.
+ */
+export function statusWriteDelayMs(
+  desired: SignerStatus,
+  current: SignerStatus,
+  lastWriteAtMs: number | undefined,
+  nowMs: number,
+): number {
+  const withoutCounts = ({ issuedCount: _i, failedCount: _f, ...rest }: SignerStatus): SignerStatus => rest;
+  const onlyCounts = comparable(withoutCounts(desired)) === comparable(withoutCounts(current));
+  if (!onlyCounts || lastWriteAtMs === undefined) return 0;
+  return Math.max(0, lastWriteAtMs + countWriteIntervalMs - nowMs);
 }

@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { desiredSignerStatus, type SignerStatusFacts } from "../../../src/controller/signer-status.js";
+import {
+  desiredSignerStatus,
+  statusWriteDelayMs,
+  type SignerStatusFacts,
+} from "../../../src/controller/signer-status.js";
 import type { ActiveSigner } from "../../../src/controller/signer-registry.js";
 
 const now = new Date("2026-06-01T12:00:00Z");
@@ -67,5 +71,68 @@ describe("desiredSignerStatus (pure)", () => {
       lastTransitionTime: "2026-06-01T12:01:00Z",
     });
     expect(degraded!.lastTransitionTime).to.equal("2026-06-01T12:00:00Z");
+  });
+});
+
+describe("statusWriteDelayMs (pure): count-only changes are paced, everything else is written at once", () => {
+  const ready = {
+    type: "Ready",
+    status: "True",
+    reason: "Ready",
+    message: "signing",
+    lastTransitionTime: "2026-06-01T11:00:00Z",
+  } as const;
+  const current = { observedGeneration: 3, conditions: [ready], issuedCount: 10, failedCount: 1 };
+  const at = now.getTime();
+  const cases: [string, Parameters<typeof statusWriteDelayMs>[0], number | undefined, number, number][] = [
+    ["counts moved, never written by this instance", { ...current, issuedCount: 11 }, undefined, at, 0],
+    ["counts moved 500 ms after the last write", { ...current, issuedCount: 11 }, at - 500, at, 1500],
+    ["counts moved 2 s after the last write", { ...current, failedCount: 2 }, at - 2000, at, 0],
+    [
+      "a condition changed 500 ms after the last write",
+      { ...current, issuedCount: 11, conditions: [{ ...ready, status: "False", reason: "NotReady" }] },
+      at - 500,
+      at,
+      0,
+    ],
+    [
+      "observedGeneration changed 1 ms after the last write",
+      { ...current, observedGeneration: 4 },
+      at - 1,
+      at,
+      0,
+    ],
+  ];
+  for (const [name, desired, lastWrite, nowMs, expected] of cases)
+    it(`${name}: waits ${expected} ms`, () => {
+      expect(statusWriteDelayMs(desired, current, lastWrite, nowMs)).to.equal(expected);
+    });
+  it("leaves transition times out of the comparison (they move only with the rest)", () => {
+    const retimed = {
+      ...current,
+      issuedCount: 11,
+      conditions: [{ ...ready, lastTransitionTime: "2026-06-01T12:00:00Z" }],
+    };
+    expect(statusWriteDelayMs(retimed, current, at - 100, at)).to.equal(1900);
+  });
+});
+
+describe("desiredSignerStatus compares with the status as the API server returns it", () => {
+  it("finds nothing to write when the cached status holds the same values in the server's key order", () => {
+    const written = desiredSignerStatus(waiting, {}, facts)!;
+    // What the API server echoes: the same status, keys sorted, conditions' keys too.
+    const sortKeys = (value: unknown): unknown =>
+      Array.isArray(value)
+        ? value.map(sortKeys)
+        : value && typeof value === "object"
+          ? Object.fromEntries(
+              Object.entries(value)
+                .sort(([a], [b]) => (a < b ? -1 : 1))
+                .map(([key, entry]) => [key, sortKeys(entry)]),
+            )
+          : value;
+    const echoed = sortKeys(written) as typeof written;
+    expect(Object.keys(echoed)).to.not.deep.equal(Object.keys(written));
+    expect(desiredSignerStatus(waiting, echoed, facts)).to.equal(undefined);
   });
 });
