@@ -78,7 +78,9 @@ export class HttpEndpoints {
     const host = address.slice(0, separator) || "0.0.0.0";
     const port = Number(address.slice(separator + 1));
     const server = createServer((request, response) => {
-      handle(new URL(request.url ?? "/", "http://x").pathname).then(
+      // Only the path is read, and never parsed as a URL: `GET http://[` must not throw in here.
+      const path = (request.url ?? "/").split("?")[0]!;
+      handle(path).then(
         ([status, contentType, body]) =>
           response.writeHead(status, { "Content-Type": contentType }).end(body),
         () => response.writeHead(500).end(),

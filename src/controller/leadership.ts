@@ -2,13 +2,22 @@
  * Whether this instance leads, and a wait for it: CSR workers wait here while another replica
  * leads. Without leader election this instance always leads.
  */
+import { systemClock, type Clock } from "../api/clock.js";
 import type { LeaderElector } from "../kube/leader-election.js";
 
 export class Leadership {
   private readonly waiters: (() => void)[] = [];
+
+  /** How many workers are waiting now (for tests: a long wait must not pile up entries). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
   private released = false;
 
-  constructor(private readonly elector: LeaderElector | undefined) {}
+  constructor(
+    private readonly elector: Pick<LeaderElector, "isLeader"> | undefined,
+    private readonly clock: Clock = systemClock,
+  ) {}
 
   get isLeader(): boolean {
     return this.elector?.isLeader ?? true;
@@ -18,8 +27,18 @@ export class Leadership {
   async wait(): Promise<void> {
     while (!this.released && !this.isLeader) {
       await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 1000).unref(); // re-check: the renew deadline can pass without an event
+        // Re-checked every second (the renew deadline can pass without an event); a waiter that
+        // times out leaves the list, so a follower waiting for days holds nothing.
+        const timer = this.clock.setTimeout(() => {
+          const index = this.waiters.indexOf(wake);
+          if (index >= 0) this.waiters.splice(index, 1);
+          resolve();
+        }, 1000);
+        const wake = (): void => {
+          timer.cancel();
+          resolve();
+        };
+        this.waiters.push(wake);
       });
     }
   }
