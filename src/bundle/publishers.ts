@@ -4,6 +4,7 @@
  * volume by signerName). Both converge: missing copies are created, edited ones reverted, stale
  * ones removed. Only objects carrying our label are ever changed or deleted.
  */
+import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApi } from "../kube/api-client.js";
 import { apiErrorCode, apiErrorStatus, describeError } from "../kube/client.js";
@@ -12,9 +13,44 @@ import { clusterTrustBundleName } from "./trust-bundle.js";
 /** Label on every object we publish: the Signer object it belongs to. */
 export const trustBundleLabel = "csr-signer.io/trust-bundle-of";
 
+/**
+ * A labelled ConfigMap as the cache keeps it: who published it and a digest of its content, not the
+ * content. Tenants can label ConfigMaps of their own namespaces as they like (up to 1 MiB each): the
+ * cache must not hold what they put in them.
+ */
 export interface ConfigMapObject {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
+  /** SHA-256 of data and binaryData (configMapContentDigest). */
+  contentDigest?: string;
+}
+
+interface ConfigMapContent {
   data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+
+/** SHA-256 over a ConfigMap's data and binaryData, independent of key order. */
+export function configMapContentDigest({ data, binaryData }: ConfigMapContent): string {
+  const sorted = (entries: Record<string, string> | undefined): [string, string][] =>
+    Object.entries(entries ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash("sha256")
+    .update(JSON.stringify([sorted(data), sorted(binaryData)]))
+    .digest("hex");
+}
+
+/** What the ConfigMap cache keeps of a ConfigMap listed or watched: name, our label, the digest. */
+export function cachedConfigMap(configMap: ConfigMapObject & ConfigMapContent): ConfigMapObject {
+  const { name, namespace, resourceVersion, labels } = configMap.metadata ?? {};
+  const publisher = labels?.[trustBundleLabel];
+  return {
+    metadata: {
+      ...(name !== undefined ? { name } : {}),
+      ...(namespace !== undefined ? { namespace } : {}),
+      ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+      ...(publisher !== undefined ? { labels: { [trustBundleLabel]: publisher } } : {}),
+    },
+    contentDigest: configMapContentDigest(configMap),
+  };
 }
 
 export interface ClusterTrustBundleObject {
@@ -86,7 +122,7 @@ export class TrustBundlePublisher {
       try {
         if (!existing) {
           await this.api.create(configMapsPath(namespace), body);
-        } else if (JSON.stringify(existing.data ?? {}) !== JSON.stringify(body.data)) {
+        } else if (existing.contentDigest !== configMapContentDigest(body)) {
           // Edited (or a new bundle): put it back as it must be.
           await this.api.replace(`${configMapsPath(namespace)}/${target.name}`, {
             ...body,

@@ -27,9 +27,15 @@ export function enqueueOnCacheEvents(
     registry.namespacesChanged();
     signers(registry.concerning(namespace.metadata?.name ?? ""));
   });
-  // An edited or deleted copy is put back at once; a copy of a deleted Signer is withdrawn.
-  caches.configMaps.on((_, configMap) => signers([publisherOf(configMap)]));
-  caches.clusterTrustBundles.on((_, bundle) => signers([publisherOf(bundle)]));
+  // An edited or deleted copy is put back at once; a copy of a deleted Signer is withdrawn. The label
+  // names the publisher only as it is now: a tenant may have moved it to another Signer (or to none),
+  // so the Signers publishing into that namespace (or under that signer name) look too.
+  caches.configMaps.on((_, configMap) =>
+    signers([publisherOf(configMap), ...registry.concerning(configMap.metadata?.namespace ?? "")]),
+  );
+  caches.clusterTrustBundles.on((_, bundle) =>
+    signers([publisherOf(bundle), registry.forSignerName(bundle.spec?.signerName ?? "")?.objectName]),
+  );
   caches.csrs.on((event, csr) => {
     const name = csr.metadata?.name;
     // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.

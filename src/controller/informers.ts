@@ -8,6 +8,7 @@ import { ResilientInformer } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
 import {
+  cachedConfigMap,
   trustBundleLabel,
   type ClusterTrustBundleObject,
   type ConfigMapObject,
@@ -24,6 +25,8 @@ const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}
  * not bytes held; small pages also keep each response (up to ~1.5 MB per CSR on the wire) short.
  */
 const csrPageSize = 16;
+/** Labelled ConfigMaps per list page (each may be 1 MiB). */
+const configMapPageSize = 16;
 
 export interface InformerSettings {
   /** Where CA Secrets live. */
@@ -82,6 +85,10 @@ export class ControllerInformers {
       ...common,
       path: "/api/v1/configmaps",
       labelSelector: trustBundleLabel,
+      // Tenants may label their own ConfigMaps (up to 1 MiB each): small pages bound what one list
+      // response parses, and the cache keeps a digest of the content, not the content.
+      pageSize: configMapPageSize,
+      transform: cachedConfigMap,
     });
     this.clusterTrustBundles = new ResilientInformer<ClusterTrustBundleObject>(kubeConfig, {
       ...common,

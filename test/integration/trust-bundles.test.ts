@@ -349,6 +349,26 @@ describe("trust bundles and CA rotation without restarts", function () {
       );
     });
 
+    it("puts its copy back when a tenant moves the copy's label to a Signer that does not exist", async () => {
+      const namespaceF = `bundles-f-${suffix}`;
+      await core.createNamespace({
+        body: { metadata: { name: namespaceF, labels: { [tenantLabel]: "yes" } } },
+      });
+      const expected = await waitForBundle(namespaceF, () => true, "appear");
+      const copy = await core.readNamespacedConfigMap({ name: configMapName, namespace: namespaceF });
+      const publisher = copy.metadata!.labels![trustBundleLabel]!;
+      copy.metadata!.labels = { [trustBundleLabel]: `nobody-${suffix}` };
+      await core.replaceNamespacedConfigMap({ name: configMapName, namespace: namespaceF, body: copy });
+      // The copy of a Signer that does not exist is withdrawn; the real publisher writes its own again.
+      await waitFor("the copy to carry its publisher's label again", async () => {
+        const current = await core
+          .readNamespacedConfigMap({ name: configMapName, namespace: namespaceF })
+          .catch(() => undefined);
+        return current?.metadata?.labels?.[trustBundleLabel] === publisher ? current : undefined;
+      });
+      expect(await bundleIn(namespaceF)).to.equal(expected);
+    });
+
     it("leaves a terminating namespace alone, and never clobbers a ConfigMap it does not own", async () => {
       const namespaceC = `bundles-c-${suffix}`;
       await core.createNamespace({
