@@ -75,6 +75,8 @@ export const defaultLeaderElectionTimings = {
 export class LeaderElector {
   private leading = false;
   private lastRenewAt = 0;
+  /** The Lease record as last read, and when (by this clock) it was first seen so. */
+  private observed: { record: string; at: number } | undefined;
   private timer: { cancel(): void } | undefined;
   private readonly clock: Clock;
   private stopped = false;
@@ -176,8 +178,12 @@ export class LeaderElector {
     }
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity;
-    const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expiresAt = renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+    // As client-go: a Lease expires a lease duration after this instance last saw it change, by its
+    // own clock. The holder's renewTime is another machine's clock; trusting it would let a follower
+    // whose clock runs ahead take over from a leader that is still renewing.
+    const record = `${holder ?? ""} ${spec.renewTime ?? ""} ${lease.metadata?.resourceVersion ?? ""}`;
+    if (this.observed?.record !== record) this.observed = { record, at: now };
+    const expiresAt = this.observed.at + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder && holder !== identity && now < expiresAt) {
       this.setLeading(false);
       return;

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { KubeApiError } from "../../../src/kube/client.js";
 import { LeaderElector, type Lease, type LeaseStore } from "../../../src/kube/leader-election.js";
+import type { Clock } from "../../../src/api/clock.js";
 import { ManualClock, settle } from "../../support/manual-clock.js";
 
 /** One Lease in memory with the API server's rules: create fails if it exists, a stale replace is a conflict. */
@@ -38,7 +39,7 @@ class MemoryLeaseStore implements LeaseStore {
 
 const timings = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
-function elector(store: LeaseStore, clock: ManualClock, identity: string, jitter = 0) {
+function elector(store: LeaseStore, clock: Clock, identity: string, jitter = 0) {
   const changes: boolean[] = [];
   const candidate = new LeaderElector(store, {
     namespace: "csr-signer",
@@ -145,6 +146,29 @@ describe("LeaderElector (client-go's Lease semantics, on a manual clock)", () =>
     expect(changes).to.deep.equal([true, false, true]);
     expect(store.lease?.spec?.leaseTransitions).to.equal(0); // the same holder again: no transition
     await candidate.stop();
+  });
+
+  it("a follower whose clock runs 20 s ahead never takes over from a leader that keeps renewing", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const ahead = { now: () => clock.now() + 20_000, setTimeout: clock.setTimeout.bind(clock) };
+    const store = new MemoryLeaseStore();
+    const leader = elector(store, clock, "a");
+    leader.candidate.start();
+    await settle();
+    const follower = elector(store, ahead, "b");
+    follower.candidate.start();
+    for (let round = 0; round < 30; round++) {
+      await clock.advanceSettling(1_000);
+      expect(follower.candidate.isLeader).to.equal(false);
+      expect(store.lease?.spec?.holderIdentity).to.equal("a");
+    }
+    // Once the leader stops renewing (gone without releasing), the follower takes over a lease
+    // duration after it last saw the Lease change, by its own clock.
+    await leader.candidate.stop();
+    store.seed({ ...store.lease!, spec: { ...store.lease!.spec, holderIdentity: "a" } });
+    await clock.advanceSettling(17_000);
+    expect(follower.candidate.isLeader).to.equal(true);
+    await follower.candidate.stop();
   });
 
   it("two candidates racing for a free Lease: exactly one leads (create and replace are compare-and-swap)", async () => {
