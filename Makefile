@@ -23,7 +23,7 @@ export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TES
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-28s %s\n", $$1, $$2}'
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
@@ -33,7 +33,7 @@ node_modules/.installed: package.json package-lock.json
 deps: node_modules/.installed ## Install npm dependencies (npm ci)
 
 .PHONY: testbin
-testbin: ## Build (or reuse) kube-apiserver, kubectl and etcd in $(CSR_SIGNER_CACHE)
+testbin: ## Build (or reuse) kube-apiserver, kubectl and etcd in $CSR_SIGNER_CACHE (default ~/.cache/csr-signer)
 	hack/testbin/build.sh etcd apiserver kubectl
 
 .PHONY: testbin-controller-manager
@@ -59,7 +59,7 @@ format: deps ## Rewrite files with Prettier
 	npx prettier --write .
 
 .PHONY: x509-oracle
-x509-oracle: ## Build (or reuse) the Go helper of the parser-differential test in $(CSR_SIGNER_CACHE)
+x509-oracle: ## Build (or reuse) the Go helper of the parser-differential test in $CSR_SIGNER_CACHE (default ~/.cache/csr-signer)
 	hack/testbin/build.sh x509-oracle
 
 .PHONY: test-unit
@@ -78,7 +78,7 @@ test-integration: deps testbin ## Integration tests against a real kube-apiserve
 test: lint test-unit test-integration ## Everything: lint, unit and integration tests
 
 .PHONY: bench-sign
-bench-sign: deps ## Issuance per core (EC and RSA CAs) side by side with Go's crypto/x509 (built like x509-oracle) and the node:crypto floor
+bench-sign: deps ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench-controller
@@ -97,5 +97,5 @@ run: deps testbin ## Local control plane, demo tenants and the signer (from src/
 	node --import tsx hack/run-demo.ts
 
 .PHONY: clean
-clean: ## Remove build output (the cache in $(CSR_SIGNER_CACHE) stays)
+clean: ## Remove build output (the cache in $CSR_SIGNER_CACHE stays)
 	rm -rf dist coverage

@@ -26,14 +26,15 @@ Options:
   --kubeconfig PATH          kubeconfig to use; without it, the in-cluster service account
                              (outside a cluster that is an error, never a localhost fallback)
   --namespace NAME           namespace of CA Secrets and the leader Lease
-                             (default: $POD_NAMESPACE, the pod's namespace, else csr-signer)
+                             (default: $POD_NAMESPACE, else the service account's namespace,
+                             else csr-signer)
   --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8080; "" disables)
   --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 50; watches and Events
                              are outside it: Events have a budget of 5/s, burst 25)
-  --kube-api-burst N         API request burst (default 100)
+  --kube-api-burst N         API request burst, a whole number (default 100)
   --workers N                concurrent CSR reconciles (default 4)
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
   --lease-name NAME          the Lease's name (default csr-signer)
@@ -191,6 +192,8 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
         intervalMs: defaultCleanupIntervalMs,
       }
     : (false as const);
+  const qps = positiveNumber(values["kube-api-qps"], "--kube-api-qps");
+  const burst = positiveInteger(values["kube-api-burst"], "--kube-api-burst");
   let kubeConfig: ConnectionReusingKubeConfig;
   if (values.kubeconfig) {
     kubeConfig = kubeConfigFromFile(values.kubeconfig);
@@ -200,10 +203,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
   } else {
     throw new UsageError("not running in a cluster: pass --kubeconfig");
   }
-  kubeConfig.setRateLimit(
-    positiveNumber(values["kube-api-qps"], "--kube-api-qps"),
-    positiveNumber(values["kube-api-burst"], "--kube-api-burst"),
-  );
+  kubeConfig.setRateLimit(qps, burst);
   const namespace =
     values.namespace ||
     process.env.POD_NAMESPACE ||

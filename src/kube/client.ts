@@ -1,7 +1,7 @@
 /**
  * The kubeconfig side of API access, shared by the controller, the CLI and the tests: a KubeConfig
  * whose connections are pooled and rate limited, one built from in-memory PEM material, and reading
- * API errors (ours, KubeApiError, and client-node's, which the tests still use).
+ * API errors (ours, KubeApiError, and client-node's: the tests use client-node's generated clients).
  */
 import {
   ApiException,
@@ -22,7 +22,7 @@ type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
  * until undici's idle timeout: a busy controller pays a handshake per call and piles up sockets. This
  * subclass keeps the first Agent per context and hands it to every later request.
  * The TLS material (CA, client certificate files) is read when the pool is created: call close() to
- * start over after rotating files. Bearer tokens are headers, applied per request as before.
+ * start over after rotating files. Bearer tokens are headers, applied per request.
  */
 export class ConnectionReusingKubeConfig extends KubeConfig {
   private readonly dispatchers = new Map<string, Dispatcher>();

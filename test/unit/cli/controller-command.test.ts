@@ -81,3 +81,24 @@ describe("csr-signer controller: kubelet-serving settings are validated at start
     expect(run.stderr).to.contain("not running in a cluster");
   });
 });
+
+describe("csr-signer controller: the client rate limit flags", () => {
+  const refusals: [string, RegExp][] = [
+    ["--kube-api-burst=2.5", /--kube-api-burst must be a whole number of at least 1/],
+    ["--kube-api-burst=0", /--kube-api-burst must be a whole number of at least 1/],
+    ["--kube-api-qps=0", /--kube-api-qps must be a positive number/],
+    ["--kube-api-qps=fast", /--kube-api-qps must be a positive number/],
+  ];
+  for (const [flag, message] of refusals) {
+    it(`refuses ${flag}, naming the flag (exit code 2)`, async () => {
+      const run = await controller([flag]);
+      expect(run.exitCode).to.equal(2);
+      expect(run.stderr).to.match(message);
+    });
+  }
+
+  it("accepts a fractional QPS and a whole burst", async () => {
+    const run = await controller(["--kube-api-qps=0.5", "--kube-api-burst=3"]);
+    expect(run.stderr).to.contain("not running in a cluster");
+  });
+});
