@@ -32,8 +32,6 @@ import { SignerRegistry } from "./signer-registry.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
 
-export type { ControllerOptions } from "./controller-options.js";
-
 const defaultLeaseName = "csr-signer";
 
 export class SignerController {

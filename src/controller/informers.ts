@@ -12,10 +12,11 @@ import {
   type ClusterTrustBundleObject,
   type ConfigMapObject,
 } from "../bundle/publishers.js";
+import type { SecretObject } from "./ca-source.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
-import type { NamespaceObject, SecretObject } from "./signer-registry.js";
+import type { NamespaceObject } from "./signer-registry.js";
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
