@@ -6,7 +6,7 @@
  * approved only after the exact policy the signer applies has passed (decideByPolicy), so nothing
  * is approved that the signer would then refuse.
  */
-import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
+import { appendConditionPatch } from "./condition-patch.js";
 import {
   CertificateRequestError,
   defaultKeyAllowList,
@@ -27,6 +27,7 @@ import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
 import type { ApprovalDenialReason } from "../api/reasons.js";
+import type { ApprovalApi, SubjectAccessQuestion } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { eventTarget, ownCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -44,29 +45,6 @@ export interface NodeDirectory {
   get(name: string): NodeAddressSets | undefined;
   /** Names of the Nodes with this name or address (a nodeAddressKey). */
   nodesWithAddress(key: string): readonly string[];
-}
-
-export interface SubjectAccessQuestion {
-  user: string;
-  groups: string[];
-  uid?: string;
-  extra?: Record<string, string[]>;
-  namespace?: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  name?: string;
-  verb: string;
-}
-
-/** API access the approver needs. */
-export interface ApprovalApi {
-  /** Adds an Approved or Denied condition through /approval (appendConditionPatch's JSON patch). */
-  addApprovalCondition(
-    name: string,
-    patch: readonly JsonPatchOperation[],
-  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
-  subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
 }
 
 export class CsrApprover {

@@ -19,7 +19,7 @@ import type { ControllerOptions } from "./controller-options.js";
 import type { CsrObject } from "./csr-object.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
-import { enqueueOnCacheEvents } from "./event-handlers.js";
+import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
 import { Leadership } from "./leadership.js";

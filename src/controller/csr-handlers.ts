@@ -3,7 +3,7 @@
  * the clean-up of handled CSRs.
  */
 import type { KubeApi } from "../kube/api-client.js";
-import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api.js";
+import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api-binding.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
 import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";

@@ -5,7 +5,7 @@ import { CsrReconciler } from "../../src/controller/csr-reconciler.js";
 import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
 import { KubeApi } from "../../src/kube/api-client.js";
-import { kubernetesCsrApi } from "../../src/kube/csr-api.js";
+import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
 import { silentLogger } from "../../src/logger.js";
 import {
   createTestLeafCertificate,

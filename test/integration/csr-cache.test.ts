@@ -28,7 +28,7 @@ import type { CsrObject } from "../../src/controller/csr-object.js";
 import { cachedCsr } from "../../src/controller/csr-cache.js";
 import { appendConditionPatch } from "../../src/controller/condition-patch.js";
 import { KubeApi } from "../../src/kube/api-client.js";
-import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/kube/csr-api.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
 import { controlPlane } from "./setup.js";
 
 const padding = 1_300_000;
