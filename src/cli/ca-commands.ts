@@ -17,7 +17,8 @@ import {
   parseCertificateRequest,
 } from "../pki/certificate-request.js";
 import { issueLeafCertificate } from "../pki/issuance.js";
-import { intersectUsages, kubernetesUsages } from "../pki/key-usages.js";
+import { kubernetesUsages } from "../api/usages.js";
+import { intersectUsages } from "../pki/key-usages.js";
 import { formatName, parseDistinguishedName } from "../pki/names.js";
 import {
   cacertsFiles,

@@ -6,7 +6,8 @@
  * is what the controller trusts.
  */
 import { parseCidr } from "./ip-addresses.js";
-import { isKubernetesUsage, usagesNeverIssuedToLeaves, type KubernetesUsage } from "../pki/key-usages.js";
+import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
+import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
 import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
 
