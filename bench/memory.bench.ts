@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { mergePatch } from "../src/kube/client.js";
+import { mergePatch } from "../test/support/kube-client.js";
 import { startControlPlane, type ControlPlane } from "../test/support/control-plane.js";
 import {
   createCaSecret,

@@ -6,7 +6,7 @@ import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
 import { KubeApi } from "../../src/kube/api-client.js";
 import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
-import { silentLogger } from "../../src/logger.js";
+import { silentLogger } from "../support/silent-logger.js";
 import {
   createTestLeafCertificate,
   makeTestCertificateAuthority,

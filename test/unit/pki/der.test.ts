@@ -6,12 +6,12 @@ import {
   objectIdentifier,
   readNamedBits,
   readObjectIdentifier,
-  readTime,
   sequence,
   time,
   unsignedInteger,
 } from "../../../src/pki/der.js";
 import { readString } from "../../../src/pki/der-strings.js";
+import { readTime } from "../../support/der-time.js";
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
