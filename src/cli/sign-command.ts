@@ -8,15 +8,14 @@ import { kubernetesUsages } from "../api/usages.js";
 import { loadCertificateAuthority, readCertificateAuthorityFolder } from "../pki/certificate-authority.js";
 import {
   CertificateRequestError,
-  defaultKeyAllowList,
   describePublicKey,
-  keyRejection,
   parseCertificateRequest,
 } from "../pki/certificate-request.js";
 import { issueLeafCertificate } from "../pki/issuance.js";
+import { defaultKeyAllowList, keyRejection } from "../pki/key-allow-list.js";
 import { intersectUsages } from "../pki/key-usages.js";
 import { formatName } from "../pki/names.js";
-import { isReservedName } from "../policy/signer-spec.js";
+import { isReservedName } from "../policy/reserved-names.js";
 import { subjectAltNameSyntaxProblem } from "../policy/subject-alternative-name-syntax.js";
 import { writeFilesAtomically } from "./files.js";
 import { requiredFlag, UsageError, type CommandIo } from "./io.js";

@@ -7,12 +7,8 @@
  * is approved that the signer would then refuse.
  */
 import { appendConditionPatch } from "./condition-patch.js";
-import {
-  CertificateRequestError,
-  defaultKeyAllowList,
-  keyRejection,
-  parseCertificateRequest,
-} from "../pki/certificate-request.js";
+import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
+import { defaultKeyAllowList, keyRejection } from "../pki/key-allow-list.js";
 import {
   decideKubeletServing,
   deny,

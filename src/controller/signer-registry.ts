@@ -5,7 +5,7 @@
  * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
 import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
-import { labelSelectorMatches } from "../policy/signer-spec.js";
+import { labelSelectorMatches } from "../policy/label-selector.js";
 import type { SignerObject, SignerSpec, SignerStatus } from "../api/signer.js";
 import {
   CertificateAuthoritySelector,

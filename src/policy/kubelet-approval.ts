@@ -10,7 +10,8 @@
  * name or a special-purpose address is denied outright. The node comes from spec.username (never
  * from the CSR) and names are compared whole (no prefix match).
  */
-import { defaultKeyAllowList, keyRejection, type CertificateRequest } from "../pki/certificate-request.js";
+import type { CertificateRequest } from "../pki/certificate-request.js";
+import { defaultKeyAllowList, keyRejection } from "../pki/key-allow-list.js";
 import { attributeValues } from "../pki/names.js";
 import { canonicalIpAddress, ipRangeContains, specialPurposeIpClass } from "./ip-addresses.js";
 import { isDnsHostName } from "./subject-alternative-name-syntax.js";
