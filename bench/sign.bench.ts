@@ -18,7 +18,7 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
 import { parseCertificateRequest } from "../src/pki/certificate-request.js";
-import { decodeDer, type DerNode } from "../src/pki/der.js";
+import { decodeDer, type DerNode } from "../src/pki/der-reader.js";
 import { decodeCertificatesPem } from "../src/pki/pem.js";
 import { issueLeafCertificate } from "../src/pki/issuance.js";
 import {

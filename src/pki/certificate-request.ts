@@ -13,7 +13,7 @@ import {
   readSmallInteger,
   type DerLimits,
   type DerNode,
-} from "./der.js";
+} from "./der-reader.js";
 import { attributeValues, readName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
 import type { PemError } from "./pem.js";

@@ -1,4 +1,4 @@
-import { DerError, TagClass, UniversalTag, type DerNode } from "../../src/pki/der.js";
+import { DerError, TagClass, UniversalTag, type DerNode } from "../../src/pki/der-reader.js";
 
 /** Reads UTCTime or GeneralizedTime in the Zulu, whole-second forms RFC 5280 requires. */
 export function readTime(node: DerNode | undefined, what: string): Date {
