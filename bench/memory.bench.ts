@@ -32,21 +32,17 @@ import {
   spawnMeasuredController,
   type ChildMemory,
 } from "./rss-child.js";
+import { repositoryRoot } from "../test/support/testbin.js";
+import { delay } from "../test/support/wait.js";
+import { mib, progress } from "./controller/common.js";
 
 const paddedCsrs = Number(process.env.BENCH_PADDED_CSRS ?? 200);
 const paddingBytes = Number(process.env.BENCH_PADDING_BYTES ?? 1_300_000);
 const targetMiB = 50;
 const signerName = "bench.csr-signer.test/memory";
 const foreignSignerName = "example.com/not-ours";
-const repositoryRoot = join(import.meta.dirname, "..");
-const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const heap = (s: Sample): string =>
   `heap ${mib(s.heapUsed)} used / ${mib(s.heapTotal)} total, external ${mib(s.external)}`;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const started = performance.now();
-function progress(message: string): void {
-  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
-}
 
 type Sample = ChildMemory;
 
@@ -66,7 +62,7 @@ async function spawnController(controlPlane: ControlPlane) {
     async settled(): Promise<Sample> {
       const from = samples.length;
       for (let waited = 0; waited < 45_000; waited += 500) {
-        await sleep(500);
+        await delay(500);
         const window = samples.slice(Math.max(from, samples.length - 6)).map((s) => s.rss);
         if (
           waited >= 5_000 &&
@@ -188,7 +184,7 @@ try {
   await createPaddedCsrs(admin, "padded-ours", signerName, true);
   // All of ours refused means all 400 are cached: the foreign ones were created first, and the
   // informer's watch delivers CSRs in resourceVersion order.
-  for (let failed = 0; failed < paddedCsrs; failed = await failedCount(admin)) await sleep(1000);
+  for (let failed = 0; failed < paddedCsrs; failed = await failedCount(admin)) await delay(1000);
   const duringRun = await first.settled();
   const duringPeak = first.peak();
   const duringHighest = first.highest();

@@ -17,8 +17,9 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { repositoryRoot } from "../test/support/testbin.js";
+import { delay } from "../test/support/wait.js";
 
-const repositoryRoot = join(import.meta.dirname, "..");
 export const bundlePath = join(repositoryRoot, "dist", "csr-signer.mjs");
 
 /** How the benchmarks run csr-signer: the bundle (as deployed, the default) or the TypeScript under tsx. */
@@ -104,8 +105,6 @@ export interface MeasuredController {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A loopback port nobody listens on right now (the kernel's choice for port 0). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -159,7 +158,7 @@ export async function spawnMeasuredController(options: {
       );
       ready = status === 200;
       if (ready && readyAfterMs === undefined) readyAfterMs = performance.now() - spawnedAt;
-      await sleep(readyAfterMs === undefined ? 50 : 500);
+      await delay(readyAfterMs === undefined ? 50 : 500);
     }
   })();
   const reply = (type: string, command: string, timeoutMs: number): Promise<ChildMemory> =>
@@ -191,7 +190,7 @@ export async function spawnMeasuredController(options: {
           );
         if (performance.now() > deadline)
           throw new Error(`controller child: /readyz not ok after ${timeoutMs} ms; see ${options.logFile}`);
-        await sleep(50);
+        await delay(50);
       }
       return readyAfterMs;
     },

@@ -12,7 +12,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey, sign, verify, webcrypto } from "node:crypto";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
@@ -28,6 +27,7 @@ import {
   type TestKeyType,
 } from "../test/support/pki.js";
 import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
+import { buildScript, testBinary } from "../test/support/testbin.js";
 
 type WebCrypto = typeof webcrypto;
 
@@ -176,12 +176,8 @@ async function naivePkijs(
 
 /** The Go program, built (or reused) in $CSR_SIGNER_CACHE like the testbin. */
 function goBinary(): string {
-  const buildScript = new URL("../hack/testbin/build.sh", import.meta.url).pathname;
   execFileSync(buildScript, ["x509-sign"], { stdio: ["ignore", "inherit", "inherit"] });
-  const dirs = execFileSync(buildScript, ["--print-dir"], { encoding: "utf8" });
-  const dir = /^X509_SIGN_BIN_DIR=(.*)$/m.exec(dirs)?.[1];
-  if (!dir) throw new Error(`hack/testbin/build.sh --print-dir names no X509_SIGN_BIN_DIR:\n${dirs}`);
-  return join(dir, "x509-sign");
+  return testBinary("X509_SIGN_BIN_DIR", "x509-sign");
 }
 
 /**

@@ -23,14 +23,14 @@ import {
   liveChildren,
   ms,
   progress,
-  repositoryRoot,
   runBounded,
   signerName,
-  sleep,
   warningCounts,
   withRetries,
 } from "./common.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
+import { repositoryRoot } from "../../test/support/testbin.js";
+import { delay } from "../../test/support/wait.js";
 
 export interface ChildRun {
   label: string;
@@ -90,7 +90,7 @@ async function runChild(
     // Settled: at least 5 s after ready, and the last 3 s of RSS within 2 % of each other (cap 45 s).
     let stabilised = false;
     while (performance.now() - readyAt < 45_000) {
-      await sleep(500);
+      await delay(500);
       if (performance.now() - readyAt < 5_000) continue;
       const now = Date.now();
       const window = messages.filter((message) => message.at >= now - 3_000).map((message) => message.rss);
