@@ -28,6 +28,7 @@ import {
 } from "../test/support/pki.js";
 import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
 import { buildScript, testBinary } from "../test/support/testbin.js";
+import { sourceRevision } from "./controller/common.js";
 
 type WebCrypto = typeof webcrypto;
 
@@ -347,7 +348,7 @@ for (const scenario of scenarios) {
 }
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
-const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+const commit = sourceRevision();
 console.log(
   `Machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; commit ${commit}; ${secondsPerCase} s per case, one core (single thread).\n`,
 );

@@ -22,7 +22,7 @@ export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-cont
     ["csr-signer", "kube-controller-manager"].includes(name),
   );
 /** Which phases run (all by default): throughput, peer, memory. */
-export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,memory").split(","));
+export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,rss").split(","));
 export const issueTimeoutMs = 150_000;
 /** istiod gives up on a CSR after this long (its default CSR signing deadline). */
 export const istiodDeadlineMs = 60_000;

@@ -183,7 +183,7 @@ async function createPendingCsrs(
   return elapsed;
 }
 
-export async function memoryPhase(
+export async function rssPhase(
   controlPlane: ControlPlane,
   admin: KubeConfig,
   istiod: KubeConfig,
