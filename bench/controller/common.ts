@@ -7,7 +7,7 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import { CertificatesV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { repositoryRoot } from "../../test/support/testbin.js";
-import { delay } from "../../test/support/wait.js";
+import { delay, waitFor } from "../../test/support/wait.js";
 
 export const throughputCsrs = Number(process.env.BENCH_CSRS ?? 1000);
 export const throughputInFlight = 20;
@@ -119,12 +119,13 @@ export async function deleteAllCsrsAndEvents(admin: KubeConfig): Promise<void> {
   const certificates = admin.makeApiClient(CertificatesV1Api);
   await certificates.deleteCollectionCertificateSigningRequest({});
   await admin.makeApiClient(CoreV1Api).deleteCollectionNamespacedEvent({ namespace: "default" });
-  for (let i = 0; i < 600; i++) {
-    const list = await certificates.listCertificateSigningRequest({ limit: 1 });
-    if (list.items.length === 0) return;
-    await delay(100);
-  }
-  throw new Error("CSRs still present 60 s after deletecollection");
+  await waitFor(
+    "no CSR left after deletecollection",
+    async () =>
+      (await certificates.listCertificateSigningRequest({ limit: 1 })).items.length === 0 ? true : undefined,
+    60_000,
+    { intervalMs: 100 },
+  );
 }
 
 export async function countEvents(admin: KubeConfig): Promise<Record<string, number>> {
