@@ -20,7 +20,7 @@
  *    depends on it); skipped when BENCH_PEER=0.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),
- * BENCH_PEER (1), BENCH_PHASES ("throughput,peer,memory"), BENCH_CONTENDERS ("csr-signer,
+ * BENCH_PEER (1), BENCH_PHASES ("throughput,peer,rss"), BENCH_CONTENDERS ("csr-signer,
  * kube-controller-manager"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes under tsx,
  * for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's processes, after the Dockerfile's).
  */
@@ -52,7 +52,7 @@ import {
   type PeerResult,
 } from "./controller/peer.js";
 import { printReport } from "./controller/report.js";
-import { memoryPhase, type MemoryResult } from "./controller/rss.js";
+import { rssPhase, type MemoryResult } from "./controller/rss.js";
 import { throughputPhase, type ThroughputResult } from "./controller/throughput.js";
 import { ensureBundle } from "./rss-child.js";
 
@@ -118,7 +118,7 @@ try {
 
   // Phase 2: baseline; 10,000 CSRs of a signer it does not serve (cache only); 10,000 pending CSRs of its own.
   let memory: MemoryResult | undefined;
-  if (phases.has("memory")) memory = await memoryPhase(controlPlane, admin, istiod, scratch);
+  if (phases.has("rss")) memory = await rssPhase(controlPlane, admin, istiod, scratch);
 
   printReport({ apiServerVersion, totalMs: performance.now() - benchStarted, throughput, peer, memory });
 } catch (error) {

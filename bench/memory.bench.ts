@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { mergePatch } from "../src/kube/client.js";
+import { mergePatch } from "../test/support/kube-client.js";
 import { startControlPlane, type ControlPlane } from "../test/support/control-plane.js";
 import {
   createCaSecret,
@@ -30,23 +30,20 @@ import {
   controllerNodeFlags,
   controllerRuntimeDescription,
   spawnMeasuredController,
+  waitForSettledRss,
   type ChildMemory,
 } from "./rss-child.js";
+import { repositoryRoot } from "../test/support/testbin.js";
+import { waitFor } from "../test/support/wait.js";
+import { mib, progress } from "./controller/common.js";
 
 const paddedCsrs = Number(process.env.BENCH_PADDED_CSRS ?? 200);
 const paddingBytes = Number(process.env.BENCH_PADDING_BYTES ?? 1_300_000);
 const targetMiB = 50;
 const signerName = "bench.csr-signer.test/memory";
 const foreignSignerName = "example.com/not-ours";
-const repositoryRoot = join(import.meta.dirname, "..");
-const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const heap = (s: Sample): string =>
   `heap ${mib(s.heapUsed)} used / ${mib(s.heapTotal)} total, external ${mib(s.external)}`;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const started = performance.now();
-function progress(message: string): void {
-  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
-}
 
 type Sample = ChildMemory;
 
@@ -62,19 +59,9 @@ async function spawnController(controlPlane: ControlPlane) {
     samples,
     /** Resolves once /readyz is ok: the informers have listed everything in the API server. */
     ready: () => controller.ready(300_000),
-    /** RSS once the last 3 s are within 2 % of each other (at least 5 s, at most 45 s). */
+    /** RSS once settled (waitForSettledRss: the last 3 s within 2 %, at least 5 s, at most 45 s). */
     async settled(): Promise<Sample> {
-      const from = samples.length;
-      for (let waited = 0; waited < 45_000; waited += 500) {
-        await sleep(500);
-        const window = samples.slice(Math.max(from, samples.length - 6)).map((s) => s.rss);
-        if (
-          waited >= 5_000 &&
-          window.length >= 6 &&
-          (Math.max(...window) - Math.min(...window)) / Math.max(...window) < 0.02
-        )
-          break;
-      }
+      await waitForSettledRss(samples);
       return samples.at(-1)!;
     },
     /** Peaks start again from now (the idle phase's start-up peak is not the attack's). */
@@ -188,7 +175,12 @@ try {
   await createPaddedCsrs(admin, "padded-ours", signerName, true);
   // All of ours refused means all 400 are cached: the foreign ones were created first, and the
   // informer's watch delivers CSRs in resourceVersion order.
-  for (let failed = 0; failed < paddedCsrs; failed = await failedCount(admin)) await sleep(1000);
+  await waitFor(
+    `all ${paddedCsrs} padded CSRs of our Signer Failed`,
+    async () => ((await failedCount(admin)) >= paddedCsrs ? true : undefined),
+    600_000,
+    { intervalMs: 1_000 },
+  );
   const duringRun = await first.settled();
   const duringPeak = first.peak();
   const duringHighest = first.highest();

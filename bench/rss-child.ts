@@ -17,8 +17,9 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { repositoryRoot } from "../test/support/testbin.js";
+import { delay, waitFor } from "../test/support/wait.js";
 
-const repositoryRoot = join(import.meta.dirname, "..");
 export const bundlePath = join(repositoryRoot, "dist", "csr-signer.mjs");
 
 /** How the benchmarks run csr-signer: the bundle (as deployed, the default) or the TypeScript under tsx. */
@@ -104,8 +105,6 @@ export interface MeasuredController {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** A loopback port nobody listens on right now (the kernel's choice for port 0). */
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -159,7 +158,7 @@ export async function spawnMeasuredController(options: {
       );
       ready = status === 200;
       if (ready && readyAfterMs === undefined) readyAfterMs = performance.now() - spawnedAt;
-      await sleep(readyAfterMs === undefined ? 50 : 500);
+      await delay(readyAfterMs === undefined ? 50 : 500);
     }
   })();
   const reply = (type: string, command: string, timeoutMs: number): Promise<ChildMemory> =>
@@ -182,19 +181,13 @@ export async function spawnMeasuredController(options: {
     probeAddress,
     metricsAddress,
     samples,
-    async ready(timeoutMs = 180_000) {
-      const deadline = performance.now() + timeoutMs;
-      while (readyAfterMs === undefined) {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(
-            `controller child exited (${child.exitCode ?? child.signalCode}); see ${options.logFile}`,
-          );
-        if (performance.now() > deadline)
-          throw new Error(`controller child: /readyz not ok after ${timeoutMs} ms; see ${options.logFile}`);
-        await sleep(50);
-      }
-      return readyAfterMs;
-    },
+    ready: (timeoutMs = 180_000) =>
+      waitFor(`controller child's /readyz (see ${options.logFile})`, async () => readyAfterMs, timeoutMs, {
+        giveUpIf: () =>
+          child.exitCode !== null || child.signalCode !== null
+            ? `controller child exited (${child.exitCode ?? child.signalCode})`
+            : undefined,
+      }),
     collectGarbage: (timeoutMs = 15_000) => reply("gc", "gc", timeoutMs),
     resetPeak: () => reply("reset", "reset", 15_000),
     async stop() {
@@ -205,4 +198,22 @@ export async function spawnMeasuredController(options: {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * The one "settled RSS" rule of the memory measurements: at least 5 s, then until the reports of the
+ * last 3 s are within 2 % of each other; at most 45 s. Says whether it settled.
+ */
+export async function waitForSettledRss(samples: readonly ChildMemory[]): Promise<boolean> {
+  const started = performance.now();
+  for (;;) {
+    await delay(500);
+    const waited = performance.now() - started;
+    if (waited >= 45_000) return false;
+    if (waited < 5_000) continue;
+    const now = Date.now();
+    const window = samples.filter((sample) => sample.at >= now - 3_000).map((sample) => sample.rss);
+    if (window.length >= 5 && (Math.max(...window) - Math.min(...window)) / Math.max(...window) < 0.02)
+      return true;
+  }
 }

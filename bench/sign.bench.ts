@@ -12,13 +12,12 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey, sign, verify, webcrypto } from "node:crypto";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
 import { parseCertificateRequest } from "../src/pki/certificate-request.js";
-import { decodeDer, type DerNode } from "../src/pki/der.js";
+import { decodeDer, type DerNode } from "../src/pki/der-reader.js";
 import { decodeCertificatesPem } from "../src/pki/pem.js";
 import { issueLeafCertificate } from "../src/pki/issuance.js";
 import {
@@ -28,6 +27,8 @@ import {
   type TestKeyType,
 } from "../test/support/pki.js";
 import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
+import { buildScript, testBinary } from "../test/support/testbin.js";
+import { sourceRevision } from "./controller/common.js";
 
 type WebCrypto = typeof webcrypto;
 
@@ -176,12 +177,8 @@ async function naivePkijs(
 
 /** The Go program, built (or reused) in $CSR_SIGNER_CACHE like the testbin. */
 function goBinary(): string {
-  const buildScript = new URL("../hack/testbin/build.sh", import.meta.url).pathname;
   execFileSync(buildScript, ["x509-sign"], { stdio: ["ignore", "inherit", "inherit"] });
-  const dirs = execFileSync(buildScript, ["--print-dir"], { encoding: "utf8" });
-  const dir = /^X509_SIGN_BIN_DIR=(.*)$/m.exec(dirs)?.[1];
-  if (!dir) throw new Error(`hack/testbin/build.sh --print-dir names no X509_SIGN_BIN_DIR:\n${dirs}`);
-  return join(dir, "x509-sign");
+  return testBinary("X509_SIGN_BIN_DIR", "x509-sign");
 }
 
 /**
@@ -351,7 +348,7 @@ for (const scenario of scenarios) {
 }
 
 const cpu = cpus()[0]?.model ?? "unknown CPU";
-const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+const commit = sourceRevision();
 console.log(
   `Machine: ${cpu}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; commit ${commit}; ${secondsPerCase} s per case, one core (single thread).\n`,
 );

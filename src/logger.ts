@@ -29,10 +29,3 @@ export function jsonLogger(options: { level?: LogLevel; write?: (line: string) =
     error: log("error"),
   };
 }
-
-export const silentLogger: Logger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};

@@ -4,9 +4,10 @@
  * back what the controller wrote (Events, warnings). See bench/controller.bench.ts for the phases.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { CertificatesV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
+import { repositoryRoot } from "../../test/support/testbin.js";
+import { delay, waitFor } from "../../test/support/wait.js";
 
 export const throughputCsrs = Number(process.env.BENCH_CSRS ?? 1000);
 export const throughputInFlight = 20;
@@ -21,7 +22,7 @@ export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-cont
     ["csr-signer", "kube-controller-manager"].includes(name),
   );
 /** Which phases run (all by default): throughput, peer, memory. */
-export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,memory").split(","));
+export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,rss").split(","));
 export const issueTimeoutMs = 150_000;
 /** istiod gives up on a CSR after this long (its default CSR signing deadline). */
 export const istiodDeadlineMs = 60_000;
@@ -29,7 +30,6 @@ export const signerName = "bench.csr-signer.test/foo";
 export const signerObjectName = "bench-foo";
 export const caSecretName = "bench-foo-cacerts";
 export const foreignSignerName = "other.csr-signer.test/bar";
-export const repositoryRoot = join(import.meta.dirname, "..", "..");
 
 /** The source measured: `git describe --dirty` of the work tree (or $BENCH_REVISION for an exported tree). */
 export function sourceRevision(): string {
@@ -50,8 +50,6 @@ export function progress(message: string): void {
   const seconds = ((performance.now() - benchStarted) / 1000).toFixed(1).padStart(6);
   process.stderr.write(`[${seconds} s] ${message}\n`);
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: number[], p: number): number {
@@ -87,7 +85,7 @@ export async function withRetries<T>(request: () => Promise<T>, counter: { retri
       const transient = code === 429 || code === 500 || code === 503 || code === 504 || code === undefined;
       if (!transient || attempt >= 5) throw error;
       counter.retries++;
-      await sleep(100 * attempt);
+      await delay(100 * attempt);
     }
   }
 }
@@ -121,12 +119,13 @@ export async function deleteAllCsrsAndEvents(admin: KubeConfig): Promise<void> {
   const certificates = admin.makeApiClient(CertificatesV1Api);
   await certificates.deleteCollectionCertificateSigningRequest({});
   await admin.makeApiClient(CoreV1Api).deleteCollectionNamespacedEvent({ namespace: "default" });
-  for (let i = 0; i < 600; i++) {
-    const list = await certificates.listCertificateSigningRequest({ limit: 1 });
-    if (list.items.length === 0) return;
-    await sleep(100);
-  }
-  throw new Error("CSRs still present 60 s after deletecollection");
+  await waitFor(
+    "no CSR left after deletecollection",
+    async () =>
+      (await certificates.listCertificateSigningRequest({ limit: 1 })).items.length === 0 ? true : undefined,
+    60_000,
+    { intervalMs: 100 },
+  );
 }
 
 export async function countEvents(admin: KubeConfig): Promise<Record<string, number>> {

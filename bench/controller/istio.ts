@@ -10,7 +10,8 @@ import {
 } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { buildTestCertificateRequest, testKey } from "../../test/support/pki.js";
-import { progress, signerName, sleep } from "./common.js";
+import { progress, signerName } from "./common.js";
+import { delay } from "../../test/support/wait.js";
 
 const distinctKeys = 50;
 const istioUsages = ["digital signature", "key encipherment", "server auth", "client auth"];
@@ -166,7 +167,7 @@ export async function watchIssuance(admin: KubeConfig, namePrefix: string): Prom
       handle.restarts++;
       if (outcome === "relist") {
         try {
-          await sleep(200);
+          await delay(200);
           const list = await certificates.listCertificateSigningRequest();
           for (const csr of list.items) observe(csr);
           resourceVersion = list.metadata?.resourceVersion ?? "";

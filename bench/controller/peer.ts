@@ -5,8 +5,8 @@
  * that signer accepts), with the same 50 QPS / burst 100 client limit and with the limit raised out of
  * the way (it cannot be switched off). csr-signer runs as deployed: `node dist/csr-signer.mjs controller`.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   CertificatesV1Api,
@@ -24,15 +24,15 @@ import {
   ms,
   percentile,
   progress,
-  repositoryRoot,
   runBounded,
-  sleep,
   throughputCsrs,
   throughputInFlight,
   withRetries,
 } from "./common.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
+import { repositoryRoot, testBinary } from "../../test/support/testbin.js";
+import { delay } from "../../test/support/wait.js";
 
 /** The usages kubernetes.io/kube-apiserver-client accepts (KCM refuses server auth there). */
 const peerUsages = ["digital signature", "key encipherment", "client auth"];
@@ -56,13 +56,11 @@ export type Contender = "csr-signer" | "kube-controller-manager";
 
 /** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
 export function kubeControllerManagerBinary(): string | undefined {
-  const printed = execFileSync(join(repositoryRoot, "hack", "testbin", "build.sh"), ["--print-dir"], {
-    encoding: "utf8",
-  });
-  const kubeBinDir = /^KUBE_BIN_DIR=(.*)$/m.exec(printed)?.[1]?.trim();
-  if (!kubeBinDir) return undefined;
-  const binary = join(kubeBinDir, "kube-controller-manager");
-  return existsSync(binary) ? binary : undefined;
+  try {
+    return testBinary("KUBE_BIN_DIR", "kube-controller-manager");
+  } catch {
+    return undefined; // not built: the peer phase is skipped (make testbin-controller-manager builds it)
+  }
 }
 
 /** The same request as csrBody() but for KCM's kube-apiserver-client signer, with the usages it accepts. */
@@ -218,7 +216,7 @@ export async function separateProcessPhase(
     } catch {
       // already gone
     }
-    await Promise.race([exited, sleep(5_000)]);
+    await Promise.race([exited, delay(5_000)]);
     liveChildren.delete(child);
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await deleteAllCsrsAndEvents(admin);

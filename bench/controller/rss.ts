@@ -12,7 +12,13 @@ import { join } from "node:path";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { ControlPlane } from "../../test/support/control-plane.js";
 import { controllerNamespace } from "../../test/support/controller.js";
-import { bundlePath, controllerRuntime, spawnMeasuredController, type ChildMemory } from "../rss-child.js";
+import {
+  bundlePath,
+  controllerRuntime,
+  spawnMeasuredController,
+  waitForSettledRss,
+  type ChildMemory,
+} from "../rss-child.js";
 import {
   cacheCsrs,
   cacheInFlight,
@@ -23,14 +29,13 @@ import {
   liveChildren,
   ms,
   progress,
-  repositoryRoot,
   runBounded,
   signerName,
-  sleep,
   warningCounts,
   withRetries,
 } from "./common.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
+import { repositoryRoot } from "../../test/support/testbin.js";
 
 export interface ChildRun {
   label: string;
@@ -87,18 +92,7 @@ async function runChild(
     const readyAt = performance.now();
     const readyAtWallClock = Date.now();
     progress(`  [${label}] child ready (/readyz ok) ${ms(readyMs)} after spawn; waiting for RSS to settle`);
-    // Settled: at least 5 s after ready, and the last 3 s of RSS within 2 % of each other (cap 45 s).
-    let stabilised = false;
-    while (performance.now() - readyAt < 45_000) {
-      await sleep(500);
-      if (performance.now() - readyAt < 5_000) continue;
-      const now = Date.now();
-      const window = messages.filter((message) => message.at >= now - 3_000).map((message) => message.rss);
-      if (window.length >= 5 && (Math.max(...window) - Math.min(...window)) / Math.max(...window) < 0.02) {
-        stabilised = true;
-        break;
-      }
-    }
+    const stabilised = await waitForSettledRss(messages);
     const settleMs = performance.now() - readyAt;
     const settled = messages.at(-1)!;
     const extra = (await whileRunning?.()) ?? {};
@@ -183,7 +177,7 @@ async function createPendingCsrs(
   return elapsed;
 }
 
-export async function memoryPhase(
+export async function rssPhase(
   controlPlane: ControlPlane,
   admin: KubeConfig,
   istiod: KubeConfig,

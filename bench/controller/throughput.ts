@@ -27,7 +27,6 @@ import {
   runBounded,
   signerName,
   signerObjectName,
-  sleep,
   throughputCsrs,
   throughputInFlight,
   warningCounts,
@@ -35,6 +34,7 @@ import {
 } from "./common.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
+import { delay } from "../../test/support/wait.js";
 
 export interface ThroughputResult {
   label: string;
@@ -192,10 +192,10 @@ export async function throughputPhase(
     // histogram: give it a moment to catch up.
     let figures = await controllerFigures(running);
     for (let i = 0; i < 40 && figures.controllerHistogram.count < issuedTimes.length; i++) {
-      await sleep(50);
+      await delay(50);
       figures = await controllerFigures(running);
     }
-    await sleep(1_000); // Events are written after the status patch, fire-and-forget
+    await delay(1_000); // Events are written after the status patch, fire-and-forget
     const events = await countEvents(admin);
     const result: ThroughputResult = {
       label,

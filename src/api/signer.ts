@@ -4,8 +4,8 @@
  * controller writes, and the object as the API serves it. manifests/crd holds its OpenAPI schema.
  * Types and constants only: every layer (pki, policy, kube, controller, bundle, cli) may import it.
  */
-import type { KubernetesUsage } from "../pki/key-usages.js";
 import type { SignerConditionReason } from "./reasons.js";
+import type { KubernetesUsage } from "./usages.js";
 
 /** The API group, version and resource name of Signers: /apis/<group>/<version>/<plural>. */
 export const signerApiGroup = "csr-signer.io";

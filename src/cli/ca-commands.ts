@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
 import {
@@ -9,16 +9,7 @@ import {
   loadCertificateAuthority,
   readCertificateAuthorityFolder,
 } from "../pki/certificate-authority.js";
-import {
-  CertificateRequestError,
-  defaultKeyAllowList,
-  describePublicKey,
-  keyRejection,
-  parseCertificateRequest,
-} from "../pki/certificate-request.js";
-import { issueLeafCertificate } from "../pki/issuance.js";
-import { intersectUsages, kubernetesUsages } from "../pki/key-usages.js";
-import { formatName, parseDistinguishedName } from "../pki/names.js";
+import { parseDistinguishedName } from "../pki/names.js";
 import {
   cacertsFiles,
   certificateAuthorityKeyTypes,
@@ -27,13 +18,10 @@ import {
   type CertificateAuthorityKeyType,
 } from "../pki/offline-ca.js";
 import { decodeCertificatesPem } from "../pki/pem.js";
-import { isReservedName } from "../policy/signer-spec.js";
-import { subjectAltNameSyntaxProblem } from "../policy/subject-alternative-name-syntax.js";
-import type { OfflineSignRefusalReason } from "../api/reasons.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
 import { parseLongDuration } from "../api/duration.js";
 import { writeFilesAtomically } from "./files.js";
-import { UsageError, type CommandIo } from "./io.js";
+import { requiredFlag, UsageError, type CommandIo } from "./io.js";
 
 export const rootFiles = { certificate: "root-cert.pem", key: "root-key.pem" } as const;
 
@@ -46,11 +34,6 @@ function keyType(
     throw new UsageError(`--key-type must be one of ${certificateAuthorityKeyTypes.join(", ")}`);
   }
   return type as CertificateAuthorityKeyType;
-}
-
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === "") throw new UsageError(`${flag} is required`);
-  return value;
 }
 
 export const caRootHelp = `Usage: csr-signer ca root --out DIR [options]
@@ -76,7 +59,7 @@ export async function caRoot(args: string[], io: CommandIo): Promise<void> {
     },
     strict: true,
   });
-  const out = required(values.out, "--out");
+  const out = requiredFlag(values.out, "--out");
   const root = await createRootCertificateAuthority(
     {
       subject: parseDistinguishedName(values.subject),
@@ -124,8 +107,8 @@ export async function caIntermediate(args: string[], io: CommandIo): Promise<voi
     },
     strict: true,
   });
-  const rootDir = required(values.root, "--root");
-  const out = required(values.out, "--out");
+  const rootDir = requiredFlag(values.root, "--root");
+  const out = requiredFlag(values.out, "--out");
   const rootCertificates = readCertificates(join(rootDir, rootFiles.certificate));
   if (rootCertificates.length !== 1) {
     throw new UsageError(`${join(rootDir, rootFiles.certificate)} must hold exactly one certificate`);
@@ -238,120 +221,6 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
   } else {
     io.stdout("no warnings\n");
   }
-}
-
-export const signHelp = `Usage: csr-signer sign --ca DIR [--csr FILE|-] [options]
-
-One-shot issuance of a PKCS#10 request (from FILE or standard input) with the CA in DIR
-(cacerts or kubernetes.io/tls layout), as 'cfssl sign' does in the Kubernetes manual flow. The
-subject and SANs are copied from the request after its signature is verified; every other
-requested extension is dropped. Malformed SANs are refused with the controller's checks:
-InvalidDnsName (letter-digit-hyphen labels, "*" only as the whole left-most label),
-InvalidEmailAddress (one plain mailbox); and, sign only, InvalidIpAddress (IPv4-mapped IPv6,
-::ffff:0:0/96: request the IPv4 address). Writes the chain (leaf, then intermediates) to standard
-output.
-A subject value naming a privileged Kubernetes identity (system:masters, system:node:..., any value
-starting with "system:", and kubeadm:cluster-admins, the group kubeadm binds to cluster-admin; in
-any case, spaces around it ignored) is refused, because the API server would grant it those rights.
-
-Options:
-  --usages LIST       comma-separated Kubernetes usage names
-                      (default "digital signature,key encipherment,server auth")
-  --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the
-                      expiry of any certificate of the CA chain, root included;
-                      refused within the chain's last 10 minutes)
-  --include-root      append the root certificate (the one in cert-chain.pem when
-                      several roots verify the chain)
-  --allow-reserved-subject
-                      issue a subject with system: values and kubeadm:cluster-admins
-                      anyway (e.g. a break-glass O=system:masters client certificate
-                      for a cluster whose CA this is)
-  --out FILE          write the chain to FILE instead of standard output
-`;
-
-/** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
-export class SignRefusedError extends Error {
-  constructor(
-    readonly reason: OfflineSignRefusalReason,
-    message: string,
-  ) {
-    super(`${reason}: ${message}`);
-    this.name = "SignRefusedError";
-  }
-}
-
-export async function signCommand(args: string[], io: CommandIo): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ca: { type: "string" },
-      csr: { type: "string", default: "-" },
-      usages: { type: "string", default: "digital signature,key encipherment,server auth" },
-      duration: { type: "string", default: "24h" },
-      "include-root": { type: "boolean", default: false },
-      "allow-reserved-subject": { type: "boolean", default: false },
-      out: { type: "string" },
-    },
-    strict: true,
-  });
-  const authority = loadCertificateAuthority(
-    readCertificateAuthorityFolder(required(values.ca, "--ca")),
-    io.environment.now(),
-  );
-  const request = parseCertificateRequest(
-    values.csr === "-" ? await io.readStdin() : readFileSync(values.csr),
-  );
-  const keyProblem = keyRejection(request.publicKeyDescription, defaultKeyAllowList);
-  if (keyProblem) throw new CertificateRequestError("KeyNotAllowed", keyProblem);
-  const reserved = request.subject.find((attribute) => isReservedName(attribute.value));
-  if (reserved && !values["allow-reserved-subject"]) {
-    throw new SignRefusedError(
-      "ReservedSubject",
-      `subject ${reserved.type}=${JSON.stringify(reserved.value)} is a reserved Kubernetes name ` +
-        `(system:... or kubeadm:cluster-admins); pass --allow-reserved-subject to issue it anyway`,
-    );
-  }
-  // The controller's syntax checks: sign has no Signer patterns, but a malformed SAN is never issued.
-  const sanProblem = subjectAltNameSyntaxProblem(request.subjectAltNames);
-  if (sanProblem) throw new SignRefusedError(sanProblem.reason, sanProblem.message);
-  const requestedUsages = values.usages
-    .split(",")
-    .map((usage) => usage.trim())
-    .filter(Boolean);
-  const { granted, refused } = intersectUsages(
-    requestedUsages,
-    kubernetesUsages.filter((u) => u !== "any"),
-  );
-  if (refused.length > 0)
-    throw new UsageError(`usages not allowed for a leaf certificate or unknown: ${refused.join(", ")}`);
-  const lifetimeSeconds = parseLongDuration(values.duration);
-  const issued = await issueLeafCertificate(
-    authority,
-    request,
-    {
-      subject: request.subject,
-      subjectAltNames: request.subjectAltNames,
-      usages: granted,
-      lifetime: {
-        requestedSeconds: lifetimeSeconds,
-        defaultSeconds: lifetimeSeconds,
-        maximumSeconds: lifetimeSeconds,
-      },
-      includeRoot: values["include-root"],
-    },
-    io.environment,
-  );
-  if (values.out) {
-    writeFilesAtomically(
-      dirname(values.out),
-      { [basename(values.out)]: issued.chainPem },
-      { overwrite: true, privateFiles: [] },
-    );
-  } else io.stdout(issued.chainPem);
-  io.stderr(
-    `issued ${formatName(request.subject) || "(empty subject)"} ${describePublicKey(request.publicKeyDescription)} ` +
-      `valid ${issued.notBefore.toISOString()} to ${issued.notAfter.toISOString()}\n`,
-  );
 }
 
 function readCertificates(path: string): ParsedCertificate[] {

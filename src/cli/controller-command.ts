@@ -6,7 +6,7 @@ import { SignerController } from "../controller/controller.js";
 import { parseGoDuration } from "../api/duration.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
-import { defaultCleanupIntervalMs } from "../policy/kubelet-approval.js";
+import { defaultCleanupIntervalMs } from "../policy/csr-cleanup.js";
 import {
   compileKubeletServingSettings,
   KubeletServingSettingsError,

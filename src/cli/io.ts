@@ -8,6 +8,12 @@ export class UsageError extends Error {
   }
 }
 
+/** The value of a required flag; a missing or empty one is a UsageError naming the flag. */
+export function requiredFlag(value: string | undefined, flag: string): string {
+  if (value === undefined || value === "") throw new UsageError(`${flag} is required`);
+  return value;
+}
+
 /** What a command touches outside itself, so tests can run commands in-process. */
 export interface CommandIo {
   stdout(text: string): void;

@@ -8,12 +8,11 @@ import {
   caIntermediateHelp,
   caRoot,
   caRootHelp,
-  signCommand,
-  signHelp,
 } from "./ca-commands.js";
 import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
+import { signCommand, signHelp } from "./sign-command.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 

@@ -6,13 +6,9 @@
  * approved only after the exact policy the signer applies has passed (decideByPolicy), so nothing
  * is approved that the signer would then refuse.
  */
-import { appendConditionPatch, type JsonPatchOperation } from "./condition-patch.js";
-import {
-  CertificateRequestError,
-  defaultKeyAllowList,
-  keyRejection,
-  parseCertificateRequest,
-} from "../pki/certificate-request.js";
+import { appendConditionPatch } from "./condition-patch.js";
+import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
+import { defaultKeyAllowList, keyRejection } from "../pki/key-allow-list.js";
 import {
   decideKubeletServing,
   deny,
@@ -27,6 +23,7 @@ import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.
 import type { EventRecorder } from "../kube/events.js";
 import type { Logger } from "../logger.js";
 import type { ApprovalDenialReason } from "../api/reasons.js";
+import type { ApprovalApi, SubjectAccessQuestion } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { eventTarget, ownCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -44,29 +41,6 @@ export interface NodeDirectory {
   get(name: string): NodeAddressSets | undefined;
   /** Names of the Nodes with this name or address (a nodeAddressKey). */
   nodesWithAddress(key: string): readonly string[];
-}
-
-export interface SubjectAccessQuestion {
-  user: string;
-  groups: string[];
-  uid?: string;
-  extra?: Record<string, string[]>;
-  namespace?: string;
-  group: string;
-  resource: string;
-  subresource?: string;
-  name?: string;
-  verb: string;
-}
-
-/** API access the approver needs. */
-export interface ApprovalApi {
-  /** Adds an Approved or Denied condition through /approval (appendConditionPatch's JSON patch). */
-  addApprovalCondition(
-    name: string,
-    patch: readonly JsonPatchOperation[],
-  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
-  subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
 }
 
 export class CsrApprover {

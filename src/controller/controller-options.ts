@@ -4,7 +4,7 @@ import type { EventRecorder } from "../kube/events.js";
 import type { defaultLeaderElectionTimings } from "../kube/leader-election.js";
 import type { Logger } from "../logger.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
-import type { CleanupPeriods } from "../policy/kubelet-approval.js";
+import type { CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { ApprovalSettings } from "./approver.js";
 
 export interface ControllerOptions {

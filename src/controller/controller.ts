@@ -19,7 +19,7 @@ import type { ControllerOptions } from "./controller-options.js";
 import type { CsrObject } from "./csr-object.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
-import { enqueueOnCacheEvents } from "./event-handlers.js";
+import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
 import { Leadership } from "./leadership.js";
@@ -31,8 +31,6 @@ import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
-
-export type { ControllerOptions } from "./controller-options.js";
 
 const defaultLeaseName = "csr-signer";
 

@@ -1,4 +1,7 @@
-/** The API access the CSR handlers need; src/kube/csr-api.ts binds it to the API server, unit tests to stand-ins. */
+/**
+ * The API access the CSR handlers (CsrApi) and the approver (ApprovalApi) need; src/kube/csr-api-binding.ts
+ * binds them to the API server, unit tests to stand-ins.
+ */
 import type { JsonPatchOperation } from "./condition-patch.js";
 import type { CsrObject } from "./csr-object.js";
 
@@ -16,4 +19,27 @@ export interface CsrApi {
     name: string,
     patch: readonly JsonPatchOperation[],
   ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+}
+
+export interface SubjectAccessQuestion {
+  user: string;
+  groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
+  namespace?: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+  verb: string;
+}
+
+/** API access the approver needs. */
+export interface ApprovalApi {
+  /** Adds an Approved or Denied condition through /approval (appendConditionPatch's JSON patch). */
+  addApprovalCondition(
+    name: string,
+    patch: readonly JsonPatchOperation[],
+  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  subjectAccessReview(question: SubjectAccessQuestion): Promise<boolean>;
 }

@@ -14,8 +14,6 @@ import { omittedStringBytes } from "../kube/long-strings.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
 import type { CsrCondition, CsrObject } from "./csr-object.js";
 
-export type { OmittedCertificate, OmittedRequest } from "./csr-object.js";
-
 /** Condition messages of our CSRs are cut to this many characters in the cache (none is read back). */
 export const maximumCachedConditionMessage = 256;
 

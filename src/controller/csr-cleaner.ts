@@ -7,7 +7,7 @@
 import { X509Certificate } from "node:crypto";
 import { describeError } from "../kube/client.js";
 import type { Logger } from "../logger.js";
-import { cleanupReason, type CleanupPeriods } from "../policy/kubelet-approval.js";
+import { cleanupReason, type CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
 

@@ -3,10 +3,10 @@
  * the clean-up of handled CSRs.
  */
 import type { KubeApi } from "../kube/api-client.js";
-import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api.js";
+import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api-binding.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
-import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/kubelet-approval.js";
+import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/csr-cleanup.js";
 import { CsrApprover } from "./approver.js";
 import type { ControllerOptions } from "./controller-options.js";
 import { CsrCleaner } from "./csr-cleaner.js";

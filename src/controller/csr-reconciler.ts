@@ -17,10 +17,6 @@ import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
 import type { SignerRegistry } from "./signer-registry.js";
 
-export type { CsrApi } from "./csr-api.js";
-export { hasCondition, type CsrCondition, type CsrObject } from "./csr-object.js";
-export type { ReconcileResult } from "./run-worker.js";
-
 export class CsrReconciler {
   private readonly signing: CsrSigning;
 

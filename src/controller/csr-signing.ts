@@ -19,7 +19,8 @@ import { eventTarget, hasCondition, ownCondition, type CsrObject } from "./csr-o
 import type { ControllerMetrics } from "./metrics.js";
 import { decideByPolicy } from "./policy-decision.js";
 import type { ReconcileResult } from "./run-worker.js";
-import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
+import type { ActiveSigner } from "./signer-builder.js";
+import type { SignerRegistry } from "./signer-registry.js";
 
 /**
  * How long a CSR of ours may stay unapproved before it gets a WaitingApproval Event. istiod

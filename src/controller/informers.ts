@@ -4,6 +4,7 @@
  * latter when the API serves them) and, when kubelet-serving approval is on, Nodes.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import { csrPath } from "../kube/csr-api-binding.js";
 import { ResilientInformer } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type SignerObject } from "../api/signer.js";
@@ -13,12 +14,12 @@ import {
   type ClusterTrustBundleObject,
   type ConfigMapObject,
 } from "../bundle/publishers.js";
+import type { SecretObject } from "./ca-source.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
-import type { NamespaceObject, SecretObject } from "./signer-registry.js";
+import type { NamespaceObject } from "./signer-registry.js";
 
-const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
 /**
  * CSRs per list page. A page is cut as it streams in, so its size bounds the objects parsed at once,

@@ -11,8 +11,6 @@ import { firstLine, type CertificateAuthoritySelector } from "./authority-select
 import type { RecordedRootsBook } from "./recorded-roots.js";
 import type { SignerProblem } from "./signer-problem.js";
 
-export type { SignerProblem } from "./signer-problem.js";
-
 /** A Signer as the reconciler uses it. */
 export interface ActiveSigner {
   readonly objectName: string;

@@ -12,7 +12,8 @@ import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
 import { statusWriteDelayMs } from "./signer-status.js";
 import type { SignerStatusWriter } from "./signer-status-writer.js";
-import type { ActiveSigner, SignerRegistry } from "./signer-registry.js";
+import type { ActiveSigner } from "./signer-builder.js";
+import type { SignerRegistry } from "./signer-registry.js";
 
 /** The longest a deadline is waited for in one go (timers take at most ~24.8 days). */
 const maximumWaitMs = 24 * 3600_000;

@@ -5,7 +5,7 @@
  * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
 import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
-import { labelSelectorMatches } from "../policy/signer-spec.js";
+import { labelSelectorMatches } from "../policy/label-selector.js";
 import type { SignerObject, SignerSpec, SignerStatus } from "../api/signer.js";
 import {
   CertificateAuthoritySelector,
@@ -13,11 +13,10 @@ import {
 } from "./authority-selector.js";
 import type { SecretObject } from "./ca-source.js";
 import { RecordedRootsBook } from "./recorded-roots.js";
-import { buildActiveSigner, type ActiveSigner, type SignerProblem } from "./signer-builder.js";
+import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
+import type { SignerProblem } from "./signer-problem.js";
 import { desiredSignerStatus } from "./signer-status.js";
 
-export type { SecretObject } from "./ca-source.js";
-export type { ActiveSigner, SignerProblem } from "./signer-builder.js";
 export interface NamespaceObject {
   metadata?: { name?: string; labels?: Record<string, string> };
   status?: { phase?: string };

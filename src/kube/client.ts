@@ -3,13 +3,7 @@
  * whose connections are pooled and rate limited, one built from in-memory PEM material, and reading
  * API errors (ours, KubeApiError, and client-node's: the tests use client-node's generated clients).
  */
-import {
-  ApiException,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type RequestContext,
-} from "@kubernetes/client-node";
+import { ApiException, KubeConfig, type RequestContext } from "@kubernetes/client-node";
 import { TokenBucket } from "./token-bucket.js";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
@@ -85,46 +79,6 @@ export async function authenticateUnthrottled(
 ): Promise<void> {
   unthrottled.add(context);
   await kubeConfig.applySecurityAuthentication(context);
-}
-
-/** Everything needed to talk to an API server with an X.509 client certificate. */
-export interface ClientCertificateCredentials {
-  /** Base URL of the API server, e.g. `https://127.0.0.1:6443`. */
-  server: string;
-  /** PEM of the CA that signed the API server's serving certificate (TLS is always verified). */
-  certificateAuthorityPem: string;
-  /** PEM of the client certificate (CN = user name, O = groups). */
-  clientCertificatePem: string;
-  /** PEM of the client certificate's private key. */
-  clientKeyPem: string;
-  /** Name used for the cluster, user and context entries; defaults to `default`. */
-  name?: string;
-}
-
-/**
- * A KubeConfig (current context set, connections reused) that authenticates with a client certificate
- * and verifies TLS.
- */
-export function kubeConfigForClientCertificate(
-  credentials: ClientCertificateCredentials,
-): ConnectionReusingKubeConfig {
-  const name = credentials.name ?? "default";
-  const base64 = (pem: string): string => Buffer.from(pem, "utf8").toString("base64");
-  const kubeConfig = new ConnectionReusingKubeConfig();
-  kubeConfig.loadFromClusterAndUser(
-    {
-      name,
-      server: credentials.server,
-      caData: base64(credentials.certificateAuthorityPem),
-      skipTLSVerify: false,
-    },
-    {
-      name,
-      certData: base64(credentials.clientCertificatePem),
-      keyData: base64(credentials.clientKeyPem),
-    },
-  );
-  return kubeConfig;
 }
 
 /**
@@ -211,9 +165,6 @@ export function apiErrorStatus(error: unknown): ApiErrorStatus | undefined {
 export function apiErrorCode(error: unknown): number | undefined {
   return apiErrorStatus(error)?.code;
 }
-
-/** client-node request options that send a JSON merge patch (client-node defaults to JSON Patch; used by the tests). */
-export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /** One line for logs: "HTTP 403 Forbidden: <message>" for API errors, the message otherwise. */
 export function describeError(error: unknown): string {

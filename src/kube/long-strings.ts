@@ -113,10 +113,3 @@ export class LongStringCutter {
     if (bytes.length > 0) this.output.push(Buffer.from(bytes)); // a copy, so no input chunk stays pinned
   }
 }
-
-/** `json` with every string value (or key) longer than `maxStringBytes` replaced by a placeholder. */
-export function cutLongStrings(json: Buffer, maxStringBytes: number): Buffer {
-  const cutter = new LongStringCutter(maxStringBytes);
-  cutter.push(json);
-  return Buffer.concat(cutter.take());
-}

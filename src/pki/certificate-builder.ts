@@ -11,7 +11,7 @@ import {
   smallInteger,
   time,
   unsignedInteger,
-} from "./der.js";
+} from "./der-writer.js";
 import { encodeName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
 import type { SigningKey } from "./signing-key.js";

@@ -13,7 +13,7 @@ import {
   readSmallInteger,
   type DerLimits,
   type DerNode,
-} from "./der.js";
+} from "./der-reader.js";
 import { attributeValues, readName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
 import type { PemError } from "./pem.js";
@@ -381,35 +381,6 @@ function readExtensionRequest(attributesNode: DerNode): RequestedExtension[] {
     });
   }
   return extensions ?? [];
-}
-
-/** Which public keys a signer accepts; the default is RSA 2048-8192, ECDSA P-256 and P-384. */
-export interface KeyAllowList {
-  readonly rsaMinimumBits: number;
-  readonly rsaMaximumBits: number;
-  readonly ecdsaCurves: readonly string[];
-}
-
-export const defaultKeyAllowList: KeyAllowList = {
-  rsaMinimumBits: 2048,
-  rsaMaximumBits: 8192,
-  ecdsaCurves: ["P-256", "P-384"],
-};
-
-/** Returns the rule the key breaks, or undefined when it is allowed. */
-export function keyRejection(key: PublicKeyDescription, allowed: KeyAllowList): string | undefined {
-  if (key.algorithm === "RSA") {
-    if (key.bits < allowed.rsaMinimumBits || key.bits > allowed.rsaMaximumBits) {
-      return `RSA key of ${key.bits} bits is outside ${allowed.rsaMinimumBits}-${allowed.rsaMaximumBits}`;
-    }
-    if (key.publicExponent < 65537n || key.publicExponent % 2n === 0n)
-      return "RSA public exponent must be odd and >= 65537";
-    return undefined;
-  }
-  if (!allowed.ecdsaCurves.includes(key.curve)) {
-    return `ECDSA curve ${key.curve} is not one of ${allowed.ecdsaCurves.join(", ")}`;
-  }
-  return undefined;
 }
 
 export function describePublicKey(key: PublicKeyDescription): string {

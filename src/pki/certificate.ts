@@ -11,7 +11,7 @@ import {
   readObjectIdentifier,
   readSmallInteger,
   type DerNode,
-} from "./der.js";
+} from "./der-reader.js";
 import { Oid } from "./oids.js";
 import { encodePem } from "./pem.js";
 

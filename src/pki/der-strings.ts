@@ -3,7 +3,7 @@
  * (which kube-apiserver and most clients read CSRs and certificates with) or more so: a string
  * Go refuses is refused, and a string accepted here is the text Go reads.
  */
-import { DerError, TagClass, UniversalTag, type DerNode } from "./der.js";
+import { DerError, TagClass, UniversalTag, type DerNode } from "./der-reader.js";
 
 /** ignoreBOM: a leading U+FEFF is text Go keeps; the default decoder would silently drop it. */
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

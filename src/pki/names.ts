@@ -3,14 +3,10 @@ import {
   UniversalTag,
   expectSequence,
   expectUniversal,
-  objectIdentifier,
-  printableString,
   readObjectIdentifier,
-  sequence,
-  set,
-  utf8String,
   type DerNode,
-} from "./der.js";
+} from "./der-reader.js";
+import { objectIdentifier, printableString, sequence, set, utf8String } from "./der-writer.js";
 import { readString } from "./der-strings.js";
 import { Oid, nameAttributeOids, nameAttributeShortNames } from "./oids.js";
 

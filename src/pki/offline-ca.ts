@@ -3,7 +3,7 @@ import { parseCertificate, type ParsedCertificate } from "./certificate.js";
 import { CacertsFiles } from "./certificate-authority.js";
 import { keyIdentifier, signCertificate } from "./certificate-builder.js";
 import { KeyUsageBit } from "./certificate.js";
-import { decodeDer, expectSequence, readBitStringBytes } from "./der.js";
+import { decodeDer, expectSequence, readBitStringBytes } from "./der-reader.js";
 import {
   backdateSeconds,
   generateSerialNumber,

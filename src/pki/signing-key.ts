@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, sign as signData, type KeyObject } from "node:crypto";
-import { derNull, objectIdentifier, sequence } from "./der.js";
+import { derNull, objectIdentifier, sequence } from "./der-writer.js";
 import { Oid } from "./oids.js";
 
 /**

@@ -1,13 +1,6 @@
 import { isIP } from "node:net";
-import {
-  DerError,
-  TagClass,
-  expectSequence,
-  ia5String,
-  implicitPrimitive,
-  sequence,
-  type DerNode,
-} from "./der.js";
+import { DerError, TagClass, expectSequence, type DerNode } from "./der-reader.js";
+import { ia5String, implicitPrimitive, sequence } from "./der-writer.js";
 import { readUriSan } from "./uri-san.js";
 
 /** SANs by type. Values are as requested (policy normalises DNS case before matching). */

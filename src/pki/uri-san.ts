@@ -5,7 +5,7 @@
  * backtick, user info, an empty fragment) would make csr-signer and its readers disagree about the
  * identity in a certificate. Anything outside the subset is refused rather than normalised.
  */
-import { DerError } from "./der.js";
+import { DerError } from "./der-reader.js";
 
 // RFC 3986 appendix A, with three restrictions where Go's URL.String() would not give the text back:
 // the scheme is lower case (Go lower-cases it), there is no userinfo (Go re-escapes it) and a

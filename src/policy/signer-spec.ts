@@ -6,12 +6,11 @@
  * is what the controller trusts.
  */
 import { parseCidr } from "./ip-addresses.js";
-import { isKubernetesUsage, usagesNeverIssuedToLeaves, type KubernetesUsage } from "../pki/key-usages.js";
+import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
+import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
 import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
-
-/** Names that belong to Kubernetes (rootcacertpublisher) and Istio (istiod's own root publisher). */
-export const reservedConfigMapNames = ["kube-root-ca.crt", "istio-ca-root-cert"];
+import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
 
 export class SignerSpecError extends Error {
   constructor(
@@ -370,38 +369,4 @@ function parseLabelSelector(raw: unknown, field: string): LabelSelector {
     ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}),
     ...(matchExpressions.length ? { matchExpressions } : {}),
   };
-}
-
-export function labelSelectorMatches(
-  selector: LabelSelector,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
-    if (labels[key] !== value) return false;
-  for (const expression of selector.matchExpressions ?? []) {
-    const present = Object.hasOwn(labels, expression.key);
-    const value = labels[expression.key];
-    const values = expression.values ?? [];
-    if (expression.operator === "In" && !(present && values.includes(value!))) return false;
-    if (expression.operator === "NotIn" && present && values.includes(value!)) return false;
-    if (expression.operator === "Exists" && !present) return false;
-    if (expression.operator === "DoesNotExist" && present) return false;
-  }
-  return true;
-}
-
-/**
- * Groups outside system: that clusters bind to cluster-admin: kubeadm (1.29+) binds the
- * cluster-admin ClusterRole to kubeadm:cluster-admins, the group of its admin.conf.
- */
-const reservedNamesOutsideSystem: ReadonlySet<string> = new Set(["kubeadm:cluster-admins"]);
-
-/**
- * Names Kubernetes gives meaning to: system:masters and everything else under system:, and
- * kubeadm:cluster-admins; in any case and with surrounding spaces (a consumer that trims or folds
- * case must not see a privileged name).
- */
-export function isReservedName(value: string): boolean {
-  const normalised = value.trim().toLowerCase();
-  return normalised.startsWith("system:") || reservedNamesOutsideSystem.has(normalised);
 }

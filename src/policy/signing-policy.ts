@@ -3,15 +3,16 @@
  * the controller resolves the tenant namespaces (names plus selector matches) beforehand.
  * Every decision carries the rule (a Signer spec field) that made it.
  */
-import { describePublicKey, keyRejection, type CertificateRequest } from "../pki/certificate-request.js";
+import { describePublicKey, type CertificateRequest } from "../pki/certificate-request.js";
 import type { IssuanceGrant } from "../pki/issuance.js";
+import { keyRejection } from "../pki/key-allow-list.js";
 import { intersectUsages } from "../pki/key-usages.js";
 import type { NameAttribute } from "../pki/names.js";
 import { parsePlainMailbox } from "./email-address.js";
 import { ipRangeContains, parseCidr } from "./ip-addresses.js";
 import type { SigningRefusalReason } from "../api/reasons.js";
 import type { SignerSpec } from "../api/signer.js";
-import { isReservedName } from "./signer-spec.js";
+import { isReservedName } from "./reserved-names.js";
 import {
   invalidDnsNameMessage,
   invalidEmailAddressMessage,

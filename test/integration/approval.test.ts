@@ -8,7 +8,8 @@ import {
 } from "@kubernetes/client-node";
 import type { DistinguishedName } from "../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
-import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
+import { apiErrorCode } from "../../src/kube/client.js";
+import { mergePatch } from "../support/kube-client.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { compileKubeletServingSettings } from "../../src/policy/kubelet-serving-settings.js";
 import {

@@ -1,11 +1,12 @@
 import { expect } from "chai";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { CsrReconciler, type CsrObject } from "../../src/controller/csr-reconciler.js";
+import type { CsrObject } from "../../src/controller/csr-object.js";
+import { CsrReconciler } from "../../src/controller/csr-reconciler.js";
 import { ControllerMetrics } from "../../src/controller/metrics.js";
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
 import { KubeApi } from "../../src/kube/api-client.js";
-import { kubernetesCsrApi } from "../../src/kube/csr-api.js";
-import { silentLogger } from "../../src/logger.js";
+import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
+import { silentLogger } from "../support/silent-logger.js";
 import {
   createTestLeafCertificate,
   makeTestCertificateAuthority,

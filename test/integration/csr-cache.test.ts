@@ -24,11 +24,11 @@ import {
 import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer, type ListResult } from "../../src/kube/informer.js";
-import type { CsrObject } from "../../src/controller/csr-reconciler.js";
+import type { CsrObject } from "../../src/controller/csr-object.js";
 import { cachedCsr } from "../../src/controller/csr-cache.js";
 import { appendConditionPatch } from "../../src/controller/condition-patch.js";
 import { KubeApi } from "../../src/kube/api-client.js";
-import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/kube/csr-api.js";
+import { kubernetesApprovalApi, kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
 import { controlPlane } from "./setup.js";
 
 const padding = 1_300_000;

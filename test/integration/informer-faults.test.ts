@@ -27,7 +27,7 @@ import {
 import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer } from "../../src/kube/informer.js";
-import type { CsrObject } from "../../src/controller/csr-reconciler.js";
+import type { CsrObject } from "../../src/controller/csr-object.js";
 import { controlPlane } from "./setup.js";
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";

@@ -6,7 +6,8 @@
  */
 import { expect } from "chai";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { apiErrorCode, mergePatch } from "../../src/kube/client.js";
+import { apiErrorCode } from "../../src/kube/client.js";
+import { mergePatch } from "../support/kube-client.js";
 import { compileKubeletServingSettings } from "../../src/policy/kubelet-serving-settings.js";
 import type { SubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
 import { buildTestCertificateRequest, testKey } from "../support/pki.js";

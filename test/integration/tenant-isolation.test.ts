@@ -22,7 +22,7 @@ import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { maximumCertificateAuthorityFileBytes } from "../../src/pki/certificate-authority.js";
-import { mergePatch } from "../../src/kube/client.js";
+import { mergePatch } from "../support/kube-client.js";
 import { controlPlane } from "./setup.js";
 
 type TestAuthority = Awaited<ReturnType<typeof makeTestCertificateAuthority>>;

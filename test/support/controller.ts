@@ -12,7 +12,8 @@ import {
   type KubeConfig,
   type V1CertificateSigningRequest,
 } from "@kubernetes/client-node";
-import { SignerController, type ControllerOptions } from "../../src/controller/controller.js";
+import type { ControllerOptions } from "../../src/controller/controller-options.js";
+import { SignerController } from "../../src/controller/controller.js";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { jsonLogger, type Logger } from "../../src/logger.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";

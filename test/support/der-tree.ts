@@ -1,7 +1,7 @@
 /**
  * A mutable ASN.1 tree for the parser-differential test: honest structures are built as trees,
  * mutated at the encoding level (tags, lengths, BER forms, duplicated or missing elements, stray
- * bytes), then encoded. Deliberately independent of src/pki/der.ts, whose reader is under test.
+ * bytes), then encoded. Deliberately independent of src/pki/der-reader.ts, the reader under test.
  */
 
 export interface DerTree {

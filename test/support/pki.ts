@@ -12,7 +12,7 @@ import {
   set,
   smallInteger,
   tlv,
-} from "../../src/pki/der.js";
+} from "../../src/pki/der-writer.js";
 import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
 import { Oid } from "../../src/pki/oids.js";
 import { encodePem } from "../../src/pki/pem.js";

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { kubeConfigForClientCertificate } from "../../../src/kube/client.js";
+import { kubeConfigForClientCertificate } from "../kube-client.js";
 import { openssl } from "../openssl.js";
 
 /** The control plane's certificates and keys, in `dir`. */

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { SignerRegistry, type SecretObject } from "../../../src/controller/signer-registry.js";
+import type { SecretObject } from "../../../src/controller/ca-source.js";
+import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import type { SignerObject } from "../../../src/api/signer.js";
 import {
   cacertsFiles,

@@ -4,7 +4,7 @@ import {
   statusWriteDelayMs,
   type SignerStatusFacts,
 } from "../../../src/controller/signer-status.js";
-import type { ActiveSigner } from "../../../src/controller/signer-registry.js";
+import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
 
 const now = new Date("2026-06-01T12:00:00Z");
 const facts: SignerStatusFacts = {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
-import { silentLogger } from "../../../src/logger.js";
+import { silentLogger } from "../../support/silent-logger.js";
 
 /** A stand-in writer that counts the Events it is given. */
 function countingApi(): { api: EventWriter; sent: string[] } {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { cutLongStrings, LongStringCutter, omittedStringBytes } from "../../../src/kube/long-strings.js";
+import { LongStringCutter, omittedStringBytes } from "../../../src/kube/long-strings.js";
+import { cutLongStrings } from "../../support/long-strings.js";
 
 describe("cutLongStrings (long JSON string values cut before parsing)", () => {
   const cut = (value: unknown, max: number): unknown =>

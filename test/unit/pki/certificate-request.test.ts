@@ -1,12 +1,8 @@
 import { expect } from "chai";
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { sequence } from "../../../src/pki/der.js";
-import {
-  CertificateRequestError,
-  defaultKeyAllowList,
-  keyRejection,
-  parseCertificateRequest,
-} from "../../../src/pki/certificate-request.js";
+import { sequence } from "../../../src/pki/der-writer.js";
+import { CertificateRequestError, parseCertificateRequest } from "../../../src/pki/certificate-request.js";
+import { defaultKeyAllowList, keyRejection } from "../../../src/pki/key-allow-list.js";
 import { Oid } from "../../../src/pki/oids.js";
 import { encodePem } from "../../../src/pki/pem.js";
 import { handMadeRequests } from "../../support/differential-corpus.js";

@@ -1,17 +1,14 @@
 import { expect } from "chai";
+import { DerError, decodeDer, readNamedBits, readObjectIdentifier } from "../../../src/pki/der-reader.js";
 import {
-  DerError,
-  decodeDer,
   namedBitString,
   objectIdentifier,
-  readNamedBits,
-  readObjectIdentifier,
-  readTime,
   sequence,
   time,
   unsignedInteger,
-} from "../../../src/pki/der.js";
+} from "../../../src/pki/der-writer.js";
 import { readString } from "../../../src/pki/der-strings.js";
+import { readTime } from "../../support/der-time.js";
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { parseCertificateRequest } from "../../../src/pki/certificate-request.js";
 import { issueLeafCertificate, type IssuanceGrant } from "../../../src/pki/issuance.js";
 import { Oid } from "../../../src/pki/oids.js";
-import { kubernetesUsages, type KubernetesUsage } from "../../../src/pki/key-usages.js";
+import { kubernetesUsages, type KubernetesUsage } from "../../../src/api/usages.js";
 import {
   buildTestCertificateRequest,
   caTrueExtension,

@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { booleanTrue, objectIdentifier, sequence, tlv } from "../../../src/pki/der.js";
+import { booleanTrue, objectIdentifier, sequence, tlv } from "../../../src/pki/der-writer.js";
 import { CertificateRequestError, parseCertificateRequest } from "../../../src/pki/certificate-request.js";
 import { issueLeafCertificate } from "../../../src/pki/issuance.js";
 import { Oid } from "../../../src/pki/oids.js";

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { labelSelectorMatches, parseSignerSpec, SignerSpecError } from "../../../src/policy/signer-spec.js";
+import { labelSelectorMatches } from "../../../src/policy/label-selector.js";
+import { parseSignerSpec, SignerSpecError } from "../../../src/policy/signer-spec.js";
 import { thrownBy } from "../../support/errors.js";
 
 const minimal = {

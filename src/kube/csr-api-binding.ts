@@ -1,9 +1,8 @@
 /**
- * The CSR reconciler's and approver's API access (CsrApi, ApprovalApi) bound to KubeApi: reads,
- * status and approval patches, and SubjectAccessReviews.
+ * The CSR reconciler's and approver's API access (CsrApi, ApprovalApi of controller/csr-api.ts) bound to
+ * KubeApi: reads, status and approval patches, and SubjectAccessReviews.
  */
-import type { ApprovalApi } from "../controller/approver.js";
-import type { CsrApi } from "../controller/csr-api.js";
+import type { ApprovalApi, CsrApi } from "../controller/csr-api.js";
 import type { CsrObject } from "../controller/csr-object.js";
 import { patchContentType, type KubeApi, type PatchContentType } from "./api-client.js";
 import { apiErrorCode } from "./client.js";
