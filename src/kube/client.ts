@@ -1,7 +1,6 @@
 /**
  * The kubeconfig side of API access, shared by the controller, the CLI and the tests: a KubeConfig
- * whose connections are pooled and rate limited, one built from in-memory PEM material, and reading
- * API errors (ours, KubeApiError, and client-node's: the tests use client-node's generated clients).
+ * whose connections are pooled and rate limited, and reading API errors (ours, KubeApiError, and client-node's: the tests use client-node's generated clients).
  */
 import { ApiException, KubeConfig, type RequestContext } from "@kubernetes/client-node";
 import { TokenBucket } from "./token-bucket.js";
