@@ -201,7 +201,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         `per-CSR differences do not depend on it. ` +
         `With the ${thousands(cacheCsrs)} pending CSRs, the child wrote ${thousands(pending.events?.WaitingApproval ?? 0)} WaitingApproval ` +
         `Events in the ${ms(pending.settleMs + (probe?.waitedMs ?? 0))} after /readyz (the recorder's own budget, 5/s with repeats and ` +
-        `overflow dropped, inside the 50 QPS limiter), reported not ready in ${notReadyShare(pending)} of the samples after its first ` +
+        `overflow dropped, outside the 50 QPS client limit), reported not ready in ${notReadyShare(pending)} of the samples after its first ` +
         `ready, and a fresh CSR created and approved by istiod then ${probe?.issuedMs === undefined ? `got no certificate within ${ms(probe?.waitedMs ?? Number.NaN)}` : `got its certificate after ${ms(probe.issuedMs)}`}. ` +
         `Child warnings/errors: ${[baseline, foreign, pending].every((run) => run.warnings.size === 0) ? "none" : [baseline, foreign, pending].map((run) => `${run.label}: ${[...run.warnings].map(([m, c]) => `${c}× ${m}`).join("; ") || "none"}`).join("; ")}.`,
       "",
@@ -211,9 +211,8 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
   const primary = throughput[0];
   if (primary) {
     const unlimited = throughput.find((r) => r.qps === 0);
-    const writesPerCertificate =
-      (Object.values(primary.events).reduce((a, b) => a + b, 0) + primary.issued) /
-      Math.max(1, primary.issued);
+    // Events do not take client-limit tokens (the recorder has its own budget): one status patch each.
+    const writesPerCertificate = 1;
     const limitBound = primary.qps > 0 ? primary.qps / writesPerCertificate : Infinity;
     const serverCpu = (r: ThroughputResult): number => (r.cpu["kube-apiserver"] ?? 0) + (r.cpu.etcd ?? 0);
     sentences.push(
@@ -224,8 +223,8 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     );
     if (primary.perSecond >= 0.8 * limitBound)
       sentences.push(
-        `That is the client rate limit at work: ${writesPerCertificate.toFixed(1)} API writes per certificate ` +
-          `(status patch + Events) cap it at ${limitBound.toFixed(0)}/s, whatever the signing speed.`,
+        `That is the client rate limit at work: one status patch per certificate (Events have a budget of their own) ` +
+          `caps it at ${limitBound.toFixed(0)}/s after the burst, whatever the signing speed.`,
       );
     if (unlimited && unlimited !== primary)
       sentences.push(
