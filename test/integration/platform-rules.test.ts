@@ -15,6 +15,7 @@ import {
   type V1CertificateSigningRequest,
 } from "@kubernetes/client-node";
 import { apiErrorStatus, type ApiErrorStatus } from "../../src/kube/client.js";
+import { createSelfSignedEcCa } from "../support/control-plane/certificates.js";
 import { openssl } from "../support/openssl.js";
 import {
   asServiceAccount,
@@ -336,31 +337,9 @@ function ignoreNotFound(error: unknown): void {
 }
 
 async function createTestCa(dir: string): Promise<{ certificatePath: string; keyPath: string }> {
-  const certificatePath = path.join(dir, "test-ca.crt");
-  const keyPath = path.join(dir, "test-ca.key");
-  openssl([
-    "req",
-    "-x509",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    keyPath,
-    "-out",
-    certificatePath,
-    "-subj",
-    "/O=csr-signer tests/CN=platform rules test CA",
-    "-days",
-    "1",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign,cRLSign",
-  ]);
-  return { certificatePath, keyPath };
+  const base = path.join(dir, "test-ca");
+  createSelfSignedEcCa(base, "/O=csr-signer tests/CN=platform rules test CA", 1);
+  return { certificatePath: `${base}.crt`, keyPath: `${base}.key` };
 }
 
 /** A PKCS#10 request shaped like istiod's for a workload: EC P-256, empty subject, one SPIFFE URI SAN. */

@@ -26,8 +26,8 @@ export interface Pki {
 export function createPki(dir: string): Pki {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = (name: string): string => path.join(dir, name);
-  createCa(file("serving-ca"), "csr-signer-test serving CA");
-  createCa(file("client-ca"), "csr-signer-test client CA");
+  createSelfSignedEcCa(file("serving-ca"), "/CN=csr-signer-test serving CA", 7);
+  createSelfSignedEcCa(file("client-ca"), "/CN=csr-signer-test client CA", 7);
   // SEC1 ("EC PRIVATE KEY"): --service-account-key-file does not read PKCS#8 ("PRIVATE KEY").
   openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", file("service-account.key")]);
   issueLeaf({
@@ -87,8 +87,8 @@ function issueClientCertificate(
   };
 }
 
-/** Self-signed EC P-256 CA at `<base>.crt` / `<base>.key`. */
-function createCa(base: string, commonName: string): void {
+/** Self-signed EC P-256 CA at `<base>.crt` / `<base>.key`, valid for `days`. */
+export function createSelfSignedEcCa(base: string, subject: string, days: number): void {
   openssl([
     "req",
     "-x509",
@@ -103,9 +103,9 @@ function createCa(base: string, commonName: string): void {
     "-out",
     `${base}.crt`,
     "-subj",
-    `/CN=${commonName}`,
+    subject,
     "-days",
-    "7",
+    String(days),
     "-sha256",
     "-addext",
     "basicConstraints=critical,CA:TRUE",
