@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApi } from "../kube/api-client.js";
+import { canonicalJson } from "../kube/canonical-json.js";
 import { apiErrorCode, apiErrorStatus, describeError } from "../kube/client.js";
 import { clusterTrustBundleName } from "./trust-bundle.js";
 
@@ -31,10 +32,8 @@ interface ConfigMapContent {
 
 /** SHA-256 over a ConfigMap's data and binaryData, independent of key order. */
 export function configMapContentDigest({ data, binaryData }: ConfigMapContent): string {
-  const sorted = (entries: Record<string, string> | undefined): [string, string][] =>
-    Object.entries(entries ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash("sha256")
-    .update(JSON.stringify([sorted(data), sorted(binaryData)]))
+    .update(canonicalJson({ data: data ?? {}, binaryData: binaryData ?? {} }))
     .digest("hex");
 }
 

@@ -3,6 +3,7 @@
  * signing) and what its status says now; undefined when what it says is current.
  */
 import type { ParsedCertificate } from "../pki/certificate.js";
+import { canonicalJson } from "../kube/canonical-json.js";
 import { kubernetesTime } from "../kube/time.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { CertificateSummary, RecordedRoot, SignerCondition, SignerStatus } from "../api/signer.js";
@@ -97,15 +98,6 @@ function comparable(status: SignerStatus): string {
     ...status,
     conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
   });
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  const entries = Object.entries(value)
-    .filter(([, entry]) => entry !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(",")}}`;
 }
 
 function summarize(certificate: ParsedCertificate): CertificateSummary {

@@ -3,8 +3,8 @@
  * client-node's generated clients run each request and response through a generic ObjectSerializer
  * (a walk over its type map, Dates rebuilt), a fetch with web streams, and a fresh undici Agent plus
  * RequestContext per call: the largest share of the controller's CPU per certificate outside signing.
- * Here a call is one undici `request` on the kubeconfig's pooled dispatcher, JSON.stringify out and
- * JSON.parse in. Authentication and TLS still come from the KubeConfig (client-node's
+ * Here a call goes straight on the kubeconfig's pooled dispatcher (lists and watches as a byte
+ * stream), JSON.stringify out and JSON.parse in. Authentication and TLS still come from the KubeConfig (client-node's
  * applySecurityAuthentication, so kubeconfig auth providers, exec plugins, token files and the
  * tests' impersonation all keep working); only the result is cached for a few seconds.
  */
@@ -233,7 +233,7 @@ export class KubeApi {
     const server = this.kubeConfig.getCurrentCluster()?.server;
     if (!server) throw new Error("no current cluster in the kubeconfig");
     const context = new RequestContext(server, HttpMethod.GET);
-    // The limiter's token for this request was taken in send().
+    // The limiter's token for this request was taken by the caller (exchange or stream).
     await authenticateUnthrottled(this.kubeConfig, context);
     const pooled = this.kubeConfig instanceof ConnectionReusingKubeConfig;
     const dispatcher =
