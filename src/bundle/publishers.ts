@@ -21,19 +21,20 @@ export const trustBundleLabel = "csr-signer.io/trust-bundle-of";
  */
 export interface ConfigMapObject {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
-  /** SHA-256 of data and binaryData (configMapContentDigest). */
+  /** SHA-256 of data, binaryData and immutable (configMapContentDigest). */
   contentDigest?: string;
 }
 
 interface ConfigMapContent {
   data?: Record<string, string>;
   binaryData?: Record<string, string>;
+  immutable?: boolean;
 }
 
-/** SHA-256 over a ConfigMap's data and binaryData, independent of key order. */
-export function configMapContentDigest({ data, binaryData }: ConfigMapContent): string {
+/** SHA-256 over a ConfigMap's data, binaryData and immutable flag, independent of key order. */
+export function configMapContentDigest({ data, binaryData, immutable }: ConfigMapContent): string {
   return createHash("sha256")
-    .update(canonicalJson({ data: data ?? {}, binaryData: binaryData ?? {} }))
+    .update(canonicalJson({ data: data ?? {}, binaryData: binaryData ?? {}, immutable: immutable === true }))
     .digest("hex");
 }
 
@@ -139,13 +140,32 @@ export class TrustBundlePublisher {
           continue;
         }
         if (code === 404) continue; // namespace just deleted
+        const message = apiErrorStatus(error)?.message ?? "";
         // A terminating namespace refuses new content with 403; any other 403 is missing RBAC.
-        if (code === 403 && /being terminated/.test(apiErrorStatus(error)?.message ?? "")) continue;
+        if (code === 403 && /being terminated/.test(message)) continue;
+        // Refusals a tenant can cause in its own namespace (its copy made immutable: 422; its
+        // ConfigMap quota spent: 403): reported, never holding back a rotation for every tenant.
+        if (code === 422 || (code === 403 && /exceeded quota/.test(message))) {
+          if (code === 422 && existing && (await this.recreate(namespace, target.name, body))) continue;
+          problems.push(`writing ConfigMap ${namespace}/${target.name}: ${describeError(error)}`);
+          continue;
+        }
         complete = false;
         problems.push(`writing ConfigMap ${namespace}/${target.name}: ${describeError(error)}`);
       }
     }
     return { complete, problems };
+  }
+
+  /** Replaces an immutable copy of ours by deleting and creating it; false when that fails too. */
+  private async recreate(namespace: string, name: string, body: object): Promise<boolean> {
+    try {
+      await this.api.delete(`${configMapsPath(namespace)}/${name}`);
+      await this.api.create(configMapsPath(namespace), body);
+      return true;
+    } catch {
+      return false; // the caller reports the first refusal, which says why
+    }
   }
 
   /**

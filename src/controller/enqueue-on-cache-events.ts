@@ -29,9 +29,10 @@ export function enqueueOnCacheEvents(
   });
   // An edited or deleted copy is put back at once; a copy of a deleted Signer is withdrawn. The label
   // names the publisher only as it is now: a tenant may have moved it to another Signer (or to none),
-  // so the Signers publishing into that namespace (or under that signer name) look too.
+  // so the Signers publishing into that namespace (or under that signer name) look too; only those,
+  // so a tenant's writes to its own labelled ConfigMaps cost no round of every other Signer.
   caches.configMaps.on((_, configMap) =>
-    signers([publisherOf(configMap), ...registry.concerning(configMap.metadata?.namespace ?? "")]),
+    signers([publisherOf(configMap), ...registry.publishingInto(configMap.metadata?.namespace ?? "")]),
   );
   caches.clusterTrustBundles.on((_, bundle) =>
     signers([publisherOf(bundle), registry.forSignerName(bundle.spec?.signerName ?? "")?.objectName]),

@@ -120,6 +120,13 @@ export class SignerRegistry {
     return this.all().flatMap((s) => (s.spec?.certificateAuthority.path ? [s.objectName] : []));
   }
 
+  /** Object names of the Signers whose tenants include `namespace` now (they publish into it). */
+  publishingInto(namespace: string): string[] {
+    return this.all().flatMap(({ objectName, spec }) =>
+      spec && this.tenantNamespaces(spec).has(namespace) ? [objectName] : [],
+    );
+  }
+
   /** Object names of the Signers whose tenants a change of Namespace `name` may change. */
   concerning(namespace: string): string[] {
     return this.all().flatMap(({ objectName, spec }) =>

@@ -182,7 +182,8 @@ export class LeaderElector {
     // own clock. The holder's renewTime is another machine's clock; trusting it would let a follower
     // whose clock runs ahead take over from a leader that is still renewing.
     const record = `${holder ?? ""} ${spec.renewTime ?? ""} ${lease.metadata?.resourceVersion ?? ""}`;
-    if (this.observed?.record !== record) this.observed = { record, at: now };
+    // Seen when the answer arrived, not when it was asked for: a slow read must not age the Lease.
+    if (this.observed?.record !== record) this.observed = { record, at: this.now() };
     const expiresAt = this.observed.at + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder && holder !== identity && now < expiresAt) {
       this.setLeading(false);

@@ -369,6 +369,21 @@ describe("trust bundles and CA rotation without restarts", function () {
       expect(await bundleIn(namespaceF)).to.equal(expected);
     });
 
+    it("replaces its copy when a tenant makes it immutable with other content (a 422 must not stall publication)", async () => {
+      const namespaceG = `bundles-g-${suffix}`;
+      await core.createNamespace({
+        body: { metadata: { name: namespaceG, labels: { [tenantLabel]: "yes" } } },
+      });
+      const expected = await waitForBundle(namespaceG, () => true, "appear");
+      const copy = await core.readNamespacedConfigMap({ name: configMapName, namespace: namespaceG });
+      copy.immutable = true;
+      copy.data = { "ca.crt": "-----BEGIN CERTIFICATE-----\nTAMPERED\n-----END CERTIFICATE-----\n" };
+      await core.replaceNamespacedConfigMap({ name: configMapName, namespace: namespaceG, body: copy });
+      await waitForBundle(namespaceG, (pem) => pem === expected, "be put back");
+      const restored = await core.readNamespacedConfigMap({ name: configMapName, namespace: namespaceG });
+      expect(restored.immutable ?? false).to.equal(false);
+    });
+
     it("leaves a terminating namespace alone, and never clobbers a ConfigMap it does not own", async () => {
       const namespaceC = `bundles-c-${suffix}`;
       await core.createNamespace({

@@ -148,6 +148,32 @@ describe("LeaderElector (client-go's Lease semantics, on a manual clock)", () =>
     await candidate.stop();
   });
 
+  it("a Lease read that took 9 s ages from when its answer arrived, not from when it was asked for", async () => {
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const store = new MemoryLeaseStore();
+    store.seed({
+      metadata: { name: "csr-signer", namespace: "csr-signer" },
+      spec: { holderIdentity: "a", leaseDurationSeconds: 15, renewTime: "2026-12-01T00:00:00.000000Z" },
+    });
+    let slowReads = 1;
+    const slow: LeaseStore = {
+      read: async () => {
+        if (slowReads-- > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, 9_000));
+        return store.read();
+      },
+      create: (lease) => store.create(lease),
+      replace: (lease) => store.replace(lease),
+    };
+    const follower = elector(slow, clock, "b");
+    follower.candidate.start();
+    // Seen at 9 s: expires at 24 s by this instance's clock, not at 15 s.
+    await clock.advanceSettling(20_000);
+    expect(follower.candidate.isLeader).to.equal(false);
+    await clock.advanceSettling(6_000);
+    expect(follower.candidate.isLeader).to.equal(true);
+    await follower.candidate.stop();
+  });
+
   it("a follower whose clock runs 20 s ahead never takes over from a leader that keeps renewing", async () => {
     const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
     const ahead = { now: () => clock.now() + 20_000, setTimeout: clock.setTimeout.bind(clock) };
