@@ -26,6 +26,7 @@ USER 65532:65532
 EXPOSE 8080 8081
 # --optimize-for-size: V8 favours memory over speed; above all its young generation stays at ~3 MiB
 # instead of growing to 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does
-# not leave the heap, and RSS, at a high-water mark: with 10,000 cached CSRs ~115 MiB RSS instead of
-# ~225-275 MiB, for ~14 % more CPU per certificate (BENCHMARKS.md). The benchmarks read these flags here.
+# not leave the heap, and RSS, at a high-water mark: with 10,000 cached CSRs 106-117 MiB RSS instead of
+# 224-276 MiB, at a CPU cost within the noise on a quiet machine (+14 % in one loaded-machine series;
+# BENCHMARKS.md). The benchmarks read these flags here.
 ENTRYPOINT ["node", "--optimize-for-size", "dist/csr-signer.mjs"]

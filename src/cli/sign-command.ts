@@ -35,6 +35,8 @@ starting with "system:", and kubeadm:cluster-admins, the group kubeadm binds to 
 any case, spaces around it ignored) is refused, because the API server would grant it those rights.
 
 Options:
+  --ca DIR            CA folder (cacerts or kubernetes.io/tls layout; required)
+  --csr FILE          the PKCS#10 request; - or absent: standard input
   --usages LIST       comma-separated Kubernetes usage names
                       (default "digital signature,key encipherment,server auth")
   --duration DURATION lifetime, e.g. 24h (default 24h; at least 10m; never beyond the
