@@ -80,7 +80,7 @@ export async function caRequest(args: string[], io: CommandIo): Promise<void> {
       { overwrite: values.force, privateFiles: [] },
     );
     io.stdout(
-      `${values["existing-key"] ? "using the" : "generated a"} ${key.description} key in the token; wrote ${out}\n` +
+      `${values["existing-key"] ? "used the key" : "generated a key"} in the token (${key.description}); wrote ${out}\n` +
         `subject:     ${formatName(subject)}\n` +
         `next: csr-signer ca sign-intermediate --root <root folder> --csr ${out} --out <cacerts folder>\n`,
     );

@@ -1,5 +1,15 @@
+import { execFileSync } from "node:child_process";
 import { createPublicKey, randomBytes, X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -14,6 +24,7 @@ import { runCliInProcess as cli } from "../../support/cli.js";
 import { openssl } from "../../support/openssl.js";
 import { opensslRequest, opensslText, opensslVerify } from "../../support/pki.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../../support/softhsm.js";
+import { repositoryRoot } from "../../support/testbin.js";
 
 describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-intermediate)", function () {
   this.timeout(60_000);
@@ -65,7 +76,7 @@ describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-inter
       join(dir, "intermediate.csr"),
     ]);
     expect(requested.exitCode, requested.stderr).to.equal(0);
-    expect(requested.stdout).to.contain("generated a ECDSA-P-256/SHA-256 (PKCS#11) key in the token");
+    expect(requested.stdout).to.contain("generated a key in the token (ECDSA-P-256/SHA-256 (PKCS#11))");
     expect(requested.stdout + requested.stderr).not.to.contain(token.userPin);
     const requestPem = readFileSync(join(dir, "intermediate.csr"), "utf8");
     expect(openssl(["req", "-verify", "-noout", "-subject"], requestPem)).to.match(/cluster-1 intermediate/);
@@ -334,5 +345,40 @@ describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-inter
     expect((await cli(["--help"])).stdout)
       .to.contain("ca request")
       .and.to.contain("ca sign-intermediate");
+  });
+
+  it("the bundle (hack/bundle.mjs) carries pkcs11.node beside it and generates in the token with no node_modules around", () => {
+    const built = mkdtempSync(join(tmpdir(), "csr-signer-bundle-"));
+    try {
+      execFileSync(process.execPath, [
+        join(repositoryRoot, "hack", "bundle.mjs"),
+        `--outfile=${join(built, "csr-signer.mjs")}`,
+      ]);
+      // Only the two files the image copies, in a folder with no node_modules on the resolution path.
+      const image = join(built, "image", "dist");
+      mkdirSync(image, { recursive: true });
+      for (const file of ["csr-signer.mjs", "pkcs11.node"])
+        copyFileSync(join(built, file), join(image, file));
+      const output = execFileSync(
+        process.execPath,
+        [
+          join(image, "csr-signer.mjs"),
+          "ca",
+          "request",
+          ...tokenFlags(),
+          "--pkcs11-key-label",
+          "bundled",
+          "--out",
+          join(dir, "bundled.csr"),
+        ],
+        { cwd: join(built, "image"), encoding: "utf8", env: { ...process.env, NODE_PATH: "" } },
+      );
+      expect(output).to.contain("generated a key in the token");
+      expect(openssl(["req", "-verify", "-noout"], readFileSync(join(dir, "bundled.csr"), "utf8"))).to.equal(
+        "",
+      );
+    } finally {
+      rmSync(built, { recursive: true, force: true });
+    }
   });
 });
