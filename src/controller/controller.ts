@@ -17,6 +17,7 @@ import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerOptions } from "./controller-options.js";
 import type { CsrObject } from "./csr-object.js";
+import { CsrFirstSeen } from "./csr-first-seen.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
@@ -36,6 +37,8 @@ const defaultLeaseName = "csr-signer";
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
+  /** When each CSR in flight was first seen: the start of csr_signer_issuance_latency_seconds. */
+  private readonly firstSeen = new CsrFirstSeen();
   readonly registry: SignerRegistry;
   readonly progress: ProgressMonitor;
   private readonly informers: ControllerInformers;
@@ -98,6 +101,7 @@ export class SignerController {
       events,
       metrics: this.metrics,
       environment,
+      firstSeen: this.firstSeen,
     });
     this.csrReconciler = csrSide.reconciler;
     this.cleaner = csrSide.cleaner;
@@ -175,6 +179,7 @@ export class SignerController {
       { csrs: this.csrQueue, signers: this.signerQueue },
       (csr) => this.csrReconciler.isOurs(csr),
       this.nodeAddresses,
+      this.firstSeen,
     );
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
