@@ -116,6 +116,12 @@ export class ControllerMetrics {
     labelNames: ["signer", "result"],
     registers: [this.registry],
   });
+  readonly meshConfigSyncs = new Counter({
+    name: "csr_signer_istio_mesh_config_syncs_total",
+    help: "Passes over an Istio mesh ConfigMap (--istio-mesh-config) by outcome: updated, unchanged, failed",
+    labelNames: ["configmap", "outcome"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",
