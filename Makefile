@@ -76,7 +76,7 @@ test-integration: deps testbin ## Integration tests against a real kube-apiserve
 	npm run --silent test:integration
 
 .PHONY: testbin-istio
-testbin-istio: ## Build (or reuse) Istio's pilot-discovery and pilot-agent in $CSR_SIGNER_CACHE (cold: 10-20 min)
+testbin-istio: ## Build (or reuse) Istio's pilot-discovery and pilot-agent in $CSR_SIGNER_CACHE (cold: 10-30 min)
 	hack/testbin/build.sh istio
 
 .PHONY: test-istio

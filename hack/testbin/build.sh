@@ -63,7 +63,7 @@ build_istio() { # pilot-discovery and pilot-agent in one `go install`, so shared
     return 0
   fi
   command -v go >/dev/null || { echo "testbin: Go 1.26 is needed to build Istio (https://go.dev/dl/)" >&2; exit 1; }
-  echo "testbin: building pilot-discovery and pilot-agent from istio.io/istio@$istio_version (cold: 10-20 min)..." >&2
+  echo "testbin: building pilot-discovery and pilot-agent from istio.io/istio@$istio_version (cold: 10-30 min)..." >&2
   local started=$SECONDS tmp="$istio_dir/.build.$$"
   mkdir -p "$tmp"
   # Outside any module (cd /), so no go.mod here can influence the build; nice: it is a background job.
