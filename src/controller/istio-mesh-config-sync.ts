@@ -8,8 +8,7 @@
  * logged and retried with backoff, and never touches signing.
  */
 import type { SignerObject } from "../api/signer.js";
-import { caCertificatesBlock } from "../bundle/istio-mesh-config.js";
-import { replaceCaCertificates } from "../bundle/istio-mesh-config.js";
+import { caCertificatesBlock, replaceCaCertificates } from "../bundle/istio-mesh-config.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { KubeApi } from "../kube/api-client.js";
 import type { Logger } from "../logger.js";
