@@ -26,6 +26,7 @@ endif
 TESTBIN_DIRS := $(shell hack/testbin/build.sh --print-dir)
 export KUBE_BIN_DIR := $(patsubst KUBE_BIN_DIR=%,%,$(filter KUBE_BIN_DIR=%,$(TESTBIN_DIRS)))
 export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TESTBIN_DIRS)))
+export ISTIO_BIN_DIR := $(patsubst ISTIO_BIN_DIR=%,%,$(filter ISTIO_BIN_DIR=%,$(TESTBIN_DIRS)))
 
 # SoftHSM2, the PKCS#11 token of the HSM tests: the system's, else the Debian packages unpacked into the
 # cache by hack/softhsm2/ensure.sh (`make softhsm2`).
@@ -90,8 +91,16 @@ test-differential: deps x509-oracle ## Only the parser-differential test; longer
 test-integration: deps testbin softhsm2 ## Integration tests against a real kube-apiserver and etcd
 	npm run --silent test:integration
 
+.PHONY: testbin-istio
+testbin-istio: ## Build (or reuse) Istio's pilot-discovery and pilot-agent in $CSR_SIGNER_CACHE (cold: 10-30 min)
+	hack/testbin/build.sh istio
+
+.PHONY: test-istio
+test-istio: deps testbin testbin-istio ## The Istio end-to-end tier alone: real istiod and pilot-agents against csr-signer
+	npm run --silent test:istio
+
 .PHONY: test
-test: lint test-unit test-integration ## Everything: lint, unit and integration tests
+test: lint test-unit test-integration test-istio ## Everything: lint, unit, integration and Istio end-to-end tests
 
 .PHONY: bench-sign
 bench-sign: deps softhsm2 ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs; the CA key in SoftHSM2 (PKCS#11) vs in memory

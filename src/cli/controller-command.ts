@@ -4,6 +4,7 @@ import { ConnectionReusingKubeConfig } from "../kube/client.js";
 import { jsonLogger, type LogLevel } from "../logger.js";
 import { SignerController } from "../controller/controller.js";
 import { parseGoDuration } from "../api/duration.js";
+import { parseMeshConfigMapRef } from "../controller/istio-mesh-config-sync.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
 import { defaultCleanupIntervalMs } from "../policy/csr-cleanup.js";
@@ -83,6 +84,13 @@ Clean-up of CSRs our signers and approvers handled:
   --cleanup-finished D                issued, denied or failed, after the condition (default 1h)
   --cleanup-pending D                 never approved nor denied, after creation (default 24h)
   --cleanup-approved-unsigned D       approved but never signed (default 24h)
+
+Istio:
+  --istio-mesh-config NS/NAME         keep meshConfig caCertificates in Istio's mesh ConfigMap NAME in
+                                      NS (key mesh) equal to \`csr-signer istio mesh-config\` for every
+                                      Signer, changing only that field; repeatable (one per revision,
+                                      e.g. istio-system/istio and istio-system/istio-canary). Needs get
+                                      and update on that ConfigMap. Default: none
 `;
 
 function booleanFlag(text: string, flag: string): boolean {
@@ -131,6 +139,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       "cleanup-finished": { type: "string", default: "1h" },
       "cleanup-pending": { type: "string", default: "24h" },
       "cleanup-approved-unsigned": { type: "string", default: "24h" },
+      "istio-mesh-config": { type: "string", multiple: true, default: [] },
     },
     strict: true,
   });
@@ -192,6 +201,11 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
         intervalMs: defaultCleanupIntervalMs,
       }
     : (false as const);
+  const istioMeshConfigs = values["istio-mesh-config"].map((value) => {
+    const ref = parseMeshConfigMapRef(value);
+    if (!ref) throw new UsageError(`--istio-mesh-config must be <namespace>/<configmap>, not "${value}"`);
+    return ref;
+  });
   const qps = positiveNumber(values["kube-api-qps"], "--kube-api-qps");
   const burst = positiveInteger(values["kube-api-burst"], "--kube-api-burst");
   let kubeConfig: ConnectionReusingKubeConfig;
@@ -225,6 +239,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     leaderElection,
     approval,
     cleanup,
+    istioMeshConfigs,
     leaseName: values["lease-name"],
     ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
     metricsAddress: values["metrics-address"],

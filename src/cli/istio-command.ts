@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
-import { computeTrustBundle } from "../bundle/trust-bundle.js";
+import { caCertificatesBlock } from "../bundle/istio-mesh-config.js";
 import { signerApiGroup, signerApiVersion, signerPlural, type RecordedRoot } from "../api/signer.js";
 import { KubeApi } from "../kube/api-client.js";
-import { parseSignerSpec } from "../policy/signer-spec.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
 
@@ -39,32 +38,20 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
       `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`,
     );
     const wanted = new Set(values.signer);
-    const entries: string[] = [];
-    const now = io.environment.now();
-    for (const item of list.items) {
-      const name = item.metadata?.name ?? "";
-      if (wanted.size > 0 && !wanted.has(name)) continue;
-      const spec = parseSignerSpec(item.spec, name);
-      // With no "current" roots every recorded root counts as leaving: exactly those still inside their
-      // overlap window (and unexpired) remain, which is the bundle the controller publishes.
-      const roots = item.status?.trustBundle?.roots ?? [];
-      const pem = computeTrustBundle([], roots, now, spec.trustBundle.overlapSeconds).pem;
-      if (pem === "") {
-        io.stderr(`csr-signer istio mesh-config: Signer ${name} has published no roots yet; skipped\n`);
-        continue;
-      }
-      entries.push(`- pem: |\n${indent(pem, 4)}  certSigners:\n  - ${spec.signerName}\n`);
-    }
-    io.stdout(`caCertificates:\n${entries.join("")}`);
+    const block = caCertificatesBlock(
+      list.items
+        .map((item) => ({
+          name: item.metadata?.name ?? "",
+          spec: item.spec,
+          roots: item.status?.trustBundle?.roots ?? [],
+        }))
+        .filter((signer) => wanted.size === 0 || wanted.has(signer.name)),
+      io.environment.now(),
+    );
+    for (const name of block.skipped)
+      io.stderr(`csr-signer istio mesh-config: Signer ${name} has published no roots yet; skipped\n`);
+    io.stdout(block.yaml);
   } finally {
     await kubeConfig.close();
   }
-}
-
-function indent(text: string, spaces: number): string {
-  return text
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => `${" ".repeat(spaces)}${line}\n`)
-    .join("");
 }

@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
 import type { CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { ApprovalSettings } from "./approver.js";
+import type { MeshConfigMapRef } from "./istio-mesh-config-sync.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -34,4 +35,8 @@ export interface ControllerOptions {
   waitingApprovalGraceMs?: number;
   /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
+  /** Istio mesh ConfigMaps whose meshConfig caCertificates are kept in sync (none by default). */
+  istioMeshConfigs?: readonly MeshConfigMapRef[];
+  /** How often those are re-checked besides after Signer changes (default 60 s). */
+  istioMeshConfigResyncMs?: number;
 }

@@ -17,11 +17,13 @@ import { TrustBundlePublisher } from "../bundle/publishers.js";
 import { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerOptions } from "./controller-options.js";
 import type { CsrObject } from "./csr-object.js";
+import { CsrFirstSeen } from "./csr-first-seen.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
 import { HttpEndpoints } from "./http-endpoints.js";
 import { ControllerInformers } from "./informers.js";
+import { IstioMeshConfigSync } from "./istio-mesh-config-sync.js";
 import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
@@ -36,6 +38,9 @@ const defaultLeaseName = "csr-signer";
 
 export class SignerController {
   readonly metrics = new ControllerMetrics();
+  /** When each CSR in flight was first seen: the start of csr_signer_issuance_latency_seconds. */
+  private readonly firstSeen = new CsrFirstSeen();
+  private readonly meshConfigSync: IstioMeshConfigSync;
   readonly registry: SignerRegistry;
   readonly progress: ProgressMonitor;
   private readonly informers: ControllerInformers;
@@ -98,6 +103,7 @@ export class SignerController {
       events,
       metrics: this.metrics,
       environment,
+      firstSeen: this.firstSeen,
     });
     this.csrReconciler = csrSide.reconciler;
     this.cleaner = csrSide.cleaner;
@@ -112,6 +118,14 @@ export class SignerController {
       configMaps: () => caches.configMaps.list(),
       clusterTrustBundles: () => caches.clusterTrustBundles.list(),
     });
+    this.meshConfigSync = new IstioMeshConfigSync(
+      options.istioMeshConfigs ?? [],
+      api,
+      () => caches.signers.list(),
+      now,
+      logger,
+      this.metrics,
+    );
     const writeStatus = kubernetesSignerStatusWriter(api);
     this.signerReconciler = new SignerReconciler(
       this.registry,
@@ -175,6 +189,7 @@ export class SignerController {
       { csrs: this.csrQueue, signers: this.signerQueue },
       (csr) => this.csrReconciler.isOurs(csr),
       this.nodeAddresses,
+      this.firstSeen,
     );
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
@@ -185,6 +200,16 @@ export class SignerController {
     });
     const cleaner = this.cleaner;
     if (cleaner) this.every(cleaner.intervalMs, () => void (this.isLeader && cleaner.sweep()));
+    if (this.meshConfigSync.enabled) {
+      // Roots change in Signer status; the resync also reverts an edit that dropped them. Never before
+      // the Signer cache is synced (startSignerSide above): a pass on an empty cache would drop every root.
+      this.informers.signers.on(() => this.isLeader && this.meshConfigSync.request());
+      this.every(
+        options.istioMeshConfigResyncMs ?? 60_000,
+        () => this.isLeader && this.meshConfigSync.request(),
+      );
+      if (this.isLeader) this.meshConfigSync.request();
+    }
     this.elector?.start();
     const common = { progress: this.progress, logger: options.logger };
     const csrMetrics = { controller: "certificatesigningrequest", recorder: this.metrics };
@@ -218,6 +243,7 @@ export class SignerController {
     this.signerQueue.shutDown();
     this.leadership.release();
     this.informers.stop();
+    await this.meshConfigSync.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
     await this.endpoints?.close();
@@ -260,6 +286,7 @@ export class SignerController {
     this.leadership.acquired();
     // A new leader takes over everything pending: nothing waits for the next event.
     for (const signer of this.registry.all()) this.signerQueue.add(signer.objectName);
+    this.meshConfigSync.request();
     for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
     this.enqueueAllCsrs();
   }

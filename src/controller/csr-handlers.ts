@@ -10,6 +10,7 @@ import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/csr-c
 import { CsrApprover } from "./approver.js";
 import type { ControllerOptions } from "./controller-options.js";
 import { CsrCleaner } from "./csr-cleaner.js";
+import type { CsrFirstSeen } from "./csr-first-seen.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrReconciler } from "./csr-reconciler.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -32,6 +33,7 @@ export function buildCsrHandlers(
     events: EventRecorder;
     metrics: ControllerMetrics;
     environment: IssuanceEnvironment;
+    firstSeen: CsrFirstSeen;
   },
 ): CsrHandlers {
   const { registry, csrs, events, metrics, environment } = shared;
@@ -57,6 +59,7 @@ export function buildCsrHandlers(
     environment,
     approver,
     options.waitingApprovalGraceMs,
+    shared.firstSeen,
   );
   if (options.cleanup === false) return { reconciler, cleaner: undefined };
   const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };

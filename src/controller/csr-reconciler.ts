@@ -11,6 +11,7 @@ import type { CsrApprover } from "./approver.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { nextCsrStep } from "./csr-gates.js";
+import type { CsrFirstSeen } from "./csr-first-seen.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrSigning, defaultWaitingApprovalGraceMs } from "./csr-signing.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -30,6 +31,7 @@ export class CsrReconciler {
     environment: IssuanceEnvironment = systemIssuanceEnvironment,
     private readonly approver?: CsrApprover,
     waitingApprovalGraceMs = defaultWaitingApprovalGraceMs,
+    firstSeen?: CsrFirstSeen,
   ) {
     this.signing = new CsrSigning(
       registry,
@@ -39,6 +41,7 @@ export class CsrReconciler {
       logger,
       environment,
       waitingApprovalGraceMs,
+      firstSeen,
     );
   }
 

@@ -15,6 +15,7 @@ import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js"
 import { appendConditionPatch } from "./condition-patch.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
+import { CsrFirstSeen } from "./csr-first-seen.js";
 import { eventTarget, hasCondition, ownCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
 import { decideByPolicy } from "./policy-decision.js";
@@ -43,6 +44,7 @@ export class CsrSigning {
     private readonly logger: Logger,
     private readonly environment: IssuanceEnvironment,
     private readonly waitingApprovalGraceMs = defaultWaitingApprovalGraceMs,
+    private readonly firstSeen = new CsrFirstSeen(),
   ) {}
 
   /** Our Signer for `signerName`: none, or whether it can sign now. */
@@ -141,14 +143,7 @@ export class CsrSigning {
     this.registry.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
-    const created = csr.metadata?.creationTimestamp
-      ? new Date(csr.metadata.creationTimestamp).getTime()
-      : undefined;
-    if (created)
-      this.metrics.issuanceLatency.observe(
-        { signer: spec.signerName },
-        Math.max(0, Date.now() - created) / 1000,
-      );
+    this.observeLatency(csr, spec.signerName);
     const serial = Buffer.from(issued.serialNumber).toString("hex");
     this.logger.info("issued certificate", {
       csr: name,
@@ -165,6 +160,20 @@ export class CsrSigning {
       `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
     );
     return { kind: "done" };
+  }
+
+  /** Both latency series of an issued CSR; a CSR never seen undecided (signed on a re-read) adds to neither. */
+  private observeLatency(csr: CsrObject, signerName: string): void {
+    const seconds = this.firstSeen.secondsSince(csr);
+    this.firstSeen.forget(csr);
+    if (seconds === undefined) return;
+    this.metrics.issuanceLatency.observe({ signer: signerName }, seconds);
+    const created = csr.metadata?.creationTimestamp;
+    if (created)
+      this.metrics.issuanceSinceCreation.observe(
+        { signer: signerName },
+        Math.max(0, this.environment.now().getTime() - new Date(created).getTime()) / 1000,
+      );
   }
 
   /**
@@ -214,6 +223,7 @@ export class CsrSigning {
     if (outcome === "gone") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     const signerName = signer.spec?.signerName ?? "";
+    this.firstSeen.forget(csr);
     this.registry.countFailed(signer.objectName);
     this.metrics.refused.inc({ signer: signerName, reason });
     this.logger.warn("refused certificate request", {

@@ -5,6 +5,7 @@
  */
 import { publisherOf } from "../bundle/publication.js";
 import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
+import type { CsrFirstSeen } from "./csr-first-seen.js";
 import { hasCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerInformers } from "./informers.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
@@ -17,6 +18,7 @@ export function enqueueOnCacheEvents(
   queues: { csrs: WorkQueue; signers: WorkQueue },
   isOurs: (csr: CsrObject) => boolean,
   nodeAddresses: NodeAddressIndex,
+  firstSeen?: CsrFirstSeen,
 ): void {
   const signers = (names: Iterable<string | undefined>): void => {
     for (const name of names) if (name) queues.signers.add(name);
@@ -40,7 +42,11 @@ export function enqueueOnCacheEvents(
   caches.csrs.on((event, csr) => {
     const name = csr.metadata?.name;
     // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
-    if (name && (event === "delete" || isOurs(csr))) queues.csrs.add(name);
+    if (!name || (event !== "delete" && !isOurs(csr))) return;
+    // The issuance latency counts from here, the first moment the controller knows of the request.
+    if (event === "delete") firstSeen?.forget(csr);
+    else firstSeen?.saw(csr);
+    queues.csrs.add(name);
   });
   // Registered before the informer starts, so the first list fills the index.
   caches.nodes?.on((event, node) => {

@@ -80,9 +80,16 @@ export class ControllerMetrics {
   });
   readonly issuanceLatency = new Histogram({
     name: "csr_signer_issuance_latency_seconds",
-    help: "CSR creation (metadata.creationTimestamp, whole seconds) to certificate written",
+    help: "From the controller's first sight of a CSR (its first cache event, monotonic clock) to the certificate written",
     labelNames: ["signer"],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120],
+    registers: [this.registry],
+  });
+  readonly issuanceSinceCreation = new Histogram({
+    name: "csr_signer_issuance_since_creation_seconds",
+    help: "CSR metadata.creationTimestamp (whole seconds: up to 1 s too long) to certificate written; includes time before the controller saw it",
+    labelNames: ["signer"],
+    buckets: [0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120],
     registers: [this.registry],
   });
   readonly caExpiry = new Gauge({
@@ -107,6 +114,12 @@ export class ControllerMetrics {
     name: "csr_signer_ca_parses_total",
     help: "CA material parsed per signer and result (loaded, refused); each distinct content is parsed once",
     labelNames: ["signer", "result"],
+    registers: [this.registry],
+  });
+  readonly meshConfigSyncs = new Counter({
+    name: "csr_signer_istio_mesh_config_syncs_total",
+    help: "Passes over an Istio mesh ConfigMap (--istio-mesh-config) by outcome: updated, unchanged, failed",
+    labelNames: ["configmap", "outcome"],
     registers: [this.registry],
   });
   readonly signerReady = new Gauge({

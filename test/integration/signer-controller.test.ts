@@ -544,10 +544,21 @@ describe("signer controller on a real API server", function () {
         "workqueue_adds_total",
         "csr_signer_certificates_issued_total",
         "csr_signer_issuance_latency_seconds_bucket",
+        "csr_signer_issuance_since_creation_seconds_bucket",
         "csr_signer_ca_certificate_expiry_timestamp_seconds",
       ]) {
         expect(metrics).to.contain(name);
       }
+      // Every certificate issued was first seen by this controller: one latency sample each, in both series.
+      const sample = (series: string) =>
+        metrics
+          .split("\n")
+          .find((line) => line.startsWith(`${series}{signer="${fooSigner}"} `))
+          ?.split(" ")[1];
+      const issuedCount = sample("csr_signer_certificates_issued_total");
+      expect(Number(issuedCount)).to.be.greaterThan(0);
+      expect(sample("csr_signer_issuance_latency_seconds_count")).to.equal(issuedCount);
+      expect(sample("csr_signer_issuance_since_creation_seconds_count")).to.equal(issuedCount);
       expect(metrics).to.match(
         new RegExp(
           `csr_signer_certificates_refused_total\\{signer="${fooSigner.replace(/\./g, "\\.")}",reason="NamespaceNotTenant"\\} [1-9]`,

@@ -83,6 +83,13 @@ export interface ControlPlane {
   resumeApiServer(): Promise<void>;
   /** Stops kube-apiserver then etcd (SIGTERM, SIGKILL after a few seconds) and removes the folder. */
   stop(): Promise<void>;
+  /**
+   * Records another process group of this run (an istiod, a pilot-agent), under a name unique in the
+   * run, so that it is killed with the run's processes should the test process die, and by the next
+   * run's clean-up should it crash (its command line must name this run's folder). Stopping it
+   * normally stays the caller's job, before stop().
+   */
+  adoptProcess(name: string, pid: number): void;
 }
 
 /** Starts etcd and kube-apiserver and waits until the API server is ready. */
@@ -297,6 +304,9 @@ async function startOnce(
           await waitForApiServerReady();
         });
       },
+      adoptProcess(name: string, pid: number): void {
+        recordProcess(run, name, pid);
+      },
       stop(): Promise<void> {
         stopping ??= (async () => {
           // A frozen process would only act on SIGTERM once continued.
@@ -325,7 +335,8 @@ async function startOnce(
   }
 }
 
-async function findFreePorts(count: number): Promise<number[]> {
+/** Ports free on 127.0.0.1 a moment ago, all different. */
+export async function findFreePorts(count: number): Promise<number[]> {
   // All listeners stay open until every port is known, so the same port is never handed out twice.
   const servers = await Promise.all(
     Array.from(

@@ -102,3 +102,21 @@ describe("csr-signer controller: the client rate limit flags", () => {
     expect(run.stderr).to.contain("not running in a cluster");
   });
 });
+
+describe("csr-signer controller: --istio-mesh-config", () => {
+  for (const value of ["istio", "istio-system/", "/istio", "Istio-System/istio", "a/b/c"]) {
+    it(`refuses --istio-mesh-config=${value}, naming the shape (exit code 2)`, async () => {
+      const run = await controller([`--istio-mesh-config=${value}`]);
+      expect(run.exitCode).to.equal(2);
+      expect(run.stderr).to.contain("--istio-mesh-config must be <namespace>/<configmap>");
+    });
+  }
+
+  it("accepts one per revision", async () => {
+    const run = await controller([
+      "--istio-mesh-config=istio-system/istio",
+      "--istio-mesh-config=istio-system/istio-canary",
+    ]);
+    expect(run.stderr).to.contain("not running in a cluster");
+  });
+});

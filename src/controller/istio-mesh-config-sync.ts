@@ -1,0 +1,163 @@
+/**
+ * Opt-in (--istio-mesh-config=<namespace>/<configmap>, repeatable): keeps meshConfig caCertificates in
+ * Istio's mesh ConfigMaps (key `mesh`) equal to what `csr-signer istio mesh-config` prints for every
+ * Signer, so a root rotation needs no hand edit: istiod reloads the mesh config and verifies chains
+ * against the new bundle. Only the caCertificates lines change (replaceCaCertificates); every other
+ * byte of the mesh config stays. Runs on the leader only, after Signer changes and every resync
+ * period (which also reverts a hand edit or a chart upgrade that dropped the field); a failure is
+ * logged and retried with backoff, and never touches signing.
+ */
+import type { SignerObject } from "../api/signer.js";
+import { caCertificatesBlock, replaceCaCertificates } from "../bundle/istio-mesh-config.js";
+import { apiErrorCode, describeError } from "../kube/client.js";
+import type { KubeApi } from "../kube/api-client.js";
+import type { Logger } from "../logger.js";
+import type { ControllerMetrics } from "./metrics.js";
+
+export interface MeshConfigMapRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Parses `<namespace>/<configmap>` (the flag's value); undefined when it is not that shape. */
+export function parseMeshConfigMapRef(value: string): MeshConfigMapRef | undefined {
+  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(value);
+  return match ? { namespace: match[1]!, name: match[3]! } : undefined;
+}
+
+interface ConfigMap {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+  [other: string]: unknown;
+}
+
+export type MeshConfigOutcome = "updated" | "unchanged" | "failed";
+
+/** Retry delays after a failed pass: 1 s doubling to 60 s. */
+const firstRetryMs = 1_000;
+const maxRetryMs = 60_000;
+
+export class IstioMeshConfigSync {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private retryMs = firstRetryMs;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly targets: readonly MeshConfigMapRef[],
+    private readonly api: KubeApi,
+    /** Every Signer (the cache, once synced): its recorded roots go in. */
+    private readonly signers: () => SignerObject[],
+    private readonly now: () => Date,
+    private readonly logger: Logger,
+    private readonly metrics: ControllerMetrics,
+  ) {}
+
+  get enabled(): boolean {
+    return this.targets.length > 0;
+  }
+
+  /**
+   * Asks for a pass soon: requests while one runs are coalesced into one more pass after it, and a
+   * failed pass is retried with backoff (a later request does not wait for the backoff).
+   */
+  request(): void {
+    if (!this.enabled || this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.retryTimer);
+    this.running = (async () => {
+      let inSync = false;
+      try {
+        inSync = await this.sync();
+      } finally {
+        this.running = undefined;
+      }
+      if (this.again) {
+        this.again = false;
+        this.request();
+      } else if (!inSync && !this.stopped) {
+        this.retryTimer = setTimeout(() => this.request(), this.retryMs);
+        this.retryTimer.unref();
+        this.retryMs = Math.min(this.retryMs * 2, maxRetryMs);
+      } else {
+        this.retryMs = firstRetryMs;
+      }
+    })();
+  }
+
+  /** No pass starts after this; resolves when a running one ends. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.running;
+  }
+
+  /** One pass over every target; true when all are in sync (so no retry is needed). */
+  async sync(): Promise<boolean> {
+    // Sorted by name, as the API lists them to `csr-signer istio mesh-config`: the same text each time.
+    const signers = [...this.signers()].sort((a, b) =>
+      (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""),
+    );
+    const block = caCertificatesBlock(
+      signers.map((signer) => ({
+        name: signer.metadata?.name ?? "",
+        spec: signer.spec,
+        roots: signer.status?.trustBundle?.roots ?? [],
+      })),
+      this.now(),
+      { keepRootsOfInvalidSpecs: true },
+    ).yaml;
+    let allInSync = true;
+    for (const target of this.targets) {
+      const outcome = await this.syncOne(target, block);
+      this.metrics.meshConfigSyncs.inc({ configmap: `${target.namespace}/${target.name}`, outcome });
+      if (outcome === "failed") allInSync = false;
+    }
+    return allInSync;
+  }
+
+  private async syncOne(target: MeshConfigMapRef, block: string): Promise<MeshConfigOutcome> {
+    const path = `/api/v1/namespaces/${target.namespace}/configmaps/${target.name}`;
+    const where = `${target.namespace}/${target.name}`;
+    try {
+      const configMap = await this.api.getIfExists<ConfigMap>(path);
+      const mesh = configMap?.data?.mesh;
+      if (configMap === undefined || mesh === undefined) {
+        // Istio's installer creates it; writing a whole mesh config of our own is not ours to do.
+        this.logger.warn("Istio mesh ConfigMap or its key mesh is missing; caCertificates not synced", {
+          configMap: where,
+        });
+        return "failed";
+      }
+      const edit = replaceCaCertificates(mesh, block);
+      if (!edit.ok) {
+        this.logger.warn("left Istio mesh config alone: caCertificates cannot be replaced safely", {
+          configMap: where,
+          problem: edit.problem,
+        });
+        return "failed";
+      }
+      if (!edit.changed) return "unchanged";
+      // A replace of the object as read: its resourceVersion makes it a compare-and-swap (a concurrent
+      // edit is a 409, re-read on the retry, never overwritten), and it needs only the update verb the
+      // controller already has on ConfigMaps for trust bundles.
+      await this.api.replace(path, { ...configMap, data: { ...configMap.data, mesh: edit.text } });
+      this.logger.info("updated meshConfig caCertificates", { configMap: where });
+      return "updated";
+    } catch (error) {
+      const hint =
+        apiErrorCode(error) === 403
+          ? ` (the controller needs get and update on configmaps/${target.name} in ${target.namespace})`
+          : "";
+      this.logger.warn("could not sync Istio meshConfig caCertificates, will retry", {
+        configMap: where,
+        error: `${describeError(error)}${hint}`,
+      });
+      return "failed";
+    }
+  }
+}
