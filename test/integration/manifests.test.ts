@@ -341,7 +341,15 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
   it("keeps every field parseSignerSpec reads (the schema prunes none of them)", async function () {
     const spec = {
       signerName: "example.com/manifests-test/every-field",
-      certificateAuthority: { path: "/etc/csr-signer/ca" },
+      certificateAuthority: {
+        path: "/etc/csr-signer/ca",
+        pkcs11: {
+          module: "/usr/lib/softhsm/libsofthsm2.so",
+          slot: 3,
+          keyId: "01a2",
+          pinSecretRef: { name: "hsm-pin", key: "pin" },
+        },
+      },
       issuance: {
         defaultDuration: "1h30m",
         maxDuration: "48h",
@@ -385,6 +393,41 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
     expect(parsed.policy.tenants.namespaceSelector).to.deep.equal(spec.policy.tenants.namespaceSelector);
     expect(parsed.policy.subject).to.deep.equal(spec.policy.subject);
+    expect(parsed.certificateAuthority.pkcs11).to.deep.equal({
+      module: "/usr/lib/softhsm/libsofthsm2.so",
+      slot: 3,
+      keyId: "01a2",
+      pin: { secret: { name: "hsm-pin", key: "pin" } },
+    });
+  });
+
+  it("keeps the token label, key label, PIN file and an encrypted key's passphrase reference", async function () {
+    const specs = [
+      {
+        ...minimalSpec(),
+        certificateAuthority: {
+          secretName: "mesh-ca-chain",
+          pkcs11: {
+            module: "/usr/lib/softhsm/libsofthsm2.so",
+            tokenLabel: "mesh-ca",
+            keyLabel: "intermediate",
+            pinFile: "/vault/secrets/hsm-pin",
+          },
+        },
+      },
+      {
+        ...minimalSpec(),
+        certificateAuthority: { secretName: "ca", keyPassphraseSecretRef: { name: "ca-pass", key: "pass" } },
+      },
+      { ...minimalSpec(), certificateAuthority: { path: "/ca", keyPassphraseFile: "/vault/secrets/pass" } },
+    ];
+    for (const spec of specs) {
+      const name = uniqueSignerName("ca-key-source");
+      await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
+      const stored = JSON.parse(await kubectlOk(["get", "signer", name, "-o", "json"])) as Manifest;
+      expect(stored.spec).to.deep.equal(spec);
+      expect(() => parseSignerSpec(stored.spec)).not.to.throw();
+    }
   });
 
   it("refuses a change of spec.signerName (immutable: no Signer can take over another's name)", async function () {
@@ -443,6 +486,37 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         change: (spec) => (spec.certificateAuthority = { secretName: "foo-cacerts", path: "/etc/ca" }),
         field: "spec.certificateAuthority",
         message: "set exactly one of secretName or path",
+      },
+      {
+        title: "a PKCS#11 key named by both tokenLabel and slot",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", slot: 0, keyLabel: "k", pinFile: "/pin" },
+          }),
+        field: "spec.certificateAuthority.pkcs11",
+        message: "set exactly one of tokenLabel or slot",
+      },
+      {
+        title: "a PKCS#11 key without a PIN source",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", keyLabel: "k" },
+          }),
+        field: "spec.certificateAuthority.pkcs11",
+        message: "set exactly one of pinFile or pinSecretRef",
+      },
+      {
+        title: "a key passphrase with a PKCS#11 key",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            keyPassphraseFile: "/pass",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", keyLabel: "k", pinFile: "/pin" },
+          }),
+        field: "spec.certificateAuthority",
+        message: "with pkcs11 there is none",
       },
       {
         title: "a serviceAccounts entry without a slash",
