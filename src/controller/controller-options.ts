@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
 import type { CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { ApprovalSettings } from "./approver.js";
+import type { TokenKeyBackend, TokenKeyTimings } from "./token-keys.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -19,7 +20,7 @@ export interface ControllerOptions {
   /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
   metricsAddress?: string;
   probeAddress?: string;
-  /** How often mounted CA folders are re-read (Secrets are watched). */
+  /** How often mounted CA folders, PIN and passphrase files are re-read (Secrets are watched). */
   caFolderPollMs?: number;
   resyncMs?: number;
   watchdogMs?: number;
@@ -34,4 +35,6 @@ export interface ControllerOptions {
   waitingApprovalGraceMs?: number;
   /** CSR clean-up; kube-controller-manager's periods by default, every minute. false: off. */
   cleanup?: (CleanupPeriods & { intervalMs: number }) | false;
+  /** How a Signer's PKCS#11 key is opened (default: src/pki/pkcs11) and how failures are retried. */
+  tokenKeys?: { backend?: TokenKeyBackend; timings?: TokenKeyTimings };
 }

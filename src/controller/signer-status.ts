@@ -85,6 +85,9 @@ export function desiredSignerStatus(
     issuedCount: (current.issuedCount ?? 0) + facts.issuedSince,
     failedCount: (current.failedCount ?? 0) + facts.failedSince,
     ...(facts.recordedRoots ? { trustBundle: { roots: facts.recordedRoots } } : {}),
+    ...(signer.pendingCertificateRequest
+      ? { pendingCertificateRequest: signer.pendingCertificateRequest }
+      : {}),
   };
   return comparable(desired) === comparable(current) ? undefined : desired;
 }
