@@ -178,9 +178,9 @@ export interface SignerStatus {
   /**
    * While the CA key is in a PKCS#11 token and no certificate for it is loaded (none yet, or one
    * for another key): a PKCS#10 request signed by the token key, for the operator to take to the
-   * root CA. Gone once a certificate matching the key signs.
+   * root CA. Gone once a certificate matching the key signs (null removes it in a merge patch).
    */
-  pendingCertificateRequest?: PendingCertificateRequest;
+  pendingCertificateRequest?: PendingCertificateRequest | null;
 }
 
 export interface PendingCertificateRequest {

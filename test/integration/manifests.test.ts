@@ -241,6 +241,72 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
   });
 
+  describe("the pkcs11 component", function () {
+    it("adds the module volume, the Vault Agent PIN annotations and a restricted init container, and passes a server-side dry run", async function () {
+      const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
+      try {
+        const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
+        await fsp.writeFile(
+          path.join(dir, "kustomization.yaml"),
+          [
+            "apiVersion: kustomize.config.k8s.io/v1beta1",
+            "kind: Kustomization",
+            `resources: [${relative("manifests/base")}]`,
+            `components: [${relative("manifests/components/pkcs11")}]`,
+            "",
+          ].join("\n"),
+        );
+        interface PodTemplate {
+          metadata?: { annotations?: Record<string, string> };
+          spec?: {
+            initContainers?: { name: string; volumeMounts?: { name: string; mountPath: string }[] }[];
+            containers?: {
+              name: string;
+              args?: string[];
+              volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+            }[];
+            volumes?: { name: string; emptyDir?: object; hostPath?: object }[];
+          };
+        }
+        const built = loadAllYaml(await kubectlOk(["kustomize", dir])) as (Manifest & {
+          spec?: { template?: PodTemplate };
+        })[];
+        const template = built.find((o) => o.kind === "Deployment")?.spec?.template;
+        const annotations = template?.metadata?.annotations ?? {};
+        expect(annotations["vault.hashicorp.com/agent-inject"]).to.equal("true");
+        expect(annotations["vault.hashicorp.com/agent-inject-secret-hsm-pin"]).to.equal(
+          "secret/data/csr-signer/hsm",
+        );
+        expect(annotations["vault.hashicorp.com/agent-inject-template-hsm-pin"]).to.include(".Data.data.pin");
+        const controller = template?.spec?.containers?.find((c) => c.name === "csr-signer");
+        // The base's container keeps its args and mounts; the module folder is added read-only.
+        expect(controller?.args).to.include("controller");
+        expect(controller?.volumeMounts).to.deep.include({ name: "tmp", mountPath: "/tmp" });
+        expect(controller?.volumeMounts).to.deep.include({
+          name: "pkcs11-module",
+          mountPath: "/opt/hsm",
+          readOnly: true,
+        });
+        expect(template?.spec?.initContainers?.map((c) => c.name)).to.deep.equal(["pkcs11-module"]);
+        expect(template?.spec?.volumes?.find((v) => v.name === "pkcs11-module")).to.have.property("emptyDir");
+        expect(template?.spec?.volumes?.some((v) => v.hostPath)).to.equal(false);
+        const result = await kubectl([
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--dry-run=server",
+          "-k",
+          dir,
+        ]);
+        expect(result.code, result.stderr).to.equal(0);
+        // The namespace enforces restricted Pod Security: the added init container must pass it too.
+        expect(result.stderr).not.to.match(/PodSecurity|would violate/i);
+      } finally {
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("the example Signers", function () {
     const created = new Map<string, string>(); // example name -> name created here
 
