@@ -15,11 +15,23 @@ ifeq ($(NODE_BIN_DIR),)
 $(error could not provide Node >= 22.19 (see the message above))
 endif
 export PATH := $(NODE_BIN_DIR):$(PATH)
+# pkcs11js (a native module) compiles against that Node's own headers (include/node beside bin/),
+# so node-gyp downloads nothing.
+NODE_HEADERS_DIR := $(abspath $(NODE_BIN_DIR)/..)
+ifneq ($(wildcard $(NODE_HEADERS_DIR)/include/node/node.h),)
+export npm_config_nodedir := $(NODE_HEADERS_DIR)
+endif
 
 # Where hack/testbin/build.sh puts (or finds) the control plane binaries.
 TESTBIN_DIRS := $(shell hack/testbin/build.sh --print-dir)
 export KUBE_BIN_DIR := $(patsubst KUBE_BIN_DIR=%,%,$(filter KUBE_BIN_DIR=%,$(TESTBIN_DIRS)))
 export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TESTBIN_DIRS)))
+
+# SoftHSM2, the PKCS#11 token of the HSM tests: the system's, else the Debian packages unpacked into the
+# cache by hack/softhsm2/ensure.sh (`make softhsm2`).
+SOFTHSM2_DIRS := $(shell hack/softhsm2/ensure.sh --print-dir)
+export SOFTHSM2_MODULE := $(patsubst SOFTHSM2_MODULE=%,%,$(filter SOFTHSM2_MODULE=%,$(SOFTHSM2_DIRS)))
+export SOFTHSM2_UTIL := $(patsubst SOFTHSM2_UTIL=%,%,$(filter SOFTHSM2_UTIL=%,$(SOFTHSM2_DIRS)))
 
 .PHONY: help
 help: ## List the targets
@@ -54,6 +66,10 @@ lint: deps ## Type-check, lint (typescript-eslint) and check formatting (Prettie
 	npx eslint .
 	npx prettier --check .
 
+.PHONY: softhsm2
+softhsm2: ## Provide SoftHSM2 (system package, else its .debs unpacked into $CSR_SIGNER_CACHE, else apt-get install as root)
+	hack/softhsm2/ensure.sh >/dev/null
+
 .PHONY: format
 format: deps ## Rewrite files with Prettier
 	npx prettier --write .
@@ -63,7 +79,7 @@ x509-oracle: ## Build (or reuse) the Go helper of the parser-differential test i
 	hack/testbin/build.sh x509-oracle
 
 .PHONY: test-unit
-test-unit: deps x509-oracle ## Unit tests (pure logic and PKI, with openssl and Go crypto/x509 cross-checks) under c8 coverage
+test-unit: deps x509-oracle softhsm2 ## Unit tests (pure logic and PKI, with openssl and Go crypto/x509 cross-checks) under c8 coverage
 	npm run --silent test:unit
 
 .PHONY: test-differential
@@ -71,7 +87,7 @@ test-differential: deps x509-oracle ## Only the parser-differential test; longer
 	npx mocha --config .mocharc.json test/unit/pki/parser-differential.test.ts
 
 .PHONY: test-integration
-test-integration: deps testbin ## Integration tests against a real kube-apiserver and etcd
+test-integration: deps testbin softhsm2 ## Integration tests against a real kube-apiserver and etcd
 	npm run --silent test:integration
 
 .PHONY: test
