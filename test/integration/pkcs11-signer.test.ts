@@ -1,0 +1,317 @@
+/**
+ * Signers whose CA key never leaves a PKCS#11 token (SoftHSM2, the real library) against the real
+ * kube-apiserver: the runbook from an empty token to issued certificates (key generated in the
+ * token, Ready=False WaitingForCertificate with the token key's CSR in status, a chain for another
+ * key refused, the root signs, the chain Secret arrives, certificates verify with openssl against the
+ * published bundle); PIN rotation (a wrong PIN is Pkcs11PinIncorrect, never shown, then recovers);
+ * token loss and recovery (CSRs stay pending, never Failed). A software-key tenant issues throughout.
+ */
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import {
+  controllerNamespace,
+  createCaSecret,
+  createSigner,
+  csrEvents,
+  deleteSigner,
+  installSignerManifests,
+  readCsr,
+  readSigner,
+  startController,
+  submitApprovedServerCsr,
+  waitForCsrEvent,
+  waitForOutcome,
+  waitForSignerCondition,
+  type RunningController,
+} from "../support/controller.js";
+import { uniqueName } from "../support/identities.js";
+import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
+import { createSoftHsmToken, type SoftHsmToken } from "../support/softhsm.js";
+import { waitFor } from "../support/wait.js";
+import { controlPlane } from "./setup.js";
+import { generatePkcs11KeyPair } from "../../src/pki/pkcs11/index.js";
+import { CacertsFiles } from "../../src/pki/certificate-authority.js";
+import { KeyUsageBit, parseCertificate, type ParsedCertificate } from "../../src/pki/certificate.js";
+import { keyIdentifier, signCertificate } from "../../src/pki/certificate-builder.js";
+import { parseCertificateRequest } from "../../src/pki/certificate-request.js";
+import { generateSerialNumber } from "../../src/pki/issuance.js";
+import { createRootCertificateAuthority } from "../../src/pki/offline-ca.js";
+import { decodeSinglePem } from "../../src/pki/pem.js";
+import type { SigningKey } from "../../src/pki/signing-key.js";
+import { noSubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
+
+/** What the offline root does with the intermediate's CSR (`csr-signer ca sign-intermediate`). */
+async function signIntermediate(
+  root: { certificate: ParsedCertificate; signingKey: SigningKey },
+  requestPem: string,
+): Promise<ParsedCertificate> {
+  const request = parseCertificateRequest(Buffer.from(requestPem));
+  const now = Date.now();
+  const der = await signCertificate(
+    {
+      serialNumber: generateSerialNumber(randomBytes),
+      issuerName: root.certificate.subjectNameDer,
+      subject: request.subject,
+      notBefore: new Date(Math.floor(now / 1000) * 1000 - 60_000),
+      notAfter: new Date(Math.floor(now / 1000) * 1000 + 30 * 86400_000),
+      subjectPublicKeyInfo: request.subjectPublicKeyInfo,
+      subjectKeyIdentifier: keyIdentifier(request.subjectPublicKey),
+      authorityKeyIdentifier:
+        root.certificate.subjectKeyIdentifier ?? keyIdentifier(root.certificate.subjectPublicKey),
+      subjectAltNames: noSubjectAlternativeNames,
+      keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
+      extendedKeyUsageOids: [],
+      basicConstraints: { ca: true, pathLength: 0 },
+    },
+    root.signingKey,
+  );
+  return parseCertificate(der);
+}
+
+/** The folder SoftHSM keeps `token` in (tokens/<uuid>/, its label in token.object). */
+function tokenFolder(token: SoftHsmToken): string {
+  const tokens = path.join(path.dirname(token.configPath), "tokens");
+  const folder = readdirSync(tokens).find((name) =>
+    readFileSync(path.join(tokens, name, "token.object")).includes(Buffer.from(token.tokenLabel)),
+  );
+  if (!folder) throw new Error(`no SoftHSM folder for ${token.tokenLabel}`);
+  return path.join(tokens, folder);
+}
+
+describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiserver)", function () {
+  this.timeout(120_000);
+  const suffix = uniqueName("hsm").slice(4);
+  const tenant = `hsm-tenant-${suffix}`;
+  const hsm = {
+    object: `hsm-${suffix}`,
+    signerName: `hsm.csr-signer.test/mesh-${suffix}`,
+    chain: `hsm-chain-${suffix}`,
+  };
+  const software = {
+    object: `hsm-sw-${suffix}`,
+    signerName: `hsm.csr-signer.test/sw-${suffix}`,
+    secret: `hsm-sw-${suffix}`,
+  };
+  let admin: KubeConfig;
+  let token: SoftHsmToken;
+  let dir: string;
+  let pinFile: string;
+  let running: RunningController | undefined;
+  let root: Awaited<ReturnType<typeof createRootCertificateAuthority>>;
+  let csrCount = 0;
+  const nextCsr = (what: string) => `hsm-${what}-${suffix}-${++csrCount}`;
+
+  /** A software-key tenant must keep issuing whatever happens to the token. */
+  async function softwareTenantIssues(): Promise<void> {
+    const name = nextCsr("sw");
+    await submitApprovedServerCsr(admin, name, software.signerName);
+    expect((await waitForOutcome(admin, name)).certificatePem).to.include("BEGIN CERTIFICATE");
+  }
+
+  async function publishedBundle(): Promise<string> {
+    return waitFor("the trust bundle ConfigMap", async () => {
+      try {
+        return (
+          await admin
+            .makeApiClient(CoreV1Api)
+            .readNamespacedConfigMap({ name: `${hsm.object}-trust-bundle`, namespace: tenant })
+        ).data?.["ca.crt"];
+      } catch {
+        return undefined; // not published yet
+      }
+    });
+  }
+
+  /** The PIN must never reach status, Events or logs. */
+  async function expectPinNowhere(pins: string[], csrNames: string[]): Promise<void> {
+    const status = JSON.stringify((await readSigner(admin, hsm.object)).status);
+    const events = JSON.stringify(await Promise.all(csrNames.map((name) => csrEvents(admin, name))));
+    for (const pin of pins) {
+      expect(status).not.to.include(pin);
+      expect(events).not.to.include(pin);
+      expect(running!.logs.join("\n")).not.to.include(pin);
+    }
+  }
+
+  before(async () => {
+    admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: tenant } } });
+    token = createSoftHsmToken("csr-signer-it");
+    dir = mkdtempSync(path.join(tmpdir(), "csr-signer-pin-"));
+    pinFile = path.join(dir, "pin");
+    writeFileSync(pinFile, `${token.userPin}\n`);
+    root = await createRootCertificateAuthority({
+      subject: [{ type: "CN", value: `hsm root ${suffix}` }],
+      lifetimeSeconds: 365 * 86400,
+      keyType: "ecdsa-p256",
+    });
+    const softwareCa = await makeTestCertificateAuthority({ name: `hsm-sw-${suffix}` });
+    await createCaSecret(admin, software.secret, softwareCa.files);
+    await createSigner(admin, software.object, {
+      signerName: software.signerName,
+      certificateAuthority: { secretName: software.secret },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    });
+    running = await startController(controlPlane(), [hsm.signerName, software.signerName], {
+      tokenKeys: { timings: { initialRetryMs: 200, maximumRetryMs: 1000, incorrectPinRetryMs: 3000 } },
+    });
+    await waitForSignerCondition(admin, software.object, "Ready", "True");
+  });
+
+  after(async () => {
+    await running?.stop();
+    for (const name of [hsm.object, software.object]) await deleteSigner(admin, name);
+    await admin
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name: tenant })
+      .catch(() => undefined); // best effort: the control plane is torn down anyway
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runbook: key generated in the token, WaitingForCertificate with its CSR, a chain for another key refused, the root's chain signs", async () => {
+    const location = { modulePath: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "mesh-ca" };
+    const generated = await generatePkcs11KeyPair(location, token.userPin, "ecdsa-p256");
+    const tokenPublicKey = generated.publicKey;
+    await generated.close();
+
+    await createSigner(admin, hsm.object, {
+      signerName: hsm.signerName,
+      certificateAuthority: {
+        secretName: hsm.chain,
+        pkcs11: { module: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "mesh-ca", pinFile },
+      },
+      policy: {
+        requesters: { users: ["admin"] },
+        tenants: { namespaces: [tenant] },
+        dnsNames: ["*.example.test"],
+        subject: { organizations: ["Example Mesh"] },
+      },
+    });
+    const waiting = await waitForSignerCondition(
+      admin,
+      hsm.object,
+      "Ready",
+      "False",
+      "WaitingForCertificate",
+    );
+    const condition = waiting.status!.conditions!.find((c) => c.type === "Ready")!;
+    expect(condition.message).to.include(`Secret ${controllerNamespace}/${hsm.chain}`);
+    const pending = await waitFor("status.pendingCertificateRequest", async () => {
+      const signer = await readSigner(admin, hsm.object);
+      return signer.status?.pendingCertificateRequest as
+        { pem: string; key: string; publicKeyFingerprintSha256: string } | undefined;
+    });
+    expect(pending.key).to.include(`token ${token.tokenLabel} (key label mesh-ca)`);
+    const request = parseCertificateRequest(Buffer.from(pending.pem));
+    expect(request.publicKey.equals(tokenPublicKey), "the CSR carries the token's key").to.equal(true);
+    expect(request.requestsCertificateAuthority).to.equal(true);
+
+    // A CSR arriving now waits: pending with a SignerNotReady Event, never Failed.
+    const early = nextCsr("early");
+    await submitApprovedServerCsr(admin, early, hsm.signerName);
+    await waitForCsrEvent(admin, early, "SignerNotReady", "Warning");
+    await softwareTenantIssues();
+
+    // A chain for another key (someone else's intermediate) is refused.
+    const stranger = await makeTestCertificateAuthority({ name: `hsm-stranger-${suffix}` });
+    const { [CacertsFiles.key]: _strangerKey, ...strangerChain } = stranger.files;
+    await createCaSecret(admin, hsm.chain, strangerChain);
+    const mismatch = await waitForSignerCondition(
+      admin,
+      hsm.object,
+      "Ready",
+      "False",
+      "CertificateAuthorityKeyMismatch",
+    );
+    expect(mismatch.status!.conditions!.find((c) => c.type === "Ready")!.message).to.include(
+      `is not for the key in token ${token.tokenLabel}`,
+    );
+    expect(mismatch.status?.pendingCertificateRequest).to.have.property("pem", pending.pem);
+
+    // The offline root signs the CSR; the chain (no key) goes into the Secret.
+    const intermediate = await signIntermediate(root, pending.pem);
+    await createCaSecret(admin, hsm.chain, {
+      [CacertsFiles.certificate]: intermediate.pem,
+      [CacertsFiles.roots]: root.certificate.pem,
+      [CacertsFiles.chain]: intermediate.pem + root.certificate.pem,
+    });
+    const ready = await waitForSignerCondition(admin, hsm.object, "Ready", "True");
+    expect(ready.status!.conditions!.find((c) => c.type === "Ready")!.message).to.include("(PKCS#11)");
+    await waitFor("pendingCertificateRequest to be removed", async () =>
+      (await readSigner(admin, hsm.object)).status?.pendingCertificateRequest === undefined
+        ? true
+        : undefined,
+    );
+
+    const earlyOutcome = await waitForOutcome(admin, early);
+    const bundle = await publishedBundle();
+    expect(bundle).to.include(root.certificate.pem.trim().split("\n")[1]!);
+    expect(opensslVerify(earlyOutcome.certificatePem!, bundle, ["-purpose", "sslserver"])).to.match(/: OK/);
+    const later = nextCsr("later");
+    await submitApprovedServerCsr(admin, later, hsm.signerName);
+    const issued = parseCertificate(
+      decodeSinglePem(
+        (await waitForOutcome(admin, later)).certificatePem!.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!,
+        "CERTIFICATE",
+      ),
+    );
+    expect(issued.issuer).to.equal(intermediate.subject);
+    expect(opensslVerify((await waitForOutcome(admin, later)).certificatePem!, bundle)).to.match(/: OK/);
+    await expectPinNowhere([token.userPin], [early, later]);
+  });
+
+  it("PIN rotation: a wrong PIN in the file is Pkcs11PinIncorrect (CSRs wait); the token's new PIN in the file signs again", async () => {
+    const oldPin = token.userPin;
+    const newPin = randomBytes(6).toString("hex");
+    writeFileSync(pinFile, `${newPin}\n`); // the file changed before the token did
+    const wrong = await waitForSignerCondition(admin, hsm.object, "Ready", "False", "Pkcs11PinIncorrect");
+    expect(wrong.status!.conditions!.find((c) => c.type === "Ready")!.message).not.to.include(newPin);
+    const waiting = nextCsr("pin");
+    await submitApprovedServerCsr(admin, waiting, hsm.signerName);
+    await waitForCsrEvent(admin, waiting, "SignerNotReady", "Warning");
+    await softwareTenantIssues();
+    expect((await readCsr(admin, waiting))?.status?.conditions?.map((c) => c.type)).not.to.include("Failed");
+
+    token.changeUserPin(newPin); // C_SetPIN on the token
+    // The same wrong PIN is tried again only after incorrectPinRetryMs (HSMs lock users out after a
+    // few bad logins; 5 minutes by default, shortened here): then it is right, and the Signer signs.
+    await waitForSignerCondition(admin, hsm.object, "Ready", "True");
+    expect((await waitForOutcome(admin, waiting)).certificatePem).to.include("BEGIN CERTIFICATE");
+    await expectPinNowhere([oldPin, newPin], [waiting]);
+  });
+
+  it("token loss: signing fails over to Ready=False with a token reason, CSRs stay pending, and issuance resumes when the token is back", async () => {
+    const folder = tokenFolder(token);
+    const backup = path.join(dir, "token-backup");
+    cpSync(folder, backup, { recursive: true });
+    token.remove();
+
+    const during = nextCsr("lost");
+    await submitApprovedServerCsr(admin, during, hsm.signerName);
+    const down = await waitForSignerCondition(admin, hsm.object, "Ready", "False");
+    expect(down.status!.conditions!.find((c) => c.type === "Ready")!.reason).to.match(
+      /^Pkcs11(TokenUnavailable|TokenNotFound)$/,
+    );
+    await softwareTenantIssues();
+    await waitFor("the token to be retried (Pkcs11TokenNotFound)", async () =>
+      (await readSigner(admin, hsm.object)).status?.conditions?.find((c) => c.type === "Ready")?.reason ===
+      "Pkcs11TokenNotFound"
+        ? true
+        : undefined,
+    );
+    const csr = await readCsr(admin, during);
+    expect(csr?.status?.certificate).to.equal(undefined);
+    expect(csr?.status?.conditions?.map((c) => c.type)).not.to.include("Failed");
+
+    cpSync(backup, folder, { recursive: true }); // the partition is back
+    await waitForSignerCondition(admin, hsm.object, "Ready", "True");
+    const outcome = await waitForOutcome(admin, during, 30_000);
+    expect(opensslVerify(outcome.certificatePem!, await publishedBundle())).to.match(/: OK/);
+    await softwareTenantIssues();
+  });
+});
