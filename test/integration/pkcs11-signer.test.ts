@@ -265,7 +265,7 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     await expectPinNowhere([token.userPin], [early, later]);
   });
 
-  it("PIN rotation: a wrong PIN in the file is Pkcs11PinIncorrect (CSRs wait); the token's new PIN in the file signs again", async () => {
+  it("PIN rotation: the file has the new PIN before the token does, Pkcs11PinIncorrect (CSRs wait); once the token has it, the retry signs", async () => {
     const oldPin = token.userPin;
     const newPin = randomBytes(6).toString("hex");
     writeFileSync(pinFile, `${newPin}\n`); // the file changed before the token did
@@ -313,5 +313,70 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     const outcome = await waitForOutcome(admin, during, 30_000);
     expect(opensslVerify(outcome.certificatePem!, await publishedBundle())).to.match(/: OK/);
     await softwareTenantIssues();
+  });
+
+  it("each token problem is that Signer's Ready=False reason; a PIN from a Secret is re-read when the Secret changes", async () => {
+    const keyLabel = `reasons-${suffix}`;
+    await (
+      await generatePkcs11KeyPair(
+        { modulePath: token.modulePath, tokenLabel: token.tokenLabel, keyLabel },
+        token.userPin,
+        "ecdsa-p256",
+      )
+    ).close();
+    const pinSecret = `hsm-pin-${suffix}`;
+    const wrongPin = randomBytes(6).toString("hex");
+    await createCaSecret(admin, pinSecret, { pin: wrongPin });
+    const good = { module: token.modulePath, tokenLabel: token.tokenLabel, keyLabel, pinFile };
+    const cases: [string, Record<string, unknown>, string][] = [
+      ["module", { ...good, module: "/nonexistent/libpkcs11.so" }, "Pkcs11ModuleLoadFailed"],
+      ["token", { ...good, tokenLabel: `absent-${suffix}` }, "Pkcs11TokenNotFound"],
+      ["key", { ...good, keyLabel: "absent" }, "Pkcs11KeyNotFound"],
+      [
+        "nopin",
+        { ...good, pinFile: undefined, pinSecretRef: { name: `absent-${suffix}`, key: "pin" } },
+        "Pkcs11PinUnavailable",
+      ],
+      [
+        "secretpin",
+        { ...good, pinFile: undefined, pinSecretRef: { name: pinSecret, key: "pin" } },
+        "Pkcs11PinIncorrect",
+      ],
+    ];
+    const objectName = (what: string) => `hsm-${what}-${suffix}`;
+    try {
+      for (const [what, pkcs11] of cases)
+        await createSigner(admin, objectName(what), {
+          signerName: `hsm.csr-signer.test/${what}-${suffix}`,
+          certificateAuthority: { secretName: `hsm-chain-${what}-${suffix}`, pkcs11 },
+          policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+        });
+      for (const [what, , reason] of cases) {
+        const signer = await waitForSignerCondition(admin, objectName(what), "Ready", "False", reason);
+        const message = signer.status!.conditions!.find((c) => c.type === "Ready")!.message;
+        expect(message, what).not.to.include(token.userPin);
+        expect(message, what).not.to.include(wrongPin);
+      }
+      await softwareTenantIssues();
+      expect(
+        (await readSigner(admin, hsm.object)).status?.conditions?.find((c) => c.type === "Ready")?.status,
+      ).to.equal("True");
+      // The Secret gets the right PIN: the Secret event rebuilds the Signer, the token opens, and it
+      // waits for its certificate.
+      await createCaSecret(admin, pinSecret, { pin: token.userPin });
+      const opened = await waitForSignerCondition(
+        admin,
+        objectName("secretpin"),
+        "Ready",
+        "False",
+        "WaitingForCertificate",
+      );
+      expect(opened.status?.pendingCertificateRequest)
+        .to.have.property("pem")
+        .that.includes("CERTIFICATE REQUEST");
+      await expectPinNowhere([token.userPin, wrongPin], []);
+    } finally {
+      for (const [what] of cases) await deleteSigner(admin, objectName(what));
+    }
   });
 });
