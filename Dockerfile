@@ -5,10 +5,18 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# Dependencies first, so that this layer is reused while only src/ changes. No install scripts:
-# the only package that has one, esbuild, finds its binary in its @esbuild/<platform> dependency.
+# A C++ toolchain for pkcs11js's native module (the PKCS#11 binding); in this stage only.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends g++ make python3 \
+  && rm -rf /var/lib/apt/lists/*
+# node-gyp builds against the image's own Node headers (/usr/local/include/node), downloading none.
+ENV npm_config_nodedir=/usr/local
+# Dependencies first, so that this layer is reused while only src/ changes. Install scripts off,
+# then only pkcs11js's (node-gyp rebuild) runs; esbuild finds its binary in its
+# @esbuild/<platform> dependency and needs no script.
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-fund --no-audit --loglevel=error
+RUN npm ci --ignore-scripts --no-fund --no-audit --loglevel=error \
+  && npm rebuild pkcs11js --no-fund --no-audit --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY hack/bundle.mjs ./hack/bundle.mjs
 COPY src ./src
@@ -19,8 +27,9 @@ FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 # Only what runs: the one-file bundle (no node_modules: it holds the code of the dependencies it
-# uses), and its source map, read only under `node --enable-source-maps`.
-COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map ./dist/
+# uses), pkcs11js's compiled module beside it (loaded only for a PKCS#11 CA key; no compiler in this
+# image), and the source map, read only under `node --enable-source-maps`.
+COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11.node ./dist/
 # Files owned by root and not writable by the process; matches the Deployment's runAsUser.
 USER 65532:65532
 EXPOSE 8080 8081

@@ -3,7 +3,7 @@
  * `make build`: the CLI (src/cli/main.ts) and everything it imports, npm dependencies included, as
  * one ES module, dist/csr-signer.mjs. That file is what the image runs (`node --optimize-for-size
  * dist/csr-signer.mjs controller ...`): no node_modules at run time, and only the code reachable from the CLI is
- * loaded. Whitespace and syntax are minified, identifiers are not: the 7 MB of source V8 keeps in
+ * loaded (plus dist/pkcs11.node, the PKCS#11 binding's native module, shipped beside it). Whitespace and syntax are minified, identifiers are not: the 7 MB of source V8 keeps in
  * memory shrinks by half (8 MiB less RSS, measured) and stack traces keep their function names;
  * dist/csr-signer.mjs.map maps them back to src/ under `node --enable-source-maps` (not loaded
  * otherwise). dist/csr-signer.meta.json is esbuild's metafile; `node hack/bundle.mjs --analyze` prints
@@ -33,6 +33,11 @@ const result = await build({
   banner: {
     js: 'import { createRequire as __csrSignerCreateRequire } from "node:module"; const require = __csrSignerCreateRequire(import.meta.url);',
   },
+  // pkcs11js's native module (build/Release/pkcs11.node, compiled by `npm ci`) cannot be inlined:
+  // it is copied beside the bundle as dist/pkcs11.node and its require() rewritten to that file,
+  // which the bundle's createRequire resolves next to itself. Loaded only when a PKCS#11 key is used.
+  loader: { ".node": "copy" },
+  assetNames: "[name]",
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: "linked",

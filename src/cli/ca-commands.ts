@@ -25,7 +25,7 @@ import { requiredFlag, UsageError, type CommandIo } from "./io.js";
 
 export const rootFiles = { certificate: "root-cert.pem", key: "root-key.pem" } as const;
 
-function keyType(
+export function keyType(
   value: string | undefined,
   fallback: CertificateAuthorityKeyType,
 ): CertificateAuthorityKeyType {
@@ -256,7 +256,7 @@ function indent(text: string): string {
 }
 
 /** A CA lifetime from --lifetime: at least a day, so a typo such as "0s" or "1s" never mints a dead CA. */
-function caLifetimeSeconds(text: string): number {
+export function caLifetimeSeconds(text: string): number {
   const seconds = parseLongDuration(text);
   if (seconds < 86_400)
     throw new UsageError(`--lifetime ${text} is shorter than a CA can usefully live (at least 1d)`);

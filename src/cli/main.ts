@@ -9,6 +9,7 @@ import {
   caRoot,
   caRootHelp,
 } from "./ca-commands.js";
+import { caRequest, caRequestHelp, caSignIntermediate, caSignIntermediateHelp } from "./ca-hsm-commands.js";
 import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
@@ -26,6 +27,8 @@ Offline CA toolkit:
   ca root           create an offline root CA
   ca intermediate   create a per-cluster intermediate CA as Istio cacerts files
   ca inspect        show a CA folder or PEM chain, with warnings
+  ca request        generate a CA key in a PKCS#11 token (HSM) and write its intermediate request
+  ca sign-intermediate  sign an intermediate's request with the offline root (cacerts files, no key)
   sign              issue a certificate for a CSR file with a CA folder
 `;
 
@@ -35,6 +38,8 @@ const commands: Record<string, Command> = {
   "ca root": { run: caRoot, help: caRootHelp },
   "ca intermediate": { run: caIntermediate, help: caIntermediateHelp },
   "ca inspect": { run: caInspect, help: caInspectHelp },
+  "ca request": { run: caRequest, help: caRequestHelp },
+  "ca sign-intermediate": { run: caSignIntermediate, help: caSignIntermediateHelp },
   sign: { run: signCommand, help: signHelp },
   controller: { run: controllerCommand, help: controllerHelp },
   "istio mesh-config": { run: istioMeshConfig, help: istioMeshConfigHelp },

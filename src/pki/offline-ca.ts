@@ -72,7 +72,7 @@ export function createRootCertificateAuthority(
  * given. Its validity never leaves the issuer's.
  */
 export function createIntermediateCertificateAuthority(
-  issuer: { certificate: ParsedCertificate; signingKey: SigningKey },
+  issuer: CertificateAuthorityIssuer,
   options: CertificateAuthorityOptions,
   environment: IssuanceEnvironment = systemIssuanceEnvironment,
 ): Promise<GeneratedCertificateAuthority> {
@@ -81,24 +81,74 @@ export function createIntermediateCertificateAuthority(
 
 /** A new CA key and certificate: self-signed without `issuer`. */
 async function createCertificateAuthority(
-  issuer: { certificate: ParsedCertificate; signingKey: SigningKey } | undefined,
+  issuer: CertificateAuthorityIssuer | undefined,
   options: CertificateAuthorityOptions,
   environment: IssuanceEnvironment,
 ): Promise<GeneratedCertificateAuthority> {
   const signingKey = SoftwareSigningKey.fromKeyObject(generatePrivateKey(options.keyType));
   const { spki, bits } = subjectPublicKeyInfo(signingKey);
+  const certificate = await issueCertificateAuthorityCertificate(
+    issuer,
+    { subject: options.subject, subjectPublicKeyInfo: spki, subjectPublicKey: bits },
+    options,
+    issuer?.signingKey ?? signingKey,
+    environment,
+  );
+  return { certificate, signingKey, keyPem: signingKey.exportPkcs8Pem() };
+}
+
+/** The CA that signs another CA's certificate. */
+export interface CertificateAuthorityIssuer {
+  readonly certificate: ParsedCertificate;
+  readonly signingKey: SigningKey;
+}
+
+/** Whose CA certificate is issued: a subject and its public key, as a request carries them. */
+export interface CertificateAuthoritySubject {
+  readonly subject: DistinguishedName;
+  readonly subjectPublicKeyInfo: Uint8Array;
+  /** The subjectPublicKey bits, for the subject key identifier. */
+  readonly subjectPublicKey: Uint8Array;
+}
+
+/**
+ * Signs an intermediate CA certificate for a key held elsewhere (an HSM's: only its request left
+ * the token), pathLen 0 unless given, validity never beyond the issuer's.
+ */
+export function signIntermediateCertificate(
+  issuer: CertificateAuthorityIssuer,
+  subject: CertificateAuthoritySubject,
+  options: { readonly lifetimeSeconds: number; readonly pathLength?: number },
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<ParsedCertificate> {
+  return issueCertificateAuthorityCertificate(
+    issuer,
+    subject,
+    { lifetimeSeconds: options.lifetimeSeconds, pathLength: options.pathLength ?? 0 },
+    issuer.signingKey,
+    environment,
+  );
+}
+
+async function issueCertificateAuthorityCertificate(
+  issuer: CertificateAuthorityIssuer | undefined,
+  subject: CertificateAuthoritySubject,
+  options: { readonly lifetimeSeconds: number; readonly pathLength?: number },
+  signingKey: SigningKey,
+  environment: IssuanceEnvironment,
+): Promise<ParsedCertificate> {
   const now = environment.now().getTime();
   const notBefore = truncateToSecond(now - backdateSeconds * 1000);
   const notAfter = truncateToSecond(now + options.lifetimeSeconds * 1000);
   const der = await signCertificate(
     {
       serialNumber: generateSerialNumber(environment.randomBytes),
-      issuerName: issuer ? issuer.certificate.subjectNameDer : encodeName(options.subject),
-      subject: options.subject,
+      issuerName: issuer ? issuer.certificate.subjectNameDer : encodeName(subject.subject),
+      subject: subject.subject,
       notBefore: new Date(issuer ? Math.max(notBefore, issuer.certificate.notBefore.getTime()) : notBefore),
       notAfter: new Date(issuer ? Math.min(notAfter, issuer.certificate.notAfter.getTime()) : notAfter),
-      subjectPublicKeyInfo: spki,
-      subjectKeyIdentifier: keyIdentifier(bits),
+      subjectPublicKeyInfo: subject.subjectPublicKeyInfo,
+      subjectKeyIdentifier: keyIdentifier(subject.subjectPublicKey),
       ...(issuer
         ? {
             authorityKeyIdentifier:
@@ -113,9 +163,9 @@ async function createCertificateAuthority(
         ...(options.pathLength !== undefined ? { pathLength: options.pathLength } : {}),
       },
     },
-    issuer?.signingKey ?? signingKey,
+    signingKey,
   );
-  return { certificate: parseCertificate(der), signingKey, keyPem: signingKey.exportPkcs8Pem() };
+  return parseCertificate(der);
 }
 
 /**

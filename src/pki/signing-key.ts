@@ -4,7 +4,7 @@ import { Oid } from "./oids.js";
 
 /**
  * A CA's private key, seen only through what it can do. Implementations: a software key in
- * memory (below) and, later, a PKCS#11 key in an HSM. Nothing outside src/pki holds key bytes.
+ * memory (below) and a PKCS#11 key in an HSM (src/pki/pkcs11). Nothing outside src/pki holds key bytes.
  */
 export interface SigningKey {
   /** The public half, for matching the CA certificate and building SubjectPublicKeyInfo. */
@@ -86,21 +86,29 @@ export class SoftwareSigningKey implements SigningKey {
 
   /**
    * Reads a PEM private key: PKCS#8 (PRIVATE KEY), SEC1 (EC PRIVATE KEY) or PKCS#1 (RSA PRIVATE
-   * KEY). Errors never include the input.
+   * KEY); an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY, or a legacy Proc-Type: 4,ENCRYPTED one)
+   * with its `passphrase`. Errors never include the input or the passphrase.
    */
-  static fromPem(pem: string | Uint8Array): SoftwareSigningKey {
+  static fromPem(pem: string | Uint8Array, passphrase?: string): SoftwareSigningKey {
     const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8");
-    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+    const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
+    if (encrypted && passphrase === undefined) {
       throw new SigningKeyError(
-        "the CA private key is encrypted; provide it unencrypted (from a Secret or key vault)",
+        "the CA private key is encrypted and no passphrase was given (provide the passphrase, or the key unencrypted)",
       );
     }
     let privateKey: KeyObject;
     try {
-      privateKey = createPrivateKey({ key: text, format: "pem" });
+      privateKey = createPrivateKey(
+        encrypted ? { key: text, format: "pem", passphrase: passphrase! } : { key: text, format: "pem" },
+      );
     } catch {
       // The OpenSSL message can quote parts of the input; say only what went wrong.
-      throw new SigningKeyError("the CA private key is not a PEM PKCS#8, SEC1 or PKCS#1 key");
+      throw new SigningKeyError(
+        encrypted
+          ? "the CA private key could not be decrypted: wrong passphrase, or not an encrypted PKCS#8 key"
+          : "the CA private key is not a PEM PKCS#8, SEC1 or PKCS#1 key",
+      );
     }
     return new SoftwareSigningKey(privateKey);
   }

@@ -6,3 +6,4 @@ export {
   type Pkcs11KeyLocation,
   type Pkcs11SigningKey,
 } from "./signing-key.js";
+export { pinFromFile } from "./pin.js";
