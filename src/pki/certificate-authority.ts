@@ -181,7 +181,7 @@ export function loadCertificateAuthority(
   if (keyElsewhere) signingKey = keyElsewhere;
   else
     try {
-      signingKey = SoftwareSigningKey.fromPem(keyFile!);
+      signingKey = SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
     } catch (error) {
       throw new CertificateAuthorityError(
         "MalformedKey",

@@ -33,44 +33,12 @@ import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../support/softhsm.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
-import { generatePkcs11KeyPair } from "../../src/pki/pkcs11/index.js";
 import { CacertsFiles } from "../../src/pki/certificate-authority.js";
-import { KeyUsageBit, parseCertificate, type ParsedCertificate } from "../../src/pki/certificate.js";
-import { keyIdentifier, signCertificate } from "../../src/pki/certificate-builder.js";
 import { parseCertificateRequest } from "../../src/pki/certificate-request.js";
-import { generateSerialNumber } from "../../src/pki/issuance.js";
-import { createRootCertificateAuthority } from "../../src/pki/offline-ca.js";
 import { decodeSinglePem } from "../../src/pki/pem.js";
-import type { SigningKey } from "../../src/pki/signing-key.js";
-import { noSubjectAlternativeNames } from "../../src/pki/subject-alternative-names.js";
-
-/** What the offline root does with the intermediate's CSR (`csr-signer ca sign-intermediate`). */
-async function signIntermediate(
-  root: { certificate: ParsedCertificate; signingKey: SigningKey },
-  requestPem: string,
-): Promise<ParsedCertificate> {
-  const request = parseCertificateRequest(Buffer.from(requestPem));
-  const now = Date.now();
-  const der = await signCertificate(
-    {
-      serialNumber: generateSerialNumber(randomBytes),
-      issuerName: root.certificate.subjectNameDer,
-      subject: request.subject,
-      notBefore: new Date(Math.floor(now / 1000) * 1000 - 60_000),
-      notAfter: new Date(Math.floor(now / 1000) * 1000 + 30 * 86400_000),
-      subjectPublicKeyInfo: request.subjectPublicKeyInfo,
-      subjectKeyIdentifier: keyIdentifier(request.subjectPublicKey),
-      authorityKeyIdentifier:
-        root.certificate.subjectKeyIdentifier ?? keyIdentifier(root.certificate.subjectPublicKey),
-      subjectAltNames: noSubjectAlternativeNames,
-      keyUsageBits: [KeyUsageBit.digitalSignature, KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign],
-      extendedKeyUsageOids: [],
-      basicConstraints: { ca: true, pathLength: 0 },
-    },
-    root.signingKey,
-  );
-  return parseCertificate(der);
-}
+import { parseCertificate } from "../../src/pki/certificate.js";
+import { generatePkcs11KeyPair } from "../../src/pki/pkcs11/index.js";
+import { runCliInProcess as cli } from "../support/cli.js";
 
 /** The folder SoftHSM keeps `token` in (tokens/<uuid>/, its label in token.object). */
 function tokenFolder(token: SoftHsmToken): string {
@@ -101,7 +69,8 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
   let dir: string;
   let pinFile: string;
   let running: RunningController | undefined;
-  let root: Awaited<ReturnType<typeof createRootCertificateAuthority>>;
+  /** The offline root's folder (`csr-signer ca root`): root-cert.pem, root-key.pem. */
+  let rootDir: string;
   let csrCount = 0;
   const nextCsr = (what: string) => `hsm-${what}-${suffix}-${++csrCount}`;
 
@@ -145,11 +114,9 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     dir = mkdtempSync(path.join(tmpdir(), "csr-signer-pin-"));
     pinFile = path.join(dir, "pin");
     writeFileSync(pinFile, `${token.userPin}\n`);
-    root = await createRootCertificateAuthority({
-      subject: [{ type: "CN", value: `hsm root ${suffix}` }],
-      lifetimeSeconds: 365 * 86400,
-      keyType: "ecdsa-p256",
-    });
+    rootDir = path.join(dir, "root");
+    const madeRoot = await cli(["ca", "root", "--out", rootDir, "--subject", `CN=hsm root ${suffix}`]);
+    expect(madeRoot.exitCode, madeRoot.stderr).to.equal(0);
     const softwareCa = await makeTestCertificateAuthority({ name: `hsm-sw-${suffix}` });
     await createCaSecret(admin, software.secret, softwareCa.files);
     await createSigner(admin, software.object, {
@@ -173,11 +140,25 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("runbook: key generated in the token, WaitingForCertificate with its CSR, a chain for another key refused, the root's chain signs", async () => {
-    const location = { modulePath: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "mesh-ca" };
-    const generated = await generatePkcs11KeyPair(location, token.userPin, "ecdsa-p256");
-    const tokenPublicKey = generated.publicKey;
-    await generated.close();
+  it("runbook: key generated in the token (ca request), WaitingForCertificate with its CSR, a chain for another key refused, the root's chain (ca sign-intermediate) signs", async () => {
+    const requested = await cli([
+      "ca",
+      "request",
+      "--pkcs11-module",
+      token.modulePath,
+      "--pkcs11-token-label",
+      token.tokenLabel,
+      "--pkcs11-key-label",
+      "mesh-ca",
+      "--pin-file",
+      pinFile,
+      "--out",
+      path.join(dir, "request-from-cli.csr"),
+    ]);
+    expect(requested.exitCode, requested.stderr).to.equal(0);
+    const tokenPublicKey = parseCertificateRequest(
+      readFileSync(path.join(dir, "request-from-cli.csr")),
+    ).publicKey;
 
     await createSigner(admin, hsm.object, {
       signerName: hsm.signerName,
@@ -233,13 +214,28 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     );
     expect(mismatch.status?.pendingCertificateRequest).to.have.property("pem", pending.pem);
 
-    // The offline root signs the CSR; the chain (no key) goes into the Secret.
-    const intermediate = await signIntermediate(root, pending.pem);
-    await createCaSecret(admin, hsm.chain, {
-      [CacertsFiles.certificate]: intermediate.pem,
-      [CacertsFiles.roots]: root.certificate.pem,
-      [CacertsFiles.chain]: intermediate.pem + root.certificate.pem,
-    });
+    // The operator takes the CSR from status to the offline root; the chain (no key) goes into the Secret.
+    const csrFile = path.join(dir, "intermediate.csr");
+    writeFileSync(csrFile, pending.pem);
+    const chainDir = path.join(dir, "chain");
+    const signed = await cli([
+      "ca",
+      "sign-intermediate",
+      "--root",
+      rootDir,
+      "--csr",
+      csrFile,
+      "--out",
+      chainDir,
+    ]);
+    expect(signed.exitCode, signed.stderr).to.equal(0);
+    const chainFiles = Object.fromEntries(
+      readdirSync(chainDir).map((name) => [name, readFileSync(path.join(chainDir, name), "utf8")]),
+    );
+    expect(Object.keys(chainFiles).sort()).to.deep.equal(["ca-cert.pem", "cert-chain.pem", "root-cert.pem"]);
+    await createCaSecret(admin, hsm.chain, chainFiles);
+    const intermediate = parseCertificate(decodeSinglePem(chainFiles["ca-cert.pem"]!, "CERTIFICATE"));
+    const rootPem = chainFiles["root-cert.pem"]!;
     const ready = await waitForSignerCondition(admin, hsm.object, "Ready", "True");
     expect(ready.status!.conditions!.find((c) => c.type === "Ready")!.message).to.include("(PKCS#11)");
     await waitFor("pendingCertificateRequest to be removed", async () =>
@@ -250,7 +246,7 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
 
     const earlyOutcome = await waitForOutcome(admin, early);
     const bundle = await publishedBundle();
-    expect(bundle).to.include(root.certificate.pem.trim().split("\n")[1]!);
+    expect(bundle).to.include(rootPem.trim().split("\n")[1]!);
     expect(opensslVerify(earlyOutcome.certificatePem!, bundle, ["-purpose", "sslserver"])).to.match(/: OK/);
     const later = nextCsr("later");
     await submitApprovedServerCsr(admin, later, hsm.signerName);
