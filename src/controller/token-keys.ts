@@ -10,7 +10,7 @@
  * PIN is kept only to open the token again; it is compared, never logged, and scrubbed from any
  * message a backend returns.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { pkcs11KeyReasons, SignerConditionReason } from "../api/reasons.js";
 import type { PendingCertificateRequest, Pkcs11KeySource } from "../api/signer.js";
 import type { DistinguishedName } from "../pki/names.js";
@@ -55,12 +55,18 @@ export interface TokenKeyTimings {
    * after a few bad logins (a Luna partition after 3 by default).
    */
   incorrectPinRetryMs: number;
+  /**
+   * An open key signs a random probe this often, so a token lost while no CSR arrives still makes
+   * its Signer not ready (and recovers) instead of showing Ready until the next certificate.
+   */
+  probeIntervalMs: number;
 }
 
 export const defaultTokenKeyTimings: TokenKeyTimings = {
   initialRetryMs: 1000,
   maximumRetryMs: 15_000,
   incorrectPinRetryMs: 300_000,
+  probeIntervalMs: 30_000,
 };
 
 interface Entry {
@@ -72,6 +78,8 @@ interface Entry {
   state: TokenKeyState;
   /** Failures in a row, for the backoff. */
   failures: number;
+  /** The next probe of the open key. */
+  probe?: NodeJS.Timeout;
 }
 
 export class TokenKeys {
@@ -138,6 +146,25 @@ export class TokenKeys {
     return problem;
   }
 
+  /** Signs a random probe with the entry's open key every probeIntervalMs; a token error fails it. */
+  private scheduleProbe(objectName: string, entry: Entry): void {
+    entry.probe = setTimeout(() => {
+      if (entry.state.kind !== "open" || this.entries.get(objectName) !== entry) return;
+      const key = entry.state.key;
+      key.sign(randomBytes(32)).then(
+        () => {
+          if (entry.state.kind === "open" && entry.state.key === key) this.scheduleProbe(objectName, entry);
+        },
+        (error: unknown) => {
+          // A token error makes the Signer not ready; any other error is not the token's: probe on.
+          if (!this.signingFailed(objectName, key, error) && entry.state.kind === "open")
+            this.scheduleProbe(objectName, entry);
+        },
+      );
+    }, this.timings.probeIntervalMs);
+    entry.probe.unref();
+  }
+
   /** Closes the keys of Signers that no longer exist (or no longer use a token). */
   retainOnly(objectNames: ReadonlySet<string>): void {
     for (const [name, entry] of this.entries)
@@ -187,6 +214,7 @@ export class TokenKeys {
       if (this.entries.get(objectName) !== entry) return this.close(key);
       entry.failures = 0;
       entry.state = { kind: "open", key, generation: ++this.generations, certificateRequest };
+      this.scheduleProbe(objectName, entry);
       settle();
     })();
   }
@@ -202,6 +230,7 @@ export class TokenKeys {
 
   /** Closes the entry's session, if open; the entry must not be used for signing afterwards. */
   private retire(entry: Entry): void {
+    clearTimeout(entry.probe);
     if (entry.state.kind === "open") this.close(entry.state.key);
   }
 

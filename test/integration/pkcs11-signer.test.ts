@@ -125,7 +125,14 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
       policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
     });
     running = await startController(controlPlane(), [hsm.signerName, software.signerName], {
-      tokenKeys: { timings: { initialRetryMs: 200, maximumRetryMs: 1000, incorrectPinRetryMs: 3000 } },
+      tokenKeys: {
+        timings: {
+          initialRetryMs: 200,
+          maximumRetryMs: 1000,
+          incorrectPinRetryMs: 3000,
+          probeIntervalMs: 500,
+        },
+      },
     });
     await waitForSignerCondition(admin, software.object, "Ready", "True");
   });
@@ -281,15 +288,17 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     await expectPinNowhere([oldPin, newPin], [waiting]);
   });
 
-  it("token loss: signing fails over to Ready=False with a token reason, CSRs stay pending, and issuance resumes when the token is back", async () => {
+  it("token loss: the Signer turns Ready=False with a token reason though idle, CSRs stay pending, and issuance resumes when the token is back", async () => {
     const folder = tokenFolder(token);
     const backup = path.join(dir, "token-backup");
     cpSync(folder, backup, { recursive: true });
     token.remove();
 
+    // Noticed without any CSR (the controller's probe signature), then CSRs wait.
+    const down = await waitForSignerCondition(admin, hsm.object, "Ready", "False");
     const during = nextCsr("lost");
     await submitApprovedServerCsr(admin, during, hsm.signerName);
-    const down = await waitForSignerCondition(admin, hsm.object, "Ready", "False");
+    await waitForCsrEvent(admin, during, "SignerNotReady", "Warning");
     expect(down.status!.conditions!.find((c) => c.type === "Ready")!.reason).to.match(
       /^Pkcs11(TokenUnavailable|TokenNotFound)$/,
     );

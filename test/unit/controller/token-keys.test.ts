@@ -95,6 +95,7 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
   let ca: TestCertificateAuthority;
   let token: StandInToken;
   let settled: () => Promise<string>;
+  let waiters: ((name: string) => void)[];
   let tokenKeys: TokenKeys;
   let clock: number;
   const signer = (): SignerObject => ({
@@ -119,7 +120,7 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
     token = new StandInToken(ca.intermediate.signingKey);
     secret = undefined;
     clock = Date.now();
-    const waiters: ((name: string) => void)[] = [];
+    waiters = [];
     settled = () => new Promise((resolve) => waiters.push(resolve));
     tokenKeys = new TokenKeys(
       token,
@@ -129,6 +130,7 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
         initialRetryMs: 1000,
         maximumRetryMs: 8000,
         incorrectPinRetryMs: 300_000,
+        probeIntervalMs: 3_600_000, // probes only where a test asks for them (below)
       },
     );
     objects = [signer()];
@@ -277,6 +279,33 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
     expect(back.problem).to.equal(undefined);
     expect(back.authority!.signingKey).not.to.equal(key);
     expect(await back.authority!.signingKey.sign(new Uint8Array([1]))).to.have.length.greaterThan(8);
+  });
+
+  it("a token lost while idle is noticed by the probe signature: the Signer is not ready without any CSR", async () => {
+    await tokenKeys.closeAll();
+    tokenKeys = new TokenKeys(
+      token,
+      (name) => waiters.shift()?.(name),
+      () => new Date(clock),
+      {
+        initialRetryMs: 1000,
+        maximumRetryMs: 8000,
+        incorrectPinRetryMs: 300_000,
+        probeIntervalMs: 20,
+      },
+    );
+    secret = secretOf(chainOnly(ca));
+    const r = registry();
+    await open(r);
+    r.markPublished("mesh");
+    r.rebuild();
+    expect(r.forObjectName("mesh")!.problem).to.equal(undefined);
+    const noticed = settled();
+    token.present = false;
+    expect(await noticed).to.equal("mesh");
+    r.rebuild();
+    expect(r.forObjectName("mesh")!.problem?.reason).to.equal("Pkcs11TokenUnavailable");
+    expect(token.open_, "the broken session is closed").to.equal(0);
   });
 
   it("closes the session when the Signer is deleted", async () => {
