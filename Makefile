@@ -94,7 +94,7 @@ test-integration: deps testbin softhsm2 ## Integration tests against a real kube
 test: lint test-unit test-integration ## Everything: lint, unit and integration tests
 
 .PHONY: bench-sign
-bench-sign: deps ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs
+bench-sign: deps softhsm2 ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs; the CA key in SoftHSM2 (PKCS#11) vs in memory
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench-controller

@@ -7,17 +7,19 @@
  * - a naive pkijs build (CertificationRequest.fromBER, verify, Certificate.sign) on Node's
  *   native WebCrypto and on the @peculiar/webcrypto polyfill, the stack the design card started from.
  * csr-signer, Go and the floor run interleaved in 0.25 s turns on the same core (see measureInterleaved).
+ * Then the same issuance with the CA key in a SoftHSM2 token (PKCS#11, ECDSA P-256) against the same
+ * key type in memory, interleaved likewise (BENCH_CA=pkcs11 runs only that).
  * Prints a Markdown table for BENCHMARKS.md.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { createPrivateKey, createPublicKey, sign, verify, webcrypto } from "node:crypto";
+import { createPrivateKey, createPublicKey, sign, verify, webcrypto, X509Certificate } from "node:crypto";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Crypto as PeculiarCrypto } from "@peculiar/webcrypto";
 import { parseCertificateRequest } from "../src/pki/certificate-request.js";
-import { decodeDer, type DerNode } from "../src/pki/der-reader.js";
+import { decodeDer, expectSequence, readBitStringBytes, type DerNode } from "../src/pki/der-reader.js";
 import { decodeCertificatesPem } from "../src/pki/pem.js";
 import { issueLeafCertificate } from "../src/pki/issuance.js";
 import {
@@ -28,6 +30,9 @@ import {
 } from "../test/support/pki.js";
 import type { CertificateAuthorityKeyType } from "../src/pki/offline-ca.js";
 import { buildScript, testBinary } from "../test/support/testbin.js";
+import { createSoftHsmToken } from "../test/support/softhsm.js";
+import { generatePkcs11KeyPair } from "../src/pki/pkcs11/index.js";
+import { signIntermediateCertificate } from "../src/pki/offline-ca.js";
 import { sourceRevision } from "./controller/common.js";
 
 type WebCrypto = typeof webcrypto;
@@ -234,7 +239,7 @@ function certificateProfile(chainPem: string): string {
   });
 }
 
-const go = onlyOurs ? undefined : goBinary();
+const go = onlyOurs || onlyCaType === "pkcs11" ? undefined : goBinary();
 const rows: string[] = [];
 for (const scenario of scenarios) {
   if (onlyCaType && !scenario.caKey.startsWith(onlyCaType)) continue;
@@ -347,6 +352,81 @@ for (const scenario of scenarios) {
   );
 }
 
+/**
+ * The CA key in a SoftHSM2 token: the same issuance path and requests as the ECDSA scenario, one
+ * CA signing with a P-256 key in memory, the other with a P-256 key generated in the token (its
+ * certificate signed by the same root), interleaved. The token signs on libuv's thread pool; those
+ * threads' CPU time counts, so "per CPU-second" is the whole cost of a certificate.
+ */
+const pkcs11Rows: string[] = [];
+if (!onlyCaType || onlyCaType === "pkcs11") {
+  process.stderr.write("ECDSA P-256 CA key in SoftHSM2 (PKCS#11) vs in memory\n");
+  const ca = await makeTestCertificateAuthority({
+    rootKeyType: "ecdsa-p256",
+    intermediateKeyType: "ecdsa-p256",
+  });
+  const token = createSoftHsmToken("csr-signer-bench");
+  const tokenKey = await generatePkcs11KeyPair(
+    { modulePath: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "bench-ca" },
+    token.userPin,
+    "ecdsa-p256",
+  );
+  const tokenSpki = new Uint8Array(tokenKey.publicKey.export({ format: "der", type: "spki" }));
+  const tokenCertificate = await signIntermediateCertificate(
+    { certificate: ca.root.certificate, signingKey: ca.root.signingKey },
+    {
+      subject: [{ type: "CN", value: "bench HSM intermediate" }],
+      subjectPublicKeyInfo: tokenSpki,
+      subjectPublicKey: readBitStringBytes(expectSequence(decodeDer(tokenSpki), "spki").children[1], "key"),
+    },
+    { lifetimeSeconds: 365 * 86400 },
+  );
+  const tokenAuthority = {
+    ...ca.authority,
+    signingCertificate: tokenCertificate,
+    signingKey: tokenKey,
+    keyIdentifier: tokenCertificate.subjectKeyIdentifier!,
+    chainPem: tokenCertificate.pem,
+  };
+  const keys = Array.from({ length: distinctKeys }, () => testKey("ecdsa-p256", true));
+  const requests = Array.from({ length: distinctRequests }, (_, i) =>
+    buildTestCertificateRequest({
+      key: keys[i % distinctKeys]!,
+      subject: [{ type: "O", value: "" }],
+      subjectAltNames: { uri: [`spiffe://cluster.local/ns/tenant-${i}/sa/default`] },
+    }),
+  );
+  const grant = {
+    subject: [],
+    subjectAltNames: { dns: [], ip: [], uri: ["spiffe://cluster.local/ns/tenant/sa/default"], email: [] },
+    usages: ["digital signature", "key encipherment", "server auth", "client auth"] as const,
+    lifetime: { defaultSeconds: 86400, maximumSeconds: 86400 },
+    includeRoot: false,
+  };
+  const issueWith = (authority: typeof ca.authority) => async (index: number) => {
+    const request = parseCertificateRequest(requests[index % requests.length]!);
+    return (await issueLeafCertificate(authority, request, { ...grant, usages: [...grant.usages] })).chainPem;
+  };
+  // One certificate of the token key, checked by node:crypto before anything is measured.
+  const [sample] = decodeCertificatesPem(await issueWith(tokenAuthority)(0), "sample");
+  if (!new X509Certificate(sample!).verify(tokenKey.publicKey))
+    throw new Error("the token's certificate does not verify");
+  const [softwareRate, tokenRate] = (await measureInterleaved([
+    await nodeContender("csr-signer, CA key in memory", issueWith(ca.authority)),
+    await nodeContender("csr-signer, CA key in SoftHSM2 (PKCS#11)", issueWith(tokenAuthority)),
+  ])) as [Rate, Rate];
+  await tokenKey.close();
+  pkcs11Rows.push(
+    [
+      "ECDSA P-256 CA, P-256 CSRs",
+      softwareRate.perCpuSecond.toFixed(0),
+      tokenRate.perCpuSecond.toFixed(0),
+      `**${(tokenRate.perCpuSecond / softwareRate.perCpuSecond).toFixed(2)}x**`,
+      `${softwareRate.perSecond.toFixed(0)} / ${tokenRate.perSecond.toFixed(0)} = ${(tokenRate.perSecond / softwareRate.perSecond).toFixed(2)}x`,
+    ].join(" | "),
+  );
+}
+
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 const commit = sourceRevision();
 console.log(
@@ -360,3 +440,11 @@ console.log(
 );
 console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const row of rows) console.log(`| ${row} |`);
+if (pkcs11Rows.length > 0) {
+  console.log("\nCA key in a PKCS#11 token (SoftHSM2) vs in memory, the same issuance path:\n");
+  console.log(
+    "| scenario | key in memory | key in SoftHSM2 (PKCS#11) | **SoftHSM2 / memory** | wall clock: memory / SoftHSM2 per second |",
+  );
+  console.log("|---|---|---|---|---|");
+  for (const row of pkcs11Rows) console.log(`| ${row} |`);
+}

@@ -440,8 +440,14 @@ async function openOnce(
   return key;
 }
 
-/** Failures that a token removed or re-initialised since the library was initialised would explain. */
-const staleLibrarySymptoms = new Set(["Pkcs11TokenNotFound", "Pkcs11KeyNotFound", "Pkcs11TokenUnavailable"]);
+/**
+ * Failures that a token removed or re-initialised since the library was initialised would explain.
+ * Not a missing key: objects made on a token since (by another process, the vendor's tools) are
+ * seen without re-initialising, so a mistyped key label never re-initialises a shared library.
+ * A missing token does, once per open: the controller's backoff bounds how often, and the keys of
+ * other tokens reopen their sessions by themselves, waiting only for the C_Finalize + C_Initialize.
+ */
+const staleLibrarySymptoms = new Set(["Pkcs11TokenNotFound", "Pkcs11TokenUnavailable"]);
 
 /**
  * Opens the CA key at `location`, logging in with `pin`. A token that is not found is looked for

@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { createPublicKey, randomBytes, verify } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { inspect } from "node:util";
 import { expect } from "chai";
 import { buildCertificateRequest } from "../../../src/pki/certificate-request-builder.js";
 import { parseDistinguishedName } from "../../../src/pki/names.js";
@@ -14,8 +16,10 @@ import {
   type Pkcs11KeyLocation,
   type Pkcs11SigningKey,
 } from "../../../src/pki/pkcs11/index.js";
+import { loadModule } from "../../../src/pki/pkcs11/module.js";
 import { openssl } from "../../support/openssl.js";
 import { createSoftHsmToken, softHsmBinaries, type SoftHsmToken } from "../../support/softhsm.js";
+import { repositoryRoot } from "../../support/testbin.js";
 
 async function rejection(promise: Promise<unknown>): Promise<Pkcs11Error> {
   try {
@@ -263,6 +267,43 @@ describe("PKCS#11 signing keys on SoftHSM2", function () {
     expect(verify("sha256", data, otherKey.publicKey, await otherKey.sign(data))).to.equal(true);
   });
 
+  it("a key made by another process after the library was loaded opens; a missing key never re-initialises the shared library", async () => {
+    const module = await loadModule(token.modulePath);
+    const other = keep(await generatePkcs11KeyPair(location("other"), token.userPin, "ecdsa-p256"));
+    const generation = module.generation;
+    expectReason(
+      await rejection(openPkcs11SigningKey(location("later"), token.userPin)),
+      "Pkcs11KeyNotFound",
+      [token.userPin],
+    );
+    expect(module.generation, "re-initialisations").to.equal(generation);
+    // Another process (a vendor tool, `csr-signer ca request` elsewhere) makes the key.
+    const script = `
+      const pkcs11js = require("pkcs11js");
+      const [modulePath, label, pin] = process.argv.slice(1);
+      const library = new pkcs11js.PKCS11();
+      library.load(modulePath);
+      library.C_Initialize();
+      const slot = library.C_GetSlotList(true).find((s) => library.C_GetTokenInfo(s).label.trim() === label);
+      const session = library.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      library.C_Login(session, pkcs11js.CKU_USER, pin);
+      const naming = [{ type: pkcs11js.CKA_LABEL, value: "later" }, { type: pkcs11js.CKA_TOKEN, value: true }];
+      library.C_GenerateKeyPair(session, { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [...naming, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from("06082a8648ce3d030107", "hex") }],
+        [...naming, { type: pkcs11js.CKA_SIGN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true }, { type: pkcs11js.CKA_SENSITIVE, value: true }]);
+      library.C_Finalize();
+    `;
+    execFileSync(process.execPath, ["-e", script, token.modulePath, token.tokenLabel, token.userPin], {
+      cwd: repositoryRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const later = keep(await openPkcs11SigningKey(location("later"), token.userPin));
+    const data = randomBytes(30);
+    expect(verify("sha256", data, later.publicKey, await later.sign(data))).to.equal(true);
+    expect(verify("sha256", data, other.publicKey, await other.sign(data))).to.equal(true);
+    expect(module.generation, "re-initialisations").to.equal(generation);
+  });
+
   it("signs concurrently: 64 signatures at once through one key, all valid", async () => {
     const key = keep(await generatePkcs11KeyPair(location("busy"), token.userPin, "ecdsa-p256"));
     const inputs = Array.from({ length: 64 }, () => randomBytes(200));
@@ -270,6 +311,13 @@ describe("PKCS#11 signing keys on SoftHSM2", function () {
     signatures.forEach((signature, index) =>
       expect(verify("sha256", inputs[index]!, key.publicKey, signature), `signature ${index}`).to.equal(true),
     );
+  });
+
+  it("the key object shows no PIN when logged or inspected (util.inspect, JSON)", async () => {
+    const key = keep(await generatePkcs11KeyPair(location("quiet"), token.userPin, "ecdsa-p256"));
+    const shown = inspect(key, { depth: 10, showHidden: true }) + JSON.stringify(key) + String(key);
+    expect(shown).not.to.include(token.userPin);
+    expect(JSON.stringify(key)).to.equal('{"description":"ECDSA-P-256/SHA-256 (PKCS#11)"}');
   });
 
   it("a closed key no longer signs", async () => {
