@@ -467,6 +467,17 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
   });
 
+  it("explains certificateAuthority.pkcs11 and the pending request with `kubectl explain`", async function () {
+    const pkcs11 = await kubectlOk(["explain", "signer.spec.certificateAuthority.pkcs11"]);
+    expect(pkcs11).to.include("PKCS#11 token");
+    for (const field of ["module", "tokenLabel", "slot", "keyLabel", "keyId", "pinFile", "pinSecretRef"])
+      expect(pkcs11).to.match(new RegExp(`^\\s+${field}\\s`, "m"));
+    const pending = await kubectlOk(["explain", "signer.status.pendingCertificateRequest"]);
+    expect(pending).to.include("sign-intermediate");
+    const passphrase = await kubectlOk(["explain", "signer.spec.certificateAuthority.keyPassphraseFile"]);
+    expect(passphrase).to.include("ENCRYPTED");
+  });
+
   it("keeps the token label, key label, PIN file and an encrypted key's passphrase reference", async function () {
     const specs = [
       {
