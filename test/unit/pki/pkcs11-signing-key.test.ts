@@ -116,6 +116,30 @@ describe("PKCS#11 signing keys on SoftHSM2", function () {
     expectReason(wrongId, "Pkcs11KeyNotFound", [token.userPin]);
   });
 
+  it("finds the token by slot id as softhsm2-util lists it", async () => {
+    const generated = keep(await generatePkcs11KeyPair(location("by-slot"), token.userPin, "ecdsa-p256"));
+    const slots = token.util(["--show-slots"]);
+    const slotId = Number(
+      new RegExp(`Slot (\\d+)\\n(?:(?!\\nSlot ).)*?Label:\\s+${token.tokenLabel}\\s`, "s").exec(slots)?.[1],
+    );
+    expect(slotId, slots).to.be.greaterThan(0);
+    const bySlot = keep(
+      await openPkcs11SigningKey(
+        { modulePath: token.modulePath, slotId, keyLabel: "by-slot" },
+        token.userPin,
+      ),
+    );
+    expect(bySlot.publicKey.equals(generated.publicKey)).to.equal(true);
+    const wrongSlot = await rejection(
+      openPkcs11SigningKey(
+        { modulePath: token.modulePath, slotId: slotId + 1, keyLabel: "by-slot" },
+        token.userPin,
+      ),
+    );
+    expectReason(wrongSlot, "Pkcs11TokenNotFound", [token.userPin]);
+    expect(wrongSlot.message).to.include(`slot ${slotId + 1}`);
+  });
+
   it("the token refuses to reveal the generated private key (sensitive, never extractable)", async () => {
     keep(await generatePkcs11KeyPair(location("secret"), token.userPin, "ecdsa-p256"));
     // Asked through the library directly, as any other PKCS#11 application would.
