@@ -322,9 +322,15 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
 
   it("each token problem is that Signer's Ready=False reason; a PIN from a Secret is re-read when the Secret changes", async () => {
     const keyLabel = `reasons-${suffix}`;
+    const keyId = randomBytes(8);
     await (
       await generatePkcs11KeyPair(
-        { modulePath: token.modulePath, tokenLabel: token.tokenLabel, keyLabel },
+        {
+          modulePath: token.modulePath,
+          tokenLabel: token.tokenLabel,
+          keyLabel,
+          keyId: new Uint8Array(keyId),
+        },
         token.userPin,
         "ecdsa-p256",
       )
@@ -346,6 +352,12 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
         "secretpin",
         { ...good, pinFile: undefined, pinSecretRef: { name: pinSecret, key: "pin" } },
         "Pkcs11PinIncorrect",
+      ],
+      // Found by CKA_ID alone (hex in the spec): the key opens and waits for its certificate.
+      [
+        "byid",
+        { module: token.modulePath, tokenLabel: token.tokenLabel, keyId: keyId.toString("hex"), pinFile },
+        "WaitingForCertificate",
       ],
     ];
     const objectName = (what: string) => `hsm-${what}-${suffix}`;
