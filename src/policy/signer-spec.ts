@@ -9,24 +9,12 @@ import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
-import type {
-  LabelSelector,
-  Pkcs11KeySource,
-  SecretValueSource,
-  SignerSpec,
-  TrustBundleSpec,
-} from "../api/signer.js";
+import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
+import { parseCertificateAuthoritySource } from "./certificate-authority-spec.js";
 import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
+import { SignerSpecError } from "./signer-spec-error.js";
 
-export class SignerSpecError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = "SignerSpecError";
-  }
-}
+export { SignerSpecError };
 
 /** Defaults, as an operator would expect for a workload signer. */
 export const signerDefaults = {
@@ -103,37 +91,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
     );
   }
 
-  const ca = object(spec.certificateAuthority, "spec.certificateAuthority");
-  const secretName = ca.secretName;
-  const path = ca.path;
-  if ((secretName === undefined) === (path === undefined)) {
-    throw new SignerSpecError("spec.certificateAuthority", "set exactly one of secretName or path");
-  }
-  if (
-    secretName !== undefined &&
-    (typeof secretName !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName))
-  ) {
-    throw new SignerSpecError("spec.certificateAuthority.secretName", "must be a Secret name");
-  }
-  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
-    throw new SignerSpecError("spec.certificateAuthority.path", "must be an absolute path");
-  }
-  const pkcs11 =
-    ca.pkcs11 === undefined ? undefined : parsePkcs11(ca.pkcs11, "spec.certificateAuthority.pkcs11");
-  const keyPassphrase = parseSecretValueSource(
-    ca.keyPassphraseFile,
-    ca.keyPassphraseSecretRef,
-    "spec.certificateAuthority",
-    "keyPassphraseFile",
-    "keyPassphraseSecretRef",
-    false,
-  );
-  if (pkcs11 && keyPassphrase) {
-    throw new SignerSpecError(
-      "spec.certificateAuthority",
-      "keyPassphraseFile and keyPassphraseSecretRef open a key file; with pkcs11 there is none",
-    );
-  }
+  const certificateAuthority = parseCertificateAuthoritySource(spec.certificateAuthority);
 
   const issuance = object(spec.issuance, "spec.issuance", true);
   const defaultDurationSeconds = duration(
@@ -261,11 +219,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
   }
   const parsed: SignerSpec = {
     signerName,
-    certificateAuthority: {
-      ...(secretName !== undefined ? { secretName: secretName as string } : { path: path as string }),
-      ...(pkcs11 ? { pkcs11 } : {}),
-      ...(keyPassphrase ? { keyPassphrase } : {}),
-    },
+    certificateAuthority,
     issuance: {
       defaultDurationSeconds,
       maxDurationSeconds,
@@ -393,79 +347,5 @@ function parseLabelSelector(raw: unknown, field: string): LabelSelector {
   return {
     ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}),
     ...(matchExpressions.length ? { matchExpressions } : {}),
-  };
-}
-
-const secretNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const secretKeyPattern = /^[-._a-zA-Z0-9]{1,253}$/;
-
-/**
- * A secret text from a file (`<fileField>`, an absolute path) or a Secret key (`<secretField>`:
- * {name, key}, in the controller's namespace): exactly one when `required`, at most one otherwise.
- */
-function parseSecretValueSource(
-  file: unknown,
-  secretRef: unknown,
-  parent: string,
-  fileField: string,
-  secretField: string,
-  required: boolean,
-): SecretValueSource | undefined {
-  if (file !== undefined && secretRef !== undefined)
-    throw new SignerSpecError(parent, `set only one of ${fileField} or ${secretField}`);
-  if (file === undefined && secretRef === undefined) {
-    if (required) throw new SignerSpecError(parent, `set exactly one of ${fileField} or ${secretField}`);
-    return undefined;
-  }
-  if (file !== undefined) {
-    if (typeof file !== "string" || !file.startsWith("/"))
-      throw new SignerSpecError(`${parent}.${fileField}`, "must be an absolute path");
-    return { file };
-  }
-  const ref = object(secretRef, `${parent}.${secretField}`);
-  if (typeof ref.name !== "string" || !secretNamePattern.test(ref.name))
-    throw new SignerSpecError(`${parent}.${secretField}.name`, "must be a Secret name");
-  if (typeof ref.key !== "string" || !secretKeyPattern.test(ref.key))
-    throw new SignerSpecError(`${parent}.${secretField}.key`, "must be a Secret key");
-  return { secret: { name: ref.name, key: ref.key } };
-}
-
-/** certificateAuthority.pkcs11: the module, one of tokenLabel/slot, one of keyLabel/keyId, the PIN. */
-function parsePkcs11(raw: unknown, field: string): Pkcs11KeySource {
-  const pkcs11 = object(raw, field);
-  const { module, tokenLabel, slot, keyLabel, keyId } = pkcs11;
-  if (typeof module !== "string" || !module.startsWith("/"))
-    throw new SignerSpecError(`${field}.module`, "must be the absolute path of a PKCS#11 module (.so)");
-  if ((tokenLabel === undefined) === (slot === undefined))
-    throw new SignerSpecError(field, "set exactly one of tokenLabel or slot");
-  // CK_TOKEN_INFO.label is 32 bytes of UTF-8, blank-padded.
-  if (
-    tokenLabel !== undefined &&
-    (typeof tokenLabel !== "string" || tokenLabel === "" || Buffer.byteLength(tokenLabel) > 32)
-  )
-    throw new SignerSpecError(`${field}.tokenLabel`, "must be a token label of 1 to 32 bytes");
-  if (slot !== undefined && (typeof slot !== "number" || !Number.isInteger(slot) || slot < 0))
-    throw new SignerSpecError(`${field}.slot`, "must be a slot ID (an integer, 0 or more)");
-  if ((keyLabel === undefined) === (keyId === undefined))
-    throw new SignerSpecError(field, "set exactly one of keyLabel or keyId");
-  if (keyLabel !== undefined && (typeof keyLabel !== "string" || keyLabel === ""))
-    throw new SignerSpecError(`${field}.keyLabel`, "must be a non-empty key label (CKA_LABEL)");
-  if (keyId !== undefined && (typeof keyId !== "string" || !/^([0-9a-fA-F]{2}){1,128}$/.test(keyId)))
-    throw new SignerSpecError(`${field}.keyId`, "must be the key's CKA_ID in hex, e.g. 01a2");
-  const pin = parseSecretValueSource(
-    pkcs11.pinFile,
-    pkcs11.pinSecretRef,
-    field,
-    "pinFile",
-    "pinSecretRef",
-    true,
-  )!;
-  return {
-    module,
-    ...(tokenLabel !== undefined ? { tokenLabel: tokenLabel as string } : { slot: slot as number }),
-    ...(keyLabel !== undefined
-      ? { keyLabel: keyLabel as string }
-      : { keyId: (keyId as string).toLowerCase() }),
-    pin,
   };
 }
