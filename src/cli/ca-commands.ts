@@ -146,7 +146,9 @@ export const caInspectHelp = `Usage: csr-signer ca inspect PATH [--warn-within D
 
 Shows the certificates of a CA folder (cacerts or kubernetes.io/tls layout) or a PEM file:
 subject, issuer, serial, validity and SHA-256 fingerprint, then warnings (expiring soon, key
-mismatch, chain in the wrong order, chain not verifying). Exits 1 when there are warnings.
+mismatch, chain in the wrong order, chain not verifying). Exits 1 when there are warnings. A
+folder without a key file (from \`ca sign-intermediate\`: the key is in an HSM) is inspected
+without the key checks.
 root-cert.pem and ca.crt are sets of roots (several during a rotation), so their order is free.
 
 Options:
@@ -172,11 +174,23 @@ export async function caInspect(args: string[], io: CommandIo): Promise<void> {
       if (content !== undefined && !name.includes("key"))
         groups.push([name, parseCertificateList(content, name)]);
     }
-    try {
-      loadCertificateAuthority(files, now);
-    } catch (error) {
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      warnings.push(`${error.reason}: ${error.message}`);
+    const keyKeptElsewhere =
+      (files[CacertsFiles.certificate] !== undefined && files[CacertsFiles.key] === undefined) ||
+      (files[TlsSecretFiles.certificate] !== undefined && files[TlsSecretFiles.key] === undefined);
+    if (keyKeptElsewhere) {
+      // `ca sign-intermediate` writes no key: it stays in its HSM. The chain order and expiry
+      // checks below still run; matching the key is the controller's job once it opens the token.
+      io.stdout("no key file: the key is kept elsewhere (an HSM); key match not checked\n");
+      if (files[CacertsFiles.certificate] !== undefined && files[CacertsFiles.roots] === undefined) {
+        warnings.push(`MissingFile: cacerts layout: ${CacertsFiles.roots} is missing`);
+      }
+    } else {
+      try {
+        loadCertificateAuthority(files, now);
+      } catch (error) {
+        if (!(error instanceof CertificateAuthorityError)) throw error;
+        warnings.push(`${error.reason}: ${error.message}`);
+      }
     }
   } else {
     groups.push([path, readCertificates(path)]);

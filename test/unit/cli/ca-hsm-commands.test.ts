@@ -105,6 +105,11 @@ describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-inter
     expect(rootCert).to.equal(readFileSync(join(dir, "root", "root-cert.pem"), "utf8"));
     expect(chain).to.equal(caCert + rootCert);
     expect(opensslVerify(chain, rootCert)).to.match(/: OK/);
+    const inspected = await cli(["ca", "inspect", join(dir, "cacerts")]);
+    expect(inspected.exitCode, inspected.stdout).to.equal(0);
+    expect(inspected.stdout)
+      .to.contain("no key file: the key is kept elsewhere")
+      .and.to.contain("no warnings");
     const text = opensslText(caCert);
     expect(text).to.match(/CA:TRUE, pathlen:0/);
     expect(text).to.match(/Subject: O\s?=\s?Example, CN\s?=\s?cluster-1 intermediate/);
