@@ -117,8 +117,25 @@ export const certificateAuthorityProblems = [
   "ExpiringSoon",
   "NotYetValid",
   "TooLarge",
+  /** A key file next to a chain whose key is in a PKCS#11 token: which key signs would be ambiguous. */
+  "UnexpectedKeyFile",
 ] as const;
 export type CertificateAuthorityProblem = (typeof certificateAuthorityProblems)[number];
+
+/** Why a Signer's PKCS#11 key cannot be used (src/pki/pkcs11 says which for the token's own). */
+export const pkcs11KeyReasons = [
+  "Pkcs11ModuleLoadFailed",
+  "Pkcs11TokenNotFound",
+  "Pkcs11PinIncorrect",
+  "Pkcs11KeyNotFound",
+  "Pkcs11KeyUnsupported",
+  "Pkcs11TokenUnavailable",
+  "Pkcs11SigningFailed",
+  /** The PIN file or Secret key is missing, empty or too large (the controller never got to the token). */
+  "Pkcs11PinUnavailable",
+  /** The token is being opened (a first open, or after a PIN change or a failure). */
+  "Pkcs11KeyOpening",
+] as const;
 
 /**
  * Reasons of a Signer's conditions (Ready, Degraded, CertificateAuthorityExpiring), which are also
@@ -140,6 +157,11 @@ export const signerConditionReasons = [
   "CertificateAuthorityUnreadable",
   /** The API server refused a certificate write: reported on Ready until a write succeeds. */
   "CertificateWriteFailed",
+  /** The key is in the token, the certificate for it not yet loaded: status.pendingCertificateRequest. */
+  "WaitingForCertificate",
+  /** keyPassphrase is set but its file or Secret key cannot be read. */
+  "KeyPassphraseUnavailable",
+  ...pkcs11KeyReasons,
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

@@ -54,10 +54,36 @@ export interface ApprovalSpec {
   requireRbacVerb?: string;
 }
 
-/** Exactly one of secretName (in the controller's namespace) or path (mounted files). */
+/**
+ * Exactly one of secretName (in the controller's namespace) or path (mounted files). With pkcs11 the
+ * key stays in a token and those carry the certificate chain only; keyPassphrase opens an encrypted
+ * key file (ENCRYPTED PRIVATE KEY).
+ */
 export interface CertificateAuthoritySource {
   secretName?: string;
   path?: string;
+  pkcs11?: Pkcs11KeySource;
+  keyPassphrase?: SecretValueSource;
+}
+
+/**
+ * A secret text read by the controller on every rebuild of the Signer (so a change is picked up):
+ * a mounted file (Vault Agent, the secrets-store CSI driver) or a key of a Secret in the
+ * controller's namespace. The value never appears in logs, Events, status or errors.
+ */
+export type SecretValueSource = { file: string } | { secret: { name: string; key: string } };
+
+/** The CA key inside a PKCS#11 token, found by token (label or slot) and key (label or CKA_ID). */
+export interface Pkcs11KeySource {
+  /** Absolute path of the PKCS#11 module (.so) in the controller's container. */
+  module: string;
+  tokenLabel?: string;
+  slot?: number;
+  keyLabel?: string;
+  /** CKA_ID as lower-case hex. */
+  keyId?: string;
+  /** The user PIN. */
+  pin: SecretValueSource;
 }
 
 export interface IssuanceSpec {
@@ -149,6 +175,21 @@ export interface SignerStatus {
   issuedCount?: number;
   failedCount?: number;
   trustBundle?: { roots: RecordedRoot[] };
+  /**
+   * While the CA key is in a PKCS#11 token and no certificate for it is loaded (none yet, or one
+   * for another key): a PKCS#10 request signed by the token key, for the operator to take to the
+   * root CA. Gone once a certificate matching the key signs (null removes it in a merge patch).
+   */
+  pendingCertificateRequest?: PendingCertificateRequest | null;
+}
+
+export interface PendingCertificateRequest {
+  /** The PKCS#10 request as PEM (CERTIFICATE REQUEST). */
+  pem: string;
+  /** The key it was made with (type and token, never key material). */
+  key: string;
+  /** SHA-256 of the key's SubjectPublicKeyInfo, hex: what the returned certificate must carry. */
+  publicKeyFingerprintSha256: string;
 }
 
 /**

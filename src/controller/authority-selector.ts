@@ -9,12 +9,16 @@ import {
   checkCertificateAuthorityValidity,
   loadCertificateAuthority,
   type CertificateAuthority,
+  type CertificateAuthorityKeyOptions,
 } from "../pki/certificate-authority.js";
-import type { RecordedRoot } from "../api/signer.js";
-import type { SignerSpec } from "../api/signer.js";
+import { createHash } from "node:crypto";
+import type { PendingCertificateRequest, RecordedRoot, SignerSpec } from "../api/signer.js";
+import type { DistinguishedName } from "../pki/names.js";
 import { readCertificateAuthorityFiles, type SecretObject } from "./ca-source.js";
 import { rotationGate } from "./rotation-gate.js";
+import { readSecretValue, SecretValueError } from "./secret-values.js";
 import type { SignerProblem } from "./signer-problem.js";
+import { describeTokenKey, type TokenKeys, type TokenKeyState } from "./token-keys.js";
 
 export interface AuthoritySelection {
   /** The CA that signs now. */
@@ -27,6 +31,10 @@ export interface AuthoritySelection {
   degraded?: SignerProblem;
   /** When the rotation gate holding `pending` back opens, if nothing else changes. */
   pendingUntil?: Date;
+  /** The token key's PKCS#10 request, while no certificate for that key signs. */
+  pendingCertificateRequest?: PendingCertificateRequest;
+  /** When a failed token key is tried again. */
+  retryAt?: Date;
 }
 
 /** Every parse of CA material, by the Signer's signerName, and whether it loaded. */
@@ -35,6 +43,8 @@ export type CertificateAuthorityParseObserver = (signerName: string, result: "lo
 interface LoadedAuthority {
   sourceHash: string;
   authority: CertificateAuthority;
+  /** The token session its key belongs to (0: a key file); another session means another key object. */
+  keyGeneration: number;
 }
 
 interface RefusedMaterial {
@@ -54,12 +64,15 @@ export class CertificateAuthoritySelector {
     private readonly secret: (namespace: string, name: string) => SecretObject | undefined,
     private readonly controllerNamespace: string,
     private readonly onParse: CertificateAuthorityParseObserver = () => undefined,
+    /** Open PKCS#11 keys; absent: Signers naming certificateAuthority.pkcs11 cannot sign. */
+    private readonly tokenKeys?: TokenKeys,
   ) {}
 
   /** Forgets the state of Signers that no longer exist. */
   retainOnly(objectNames: ReadonlySet<string>): void {
     for (const state of [this.loaded, this.candidates, this.refused])
       for (const name of state.keys()) if (!objectNames.has(name)) state.delete(name);
+    this.tokenKeys?.retainOnly(objectNames);
   }
 
   /**
@@ -73,8 +86,23 @@ export class CertificateAuthoritySelector {
     recorded: readonly RecordedRoot[],
     now: Date,
   ): AuthoritySelection {
+    const pkcs11 = spec.certificateAuthority.pkcs11;
+    let token: Extract<TokenKeyState, { kind: "open" }> | undefined;
+    if (pkcs11) {
+      const state = this.tokenKey(objectName, spec);
+      // A token key that is not open has no session to sign with: no previous CA can go on.
+      if (state.kind !== "open")
+        return { problem: state.problem, ...(state.kind === "failed" ? { retryAt: state.retryAt } : {}) };
+      token = state;
+    }
+    let passphrase: string | undefined;
+    const keyGeneration = token?.generation ?? 0;
     const adopted = this.loaded.get(objectName);
-    const previous = adopted && isValidAt(adopted.authority, now) ? adopted.authority : undefined;
+    const previous =
+      adopted && adopted.keyGeneration === keyGeneration && isValidAt(adopted.authority, now)
+        ? adopted.authority
+        : undefined;
+    const waiting = token?.certificateRequest ? { pendingCertificateRequest: token.certificateRequest } : {};
     const keepPrevious = (problem: SignerProblem, pending?: CertificateAuthority): AuthoritySelection =>
       previous
         ? {
@@ -85,7 +113,21 @@ export class CertificateAuthoritySelector {
               message: `update not used, still signing with the previous CA: ${problem.message}`,
             },
           }
-        : { ...(pending ? { pending } : {}), problem };
+        : { ...(pending ? { pending } : { ...waiting }), problem };
+    const keyPassphrase = spec.certificateAuthority.keyPassphrase;
+    if (keyPassphrase)
+      try {
+        passphrase = readSecretValue(keyPassphrase, this.controllerNamespace, this.secret);
+      } catch (error) {
+        if (!(error instanceof SecretValueError)) throw error;
+        return keepPrevious({ reason: "KeyPassphraseUnavailable", message: error.message });
+      }
+    // The chain is not there yet: the runbook's wait for the root CA to sign the token key's request.
+    const waitForCertificate = (where: string): AuthoritySelection =>
+      keepPrevious({
+        reason: "WaitingForCertificate",
+        message: `the CA key is in ${describeTokenKey(pkcs11!)}; no certificate for it in ${where} yet: have status.pendingCertificateRequest signed by the root CA and store the chain there`,
+      });
     let files: Record<string, Uint8Array>;
     let sourceName: string;
     let sourceHash: string;
@@ -98,8 +140,12 @@ export class CertificateAuthoritySelector {
     } catch (error) {
       if (error instanceof CertificateAuthorityError)
         return keepPrevious({ reason: `CertificateAuthority${error.reason}`, message: error.message });
+      if (pkcs11) return waitForCertificate(sourceNameOf(spec, this.controllerNamespace));
       return keepPrevious({ reason: "CertificateAuthorityMissing", message: (error as Error).message });
     }
+    if (pkcs11 && Object.keys(files).length === 0) return waitForCertificate(sourceName);
+    // The same files with another key session or passphrase are other material.
+    sourceHash = `${sourceHash}:${keyGeneration}:${passphrase === undefined ? "" : createHash("sha256").update(passphrase).digest("hex")}`;
     if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
     const refused = this.refused.get(objectName);
     if (refused?.sourceHash === sourceHash) return keepPrevious(refused.problem);
@@ -110,7 +156,15 @@ export class CertificateAuthoritySelector {
       if (known?.sourceHash === sourceHash) {
         checkCertificateAuthorityValidity(known.authority, now);
         candidate = known;
-      } else candidate = { sourceHash, authority: this.parse(spec.signerName, files, now) };
+      } else
+        candidate = {
+          sourceHash,
+          keyGeneration,
+          authority: this.parse(spec.signerName, files, now, {
+            ...(token ? { signingKey: token.key, signingKeyLocation: describeTokenKey(pkcs11!) } : {}),
+            ...(passphrase !== undefined ? { keyPassphrase: passphrase } : {}),
+          }),
+        };
     } catch (error) {
       this.candidates.delete(objectName);
       const problem: SignerProblem =
@@ -147,9 +201,38 @@ export class CertificateAuthoritySelector {
     return { authority: candidate.authority };
   }
 
-  private parse(signerName: string, files: Record<string, Uint8Array>, now: Date): CertificateAuthority {
+  /** The PIN read now and the token key it opens (or why there is none). */
+  private tokenKey(objectName: string, spec: SignerSpec): TokenKeyState {
+    const pkcs11 = spec.certificateAuthority.pkcs11!;
+    const retryAt = new Date(0);
+    if (!this.tokenKeys)
+      return {
+        kind: "failed",
+        problem: {
+          reason: "Pkcs11ModuleLoadFailed",
+          message: "this controller was started without PKCS#11 support",
+        },
+        retryAt,
+      };
+    let pin: string;
     try {
-      const authority = loadCertificateAuthority(files, now);
+      pin = readSecretValue(pkcs11.pin, this.controllerNamespace, this.secret);
+    } catch (error) {
+      if (!(error instanceof SecretValueError)) throw error;
+      // Read again on the next poll or Secret event; the token is not touched without a PIN.
+      return { kind: "failed", problem: { reason: "Pkcs11PinUnavailable", message: error.message }, retryAt };
+    }
+    return this.tokenKeys.key(objectName, pkcs11, pin, certificateRequestSubject(spec));
+  }
+
+  private parse(
+    signerName: string,
+    files: Record<string, Uint8Array>,
+    now: Date,
+    options: CertificateAuthorityKeyOptions,
+  ): CertificateAuthority {
+    try {
+      const authority = loadCertificateAuthority(files, now, options);
       this.onParse(signerName, "loaded");
       return authority;
     } catch (error) {
@@ -157,6 +240,19 @@ export class CertificateAuthoritySelector {
       throw error;
     }
   }
+}
+
+/** The intermediate's requested subject: the Signer's organizations, and its signer name as CN. */
+export function certificateRequestSubject(spec: SignerSpec): DistinguishedName {
+  return [
+    ...spec.policy.subject.organizations.map((value) => ({ type: "O", value })),
+    { type: "CN", value: `${spec.signerName} CA` },
+  ];
+}
+
+function sourceNameOf(spec: SignerSpec, controllerNamespace: string): string {
+  const { secretName, path } = spec.certificateAuthority;
+  return secretName ? `Secret ${controllerNamespace}/${secretName}` : `folder ${path}`;
 }
 
 function isValidAt(authority: CertificateAuthority, now: Date): boolean {

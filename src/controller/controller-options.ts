@@ -7,6 +7,7 @@ import type { IssuanceEnvironment } from "../pki/issuance.js";
 import type { CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { ApprovalSettings } from "./approver.js";
 import type { MeshConfigMapRef } from "./istio-mesh-config-sync.js";
+import type { TokenKeyBackend, TokenKeyTimings } from "./token-keys.js";
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -20,7 +21,7 @@ export interface ControllerOptions {
   /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
   metricsAddress?: string;
   probeAddress?: string;
-  /** How often mounted CA folders are re-read (Secrets are watched). */
+  /** How often mounted CA folders, PIN and passphrase files are re-read (Secrets are watched). */
   caFolderPollMs?: number;
   resyncMs?: number;
   watchdogMs?: number;
@@ -39,4 +40,6 @@ export interface ControllerOptions {
   istioMeshConfigs?: readonly MeshConfigMapRef[];
   /** How often those are re-checked besides after Signer changes (default 60 s). */
   istioMeshConfigResyncMs?: number;
+  /** How a Signer's PKCS#11 key is opened (default: src/pki/pkcs11) and how failures are retried. */
+  tokenKeys?: { backend?: TokenKeyBackend; timings?: TokenKeyTimings };
 }

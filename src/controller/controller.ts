@@ -33,6 +33,8 @@ import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
+import { TokenKeys } from "./token-keys.js";
+import { pkcs11TokenKeyBackend } from "./pkcs11-backend.js";
 
 const defaultLeaseName = "csr-signer";
 
@@ -44,6 +46,7 @@ export class SignerController {
   readonly registry: SignerRegistry;
   readonly progress: ProgressMonitor;
   private readonly informers: ControllerInformers;
+  private readonly tokenKeys: TokenKeys;
   private readonly nodeAddresses: NodeAddressIndex;
   private readonly publisher: TrustBundlePublisher;
   private readonly publication: TrustBundlePublication;
@@ -81,6 +84,13 @@ export class SignerController {
       isOurSignerName: (signerName) => this.csrReconciler.isOurs({ spec: { signerName } }),
     }));
     this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
+    this.tokenKeys = new TokenKeys(
+      options.tokenKeys?.backend ?? pkcs11TokenKeyBackend,
+      // An open ended (either way) or a key failed: rebuild that Signer.
+      (objectName) => this.signerQueue.add(objectName),
+      now,
+      options.tokenKeys?.timings,
+    );
     this.registry = new SignerRegistry(
       {
         signers: () => caches.signers.list(),
@@ -91,6 +101,7 @@ export class SignerController {
       namespace,
       now,
       (signer, result) => this.metrics.caParses.inc({ signer, result }),
+      this.tokenKeys,
     );
     const identity = options.identity ?? `${hostname()}_${process.pid}`;
     const events =
@@ -194,7 +205,7 @@ export class SignerController {
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
     await this.informers.csrs.start();
-    // Mounted CA files are not watched: only Signers reading a folder are polled.
+    // Mounted CA, PIN and passphrase files are not watched: only Signers reading files are polled.
     this.every(options.caFolderPollMs ?? 10_000, () => {
       for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
     });
@@ -246,6 +257,7 @@ export class SignerController {
     await this.meshConfigSync.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
+    await this.tokenKeys.closeAll();
     await this.endpoints?.close();
   }
 

@@ -117,6 +117,14 @@ export class CsrSigning {
     try {
       issued = await issueLeafCertificate(signer.authority!, request, decision.grant, this.environment);
     } catch (error) {
+      // The token vanished or its session broke: the CSR stays pending and the Signer not ready
+      // until the token opens again (a rebuild then queues its CSRs).
+      const tokenProblem = this.registry.signingKeyFailed(
+        signer.objectName,
+        signer.authority!.signingKey,
+        error,
+      );
+      if (tokenProblem) return this.troubled(csr, signer, tokenProblem.reason, tokenProblem.message);
       if (!(error instanceof CertificateAuthorityError)) throw error;
       return this.troubled(csr, signer, `CertificateAuthority${error.reason}`, error.message);
     }

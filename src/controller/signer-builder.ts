@@ -6,7 +6,7 @@ import type { CertificateAuthority } from "../pki/certificate-authority.js";
 import type { ParsedCertificate } from "../pki/certificate.js";
 import { computeTrustBundle, rootsFromPem, type TrustBundle } from "../bundle/trust-bundle.js";
 import { parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
-import type { SignerObject, SignerSpec } from "../api/signer.js";
+import type { PendingCertificateRequest, SignerObject, SignerSpec } from "../api/signer.js";
 import { firstLine, type CertificateAuthoritySelector } from "./authority-selector.js";
 import type { RecordedRootsBook } from "./recorded-roots.js";
 import type { SignerProblem } from "./signer-problem.js";
@@ -28,6 +28,8 @@ export interface ActiveSigner {
   readonly expiring: string | undefined;
   /** The next instant this Signer must be looked at again though nothing changed (a time-based step). */
   readonly recheckAt?: Date | undefined;
+  /** The token key's PKCS#10 request while no certificate for it signs (status.pendingCertificateRequest). */
+  readonly pendingCertificateRequest?: PendingCertificateRequest | undefined;
 }
 
 /** Material that is not yet valid gives no instant to wait for: it is read again this often. */
@@ -128,11 +130,13 @@ function buildSigner(
     problem,
     degraded,
     bundle,
+    pendingCertificateRequest: selection.pendingCertificateRequest,
     expiring: expiringCertificates.length
       ? expiringCertificates.map((c) => `"${c.subject}" expires ${c.notAfter.toISOString()}`).join("; ")
       : undefined,
     recheckAt: earliestAfter(now, [
       selection.pendingUntil,
+      selection.retryAt,
       bundle.nextChangeAt,
       ...bundle.certificates.map((c) => c.notAfter),
       ...[authority, selection.pending].flatMap((ca) =>

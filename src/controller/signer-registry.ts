@@ -16,6 +16,8 @@ import { RecordedRootsBook } from "./recorded-roots.js";
 import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
 import { desiredSignerStatus } from "./signer-status.js";
+import type { SigningKey } from "../pki/signing-key.js";
+import type { TokenKeys } from "./token-keys.js";
 
 export interface NamespaceObject {
   metadata?: { name?: string; labels?: Record<string, string> };
@@ -56,11 +58,14 @@ export class SignerRegistry {
     private readonly controllerNamespace: string,
     private readonly now: () => Date = () => new Date(),
     onCertificateAuthorityParse?: CertificateAuthorityParseObserver,
+    /** Open PKCS#11 keys; absent: Signers naming certificateAuthority.pkcs11 cannot sign. */
+    private readonly tokenKeys?: TokenKeys,
   ) {
     this.authorities = new CertificateAuthoritySelector(
       (namespace, name) => sources.secret(namespace, name),
       controllerNamespace,
       onCertificateAuthorityParse,
+      tokenKeys,
     );
   }
 
@@ -108,16 +113,46 @@ export class SignerRegistry {
     return { nowSigning, claimsChanged };
   }
 
-  /** Object names of the Signers whose CA is Secret `secretName` (in the controller namespace). */
+  /**
+   * Object names of the Signers reading Secret `secretName` (in the controller namespace): their CA,
+   * their PKCS#11 PIN or their key passphrase.
+   */
   usingSecret(secretName: string): string[] {
-    return this.all().flatMap((s) =>
-      s.spec?.certificateAuthority.secretName === secretName ? [s.objectName] : [],
-    );
+    return this.all().flatMap(({ objectName, spec }) => {
+      const source = spec?.certificateAuthority;
+      const pin = source?.pkcs11?.pin;
+      const passphrase = source?.keyPassphrase;
+      return source?.secretName === secretName ||
+        (pin && "secret" in pin && pin.secret.name === secretName) ||
+        (passphrase && "secret" in passphrase && passphrase.secret.name === secretName)
+        ? [objectName]
+        : [];
+    });
   }
 
-  /** Object names of the Signers whose CA is a mounted folder (files are not watched: they are polled). */
+  /**
+   * Object names of the Signers reading mounted files: a CA folder, a PIN file, a passphrase file
+   * (files are not watched: they are polled).
+   */
   usingFolders(): string[] {
-    return this.all().flatMap((s) => (s.spec?.certificateAuthority.path ? [s.objectName] : []));
+    return this.all().flatMap(({ objectName, spec }) => {
+      const source = spec?.certificateAuthority;
+      const pin = source?.pkcs11?.pin;
+      return source?.path ||
+        (pin && "file" in pin) ||
+        (source?.keyPassphrase && "file" in source.keyPassphrase)
+        ? [objectName]
+        : [];
+    });
+  }
+
+  /**
+   * Signing with this Signer's CA key failed. A token error (the token vanished, the session broke)
+   * closes the session and makes the Signer not ready until the token opens again; the problem is
+   * returned. Undefined when the error is not the token's.
+   */
+  signingKeyFailed(objectName: string, key: SigningKey, error: unknown): SignerProblem | undefined {
+    return this.tokenKeys?.signingFailed(objectName, key, error);
   }
 
   /** Object names of the Signers whose tenants include `namespace` now (they publish into it). */

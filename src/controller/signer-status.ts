@@ -85,6 +85,12 @@ export function desiredSignerStatus(
     issuedCount: (current.issuedCount ?? 0) + facts.issuedSince,
     failedCount: (current.failedCount ?? 0) + facts.failedSince,
     ...(facts.recordedRoots ? { trustBundle: { roots: facts.recordedRoots } } : {}),
+    // Status is merge-patched: a request no longer pending is removed with null.
+    ...(signer.pendingCertificateRequest
+      ? { pendingCertificateRequest: signer.pendingCertificateRequest }
+      : current.pendingCertificateRequest
+        ? { pendingCertificateRequest: null }
+        : {}),
   };
   return comparable(desired) === comparable(current) ? undefined : desired;
 }

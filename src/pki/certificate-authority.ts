@@ -82,12 +82,30 @@ function describe(certificate: ParsedCertificate): string {
   return `"${certificate.subject}" (serial ${certificate.serialNumberHex})`;
 }
 
+/** Where the CA key comes from when it is not a plain key file. */
+export interface CertificateAuthorityKeyOptions {
+  /**
+   * A key held elsewhere (a PKCS#11 token): the files carry certificates only, and a key file
+   * among them is refused (UnexpectedKeyFile) since which key signs would be ambiguous.
+   */
+  signingKey?: SigningKey;
+  /** Where the key is, for messages ("token mesh-ca (key label ca)"). */
+  signingKeyLocation?: string;
+  /** The passphrase of an encrypted key file (ENCRYPTED PRIVATE KEY). */
+  keyPassphrase?: string;
+}
+
 /**
  * Loads and validates CA material from Istio's cacerts layout (ca-cert.pem, ca-key.pem,
  * root-cert.pem, cert-chain.pem) or a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt).
  * `now` checks validity. Throws CertificateAuthorityError naming the file and the check.
  */
-export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: Date): CertificateAuthority {
+export function loadCertificateAuthority(
+  files: CertificateAuthorityFiles,
+  now: Date,
+  options: CertificateAuthorityKeyOptions = {},
+): CertificateAuthority {
+  const keyElsewhere = options.signingKey;
   let layout: CertificateAuthorityLayout;
   let signingCertificates: ParsedCertificate[];
   let keyFile: Uint8Array | string | undefined;
@@ -97,7 +115,10 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   let chain: ParsedCertificate[];
   if (files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined) {
     layout = "cacerts";
-    for (const name of [CacertsFiles.certificate, CacertsFiles.key, CacertsFiles.roots]) {
+    const required = keyElsewhere
+      ? [CacertsFiles.certificate, CacertsFiles.roots]
+      : [CacertsFiles.certificate, CacertsFiles.key, CacertsFiles.roots];
+    for (const name of required) {
       if (files[name] === undefined)
         throw new CertificateAuthorityError("MissingFile", `cacerts layout: ${name} is missing`);
     }
@@ -109,7 +130,9 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     chain = parseCertificates(files[CacertsFiles.chain], CacertsFiles.chain);
   } else if (files[TlsSecretFiles.certificate] !== undefined || files[TlsSecretFiles.key] !== undefined) {
     layout = "kubernetes.io/tls";
-    for (const name of [TlsSecretFiles.certificate, TlsSecretFiles.key]) {
+    for (const name of keyElsewhere
+      ? [TlsSecretFiles.certificate]
+      : [TlsSecretFiles.certificate, TlsSecretFiles.key]) {
       if (files[name] === undefined)
         throw new CertificateAuthorityError("MissingFile", `kubernetes.io/tls layout: ${name} is missing`);
     }
@@ -126,7 +149,15 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
   } else {
     throw new CertificateAuthorityError(
       "UnknownLayout",
-      `no CA files found: expected ${CacertsFiles.certificate} and ${CacertsFiles.key} (cacerts) or ${TlsSecretFiles.certificate} and ${TlsSecretFiles.key} (kubernetes.io/tls)`,
+      keyElsewhere
+        ? `no CA certificate found: expected ${CacertsFiles.certificate} and ${CacertsFiles.roots} (cacerts) or ${TlsSecretFiles.certificate} (kubernetes.io/tls)`
+        : `no CA files found: expected ${CacertsFiles.certificate} and ${CacertsFiles.key} (cacerts) or ${TlsSecretFiles.certificate} and ${TlsSecretFiles.key} (kubernetes.io/tls)`,
+    );
+  }
+  if (keyElsewhere && keyFile !== undefined) {
+    throw new CertificateAuthorityError(
+      "UnexpectedKeyFile",
+      `${keyFileName} is present but the CA key is in ${options.signingKeyLocation ?? "a token"}; remove ${keyFileName}`,
     );
   }
 
@@ -147,18 +178,22 @@ export function loadCertificateAuthority(files: CertificateAuthorityFiles, now: 
     throw new CertificateAuthorityError("MissingFile", `${rootsFileName} holds no root certificate`);
 
   let signingKey: SigningKey;
-  try {
-    signingKey = SoftwareSigningKey.fromPem(keyFile!);
-  } catch (error) {
-    throw new CertificateAuthorityError(
-      "MalformedKey",
-      `${keyFileName}: ${(error as SigningKeyError).message}`,
-    );
-  }
+  if (keyElsewhere) signingKey = keyElsewhere;
+  else
+    try {
+      signingKey = SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
+    } catch (error) {
+      throw new CertificateAuthorityError(
+        "MalformedKey",
+        `${keyFileName}: ${(error as SigningKeyError).message}`,
+      );
+    }
   if (!signingCertificate.x509.publicKey.equals(signingKey.publicKey)) {
     throw new CertificateAuthorityError(
       "KeyMismatch",
-      `${keyFileName} does not match the certificate in ${certificateFileName} ${describe(signingCertificate)}`,
+      keyElsewhere
+        ? `the certificate in ${certificateFileName} ${describe(signingCertificate)} is not for the key in ${options.signingKeyLocation ?? "the token"}`
+        : `${keyFileName} does not match the certificate in ${certificateFileName} ${describe(signingCertificate)}`,
     );
   }
   checkIsIssuingCertificateAuthority(signingCertificate, certificateFileName);

@@ -10,17 +10,11 @@ import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
 import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
+import { parseCertificateAuthoritySource } from "./certificate-authority-spec.js";
 import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
+import { SignerSpecError } from "./signer-spec-error.js";
 
-export class SignerSpecError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = "SignerSpecError";
-  }
-}
+export { SignerSpecError };
 
 /** Defaults, as an operator would expect for a workload signer. */
 export const signerDefaults = {
@@ -97,21 +91,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
     );
   }
 
-  const ca = object(spec.certificateAuthority, "spec.certificateAuthority");
-  const secretName = ca.secretName;
-  const path = ca.path;
-  if ((secretName === undefined) === (path === undefined)) {
-    throw new SignerSpecError("spec.certificateAuthority", "set exactly one of secretName or path");
-  }
-  if (
-    secretName !== undefined &&
-    (typeof secretName !== "string" || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName))
-  ) {
-    throw new SignerSpecError("spec.certificateAuthority.secretName", "must be a Secret name");
-  }
-  if (path !== undefined && (typeof path !== "string" || !path.startsWith("/"))) {
-    throw new SignerSpecError("spec.certificateAuthority.path", "must be an absolute path");
-  }
+  const certificateAuthority = parseCertificateAuthoritySource(spec.certificateAuthority);
 
   const issuance = object(spec.issuance, "spec.issuance", true);
   const defaultDurationSeconds = duration(
@@ -239,8 +219,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
   }
   const parsed: SignerSpec = {
     signerName,
-    certificateAuthority:
-      secretName !== undefined ? { secretName: secretName as string } : { path: path as string },
+    certificateAuthority,
     issuance: {
       defaultDurationSeconds,
       maxDurationSeconds,

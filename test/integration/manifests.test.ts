@@ -241,6 +241,72 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
   });
 
+  describe("the pkcs11 component", function () {
+    it("adds the module volume, the Vault Agent PIN annotations and a restricted init container, and passes a server-side dry run", async function () {
+      const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
+      try {
+        const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
+        await fsp.writeFile(
+          path.join(dir, "kustomization.yaml"),
+          [
+            "apiVersion: kustomize.config.k8s.io/v1beta1",
+            "kind: Kustomization",
+            `resources: [${relative("manifests/base")}]`,
+            `components: [${relative("manifests/components/pkcs11")}]`,
+            "",
+          ].join("\n"),
+        );
+        interface PodTemplate {
+          metadata?: { annotations?: Record<string, string> };
+          spec?: {
+            initContainers?: { name: string; volumeMounts?: { name: string; mountPath: string }[] }[];
+            containers?: {
+              name: string;
+              args?: string[];
+              volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+            }[];
+            volumes?: { name: string; emptyDir?: object; hostPath?: object }[];
+          };
+        }
+        const built = loadAllYaml(await kubectlOk(["kustomize", dir])) as (Manifest & {
+          spec?: { template?: PodTemplate };
+        })[];
+        const template = built.find((o) => o.kind === "Deployment")?.spec?.template;
+        const annotations = template?.metadata?.annotations ?? {};
+        expect(annotations["vault.hashicorp.com/agent-inject"]).to.equal("true");
+        expect(annotations["vault.hashicorp.com/agent-inject-secret-hsm-pin"]).to.equal(
+          "secret/data/csr-signer/hsm",
+        );
+        expect(annotations["vault.hashicorp.com/agent-inject-template-hsm-pin"]).to.include(".Data.data.pin");
+        const controller = template?.spec?.containers?.find((c) => c.name === "csr-signer");
+        // The base's container keeps its args and mounts; the module folder is added read-only.
+        expect(controller?.args).to.include("controller");
+        expect(controller?.volumeMounts).to.deep.include({ name: "tmp", mountPath: "/tmp" });
+        expect(controller?.volumeMounts).to.deep.include({
+          name: "pkcs11-module",
+          mountPath: "/opt/hsm",
+          readOnly: true,
+        });
+        expect(template?.spec?.initContainers?.map((c) => c.name)).to.deep.equal(["pkcs11-module"]);
+        expect(template?.spec?.volumes?.find((v) => v.name === "pkcs11-module")).to.have.property("emptyDir");
+        expect(template?.spec?.volumes?.some((v) => v.hostPath)).to.equal(false);
+        const result = await kubectl([
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--dry-run=server",
+          "-k",
+          dir,
+        ]);
+        expect(result.code, result.stderr).to.equal(0);
+        // The namespace enforces restricted Pod Security: the added init container must pass it too.
+        expect(result.stderr).not.to.match(/PodSecurity|would violate/i);
+      } finally {
+        await fsp.rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("the example Signers", function () {
     const created = new Map<string, string>(); // example name -> name created here
 
@@ -341,7 +407,15 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
   it("keeps every field parseSignerSpec reads (the schema prunes none of them)", async function () {
     const spec = {
       signerName: "example.com/manifests-test/every-field",
-      certificateAuthority: { path: "/etc/csr-signer/ca" },
+      certificateAuthority: {
+        path: "/etc/csr-signer/ca",
+        pkcs11: {
+          module: "/usr/lib/softhsm/libsofthsm2.so",
+          slot: 3,
+          keyId: "01a2",
+          pinSecretRef: { name: "hsm-pin", key: "pin" },
+        },
+      },
       issuance: {
         defaultDuration: "1h30m",
         maxDuration: "48h",
@@ -385,6 +459,52 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     });
     expect(parsed.policy.tenants.namespaceSelector).to.deep.equal(spec.policy.tenants.namespaceSelector);
     expect(parsed.policy.subject).to.deep.equal(spec.policy.subject);
+    expect(parsed.certificateAuthority.pkcs11).to.deep.equal({
+      module: "/usr/lib/softhsm/libsofthsm2.so",
+      slot: 3,
+      keyId: "01a2",
+      pin: { secret: { name: "hsm-pin", key: "pin" } },
+    });
+  });
+
+  it("explains certificateAuthority.pkcs11 and the pending request with `kubectl explain`", async function () {
+    const pkcs11 = await kubectlOk(["explain", "signer.spec.certificateAuthority.pkcs11"]);
+    expect(pkcs11).to.include("PKCS#11 token");
+    for (const field of ["module", "tokenLabel", "slot", "keyLabel", "keyId", "pinFile", "pinSecretRef"])
+      expect(pkcs11).to.match(new RegExp(`^\\s+${field}\\s`, "m"));
+    const pending = await kubectlOk(["explain", "signer.status.pendingCertificateRequest"]);
+    expect(pending).to.include("sign-intermediate");
+    const passphrase = await kubectlOk(["explain", "signer.spec.certificateAuthority.keyPassphraseFile"]);
+    expect(passphrase).to.include("ENCRYPTED");
+  });
+
+  it("keeps the token label, key label, PIN file and an encrypted key's passphrase reference", async function () {
+    const specs = [
+      {
+        ...minimalSpec(),
+        certificateAuthority: {
+          secretName: "mesh-ca-chain",
+          pkcs11: {
+            module: "/usr/lib/softhsm/libsofthsm2.so",
+            tokenLabel: "mesh-ca",
+            keyLabel: "intermediate",
+            pinFile: "/vault/secrets/hsm-pin",
+          },
+        },
+      },
+      {
+        ...minimalSpec(),
+        certificateAuthority: { secretName: "ca", keyPassphraseSecretRef: { name: "ca-pass", key: "pass" } },
+      },
+      { ...minimalSpec(), certificateAuthority: { path: "/ca", keyPassphraseFile: "/vault/secrets/pass" } },
+    ];
+    for (const spec of specs) {
+      const name = uniqueSignerName("ca-key-source");
+      await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
+      const stored = JSON.parse(await kubectlOk(["get", "signer", name, "-o", "json"])) as Manifest;
+      expect(stored.spec).to.deep.equal(spec);
+      expect(() => parseSignerSpec(stored.spec)).not.to.throw();
+    }
   });
 
   it("refuses a change of spec.signerName (immutable: no Signer can take over another's name)", async function () {
@@ -443,6 +563,37 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         change: (spec) => (spec.certificateAuthority = { secretName: "foo-cacerts", path: "/etc/ca" }),
         field: "spec.certificateAuthority",
         message: "set exactly one of secretName or path",
+      },
+      {
+        title: "a PKCS#11 key named by both tokenLabel and slot",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", slot: 0, keyLabel: "k", pinFile: "/pin" },
+          }),
+        field: "spec.certificateAuthority.pkcs11",
+        message: "set exactly one of tokenLabel or slot",
+      },
+      {
+        title: "a PKCS#11 key without a PIN source",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", keyLabel: "k" },
+          }),
+        field: "spec.certificateAuthority.pkcs11",
+        message: "set exactly one of pinFile or pinSecretRef",
+      },
+      {
+        title: "a key passphrase with a PKCS#11 key",
+        change: (spec) =>
+          (spec.certificateAuthority = {
+            secretName: "chain",
+            keyPassphraseFile: "/pass",
+            pkcs11: { module: "/hsm.so", tokenLabel: "t", keyLabel: "k", pinFile: "/pin" },
+          }),
+        field: "spec.certificateAuthority",
+        message: "with pkcs11 there is none",
       },
       {
         title: "a serviceAccounts entry without a slash",

@@ -193,3 +193,150 @@ describe("parseSignerSpec", () => {
     ).to.equal(true);
   });
 });
+
+describe("parseSignerSpec: a CA key in a PKCS#11 token, an encrypted key file", () => {
+  const withCa = (certificateAuthority: Record<string, unknown>): Record<string, unknown> => ({
+    ...minimal,
+    certificateAuthority,
+  });
+  const pkcs11 = { module: "/usr/lib/softhsm/libsofthsm2.so", tokenLabel: "mesh-ca", keyLabel: "ca" };
+  const refusal = (certificateAuthority: Record<string, unknown>): { field: string; message: string } =>
+    thrownBy(SignerSpecError, () => parseSignerSpec(withCa(certificateAuthority)));
+
+  it("reads the token, the key, and the PIN from a file or a Secret key; the chain source stays", () => {
+    const fromFile = parseSignerSpec(
+      withCa({ secretName: "mesh-ca-chain", pkcs11: { ...pkcs11, pinFile: "/vault/secrets/pin" } }),
+    );
+    expect(fromFile.certificateAuthority).to.deep.equal({
+      secretName: "mesh-ca-chain",
+      pkcs11: {
+        module: "/usr/lib/softhsm/libsofthsm2.so",
+        tokenLabel: "mesh-ca",
+        keyLabel: "ca",
+        pin: { file: "/vault/secrets/pin" },
+      },
+    });
+    const bySlotAndId = parseSignerSpec(
+      withCa({
+        path: "/etc/ca",
+        pkcs11: {
+          module: "/opt/hsm/lib.so",
+          slot: 0,
+          keyId: "01A2",
+          pinSecretRef: { name: "hsm-pin", key: "pin" },
+        },
+      }),
+    );
+    expect(bySlotAndId.certificateAuthority.pkcs11).to.deep.equal({
+      module: "/opt/hsm/lib.so",
+      slot: 0,
+      keyId: "01a2",
+      pin: { secret: { name: "hsm-pin", key: "pin" } },
+    });
+  });
+
+  it("refuses ambiguous or missing token, key and PIN references, naming the field", () => {
+    const pinFile = "/pin";
+    const cases: [Record<string, unknown>, string, string][] = [
+      [
+        { ...pkcs11, slot: 1, pinFile },
+        "spec.certificateAuthority.pkcs11",
+        "exactly one of tokenLabel or slot",
+      ],
+      [
+        { module: pkcs11.module, keyLabel: "ca", pinFile },
+        "spec.certificateAuthority.pkcs11",
+        "tokenLabel or slot",
+      ],
+      [
+        { ...pkcs11, keyId: "01", pinFile },
+        "spec.certificateAuthority.pkcs11",
+        "exactly one of keyLabel or keyId",
+      ],
+      [{ ...pkcs11 }, "spec.certificateAuthority.pkcs11", "exactly one of pinFile or pinSecretRef"],
+      [
+        { ...pkcs11, pinFile, pinSecretRef: { name: "pin", key: "pin" } },
+        "spec.certificateAuthority.pkcs11",
+        "only one of pinFile or pinSecretRef",
+      ],
+      [
+        { ...pkcs11, module: "libsofthsm2.so", pinFile },
+        "spec.certificateAuthority.pkcs11.module",
+        "absolute path",
+      ],
+      [
+        { ...pkcs11, tokenLabel: "x".repeat(33), pinFile },
+        "spec.certificateAuthority.pkcs11.tokenLabel",
+        "1 to 32 bytes",
+      ],
+      [
+        { module: pkcs11.module, slot: -1, keyLabel: "ca", pinFile },
+        "spec.certificateAuthority.pkcs11.slot",
+        "slot ID",
+      ],
+      [
+        { module: pkcs11.module, tokenLabel: "t", keyId: "0g", pinFile },
+        "spec.certificateAuthority.pkcs11.keyId",
+        "hex",
+      ],
+      [
+        { module: pkcs11.module, tokenLabel: "t", keyId: "012", pinFile },
+        "spec.certificateAuthority.pkcs11.keyId",
+        "hex",
+      ],
+      [{ ...pkcs11, pinFile: "pin.txt" }, "spec.certificateAuthority.pkcs11.pinFile", "absolute path"],
+      [
+        { ...pkcs11, pinSecretRef: { name: "Not_A_Name", key: "pin" } },
+        "spec.certificateAuthority.pkcs11.pinSecretRef.name",
+        "Secret name",
+      ],
+      [
+        { ...pkcs11, pinSecretRef: { name: "pin", key: "a/b" } },
+        "spec.certificateAuthority.pkcs11.pinSecretRef.key",
+        "Secret key",
+      ],
+    ];
+    for (const [token, field, message] of cases) {
+      const error = refusal({ secretName: "chain", pkcs11: token });
+      expect(error.field, JSON.stringify(token)).to.equal(field);
+      expect(error.message).to.include(message);
+    }
+  });
+
+  it("still needs the chain source (secretName or path) with a token key", () => {
+    const error = refusal({ pkcs11: { ...pkcs11, pinFile: "/pin" } });
+    expect(error.field).to.equal("spec.certificateAuthority");
+    expect(error.message).to.include("exactly one of secretName or path");
+  });
+
+  it("reads an encrypted key's passphrase from a file or a Secret key, never both, never with pkcs11", () => {
+    expect(
+      parseSignerSpec(withCa({ secretName: "ca", keyPassphraseFile: "/vault/secrets/passphrase" }))
+        .certificateAuthority,
+    ).to.deep.equal({ secretName: "ca", keyPassphrase: { file: "/vault/secrets/passphrase" } });
+    expect(
+      parseSignerSpec(
+        withCa({ path: "/ca", keyPassphraseSecretRef: { name: "ca-passphrase", key: "passphrase" } }),
+      ).certificateAuthority.keyPassphrase,
+    ).to.deep.equal({ secret: { name: "ca-passphrase", key: "passphrase" } });
+    const both = refusal({
+      secretName: "ca",
+      keyPassphraseFile: "/p",
+      keyPassphraseSecretRef: { name: "p", key: "p" },
+    });
+    expect([both.field, both.message]).to.deep.equal([
+      "spec.certificateAuthority",
+      "spec.certificateAuthority: set only one of keyPassphraseFile or keyPassphraseSecretRef",
+    ]);
+    const withToken = refusal({
+      secretName: "ca",
+      keyPassphraseFile: "/p",
+      pkcs11: { ...pkcs11, pinFile: "/pin" },
+    });
+    expect(withToken.field).to.equal("spec.certificateAuthority");
+    expect(withToken.message).to.include("with pkcs11 there is none");
+    expect(refusal({ secretName: "ca", keyPassphraseFile: "p" }).field).to.equal(
+      "spec.certificateAuthority.keyPassphraseFile",
+    );
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * Reading a secret text a Signer names (a PKCS#11 PIN, an encrypted key's passphrase): from a mounted
+ * file or a key of a Secret in the controller's namespace (through the cache). Read on every rebuild
+ * of the Signer, so a rewritten file (Vault Agent, the secrets-store CSI driver) or an updated Secret
+ * is picked up. Errors name the source, never the value.
+ */
+import { readFileSync, statSync } from "node:fs";
+import type { SecretValueSource } from "../api/signer.js";
+import { base64DecodedLength } from "../pki/base64.js";
+import type { SecretObject } from "./ca-source.js";
+
+/** A PIN or passphrase is short; a bigger source is refused before it is read. */
+export const maximumSecretValueBytes = 4096;
+
+export class SecretValueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SecretValueError";
+  }
+}
+
+/** "file /path" or "Secret ns/name key k", for messages. */
+export function describeSecretValueSource(source: SecretValueSource, controllerNamespace: string): string {
+  return "file" in source
+    ? `file ${source.file}`
+    : `Secret ${controllerNamespace}/${source.secret.name} key ${source.secret.key}`;
+}
+
+/**
+ * The text of `source` without a trailing newline (templates usually end with one). Throws
+ * SecretValueError when it is missing, empty or too large.
+ */
+export function readSecretValue(
+  source: SecretValueSource,
+  controllerNamespace: string,
+  secret: (namespace: string, name: string) => SecretObject | undefined,
+): string {
+  const where = describeSecretValueSource(source, controllerNamespace);
+  let bytes: Buffer;
+  if ("file" in source) {
+    try {
+      if (statSync(source.file).size > maximumSecretValueBytes)
+        throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
+      bytes = readFileSync(source.file);
+    } catch (error) {
+      if (error instanceof SecretValueError) throw error;
+      // The system error names the path and the cause (ENOENT, EACCES), never the content.
+      throw new SecretValueError(
+        `${where} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      );
+    }
+  } else {
+    const object = secret(controllerNamespace, source.secret.name);
+    if (!object) throw new SecretValueError(`${where}: the Secret is not found`);
+    const value = object.data?.[source.secret.key];
+    if (value === undefined) throw new SecretValueError(`${where}: the Secret has no such key`);
+    if (base64DecodedLength(value) > maximumSecretValueBytes)
+      throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
+    bytes = Buffer.from(value, "base64");
+  }
+  const text = bytes.toString("utf8").replace(/\r?\n$/, "");
+  if (text === "") throw new SecretValueError(`${where} is empty`);
+  return text;
+}

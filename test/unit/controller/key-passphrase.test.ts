@@ -1,0 +1,93 @@
+/**
+ * An encrypted CA key file (ENCRYPTED PRIVATE KEY) opened with spec.certificateAuthority's passphrase,
+ * from a file or a Secret key, through SignerRegistry: it signs; a wrong passphrase is
+ * CertificateAuthorityMalformedKey; a missing one KeyPassphraseUnavailable; a changed passphrase file
+ * is read again. The passphrase appears in no status.
+ */
+import { createPrivateKey } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import type { SecretObject } from "../../../src/controller/ca-source.js";
+import { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import type { SignerObject } from "../../../src/api/signer.js";
+import { CacertsFiles } from "../../../src/pki/certificate-authority.js";
+import { makeTestCertificateAuthority } from "../../support/pki.js";
+
+function secretOf(name: string, files: Record<string, string>): SecretObject {
+  return {
+    metadata: { name, namespace: "csr-signer" },
+    data: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+  };
+}
+
+describe("SignerRegistry with an encrypted CA key and its passphrase", function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(() => (dir = mkdtempSync(path.join(tmpdir(), "key-passphrase-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("opens the key with the passphrase from a file or a Secret; a wrong or missing one is the Signer's reason", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const passphrase = "correct horse battery staple";
+    const encryptedKey = createPrivateKey(ca.files[CacertsFiles.key]!)
+      .export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase })
+      .toString();
+    expect(encryptedKey).to.include("ENCRYPTED PRIVATE KEY");
+    const secrets = new Map<string, SecretObject>([
+      ["cacerts", secretOf("cacerts", { ...ca.files, [CacertsFiles.key]: encryptedKey })],
+    ]);
+    const passphraseFile = path.join(dir, "passphrase");
+    writeFileSync(passphraseFile, `${passphrase}\n`);
+    const signer = (keyPassphrase: Record<string, unknown>): SignerObject => ({
+      metadata: { name: "enc", generation: 1 },
+      spec: {
+        signerName: "example.com/enc",
+        certificateAuthority: { secretName: "cacerts", ...keyPassphrase },
+        issuance: { defaultDuration: "1h", maxDuration: "1h" },
+        policy: { requesters: { users: ["a"] } },
+      },
+    });
+    let object = signer({ keyPassphraseFile: passphraseFile });
+    const r = new SignerRegistry(
+      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
+      "csr-signer",
+    );
+    const problem = () => r.forObjectName("enc")!.problem;
+    r.rebuild();
+    r.markPublished("enc");
+    r.rebuild();
+    expect(problem()).to.equal(undefined);
+    expect(
+      r.forObjectName("enc")!.authority!.signingKey.publicKey.equals(ca.intermediate.signingKey.publicKey),
+    ).to.equal(true);
+
+    writeFileSync(passphraseFile, "wrong");
+    r.rebuild();
+    // The CA signing before keeps signing; the refused update is Degraded with the reason.
+    expect(r.forObjectName("enc")!.degraded?.reason).to.equal("CertificateAuthorityMalformedKey");
+    expect(r.forObjectName("enc")!.degraded?.message).to.include("could not be decrypted");
+
+    object = signer({ keyPassphraseSecretRef: { name: "passphrase", key: "passphrase" } });
+    const fresh = new SignerRegistry(
+      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
+      "csr-signer",
+    );
+    fresh.rebuild();
+    expect(fresh.forObjectName("enc")!.problem).to.deep.include({ reason: "KeyPassphraseUnavailable" });
+    expect(fresh.forObjectName("enc")!.problem?.message).to.include(
+      "Secret csr-signer/passphrase key passphrase: the Secret is not found",
+    );
+    secrets.set("passphrase", secretOf("passphrase", { passphrase: "wrong" }));
+    fresh.rebuild();
+    expect(fresh.forObjectName("enc")!.problem?.reason).to.equal("CertificateAuthorityMalformedKey");
+    secrets.set("passphrase", secretOf("passphrase", { passphrase }));
+    fresh.rebuild();
+    fresh.markPublished("enc");
+    fresh.rebuild();
+    expect(fresh.forObjectName("enc")!.problem).to.equal(undefined);
+    expect(fresh.usingSecret("passphrase")).to.deep.equal(["enc"]);
+    expect(JSON.stringify(fresh.desiredStatus("enc"))).not.to.include(passphrase);
+  });
+});
