@@ -25,6 +25,12 @@ import { ControllerInformers } from "./informers.js";
 import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
+import {
+  kubernetesPodCertificateApi,
+  podCertificateRequestsServed,
+} from "../kube/pod-certificate-api-binding.js";
+import { podCertificateRequestKey } from "./pod-certificate-object.js";
+import { PodCertificateReconciler } from "./pod-certificate-reconciler.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
 import { SignerReconciler } from "./signer-reconciler.js";
@@ -49,6 +55,13 @@ export class SignerController {
     this.metrics.queueMetrics("certificatesigningrequest"),
   );
   private readonly signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
+  /** PodCertificateRequests, keyed namespace/name: a queue of their own, so neither kind waits behind the other. */
+  private readonly podCertificateQueue = new WorkQueue(
+    undefined,
+    undefined,
+    this.metrics.queueMetrics("podcertificaterequest"),
+  );
+  private readonly podCertificateReconciler: PodCertificateReconciler;
   private readonly csrReconciler: CsrReconciler;
   private readonly signerReconciler: SignerReconciler;
   private readonly elector: LeaderElector | undefined;
@@ -74,6 +87,7 @@ export class SignerController {
       nodes: options.approval?.kubeletServing !== undefined,
       logger,
       isOurSignerName: (signerName) => this.csrReconciler.isOurs({ spec: { signerName } }),
+      isOurPodSignerName: (signerName) => this.podCertificateReconciler.signerFor(signerName) !== undefined,
     }));
     this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     this.registry = new SignerRegistry(
@@ -100,6 +114,16 @@ export class SignerController {
       environment,
     });
     this.csrReconciler = csrSide.reconciler;
+    this.podCertificateReconciler = new PodCertificateReconciler(
+      this.registry,
+      caches.podCertificateRequests,
+      kubernetesPodCertificateApi(api),
+      events,
+      this.metrics,
+      logger,
+      environment,
+      options.podCertificateRandom,
+    );
     this.cleaner = csrSide.cleaner;
     this.publisher = new TrustBundlePublisher(kubeConfig);
     this.publication = new TrustBundlePublication(this.publisher, {
@@ -122,7 +146,10 @@ export class SignerController {
       {
         isLeader: () => this.isLeader,
         now,
-        signersReady: (signerNames) => this.enqueueAllCsrs(signerNames),
+        signersReady: (signerNames) => {
+          this.enqueueAllCsrs(signerNames);
+          this.enqueueAllPodCertificateRequests(signerNames);
+        },
         enqueue: (objectName) => this.signerQueue.add(objectName),
       },
     );
@@ -139,7 +166,7 @@ export class SignerController {
     this.leadership = new Leadership(this.elector);
     this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
-    for (const informer of [...caches.all(), caches.clusterTrustBundles])
+    for (const informer of [...caches.all(), caches.clusterTrustBundles, caches.podCertificateRequests])
       this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
@@ -179,6 +206,16 @@ export class SignerController {
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
     await this.informers.csrs.start();
+    this.informers.podCertificateRequests.on((event, pcr) => {
+      const key = podCertificateRequestKey(pcr);
+      if (key && event !== "delete" && this.podCertificateReconciler.isOurs(pcr))
+        this.podCertificateQueue.add(key);
+    });
+    await this.informers.startPodCertificateRequests(
+      await this.askUntilAnswered("PodCertificateRequest discovery", () =>
+        podCertificateRequestsServed(KubeApi.for(options.kubeConfig)),
+      ),
+    );
     // Mounted CA files are not watched: only Signers reading a folder are polled.
     this.every(options.caFolderPollMs ?? 10_000, () => {
       for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
@@ -195,6 +232,16 @@ export class SignerController {
           ...common,
           name: "csr",
           metrics: csrMetrics,
+          beforeEach,
+        }),
+      );
+    const podCertificateMetrics = { controller: "podcertificaterequest", recorder: this.metrics };
+    for (let i = 0; i < options.workers; i++)
+      this.workerLoops.push(
+        runWorker(this.podCertificateQueue, (key) => this.reconcilePodCertificateRequest(key), {
+          ...common,
+          name: "podcertificaterequest",
+          metrics: podCertificateMetrics,
           beforeEach,
         }),
       );
@@ -216,6 +263,7 @@ export class SignerController {
     for (const timer of this.timers) clearInterval(timer);
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
+    this.podCertificateQueue.shutDown();
     this.leadership.release();
     this.informers.stop();
     await this.elector?.stop();
@@ -235,14 +283,31 @@ export class SignerController {
     }
   }
 
+  private async reconcilePodCertificateRequest(key: string): Promise<ReconcileResult> {
+    // Lost the lease while waiting: leave the request to the new leader (it requeues everything).
+    if (!this.isLeader) return { kind: "done" };
+    const [namespace = "", name = ""] = key.split("/", 2);
+    const pcr = this.informers.podCertificateRequests.get(name, namespace);
+    const signer = this.podCertificateReconciler.signerFor(pcr?.spec?.signerName ?? "");
+    try {
+      return await this.podCertificateReconciler.reconcile(key);
+    } finally {
+      if (signer) this.signerQueue.addAfter(signer.objectName, 2000);
+    }
+  }
+
   /** Whether the API serves ClusterTrustBundles; asked until it answers (as the caches list until they can). */
-  private async clusterTrustBundlesServed(): Promise<boolean> {
+  private clusterTrustBundlesServed(): Promise<boolean> {
+    return this.askUntilAnswered("API discovery", () => this.publisher.clusterTrustBundlesAvailable());
+  }
+
+  private async askUntilAnswered(what: string, question: () => Promise<boolean>): Promise<boolean> {
     for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
       try {
-        return await this.publisher.clusterTrustBundlesAvailable();
+        return await question();
       } catch (error) {
         if (this.stopped) throw error;
-        this.options.logger.warn("API discovery failed; retrying", { error: describeError(error) });
+        this.options.logger.warn(`${what} failed; retrying`, { error: describeError(error) });
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
@@ -262,6 +327,19 @@ export class SignerController {
     for (const signer of this.registry.all()) this.signerQueue.add(signer.objectName);
     for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
     this.enqueueAllCsrs();
+    this.enqueueAllPodCertificateRequests();
+  }
+
+  private enqueueAllPodCertificateRequests(signerNames?: ReadonlySet<string>): void {
+    for (const pcr of this.informers.podCertificateRequests.list()) {
+      const key = podCertificateRequestKey(pcr);
+      if (
+        key &&
+        this.podCertificateReconciler.isOurs(pcr) &&
+        (!signerNames || signerNames.has(pcr.spec?.signerName ?? ""))
+      )
+        this.podCertificateQueue.add(key);
+    }
   }
 
   private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {
