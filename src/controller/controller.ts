@@ -29,7 +29,7 @@ import {
   kubernetesPodCertificateApi,
   podCertificateRequestsServed,
 } from "../kube/pod-certificate-api-binding.js";
-import { podCertificateRequestKey } from "./pod-certificate-object.js";
+import { podCertificateRequestKey, type PodCertificateRequestObject } from "./pod-certificate-object.js";
 import { PodCertificateReconciler } from "./pod-certificate-reconciler.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
@@ -178,6 +178,11 @@ export class SignerController {
   /** The cached form of CSR `name` (what the cache holds, for tests and benchmarks). */
   cachedCsr(name: string): CsrObject | undefined {
     return this.informers.csrs.get(name);
+  }
+
+  /** The cached form of PodCertificateRequest `namespace/name` (for tests). */
+  cachedPodCertificateRequest(namespace: string, name: string): PodCertificateRequestObject | undefined {
+    return this.informers.podCertificateRequests.get(name, namespace);
   }
 
   get isLeader(): boolean {

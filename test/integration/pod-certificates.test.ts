@@ -19,6 +19,7 @@ import {
 } from "../support/pki.js";
 import { podKeyFields, podTestKey, type PodTestKeyType } from "../support/pod-certificates.js";
 import {
+  controllerNamespace,
   createCaSecret,
   createSigner,
   deleteSigner,
@@ -28,7 +29,7 @@ import {
   waitForSignerCondition,
   type RunningController,
 } from "../support/controller.js";
-import { asNode, uniqueName } from "../support/identities.js";
+import { asNode, grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
 
@@ -272,6 +273,47 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
         "Update",
       ]);
       expect(await eventsOf(tenant, name)).to.deep.equal([]);
+      // Cached without its key fields: the cache holds foreign requests' names, not their bytes.
+      expect(running.controller.cachedPodCertificateRequest(tenant, name)?.spec?.keyOmitted).to.equal(true);
+    }
+  });
+
+  it("signs a request that arrived before its Signer, once the Signer is ready (its key read back: the cache had dropped it)", async () => {
+    const lateObject = `pc-late-${suffix}`;
+    const lateSignerName = `pods.csr-signer.test/late-${suffix}`;
+    await grantClusterRole(
+      admin,
+      serviceAccountSubject(controllerNamespace, "csr-signer"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          resourceNames: [lateSignerName],
+          verbs: ["sign"],
+        },
+      ],
+      `controller-sign-late-${suffix}`,
+    );
+    const name = await requestAsKubelet(tenantPod, { signer: lateSignerName });
+    await waitFor("the controller to cache the request", async () =>
+      running.controller.cachedPodCertificateRequest(tenant, name),
+    );
+    expect(running.controller.cachedPodCertificateRequest(tenant, name)?.spec?.keyOmitted).to.equal(true);
+    try {
+      await createSigner(admin, lateObject, {
+        signerName: lateSignerName,
+        certificateAuthority: { secretName: `${objectName}-cacerts` },
+        policy: { tenants: { namespaces: [tenant] }, spiffe: { trustDomain: "cluster.local" } },
+        trustBundle: { configMap: { enabled: false }, clusterTrustBundle: false },
+        podCertificates: {},
+      });
+      const request = await waitForDecision(tenant, name);
+      expect(request.status!.conditions![0]!.type).to.equal("Issued");
+      expect(new X509Certificate(request.status!.certificateChain!).subjectAltName).to.equal(
+        `URI:spiffe://cluster.local/ns/${tenant}/sa/web`,
+      );
+    } finally {
+      await deleteSigner(admin, lateObject);
     }
   });
 
