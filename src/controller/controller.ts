@@ -216,7 +216,7 @@ export class SignerController {
       if (key && event !== "delete" && this.podCertificateReconciler.isOurs(pcr))
         this.podCertificateQueue.add(key);
     });
-    await this.informers.startPodCertificateRequests(
+    this.informers.startPodCertificateRequests(
       await this.askUntilAnswered("PodCertificateRequest discovery", () =>
         podCertificateRequestsServed(KubeApi.for(options.kubeConfig)),
       ),

@@ -153,10 +153,14 @@ export class ControllerInformers {
     );
   }
 
-  /** Starts the PodCertificateRequest cache when the API serves them (after the Signers are known). */
-  async startPodCertificateRequests(served: boolean): Promise<void> {
+  /**
+   * Starts the PodCertificateRequest cache when the API serves them (after the Signers are known),
+   * without waiting for its first list: a cache that cannot sync (a ClusterRole without
+   * podcertificaterequests) shows in /readyz but never holds up the CSR side.
+   */
+  startPodCertificateRequests(served: boolean): void {
     this.podCertificateRequestsServed = served;
-    if (served) await this.podCertificateRequests.start();
+    if (served) void this.podCertificateRequests.start(); // its first list's events enqueue the requests
   }
 
   stop(): void {
