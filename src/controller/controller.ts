@@ -29,7 +29,11 @@ import {
   kubernetesPodCertificateApi,
   podCertificateRequestsServed,
 } from "../kube/pod-certificate-api-binding.js";
-import { podCertificateRequestKey, type PodCertificateRequestObject } from "./pod-certificate-object.js";
+import {
+  isDecided,
+  podCertificateRequestKey,
+  type PodCertificateRequestObject,
+} from "./pod-certificate-object.js";
 import { PodCertificateReconciler } from "./pod-certificate-reconciler.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
@@ -213,7 +217,8 @@ export class SignerController {
     await this.informers.csrs.start();
     this.informers.podCertificateRequests.on((event, pcr) => {
       const key = podCertificateRequestKey(pcr);
-      if (key && event !== "delete" && this.podCertificateReconciler.isOurs(pcr))
+      // Ours and undecided only: nothing is kept per request, so a deletion needs no key either.
+      if (key && event !== "delete" && !isDecided(pcr) && this.podCertificateReconciler.isOurs(pcr))
         this.podCertificateQueue.add(key);
     });
     this.informers.startPodCertificateRequests(
@@ -340,6 +345,7 @@ export class SignerController {
       const key = podCertificateRequestKey(pcr);
       if (
         key &&
+        !isDecided(pcr) &&
         this.podCertificateReconciler.isOurs(pcr) &&
         (!signerNames || signerNames.has(pcr.spec?.signerName ?? ""))
       )
