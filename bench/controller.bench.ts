@@ -18,9 +18,12 @@
  *    control plane, fed the same requests the same way, at the same 50 QPS / burst 100 client limit and
  *    with the limit raised out of the way. Needs `make testbin-controller-manager` (bench-controller
  *    depends on it); skipped when BENCH_PEER=0.
+ * 4. Pod certificates (bench/controller/pod-certificates.ts): BENCH_PCRS (1000) PodCertificateRequests
+ *    created as a kubelet creates them, on the footing of phase 1 (in-process controller, 4 workers, 20
+ *    in flight, once per client limit); the bench Signer has spec.podCertificates.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),
- * BENCH_PEER (1), BENCH_PHASES ("throughput,peer,rss"), BENCH_CONTENDERS ("csr-signer,
+ * BENCH_PEER (1), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
  * kube-controller-manager"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes under tsx,
  * for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's processes, after the Dockerfile's).
  */
@@ -54,6 +57,11 @@ import {
 import { printReport } from "./controller/report.js";
 import { rssPhase, type MemoryResult } from "./controller/rss.js";
 import { throughputPhase, type ThroughputResult } from "./controller/throughput.js";
+import {
+  podCertificatePhase,
+  podCertificateReport,
+  type PodCertificateResult,
+} from "./controller/pod-certificates.js";
 import { ensureBundle } from "./rss-child.js";
 
 let controlPlane: ControlPlane | undefined;
@@ -77,6 +85,7 @@ try {
       tenants: { namespaces: ["foo"] },
       spiffe: { trustDomain: "cluster.local" },
     },
+    podCertificates: {},
   });
   await grantSignerVerbs(admin, {
     subject: serviceAccountSubject("istio-system", "istiod"),
@@ -90,6 +99,12 @@ try {
   if (phases.has("throughput"))
     for (const [index, qps] of qpsModes.entries())
       throughput.push(await throughputPhase(controlPlane, admin, istiod, qps, index));
+
+  // Phase 4 (run here, on phase 1's footing): PodCertificateRequests.
+  const podCertificates: PodCertificateResult[] = [];
+  if (phases.has("pcr"))
+    for (const [index, qps] of qpsModes.entries())
+      podCertificates.push(await podCertificatePhase(controlPlane, admin, qps, index));
 
   // Phase 3 (run here, next to phase 1, so all see the same etcd): the baseline, on the same footing.
   const peer: PeerResult[] = [];
@@ -121,6 +136,7 @@ try {
   if (phases.has("rss")) memory = await rssPhase(controlPlane, admin, istiod, scratch);
 
   printReport({ apiServerVersion, totalMs: performance.now() - benchStarted, throughput, peer, memory });
+  process.stdout.write(podCertificateReport(podCertificates));
 } catch (error) {
   exitCode = 1;
   console.error(error);

@@ -21,8 +21,8 @@ export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-cont
   .filter((name): name is "csr-signer" | "kube-controller-manager" =>
     ["csr-signer", "kube-controller-manager"].includes(name),
   );
-/** Which phases run (all by default): throughput, peer, memory. */
-export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,peer,rss").split(","));
+/** Which phases run (all by default): throughput, pcr (pod certificates), peer, rss (memory). */
+export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,pcr,peer,rss").split(","));
 export const issueTimeoutMs = 150_000;
 /** istiod gives up on a CSR after this long (its default CSR signing deadline). */
 export const istiodDeadlineMs = 60_000;

@@ -12,8 +12,9 @@ const keyReasons = ["KeyNotAllowed"] as const;
 const reservedSubjectReasons = ["ReservedSubject"] as const;
 
 /** A malformed SAN, before any policy (src/policy/subject-alternative-name-syntax.ts). */
+const dnsNameSyntaxReasons = ["InvalidDnsName"] as const;
 export const subjectAltNameSyntaxReasons = [
-  "InvalidDnsName",
+  ...dnsNameSyntaxReasons,
   "InvalidIpAddress",
   "InvalidEmailAddress",
 ] as const;
@@ -22,10 +23,15 @@ export type SubjectAltNameSyntaxReason = (typeof subjectAltNameSyntaxReasons)[nu
 /** A well-formed SAN outside the names or ranges the rule allows. */
 const subjectAltNameNotAllowedReasons = ["DnsNameNotAllowed", "IpAddressNotAllowed"] as const;
 
+/** Reasons shared with PodCertificateRequest denials. */
+const malformedRequestReasons = ["MalformedRequest"] as const;
+const tenancyReasons = ["NamespaceNotTenant"] as const;
+const usageReasons = ["NoAllowedUsages"] as const;
+
 /** A request refused for what it is, before any policy (CertificateRequestError, src/pki). */
 export const certificateRequestRejectionReasons = [
   "RequestTooLarge",
-  "MalformedRequest",
+  ...malformedRequestReasons,
   "UnsupportedSignatureAlgorithm",
   "InvalidSignature",
   "DuplicateExtension",
@@ -44,12 +50,12 @@ export const signingRefusalReasons = [
   "UriSanNotAllowed",
   "SpiffeTrustDomainMismatch",
   "SpiffeIdentityMismatch",
-  "NamespaceNotTenant",
+  ...tenancyReasons,
   "WildcardNotAllowed",
   "EmailNotAllowed",
   "CommonNameNotASubjectAltName",
   "NoIdentity",
-  "NoAllowedUsages",
+  ...usageReasons,
   ...keyReasons,
   ...reservedSubjectReasons,
   ...subjectAltNameSyntaxReasons,
@@ -169,6 +175,25 @@ export type SignerConditionReason =
 /** Events on a CSR besides its refusals: progress, and a Signer that cannot sign yet. */
 export const csrEventReasons = ["WaitingApproval", "Issued", "SignerNotReady"] as const;
 
+/**
+ * Why a PodCertificateRequest gets a Denied condition (src/policy/pod-certificate-policy.ts).
+ * UnsupportedKeyType and InvalidUnverifiedUserAnnotations are the API's own reasons.
+ */
+export const podCertificateDenialReasons = [
+  "UnsupportedKeyType",
+  "InvalidUnverifiedUserAnnotations",
+  "InvalidProofOfPossession",
+  ...malformedRequestReasons,
+  ...tenancyReasons,
+  ...dnsNameSyntaxReasons,
+  ...usageReasons,
+] as const;
+export type PodCertificateDenialReason = (typeof podCertificateDenialReasons)[number];
+
+/** Why a PodCertificateRequest gets a Failed condition: the Signer cannot meet the API's lifetime rules. */
+export const podCertificateFailureReasons = ["LifetimeUnsatisfiable"] as const;
+export type PodCertificateFailureReason = (typeof podCertificateFailureReasons)[number];
+
 /** Every reason above, CertificateAuthority<problem> spelled out: for checks over all of them. */
 export const allReasons: readonly string[] = [
   ...new Set<string>([
@@ -180,5 +205,7 @@ export const allReasons: readonly string[] = [
     ...signerConditionReasons,
     ...certificateAuthorityProblems.map((problem) => `CertificateAuthority${problem}`),
     ...csrEventReasons,
+    ...podCertificateDenialReasons,
+    ...podCertificateFailureReasons,
   ]),
 ];

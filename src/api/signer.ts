@@ -20,6 +20,18 @@ export interface SignerSpec {
   policy: PolicySpec;
   approval: ApprovalSpec;
   trustBundle: TrustBundleSpec;
+  /** PodCertificateRequests (certificates.k8s.io/v1beta1) for this signer name; absent: never touched. */
+  podCertificates?: PodCertificatesSpec;
+}
+
+/**
+ * Signing PodCertificateRequests: the identity comes from the request's fields the API server
+ * verified (namespace, pod, service account), never from anything the pod controls. The SPIFFE ID
+ * uses spec.policy.spiffe.trustDomain; lifetimes are capped by spec.issuance.maxDuration.
+ */
+export interface PodCertificatesSpec {
+  /** DNS SANs to add; {namespace}, {serviceAccount} and {podName} are replaced (no wildcards). */
+  dnsNames: string[];
 }
 
 /**

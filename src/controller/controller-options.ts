@@ -27,6 +27,8 @@ export interface ControllerOptions {
   watchdogMs?: number;
   logger: Logger;
   environment?: IssuanceEnvironment;
+  /** Uniform in [0, 1): where a pod certificate's beginRefreshAt falls in its refresh band (tests pin it). */
+  podCertificateRandom?: () => number;
   events?: EventRecorder;
   /** Approval automation for kubelet certificates (tenant Signers opt in through spec.approval). */
   approval?: ApprovalSettings;

@@ -27,6 +27,16 @@ import { IstioMeshConfigSync } from "./istio-mesh-config-sync.js";
 import { Leadership } from "./leadership.js";
 import { ControllerMetrics } from "./metrics.js";
 import { NodeAddressIndex } from "./node-address-index.js";
+import {
+  kubernetesPodCertificateApi,
+  podCertificateRequestsServed,
+} from "../kube/pod-certificate-api-binding.js";
+import {
+  isDecided,
+  podCertificateRequestKey,
+  type PodCertificateRequestObject,
+} from "./pod-certificate-object.js";
+import { PodCertificateReconciler } from "./pod-certificate-reconciler.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
 import { SignerReconciler } from "./signer-reconciler.js";
@@ -57,6 +67,13 @@ export class SignerController {
     this.metrics.queueMetrics("certificatesigningrequest"),
   );
   private readonly signerQueue = new WorkQueue(undefined, undefined, this.metrics.queueMetrics("signer"));
+  /** PodCertificateRequests, keyed namespace/name: a queue of their own, so neither kind waits behind the other. */
+  private readonly podCertificateQueue = new WorkQueue(
+    undefined,
+    undefined,
+    this.metrics.queueMetrics("podcertificaterequest"),
+  );
+  private readonly podCertificateReconciler: PodCertificateReconciler;
   private readonly csrReconciler: CsrReconciler;
   private readonly signerReconciler: SignerReconciler;
   private readonly elector: LeaderElector | undefined;
@@ -82,6 +99,7 @@ export class SignerController {
       nodes: options.approval?.kubeletServing !== undefined,
       logger,
       isOurSignerName: (signerName) => this.csrReconciler.isOurs({ spec: { signerName } }),
+      isOurPodSignerName: (signerName) => this.podCertificateReconciler.signerFor(signerName) !== undefined,
     }));
     this.nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
     this.tokenKeys = new TokenKeys(
@@ -117,6 +135,16 @@ export class SignerController {
       firstSeen: this.firstSeen,
     });
     this.csrReconciler = csrSide.reconciler;
+    this.podCertificateReconciler = new PodCertificateReconciler(
+      this.registry,
+      caches.podCertificateRequests,
+      kubernetesPodCertificateApi(api),
+      events,
+      this.metrics,
+      logger,
+      environment,
+      options.podCertificateRandom,
+    );
     this.cleaner = csrSide.cleaner;
     this.publisher = new TrustBundlePublisher(kubeConfig);
     this.publication = new TrustBundlePublication(this.publisher, {
@@ -147,7 +175,10 @@ export class SignerController {
       {
         isLeader: () => this.isLeader,
         now,
-        signersReady: (signerNames) => this.enqueueAllCsrs(signerNames),
+        signersReady: (signerNames) => {
+          this.enqueueAllCsrs(signerNames);
+          this.enqueueAllPodCertificateRequests(signerNames);
+        },
         enqueue: (objectName) => this.signerQueue.add(objectName),
       },
     );
@@ -164,7 +195,7 @@ export class SignerController {
     this.leadership = new Leadership(this.elector);
     this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
-    for (const informer of [...caches.all(), caches.clusterTrustBundles])
+    for (const informer of [...caches.all(), caches.clusterTrustBundles, caches.podCertificateRequests])
       this.progress.watch({ name: `list ${informer.path}`, busySince: () => informer.listingSince });
   }
 
@@ -176,6 +207,11 @@ export class SignerController {
   /** The cached form of CSR `name` (what the cache holds, for tests and benchmarks). */
   cachedCsr(name: string): CsrObject | undefined {
     return this.informers.csrs.get(name);
+  }
+
+  /** The cached form of PodCertificateRequest `namespace/name` (for tests). */
+  cachedPodCertificateRequest(namespace: string, name: string): PodCertificateRequestObject | undefined {
+    return this.informers.podCertificateRequests.get(name, namespace);
   }
 
   get isLeader(): boolean {
@@ -205,6 +241,17 @@ export class SignerController {
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
     await this.informers.csrs.start();
+    this.informers.podCertificateRequests.on((event, pcr) => {
+      const key = podCertificateRequestKey(pcr);
+      // Ours and undecided only: nothing is kept per request, so a deletion needs no key either.
+      if (key && event !== "delete" && !isDecided(pcr) && this.podCertificateReconciler.isOurs(pcr))
+        this.podCertificateQueue.add(key);
+    });
+    this.informers.startPodCertificateRequests(
+      await this.askUntilAnswered("PodCertificateRequest discovery", () =>
+        podCertificateRequestsServed(KubeApi.for(options.kubeConfig)),
+      ),
+    );
     // Mounted CA, PIN and passphrase files are not watched: only Signers reading files are polled.
     this.every(options.caFolderPollMs ?? 10_000, () => {
       for (const name of this.registry.usingFolders()) this.signerQueue.add(name);
@@ -234,6 +281,16 @@ export class SignerController {
           beforeEach,
         }),
       );
+    const podCertificateMetrics = { controller: "podcertificaterequest", recorder: this.metrics };
+    for (let i = 0; i < options.workers; i++)
+      this.workerLoops.push(
+        runWorker(this.podCertificateQueue, (key) => this.reconcilePodCertificateRequest(key), {
+          ...common,
+          name: "podcertificaterequest",
+          metrics: podCertificateMetrics,
+          beforeEach,
+        }),
+      );
     this.workerLoops.push(
       runWorker(this.signerQueue, (name) => this.signerReconciler.reconcile(name), {
         ...common,
@@ -252,6 +309,7 @@ export class SignerController {
     for (const timer of this.timers) clearInterval(timer);
     this.csrQueue.shutDown();
     this.signerQueue.shutDown();
+    this.podCertificateQueue.shutDown();
     this.leadership.release();
     this.informers.stop();
     await this.meshConfigSync.stop();
@@ -273,14 +331,31 @@ export class SignerController {
     }
   }
 
+  private async reconcilePodCertificateRequest(key: string): Promise<ReconcileResult> {
+    // Lost the lease while waiting: leave the request to the new leader (it requeues everything).
+    if (!this.isLeader) return { kind: "done" };
+    const [namespace = "", name = ""] = key.split("/", 2);
+    const pcr = this.informers.podCertificateRequests.get(name, namespace);
+    const signer = this.podCertificateReconciler.signerFor(pcr?.spec?.signerName ?? "");
+    try {
+      return await this.podCertificateReconciler.reconcile(key);
+    } finally {
+      if (signer) this.signerQueue.addAfter(signer.objectName, 2000);
+    }
+  }
+
   /** Whether the API serves ClusterTrustBundles; asked until it answers (as the caches list until they can). */
-  private async clusterTrustBundlesServed(): Promise<boolean> {
+  private clusterTrustBundlesServed(): Promise<boolean> {
+    return this.askUntilAnswered("API discovery", () => this.publisher.clusterTrustBundlesAvailable());
+  }
+
+  private async askUntilAnswered(what: string, question: () => Promise<boolean>): Promise<boolean> {
     for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
       try {
-        return await this.publisher.clusterTrustBundlesAvailable();
+        return await question();
       } catch (error) {
         if (this.stopped) throw error;
-        this.options.logger.warn("API discovery failed; retrying", { error: describeError(error) });
+        this.options.logger.warn(`${what} failed; retrying`, { error: describeError(error) });
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
@@ -301,6 +376,20 @@ export class SignerController {
     this.meshConfigSync.request();
     for (const publisher of this.publication.publishers()) this.signerQueue.add(publisher);
     this.enqueueAllCsrs();
+    this.enqueueAllPodCertificateRequests();
+  }
+
+  private enqueueAllPodCertificateRequests(signerNames?: ReadonlySet<string>): void {
+    for (const pcr of this.informers.podCertificateRequests.list()) {
+      const key = podCertificateRequestKey(pcr);
+      if (
+        key &&
+        !isDecided(pcr) &&
+        this.podCertificateReconciler.isOurs(pcr) &&
+        (!signerNames || signerNames.has(pcr.spec?.signerName ?? ""))
+      )
+        this.podCertificateQueue.add(key);
+    }
   }
 
   private enqueueAllCsrs(signerNames?: ReadonlySet<string>): void {

@@ -18,6 +18,11 @@ import type { SecretObject } from "./ca-source.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
 import type { IndexedNode } from "./node-address-index.js";
+import {
+  cachedPodCertificateRequest,
+  podCertificateRequestsPath,
+  type PodCertificateRequestObject,
+} from "./pod-certificate-object.js";
 import type { NamespaceObject } from "./signer-registry.js";
 
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
@@ -40,6 +45,8 @@ export interface InformerSettings {
   logger: Logger;
   /** Whether a signer name is ours: only then does the CSR cache keep spec.request. */
   isOurSignerName: (signerName: string) => boolean;
+  /** Whether a Signer signs pod certificates for a signer name: only then are a request's key fields kept. */
+  isOurPodSignerName: (signerName: string) => boolean;
 }
 
 export class ControllerInformers {
@@ -50,8 +57,11 @@ export class ControllerInformers {
   readonly configMaps: ResilientInformer<ConfigMapObject>;
   readonly clusterTrustBundles: ResilientInformer<ClusterTrustBundleObject>;
   readonly nodes: ResilientInformer<IndexedNode> | undefined;
+  readonly podCertificateRequests: ResilientInformer<PodCertificateRequestObject>;
   /** Whether the API serves ClusterTrustBundles (known once startSignerSide has run). */
   private clusterTrustBundlesServed = false;
+  /** Whether the API serves PodCertificateRequests (known once startPodCertificateRequests has run). */
+  private podCertificateRequestsServed = false;
 
   constructor(kubeConfig: KubeConfig, settings: InformerSettings) {
     const { namespace, logger } = settings;
@@ -96,6 +106,17 @@ export class ControllerInformers {
       path: "/apis/certificates.k8s.io/v1beta1/clustertrustbundles",
       labelSelector: trustBundleLabel,
     });
+    // Every namespace's requests: the API bounds each (key fields 10 KiB, chain 100 KiB); strings
+    // past 64 KiB (a chain, an annotation value) are cut before parsing, and the cache keeps key
+    // fields of our Signers' requests only.
+    this.podCertificateRequests = new ResilientInformer<PodCertificateRequestObject>(kubeConfig, {
+      ...common,
+      path: podCertificateRequestsPath,
+      maxStringBytes: 64 * 1024,
+      pageSize: 100,
+      transform: (pcr) => cachedPodCertificateRequest(pcr, settings.isOurPodSignerName),
+      resyncMs: settings.resyncMs ?? 10 * 60_000,
+    });
     this.nodes = settings.nodes
       ? new ResilientInformer<IndexedNode>(kubeConfig, {
           ...common,
@@ -114,6 +135,7 @@ export class ControllerInformers {
     ];
     if (this.nodes) all.push(this.nodes);
     if (this.clusterTrustBundlesServed) all.push(this.clusterTrustBundles);
+    if (this.podCertificateRequestsServed) all.push(this.podCertificateRequests);
     return all;
   }
 
@@ -126,9 +148,19 @@ export class ControllerInformers {
     this.clusterTrustBundlesServed = clusterTrustBundlesServed;
     await Promise.all(
       this.all()
-        .filter((informer) => informer !== this.csrs)
+        .filter((informer) => informer !== this.csrs && informer !== this.podCertificateRequests)
         .map((informer) => informer.start()),
     );
+  }
+
+  /**
+   * Starts the PodCertificateRequest cache when the API serves them (after the Signers are known),
+   * without waiting for its first list: a cache that cannot sync (a ClusterRole without
+   * podcertificaterequests) shows in /readyz but never holds up the CSR side.
+   */
+  startPodCertificateRequests(served: boolean): void {
+    this.podCertificateRequestsServed = served;
+    if (served) void this.podCertificateRequests.start(); // its first list's events enqueue the requests
   }
 
   stop(): void {

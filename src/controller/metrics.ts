@@ -129,6 +129,19 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly podCertificatesIssued = new Counter({
+    name: "csr_signer_pod_certificates_issued_total",
+    help: "PodCertificateRequests issued per signer",
+    labelNames: ["signer"],
+    registers: [this.registry],
+  });
+  readonly podCertificatesRefused = new Counter({
+    name: "csr_signer_pod_certificates_refused_total",
+    help: "PodCertificateRequests marked Denied or Failed per signer, condition and reason",
+    labelNames: ["signer", "condition", "reason"],
+    registers: [this.registry],
+  });
+
   queueMetrics(name: string): WorkQueueMetrics {
     return {
       depth: (value) => this.queueDepth.set({ name }, value),

@@ -110,6 +110,50 @@ export async function issueLeafCertificate(
     ),
   );
   const notAfter = new Date(Math.min(truncateToSecond(now.getTime() + lifetimeMs), chainNotAfter.getTime()));
+  return signLeaf(authority, request, grant, { notBefore, notAfter }, environment);
+}
+
+/** A leaf's validity, decided by the caller (a PodCertificateRequest's window is the API's business). */
+export interface ValidityWindow {
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+/** The request's public key: all a leaf takes from any request. */
+export type SubjectKey = Pick<CertificateRequest, "subjectPublicKeyInfo" | "subjectPublicKey">;
+
+/**
+ * Issues a leaf for a verified key under a policy grant within `window`, which must lie inside the
+ * signing certificate's validity and the whole chain's (root included).
+ */
+export async function issueLeafCertificateWithin(
+  authority: CertificateAuthority,
+  key: SubjectKey,
+  grant: IssuanceGrant,
+  window: ValidityWindow,
+  environment: IssuanceEnvironment = systemIssuanceEnvironment,
+): Promise<IssuedCertificate> {
+  if (
+    window.notAfter > authority.notAfter ||
+    window.notBefore < authority.signingCertificate.notBefore ||
+    window.notBefore >= window.notAfter
+  ) {
+    throw new CertificateAuthorityError(
+      "ExpiringSoon",
+      `a leaf valid ${window.notBefore.toISOString()} to ${window.notAfter.toISOString()} does not fit in the CA chain ` +
+        `(valid from ${authority.signingCertificate.notBefore.toISOString()} to ${authority.notAfter.toISOString()})`,
+    );
+  }
+  return signLeaf(authority, key, grant, window, environment);
+}
+
+async function signLeaf(
+  authority: CertificateAuthority,
+  key: SubjectKey,
+  grant: IssuanceGrant,
+  { notBefore, notAfter }: ValidityWindow,
+  environment: IssuanceEnvironment,
+): Promise<IssuedCertificate> {
   const usages = certificateKeyUsages(grant.usages);
   const serialNumber = generateSerialNumber(environment.randomBytes);
   const certificateDer = await signCertificate(
@@ -119,8 +163,8 @@ export async function issueLeafCertificate(
       subject: grant.subject,
       notBefore,
       notAfter,
-      subjectPublicKeyInfo: request.subjectPublicKeyInfo,
-      subjectKeyIdentifier: keyIdentifier(request.subjectPublicKey),
+      subjectPublicKeyInfo: key.subjectPublicKeyInfo,
+      subjectKeyIdentifier: keyIdentifier(key.subjectPublicKey),
       authorityKeyIdentifier: authority.keyIdentifier,
       subjectAltNames: grant.subjectAltNames,
       keyUsageBits: usages.keyUsageBits,

@@ -9,7 +9,7 @@ import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
-import type { LabelSelector, SignerSpec, TrustBundleSpec } from "../api/signer.js";
+import type { LabelSelector, PodCertificatesSpec, SignerSpec, TrustBundleSpec } from "../api/signer.js";
 import { parseCertificateAuthoritySource } from "./certificate-authority-spec.js";
 import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
 import { SignerSpecError } from "./signer-spec-error.js";
@@ -217,6 +217,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
   ) {
     throw new SignerSpecError("spec.approval.requireRbacVerb", "must be an RBAC verb such as request");
   }
+  const podCertificates = parsePodCertificates(spec.podCertificates, spiffeRaw !== undefined);
   const parsed: SignerSpec = {
     signerName,
     certificateAuthority,
@@ -302,6 +303,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
         ),
       },
     },
+    ...(podCertificates ? { podCertificates } : {}),
   };
   const anyRequester =
     parsed.policy.requesters.users.length +
@@ -309,12 +311,38 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
       parsed.policy.requesters.serviceAccounts.length +
       parsed.policy.requesters.registrationAuthorities.length >
       0 || parsed.policy.requesters.tenantServiceAccounts;
-  if (!anyRequester)
+  // A Signer for pods only asks no CSR requesters: nodes create PodCertificateRequests.
+  if (!anyRequester && !parsed.podCertificates)
     throw new SignerSpecError(
       "spec.policy.requesters",
       "allows nobody: name users, groups, service accounts or registration authorities",
     );
   return parsed;
+}
+
+/** spec.podCertificates: absent (PodCertificateRequests are never touched) or the DNS SAN templates. */
+function parsePodCertificates(raw: unknown, hasSpiffe: boolean): PodCertificatesSpec | undefined {
+  if (raw === undefined) return undefined;
+  const podCertificates = object(raw, "spec.podCertificates");
+  if (!hasSpiffe) {
+    throw new SignerSpecError(
+      "spec.podCertificates",
+      "needs spec.policy.spiffe.trustDomain: a pod's certificate carries its SPIFFE ID",
+    );
+  }
+  const dnsNames = stringList(podCertificates.dnsNames, "spec.podCertificates.dnsNames", (pattern, field) => {
+    const expanded = pattern
+      .replaceAll("{namespace}", "ns")
+      .replaceAll("{serviceAccount}", "sa")
+      .replaceAll("{podName}", "pod");
+    if (!expanded.split(".").every((label) => dnsLabelPattern.test(label))) {
+      throw new SignerSpecError(
+        field,
+        `"${pattern}" is not a DNS name template (labels, {namespace}, {serviceAccount}, {podName}; no wildcards)`,
+      );
+    }
+  });
+  return { dnsNames };
 }
 
 function parseLabelSelector(raw: unknown, field: string): LabelSelector {

@@ -180,8 +180,9 @@ async function startOnce(
       `--service-account-key-file=${pki.serviceAccountKeyPath}`,
       `--service-account-signing-key-file=${pki.serviceAccountKeyPath}`,
       "--disable-admission-plugins=ServiceAccount",
-      "--feature-gates=ClusterTrustBundle=true,ClusterTrustBundleProjection=true",
-      "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true",
+      // ClusterTrustBundles, and PodCertificateRequests (beta in 1.35/1.36, off by default).
+      "--feature-gates=ClusterTrustBundle=true,ClusterTrustBundleProjection=true,PodCertificateRequest=true",
+      "--runtime-config=certificates.k8s.io/v1beta1/clustertrustbundles=true,certificates.k8s.io/v1beta1/podcertificaterequests=true",
       "--allow-privileged=true",
       "--profiling=false",
       ...(options.extraApiServerArgs ?? []),

@@ -340,3 +340,47 @@ describe("parseSignerSpec: a CA key in a PKCS#11 token, an encrypted key file", 
     );
   });
 });
+
+describe("parseSignerSpec: spec.podCertificates", () => {
+  const podOnly = {
+    signerName: "example.com/pods",
+    certificateAuthority: { secretName: "pods-cacerts" },
+    policy: { tenants: { namespaces: ["foo"] }, spiffe: { trustDomain: "cluster.local" } },
+  };
+
+  it("is absent unless set: such a Signer never touches PodCertificateRequests", () => {
+    expect(parseSignerSpec(minimal).podCertificates).to.equal(undefined);
+  });
+
+  it("takes DNS templates with {namespace}, {serviceAccount} and {podName}, and needs no CSR requesters", () => {
+    const spec = parseSignerSpec({
+      ...podOnly,
+      podCertificates: { dnsNames: ["{podName}.{namespace}.pods.example"] },
+    });
+    expect(spec.podCertificates).to.deep.equal({ dnsNames: ["{podName}.{namespace}.pods.example"] });
+    expect(parseSignerSpec({ ...podOnly, podCertificates: {} }).podCertificates).to.deep.equal({
+      dnsNames: [],
+    });
+  });
+
+  it("needs spec.policy.spiffe: a pod's certificate carries its SPIFFE ID", () => {
+    const { spiffe: _, ...policy } = podOnly.policy;
+    const error = thrownBy(SignerSpecError, () =>
+      parseSignerSpec({ ...podOnly, policy, podCertificates: {} }),
+    );
+    expect(error.field).to.equal("spec.podCertificates");
+  });
+
+  it("refuses wildcards and unknown placeholders in DNS templates", () => {
+    for (const template of ["*.{namespace}.svc", "{pod}.svc", "{podName}..svc"]) {
+      const error = thrownBy(SignerSpecError, () =>
+        parseSignerSpec({ ...podOnly, podCertificates: { dnsNames: [template] } }),
+      );
+      expect(error.field, template).to.equal("spec.podCertificates.dnsNames[0]");
+    }
+  });
+
+  it("still refuses a Signer that serves neither CSR requesters nor pods", () => {
+    expect(() => parseSignerSpec(podOnly)).to.throw(SignerSpecError, /allows nobody/);
+  });
+});

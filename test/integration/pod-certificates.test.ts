@@ -1,0 +1,336 @@
+/**
+ * PodCertificateRequests on the real API server (feature gate PodCertificateRequest, v1beta1), made
+ * as a kubelet makes them: a Node, a ServiceAccount and a Pod bound to the Node, and the request
+ * created as system:node:<name> (the Node authorizer and NodeRestriction check it against the Pod).
+ */
+import { expect } from "chai";
+import { X509Certificate, createPublicKey } from "node:crypto";
+import {
+  CertificatesV1beta1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1beta1PodCertificateRequest,
+} from "@kubernetes/client-node";
+import { clusterTrustBundleName } from "../../src/bundle/trust-bundle.js";
+import {
+  makeTestCertificateAuthority,
+  opensslVerify,
+  type TestCertificateAuthority,
+} from "../support/pki.js";
+import { podKeyFields, podTestKey, type PodTestKeyType } from "../support/pod-certificates.js";
+import {
+  controllerNamespace,
+  createCaSecret,
+  createSigner,
+  deleteSigner,
+  installSignerManifests,
+  readSigner,
+  startController,
+  waitForSignerCondition,
+  type RunningController,
+} from "../support/controller.js";
+import { asNode, grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
+import { waitFor } from "../support/wait.js";
+import { controlPlane } from "./setup.js";
+
+interface PodFixture {
+  namespace: string;
+  name: string;
+  uid: string;
+  serviceAccountName: string;
+  serviceAccountUID: string;
+}
+
+describe("pod certificates: PodCertificateRequests signed by a Signer with spec.podCertificates", function () {
+  this.timeout(90_000);
+  const suffix = uniqueName("pc").slice(3);
+  const signerName = `pods.csr-signer.test/${suffix}`;
+  const csrOnlySignerName = `pods.csr-signer.test/csr-only-${suffix}`;
+  const objectName = `pc-${suffix}`;
+  const csrOnlyObject = `pc-csr-only-${suffix}`;
+  const tenant = `pc-foo-${suffix}`;
+  const stranger = `pc-bar-${suffix}`;
+  const nodeName = `pc-node-${suffix}`;
+  let admin: KubeConfig;
+  let authority: TestCertificateAuthority;
+  let running: RunningController;
+  let nodeUID: string;
+  let tenantPod: PodFixture;
+  let strangerPod: PodFixture;
+
+  async function createPod(namespace: string, name: string): Promise<PodFixture> {
+    const core = admin.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    const serviceAccount = await core.createNamespacedServiceAccount({
+      namespace,
+      body: { metadata: { name: "web" } },
+    });
+    const pod = await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: { nodeName, serviceAccountName: "web", containers: [{ name: "app", image: "app:1" }] },
+      },
+    });
+    return {
+      namespace,
+      name,
+      uid: pod.metadata!.uid!,
+      serviceAccountName: "web",
+      serviceAccountUID: serviceAccount.metadata!.uid!,
+    };
+  }
+
+  /** Creates the request as the kubelet of the pod's node; returns its name. */
+  async function requestAsKubelet(
+    pod: PodFixture,
+    options: {
+      signer?: string;
+      keyType?: PodTestKeyType;
+      form?: "stub" | "proof";
+      maxExpirationSeconds?: number;
+    } = {},
+  ): Promise<string> {
+    const kubelet = asNode(admin, nodeName).makeApiClient(CertificatesV1beta1Api);
+    const created = await kubelet.createNamespacedPodCertificateRequest({
+      namespace: pod.namespace,
+      body: {
+        metadata: { generateName: `${pod.name}-` },
+        spec: {
+          signerName: options.signer ?? signerName,
+          podName: pod.name,
+          podUID: pod.uid,
+          serviceAccountName: pod.serviceAccountName,
+          serviceAccountUID: pod.serviceAccountUID,
+          nodeName,
+          nodeUID,
+          maxExpirationSeconds: options.maxExpirationSeconds ?? 86_400,
+          ...podKeyFields(podTestKey(options.keyType ?? "ECDSAP256"), pod.uid, options.form ?? "stub"),
+        } as V1beta1PodCertificateRequest["spec"],
+      },
+    });
+    return created.metadata!.name!;
+  }
+
+  async function readRequest(namespace: string, name: string): Promise<V1beta1PodCertificateRequest> {
+    return admin
+      .makeApiClient(CertificatesV1beta1Api)
+      .readNamespacedPodCertificateRequest({ namespace, name });
+  }
+
+  async function waitForDecision(namespace: string, name: string): Promise<V1beta1PodCertificateRequest> {
+    return waitFor(`a decision on PodCertificateRequest ${namespace}/${name}`, async () => {
+      const request = await readRequest(namespace, name);
+      return (request.status?.conditions ?? []).length > 0 ? request : undefined;
+    });
+  }
+
+  async function eventsOf(
+    namespace: string,
+    name: string,
+  ): Promise<{ type: string; reason: string; message: string }[]> {
+    const list = await admin
+      .makeApiClient(CoreV1Api)
+      .listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
+    return list.items.map((event) => ({
+      type: event.type ?? "",
+      reason: event.reason ?? "",
+      message: event.message ?? "",
+    }));
+  }
+
+  before(async () => {
+    admin = controlPlane().kubeConfig();
+    await installSignerManifests(controlPlane());
+    authority = await makeTestCertificateAuthority({ name: "pods" });
+    await createCaSecret(admin, `${objectName}-cacerts`, authority.files);
+    const node = await admin.makeApiClient(CoreV1Api).createNode({ body: { metadata: { name: nodeName } } });
+    nodeUID = node.metadata!.uid!;
+    tenantPod = await createPod(tenant, "web-0");
+    strangerPod = await createPod(stranger, "web-0");
+    await createSigner(admin, objectName, {
+      signerName,
+      certificateAuthority: { secretName: `${objectName}-cacerts` },
+      issuance: { maxDuration: "48h" },
+      policy: {
+        tenants: { namespaces: [tenant] },
+        spiffe: { trustDomain: "cluster.local" },
+        subject: { organizations: ["csr-signer tests"] },
+      },
+      trustBundle: { configMap: { enabled: false } },
+      podCertificates: { dnsNames: ["{podName}.{namespace}.pods.test"] },
+    });
+    // Same CA, CSRs only: its signer name is ours for CSRs, never for PodCertificateRequests.
+    await createSigner(admin, csrOnlyObject, {
+      signerName: csrOnlySignerName,
+      certificateAuthority: { secretName: `${objectName}-cacerts` },
+      policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: [tenant] } },
+      trustBundle: { configMap: { enabled: false }, clusterTrustBundle: false },
+    });
+    // beginRefreshAt pinned to the middle of its 50-80% band.
+    running = await startController(controlPlane(), [signerName, csrOnlySignerName], {
+      podCertificateRandom: () => 0.5,
+    });
+    await waitForSignerCondition(admin, objectName, "Ready", "True");
+    await waitForSignerCondition(admin, csrOnlyObject, "Ready", "True");
+  });
+
+  after(async () => {
+    await running?.stop();
+    await deleteSigner(admin, objectName);
+    await deleteSigner(admin, csrOnlyObject);
+  });
+
+  it("issues a stub-request ECDSA P-256 key the pod's SPIFFE ID: chain leaf first, verifying against the ClusterTrustBundle", async () => {
+    const name = await requestAsKubelet(tenantPod);
+    const request = await waitForDecision(tenant, name);
+    expect(request.status!.conditions!.map((c) => [c.type, c.status, c.reason])).to.deep.equal([
+      ["Issued", "True", "Issued"],
+    ]);
+    const chain = request.status!.certificateChain!;
+    const bundle = await waitFor("the Signer's ClusterTrustBundle", async () => {
+      const list = await admin.makeApiClient(CertificatesV1beta1Api).listClusterTrustBundle();
+      return list.items.find((item) => item.metadata?.name === clusterTrustBundleName(signerName));
+    });
+    expect(opensslVerify(chain, bundle.spec.trustBundle)).to.match(/OK/);
+
+    const leaf = new X509Certificate(chain);
+    expect(leaf.subjectAltName).to.equal(
+      `DNS:web-0.${tenant}.pods.test, URI:spiffe://cluster.local/ns/${tenant}/sa/web`,
+    );
+    expect(leaf.publicKey.export({ format: "der", type: "spki" }).toString("base64")).to.equal(
+      createPublicKey(podTestKey("ECDSAP256")).export({ format: "der", type: "spki" }).toString("base64"),
+    );
+    expect(leaf.issuer).to.equal(new X509Certificate(authority.intermediate.certificate.pem).subject);
+
+    // Lifetime: the request's 24 h (below the Signer's 48 h), notBefore a minute back, refresh at 65%.
+    const notBefore = new Date(request.status!.notBefore!).getTime();
+    const notAfter = new Date(request.status!.notAfter!).getTime();
+    const beginRefreshAt = new Date(request.status!.beginRefreshAt!).getTime();
+    expect(notBefore).to.equal(new Date(leaf.validFrom).getTime());
+    expect(notAfter).to.equal(new Date(leaf.validTo).getTime());
+    expect(notAfter - notBefore).to.equal(86_400_000);
+    expect(beginRefreshAt - notBefore).to.equal(0.65 * 86_400_000);
+
+    const events = await waitFor("the Issued Event", async () => {
+      const all = await eventsOf(tenant, name);
+      return all.some((event) => event.reason === "Issued") ? all : undefined;
+    });
+    expect(events.find((event) => event.reason === "Issued")!.message).to.contain(
+      `spiffe://cluster.local/ns/${tenant}/sa/web`,
+    );
+  });
+
+  it("issues an RSA 3072 key in the deprecated form (proof of possession over the pod UID), capped at the Signer's maxDuration", async () => {
+    const name = await requestAsKubelet(tenantPod, {
+      keyType: "RSA3072",
+      form: "proof",
+      maxExpirationSeconds: 7 * 86_400,
+    });
+    const request = await waitForDecision(tenant, name);
+    expect(request.status!.conditions![0]!.type).to.equal("Issued");
+    const lifetime =
+      new Date(request.status!.notAfter!).getTime() - new Date(request.status!.notBefore!).getTime();
+    expect(lifetime).to.equal(48 * 3600_000);
+    const leaf = new X509Certificate(request.status!.certificateChain!);
+    expect(leaf.publicKey.asymmetricKeyDetails?.modulusLength).to.equal(3072);
+  });
+
+  it("denies a pod of a namespace that is not a tenant: Denied NamespaceNotTenant, with a Warning Event", async () => {
+    const name = await requestAsKubelet(strangerPod);
+    const request = await waitForDecision(stranger, name);
+    const [condition] = request.status!.conditions!;
+    expect([condition!.type, condition!.reason]).to.deep.equal(["Denied", "NamespaceNotTenant"]);
+    expect(condition!.message).to.equal(
+      `namespace ${stranger} is not a tenant of ${signerName} (rule spec.policy.tenants)`,
+    );
+    expect(request.status!.certificateChain ?? "").to.equal("");
+    await waitFor("the NamespaceNotTenant Event", async () =>
+      (await eventsOf(stranger, name)).find(
+        (event) => event.reason === "NamespaceNotTenant" && event.type === "Warning",
+      ),
+    );
+  });
+
+  it("denies a key type the Signer does not take (Ed25519): Denied UnsupportedKeyType, suggesting one it takes", async () => {
+    const name = await requestAsKubelet(tenantPod, { keyType: "ED25519" });
+    const request = await waitForDecision(tenant, name);
+    const [condition] = request.status!.conditions!;
+    expect([condition!.type, condition!.reason]).to.deep.equal(["Denied", "UnsupportedKeyType"]);
+    expect(condition!.message).to.contain("use keyType ECDSAP256");
+  });
+
+  it("never touches a request for a signer name we do not run, nor one of a Signer without spec.podCertificates", async () => {
+    const unknown = await requestAsKubelet(tenantPod, { signer: `elsewhere.csr-signer.test/${suffix}` });
+    const csrOnly = await requestAsKubelet(tenantPod, { signer: csrOnlySignerName });
+    // Created after the two: once it is issued, the controller has seen both (the watch is ordered).
+    const ours = await requestAsKubelet(tenantPod);
+    expect((await waitForDecision(tenant, ours)).status!.conditions![0]!.type).to.equal("Issued");
+    for (const name of [unknown, csrOnly]) {
+      const request = await readRequest(tenant, name);
+      expect(request.status?.conditions ?? [], name).to.deep.equal([]);
+      expect((request.metadata?.managedFields ?? []).map((field) => field.operation)).to.deep.equal([
+        "Update",
+      ]);
+      expect(await eventsOf(tenant, name)).to.deep.equal([]);
+      // Cached without its key fields: the cache holds foreign requests' names, not their bytes.
+      expect(running.controller.cachedPodCertificateRequest(tenant, name)?.spec?.keyOmitted).to.equal(true);
+    }
+  });
+
+  it("signs a request that arrived before its Signer, once the Signer is ready (its key read back: the cache had dropped it)", async () => {
+    const lateObject = `pc-late-${suffix}`;
+    const lateSignerName = `pods.csr-signer.test/late-${suffix}`;
+    await grantClusterRole(
+      admin,
+      serviceAccountSubject(controllerNamespace, "csr-signer"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          resourceNames: [lateSignerName],
+          verbs: ["sign"],
+        },
+      ],
+      `controller-sign-late-${suffix}`,
+    );
+    const name = await requestAsKubelet(tenantPod, { signer: lateSignerName });
+    await waitFor("the controller to cache the request", async () =>
+      running.controller.cachedPodCertificateRequest(tenant, name),
+    );
+    expect(running.controller.cachedPodCertificateRequest(tenant, name)?.spec?.keyOmitted).to.equal(true);
+    try {
+      await createSigner(admin, lateObject, {
+        signerName: lateSignerName,
+        certificateAuthority: { secretName: `${objectName}-cacerts` },
+        policy: { tenants: { namespaces: [tenant] }, spiffe: { trustDomain: "cluster.local" } },
+        trustBundle: { configMap: { enabled: false }, clusterTrustBundle: false },
+        podCertificates: {},
+      });
+      const request = await waitForDecision(tenant, name);
+      expect(request.status!.conditions![0]!.type).to.equal("Issued");
+      expect(new X509Certificate(request.status!.certificateChain!).subjectAltName).to.equal(
+        `URI:spiffe://cluster.local/ns/${tenant}/sa/web`,
+      );
+    } finally {
+      await deleteSigner(admin, lateObject);
+    }
+  });
+
+  it("counts pod certificates in the metrics and the Signer's status", async () => {
+    const metric = await running.controller.metrics.podCertificatesIssued.get();
+    const issued = metric.values.find((value) => value.labels.signer === signerName)?.value ?? 0;
+    expect(issued).to.be.at.least(3);
+    const refused = await running.controller.metrics.podCertificatesRefused.get();
+    expect(
+      refused.values.find(
+        (value) => value.labels.reason === "NamespaceNotTenant" && value.labels.condition === "Denied",
+      )?.value,
+    ).to.equal(1);
+    await waitFor("the Signer's counts", async () => {
+      const status = (await readSigner(admin, objectName)).status as
+        { issuedCount?: number; failedCount?: number } | undefined;
+      return (status?.issuedCount ?? 0) >= 3 && (status?.failedCount ?? 0) >= 2 ? true : undefined;
+    });
+  });
+});

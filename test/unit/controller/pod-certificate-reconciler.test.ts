@@ -1,0 +1,188 @@
+import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
+import { ControllerMetrics } from "../../../src/controller/metrics.js";
+import type { PodCertificateApi } from "../../../src/controller/pod-certificate-api.js";
+import type { PodCertificateRequestObject } from "../../../src/controller/pod-certificate-object.js";
+import { PodCertificateReconciler } from "../../../src/controller/pod-certificate-reconciler.js";
+import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
+import type { SignerProblem } from "../../../src/controller/signer-problem.js";
+import type { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import { KubeApiError } from "../../../src/kube/client.js";
+import { jsonLogger } from "../../../src/logger.js";
+import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
+import { makeTestCertificateAuthority, type TestCertificateAuthority } from "../../support/pki.js";
+import { podKeyFields, podTestKey } from "../../support/pod-certificates.js";
+
+const signerName = "example.com/foo";
+const spec = parseSignerSpec({
+  signerName,
+  certificateAuthority: { secretName: "foo-cacerts" },
+  policy: { tenants: { namespaces: ["foo"] }, spiffe: { trustDomain: "cluster.local" } },
+  podCertificates: {},
+});
+
+/** The reconciler's collaborators, recording what it did. */
+function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "gone" | Error)[] = ["ok"]) {
+  const done = { events: [] as string[], troubles: [] as SignerProblem[], issued: 0, failed: 0, reads: 0 };
+  const written: Record<string, unknown>[] = [];
+  let stored: PodCertificateRequestObject | undefined;
+  const registry = {
+    forSignerName: (name: string) =>
+      name === signerName ? ({ objectName: "foo", ...signer } as ActiveSigner) : undefined,
+    tenantNamespaces: () => new Set(["foo"]),
+    countIssued: () => void done.issued++,
+    countFailed: () => void done.failed++,
+    signingSucceeded: () => undefined,
+    reportSigningTrouble: (_: string, trouble: SignerProblem) => void done.troubles.push(trouble),
+  } as unknown as SignerRegistry;
+  const api: PodCertificateApi = {
+    read: async () => {
+      done.reads++;
+      return stored;
+    },
+    patchStatus: async (_namespace, _name, _resourceVersion, status) => {
+      const outcome = writes.shift() ?? "ok";
+      if (outcome instanceof Error) throw outcome;
+      if (outcome === "ok") written.push(status);
+      return outcome;
+    },
+  };
+  const cache = new Map<string, PodCertificateRequestObject>();
+  const reconciler = new PodCertificateReconciler(
+    registry,
+    { get: (name, namespace) => cache.get(`${namespace}/${name}`) },
+    api,
+    { record: (_target, type, reason) => void done.events.push(`${type} ${reason}`) },
+    new ControllerMetrics(),
+    jsonLogger({ level: "error", write: () => undefined }),
+    { now: () => new Date(), randomBytes: (size) => new Uint8Array(size).fill(7) },
+    () => 0.5,
+  );
+  return {
+    reconciler,
+    done,
+    written,
+    put: (pcr: PodCertificateRequestObject) => cache.set("foo/r", pcr),
+    store: (pcr: PodCertificateRequestObject | undefined) => (stored = pcr),
+  };
+}
+
+function request(
+  extra: Partial<NonNullable<PodCertificateRequestObject["spec"]>> = {},
+): PodCertificateRequestObject {
+  return {
+    metadata: { name: "r", namespace: "foo", uid: "u", resourceVersion: "1" },
+    spec: {
+      signerName,
+      podName: "web-0",
+      podUID: "pod-uid",
+      serviceAccountName: "web",
+      maxExpirationSeconds: 3600,
+      ...podKeyFields(podTestKey("ECDSAP256"), "pod-uid", "stub"),
+      ...extra,
+    },
+  };
+}
+
+describe("PodCertificateReconciler: gates, writes and transient trouble", function () {
+  this.timeout(20_000);
+  let authority: TestCertificateAuthority;
+  before(async () => {
+    authority = await makeTestCertificateAuthority({ name: "pods-unit" });
+  });
+
+  it("writes Issued with the chain and the window, and counts it", async () => {
+    const { reconciler, done, written, put } = harness({ spec, authority: authority.authority });
+    put(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    const [status] = written as [
+      {
+        conditions: { type: string }[];
+        certificateChain: string;
+        notBefore: string;
+        notAfter: string;
+        beginRefreshAt: string;
+      },
+    ];
+    expect(status.conditions.map((c) => c.type)).to.deep.equal(["Issued"]);
+    const leaf = new X509Certificate(status.certificateChain);
+    expect(new Date(leaf.validFrom).toISOString().replace(".000", "")).to.equal(status.notBefore);
+    expect(Date.parse(status.notAfter) - Date.parse(status.notBefore)).to.equal(3600_000);
+    expect(Date.parse(status.beginRefreshAt) - Date.parse(status.notBefore)).to.equal(0.65 * 3600_000);
+    expect(done).to.deep.include({ issued: 1, failed: 0, events: ["Normal Issued"] });
+  });
+
+  it("leaves a request of a Signer that cannot sign pending, with a SignerNotReady Event, and writes nothing", async () => {
+    const { reconciler, done, written, put } = harness({
+      spec,
+      problem: { reason: "CertificateAuthorityMissing", message: "no Secret" },
+    });
+    put(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({
+      kind: "retry",
+      reason: "CertificateAuthorityMissing",
+    });
+    expect(written).to.deep.equal([]);
+    expect(done.events).to.deep.equal(["Warning SignerNotReady"]);
+  });
+
+  it("never touches a request whose Signer has no spec.podCertificates, or one already decided", async () => {
+    const { podCertificates: _, ...csrOnly } = spec;
+    const first = harness({ spec: csrOnly, authority: authority.authority });
+    first.put(request());
+    expect(await first.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    const second = harness({ spec, authority: authority.authority });
+    second.put({ ...request(), status: { conditions: [{ type: "Denied", status: "True" }] } });
+    expect(await second.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    expect([...first.written, ...second.written, ...first.done.events, ...second.done.events]).to.deep.equal(
+      [],
+    );
+  });
+
+  it("reads a request cached without its key fields once, and signs what it read", async () => {
+    const { reconciler, done, written, put, store } = harness({ spec, authority: authority.authority });
+    const { stubPKCS10Request: _, ...withoutKey } = request().spec!;
+    put({ ...request(), spec: { ...withoutKey, keyOmitted: true } });
+    store(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    expect(done.reads).to.equal(1);
+    expect(written).to.have.length(1);
+  });
+
+  it("after a conflict: done when the request was decided meanwhile, retried when it was not", async () => {
+    const decided = harness({ spec, authority: authority.authority }, ["conflict"]);
+    decided.put(request());
+    decided.store({ ...request(), status: { conditions: [{ type: "Issued", status: "True" }] } });
+    expect(await decided.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    const pending = harness({ spec, authority: authority.authority }, ["conflict"]);
+    pending.put(request());
+    pending.store(request());
+    expect(await pending.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "retry", reason: "Conflict" });
+    expect(pending.done.issued).to.equal(0);
+  });
+
+  it("a refused write (403) leaves the request pending and reports CertificateWriteFailed naming the sign verb", async () => {
+    const { reconciler, done, put } = harness({ spec, authority: authority.authority }, [
+      new KubeApiError(403, "Forbidden", "nope"),
+    ]);
+    put(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({
+      kind: "retry",
+      reason: "CertificateWriteFailed",
+    });
+    expect(done.troubles[0]!.message).to.contain(`verb sign on certificates.k8s.io signers/${signerName}`);
+    expect(done.events).to.deep.equal(["Warning CertificateWriteFailed"]);
+    expect(done.issued).to.equal(0);
+  });
+
+  it("denies a request whose key fields cannot be read: Denied MalformedRequest", async () => {
+    const { reconciler, done, written, put } = harness({ spec, authority: authority.authority });
+    put(request({ stubPKCS10Request: Buffer.from("junk").toString("base64") }));
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    expect((written[0] as { conditions: { type: string; reason: string }[] }).conditions[0]).to.include({
+      type: "Denied",
+      reason: "MalformedRequest",
+    });
+    expect(done).to.deep.include({ failed: 1, events: ["Warning MalformedRequest"] });
+  });
+});
