@@ -164,6 +164,7 @@ export class SignerController {
       now,
       logger,
       this.metrics,
+      () => this.isLeader,
     );
     const writeStatus = kubernetesSignerStatusWriter(api);
     this.signerReconciler = new SignerReconciler(
