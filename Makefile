@@ -114,8 +114,12 @@ bench-controller: deps testbin testbin-controller-manager ## Controller on a rea
 bench-memory: deps testbin ## Controller RSS (the bundle) with 200 + 200 CSRs padded to 1.3 MB (foreign and ours), while running and across a restart
 	node --import tsx bench/memory.bench.ts
 
+.PHONY: bench-failover
+bench-failover: deps testbin ## Two replicas (the bundle) on one Lease: SIGKILL the leader, time until the other holds the Lease and issues
+	node --import tsx bench/failover.bench.ts
+
 .PHONY: bench
-bench: bench-sign bench-controller bench-memory ## All benchmarks (results go to BENCHMARKS.md by hand)
+bench: bench-sign bench-controller bench-memory bench-failover ## All benchmarks (results go to BENCHMARKS.md by hand)
 
 .PHONY: run
 run: deps testbin ## Local control plane, demo tenants and the signer (from src/ under tsx), issuing certificates
