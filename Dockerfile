@@ -1,7 +1,7 @@
 # csr-signer controller image. `make image` builds it (podman; hack/image/build.sh): from the registry
 # bases below where a registry is reachable, or (IMAGE_BASE=local, automatic when no registry answers) from local bases made of Debian's
 # mirror and the npm registry only (hack/image/local-base.sh). By hand:
-#   docker build --secret id=npm-ca,src=/dev/null --build-arg CSR_SIGNER_COMMIT=$(git rev-parse --short=12 HEAD) .
+#   docker build --build-arg CSR_SIGNER_COMMIT=$(git rev-parse --short=12 HEAD) [--secret id=npm-ca,src=CA.pem] .
 # Both bases are fully qualified and pinned by digest; refresh the pair together (Node 24 in both,
 # so pkcs11js's native module matches the Node that loads it).
 # Build stage: Node 24 with npm and a C++ toolchain (g++, make, python3: node-gyp for pkcs11js).
@@ -17,7 +17,7 @@ ENV npm_config_nodedir=/usr/local
 # then only pkcs11js's (node-gyp rebuild) runs; esbuild finds its binary in its
 # @esbuild/<platform> dependency and needs no script. The secret npm-ca is an extra CA bundle for
 # the npm registry (a TLS-inspecting proxy's, the builder's NODE_EXTRA_CA_CERTS or npm cafile): a
-# build-time mount only, never in a layer; empty when there is none.
+# build-time mount only, never in a layer; absent when there is none.
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npm-ca \
   if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi \

@@ -42,16 +42,14 @@ esac
 
 ca_file="$(npm config get cafile 2>/dev/null || true)"
 [ -n "$ca_file" ] && [ "$ca_file" != null ] && [ "$ca_file" != undefined ] || ca_file="${NODE_EXTRA_CA_CERTS:-}"
-if [ -z "$ca_file" ] || [ ! -s "$ca_file" ]; then
-  ca_file="$(mktemp)" # an empty secret: the Dockerfile then sets no extra CA
-  trap 'rm -f "$ca_file"' EXIT
-fi
+secret_args=()
+# Without the secret the mount is simply absent, and npm trusts the base's CAs only.
+[ -n "$ca_file" ] && [ -s "$ca_file" ] && secret_args=(--secret "id=npm-ca,src=$ca_file")
 
 commit="${CSR_SIGNER_COMMIT:-$(git -C "$repository_root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
 started=$SECONDS
 podman build --network=host --layers --pull=missing \
-  --secret "id=npm-ca,src=$ca_file" \
-  --build-arg "CSR_SIGNER_COMMIT=$commit" "${base_args[@]}" \
+  "${secret_args[@]}" --build-arg "CSR_SIGNER_COMMIT=$commit" "${base_args[@]}" \
   --tag "$image" --file "$repository_root/Dockerfile" "$repository_root" >&2
 size="$(podman image inspect --format '{{.Size}}' "$image")"
 echo "image: built $image in $((SECONDS - started)) s, $((size / 1000000)) MB uncompressed ($size bytes)" >&2
