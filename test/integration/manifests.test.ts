@@ -178,6 +178,8 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         "rolebinding.rbac.authorization.k8s.io/csr-signer",
         "deployment.apps/csr-signer",
         "service/csr-signer-metrics",
+        "poddisruptionbudget.policy/csr-signer",
+        "networkpolicy.networking.k8s.io/csr-signer",
         "signer.csr-signer.io/istio-system",
         "signer.csr-signer.io/foo",
         "signer.csr-signer.io/bar",
