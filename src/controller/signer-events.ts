@@ -53,7 +53,11 @@ function conditionEvents(
     status.conditions?.find((condition) => condition.type === type);
   const before = find(current);
   const after = find(desired);
-  if (!after) return [];
+  // Every new root waits for its first publication: a moment of RootNotYetPublished is no news (a
+  // publication that fails is, and has a reason of its own: TrustBundlePublicationFailed).
+  const waitingForPublication = (condition: SignerCondition | undefined): boolean =>
+    condition?.reason === "RootNotYetPublished";
+  if (!after || waitingForPublication(after)) return [];
   if (after.status !== good) {
     if (before && before.status === after.status && before.reason === after.reason) return [];
     return [{ type: "Warning", reason: after.reason, message: `${type}=${after.status}: ${after.message}` }];

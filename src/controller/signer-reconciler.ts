@@ -33,6 +33,11 @@ export interface SignerReconcilerHooks {
 export class SignerReconciler {
   /** When each Signer's status was last written (count-only changes are paced by it). */
   private readonly lastStatusWriteAt = new Map<string, number>();
+  /**
+   * The status this process last wrote per Signer: what its Events compare with while the cache
+   * has not caught up with that write (else each change would be announced twice).
+   */
+  private readonly lastWritten = new Map<string, SignerStatus>();
 
   constructor(
     private readonly registry: SignerRegistry,
@@ -49,10 +54,14 @@ export class SignerReconciler {
     const { nowSigning, claimsChanged } = this.registry.refresh(objectName);
     this.afterRebuild(nowSigning);
     for (const other of claimsChanged) this.hooks.enqueue(other);
-    if (!this.hooks.isLeader()) return { kind: "done" };
+    if (!this.hooks.isLeader()) {
+      this.lastWritten.clear(); // another leader may write meanwhile: compare with the cache again
+      return { kind: "done" };
+    }
     const signer = this.registry.forObjectName(objectName);
     if (!signer) {
       this.lastStatusWriteAt.delete(objectName);
+      this.lastWritten.delete(objectName);
       await this.publication.withdraw(objectName);
       return { kind: "done" };
     }
@@ -120,10 +129,11 @@ export class SignerReconciler {
     );
     if (delay > 0) return delay;
     this.lastStatusWriteAt.set(objectName, now);
-    const before = this.registry.currentStatus(objectName) ?? {};
+    const before = this.lastWritten.get(objectName) ?? this.registry.currentStatus(objectName) ?? {};
     const outcome = await this.writeStatus(objectName, status);
     if (outcome === "ok") {
       this.registry.statusWritten(objectName, status);
+      this.lastWritten.set(objectName, status);
       this.announce(objectName, before, status);
     } else this.lastStatusWriteAt.delete(objectName); // gone: nothing left to pace
     return undefined;

@@ -87,6 +87,18 @@ describe("signerStatusEvents (pure): Events for what changed a Signer", () => {
     ]);
   });
 
+  it("a moment of RootNotYetPublished (every new root waits for its first publication) is no Warning", () => {
+    const waiting = {
+      conditions: [condition("Ready", "False", "RootNotYetPublished", "root must be published")],
+    };
+    expect(reasons({}, waiting)).to.deep.equal([]);
+    // Recovered still: the wait may have followed a real problem (a refused update, then a good one).
+    expect(reasons(waiting, { conditions: healthy })).to.deep.equal([["Normal", "Recovered"]]);
+    expect(
+      reasons(waiting, { conditions: [condition("Ready", "False", "TrustBundlePublicationFailed")] }),
+    ).to.deep.equal([["Warning", "TrustBundlePublicationFailed"]]);
+  });
+
   it("a root newly published: RootPublished; newly retired: RootRetired; recorded before: nothing", () => {
     const before = { trustBundle: { roots: [root("old", { firstPublished: at }), root("new")] } };
     const after = {
