@@ -233,7 +233,21 @@ describe("failures that show: Signer columns, Events, metrics, duplicates, missi
     const body = (pem: string) => pem.split("\n")[1]!;
     expect(published[0]!.spec.trustBundle).to.contain(body(firstCa.files["root-cert.pem"]!));
     expect(published[0]!.spec.trustBundle).not.to.contain(body(secondCa.files["root-cert.pem"]!));
-    const conflicts = running.logs.filter((line) => /\b409\b|Conflict/.test(line) && line.includes(suffix));
+    // Deterministic across restarts: a new controller keeps the same owner.
+    const firstLogs = running.logs;
+    await running.stop();
+    running = await startController(controlPlane(), [mainName, dupName, autoName]);
+    const again = await requestApproved(dupName);
+    expect(
+      opensslVerify((await waitForOutcome(admin, again)).certificatePem!, firstCa.files["root-cert.pem"]!),
+    ).to.match(/: OK/);
+    expect((await readSigner(admin, second)).status!.conditions!.find((c) => c.type === "Ready")).to.include({
+      status: "False",
+      reason: "DuplicateSignerName",
+    });
+    const conflicts = [...firstLogs, ...running.logs].filter(
+      (line) => /\b409\b|Conflict/.test(line) && line.includes(suffix),
+    );
     expect(conflicts).to.deep.equal([]);
     expect(
       await metricValue(`csr_signer_signer_condition{signer="${dupName}",name="${second}",type="Ready"}`),
