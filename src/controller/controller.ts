@@ -182,6 +182,7 @@ export class SignerController {
         },
         enqueue: (objectName) => this.signerQueue.add(objectName),
       },
+      events,
     );
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubernetesLeaseStore(api, namespace, this.leaseName), {

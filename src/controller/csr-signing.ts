@@ -10,6 +10,7 @@ import { CertificateAuthorityError } from "../pki/certificate-authority.js";
 import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
+import { missingSignerGrant } from "../kube/signer-grants.js";
 import type { Logger } from "../logger.js";
 import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
 import { appendConditionPatch } from "./condition-patch.js";
@@ -135,10 +136,7 @@ export class CsrSigning {
       });
     } catch (error) {
       // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
-      const hint =
-        apiErrorCode(error) === 403
-          ? ` (the controller needs verb sign on certificates.k8s.io signers/${spec.signerName})`
-          : "";
+      const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("sign", spec.signerName)})` : "";
       return this.troubled(
         csr,
         signer,

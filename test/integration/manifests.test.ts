@@ -342,6 +342,7 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         "NAME",
         "SIGNERNAME",
         "READY",
+        "DEGRADED",
         "CA-EXPIRY",
         "ISSUED",
         "AGE",
