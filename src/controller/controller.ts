@@ -401,8 +401,11 @@ export class SignerController {
         name &&
         this.csrReconciler.isOurs(csr) &&
         (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
-      )
+      ) {
+        // A CSR that arrived before its Signer was not ours then: its latency counts from now.
+        this.firstSeen.saw(csr);
         this.csrQueue.add(name);
+      }
     }
   }
 }
