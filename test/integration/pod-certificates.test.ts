@@ -5,6 +5,9 @@
  */
 import { expect } from "chai";
 import { X509Certificate, createPublicKey } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import {
   CertificatesV1beta1Api,
   CoreV1Api,
@@ -31,6 +34,8 @@ import {
 } from "../support/controller.js";
 import { asNode, grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
 import { waitFor } from "../support/wait.js";
+import { runCliInProcess as cli } from "../support/cli.js";
+import { createSoftHsmToken, softHsmTokenFolder } from "../support/softhsm.js";
 import { controlPlane } from "./setup.js";
 
 interface PodFixture {
@@ -168,8 +173,17 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
       trustBundle: { configMap: { enabled: false }, clusterTrustBundle: false },
     });
     // beginRefreshAt pinned to the middle of its 50-80% band.
+    // Token keys: quick reopening; no idle probe, so a lost token is found by a signature (the test).
     running = await startController(controlPlane(), [signerName, csrOnlySignerName], {
       podCertificateRandom: () => 0.5,
+      tokenKeys: {
+        timings: {
+          initialRetryMs: 200,
+          maximumRetryMs: 1000,
+          incorrectPinRetryMs: 3000,
+          probeIntervalMs: 600_000,
+        },
+      },
     });
     await waitForSignerCondition(admin, objectName, "Ready", "True");
     await waitForSignerCondition(admin, csrOnlyObject, "Ready", "True");
@@ -314,6 +328,108 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
       );
     } finally {
       await deleteSigner(admin, lateObject);
+    }
+  });
+
+  it("issues through a Signer whose CA key is in a PKCS#11 token (SoftHSM); a lost token leaves requests pending with Events naming no token detail, and issuance resumes", async () => {
+    const hsmObject = `pc-hsm-${suffix}`;
+    const hsmSignerName = `pods.csr-signer.test/hsm-${suffix}`;
+    const token = createSoftHsmToken("pc-hsm");
+    const dir = mkdtempSync(path.join(tmpdir(), "csr-signer-pc-hsm-"));
+    const pinFile = path.join(dir, "pin");
+    writeFileSync(pinFile, `${token.userPin}\n`);
+    const run = async (args: string[]) => {
+      const result = await cli(args);
+      expect(result.exitCode, result.stderr).to.equal(0);
+    };
+    await run(["ca", "root", "--out", path.join(dir, "root"), "--subject", `CN=pc hsm root ${suffix}`]);
+    await run([
+      ...["ca", "request", "--pkcs11-module", token.modulePath, "--pkcs11-token-label", token.tokenLabel],
+      ...["--pkcs11-key-label", "pods-ca", "--pin-file", pinFile, "--out", path.join(dir, "ca.csr")],
+    ]);
+    const chainDir = path.join(dir, "chain");
+    await run([
+      "ca",
+      "sign-intermediate",
+      "--root",
+      path.join(dir, "root"),
+      "--csr",
+      path.join(dir, "ca.csr"),
+      "--out",
+      chainDir,
+    ]);
+    const chainFiles = Object.fromEntries(
+      readdirSync(chainDir).map((name) => [name, readFileSync(path.join(chainDir, name), "utf8")]),
+    );
+    await createCaSecret(admin, `${hsmObject}-chain`, chainFiles);
+    await grantClusterRole(
+      admin,
+      serviceAccountSubject(controllerNamespace, "csr-signer"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          resourceNames: [hsmSignerName],
+          verbs: ["sign", "attest"], // attest: it publishes its ClusterTrustBundle
+        },
+      ],
+      `controller-sign-hsm-${suffix}`,
+    );
+    try {
+      await createSigner(admin, hsmObject, {
+        signerName: hsmSignerName,
+        certificateAuthority: {
+          secretName: `${hsmObject}-chain`,
+          pkcs11: { module: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "pods-ca", pinFile },
+        },
+        policy: { tenants: { namespaces: [tenant] }, spiffe: { trustDomain: "cluster.local" } },
+        trustBundle: { configMap: { enabled: false } },
+        podCertificates: {},
+      });
+      await waitForSignerCondition(admin, hsmObject, "Ready", "True");
+      const issued = await waitForDecision(
+        tenant,
+        await requestAsKubelet(tenantPod, { signer: hsmSignerName }),
+      );
+      expect(issued.status!.conditions!.map((c) => c.type)).to.deep.equal(["Issued"]);
+      const bundle = await waitFor("the HSM Signer's ClusterTrustBundle", async () => {
+        const list = await admin.makeApiClient(CertificatesV1beta1Api).listClusterTrustBundle();
+        return list.items.find((item) => item.metadata?.name === clusterTrustBundleName(hsmSignerName));
+      });
+      expect(opensslVerify(issued.status!.certificateChain!, bundle.spec.trustBundle)).to.match(/OK/);
+      expect(new X509Certificate(issued.status!.certificateChain!).subjectAltName).to.equal(
+        `URI:spiffe://cluster.local/ns/${tenant}/sa/web`,
+      );
+
+      // The token goes away: the signature fails, the request waits, the Signer is not ready, and the
+      // request's Events (in the tenant's namespace) give the reason only.
+      const folder = softHsmTokenFolder(token);
+      cpSync(folder, path.join(dir, "token-backup"), { recursive: true });
+      token.remove();
+      const waiting = await requestAsKubelet(tenantPod, { signer: hsmSignerName });
+      const failed = await waitFor("a token Event on the request", async () =>
+        (await eventsOf(tenant, waiting)).find((event) => /^Pkcs11Token/.test(event.reason)),
+      );
+      expect(failed.type).to.equal("Warning");
+      await waitFor("the Signer Ready=False for its token", async () => {
+        const ready = (await readSigner(admin, hsmObject)).status?.conditions?.find(
+          (c) => c.type === "Ready",
+        );
+        return ready?.status === "False" && /^Pkcs11Token/.test(ready.reason ?? "") ? true : undefined;
+      });
+      const events = JSON.stringify(await eventsOf(tenant, waiting));
+      for (const detail of [token.tokenLabel, token.modulePath, pinFile, "pods-ca"])
+        expect(events).not.to.include(detail);
+      expect((await readRequest(tenant, waiting)).status?.conditions ?? []).to.deep.equal([]);
+
+      cpSync(path.join(dir, "token-backup"), folder, { recursive: true }); // the partition is back
+      await waitForSignerCondition(admin, hsmObject, "Ready", "True");
+      const resumed = await waitForDecision(tenant, waiting);
+      expect(resumed.status!.conditions!.map((c) => c.type)).to.deep.equal(["Issued"]);
+      expect(opensslVerify(resumed.status!.certificateChain!, bundle.spec.trustBundle)).to.match(/OK/);
+    } finally {
+      await deleteSigner(admin, hsmObject);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
