@@ -277,9 +277,20 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
   it("never touches a request for a signer name we do not run, nor one of a Signer without spec.podCertificates", async () => {
     const unknown = await requestAsKubelet(tenantPod, { signer: `elsewhere.csr-signer.test/${suffix}` });
     const csrOnly = await requestAsKubelet(tenantPod, { signer: csrOnlySignerName });
-    // Created after the two: once it is issued, the controller has seen both (the watch is ordered).
     const ours = await requestAsKubelet(tenantPod);
     expect((await waitForDecision(tenant, ours)).status!.conditions![0]!.type).to.equal("Issued");
+    // The deterministic point: both are in the controller's cache, so its handler has seen them and
+    // decided (at that event, synchronously) whether to queue them; whatever it did is done by now.
+    for (const name of [unknown, csrOnly])
+      await waitFor(`the controller to cache ${name}`, async () =>
+        running.controller.cachedPodCertificateRequest(tenant, name),
+      );
+    await waitFor("the PodCertificateRequest queue to drain", async () => {
+      const depth = await running.controller.metrics.queueDepth.get();
+      return (depth.values.find((value) => value.labels.name === "podcertificaterequest")?.value ?? 0) === 0
+        ? true
+        : undefined;
+    });
     for (const name of [unknown, csrOnly]) {
       const request = await readRequest(tenant, name);
       expect(request.status?.conditions ?? [], name).to.deep.equal([]);
@@ -434,19 +445,45 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
   });
 
   it("counts pod certificates in the metrics and the Signer's status", async () => {
-    const metric = await running.controller.metrics.podCertificatesIssued.get();
-    const issued = metric.values.find((value) => value.labels.signer === signerName)?.value ?? 0;
-    expect(issued).to.be.at.least(3);
-    const refused = await running.controller.metrics.podCertificatesRefused.get();
-    expect(
-      refused.values.find(
-        (value) => value.labels.reason === "NamespaceNotTenant" && value.labels.condition === "Denied",
-      )?.value,
-    ).to.equal(1);
-    await waitFor("the Signer's counts", async () => {
+    // Self-contained: what this test's own requests add, whatever ran before it.
+    const issuedMetric = async () =>
+      (await running.controller.metrics.podCertificatesIssued.get()).values.find(
+        (value) => value.labels.signer === signerName,
+      )?.value ?? 0;
+    const notTenantMetric = async () =>
+      (await running.controller.metrics.podCertificatesRefused.get()).values.find(
+        (value) =>
+          value.labels.signer === signerName &&
+          value.labels.reason === "NamespaceNotTenant" &&
+          value.labels.condition === "Denied",
+      )?.value ?? 0;
+    const counts = async () => {
       const status = (await readSigner(admin, objectName)).status as
         { issuedCount?: number; failedCount?: number } | undefined;
-      return (status?.issuedCount ?? 0) >= 3 && (status?.failedCount ?? 0) >= 2 ? true : undefined;
+      return { issued: status?.issuedCount ?? 0, failed: status?.failedCount ?? 0 };
+    };
+    const before = {
+      issued: await issuedMetric(),
+      notTenant: await notTenantMetric(),
+      status: await counts(),
+    };
+    const issued = await waitForDecision(tenant, await requestAsKubelet(tenantPod));
+    expect(issued.status!.conditions![0]!.type).to.equal("Issued");
+    const denied = await waitForDecision(stranger, await requestAsKubelet(strangerPod));
+    expect(denied.status!.conditions![0]!.reason).to.equal("NamespaceNotTenant");
+    // The controller counts right after its status write returns, which the API may show first.
+    await waitFor("the metrics to count both", async () =>
+      (await issuedMetric()) >= before.issued + 1 && (await notTenantMetric()) >= before.notTenant + 1
+        ? true
+        : undefined,
+    );
+    expect(await issuedMetric()).to.equal(before.issued + 1);
+    expect(await notTenantMetric()).to.equal(before.notTenant + 1);
+    await waitFor("the Signer's counts", async () => {
+      const now = await counts();
+      return now.issued >= before.status.issued + 1 && now.failed >= before.status.failed + 1
+        ? true
+        : undefined;
     });
   });
 });
