@@ -6,7 +6,6 @@
  * one WaitingApproval Event.
  */
 import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
-import { CertificateAuthorityError } from "../pki/certificate-authority.js";
 import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
@@ -23,6 +22,7 @@ import { decideByPolicy } from "./policy-decision.js";
 import type { ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
+import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
 
 /**
  * How long a CSR of ours may stay unapproved before it gets a WaitingApproval Event. istiod
@@ -86,12 +86,7 @@ export class CsrSigning {
     this.forget(csr.metadata?.name ?? "");
     const signer = this.registry.forSignerName(csr.spec?.signerName ?? "")!;
     const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
-    this.events.record(
-      eventTarget(csr),
-      "Warning",
-      "SignerNotReady",
-      `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
-    );
+    this.events.record(eventTarget(csr), "Warning", "SignerNotReady", signerNotReadyMessage(signer, problem));
     return { kind: "retry", reason: problem.reason };
   }
 
@@ -118,16 +113,9 @@ export class CsrSigning {
     try {
       issued = await issueLeafCertificate(signer.authority!, request, decision.grant, this.environment);
     } catch (error) {
-      // The token vanished or its session broke: the CSR stays pending and the Signer not ready
-      // until the token opens again (a rebuild then queues its CSRs).
-      const tokenProblem = this.registry.signingKeyFailed(
-        signer.objectName,
-        signer.authority!.signingKey,
-        error,
-      );
-      if (tokenProblem) return this.troubled(csr, signer, tokenProblem.reason, tokenProblem.message);
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      return this.troubled(csr, signer, `CertificateAuthority${error.reason}`, error.message);
+      // The CSR stays pending; a token failure leaves the Signer not ready until the token opens again.
+      const problem = issuanceFailure(this.registry, signer, error);
+      return this.troubled(csr, signer, problem.reason, problem.message);
     }
     let outcome;
     try {
