@@ -15,7 +15,7 @@ import { cacertsFiles, createIntermediateCertificateAuthority } from "../../src/
 import { tenants } from "./load.js";
 import type { LeasePoller } from "./observers.js";
 import type { Random } from "./random.js";
-import type { Replicas } from "./replicas.js";
+import type { Incarnation, Replicas } from "./replicas.js";
 
 export const faultKinds = [
   "leader-sigkill",
@@ -61,7 +61,7 @@ export interface FaultContext {
 const expectedMs: Record<FaultKind, number> = {
   "leader-sigkill": leaseDurationMs + 8_000,
   "follower-sigkill": 8_000,
-  "leader-sigstop": leaseDurationMs + 10_000,
+  "leader-sigstop": leaseDurationMs + 15_000,
   "apiserver-restart": 10_000,
   "etcd-restart": 8_000,
   "apiserver-sigstop": watchTimeoutMs + 15_000,
@@ -93,6 +93,11 @@ export function faultSchedule(random: Random, windowMs: number, pauseMs: [number
   }
   return schedule;
 }
+
+const readiness = (incarnation: Incarnation): string =>
+  incarnation.readyAfterMs === undefined
+    ? " (not ready within 2 min)"
+    : ` (ready after ${(incarnation.readyAfterMs / 1000).toFixed(1)} s)`;
 
 export async function injectFault(kind: FaultKind, context: FaultContext): Promise<FaultRecord> {
   const { controlPlane, replicas, lease, log } = context;
@@ -134,7 +139,7 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
       log(`  failover to ${lease.holderAt(takenOver)?.holder} after ${failoverMs} ms; restarting the slot`);
       const replacement = await replicas.start(leader.slot);
       return record(
-        `killed ${leader.identity} (follower ${follower?.identity ?? "none"}); replaced by ${replacement.identity}`,
+        `killed ${leader.identity} (follower ${follower?.identity ?? "none"}); replaced by ${replacement.identity}${readiness(replacement)}`,
         { failoverMs },
       );
     }
@@ -144,17 +149,28 @@ export async function injectFault(kind: FaultKind, context: FaultContext): Promi
       log(`SIGKILL follower ${follower.identity}`);
       await replicas.kill(follower);
       const replacement = await replicas.start(follower.slot);
-      return record(`killed ${follower.identity}; replaced by ${replacement.identity}`);
+      return record(
+        `killed ${follower.identity}; replaced by ${replacement.identity}${readiness(replacement)}`,
+      );
     }
     case "leader-sigstop": {
       const { leader } = await leaderAndFollower();
-      const frozenMs = leaseDurationMs + 5_000;
+      // Past the lease by more than a retry period (2 s + jitter) and a loaded API server's answers: the
+      // follower takes over while the leader is frozen (at 20 s it sometimes did not, on a loaded machine).
+      const frozenMs = leaseDurationMs + 10_000;
+      const frozenAt = Date.now();
       log(`SIGSTOP leader ${leader.identity} for ${frozenMs} ms`);
       replicas.freeze(leader);
       await delay(frozenMs);
+      const resumedAt = Date.now();
       replicas.resume(leader);
-      log(`  SIGCONT ${leader.identity}; Lease now held by ${lease.tenures.at(-1)?.holder}`);
-      return record(`froze ${leader.identity} ${frozenMs} ms (lease ${leaseDurationMs} ms)`);
+      const takenOver = lease.takenOverAfter(frozenAt, leader.identity);
+      const takeover =
+        takenOver !== undefined && takenOver < resumedAt
+          ? `taken over after ${takenOver - frozenAt} ms`
+          : "not taken over while frozen";
+      log(`  SIGCONT ${leader.identity}; Lease ${takeover}`);
+      return record(`froze ${leader.identity} ${frozenMs} ms (lease ${leaseDurationMs} ms), ${takeover}`);
     }
     case "apiserver-restart": {
       log("kube-apiserver restart (etcd history compacted while it is down)");
