@@ -128,7 +128,7 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
       ([what, value, target, met]) => `| ${what} | ${value} | ${target} | ${met ? "met" : "**MISSED**"} |`,
     ),
     "",
-    "Faults (seconds from the start of the load):",
+    "Faults (start, duration):",
     "",
     ...faults.map(
       (fault) =>

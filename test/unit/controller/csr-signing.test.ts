@@ -115,3 +115,63 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
     expect(lines.join("\n")).to.not.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 });
+
+describe("CsrSigning: a write not sent because the lease was lost", () => {
+  it("leaves the CSR to the new leader (done, no retry, no Failed condition) and logs the signature as not sent", async function () {
+    this.timeout(20_000);
+    const ca = await makeTestCertificateAuthority({ name: "not-sent" });
+    const spec = {
+      signerName: "example.com/not-sent",
+      certificateAuthority: { secretName: "not-sent-cacerts" },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    };
+    const registry = new SignerRegistry(
+      {
+        signers: () => [{ metadata: { name: "not-sent", generation: 1 }, spec }],
+        secret: () => ({
+          metadata: { name: "not-sent-cacerts", namespace: "csr-signer" },
+          data: Object.fromEntries(
+            Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+          ),
+        }),
+        namespaces: () => [],
+      },
+      "csr-signer",
+    );
+    registry.rebuild();
+    registry.markPublished("not-sent");
+    registry.rebuild();
+    const lines: string[] = [];
+    const signing = new CsrSigning(
+      registry,
+      {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: () => Promise.resolve("not sent"),
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      },
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
+      systemIssuanceEnvironment,
+    );
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: ["web.example.test"] },
+    });
+    const csr = {
+      metadata: { name: "csr-not-sent", uid: "uid-2", resourceVersion: "7" },
+      spec: {
+        signerName: "example.com/not-sent",
+        username: "admin",
+        usages: ["digital signature", "server auth"],
+        request: Buffer.from(requestPem).toString("base64"),
+      },
+    };
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, string>);
+    expect(
+      entries.filter((entry) => entry.msg === "signed certificate").map((entry) => entry.written),
+    ).to.deep.equal(["not sent"]);
+    expect(entries.some((entry) => entry.msg === "issued certificate")).to.equal(false);
+  });
+});
