@@ -135,6 +135,10 @@ bench-failover: deps testbin ## Two replicas (the bundle) on one Lease: SIGKILL 
 .PHONY: bench
 bench: bench-sign bench-controller bench-memory bench-failover ## All benchmarks (results go to BENCHMARKS.md by hand)
 
+.PHONY: soak
+soak: deps testbin ## Fault soak (not in `make test`): 2 controller processes under leader election, CSRs at 50/s, seeded faults, the ledger table for RELIABILITY.md (SOAK_SECONDS=600, SOAK_SEED, SOAK_RATE)
+	node --import tsx bench/soak/soak.ts
+
 .PHONY: run
 run: deps testbin ## Local control plane, demo tenants and the signer (from src/ under tsx), issuing certificates
 	node --import tsx hack/run-demo.ts

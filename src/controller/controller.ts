@@ -133,6 +133,7 @@ export class SignerController {
       metrics: this.metrics,
       environment,
       firstSeen: this.firstSeen,
+      stillLeading: () => this.isLeader,
     });
     this.csrReconciler = csrSide.reconciler;
     this.podCertificateReconciler = new PodCertificateReconciler(

@@ -8,17 +8,17 @@ import type { CsrObject } from "./csr-object.js";
 export interface CsrApi {
   /** Reads the CSR from the API server (not the cache); undefined when it is gone. */
   read(name: string): Promise<CsrObject | undefined>;
-  /** Merge-patches status with the resourceVersion as precondition. */
+  /** Merge-patches status with the resourceVersion as precondition; "not sent" when the lease was lost first. */
   patchStatus(
     name: string,
     resourceVersion: string,
     status: Record<string, unknown>,
-  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  ): Promise<"ok" | "conflict" | "gone" | "invalid" | "not sent">;
   /** Applies a JSON patch to /status (appendConditionPatch: resourceVersion precondition included). */
   patchStatusJson(
     name: string,
     patch: readonly JsonPatchOperation[],
-  ): Promise<"ok" | "conflict" | "gone" | "invalid">;
+  ): Promise<"ok" | "conflict" | "gone" | "invalid" | "not sent">;
 }
 
 export interface SubjectAccessQuestion {

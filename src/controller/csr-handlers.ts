@@ -34,6 +34,8 @@ export function buildCsrHandlers(
     metrics: ControllerMetrics;
     environment: IssuanceEnvironment;
     firstSeen: CsrFirstSeen;
+    /** Asked right before each CSR status write is sent (leader election); absent: always. */
+    stillLeading?: () => boolean;
   },
 ): CsrHandlers {
   const { registry, csrs, events, metrics, environment } = shared;
@@ -52,7 +54,7 @@ export function buildCsrHandlers(
   const reconciler = new CsrReconciler(
     registry,
     csrs,
-    kubernetesCsrApi(api),
+    kubernetesCsrApi(api, shared.stillLeading),
     events,
     metrics,
     logger,

@@ -118,11 +118,15 @@ export class CsrSigning {
       return this.troubled(csr, signer, problem.reason, problem.message);
     }
     let outcome;
+    const serial = Buffer.from(issued.serialNumber).toString("hex");
+    const precondition = csr.metadata?.resourceVersion ?? "";
+    const writeStartedAt = this.environment.now().toISOString();
     try {
-      outcome = await this.api.patchStatus(name, csr.metadata?.resourceVersion ?? "", {
+      outcome = await this.api.patchStatus(name, precondition, {
         certificate: Buffer.from(issued.chainPem).toString("base64"),
       });
     } catch (error) {
+      this.logSignature(csr, spec.signerName, serial, precondition, writeStartedAt, "error");
       // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
       const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("sign", spec.signerName)})` : "";
       return this.troubled(
@@ -132,13 +136,14 @@ export class CsrSigning {
         `could not write status.certificate: ${describeError(error)}${hint}`,
       );
     }
-    if (outcome === "gone") return { kind: "done" };
+    this.logSignature(csr, spec.signerName, serial, precondition, writeStartedAt, outcome);
+    // Gone, or the lease was lost before the write went out: the new leader takes the CSR over.
+    if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     this.registry.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
     this.observeLatency(csr, spec.signerName);
-    const serial = Buffer.from(issued.serialNumber).toString("hex");
     this.logger.info("issued certificate", {
       csr: name,
       signer: spec.signerName,
@@ -154,6 +159,30 @@ export class CsrSigning {
       `issued ${decision.identity} (serial ${serial}, valid until ${issued.notAfter.toISOString()}) under ${decision.rule}`,
     );
     return { kind: "done" };
+  }
+
+  /**
+   * One line per signature, whatever became of it: the audit trail that shows a CSR never got two
+   * certificates (only a write the API server took, `written: "ok"`, published one; the
+   * resourceVersion precondition refuses a write from a stale copy). Serial and names only.
+   */
+  private logSignature(
+    csr: CsrObject,
+    signerName: string,
+    serial: string,
+    resourceVersion: string,
+    writeStartedAt: string,
+    written: "ok" | "conflict" | "gone" | "invalid" | "not sent" | "error",
+  ): void {
+    this.logger.info("signed certificate", {
+      csr: csr.metadata?.name,
+      uid: csr.metadata?.uid,
+      signer: signerName,
+      serial,
+      resourceVersion,
+      writeStartedAt,
+      written,
+    });
   }
 
   /** Both latency series of an issued CSR; a CSR never seen undecided (signed on a re-read) adds to neither. */
@@ -214,7 +243,7 @@ export class CsrSigning {
       name,
       appendConditionPatch(csr, ownCondition("Failed", reason, message, this.environment.now())),
     );
-    if (outcome === "gone") return { kind: "done" };
+    if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     const signerName = signer.spec?.signerName ?? "";
     this.firstSeen.forget(csr);

@@ -45,6 +45,14 @@ function search(query: Query): string {
   return text;
 }
 
+/** A write dropped before it was sent because its sendOnlyIf condition no longer held. */
+export class WriteNotSentError extends Error {
+  constructor(request: string) {
+    super(`${request} not sent: its condition no longer holds`);
+    this.name = "WriteNotSentError";
+  }
+}
+
 export class KubeApi {
   private connection: Connection | undefined;
   private parsedServer: { server: string; origin: string; prefix: string } | undefined;
@@ -102,8 +110,13 @@ export class KubeApi {
    * a CSR may carry megabytes of spec.request. Read and dropped rather than cancelled: cancelling an
    * HTTP/2 stream costs more (an RST_STREAM and undici's abort errors) than reading a few KiB.
    */
-  async patchDiscardingResponse(path: string, contentType: PatchContentType, body: unknown): Promise<void> {
-    await this.exchange("PATCH", path, {}, body, contentType, false);
+  async patchDiscardingResponse(
+    path: string,
+    contentType: PatchContentType,
+    body: unknown,
+    sendOnlyIf?: () => boolean,
+  ): Promise<void> {
+    await this.exchange("PATCH", path, {}, body, contentType, false, true, sendOnlyIf);
   }
 
   async delete(path: string, body?: unknown): Promise<void> {
@@ -159,9 +172,12 @@ export class KubeApi {
     contentType: string | undefined,
     keepBody: boolean,
     throttled = true,
+    sendOnlyIf?: () => boolean,
   ): Promise<Buffer> {
     if (throttled) await this.throttle();
     const connection = await this.currentConnection();
+    // Asked last, after the rate limiter's wait: a process frozen meanwhile learns here that it lost the lease.
+    if (sendOnlyIf && !sendOnlyIf()) throw new WriteNotSentError(`${method} ${path}`);
     const { origin, prefix } = this.server();
     const headers: Record<string, string> = { ...connection.headers, accept: "application/json" };
     if (body !== undefined) headers["content-type"] = contentType ?? "application/json";

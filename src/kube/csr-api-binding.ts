@@ -4,19 +4,41 @@
  */
 import type { ApprovalApi, CsrApi } from "../controller/csr-api.js";
 import type { CsrObject } from "../controller/csr-object.js";
-import { patchContentType, type KubeApi, type PatchContentType } from "./api-client.js";
+import { patchContentType, WriteNotSentError, type KubeApi, type PatchContentType } from "./api-client.js";
 import { apiErrorCode } from "./client.js";
 
 export const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 const subjectAccessReviewPath = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
-/** The reconciler's API access: reads, and patches of /status (a merge patch carries the resourceVersion read). */
-export function kubernetesCsrApi(api: KubeApi): CsrApi {
+/**
+ * The reconciler's API access: reads, and patches of /status (a merge patch carries the resourceVersion
+ * read). `stillLeading` is asked right before a status patch is sent (after the client's rate limiter):
+ * a replica that lost its lease meanwhile (frozen, starved) drops the write ("not sent").
+ */
+export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): CsrApi {
+  const unlessLeaseLost = async <T>(write: () => Promise<T>): Promise<T | "not sent"> => {
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof WriteNotSentError) return "not sent";
+      throw error;
+    }
+  };
   return {
     read: (name) => api.getIfExists<CsrObject>(`${csrPath}/${name}`),
     patchStatus: (name, resourceVersion, status) =>
-      patchCsr(api, name, "status", patchContentType.merge, { metadata: { resourceVersion }, status }),
-    patchStatusJson: (name, patch) => patchCsr(api, name, "status", patchContentType.json, patch),
+      unlessLeaseLost(() =>
+        patchCsr(
+          api,
+          name,
+          "status",
+          patchContentType.merge,
+          { metadata: { resourceVersion }, status },
+          stillLeading,
+        ),
+      ),
+    patchStatusJson: (name, patch) =>
+      unlessLeaseLost(() => patchCsr(api, name, "status", patchContentType.json, patch, stillLeading)),
   };
 }
 
@@ -58,9 +80,10 @@ async function patchCsr(
   subresource: "status" | "approval",
   contentType: PatchContentType,
   body: unknown,
+  sendOnlyIf?: () => boolean,
 ): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
   try {
-    await api.patchDiscardingResponse(`${csrPath}/${name}/${subresource}`, contentType, body);
+    await api.patchDiscardingResponse(`${csrPath}/${name}/${subresource}`, contentType, body, sendOnlyIf);
     return "ok";
   } catch (error) {
     return failedWriteOutcome(error);

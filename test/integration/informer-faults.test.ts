@@ -28,6 +28,7 @@ import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { ResilientInformer } from "../../src/kube/informer.js";
 import type { CsrObject } from "../../src/controller/csr-object.js";
+import { compactEtcdHistory } from "../support/control-plane/etcd-compaction.js";
 import { controlPlane } from "./setup.js";
 
 const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -130,22 +131,8 @@ describe("informer faults: kube-apiserver restart (410 Gone relist), silent stal
       });
     });
 
-    /** Advances etcd's revision past everything the controller saw, then compacts all history before it. */
-    async function compactEtcd(): Promise<void> {
-      const gateway = async (api: string, body: unknown): Promise<{ header?: { revision?: string } }> => {
-        const response = await fetch(`${controlPlane().etcdUrl}/v3/kv/${api}`, {
-          method: "POST",
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(5_000),
-        });
-        if (!response.ok) throw new Error(`etcd ${api}: HTTP ${response.status} ${await response.text()}`);
-        return (await response.json()) as { header?: { revision?: string } };
-      };
-      const base64 = (text: string): string => Buffer.from(text).toString("base64");
-      // Outside /registry: kube-apiserver never reads it.
-      const put = await gateway("put", { key: base64(`csr-signer-test/${suffix}`), value: base64("bump") });
-      await gateway("compaction", { revision: put.header?.revision, physical: true });
-    }
+    const compactEtcd = (): Promise<void> =>
+      compactEtcdHistory(controlPlane().etcdUrl, `csr-signer-test/${suffix}`);
 
     it("the controller's /readyz answers 503 while kube-apiserver is down, and keeps answering it", () => {
       expect(whileDown.problem, "while kube-apiserver was down").to.equal("");

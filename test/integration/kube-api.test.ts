@@ -5,7 +5,10 @@
 import { expect } from "chai";
 import { KubeApi } from "../../src/kube/api-client.js";
 import { apiErrorCode, type ConnectionReusingKubeConfig } from "../../src/kube/client.js";
+import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
+import { readCsr, submitApprovedServerCsr } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
+import { createTestLeafCertificate, makeTestCertificateAuthority } from "../support/pki.js";
 import { controlPlane } from "./setup.js";
 
 const configMaps = "/api/v1/namespaces/default/configmaps";
@@ -60,5 +63,31 @@ describe("KubeApi on the real API server", function () {
       `/api/v1/namespaces/default/events/${name}`,
     );
     expect(written.reason).to.equal("KubeApiTest");
+  });
+
+  // Found by the fault soak (make soak): a leader frozen (SIGSTOP) while its certificate write waited in
+  // the rate limiter sent it after SIGCONT, though another replica had taken the Lease meanwhile.
+  it("a CSR status write whose lease was lost while it waited for the rate limiter is not sent", async function () {
+    const admin = controlPlane().kubeConfig();
+    const name = uniqueName("csr-lease-lost");
+    await submitApprovedServerCsr(admin, name, "kube-api.csr-signer.test/lease");
+    const csr = (await readCsr(admin, name))!;
+    const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
+    kubeConfig.setRateLimit(2, 1); // a burst of one, then one request per 500 ms
+    const api = KubeApi.for(kubeConfig);
+    await api.get(configMaps); // spends the burst: the write below waits in the limiter
+    const authority = (await makeTestCertificateAuthority({ name: "lease-lost" })).authority;
+    const certificate = Buffer.from(await createTestLeafCertificate(authority)).toString("base64");
+    let leading = true;
+    const csrApi = kubernetesCsrApi(api, () => leading);
+    const write = csrApi.patchStatus(name, csr.metadata!.resourceVersion!, { certificate });
+    expect(await settledNow(write)).to.equal(false);
+    leading = false; // the renew deadline passed while the write waited
+    expect(await write).to.equal("not sent");
+    expect((await readCsr(admin, name))?.status?.certificate).to.equal(undefined);
+    // Leading again, with the same (still current) copy: the write goes out.
+    leading = true;
+    expect(await csrApi.patchStatus(name, csr.metadata!.resourceVersion!, { certificate })).to.equal("ok");
+    expect((await readCsr(admin, name))?.status?.certificate).to.equal(certificate);
   });
 });

@@ -81,6 +81,11 @@ export interface ControlPlane {
   pauseApiServer(): Promise<void>;
   /** SIGCONT to the kube-apiserver process group, then waits for /readyz. */
   resumeApiServer(): Promise<void>;
+  /**
+   * Stops etcd (SIGTERM, SIGKILL after a grace period) and starts it again on the same data folder,
+   * flags and ports, then waits for its /health; kube-apiserver keeps running and reconnects.
+   */
+  restartEtcd(): Promise<void>;
   /** Stops kube-apiserver then etcd (SIGTERM, SIGKILL after a few seconds) and removes the folder. */
   stop(): Promise<void>;
   /**
@@ -141,7 +146,7 @@ async function startOnce(
     const pki = createPki(path.join(dir, "pki"));
     const [etcdClientPort, etcdPeerPort, apiServerPort] = await findFreePorts(3);
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
-    const etcd = launch("etcd", binaries.etcd, [
+    const etcdArgs = [
       "--name=default",
       `--data-dir=${path.join(dir, "etcd")}`,
       `--listen-client-urls=${etcdUrl}`,
@@ -151,16 +156,19 @@ async function startOnce(
       `--initial-cluster=default=http://127.0.0.1:${etcdPeerPort}`,
       "--unsafe-no-fsync=true",
       "--log-level=warn",
-    ]);
-    await waitFor(
-      "etcd /health",
-      async () => {
-        const response = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
-        return response.ok || undefined;
-      },
-      30_000,
-      { intervalMs: 200, giveUpIf: () => exitedProcess([etcd]) },
-    );
+    ];
+    let etcd = launch("etcd", binaries.etcd, etcdArgs);
+    const waitForEtcdHealthy = (): Promise<true> =>
+      waitFor(
+        "etcd /health",
+        async () => {
+          const response = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+          return response.ok || undefined;
+        },
+        30_000,
+        { intervalMs: 200, giveUpIf: () => exitedProcess([etcd]) },
+      );
+    await waitForEtcdHealthy();
 
     const server = `https://127.0.0.1:${apiServerPort}`;
     const apiServerArgs = [
@@ -303,6 +311,14 @@ async function startOnce(
           signalGroup(apiServer.pid, "SIGCONT");
           apiServerPaused = false;
           await waitForApiServerReady();
+        });
+      },
+      restartEtcd(): Promise<void> {
+        return exclusively("restart etcd", async () => {
+          await terminate(etcd);
+          etcd = spawnInOwnGroup("etcd", binaries.etcd, etcdArgs, path.join(dir, "etcd.log"));
+          recordProcess(run, "etcd", etcd.pid);
+          await waitForEtcdHealthy();
         });
       },
       adoptProcess(name: string, pid: number): void {

@@ -20,13 +20,14 @@ export function spawnInOwnGroup(
   binary: string,
   args: string[],
   logPath: string,
+  env?: NodeJS.ProcessEnv,
 ): ManagedProcess {
   const logFd = fs.openSync(logPath, "a");
   let child: ChildProcess;
   try {
     // detached: a new session and process group, so the whole group can be killed, and a Ctrl-C in the
     // terminal reaches only the test process, whose handlers then stop the control plane in order.
-    child = spawn(binary, args, { detached: true, stdio: ["ignore", logFd, logFd] });
+    child = spawn(binary, args, { detached: true, stdio: ["ignore", logFd, logFd], ...(env ? { env } : {}) });
   } finally {
     fs.closeSync(logFd);
   }

@@ -3,13 +3,16 @@ import { CsrSigning } from "../../../src/controller/csr-signing.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import { jsonLogger } from "../../../src/logger.js";
 import type { CsrApi } from "../../../src/controller/csr-api.js";
-import type { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import { X509Certificate } from "node:crypto";
+import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
+import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../../support/pki.js";
 
 describe("CsrSigning: WaitingApproval after a grace period", () => {
   let now = 0;
   const reasons: string[] = [];
   const signing = new CsrSigning(
-    {} as SignerRegistry, // not consulted while a CSR waits for approval
+    {} as unknown as SignerRegistry, // not consulted while a CSR waits for approval
     {} as CsrApi,
     { record: (_target, _type, reason) => void reasons.push(reason) },
     new ControllerMetrics(),
@@ -31,5 +34,144 @@ describe("CsrSigning: WaitingApproval after a grace period", () => {
     expect(reasons).to.deep.equal(["WaitingApproval"]);
     signing.forget("a"); // approved, or gone
     expect(signing.waitForApproval(csr)).to.deep.equal({ kind: "after", milliseconds: 10_000 });
+  });
+});
+
+describe("CsrSigning: one signing log line per signature (the soak's audit trail)", () => {
+  it("logs CSR name, uid, serial, the resourceVersion precondition and the write's outcome, for a refused write too, and no key material", async function () {
+    this.timeout(20_000);
+    const ca = await makeTestCertificateAuthority({ name: "signing-log" });
+    const spec = {
+      signerName: "example.com/log",
+      certificateAuthority: { secretName: "log-cacerts" },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    };
+    const registry = new SignerRegistry(
+      {
+        signers: () => [{ metadata: { name: "log", generation: 1 }, spec }],
+        secret: () => ({
+          metadata: { name: "log-cacerts", namespace: "csr-signer" },
+          data: Object.fromEntries(
+            Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+          ),
+        }),
+        namespaces: () => [],
+      },
+      "csr-signer",
+    );
+    registry.rebuild();
+    registry.markPublished("log"); // standalone: record the bundle as published so the CA is adopted
+    registry.rebuild();
+    const lines: string[] = [];
+    const written: string[] = [];
+    const outcomes: ("conflict" | "ok")[] = ["conflict", "ok"];
+    const api: CsrApi = {
+      read: () => Promise.resolve(csr), // after the conflict: still without a certificate, so retry
+      patchStatus: (_name, _resourceVersion, status) => {
+        written.push(String(status.certificate));
+        return Promise.resolve(outcomes.shift()!);
+      },
+      patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+    };
+    const signing = new CsrSigning(
+      registry,
+      api,
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
+      systemIssuanceEnvironment,
+    );
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: ["web.example.test"] },
+    });
+    const csr = {
+      metadata: { name: "csr-log", uid: "uid-1", resourceVersion: "41" },
+      spec: {
+        signerName: "example.com/log",
+        username: "admin",
+        usages: ["digital signature", "server auth"],
+        request: Buffer.from(requestPem).toString("base64"),
+      },
+    };
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "retry", reason: "Conflict" });
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
+    const signatures = lines
+      .map((line) => JSON.parse(line) as Record<string, string>)
+      .filter((entry) => entry.msg === "signed certificate");
+    expect(
+      signatures.map((entry) => [entry.csr, entry.uid, entry.resourceVersion, entry.written]),
+    ).to.deep.equal([
+      ["csr-log", "uid-1", "41", "conflict"],
+      ["csr-log", "uid-1", "41", "ok"],
+    ]);
+    const serialOf = (base64: string): string =>
+      new X509Certificate(Buffer.from(base64, "base64").toString()).serialNumber
+        .toLowerCase()
+        .replace(/^0+/, "");
+    expect(signatures.map((entry) => entry.serial!.replace(/^0+/, ""))).to.deep.equal(written.map(serialOf));
+    expect(signatures[0]!.serial).to.not.equal(signatures[1]!.serial);
+    expect(Number.isNaN(Date.parse(signatures[0]!.writeStartedAt!))).to.equal(false);
+    expect(lines.join("\n")).to.not.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+});
+
+describe("CsrSigning: a write not sent because the lease was lost", () => {
+  it("leaves the CSR to the new leader (done, no retry, no Failed condition) and logs the signature as not sent", async function () {
+    this.timeout(20_000);
+    const ca = await makeTestCertificateAuthority({ name: "not-sent" });
+    const spec = {
+      signerName: "example.com/not-sent",
+      certificateAuthority: { secretName: "not-sent-cacerts" },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    };
+    const registry = new SignerRegistry(
+      {
+        signers: () => [{ metadata: { name: "not-sent", generation: 1 }, spec }],
+        secret: () => ({
+          metadata: { name: "not-sent-cacerts", namespace: "csr-signer" },
+          data: Object.fromEntries(
+            Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+          ),
+        }),
+        namespaces: () => [],
+      },
+      "csr-signer",
+    );
+    registry.rebuild();
+    registry.markPublished("not-sent");
+    registry.rebuild();
+    const lines: string[] = [];
+    const signing = new CsrSigning(
+      registry,
+      {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: () => Promise.resolve("not sent"),
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      },
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
+      systemIssuanceEnvironment,
+    );
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: ["web.example.test"] },
+    });
+    const csr = {
+      metadata: { name: "csr-not-sent", uid: "uid-2", resourceVersion: "7" },
+      spec: {
+        signerName: "example.com/not-sent",
+        username: "admin",
+        usages: ["digital signature", "server auth"],
+        request: Buffer.from(requestPem).toString("base64"),
+      },
+    };
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, string>);
+    expect(
+      entries.filter((entry) => entry.msg === "signed certificate").map((entry) => entry.written),
+    ).to.deep.equal(["not sent"]);
+    expect(entries.some((entry) => entry.msg === "issued certificate")).to.equal(false);
   });
 });
