@@ -168,6 +168,8 @@ export const signerConditionReasons = [
   /** keyPassphrase is set but its file or Secret key cannot be read. */
   "KeyPassphraseUnavailable",
   ...pkcs11KeyReasons,
+  /** Condition RootPublicationHoldShort: spec.trustBundle.minimumRootPublication below the safe default. */
+  "ShorterThanDefault",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;
