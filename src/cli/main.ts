@@ -9,6 +9,7 @@ import {
   caRoot,
   caRootHelp,
 } from "./ca-commands.js";
+import { caAddRoot, caAddRootHelp } from "./ca-add-root-command.js";
 import { caRequest, caRequestHelp, caSignIntermediate, caSignIntermediateHelp } from "./ca-hsm-commands.js";
 import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
@@ -27,6 +28,7 @@ Offline CA toolkit:
   ca root           create an offline root CA
   ca intermediate   create a per-cluster intermediate CA as Istio cacerts files
   ca inspect        show a CA folder or PEM chain, with warnings
+  ca add-root       add a new root to a CA folder's or Secret's roots (root rotation, step A)
   ca request        generate a CA key in a PKCS#11 token (HSM) and write its intermediate request
   ca sign-intermediate  sign an intermediate's request with the offline root (cacerts files, no key)
   sign              issue a certificate for a CSR file with a CA folder
@@ -38,6 +40,7 @@ const commands: Record<string, Command> = {
   "ca root": { run: caRoot, help: caRootHelp },
   "ca intermediate": { run: caIntermediate, help: caIntermediateHelp },
   "ca inspect": { run: caInspect, help: caInspectHelp },
+  "ca add-root": { run: caAddRoot, help: caAddRootHelp },
   "ca request": { run: caRequest, help: caRequestHelp },
   "ca sign-intermediate": { run: caSignIntermediate, help: caSignIntermediateHelp },
   sign: { run: signCommand, help: signHelp },
