@@ -15,6 +15,7 @@ import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
 import { signCommand, signHelp } from "./sign-command.js";
+import { tenantAdd, tenantAddHelp } from "./tenant-command.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 
@@ -23,6 +24,7 @@ Usage: csr-signer <command> [options]   (csr-signer <command> --help for details
 Controller:
   controller        run the signer against a cluster
   istio mesh-config print meshConfig caCertificates for the cluster's Signers
+  tenant add        a tenant's CA, CA Secret and Signer in one step
 
 Offline CA toolkit:
   ca root           create an offline root CA
@@ -46,6 +48,7 @@ const commands: Record<string, Command> = {
   sign: { run: signCommand, help: signHelp },
   controller: { run: controllerCommand, help: controllerHelp },
   "istio mesh-config": { run: istioMeshConfig, help: istioMeshConfigHelp },
+  "tenant add": { run: tenantAdd, help: tenantAddHelp },
 };
 
 /**
@@ -54,7 +57,9 @@ const commands: Record<string, Command> = {
  */
 export async function runCli(argv: string[], io: CommandIo): Promise<void> {
   const name =
-    argv[0] === "ca" || argv[0] === "istio" ? `${argv[0]} ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
+    argv[0] === "ca" || argv[0] === "istio" || argv[0] === "tenant"
+      ? `${argv[0]} ${argv[1] ?? ""}`.trim()
+      : (argv[0] ?? "");
   const rest = argv.slice(name.split(" ").length);
   const command = commands[name];
   if (!command) {
@@ -63,7 +68,7 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
     const group = name.split(" ")[0]!;
     if (
       helpWords.includes(name) ||
-      ((group === "ca" || group === "istio") && helpWords.includes(argv[1] ?? ""))
+      ((group === "ca" || group === "istio" || group === "tenant") && helpWords.includes(argv[1] ?? ""))
     ) {
       io.stdout(topHelp);
       return;
@@ -80,7 +85,9 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
     await command.run(rest, io);
   } catch (error) {
     const usage =
-      error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      error instanceof UsageError ||
+      // Node's own codes are strings; an API error's code is its HTTP status, a number.
+      String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`csr-signer ${name}: ${message.split("\n")[0]}\n`);
     io.setExitCode(usage ? 2 : 1);
