@@ -6,11 +6,13 @@
  * one refused cross-tenant request. Keeps running until Ctrl-C.
  */
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { loadCertificateAuthority } from "../src/pki/certificate-authority.js";
-import { parseCertificate } from "../src/pki/certificate.js";
+import { parseCertificate, type ParsedCertificate } from "../src/pki/certificate.js";
 import {
   cacertsFiles,
   createIntermediateCertificateAuthority,
@@ -38,6 +40,25 @@ import { buildTestCertificateRequest, testKey } from "../test/support/pki.js";
 
 const say = (text: string): void => console.log(`\n==> ${text}`);
 const tenants = ["istio-system", "foo", "bar"];
+// Outside the control plane's folder, which stop() removes: the log and the PEMs outlive the demo.
+const outputDir = mkdtempSync(join(tmpdir(), "csr-signer-run-"));
+const logPath = join(outputDir, "csr-signer.log");
+
+/** A port nobody listens on now (the OS picks it), so a busy 18080 never stops the demo. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The controller's own last words from its JSON log: the error lines, else the last lines. */
+function controllerError(): string {
+  const lines = readFileSync(logPath, "utf8").trimEnd().split("\n");
+  const errors = lines.filter((line) => /"level":"error"|Error|error:/i.test(line));
+  return (errors.length > 0 ? errors : lines).slice(-5).join("\n    ");
+}
 
 const controlPlane = await startControlPlane();
 let controllerProcess: ReturnType<typeof spawn> | undefined;
@@ -66,7 +87,7 @@ try {
     lifetimeSeconds: 10 * 365 * 86400,
     keyType: "ecdsa-p384",
   });
-  const rootPath = join(controlPlane.dir, "root-cert.pem");
+  const rootPath = join(outputDir, "root-cert.pem");
   writeFileSync(rootPath, root.certificate.pem);
   for (const tenant of tenants) {
     const intermediate = await createIntermediateCertificateAuthority(root, {
@@ -99,6 +120,7 @@ try {
   );
   const controllerKubeconfig = join(controlPlane.dir, "csr-signer.kubeconfig");
   writeFileSync(controllerKubeconfig, controllerIdentity.exportConfig(), { mode: 0o600 });
+  const [metricsPort, probePort] = [await freePort(), await freePort()];
   controllerProcess = spawn(
     process.execPath,
     [
@@ -111,18 +133,28 @@ try {
       "--namespace",
       "csr-signer",
       "--metrics-address",
-      "127.0.0.1:18080",
+      `127.0.0.1:${metricsPort}`,
       "--probe-address",
-      "127.0.0.1:18081",
+      `127.0.0.1:${probePort}`,
       "--leader-elect",
       "true",
     ],
     { stdio: ["ignore", "inherit", "pipe"] },
   );
-  const logPath = join(controlPlane.dir, "csr-signer.log");
-  const { createWriteStream } = await import("node:fs");
-  controllerProcess.stderr!.pipe(createWriteStream(logPath));
-  for (const tenant of tenants) await waitForSignerCondition(admin, tenant, "Ready", "True");
+  const logStream = createWriteStream(logPath);
+  controllerProcess.stderr!.pipe(logStream);
+  const exited = new Promise<never>((_, reject) =>
+    controllerProcess!.once("close", (code, signal) => {
+      // Read the log once it is flushed, so the error shown is the controller's last word.
+      const report = (): void =>
+        reject(new Error(`the controller exited (${signal ?? `code ${code}`}):\n    ${controllerError()}`));
+      if (logStream.closed) report();
+      else logStream.once("close", report);
+    }),
+  );
+  exited.catch(() => undefined); // read by the race below; unhandled once the demo runs
+  for (const tenant of tenants)
+    await Promise.race([waitForSignerCondition(admin, tenant, "Ready", "True", undefined, 60_000), exited]);
   console.log(kubectl(controlPlane, ["get", "signers"]).trimEnd());
 
   say("istiod (registration authority) requests workload certificates for foo and bar, then approves them");
@@ -210,21 +242,17 @@ try {
       say(`${name}: REFUSED ${outcome.failed.reason}\n    ${outcome.failed.message}`);
       continue;
     }
-    say(`${name}: issued chain (leaf, then intermediate)`);
-    for (const der of decodeCertificatesPem(outcome.certificatePem!, name)) {
-      const certificate = parseCertificate(der);
+    const pemPath = join(outputDir, `${name}.pem`);
+    writeFileSync(pemPath, outcome.certificatePem!);
+    const chain = decodeCertificatesPem(outcome.certificatePem!, name).map(parseCertificate);
+    say(`${name}: issued, chain in ${pemPath}`);
+    for (const certificate of chain) {
       const sans = certificate.x509.subjectAltName ?? "";
       console.log(
         `    subject="${certificate.subject}" issuer="${certificate.issuer}" notAfter=${certificate.notAfter.toISOString()}${sans ? ` SAN: ${sans}` : ""}`,
       );
     }
-    console.log(
-      outcome
-        .certificatePem!.split("\n")
-        .map((line) => `    ${line}`)
-        .join("\n")
-        .trimEnd(),
-    );
+    console.log(`    verify against the offline root: ${verifyChain(chain, root.certificate)}`);
   }
   await waitFor("Signer counts", async () =>
     kubectl(controlPlane, ["get", "signers", "-o", "jsonpath={.items[*].status.issuedCount}"])
@@ -243,13 +271,29 @@ try {
     ${kubectlPath} get csr,signers
     ${kubectlPath} describe csr csr-workload-cross-tenant
     openssl verify -CAfile ${rootPath} ...   (the offline root every tenant chains to)
-    curl -s http://127.0.0.1:18080/metrics | grep csr_signer
+    curl -s http://127.0.0.1:${metricsPort}/metrics | grep csr_signer
   controller log: ${logPath}
+  issued chains (PEM): ${outputDir}/csr-*.pem
   Ctrl-C stops the controller and the control plane.`);
   if (process.env.CSR_SIGNER_DEMO_EXIT === "1") await shutdown(); // used by the test of `make run`
 } catch (error) {
   console.error(`make run failed: ${(error as Error).message}`);
+  console.error(`controller log kept at ${logPath}`);
   controllerProcess?.kill("SIGTERM");
   await controlPlane.stop();
   process.exit(1);
+}
+
+/** Each certificate issued by the next, the last by the root, all valid now: "OK" or what fails. */
+function verifyChain(chain: ParsedCertificate[], root: ParsedCertificate): string {
+  const path = [...chain, root];
+  const now = new Date();
+  for (const [index, certificate] of chain.entries()) {
+    const issuer = path[index + 1]!;
+    if (!certificate.x509.checkIssued(issuer.x509) || !certificate.x509.verify(issuer.x509.publicKey))
+      return `FAILED: "${certificate.subject}" is not signed by "${issuer.subject}"`;
+    if (certificate.notBefore > now || certificate.notAfter < now)
+      return `FAILED: "${certificate.subject}" is not valid now`;
+  }
+  return "OK";
 }

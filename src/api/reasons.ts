@@ -170,6 +170,8 @@ export const signerConditionReasons = [
   ...pkcs11KeyReasons,
   /** The API server refused an Automatic Signer's approval write (403: the approve verb is missing). */
   "ApprovalWriteFailed",
+  /** Condition RootPublicationHoldShort: spec.trustBundle.minimumRootPublication below the safe default. */
+  "ShorterThanDefault",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

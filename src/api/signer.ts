@@ -57,7 +57,7 @@ export interface TrustBundleSpec {
  * Approval of this signer's CSRs. Manual: someone else approves (istiod does for its CSRs).
  * Automatic: a CSR that passes the policy is approved; one that does not is denied (or left
  * pending). With requireRbacVerb the requester must also hold that verb on
- * certificates.k8s.io/signers/<signerName>, in its own namespace for service accounts, so tenants
+ * certificates.k8s.io/signers/<signerName> (or <domain>/*), in its own namespace for service accounts, so tenants
  * grant access with a Role and RoleBinding of their own.
  */
 export interface ApprovalSpec {

@@ -23,10 +23,40 @@ export interface CommandIo {
   environment: IssuanceEnvironment;
 }
 
+/** What brokenPipeTolerantWriter needs of process.stdout/stderr. */
+export interface WritableOutput {
+  write(text: string): unknown;
+  on(event: "error", listener: (error: NodeJS.ErrnoException) => void): unknown;
+}
+
+/**
+ * Writes to `stream` until its reader goes away: `csr-signer ca root ... | head -1` closes the pipe
+ * early, which is the reader's choice, not a failure. EPIPE (sync or as an 'error' event) drops
+ * later output instead of crashing with a stack trace; the exit code stays the command's own.
+ * Any other stream error is still thrown.
+ */
+export function brokenPipeTolerantWriter(stream: WritableOutput): (text: string) => void {
+  let readerGone = false;
+  const isBrokenPipe = (error: unknown): boolean => (error as { code?: string })?.code === "EPIPE";
+  stream.on("error", (error) => {
+    if (!isBrokenPipe(error)) throw error;
+    readerGone = true;
+  });
+  return (text) => {
+    if (readerGone) return;
+    try {
+      stream.write(text);
+    } catch (error) {
+      if (!isBrokenPipe(error)) throw error;
+      readerGone = true;
+    }
+  };
+}
+
 export function processIo(): CommandIo {
   return {
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    stdout: brokenPipeTolerantWriter(process.stdout),
+    stderr: brokenPipeTolerantWriter(process.stderr),
     readStdin: async () => {
       const chunks: Buffer[] = [];
       let size = 0;

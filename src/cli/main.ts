@@ -9,12 +9,14 @@ import {
   caRoot,
   caRootHelp,
 } from "./ca-commands.js";
+import { caAddRoot, caAddRootHelp } from "./ca-add-root-command.js";
 import { caRequest, caRequestHelp, caSignIntermediate, caSignIntermediateHelp } from "./ca-hsm-commands.js";
 import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
 import { signCommand, signHelp } from "./sign-command.js";
 import { versionText } from "./version.js";
+import { tenantAdd, tenantAddHelp } from "./tenant-command.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 
@@ -23,11 +25,13 @@ Usage: csr-signer <command> [options]   (csr-signer <command> --help for details
 Controller:
   controller        run the signer against a cluster
   istio mesh-config print meshConfig caCertificates for the cluster's Signers
+  tenant add        a tenant's CA, CA Secret and Signer in one step
 
 Offline CA toolkit:
   ca root           create an offline root CA
   ca intermediate   create a per-cluster intermediate CA as Istio cacerts files
   ca inspect        show a CA folder or PEM chain, with warnings
+  ca add-root       add a new root to a CA folder's or Secret's roots (root rotation, step A)
   ca request        generate a CA key in a PKCS#11 token (HSM) and write its intermediate request
   ca sign-intermediate  sign an intermediate's request with the offline root (cacerts files, no key)
   sign              issue a certificate for a CSR file with a CA folder
@@ -41,11 +45,13 @@ const commands: Record<string, Command> = {
   "ca root": { run: caRoot, help: caRootHelp },
   "ca intermediate": { run: caIntermediate, help: caIntermediateHelp },
   "ca inspect": { run: caInspect, help: caInspectHelp },
+  "ca add-root": { run: caAddRoot, help: caAddRootHelp },
   "ca request": { run: caRequest, help: caRequestHelp },
   "ca sign-intermediate": { run: caSignIntermediate, help: caSignIntermediateHelp },
   sign: { run: signCommand, help: signHelp },
   controller: { run: controllerCommand, help: controllerHelp },
   "istio mesh-config": { run: istioMeshConfig, help: istioMeshConfigHelp },
+  "tenant add": { run: tenantAdd, help: tenantAddHelp },
 };
 
 /**
@@ -58,7 +64,9 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
     return;
   }
   const name =
-    argv[0] === "ca" || argv[0] === "istio" ? `${argv[0]} ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
+    argv[0] === "ca" || argv[0] === "istio" || argv[0] === "tenant"
+      ? `${argv[0]} ${argv[1] ?? ""}`.trim()
+      : (argv[0] ?? "");
   const rest = argv.slice(name.split(" ").length);
   const command = commands[name];
   if (!command) {
@@ -67,7 +75,7 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
     const group = name.split(" ")[0]!;
     if (
       helpWords.includes(name) ||
-      ((group === "ca" || group === "istio") && helpWords.includes(argv[1] ?? ""))
+      ((group === "ca" || group === "istio" || group === "tenant") && helpWords.includes(argv[1] ?? ""))
     ) {
       io.stdout(topHelp);
       return;
@@ -84,7 +92,9 @@ export async function runCli(argv: string[], io: CommandIo): Promise<void> {
     await command.run(rest, io);
   } catch (error) {
     const usage =
-      error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      error instanceof UsageError ||
+      // Node's own codes are strings; an API error's code is its HTTP status, a number.
+      String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS");
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`csr-signer ${name}: ${message.split("\n")[0]}\n`);
     io.setExitCode(usage ? 2 : 1);

@@ -235,20 +235,26 @@ export class CsrApprover {
     const verb = signer.spec.approval.requireRbacVerb;
     if (verb) {
       const serviceAccountNamespace = /^system:serviceaccount:([^:]+):/.exec(requester.username)?.[1];
-      const allowed = await this.api.subjectAccessReview({
-        ...this.identity(csr),
-        ...(serviceAccountNamespace ? { namespace: serviceAccountNamespace } : {}),
-        group: "certificates.k8s.io",
-        resource: "signers",
-        name: signerName,
-        verb,
-      });
+      // As the API server authorizes sign/approve/attest (IsAuthorizedForSignerName): the exact
+      // signer name, else "<domain>/*", so one Role rule can cover a tenant's whole domain.
+      let allowed = false;
+      for (const name of [signerName, `${signerName.split("/")[0]}/*`]) {
+        allowed = await this.api.subjectAccessReview({
+          ...this.identity(csr),
+          ...(serviceAccountNamespace ? { namespace: serviceAccountNamespace } : {}),
+          group: "certificates.k8s.io",
+          resource: "signers",
+          name,
+          verb,
+        });
+        if (allowed) break;
+      }
       if (!allowed) {
         return {
           verdict: "deny",
           reason: "RequesterNotAuthorized",
           rule: "spec.approval.requireRbacVerb",
-          message: `${requester.username} lacks verb ${verb} on certificates.k8s.io signers/${signerName} (rule spec.approval.requireRbacVerb)`,
+          message: `${requester.username} lacks verb ${verb} on certificates.k8s.io signers/${signerName} or signers/${signerName.split("/")[0]}/* (rule spec.approval.requireRbacVerb)`,
         };
       }
     }

@@ -8,6 +8,7 @@ import { kubernetesTime } from "../kube/time.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { CertificateSummary, RecordedRoot, SignerCondition, SignerStatus } from "../api/signer.js";
 import type { SignerProblem } from "./signer-problem.js";
+import { defaultMinimumRootPublicationSeconds } from "../policy/signer-spec.js";
 
 export interface SignerStatusFacts {
   /** Problems of the last trust bundle publication, joined (Degraded while there are any). */
@@ -71,7 +72,7 @@ export function signerConditions(signer: ActiveSigner, facts: SignerConditionFac
         message: signer.expiring,
       }
     : { type: "CertificateAuthorityExpiring", status: "False", reason: "AsExpected", message: "" };
-  return [ready, degraded, expiring];
+  return [ready, degraded, expiring, ...rootPublicationHoldWarning(signer)];
 }
 
 export function desiredSignerStatus(
@@ -113,6 +114,25 @@ export function desiredSignerStatus(
         : {}),
   };
   return comparable(desired) === comparable(current) ? undefined : desired;
+}
+
+/**
+ * A warning, not a refusal: a minimumRootPublication shorter than the safe default is allowed (a
+ * test cluster, clients known to reload at once) but shown, since during a root rotation a
+ * certificate under the new root may then reach clients that do not trust it yet. Present only
+ * while it applies, so Signers with the default carry no extra condition.
+ */
+function rootPublicationHoldWarning(signer: ActiveSigner): ConditionWithoutTime[] {
+  const seconds = signer.spec?.trustBundle.minimumRootPublicationSeconds;
+  if (seconds === undefined || seconds >= defaultMinimumRootPublicationSeconds) return [];
+  return [
+    {
+      type: "RootPublicationHoldShort",
+      status: "True",
+      reason: "ShorterThanDefault",
+      message: `spec.trustBundle.minimumRootPublication is ${seconds}s, below the safe default of ${defaultMinimumRootPublicationSeconds}s: in a root rotation, certificates under the new root may reach Istio proxies and kubelet-mounted bundles before they trust it`,
+    },
+  ];
 }
 
 /**

@@ -25,6 +25,18 @@ export const signerDefaults = {
   maxSubjectAltNames: 10,
 };
 
+/**
+ * spec.trustBundle.minimumRootPublication when unset: 10 minutes. A new root must reach every client
+ * before a certificate under it does, and the slowest path from our ConfigMap to a client is two
+ * kubelet volume refreshes in a row: istiod reads meshConfig (caCertificates) from its mounted
+ * ConfigMap, and workloads read istio-ca-root-cert or our bundle ConfigMap as projected volumes. One
+ * refresh takes up to kubelet syncFrequency (default 1m) with 0.5 jitter (pod_workers.go
+ * workerResyncIntervalJitterFactor) plus the ConfigMap cache TTL (configmap_manager.go defaultTTL
+ * 1m, with the Cache strategy; the default Watch strategy adds only watch latency), so 2.5 min; two in a row 5 min; doubled for slow nodes and istiod's push debounce. The only
+ * cost is that the previous CA signs a little longer. See README "Root rotation" for the sources.
+ */
+export const defaultMinimumRootPublicationSeconds = 600;
+
 const signerNamePattern =
   /^(?=.{1,571}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)*$/;
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -199,7 +211,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
     ),
     minimumRootPublicationSeconds:
       bundleRaw.minimumRootPublication === undefined
-        ? 0
+        ? defaultMinimumRootPublicationSeconds
         : duration(bundleRaw.minimumRootPublication, "spec.trustBundle.minimumRootPublication"),
     expiryWarningSeconds: duration(bundleRaw.expiryWarning ?? "720h", "spec.trustBundle.expiryWarning"),
   };

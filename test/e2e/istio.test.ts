@@ -307,6 +307,16 @@ describe("Istio end to end: istiod as a registration authority in front of csr-s
     const before = workloads.find((workload) => workload.managed.name === "pilot-agent-foo-app")!;
     const oldChain = before.certificateChain()!;
     const next = await makeTestCertificateAuthority({ name: "foo-next", intermediateKeyType: "ecdsa-p256" });
+    // A hold shorter than the 10-minute default, explicitly (condition RootPublicationHoldShort): this
+    // test's istiod reads the mesh ConfigMap through a watch, not a kubelet-mounted volume.
+    kubectl(cp, [
+      "patch",
+      "signer",
+      "foo",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { trustBundle: { minimumRootPublication: "5s" } } }),
+    ]);
     // Signing moves to an intermediate of the new root; root-cert.pem keeps the old root beside it, so
     // the Signer publishes both (and signs with the new material only once it is published).
     await createCaSecret(

@@ -498,6 +498,45 @@ describe("approval automation on a real API server", function () {
       expect(opensslVerify(outcome.certificatePem!, ca.files["root-cert.pem"]!)).to.match(/: OK/);
     });
 
+    it('takes a domain-wide grant as the API server does: request on signers "<domain>/*" in the tenant\'s Role', async () => {
+      const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+      const domainWide = `request-domain-${suffix}`;
+      await rbac.createNamespacedRole({
+        namespace: "foo",
+        body: {
+          metadata: { name: domainWide },
+          rules: [
+            {
+              apiGroups: ["certificates.k8s.io"],
+              resources: ["signers"],
+              resourceNames: [`${signerName.split("/")[0]}/*`],
+              verbs: ["request"],
+            },
+          ],
+        },
+      });
+      await rbac.createNamespacedRoleBinding({
+        namespace: "foo",
+        body: {
+          metadata: { name: domainWide },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: domainWide },
+          subjects: [{ kind: "ServiceAccount", name: "other", namespace: "foo" }],
+        },
+      });
+      // Denials until the binding takes effect are final for that CSR: retry with fresh ones.
+      const decision = await waitFor("a domain-wide Role to approve", async () => {
+        const name = uniqueName("csr-tenant");
+        await submitCsr(asServiceAccount(admin, "foo", "other"), {
+          name,
+          signerName,
+          requestPem: selfRequest("other"),
+        });
+        const result = await waitForApprovalDecision(admin, name);
+        return result.type === "Approved" ? result : undefined;
+      });
+      expect(decision).to.include({ type: "Approved", reason: "AutoApproved" });
+    });
+
     it("never approves what the signer would refuse: another identity is Denied with the policy's rule", async () => {
       const name = uniqueName("csr-tenant");
       await submitCsr(asServiceAccount(admin, "foo", "web"), {

@@ -632,7 +632,7 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         title: "a reserved organization",
         change: (spec) => (policyOf(spec).subject = { organizations: ["System:Masters"] }),
         field: "spec.policy.subject.organizations[0]",
-        message: "should match",
+        message: 'names starting with "system:" (any case) are reserved by Kubernetes',
       },
       {
         title: "an IP range that is not a CIDR",

@@ -6,6 +6,7 @@ import {
   type SignerStatusFacts,
 } from "../../../src/controller/signer-status.js";
 import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
+import { defaultMinimumRootPublicationSeconds, parseSignerSpec } from "../../../src/policy/signer-spec.js";
 
 const now = new Date("2026-06-01T12:00:00Z");
 const facts: SignerStatusFacts = {
@@ -114,6 +115,44 @@ describe("desiredSignerStatus (pure)", () => {
       lastTransitionTime: "2026-06-01T12:01:00Z",
     });
     expect(degraded!.lastTransitionTime).to.equal("2026-06-01T12:00:00Z");
+  });
+});
+
+describe("desiredSignerStatus: RootPublicationHoldShort warns of a minimumRootPublication below the default", () => {
+  const withHold = (seconds: number): ActiveSigner => ({
+    ...waiting,
+    spec: parseSignerSpec(
+      {
+        signerName: "example.com/foo",
+        certificateAuthority: { secretName: "foo" },
+        policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo"] } },
+        trustBundle: { minimumRootPublication: `${seconds}s` },
+      },
+      "foo",
+    ),
+  });
+
+  it("is True with reason ShorterThanDefault and names the field and the default when the hold is shorter", () => {
+    const status = desiredSignerStatus(withHold(5), {}, facts)!;
+    const warning = status.conditions!.find((c) => c.type === "RootPublicationHoldShort");
+    expect(warning).to.include({ status: "True", reason: "ShorterThanDefault", observedGeneration: 3 });
+    expect(warning!.message).to.contain("spec.trustBundle.minimumRootPublication is 5s");
+    expect(warning!.message).to.contain(`default of ${defaultMinimumRootPublicationSeconds}s`);
+    // A warning only: it says nothing about whether the Signer signs.
+    expect(status.conditions!.map((c) => c.type)).to.include.members(["Ready", "Degraded"]);
+  });
+
+  it("is absent at the default or longer, and without a valid spec", () => {
+    for (const signer of [withHold(defaultMinimumRootPublicationSeconds), withHold(3600), waiting]) {
+      const types = desiredSignerStatus(signer, {}, facts)!.conditions!.map((c) => c.type);
+      expect(types).to.deep.equal(["Ready", "Degraded", "CertificateAuthorityExpiring"]);
+    }
+  });
+
+  it("leaves status when the hold is raised to the default (the condition list is replaced whole)", () => {
+    const warned = desiredSignerStatus(withHold(5), {}, facts)!;
+    const fixed = desiredSignerStatus(withHold(600), warned, facts)!;
+    expect(fixed.conditions!.map((c) => c.type)).not.to.include("RootPublicationHoldShort");
   });
 });
 

@@ -23,16 +23,27 @@ describe("parseSignerSpec", () => {
     expect(spec.policy.spiffe).to.equal(undefined);
   });
 
-  it("defaults the trust bundle: ConfigMap <object>-trust-bundle/ca.crt, ClusterTrustBundle on, 30-day expiry warning", () => {
+  it("defaults the trust bundle: ConfigMap <object>-trust-bundle/ca.crt, ClusterTrustBundle on, 10-minute root publication hold, 30-day expiry warning", () => {
     const spec = parseSignerSpec(minimal, "foo");
     expect(spec.trustBundle).to.deep.equal({
       configMap: { name: "foo-trust-bundle", key: "ca.crt" },
       clusterTrustBundle: true,
       extraRootsPem: "",
       overlapSeconds: 720 * 3600, // = maxDuration
-      minimumRootPublicationSeconds: 0,
+      minimumRootPublicationSeconds: 600, // two kubelet ConfigMap refreshes in a row, doubled
       expiryWarningSeconds: 30 * 86400,
     });
+  });
+
+  it("takes a shorter minimumRootPublication as asked (a warning in status, no refusal), 0s included", () => {
+    for (const [text, seconds] of [
+      ["0s", 0],
+      ["30s", 30],
+      ["1h", 3600],
+    ] as const) {
+      const spec = parseSignerSpec({ ...minimal, trustBundle: { minimumRootPublication: text } }, "foo");
+      expect(spec.trustBundle.minimumRootPublicationSeconds).to.equal(seconds);
+    }
   });
 
   it("never lets a retired root leave before the longest leaf expires: overlap is at least maxDuration", () => {

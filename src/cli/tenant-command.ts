@@ -1,0 +1,177 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../api/signer.js";
+import { loadCertificateAuthority } from "../pki/certificate-authority.js";
+import { parseCertificate } from "../pki/certificate.js";
+import { parseDistinguishedName } from "../pki/names.js";
+import {
+  cacertsFiles,
+  createIntermediateCertificateAuthority,
+  createRootCertificateAuthority,
+  type GeneratedCertificateAuthority,
+} from "../pki/offline-ca.js";
+import { decodeCertificatesPem } from "../pki/pem.js";
+import { SoftwareSigningKey } from "../pki/signing-key.js";
+import { KubeApi } from "../kube/api-client.js";
+import { parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
+import { caLifetimeSeconds, keyType, rootFiles } from "./ca-commands.js";
+import { writeFilesAtomically } from "./files.js";
+import { UsageError, type CommandIo } from "./io.js";
+import { kubeConfigFromFile } from "./kubeconfig.js";
+import { toYamlDocuments } from "./yaml.js";
+
+export const tenantAddHelp = `Usage: csr-signer tenant add NAME --domain DOMAIN (--root DIR | --new-root DIR) [options]
+
+Onboards tenant NAME in one step: an intermediate CA for it (under the offline root in --root, or
+under a new root written to --new-root for this tenant alone), the CA Secret NAME-cacerts in the
+controller's namespace, and the Signer NAME for signer name DOMAIN/NAME, serving the tenant's
+namespaces. Prints both objects as YAML (the Secret holds the intermediate's key: pipe it to
+kubectl, do not keep it in a file), or creates them with --apply. Nothing else changes: the
+controller's ClusterRole grants sign and attest on "DOMAIN/*" once per domain (README "Onboarding
+a tenant"), so a new tenant needs no RBAC edit.
+
+  csr-signer tenant add foo --domain example.com --root offline/root | kubectl apply -f -
+
+Options:
+  --domain DOMAIN               the signer name's domain (signerName DOMAIN/NAME)
+  --root DIR                    an existing root CA folder (root-cert.pem, root-key.pem)
+  --new-root DIR                create a root for this tenant in DIR (its key stays there, 0600)
+  --namespace NS                a tenant namespace (repeatable; default NAME)
+  --controller-namespace NS     where the controller reads CA Secrets (default csr-signer)
+  --trust-domain DOMAIN         SPIFFE trust domain (default cluster.local)
+  --registration-authority NS/SA  a requester that asks for others, e.g. istio-system/istiod (repeatable)
+  --key-type TYPE               the intermediate's key type (default ecdsa-p256)
+  --lifetime DURATION           the intermediate's lifetime (default 1y)
+  --apply                       create the Secret and the Signer instead of printing them
+  --kubeconfig FILE             with --apply (default $KUBECONFIG)
+`;
+
+export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      domain: { type: "string" },
+      root: { type: "string" },
+      "new-root": { type: "string" },
+      namespace: { type: "string", multiple: true, default: [] },
+      "controller-namespace": { type: "string", default: "csr-signer" },
+      "trust-domain": { type: "string", default: "cluster.local" },
+      "registration-authority": { type: "string", multiple: true, default: [] },
+      "key-type": { type: "string" },
+      lifetime: { type: "string", default: "1y" },
+      apply: { type: "boolean", default: false },
+      kubeconfig: { type: "string" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const name = positionals[0];
+  if (positionals.length !== 1 || !name || !/^[a-z0-9]([-a-z0-9]{0,53}[a-z0-9])?$/.test(name))
+    throw new UsageError("give one tenant NAME: lower-case letters, digits and '-', at most 55 characters");
+  if (!values.domain) throw new UsageError("--domain is required");
+  if ((values.root === undefined) === (values["new-root"] === undefined))
+    throw new UsageError("give exactly one of --root or --new-root");
+  const kubeconfigPath = values.kubeconfig ?? process.env.KUBECONFIG;
+  if (values.apply && !kubeconfigPath) throw new UsageError("--apply needs --kubeconfig or $KUBECONFIG");
+  const secretName = `${name}-cacerts`;
+  const signer = {
+    apiVersion: `${signerApiGroup}/${signerApiVersion}`,
+    kind: "Signer",
+    metadata: { name, labels: { "csr-signer.io/tenant": name } },
+    spec: {
+      signerName: `${values.domain}/${name}`,
+      certificateAuthority: { secretName },
+      policy: {
+        requesters: {
+          tenantServiceAccounts: true,
+          ...(values["registration-authority"].length > 0
+            ? { registrationAuthorities: values["registration-authority"] }
+            : {}),
+        },
+        tenants: { namespaces: values.namespace.length > 0 ? values.namespace : [name] },
+        spiffe: { trustDomain: values["trust-domain"] },
+        dnsNames: ["*.{namespace}.svc", "*.{namespace}.svc.cluster.local"],
+      },
+    },
+  };
+  // Refuse before any key is made: the controller would refuse this spec the same way.
+  try {
+    parseSignerSpec(signer.spec, name);
+  } catch (error) {
+    if (error instanceof SignerSpecError) throw new UsageError(error.message);
+    throw error;
+  }
+  const now = io.environment.now();
+  const root =
+    values.root !== undefined ? readRoot(values.root) : await newRoot(values["new-root"]!, name, io);
+  const intermediate = await createIntermediateCertificateAuthority(
+    root,
+    {
+      subject: parseDistinguishedName(`O=csr-signer,CN=${name} intermediate CA`),
+      lifetimeSeconds: caLifetimeSeconds(values.lifetime),
+      keyType: keyType(values["key-type"], "ecdsa-p256"),
+    },
+    io.environment,
+  );
+  const files = cacertsFiles(intermediate, [root.certificate], [root.certificate]);
+  loadCertificateAuthority(files, now);
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: secretName,
+      namespace: values["controller-namespace"],
+      labels: { "app.kubernetes.io/name": "csr-signer", "csr-signer.io/tenant": name },
+    },
+    type: "Opaque",
+    data: Object.fromEntries(
+      Object.entries(files).map(([file, content]) => [file, Buffer.from(content).toString("base64")]),
+    ),
+  };
+  if (!values.apply) {
+    io.stdout(toYamlDocuments([secret, signer]));
+    return;
+  }
+  const api = KubeApi.for(kubeConfigFromFile(kubeconfigPath!));
+  await api.create(`/api/v1/namespaces/${encodeURIComponent(secret.metadata.namespace)}/secrets`, secret);
+  await api.create(`/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`, signer);
+  io.stdout(
+    `created Secret ${secret.metadata.namespace}/${secretName} and Signer ${name} (${signer.spec.signerName}); intermediate ${intermediate.certificate.subject}, sha256 ${intermediate.certificate.fingerprintSha256}\n`,
+  );
+}
+
+type Root = GeneratedCertificateAuthority;
+
+function readRoot(dir: string): Pick<Root, "certificate" | "signingKey"> {
+  const certificates = decodeCertificatesPem(
+    readFileSync(join(dir, rootFiles.certificate), "utf8"),
+    "root",
+  ).map(parseCertificate);
+  if (certificates.length !== 1)
+    throw new UsageError(`${join(dir, rootFiles.certificate)} must hold exactly one certificate`);
+  const signingKey = SoftwareSigningKey.fromPem(readFileSync(join(dir, rootFiles.key)));
+  if (!certificates[0]!.x509.publicKey.equals(signingKey.publicKey))
+    throw new UsageError(`${join(dir, rootFiles.key)} does not match ${join(dir, rootFiles.certificate)}`);
+  return { certificate: certificates[0]!, signingKey };
+}
+
+async function newRoot(dir: string, name: string, io: CommandIo): Promise<Root> {
+  const root = await createRootCertificateAuthority(
+    {
+      subject: parseDistinguishedName(`O=csr-signer,CN=${name} root CA`),
+      lifetimeSeconds: caLifetimeSeconds("10y"),
+      keyType: "ecdsa-p384",
+    },
+    io.environment,
+  );
+  writeFilesAtomically(
+    dir,
+    { [rootFiles.certificate]: root.certificate.pem, [rootFiles.key]: root.keyPem },
+    { overwrite: false, privateFiles: [rootFiles.key] },
+  );
+  io.stderr(
+    `wrote the new root of ${name} to ${join(dir, rootFiles.certificate)} and ${rootFiles.key} (keep it offline)\n`,
+  );
+  return root;
+}

@@ -1,0 +1,227 @@
+/**
+ * Onboarding a tenant without touching cluster-wide RBAC: the controller holds sign and attest on
+ * "<domain>/*" (one rule, honoured by the API server's signer authorization), and `csr-signer tenant
+ * add` makes the CA, its Secret and the Signer in one step, printed as YAML for kubectl or created
+ * with --apply. Also: a minimumRootPublication below the default shows as a condition, no refusal.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { runCliInProcess as cli } from "../support/cli.js";
+import {
+  controllerNamespace,
+  createCaSecret,
+  createSigner,
+  deleteSigner,
+  installSignerManifests,
+  kubectl,
+  readCsr,
+  readSigner,
+  setApproval,
+  startController,
+  submitApprovedServerCsr,
+  submitCsr,
+  waitForOutcome,
+  waitForSignerCondition,
+  type RunningController,
+} from "../support/controller.js";
+import {
+  allowToRequestCertificates,
+  asServiceAccount,
+  serviceAccountSubject,
+  uniqueName,
+} from "../support/identities.js";
+import {
+  buildTestCertificateRequest,
+  makeTestCertificateAuthority,
+  opensslVerify,
+  testKey,
+} from "../support/pki.js";
+import { waitFor } from "../support/wait.js";
+import { controlPlane } from "./setup.js";
+
+describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer tenant add", function () {
+  this.timeout(120_000);
+  const suffix = uniqueName("t").slice(2);
+  const domain = `tenants-${suffix}.csr-signer.test`;
+  const tenants = [`alpha-${suffix}`, `beta-${suffix}`];
+  const dir = mkdtempSync(join(tmpdir(), "csr-signer-tenant-"));
+  let admin: KubeConfig;
+  let controller: RunningController;
+
+  before(async () => {
+    const cp = controlPlane();
+    admin = cp.kubeConfig();
+    await installSignerManifests(cp);
+    // The controller's only signer grant: sign and attest on the whole domain, by one resourceName.
+    controller = await startController(cp, [`${domain}/*`]);
+  });
+
+  after(async () => {
+    await controller?.stop();
+    for (const name of tenants) await deleteSigner(admin, name);
+  });
+
+  async function requestAsTenant(namespace: string): Promise<string> {
+    const name = uniqueName(`csr-${namespace}`);
+    const core = admin.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
+    await allowToRequestCertificates(admin, serviceAccountSubject(namespace, "default"));
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: {
+        dns: [`web.${namespace}.svc`],
+        uri: [`spiffe://cluster.local/ns/${namespace}/sa/default`],
+      },
+    });
+    await submitCsr(asServiceAccount(admin, namespace, "default"), {
+      name,
+      signerName: `${domain}/${namespace}`,
+      requestPem,
+      usages: ["digital signature", "key encipherment", "server auth", "client auth"],
+    });
+    await setApproval(admin, name, "Approved");
+    return name;
+  }
+
+  it("tenant add | kubectl apply: Secret and Signer in one step, a tenant CSR issued under the new root", async () => {
+    const [alpha] = tenants as [string, string];
+    const run = await cli([
+      "tenant",
+      "add",
+      alpha,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, "alpha-root"),
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    expect(run.stdout.match(/^---$/gm)).to.have.length(2);
+    kubectl(controlPlane(), ["apply", "-f", "-"], run.stdout);
+    const ready = await waitForSignerCondition(admin, alpha, "Ready", "True");
+    expect(ready.spec.signerName).to.equal(`${domain}/${alpha}`);
+    const outcome = await waitForOutcome(admin, await requestAsTenant(alpha));
+    expect(outcome.certificatePem, JSON.stringify(outcome.failed)).to.be.a("string");
+    const root = readFileSync(join(dir, "alpha-root", "root-cert.pem"), "utf8");
+    expect(opensslVerify(outcome.certificatePem!, root)).to.match(/: OK/);
+  });
+
+  it("tenant add --apply under an existing root, with a tenant namespace list", async () => {
+    const [, beta] = tenants as [string, string];
+    expect((await cli(["ca", "root", "--out", join(dir, "shared-root")])).exitCode).to.equal(0);
+    const run = await cli([
+      "tenant",
+      "add",
+      beta,
+      "--domain",
+      domain,
+      "--root",
+      join(dir, "shared-root"),
+      "--namespace",
+      beta,
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    expect(run.stdout).to.contain(`created Secret ${controllerNamespace}/${beta}-cacerts and Signer ${beta}`);
+    await waitForSignerCondition(admin, beta, "Ready", "True");
+    const outcome = await waitForOutcome(admin, await requestAsTenant(beta));
+    const root = readFileSync(join(dir, "shared-root", "root-cert.pem"), "utf8");
+    expect(opensslVerify(outcome.certificatePem!, root)).to.match(/: OK/);
+    // A second add of the same tenant changes nothing: the API server refuses to create it again.
+    const again = await cli([
+      "tenant",
+      "add",
+      beta,
+      "--domain",
+      domain,
+      "--root",
+      join(dir, "shared-root"),
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ]);
+    expect(again.exitCode).to.equal(1);
+    expect(again.stderr).to.match(/already exists/);
+  });
+
+  it("the domain rule covers that domain only: a Signer of another domain can neither attest nor sign", async () => {
+    const objectName = `outside-${suffix}`;
+    const ca = await makeTestCertificateAuthority({ name: objectName });
+    await createCaSecret(admin, `${objectName}-cacerts`, ca.files);
+    const signerName = `other-${suffix}.csr-signer.test/x`;
+    await createSigner(admin, objectName, {
+      signerName,
+      certificateAuthority: { secretName: `${objectName}-cacerts` },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    });
+    try {
+      const name = uniqueName("csr-outside");
+      await submitApprovedServerCsr(admin, name, signerName);
+      // Its root cannot even be published: attest is refused outside the domain, so nothing signs.
+      const waiting = await waitForSignerCondition(
+        admin,
+        objectName,
+        "Ready",
+        "False",
+        "RootNotYetPublished",
+      );
+      expect(waiting.status!.conditions!.find((c) => c.type === "Ready")!.message).to.contain(
+        `not permitted to attest for signerName "${signerName}"`,
+      );
+      expect((await readCsr(admin, name))?.status?.certificate).to.equal(undefined);
+      expect((await readSigner(admin, objectName)).status?.issuedCount ?? 0).to.equal(0);
+    } finally {
+      await deleteSigner(admin, objectName);
+    }
+  });
+
+  it("the aggregation example (manifests/examples/tenant-domain) is accepted by the API server (server-side dry run)", () => {
+    const out = kubectl(controlPlane(), [
+      "apply",
+      "--dry-run=server",
+      "-f",
+      "manifests/examples/tenant-domain/controller-signer-names.yaml",
+    ]);
+    expect(out).to.contain("clusterrole.rbac.authorization.k8s.io/csr-signer-signer-names");
+    expect(out).to.contain("clusterrole.rbac.authorization.k8s.io/csr-signer-domain-tenants.example.com");
+  });
+
+  it("a minimumRootPublication shorter than the default is taken and shown as RootPublicationHoldShort", async () => {
+    const [alpha] = tenants as [string, string];
+    kubectl(controlPlane(), [
+      "patch",
+      "signer",
+      alpha,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { trustBundle: { minimumRootPublication: "5s" } } }),
+    ]);
+    const warned = await waitForSignerCondition(
+      admin,
+      alpha,
+      "RootPublicationHoldShort",
+      "True",
+      "ShorterThanDefault",
+    );
+    const conditions = warned.status!.conditions!;
+    expect(conditions.find((c) => c.type === "RootPublicationHoldShort")!.message).to.contain("is 5s");
+    expect(conditions.find((c) => c.type === "Ready")!.status).to.equal("True");
+    kubectl(controlPlane(), [
+      "patch",
+      "signer",
+      alpha,
+      "--type=json",
+      "-p",
+      '[{"op":"remove","path":"/spec/trustBundle"}]',
+    ]);
+    await waitFor("the warning to go with the default hold", async () =>
+      (await readSigner(admin, alpha)).status?.conditions?.some((c) => c.type === "RootPublicationHoldShort")
+        ? undefined
+        : true,
+    );
+  });
+});

@@ -1,0 +1,88 @@
+import { expect } from "chai";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { loadAllYaml } from "@kubernetes/client-node";
+import { runCliInProcess as cli } from "../../support/cli.js";
+import { toYaml } from "../../../src/cli/yaml.js";
+import { loadCertificateAuthority } from "../../../src/pki/certificate-authority.js";
+import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
+
+describe("csr-signer tenant add (output; applying it is test/integration/tenant-onboarding.test.ts)", function () {
+  this.timeout(30_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
+  });
+
+  it("prints a Secret whose files load as a CA and a Signer whose spec the controller accepts", async () => {
+    const run = await cli([
+      "tenant",
+      "add",
+      "foo",
+      "--domain",
+      "example.com",
+      "--new-root",
+      join(dir, "root"),
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    expect(run.stderr).to.contain("keep it offline");
+    const [secret, signer] = loadAllYaml(run.stdout) as [
+      { kind: string; metadata: { name: string; namespace: string }; data: Record<string, string> },
+      { kind: string; metadata: { name: string }; spec: { signerName: string; policy: unknown } },
+    ];
+    expect([secret.kind, secret.metadata.name, secret.metadata.namespace]).to.deep.equal([
+      "Secret",
+      "foo-cacerts",
+      "csr-signer",
+    ]);
+    const files = Object.fromEntries(
+      Object.entries(secret.data).map(([n, v]) => [n, Buffer.from(v, "base64")]),
+    );
+    expect(loadCertificateAuthority(files, new Date()).signingCertificate.subject).to.contain(
+      "foo intermediate CA",
+    );
+    expect(signer.kind).to.equal("Signer");
+    const spec = parseSignerSpec(signer.spec, signer.metadata.name);
+    expect(spec.signerName).to.equal("example.com/foo");
+    expect(spec.policy.tenants.namespaces).to.deep.equal(["foo"]);
+  });
+
+  it("refuses a bad name, a missing root choice, a domain the Signer would refuse, and --apply without a kubeconfig", async () => {
+    const base = ["tenant", "add"];
+    const cases: [string[], string][] = [
+      [[...base, "Foo_1", "--domain", "example.com", "--new-root", join(dir, "r")], "give one tenant NAME"],
+      [[...base, "foo", "--domain", "example.com"], "exactly one of --root or --new-root"],
+      [[...base, "foo", "--domain", "nodots", "--new-root", join(dir, "r")], "spec.signerName"],
+      [[...base, "foo", "--domain", "kubernetes.io", "--new-root", join(dir, "r")], "spec.signerName"],
+    ];
+    for (const [args, message] of cases) {
+      const run = await cli(args);
+      expect(run.exitCode, args.join(" ")).to.equal(2);
+      expect(run.stderr).to.contain(message);
+    }
+    const saved = process.env.KUBECONFIG;
+    delete process.env.KUBECONFIG;
+    try {
+      const run = await cli([
+        ...base,
+        "foo",
+        "--domain",
+        "example.com",
+        "--new-root",
+        join(dir, "r"),
+        "--apply",
+      ]);
+      expect(run.exitCode).to.equal(2);
+      expect(run.stderr).to.contain("--apply needs --kubeconfig");
+    } finally {
+      if (saved !== undefined) process.env.KUBECONFIG = saved;
+    }
+  });
+
+  it("toYaml: strings stay strings (quoted), keys YAML 1.1 would read as booleans are quoted", () => {
+    const value = { a: "true", yes: ["1", 2, false, null], nested: { "x/y": "multi\nline" }, empty: [] };
+    const text = toYaml(value);
+    expect(text).to.contain('"yes":');
+    expect(loadAllYaml(text)[0]).to.deep.equal(value);
+  });
+});
