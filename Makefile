@@ -93,7 +93,7 @@ test-integration: deps testbin testbin-helm softhsm2 ## Integration tests agains
 	npm run --silent test:integration
 
 .PHONY: testbin-helm
-testbin-helm: ## Build (or reuse) helm from its Go module in $CSR_SIGNER_CACHE (cold: a few minutes)
+testbin-helm: ## Build (or reuse) helm from its Go module in $CSR_SIGNER_CACHE (cold: minutes; 25 min on a busy 2-core machine)
 	hack/testbin/build.sh helm
 
 .PHONY: chart-lint

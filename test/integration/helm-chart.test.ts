@@ -12,7 +12,7 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
-import { loadAllYaml, loadYaml } from "@kubernetes/client-node";
+import { loadAllYaml, loadYaml, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { controlPlane } from "./setup.js";
 import { testBinary } from "../support/testbin.js";
 import { runCliInProcess } from "../support/cli.js";
@@ -407,9 +407,22 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
       loadYaml(await fsp.readFile(path.join(REPOSITORY_ROOT, ALERT_RULES), "utf8")),
     );
     expect(find(objects, "PodDisruptionBudget", RELEASE).spec).to.deep.include({ maxUnavailable: 1 });
+    // loadAllYaml returns client-node's model here, whose `from` is `_from`.
+    const networkPolicy = find(objects, "NetworkPolicy", RELEASE) as unknown as V1NetworkPolicy;
+    expect(networkPolicy.spec?.policyTypes).to.deep.equal(["Ingress", "Egress"]);
+    expect(networkPolicy.spec?.ingress?.map((rule) => [rule.ports, rule._from])).to.deep.equal([
+      [
+        [{ port: "metrics", protocol: "TCP" }],
+        [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }],
+      ],
+    ]);
+    expect(networkPolicy.spec?.egress?.map((rule) => rule.ports?.map((port) => port.port))).to.deep.equal([
+      [443, 6443],
+      [8200],
+    ]);
   });
 
-  it("renders no ServiceMonitor, PrometheusRule, PodDisruptionBudget, PKCS#11 or Signer by default", async function () {
+  it("renders no ServiceMonitor, PrometheusRule, PodDisruptionBudget, NetworkPolicy, PKCS#11 or Signer by default", async function () {
     const kinds = objectsOf(await render()).map((object) => object.kind);
     expect(kinds.sort()).to.deep.equal([
       "ClusterRole",
