@@ -438,6 +438,28 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(podSpecOf(objectsOf(await render())).initContainers).to.equal(undefined);
   });
 
+  it("grants the reviews of secure metrics serving and a metrics-reader ClusterRole with metrics.secure", async function () {
+    const objects = objectsOf(
+      await render(["--set", "metrics.secure=true", "--set", "metrics.certDir=/tls"]),
+    );
+    const rbac = rbacOf(objects);
+    expect(rbac.get("ClusterRole//csr-signer")).to.include.members([
+      "authentication.k8s.io|tokenreviews|create|*",
+      "authorization.k8s.io|subjectaccessreviews|create|*",
+    ]);
+    expect(rbac.get("ClusterRole//csr-signer-metrics-reader")).to.deep.equal(["url|/metrics|get"]);
+    expect(podSpecOf(objects).containers[0]!.args).to.include.members([
+      "--metrics-secure=true",
+      "--metrics-cert-dir=/tls",
+    ]);
+    // Unset by default: the flag is not passed and nothing more is granted.
+    const defaults = rbacOf(objectsOf(await render()));
+    expect(defaults.has("ClusterRole//csr-signer-metrics-reader")).to.equal(false);
+    expect(defaults.get("ClusterRole//csr-signer")).not.to.include(
+      "authentication.k8s.io|tokenreviews|create|*",
+    );
+  });
+
   it("refuses to render a sign grant with no signer names (an empty resourceNames would grant every signer)", async function () {
     const result = await helm([
       "template",
