@@ -333,6 +333,12 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
       sizeLimit: "128Mi",
     });
     expect(pod.volumes?.some((v) => v.hostPath)).to.equal(false);
+    expect(container!.volumeMounts).to.deep.include({
+      name: "ca-folder",
+      mountPath: "/etc/csr-signer/ca",
+      readOnly: true,
+    });
+    expect(pod.volumes?.map((v) => v.name)).to.deep.equal(["tmp", "pkcs11-module", "ca-folder"]);
     const annotations = (
       find(objects, "Deployment", RELEASE).spec as {
         template: { metadata: { annotations: Record<string, string> } };
