@@ -1,36 +1,48 @@
-# syntax=docker/dockerfile:1
-# csr-signer controller image: `docker build -t csr-signer:latest .`
-# Pin NODE_IMAGE by digest in production (node:24-bookworm-slim@sha256:...).
-ARG NODE_IMAGE=node:24-bookworm-slim
+# csr-signer controller image. `make image` builds it (podman; hack/image/build.sh): from the registry
+# bases below where a registry is reachable, or (IMAGE_BASE=local, automatic when no registry answers) from local bases made of Debian's
+# mirror and the npm registry only (hack/image/local-base.sh). By hand:
+#   docker build --build-arg CSR_SIGNER_COMMIT=$(git rev-parse --short=12 HEAD) [--secret id=npm-ca,src=CA.pem] .
+# Both bases are fully qualified and pinned by digest; refresh the pair together (Node 24 in both,
+# so pkcs11js's native module matches the Node that loads it).
+# Build stage: Node 24 with npm and a C++ toolchain (g++, make, python3: node-gyp for pkcs11js).
+ARG BUILD_IMAGE=docker.io/library/node:24-bookworm@sha256:33cf7f057918860b043c307751ef621d74ac96f875b79b6724dcebf2dfd0db6d
+# Runtime: Node 24 only (no npm, no shell, no compiler), non-root uid 65532.
+ARG NODE_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:14d42e2511532589a7c7e01a753667a74fcc96266e137e8125006b87b0c32d0a
 
-FROM ${NODE_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
-# A C++ toolchain for pkcs11js's native module (the PKCS#11 binding); in this stage only.
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends g++ make python3 \
-  && rm -rf /var/lib/apt/lists/*
 # node-gyp builds against the image's own Node headers (/usr/local/include/node), downloading none.
 ENV npm_config_nodedir=/usr/local
 # Dependencies first, so that this layer is reused while only src/ changes. Install scripts off,
 # then only pkcs11js's (node-gyp rebuild) runs; esbuild finds its binary in its
-# @esbuild/<platform> dependency and needs no script.
+# @esbuild/<platform> dependency and needs no script. The secret npm-ca is an extra CA bundle for
+# the npm registry (a TLS-inspecting proxy's, the builder's NODE_EXTRA_CA_CERTS or npm cafile): a
+# build-time mount only, never in a layer; absent when there is none.
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts --no-fund --no-audit --loglevel=error \
+RUN --mount=type=secret,id=npm-ca \
+  if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi \
+  && npm ci --ignore-scripts --no-fund --no-audit --loglevel=error \
   && npm rebuild pkcs11js --no-fund --no-audit --loglevel=error
 COPY tsconfig.json tsconfig.build.json ./
 COPY hack/bundle.mjs ./hack/bundle.mjs
 COPY src ./src
+# `csr-signer --version` names this commit (the build context has no .git).
+ARG CSR_SIGNER_COMMIT=unknown
 # Type-check src/, then bundle the CLI and its npm dependencies into dist/csr-signer.mjs (hack/bundle.mjs).
-RUN npm run build
+RUN CSR_SIGNER_COMMIT="${CSR_SIGNER_COMMIT}" npm run build
 
 FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
+# node on the PATH of either base: distroless keeps it in /nodejs/bin, the local base in /usr/local/bin.
+ENV PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin
 # Only what runs: the one-file bundle (no node_modules: it holds the code of the dependencies it
 # uses), pkcs11js's compiled module beside it (loaded only for a PKCS#11 CA key; no compiler in this
-# image), and the source map, read only under `node --enable-source-maps`.
+# image), and the source map, read only under `node --enable-source-maps`. No RUN: the runtime base
+# has no shell.
 COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11.node ./dist/
-# Files owned by root and not writable by the process; matches the Deployment's runAsUser.
+# Files owned by root and not writable by the process; matches the Deployment's runAsUser. The process
+# writes nothing: the root filesystem can be (and in manifests/base is) read-only.
 USER 65532:65532
 EXPOSE 8080 8081
 # --optimize-for-size: V8 favours memory over speed; above all its young generation stays at ~3 MiB

@@ -109,8 +109,22 @@ testbin-istio: ## Build (or reuse) Istio's pilot-discovery and pilot-agent in $C
 test-istio: deps testbin testbin-istio ## The Istio end-to-end tier alone: real istiod and pilot-agents against csr-signer
 	npm run --silent test:istio
 
+# The controller image: podman (installed by hack/image/ensure-tools.sh when missing) with the repository's
+# hack/image/containers.conf. IMAGE_BASE=auto|registry|local picks the Dockerfile's pinned registry bases
+# or the local Debian + Node bases (hack/image/local-base.sh, cached in $CSR_SIGNER_CACHE/image-base).
+export CSR_SIGNER_IMAGE ?= localhost/csr-signer:dev
+export CONTAINERS_CONF ?= $(CURDIR)/hack/image/containers.conf
+
+.PHONY: image
+image: ## Build the controller image $CSR_SIGNER_IMAGE with podman (registry bases when reachable, else local Debian + Node bases)
+	hack/image/build.sh $(CSR_SIGNER_IMAGE) $(NODE_VERSION)
+
+.PHONY: test-image
+test-image: deps testbin image ## Build the image, then run it (read-only, uid 65532) against the test API server: ready, issues a certificate
+	npm run --silent test:image
+
 .PHONY: test
-test: lint test-unit test-integration test-istio ## Everything: lint, unit, integration and Istio end-to-end tests
+test: lint test-unit test-integration test-image test-istio ## Everything: lint, unit, integration, image and Istio end-to-end tests
 
 .PHONY: bench-sign
 bench-sign: deps softhsm2 ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs; the CA key in SoftHSM2 (PKCS#11) vs in memory
@@ -124,8 +138,12 @@ bench-controller: deps testbin testbin-controller-manager ## Controller on a rea
 bench-memory: deps testbin ## Controller RSS (the bundle) with 200 + 200 CSRs padded to 1.3 MB (foreign and ours), while running and across a restart
 	node --import tsx bench/memory.bench.ts
 
+.PHONY: bench-failover
+bench-failover: deps testbin ## Two replicas (the bundle) on one Lease: SIGKILL the leader, time until the other holds the Lease and issues
+	node --import tsx bench/failover.bench.ts
+
 .PHONY: bench
-bench: bench-sign bench-controller bench-memory ## All benchmarks (results go to BENCHMARKS.md by hand)
+bench: bench-sign bench-controller bench-memory bench-failover ## All benchmarks (results go to BENCHMARKS.md by hand)
 
 .PHONY: run
 run: deps testbin ## Local control plane, demo tenants and the signer (from src/ under tsx), issuing certificates

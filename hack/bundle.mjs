@@ -10,7 +10,8 @@
  * what each input adds to the bundle; `--outfile PATH` writes elsewhere (the CLI integration test
  * builds its own). Plain JavaScript, so it runs before (and without) tsx.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -19,6 +20,23 @@ import { analyzeMetafile, build } from "esbuild";
 const repositoryRoot = join(import.meta.dirname, "..");
 const { values } = parseArgs({ options: { analyze: { type: "boolean" }, outfile: { type: "string" } } });
 const outfile = values.outfile ? resolve(values.outfile) : join(repositoryRoot, "dist", "csr-signer.mjs");
+
+// `csr-signer --version` (src/cli/version.ts): the package version and the commit, fixed at build time.
+// CSR_SIGNER_COMMIT when set (the image build has no .git), else git's, else "unknown".
+const { version } = JSON.parse(readFileSync(join(repositoryRoot, "package.json"), "utf8"));
+const commit = process.env.CSR_SIGNER_COMMIT || gitCommit() || "unknown";
+function gitCommit() {
+  try {
+    const head = ["rev-parse", "--short=12", "HEAD"];
+    return execFileSync("git", head, {
+      cwd: repositoryRoot,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+  } catch {
+    return undefined; // not a git checkout, or no git: the caller says "unknown"
+  }
+}
 
 const result = await build({
   absWorkingDir: repositoryRoot,
@@ -38,6 +56,10 @@ const result = await build({
   // which the bundle's createRequire resolves next to itself. Loaded only when a PKCS#11 key is used.
   loader: { ".node": "copy" },
   assetNames: "[name]",
+  define: {
+    CSR_SIGNER_BUILD_VERSION: JSON.stringify(version),
+    CSR_SIGNER_BUILD_COMMIT: JSON.stringify(commit),
+  },
   minifyWhitespace: true,
   minifySyntax: true,
   sourcemap: "linked",

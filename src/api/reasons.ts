@@ -168,12 +168,28 @@ export const signerConditionReasons = [
   /** keyPassphrase is set but its file or Secret key cannot be read. */
   "KeyPassphraseUnavailable",
   ...pkcs11KeyReasons,
+  /** The API server refused an Automatic Signer's approval write (403: the approve verb is missing). */
+  "ApprovalWriteFailed",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;
 
 /** Events on a CSR besides its refusals: progress, and a Signer that cannot sign yet. */
 export const csrEventReasons = ["WaitingApproval", "Issued", "SignerNotReady"] as const;
+
+/**
+ * Normal Events on a Signer for what changed it (src/controller/signer-events.ts); its Warning Events
+ * carry the reason of the condition that went bad.
+ */
+export const signerEventReasons = [
+  "CertificateAuthorityLoaded",
+  "CertificateAuthorityRotated",
+  "RootPublished",
+  "RootRetired",
+  /** Ready went back to True, or Degraded back to False. */
+  "Recovered",
+] as const;
+export type SignerEventReason = (typeof signerEventReasons)[number];
 
 /**
  * Why a PodCertificateRequest gets a Denied condition (src/policy/pod-certificate-policy.ts).
@@ -205,6 +221,7 @@ export const allReasons: readonly string[] = [
     ...signerConditionReasons,
     ...certificateAuthorityProblems.map((problem) => `CertificateAuthority${problem}`),
     ...csrEventReasons,
+    ...signerEventReasons,
     ...podCertificateDenialReasons,
     ...podCertificateFailureReasons,
   ]),

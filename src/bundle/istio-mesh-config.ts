@@ -6,6 +6,8 @@
  * name, and entries with the same certSigners overwrite each other, so there is one entry per signer
  * with all its current roots in one pem (both roots during a rotation).
  */
+import { isDeepStrictEqual } from "node:util";
+import { dump as dumpYaml, loadAll as loadAllYaml } from "js-yaml";
 import type { RecordedRoot } from "../api/signer.js";
 import { parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
 import { computeTrustBundle } from "./trust-bundle.js";
@@ -15,6 +17,8 @@ export interface SignerRoots {
   readonly name: string;
   readonly spec: unknown;
   readonly roots: readonly RecordedRoot[];
+  /** metadata.creationTimestamp: of two Signers naming one signerName, the older one's roots go in. */
+  readonly createdAt?: string;
 }
 
 export interface CaCertificatesBlock {
@@ -22,6 +26,17 @@ export interface CaCertificatesBlock {
   readonly yaml: string;
   /** Signers left out because they have published no roots yet. */
   readonly skipped: readonly string[];
+  /** Signers left out because an older Signer names the same signerName (it alone is trusted). */
+  readonly duplicates: readonly string[];
+  /** Every signerName with an entry or claimed by a Signer: the entries a sync owns and replaces. */
+  readonly signerNames: ReadonlySet<string>;
+}
+
+export class InvalidRecordedRootsError extends Error {
+  constructor(readonly signer: string) {
+    super(`Signer ${signer} records a trust-bundle root that is not a certificate`);
+    this.name = "InvalidRecordedRootsError";
+  }
 }
 
 /** An overlap no recorded root outlives: every unexpired one stays. */
@@ -38,8 +53,11 @@ export function caCertificatesBlock(
   now: Date,
   { keepRootsOfInvalidSpecs = false } = {},
 ): CaCertificatesBlock {
-  const entries: string[] = [];
+  const entries: { signer: string; yaml: string }[] = [];
   const skipped: string[] = [];
+  const duplicates: string[] = [];
+  const signerNames = new Set<string>();
+  const owners = new Map<string, SignerRoots>();
   for (const signer of signers) {
     let signerName: string;
     let overlapSeconds: number;
@@ -54,16 +72,51 @@ export function caCertificatesBlock(
       signerName = raw;
       overlapSeconds = keepEveryRootSeconds;
     }
+    signerNames.add(signerName);
+    // istiod keeps the last entry per certSigners: a second Signer for the name (Ready=False
+    // DuplicateSignerName in the controller) must not replace the roots of the one that signs.
+    const owner = owners.get(signerName);
+    if (owner && !isOlder(signer, owner)) {
+      duplicates.push(signer.name);
+      continue;
+    }
+    if (owner) {
+      duplicates.push(owner.name);
+      const index = entries.findIndex((entry) => entry.signer === owner.name);
+      if (index >= 0) entries.splice(index, 1);
+      else skipped.splice(skipped.indexOf(owner.name), 1);
+    }
+    owners.set(signerName, signer);
     // With no "current" roots every recorded root counts as leaving: exactly those still inside their
     // overlap window (and unexpired) remain, which is the bundle the controller publishes.
-    const pem = computeTrustBundle([], [...signer.roots], now, overlapSeconds).pem;
+    let pem: string;
+    try {
+      pem = computeTrustBundle([], [...signer.roots], now, overlapSeconds).pem;
+    } catch {
+      // Status is the controller's own record, so this is corruption, not input: report the Signer.
+      throw new InvalidRecordedRootsError(signer.name);
+    }
     if (pem === "") {
       skipped.push(signer.name);
       continue;
     }
-    entries.push(`- pem: |\n${indent(pem, 4)}  certSigners:\n  - ${signerName}\n`);
+    entries.push({
+      signer: signer.name,
+      yaml: `- pem: |\n${indent(pem, 4)}  certSigners:\n  - ${signerName}\n`,
+    });
   }
-  return { yaml: `caCertificates:\n${entries.join("")}`, skipped };
+  return {
+    yaml: `caCertificates:\n${entries.map((entry) => entry.yaml).join("")}`,
+    skipped,
+    duplicates,
+    signerNames,
+  };
+}
+
+/** Older by creationTimestamp, then by name: the same on every replica and after every restart. */
+function isOlder(a: SignerRoots, b: SignerRoots): boolean {
+  const [at, bt] = [a.createdAt ?? "", b.createdAt ?? ""];
+  return at !== bt ? at < bt : a.name < b.name;
 }
 
 function indent(text: string, spaces: number): string {
@@ -79,12 +132,61 @@ export type MeshConfigEdit =
   | { readonly ok: false; readonly problem: string };
 
 /**
- * `meshText` with its top-level `caCertificates` replaced by `block` (appended when absent). Only the
- * lines of that key change: comments, order, quoting and every other key stay byte for byte. A
- * caCertificates this edit cannot delimit safely (a flow list over several lines, the key twice, an
- * anchor or alias) is left alone and reported instead.
+ * `meshText` with its top-level `caCertificates` replaced by `block` (appended when absent). Entries
+ * for signer names that are not ours (`ownedSignerNames`: other CAs, spiffeBundleUrl, trustDomains)
+ * are kept after ours. Only the lines of that key change: comments, order, quoting and every other key
+ * stay byte for byte. The text is parsed before and after the edit, and anything but one YAML mapping
+ * whose only change is caCertificates (JSON or flow style, several documents, a quoted or repeated
+ * key, an indented root, anchors) is left alone and reported instead.
  */
-export function replaceCaCertificates(meshText: string, block: string): MeshConfigEdit {
+export function replaceCaCertificates(
+  meshText: string,
+  block: string,
+  ownedSignerNames: ReadonlySet<string>,
+): MeshConfigEdit {
+  const before = parseMeshConfig(meshText);
+  if (typeof before === "string") return { ok: false, problem: before };
+  const existing = before.caCertificates ?? [];
+  if (!Array.isArray(existing)) return { ok: false, problem: "caCertificates is not a list" };
+  const foreign = existing.filter((entry) => !namesOwnedSigner(entry, ownedSignerNames));
+  const fullBlock =
+    foreign.length === 0 ? block : `${block}${dumpYaml(foreign, { lineWidth: -1, noRefs: true })}`;
+  const edit = spliceTopLevelBlock(meshText, fullBlock);
+  if (!edit.ok || !edit.changed) return edit;
+  const after = parseMeshConfig(edit.text);
+  const wanted = parseMeshConfig(fullBlock);
+  if (typeof after === "string" || typeof wanted === "string")
+    return { ok: false, problem: "the edited mesh config would not parse as one YAML mapping" };
+  const { caCertificates: _before, ...restBefore } = before;
+  const { caCertificates: afterCas, ...restAfter } = after;
+  if (!isDeepStrictEqual(restBefore, restAfter) || !isDeepStrictEqual(afterCas, wanted.caCertificates))
+    return { ok: false, problem: "the edit would change more of the mesh config than caCertificates" };
+  return edit;
+}
+
+/** One YAML document holding a mapping (an empty text is an empty mapping), or what is wrong. */
+function parseMeshConfig(text: string): Record<string, unknown> | string {
+  let documents: unknown[];
+  try {
+    documents = loadAllYaml(text);
+  } catch {
+    // The parser's message quotes the text; the problem is enough.
+    return "the mesh config is not valid YAML (or repeats a key)";
+  }
+  if (documents.length > 1) return "the mesh config holds more than one YAML document";
+  const [document] = documents;
+  if (document === undefined || document === null) return {};
+  if (typeof document !== "object" || Array.isArray(document)) return "the mesh config is not a YAML mapping";
+  return document as Record<string, unknown>;
+}
+
+function namesOwnedSigner(entry: unknown, owned: ReadonlySet<string>): boolean {
+  const signers = (entry as { certSigners?: unknown } | null)?.certSigners;
+  return Array.isArray(signers) && signers.some((name) => typeof name === "string" && owned.has(name));
+}
+
+/** The line edit: the top-level caCertificates lines replaced by `block`, or `block` appended. */
+function spliceTopLevelBlock(meshText: string, block: string): MeshConfigEdit {
   const lines = meshText.split("\n");
   const starts = lines.flatMap((line, index) => (/^caCertificates\s*:/.test(line) ? [index] : []));
   if (starts.length > 1) return { ok: false, problem: "caCertificates appears more than once" };

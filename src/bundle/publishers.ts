@@ -9,6 +9,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApi } from "../kube/api-client.js";
 import { canonicalJson } from "../kube/canonical-json.js";
 import { apiErrorCode, apiErrorStatus, describeError } from "../kube/client.js";
+import { missingSignerGrant } from "../kube/signer-grants.js";
 import { clusterTrustBundleName } from "./trust-bundle.js";
 
 /** Label on every object we publish: the Signer object it belongs to. */
@@ -203,10 +204,7 @@ export class TrustBundlePublisher {
       }
       return { complete: true, problems };
     } catch (error) {
-      const hint =
-        apiErrorCode(error) === 403
-          ? ` (the controller needs verb attest on certificates.k8s.io signers/${signerName})`
-          : "";
+      const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("attest", signerName)})` : "";
       problems.push(`ClusterTrustBundle ${name}: ${describeError(error)}${hint}`);
       return { complete: false, problems };
     }

@@ -19,7 +19,7 @@ Options:
 `;
 
 interface SignerListItem {
-  metadata?: { name?: string };
+  metadata?: { name?: string; creationTimestamp?: string };
   spec?: unknown;
   status?: { trustBundle?: { roots?: RecordedRoot[] } };
 }
@@ -44,10 +44,15 @@ export async function istioMeshConfig(args: string[], io: CommandIo): Promise<vo
           name: item.metadata?.name ?? "",
           spec: item.spec,
           roots: item.status?.trustBundle?.roots ?? [],
+          createdAt: item.metadata?.creationTimestamp,
         }))
         .filter((signer) => wanted.size === 0 || wanted.has(signer.name)),
       io.environment.now(),
     );
+    for (const name of block.duplicates)
+      io.stderr(
+        `csr-signer istio mesh-config: Signer ${name} names the signerName of an older Signer; skipped\n`,
+      );
     for (const name of block.skipped)
       io.stderr(`csr-signer istio mesh-config: Signer ${name} has published no roots yet; skipped\n`);
     io.stdout(block.yaml);

@@ -14,6 +14,7 @@ import { controllerCommand, controllerHelp } from "./controller-command.js";
 import { processIo, UsageError, type CommandIo } from "./io.js";
 import { istioMeshConfig, istioMeshConfigHelp } from "./istio-command.js";
 import { signCommand, signHelp } from "./sign-command.js";
+import { versionText } from "./version.js";
 
 const topHelp = `csr-signer: a Kubernetes CertificateSigningRequest signer.
 
@@ -30,6 +31,8 @@ Offline CA toolkit:
   ca request        generate a CA key in a PKCS#11 token (HSM) and write its intermediate request
   ca sign-intermediate  sign an intermediate's request with the offline root (cacerts files, no key)
   sign              issue a certificate for a CSR file with a CA folder
+
+  --version         print the version, the commit it was built from and the Node version
 `;
 
 type Command = { run: (args: string[], io: CommandIo) => Promise<void>; help: string };
@@ -50,6 +53,10 @@ const commands: Record<string, Command> = {
  * mistakes, 1 otherwise), never a stack trace.
  */
 export async function runCli(argv: string[], io: CommandIo): Promise<void> {
+  if (argv[0] === "--version" || argv[0] === "version") {
+    io.stdout(versionText());
+    return;
+  }
   const name =
     argv[0] === "ca" || argv[0] === "istio" ? `${argv[0]} ${argv[1] ?? ""}`.trim() : (argv[0] ?? "");
   const rest = argv.slice(name.split(" ").length);

@@ -21,6 +21,8 @@ import {
 } from "../policy/kubelet-approval.js";
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import type { EventRecorder } from "../kube/events.js";
+import { apiErrorCode, describeError } from "../kube/client.js";
+import { missingSignerGrant } from "../kube/signer-grants.js";
 import type { Logger } from "../logger.js";
 import type { ApprovalDenialReason } from "../api/reasons.js";
 import type { ApprovalApi, SubjectAccessQuestion } from "./csr-api.js";
@@ -102,10 +104,18 @@ export class CsrApprover {
       decision.message,
       this.now(),
     );
-    const outcome = await this.api.addApprovalCondition(
-      csr.metadata!.name!,
-      appendConditionPatch(csr, condition),
-    );
+    let outcome;
+    try {
+      outcome = await this.api.addApprovalCondition(
+        csr.metadata!.name!,
+        appendConditionPatch(csr, condition),
+      );
+    } catch (error) {
+      if (apiErrorCode(error) !== 403) throw error;
+      return this.approvalRefused(csr, signerName, condition.type, error);
+    }
+    const owner = this.registry.forSignerName(signerName);
+    if (owner) this.registry.approvalSucceeded(owner.objectName);
     if (outcome === "gone") return { kind: "done" };
     if (outcome !== "ok") return { kind: "retry", reason: "Conflict" }; // re-read through the cache; the gates run again
     this.metrics.approvals.inc({
@@ -130,6 +140,35 @@ export class CsrApprover {
       decision.message,
     );
     return { kind: "done" };
+  }
+
+  /**
+   * The API server refused our Approved/Denied condition: with 403, the approve verb is missing. The
+   * CSR stays pending and is retried with backoff; the CSR gets an Event and the Signer is Degraded,
+   * both naming the rule to add.
+   */
+  private approvalRefused(
+    csr: CsrObject,
+    signerName: string,
+    decision: string,
+    error: unknown,
+  ): ReconcileResult {
+    const message = `could not write the ${decision} condition: ${describeError(error)} (${missingSignerGrant("approve", signerName)})`;
+    const owner = this.registry.forSignerName(signerName);
+    if (owner)
+      this.registry.reportApprovalTrouble(owner.objectName, { reason: "ApprovalWriteFailed", message });
+    this.logger.warn("could not approve, will retry", {
+      csr: csr.metadata?.name,
+      signer: signerName,
+      message,
+    });
+    this.events.record(
+      eventTarget(csr),
+      "Warning",
+      "ApprovalWriteFailed",
+      `${signerName} will retry: ${message}`,
+    );
+    return { kind: "retry", reason: "ApprovalWriteFailed" };
   }
 
   private async decide(csr: CsrObject, signerName: string): Promise<ApprovalDecision> {

@@ -146,7 +146,10 @@ export class CertificateAuthoritySelector {
     if (pkcs11 && Object.keys(files).length === 0) return waitForCertificate(sourceName);
     // The same files with another key session or passphrase are other material.
     sourceHash = `${sourceHash}:${keyGeneration}:${passphrase === undefined ? "" : createHash("sha256").update(passphrase).digest("hex")}`;
-    if (adopted && previous && adopted.sourceHash === sourceHash) return { authority: previous };
+    if (adopted && previous && adopted.sourceHash === sourceHash)
+      return token?.pinChange
+        ? { authority: previous, degraded: token.pinChange.problem, retryAt: token.pinChange.retryAt }
+        : { authority: previous };
     const refused = this.refused.get(objectName);
     if (refused?.sourceHash === sourceHash) return keepPrevious(refused.problem);
     const known = this.candidates.get(objectName);
@@ -198,6 +201,13 @@ export class CertificateAuthoritySelector {
       return gate.until ? { ...held, pendingUntil: gate.until } : held;
     }
     this.loaded.set(objectName, candidate);
+    // A refused new PIN: the session opened with the previous one signs on; the Signer says so.
+    if (token?.pinChange)
+      return {
+        authority: candidate.authority,
+        degraded: token.pinChange.problem,
+        retryAt: token.pinChange.retryAt,
+      };
     return { authority: candidate.authority };
   }
 

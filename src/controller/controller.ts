@@ -164,6 +164,7 @@ export class SignerController {
       now,
       logger,
       this.metrics,
+      () => this.isLeader,
     );
     const writeStatus = kubernetesSignerStatusWriter(api);
     this.signerReconciler = new SignerReconciler(
@@ -181,6 +182,7 @@ export class SignerController {
         },
         enqueue: (objectName) => this.signerQueue.add(objectName),
       },
+      events,
     );
     if (options.leaderElection) {
       this.elector = new LeaderElector(kubernetesLeaseStore(api, namespace, this.leaseName), {
@@ -399,8 +401,11 @@ export class SignerController {
         name &&
         this.csrReconciler.isOurs(csr) &&
         (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
-      )
+      ) {
+        // A CSR that arrived before its Signer was not ours then: its latency counts from now.
+        this.firstSeen.saw(csr);
         this.csrQueue.add(name);
+      }
     }
   }
 }

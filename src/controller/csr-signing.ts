@@ -6,10 +6,10 @@
  * one WaitingApproval Event.
  */
 import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
-import { CertificateAuthorityError } from "../pki/certificate-authority.js";
 import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
+import { missingSignerGrant } from "../kube/signer-grants.js";
 import type { Logger } from "../logger.js";
 import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
 import { appendConditionPatch } from "./condition-patch.js";
@@ -22,6 +22,7 @@ import { decideByPolicy } from "./policy-decision.js";
 import type { ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
+import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
 
 /**
  * How long a CSR of ours may stay unapproved before it gets a WaitingApproval Event. istiod
@@ -85,12 +86,7 @@ export class CsrSigning {
     this.forget(csr.metadata?.name ?? "");
     const signer = this.registry.forSignerName(csr.spec?.signerName ?? "")!;
     const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
-    this.events.record(
-      eventTarget(csr),
-      "Warning",
-      "SignerNotReady",
-      `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
-    );
+    this.events.record(eventTarget(csr), "Warning", "SignerNotReady", signerNotReadyMessage(signer, problem));
     return { kind: "retry", reason: problem.reason };
   }
 
@@ -117,16 +113,9 @@ export class CsrSigning {
     try {
       issued = await issueLeafCertificate(signer.authority!, request, decision.grant, this.environment);
     } catch (error) {
-      // The token vanished or its session broke: the CSR stays pending and the Signer not ready
-      // until the token opens again (a rebuild then queues its CSRs).
-      const tokenProblem = this.registry.signingKeyFailed(
-        signer.objectName,
-        signer.authority!.signingKey,
-        error,
-      );
-      if (tokenProblem) return this.troubled(csr, signer, tokenProblem.reason, tokenProblem.message);
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      return this.troubled(csr, signer, `CertificateAuthority${error.reason}`, error.message);
+      // The CSR stays pending; a token failure leaves the Signer not ready until the token opens again.
+      const problem = issuanceFailure(this.registry, signer, error);
+      return this.troubled(csr, signer, problem.reason, problem.message);
     }
     let outcome;
     try {
@@ -135,10 +124,7 @@ export class CsrSigning {
       });
     } catch (error) {
       // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
-      const hint =
-        apiErrorCode(error) === 403
-          ? ` (the controller needs verb sign on certificates.k8s.io signers/${spec.signerName})`
-          : "";
+      const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("sign", spec.signerName)})` : "";
       return this.troubled(
         csr,
         signer,

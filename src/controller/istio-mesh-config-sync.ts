@@ -8,9 +8,14 @@
  * logged and retried with backoff, and never touches signing.
  */
 import type { SignerObject } from "../api/signer.js";
-import { caCertificatesBlock, replaceCaCertificates } from "../bundle/istio-mesh-config.js";
+import {
+  caCertificatesBlock,
+  replaceCaCertificates,
+  type CaCertificatesBlock,
+} from "../bundle/istio-mesh-config.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { KubeApi } from "../kube/api-client.js";
+import { kubernetesTime } from "../kube/time.js";
 import type { Logger } from "../logger.js";
 import type { ControllerMetrics } from "./metrics.js";
 
@@ -29,6 +34,12 @@ interface ConfigMap {
   metadata?: { resourceVersion?: string };
   data?: Record<string, string>;
   [other: string]: unknown;
+}
+
+/** The informer keeps creationTimestamp as the API's string; typed objects may hold a Date. */
+function creationTime(signer: SignerObject): string | undefined {
+  const created = signer.metadata?.creationTimestamp;
+  return created instanceof Date ? kubernetesTime(created) : created;
 }
 
 export type MeshConfigOutcome = "updated" | "unchanged" | "failed";
@@ -52,6 +63,8 @@ export class IstioMeshConfigSync {
     private readonly now: () => Date,
     private readonly logger: Logger,
     private readonly metrics: ControllerMetrics,
+    /** Checked before every pass, retries included: a replica that lost the Lease writes nothing. */
+    private readonly isLeader: () => boolean,
   ) {}
 
   get enabled(): boolean {
@@ -63,7 +76,7 @@ export class IstioMeshConfigSync {
    * failed pass is retried with backoff (a later request does not wait for the backoff).
    */
   request(): void {
-    if (!this.enabled || this.stopped) return;
+    if (!this.enabled || this.stopped || !this.isLeader()) return;
     if (this.running) {
       this.again = true;
       return;
@@ -73,6 +86,10 @@ export class IstioMeshConfigSync {
       let inSync = false;
       try {
         inSync = await this.sync();
+      } catch (error) {
+        // sync() reports its own failures; anything else must not become an unhandled rejection
+        // (a crash of every replica on each leader start), only a retry.
+        this.logger.error("Istio meshConfig sync failed, will retry", { error: describeError(error) });
       } finally {
         this.running = undefined;
       }
@@ -102,15 +119,28 @@ export class IstioMeshConfigSync {
     const signers = [...this.signers()].sort((a, b) =>
       (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""),
     );
-    const block = caCertificatesBlock(
-      signers.map((signer) => ({
-        name: signer.metadata?.name ?? "",
-        spec: signer.spec,
-        roots: signer.status?.trustBundle?.roots ?? [],
-      })),
-      this.now(),
-      { keepRootsOfInvalidSpecs: true },
-    ).yaml;
+    let block: CaCertificatesBlock;
+    try {
+      block = caCertificatesBlock(
+        signers.map((signer) => ({
+          name: signer.metadata?.name ?? "",
+          spec: signer.spec,
+          roots: signer.status?.trustBundle?.roots ?? [],
+          createdAt: creationTime(signer),
+        })),
+        this.now(),
+        { keepRootsOfInvalidSpecs: true },
+      );
+    } catch (error) {
+      // Nothing is written: every mesh config keeps the entries it has until the Signer is fixed.
+      this.logger.warn("Istio meshConfig caCertificates not synced", { error: describeError(error) });
+      for (const target of this.targets)
+        this.metrics.meshConfigSyncs.inc({
+          configmap: `${target.namespace}/${target.name}`,
+          outcome: "failed",
+        });
+      return false;
+    }
     let allInSync = true;
     for (const target of this.targets) {
       const outcome = await this.syncOne(target, block);
@@ -120,7 +150,7 @@ export class IstioMeshConfigSync {
     return allInSync;
   }
 
-  private async syncOne(target: MeshConfigMapRef, block: string): Promise<MeshConfigOutcome> {
+  private async syncOne(target: MeshConfigMapRef, block: CaCertificatesBlock): Promise<MeshConfigOutcome> {
     const path = `/api/v1/namespaces/${target.namespace}/configmaps/${target.name}`;
     const where = `${target.namespace}/${target.name}`;
     try {
@@ -133,7 +163,7 @@ export class IstioMeshConfigSync {
         });
         return "failed";
       }
-      const edit = replaceCaCertificates(mesh, block);
+      const edit = replaceCaCertificates(mesh, block.yaml, block.signerNames);
       if (!edit.ok) {
         this.logger.warn("left Istio mesh config alone: caCertificates cannot be replaced safely", {
           configMap: where,

@@ -128,6 +128,16 @@ export class ControllerMetrics {
     labelNames: ["signer"],
     registers: [this.registry],
   });
+  /**
+   * Degraded and CA expiry too, as `kubectl get signers` shows them; one series per Signer and type
+   * (name, the object, tells apart two Signers claiming one signer name).
+   */
+  readonly signerCondition = new Gauge({
+    name: "csr_signer_signer_condition",
+    help: "1 when a Signer's condition (type: Ready, Degraded, CertificateAuthorityExpiring) is True, 0 otherwise",
+    labelNames: ["signer", "name", "type"],
+    registers: [this.registry],
+  });
 
   readonly podCertificatesIssued = new Counter({
     name: "csr_signer_pod_certificates_issued_total",

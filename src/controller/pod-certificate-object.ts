@@ -2,7 +2,7 @@
  * A PodCertificateRequest (certificates.k8s.io/v1beta1, namespaced) as the controller reads it, and
  * what its cache keeps. The API bounds every field (key fields 10 KiB each, the chain 100 KiB), but
  * the controller watches all namespaces: the cache keeps the identity fields (short, validated
- * names and UIDs), the key fields only for requests of our Signers, the keys (never the values) of
+ * names and UIDs), the key fields only for undecided requests of our Signers, the keys (never the values) of
  * spec.unverifiedUserAnnotations, and of status only each condition's type and status (the gate
  * "already decided"). A request cached while it was not ours is read once more when it becomes ours.
  */
@@ -107,7 +107,8 @@ export function cachedPodCertificateRequest(
       ...copy("nodeName"),
       ...copy("nodeUID"),
       ...copy("maxExpirationSeconds"),
-      ...(isOurs
+      // A decided request is never signed again: its key fields are dead weight.
+      ...(isOurs && !isDecided(pcr)
         ? { ...copy("pkixPublicKey"), ...copy("proofOfPossession"), ...copy("stubPKCS10Request") }
         : { keyOmitted: true as const }),
       ...(annotationKeys.length > 0 ? { userAnnotationKeys: annotationKeys } : {}),

@@ -6,14 +6,13 @@
  * condition (CamelCase reason, message naming the rule) and a Warning Event; transient trouble
  * leaves the request pending and is retried with backoff.
  */
-import { CertificateAuthorityError } from "../pki/certificate-authority.js";
 import { issueLeafCertificateWithin, type IssuanceEnvironment } from "../pki/issuance.js";
 import {
   PodCertificateKeyError,
   readPodCertificateKey,
   type PodCertificateKey,
 } from "../pki/pod-certificate-key.js";
-import { decidePodCertificate } from "../policy/pod-certificate-policy.js";
+import { decidePodCertificate, podCertificateTenancy } from "../policy/pod-certificate-policy.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
 import { kubernetesTime } from "../kube/time.js";
@@ -34,6 +33,7 @@ import {
 import type { ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
+import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
 
 export class PodCertificateReconciler {
   constructor(
@@ -66,13 +66,18 @@ export class PodCertificateReconciler {
     if (!pcr || isDecided(pcr)) return { kind: "done" };
     const signer = this.signerFor(pcr.spec?.signerName ?? "");
     if (!signer) return { kind: "done" }; // not ours: never touched
+    const spec = signer.spec!; // signerFor returns only Signers with spec.podCertificates
+    // Tenancy first: a namespace that is not a tenant learns nothing about the Signer, not even its state.
+    const tenancy = podCertificateTenancy(spec, namespace, this.registry.tenantNamespaces(spec));
+    if (tenancy?.outcome === "refuse")
+      return this.refuse(pcr, signer, tenancy.condition, tenancy.reason, tenancy.message);
     if (signer.problem || !signer.authority) {
       const problem = signer.problem ?? { reason: "NotReady", message: "no CA loaded yet" };
       this.events.record(
         podCertificateEventTarget(pcr),
         "Warning",
         "SignerNotReady",
-        `Signer ${signer.objectName} cannot sign: ${problem.reason}: ${problem.message}`,
+        signerNotReadyMessage(signer, problem),
       );
       return { kind: "retry", reason: problem.reason };
     }
@@ -129,8 +134,9 @@ export class PodCertificateReconciler {
         this.environment,
       );
     } catch (error) {
-      if (!(error instanceof CertificateAuthorityError)) throw error;
-      return this.troubled(pcr, signer, `CertificateAuthority${error.reason}`, error.message);
+      // Pending; a token failure leaves the Signer not ready until the token opens again.
+      const problem = issuanceFailure(this.registry, signer, error);
+      return this.troubled(pcr, signer, problem.reason, problem.message);
     }
     const serial = Buffer.from(issued.serialNumber).toString("hex");
     const { notBefore, notAfter, beginRefreshAt } = decision.window;
@@ -248,11 +254,13 @@ export class PodCertificateReconciler {
       reason,
       message,
     });
+    // The Event goes to the tenant's namespace: the reason only (the message can name the token,
+    // its module or the CA's Secret); the Signer's Ready condition and the log carry the message.
     this.events.record(
       podCertificateEventTarget(pcr),
       "Warning",
       reason,
-      `${signerName} will retry: ${message}`,
+      `${signerName} will retry (the Signer ${signer.objectName}'s Ready condition says why)`,
     );
     return { kind: "retry", reason };
   }

@@ -4,9 +4,9 @@
  * of the Signer, so a rewritten file (Vault Agent, the secrets-store CSI driver) or an updated Secret
  * is picked up. Errors name the source, never the value.
  */
-import { readFileSync, statSync } from "node:fs";
 import type { SecretValueSource } from "../api/signer.js";
 import { base64DecodedLength } from "../pki/base64.js";
+import { readBoundedFile } from "../pki/bounded-file.js";
 import type { SecretObject } from "./ca-source.js";
 
 /** A PIN or passphrase is short; a bigger source is refused before it is read. */
@@ -38,17 +38,20 @@ export function readSecretValue(
   const where = describeSecretValueSource(source, controllerNamespace);
   let bytes: Buffer;
   if ("file" in source) {
+    let read;
     try {
-      if (statSync(source.file).size > maximumSecretValueBytes)
-        throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
-      bytes = readFileSync(source.file);
+      read = readBoundedFile(source.file, maximumSecretValueBytes);
     } catch (error) {
-      if (error instanceof SecretValueError) throw error;
       // The system error names the path and the cause (ENOENT, EACCES), never the content.
       throw new SecretValueError(
         `${where} cannot be read: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
       );
     }
+    if (read.kind === "notRegularFile")
+      throw new SecretValueError(`${where} is not a regular file (a device, FIFO or folder is never read)`);
+    if (read.kind === "tooLarge")
+      throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
+    bytes = read.bytes;
   } else {
     const object = secret(controllerNamespace, source.secret.name);
     if (!object) throw new SecretValueError(`${where}: the Secret is not found`);

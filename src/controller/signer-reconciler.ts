@@ -14,6 +14,9 @@ import { statusWriteDelayMs } from "./signer-status.js";
 import type { SignerStatusWriter } from "./signer-status-writer.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
+import type { EventRecorder } from "../kube/events.js";
+import { signerApiGroup, signerApiVersion, type SignerStatus } from "../api/signer.js";
+import { signerStatusEvents } from "./signer-events.js";
 
 /** The longest a deadline is waited for in one go (timers take at most ~24.8 days). */
 const maximumWaitMs = 24 * 3600_000;
@@ -30,6 +33,11 @@ export interface SignerReconcilerHooks {
 export class SignerReconciler {
   /** When each Signer's status was last written (count-only changes are paced by it). */
   private readonly lastStatusWriteAt = new Map<string, number>();
+  /**
+   * The status this process last wrote per Signer: what its Events compare with while the cache
+   * has not caught up with that write (else each change would be announced twice).
+   */
+  private readonly lastWritten = new Map<string, SignerStatus>();
 
   constructor(
     private readonly registry: SignerRegistry,
@@ -38,20 +46,32 @@ export class SignerReconciler {
     private readonly metrics: ControllerMetrics,
     private readonly logger: Logger,
     private readonly hooks: SignerReconcilerHooks,
+    /** Events on the Signer for what changed it (none in unit tests that leave it out). */
+    private readonly events?: EventRecorder,
   ) {}
 
   async reconcile(objectName: string): Promise<ReconcileResult> {
     const { nowSigning, claimsChanged } = this.registry.refresh(objectName);
     this.afterRebuild(nowSigning);
     for (const other of claimsChanged) this.hooks.enqueue(other);
-    if (!this.hooks.isLeader()) return { kind: "done" };
+    if (!this.hooks.isLeader()) {
+      this.lastWritten.clear(); // another leader may write meanwhile: compare with the cache again
+      return { kind: "done" };
+    }
     const signer = this.registry.forObjectName(objectName);
     if (!signer) {
       this.lastStatusWriteAt.delete(objectName);
+      this.lastWritten.delete(objectName);
       await this.publication.withdraw(objectName);
       return { kind: "done" };
     }
-    const published = await this.publish(signer);
+    // A Signer refused its signer name publishes nothing (its copies would fight the owner's): what it
+    // published before it lost the name is withdrawn.
+    const published =
+      signer.problem?.reason === "DuplicateSignerName"
+        ? await this.publication.withdraw(objectName).then(() => "skipped" as const)
+        : await this.publish(signer);
+    this.recordConditions(objectName);
     const countsDueInMs = await this.writeStatusOf(objectName);
     // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
     if (published === "incomplete") return { kind: "retry", reason: "PublicationIncomplete" };
@@ -109,20 +129,59 @@ export class SignerReconciler {
     );
     if (delay > 0) return delay;
     this.lastStatusWriteAt.set(objectName, now);
+    const before = this.lastWritten.get(objectName) ?? this.registry.currentStatus(objectName) ?? {};
     const outcome = await this.writeStatus(objectName, status);
-    if (outcome === "ok") this.registry.statusWritten(objectName, status);
-    else this.lastStatusWriteAt.delete(objectName); // gone: nothing left to pace
+    if (outcome === "ok") {
+      this.registry.statusWritten(objectName, status);
+      this.lastWritten.set(objectName, status);
+      this.announce(objectName, before, status);
+    } else this.lastStatusWriteAt.delete(objectName); // gone: nothing left to pace
     return undefined;
+  }
+
+  /** A log line and an Event on the Signer for each change the status write made (signer-events.ts). */
+  private announce(objectName: string, before: SignerStatus, after: SignerStatus): void {
+    const uid = this.registry.uid(objectName);
+    for (const event of signerStatusEvents(before, after)) {
+      const fields = { signer: objectName, reason: event.reason, message: event.message };
+      if (event.type === "Warning") this.logger.warn("signer condition changed", fields);
+      else this.logger.info("signer changed", fields);
+      // Cluster-scoped, like CSRs: the recorder writes its Events to the default namespace.
+      this.events?.record(
+        {
+          apiVersion: `${signerApiGroup}/${signerApiVersion}`,
+          kind: "Signer",
+          name: objectName,
+          ...(uid ? { uid } : {}),
+        },
+        event.type,
+        event.reason,
+        event.message,
+      );
+    }
+  }
+
+  /** csr_signer_signer_condition of one Signer, after its publication problems are known. */
+  private recordConditions(objectName: string): void {
+    const signer = this.registry.forObjectName(objectName);
+    const signerName = signer?.spec?.signerName ?? objectName;
+    for (const condition of this.registry.conditions(objectName) ?? [])
+      this.metrics.signerCondition.set(
+        { signer: signerName, name: objectName, type: condition.type },
+        condition.status === "True" ? 1 : 0,
+      );
   }
 
   /** Rewritten from scratch each time, so retired CA certificates and deleted Signers drop out. */
   private recordGauges(): void {
     this.metrics.signerReady.reset();
     this.metrics.caExpiry.reset();
+    this.metrics.signerCondition.reset();
     const seconds = (date: Date): number => Math.floor(date.getTime() / 1000);
     for (const signer of this.registry.all()) {
       const signerName = signer.spec?.signerName ?? signer.objectName;
       this.metrics.signerReady.set({ signer: signerName }, signer.problem ? 0 : 1);
+      this.recordConditions(signer.objectName);
       const authority = signer.authority;
       if (!authority) continue;
       const certificates: [string, ParsedCertificate][] = [

@@ -15,7 +15,12 @@ import type { SecretObject } from "./ca-source.js";
 import { RecordedRootsBook } from "./recorded-roots.js";
 import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
-import { desiredSignerStatus } from "./signer-status.js";
+import {
+  desiredSignerStatus,
+  signerConditions,
+  type ConditionWithoutTime,
+  type SignerConditionFacts,
+} from "./signer-status.js";
 import type { SigningKey } from "../pki/signing-key.js";
 import type { TokenKeys } from "./token-keys.js";
 
@@ -52,6 +57,8 @@ export class SignerRegistry {
   private readonly publicationProblems = new Map<string, string>();
   /** The last transient failure while signing (an API write refused, the CA failed), until a success. */
   private readonly signingTrouble = new Map<string, SignerProblem>();
+  /** The last refused approval write of an Automatic Signer (Degraded), until one succeeds. */
+  private readonly approvalTrouble = new Map<string, SignerProblem>();
 
   constructor(
     private readonly sources: SignerSources,
@@ -203,7 +210,12 @@ export class SignerRegistry {
     const live = new Set(byObjectName.keys());
     this.authorities.retainOnly(live);
     this.recorded.retainOnly(live);
-    for (const state of [this.signingTrouble, this.publicationProblems, this.writtenCounts])
+    for (const state of [
+      this.signingTrouble,
+      this.approvalTrouble,
+      this.publicationProblems,
+      this.writtenCounts,
+    ])
       for (const name of state.keys()) if (!live.has(name)) state.delete(name);
     this.byObjectName = byObjectName;
     this.bySignerName = bySignerName;
@@ -260,6 +272,40 @@ export class SignerRegistry {
     this.signingTrouble.delete(objectName);
   }
 
+  /** The API server refused an approval this Signer's Automatic approval decided (Degraded until one succeeds). */
+  reportApprovalTrouble(objectName: string, trouble: SignerProblem): void {
+    this.approvalTrouble.set(objectName, trouble);
+  }
+
+  approvalSucceeded(objectName: string): void {
+    this.approvalTrouble.delete(objectName);
+  }
+
+  /** The conditions Signer `objectName` should have now (for the condition gauge); undefined when unknown. */
+  conditions(objectName: string): ConditionWithoutTime[] | undefined {
+    const signer = this.byObjectName.get(objectName);
+    return signer && signerConditions(signer, this.conditionFacts(objectName));
+  }
+
+  /** metadata.uid of the cached Signer object (Events name it). */
+  uid(objectName: string): string | undefined {
+    return this.object(objectName)?.metadata?.uid;
+  }
+
+  private object(objectName: string): SignerObject | undefined {
+    return this.sources.signer
+      ? this.sources.signer(objectName)
+      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
+  }
+
+  private conditionFacts(objectName: string): SignerConditionFacts {
+    return {
+      publicationProblem: this.publicationProblems.get(objectName),
+      signingTrouble: this.signingTrouble.get(objectName),
+      approvalTrouble: this.approvalTrouble.get(objectName),
+    };
+  }
+
   /** What went wrong in the last publication of this Signer's trust bundle (none: all is well). */
   reportPublication(objectName: string, problems: readonly string[]): void {
     if (problems.length > 0) this.publicationProblems.set(objectName, problems.join("; "));
@@ -298,8 +344,7 @@ export class SignerRegistry {
     const issuedSince = this.issuedSinceStatus.get(objectName) ?? 0;
     const failedSince = this.failedSinceStatus.get(objectName) ?? 0;
     const desired = desiredSignerStatus(signer, current, {
-      publicationProblem: this.publicationProblems.get(objectName),
-      signingTrouble: this.signingTrouble.get(objectName),
+      ...this.conditionFacts(objectName),
       issuedSince,
       failedSince,
       recordedRoots: this.recorded.get(objectName),

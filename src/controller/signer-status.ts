@@ -14,6 +14,8 @@ export interface SignerStatusFacts {
   publicationProblem: string | undefined;
   /** The last transient failure while signing, until a success. */
   signingTrouble: SignerProblem | undefined;
+  /** The last refused approval write of an Automatic Signer, until one succeeds (Degraded). */
+  approvalTrouble?: SignerProblem | undefined;
   /** Counts not yet in status. */
   issuedSince: number;
   failedSince: number;
@@ -22,19 +24,28 @@ export interface SignerStatusFacts {
   now: Date;
 }
 
-type ConditionWithoutTime = Omit<SignerCondition, "lastTransitionTime">;
+export type ConditionWithoutTime = Omit<SignerCondition, "lastTransitionTime">;
 
-export function desiredSignerStatus(
-  signer: ActiveSigner,
-  current: SignerStatus,
-  facts: SignerStatusFacts,
-): SignerStatus | undefined {
+/** The facts conditions are computed from (counts and roots do not matter to them). */
+export type SignerConditionFacts = Pick<
+  SignerStatusFacts,
+  "publicationProblem" | "signingTrouble" | "approvalTrouble"
+>;
+
+/**
+ * Ready, Degraded and CertificateAuthorityExpiring as they should be now, without transition times:
+ * what status shows and what the csr_signer_signer_condition gauge reports.
+ */
+export function signerConditions(signer: ActiveSigner, facts: SignerConditionFacts): ConditionWithoutTime[] {
   const publication = facts.publicationProblem;
-  // A root waiting for publication waits forever when publication fails: whichever condition
-  // says RootNotYetPublished (Ready for a first root, Degraded during a rotation) names that cause.
+  // A root waiting for publication waits forever when publication fails. The headline (reason, and
+  // the start of the message) names that cause; what waits for it comes after.
   const withCause = (problem: SignerProblem | undefined): SignerProblem | undefined =>
     problem?.reason === "RootNotYetPublished" && publication
-      ? { ...problem, message: `${problem.message}; publishing the trust bundle fails: ${publication}` }
+      ? {
+          reason: "TrustBundlePublicationFailed",
+          message: `publishing the trust bundle fails, so the new root cannot sign yet: ${publication} (RootNotYetPublished: ${problem.message})`,
+        }
       : problem;
   const notReady = withCause(signer.problem ?? facts.signingTrouble);
   const ready: ConditionWithoutTime = notReady
@@ -47,7 +58,8 @@ export function desiredSignerStatus(
       };
   const degradedProblem =
     withCause(signer.degraded) ??
-    (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined);
+    (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined) ??
+    facts.approvalTrouble;
   const degraded: ConditionWithoutTime = degradedProblem
     ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
     : { type: "Degraded", status: "False", reason: "AsExpected", message: "" };
@@ -59,7 +71,15 @@ export function desiredSignerStatus(
         message: signer.expiring,
       }
     : { type: "CertificateAuthorityExpiring", status: "False", reason: "AsExpected", message: "" };
-  const conditions = [ready, degraded, expiring].map((condition) => {
+  return [ready, degraded, expiring];
+}
+
+export function desiredSignerStatus(
+  signer: ActiveSigner,
+  current: SignerStatus,
+  facts: SignerStatusFacts,
+): SignerStatus | undefined {
+  const conditions = signerConditions(signer, facts).map((condition) => {
     const existing = current.conditions?.find((c) => c.type === condition.type);
     const unchanged =
       existing && existing.status === condition.status && existing.reason === condition.reason;

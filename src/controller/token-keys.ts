@@ -5,10 +5,13 @@
  * failure with its reason and when it is tried again (with backoff). Once open, the key's PKCS#10
  * request is made once, for status.pendingCertificateRequest while no certificate matches it.
  *
- * A key is closed when its Signer is gone, when the module, token, key or PIN it was opened with
- * changes, and when signing with it failed (the token vanished): the next open starts afresh. The
- * PIN is kept only to open the token again; it is compared, never logged, and scrubbed from any
- * message a backend returns.
+ * A key is closed when its Signer is gone, when the module, token or key it was opened with
+ * changes, and when signing with it failed (the token vanished): the next open starts afresh. A new
+ * PIN does not close a working session: the token is opened with it alongside, and the new session
+ * replaces the old one only once it is open; a refused new PIN leaves the old session signing
+ * (the Signer Degraded, saying so), since the file often changes before the token does. The PIN is
+ * kept only to open the token again; it is compared, never logged, and scrubbed from any message a
+ * backend returns.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { pkcs11KeyReasons, SignerConditionReason } from "../api/reasons.js";
@@ -42,6 +45,8 @@ export type TokenKeyState =
       /** Changes whenever a new session replaces the previous one: CA material is re-checked. */
       generation: number;
       certificateRequest: PendingCertificateRequest | undefined;
+      /** A new PIN the token refused (this session, opened with the previous PIN, still signs). */
+      pinChange?: { problem: SignerProblem; retryAt: Date };
     }
   | { kind: "opening"; problem: SignerProblem }
   | { kind: "failed"; problem: SignerProblem; retryAt: Date };
@@ -80,6 +85,8 @@ interface Entry {
   failures: number;
   /** The next probe of the open key. */
   probe?: NodeJS.Timeout;
+  /** A PIN other than `pin` being tried while the open session signs on, or refused (until retryAt). */
+  newPin?: { pin: string; refused?: { problem: SignerProblem; retryAt: Date } };
 }
 
 export class TokenKeys {
@@ -111,6 +118,15 @@ export class TokenKeys {
       subject,
     ]);
     let entry = this.entries.get(objectName);
+    if (entry?.identity === identity && entry.state.kind === "open") {
+      if (entry.pin === pin)
+        entry.newPin = undefined; // back to the PIN of the open session
+      else if (entry.newPin?.pin !== pin) this.openWithNewPin(objectName, entry, source, pin);
+      else if (entry.newPin.refused && this.now() >= entry.newPin.refused.retryAt)
+        this.openWithNewPin(objectName, entry, source, pin);
+      const refused = entry.newPin?.refused;
+      return refused ? { ...entry.state, pinChange: refused } : entry.state;
+    }
     if (!entry || entry.identity !== identity || entry.pin !== pin) {
       if (entry) this.retire(entry);
       entry = {
@@ -216,6 +232,49 @@ export class TokenKeys {
       entry.state = { kind: "open", key, generation: ++this.generations, certificateRequest };
       this.scheduleProbe(objectName, entry);
       settle();
+    })();
+  }
+
+  /**
+   * Opens the token with `pin` beside the open session; on success the new session replaces the old
+   * one (closed then), on failure the old one signs on and the refusal is kept for the Signer to show.
+   */
+  private openWithNewPin(objectName: string, entry: Entry, source: Pkcs11KeySource, pin: string): void {
+    const attempt = { pin };
+    entry.newPin = attempt;
+    const current = (): boolean =>
+      this.entries.get(objectName) === entry && entry.newPin === attempt && entry.state.kind === "open";
+    void (async () => {
+      let key: ClosableSigningKey;
+      try {
+        key = await this.backend.open(source, pin);
+      } catch (error) {
+        if (!current()) return; // superseded meanwhile: nothing to report
+        const reason = this.backend.reasonOf(error) ?? "Pkcs11TokenUnavailable";
+        const delay =
+          reason === "Pkcs11PinIncorrect" ? this.timings.incorrectPinRetryMs : this.timings.maximumRetryMs;
+        entry.newPin = {
+          pin,
+          refused: {
+            problem: {
+              reason,
+              message: `the token refused the new PIN, still signing with the session opened with the previous one: ${scrub(error, pin)}`,
+            },
+            retryAt: new Date(this.now().getTime() + delay),
+          },
+        };
+        return this.onSettled(objectName);
+      }
+      if (!current()) return this.close(key);
+      const certificateRequest = entry.state.kind === "open" ? entry.state.certificateRequest : undefined;
+      this.retire(entry);
+      entry.pin = pin;
+      entry.newPin = undefined;
+      entry.failures = 0;
+      // The same key object in the token: its request stays valid; the CA is re-checked with the new session.
+      entry.state = { kind: "open", key, generation: ++this.generations, certificateRequest };
+      this.scheduleProbe(objectName, entry);
+      this.onSettled(objectName);
     })();
   }
 

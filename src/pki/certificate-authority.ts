@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { readBoundedFile } from "./bounded-file.js";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
@@ -365,8 +366,8 @@ export function checkCertificateAuthorityFileSize(name: string, bytes: number): 
 
 /**
  * Reads the known CA file names from a folder (a mounted Secret or a secrets-store CSI volume).
- * Files that are absent stay undefined; readFileSync follows the CSI driver's symlinks. A file
- * over the size cap is refused (TooLarge) before it is read.
+ * Files that are absent stay undefined; the read follows the CSI driver's symlinks. A file over
+ * the size cap is refused (TooLarge), and anything but a regular file (MissingFile), before it is read.
  */
 export function readCertificateAuthorityFolder(dir: string): Record<string, Uint8Array | undefined> {
   // Kubernetes volumes and the secrets-store CSI driver publish a version folder and swap the
@@ -382,8 +383,14 @@ export function readCertificateAuthorityFolder(dir: string): Record<string, Uint
   for (const name of certificateAuthorityFileNames) {
     const path = join(source, name);
     if (!existsSync(path)) continue;
-    checkCertificateAuthorityFileSize(name, statSync(path).size);
-    files[name] = readFileSync(path);
+    const read = readBoundedFile(path, maximumCertificateAuthorityFileBytes);
+    if (read.kind === "notRegularFile")
+      throw new CertificateAuthorityError(
+        "MissingFile",
+        `${name} is not a regular file (a device, FIFO or folder is never read)`,
+      );
+    if (read.kind === "tooLarge") checkCertificateAuthorityFileSize(name, read.bytes);
+    else files[name] = read.bytes;
   }
   return files;
 }

@@ -97,6 +97,23 @@ function deny(reason: PodCertificateDenialReason, rule: string, message: string)
   return { outcome: "refuse", condition: "Denied", reason, rule, message: `${message} (rule ${rule})` };
 }
 
+/**
+ * The tenancy rule alone (it needs only the namespace): the reconciler applies it before anything
+ * about the Signer's state could reach the request's namespace in an Event.
+ */
+export function podCertificateTenancy(
+  spec: SignerSpec,
+  namespace: string,
+  tenantNamespaces: ReadonlySet<string>,
+): PodCertificateDecision | undefined {
+  if (tenantNamespaces.has(namespace)) return undefined;
+  return deny(
+    "NamespaceNotTenant",
+    "spec.policy.tenants",
+    `namespace ${namespace} is not a tenant of ${spec.signerName}`,
+  );
+}
+
 const secondMs = 1000;
 const truncateToSecond = (milliseconds: number): number => Math.floor(milliseconds / secondMs) * secondMs;
 
@@ -149,13 +166,8 @@ export function decidePodCertificate(
     );
   }
 
-  if (!context.tenantNamespaces.has(facts.namespace)) {
-    return deny(
-      "NamespaceNotTenant",
-      "spec.policy.tenants",
-      `namespace ${facts.namespace} is not a tenant of ${spec.signerName}`,
-    );
-  }
+  const tenancy = podCertificateTenancy(spec, facts.namespace, context.tenantNamespaces);
+  if (tenancy) return tenancy;
 
   const maximumSeconds = Math.min(facts.maxExpirationSeconds, spec.issuance.maxDurationSeconds);
   if (spec.issuance.maxDurationSeconds < minimumPodCertificateLifetimeSeconds) {

@@ -341,6 +341,15 @@ function parsePodCertificates(raw: unknown, hasSpiffe: boolean): PodCertificates
         `"${pattern}" is not a DNS name template (labels, {namespace}, {serviceAccount}, {podName}; no wildcards)`,
       );
     }
+    // Pod and service account names repeat across namespaces: without {namespace}, two tenants get one name.
+    if (
+      (pattern.includes("{podName}") || pattern.includes("{serviceAccount}")) &&
+      !pattern.includes("{namespace}")
+    )
+      throw new SignerSpecError(
+        field,
+        `"${pattern}" uses {podName} or {serviceAccount} without {namespace}: pods of two tenants would get the same DNS name`,
+      );
   });
   return { dnsNames };
 }

@@ -62,6 +62,8 @@ interface PodSpec {
   }[];
   securityContext?: Record<string, unknown>;
   priorityClassName?: string;
+  affinity?: unknown;
+  topologySpreadConstraints?: unknown[];
   volumes?: { name: string; emptyDir?: unknown; hostPath?: unknown }[];
 }
 
@@ -280,6 +282,33 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(chartArgs).to.include.members(baseArgs);
   });
 
+  it("renders the base's HA: priority, topology spread, PodDisruptionBudget, NetworkPolicy, signer-name admission policy", async function () {
+    const base = objectsOf(await succeeded(kubectl(["kustomize", "manifests/base"]), "kubectl kustomize"));
+    const chart = objectsOf(await render());
+    // The chart's selectors add app.kubernetes.io/instance (one release beside another): compared apart.
+    const selectorFree = (value: unknown): unknown =>
+      JSON.parse(
+        JSON.stringify(value, (key, inner: unknown) =>
+          ["labelSelector", "selector", "podSelector"].includes(key) ? "(selector)" : inner,
+        ),
+      );
+    const [basePod, chartPod] = [podSpecOf(base), podSpecOf(chart)];
+    expect(chartPod.priorityClassName).to.equal(basePod.priorityClassName);
+    expect(chartPod.affinity).to.deep.equal(basePod.affinity);
+    expect(selectorFree(chartPod.topologySpreadConstraints)).to.deep.equal(
+      selectorFree(basePod.topologySpreadConstraints),
+    );
+    for (const kind of ["PodDisruptionBudget", "NetworkPolicy"]) {
+      expect(selectorFree(find(chart, kind, RELEASE).spec), kind).to.deep.equal(
+        selectorFree(find(base, kind, RELEASE).spec),
+      );
+    }
+    for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
+      const name = "csr-signer.io-unique-signer-name";
+      expect(find(chart, kind, name).spec, kind).to.deep.equal(find(base, kind, name).spec);
+    }
+  });
+
   it("renders only arguments the controller accepts (its own flag parser, with every value set)", async function () {
     for (const args of [[], ["--values", FULL_VALUES]]) {
       const [container] = podSpecOf(objectsOf(await render(args))).containers;
@@ -428,7 +457,7 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     ]);
   });
 
-  it("renders no ServiceMonitor, PrometheusRule, PodDisruptionBudget, NetworkPolicy, PKCS#11 or Signer by default", async function () {
+  it("renders no ServiceMonitor, PrometheusRule, PKCS#11 or Signer by default", async function () {
     const kinds = objectsOf(await render()).map((object) => object.kind);
     expect(kinds.sort()).to.deep.equal([
       "ClusterRole",
@@ -436,10 +465,14 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
       "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
       "Role",
       "RoleBinding",
       "Service",
       "ServiceAccount",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
     ]);
     expect(podSpecOf(objectsOf(await render())).initContainers).to.equal(undefined);
   });
@@ -484,6 +517,7 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     const pairs = [
       ["manifests/crd/signers.csr-signer.io.yaml", `${CHART}/crds/signers.csr-signer.io.yaml`],
       [ALERT_RULES, CHART_ALERT_RULES],
+      ["manifests/base/signer-name-policy.yaml", `${CHART}/files/signer-name-policy.yaml`],
     ];
     for (const [source, copy] of pairs) {
       expect(fs.existsSync(path.join(REPOSITORY_ROOT, source!)), source).to.equal(true);

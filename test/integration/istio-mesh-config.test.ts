@@ -31,12 +31,20 @@ describe("--istio-mesh-config: meshConfig caCertificates kept in sync", function
   // Comments, odd spacing, a key after caCertificates and a nested caCertificates: all kept verbatim.
   const head =
     "# Istio mesh config (helm)\ntrustDomain:   cluster.local\ndefaultConfig:\n  caCertificates: nested-not-ours\n";
-  const oldBlock = "caCertificates:\n- pem: |\n    stale\n  certSigners:\n  - example.com/gone\n";
+  // A stale entry of ours (replaced) and another CA's entry (kept after ours).
+  const oldBlock =
+    `caCertificates:\n- pem: |\n    stale\n  certSigners:\n  - ${signerName}\n` +
+    "- pem: |\n    other-ca\n  certSigners:\n  - example.com/not-ours\n";
   const tail = "\n# the next key\nenablePrometheusMerge: true\n";
   let admin: KubeConfig;
   let core: CoreV1Api;
   let running: RunningController;
   let ca: Awaited<ReturnType<typeof makeTestCertificateAuthority>>;
+
+  /** The signer names of the entries `istio mesh-config` printed: the ones a sync owns. */
+  function signerNamesIn(printed: string): Set<string> {
+    return new Set([...printed.matchAll(/^ {2}certSigners:\n {2}- (.+)$/gm)].map((match) => match[1]!));
+  }
 
   async function mesh(): Promise<string> {
     return (await core.readNamespacedConfigMap({ name: "istio", namespace })).data?.mesh ?? "";
@@ -51,7 +59,8 @@ describe("--istio-mesh-config: meshConfig caCertificates kept in sync", function
       controlPlane().kubeconfigPath,
     ]);
     expect(printed.exitCode, printed.stderr).to.equal(0);
-    const edit = replaceCaCertificates(base, printed.stdout);
+    // example.com/not-ours names no Signer: its entry is someone else's and stays.
+    const edit = replaceCaCertificates(base, printed.stdout, signerNamesIn(printed.stdout));
     if (!edit.ok) throw new Error(edit.problem);
     return edit.text;
   }
@@ -102,11 +111,11 @@ describe("--istio-mesh-config: meshConfig caCertificates kept in sync", function
     await deleteSigner(admin, objectName);
   });
 
-  it("replaces the stale caCertificates with the Signers' roots and leaves every other byte and key alone", async () => {
-    const text = await waitForMeshInSync("first pass", (current) => current.includes(signerName));
+  it("replaces our stale entry with the Signer's roots, keeps another CA's entry, and leaves every other byte and key alone", async () => {
+    const text = await waitForMeshInSync("first pass", (current) => !current.includes("stale"));
     expect(text.startsWith(head)).to.equal(true);
     expect(text.endsWith(tail)).to.equal(true);
-    expect(text).not.to.contain("example.com/gone");
+    expect(text).to.contain("  certSigners:\n    - example.com/not-ours\n");
     expect(text).to.contain(ca.root.certificate.pem.split("\n")[1]);
     const configMap = await core.readNamespacedConfigMap({ name: "istio", namespace });
     expect(configMap.data?.meshNetworks).to.equal("networks: {}");

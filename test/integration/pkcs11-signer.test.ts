@@ -268,24 +268,37 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     await expectPinNowhere([token.userPin], [early, later]);
   });
 
-  it("PIN rotation: the file has the new PIN before the token does, Pkcs11PinIncorrect (CSRs wait); once the token has it, the retry signs", async () => {
+  it("PIN rotation: the file has the new PIN before the token does: the old session signs on (Degraded Pkcs11PinIncorrect); once the token has it, the sessions swap", async () => {
     const oldPin = token.userPin;
     const newPin = randomBytes(6).toString("hex");
     writeFileSync(pinFile, `${newPin}\n`); // the file changed before the token did
-    const wrong = await waitForSignerCondition(admin, hsm.object, "Ready", "False", "Pkcs11PinIncorrect");
-    expect(wrong.status!.conditions!.find((c) => c.type === "Ready")!.message).not.to.include(newPin);
-    const waiting = nextCsr("pin");
-    await submitApprovedServerCsr(admin, waiting, hsm.signerName);
-    await waitForCsrEvent(admin, waiting, "SignerNotReady", "Warning");
+    const degraded = await waitForSignerCondition(
+      admin,
+      hsm.object,
+      "Degraded",
+      "True",
+      "Pkcs11PinIncorrect",
+    );
+    const condition = degraded.status!.conditions!.find((c) => c.type === "Degraded")!;
+    expect(condition.message).to.include("refused the new PIN").and.not.to.include(newPin);
+    expect(degraded.status!.conditions!.find((c) => c.type === "Ready")!.status).to.equal("True");
+    // No outage: the session opened with the old PIN still signs.
+    const during = nextCsr("pin");
+    await submitApprovedServerCsr(admin, during, hsm.signerName);
+    expect(
+      opensslVerify((await waitForOutcome(admin, during)).certificatePem!, await publishedBundle()),
+    ).to.match(/: OK/);
     await softwareTenantIssues();
-    expect((await readCsr(admin, waiting))?.status?.conditions?.map((c) => c.type)).not.to.include("Failed");
 
     token.changeUserPin(newPin); // C_SetPIN on the token
-    // The same wrong PIN is tried again only after incorrectPinRetryMs (HSMs lock users out after a
-    // few bad logins; 5 minutes by default, shortened here): then it is right, and the Signer signs.
+    // The refused PIN is tried again only after incorrectPinRetryMs (HSMs lock users out after a
+    // few bad logins; 5 minutes by default, shortened here): then it opens, and the sessions swap.
+    await waitForSignerCondition(admin, hsm.object, "Degraded", "False");
     await waitForSignerCondition(admin, hsm.object, "Ready", "True");
-    expect((await waitForOutcome(admin, waiting)).certificatePem).to.include("BEGIN CERTIFICATE");
-    await expectPinNowhere([oldPin, newPin], [waiting]);
+    const after = nextCsr("pin-after");
+    await submitApprovedServerCsr(admin, after, hsm.signerName);
+    expect((await waitForOutcome(admin, after)).certificatePem).to.include("BEGIN CERTIFICATE");
+    await expectPinNowhere([oldPin, newPin], [during, after]);
   });
 
   it("token loss: the Signer turns Ready=False with a token reason though idle, CSRs stay pending, and issuance resumes when the token is back", async () => {

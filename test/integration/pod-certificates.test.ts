@@ -5,6 +5,9 @@
  */
 import { expect } from "chai";
 import { X509Certificate, createPublicKey } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import {
   CertificatesV1beta1Api,
   CoreV1Api,
@@ -31,6 +34,8 @@ import {
 } from "../support/controller.js";
 import { asNode, grantClusterRole, serviceAccountSubject, uniqueName } from "../support/identities.js";
 import { waitFor } from "../support/wait.js";
+import { runCliInProcess as cli } from "../support/cli.js";
+import { createSoftHsmToken, softHsmTokenFolder } from "../support/softhsm.js";
 import { controlPlane } from "./setup.js";
 
 interface PodFixture {
@@ -168,8 +173,17 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
       trustBundle: { configMap: { enabled: false }, clusterTrustBundle: false },
     });
     // beginRefreshAt pinned to the middle of its 50-80% band.
+    // Token keys: quick reopening; no idle probe, so a lost token is found by a signature (the test).
     running = await startController(controlPlane(), [signerName, csrOnlySignerName], {
       podCertificateRandom: () => 0.5,
+      tokenKeys: {
+        timings: {
+          initialRetryMs: 200,
+          maximumRetryMs: 1000,
+          incorrectPinRetryMs: 3000,
+          probeIntervalMs: 600_000,
+        },
+      },
     });
     await waitForSignerCondition(admin, objectName, "Ready", "True");
     await waitForSignerCondition(admin, csrOnlyObject, "Ready", "True");
@@ -263,9 +277,20 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
   it("never touches a request for a signer name we do not run, nor one of a Signer without spec.podCertificates", async () => {
     const unknown = await requestAsKubelet(tenantPod, { signer: `elsewhere.csr-signer.test/${suffix}` });
     const csrOnly = await requestAsKubelet(tenantPod, { signer: csrOnlySignerName });
-    // Created after the two: once it is issued, the controller has seen both (the watch is ordered).
     const ours = await requestAsKubelet(tenantPod);
     expect((await waitForDecision(tenant, ours)).status!.conditions![0]!.type).to.equal("Issued");
+    // The deterministic point: both are in the controller's cache, so its handler has seen them and
+    // decided (at that event, synchronously) whether to queue them; whatever it did is done by now.
+    for (const name of [unknown, csrOnly])
+      await waitFor(`the controller to cache ${name}`, async () =>
+        running.controller.cachedPodCertificateRequest(tenant, name),
+      );
+    await waitFor("the PodCertificateRequest queue to drain", async () => {
+      const depth = await running.controller.metrics.queueDepth.get();
+      return (depth.values.find((value) => value.labels.name === "podcertificaterequest")?.value ?? 0) === 0
+        ? true
+        : undefined;
+    });
     for (const name of [unknown, csrOnly]) {
       const request = await readRequest(tenant, name);
       expect(request.status?.conditions ?? [], name).to.deep.equal([]);
@@ -317,20 +342,148 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
     }
   });
 
+  it("issues through a Signer whose CA key is in a PKCS#11 token (SoftHSM); a lost token leaves requests pending with Events naming no token detail, and issuance resumes", async () => {
+    const hsmObject = `pc-hsm-${suffix}`;
+    const hsmSignerName = `pods.csr-signer.test/hsm-${suffix}`;
+    const token = createSoftHsmToken("pc-hsm");
+    const dir = mkdtempSync(path.join(tmpdir(), "csr-signer-pc-hsm-"));
+    const pinFile = path.join(dir, "pin");
+    writeFileSync(pinFile, `${token.userPin}\n`);
+    const run = async (args: string[]) => {
+      const result = await cli(args);
+      expect(result.exitCode, result.stderr).to.equal(0);
+    };
+    await run(["ca", "root", "--out", path.join(dir, "root"), "--subject", `CN=pc hsm root ${suffix}`]);
+    await run([
+      ...["ca", "request", "--pkcs11-module", token.modulePath, "--pkcs11-token-label", token.tokenLabel],
+      ...["--pkcs11-key-label", "pods-ca", "--pin-file", pinFile, "--out", path.join(dir, "ca.csr")],
+    ]);
+    const chainDir = path.join(dir, "chain");
+    await run([
+      "ca",
+      "sign-intermediate",
+      "--root",
+      path.join(dir, "root"),
+      "--csr",
+      path.join(dir, "ca.csr"),
+      "--out",
+      chainDir,
+    ]);
+    const chainFiles = Object.fromEntries(
+      readdirSync(chainDir).map((name) => [name, readFileSync(path.join(chainDir, name), "utf8")]),
+    );
+    await createCaSecret(admin, `${hsmObject}-chain`, chainFiles);
+    await grantClusterRole(
+      admin,
+      serviceAccountSubject(controllerNamespace, "csr-signer"),
+      [
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          resourceNames: [hsmSignerName],
+          verbs: ["sign", "attest"], // attest: it publishes its ClusterTrustBundle
+        },
+      ],
+      `controller-sign-hsm-${suffix}`,
+    );
+    try {
+      await createSigner(admin, hsmObject, {
+        signerName: hsmSignerName,
+        certificateAuthority: {
+          secretName: `${hsmObject}-chain`,
+          pkcs11: { module: token.modulePath, tokenLabel: token.tokenLabel, keyLabel: "pods-ca", pinFile },
+        },
+        policy: { tenants: { namespaces: [tenant] }, spiffe: { trustDomain: "cluster.local" } },
+        trustBundle: { configMap: { enabled: false } },
+        podCertificates: {},
+      });
+      await waitForSignerCondition(admin, hsmObject, "Ready", "True");
+      const issued = await waitForDecision(
+        tenant,
+        await requestAsKubelet(tenantPod, { signer: hsmSignerName }),
+      );
+      expect(issued.status!.conditions!.map((c) => c.type)).to.deep.equal(["Issued"]);
+      const bundle = await waitFor("the HSM Signer's ClusterTrustBundle", async () => {
+        const list = await admin.makeApiClient(CertificatesV1beta1Api).listClusterTrustBundle();
+        return list.items.find((item) => item.metadata?.name === clusterTrustBundleName(hsmSignerName));
+      });
+      expect(opensslVerify(issued.status!.certificateChain!, bundle.spec.trustBundle)).to.match(/OK/);
+      expect(new X509Certificate(issued.status!.certificateChain!).subjectAltName).to.equal(
+        `URI:spiffe://cluster.local/ns/${tenant}/sa/web`,
+      );
+
+      // The token goes away: the signature fails, the request waits, the Signer is not ready, and the
+      // request's Events (in the tenant's namespace) give the reason only.
+      const folder = softHsmTokenFolder(token);
+      cpSync(folder, path.join(dir, "token-backup"), { recursive: true });
+      token.remove();
+      const waiting = await requestAsKubelet(tenantPod, { signer: hsmSignerName });
+      const failed = await waitFor("a token Event on the request", async () =>
+        (await eventsOf(tenant, waiting)).find((event) => /^Pkcs11Token/.test(event.reason)),
+      );
+      expect(failed.type).to.equal("Warning");
+      await waitFor("the Signer Ready=False for its token", async () => {
+        const ready = (await readSigner(admin, hsmObject)).status?.conditions?.find(
+          (c) => c.type === "Ready",
+        );
+        return ready?.status === "False" && /^Pkcs11Token/.test(ready.reason ?? "") ? true : undefined;
+      });
+      const events = JSON.stringify(await eventsOf(tenant, waiting));
+      for (const detail of [token.tokenLabel, token.modulePath, pinFile, "pods-ca"])
+        expect(events).not.to.include(detail);
+      expect((await readRequest(tenant, waiting)).status?.conditions ?? []).to.deep.equal([]);
+
+      cpSync(path.join(dir, "token-backup"), folder, { recursive: true }); // the partition is back
+      await waitForSignerCondition(admin, hsmObject, "Ready", "True");
+      const resumed = await waitForDecision(tenant, waiting);
+      expect(resumed.status!.conditions!.map((c) => c.type)).to.deep.equal(["Issued"]);
+      expect(opensslVerify(resumed.status!.certificateChain!, bundle.spec.trustBundle)).to.match(/OK/);
+    } finally {
+      await deleteSigner(admin, hsmObject);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("counts pod certificates in the metrics and the Signer's status", async () => {
-    const metric = await running.controller.metrics.podCertificatesIssued.get();
-    const issued = metric.values.find((value) => value.labels.signer === signerName)?.value ?? 0;
-    expect(issued).to.be.at.least(3);
-    const refused = await running.controller.metrics.podCertificatesRefused.get();
-    expect(
-      refused.values.find(
-        (value) => value.labels.reason === "NamespaceNotTenant" && value.labels.condition === "Denied",
-      )?.value,
-    ).to.equal(1);
-    await waitFor("the Signer's counts", async () => {
+    // Self-contained: what this test's own requests add, whatever ran before it.
+    const issuedMetric = async () =>
+      (await running.controller.metrics.podCertificatesIssued.get()).values.find(
+        (value) => value.labels.signer === signerName,
+      )?.value ?? 0;
+    const notTenantMetric = async () =>
+      (await running.controller.metrics.podCertificatesRefused.get()).values.find(
+        (value) =>
+          value.labels.signer === signerName &&
+          value.labels.reason === "NamespaceNotTenant" &&
+          value.labels.condition === "Denied",
+      )?.value ?? 0;
+    const counts = async () => {
       const status = (await readSigner(admin, objectName)).status as
         { issuedCount?: number; failedCount?: number } | undefined;
-      return (status?.issuedCount ?? 0) >= 3 && (status?.failedCount ?? 0) >= 2 ? true : undefined;
+      return { issued: status?.issuedCount ?? 0, failed: status?.failedCount ?? 0 };
+    };
+    const before = {
+      issued: await issuedMetric(),
+      notTenant: await notTenantMetric(),
+      status: await counts(),
+    };
+    const issued = await waitForDecision(tenant, await requestAsKubelet(tenantPod));
+    expect(issued.status!.conditions![0]!.type).to.equal("Issued");
+    const denied = await waitForDecision(stranger, await requestAsKubelet(strangerPod));
+    expect(denied.status!.conditions![0]!.reason).to.equal("NamespaceNotTenant");
+    // The controller counts right after its status write returns, which the API may show first.
+    await waitFor("the metrics to count both", async () =>
+      (await issuedMetric()) >= before.issued + 1 && (await notTenantMetric()) >= before.notTenant + 1
+        ? true
+        : undefined,
+    );
+    expect(await issuedMetric()).to.equal(before.issued + 1);
+    expect(await notTenantMetric()).to.equal(before.notTenant + 1);
+    await waitFor("the Signer's counts", async () => {
+      const now = await counts();
+      return now.issued >= before.status.issued + 1 && now.failed >= before.status.failed + 1
+        ? true
+        : undefined;
     });
   });
 });

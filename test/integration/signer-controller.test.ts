@@ -434,7 +434,10 @@ describe("signer controller on a real API server", function () {
         expect(event.type).to.equal("Warning");
         expect(event.message)
           .to.contain("HTTP 403")
-          .and.to.contain(`verb sign on certificates.k8s.io signers/${signerName}`);
+          .and.to.contain(`verb sign on certificates.k8s.io signers/${signerName}`)
+          .and.to.contain(
+            `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], resourceNames: ["${signerName}"], verbs: ["sign"]}`,
+          );
         const signer = await waitForSignerCondition(
           admin,
           objectName,
@@ -467,13 +470,17 @@ describe("signer controller on a real API server", function () {
         expect(conditions.find((c) => c.type === "Degraded")!.message).to.contain(
           `verb attest on certificates.k8s.io signers/${signerName}`,
         );
+        // The headline names the cause (issue 15); the root waiting for it comes after.
         expect(conditions.find((c) => c.type === "Ready")).to.include({
           status: "False",
-          reason: "RootNotYetPublished",
+          reason: "TrustBundlePublicationFailed",
         });
-        expect(conditions.find((c) => c.type === "Ready")!.message).to.contain(
-          "publishing the trust bundle fails",
-        );
+        expect(conditions.find((c) => c.type === "Ready")!.message)
+          .to.match(/^publishing the trust bundle fails/)
+          .and.to.contain("RootNotYetPublished")
+          .and.to.contain(
+            `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], resourceNames: ["${signerName}"], verbs: ["attest"]}`,
+          );
         const name = uniqueName("csr-unattested");
         await istiodRequests(name, signerName, spiffeRequest("foo", "web"));
 

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pkcs11js from "pkcs11js";
@@ -150,4 +150,14 @@ function pkcs11ToolSetPin(modulePath: string, tokenLabel: string, oldPin: string
   } finally {
     library.C_CloseSession(session);
   }
+}
+
+/** The folder SoftHSM keeps `token` in (tokens/<uuid>/, its label in token.object): copy it to restore a removed token. */
+export function softHsmTokenFolder(token: SoftHsmToken): string {
+  const tokens = path.join(path.dirname(token.configPath), "tokens");
+  const folder = readdirSync(tokens).find((name) =>
+    readFileSync(path.join(tokens, name, "token.object")).includes(Buffer.from(token.tokenLabel)),
+  );
+  if (!folder) throw new Error(`no SoftHSM folder for ${token.tokenLabel}`);
+  return path.join(tokens, folder);
 }

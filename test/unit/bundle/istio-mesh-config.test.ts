@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { caCertificatesBlock, replaceCaCertificates } from "../../../src/bundle/istio-mesh-config.js";
+import {
+  caCertificatesBlock,
+  InvalidRecordedRootsError,
+  replaceCaCertificates,
+} from "../../../src/bundle/istio-mesh-config.js";
 import { SignerSpecError } from "../../../src/policy/signer-spec.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
 import type { RecordedRoot } from "../../../src/api/signer.js";
@@ -7,8 +11,11 @@ import type { RecordedRoot } from "../../../src/api/signer.js";
 const block =
   "caCertificates:\n- pem: |\n    -----BEGIN CERTIFICATE-----\n    QUJD\n    -----END CERTIFICATE-----\n  certSigners:\n  - example.com/foo\n";
 
+/** The signer names whose entries the edits own (replace); entries of any other name are kept. */
+const owned = new Set(["example.com/foo", "a"]);
+
 function edited(mesh: string): string {
-  const edit = replaceCaCertificates(mesh, block);
+  const edit = replaceCaCertificates(mesh, block, owned);
   if (!edit.ok) throw new Error(edit.problem);
   return edit.text;
 }
@@ -36,23 +43,62 @@ describe("meshConfig caCertificates: replacing only that field", () => {
 
   it("reports unchanged when the field already holds the block, so nothing is written", () => {
     const mesh = `trustDomain: cluster.local\n${block}defaultConfig: {}\n`;
-    const edit = replaceCaCertificates(mesh, block);
+    const edit = replaceCaCertificates(mesh, block, owned);
     expect(edit).to.deep.equal({ ok: true, text: mesh, changed: false });
   });
 
-  it("stops at the next top-level key, a document marker, and never takes a nested caCertificates", () => {
-    const mesh = `defaultConfig:\n  caCertificates: nested\ncaCertificates:\n- pem: OLD\n---\nother: 1\n`;
-    expect(edited(mesh)).to.equal(`defaultConfig:\n  caCertificates: nested\n${block}---\nother: 1\n`);
+  it("stops at the next top-level key and never takes a nested caCertificates", () => {
+    const mesh = `defaultConfig:\n  caCertificates: nested\ncaCertificates:\n- pem: OLD\n  certSigners: [a]\nother: 1\n`;
+    expect(edited(mesh)).to.equal(`defaultConfig:\n  caCertificates: nested\n${block}other: 1\n`);
+  });
+
+  it("keeps the entries of signer names that are not ours (other CAs, SPIFFE bundle URLs) after ours", () => {
+    const mesh =
+      "trustDomain: cluster.local\ncaCertificates:\n- pem: OLD\n  certSigners: [example.com/foo]\n" +
+      "- spiffeBundleUrl: https://other.example/bundle\n  trustDomains: [other.example]\n" +
+      "- pem: THEIRS\n  certSigners:\n  - clusterissuers.cert-manager.io/other\n";
+    expect(edited(mesh)).to.equal(
+      "trustDomain: cluster.local\n" +
+        block +
+        "- spiffeBundleUrl: https://other.example/bundle\n  trustDomains:\n    - other.example\n" +
+        "- pem: THEIRS\n  certSigners:\n    - clusterissuers.cert-manager.io/other\n",
+    );
+  });
+
+  it("refuses a mesh config whose line edit would change more than caCertificates", () => {
+    for (const [mesh, problem] of [
+      [
+        '{"trustDomain": "cluster.local", "caCertificates": []}\n',
+        /more than caCertificates|not valid YAML|would not parse/,
+      ],
+      [
+        "{trustDomain: cluster.local,\n caCertificates: []}\n",
+        /more than caCertificates|not valid YAML|would not parse/,
+      ],
+      ['"caCertificates": []\ntrustDomain: x\n', /not valid YAML|more than caCertificates|would not parse/],
+      [
+        "  trustDomain: cluster.local\n  caCertificates: []\n",
+        /not valid YAML|more than caCertificates|would not parse/,
+      ],
+      ["trustDomain: x\n---\nother: 1\n", /more than one YAML document/],
+      ["trustDomain: x\n...\n", /not valid YAML|more than|would not parse/],
+      ["- a\n- b\n", /not a YAML mapping/],
+      ["caCertificates: {pem: x}\n", /not a list|not a block list/],
+    ] as const) {
+      const edit = replaceCaCertificates(mesh, block, owned);
+      expect(edit.ok, mesh).to.equal(false);
+      if (!edit.ok) expect(edit.problem, mesh).to.match(problem);
+    }
   });
 
   it("leaves alone and reports what it cannot delimit safely: a multi-line flow list, the key twice, an alias", () => {
     for (const [mesh, problem] of [
       ["caCertificates: [\n  {pem: OLD}]\n", /not a block list/],
-      ["caCertificates: []\ncaCertificates: []\n", /more than once/],
-      ["caCertificates: *roots\n", /not a block list/],
+      ["caCertificates: []\ncaCertificates: []\n", /more than once|repeats a key/],
+      ["caCertificates: *roots\n", /not a block list|not valid YAML/],
       ["caCertificates:\n- &entry\n  pem: OLD\n", /anchor or alias/],
     ] as const) {
-      const edit = replaceCaCertificates(mesh, block);
+      const edit = replaceCaCertificates(mesh, block, owned);
       expect(edit.ok, mesh).to.equal(false);
       if (!edit.ok) expect(edit.problem).to.match(problem);
     }
@@ -98,5 +144,48 @@ describe("meshConfig caCertificates: the entries", () => {
     const kept = caCertificatesBlock([broken], new Date(), { keepRootsOfInvalidSpecs: true });
     expect(kept.yaml).to.contain("  - example.com/foo\n");
     expect(kept.yaml).to.contain(root.pem.split("\n")[1]!);
+  });
+
+  it("of two Signers naming one signerName, only the older one's roots go in (istiod keeps the last entry)", async () => {
+    const [old, newer] = [await recordedRoot("old"), await recordedRoot("newer")];
+    const owner = {
+      name: "zz-foo",
+      spec: spec("example.com/foo"),
+      roots: [old],
+      createdAt: "2026-01-01T00:00:00Z",
+    };
+    const intruder = {
+      name: "aa-foo",
+      spec: spec("example.com/foo"),
+      roots: [newer],
+      createdAt: "2026-06-01T00:00:00Z",
+    };
+    for (const order of [
+      [owner, intruder],
+      [intruder, owner],
+    ]) {
+      const result = caCertificatesBlock(order, new Date());
+      expect(result.duplicates).to.deep.equal(["aa-foo"]);
+      expect(result.yaml.match(/^- pem: \|$/gm)).to.have.length(1);
+      expect(result.yaml).to.contain(old.pem.split("\n")[1]!);
+      expect(result.yaml).not.to.contain(newer.pem.split("\n")[1]!);
+      expect([...result.signerNames]).to.deep.equal(["example.com/foo"]);
+    }
+  });
+
+  it("names the Signer whose recorded roots are not certificates, instead of failing somewhere inside", () => {
+    const corrupt = {
+      fingerprintSha256: "00",
+      subject: "CN=x",
+      notAfter: "2999-01-01T00:00:00Z",
+      pem: "not a certificate",
+    };
+    expect(() =>
+      caCertificatesBlock([{ name: "foo", spec: spec("example.com/foo"), roots: [corrupt] }], new Date(), {
+        keepRootsOfInvalidSpecs: true,
+      }),
+    )
+      .to.throw(InvalidRecordedRootsError)
+      .with.property("signer", "foo");
   });
 });

@@ -39,8 +39,9 @@ const request: PodCertificateRequestObject = {
 };
 
 describe("cachedPodCertificateRequest: what the PodCertificateRequest cache keeps", () => {
-  it("keeps our request's identity and key fields, the first annotation keys without values, and condition types", () => {
-    const cached = cachedPodCertificateRequest(request, () => true);
+  it("keeps our undecided request's identity and key fields, the first annotation keys without values", () => {
+    const { status: _, ...undecided } = request;
+    const cached = cachedPodCertificateRequest(undecided, () => true);
     expect(cached).to.deep.equal({
       metadata: {
         name: "web-0-abcde",
@@ -69,8 +70,16 @@ describe("cachedPodCertificateRequest: what the PodCertificateRequest cache keep
           "example.com/k4",
         ],
       },
-      status: { conditions: [{ type: "Issued", status: "True" }] },
     });
+    expect(isDecided(cached)).to.equal(false);
+  });
+
+  it("drops the key fields of our request once it is decided, keeping the condition types (it is never signed again)", () => {
+    const cached = cachedPodCertificateRequest(request, () => true);
+    expect(cached.spec).to.not.have.any.keys("pkixPublicKey", "proofOfPossession", "stubPKCS10Request");
+    expect(cached.spec?.keyOmitted).to.equal(true);
+    expect(cached.spec?.podUID).to.equal("p1");
+    expect(cached.status).to.deep.equal({ conditions: [{ type: "Issued", status: "True" }] });
     expect(isDecided(cached)).to.equal(true);
   });
 

@@ -8,6 +8,7 @@ import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
 import type { SignerProblem } from "../../../src/controller/signer-problem.js";
 import type { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import { KubeApiError } from "../../../src/kube/client.js";
+import { Pkcs11Error } from "../../../src/pki/pkcs11/index.js";
 import { jsonLogger } from "../../../src/logger.js";
 import { parseSignerSpec } from "../../../src/policy/signer-spec.js";
 import { makeTestCertificateAuthority, type TestCertificateAuthority } from "../../support/pki.js";
@@ -23,7 +24,15 @@ const spec = parseSignerSpec({
 
 /** The reconciler's collaborators, recording what it did. */
 function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "gone" | Error)[] = ["ok"]) {
-  const done = { events: [] as string[], troubles: [] as SignerProblem[], issued: 0, failed: 0, reads: 0 };
+  const done = {
+    events: [] as string[],
+    eventMessages: [] as string[],
+    troubles: [] as SignerProblem[],
+    keyFailures: [] as unknown[],
+    issued: 0,
+    failed: 0,
+    reads: 0,
+  };
   const written: Record<string, unknown>[] = [];
   let stored: PodCertificateRequestObject | undefined;
   const registry = {
@@ -34,6 +43,11 @@ function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "go
     countFailed: () => void done.failed++,
     signingSucceeded: () => undefined,
     reportSigningTrouble: (_: string, trouble: SignerProblem) => void done.troubles.push(trouble),
+    // As TokenKeys does: a Pkcs11Error is the token's, anything else is not.
+    signingKeyFailed: (_: string, _key: unknown, error: unknown): SignerProblem | undefined => {
+      done.keyFailures.push(error);
+      return error instanceof Pkcs11Error ? { reason: error.reason, message: error.message } : undefined;
+    },
   } as unknown as SignerRegistry;
   const api: PodCertificateApi = {
     read: async () => {
@@ -52,7 +66,12 @@ function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "go
     registry,
     { get: (name, namespace) => cache.get(`${namespace}/${name}`) },
     api,
-    { record: (_target, type, reason) => void done.events.push(`${type} ${reason}`) },
+    {
+      record: (_target, type, reason, message) => {
+        done.events.push(`${type} ${reason}`);
+        done.eventMessages.push(message);
+      },
+    },
     new ControllerMetrics(),
     jsonLogger({ level: "error", write: () => undefined }),
     { now: () => new Date(), randomBytes: (size) => new Uint8Array(size).fill(7) },
@@ -62,7 +81,8 @@ function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "go
     reconciler,
     done,
     written,
-    put: (pcr: PodCertificateRequestObject) => cache.set("foo/r", pcr),
+    put: (pcr: PodCertificateRequestObject) =>
+      cache.set(`${pcr.metadata?.namespace ?? ""}/${pcr.metadata?.name ?? ""}`, pcr),
     store: (pcr: PodCertificateRequestObject | undefined) => (stored = pcr),
   };
 }
@@ -124,6 +144,69 @@ describe("PodCertificateReconciler: gates, writes and transient trouble", functi
     });
     expect(written).to.deep.equal([]);
     expect(done.events).to.deep.equal(["Warning SignerNotReady"]);
+  });
+
+  it("names only the reason in the SignerNotReady Event, never the Signer's message (the tenant reads it)", async () => {
+    const { reconciler, done, put } = harness({
+      spec,
+      problem: {
+        reason: "Pkcs11PinIncorrect",
+        message: "module /opt/hsm/lib.so token ca-token PIN file /pin",
+      },
+    });
+    put(request());
+    await reconciler.reconcile("foo/r");
+    expect(done.eventMessages).to.have.length(1);
+    expect(done.eventMessages[0])
+      .to.contain("Pkcs11PinIncorrect")
+      .and.not.to.match(/opt\/hsm|ca-token|\/pin/);
+  });
+
+  it("denies a request from a non-tenant namespace before any Signer-state Event, even when the Signer cannot sign", async () => {
+    const { reconciler, done, written, put } = harness({
+      spec,
+      problem: { reason: "Pkcs11TokenUnavailable", message: "token ca-token is gone" },
+    });
+    put(request());
+    const outsider = harness({
+      spec,
+      problem: { reason: "Pkcs11TokenUnavailable", message: "token ca-token is gone" },
+    });
+    outsider.put({ ...request(), metadata: { name: "r", namespace: "bar", uid: "u", resourceVersion: "1" } });
+    expect(await reconciler.reconcile("foo/r")).to.deep.include({ kind: "retry" });
+    expect(done.events).to.deep.equal(["Warning SignerNotReady"]);
+    expect(written).to.deep.equal([]);
+    expect(await outsider.reconciler.reconcile("bar/r")).to.deep.equal({ kind: "done" });
+    expect(outsider.done.events).to.deep.equal(["Warning NamespaceNotTenant"]);
+    expect(outsider.written).to.have.length(1);
+    expect(JSON.stringify(outsider.written)).to.contain("Denied").and.not.to.contain("ca-token");
+  });
+
+  it("a token failure while signing leaves the request pending, fails the token key and reports the token reason", async () => {
+    const ca = authority.authority;
+    const tokenAuthority = {
+      ...ca,
+      signingKey: {
+        ...ca.signingKey,
+        publicKey: ca.signingKey.publicKey,
+        signatureAlgorithm: ca.signingKey.signatureAlgorithm,
+        description: "token key",
+        sign: async () => {
+          throw new Pkcs11Error("Pkcs11TokenUnavailable", "token ca-token vanished");
+        },
+      },
+    };
+    const { reconciler, done, written, put } = harness({ spec, authority: tokenAuthority });
+    put(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({
+      kind: "retry",
+      reason: "Pkcs11TokenUnavailable",
+    });
+    expect(done.keyFailures).to.have.length(1);
+    expect(done.troubles.map((t) => t.reason)).to.deep.equal(["Pkcs11TokenUnavailable"]);
+    expect(done.events).to.deep.equal(["Warning Pkcs11TokenUnavailable"]);
+    expect(done.eventMessages[0]).not.to.contain("ca-token");
+    expect(written).to.deep.equal([]);
   });
 
   it("never touches a request whose Signer has no spec.podCertificates, or one already decided", async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -40,5 +41,15 @@ describe("readSecretValue (PIN and passphrase sources)", () => {
         readSecretValue({ secret: { name: "hsm", key: "other" } }, "ns", secret("1")),
       ).message,
     ).to.equal("Secret ns/hsm key other: the Secret has no such key");
+  });
+
+  it("refuses a device, a FIFO or a folder as a PIN file without reading it (no OOM, no frozen loop)", () => {
+    const fifo = path.join(dir, "fifo");
+    execFileSync("mkfifo", [fifo]); // no writer: a blocking open or read would never return
+    for (const file of ["/dev/zero", fifo, dir])
+      expect(
+        thrownBy(SecretValueError, () => readSecretValue({ file }, "ns", noSecrets)).message,
+        file,
+      ).to.equal(`file ${file} is not a regular file (a device, FIFO or folder is never read)`);
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import {
   desiredSignerStatus,
+  signerConditions,
   statusWriteDelayMs,
   type SignerStatusFacts,
 } from "../../../src/controller/signer-status.js";
@@ -49,10 +50,52 @@ describe("desiredSignerStatus (pure)", () => {
       { ...facts, publicationProblem: "ConfigMap a/b: forbidden" },
     )!;
     const [ready, degraded] = status.conditions!;
+    // The headline (reason, start of the message) is the cause; the root waiting for it comes after.
+    expect(ready).to.include({ status: "False", reason: "TrustBundlePublicationFailed" });
     expect(ready!.message).to.equal(
-      "root must be published; publishing the trust bundle fails: ConfigMap a/b: forbidden",
+      "publishing the trust bundle fails, so the new root cannot sign yet: ConfigMap a/b: forbidden (RootNotYetPublished: root must be published)",
     );
     expect(degraded).to.include({ status: "True", reason: "TrustBundlePublicationFailed" });
+  });
+
+  it("a rotation held by a failing publication: Degraded leads with the publication, Ready stays True", () => {
+    const rotating: ActiveSigner = {
+      ...waiting,
+      problem: undefined,
+      degraded: { reason: "RootNotYetPublished", message: "update not used: root must be published" },
+    };
+    const [ready, degraded] = signerConditions(rotating, {
+      publicationProblem: "ClusterTrustBundle x: forbidden",
+      signingTrouble: undefined,
+    });
+    expect(ready).to.include({ status: "True", reason: "Ready" });
+    expect(degraded).to.include({ status: "True", reason: "TrustBundlePublicationFailed" });
+    expect(degraded!.message).to.match(/^publishing the trust bundle fails.*ClusterTrustBundle x: forbidden/);
+  });
+
+  it("a refused approval write makes an Automatic Signer Degraded (ApprovalWriteFailed), after CA and publication problems", () => {
+    const approvalTrouble = { reason: "ApprovalWriteFailed" as const, message: "needs verb approve" };
+    const signing: ActiveSigner = { ...waiting, problem: undefined };
+    expect(
+      signerConditions(signing, {
+        publicationProblem: undefined,
+        signingTrouble: undefined,
+        approvalTrouble,
+      })[1],
+    ).to.include({ status: "True", reason: "ApprovalWriteFailed", message: "needs verb approve" });
+    expect(
+      signerConditions(signing, {
+        publicationProblem: "CTB: forbidden",
+        signingTrouble: undefined,
+        approvalTrouble,
+      })[1],
+    ).to.include({ reason: "TrustBundlePublicationFailed" });
+    expect(
+      signerConditions(signing, { publicationProblem: undefined, signingTrouble: undefined })[1],
+    ).to.include({
+      status: "False",
+      reason: "AsExpected",
+    });
   });
 
   it("is undefined when the status says it all already, and keeps lastTransitionTime of unchanged conditions", () => {

@@ -210,22 +210,28 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
     expect(r.forObjectName("mesh")!.problem?.message).to.include("ca-key.pem is present");
   });
 
-  it("reads the PIN from its file on every rebuild: a wrong PIN is Pkcs11PinIncorrect (never shown), the right one recovers", async () => {
+  it("reads the PIN from its file on every rebuild: a new PIN the token refuses leaves the old session signing (Degraded Pkcs11PinIncorrect, never shown); the right one swaps sessions", async () => {
     secret = secretOf(chainOnly(ca));
     const r = registry();
     await open(r);
     r.markPublished("mesh");
     r.rebuild();
     expect(r.forObjectName("mesh")!.problem).to.equal(undefined);
+    const oldKey = r.forObjectName("mesh")!.authority!.signingKey;
 
-    writeFileSync(pinFile, "9999");
+    writeFileSync(pinFile, "9999"); // the file changed before the token did
     await open(r);
-    const wrong = r.forObjectName("mesh")!;
-    expect(wrong.problem?.reason).to.equal("Pkcs11PinIncorrect");
-    expect(wrong.authority).to.equal(undefined);
+    const refused = r.forObjectName("mesh")!;
+    expect(refused.problem, "still signing").to.equal(undefined);
+    expect(refused.authority?.signingKey).to.equal(oldKey);
+    expect(await refused.authority!.signingKey.sign(new Uint8Array([1]))).to.have.length.greaterThan(8);
+    expect(refused.degraded?.reason).to.equal("Pkcs11PinIncorrect");
+    expect(refused.degraded?.message).to.equal(
+      "the token refused the new PIN, still signing with the session opened with the previous one: C_Login failed for PIN (PIN)",
+    );
     expect(JSON.stringify(r.desiredStatus("mesh"))).not.to.include("9999");
-    expect(wrong.problem?.message).to.equal("C_Login failed for PIN (PIN)");
-    expect(token.open_, "the session of the old PIN is closed").to.equal(0);
+    expect(ready(r)).to.include({ status: "True" });
+    expect(token.open_, "the session of the old PIN stays open").to.equal(1);
     // Not tried again with the same wrong PIN before incorrectPinRetryMs (lockout counters).
     clock += 60_000;
     const opens = token.opens;
@@ -235,8 +241,12 @@ describe("SignerRegistry with a CA key in a PKCS#11 token (stand-in token)", fun
     token.pin = "5678";
     writeFileSync(pinFile, "5678\n");
     await open(r);
-    expect(r.forObjectName("mesh")!.problem).to.equal(undefined);
+    const swapped = r.forObjectName("mesh")!;
+    expect(swapped.problem).to.equal(undefined);
+    expect(swapped.degraded).to.equal(undefined);
+    expect(swapped.authority!.signingKey).not.to.equal(oldKey);
     expect(ready(r)).to.include({ status: "True" });
+    expect(token.open_, "the old session is closed once the new one is open").to.equal(1);
 
     rmSync(pinFile);
     r.rebuild();

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { expect } from "chai";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -67,6 +68,23 @@ describe("loadCertificateAuthority", function () {
       expect(Buffer.from(readCertificateAuthorityFolder(folder)["ca-cert.pem"]!).toString()).to.equal(
         older["ca-cert.pem"],
       );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a CA file that is not a regular file (a FIFO, a device) without reading it: MissingFile", () => {
+    const folder = mkdtempSync(join(tmpdir(), "csr-signer-ca-fifo-"));
+    try {
+      execFileSync("mkfifo", [join(folder, "ca-cert.pem")]); // a blocking read would freeze the loop
+      symlinkSync("/dev/zero", join(folder, "ca-key.pem"));
+      const error = thrownBy(CertificateAuthorityError, () => readCertificateAuthorityFolder(folder));
+      expect(error.reason).to.equal("MissingFile");
+      expect(error.message).to.match(/^ca-(cert|key)\.pem is not a regular file/);
+      rmSync(join(folder, "ca-cert.pem"));
+      expect(
+        thrownBy(CertificateAuthorityError, () => readCertificateAuthorityFolder(folder)).message,
+      ).to.match(/^ca-key\.pem is not a regular file/);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

@@ -371,6 +371,26 @@ describe("parseSignerSpec: spec.podCertificates", () => {
     expect(error.field).to.equal("spec.podCertificates");
   });
 
+  it("refuses a DNS template with {podName} or {serviceAccount} but no {namespace}: two tenants would share a name", () => {
+    for (const template of [
+      "{serviceAccount}.mesh.example.com",
+      "{podName}.pods.example",
+      "{podName}.{serviceAccount}.x",
+    ]) {
+      const error = thrownBy(SignerSpecError, () =>
+        parseSignerSpec({ ...podOnly, podCertificates: { dnsNames: ["{namespace}.ok.example", template] } }),
+      );
+      expect(error.field, template).to.equal("spec.podCertificates.dnsNames[1]");
+      expect(error.message, template).to.include("without {namespace}");
+    }
+    expect(
+      parseSignerSpec({
+        ...podOnly,
+        podCertificates: { dnsNames: ["{serviceAccount}.{namespace}.mesh.example.com"] },
+      }).podCertificates?.dnsNames,
+    ).to.deep.equal(["{serviceAccount}.{namespace}.mesh.example.com"]);
+  });
+
   it("refuses wildcards and unknown placeholders in DNS templates", () => {
     for (const template of ["*.{namespace}.svc", "{pod}.svc", "{podName}..svc"]) {
       const error = thrownBy(SignerSpecError, () =>

@@ -1,0 +1,13 @@
+import { expect } from "chai";
+import { missingSignerGrant } from "../../../src/kube/signer-grants.js";
+
+describe("missingSignerGrant (pure)", () => {
+  for (const verb of ["approve", "sign", "attest"] as const)
+    it(`names verb ${verb} and the whole ClusterRole rule to add`, () => {
+      expect(missingSignerGrant(verb, "example.com/foo")).to.equal(
+        `the controller needs verb ${verb} on certificates.k8s.io signers/example.com/foo; ` +
+          `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], ` +
+          `resourceNames: ["example.com/foo"], verbs: ["${verb}"]}`,
+      );
+    });
+});
