@@ -27,6 +27,7 @@ TESTBIN_DIRS := $(shell hack/testbin/build.sh --print-dir)
 export KUBE_BIN_DIR := $(patsubst KUBE_BIN_DIR=%,%,$(filter KUBE_BIN_DIR=%,$(TESTBIN_DIRS)))
 export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TESTBIN_DIRS)))
 export ISTIO_BIN_DIR := $(patsubst ISTIO_BIN_DIR=%,%,$(filter ISTIO_BIN_DIR=%,$(TESTBIN_DIRS)))
+export HELM_BIN_DIR := $(patsubst HELM_BIN_DIR=%,%,$(filter HELM_BIN_DIR=%,$(TESTBIN_DIRS)))
 
 # SoftHSM2, the PKCS#11 token of the HSM tests: the system's, else the Debian packages unpacked into the
 # cache by hack/softhsm2/ensure.sh (`make softhsm2`).
@@ -88,8 +89,17 @@ test-differential: deps x509-oracle ## Only the parser-differential test; longer
 	npx mocha --config .mocharc.json test/unit/pki/parser-differential.test.ts
 
 .PHONY: test-integration
-test-integration: deps testbin softhsm2 ## Integration tests against a real kube-apiserver and etcd
+test-integration: deps testbin testbin-helm softhsm2 ## Integration tests against a real kube-apiserver and etcd
 	npm run --silent test:integration
+
+.PHONY: testbin-helm
+testbin-helm: ## Build (or reuse) helm from its Go module in $CSR_SIGNER_CACHE (cold: minutes; 25 min on a busy 2-core machine)
+	hack/testbin/build.sh helm
+
+.PHONY: chart-lint
+chart-lint: testbin-helm ## helm lint --strict charts/csr-signer with its default and its full values (ci/full-values.yaml)
+	$(HELM_BIN_DIR)/helm lint --strict charts/csr-signer
+	$(HELM_BIN_DIR)/helm lint --strict charts/csr-signer --values charts/csr-signer/ci/full-values.yaml
 
 .PHONY: testbin-istio
 testbin-istio: ## Build (or reuse) Istio's pilot-discovery and pilot-agent in $CSR_SIGNER_CACHE (cold: 10-30 min)
