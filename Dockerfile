@@ -27,9 +27,10 @@ FROM ${NODE_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 # Only what runs: the one-file bundle (no node_modules: it holds the code of the dependencies it
-# uses), pkcs11js's compiled module beside it (loaded only for a PKCS#11 CA key; no compiler in this
-# image), and the source map, read only under `node --enable-source-maps`.
-COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11.node ./dist/
+# uses), the PKCS#11 worker thread's script and pkcs11js's compiled module beside it (both loaded
+# only for a PKCS#11 CA key; no compiler in this image), and the source map, read only under
+# `node --enable-source-maps`.
+COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11-worker.mjs /app/dist/pkcs11.node ./dist/
 # Files owned by root and not writable by the process; matches the Deployment's runAsUser.
 USER 65532:65532
 EXPOSE 8080 8081

@@ -1,0 +1,195 @@
+/**
+ * The main thread's side of a PKCS#11 module: a worker thread (worker-entry.ts) that owns the
+ * library and makes every call to it, and the queue of calls for it. One worker per module path,
+ * so a hung or slow token holds its own module's worker only: never the event loop, never libuv's
+ * thread pool (no PKCS#11 call uses it), never another module.
+ *
+ * One call is with the worker at a time; each has a time limit. A call past its limit fails with
+ * Pkcs11Timeout and the worker is terminated and replaced (`epoch` bumps): calls queued behind it
+ * go to the new worker, and keys opened in the old one open again there (token-signing-key.ts).
+ * A native call that never returns keeps its terminated thread until it does, and the sessions the
+ * old worker had stay open in the library until its next re-initialisation.
+ */
+import { Worker } from "node:worker_threads";
+import { Pkcs11Error } from "./errors.js";
+import type { WorkerCall, WorkerReply, WorkerRequest, WorkerStart } from "./worker-protocol.js";
+
+/**
+ * The worker's script: this folder's worker-entry.ts when running from the sources (tsx, whose
+ * loader the worker inherits through execArgv), the bundle's second file, pkcs11-worker.mjs beside
+ * it, when running from dist/ (hack/bundle.mjs).
+ */
+function workerScript(): URL {
+  return import.meta.url.endsWith(".ts")
+    ? new URL("./worker-entry.ts", import.meta.url)
+    : new URL("./pkcs11-worker.mjs", import.meta.url);
+}
+
+/** A call that reached a worker other than the one its key was opened in: open the key again. */
+export class StaleWorkerError extends Error {}
+
+export interface CallOptions {
+  timeoutMs: number;
+  /** Names the key or module in a timeout's message. */
+  what: string;
+  /** The worker the call's key was opened in: a call that would reach another is refused. */
+  epoch?: number;
+  /** Checked when the call's turn comes: false refuses it unsent (its key was closed). */
+  stillWanted?: () => boolean;
+}
+
+interface Pending {
+  request: WorkerRequest;
+  options: CallOptions;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+export class ModuleWorker {
+  readonly path: string;
+  #worker: Worker | undefined;
+  #epoch = 0;
+  #nextId = 1;
+  readonly #queue: Pending[] = [];
+  #inFlight: (Pending & { id: number; timer: NodeJS.Timeout }) | undefined;
+  /** Re-initialisations of the library by earlier workers, and by the current one. */
+  #earlierGenerations = 0;
+  #generation = 0;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Which worker is current: bumps whenever one is replaced. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** C_Finalize + C_Initialize runs of this module so far (all workers). */
+  get generation(): number {
+    return this.#earlierGenerations + this.#generation;
+  }
+
+  call<T>(request: WorkerRequest, options: CallOptions): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ request, options, resolve: resolve as (value: unknown) => void, reject });
+      this.#next();
+    });
+  }
+
+  #next(): void {
+    while (this.#inFlight === undefined) {
+      const pending = this.#queue.shift();
+      if (pending === undefined) {
+        this.#worker?.unref(); // idle: an idle module keeps no process alive
+        return;
+      }
+      if (pending.options.stillWanted?.() === false) {
+        pending.reject(
+          new Pkcs11Error("Pkcs11TokenUnavailable", `${pending.options.what}: the key was closed`),
+        );
+        continue;
+      }
+      if (pending.options.epoch !== undefined && pending.options.epoch !== this.#epoch) {
+        pending.reject(new StaleWorkerError(`${pending.options.what}: opened in a replaced worker`));
+        continue;
+      }
+      const worker = this.#ensureWorker();
+      const id = this.#nextId++;
+      const timer = setTimeout(() => this.#timedOut(id), pending.options.timeoutMs);
+      this.#inFlight = { ...pending, id, timer };
+      worker.ref();
+      worker.postMessage({ ...pending.request, id } satisfies WorkerCall);
+    }
+  }
+
+  #ensureWorker(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const start: WorkerStart = { csrSignerPkcs11Worker: true, modulePath: this.path };
+    const worker = new Worker(workerScript(), { workerData: start });
+    worker.on("message", (reply: WorkerReply) => {
+      if (worker === this.#worker) this.#settle(reply);
+    });
+    worker.on("error", (error) => {
+      if (worker !== this.#worker) return; // a replaced worker's end is no news
+      this.#failInFlight(
+        new Pkcs11Error(
+          "Pkcs11TokenUnavailable",
+          `the PKCS#11 worker for module ${this.path} failed: ${error.message.split("\n")[0]}`,
+        ),
+      );
+    });
+    worker.on("exit", () => {
+      if (worker !== this.#worker) return;
+      this.#failInFlight(
+        new Pkcs11Error("Pkcs11TokenUnavailable", `the PKCS#11 worker for module ${this.path} exited`),
+      );
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #settle(reply: WorkerReply): void {
+    const call = this.#inFlight;
+    if (call === undefined || call.id !== reply.id) return; // the answer to a call given up on
+    clearTimeout(call.timer);
+    this.#inFlight = undefined;
+    this.#generation = reply.generation;
+    if (reply.ok) {
+      call.resolve(reply.value);
+    } else {
+      call.reject(new Pkcs11Error(reply.reason, reply.message));
+      // A module that failed to load is loaded afresh by the next call (perhaps it is installed by then).
+      if (reply.reason === "Pkcs11ModuleLoadFailed") this.#replaceWorker();
+    }
+    this.#next();
+  }
+
+  #timedOut(id: number): void {
+    const call = this.#inFlight;
+    if (call === undefined || call.id !== id) return;
+    const seconds = call.options.timeoutMs / 1000;
+    this.#failInFlight(
+      new Pkcs11Error(
+        "Pkcs11Timeout",
+        `${call.options.what}: the PKCS#11 module did not answer within ${seconds} s (${call.request.op}); its worker was restarted`,
+      ),
+    );
+  }
+
+  /** Fails the call with the worker and replaces the worker; the queue moves on to a new one. */
+  #failInFlight(error: Pkcs11Error): void {
+    const call = this.#inFlight;
+    this.#replaceWorker();
+    if (call !== undefined) {
+      clearTimeout(call.timer);
+      this.#inFlight = undefined;
+      call.reject(error);
+    }
+    this.#next();
+  }
+
+  #replaceWorker(): void {
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    this.#worker = undefined;
+    this.#epoch++;
+    this.#earlierGenerations += this.#generation;
+    this.#generation = 0;
+    worker.unref();
+    // Ends once any native call it is stuck in returns; nothing waits for that.
+    void worker.terminate().catch(() => undefined);
+  }
+}
+
+const workers = new Map<string, ModuleWorker>();
+
+/** The worker of the module at `path` (one per path in this process). */
+export function moduleWorker(path: string): ModuleWorker {
+  let worker = workers.get(path);
+  if (worker === undefined) {
+    worker = new ModuleWorker(path);
+    workers.set(path, worker);
+  }
+  return worker;
+}
