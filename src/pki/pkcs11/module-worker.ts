@@ -12,7 +12,13 @@
  */
 import { Worker } from "node:worker_threads";
 import { Pkcs11Error } from "./errors.js";
-import type { WorkerCall, WorkerReply, WorkerRequest, WorkerStart } from "./worker-protocol.js";
+import type { WorkerCall, WorkerReady, WorkerReply, WorkerRequest, WorkerStart } from "./worker-protocol.js";
+
+/**
+ * How long a new worker may take to start (load Node's worker, pkcs11js and the module, and
+ * C_Initialize). Not counted in the first call's own limit: a call's limit is the token's time.
+ */
+const workerStartTimeoutMs = 30_000;
 
 /**
  * The worker's script: this folder's worker-entry.ts when running from the sources (tsx, whose
@@ -48,10 +54,11 @@ interface Pending {
 export class ModuleWorker {
   readonly path: string;
   #worker: Worker | undefined;
+  #ready = false;
   #epoch = 0;
   #nextId = 1;
   readonly #queue: Pending[] = [];
-  #inFlight: (Pending & { id: number; timer: NodeJS.Timeout }) | undefined;
+  #inFlight: (Pending & { id: number; timer: NodeJS.Timeout | undefined }) | undefined;
   /** Re-initialisations of the library by earlier workers, and by the current one. */
   #earlierGenerations = 0;
   #generation = 0;
@@ -96,19 +103,44 @@ export class ModuleWorker {
       }
       const worker = this.#ensureWorker();
       const id = this.#nextId++;
-      const timer = setTimeout(() => this.#timedOut(id), pending.options.timeoutMs);
-      this.#inFlight = { ...pending, id, timer };
+      this.#inFlight = { ...pending, id, timer: undefined };
       worker.ref();
       worker.postMessage({ ...pending.request, id } satisfies WorkerCall);
+      // The call's clock starts once the worker runs it: a starting worker has its own limit.
+      if (this.#ready) this.#startClock();
     }
+  }
+
+  #startClock(): void {
+    const call = this.#inFlight;
+    if (call === undefined || call.timer !== undefined) return;
+    call.timer = setTimeout(() => this.#timedOut(call.id, call.options.timeoutMs), call.options.timeoutMs);
   }
 
   #ensureWorker(): Worker {
     if (this.#worker !== undefined) return this.#worker;
     const start: WorkerStart = { csrSignerPkcs11Worker: true, modulePath: this.path };
     const worker = new Worker(workerScript(), { workerData: start });
-    worker.on("message", (reply: WorkerReply) => {
-      if (worker === this.#worker) this.#settle(reply);
+    this.#ready = false;
+    const starting = setTimeout(() => {
+      if (worker !== this.#worker || this.#ready) return;
+      this.#failInFlight(
+        new Pkcs11Error(
+          "Pkcs11Timeout",
+          `PKCS#11 module ${this.path} did not load and initialise within ${workerStartTimeoutMs / 1000} s; its worker was restarted`,
+        ),
+      );
+    }, workerStartTimeoutMs);
+    starting.unref();
+    worker.on("message", (message: WorkerReply | WorkerReady) => {
+      if (worker !== this.#worker) return;
+      if ("ready" in message) {
+        clearTimeout(starting);
+        this.#ready = true;
+        this.#startClock();
+        return;
+      }
+      this.#settle(message);
     });
     worker.on("error", (error) => {
       if (worker !== this.#worker) return; // a replaced worker's end is no news
@@ -145,10 +177,10 @@ export class ModuleWorker {
     this.#next();
   }
 
-  #timedOut(id: number): void {
+  #timedOut(id: number, timeoutMs: number): void {
     const call = this.#inFlight;
     if (call === undefined || call.id !== id) return;
-    const seconds = call.options.timeoutMs / 1000;
+    const seconds = timeoutMs / 1000;
     this.#failInFlight(
       new Pkcs11Error(
         "Pkcs11Timeout",
@@ -173,6 +205,7 @@ export class ModuleWorker {
     const worker = this.#worker;
     if (worker === undefined) return;
     this.#worker = undefined;
+    this.#ready = false;
     this.#epoch++;
     this.#earlierGenerations += this.#generation;
     this.#generation = 0;

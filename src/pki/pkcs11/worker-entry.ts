@@ -14,7 +14,14 @@ import { describeKey, type Pkcs11KeyLocation } from "./key-location.js";
 import { Pkcs11Module, type Pkcs11Binding as Binding } from "./module.js";
 import { generateInToken } from "./token-objects.js";
 import { TokenKeySession } from "./token-session.js";
-import type { OpenedKey, WorkerCall, WorkerReply, WorkerSettings, WorkerStart } from "./worker-protocol.js";
+import type {
+  OpenedKey,
+  WorkerCall,
+  WorkerReady,
+  WorkerReply,
+  WorkerSettings,
+  WorkerStart,
+} from "./worker-protocol.js";
 
 /** Failures that a token removed or re-initialised since the library was initialised would explain. */
 const staleLibrarySymptoms = new Set(["Pkcs11TokenNotFound", "Pkcs11TokenUnavailable"]);
@@ -107,6 +114,7 @@ async function serve(start: WorkerStart): Promise<void> {
             `the PKCS#11 binding (pkcs11js) could not be loaded for module ${start.modulePath}: ${describeCause(error)}`,
           );
   }
+  parentPort!.postMessage({ ready: true } satisfies WorkerReady);
   parentPort!.on("message", (call: WorkerCall) => {
     if (host instanceof Pkcs11Error) {
       reply({ id: call.id, generation: 0, ok: false, reason: host.reason, message: host.message });

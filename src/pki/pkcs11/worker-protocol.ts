@@ -54,6 +54,11 @@ export interface KeyProtection {
   readonly extractable: boolean;
 }
 
+/** The worker's first message, once its module is loaded and initialised (or failed to be). */
+export interface WorkerReady {
+  ready: true;
+}
+
 /** Every reply carries the module's re-initialisations so far in this worker. */
 export type WorkerReply = { id: number; generation: number } & (
   | { ok: true; value: OpenedKey | Uint8Array | undefined }
