@@ -55,6 +55,8 @@ export class ModuleWorker {
   readonly path: string;
   #worker: Worker | undefined;
   #ready = false;
+  /** The limit on the current worker's start, until it is ready. */
+  #starting: NodeJS.Timeout | undefined;
   #epoch = 0;
   #nextId = 1;
   readonly #queue: Pending[] = [];
@@ -87,10 +89,7 @@ export class ModuleWorker {
   #next(): void {
     while (this.#inFlight === undefined) {
       const pending = this.#queue.shift();
-      if (pending === undefined) {
-        this.#worker?.unref(); // idle: an idle module keeps no process alive
-        return;
-      }
+      if (pending === undefined) return;
       if (pending.options.stillWanted?.() === false) {
         pending.reject(
           new Pkcs11Error("Pkcs11TokenUnavailable", `${pending.options.what}: the key was closed`),
@@ -104,7 +103,6 @@ export class ModuleWorker {
       const worker = this.#ensureWorker();
       const id = this.#nextId++;
       this.#inFlight = { ...pending, id, timer: undefined };
-      worker.ref();
       worker.postMessage({ ...pending.request, id } satisfies WorkerCall);
       // The call's clock starts once the worker runs it: a starting worker has its own limit.
       if (this.#ready) this.#startClock();
@@ -121,8 +119,10 @@ export class ModuleWorker {
     if (this.#worker !== undefined) return this.#worker;
     const start: WorkerStart = { csrSignerPkcs11Worker: true, modulePath: this.path };
     const worker = new Worker(workerScript(), { workerData: start });
+    // Never keeps the process alive itself: a call's timer (or the start timer) does while one runs.
+    worker.unref();
     this.#ready = false;
-    const starting = setTimeout(() => {
+    this.#starting = setTimeout(() => {
       if (worker !== this.#worker || this.#ready) return;
       this.#failInFlight(
         new Pkcs11Error(
@@ -131,11 +131,10 @@ export class ModuleWorker {
         ),
       );
     }, workerStartTimeoutMs);
-    starting.unref();
     worker.on("message", (message: WorkerReply | WorkerReady) => {
       if (worker !== this.#worker) return;
       if ("ready" in message) {
-        clearTimeout(starting);
+        clearTimeout(this.#starting);
         this.#ready = true;
         this.#startClock();
         return;
@@ -205,6 +204,7 @@ export class ModuleWorker {
     const worker = this.#worker;
     if (worker === undefined) return;
     this.#worker = undefined;
+    clearTimeout(this.#starting);
     this.#ready = false;
     this.#epoch++;
     this.#earlierGenerations += this.#generation;

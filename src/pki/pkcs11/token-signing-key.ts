@@ -68,7 +68,8 @@ export class TokenSigningKey implements Pkcs11SigningKey {
       if (this.#epoch !== this.#worker.epoch) await this.#reopen();
       try {
         return await this.#worker.call<Uint8Array>(
-          { op: "sign", key: this.#key, data },
+          // A copy of just these bytes: posting a view (of Node's Buffer pool, say) clones its whole ArrayBuffer.
+          { op: "sign", key: this.#key, data: new Uint8Array(data) },
           {
             timeoutMs: this.#settings.callTimeoutMs,
             what: this.#what,

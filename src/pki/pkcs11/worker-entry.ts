@@ -48,7 +48,8 @@ class ModuleHost {
       case "sign": {
         const session = this.#keys.get(call.key);
         if (session === undefined) throw new Pkcs11Error("Pkcs11TokenUnavailable", "the key was closed");
-        return session.sign(call.data);
+        // A copy of just the signature's bytes: posting a view clones its whole ArrayBuffer.
+        return new Uint8Array(session.sign(call.data));
       }
       case "close": {
         const session = this.#keys.get(call.key);
