@@ -31,6 +31,12 @@ function workerScript(): URL {
     : new URL("./pkcs11-worker.mjs", import.meta.url);
 }
 
+/**
+ * Terminated workers still stuck in a native call, at most, per module: a token that hangs for good
+ * would otherwise leave one thread behind per retry. Past this, calls fail at once until one returns.
+ */
+const maxStuckWorkers = 3;
+
 /** A call that reached a worker other than the one its key was opened in: open the key again. */
 export class StaleWorkerError extends Error {}
 
@@ -64,6 +70,8 @@ export class ModuleWorker {
   /** Re-initialisations of the library by earlier workers, and by the current one. */
   #earlierGenerations = 0;
   #generation = 0;
+  /** Replaced workers whose threads have not ended yet (stuck in a call that has not returned). */
+  readonly #ending = new Set<Worker>();
 
   constructor(path: string) {
     this.path = path;
@@ -98,6 +106,15 @@ export class ModuleWorker {
       }
       if (pending.options.epoch !== undefined && pending.options.epoch !== this.#epoch) {
         pending.reject(new StaleWorkerError(`${pending.options.what}: opened in a replaced worker`));
+        continue;
+      }
+      if (this.#worker === undefined && this.#ending.size >= maxStuckWorkers) {
+        pending.reject(
+          new Pkcs11Error(
+            "Pkcs11Timeout",
+            `${pending.options.what}: ${this.#ending.size} workers of PKCS#11 module ${this.path} are still stuck in calls that never returned; no new one starts until one does`,
+          ),
+        );
         continue;
       }
       const worker = this.#ensureWorker();
@@ -151,6 +168,7 @@ export class ModuleWorker {
       );
     });
     worker.on("exit", () => {
+      this.#ending.delete(worker);
       if (worker !== this.#worker) return;
       this.#failInFlight(
         new Pkcs11Error("Pkcs11TokenUnavailable", `the PKCS#11 worker for module ${this.path} exited`),
@@ -209,8 +227,8 @@ export class ModuleWorker {
     this.#epoch++;
     this.#earlierGenerations += this.#generation;
     this.#generation = 0;
-    worker.unref();
-    // Ends once any native call it is stuck in returns; nothing waits for that.
+    this.#ending.add(worker);
+    // Ends once any native call it is stuck in returns ("exit" then forgets it); nothing waits for that.
     void worker.terminate().catch(() => undefined);
   }
 }

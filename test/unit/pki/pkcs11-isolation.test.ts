@@ -149,6 +149,29 @@ describe("PKCS#11 isolation: slow, hung and misconfigured tokens (shim module ov
     expect(verify("sha256", data, hung.publicKey, await hung.sign(data))).to.equal(true);
   });
 
+  it("a token that keeps hanging leaves at most three stuck threads behind; calls then fail at once until one returns", async () => {
+    const key = keep(await openPkcs11SigningKey(shimmed("a"), token.userPin, { callTimeoutMs: 300 }));
+    setShimDelays({ signMs: 8000 });
+    for (let i = 0; i < 3; i++)
+      expect((await rejection(key.sign(randomBytes(8)))).reason).to.equal("Pkcs11Timeout");
+    const refused = await rejection(key.sign(randomBytes(8)));
+    expect(refused.reason).to.equal("Pkcs11Timeout");
+    expect(refused.message).to.include("3 workers of PKCS#11 module").and.to.include("still stuck");
+    // The stuck calls return (the shim's sleep ends): a new worker starts and the key signs again.
+    setShimDelays({});
+    const data = randomBytes(8);
+    for (;;) {
+      try {
+        expect(verify("sha256", data, key.publicKey, await key.sign(data))).to.equal(true);
+        break;
+      } catch (error) {
+        // Still three stuck: the message says so; anything else is a failure.
+        expect((error as Error).message).to.include("still stuck");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  });
+
   it("an open that hangs is Pkcs11Timeout too (the key-pair check signs)", async () => {
     setShimDelays({ signMs: 3000 });
     const error = await rejection(openPkcs11SigningKey(shimmed("a"), token.userPin, { callTimeoutMs: 500 }));
