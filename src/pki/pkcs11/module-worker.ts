@@ -82,6 +82,11 @@ export class ModuleWorker {
     return this.#epoch;
   }
 
+  /** Replaced workers whose threads are still stuck in a call. */
+  get stuckWorkers(): number {
+    return this.#ending.size;
+  }
+
   /** C_Finalize + C_Initialize runs of this module so far (all workers). */
   get generation(): number {
     return this.#earlierGenerations + this.#generation;
@@ -136,8 +141,6 @@ export class ModuleWorker {
     if (this.#worker !== undefined) return this.#worker;
     const start: WorkerStart = { csrSignerPkcs11Worker: true, modulePath: this.path };
     const worker = new Worker(workerScript(), { workerData: start });
-    // Never keeps the process alive itself: a call's timer (or the start timer) does while one runs.
-    worker.unref();
     this.#ready = false;
     this.#starting = setTimeout(() => {
       if (worker !== this.#worker || this.#ready) return;
@@ -174,6 +177,9 @@ export class ModuleWorker {
         new Pkcs11Error("Pkcs11TokenUnavailable", `the PKCS#11 worker for module ${this.path} exited`),
       );
     });
+    // Never keeps the process alive itself: a call's timer (or the start timer) does while one runs.
+    // After the listeners: adding a "message" listener refs the worker's port again.
+    worker.unref();
     this.#worker = worker;
     return worker;
   }

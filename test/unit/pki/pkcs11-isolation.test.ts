@@ -85,6 +85,9 @@ describe("PKCS#11 isolation: slow, hung and misconfigured tokens (shim module ov
   });
   afterEach(async () => {
     setShimDelays({});
+    // Threads still sleeping in the shim from a timed-out call end before the next test.
+    for (let waited = 0; moduleWorker(shim).stuckWorkers > 0 && waited < 20_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     delete process.env.CSR_SIGNER_SHIM_LOG;
     for (const key of opened.splice(0)) await key.close();
     rmSync(dir, { recursive: true, force: true });
