@@ -37,10 +37,10 @@ ENV NODE_ENV=production
 # node on the PATH of either base: distroless keeps it in /nodejs/bin, the local base in /usr/local/bin.
 ENV PATH=/nodejs/bin:/usr/local/bin:/usr/bin:/bin
 # Only what runs: the one-file bundle (no node_modules: it holds the code of the dependencies it
-# uses), pkcs11js's compiled module beside it (loaded only for a PKCS#11 CA key; no compiler in this
-# image), and the source map, read only under `node --enable-source-maps`. No RUN: the runtime base
-# has no shell.
-COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11.node ./dist/
+# uses), the PKCS#11 worker thread's script and pkcs11js's compiled module beside it (both loaded
+# only for a PKCS#11 CA key; no compiler in this image), and the source map, read only under
+# `node --enable-source-maps`.
+COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.map /app/dist/pkcs11-worker.mjs /app/dist/pkcs11.node ./dist/
 # Files owned by root and not writable by the process; matches the Deployment's runAsUser. The process
 # writes nothing: the root filesystem can be (and in manifests/base is) read-only.
 USER 65532:65532

@@ -355,8 +355,8 @@ for (const scenario of scenarios) {
 /**
  * The CA key in a SoftHSM2 token: the same issuance path and requests as the ECDSA scenario, one
  * CA signing with a P-256 key in memory, the other with a P-256 key generated in the token (its
- * certificate signed by the same root), interleaved. The token signs on libuv's thread pool; those
- * threads' CPU time counts, so "per CPU-second" is the whole cost of a certificate.
+ * certificate signed by the same root), interleaved. The token signs in its module's worker thread
+ * (src/pki/pkcs11/module-worker.ts); its CPU time counts, so "per CPU-second" is the whole cost of a certificate.
  */
 const pkcs11Rows: string[] = [];
 if (!onlyCaType || onlyCaType === "pkcs11") {

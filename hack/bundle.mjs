@@ -3,7 +3,8 @@
  * `make build`: the CLI (src/cli/main.ts) and everything it imports, npm dependencies included, as
  * one ES module, dist/csr-signer.mjs. That file is what the image runs (`node --optimize-for-size
  * dist/csr-signer.mjs controller ...`): no node_modules at run time, and only the code reachable from the CLI is
- * loaded (plus dist/pkcs11.node, the PKCS#11 binding's native module, shipped beside it). Whitespace and syntax are minified, identifiers are not: the 7 MB of source V8 keeps in
+ * loaded (plus, for PKCS#11 CA keys only, dist/pkcs11-worker.mjs, the script of the worker thread
+ * that makes the PKCS#11 calls, and dist/pkcs11.node, the binding's native module, beside it). Whitespace and syntax are minified, identifiers are not: the 7 MB of source V8 keeps in
  * memory shrinks by half (8 MiB less RSS, measured) and stack traces keep their function names;
  * dist/csr-signer.mjs.map maps them back to src/ under `node --enable-source-maps` (not loaded
  * otherwise). dist/csr-signer.meta.json is esbuild's metafile; `node hack/bundle.mjs --analyze` prints
@@ -38,10 +39,8 @@ function gitCommit() {
   }
 }
 
-const result = await build({
+const common = {
   absWorkingDir: repositoryRoot,
-  entryPoints: ["src/cli/main.ts"],
-  outfile,
   bundle: true,
   platform: "node",
   format: "esm",
@@ -65,6 +64,15 @@ const result = await build({
   sourcemap: "linked",
   metafile: true,
   logLevel: "warning",
+};
+const result = await build({ ...common, entryPoints: ["src/cli/main.ts"], outfile });
+// The PKCS#11 worker thread's script (src/pki/pkcs11/module-worker.ts starts it from beside the
+// bundle): its own small file, so each module's worker loads pkcs11js and the PKCS#11 code only.
+await build({
+  ...common,
+  entryPoints: ["src/pki/pkcs11/worker-entry.ts"],
+  outfile: join(dirname(outfile), "pkcs11-worker.mjs"),
+  metafile: false,
 });
 mkdirSync(dirname(outfile), { recursive: true });
 writeFileSync(outfile.replace(/\.mjs$/, ".meta.json"), JSON.stringify(result.metafile));

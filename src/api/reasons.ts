@@ -137,6 +137,8 @@ export const pkcs11KeyReasons = [
   "Pkcs11KeyUnsupported",
   "Pkcs11TokenUnavailable",
   "Pkcs11SigningFailed",
+  /** The module did not answer a call in time (a hung or unreachable HSM); retried with backoff. */
+  "Pkcs11Timeout",
   /** The PIN file or Secret key is missing, empty or too large (the controller never got to the token). */
   "Pkcs11PinUnavailable",
   /** The token is being opened (a first open, or after a PIN change or a failure). */

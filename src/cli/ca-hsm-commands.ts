@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { CacertsFiles } from "../pki/certificate-authority.js";
@@ -11,8 +11,10 @@ import { decodeCertificatesPem, encodePem } from "../pki/pem.js";
 import {
   generatePkcs11KeyPair,
   openPkcs11SigningKey,
+  Pkcs11Error,
   pinFromFile,
   type Pkcs11KeyLocation,
+  type Pkcs11SigningKey,
 } from "../pki/pkcs11/index.js";
 import { SoftwareSigningKey } from "../pki/signing-key.js";
 import { caLifetimeSeconds, describeCertificate, keyType, rootFiles } from "./ca-commands.js";
@@ -38,7 +40,9 @@ Options:
   --pin-file FILE             the user PIN (one line; a trailing newline is ignored)
   --key-type TYPE             ${certificateAuthorityKeyTypes.join(", ")} (default ecdsa-p256)
   --subject NAME              distinguished name (default "O=csr-signer,CN=csr-signer intermediate CA")
-  --existing-key              use the key already in the token (a new request for it) instead of generating one
+  --existing-key              use the key already in the token (a new request for it) instead of generating one;
+                              refused unless the token marks it sensitive and not extractable
+  --allow-extractable-key     with --existing-key: accept a key the token may reveal or export (warns)
   --force                     replace --out if it exists
 `;
 
@@ -55,6 +59,7 @@ export async function caRequest(args: string[], io: CommandIo): Promise<void> {
       "key-type": { type: "string" },
       subject: { type: "string", default: "O=csr-signer,CN=csr-signer intermediate CA" },
       "existing-key": { type: "boolean", default: false },
+      "allow-extractable-key": { type: "boolean", default: false },
       out: { type: "string" },
       force: { type: "boolean", default: false },
     },
@@ -68,11 +73,30 @@ export async function caRequest(args: string[], io: CommandIo): Promise<void> {
   if (values["existing-key"] && values["key-type"] !== undefined) {
     throw new UsageError("--key-type is for a new key; --existing-key uses the token's key as it is");
   }
+  if (values["allow-extractable-key"] && !values["existing-key"]) {
+    throw new UsageError(
+      "--allow-extractable-key is for --existing-key; a generated key is never extractable",
+    );
+  }
+  // Before the token is touched: a key generated for a request that cannot be written is orphaned.
+  if (!values.force && existsSync(out))
+    throw new UsageError(`${out} already exists (use --force to replace)`);
   const pin = pinFromFile(readFileSync(pinFile, "utf8"));
   const key = values["existing-key"]
     ? await openPkcs11SigningKey(location, pin)
-    : await generatePkcs11KeyPair(location, pin, type);
+    : await generatePkcs11KeyPair(location, pin, type).catch((error: unknown) => {
+        if (error instanceof Pkcs11Error && /already holds an object/.test(error.message)) {
+          throw new Error(
+            `${error.message}; to write a request for the key already there, add --existing-key`,
+            {
+              cause: error,
+            },
+          );
+        }
+        throw error;
+      });
   try {
+    if (values["existing-key"]) checkProtection(key, values["allow-extractable-key"], io);
     const request = encodePem("CERTIFICATE REQUEST", await buildCertificateRequest(key, subject));
     writeFilesAtomically(
       dirname(out),
@@ -87,6 +111,22 @@ export async function caRequest(args: string[], io: CommandIo): Promise<void> {
   } finally {
     await key.close();
   }
+}
+
+/** An existing key must be one the token keeps to itself, or the operator must say it is accepted. */
+function checkProtection(key: Pkcs11SigningKey, allowExtractable: boolean, io: CommandIo): void {
+  const weaknesses = [
+    key.protection.sensitive ? undefined : "not sensitive (CKA_SENSITIVE false: the token reveals its value)",
+    key.protection.extractable ? "extractable (CKA_EXTRACTABLE true: it can be exported wrapped)" : undefined,
+  ].filter((weakness) => weakness !== undefined);
+  if (weaknesses.length === 0) return;
+  const message = `the existing key is ${weaknesses.join(" and ")}`;
+  if (!allowExtractable) {
+    throw new Error(
+      `${message}; a CA key should never leave the token: generate a new one, or add --allow-extractable-key to accept it`,
+    );
+  }
+  io.stderr(`warning: ${message}; accepted because of --allow-extractable-key\n`);
 }
 
 function keyLocation(values: {

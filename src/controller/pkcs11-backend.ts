@@ -9,7 +9,11 @@ import { openPkcs11SigningKey, Pkcs11Error } from "../pki/pkcs11/index.js";
 import type { ClosableSigningKey, Pkcs11KeyReason, TokenKeyBackend } from "./token-keys.js";
 
 export const pkcs11TokenKeyBackend: TokenKeyBackend = {
-  open(source: Pkcs11KeySource, pin: string): Promise<ClosableSigningKey> {
+  open(
+    source: Pkcs11KeySource,
+    pin: string,
+    options: { refusedPinRetryMs: number },
+  ): Promise<ClosableSigningKey> {
     return openPkcs11SigningKey(
       {
         modulePath: source.module,
@@ -19,6 +23,7 @@ export const pkcs11TokenKeyBackend: TokenKeyBackend = {
           : { keyId: new Uint8Array(Buffer.from(source.keyId!, "hex")) }),
       },
       pin,
+      options,
     );
   },
   certificateRequest: buildCertificateRequest,

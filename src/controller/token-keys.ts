@@ -30,7 +30,15 @@ export interface ClosableSigningKey extends SigningKey {
 
 /** What TokenKeys needs from the PKCS#11 layer (src/pki/pkcs11); tests substitute their own. */
 export interface TokenKeyBackend {
-  open(source: Pkcs11KeySource, pin: string): Promise<ClosableSigningKey>;
+  /**
+   * `refusedPinRetryMs`: a PIN the token refused is not sent to it again for this long (by any
+   * Signer) unless it changes; TokenKeys passes its incorrectPinRetryMs.
+   */
+  open(
+    source: Pkcs11KeySource,
+    pin: string,
+    options: { refusedPinRetryMs: number },
+  ): Promise<ClosableSigningKey>;
   /** A PKCS#10 request (DER) for `subject`, signed by `key`. */
   certificateRequest(key: SigningKey, subject: DistinguishedName): Promise<Uint8Array>;
   /** The reason of an error thrown by open, sign or close, when it is a token error. */
@@ -203,7 +211,9 @@ export class TokenKeys {
     void (async () => {
       let key: ClosableSigningKey;
       try {
-        key = await this.backend.open(source, entry.pin);
+        key = await this.backend.open(source, entry.pin, {
+          refusedPinRetryMs: this.timings.incorrectPinRetryMs,
+        });
       } catch (error) {
         if (this.entries.get(objectName) !== entry) return; // superseded meanwhile: nothing to report
         this.fail(entry, {
@@ -247,7 +257,9 @@ export class TokenKeys {
     void (async () => {
       let key: ClosableSigningKey;
       try {
-        key = await this.backend.open(source, pin);
+        key = await this.backend.open(source, pin, {
+          refusedPinRetryMs: this.timings.incorrectPinRetryMs,
+        });
       } catch (error) {
         if (!current()) return; // superseded meanwhile: nothing to report
         const reason = this.backend.reasonOf(error) ?? "Pkcs11TokenUnavailable";

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { parseCertificate, type ParsedCertificate } from "./certificate.js";
 import { CacertsFiles } from "./certificate-authority.js";
 import { keyIdentifier, signCertificate } from "./certificate-builder.js";
@@ -34,6 +34,28 @@ export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObj
     default:
       return generateKeyPairSync("rsa", { modulusLength: Number(keyType.slice(4)) }).privateKey;
   }
+}
+
+/** The toolkit's name for a CA public key's type, or undefined when it is not one of them. */
+export function certificateAuthorityKeyTypeOf(publicKey: KeyObject): CertificateAuthorityKeyType | undefined {
+  const details = publicKey.asymmetricKeyDetails;
+  if (publicKey.asymmetricKeyType === "ec") {
+    if (details?.namedCurve === "prime256v1") return "ecdsa-p256";
+    if (details?.namedCurve === "secp384r1") return "ecdsa-p384";
+    return undefined;
+  }
+  if (publicKey.asymmetricKeyType === "rsa") {
+    const type = `rsa-${details?.modulusLength}`;
+    return certificateAuthorityKeyTypes.find((known) => known === type);
+  }
+  return undefined;
+}
+
+function describePublicKey(publicKey: KeyObject): string {
+  const details = publicKey.asymmetricKeyDetails;
+  if (publicKey.asymmetricKeyType === "ec") return `EC ${details?.namedCurve ?? "unknown curve"}`;
+  if (publicKey.asymmetricKeyType === "rsa") return `RSA-${details?.modulusLength}`;
+  return publicKey.asymmetricKeyType ?? "unknown";
 }
 
 function subjectPublicKeyInfo(key: SigningKey): { spki: Uint8Array; bits: Uint8Array } {
@@ -121,6 +143,19 @@ export function signIntermediateCertificate(
   options: { readonly lifetimeSeconds: number; readonly pathLength?: number },
   environment: IssuanceEnvironment = systemIssuanceEnvironment,
 ): Promise<ParsedCertificate> {
+  // A CA key as weak as the ones the toolkit refuses to generate (RSA-1024, secp256k1) is refused here too.
+  const publicKey = createPublicKey({
+    key: Buffer.from(subject.subjectPublicKeyInfo),
+    format: "der",
+    type: "spki",
+  });
+  if (certificateAuthorityKeyTypeOf(publicKey) === undefined) {
+    return Promise.reject(
+      new Error(
+        `the request's key is ${describePublicKey(publicKey)}; an intermediate CA key must be one of ${certificateAuthorityKeyTypes.join(", ")}`,
+      ),
+    );
+  }
   return issueCertificateAuthorityCertificate(
     issuer,
     subject,

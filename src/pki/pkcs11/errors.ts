@@ -3,7 +3,8 @@ import { SigningKeyError } from "../signing-key.js";
 /**
  * Why a PKCS#11 key cannot be used, in CamelCase: the Signer's Ready=False reason, verbatim.
  * Pkcs11TokenUnavailable and Pkcs11SigningFailed come from a key that was working; the others from
- * opening one.
+ * opening one. Pkcs11Timeout from either: the module did not answer within the call's time limit
+ * (a hung or unreachable HSM); its worker thread was replaced.
  */
 export type Pkcs11FailureReason =
   | "Pkcs11ModuleLoadFailed"
@@ -12,7 +13,8 @@ export type Pkcs11FailureReason =
   | "Pkcs11KeyNotFound"
   | "Pkcs11KeyUnsupported"
   | "Pkcs11TokenUnavailable"
-  | "Pkcs11SigningFailed";
+  | "Pkcs11SigningFailed"
+  | "Pkcs11Timeout";
 
 /** A PKCS#11 failure. Messages name the module, token and key, never the PIN. */
 export class Pkcs11Error extends SigningKeyError {

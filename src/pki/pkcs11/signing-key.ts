@@ -3,9 +3,38 @@ import type { CertificateAuthorityKeyType } from "../offline-ca.js";
 import { signatureProfileFor } from "../signing-key.js";
 import { Pkcs11Error } from "./errors.js";
 import { checkLocation, describeKey, type Pkcs11KeyLocation } from "./key-location.js";
-import { loadModule, type Pkcs11Module } from "./module.js";
-import { closeQuietly, findKey, generateInToken, openSession } from "./token-objects.js";
-import { TokenSigningKey, type Pkcs11SigningKey } from "./token-signing-key.js";
+import { moduleWorker } from "./module-worker.js";
+import { RefusedPins } from "./refused-pins.js";
+import { TokenSigningKey, type KeyCallSettings, type Pkcs11SigningKey } from "./token-signing-key.js";
+import type { OpenedKey } from "./worker-protocol.js";
+
+/** Limits on how long, and how often, a token is asked. Every field has a default. */
+export interface Pkcs11Options {
+  /** The longest a call to the module (open, sign, close) may take before Pkcs11Timeout. Default 10 s. */
+  readonly callTimeoutMs?: number;
+  /** The longest generating a key pair may take. Default 120 s (RSA-4096 in a slow token). */
+  readonly generateTimeoutMs?: number;
+  /**
+   * A PIN the token refused is not sent to it again for this long, unless it changes (HSMs lock
+   * the user after a few bad logins). Default 5 minutes, as the controller's incorrectPinRetryMs.
+   */
+  readonly refusedPinRetryMs?: number;
+  /**
+   * A missing token re-initialises its module (C_Finalize + C_Initialize: SoftHSM and most
+   * libraries see tokens added since only then) at most this often; every other key of the module
+   * must log in again afterwards. Default 10 s.
+   */
+  readonly reinitializeIntervalMs?: number;
+}
+
+const defaults = {
+  callTimeoutMs: 10_000,
+  generateTimeoutMs: 120_000,
+  refusedPinRetryMs: 300_000,
+  reinitializeIntervalMs: 10_000,
+} satisfies Required<Pkcs11Options>;
+
+const refusedPins = new RefusedPins();
 
 /** Checks that the private key signs for the public key read beside it (a mismatched pair is a misconfiguration). */
 async function checkPair(key: TokenSigningKey, what: string): Promise<void> {
@@ -20,29 +49,48 @@ async function checkPair(key: TokenSigningKey, what: string): Promise<void> {
   }
 }
 
-async function openOnce(
-  module: Pkcs11Module,
+/**
+ * Sends an open or generate to the module's worker, unless the same PIN was refused for this token
+ * lately; remembers a refusal.
+ */
+async function openInWorker(
   location: Pkcs11KeyLocation,
   pin: string,
-  what: string,
+  options: Required<Pkcs11Options>,
+  keyType: CertificateAuthorityKeyType | undefined,
 ): Promise<TokenSigningKey> {
-  const key = await module.use(() => {
-    const { slot, session } = openSession(module, location, pin, what);
-    try {
-      return new TokenSigningKey(
-        module,
-        location,
-        pin,
-        what,
-        slot,
-        session,
-        findKey(module, session, location, what),
-      );
-    } catch (error) {
-      closeQuietly(module, session);
-      throw error;
-    }
-  });
+  checkLocation(location);
+  const what = describeKey(location);
+  const refusedAt = refusedPins.refusedAt(location, pin, options.refusedPinRetryMs);
+  if (refusedAt !== undefined) {
+    const ago = Math.round((performance.now() - refusedAt) / 1000);
+    throw new Pkcs11Error(
+      "Pkcs11PinIncorrect",
+      `${what}: this PIN was refused ${ago} s ago and is not sent to the token again for ${options.refusedPinRetryMs / 1000} s unless it changes (HSMs lock users out after a few bad logins); check the PIN file or Secret`,
+    );
+  }
+  const worker = moduleWorker(location.modulePath);
+  const settings: KeyCallSettings = {
+    callTimeoutMs: options.callTimeoutMs,
+    reinitializeIntervalMs: options.reinitializeIntervalMs,
+  };
+  const epoch = worker.epoch;
+  let opened: OpenedKey;
+  try {
+    opened = await worker.call<OpenedKey>(
+      keyType === undefined
+        ? { op: "open", location, pin, settings }
+        : { op: "generate", location, pin, keyType, settings },
+      { timeoutMs: keyType === undefined ? options.callTimeoutMs : options.generateTimeoutMs, what },
+    );
+  } catch (error) {
+    if (error instanceof Pkcs11Error && error.reason === "Pkcs11PinIncorrect")
+      refusedPins.remember(location, pin);
+    throw error;
+  }
+  refusedPins.forget(location, pin);
+  // Opened in the worker that was current when the call was sent (calls run in order).
+  const key = new TokenSigningKey(worker, location, pin, what, settings, opened, epoch);
   try {
     await checkPair(key, what);
   } catch (error) {
@@ -53,34 +101,16 @@ async function openOnce(
 }
 
 /**
- * Failures that a token removed or re-initialised since the library was initialised would explain.
- * Not a missing key: objects made on a token since (by another process, the vendor's tools) are
- * seen without re-initialising, so a mistyped key label never re-initialises a shared library.
- * A missing token does, once per open: the controller's backoff bounds how often, and the keys of
- * other tokens reopen their sessions by themselves, waiting only for the C_Finalize + C_Initialize.
- */
-const staleLibrarySymptoms = new Set(["Pkcs11TokenNotFound", "Pkcs11TokenUnavailable"]);
-
-/**
  * Opens the CA key at `location`, logging in with `pin`. A token that is not found is looked for
- * again after re-initialising the library once (a token replaced while the process ran). Rejects
- * with a Pkcs11Error whose reason says what to fix.
+ * again after re-initialising the library (a token replaced while the process ran), at most once
+ * per `reinitializeIntervalMs`. Rejects with a Pkcs11Error whose reason says what to fix.
  */
 export async function openPkcs11SigningKey(
   location: Pkcs11KeyLocation,
   pin: string,
+  options: Pkcs11Options = {},
 ): Promise<Pkcs11SigningKey> {
-  checkLocation(location);
-  const what = describeKey(location);
-  const module = await loadModule(location.modulePath);
-  const generation = module.generation;
-  try {
-    return await openOnce(module, location, pin, what);
-  } catch (error) {
-    if (!(error instanceof Pkcs11Error) || !staleLibrarySymptoms.has(error.reason)) throw error;
-    if (module.generation === generation) await module.reinitialize();
-    return openOnce(module, location, pin, what);
-  }
+  return openInWorker(location, pin, { ...defaults, ...options }, undefined);
 }
 
 /**
@@ -91,17 +121,7 @@ export async function generatePkcs11KeyPair(
   location: Pkcs11KeyLocation,
   pin: string,
   keyType: CertificateAuthorityKeyType,
+  options: Pkcs11Options = {},
 ): Promise<Pkcs11SigningKey> {
-  checkLocation(location);
-  const what = describeKey(location);
-  const module = await loadModule(location.modulePath);
-  try {
-    await module.use(() => generateInToken(module, location, pin, keyType, what));
-  } catch (error) {
-    if (!(error instanceof Pkcs11Error) || error.reason !== "Pkcs11TokenNotFound") throw error;
-    // Perhaps a token initialised after the library was: look again once.
-    await module.reinitialize();
-    await module.use(() => generateInToken(module, location, pin, keyType, what));
-  }
-  return openOnce(module, location, pin, what);
+  return openInWorker(location, pin, { ...defaults, ...options }, keyType);
 }

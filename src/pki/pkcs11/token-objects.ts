@@ -4,6 +4,7 @@ import { describeCause, Pkcs11Error, returnValueName } from "./errors.js";
 import { ecPublicKey, keyPairGeneration, rsaPublicKey } from "./key-attributes.js";
 import { namingTemplate, type Pkcs11KeyLocation } from "./key-location.js";
 import { describeToken, tokenUnavailable, type Handle, type Pkcs11Module, type Template } from "./module.js";
+import type { KeyProtection } from "./worker-protocol.js";
 
 export function findObjects(module: Pkcs11Module, session: Handle, template: Template): Handle[] {
   const library = module.library;
@@ -63,6 +64,23 @@ export function closeQuietly(module: Pkcs11Module, session: Handle): void {
 export interface KeyObjects {
   privateKey: Handle;
   publicKey: KeyObject;
+  protection: KeyProtection;
+}
+
+/** CKA_SENSITIVE and CKA_EXTRACTABLE of the private key (a token that will not say: the worst). */
+function readProtection(module: Pkcs11Module, session: Handle, privateKey: Handle): KeyProtection {
+  const pkcs11 = module.binding;
+  const flag = (type: number, unknown: boolean): boolean => {
+    try {
+      const [attribute] = module.library.C_GetAttributeValue(session, privateKey, [{ type }]);
+      const value = attribute?.value;
+      return value instanceof Buffer ? value.length > 0 && value[0] !== 0 : Boolean(value);
+    } catch {
+      // The token does not disclose the attribute: assume the weaker protection.
+      return unknown;
+    }
+  };
+  return { sensitive: flag(pkcs11.CKA_SENSITIVE, false), extractable: flag(pkcs11.CKA_EXTRACTABLE, true) };
 }
 
 /** Finds the private key and reads its public half (the public key object, or RSA's own attributes). */
@@ -112,7 +130,11 @@ export function findKey(
         { type: pkcs11.CKA_EC_PARAMS },
         { type: pkcs11.CKA_EC_POINT },
       ]);
-      return { privateKey, publicKey: ecPublicKey(params!.value as Buffer, point!.value as Buffer, what) };
+      return {
+        privateKey,
+        publicKey: ecPublicKey(params!.value as Buffer, point!.value as Buffer, what),
+        protection: readProtection(module, session, privateKey),
+      };
     }
     if (type === pkcs11.CKK_RSA) {
       // RSA private key objects carry the modulus and public exponent themselves.
@@ -123,6 +145,7 @@ export function findKey(
       return {
         privateKey,
         publicKey: rsaPublicKey(modulus!.value as Buffer, exponent!.value as Buffer, what),
+        protection: readProtection(module, session, privateKey),
       };
     }
     throw new Pkcs11Error(
@@ -135,13 +158,13 @@ export function findKey(
   }
 }
 
-export async function generateInToken(
+export function generateInToken(
   module: Pkcs11Module,
   location: Pkcs11KeyLocation,
   pin: string,
   keyType: CertificateAuthorityKeyType,
   what: string,
-): Promise<void> {
+): void {
   const pkcs11 = module.binding;
   const { session } = openSession(module, location, pin, what);
   try {
@@ -154,7 +177,7 @@ export async function generateInToken(
       );
     }
     const generation = keyPairGeneration(pkcs11, keyType, naming);
-    await module.library.C_GenerateKeyPairAsync(
+    module.library.C_GenerateKeyPair(
       session,
       { mechanism: generation.mechanism },
       generation.publicTemplate,

@@ -241,6 +241,143 @@ describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-inter
     expect(existsSync(join(dir, "cacerts"))).to.equal(false);
   });
 
+  it("an --out that exists is refused before the token is touched (no orphaned key); the label-taken error names --existing-key", async () => {
+    writeFileSync(join(dir, "taken.csr"), "not yours\n");
+    const refused = await cli([
+      "ca",
+      "request",
+      ...tokenFlags(),
+      "--pkcs11-key-label",
+      "ca",
+      "--out",
+      join(dir, "taken.csr"),
+    ]);
+    expect(refused.exitCode).to.equal(2);
+    expect(refused.stderr).to.match(/taken\.csr already exists \(use --force to replace\)/);
+    expect(readFileSync(join(dir, "taken.csr"), "utf8")).to.equal("not yours\n");
+    // No key was generated under the label: a fresh request for it generates one.
+    const made = await cli([
+      "ca",
+      "request",
+      ...tokenFlags(),
+      "--pkcs11-key-label",
+      "ca",
+      "--out",
+      join(dir, "a.csr"),
+    ]);
+    expect(made.exitCode, made.stderr).to.equal(0);
+    expect(made.stdout).to.contain("generated a key in the token");
+    const again = await cli([
+      "ca",
+      "request",
+      ...tokenFlags(),
+      "--pkcs11-key-label",
+      "ca",
+      "--out",
+      join(dir, "b.csr"),
+    ]);
+    expect(again.exitCode).to.equal(1);
+    expect(again.stderr).to.match(/already holds an object with this label\/id.*add --existing-key/);
+  });
+
+  it("--existing-key refuses a key the token may reveal or export unless --allow-extractable-key (then warns)", async () => {
+    // A first request makes csr-signer's library see the token made after it was initialised.
+    const seen = await cli([
+      "ca",
+      "request",
+      ...tokenFlags(),
+      "--pkcs11-key-label",
+      "first",
+      "--out",
+      join(dir, "first.csr"),
+    ]);
+    expect(seen.exitCode, seen.stderr).to.equal(0);
+    // A key made by another application without CKA_SENSITIVE and with CKA_EXTRACTABLE.
+    const { default: pkcs11js } = await import("pkcs11js");
+    const library = new pkcs11js.PKCS11();
+    library.load(token.modulePath);
+    try {
+      library.C_Initialize();
+    } catch (error) {
+      // Initialised already in this process (csr-signer's worker): the same library state.
+      expect((error as Error).message).to.include("CKR_CRYPTOKI_ALREADY_INITIALIZED");
+    }
+    const slot = library
+      .C_GetSlotList(true)
+      .find((candidate) => library.C_GetTokenInfo(candidate).label.trim() === token.tokenLabel)!;
+    const session = library.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      try {
+        library.C_Login(session, pkcs11js.CKU_USER, token.userPin);
+      } catch (error) {
+        expect((error as Error).message).to.include("CKR_USER_ALREADY_LOGGED_IN");
+      }
+      const naming = [
+        { type: pkcs11js.CKA_LABEL, value: "exportable" },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+      ];
+      library.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [...naming, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from("06082a8648ce3d030107", "hex") }],
+        [
+          ...naming,
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: false },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+        ],
+      );
+    } finally {
+      library.C_CloseSession(session);
+    }
+    const args = [
+      "ca",
+      "request",
+      ...tokenFlags(),
+      "--pkcs11-key-label",
+      "exportable",
+      "--existing-key",
+      "--out",
+      join(dir, "exportable.csr"),
+    ];
+    const refused = await cli(args);
+    expect(refused.exitCode).to.equal(1);
+    expect(refused.stderr).to.match(/not sensitive .* and extractable .*--allow-extractable-key/);
+    expect(existsSync(join(dir, "exportable.csr"))).to.equal(false);
+    const accepted = await cli([...args, "--allow-extractable-key"]);
+    expect(accepted.exitCode, accepted.stderr).to.equal(0);
+    expect(accepted.stderr).to.match(/^warning: the existing key is not sensitive/);
+    expect(existsSync(join(dir, "exportable.csr"))).to.equal(true);
+  });
+
+  for (const [keyName, keyArgs] of [
+    ["RSA-1024", ["-newkey", "rsa:1024"]],
+    ["secp256k1", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"]],
+  ] as const) {
+    it(`sign-intermediate refuses a ${keyName} request (not a CA key type) and writes nothing`, async () => {
+      await cli(["ca", "root", "--out", join(dir, "root")]);
+      execFileSync(
+        "openssl",
+        ["req", "-new", ...keyArgs, "-nodes", "-subj", "/CN=weak", "-keyout", "weak.key", "-out", "weak.csr"],
+        { cwd: dir, stdio: "ignore" },
+      );
+      const run = await cli([
+        "ca",
+        "sign-intermediate",
+        "--root",
+        join(dir, "root"),
+        "--csr",
+        join(dir, "weak.csr"),
+        "--out",
+        join(dir, "cacerts"),
+      ]);
+      expect(run.exitCode).to.equal(1);
+      expect(run.stderr).to.match(/an intermediate CA key must be one of ecdsa-p256, ecdsa-p384, rsa-2048/);
+      expect(existsSync(join(dir, "cacerts"))).to.equal(false);
+    });
+  }
+
   const usageMistakes: [string, string[], RegExp][] = [
     [
       "no module",
@@ -352,17 +489,17 @@ describe("csr-signer CLI: a CA key in a PKCS#11 token (ca request, ca sign-inter
       .and.to.contain("ca sign-intermediate");
   });
 
-  it("the bundle (hack/bundle.mjs) carries pkcs11.node beside it and generates in the token with no node_modules around", () => {
+  it("the bundle (hack/bundle.mjs) carries pkcs11-worker.mjs and pkcs11.node beside it and generates in the token with no node_modules around", () => {
     const built = mkdtempSync(join(tmpdir(), "csr-signer-bundle-"));
     try {
       execFileSync(process.execPath, [
         join(repositoryRoot, "hack", "bundle.mjs"),
         `--outfile=${join(built, "csr-signer.mjs")}`,
       ]);
-      // Only the two files the image copies, in a folder with no node_modules on the resolution path.
+      // Only the three files the image copies, in a folder with no node_modules on the resolution path.
       const image = join(built, "image", "dist");
       mkdirSync(image, { recursive: true });
-      for (const file of ["csr-signer.mjs", "pkcs11.node"])
+      for (const file of ["csr-signer.mjs", "pkcs11-worker.mjs", "pkcs11.node"])
         copyFileSync(join(built, file), join(image, file));
       const output = execFileSync(
         process.execPath,

@@ -16,7 +16,7 @@ import {
   type Pkcs11KeyLocation,
   type Pkcs11SigningKey,
 } from "../../../src/pki/pkcs11/index.js";
-import { loadModule } from "../../../src/pki/pkcs11/module.js";
+import { moduleWorker } from "../../../src/pki/pkcs11/module-worker.js";
 import { openssl } from "../../support/openssl.js";
 import { createSoftHsmToken, softHsmBinaries, type SoftHsmToken } from "../../support/softhsm.js";
 import { repositoryRoot } from "../../support/testbin.js";
@@ -292,7 +292,7 @@ describe("PKCS#11 signing keys on SoftHSM2", function () {
   });
 
   it("a key made by another process after the library was loaded opens; a missing key never re-initialises the shared library", async () => {
-    const module = await loadModule(token.modulePath);
+    const module = moduleWorker(token.modulePath);
     const other = keep(await generatePkcs11KeyPair(location("other"), token.userPin, "ecdsa-p256"));
     const generation = module.generation;
     expectReason(
