@@ -112,6 +112,9 @@ try {
       "csr-signer",
       "--metrics-address",
       "127.0.0.1:18080",
+      // Plain HTTP, so the curl below needs no token.
+      "--metrics-secure",
+      "false",
       "--probe-address",
       "127.0.0.1:18081",
       "--leader-elect",

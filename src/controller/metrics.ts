@@ -4,8 +4,31 @@
  * registration, and tests run several controllers in one process). Labels carry signer names
  * and reasons only, never request contents.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import packageJson from "../../package.json" with { type: "json" };
+import type { SignerObject } from "../api/signer.js";
+import type { KubeRequestObserver } from "../kube/api-client.js";
+import type { CsrObject } from "./csr-object.js";
+import { approvedUnsignedBySigner, signerConditionSamples } from "./state-gauges.js";
 import type { WorkQueueMetrics } from "./work-queue.js";
+
+/** What the scrape-time gauges read (the controller's caches and clock). */
+export interface ClusterStateSources {
+  signers(): readonly SignerObject[];
+  /** The CSR cache (it holds requests of our signer names only). */
+  csrs(): readonly CsrObject[];
+  /** The signer names our Signers serve now. */
+  signerNames(): Iterable<string>;
+  now(): Date;
+}
+
+/** A queue whose in-flight items the unfinished-work gauges read. */
+export interface ProcessingQueue {
+  processingSeconds(): number[];
+}
+
+/** Commit of the build; "unknown" unless the build injects one. */
+export const buildCommit = "unknown";
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -141,6 +164,137 @@ export class ControllerMetrics {
     labelNames: ["signer", "condition", "reason"],
     registers: [this.registry],
   });
+
+  private readonly watchedQueues = new Map<string, ProcessingQueue>();
+  private clusterState: ClusterStateSources | undefined;
+
+  // client-go's workqueue gauges, computed from the in-flight items at scrape time.
+  readonly queueUnfinishedWork = new Gauge({
+    name: "workqueue_unfinished_work_seconds",
+    help: "Seconds of work in progress not yet observed by work_duration; large values mean stuck workers",
+    labelNames: ["name"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [name, queue] of this.watchedQueues)
+        this.queueUnfinishedWork.set(
+          { name },
+          queue.processingSeconds().reduce((sum, seconds) => sum + seconds, 0),
+        );
+    },
+  });
+  readonly queueLongestRunning = new Gauge({
+    name: "workqueue_longest_running_processor_seconds",
+    help: "Seconds the longest running processor of the queue has been running",
+    labelNames: ["name"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [name, queue] of this.watchedQueues)
+        this.queueLongestRunning.set({ name }, Math.max(0, ...queue.processingSeconds()));
+    },
+  });
+
+  // client-go's rest client metrics (k8s.io/client-go/tools/metrics), fed by KubeApi: bounded labels
+  // only (status code, method, API server host), never a path or an object name.
+  readonly restClientRequests = new Counter({
+    name: "rest_client_requests_total",
+    help: "HTTP requests to the API server, by status code, method and host",
+    labelNames: ["code", "method", "host"],
+    registers: [this.registry],
+  });
+  readonly restClientDuration = new Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: "API request latency (to the response's end; lists and watches to their headers), by verb and host",
+    labelNames: ["verb", "host"],
+    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly buildInfo = new Gauge({
+    name: "csr_signer_build_info",
+    help: "Always 1; the labels say which build runs",
+    labelNames: ["version", "commit", "node_version"],
+    registers: [this.registry],
+  });
+
+  // Read from the caches at scrape time (state-gauges.ts), rewritten whole each scrape.
+  readonly signerCondition = new Gauge({
+    name: "csr_signer_signer_condition",
+    help: "Each Signer status condition (Ready, Degraded, ...) as written: 1 when True, 0 when False or Unknown",
+    labelNames: ["signer", "condition"],
+    registers: [this.registry],
+    collect: () => {
+      this.signerCondition.reset();
+      for (const { signer, condition, value } of signerConditionSamples(this.clusterState?.signers() ?? []))
+        this.signerCondition.set({ signer, condition }, value);
+    },
+  });
+  readonly approvedUnsignedOldest = new Gauge({
+    name: "csr_signer_approved_unsigned_oldest_seconds",
+    help: "Seconds since the oldest approved CSR of the signer without certificate, Failed or Denied was approved (0: none)",
+    labelNames: ["signer"],
+    registers: [this.registry],
+    collect: () => this.collectApprovedUnsigned(),
+  });
+  readonly approvedUnsignedCount = new Gauge({
+    name: "csr_signer_approved_unsigned_csrs",
+    help: "Approved CSRs of the signer without certificate, Failed or Denied",
+    labelNames: ["signer"],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // prom-client's process and Node runtime collectors (CPU, memory, heap, event-loop lag, GC),
+    // under the names its users chart (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...).
+    collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set(
+      { version: packageJson.version, commit: buildCommit, node_version: process.version },
+      1,
+    );
+  }
+
+  /** The queues whose in-flight items the unfinished-work gauges report. */
+  watchQueues(queues: Record<string, ProcessingQueue>): void {
+    for (const [name, queue] of Object.entries(queues)) this.watchedQueues.set(name, queue);
+  }
+
+  /** Where the scrape-time Signer and CSR gauges read from. */
+  watchClusterState(sources: ClusterStateSources): void {
+    this.clusterState = sources;
+  }
+
+  /**
+   * KubeApi's observer: label children made once per method and code, so a request costs a Map
+   * lookup and two increments, not prom-client's per-call label hashing.
+   */
+  kubeRequestObserver(): KubeRequestObserver {
+    const durations = new Map<string, { observe(value: number): void }>();
+    const counts = new Map<string, { inc(): void }>();
+    return (method, code, host, seconds) => {
+      const verb = `${host} ${method}`;
+      let duration = durations.get(verb);
+      if (!duration) durations.set(verb, (duration = this.restClientDuration.labels({ verb: method, host })));
+      duration.observe(seconds);
+      const key = `${code} ${verb}`;
+      let count = counts.get(key);
+      if (!count) counts.set(key, (count = this.restClientRequests.labels({ code, method, host })));
+      count.inc();
+    };
+  }
+
+  private collectApprovedUnsigned(): void {
+    this.approvedUnsignedOldest.reset();
+    this.approvedUnsignedCount.reset();
+    const state = this.clusterState;
+    if (!state) return;
+    for (const [signer, { count, oldestSeconds }] of approvedUnsignedBySigner(
+      state.csrs(),
+      state.signerNames(),
+      state.now(),
+    )) {
+      this.approvedUnsignedOldest.set({ signer }, oldestSeconds);
+      this.approvedUnsignedCount.set({ signer }, count);
+    }
+  }
 
   queueMetrics(name: string): WorkQueueMetrics {
     return {
