@@ -1,7 +1,7 @@
 /**
  * Where the test binaries live (kube-apiserver, kubectl, etcd, the Go x509-oracle, bench-sign's
- * x509-sign, Istio's pilot-discovery and pilot-agent): the folder in $KUBE_BIN_DIR, $ETCD_BIN_DIR,
- * $X509_ORACLE_BIN_DIR, $X509_SIGN_BIN_DIR or $ISTIO_BIN_DIR, else the one `hack/testbin/build.sh
+ * x509-sign, Istio's pilot-discovery and pilot-agent, Prometheus' promtool): the folder in $KUBE_BIN_DIR,
+ * $ETCD_BIN_DIR, $X509_ORACLE_BIN_DIR, $X509_SIGN_BIN_DIR, $ISTIO_BIN_DIR or $PROMTOOL_BIN_DIR, else the one `hack/testbin/build.sh
  * --print-dir` names. Only asks; building is `make testbin`'s job, never the tests'.
  */
 import { execFileSync } from "node:child_process";
@@ -13,7 +13,12 @@ export const repositoryRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const buildScript = path.join(repositoryRoot, "hack/testbin/build.sh");
 
 export type TestBinaryFolder =
-  "KUBE_BIN_DIR" | "ETCD_BIN_DIR" | "X509_ORACLE_BIN_DIR" | "X509_SIGN_BIN_DIR" | "ISTIO_BIN_DIR";
+  | "KUBE_BIN_DIR"
+  | "ETCD_BIN_DIR"
+  | "X509_ORACLE_BIN_DIR"
+  | "X509_SIGN_BIN_DIR"
+  | "ISTIO_BIN_DIR"
+  | "PROMTOOL_BIN_DIR";
 
 let printedFolders: Map<string, string> | undefined;
 
