@@ -9,6 +9,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import type { SignerObject } from "../api/signer.js";
 import type { KubeRequestObserver } from "../kube/api-client.js";
 import type { CsrObject } from "./csr-object.js";
+import { KubeRequestMetrics } from "./request-metrics.js";
 import { approvedUnsignedBySigner, signerConditionSamples } from "./state-gauges.js";
 import type { WorkQueueMetrics } from "./work-queue.js";
 
@@ -193,21 +194,8 @@ export class ControllerMetrics {
     },
   });
 
-  // client-go's rest client metrics (k8s.io/client-go/tools/metrics), fed by KubeApi: bounded labels
-  // only (status code, method, API server host), never a path or an object name.
-  readonly restClientRequests = new Counter({
-    name: "rest_client_requests_total",
-    help: "HTTP requests to the API server, by status code, method and host",
-    labelNames: ["code", "method", "host"],
-    registers: [this.registry],
-  });
-  readonly restClientDuration = new Histogram({
-    name: "rest_client_request_duration_seconds",
-    help: "API request latency (to the response's end; lists and watches to their headers), by verb and host",
-    labelNames: ["verb", "host"],
-    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
-    registers: [this.registry],
-  });
+  /** client-go's rest_client_requests_total and rest_client_request_duration_seconds (request-metrics.ts). */
+  readonly restClient = new KubeRequestMetrics(this.registry);
 
   readonly buildInfo = new Gauge({
     name: "csr_signer_build_info",
@@ -262,23 +250,9 @@ export class ControllerMetrics {
     this.clusterState = sources;
   }
 
-  /**
-   * KubeApi's observer: label children made once per method and code, so a request costs a Map
-   * lookup and two increments, not prom-client's per-call label hashing.
-   */
+  /** KubeApi's observer, feeding the rest client metrics. */
   kubeRequestObserver(): KubeRequestObserver {
-    const durations = new Map<string, { observe(value: number): void }>();
-    const counts = new Map<string, { inc(): void }>();
-    return (method, code, host, seconds) => {
-      const verb = `${host} ${method}`;
-      let duration = durations.get(verb);
-      if (!duration) durations.set(verb, (duration = this.restClientDuration.labels({ verb: method, host })));
-      duration.observe(seconds);
-      const key = `${code} ${verb}`;
-      let count = counts.get(key);
-      if (!count) counts.set(key, (count = this.restClientRequests.labels({ code, method, host })));
-      count.inc();
-    };
+    return this.restClient.observe;
   }
 
   private collectApprovedUnsigned(): void {

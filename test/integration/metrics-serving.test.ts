@@ -163,7 +163,7 @@ describe("metrics serving: HTTPS with TokenReview and SubjectAccessReview", func
     const first = await scrape(address, readerToken);
     expect(first.status).to.equal(200);
     const posts = () =>
-      running!.controller.metrics.restClientRequests
+      running!.controller.metrics.restClient.requests
         .get()
         .then((metric) =>
           metric.values.filter((v) => v.labels.method === "POST").reduce((sum, v) => sum + v.value, 0),
