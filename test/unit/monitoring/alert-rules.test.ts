@@ -46,17 +46,14 @@ describe("alert rules (manifests/monitoring)", () => {
         path.join(monitoring, "csr-signer-alerts.test.yaml"),
         path.join(dir, "csr-signer-alerts.test.yaml"),
       );
+      const binary = testBinary("PROMTOOL_BIN_DIR", "promtool");
       let output = "";
       try {
-        execFileSync(
-          testBinary("PROMTOOL_BIN_DIR", "promtool"),
-          ["test", "rules", "csr-signer-alerts.test.yaml"],
-          {
-            cwd: dir,
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "pipe"],
-          },
-        );
+        execFileSync(binary, ["test", "rules", "csr-signer-alerts.test.yaml"], {
+          cwd: dir,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+        });
       } catch (error) {
         output =
           String((error as { stdout?: string }).stdout ?? "") +
