@@ -86,7 +86,7 @@ build_promtool() {
     return 0
   fi
   command -v go >/dev/null || { echo "testbin: Go 1.26 is needed to build promtool (https://go.dev/dl/)" >&2; exit 1; }
-  echo "testbin: building promtool from github.com/prometheus/prometheus@$promtool_version (cold: 5-15 min)..." >&2
+  echo "testbin: building promtool from github.com/prometheus/prometheus@$promtool_version (cold: 15-70 min: 1,364 packages)..." >&2
   local started=$SECONDS tmp="$promtool_dir/.build.$$"
   mkdir -p "$tmp"
   # Outside any module, like Istio; nice: it is usually a background job.
