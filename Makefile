@@ -28,6 +28,7 @@ export KUBE_BIN_DIR := $(patsubst KUBE_BIN_DIR=%,%,$(filter KUBE_BIN_DIR=%,$(TES
 export ETCD_BIN_DIR := $(patsubst ETCD_BIN_DIR=%,%,$(filter ETCD_BIN_DIR=%,$(TESTBIN_DIRS)))
 export ISTIO_BIN_DIR := $(patsubst ISTIO_BIN_DIR=%,%,$(filter ISTIO_BIN_DIR=%,$(TESTBIN_DIRS)))
 export HELM_BIN_DIR := $(patsubst HELM_BIN_DIR=%,%,$(filter HELM_BIN_DIR=%,$(TESTBIN_DIRS)))
+export PROMTOOL_BIN_DIR := $(patsubst PROMTOOL_BIN_DIR=%,%,$(filter PROMTOOL_BIN_DIR=%,$(TESTBIN_DIRS)))
 
 # SoftHSM2, the PKCS#11 token of the HSM tests: the system's, else the Debian packages unpacked into the
 # cache by hack/softhsm2/ensure.sh (`make softhsm2`).
@@ -80,8 +81,12 @@ format: deps ## Rewrite files with Prettier
 x509-oracle: ## Build (or reuse) the Go helper of the parser-differential test in $CSR_SIGNER_CACHE (default ~/.cache/csr-signer)
 	hack/testbin/build.sh x509-oracle
 
+.PHONY: promtool
+promtool: ## Build (or reuse) Prometheus' promtool in $CSR_SIGNER_CACHE, for the alert rule tests (cold: 15-70 min, 67 on a loaded shared 2-core machine)
+	hack/testbin/build.sh promtool
+
 .PHONY: test-unit
-test-unit: deps x509-oracle softhsm2 ## Unit tests (pure logic and PKI, with openssl and Go crypto/x509 cross-checks) under c8 coverage
+test-unit: deps x509-oracle softhsm2 promtool ## Unit tests (pure logic and PKI, with openssl and Go crypto/x509 cross-checks) under c8 coverage
 	npm run --silent test:unit
 
 .PHONY: test-differential

@@ -134,6 +134,9 @@ try {
       "csr-signer",
       "--metrics-address",
       `127.0.0.1:${metricsPort}`,
+      // Plain HTTP, so the curl below needs no token.
+      "--metrics-secure",
+      "false",
       "--probe-address",
       `127.0.0.1:${probePort}`,
       "--leader-elect",

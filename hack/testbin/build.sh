@@ -3,12 +3,13 @@
 # script, into a cache folder outside the work tree keyed by version, and
 # reuses them when they are already there.
 #
-# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd|x509-oracle|x509-sign|istio|helm]...
+# Usage: hack/testbin/build.sh [apiserver|kubectl|controller-manager|etcd|x509-oracle|x509-sign|istio|helm|promtool]...
 #        (no argument: kube-apiserver, kubectl and etcd, what tests and `make run` need;
 #        x509-oracle is the standard-library-only helper of the parser-differential test,
 #        x509-sign the Go crypto/x509 side of `make bench-sign`, from hack/bench/x509-sign,
 #        istio pilot-discovery and pilot-agent for the Istio end-to-end tier,
-#        helm the Helm CLI that lints and renders charts/csr-signer)
+#        helm the Helm CLI that lints and renders charts/csr-signer,
+#        promtool to check and unit-test manifests/monitoring's alert rules)
 # Prints nothing but progress on stderr; `hack/testbin/build.sh --print-dir` prints the folder.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -33,6 +34,10 @@ istio_dir="$cache_root/testbin/istio-${istio_version}"
 # Helm, like Istio, is built with `go install module@version`: the released go.mod, checksummed.
 helm_version=v3.22.0
 helm_dir="$cache_root/testbin/helm-${helm_version}"
+# Prometheus' go.mod has no replace directives either: `go install` of the tagged module (v0.316.0 is
+# Prometheus 3.16) builds promtool as released; the version is the key.
+promtool_version=v0.316.0
+promtool_dir="$cache_root/testbin/promtool-${promtool_version}"
 
 if [ "${1:-}" = "--print-dir" ]; then
   echo "KUBE_BIN_DIR=$kube_dir"
@@ -41,6 +46,7 @@ if [ "${1:-}" = "--print-dir" ]; then
   echo "X509_SIGN_BIN_DIR=$bench_sign_dir"
   echo "ISTIO_BIN_DIR=$istio_dir"
   echo "HELM_BIN_DIR=$helm_dir"
+  echo "PROMTOOL_BIN_DIR=$promtool_dir"
   exit 0
 fi
 
@@ -96,6 +102,23 @@ build_helm() {
   echo "testbin: built helm in $((SECONDS - started)) s" >&2
 }
 
+build_promtool() {
+  if [ -x "$promtool_dir/promtool" ]; then
+    echo "testbin: promtool cached at $promtool_dir" >&2
+    return 0
+  fi
+  command -v go >/dev/null || { echo "testbin: Go 1.26 is needed to build promtool (https://go.dev/dl/)" >&2; exit 1; }
+  echo "testbin: building promtool from github.com/prometheus/prometheus@$promtool_version (cold: 15-70 min: 1,364 packages)..." >&2
+  local started=$SECONDS tmp="$promtool_dir/.build.$$"
+  mkdir -p "$tmp"
+  # Outside any module, like Istio; nice: it is usually a background job.
+  (cd / && CGO_ENABLED=0 GOFLAGS= GOBIN="$tmp" nice -n 10 go install -trimpath -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/promtool@$promtool_version")
+  mv -f "$tmp/promtool" "$promtool_dir/" # whole binary only: never a half-built one
+  rmdir "$tmp"
+  echo "testbin: built promtool in $((SECONDS - started)) s" >&2
+}
+
 minor="${kube_version#v1.}"; minor="${minor%%.*}"
 kube_ldflags="-X k8s.io/component-base/version.gitVersion=${kube_version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean"
 
@@ -111,6 +134,7 @@ for target in "${targets[@]}"; do
     x509-sign) build "$bench_sign_module" "$bench_sign_dir" x509-sign . ;;
     istio) build_istio ;;
     helm) build_helm ;;
+    promtool) build_promtool ;;
     *) echo "testbin: unknown target $target" >&2; exit 2 ;;
   esac
 done

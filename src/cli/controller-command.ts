@@ -29,7 +29,13 @@ Options:
   --namespace NAME           namespace of CA Secrets and the leader Lease
                              (default: $POD_NAMESPACE, else the service account's namespace,
                              else csr-signer)
-  --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8080; "" disables)
+  --metrics-address ADDR     host:port serving /metrics (default 0.0.0.0:8443; "" disables)
+  --metrics-secure BOOL      serve /metrics over HTTPS to callers whose bearer token passes a
+                             TokenReview and who may get the non-resource URL /metrics
+                             (SubjectAccessReview; ClusterRole csr-signer-metrics-reader), as
+                             controller-runtime does (default true); false: plain HTTP, no checks
+  --metrics-cert-dir DIR     the HTTPS certificate and key, DIR/tls.crt and DIR/tls.key (read at
+                             start; default: a self-signed certificate made at start)
   --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
@@ -117,7 +123,9 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     options: {
       kubeconfig: { type: "string" },
       namespace: { type: "string" },
-      "metrics-address": { type: "string", default: "0.0.0.0:8080" },
+      "metrics-address": { type: "string", default: "0.0.0.0:8443" },
+      "metrics-secure": { type: "string", default: "true" },
+      "metrics-cert-dir": { type: "string" },
       "probe-address": { type: "string", default: "0.0.0.0:8081" },
       "kube-api-qps": { type: "string", default: "50" },
       "kube-api-burst": { type: "string", default: "100" },
@@ -243,6 +251,8 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     leaseName: values["lease-name"],
     ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
     metricsAddress: values["metrics-address"],
+    metricsSecure: booleanFlag(values["metrics-secure"], "--metrics-secure"),
+    ...(values["metrics-cert-dir"] ? { metricsCertDir: values["metrics-cert-dir"] } : {}),
     probeAddress: values["probe-address"],
     logger,
   });

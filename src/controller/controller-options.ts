@@ -21,6 +21,13 @@ export interface ControllerOptions {
   /** host:port for /metrics, and for /healthz + /readyz; empty: no server. */
   metricsAddress?: string;
   probeAddress?: string;
+  /**
+   * /metrics over HTTPS behind TokenReview and SubjectAccessReview (default true); false: plain HTTP,
+   * anyone may read. The serving certificate is tls.crt and tls.key in metricsCertDir, else a
+   * self-signed one made at start.
+   */
+  metricsSecure?: boolean;
+  metricsCertDir?: string;
   /** How often mounted CA folders, PIN and passphrase files are re-read (Secrets are watched). */
   caFolderPollMs?: number;
   resyncMs?: number;

@@ -3,7 +3,9 @@
  * election) the elector; turns cache events into queue keys; runs the workers (CSR workers only
  * while this instance leads); serves /metrics, /healthz and /readyz.
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { KubeApi } from "../kube/api-client.js";
 import { describeError } from "../kube/client.js";
 import { KubernetesEventRecorder, kubernetesEventWriter } from "../kube/events.js";
@@ -21,7 +23,9 @@ import { CsrFirstSeen } from "./csr-first-seen.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
-import { HttpEndpoints } from "./http-endpoints.js";
+import { HttpEndpoints, type MetricsTls } from "./http-endpoints.js";
+import { MetricsAccess } from "./metrics-access.js";
+import { createSelfSignedServingCertificate } from "../pki/self-signed-serving.js";
 import { ControllerInformers } from "./informers.js";
 import { IstioMeshConfigSync } from "./istio-mesh-config-sync.js";
 import { Leadership } from "./leadership.js";
@@ -83,6 +87,7 @@ export class SignerController {
   private readonly leadership: Leadership;
   private stopped = false;
   private readonly workerLoops: Promise<void>[] = [];
+  private readonly stopObservingRequests: () => void;
 
   constructor(private readonly options: ControllerOptions) {
     const { kubeConfig, namespace, logger } = options;
@@ -196,6 +201,19 @@ export class SignerController {
       this.elector.onChange((leading) => this.setLeading(leading));
     }
     this.leadership = new Leadership(this.elector);
+    this.stopObservingRequests = api.observeRequests(this.metrics.kubeRequestObserver());
+    this.metrics.watchQueues({
+      certificatesigningrequest: this.csrQueue,
+      signer: this.signerQueue,
+      podcertificaterequest: this.podCertificateQueue,
+    });
+    this.metrics.watchClusterState({
+      signers: () => caches.signers.list(),
+      csrs: () => caches.csrs.list(),
+      signerNames: () =>
+        this.registry.all().flatMap((signer) => (signer.spec ? [signer.spec.signerName] : [])),
+      now,
+    });
     this.metrics.leader.set({ name: this.leaseName }, this.elector ? 0 : 1);
     this.progress = new ProgressMonitor(options.stallAfterMs ?? 10 * 60_000);
     for (const informer of [...caches.all(), caches.clusterTrustBundles, caches.podCertificateRequests])
@@ -228,11 +246,17 @@ export class SignerController {
 
   async start(): Promise<void> {
     const { options } = this;
-    this.endpoints = await HttpEndpoints.start(options, {
-      metrics: this.metrics.registry,
-      stalls: () => this.progress.problems(),
-      ready: () => this.ready,
-    });
+    const secure = options.metricsSecure !== false && Boolean(options.metricsAddress);
+    const access = secure ? new MetricsAccess(KubeApi.for(options.kubeConfig), options.logger) : undefined;
+    this.endpoints = await HttpEndpoints.start(
+      { ...options, metricsTls: secure ? await this.metricsTls() : undefined },
+      {
+        metrics: this.metrics.registry,
+        stalls: () => this.progress.problems(),
+        ready: () => this.ready,
+        ...(access ? { metricsAccess: (authorization, path) => access.check(authorization, path) } : {}),
+      },
+    );
     enqueueOnCacheEvents(
       this.informers,
       this.registry,
@@ -320,6 +344,7 @@ export class SignerController {
     await Promise.all(this.workerLoops);
     await this.tokenKeys.closeAll();
     await this.endpoints?.close();
+    this.stopObservingRequests();
   }
 
   private async reconcileCsr(name: string): Promise<ReconcileResult> {
@@ -345,6 +370,25 @@ export class SignerController {
     } finally {
       if (signer) this.signerQueue.addAfter(signer.objectName, 2000);
     }
+  }
+
+  /** The metrics server's certificate: the operator's (tls.crt, tls.key in metricsCertDir), else self-signed. */
+  private async metricsTls(): Promise<MetricsTls> {
+    const folder = this.options.metricsCertDir;
+    if (folder)
+      return {
+        certificatePem: readFileSync(join(folder, "tls.crt"), "utf8"),
+        keyPem: readFileSync(join(folder, "tls.key"), "utf8"),
+      };
+    const service = "csr-signer-metrics";
+    const namespace = this.options.namespace;
+    return createSelfSignedServingCertificate("csr-signer-metrics", [
+      hostname(),
+      "localhost",
+      service,
+      `${service}.${namespace}`,
+      `${service}.${namespace}.svc`,
+    ]);
   }
 
   /** Whether the API serves ClusterTrustBundles; asked until it answers (as the caches list until they can). */

@@ -1,10 +1,14 @@
 /**
  * The controller's two HTTP listeners: /metrics (Prometheus text), and /healthz + /readyz. /healthz
  * fails when a worker or a list call has stopped making progress (a restart would help); /readyz
- * when a cache is not synced or a watch is not live (a restart would not).
+ * when a cache is not synced or a watch is not live (a restart would not). As controller-runtime
+ * serves them: /metrics over HTTPS behind TokenReview and SubjectAccessReview (metrics-access.ts)
+ * unless plain HTTP is asked for; the probes in plain HTTP on their own port, for the kubelet.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { Registry } from "prom-client";
+import type { AccessAnswer } from "./metrics-access.js";
 
 export interface EndpointSources {
   metrics: Registry;
@@ -12,7 +16,21 @@ export interface EndpointSources {
   stalls(): string[];
   /** True when caches are synced and every watch is live. */
   ready(): boolean;
+  /** Who may read /metrics (from the request's Authorization header); absent: anyone. */
+  metricsAccess?: (authorization: string | undefined, path: string) => Promise<AccessAnswer>;
 }
+
+/** The metrics server's certificate and key (PEM): with it /metrics is served over HTTPS. */
+export interface MetricsTls {
+  certificatePem: string;
+  keyPem: string;
+}
+
+const accessRefusals: Partial<Record<AccessAnswer, string>> = {
+  401: "Unauthorized\n",
+  403: "Forbidden: needs get on the non-resource URL /metrics (ClusterRole csr-signer-metrics-reader)\n",
+  500: "the access review failed\n",
+};
 
 type Answer = [status: number, contentType: string, body: string];
 
@@ -21,15 +39,26 @@ export class HttpEndpoints {
 
   /** Listens on `metricsAddress` and `probeAddress` (host:port; empty or undefined: that server is off). */
   static async start(
-    addresses: { metricsAddress?: string | undefined; probeAddress?: string | undefined },
+    addresses: {
+      metricsAddress?: string | undefined;
+      probeAddress?: string | undefined;
+      metricsTls?: MetricsTls | undefined;
+    },
     sources: EndpointSources,
   ): Promise<HttpEndpoints> {
     const endpoints = new HttpEndpoints([]);
     try {
-      await endpoints.listen(addresses.metricsAddress, async (path) =>
-        path === "/metrics"
-          ? [200, sources.metrics.contentType, await sources.metrics.metrics()]
-          : [404, "text/plain", "not found\n"],
+      await endpoints.listen(
+        addresses.metricsAddress,
+        async (path, request) => {
+          if (path !== "/metrics") return [404, "text/plain", "not found\n"];
+          const access = sources.metricsAccess
+            ? await sources.metricsAccess(request.headers.authorization, path)
+            : 200;
+          if (access !== 200) return [access, "text/plain", accessRefusals[access] ?? ""];
+          return [200, sources.metrics.contentType, await sources.metrics.metrics()];
+        },
+        addresses.metricsTls,
       );
       await endpoints.listen(addresses.probeAddress, async (path) => {
         if (path === "/healthz") {
@@ -71,21 +100,25 @@ export class HttpEndpoints {
 
   private async listen(
     address: string | undefined,
-    handle: (path: string) => Promise<Answer>,
+    handle: (path: string, request: IncomingMessage) => Promise<Answer>,
+    tls?: MetricsTls,
   ): Promise<void> {
     if (!address) return;
     const separator = address.lastIndexOf(":");
     const host = address.slice(0, separator) || "0.0.0.0";
     const port = Number(address.slice(separator + 1));
-    const server = createServer((request, response) => {
+    const listener: RequestListener = (request, response) => {
       // Only the path is read, and never parsed as a URL: `GET http://[` must not throw in here.
       const path = (request.url ?? "/").split("?")[0]!;
-      handle(path).then(
+      handle(path, request).then(
         ([status, contentType, body]) =>
           response.writeHead(status, { "Content-Type": contentType }).end(body),
         () => response.writeHead(500).end(),
       );
-    });
+    };
+    const server = tls
+      ? createTlsServer({ cert: tls.certificatePem, key: tls.keyPem, minVersion: "TLSv1.2" }, listener)
+      : createServer(listener);
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
     this.servers.push(server);
   }

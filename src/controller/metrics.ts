@@ -4,8 +4,32 @@
  * registration, and tests run several controllers in one process). Labels carry signer names
  * and reasons only, never request contents.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import packageJson from "../../package.json" with { type: "json" };
+import type { SignerObject } from "../api/signer.js";
+import type { KubeRequestObserver } from "../kube/api-client.js";
+import type { CsrObject } from "./csr-object.js";
+import { KubeRequestMetrics } from "./request-metrics.js";
+import { approvedUnsignedBySigner } from "./state-gauges.js";
 import type { WorkQueueMetrics } from "./work-queue.js";
+
+/** What the scrape-time gauges read (the controller's caches and clock). */
+export interface ClusterStateSources {
+  signers(): readonly SignerObject[];
+  /** The CSR cache (it holds requests of our signer names only). */
+  csrs(): readonly CsrObject[];
+  /** The signer names our Signers serve now. */
+  signerNames(): Iterable<string>;
+  now(): Date;
+}
+
+/** A queue whose in-flight items the unfinished-work gauges read. */
+export interface ProcessingQueue {
+  processingSeconds(): number[];
+}
+
+/** Commit of the build; "unknown" unless the build injects one. */
+export const buildCommit = "unknown";
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -151,6 +175,99 @@ export class ControllerMetrics {
     labelNames: ["signer", "condition", "reason"],
     registers: [this.registry],
   });
+
+  private readonly watchedQueues = new Map<string, ProcessingQueue>();
+  private clusterState: ClusterStateSources | undefined;
+
+  // client-go's workqueue gauges, computed from the in-flight items at scrape time.
+  readonly queueUnfinishedWork = new Gauge({
+    name: "workqueue_unfinished_work_seconds",
+    help: "Seconds of work in progress not yet observed by work_duration; large values mean stuck workers",
+    labelNames: ["name"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [name, queue] of this.watchedQueues)
+        this.queueUnfinishedWork.set(
+          { name },
+          queue.processingSeconds().reduce((sum, seconds) => sum + seconds, 0),
+        );
+    },
+  });
+  readonly queueLongestRunning = new Gauge({
+    name: "workqueue_longest_running_processor_seconds",
+    help: "Seconds the longest running processor of the queue has been running",
+    labelNames: ["name"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [name, queue] of this.watchedQueues)
+        this.queueLongestRunning.set({ name }, Math.max(0, ...queue.processingSeconds()));
+    },
+  });
+
+  /** client-go's rest_client_requests_total and rest_client_request_duration_seconds (request-metrics.ts). */
+  readonly restClient = new KubeRequestMetrics(this.registry);
+
+  readonly buildInfo = new Gauge({
+    name: "csr_signer_build_info",
+    help: "Always 1; the labels say which build runs",
+    labelNames: ["version", "commit", "node_version"],
+    registers: [this.registry],
+  });
+
+  // Read from the caches at scrape time (state-gauges.ts), rewritten whole each scrape.
+  readonly approvedUnsignedOldest = new Gauge({
+    name: "csr_signer_approved_unsigned_oldest_seconds",
+    help: "Seconds since the oldest approved CSR of the signer without certificate, Failed or Denied was approved (0: none)",
+    labelNames: ["signer"],
+    registers: [this.registry],
+    collect: () => this.collectApprovedUnsigned(),
+  });
+  readonly approvedUnsignedCount = new Gauge({
+    name: "csr_signer_approved_unsigned_csrs",
+    help: "Approved CSRs of the signer without certificate, Failed or Denied",
+    labelNames: ["signer"],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // prom-client's process and Node runtime collectors (CPU, memory, heap, event-loop lag, GC),
+    // under the names its users chart (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...).
+    collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set(
+      { version: packageJson.version, commit: buildCommit, node_version: process.version },
+      1,
+    );
+  }
+
+  /** The queues whose in-flight items the unfinished-work gauges report. */
+  watchQueues(queues: Record<string, ProcessingQueue>): void {
+    for (const [name, queue] of Object.entries(queues)) this.watchedQueues.set(name, queue);
+  }
+
+  /** Where the scrape-time Signer and CSR gauges read from. */
+  watchClusterState(sources: ClusterStateSources): void {
+    this.clusterState = sources;
+  }
+
+  /** KubeApi's observer, feeding the rest client metrics. */
+  kubeRequestObserver(): KubeRequestObserver {
+    return this.restClient.observe;
+  }
+
+  private collectApprovedUnsigned(): void {
+    this.approvedUnsignedOldest.reset();
+    this.approvedUnsignedCount.reset();
+    const state = this.clusterState;
+    if (!state) return;
+    for (const [signer, { count, oldestSeconds }] of approvedUnsignedBySigner(
+      state.csrs(),
+      state.signerNames(),
+      state.now(),
+    )) {
+      this.approvedUnsignedOldest.set({ signer }, oldestSeconds);
+      this.approvedUnsignedCount.set({ signer }, count);
+    }
+  }
 
   queueMetrics(name: string): WorkQueueMetrics {
     return {

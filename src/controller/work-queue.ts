@@ -34,7 +34,8 @@ export const defaultRateLimits: RateLimits = {
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
-  private readonly processing = new Set<string>();
+  /** Keys being processed, and since when (clock ms): workqueue_unfinished_work_seconds reads them. */
+  private readonly processing = new Map<string, number>();
   private readonly failures = new Map<string, number>();
   private readonly delayed = new Map<string, { cancel(): void; at: number }>();
   private readonly addedAt = new Map<string, number>();
@@ -93,6 +94,12 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
+  /** How long, in seconds, each key now being processed has been (at scrape time, never per item). */
+  processingSeconds(): number[] {
+    const now = this.clock.now();
+    return [...this.processing.values()].map((since) => (now - since) / 1000);
+  }
+
   retries(key: string): number {
     return this.failures.get(key) ?? 0;
   }
@@ -132,7 +139,7 @@ export class WorkQueue {
   private take(): string {
     const key = this.queue.shift()!;
     this.dirty.delete(key);
-    this.processing.add(key);
+    this.processing.set(key, this.clock.now());
     this.metrics?.depth(this.queue.length);
     this.metrics?.queued((this.clock.now() - (this.addedAt.get(key) ?? this.clock.now())) / 1000);
     this.addedAt.delete(key);

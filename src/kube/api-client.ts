@@ -22,6 +22,13 @@ export const patchContentType = {
 
 export type PatchContentType = (typeof patchContentType)[keyof typeof patchContentType];
 
+/**
+ * Told of every request's outcome (client-go's rest_client metrics): method, status code ("<error>"
+ * when no answer came, as client-go says), the API server's host:port and the seconds from sending
+ * (after the client rate limit) to the whole response (lists and watches: to their headers).
+ */
+export type KubeRequestObserver = (method: string, code: string, host: string, seconds: number) => void;
+
 interface Connection {
   headers: Record<string, string>;
   dispatcher: Dispatcher | undefined;
@@ -55,7 +62,8 @@ export class WriteNotSentError extends Error {
 
 export class KubeApi {
   private connection: Connection | undefined;
-  private parsedServer: { server: string; origin: string; prefix: string } | undefined;
+  private parsedServer: { server: string; origin: string; host: string; prefix: string } | undefined;
+  private readonly observers = new Set<KubeRequestObserver>();
 
   private constructor(private readonly kubeConfig: KubeConfig) {}
 
@@ -67,6 +75,12 @@ export class KubeApi {
       clients.set(kubeConfig, client);
     }
     return client;
+  }
+
+  /** Tells `observer` of every request from now on; returns what stops that. */
+  observeRequests(observer: KubeRequestObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** GET a JSON object. */
@@ -134,14 +148,22 @@ export class KubeApi {
     options: { signal?: AbortSignal; unthrottled?: boolean } = {},
   ): Promise<Dispatcher.ResponseData["body"]> {
     if (!options.unthrottled) await this.throttle();
+    const started = this.observers.size > 0 ? performance.now() : -1;
     const connection = await this.currentConnection();
     const { origin, prefix } = this.server();
-    const response = await request(origin + prefix + path + search(query), {
-      method: "GET",
-      headers: { ...connection.headers, Accept: "application/json" },
-      ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(origin + prefix + path + search(query), {
+        method: "GET",
+        headers: { ...connection.headers, Accept: "application/json" },
+        ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      this.observed("GET", undefined, started);
+      throw error;
+    }
+    this.observed("GET", response.statusCode, started);
     if (response.statusCode === 200) return response.body;
     const text = await response.body.text().catch(() => ""); // the status code is enough when the body is lost
     throw this.refusal(response.statusCode, text);
@@ -175,6 +197,7 @@ export class KubeApi {
     sendOnlyIf?: () => boolean,
   ): Promise<Buffer> {
     if (throttled) await this.throttle();
+    const started = this.observers.size > 0 ? performance.now() : -1;
     const connection = await this.currentConnection();
     // Asked last, after the rate limiter's wait: a process frozen meanwhile learns here that it lost the lease.
     if (sendOnlyIf && !sendOnlyIf()) throw new WriteNotSentError(`${method} ${path}`);
@@ -182,36 +205,51 @@ export class KubeApi {
     const headers: Record<string, string> = { ...connection.headers, accept: "application/json" };
     if (body !== undefined) headers["content-type"] = contentType ?? "application/json";
     const dispatcher = connection.dispatcher ?? getGlobalDispatcher();
-    const { statusCode, data } = await new Promise<{ statusCode: number; data: Buffer }>(
-      (resolve, reject) => {
-        let statusCode = 0;
-        let keep = keepBody;
-        const chunks: Buffer[] = [];
-        dispatcher.dispatch(
-          {
-            origin,
-            path: prefix + path + search(query),
-            method,
-            headers,
-            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    const answer = new Promise<{ statusCode: number; data: Buffer }>((resolve, reject) => {
+      let statusCode = 0;
+      let keep = keepBody;
+      const chunks: Buffer[] = [];
+      dispatcher.dispatch(
+        {
+          origin,
+          path: prefix + path + search(query),
+          method,
+          headers,
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        },
+        {
+          onRequestStart: () => undefined, // undici requires the method
+          onResponseStart: (_controller, code) => {
+            statusCode = code;
+            keep ||= code < 200 || code >= 300; // an error's metav1.Status is read
           },
-          {
-            onRequestStart: () => undefined, // undici requires the method
-            onResponseStart: (_controller, code) => {
-              statusCode = code;
-              keep ||= code < 200 || code >= 300; // an error's metav1.Status is read
-            },
-            onResponseData: (_controller, chunk) => {
-              if (keep) chunks.push(chunk);
-            },
-            onResponseEnd: () => resolve({ statusCode, data: Buffer.concat(chunks) }),
-            onResponseError: (_controller, error) => reject(error),
+          onResponseData: (_controller, chunk) => {
+            if (keep) chunks.push(chunk);
           },
-        );
-      },
-    );
+          onResponseEnd: () => resolve({ statusCode, data: Buffer.concat(chunks) }),
+          onResponseError: (_controller, error) => reject(error),
+        },
+      );
+    });
+    let statusCode: number, data: Buffer;
+    try {
+      ({ statusCode, data } = await answer);
+    } catch (error) {
+      this.observed(method, undefined, started);
+      throw error;
+    }
+    this.observed(method, statusCode, started);
     if (statusCode >= 200 && statusCode < 300) return data;
     throw this.refusal(statusCode, data.toString("utf8"));
+  }
+
+  /** Reports a request to the observers (`started` -1: there were none when it was sent). */
+  private observed(method: string, statusCode: number | undefined, started: number): void {
+    if (started < 0) return;
+    const seconds = (performance.now() - started) / 1000;
+    const code = statusCode === undefined ? "<error>" : String(statusCode);
+    const host = this.parsedServer?.host ?? "";
+    for (const observer of this.observers) observer(method, code, host, seconds);
   }
 
   private async throttle(): Promise<void> {
@@ -230,7 +268,12 @@ export class KubeApi {
     if (!server) throw new Error("no current cluster in the kubeconfig");
     if (this.parsedServer?.server !== server) {
       const url = new URL(server);
-      this.parsedServer = { server, origin: url.origin, prefix: url.pathname.replace(/\/+$/, "") };
+      this.parsedServer = {
+        server,
+        origin: url.origin,
+        host: url.host,
+        prefix: url.pathname.replace(/\/+$/, ""),
+      };
     }
     return this.parsedServer;
   }

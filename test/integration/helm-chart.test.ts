@@ -462,6 +462,7 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(kinds.sort()).to.deep.equal([
       "ClusterRole",
       "ClusterRole",
+      "ClusterRole",
       "ClusterRoleBinding",
       "ClusterRoleBinding",
       "Deployment",
@@ -477,24 +478,23 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(podSpecOf(objectsOf(await render())).initContainers).to.equal(undefined);
   });
 
-  it("grants the reviews of secure metrics serving and a metrics-reader ClusterRole with metrics.secure", async function () {
-    const objects = objectsOf(
-      await render(["--set", "metrics.secure=true", "--set", "metrics.certDir=/tls"]),
-    );
+  it("grants the reviews of secure metrics serving and a metrics-reader ClusterRole by default; metrics.secure=false turns both off", async function () {
+    const objects = objectsOf(await render(["--set", "metrics.certDir=/tls"]));
     const rbac = rbacOf(objects);
     expect(rbac.get("ClusterRole//csr-signer")).to.include.members([
       "authentication.k8s.io|tokenreviews|create|*",
       "authorization.k8s.io|subjectaccessreviews|create|*",
     ]);
     expect(rbac.get("ClusterRole//csr-signer-metrics-reader")).to.deep.equal(["url|/metrics|get"]);
-    expect(podSpecOf(objects).containers[0]!.args).to.include.members([
-      "--metrics-secure=true",
-      "--metrics-cert-dir=/tls",
-    ]);
-    // Unset by default: the flag is not passed and nothing more is granted.
-    const defaults = rbacOf(objectsOf(await render()));
-    expect(defaults.has("ClusterRole//csr-signer-metrics-reader")).to.equal(false);
-    expect(defaults.get("ClusterRole//csr-signer")).not.to.include(
+    const args = podSpecOf(objects).containers[0]!.args;
+    // Secure is the controller's default: the flag is passed only to turn it off.
+    expect(args).to.include("--metrics-cert-dir=/tls");
+    expect(args.filter((arg) => arg.startsWith("--metrics-secure"))).to.deep.equal([]);
+    const plain = objectsOf(await render(["--set", "metrics.secure=false"]));
+    expect(podSpecOf(plain).containers[0]!.args).to.include("--metrics-secure=false");
+    const plainRbac = rbacOf(plain);
+    expect(plainRbac.has("ClusterRole//csr-signer-metrics-reader")).to.equal(false);
+    expect(plainRbac.get("ClusterRole//csr-signer")).not.to.include(
       "authentication.k8s.io|tokenreviews|create|*",
     );
   });

@@ -174,6 +174,7 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         "serviceaccount/csr-signer",
         "clusterrole.rbac.authorization.k8s.io/csr-signer",
         "clusterrolebinding.rbac.authorization.k8s.io/csr-signer",
+        "clusterrole.rbac.authorization.k8s.io/csr-signer-metrics-reader",
         "role.rbac.authorization.k8s.io/csr-signer",
         "rolebinding.rbac.authorization.k8s.io/csr-signer",
         "deployment.apps/csr-signer",

@@ -81,6 +81,8 @@ describe("failures that show: Signer columns, Events, metrics, duplicates, missi
     return {
       signerName,
       certificateAuthority: { secretName },
+      // The rotation case signs from the new root at once (no wait for kubelets and istiod here).
+      trustBundle: { minimumRootPublication: "0s" },
       issuance: { maxDuration: "24h" },
       policy: {
         requesters: { tenantServiceAccounts: true },

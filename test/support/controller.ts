@@ -111,6 +111,8 @@ export async function startController(
     workers: 2,
     leaderElection: false,
     metricsAddress: "127.0.0.1:0",
+    // Plain HTTP: the suites read /metrics with fetch; metrics-serving.test.ts tests the secure default.
+    metricsSecure: false,
     probeAddress: "127.0.0.1:0",
     caFolderPollMs: 500,
     logger,

@@ -1,7 +1,7 @@
 /**
  * Where the test binaries live (kube-apiserver, kubectl, etcd, the Go x509-oracle, bench-sign's
- * x509-sign, Istio's pilot-discovery and pilot-agent, helm): the folder in $KUBE_BIN_DIR, $ETCD_BIN_DIR,
- * $X509_ORACLE_BIN_DIR, $X509_SIGN_BIN_DIR, $ISTIO_BIN_DIR or $HELM_BIN_DIR, else the one `hack/testbin/build.sh
+ * x509-sign, Istio's pilot-discovery and pilot-agent, helm, Prometheus' promtool): the folder in $KUBE_BIN_DIR, $ETCD_BIN_DIR,
+ * $X509_ORACLE_BIN_DIR, $X509_SIGN_BIN_DIR, $ISTIO_BIN_DIR, $HELM_BIN_DIR or $PROMTOOL_BIN_DIR, else the one `hack/testbin/build.sh
  * --print-dir` names. Only asks; building is `make testbin`'s job, never the tests'.
  */
 import { execFileSync } from "node:child_process";
@@ -18,7 +18,8 @@ export type TestBinaryFolder =
   | "X509_ORACLE_BIN_DIR"
   | "X509_SIGN_BIN_DIR"
   | "ISTIO_BIN_DIR"
-  | "HELM_BIN_DIR";
+  | "HELM_BIN_DIR"
+  | "PROMTOOL_BIN_DIR";
 
 let printedFolders: Map<string, string> | undefined;
 

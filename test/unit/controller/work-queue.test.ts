@@ -92,3 +92,21 @@ describe("WorkQueue", () => {
     expect(await queue.get()).to.equal(undefined);
   });
 });
+
+describe("WorkQueue: in-flight items (workqueue_unfinished_work_seconds)", () => {
+  it("reports how long each key being processed has run, and forgets it once done", async () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, limits);
+    queue.add("a");
+    queue.add("b");
+    const a = await queue.get();
+    clock.advance(2000);
+    const b = await queue.get();
+    clock.advance(500);
+    expect(queue.processingSeconds().sort()).to.deep.equal([0.5, 2.5]);
+    queue.done(a!, 0);
+    expect(queue.processingSeconds()).to.deep.equal([0.5]);
+    queue.done(b!, 0);
+    expect(queue.processingSeconds()).to.deep.equal([]);
+  });
+});
