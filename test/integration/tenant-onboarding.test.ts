@@ -167,7 +167,8 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
         objectName,
         "Ready",
         "False",
-        "RootNotYetPublished",
+        // The headline names the cause (the refused publication); the root's wait is in the message.
+        "TrustBundlePublicationFailed",
       );
       expect(waiting.status!.conditions!.find((c) => c.type === "Ready")!.message).to.contain(
         `not permitted to attest for signerName "${signerName}"`,
