@@ -326,6 +326,21 @@ describe("Istio end to end: istiod as a registration authority in front of csr-s
     );
     const newRoot = next.root.certificate.pem;
     await waitForMeshInSync("", [pemBody(newRoot), pemBody(roots.get("foo")!)]);
+    // Signing moves to the new intermediate only after the hold: a workload started before then gets
+    // (and keeps for its lifetime) a certificate under the old root.
+    await waitFor(
+      "foo signing with the new intermediate",
+      async () =>
+        kubectl(cp, [
+          "get",
+          "signer",
+          "foo",
+          "-o",
+          "jsonpath={.status.certificateAuthority.subject}",
+        ]).includes("foo-next intermediate") || undefined,
+      60_000,
+      { intervalMs: 500 },
+    );
     const after = await startWorkload(cp, istiod, {
       namespace: "foo",
       serviceAccount: "default",
