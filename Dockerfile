@@ -44,7 +44,7 @@ COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.
 # Files owned by root and not writable by the process; matches the Deployment's runAsUser. The process
 # writes nothing: the root filesystem can be (and in manifests/base is) read-only.
 USER 65532:65532
-EXPOSE 8080 8081
+EXPOSE 8443 8081
 # --optimize-for-size: V8 favours memory over speed; above all its young generation stays at ~3 MiB
 # instead of growing to 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does
 # not leave the heap, and RSS, at a high-water mark: with 10,000 cached CSRs 106-117 MiB RSS instead of

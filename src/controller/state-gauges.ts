@@ -4,14 +4,7 @@
  * on the reconcile path pays for it. (Signer conditions are csr_signer_signer_condition, set by the
  * Signer reconciler.)
  */
-import type { SignerObject } from "../api/signer.js";
 import type { CsrObject } from "./csr-object.js";
-
-/** The signer name (spec.signerName) a Signer object claims; its object name when the spec has none. */
-export function signerNameOf(signer: SignerObject): string | undefined {
-  const name = (signer.spec as { signerName?: unknown } | undefined)?.signerName;
-  return typeof name === "string" && name !== "" ? name : signer.metadata?.name;
-}
 
 export interface ApprovedUnsigned {
   count: number;
