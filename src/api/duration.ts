@@ -27,6 +27,23 @@ export function parseGoDuration(text: unknown): number {
   return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
 }
 
+/**
+ * Go durations down to milliseconds, for timings shorter than a second: "15s", "1m30s", "500ms",
+ * "1s500ms" (whole numbers, units in decreasing order). Returns milliseconds. Used by the leader
+ * election flags, which kube-controller-manager also takes as Go durations.
+ */
+export function parseGoDurationMilliseconds(text: unknown): number {
+  const parts =
+    typeof text === "string" ? /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text) : null;
+  if (!parts || text === "") {
+    throw new DurationSyntaxError(
+      `must be a duration such as "15s", "1m30s" or "500ms", got ${JSON.stringify(text)}`,
+    );
+  }
+  const [, h, m, s, ms] = parts;
+  return ((Number(h ?? 0) * 60 + Number(m ?? 0)) * 60 + Number(s ?? 0)) * 1000 + Number(ms ?? 0);
+}
+
 const longDurationUnitSeconds: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, y: 365 * 86400 };
 
 /**

@@ -3,7 +3,9 @@ import { parseArgs } from "node:util";
 import { ConnectionReusingKubeConfig } from "../kube/client.js";
 import { jsonLogger, type LogLevel } from "../logger.js";
 import { SignerController } from "../controller/controller.js";
-import { parseGoDuration } from "../api/duration.js";
+import { parseGoDuration, parseGoDurationMilliseconds } from "../api/duration.js";
+import type { defaultLeaderElectionTimings } from "../kube/leader-election.js";
+import { leaderElectionTimingsProblem } from "../kube/leader-election.js";
 import { parseMeshConfigMapRef } from "../controller/istio-mesh-config-sync.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
@@ -45,6 +47,13 @@ Options:
   --workers N                concurrent CSR reconciles (default 4)
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
   --lease-name NAME          the Lease's name (default csr-signer)
+  --leader-elect-lease-duration D  how long followers wait after the Lease last changed before
+                                   taking it over (default 15s)
+  --leader-elect-renew-deadline D  how long the leader keeps retrying a renewal before it stops
+                                   signing (default 10s; less than the lease duration)
+  --leader-elect-retry-period D    how often candidates try to acquire or renew, plus up to 20%
+                                   jitter (default 2s; renew deadline > 1.2 x retry period).
+                                   Durations as Go writes them: 15s, 1m, 500ms
   --log-level LEVEL          debug, info, warn or error (default info)
 
 Approval automation (off unless enabled; tenant Signers opt in with spec.approval.mode):
@@ -117,6 +126,30 @@ function positiveNumber(text: string, flag: string): number {
   return value;
 }
 
+/** --leader-elect-lease-duration, -renew-deadline and -retry-period, checked as client-go checks them. */
+function leaderElectionTimingFlags(values: Record<string, unknown>): typeof defaultLeaderElectionTimings {
+  const milliseconds = (flag: string): number => {
+    try {
+      const value = parseGoDurationMilliseconds(values[flag]);
+      if (value > 0) return value;
+    } catch {
+      // Reported below with the flag's name, as every other duration flag is.
+    }
+    throw new UsageError(`--${flag} must be a positive duration such as 15s or 500ms`);
+  };
+  const timings = {
+    leaseDurationMs: milliseconds("leader-elect-lease-duration"),
+    renewDeadlineMs: milliseconds("leader-elect-renew-deadline"),
+    retryPeriodMs: milliseconds("leader-elect-retry-period"),
+  };
+  const problem = leaderElectionTimingsProblem(timings);
+  if (problem)
+    throw new UsageError(
+      `${problem} (--leader-elect-lease-duration > --leader-elect-renew-deadline > 1.2 x --leader-elect-retry-period)`,
+    );
+  return timings;
+}
+
 export async function controllerCommand(args: string[], io: CommandIo): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -132,6 +165,9 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       workers: { type: "string", default: "4" },
       "leader-elect": { type: "string", default: "true" },
       "lease-name": { type: "string", default: "csr-signer" },
+      "leader-elect-lease-duration": { type: "string", default: "15s" },
+      "leader-elect-renew-deadline": { type: "string", default: "10s" },
+      "leader-elect-retry-period": { type: "string", default: "2s" },
       "log-level": { type: "string", default: "info" },
       "approve-kubelet-serving": { type: "string", default: "false" },
       "kubelet-serving-on-refusal": { type: "string", default: "deny" },
@@ -154,6 +190,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
   if (!["debug", "info", "warn", "error"].includes(values["log-level"]))
     throw new UsageError("--log-level must be debug, info, warn or error");
   const leaderElection = booleanFlag(values["leader-elect"], "--leader-elect");
+  const leaseTimings = leaderElectionTimingFlags(values);
   if (!["deny", "leave-pending"].includes(values["kubelet-serving-on-refusal"])) {
     throw new UsageError("--kubelet-serving-on-refusal must be deny or leave-pending");
   }
@@ -249,6 +286,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     cleanup,
     istioMeshConfigs,
     leaseName: values["lease-name"],
+    leaseTimings,
     ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
     metricsAddress: values["metrics-address"],
     metricsSecure: booleanFlag(values["metrics-secure"], "--metrics-secure"),

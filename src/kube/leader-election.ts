@@ -72,6 +72,26 @@ export const defaultLeaderElectionTimings = {
   retryPeriodMs: 2_000,
 };
 
+/** client-go's JitterFactor: a retry waits up to 1.2 retry periods (jitteredRetry below). */
+export const leaderElectionJitterFactor = 1.2;
+
+/**
+ * What is wrong with these timings, as client-go's NewLeaderElector refuses them, or undefined. A
+ * leader must give up (renew deadline) before a peer may take over (lease duration), and must get at
+ * least one jittered retry in before giving up.
+ */
+export function leaderElectionTimingsProblem(
+  timings: typeof defaultLeaderElectionTimings,
+): string | undefined {
+  const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = timings;
+  if (![leaseDurationMs, renewDeadlineMs, retryPeriodMs].every((ms) => Number.isFinite(ms) && ms > 0))
+    return "the lease duration, renew deadline and retry period must be positive";
+  if (leaseDurationMs <= renewDeadlineMs) return "the lease duration must be greater than the renew deadline";
+  if (renewDeadlineMs <= leaderElectionJitterFactor * retryPeriodMs)
+    return `the renew deadline must be greater than the retry period times ${leaderElectionJitterFactor} (client-go's jitter factor)`;
+  return undefined;
+}
+
 export class LeaderElector {
   private leading = false;
   private lastRenewAt = 0;
@@ -87,6 +107,8 @@ export class LeaderElector {
     private readonly options: LeaderElectionOptions,
   ) {
     this.clock = options.clock ?? systemClock;
+    const problem = leaderElectionTimingsProblem(options);
+    if (problem) throw new Error(`leader election: ${problem}`);
   }
 
   get isLeader(): boolean {
@@ -130,7 +152,8 @@ export class LeaderElector {
   }
 
   private jitteredRetry(): number {
-    return this.options.retryPeriodMs * (1 + (this.options.jitter?.() ?? Math.random() * 0.2));
+    const jitter = this.options.jitter?.() ?? Math.random() * (leaderElectionJitterFactor - 1);
+    return this.options.retryPeriodMs * (1 + jitter);
   }
 
   private setLeading(leading: boolean): void {

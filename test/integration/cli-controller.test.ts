@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
 import {
   controllerNamespace,
@@ -80,6 +80,9 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
       [
         "--leader-elect=true",
         `--lease-name=cli-${suffix}`,
+        "--leader-elect-lease-duration=7s",
+        "--leader-elect-renew-deadline=5s",
+        "--leader-elect-retry-period=500ms",
         "--metrics-address=",
         "--probe-address=",
         "--workers=2",
@@ -95,6 +98,11 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
     const outcome = await waitForOutcome(admin, name, 45_000);
     expect(outcome.failed, output).to.equal(undefined);
     expect(opensslVerify(outcome.certificatePem!, ca.files["root-cert.pem"]!)).to.match(/: OK/);
+    // The lease timing flags reach the elector: the Lease it holds carries --leader-elect-lease-duration.
+    const lease = await admin
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: `cli-${suffix}`, namespace: controllerNamespace });
+    expect(lease.spec?.leaseDurationSeconds).to.equal(7);
     // JSON log lines, one of them for this certificate, none with key material.
     await waitFor("the issued log line", async () => (output.includes(`"csr":"${name}"`) ? true : undefined));
     for (const line of output.trim().split("\n")) expect(() => JSON.parse(line), line).not.to.throw();

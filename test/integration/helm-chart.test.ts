@@ -321,6 +321,15 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     }
   });
 
+  it("renders leader election timings the controller refuses when they break client-go's order", async function () {
+    const [container] = podSpecOf(
+      objectsOf(await render(["--set", "leaderElection.renewDeadline=20s"])),
+    ).containers;
+    expect(container!.args).to.include("--leader-elect-renew-deadline=20s");
+    const result = await runCliInProcess([...container!.args, "--kubeconfig=/nonexistent"]);
+    expect(result.stderr).to.match(/the lease duration must be greater than the renew deadline/);
+  });
+
   it("renders every value of the full values file where the controller and the cluster read it", async function () {
     const objects = objectsOf(await render(["--values", FULL_VALUES]));
     const pod = podSpecOf(objects);
@@ -331,6 +340,9 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(container!.args).to.include.members([
       "--metrics-address=0.0.0.0:8443",
       "--lease-name=csr-signer-full",
+      "--leader-elect-lease-duration=30s",
+      "--leader-elect-renew-deadline=20s",
+      "--leader-elect-retry-period=1500ms",
       "--log-level=debug",
       "--workers=8",
       "--kubelet-serving-ip-ranges=10.0.0.0/16",

@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { DurationSyntaxError, parseGoDuration, parseLongDuration } from "../../../src/api/duration.js";
+import {
+  DurationSyntaxError,
+  parseGoDuration,
+  parseGoDurationMilliseconds,
+  parseLongDuration,
+} from "../../../src/api/duration.js";
 
 describe("durations", () => {
   describe("parseGoDuration (Signer specs, controller flags)", () => {
@@ -35,6 +40,27 @@ describe("durations", () => {
           .to.throw(DurationSyntaxError)
           .with.property("message")
           .that.matches(/must be a duration such as "24h", "90m" or "1h30m", got /));
+    }
+  });
+
+  describe("parseGoDurationMilliseconds (leader election flags)", () => {
+    const accepted: [string, number][] = [
+      ["15s", 15_000],
+      ["500ms", 500],
+      ["1s500ms", 1500],
+      ["2m", 120_000],
+      ["1m30s", 90_000],
+      ["1h", 3_600_000],
+    ];
+    for (const [text, milliseconds] of accepted)
+      it(`reads ${text} as ${milliseconds} ms`, () =>
+        expect(parseGoDurationMilliseconds(text)).to.equal(milliseconds));
+    for (const text of ["", "ms", "1.5s", "500", "5ms1s", "-2s", "2 s", 2000, undefined]) {
+      it(`refuses ${JSON.stringify(text)}`, () =>
+        expect(() => parseGoDurationMilliseconds(text))
+          .to.throw(DurationSyntaxError)
+          .with.property("message")
+          .that.matches(/must be a duration such as "15s", "1m30s" or "500ms", got /));
     }
   });
 

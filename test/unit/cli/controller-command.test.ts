@@ -120,3 +120,60 @@ describe("csr-signer controller: --istio-mesh-config", () => {
     expect(run.stderr).to.contain("not running in a cluster");
   });
 });
+
+describe("csr-signer controller: the leader election timing flags (kube-controller-manager's)", () => {
+  const refusals: [string[], RegExp][] = [
+    [["--leader-elect-lease-duration=fast"], /--leader-elect-lease-duration must be a positive duration/],
+    [["--leader-elect-retry-period=0s"], /--leader-elect-retry-period must be a positive duration/],
+    [["--leader-elect-renew-deadline=1.5s"], /--leader-elect-renew-deadline must be a positive duration/],
+    [
+      ["--leader-elect-lease-duration=10s"],
+      /the lease duration must be greater than the renew deadline \(--leader-elect-lease-duration > /,
+    ],
+    [
+      ["--leader-elect-renew-deadline=2400ms"],
+      /the renew deadline must be greater than the retry period times 1.2/,
+    ],
+    [
+      [
+        "--leader-elect-lease-duration=4s",
+        "--leader-elect-renew-deadline=3s",
+        "--leader-elect-retry-period=3s",
+      ],
+      /the renew deadline must be greater than the retry period times 1.2/,
+    ],
+  ];
+  for (const [flags, message] of refusals) {
+    it(`refuses ${flags.join(" ")}, naming the rule (exit code 2)`, async () => {
+      const run = await controller(flags);
+      expect(run.exitCode).to.equal(2);
+      expect(run.stderr).to.match(message);
+    });
+  }
+
+  it("accepts client-go's defaults spelled out, and sub-second timings that keep the order", async () => {
+    for (const flags of [
+      [
+        "--leader-elect-lease-duration=15s",
+        "--leader-elect-renew-deadline=10s",
+        "--leader-elect-retry-period=2s",
+      ],
+      [
+        "--leader-elect-lease-duration=3s",
+        "--leader-elect-renew-deadline=2s",
+        "--leader-elect-retry-period=500ms",
+      ],
+      ["--leader-elect-renew-deadline=2401ms"],
+    ]) {
+      const run = await controller(flags);
+      expect(run.stderr, flags.join(" ")).to.contain("not running in a cluster");
+    }
+  });
+
+  it("lists them in --help with their defaults", async () => {
+    const { controllerHelp } = await import("../../../src/cli/controller-command.js");
+    expect(controllerHelp).to.match(/--leader-elect-lease-duration D .*\(default 15s\)/s);
+    expect(controllerHelp).to.match(/--leader-elect-renew-deadline D .*\(default 10s;/s);
+    expect(controllerHelp).to.match(/--leader-elect-retry-period D .*\(default 2s;/s);
+  });
+});

@@ -1,6 +1,11 @@
 import { expect } from "chai";
 import { KubeApiError } from "../../../src/kube/client.js";
-import { LeaderElector, type Lease, type LeaseStore } from "../../../src/kube/leader-election.js";
+import {
+  LeaderElector,
+  leaderElectionTimingsProblem,
+  type Lease,
+  type LeaseStore,
+} from "../../../src/kube/leader-election.js";
 import type { Clock } from "../../../src/api/clock.js";
 import { ManualClock, settle } from "../../support/manual-clock.js";
 
@@ -231,5 +236,34 @@ describe("LeaderElector (client-go's Lease semantics, on a manual clock)", () =>
     expect(second.candidate.isLeader).to.equal(true);
     expect(store.lease?.spec?.leaseTransitions).to.equal(1);
     await second.candidate.stop();
+  });
+});
+
+describe("leader election timings (client-go's NewLeaderElector checks)", () => {
+  it("accepts client-go's defaults and refuses what lets two leaders overlap or leaves no retry", () => {
+    expect(leaderElectionTimingsProblem(timings)).to.equal(undefined);
+    expect(leaderElectionTimingsProblem({ ...timings, leaseDurationMs: 10_000 })).to.equal(
+      "the lease duration must be greater than the renew deadline",
+    );
+    // 10 s is not more than 1.2 x 8.4 s: the last jittered retry could land after the deadline.
+    expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 8_400 })).to.match(
+      /renew deadline must be greater than the retry period times 1.2/,
+    );
+    expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 8_300 })).to.equal(undefined);
+    expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 0 })).to.match(/must be positive/);
+  });
+
+  it("refuses to build an elector with such timings", () => {
+    const store = new MemoryLeaseStore();
+    expect(
+      () =>
+        new LeaderElector(store, {
+          namespace: "csr-signer",
+          name: "csr-signer",
+          identity: "a",
+          ...timings,
+          renewDeadlineMs: 15_000,
+        }),
+    ).to.throw(/leader election: the lease duration must be greater than the renew deadline/);
   });
 });
