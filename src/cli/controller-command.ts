@@ -36,8 +36,9 @@ Options:
                              TokenReview and who may get the non-resource URL /metrics
                              (SubjectAccessReview; ClusterRole csr-signer-metrics-reader), as
                              controller-runtime does (default true); false: plain HTTP, no checks
-  --metrics-cert-dir DIR     the HTTPS certificate and key, DIR/tls.crt and DIR/tls.key (read at
-                             start; default: a self-signed certificate made at start)
+  --metrics-cert-dir DIR     the HTTPS certificate and key, DIR/tls.crt and DIR/tls.key, reloaded
+                             when they change (a mismatched pair keeps the one in use); default: a
+                             self-signed certificate made at start
   --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min

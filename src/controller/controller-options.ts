@@ -23,11 +23,13 @@ export interface ControllerOptions {
   probeAddress?: string;
   /**
    * /metrics over HTTPS behind TokenReview and SubjectAccessReview (default true); false: plain HTTP,
-   * anyone may read. The serving certificate is tls.crt and tls.key in metricsCertDir, else a
-   * self-signed one made at start.
+   * anyone may read. The serving certificate is tls.crt and tls.key in metricsCertDir (reloaded when
+   * they change), else a self-signed one made at start.
    */
   metricsSecure?: boolean;
   metricsCertDir?: string;
+  /** How often metricsCertDir is re-read besides on file events (default 10 s). */
+  metricsCertPollMs?: number;
   /** How often mounted CA folders, PIN and passphrase files are re-read (Secrets are watched). */
   caFolderPollMs?: number;
   resyncMs?: number;

@@ -3,9 +3,7 @@
  * election) the elector; turns cache events into queue keys; runs the workers (CSR workers only
  * while this instance leads); serves /metrics, /healthz and /readyz.
  */
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { KubeApi } from "../kube/api-client.js";
 import { describeError } from "../kube/client.js";
 import { KubernetesEventRecorder, kubernetesEventWriter } from "../kube/events.js";
@@ -25,6 +23,7 @@ import type { CsrReconciler } from "./csr-reconciler.js";
 import { enqueueOnCacheEvents } from "./enqueue-on-cache-events.js";
 import { HttpEndpoints, type MetricsTls } from "./http-endpoints.js";
 import { MetricsAccess } from "./metrics-access.js";
+import { ServingCertificateFiles } from "./serving-certificate-files.js";
 import { createSelfSignedServingCertificate } from "../pki/self-signed-serving.js";
 import { ControllerInformers } from "./informers.js";
 import { IstioMeshConfigSync } from "./istio-mesh-config-sync.js";
@@ -82,6 +81,8 @@ export class SignerController {
   private readonly signerReconciler: SignerReconciler;
   private readonly elector: LeaderElector | undefined;
   private endpoints: HttpEndpoints | undefined;
+  /** The operator's metrics certificate (--metrics-cert-dir), watched for renewals. */
+  private certificateFiles: ServingCertificateFiles | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly leaseName: string;
   private readonly leadership: Leadership;
@@ -248,8 +249,14 @@ export class SignerController {
     const { options } = this;
     const secure = options.metricsSecure !== false && Boolean(options.metricsAddress);
     const access = secure ? new MetricsAccess(KubeApi.for(options.kubeConfig), options.logger) : undefined;
+    const metricsTls = secure ? await this.metricsTls() : undefined;
+    const certificateFiles = this.certificateFiles;
     this.endpoints = await HttpEndpoints.start(
-      { ...options, metricsTls: secure ? await this.metricsTls() : undefined },
+      {
+        ...options,
+        metricsTls,
+        onMetricsTlsChange: certificateFiles && ((listener) => certificateFiles.onChange(listener)),
+      },
       {
         metrics: this.metrics.registry,
         stalls: () => this.progress.problems(),
@@ -257,6 +264,7 @@ export class SignerController {
         ...(access ? { metricsAccess: (authorization, path) => access.check(authorization, path) } : {}),
       },
     );
+    this.certificateFiles?.start();
     enqueueOnCacheEvents(
       this.informers,
       this.registry,
@@ -343,6 +351,7 @@ export class SignerController {
     await this.elector?.stop();
     await Promise.all(this.workerLoops);
     await this.tokenKeys.closeAll();
+    this.certificateFiles?.stop();
     await this.endpoints?.close();
     this.stopObservingRequests();
   }
@@ -372,14 +381,20 @@ export class SignerController {
     }
   }
 
-  /** The metrics server's certificate: the operator's (tls.crt, tls.key in metricsCertDir), else self-signed. */
+  /**
+   * The metrics server's certificate: the operator's (tls.crt, tls.key in metricsCertDir, reloaded when
+   * they change), else self-signed.
+   */
   private async metricsTls(): Promise<MetricsTls> {
     const folder = this.options.metricsCertDir;
-    if (folder)
-      return {
-        certificatePem: readFileSync(join(folder, "tls.crt"), "utf8"),
-        keyPem: readFileSync(join(folder, "tls.key"), "utf8"),
-      };
+    if (folder) {
+      this.certificateFiles = new ServingCertificateFiles(
+        folder,
+        this.options.logger,
+        this.options.metricsCertPollMs,
+      );
+      return this.certificateFiles.current;
+    }
     const service = "csr-signer-metrics";
     const namespace = this.options.namespace;
     return createSelfSignedServingCertificate("csr-signer-metrics", [

@@ -43,6 +43,8 @@ export class HttpEndpoints {
       metricsAddress?: string | undefined;
       probeAddress?: string | undefined;
       metricsTls?: MetricsTls | undefined;
+      /** Where a new certificate comes from (serving-certificate-files.ts): taken for new connections. */
+      onMetricsTlsChange?: ((listener: (tls: MetricsTls) => void) => void) | undefined;
     },
     sources: EndpointSources,
   ): Promise<HttpEndpoints> {
@@ -59,6 +61,7 @@ export class HttpEndpoints {
           return [200, sources.metrics.contentType, await sources.metrics.metrics()];
         },
         addresses.metricsTls,
+        addresses.onMetricsTlsChange,
       );
       await endpoints.listen(addresses.probeAddress, async (path) => {
         if (path === "/healthz") {
@@ -102,6 +105,7 @@ export class HttpEndpoints {
     address: string | undefined,
     handle: (path: string, request: IncomingMessage) => Promise<Answer>,
     tls?: MetricsTls,
+    onTlsChange?: (listener: (tls: MetricsTls) => void) => void,
   ): Promise<void> {
     if (!address) return;
     const separator = address.lastIndexOf(":");
@@ -116,9 +120,15 @@ export class HttpEndpoints {
         () => response.writeHead(500).end(),
       );
     };
-    const server = tls
-      ? createTlsServer({ cert: tls.certificatePem, key: tls.keyPem, minVersion: "TLSv1.2" }, listener)
-      : createServer(listener);
+    let server: Server;
+    if (tls) {
+      const tlsOptions = (pair: MetricsTls) =>
+        ({ cert: pair.certificatePem, key: pair.keyPem, minVersion: "TLSv1.2" }) as const;
+      const secureServer = createTlsServer(tlsOptions(tls), listener);
+      // Connections open keep the certificate they shook hands with; new ones get the new pair.
+      onTlsChange?.((pair) => secureServer.setSecureContext(tlsOptions(pair)));
+      server = secureServer;
+    } else server = createServer(listener);
     await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, host, resolve));
     this.servers.push(server);
   }

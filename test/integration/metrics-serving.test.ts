@@ -3,10 +3,13 @@
  * certificate, a bearer token checked by TokenReview and SubjectAccessReview (no token 401, a token
  * without the csr-signer-metrics-reader ClusterRole 403, with it 200), answers cached; and the series
  * the alert rules (manifests/monitoring) read are present in a real scrape with the labels the rule
- * unit tests give them.
+ * unit tests give them. With --metrics-cert-dir, the operator's certificate is served and a renewed
+ * one taken without a restart.
  */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { expect } from "chai";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
@@ -26,6 +29,7 @@ import { bindClusterRole, serviceAccountSubject, uniqueName } from "../support/i
 import { waitFor } from "../support/wait.js";
 import { repositoryRoot } from "../support/testbin.js";
 import { controlPlane } from "./setup.js";
+import { createSelfSignedServingCertificate } from "../../src/pki/self-signed-serving.js";
 
 /** GET https://address/metrics (the self-signed certificate is not verified, as Prometheus' insecureSkipVerify). */
 function scrape(
@@ -252,5 +256,46 @@ describe("metrics serving: HTTPS with TokenReview and SubjectAccessReview", func
         else expect(declared, `${name} declares label ${label}`).to.include(label);
     }
     expect(body).not.to.contain("PRIVATE KEY");
+  });
+});
+
+describe("metrics serving with the operator's certificate (--metrics-cert-dir), reloaded without a restart", function () {
+  this.timeout(60_000);
+  const folder = mkdtempSync(join(tmpdir(), "csr-signer-metrics-tls-"));
+  let running: RunningController | undefined;
+
+  after(async () => {
+    await running?.stop();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  it("serves tls.crt from the folder, then the renewed one once the files are replaced", async () => {
+    const [first, second] = await Promise.all(
+      ["operator-first", "operator-second"].map((name) =>
+        createSelfSignedServingCertificate(name, ["localhost"]),
+      ),
+    );
+    writeFileSync(join(folder, "tls.crt"), first!.certificatePem);
+    writeFileSync(join(folder, "tls.key"), first!.keyPem);
+    await installSignerManifests(controlPlane());
+    running = await startController(controlPlane(), [], {
+      metricsSecure: true,
+      metricsCertDir: folder,
+      metricsCertPollMs: 200,
+    });
+    const address = running.controller.addresses()[0]!;
+    expect((await scrape(address)).certificate).to.equal("operator-first");
+    // As cert-manager renews it: a new pair; each file replaced whole (rename), the key first.
+    for (const [name, text] of [
+      ["tls.key", second!.keyPem],
+      ["tls.crt", second!.certificatePem],
+    ] as const) {
+      writeFileSync(join(folder, `.${name}.new`), text);
+      renameSync(join(folder, `.${name}.new`), join(folder, name));
+    }
+    await waitFor("the renewed certificate served", async () =>
+      (await scrape(address)).certificate === "operator-second" ? true : undefined,
+    );
+    expect(running.logs.join("")).to.contain("metrics serving certificate reloaded");
   });
 });

@@ -1,0 +1,159 @@
+/**
+ * The metrics server's certificate from --metrics-cert-dir (tls.crt, tls.key), reloaded when the files
+ * change, as controller-runtime's certwatcher does: no restart when cert-manager renews the Secret.
+ * A Secret volume updates by swapping the ..data symlink, so the folder is watched (fs.watch) and, as
+ * a bound for mounts where inotify says nothing (or is out of watches), polled. A new pair is taken
+ * only when the certificate parses and matches the key: a half-written or mismatched pair keeps the
+ * pair in use and is logged once (per content), never with the key.
+ */
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { describeError } from "../kube/client.js";
+import type { Logger } from "../logger.js";
+import type { MetricsTls } from "./http-endpoints.js";
+
+/** How often the files are read when no file event came (controller-runtime's certwatcher: 10 s). */
+export const defaultServingCertificatePollMs = 10_000;
+/** File events come in bursts (a symlink swap is several renames): read once, this long after the first. */
+const settleMs = 100;
+
+/** A tls.crt/tls.key pair that cannot serve; the message names the file and the problem, never key bytes. */
+export class ServingCertificateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServingCertificateError";
+  }
+}
+
+/** Reads folder/tls.crt and folder/tls.key; throws ServingCertificateError unless they are a matching pair. */
+export function readServingCertificate(folder: string): MetricsTls {
+  return checkServingCertificate({
+    certificatePem: readFileSync(join(folder, "tls.crt"), "utf8"),
+    keyPem: readFileSync(join(folder, "tls.key"), "utf8"),
+  });
+}
+
+/** The pair itself when the certificate parses and the key is its key; else ServingCertificateError. */
+function checkServingCertificate(pair: MetricsTls): MetricsTls {
+  const { certificatePem, keyPem } = pair;
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certificatePem);
+  } catch (error) {
+    throw new ServingCertificateError(`tls.crt is no PEM certificate (${describeError(error)})`);
+  }
+  let matches: boolean;
+  try {
+    matches = certificate.checkPrivateKey(createPrivateKey(keyPem));
+  } catch {
+    // Node's message may quote the decoder's view of the input: say only which file failed.
+    throw new ServingCertificateError("tls.key is no PEM private key");
+  }
+  if (!matches) throw new ServingCertificateError("tls.key is not the key of tls.crt");
+  return pair;
+}
+
+export class ServingCertificateFiles {
+  private pair: MetricsTls;
+  /** What was last refused, so one bad pair is logged once however often it is read. */
+  private refusedDigest: string | undefined;
+  private readonly listeners: ((pair: MetricsTls) => void)[] = [];
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+
+  /** Reads the pair now: a folder that cannot serve at start is an error (the controller does not start). */
+  constructor(
+    private readonly folder: string,
+    private readonly logger: Logger,
+    private readonly pollMs = defaultServingCertificatePollMs,
+  ) {
+    this.pair = readServingCertificate(folder);
+  }
+
+  get current(): MetricsTls {
+    return this.pair;
+  }
+
+  /** Called with each new pair taken (not with refused ones). */
+  onChange(listener: (pair: MetricsTls) => void): void {
+    this.listeners.push(listener);
+  }
+
+  start(): void {
+    try {
+      this.watcher = watch(this.folder, () => this.reloadSoon());
+      // The folder replaced or unmounted: the poll below still reads it.
+      this.watcher.on("error", (error) =>
+        this.logger.warn("watching the metrics certificate folder failed; polling it", {
+          folder: this.folder,
+          error: describeError(error),
+        }),
+      );
+    } catch (error) {
+      // No inotify watch left (ENOSPC) or no such support: the poll below is the bound.
+      this.logger.warn("cannot watch the metrics certificate folder; polling it", {
+        folder: this.folder,
+        error: describeError(error),
+      });
+    }
+    this.poller = setInterval(() => this.reload(), this.pollMs);
+    this.poller.unref();
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    clearInterval(this.poller);
+    clearTimeout(this.pending);
+  }
+
+  /** Reads the files; takes them when they changed and are a matching pair. Returns whether they were taken. */
+  reload(): boolean {
+    let certificatePem: string;
+    let keyPem: string;
+    try {
+      certificatePem = readFileSync(join(this.folder, "tls.crt"), "utf8");
+      keyPem = readFileSync(join(this.folder, "tls.key"), "utf8");
+    } catch (error) {
+      this.refuse(`cannot read the files (${describeError(error)})`, describeError(error));
+      return false;
+    }
+    if (certificatePem === this.pair.certificatePem && keyPem === this.pair.keyPem) {
+      this.refusedDigest = undefined;
+      return false;
+    }
+    const digest = createHash("sha256").update(certificatePem).update("\0").update(keyPem).digest("hex");
+    let pair: MetricsTls;
+    try {
+      pair = checkServingCertificate({ certificatePem, keyPem });
+    } catch (error) {
+      this.refuse(error instanceof ServingCertificateError ? error.message : describeError(error), digest);
+      return false;
+    }
+    this.pair = pair;
+    this.refusedDigest = undefined;
+    const fingerprint = new X509Certificate(pair.certificatePem).fingerprint256;
+    this.logger.info("metrics serving certificate reloaded", { folder: this.folder, fingerprint });
+    for (const listener of this.listeners) listener(pair);
+    return true;
+  }
+
+  private reloadSoon(): void {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.reload();
+    }, settleMs);
+    this.pending.unref();
+  }
+
+  private refuse(problem: string, digest: string): void {
+    if (this.refusedDigest === digest) return;
+    this.refusedDigest = digest;
+    this.logger.warn("metrics serving certificate not reloaded; still serving the previous one", {
+      folder: this.folder,
+      problem,
+    });
+  }
+}
