@@ -94,8 +94,16 @@ test-differential: deps x509-oracle ## Only the parser-differential test; longer
 	npx mocha --config .mocharc.json test/unit/pki/parser-differential.test.ts
 
 .PHONY: test-integration
-test-integration: deps testbin testbin-helm softhsm2 ## Integration tests against a real kube-apiserver and etcd
+test-integration: deps testbin testbin-helm monitoring-crds softhsm2 ## Integration tests against a real kube-apiserver and etcd
 	npm run --silent test:integration
+
+# The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs (its Go module, pinned), which the
+# chart and manifests/monitoring are dry-run against; cached in $CSR_SIGNER_CACHE.
+export PROMETHEUS_OPERATOR_CRDS_DIR := $(patsubst PROMETHEUS_OPERATOR_CRDS_DIR=%,%,$(shell hack/prometheus-operator-crds.sh --print-dir))
+
+.PHONY: monitoring-crds
+monitoring-crds: ## Download (or reuse) the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs from its Go module into $CSR_SIGNER_CACHE
+	hack/prometheus-operator-crds.sh
 
 .PHONY: testbin-helm
 testbin-helm: ## Build (or reuse) helm from its Go module in $CSR_SIGNER_CACHE (cold: minutes; 25 min on a busy 2-core machine)

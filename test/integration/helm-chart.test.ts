@@ -1,7 +1,8 @@
 /**
  * The Helm chart (charts/csr-signer) with the real helm (built by `hack/testbin/build.sh helm`) and the
  * real kube-apiserver: `helm lint` passes with the default and the full values (ci/full-values.yaml),
- * both renderings pass a server-side dry run under restricted Pod Security, the default rendering
+ * both renderings pass a server-side dry run under restricted Pod Security (the ServiceMonitor and
+ * PrometheusRule against the Prometheus Operator's own CRDs, strict field validation), the default rendering
  * grants exactly the RBAC of the kustomize base (rule by rule), the controller's own flag parser accepts
  * every argument the chart renders, and the chart's copies of the CRD and the alert rules equal the
  * files in manifests/.
@@ -16,6 +17,7 @@ import { loadAllYaml, loadYaml, type V1NetworkPolicy } from "@kubernetes/client-
 import { controlPlane } from "./setup.js";
 import { testBinary } from "../support/testbin.js";
 import { runCliInProcess } from "../support/cli.js";
+import { prometheusOperatorCrdFiles } from "../support/monitoring-crds.js";
 
 const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHART = "charts/csr-signer";
@@ -25,7 +27,6 @@ const RELEASE = "csr-signer";
 const NAMESPACE = "csr-signer";
 const ALERT_RULES = "manifests/monitoring/csr-signer-alerts.rules.yaml";
 const CHART_ALERT_RULES = `${CHART}/files/csr-signer-alerts.rules.yaml`;
-const MONITORING_CRDS = "test/integration/fixtures/monitoring-crds.yaml";
 
 interface ProcessResult {
   code: number | null;
@@ -195,16 +196,15 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
 
   before(async function () {
     // The Signer CRD (the chart's Signers need it), the release namespace with its restricted Pod Security
-    // labels, and test stand-ins for the Prometheus Operator CRDs: all applied for real, all idempotent.
+    // labels, and the Prometheus Operator's own ServiceMonitor and PrometheusRule CRDs (its Go module, via
+    // hack/prometheus-operator-crds.sh): all applied for real, all idempotent.
     await succeeded(kubectl(["apply", "--server-side", "--force-conflicts", "-f", "manifests/crd/"]), "CRD");
     await succeeded(
       kubectl(["apply", "--server-side", "--force-conflicts", "-f", "manifests/base/namespace.yaml"]),
       "namespace",
     );
-    await succeeded(
-      kubectl(["apply", "--server-side", "--force-conflicts", "-f", MONITORING_CRDS]),
-      "monitoring CRDs",
-    );
+    for (const file of prometheusOperatorCrdFiles())
+      await succeeded(kubectl(["apply", "--server-side", "--force-conflicts", "-f", file]), file);
     await succeeded(
       kubectl([
         "wait",
