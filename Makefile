@@ -126,11 +126,14 @@ test-istio: deps testbin testbin-istio ## The Istio end-to-end tier alone: real 
 # hack/image/containers.conf. IMAGE_BASE=auto|registry|local picks the Dockerfile's pinned registry bases
 # or the local Debian + Node bases (hack/image/local-base.sh, cached in $CSR_SIGNER_CACHE/image-base).
 export CSR_SIGNER_IMAGE ?= localhost/csr-signer:dev
+# The release name manifests/base and the chart use (localhost/csr-signer:<package.json version>):
+# `make image` tags the same image with it too.
+CSR_SIGNER_RELEASE_IMAGE := $(shell hack/image/release-image.sh)
 export CONTAINERS_CONF ?= $(CURDIR)/hack/image/containers.conf
 
 .PHONY: image
-image: ## Build the controller image $CSR_SIGNER_IMAGE with podman (registry bases when reachable, else local Debian + Node bases)
-	hack/image/build.sh $(CSR_SIGNER_IMAGE) $(NODE_VERSION)
+image: ## Build the controller image with podman, tagged $CSR_SIGNER_IMAGE and the release name manifests/base uses (registry bases when reachable, else local Debian + Node bases)
+	hack/image/build.sh $(CSR_SIGNER_IMAGE) $(NODE_VERSION) $(CSR_SIGNER_RELEASE_IMAGE)
 
 .PHONY: test-image
 test-image: deps testbin image ## Build the image, then run it (read-only, uid 65532) against the test API server: ready, issues a certificate

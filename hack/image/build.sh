@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make image`: builds the controller image from the Dockerfile with podman, tagged <image>.
-# Usage: build.sh <image> <node version>
+# `make image`: builds the controller image from the Dockerfile with podman, tagged <image> and every
+# further tag given (make passes the release name, hack/image/release-image.sh).
+# Usage: build.sh <image> <node version> [tag]...
 #   IMAGE_BASE=auto (default): the Dockerfile's registry bases when a registry answers, else the local
 #     ones; registry: always the Dockerfile's; local: always hack/image/local-base.sh's (Debian's mirror
 #     and the npm registry only).
@@ -12,6 +13,8 @@
 set -euo pipefail
 image="${1:?usage: $0 <image> <node version>}"
 node_version="${2:?usage: $0 <image> <node version>}"
+extra_tags=()
+for tag in "${@:3}"; do extra_tags+=(--tag "$tag"); done
 here="$(cd "$(dirname "$0")" && pwd)"
 repository_root="$(cd "$here/../.." && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
@@ -50,6 +53,6 @@ commit="${CSR_SIGNER_COMMIT:-$(git -C "$repository_root" rev-parse --short=12 HE
 started=$SECONDS
 podman build --network=host --layers --pull=missing \
   "${secret_args[@]}" --build-arg "CSR_SIGNER_COMMIT=$commit" "${base_args[@]}" \
-  --tag "$image" --file "$repository_root/Dockerfile" "$repository_root" >&2
+  --tag "$image" "${extra_tags[@]}" --file "$repository_root/Dockerfile" "$repository_root" >&2
 size="$(podman image inspect --format '{{.Size}}' "$image")"
-echo "image: built $image in $((SECONDS - started)) s, $((size / 1000000)) MB uncompressed ($size bytes)" >&2
+echo "image: built $image${3:+ (also tagged ${*:3})} in $((SECONDS - started)) s, $((size / 1000000)) MB uncompressed ($size bytes)" >&2

@@ -1,5 +1,6 @@
 /**
- * The controller image (`make image`, tag $CSR_SIGNER_IMAGE, default localhost/csr-signer:dev) as a
+ * The controller image (`make image`, tag $CSR_SIGNER_IMAGE, default localhost/csr-signer:dev, and the
+ * release name manifests/base and the chart use, localhost/csr-signer:<version>) as a
  * cluster runs it: podman with hack/image/containers.conf, --read-only, as its own non-root uid, host
  * network to reach the test kube-apiserver, and a read-only kubeconfig of the csr-signer service
  * account (a client certificate for that identity; the RBAC is manifests/base's plus `sign` for this
@@ -136,6 +137,16 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
     } finally {
       podman(["rm", created]);
     }
+  });
+
+  it("is also tagged with the release name manifests/base and the chart run (hack/image/release-image.sh)", () => {
+    const releaseImage = execFileSync(join(repositoryRoot, "hack", "image", "release-image.sh"), {
+      encoding: "utf8",
+    }).trim();
+    const deployment = readFileSync(join(repositoryRoot, "manifests", "base", "deployment.yaml"), "utf8");
+    expect(deployment).to.match(new RegExp(`^\\s+image: ${releaseImage.replaceAll(".", "\\.")}$`, "m"));
+    const id = (name: string): string => podman(["image", "inspect", "--format", "{{.Id}}", name]).trim();
+    expect(id(releaseImage), `${releaseImage}: build it with \`make image\``).to.equal(id(image));
   });
 
   it("prints the version and commit it was built from", () => {

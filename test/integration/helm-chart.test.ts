@@ -277,7 +277,9 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     const { image: _baseImage, args: baseArgs, ...baseRest } = baseContainer!;
     const { image: chartImage, args: chartArgs, ...chartRest } = chartContainer!;
     expect(chartRest).to.deep.equal(baseRest);
-    expect(chartImage).to.equal("csr-signer:0.1.0"); // the chart's appVersion
+    // The chart's appVersion, the name `make image` builds (test/unit/release/image-name.test.ts), the base's.
+    expect(chartImage).to.equal("localhost/csr-signer:0.1.0");
+    expect(chartImage).to.equal(baseContainer!.image);
     // Every argument of the base is rendered; the chart only spells out the controller's defaults beside them.
     expect(chartArgs).to.include.members(baseArgs);
   });
