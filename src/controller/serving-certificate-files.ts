@@ -69,7 +69,14 @@ export class ServingCertificateFiles {
     private readonly logger: Logger,
     private readonly pollMs = defaultServingCertificatePollMs,
   ) {
-    this.pair = readServingCertificate(folder);
+    try {
+      this.pair = readServingCertificate(folder);
+    } catch (error) {
+      // Said with the folder: at start this is the controller's exit message.
+      if (error instanceof ServingCertificateError)
+        throw new ServingCertificateError(`--metrics-cert-dir ${folder}: ${error.message}`);
+      throw error;
+    }
   }
 
   get current(): MetricsTls {

@@ -181,7 +181,9 @@ describe("ServingCertificateFiles: --metrics-cert-dir reloaded on change (real T
     expect(() => readServingCertificate(folder))
       .to.throw(ServingCertificateError)
       .with.property("message", "tls.key is not the key of tls.crt");
-    expect(() => new ServingCertificateFiles(folder, recordingLogger())).to.throw(ServingCertificateError);
+    expect(() => new ServingCertificateFiles(folder, recordingLogger()))
+      .to.throw(ServingCertificateError)
+      .with.property("message", `--metrics-cert-dir ${folder}: tls.key is not the key of tls.crt`);
     writeFileSync(
       join(folder, "tls.key"),
       "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n",
