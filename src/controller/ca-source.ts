@@ -1,6 +1,6 @@
 /**
- * Reading a Signer's CA files: from its Secret (in the controller's namespace, through the cache)
- * or its mounted folder. Only the known file names are read, each checked against the size cap
+ * Reading a Signer's CA files: from its Secret (in the controller's namespace or the Signer's
+ * certificateAuthority.secretNamespace, through the caches) or its mounted folder. Only the known file names are read, each checked against the size cap
  * before it is decoded; the content hash lets the caller parse each distinct content once.
  */
 import { createHash } from "node:crypto";
@@ -18,6 +18,28 @@ export interface SecretObject {
   data?: Record<string, string>;
 }
 
+/**
+ * A Secret lookup that cannot say whether the Secret exists: the controller may not list it (no
+ * Role in that namespace) or its first list has not answered. The Signer waits with this reason.
+ */
+export class SecretUnavailableError extends Error {
+  constructor(
+    readonly reason: "SecretAccessForbidden" | "SecretNotYetListed",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SecretUnavailableError";
+  }
+}
+
+/** Where the Secrets a Signer's certificateAuthority names live. */
+export function secretNamespaceOf(
+  source: SignerSpec["certificateAuthority"],
+  controllerNamespace: string,
+): string {
+  return source.secretNamespace ?? controllerNamespace;
+}
+
 export interface CertificateAuthorityFiles {
   files: Record<string, Uint8Array>;
   /** "Secret ns/name" or "folder /path", for messages. */
@@ -28,7 +50,8 @@ export interface CertificateAuthorityFiles {
 
 /**
  * The CA files of a Signer. Throws CertificateAuthorityError (TooLarge, or the folder's own
- * reasons) or a plain Error naming the source when it is missing or unreadable.
+ * reasons), SecretUnavailableError from `secret`, or a plain Error naming the source when it is
+ * missing or unreadable.
  */
 export function readCertificateAuthorityFiles(
   source: SignerSpec["certificateAuthority"],
@@ -37,8 +60,9 @@ export function readCertificateAuthorityFiles(
 ): CertificateAuthorityFiles {
   const { secretName, path } = source;
   if (secretName) {
-    const sourceName = `Secret ${controllerNamespace}/${secretName}`;
-    const object = secret(controllerNamespace, secretName);
+    const namespace = secretNamespaceOf(source, controllerNamespace);
+    const sourceName = `Secret ${namespace}/${secretName}`;
+    const object = secret(namespace, secretName);
     if (!object) throw new Error(`${sourceName} not found`);
     const files: Record<string, Uint8Array> = {};
     for (const name of certificateAuthorityFileNames) {
