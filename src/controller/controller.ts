@@ -247,6 +247,11 @@ export class SignerController {
     return this.informers.podCertificateRequests.get(name, namespace);
   }
 
+  /** "namespace/name" of the Secrets watched in tenant namespaces now (for tests). */
+  tenantSecretsWatched(): string[] {
+    return this.tenantSecrets.watched();
+  }
+
   get isLeader(): boolean {
     return this.leadership.isLeader;
   }

@@ -150,6 +150,14 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
     await submitApprovedServerCsr(admin, after, signerName);
     const rotated = await waitForOutcome(admin, after);
     expect(opensslVerify(rotated.certificatePem!, second.root.certificate.pem)).to.match(/: OK/);
+
+    // Exactly the named Secret is watched, and only while a Signer names it.
+    expect(controller.controller.tenantSecretsWatched()).to.include(`${name}/${name}-cacerts`);
+    expect(controller.controller.tenantSecretsWatched()).not.to.include(`${name}/unrelated`);
+    await deleteSigner(admin, name);
+    await waitFor("the watch of the Secret to stop with its Signer", async () =>
+      controller.controller.tenantSecretsWatched().includes(`${name}/${name}-cacerts`) ? undefined : true,
+    );
   });
 
   it("without the Role: Ready=False SecretAccessForbidden naming the rule, logged once, CSRs pending; the Role added, it signs", async () => {
