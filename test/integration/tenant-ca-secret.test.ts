@@ -5,8 +5,15 @@
  * once the Role is there, a missing Secret leaves CSRs pending until it appears, and a rotation of
  * that Secret is picked up.
  */
+import { execFileSync } from "node:child_process";
 import { expect } from "chai";
-import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  dumpYaml,
+  loadAllYaml,
+  type KubeConfig,
+} from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
 import {
   controllerNamespace,
@@ -28,8 +35,13 @@ import {
   opensslVerify,
   type TestCertificateAuthority,
 } from "../support/pki.js";
+import { repositoryRoot, testBinary } from "../support/testbin.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
+
+function yamlOf(objects: object[]): string {
+  return objects.map((object) => `---\n${dumpYaml(object)}`).join("");
+}
 
 describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNamespace)", function () {
   this.timeout(120_000);
@@ -63,6 +75,12 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
 
   async function createNamespace(name: string): Promise<void> {
     await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  }
+
+  async function ensureNamespace(name: string): Promise<void> {
+    await createNamespace(name).catch((error: unknown) => {
+      if (apiErrorCode(error) !== 409) throw error; // created by another test on this control plane
+    });
   }
 
   async function writeSecret(namespace: string, name: string, ca: TestCertificateAuthority): Promise<void> {
@@ -218,9 +236,7 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
   });
 
   it("the example (manifests/examples/tenant-ca-secret) is accepted by the API server (server-side dry run)", async () => {
-    await createNamespace("tenant-foo").catch((error: unknown) => {
-      if (apiErrorCode(error) !== 409) throw error; // created by an earlier run on this control plane
-    });
+    await ensureNamespace("tenant-foo");
     const out = kubectl(controlPlane(), [
       "apply",
       "--dry-run=server",
@@ -230,5 +246,64 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
     expect(out).to.contain("role.rbac.authorization.k8s.io/csr-signer-ca-foo");
     expect(out).to.contain("rolebinding.rbac.authorization.k8s.io/csr-signer-ca-foo");
     expect(out).to.contain("signer.csr-signer.io/foo");
+  });
+
+  it("the Helm chart renders the same Role and RoleBinding for a chart Signer naming secretNamespace (server-side dry run)", async () => {
+    await ensureNamespace("tenant-foo");
+    const values = {
+      signers: [
+        {
+          name: "foo",
+          spec: {
+            signerName: "tenants.example.com/foo",
+            certificateAuthority: {
+              secretName: "foo-cacerts",
+              secretNamespace: "tenant-foo",
+              keyPassphraseSecretRef: { name: "foo-ca-passphrase", key: "passphrase" },
+            },
+            policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["tenant-foo"] } },
+          },
+        },
+        // Its Secret in the release namespace: no Role anywhere else.
+        {
+          name: "bar",
+          spec: {
+            signerName: "tenants.example.com/bar",
+            certificateAuthority: { secretName: "bar-cacerts" },
+            policy: { requesters: { tenantServiceAccounts: true } },
+          },
+        },
+      ],
+    };
+    const rendered = execFileSync(
+      testBinary("HELM_BIN_DIR", "helm"),
+      ["template", "csr-signer", "charts/csr-signer", "--namespace", controllerNamespace, "--values", "-"],
+      { cwd: repositoryRoot, encoding: "utf8", input: JSON.stringify(values) },
+    );
+    const objects = (
+      loadAllYaml(rendered) as ({ kind: string; metadata: { name: string; namespace?: string } } | null)[]
+    )
+      .filter((object) => object !== null)
+      // The chart's own Role in the release namespace is the base's (helm-chart.test.ts compares it).
+      .filter((object) => object.kind === "Role" || object.kind === "RoleBinding")
+      .filter((object) => object.metadata.namespace !== controllerNamespace);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`)).to.deep.equal([
+      "Role/tenant-foo/csr-signer-ca-foo",
+      "RoleBinding/tenant-foo/csr-signer-ca-foo",
+    ]);
+    const [role, binding] = objects as unknown as [{ rules: unknown }, { subjects: unknown }];
+    expect(role.rules).to.deep.equal([
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        resourceNames: ["foo-cacerts", "foo-ca-passphrase"],
+        verbs: ["list", "watch"],
+      },
+    ]);
+    expect(binding.subjects).to.deep.equal([
+      { kind: "ServiceAccount", name: "csr-signer", namespace: controllerNamespace },
+    ]);
+    const out = kubectl(controlPlane(), ["apply", "--dry-run=server", "-f", "-"], yamlOf(objects));
+    expect(out).to.contain("role.rbac.authorization.k8s.io/csr-signer-ca-foo created (server dry run)");
   });
 });
