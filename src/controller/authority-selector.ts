@@ -94,7 +94,7 @@ export class CertificateAuthoritySelector {
     const pkcs11 = spec.certificateAuthority.pkcs11;
     let token: Extract<TokenKeyState, { kind: "open" }> | undefined;
     if (pkcs11) {
-      const state = this.tokenKey(objectName, spec);
+      const state = this.tokenKey(objectName, spec, now);
       // A token key that is not open has no session to sign with: no previous CA can go on.
       if (state.kind !== "open")
         return { problem: state.problem, ...(state.kind === "failed" ? { retryAt: state.retryAt } : {}) };
@@ -220,7 +220,7 @@ export class CertificateAuthoritySelector {
   }
 
   /** The PIN read now and the token key it opens (or why there is none). */
-  private tokenKey(objectName: string, spec: SignerSpec): TokenKeyState {
+  private tokenKey(objectName: string, spec: SignerSpec, now: Date): TokenKeyState {
     const pkcs11 = spec.certificateAuthority.pkcs11!;
     const retryAt = new Date(0);
     if (!this.tokenKeys)
@@ -240,9 +240,14 @@ export class CertificateAuthoritySelector {
         this.secret,
       );
     } catch (error) {
-      // Forbidden or not yet listed: the lookup's own reason, looked at again like a missing PIN.
+      // Forbidden or not yet listed: the lookup's own reason, looked at again on its watch's events
+      // and in a while (a refused watch recovers without one).
       if (error instanceof SecretUnavailableError)
-        return { kind: "failed", problem: { reason: error.reason, message: error.message }, retryAt };
+        return {
+          kind: "failed",
+          problem: { reason: error.reason, message: error.message },
+          retryAt: new Date(now.getTime() + secretUnavailableRecheckMs),
+        };
       if (!(error instanceof SecretValueError)) throw error;
       // Read again on the next poll or Secret event; the token is not touched without a PIN.
       return { kind: "failed", problem: { reason: "Pkcs11PinUnavailable", message: error.message }, retryAt };

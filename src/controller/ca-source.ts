@@ -11,6 +11,7 @@ import {
   readCertificateAuthorityFolder,
 } from "../pki/certificate-authority.js";
 import { base64DecodedLength } from "../pki/base64.js";
+import { omittedStringBytes } from "../kube/long-strings.js";
 import type { SignerSpec } from "../api/signer.js";
 
 export interface SecretObject {
@@ -69,7 +70,7 @@ export function readCertificateAuthorityFiles(
       const value = object.data?.[name];
       if (value === undefined) continue;
       try {
-        checkCertificateAuthorityFileSize(name, base64DecodedLength(value));
+        checkCertificateAuthorityFileSize(name, decodedSize(value));
       } catch (error) {
         throw new CertificateAuthorityError("TooLarge", `${sourceName}: ${(error as Error).message}`);
       }
@@ -88,6 +89,15 @@ export function readCertificateAuthorityFiles(
       throw new CertificateAuthorityError(error.reason, `${sourceName}: ${error.message}`);
     throw new Error(`${sourceName}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Decoded bytes of a Secret value; a value the cache cut before parsing (a tenant Secret's watch
+ * keeps no string over maximumTenantSecretStringBytes) counts at its full size, so it is TooLarge.
+ */
+export function decodedSize(value: string): number {
+  const omitted = omittedStringBytes(value);
+  return omitted !== undefined ? Math.floor((omitted * 3) / 4) : base64DecodedLength(value);
 }
 
 function hashFiles(files: Record<string, Uint8Array>): string {

@@ -5,9 +5,8 @@
  * is picked up. Errors name the source, never the value.
  */
 import type { SecretValueSource } from "../api/signer.js";
-import { base64DecodedLength } from "../pki/base64.js";
 import { readBoundedFile } from "../pki/bounded-file.js";
-import type { SecretObject } from "./ca-source.js";
+import { decodedSize, type SecretObject } from "./ca-source.js";
 
 /** A PIN or passphrase is short; a bigger source is refused before it is read. */
 export const maximumSecretValueBytes = 4096;
@@ -58,7 +57,7 @@ export function readSecretValue(
     if (!object) throw new SecretValueError(`${where}: the Secret is not found`);
     const value = object.data?.[source.secret.key];
     if (value === undefined) throw new SecretValueError(`${where}: the Secret has no such key`);
-    if (base64DecodedLength(value) > maximumSecretValueBytes)
+    if (decodedSize(value) > maximumSecretValueBytes)
       throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
     bytes = Buffer.from(value, "base64");
   }

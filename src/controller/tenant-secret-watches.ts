@@ -28,6 +28,9 @@ interface SecretWatch {
   readonly firstAnswer: Promise<void>;
 }
 
+/** Base64 of a 64 KiB CA file is 87,384 bytes: longer values are never read, so never cached. */
+export const maximumTenantSecretStringBytes = 96 * 1024;
+
 export class TenantSecretWatches {
   private readonly watches = new Map<string, SecretWatch>();
   /** Set by stop(): a rebuild still in flight starts no new watch. */
@@ -101,6 +104,9 @@ export class TenantSecretWatches {
       path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
       fieldSelector: `metadata.name=${name}`,
       pageSize: 1,
+      // A tenant may write up to 1 MiB into the Secret: what is read (CA files up to 64 KiB, PINs and
+      // passphrases up to 4 KiB) fits below this; a longer value is cut before parsing (read as too large).
+      maxStringBytes: maximumTenantSecretStringBytes,
       watchdogMs: this.settings.watchdogMs ?? 90_000,
       logger: (message, fields) => logger.warn(message, fields),
       onFailure: (error) => {
