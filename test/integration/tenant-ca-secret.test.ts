@@ -25,6 +25,7 @@ import {
   readSigner,
   startController,
   submitApprovedServerCsr,
+  waitForCsrEvent,
   waitForOutcome,
   waitForSignerCondition,
   type RunningController,
@@ -205,6 +206,10 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
     expect(lines.filter((line) => line.includes("list/watch failed"))).to.deep.equal([]);
     expect(lines.filter((line) => line.includes("may not read a Signer's Secret"))).to.have.length(1);
     expect((await readCsr(admin, csr))?.status?.certificate).to.equal(undefined);
+    const event = await waitForCsrEvent(admin, csr, "SignerNotReady", "Warning");
+    expect(event.message).to.equal(
+      `Signer ${name} cannot sign: SecretAccessForbidden (its Ready condition says why)`,
+    );
 
     await grantSecretRead(name, `${name}-cacerts`);
     await waitForSignerCondition(admin, name, "Ready", "True", undefined, 60_000);
