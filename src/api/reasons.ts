@@ -174,6 +174,10 @@ export const signerConditionReasons = [
   "ApprovalWriteFailed",
   /** Condition RootPublicationHoldShort: spec.trustBundle.minimumRootPublication below the safe default. */
   "ShorterThanDefault",
+  /** A Secret in certificateAuthority.secretNamespace the controller may not list or watch (the Role is missing). */
+  "SecretAccessForbidden",
+  /** A Secret in certificateAuthority.secretNamespace whose first list has not answered yet. */
+  "SecretNotYetListed",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

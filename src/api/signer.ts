@@ -67,21 +67,27 @@ export interface ApprovalSpec {
 }
 
 /**
- * Exactly one of secretName (in the controller's namespace) or path (mounted files). With pkcs11 the
- * key stays in a token and those carry the certificate chain only; keyPassphrase opens an encrypted
- * key file (ENCRYPTED PRIVATE KEY).
+ * Exactly one of secretName or path (mounted files). With pkcs11 the key stays in a token and those
+ * carry the certificate chain only; keyPassphrase opens an encrypted key file (ENCRYPTED PRIVATE KEY).
+ * Every Secret named here (secretName, the PIN's, the passphrase's) is in secretNamespace, else in
+ * the controller's namespace.
  */
 export interface CertificateAuthoritySource {
   secretName?: string;
   path?: string;
   pkcs11?: Pkcs11KeySource;
   keyPassphrase?: SecretValueSource;
+  /**
+   * One of spec.policy.tenants.namespaces: that tenant holds the CA key (whoever reads Secrets
+   * there can sign anything under the CA), cert-manager's Issuer to the default's ClusterIssuer.
+   */
+  secretNamespace?: string;
 }
 
 /**
  * A secret text read by the controller on every rebuild of the Signer (so a change is picked up):
  * a mounted file (Vault Agent, the secrets-store CSI driver) or a key of a Secret in the
- * controller's namespace. The value never appears in logs, Events, status or errors.
+ * certificateAuthority's Secret namespace. The value never appears in logs, Events, status or errors.
  */
 export type SecretValueSource = { file: string } | { secret: { name: string; key: string } };
 

@@ -31,6 +31,11 @@ kubectl, do not keep it in a file), or creates them with --apply. Nothing else c
 controller's ClusterRole grants sign and attest on "DOMAIN/*" once per domain (README "Onboarding
 a tenant"), so a new tenant needs no RBAC edit.
 
+With --ca-in-tenant-namespace the Secret goes to the first tenant namespace instead (the Signer's
+certificateAuthority.secretNamespace), with a Role there letting the controller list and watch
+that one Secret and its RoleBinding: everyone who can read Secrets in that namespace then holds the
+CA key, so use it only for a root that tenant alone trusts (--new-root).
+
   csr-signer tenant add foo --domain example.com --root offline/root | kubectl apply -f -
 
 Options:
@@ -39,11 +44,14 @@ Options:
   --new-root DIR                create a root for this tenant in DIR (its key stays there, 0600)
   --namespace NS                a tenant namespace (repeatable; default NAME)
   --controller-namespace NS     where the controller reads CA Secrets (default csr-signer)
+  --ca-in-tenant-namespace      the CA Secret in the first tenant namespace, with the controller's Role there
+  --controller-service-account NS/NAME  the controller's ServiceAccount the RoleBinding names
+                                (default CONTROLLER-NAMESPACE/csr-signer)
   --trust-domain DOMAIN         SPIFFE trust domain (default cluster.local)
   --registration-authority NS/SA  a requester that asks for others, e.g. istio-system/istiod (repeatable)
   --key-type TYPE               the intermediate's key type (default ecdsa-p256)
   --lifetime DURATION           the intermediate's lifetime (default 1y)
-  --apply                       create the Secret and the Signer instead of printing them
+  --apply                       create the objects instead of printing them
   --kubeconfig FILE             with --apply (default $KUBECONFIG)
 `;
 
@@ -56,6 +64,8 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
       "new-root": { type: "string" },
       namespace: { type: "string", multiple: true, default: [] },
       "controller-namespace": { type: "string", default: "csr-signer" },
+      "ca-in-tenant-namespace": { type: "boolean", default: false },
+      "controller-service-account": { type: "string" },
       "trust-domain": { type: "string", default: "cluster.local" },
       "registration-authority": { type: "string", multiple: true, default: [] },
       "key-type": { type: "string" },
@@ -75,13 +85,23 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
   const kubeconfigPath = values.kubeconfig ?? process.env.KUBECONFIG;
   if (values.apply && !kubeconfigPath) throw new UsageError("--apply needs --kubeconfig or $KUBECONFIG");
   const secretName = `${name}-cacerts`;
+  const tenantNamespaces = values.namespace.length > 0 ? values.namespace : [name];
+  const controllerServiceAccount = serviceAccountRef(
+    values["controller-service-account"] ?? `${values["controller-namespace"]}/csr-signer`,
+  );
+  // The Secret's namespace: the first tenant's (the Signer's secretNamespace), else the controller's.
+  const secretNamespace = values["ca-in-tenant-namespace"] ? tenantNamespaces[0]! : undefined;
+  if (values["controller-service-account"] !== undefined && !secretNamespace)
+    throw new UsageError(
+      "--controller-service-account names the RoleBinding's subject: it needs --ca-in-tenant-namespace",
+    );
   const signer = {
     apiVersion: `${signerApiGroup}/${signerApiVersion}`,
     kind: "Signer",
     metadata: { name, labels: { "csr-signer.io/tenant": name } },
     spec: {
       signerName: `${values.domain}/${name}`,
-      certificateAuthority: { secretName },
+      certificateAuthority: { secretName, ...(secretNamespace ? { secretNamespace } : {}) },
       policy: {
         requesters: {
           tenantServiceAccounts: true,
@@ -89,7 +109,7 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
             ? { registrationAuthorities: values["registration-authority"] }
             : {}),
         },
-        tenants: { namespaces: values.namespace.length > 0 ? values.namespace : [name] },
+        tenants: { namespaces: tenantNamespaces },
         spiffe: { trustDomain: values["trust-domain"] },
         dnsNames: ["*.{namespace}.svc", "*.{namespace}.svc.cluster.local"],
       },
@@ -121,7 +141,7 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
     kind: "Secret",
     metadata: {
       name: secretName,
-      namespace: values["controller-namespace"],
+      namespace: secretNamespace ?? values["controller-namespace"],
       labels: { "app.kubernetes.io/name": "csr-signer", "csr-signer.io/tenant": name },
     },
     type: "Opaque",
@@ -129,16 +149,66 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
       Object.entries(files).map(([file, content]) => [file, Buffer.from(content).toString("base64")]),
     ),
   };
+  const access = secretNamespace
+    ? controllerSecretAccess(name, secretNamespace, secretName, controllerServiceAccount)
+    : undefined;
   if (!values.apply) {
-    io.stdout(toYamlDocuments([secret, signer]));
+    io.stdout(toYamlDocuments([...(access ? [access.role, access.roleBinding] : []), secret, signer]));
     return;
   }
   const api = KubeApi.for(kubeConfigFromFile(kubeconfigPath!));
+  // The grant first: the controller can read the Secret as soon as the Signer names it.
+  if (access) {
+    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(secretNamespace!)}`;
+    await api.create(`${rbac}/roles`, access.role);
+    await api.create(`${rbac}/rolebindings`, access.roleBinding);
+  }
   await api.create(`/api/v1/namespaces/${encodeURIComponent(secret.metadata.namespace)}/secrets`, secret);
   await api.create(`/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`, signer);
   io.stdout(
-    `created Secret ${secret.metadata.namespace}/${secretName} and Signer ${name} (${signer.spec.signerName}); intermediate ${intermediate.certificate.subject}, sha256 ${intermediate.certificate.fingerprintSha256}\n`,
+    `created ${access ? `Role and RoleBinding ${secretNamespace}/${access.role.metadata.name}, ` : ""}Secret ${secret.metadata.namespace}/${secretName} and Signer ${name} (${signer.spec.signerName}); intermediate ${intermediate.certificate.subject}, sha256 ${intermediate.certificate.fingerprintSha256}\n`,
   );
+}
+
+/** "namespace/name" of a ServiceAccount. */
+function serviceAccountRef(value: string): { namespace: string; name: string } {
+  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(value);
+  if (!match) throw new UsageError(`--controller-service-account must be NAMESPACE/NAME, got "${value}"`);
+  return { namespace: match[1]!, name: match[3]! };
+}
+
+/**
+ * The Role letting the controller list and watch the one CA Secret in the tenant's namespace (the
+ * controller lists it by name, so resourceNames holds), and the RoleBinding to its ServiceAccount.
+ */
+function controllerSecretAccess(
+  tenant: string,
+  namespace: string,
+  secretName: string,
+  serviceAccount: { namespace: string; name: string },
+) {
+  const metadata = {
+    name: `csr-signer-ca-${tenant}`,
+    namespace,
+    labels: { "app.kubernetes.io/name": "csr-signer", "csr-signer.io/tenant": tenant },
+  };
+  return {
+    role: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata,
+      rules: [
+        { apiGroups: [""], resources: ["secrets"], resourceNames: [secretName], verbs: ["list", "watch"] },
+      ],
+    },
+    roleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: metadata.name },
+      subjects: [{ kind: "ServiceAccount", ...serviceAccount }],
+    },
+  };
 }
 
 type Root = GeneratedCertificateAuthority;

@@ -14,7 +14,12 @@ import {
 import { createHash } from "node:crypto";
 import type { PendingCertificateRequest, RecordedRoot, SignerSpec } from "../api/signer.js";
 import type { DistinguishedName } from "../pki/names.js";
-import { readCertificateAuthorityFiles, type SecretObject } from "./ca-source.js";
+import {
+  readCertificateAuthorityFiles,
+  secretNamespaceOf,
+  SecretUnavailableError,
+  type SecretObject,
+} from "./ca-source.js";
 import { rotationGate } from "./rotation-gate.js";
 import { readSecretValue, SecretValueError } from "./secret-values.js";
 import type { SignerProblem } from "./signer-problem.js";
@@ -89,7 +94,7 @@ export class CertificateAuthoritySelector {
     const pkcs11 = spec.certificateAuthority.pkcs11;
     let token: Extract<TokenKeyState, { kind: "open" }> | undefined;
     if (pkcs11) {
-      const state = this.tokenKey(objectName, spec);
+      const state = this.tokenKey(objectName, spec, now);
       // A token key that is not open has no session to sign with: no previous CA can go on.
       if (state.kind !== "open")
         return { problem: state.problem, ...(state.kind === "failed" ? { retryAt: state.retryAt } : {}) };
@@ -114,11 +119,13 @@ export class CertificateAuthoritySelector {
             },
           }
         : { ...(pending ? { pending } : { ...waiting }), problem };
+    const secretNamespace = secretNamespaceOf(spec.certificateAuthority, this.controllerNamespace);
     const keyPassphrase = spec.certificateAuthority.keyPassphrase;
     if (keyPassphrase)
       try {
-        passphrase = readSecretValue(keyPassphrase, this.controllerNamespace, this.secret);
+        passphrase = readSecretValue(keyPassphrase, secretNamespace, this.secret);
       } catch (error) {
+        if (error instanceof SecretUnavailableError) return secretUnavailable(error, keepPrevious, now);
         if (!(error instanceof SecretValueError)) throw error;
         return keepPrevious({ reason: "KeyPassphraseUnavailable", message: error.message });
       }
@@ -138,9 +145,10 @@ export class CertificateAuthoritySelector {
         this.secret,
       ));
     } catch (error) {
+      if (error instanceof SecretUnavailableError) return secretUnavailable(error, keepPrevious, now);
       if (error instanceof CertificateAuthorityError)
         return keepPrevious({ reason: `CertificateAuthority${error.reason}`, message: error.message });
-      if (pkcs11) return waitForCertificate(sourceNameOf(spec, this.controllerNamespace));
+      if (pkcs11) return waitForCertificate(sourceNameOf(spec, secretNamespace));
       return keepPrevious({ reason: "CertificateAuthorityMissing", message: (error as Error).message });
     }
     if (pkcs11 && Object.keys(files).length === 0) return waitForCertificate(sourceName);
@@ -212,7 +220,7 @@ export class CertificateAuthoritySelector {
   }
 
   /** The PIN read now and the token key it opens (or why there is none). */
-  private tokenKey(objectName: string, spec: SignerSpec): TokenKeyState {
+  private tokenKey(objectName: string, spec: SignerSpec, now: Date): TokenKeyState {
     const pkcs11 = spec.certificateAuthority.pkcs11!;
     const retryAt = new Date(0);
     if (!this.tokenKeys)
@@ -226,8 +234,20 @@ export class CertificateAuthoritySelector {
       };
     let pin: string;
     try {
-      pin = readSecretValue(pkcs11.pin, this.controllerNamespace, this.secret);
+      pin = readSecretValue(
+        pkcs11.pin,
+        secretNamespaceOf(spec.certificateAuthority, this.controllerNamespace),
+        this.secret,
+      );
     } catch (error) {
+      // Forbidden or not yet listed: the lookup's own reason, looked at again on its watch's events
+      // and in a while (a refused watch recovers without one).
+      if (error instanceof SecretUnavailableError)
+        return {
+          kind: "failed",
+          problem: { reason: error.reason, message: error.message },
+          retryAt: new Date(now.getTime() + secretUnavailableRecheckMs),
+        };
       if (!(error instanceof SecretValueError)) throw error;
       // Read again on the next poll or Secret event; the token is not touched without a PIN.
       return { kind: "failed", problem: { reason: "Pkcs11PinUnavailable", message: error.message }, retryAt };
@@ -260,10 +280,29 @@ export function certificateRequestSubject(spec: SignerSpec): DistinguishedName {
   ];
 }
 
-function sourceNameOf(spec: SignerSpec, controllerNamespace: string): string {
+function sourceNameOf(spec: SignerSpec, secretNamespace: string): string {
   const { secretName, path } = spec.certificateAuthority;
-  return secretName ? `Secret ${controllerNamespace}/${secretName}` : `folder ${path}`;
+  return secretName ? `Secret ${secretNamespace}/${secretName}` : `folder ${path}`;
 }
+
+/**
+ * A Secret that cannot be looked up: the previous CA (if any) signs on, Degraded; else the Signer
+ * is not ready. Looked at again in a while as well as on the watch's events: a watch refused
+ * after its list succeeded recovers without one.
+ */
+function secretUnavailable(
+  error: SecretUnavailableError,
+  keepPrevious: (problem: SignerProblem) => AuthoritySelection,
+  now: Date,
+): AuthoritySelection {
+  return {
+    ...keepPrevious({ reason: error.reason, message: error.message }),
+    retryAt: new Date(now.getTime() + secretUnavailableRecheckMs),
+  };
+}
+
+/** How often a Signer whose Secret cannot be looked up is rebuilt without an event. */
+const secretUnavailableRecheckMs = 30_000;
 
 function isValidAt(authority: CertificateAuthority, now: Date): boolean {
   try {

@@ -1,6 +1,6 @@
 /**
- * Reading a Signer's CA files: from its Secret (in the controller's namespace, through the cache)
- * or its mounted folder. Only the known file names are read, each checked against the size cap
+ * Reading a Signer's CA files: from its Secret (in the controller's namespace or the Signer's
+ * certificateAuthority.secretNamespace, through the caches) or its mounted folder. Only the known file names are read, each checked against the size cap
  * before it is decoded; the content hash lets the caller parse each distinct content once.
  */
 import { createHash } from "node:crypto";
@@ -11,11 +11,34 @@ import {
   readCertificateAuthorityFolder,
 } from "../pki/certificate-authority.js";
 import { base64DecodedLength } from "../pki/base64.js";
+import { omittedStringBytes } from "../kube/long-strings.js";
 import type { SignerSpec } from "../api/signer.js";
 
 export interface SecretObject {
   metadata?: { name?: string; namespace?: string };
   data?: Record<string, string>;
+}
+
+/**
+ * A Secret lookup that cannot say whether the Secret exists: the controller may not list it (no
+ * Role in that namespace) or its first list has not answered. The Signer waits with this reason.
+ */
+export class SecretUnavailableError extends Error {
+  constructor(
+    readonly reason: "SecretAccessForbidden" | "SecretNotYetListed",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SecretUnavailableError";
+  }
+}
+
+/** Where the Secrets a Signer's certificateAuthority names live. */
+export function secretNamespaceOf(
+  source: SignerSpec["certificateAuthority"],
+  controllerNamespace: string,
+): string {
+  return source.secretNamespace ?? controllerNamespace;
 }
 
 export interface CertificateAuthorityFiles {
@@ -28,7 +51,8 @@ export interface CertificateAuthorityFiles {
 
 /**
  * The CA files of a Signer. Throws CertificateAuthorityError (TooLarge, or the folder's own
- * reasons) or a plain Error naming the source when it is missing or unreadable.
+ * reasons), SecretUnavailableError from `secret`, or a plain Error naming the source when it is
+ * missing or unreadable.
  */
 export function readCertificateAuthorityFiles(
   source: SignerSpec["certificateAuthority"],
@@ -37,15 +61,16 @@ export function readCertificateAuthorityFiles(
 ): CertificateAuthorityFiles {
   const { secretName, path } = source;
   if (secretName) {
-    const sourceName = `Secret ${controllerNamespace}/${secretName}`;
-    const object = secret(controllerNamespace, secretName);
+    const namespace = secretNamespaceOf(source, controllerNamespace);
+    const sourceName = `Secret ${namespace}/${secretName}`;
+    const object = secret(namespace, secretName);
     if (!object) throw new Error(`${sourceName} not found`);
     const files: Record<string, Uint8Array> = {};
     for (const name of certificateAuthorityFileNames) {
       const value = object.data?.[name];
       if (value === undefined) continue;
       try {
-        checkCertificateAuthorityFileSize(name, base64DecodedLength(value));
+        checkCertificateAuthorityFileSize(name, decodedSize(value));
       } catch (error) {
         throw new CertificateAuthorityError("TooLarge", `${sourceName}: ${(error as Error).message}`);
       }
@@ -64,6 +89,15 @@ export function readCertificateAuthorityFiles(
       throw new CertificateAuthorityError(error.reason, `${sourceName}: ${error.message}`);
     throw new Error(`${sourceName}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Decoded bytes of a Secret value; a value the cache cut before parsing (a tenant Secret's watch
+ * keeps no string over maximumTenantSecretStringBytes) counts at its full size, so it is TooLarge.
+ */
+export function decodedSize(value: string): number {
+  const omitted = omittedStringBytes(value);
+  return omitted !== undefined ? Math.floor((omitted * 3) / 4) : base64DecodedLength(value);
 }
 
 function hashFiles(files: Record<string, Uint8Array>): string {

@@ -44,6 +44,7 @@ import { ProgressMonitor } from "./progress-monitor.js";
 import { runWorker, type ReconcileResult } from "./run-worker.js";
 import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
+import { TenantSecretWatches } from "./tenant-secret-watches.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { WorkQueue } from "./work-queue.js";
 import { TokenKeys } from "./token-keys.js";
@@ -59,6 +60,8 @@ export class SignerController {
   readonly registry: SignerRegistry;
   readonly progress: ProgressMonitor;
   private readonly informers: ControllerInformers;
+  /** Secrets Signers read in tenant namespaces (certificateAuthority.secretNamespace), one watch each. */
+  private readonly tenantSecrets: TenantSecretWatches;
   private readonly tokenKeys: TokenKeys;
   private readonly nodeAddresses: NodeAddressIndex;
   private readonly publisher: TrustBundlePublisher;
@@ -115,12 +118,21 @@ export class SignerController {
       now,
       options.tokenKeys?.timings,
     );
+    this.tenantSecrets = new TenantSecretWatches(kubeConfig, {
+      watchdogMs: options.watchdogMs,
+      logger,
+      changed: (ns, name) => {
+        for (const signer of this.registry.usingSecret(name, ns)) this.signerQueue.add(signer);
+      },
+    });
     this.registry = new SignerRegistry(
       {
         signers: () => caches.signers.list(),
         signer: (name) => caches.signers.get(name),
-        secret: (ns, name) => caches.secrets.get(name, ns),
+        secret: (ns, name) =>
+          ns === namespace ? caches.secrets.get(name, ns) : this.tenantSecrets.get(ns, name),
         namespaces: () => caches.namespaces.list(),
+        tenantSecretsInUse: (keys) => this.tenantSecrets.retainOnly(keys),
       },
       namespace,
       now,
@@ -236,6 +248,11 @@ export class SignerController {
     return this.informers.podCertificateRequests.get(name, namespace);
   }
 
+  /** "namespace/name" of the Secrets watched in tenant namespaces now (for tests). */
+  tenantSecretsWatched(): string[] {
+    return this.tenantSecrets.watched();
+  }
+
   get isLeader(): boolean {
     return this.leadership.isLeader;
   }
@@ -275,6 +292,9 @@ export class SignerController {
     );
     await this.informers.startSignerSide(await this.clusterTrustBundlesServed());
     this.signerReconciler.rebuildAll(); // the CSR cache keeps requests of our signer names only
+    // That rebuild started the watches of Secrets in tenant namespaces: their first answers come
+    // before the first status writes, so a restart does not flap those Signers to SecretNotYetListed.
+    await this.tenantSecrets.firstAnswers(10_000);
     await this.informers.csrs.start();
     this.informers.podCertificateRequests.on((event, pcr) => {
       const key = podCertificateRequestKey(pcr);
@@ -347,6 +367,7 @@ export class SignerController {
     this.podCertificateQueue.shutDown();
     this.leadership.release();
     this.informers.stop();
+    this.tenantSecrets.stop();
     await this.meshConfigSync.stop();
     await this.elector?.stop();
     await Promise.all(this.workerLoops);

@@ -24,7 +24,9 @@ export function enqueueOnCacheEvents(
     for (const name of names) if (name) queues.signers.add(name);
   };
   caches.signers.on((_, signer) => signers([signer.metadata?.name]));
-  caches.secrets.on((_, secret) => signers(registry.usingSecret(secret.metadata?.name ?? "")));
+  caches.secrets.on((_, secret) =>
+    signers(registry.usingSecret(secret.metadata?.name ?? "", secret.metadata?.namespace)),
+  );
   caches.namespaces.on((_, namespace) => {
     registry.namespacesChanged();
     signers(registry.concerning(namespace.metadata?.name ?? ""));

@@ -1,6 +1,6 @@
 /**
  * The caches the controller reads: CSRs (cut to what we read), Signers, CA Secrets of the controller
- * namespace, Namespaces, the ConfigMaps and ClusterTrustBundles we published (label-selected; the
+ * namespace (tenant namespaces' are tenant-secret-watches.ts's), Namespaces, the ConfigMaps and ClusterTrustBundles we published (label-selected; the
  * latter when the API serves them) and, when kubelet-serving approval is on, Nodes.
  */
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -35,7 +35,7 @@ const csrPageSize = 16;
 const configMapPageSize = 16;
 
 export interface InformerSettings {
-  /** Where CA Secrets live. */
+  /** Where CA Secrets live (but those of Signers naming certificateAuthority.secretNamespace: tenant-secret-watches.ts). */
   namespace: string;
   watchdogMs?: number | undefined;
   /** How often every cached CSR is handed to the handlers again (default 10 min). */

@@ -1,13 +1,12 @@
 /**
  * Reading a secret text a Signer names (a PKCS#11 PIN, an encrypted key's passphrase): from a mounted
- * file or a key of a Secret in the controller's namespace (through the cache). Read on every rebuild
+ * file or a key of a Secret in the Signer's Secret namespace (through the caches). Read on every rebuild
  * of the Signer, so a rewritten file (Vault Agent, the secrets-store CSI driver) or an updated Secret
  * is picked up. Errors name the source, never the value.
  */
 import type { SecretValueSource } from "../api/signer.js";
-import { base64DecodedLength } from "../pki/base64.js";
 import { readBoundedFile } from "../pki/bounded-file.js";
-import type { SecretObject } from "./ca-source.js";
+import { decodedSize, type SecretObject } from "./ca-source.js";
 
 /** A PIN or passphrase is short; a bigger source is refused before it is read. */
 export const maximumSecretValueBytes = 4096;
@@ -20,22 +19,23 @@ export class SecretValueError extends Error {
 }
 
 /** "file /path" or "Secret ns/name key k", for messages. */
-export function describeSecretValueSource(source: SecretValueSource, controllerNamespace: string): string {
+export function describeSecretValueSource(source: SecretValueSource, secretNamespace: string): string {
   return "file" in source
     ? `file ${source.file}`
-    : `Secret ${controllerNamespace}/${source.secret.name} key ${source.secret.key}`;
+    : `Secret ${secretNamespace}/${source.secret.name} key ${source.secret.key}`;
 }
 
 /**
- * The text of `source` without a trailing newline (templates usually end with one). Throws
- * SecretValueError when it is missing, empty or too large.
+ * The text of `source` (a Secret key: in `secretNamespace`) without a trailing newline (templates
+ * usually end with one). Throws SecretValueError when it is missing, empty or too large, and
+ * `secret`'s SecretUnavailableError when the Secret cannot be looked up.
  */
 export function readSecretValue(
   source: SecretValueSource,
-  controllerNamespace: string,
+  secretNamespace: string,
   secret: (namespace: string, name: string) => SecretObject | undefined,
 ): string {
-  const where = describeSecretValueSource(source, controllerNamespace);
+  const where = describeSecretValueSource(source, secretNamespace);
   let bytes: Buffer;
   if ("file" in source) {
     let read;
@@ -53,11 +53,11 @@ export function readSecretValue(
       throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
     bytes = read.bytes;
   } else {
-    const object = secret(controllerNamespace, source.secret.name);
+    const object = secret(secretNamespace, source.secret.name);
     if (!object) throw new SecretValueError(`${where}: the Secret is not found`);
     const value = object.data?.[source.secret.key];
     if (value === undefined) throw new SecretValueError(`${where}: the Secret has no such key`);
-    if (base64DecodedLength(value) > maximumSecretValueBytes)
+    if (decodedSize(value) > maximumSecretValueBytes)
       throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
     bytes = Buffer.from(value, "base64");
   }

@@ -11,7 +11,7 @@ import {
   CertificateAuthoritySelector,
   type CertificateAuthorityParseObserver,
 } from "./authority-selector.js";
-import type { SecretObject } from "./ca-source.js";
+import { secretNamespaceOf, type SecretObject } from "./ca-source.js";
 import { RecordedRootsBook } from "./recorded-roots.js";
 import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
@@ -35,6 +35,11 @@ export interface SignerSources {
   signer?(objectName: string): SignerObject | undefined;
   secret(namespace: string, name: string): SecretObject | undefined;
   namespaces(): NamespaceObject[];
+  /**
+   * The Secrets outside the controller's namespace the Signers read now, as "namespace/name",
+   * after every rebuild: the watches of any other can stop.
+   */
+  tenantSecretsInUse?(keys: ReadonlySet<string>): void;
 }
 
 export class SignerRegistry {
@@ -121,20 +126,17 @@ export class SignerRegistry {
   }
 
   /**
-   * Object names of the Signers reading Secret `secretName` (in the controller namespace): their CA,
-   * their PKCS#11 PIN or their key passphrase.
+   * Object names of the Signers reading Secret `secretName` in `namespace` (default: the controller
+   * namespace): their CA, their PKCS#11 PIN or their key passphrase.
    */
-  usingSecret(secretName: string): string[] {
-    return this.all().flatMap(({ objectName, spec }) => {
-      const source = spec?.certificateAuthority;
-      const pin = source?.pkcs11?.pin;
-      const passphrase = source?.keyPassphrase;
-      return source?.secretName === secretName ||
-        (pin && "secret" in pin && pin.secret.name === secretName) ||
-        (passphrase && "secret" in passphrase && passphrase.secret.name === secretName)
+  usingSecret(secretName: string, namespace = this.controllerNamespace): string[] {
+    return this.all().flatMap(({ objectName, spec }) =>
+      spec &&
+      secretNamesOf(spec.certificateAuthority).includes(secretName) &&
+      secretNamespaceOf(spec.certificateAuthority, this.controllerNamespace) === namespace
         ? [objectName]
-        : [];
-    });
+        : [],
+    );
   }
 
   /**
@@ -210,6 +212,7 @@ export class SignerRegistry {
     const live = new Set(byObjectName.keys());
     this.authorities.retainOnly(live);
     this.recorded.retainOnly(live);
+    this.sources.tenantSecretsInUse?.(this.tenantSecrets());
     for (const state of [
       this.signingTrouble,
       this.approvalTrouble,
@@ -226,6 +229,18 @@ export class SignerRegistry {
         nowSigning.push(signerName);
     }
     return { nowSigning };
+  }
+
+  /** "namespace/name" of every Secret outside the controller's namespace that a Signer reads. */
+  private tenantSecrets(): Set<string> {
+    const keys = new Set<string>();
+    for (const { signer } of this.built.values()) {
+      const source = signer.spec?.certificateAuthority;
+      const namespace = source && secretNamespaceOf(source, this.controllerNamespace);
+      if (source && namespace !== this.controllerNamespace)
+        for (const name of secretNamesOf(source)) keys.add(`${namespace}/${name}`);
+    }
+    return keys;
   }
 
   /**
@@ -379,4 +394,15 @@ export class SignerRegistry {
   markPublished(objectName: string): boolean {
     return this.recorded.markPublished(objectName, this.now());
   }
+}
+
+/** The Secrets a certificateAuthority names: the CA's, the PKCS#11 PIN's, the key passphrase's. */
+function secretNamesOf(source: SignerSpec["certificateAuthority"]): string[] {
+  const pin = source.pkcs11?.pin;
+  const passphrase = source.keyPassphrase;
+  return [
+    ...(source.secretName ? [source.secretName] : []),
+    ...(pin && "secret" in pin ? [pin.secret.name] : []),
+    ...(passphrase && "secret" in passphrase ? [passphrase.secret.name] : []),
+  ];
 }

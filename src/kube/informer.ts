@@ -55,6 +55,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   /** Replay all objects to the handlers this often (0: never). */
   resyncMs?: number;
   logger?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Told of every list or watch failure before the retry (backoff as usual); true when the caller
+   * reports it where operators look (a 403 as a Signer condition), so no log line repeats it.
+   */
+  onFailure?: (error: unknown) => boolean;
 }
 
 export type InformerEvent = "upsert" | "delete" | "resync";
@@ -200,10 +205,11 @@ export class ResilientInformer<T extends KubernetesObject> {
         }
         this.failures++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random());
-        this.log("list/watch failed; retrying", {
-          error: describeError(error),
-          retryInMs: Math.round(delay),
-        });
+        if (!this.options.onFailure?.(error))
+          this.log("list/watch failed; retrying", {
+            error: describeError(error),
+            retryInMs: Math.round(delay),
+          });
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }

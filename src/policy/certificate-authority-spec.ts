@@ -1,7 +1,8 @@
 /**
- * Validation of spec.certificateAuthority: where the chain comes from (secretName or path), and
- * where the key is when it is not a plain key file there (a PKCS#11 token, or the passphrase of an
- * encrypted key file). Part of parseSignerSpec (signer-spec.ts); the CRD schema says the same.
+ * Validation of spec.certificateAuthority: where the chain comes from (secretName or path), where
+ * the key is when it is not a plain key file there (a PKCS#11 token, or the passphrase of an
+ * encrypted key file), and the namespace of the Secrets it names. Part of parseSignerSpec
+ * (signer-spec.ts); the CRD schema says the same.
  */
 import type { CertificateAuthoritySource, Pkcs11KeySource, SecretValueSource } from "../api/signer.js";
 import { SignerSpecError } from "./signer-spec-error.js";
@@ -10,6 +11,8 @@ type Json = Record<string, unknown>;
 
 const secretNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const secretKeyPattern = /^[-._a-zA-Z0-9]{1,253}$/;
+/** A namespace name: a DNS label (RFC 1123). */
+const namespacePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function object(value: unknown, field: string): Json {
   if (typeof value !== "object" || value === null || Array.isArray(value))
@@ -47,16 +50,48 @@ export function parseCertificateAuthoritySource(raw: unknown): CertificateAuthor
       "keyPassphraseFile and keyPassphraseSecretRef open a key file; with pkcs11 there is none",
     );
   }
+  const secretNamespace = ca.secretNamespace;
+  if (secretNamespace !== undefined) {
+    if (typeof secretNamespace !== "string" || !namespacePattern.test(secretNamespace))
+      throw new SignerSpecError("spec.certificateAuthority.secretNamespace", "must be a namespace name");
+    const namesSecret =
+      secretName !== undefined ||
+      (keyPassphrase !== undefined && "secret" in keyPassphrase) ||
+      (pkcs11 !== undefined && "secret" in pkcs11.pin);
+    if (!namesSecret)
+      throw new SignerSpecError(
+        "spec.certificateAuthority.secretNamespace",
+        "is the namespace of secretName, keyPassphraseSecretRef and pkcs11.pinSecretRef; none is set",
+      );
+  }
   return {
     ...(secretName !== undefined ? { secretName: secretName as string } : { path: path as string }),
     ...(pkcs11 ? { pkcs11 } : {}),
     ...(keyPassphrase ? { keyPassphrase } : {}),
+    ...(secretNamespace !== undefined ? { secretNamespace: secretNamespace as string } : {}),
   };
 }
 
 /**
+ * A CA Secret outside the controller's namespace must be in one of the Signer's own named tenant
+ * namespaces: whoever reads Secrets there holds the CA key, so that key may serve only them (a
+ * selector-matched namespace does not count: labels can move). Throws SignerSpecError.
+ */
+export function checkSecretNamespaceIsTenant(
+  source: CertificateAuthoritySource,
+  tenantNamespaces: readonly string[],
+): void {
+  const { secretNamespace } = source;
+  if (secretNamespace !== undefined && !tenantNamespaces.includes(secretNamespace))
+    throw new SignerSpecError(
+      "spec.certificateAuthority.secretNamespace",
+      `must be one of spec.policy.tenants.namespaces: whoever reads Secrets in "${secretNamespace}" holds this CA's key`,
+    );
+}
+
+/**
  * A secret text from a file (`<fileField>`, an absolute path) or a Secret key (`<secretField>`:
- * {name, key}, in the controller's namespace): exactly one when `required`, at most one otherwise.
+ * {name, key}, in the certificateAuthority's Secret namespace): exactly one when `required`, at most one otherwise.
  */
 function parseSecretValueSource(
   file: unknown,

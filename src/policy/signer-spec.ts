@@ -10,7 +10,10 @@ import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
 import type { LabelSelector, PodCertificatesSpec, SignerSpec, TrustBundleSpec } from "../api/signer.js";
-import { parseCertificateAuthoritySource } from "./certificate-authority-spec.js";
+import {
+  checkSecretNamespaceIsTenant,
+  parseCertificateAuthoritySource,
+} from "./certificate-authority-spec.js";
 import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
 import { SignerSpecError } from "./signer-spec-error.js";
 
@@ -329,6 +332,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
       "spec.policy.requesters",
       "allows nobody: name users, groups, service accounts or registration authorities",
     );
+  checkSecretNamespaceIsTenant(certificateAuthority, parsed.policy.tenants.namespaces);
   return parsed;
 }
 

@@ -480,6 +480,27 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     expect(pending).to.include("sign-intermediate");
     const passphrase = await kubectlOk(["explain", "signer.spec.certificateAuthority.keyPassphraseFile"]);
     expect(passphrase).to.include("ENCRYPTED");
+    const secretNamespace = await kubectlOk(["explain", "signer.spec.certificateAuthority.secretNamespace"]);
+    expect(secretNamespace.replace(/\s+/g, " ")).to.include(
+      "holds this CA's key and can sign anything under it",
+    );
+  });
+
+  it("keeps certificateAuthority.secretNamespace naming one of the tenant namespaces", async function () {
+    const spec = {
+      ...minimalSpec(),
+      certificateAuthority: {
+        secretName: "foo-cacerts",
+        secretNamespace: "foo",
+        keyPassphraseSecretRef: { name: "foo-ca-passphrase", key: "passphrase" },
+      },
+      policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo", "foo-batch"] } },
+    };
+    const name = uniqueSignerName("tenant-ca-secret");
+    await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
+    const stored = JSON.parse(await kubectlOk(["get", "signer", name, "-o", "json"])) as Manifest;
+    expect(stored.spec).to.deep.equal(spec);
+    expect(parseSignerSpec(stored.spec).certificateAuthority.secretNamespace).to.equal("foo");
   });
 
   it("keeps the token label, key label, PIN file and an encrypted key's passphrase reference", async function () {
@@ -598,6 +619,30 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
           }),
         field: "spec.certificateAuthority",
         message: "with pkcs11 there is none",
+      },
+      {
+        title: "a CA Secret namespace that is not one of the Signer's tenant namespaces",
+        change: (spec) => {
+          spec.certificateAuthority = { secretName: "foo-cacerts", secretNamespace: "bar" };
+          policyOf(spec).tenants = { namespaces: ["foo"] };
+        },
+        field: "spec.certificateAuthority.secretNamespace",
+        message: "must be one of spec.policy.tenants.namespaces",
+      },
+      {
+        title: "a CA Secret namespace with no tenant namespaces named",
+        change: (spec) => (spec.certificateAuthority = { secretName: "foo-cacerts", secretNamespace: "foo" }),
+        field: "spec.certificateAuthority.secretNamespace",
+        message: "must be one of spec.policy.tenants.namespaces",
+      },
+      {
+        title: "a CA Secret namespace where no Secret is named",
+        change: (spec) => {
+          spec.certificateAuthority = { path: "/etc/ca", secretNamespace: "foo" };
+          policyOf(spec).tenants = { namespaces: ["foo"] };
+        },
+        field: "spec.certificateAuthority.secretNamespace",
+        message: "none is set",
       },
       {
         title: "a serviceAccounts entry without a slash",

@@ -46,7 +46,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
   this.timeout(120_000);
   const suffix = uniqueName("t").slice(2);
   const domain = `tenants-${suffix}.csr-signer.test`;
-  const tenants = [`alpha-${suffix}`, `beta-${suffix}`];
+  const tenants = [`alpha-${suffix}`, `beta-${suffix}`, `gamma-${suffix}`];
   const dir = mkdtempSync(join(tmpdir(), "csr-signer-tenant-"));
   let admin: KubeConfig;
   let controller: RunningController;
@@ -146,6 +146,46 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     ]);
     expect(again.exitCode).to.equal(1);
     expect(again.stderr).to.match(/already exists/);
+  });
+
+  it("tenant add --ca-in-tenant-namespace --apply: the Secret and the controller's Role in the tenant namespace, a tenant CSR issued", async () => {
+    const gamma = tenants[2]!;
+    await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: gamma } } });
+    const run = await cli([
+      "tenant",
+      "add",
+      gamma,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, "gamma-root"),
+      "--ca-in-tenant-namespace",
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    expect(run.stdout).to.contain(
+      `created Role and RoleBinding ${gamma}/csr-signer-ca-${gamma}, Secret ${gamma}/${gamma}-cacerts and Signer ${gamma}`,
+    );
+    // Nothing in the controller's namespace: the tenant's namespace holds the key.
+    const core = admin.makeApiClient(CoreV1Api);
+    await core.readNamespacedSecret({ namespace: gamma, name: `${gamma}-cacerts` });
+    const inControllerNamespace = await core
+      .readNamespacedSecret({ namespace: controllerNamespace, name: `${gamma}-cacerts` })
+      .then(
+        () => true,
+        () => false,
+      );
+    expect(inControllerNamespace).to.equal(false);
+    const ready = await waitForSignerCondition(admin, gamma, "Ready", "True");
+    expect(ready.spec.certificateAuthority).to.deep.equal({
+      secretName: `${gamma}-cacerts`,
+      secretNamespace: gamma,
+    });
+    const outcome = await waitForOutcome(admin, await requestAsTenant(gamma));
+    const root = readFileSync(join(dir, "gamma-root", "root-cert.pem"), "utf8");
+    expect(opensslVerify(outcome.certificatePem!, root)).to.match(/: OK/);
   });
 
   it("the domain rule covers that domain only: a Signer of another domain can neither attest nor sign", async () => {

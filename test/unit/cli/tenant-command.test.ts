@@ -47,6 +47,60 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
     expect(spec.policy.tenants.namespaces).to.deep.equal(["foo"]);
   });
 
+  it("--ca-in-tenant-namespace: the Secret in the first tenant namespace, the Signer naming it, and the controller's Role for that Secret alone", async () => {
+    const run = await cli([
+      "tenant",
+      "add",
+      "foo",
+      "--domain",
+      "example.com",
+      "--new-root",
+      join(dir, "root"),
+      "--namespace",
+      "foo-web",
+      "--namespace",
+      "foo-batch",
+      "--ca-in-tenant-namespace",
+      "--controller-service-account",
+      "platform/signer",
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const [role, binding, secret, signer] = loadAllYaml(run.stdout) as [
+      { kind: string; metadata: { name: string; namespace: string }; rules: unknown },
+      { kind: string; metadata: { name: string; namespace: string }; roleRef: unknown; subjects: unknown },
+      { kind: string; metadata: { name: string; namespace: string } },
+      { kind: string; metadata: { name: string }; spec: unknown },
+    ];
+    expect([role.kind, role.metadata.namespace, role.metadata.name]).to.deep.equal([
+      "Role",
+      "foo-web",
+      "csr-signer-ca-foo",
+    ]);
+    expect(role.rules).to.deep.equal([
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["foo-cacerts"], verbs: ["list", "watch"] },
+    ]);
+    expect([binding.kind, binding.metadata.namespace]).to.deep.equal(["RoleBinding", "foo-web"]);
+    expect(binding.roleRef).to.deep.equal({
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "Role",
+      name: "csr-signer-ca-foo",
+    });
+    expect(binding.subjects).to.deep.equal([
+      { kind: "ServiceAccount", namespace: "platform", name: "signer" },
+    ]);
+    expect([secret.kind, secret.metadata.namespace, secret.metadata.name]).to.deep.equal([
+      "Secret",
+      "foo-web",
+      "foo-cacerts",
+    ]);
+    const spec = parseSignerSpec(signer.spec, signer.metadata.name);
+    expect(spec.certificateAuthority).to.deep.equal({
+      secretName: "foo-cacerts",
+      secretNamespace: "foo-web",
+    });
+    expect(spec.policy.tenants.namespaces).to.deep.equal(["foo-web", "foo-batch"]);
+  });
+
   it("refuses a bad name, a missing root choice, a domain the Signer would refuse, and --apply without a kubeconfig", async () => {
     const base = ["tenant", "add"];
     const cases: [string[], string][] = [
@@ -54,6 +108,33 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
       [[...base, "foo", "--domain", "example.com"], "exactly one of --root or --new-root"],
       [[...base, "foo", "--domain", "nodots", "--new-root", join(dir, "r")], "spec.signerName"],
       [[...base, "foo", "--domain", "kubernetes.io", "--new-root", join(dir, "r")], "spec.signerName"],
+      [
+        [
+          ...base,
+          "foo",
+          "--domain",
+          "example.com",
+          "--new-root",
+          join(dir, "r"),
+          "--controller-service-account",
+          "a/b",
+        ],
+        "it needs --ca-in-tenant-namespace",
+      ],
+      [
+        [
+          ...base,
+          "foo",
+          "--domain",
+          "example.com",
+          "--new-root",
+          join(dir, "r"),
+          "--ca-in-tenant-namespace",
+          "--controller-service-account",
+          "signer",
+        ],
+        "--controller-service-account must be NAMESPACE/NAME",
+      ],
     ];
     for (const [args, message] of cases) {
       const run = await cli(args);

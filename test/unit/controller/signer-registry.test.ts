@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import type { SecretObject } from "../../../src/controller/ca-source.js";
+import { SecretUnavailableError, type SecretObject } from "../../../src/controller/ca-source.js";
 import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import type { SignerObject } from "../../../src/api/signer.js";
 import {
@@ -427,5 +427,83 @@ describe("SignerRegistry: one Signer's failure is its own (isolation, size caps,
     expect(r.refresh("first").claimsChanged).to.deep.equal(["second"]);
     expect(r.forObjectName("first")).to.equal(undefined);
     expect(r.forSignerName("example.com/shared")!.objectName).to.equal("second");
+  });
+});
+
+describe("SignerRegistry with certificateAuthority.secretNamespace (the CA Secret in a tenant namespace)", function () {
+  this.timeout(20_000);
+  const clock = Date.now();
+  const tenantSigner: SignerObject = {
+    metadata: { name: "foo", generation: 1 },
+    spec: {
+      signerName: "example.com/foo",
+      certificateAuthority: { secretName: "foo-cacerts", secretNamespace: "foo" },
+      trustBundle: { minimumRootPublication: "0s" },
+      policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo"] } },
+    },
+  };
+
+  it("reads the Secret in that namespace only, says which Signers use it, and reports the Secrets in use", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const lookups: string[] = [];
+    const inUse: string[][] = [];
+    const r = new SignerRegistry(
+      {
+        signers: () => [tenantSigner],
+        secret: (namespace, name) => {
+          lookups.push(`${namespace}/${name}`);
+          return namespace === "foo" ? secretOf(ca.files) : undefined;
+        },
+        namespaces: () => [],
+        tenantSecretsInUse: (keys) => inUse.push([...keys]),
+      },
+      "csr-signer",
+      () => new Date(clock),
+    );
+    r.rebuild();
+    r.markPublished("foo");
+    r.rebuild();
+    expect(r.forSignerName("example.com/foo")!.problem).to.equal(undefined);
+    expect(new Set(lookups)).to.deep.equal(new Set(["foo/foo-cacerts"]));
+    expect(inUse.at(-1)).to.deep.equal(["foo/foo-cacerts"]);
+    expect(r.usingSecret("foo-cacerts", "foo")).to.deep.equal(["foo"]);
+    // The same name in the controller's namespace is another Secret.
+    expect(r.usingSecret("foo-cacerts")).to.deep.equal([]);
+  });
+
+  it("a Secret it may not read: not ready with the lookup's reason and message, looked at again in 30 s; the previous CA signs on (Degraded)", async () => {
+    const ca = await makeTestCertificateAuthority();
+    let forbidden = false;
+    const r = new SignerRegistry(
+      {
+        signers: () => [tenantSigner],
+        secret: () => {
+          if (forbidden) throw new SecretUnavailableError("SecretAccessForbidden", "add the Role");
+          return secretOf(ca.files);
+        },
+        namespaces: () => [],
+      },
+      "csr-signer",
+      () => new Date(clock),
+    );
+    forbidden = true;
+    r.rebuild();
+    const waiting = r.forObjectName("foo")!;
+    expect(waiting.problem).to.deep.equal({ reason: "SecretAccessForbidden", message: "add the Role" });
+    expect(waiting.recheckAt?.getTime()).to.equal(clock + 30_000);
+    expect(r.desiredStatus("foo")!.conditions!.find((c) => c.type === "Ready")).to.include({
+      status: "False",
+      reason: "SecretAccessForbidden",
+    });
+    forbidden = false;
+    r.rebuild();
+    r.markPublished("foo");
+    r.rebuild();
+    const ready = r.forObjectName("foo")!;
+    expect(ready.problem).to.equal(undefined);
+    forbidden = true; // the Role was removed: what the cache held keeps signing
+    r.rebuild();
+    expect(r.forObjectName("foo")!.authority).to.equal(ready.authority);
+    expect(r.forObjectName("foo")!.degraded?.reason).to.equal("SecretAccessForbidden");
   });
 });

@@ -352,6 +352,79 @@ describe("parseSignerSpec: a CA key in a PKCS#11 token, an encrypted key file", 
   });
 });
 
+describe("parseSignerSpec: certificateAuthority.secretNamespace (the CA Secret in a tenant namespace)", () => {
+  const tenantCa = (
+    certificateAuthority: Record<string, unknown>,
+    namespaces: string[] = ["foo", "foo-batch"],
+    namespaceSelector?: Record<string, unknown>,
+  ): Record<string, unknown> => ({
+    ...minimal,
+    certificateAuthority,
+    policy: {
+      ...minimal.policy,
+      tenants: { namespaces, ...(namespaceSelector ? { namespaceSelector } : {}) },
+    },
+  });
+  const refusal = (spec: Record<string, unknown>): { field: string; message: string } =>
+    thrownBy(SignerSpecError, () => parseSignerSpec(spec));
+
+  it("is absent by default: every Secret is in the controller's namespace", () => {
+    expect(parseSignerSpec(minimal).certificateAuthority).to.deep.equal({ secretName: "foo-cacerts" });
+  });
+
+  it("takes one of the Signer's named tenant namespaces, for the CA Secret and the PIN and passphrase Secrets", () => {
+    expect(
+      parseSignerSpec(tenantCa({ secretName: "foo-cacerts", secretNamespace: "foo-batch" }))
+        .certificateAuthority,
+    ).to.deep.equal({ secretName: "foo-cacerts", secretNamespace: "foo-batch" });
+    const token = parseSignerSpec(
+      tenantCa({
+        path: "/etc/ca",
+        secretNamespace: "foo",
+        pkcs11: {
+          module: "/hsm.so",
+          tokenLabel: "t",
+          keyLabel: "k",
+          pinSecretRef: { name: "pin", key: "pin" },
+        },
+      }),
+    ).certificateAuthority;
+    expect(token.secretNamespace).to.equal("foo");
+    expect(
+      parseSignerSpec(
+        tenantCa({ path: "/ca", secretNamespace: "foo", keyPassphraseSecretRef: { name: "p", key: "p" } }),
+      ).certificateAuthority.secretNamespace,
+    ).to.equal("foo");
+  });
+
+  it("refuses a namespace that is not one of spec.policy.tenants.namespaces: that tenant would hold another's CA key", () => {
+    const other = refusal(tenantCa({ secretName: "foo-cacerts", secretNamespace: "bar" }));
+    expect(other.field).to.equal("spec.certificateAuthority.secretNamespace");
+    expect(other.message).to.include("must be one of spec.policy.tenants.namespaces");
+    // A namespace the selector matches is not enough: whoever labels namespaces could move it.
+    const selected = refusal(
+      tenantCa({ secretName: "foo-cacerts", secretNamespace: "bar" }, [], { matchLabels: { tenant: "foo" } }),
+    );
+    expect(selected.field).to.equal("spec.certificateAuthority.secretNamespace");
+  });
+
+  it("refuses a malformed namespace, and one set where no Secret is named", () => {
+    expect(refusal(tenantCa({ secretName: "foo-cacerts", secretNamespace: "Foo_1" })).field).to.equal(
+      "spec.certificateAuthority.secretNamespace",
+    );
+    expect(refusal(tenantCa({ secretName: "foo-cacerts", secretNamespace: 3 })).message).to.include(
+      "must be a namespace name",
+    );
+    const noSecret = refusal(
+      tenantCa({ path: "/ca", secretNamespace: "foo", keyPassphraseFile: "/vault/secrets/passphrase" }),
+    );
+    expect([noSecret.field, noSecret.message]).to.deep.equal([
+      "spec.certificateAuthority.secretNamespace",
+      "spec.certificateAuthority.secretNamespace: is the namespace of secretName, keyPassphraseSecretRef and pkcs11.pinSecretRef; none is set",
+    ]);
+  });
+});
+
 describe("parseSignerSpec: spec.podCertificates", () => {
   const podOnly = {
     signerName: "example.com/pods",
