@@ -1,7 +1,7 @@
 /**
- * Cache events become queue keys, and nothing else happens in a handler. A CSR key is its name;
- * a Signer key is the Signer's object name: a Secret, Namespace, ConfigMap or ClusterTrustBundle
- * event is mapped to the Signers it concerns.
+ * Cache events become queue keys, and nothing else happens in a handler. A CSR key is its name; a
+ * PodCertificateRequest key its namespace/name; a Signer key is the Signer's object name: a Secret,
+ * Namespace, ConfigMap or ClusterTrustBundle event is mapped to the Signers it concerns.
  */
 import { publisherOf } from "../bundle/publication.js";
 import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
@@ -9,6 +9,11 @@ import type { CsrFirstSeen } from "./csr-first-seen.js";
 import { hasCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerInformers } from "./informers.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
+import {
+  isDecided,
+  podCertificateRequestKey,
+  type PodCertificateRequestObject,
+} from "./pod-certificate-object.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import type { WorkQueue } from "./work-queue.js";
 
@@ -67,5 +72,18 @@ export function enqueueOnCacheEvents(
       )
         queues.csrs.add(csr.metadata.name);
     }
+  });
+}
+
+/** PodCertificateRequest events become namespace/name keys in their own queue. */
+export function enqueueOnPodCertificateRequestEvents(
+  podCertificateRequests: ControllerInformers["podCertificateRequests"],
+  isOurs: (pcr: PodCertificateRequestObject) => boolean,
+  queue: WorkQueue,
+): void {
+  podCertificateRequests.on((event, pcr) => {
+    const key = podCertificateRequestKey(pcr);
+    // Ours and undecided only: nothing is kept per request, so a deletion needs no key either.
+    if (key && event !== "delete" && !isDecided(pcr) && isOurs(pcr)) queue.add(key);
   });
 }
