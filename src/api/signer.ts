@@ -70,7 +70,7 @@ export interface ApprovalSpec {
  * Exactly one of secretName or path (mounted files). With pkcs11 the key stays in a token and those
  * carry the certificate chain only; keyPassphrase opens an encrypted key file (ENCRYPTED PRIVATE KEY).
  * Every Secret named here (secretName, the PIN's, the passphrase's) is in secretNamespace, else in
- * the controller's namespace.
+ * the controller's namespace; a PIN's Secret never is in secretNamespace (parseSignerSpec refuses it).
  */
 export interface CertificateAuthoritySource {
   secretName?: string;
@@ -78,8 +78,9 @@ export interface CertificateAuthoritySource {
   pkcs11?: Pkcs11KeySource;
   keyPassphrase?: SecretValueSource;
   /**
-   * One of spec.policy.tenants.namespaces: that tenant holds the CA key (whoever reads Secrets
-   * there can sign anything under the CA), cert-manager's Issuer to the default's ClusterIssuer.
+   * The Signer's only tenant namespace (spec.policy.tenants.namespaces is exactly it, no selector):
+   * that tenant holds the CA key (whoever reads Secrets there can sign anything under the CA),
+   * cert-manager's Issuer to the default's ClusterIssuer.
    */
   secretNamespace?: string;
 }

@@ -49,11 +49,12 @@ Options:
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
   --lease-name NAME          the Lease's name (default csr-signer)
   --leader-elect-lease-duration D  how long followers wait after the Lease last changed before
-                                   taking it over (default 15s)
+                                   taking it over, at most 1h (default 15s)
   --leader-elect-renew-deadline D  how long the leader keeps retrying a renewal before it stops
                                    signing (default 10s; less than the lease duration)
   --leader-elect-retry-period D    how often candidates try to acquire or renew, plus up to 20%
-                                   jitter (default 2s; renew deadline > 1.2 x retry period).
+                                   jitter (default 2s; at least 100ms; renew deadline > 1.2 x
+                                   retry period).
                                    Durations as Go writes them: 15s, 1m, 500ms
   --log-level LEVEL          debug, info, warn or error (default info)
 
@@ -146,7 +147,7 @@ function leaderElectionTimingFlags(values: Record<string, unknown>): typeof defa
   const problem = leaderElectionTimingsProblem(timings);
   if (problem)
     throw new UsageError(
-      `${problem} (--leader-elect-lease-duration > --leader-elect-renew-deadline > 1.2 x --leader-elect-retry-period)`,
+      `${problem} (--leader-elect-lease-duration > --leader-elect-renew-deadline > 1.2 x --leader-elect-retry-period; lease duration at most 1h, retry period at least 100ms)`,
     );
   return timings;
 }

@@ -31,10 +31,10 @@ kubectl, do not keep it in a file), or creates them with --apply. Nothing else c
 controller's ClusterRole grants sign and attest on "DOMAIN/*" once per domain (README "Onboarding
 a tenant"), so a new tenant needs no RBAC edit.
 
-With --ca-in-tenant-namespace the Secret goes to the first tenant namespace instead (the Signer's
+With --ca-in-tenant-namespace the Secret goes to the tenant's namespace instead (the Signer's
 certificateAuthority.secretNamespace), with a Role there letting the controller list and watch
 that one Secret and its RoleBinding: everyone who can read Secrets in that namespace then holds the
-CA key, so use it only for a root that tenant alone trusts (--new-root).
+CA key, so it needs --new-root (a root that tenant alone trusts) and at most one --namespace.
 
   csr-signer tenant add foo --domain example.com --root offline/root | kubectl apply -f -
 
@@ -44,7 +44,8 @@ Options:
   --new-root DIR                create a root for this tenant in DIR (its key stays there, 0600)
   --namespace NS                a tenant namespace (repeatable; default NAME)
   --controller-namespace NS     where the controller reads CA Secrets (default csr-signer)
-  --ca-in-tenant-namespace      the CA Secret in the first tenant namespace, with the controller's Role there
+  --ca-in-tenant-namespace      the CA Secret in the (one) tenant namespace, with the controller's Role there;
+                                needs --new-root
   --controller-service-account NS/NAME  the controller's ServiceAccount the RoleBinding names
                                 (default CONTROLLER-NAMESPACE/csr-signer)
   --trust-domain DOMAIN         SPIFFE trust domain (default cluster.local)
@@ -82,6 +83,15 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
   if (!values.domain) throw new UsageError("--domain is required");
   if ((values.root === undefined) === (values["new-root"] === undefined))
     throw new UsageError("give exactly one of --root or --new-root");
+  // The tenant's Secret readers hold the key: it must chain to a root this one namespace alone trusts.
+  if (values["ca-in-tenant-namespace"] && values.root !== undefined)
+    throw new UsageError(
+      "--ca-in-tenant-namespace needs --new-root: an intermediate of a shared --root in a tenant's Secret lets its readers sign for every namespace that trusts the root",
+    );
+  if (values["ca-in-tenant-namespace"] && values.namespace.length > 1)
+    throw new UsageError(
+      "--ca-in-tenant-namespace serves exactly one --namespace: the Secret's readers could sign for the others",
+    );
   const kubeconfigPath = values.kubeconfig ?? process.env.KUBECONFIG;
   if (values.apply && !kubeconfigPath) throw new UsageError("--apply needs --kubeconfig or $KUBECONFIG");
   const secretName = `${name}-cacerts`;
@@ -89,7 +99,7 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
   const controllerServiceAccount = serviceAccountRef(
     values["controller-service-account"] ?? `${values["controller-namespace"]}/csr-signer`,
   );
-  // The Secret's namespace: the first tenant's (the Signer's secretNamespace), else the controller's.
+  // The Secret's namespace: the tenant's only one (the Signer's secretNamespace), else the controller's.
   const secretNamespace = values["ca-in-tenant-namespace"] ? tenantNamespaces[0]! : undefined;
   if (values["controller-service-account"] !== undefined && !secretNamespace)
     throw new UsageError(

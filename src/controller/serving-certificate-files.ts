@@ -7,14 +7,17 @@
  * pair in use and is logged once (per content), never with the key.
  */
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync, watch, type FSWatcher } from "node:fs";
+import { watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { describeError } from "../kube/client.js";
 import type { Logger } from "../logger.js";
+import { readBoundedFile } from "../pki/bounded-file.js";
 import type { MetricsTls } from "./http-endpoints.js";
 
 /** How often the files are read when no file event came (controller-runtime's certwatcher: 10 s). */
 export const defaultServingCertificatePollMs = 10_000;
+/** Far above any certificate chain or key (a few KiB); a bigger file is refused unread. */
+export const maximumServingCertificateFileBytes = 1024 * 1024;
 /** File events come in bursts (a symlink swap is several renames): read once, this long after the first. */
 const settleMs = 100;
 
@@ -29,9 +32,24 @@ export class ServingCertificateError extends Error {
 /** Reads folder/tls.crt and folder/tls.key; throws ServingCertificateError unless they are a matching pair. */
 export function readServingCertificate(folder: string): MetricsTls {
   return checkServingCertificate({
-    certificatePem: readFileSync(join(folder, "tls.crt"), "utf8"),
-    keyPem: readFileSync(join(folder, "tls.key"), "utf8"),
+    certificatePem: readServingFile(folder, "tls.crt"),
+    keyPem: readServingFile(folder, "tls.key"),
   });
+}
+
+/**
+ * One file of the pair, bounded and non-blocking (bounded-file.ts): a FIFO must not freeze the event
+ * loop, nor /dev/zero or a huge file fill the memory. ServingCertificateError for those; the system
+ * error (ENOENT, EACCES) when it cannot be opened.
+ */
+function readServingFile(folder: string, name: "tls.crt" | "tls.key"): string {
+  const read = readBoundedFile(join(folder, name), maximumServingCertificateFileBytes);
+  if (read.kind === "notRegularFile") throw new ServingCertificateError(`${name} is not a regular file`);
+  if (read.kind === "tooLarge")
+    throw new ServingCertificateError(
+      `${name} is larger than ${maximumServingCertificateFileBytes} bytes (${read.bytes})`,
+    );
+  return read.bytes.toString("utf8");
 }
 
 /** The pair itself when the certificate parses and the key is its key; else ServingCertificateError. */
@@ -120,8 +138,8 @@ export class ServingCertificateFiles {
     let certificatePem: string;
     let keyPem: string;
     try {
-      certificatePem = readFileSync(join(this.folder, "tls.crt"), "utf8");
-      keyPem = readFileSync(join(this.folder, "tls.key"), "utf8");
+      certificatePem = readServingFile(this.folder, "tls.crt");
+      keyPem = readServingFile(this.folder, "tls.key");
     } catch (error) {
       this.refuse(`cannot read the files (${describeError(error)})`, describeError(error));
       return false;

@@ -76,9 +76,19 @@ export const defaultLeaderElectionTimings = {
 export const leaderElectionJitterFactor = 1.2;
 
 /**
+ * The longest lease duration: far beyond any sane failover, and it keeps every timer below
+ * setTimeout's 2^31-1 ms (a longer one fires after 1 ms: a Lease write loop) and
+ * leaseDurationSeconds inside the API server's int32.
+ */
+export const maximumLeaseDurationMs = 3_600_000;
+/** The shortest retry period: a shorter one is a tight loop of Lease reads and writes. */
+export const minimumRetryPeriodMs = 100;
+
+/**
  * What is wrong with these timings, as client-go's NewLeaderElector refuses them, or undefined. A
  * leader must give up (renew deadline) before a peer may take over (lease duration), and must get at
- * least one jittered retry in before giving up.
+ * least one jittered retry in before giving up. Beyond client-go: the lease at most 1h, the retry at
+ * least 100ms (maximumLeaseDurationMs, minimumRetryPeriodMs).
  */
 export function leaderElectionTimingsProblem(
   timings: typeof defaultLeaderElectionTimings,
@@ -86,6 +96,10 @@ export function leaderElectionTimingsProblem(
   const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = timings;
   if (![leaseDurationMs, renewDeadlineMs, retryPeriodMs].every((ms) => Number.isFinite(ms) && ms > 0))
     return "the lease duration, renew deadline and retry period must be positive";
+  if (leaseDurationMs > maximumLeaseDurationMs)
+    return "the lease duration must be at most 1h (longer overflows the timers and the Lease's int32 seconds)";
+  if (retryPeriodMs < minimumRetryPeriodMs)
+    return "the retry period must be at least 100ms (shorter writes the Lease in a tight loop)";
   if (leaseDurationMs <= renewDeadlineMs) return "the lease duration must be greater than the renew deadline";
   if (renewDeadlineMs <= leaderElectionJitterFactor * retryPeriodMs)
     return `the renew deadline must be greater than the retry period times ${leaderElectionJitterFactor} (client-go's jitter factor)`;

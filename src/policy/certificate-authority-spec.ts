@@ -1,7 +1,7 @@
 /**
  * Validation of spec.certificateAuthority: where the chain comes from (secretName or path), where
  * the key is when it is not a plain key file there (a PKCS#11 token, or the passphrase of an
- * encrypted key file), and the namespace of the Secrets it names. Part of parseSignerSpec
+ * encrypted key file), and the namespace of the Secrets it names (never a PKCS#11 PIN's). Part of parseSignerSpec
  * (signer-spec.ts); the CRD schema says the same.
  */
 import type { CertificateAuthoritySource, Pkcs11KeySource, SecretValueSource } from "../api/signer.js";
@@ -54,14 +54,19 @@ export function parseCertificateAuthoritySource(raw: unknown): CertificateAuthor
   if (secretNamespace !== undefined) {
     if (typeof secretNamespace !== "string" || !namespacePattern.test(secretNamespace))
       throw new SignerSpecError("spec.certificateAuthority.secretNamespace", "must be a namespace name");
+    // A token's PIN opens every key on it, and wrong PINs lock it (a Luna partition after 3): a
+    // tenant writing fresh wrong PINs would stop every Signer on that token. The PIN stays the platform's.
+    if (pkcs11 !== undefined && "secret" in pkcs11.pin)
+      throw new SignerSpecError(
+        "spec.certificateAuthority.pkcs11.pinSecretRef",
+        "cannot be used with secretNamespace: a tenant holding a token's PIN could lock the token for every Signer on it; use pinFile",
+      );
     const namesSecret =
-      secretName !== undefined ||
-      (keyPassphrase !== undefined && "secret" in keyPassphrase) ||
-      (pkcs11 !== undefined && "secret" in pkcs11.pin);
+      secretName !== undefined || (keyPassphrase !== undefined && "secret" in keyPassphrase);
     if (!namesSecret)
       throw new SignerSpecError(
         "spec.certificateAuthority.secretNamespace",
-        "is the namespace of secretName, keyPassphraseSecretRef and pkcs11.pinSecretRef; none is set",
+        "is the namespace of secretName and keyPassphraseSecretRef; none is set",
       );
   }
   return {
@@ -73,19 +78,26 @@ export function parseCertificateAuthoritySource(raw: unknown): CertificateAuthor
 }
 
 /**
- * A CA Secret outside the controller's namespace must be in one of the Signer's own named tenant
- * namespaces: whoever reads Secrets there holds the CA key, so that key may serve only them (a
- * selector-matched namespace does not count: labels can move). Throws SignerSpecError.
+ * A CA Secret outside the controller's namespace must be in the Signer's one and only tenant
+ * namespace: whoever reads Secrets there holds the CA key, so that key may serve that namespace
+ * alone (with a second namespace or a selector, that reader could sign for the others; a
+ * selector-matched namespace never counts: labels can move). Throws SignerSpecError.
  */
 export function checkSecretNamespaceIsTenant(
   source: CertificateAuthoritySource,
-  tenantNamespaces: readonly string[],
+  tenants: { namespaces: readonly string[]; namespaceSelector?: unknown },
 ): void {
   const { secretNamespace } = source;
-  if (secretNamespace !== undefined && !tenantNamespaces.includes(secretNamespace))
+  if (secretNamespace === undefined) return;
+  if (!tenants.namespaces.includes(secretNamespace))
     throw new SignerSpecError(
       "spec.certificateAuthority.secretNamespace",
       `must be one of spec.policy.tenants.namespaces: whoever reads Secrets in "${secretNamespace}" holds this CA's key`,
+    );
+  if (tenants.namespaces.length !== 1 || tenants.namespaceSelector !== undefined)
+    throw new SignerSpecError(
+      "spec.certificateAuthority.secretNamespace",
+      `must be the Signer's only tenant namespace (spec.policy.tenants.namespaces exactly ["${secretNamespace}"], no namespaceSelector): whoever reads Secrets there holds this CA's key and could sign for the other namespaces`,
     );
 }
 

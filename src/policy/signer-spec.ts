@@ -332,7 +332,7 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
       "spec.policy.requesters",
       "allows nobody: name users, groups, service accounts or registration authorities",
     );
-  checkSecretNamespaceIsTenant(certificateAuthority, parsed.policy.tenants.namespaces);
+  checkSecretNamespaceIsTenant(certificateAuthority, parsed.policy.tenants);
   return parsed;
 }
 

@@ -527,6 +527,49 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(result.stderr).to.include("rbac.signerNames and signers list no signer name");
   });
 
+  it("refuses to render a tenant-namespace Role naming no Secret (an empty resourceNames would grant every Secret there)", async function () {
+    const signer = (certificateAuthority: Record<string, unknown>) => ({
+      signers: [
+        {
+          name: "foo",
+          spec: {
+            signerName: "tenants.example.com/foo",
+            certificateAuthority,
+            policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["tenant-foo"] } },
+          },
+        },
+      ],
+    });
+    const template = (values: unknown) =>
+      run(
+        testBinary("HELM_BIN_DIR", "helm"),
+        ["template", RELEASE, CHART, "--namespace", NAMESPACE, "--values", "-"],
+        JSON.stringify(values),
+      );
+    // A PIN Secret never counts: the CRD refuses pinSecretRef with secretNamespace.
+    const refused = await template(
+      signer({
+        path: "/etc/ca",
+        secretNamespace: "tenant-foo",
+        pkcs11: {
+          module: "/hsm.so",
+          tokenLabel: "t",
+          keyLabel: "k",
+          pinSecretRef: { name: "pin", key: "pin" },
+        },
+      }),
+    );
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.include(
+      "signers: foo names certificateAuthority.secretNamespace but neither secretName nor keyPassphraseSecretRef",
+    );
+    expect(refused.stderr).to.include("grants every Secret in tenant-foo");
+    const named = await template(signer({ secretName: "foo-cacerts", secretNamespace: "tenant-foo" }));
+    expect(named.code, named.stderr).to.equal(0);
+    const role = find(objectsOf(named.stdout), "Role", "csr-signer-ca-foo");
+    expect(grants(role.rules)).to.deep.equal(["|secrets|list|foo-cacerts", "|secrets|watch|foo-cacerts"]);
+  });
+
   it("keeps its copies of the CRD and the alert rules byte for byte equal to manifests/", async function () {
     const pairs = [
       ["manifests/crd/signers.csr-signer.io.yaml", `${CHART}/crds/signers.csr-signer.io.yaml`],

@@ -484,9 +484,12 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
     expect(secretNamespace.replace(/\s+/g, " ")).to.include(
       "holds this CA's key and can sign anything under it",
     );
+    expect(secretNamespace.replace(/\s+/g, " ")).to.include("the Signer's only tenant namespace");
+    const pinSecretRef = await kubectlOk(["explain", "signer.spec.certificateAuthority.pkcs11.pinSecretRef"]);
+    expect(pinSecretRef.replace(/\s+/g, " ")).to.include("Not with certificateAuthority.secretNamespace");
   });
 
-  it("keeps certificateAuthority.secretNamespace naming one of the tenant namespaces", async function () {
+  it("keeps certificateAuthority.secretNamespace naming the Signer's only tenant namespace", async function () {
     const spec = {
       ...minimalSpec(),
       certificateAuthority: {
@@ -494,7 +497,7 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         secretNamespace: "foo",
         keyPassphraseSecretRef: { name: "foo-ca-passphrase", key: "passphrase" },
       },
-      policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo", "foo-batch"] } },
+      policy: { requesters: { tenantServiceAccounts: true }, tenants: { namespaces: ["foo"] } },
     };
     const name = uniqueSignerName("tenant-ca-secret");
     await kubectlOk(["create", "-f", "-"], JSON.stringify(signerManifest(name, spec)));
@@ -634,6 +637,46 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
         change: (spec) => (spec.certificateAuthority = { secretName: "foo-cacerts", secretNamespace: "foo" }),
         field: "spec.certificateAuthority.secretNamespace",
         message: "must be one of spec.policy.tenants.namespaces",
+      },
+      {
+        title:
+          "a CA Secret namespace for a Signer serving a second namespace (its Secret readers could sign for it)",
+        change: (spec) => {
+          spec.certificateAuthority = { secretName: "foo-cacerts", secretNamespace: "foo" };
+          policyOf(spec).tenants = { namespaces: ["foo", "foo-batch"] };
+        },
+        field: "spec.certificateAuthority.secretNamespace",
+        message: "must be the Signer's only tenant namespace",
+      },
+      {
+        title: "a CA Secret namespace for a Signer serving a namespace selector",
+        change: (spec) => {
+          spec.certificateAuthority = { secretName: "foo-cacerts", secretNamespace: "foo" };
+          policyOf(spec).tenants = {
+            namespaces: ["foo"],
+            namespaceSelector: { matchLabels: { tenant: "foo" } },
+          };
+        },
+        field: "spec.certificateAuthority.secretNamespace",
+        message: "must be the Signer's only tenant namespace",
+      },
+      {
+        title: "a PKCS#11 PIN Secret with secretNamespace (a tenant could lock the shared token)",
+        change: (spec) => {
+          spec.certificateAuthority = {
+            secretName: "foo-chain",
+            secretNamespace: "foo",
+            pkcs11: {
+              module: "/hsm.so",
+              tokenLabel: "t",
+              keyLabel: "k",
+              pinSecretRef: { name: "pin", key: "pin" },
+            },
+          };
+          policyOf(spec).tenants = { namespaces: ["foo"] };
+        },
+        field: "spec.certificateAuthority.pkcs11.pinSecretRef",
+        message: "cannot be used with secretNamespace",
       },
       {
         title: "a CA Secret namespace where no Secret is named",

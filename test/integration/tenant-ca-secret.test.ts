@@ -240,6 +240,31 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
     expect(opensslVerify(outcome.certificatePem!, ca.root.certificate.pem)).to.match(/: OK/);
   });
 
+  it("a Secret deleted after its CA loaded does not stop issuance: Degraded=True CertificateAuthorityMissing, still signing (README: delete the Signer)", async () => {
+    const name = `deleted-${suffix}`;
+    await createNamespace(name);
+    await grantSecretRead(name, `${name}-cacerts`);
+    const ca = await makeTestCertificateAuthority({ name });
+    await writeSecret(name, `${name}-cacerts`, ca);
+    const signerName = await createTenantSigner(name, name);
+    await waitForSignerCondition(admin, name, "Ready", "True");
+    await admin.makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: name, name: `${name}-cacerts` });
+    const degraded = await waitForSignerCondition(
+      admin,
+      name,
+      "Degraded",
+      "True",
+      "CertificateAuthorityMissing",
+    );
+    expect(degraded.status!.conditions!.find((c) => c.type === "Degraded")!.message).to.contain(
+      "still signing with the previous CA",
+    );
+    const csr = uniqueName("csr-deleted");
+    await submitApprovedServerCsr(admin, csr, signerName);
+    const outcome = await waitForOutcome(admin, csr);
+    expect(opensslVerify(outcome.certificatePem!, ca.root.certificate.pem)).to.match(/: OK/);
+  });
+
   it("the example (manifests/examples/tenant-ca-secret) is accepted by the API server (server-side dry run)", async () => {
     await ensureNamespace("tenant-foo");
     const out = kubectl(controlPlane(), [

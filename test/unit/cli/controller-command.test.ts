@@ -131,6 +131,11 @@ describe("csr-signer controller: the leader election timing flags (kube-controll
       /the lease duration must be greater than the renew deadline \(--leader-elect-lease-duration > /,
     ],
     [
+      ["--leader-elect-lease-duration=600h"],
+      /the lease duration must be at most 1h .*\(--leader-elect-lease-duration > /,
+    ],
+    [["--leader-elect-retry-period=50ms"], /the retry period must be at least 100ms/],
+    [
       ["--leader-elect-renew-deadline=2400ms"],
       /the renew deadline must be greater than the retry period times 1.2/,
     ],
@@ -164,6 +169,7 @@ describe("csr-signer controller: the leader election timing flags (kube-controll
         "--leader-elect-retry-period=500ms",
       ],
       ["--leader-elect-renew-deadline=2401ms"],
+      ["--leader-elect-lease-duration=1h", "--leader-elect-retry-period=100ms"],
     ]) {
       const run = await controller(flags);
       expect(run.stderr, flags.join(" ")).to.contain("not running in a cluster");

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadAllYaml } from "@kubernetes/client-node";
 import { runCliInProcess as cli } from "../../support/cli.js";
@@ -47,7 +48,7 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
     expect(spec.policy.tenants.namespaces).to.deep.equal(["foo"]);
   });
 
-  it("--ca-in-tenant-namespace: the Secret in the first tenant namespace, the Signer naming it, and the controller's Role for that Secret alone", async () => {
+  it("--ca-in-tenant-namespace: the Secret in the tenant namespace, the Signer naming it, and the controller's Role for that Secret alone", async () => {
     const run = await cli([
       "tenant",
       "add",
@@ -58,8 +59,6 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
       join(dir, "root"),
       "--namespace",
       "foo-web",
-      "--namespace",
-      "foo-batch",
       "--ca-in-tenant-namespace",
       "--controller-service-account",
       "platform/signer",
@@ -98,7 +97,30 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
       secretName: "foo-cacerts",
       secretNamespace: "foo-web",
     });
-    expect(spec.policy.tenants.namespaces).to.deep.equal(["foo-web", "foo-batch"]);
+    expect(spec.policy.tenants.namespaces).to.deep.equal(["foo-web"]);
+  });
+
+  it("--ca-in-tenant-namespace refuses a shared --root and a second --namespace, before any key is made", async () => {
+    // A real root: the refusal must come from the flags, not from a missing folder.
+    const shared = join(dir, "shared-root");
+    expect(
+      (await cli(["tenant", "add", "bar", "--domain", "example.com", "--new-root", shared])).exitCode,
+    ).to.equal(0);
+    const base = ["tenant", "add", "foo", "--domain", "example.com", "--ca-in-tenant-namespace"];
+    const cases: [string[], string][] = [
+      [[...base, "--root", shared], "--ca-in-tenant-namespace needs --new-root"],
+      [
+        [...base, "--new-root", join(dir, "two"), "--namespace", "foo-web", "--namespace", "foo-batch"],
+        "--ca-in-tenant-namespace serves exactly one --namespace",
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const run = await cli(args);
+      expect(run.exitCode, args.join(" ")).to.equal(2);
+      expect(run.stderr).to.contain(message);
+      expect(run.stdout, "no Secret printed").to.equal("");
+    }
+    expect(existsSync(join(dir, "two")), "no root written").to.equal(false);
   });
 
   it("refuses a bad name, a missing root choice, a domain the Signer would refuse, and --apply without a kubeconfig", async () => {

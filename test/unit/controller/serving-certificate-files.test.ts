@@ -5,13 +5,24 @@
  */
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { Registry } from "prom-client";
 import { HttpEndpoints } from "../../../src/controller/http-endpoints.js";
 import {
+  maximumServingCertificateFileBytes,
   readServingCertificate,
   ServingCertificateError,
   ServingCertificateFiles,
@@ -189,5 +200,38 @@ describe("ServingCertificateFiles: --metrics-cert-dir reloaded on change (real T
       "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n",
     );
     expect(() => readServingCertificate(folder)).to.throw("tls.key is no PEM private key");
+  });
+
+  it("refuses a FIFO, /dev/zero and an oversized file without blocking or reading them (at start and on reload)", () => {
+    // A FIFO with no writer: a blocking read would never return and freeze the event loop.
+    execFileSync("mkfifo", [join(folder, "tls.key")]);
+    writeFileSync(join(folder, "tls.crt"), first.certificatePem);
+    expect(() => readServingCertificate(folder))
+      .to.throw(ServingCertificateError)
+      .with.property("message", "tls.key is not a regular file");
+    unlinkSync(join(folder, "tls.key"));
+    symlinkSync("/dev/zero", join(folder, "tls.key"));
+    expect(() => readServingCertificate(folder)).to.throw("tls.key is not a regular file");
+    unlinkSync(join(folder, "tls.key"));
+    writeFileSync(join(folder, "tls.key"), first.keyPem);
+    // A sparse file over the cap: refused from its size, never read into memory.
+    truncateSync(join(folder, "tls.crt"), maximumServingCertificateFileBytes + 1);
+    expect(() => new ServingCertificateFiles(folder, recordingLogger()))
+      .to.throw(ServingCertificateError)
+      .with.property(
+        "message",
+        `--metrics-cert-dir ${folder}: tls.crt is larger than ${maximumServingCertificateFileBytes} bytes (${maximumServingCertificateFileBytes + 1})`,
+      );
+
+    writeFileSync(join(folder, "tls.crt"), first.certificatePem);
+    const logger = recordingLogger();
+    const files = new ServingCertificateFiles(folder, logger);
+    unlinkSync(join(folder, "tls.crt"));
+    execFileSync("mkfifo", [join(folder, "tls.crt")]);
+    expect(files.reload()).to.equal(false);
+    expect(fingerprintOf(files.current)).to.equal(fingerprintOf(first));
+    expect(
+      logger.lines.map((line) => [line.level, (line.fields as { problem?: string }).problem]),
+    ).to.deep.equal([["warn", "cannot read the files (tls.crt is not a regular file)"]]);
   });
 });

@@ -253,6 +253,18 @@ describe("leader election timings (client-go's NewLeaderElector checks)", () => 
     expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 0 })).to.match(/must be positive/);
   });
 
+  it("refuses a lease over 1h (setTimeout fires a > 2^31-1 ms timer after 1 ms: a Lease write loop) and a retry under 100ms", () => {
+    const long = { leaseDurationMs: 3_600_001, renewDeadlineMs: 60_000, retryPeriodMs: 2_000 };
+    expect(leaderElectionTimingsProblem(long)).to.match(/the lease duration must be at most 1h/);
+    // 2^31 ms: client-go's rules alone accept it.
+    expect(leaderElectionTimingsProblem({ ...long, leaseDurationMs: 2 ** 31 })).to.match(/at most 1h/);
+    expect(leaderElectionTimingsProblem({ ...long, leaseDurationMs: 3_600_000 })).to.equal(undefined);
+    expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 99 })).to.equal(
+      "the retry period must be at least 100ms (shorter writes the Lease in a tight loop)",
+    );
+    expect(leaderElectionTimingsProblem({ ...timings, retryPeriodMs: 100 })).to.equal(undefined);
+  });
+
   it("refuses to build an elector with such timings", () => {
     const store = new MemoryLeaseStore();
     expect(

@@ -372,29 +372,81 @@ describe("parseSignerSpec: certificateAuthority.secretNamespace (the CA Secret i
     expect(parseSignerSpec(minimal).certificateAuthority).to.deep.equal({ secretName: "foo-cacerts" });
   });
 
-  it("takes one of the Signer's named tenant namespaces, for the CA Secret and the PIN and passphrase Secrets", () => {
+  it("takes the Signer's only tenant namespace, for the CA Secret and the passphrase Secret (a PKCS#11 chain Secret with a PIN file)", () => {
     expect(
-      parseSignerSpec(tenantCa({ secretName: "foo-cacerts", secretNamespace: "foo-batch" }))
+      parseSignerSpec(tenantCa({ secretName: "foo-cacerts", secretNamespace: "foo-batch" }, ["foo-batch"]))
         .certificateAuthority,
     ).to.deep.equal({ secretName: "foo-cacerts", secretNamespace: "foo-batch" });
     const token = parseSignerSpec(
-      tenantCa({
-        path: "/etc/ca",
-        secretNamespace: "foo",
-        pkcs11: {
-          module: "/hsm.so",
-          tokenLabel: "t",
-          keyLabel: "k",
-          pinSecretRef: { name: "pin", key: "pin" },
+      tenantCa(
+        {
+          secretName: "foo-chain",
+          secretNamespace: "foo",
+          pkcs11: { module: "/hsm.so", tokenLabel: "t", keyLabel: "k", pinFile: "/vault/secrets/pin" },
         },
-      }),
+        ["foo"],
+      ),
     ).certificateAuthority;
     expect(token.secretNamespace).to.equal("foo");
     expect(
       parseSignerSpec(
-        tenantCa({ path: "/ca", secretNamespace: "foo", keyPassphraseSecretRef: { name: "p", key: "p" } }),
+        tenantCa({ path: "/ca", secretNamespace: "foo", keyPassphraseSecretRef: { name: "p", key: "p" } }, [
+          "foo",
+        ]),
       ).certificateAuthority.secretNamespace,
     ).to.equal("foo");
+  });
+
+  it("refuses it for a Signer serving a second namespace or a selector: that namespace's Secret readers could sign for the others", () => {
+    const expected = [
+      "spec.certificateAuthority.secretNamespace",
+      "spec.certificateAuthority.secretNamespace: must be the Signer's only tenant namespace (spec.policy.tenants.namespaces exactly [\"foo\"], no namespaceSelector): whoever reads Secrets there holds this CA's key and could sign for the other namespaces",
+    ];
+    const several = refusal(
+      tenantCa({ secretName: "foo-cacerts", secretNamespace: "foo" }, ["foo", "foo-batch"]),
+    );
+    expect([several.field, several.message]).to.deep.equal(expected);
+    const selector = refusal(
+      tenantCa({ secretName: "foo-cacerts", secretNamespace: "foo" }, ["foo"], {
+        matchLabels: { tenant: "foo" },
+      }),
+    );
+    expect([selector.field, selector.message]).to.deep.equal(expected);
+  });
+
+  it("refuses pkcs11.pinSecretRef with secretNamespace: a tenant writing wrong PINs would lock the shared token", () => {
+    const pin = refusal(
+      tenantCa(
+        {
+          secretName: "foo-chain",
+          secretNamespace: "foo",
+          pkcs11: {
+            module: "/hsm.so",
+            tokenLabel: "t",
+            keyLabel: "k",
+            pinSecretRef: { name: "pin", key: "pin" },
+          },
+        },
+        ["foo"],
+      ),
+    );
+    expect(pin.field).to.equal("spec.certificateAuthority.pkcs11.pinSecretRef");
+    expect(pin.message).to.include("cannot be used with secretNamespace");
+    // Without secretNamespace the PIN Secret is the controller's namespace's: accepted.
+    expect(
+      parseSignerSpec({
+        ...minimal,
+        certificateAuthority: {
+          secretName: "foo-chain",
+          pkcs11: {
+            module: "/hsm.so",
+            tokenLabel: "t",
+            keyLabel: "k",
+            pinSecretRef: { name: "pin", key: "pin" },
+          },
+        },
+      }).certificateAuthority.pkcs11!.pin,
+    ).to.deep.equal({ secret: { name: "pin", key: "pin" } });
   });
 
   it("refuses a namespace that is not one of spec.policy.tenants.namespaces: that tenant would hold another's CA key", () => {
@@ -420,7 +472,7 @@ describe("parseSignerSpec: certificateAuthority.secretNamespace (the CA Secret i
     );
     expect([noSecret.field, noSecret.message]).to.deep.equal([
       "spec.certificateAuthority.secretNamespace",
-      "spec.certificateAuthority.secretNamespace: is the namespace of secretName, keyPassphraseSecretRef and pkcs11.pinSecretRef; none is set",
+      "spec.certificateAuthority.secretNamespace: is the namespace of secretName and keyPassphraseSecretRef; none is set",
     ]);
   });
 });
