@@ -125,6 +125,8 @@ export const certificateAuthorityProblems = [
   "TooLarge",
   /** A key file next to a chain whose key is in a PKCS#11 token: which key signs would be ambiguous. */
   "UnexpectedKeyFile",
+  /** An RSA CA key of another size than 2048, 3072 or 4096 bits (src/pki/signing-key.ts). */
+  "UnsupportedKeySize",
 ] as const;
 export type CertificateAuthorityProblem = (typeof certificateAuthorityProblems)[number];
 

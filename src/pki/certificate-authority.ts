@@ -4,8 +4,7 @@ import { readBoundedFile } from "./bounded-file.js";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
-import type { SigningKeyError } from "./signing-key.js";
-import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+import { SigningKeyError, SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 import type { CertificateAuthorityProblem } from "../api/reasons.js";
 
 /** Why CA material was refused; the message names the file and the check, never key bytes. */
@@ -184,9 +183,10 @@ export function loadCertificateAuthority(
     try {
       signingKey = SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
     } catch (error) {
+      if (!(error instanceof SigningKeyError)) throw error;
       throw new CertificateAuthorityError(
-        "MalformedKey",
-        `${keyFileName}: ${(error as SigningKeyError).message}`,
+        error.kind === "unsupportedKeySize" ? "UnsupportedKeySize" : "MalformedKey",
+        `${keyFileName}: ${error.message}`,
       );
     }
   if (!signingCertificate.x509.publicKey.equals(signingKey.publicKey)) {

@@ -18,11 +18,23 @@ export interface SigningKey {
 }
 
 export class SigningKeyError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** "unsupportedKeySize": an RSA key outside allowedRsaCertificateAuthorityBits; else the key is unusable. */
+    readonly kind: "malformed" | "unsupportedKeySize" = "malformed",
+  ) {
     super(message);
     this.name = "SigningKeyError";
   }
 }
+
+/**
+ * The RSA sizes a CA key may have: what Istio's and cert-manager's CAs generate and what the offline
+ * toolkit writes. Signing is synchronous and grows with the cube of the size (a 16384-bit key took
+ * 6 s per signature), and a tenant may supply the key, so larger keys are refused; smaller ones are
+ * weak.
+ */
+export const allowedRsaCertificateAuthorityBits: readonly number[] = [2048, 3072, 4096];
 
 interface SignatureProfile {
   hash: "sha256" | "sha384" | "sha512";
@@ -30,10 +42,18 @@ interface SignatureProfile {
   description: string;
 }
 
-/** SHA-256 everywhere except P-384 (SHA-384) and P-521 (SHA-512) keys, to match their strength. */
+/**
+ * Refuses RSA keys of other sizes than allowedRsaCertificateAuthorityBits (SigningKeyError
+ * "unsupportedKeySize").
+ * SHA-256 everywhere except P-384 (SHA-384) and P-521 (SHA-512) keys, to match their strength. */
 export function signatureProfileFor(publicKey: KeyObject): SignatureProfile {
   if (publicKey.asymmetricKeyType === "rsa") {
     const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (!allowedRsaCertificateAuthorityBits.includes(bits))
+      throw new SigningKeyError(
+        `the CA key is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
+        "unsupportedKeySize",
+      );
     return {
       hash: "sha256",
       algorithmIdentifier: sequence(objectIdentifier(Oid.sha256WithRsa), derNull()),
