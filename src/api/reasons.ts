@@ -180,6 +180,8 @@ export const signerConditionReasons = [
   "SecretAccessForbidden",
   /** A Secret in certificateAuthority.secretNamespace whose first list has not answered yet. */
   "SecretNotYetListed",
+  /** The encrypted CA key file is being decrypted (PBKDF2 off the event loop); no CA signed before. */
+  "KeyDecrypting",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

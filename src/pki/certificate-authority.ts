@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { existsSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readBoundedFile } from "./bounded-file.js";
@@ -91,8 +92,13 @@ export interface CertificateAuthorityKeyOptions {
   signingKey?: SigningKey;
   /** Where the key is, for messages ("token mesh-ca (key label ca)"). */
   signingKeyLocation?: string;
-  /** The passphrase of an encrypted key file (ENCRYPTED PRIVATE KEY). */
+  /** The passphrase of an encrypted key file (ENCRYPTED PRIVATE KEY), decrypted on this thread (the CLI). */
   keyPassphrase?: string;
+  /**
+   * The key file already decrypted (encrypted-key-file.ts, off the event loop): used instead of
+   * parsing the key file. The caller vouches that it is that file's key.
+   */
+  decryptedKey?: KeyObject;
 }
 
 /**
@@ -181,7 +187,9 @@ export function loadCertificateAuthority(
   if (keyElsewhere) signingKey = keyElsewhere;
   else
     try {
-      signingKey = SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
+      signingKey = options.decryptedKey
+        ? SoftwareSigningKey.fromKeyObject(options.decryptedKey)
+        : SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
     } catch (error) {
       if (!(error instanceof SigningKeyError)) throw error;
       throw new CertificateAuthorityError(
