@@ -127,6 +127,8 @@ export const certificateAuthorityProblems = [
   "UnexpectedKeyFile",
   /** An RSA CA key of another size than 2048, 3072 or 4096 bits (src/pki/signing-key.ts). */
   "UnsupportedKeySize",
+  /** More roots (4) or chain certificates (8) in one material than accepted (src/pki/certificate-authority.ts). */
+  "TooManyCertificates",
 ] as const;
 export type CertificateAuthorityProblem = (typeof certificateAuthorityProblems)[number];
 
@@ -182,6 +184,8 @@ export const signerConditionReasons = [
   "SecretNotYetListed",
   /** The encrypted CA key file is being decrypted (PBKDF2 off the event loop); no CA signed before. */
   "KeyDecrypting",
+  /** New CA material's roots are not published: the Signer already records the most roots (16) it may. */
+  "TooManyRecordedRoots",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

@@ -64,10 +64,39 @@ function text(file: Uint8Array | string): string {
   return typeof file === "string" ? file : Buffer.from(file).toString("utf8");
 }
 
-function parseCertificates(file: Uint8Array | string | undefined, name: string): ParsedCertificate[] {
+/**
+ * Most roots in one CA material's roots file. A rotation needs 2 (the old root and the new one, as
+ * `csr-signer ca add-root` writes them); 4 leaves room for a renewed root (same key, new validity)
+ * beside them. Every root is published by every Signer using the material and verified against
+ * the chain on every load: a 64 KiB file would otherwise carry about 100.
+ */
+export const maximumRootsPerCertificateAuthority = 4;
+/**
+ * Most certificates in the chain file (cert-chain.pem, or tls.crt): the signing certificate, its
+ * intermediates and a root. Finding the chain tries every certificate against every other.
+ */
+export const maximumChainCertificates = 8;
+
+function parseCertificates(
+  file: Uint8Array | string | undefined,
+  name: string,
+  maximum = maximumChainCertificates,
+): ParsedCertificate[] {
   if (file === undefined) return [];
+  let blocks: Uint8Array[];
   try {
-    return decodeCertificatesPem(text(file), name).map((der) => {
+    blocks = decodeCertificatesPem(text(file), name);
+  } catch (error) {
+    throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
+  }
+  // Counted before any certificate is parsed or verified.
+  if (blocks.length > maximum)
+    throw new CertificateAuthorityError(
+      "TooManyCertificates",
+      `${name} holds ${blocks.length} certificates; at most ${maximum} are accepted`,
+    );
+  try {
+    return blocks.map((der) => {
       const certificate = parseCertificate(der);
       // OpenSSL decodes the public key lazily; one it cannot decode must be refused here, naming
       // the file, not thrown as a plain Error by whoever first uses the key.
@@ -132,7 +161,11 @@ export function loadCertificateAuthority(
     keyFile = files[CacertsFiles.key];
     keyFileName = CacertsFiles.key;
     rootsFileName = CacertsFiles.roots;
-    roots = parseCertificates(files[CacertsFiles.roots], CacertsFiles.roots);
+    roots = parseCertificates(
+      files[CacertsFiles.roots],
+      CacertsFiles.roots,
+      maximumRootsPerCertificateAuthority,
+    );
     chain = parseCertificates(files[CacertsFiles.chain], CacertsFiles.chain);
   } else if (files[TlsSecretFiles.certificate] !== undefined || files[TlsSecretFiles.key] !== undefined) {
     layout = "kubernetes.io/tls";
@@ -149,7 +182,11 @@ export function loadCertificateAuthority(
     keyFile = files[TlsSecretFiles.key];
     keyFileName = TlsSecretFiles.key;
     rootsFileName = TlsSecretFiles.roots;
-    roots = parseCertificates(files[TlsSecretFiles.roots], TlsSecretFiles.roots);
+    roots = parseCertificates(
+      files[TlsSecretFiles.roots],
+      TlsSecretFiles.roots,
+      maximumRootsPerCertificateAuthority,
+    );
     // A self-signed CA in tls.crt with no ca.crt is its own root.
     if (roots.length === 0 && signingCertificates[0]?.selfSigned) roots = [signingCertificates[0]];
   } else {
