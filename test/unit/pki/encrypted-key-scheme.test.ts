@@ -22,13 +22,7 @@ import {
   readEncryptedPrivateKeyInfo,
   readEncryptedPrivateKeyPem,
 } from "../../../src/pki/encrypted-private-key.js";
-import {
-  objectIdentifier,
-  octetString,
-  sequence,
-  tlv,
-  unsignedInteger,
-} from "../../../src/pki/der-writer.js";
+import { objectIdentifier, octetString, sequence, unsignedInteger } from "../../../src/pki/der-writer.js";
 import { encodePem } from "../../../src/pki/pem.js";
 import { SigningKeyError, SoftwareSigningKey } from "../../../src/pki/signing-key.js";
 import { thrownBy } from "../../support/errors.js";
