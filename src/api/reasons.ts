@@ -125,6 +125,10 @@ export const certificateAuthorityProblems = [
   "TooLarge",
   /** A key file next to a chain whose key is in a PKCS#11 token: which key signs would be ambiguous. */
   "UnexpectedKeyFile",
+  /** An RSA CA key of another size than 2048, 3072 or 4096 bits (src/pki/signing-key.ts). */
+  "UnsupportedKeySize",
+  /** More roots (4) or chain certificates (8) in one material than accepted (src/pki/certificate-authority.ts). */
+  "TooManyCertificates",
 ] as const;
 export type CertificateAuthorityProblem = (typeof certificateAuthorityProblems)[number];
 
@@ -178,6 +182,10 @@ export const signerConditionReasons = [
   "SecretAccessForbidden",
   /** A Secret in certificateAuthority.secretNamespace whose first list has not answered yet. */
   "SecretNotYetListed",
+  /** The encrypted CA key file is being decrypted (PBKDF2 off the event loop); no CA signed before. */
+  "KeyDecrypting",
+  /** New CA material's roots are not published: the Signer already records the most roots (16) it may. */
+  "TooManyRecordedRoots",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

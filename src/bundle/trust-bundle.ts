@@ -66,10 +66,11 @@ export function computeTrustBundle(
     inBundle.set(entry.fingerprintSha256, recordedCertificate(entry));
     if (!nextChangeAt || leavesAt < nextChangeAt) nextChangeAt = leavesAt;
   }
+  const recordedNext = new Set(next.map((entry) => entry.fingerprintSha256));
   for (const [fingerprint, certificate] of byFingerprint) {
     if (certificate.notAfter <= now) continue; // an expired root verifies nothing
     inBundle.set(fingerprint, certificate);
-    if (!next.some((entry) => entry.fingerprintSha256 === fingerprint)) {
+    if (!recordedNext.has(fingerprint)) {
       next.push({
         fingerprintSha256: fingerprint,
         subject: certificate.subject,
@@ -91,12 +92,26 @@ export function computeTrustBundle(
   };
 }
 
+/**
+ * Retiring roots parsed before, by their PEM (the DER it holds): every rebuild of every Signer
+ * reads them from status again, and parsing is the costly part. Bounded: past the limit the oldest
+ * entry goes (16 recorded roots per Signer make this room for a few hundred Signers).
+ */
+const parsedRecordedRoots = new Map<string, ParsedCertificate>();
+const maximumParsedRecordedRoots = 4096;
+
 /** A retiring root as recorded in status; throws, naming it, when its pem is not a certificate. */
 function recordedCertificate(entry: RecordedRoot): ParsedCertificate {
+  const cached = parsedRecordedRoots.get(entry.pem);
+  if (cached) return cached;
   try {
     const [der, ...more] = decodeCertificatesPem(entry.pem, "pem");
     if (!der || more.length > 0) throw new Error("expected exactly one CERTIFICATE block");
-    return parseCertificate(der);
+    const certificate = parseCertificate(der);
+    if (parsedRecordedRoots.size >= maximumParsedRecordedRoots)
+      parsedRecordedRoots.delete(parsedRecordedRoots.keys().next().value!);
+    parsedRecordedRoots.set(entry.pem, certificate);
+    return certificate;
   } catch (error) {
     throw new Error(
       `recorded root ${entry.fingerprintSha256} is not a certificate: ${(error as Error).message}`,

@@ -20,6 +20,8 @@ import {
   SecretUnavailableError,
   type SecretObject,
 } from "./ca-source.js";
+import { encryptedKeyFileOf } from "../pki/encrypted-key-file.js";
+import { KeyDecryptions } from "./key-decryptions.js";
 import { rotationGate } from "./rotation-gate.js";
 import { readSecretValue, SecretValueError } from "./secret-values.js";
 import type { SignerProblem } from "./signer-problem.js";
@@ -71,12 +73,15 @@ export class CertificateAuthoritySelector {
     private readonly onParse: CertificateAuthorityParseObserver = () => undefined,
     /** Open PKCS#11 keys; absent: Signers naming certificateAuthority.pkcs11 cannot sign. */
     private readonly tokenKeys?: TokenKeys,
+    /** Encrypted key files being decrypted off the event loop. */
+    private readonly keyDecryptions: KeyDecryptions = new KeyDecryptions(),
   ) {}
 
   /** Forgets the state of Signers that no longer exist. */
   retainOnly(objectNames: ReadonlySet<string>): void {
     for (const state of [this.loaded, this.candidates, this.refused])
       for (const name of state.keys()) if (!objectNames.has(name)) state.delete(name);
+    this.keyDecryptions.retainOnly(objectNames);
     this.tokenKeys?.retainOnly(objectNames);
   }
 
@@ -167,15 +172,33 @@ export class CertificateAuthoritySelector {
       if (known?.sourceHash === sourceHash) {
         checkCertificateAuthorityValidity(known.authority, now);
         candidate = known;
-      } else
+      } else {
+        // An encrypted key file is decrypted off the event loop first, never by the parse below.
+        const encrypted = token || passphrase === undefined ? undefined : encryptedKeyFileOf(files);
+        const decryptedKey = encrypted
+          ? this.keyDecryptions.key(objectName, sourceHash, encrypted, passphrase!)
+          : undefined;
+        if (decryptedKey === "decrypting") {
+          const retryAt = new Date(now.getTime() + decryptionRecheckMs);
+          return previous
+            ? { authority: previous, retryAt }
+            : {
+                problem: {
+                  reason: "KeyDecrypting",
+                  message: `${sourceName}: ${encrypted!.name} is being decrypted with its passphrase`,
+                },
+                retryAt,
+              };
+        }
         candidate = {
           sourceHash,
           keyGeneration,
           authority: this.parse(spec.signerName, files, now, {
             ...(token ? { signingKey: token.key, signingKeyLocation: describeTokenKey(pkcs11!) } : {}),
-            ...(passphrase !== undefined ? { keyPassphrase: passphrase } : {}),
+            ...(decryptedKey ? { decryptedKey } : {}),
           }),
         };
+      }
     } catch (error) {
       this.candidates.delete(objectName);
       const problem: SignerProblem =
@@ -300,6 +323,12 @@ function secretUnavailable(
     retryAt: new Date(now.getTime() + secretUnavailableRecheckMs),
   };
 }
+
+/**
+ * While its key file is decrypted a Signer is looked at again this often (KeyDecryptions' onSettled
+ * queues it as soon as the decryption ends when the controller wires it).
+ */
+const decryptionRecheckMs = 250;
 
 /** How often a Signer whose Secret cannot be looked up is rebuilt without an event. */
 const secretUnavailableRecheckMs = 30_000;

@@ -32,6 +32,13 @@ export interface ActiveSigner {
   readonly pendingCertificateRequest?: PendingCertificateRequest | undefined;
 }
 
+/**
+ * Most roots a Signer records (published now or retiring): four materials' worth of roots (see
+ * maximumRootsPerCertificateAuthority). A rotation needs 2; a tenant rewriting its CA Secret
+ * could otherwise grow every published bundle by its roots on each write, for the overlap window.
+ */
+export const maximumRecordedRoots = 16;
+
 /** Material that is not yet valid gives no instant to wait for: it is read again this often. */
 const notYetValidRecheckMs = 60_000;
 
@@ -95,13 +102,29 @@ function buildSigner(
   }
   // New material's roots are published before that material may sign (see rotation-gate.ts).
   let bundle: TrustBundle;
+  let recordedRootsProblem: SignerProblem | undefined;
   try {
-    bundle = computeTrustBundle(
-      [...(selection.authority?.roots ?? []), ...(selection.pending?.roots ?? []), ...extraRoots],
-      recorded,
-      now,
-      spec.trustBundle.overlapSeconds,
-    );
+    const bundleWith = (pendingRoots: readonly ParsedCertificate[]): TrustBundle =>
+      computeTrustBundle(
+        [...(selection.authority?.roots ?? []), ...pendingRoots, ...extraRoots],
+        recorded,
+        now,
+        spec.trustBundle.overlapSeconds,
+      );
+    const pendingRoots = selection.pending?.roots ?? [];
+    bundle = bundleWith(pendingRoots);
+    // Retired roots stay for their overlap; past the cap, new material waits for them to leave
+    // instead of growing every bundle (its roots already recorded stay, so nothing retires early).
+    const known = new Set(recorded.map((entry) => entry.fingerprintSha256));
+    const newRoots = pendingRoots.filter((root) => !known.has(root.fingerprintSha256));
+    if (bundle.recorded.length > maximumRecordedRoots && newRoots.length > 0) {
+      const wouldRecord = bundle.recorded.length;
+      bundle = bundleWith(pendingRoots.filter((root) => known.has(root.fingerprintSha256)));
+      recordedRootsProblem = {
+        reason: "TooManyRecordedRoots",
+        message: `the new CA material's ${newRoots.length} roots are not published: this Signer would record ${wouldRecord} roots and at most ${maximumRecordedRoots} are kept (retired roots leave after spec.trustBundle.overlap)`,
+      };
+    }
   } catch (error) {
     // A recorded root in status that is not a certificate: nothing safe to publish or sign under.
     return {
@@ -119,8 +142,8 @@ function buildSigner(
   const expiringCertificates = authority
     ? caCertificates(authority).filter((c) => c.notAfter.getTime() < now.getTime() + warningMs)
     : [];
-  const problem = selection.problem;
-  const degraded = selection.degraded ?? extraProblem;
+  const problem = recordedRootsProblem && !authority ? recordedRootsProblem : selection.problem;
+  const degraded = (authority ? recordedRootsProblem : undefined) ?? selection.degraded ?? extraProblem;
   const notYetValid = [problem, degraded].some((p) => p?.reason === "CertificateAuthorityNotYetValid");
   return {
     objectName,

@@ -23,6 +23,7 @@ import {
 } from "./signer-status.js";
 import type { SigningKey } from "../pki/signing-key.js";
 import type { TokenKeys } from "./token-keys.js";
+import type { KeyDecryptions } from "./key-decryptions.js";
 
 export interface NamespaceObject {
   metadata?: { name?: string; labels?: Record<string, string> };
@@ -72,12 +73,15 @@ export class SignerRegistry {
     onCertificateAuthorityParse?: CertificateAuthorityParseObserver,
     /** Open PKCS#11 keys; absent: Signers naming certificateAuthority.pkcs11 cannot sign. */
     private readonly tokenKeys?: TokenKeys,
+    /** Encrypted CA key files being decrypted off the event loop (default: polled by recheckAt). */
+    keyDecryptions?: KeyDecryptions,
   ) {
     this.authorities = new CertificateAuthoritySelector(
       (namespace, name) => sources.secret(namespace, name),
       controllerNamespace,
       onCertificateAuthorityParse,
       tokenKeys,
+      keyDecryptions,
     );
   }
 

@@ -1,11 +1,11 @@
+import type { KeyObject } from "node:crypto";
 import { existsSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readBoundedFile } from "./bounded-file.js";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
 import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
-import type { SigningKeyError } from "./signing-key.js";
-import { SoftwareSigningKey, type SigningKey } from "./signing-key.js";
+import { SigningKeyError, SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 import type { CertificateAuthorityProblem } from "../api/reasons.js";
 
 /** Why CA material was refused; the message names the file and the check, never key bytes. */
@@ -64,10 +64,39 @@ function text(file: Uint8Array | string): string {
   return typeof file === "string" ? file : Buffer.from(file).toString("utf8");
 }
 
-function parseCertificates(file: Uint8Array | string | undefined, name: string): ParsedCertificate[] {
+/**
+ * Most roots in one CA material's roots file. A rotation needs 2 (the old root and the new one, as
+ * `csr-signer ca add-root` writes them); 4 leaves room for a renewed root (same key, new validity)
+ * beside them. Every root is published by every Signer using the material and verified against
+ * the chain on every load: a 64 KiB file would otherwise carry about 100.
+ */
+export const maximumRootsPerCertificateAuthority = 4;
+/**
+ * Most certificates in the chain file (cert-chain.pem, or tls.crt): the signing certificate, its
+ * intermediates and a root. Finding the chain tries every certificate against every other.
+ */
+export const maximumChainCertificates = 8;
+
+function parseCertificates(
+  file: Uint8Array | string | undefined,
+  name: string,
+  maximum = maximumChainCertificates,
+): ParsedCertificate[] {
   if (file === undefined) return [];
+  let blocks: Uint8Array[];
   try {
-    return decodeCertificatesPem(text(file), name).map((der) => {
+    blocks = decodeCertificatesPem(text(file), name);
+  } catch (error) {
+    throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
+  }
+  // Counted before any certificate is parsed or verified.
+  if (blocks.length > maximum)
+    throw new CertificateAuthorityError(
+      "TooManyCertificates",
+      `${name} holds ${blocks.length} certificates; at most ${maximum} are accepted`,
+    );
+  try {
+    return blocks.map((der) => {
       const certificate = parseCertificate(der);
       // OpenSSL decodes the public key lazily; one it cannot decode must be refused here, naming
       // the file, not thrown as a plain Error by whoever first uses the key.
@@ -92,8 +121,13 @@ export interface CertificateAuthorityKeyOptions {
   signingKey?: SigningKey;
   /** Where the key is, for messages ("token mesh-ca (key label ca)"). */
   signingKeyLocation?: string;
-  /** The passphrase of an encrypted key file (ENCRYPTED PRIVATE KEY). */
+  /** The passphrase of an encrypted key file (ENCRYPTED PRIVATE KEY), decrypted on this thread (the CLI). */
   keyPassphrase?: string;
+  /**
+   * The key file already decrypted (encrypted-key-file.ts, off the event loop): used instead of
+   * parsing the key file. The caller vouches that it is that file's key.
+   */
+  decryptedKey?: KeyObject;
 }
 
 /**
@@ -127,7 +161,11 @@ export function loadCertificateAuthority(
     keyFile = files[CacertsFiles.key];
     keyFileName = CacertsFiles.key;
     rootsFileName = CacertsFiles.roots;
-    roots = parseCertificates(files[CacertsFiles.roots], CacertsFiles.roots);
+    roots = parseCertificates(
+      files[CacertsFiles.roots],
+      CacertsFiles.roots,
+      maximumRootsPerCertificateAuthority,
+    );
     chain = parseCertificates(files[CacertsFiles.chain], CacertsFiles.chain);
   } else if (files[TlsSecretFiles.certificate] !== undefined || files[TlsSecretFiles.key] !== undefined) {
     layout = "kubernetes.io/tls";
@@ -144,7 +182,11 @@ export function loadCertificateAuthority(
     keyFile = files[TlsSecretFiles.key];
     keyFileName = TlsSecretFiles.key;
     rootsFileName = TlsSecretFiles.roots;
-    roots = parseCertificates(files[TlsSecretFiles.roots], TlsSecretFiles.roots);
+    roots = parseCertificates(
+      files[TlsSecretFiles.roots],
+      TlsSecretFiles.roots,
+      maximumRootsPerCertificateAuthority,
+    );
     // A self-signed CA in tls.crt with no ca.crt is its own root.
     if (roots.length === 0 && signingCertificates[0]?.selfSigned) roots = [signingCertificates[0]];
   } else {
@@ -182,11 +224,14 @@ export function loadCertificateAuthority(
   if (keyElsewhere) signingKey = keyElsewhere;
   else
     try {
-      signingKey = SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
+      signingKey = options.decryptedKey
+        ? SoftwareSigningKey.fromKeyObject(options.decryptedKey)
+        : SoftwareSigningKey.fromPem(keyFile!, options.keyPassphrase);
     } catch (error) {
+      if (!(error instanceof SigningKeyError)) throw error;
       throw new CertificateAuthorityError(
-        "MalformedKey",
-        `${keyFileName}: ${(error as SigningKeyError).message}`,
+        error.kind === "unsupportedKeySize" ? "UnsupportedKeySize" : "MalformedKey",
+        `${keyFileName}: ${error.message}`,
       );
     }
   if (!signingCertificate.x509.publicKey.equals(signingKey.publicKey)) {

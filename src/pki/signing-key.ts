@@ -1,5 +1,11 @@
 import { createPrivateKey, createPublicKey, sign as signData, type KeyObject } from "node:crypto";
 import { derNull, objectIdentifier, sequence } from "./der-writer.js";
+import {
+  decryptPrivateKeySync,
+  EncryptedKeyError,
+  isEncryptedPrivateKeyPem,
+  readEncryptedPrivateKeyPem,
+} from "./encrypted-private-key.js";
 import { Oid } from "./oids.js";
 
 /**
@@ -18,11 +24,23 @@ export interface SigningKey {
 }
 
 export class SigningKeyError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** "unsupportedKeySize": an RSA key outside allowedRsaCertificateAuthorityBits; else the key is unusable. */
+    readonly kind: "malformed" | "unsupportedKeySize" = "malformed",
+  ) {
     super(message);
     this.name = "SigningKeyError";
   }
 }
+
+/**
+ * The RSA sizes a CA key may have: what Istio's and cert-manager's CAs generate and what the offline
+ * toolkit writes. Signing is synchronous and grows with the cube of the size (a 16384-bit key took
+ * 6 s per signature), and a tenant may supply the key, so larger keys are refused; smaller ones are
+ * weak.
+ */
+export const allowedRsaCertificateAuthorityBits: readonly number[] = [2048, 3072, 4096];
 
 interface SignatureProfile {
   hash: "sha256" | "sha384" | "sha512";
@@ -30,10 +48,18 @@ interface SignatureProfile {
   description: string;
 }
 
-/** SHA-256 everywhere except P-384 (SHA-384) and P-521 (SHA-512) keys, to match their strength. */
+/**
+ * Refuses RSA keys of other sizes than allowedRsaCertificateAuthorityBits (SigningKeyError
+ * "unsupportedKeySize").
+ * SHA-256 everywhere except P-384 (SHA-384) and P-521 (SHA-512) keys, to match their strength. */
 export function signatureProfileFor(publicKey: KeyObject): SignatureProfile {
   if (publicKey.asymmetricKeyType === "rsa") {
     const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (!allowedRsaCertificateAuthorityBits.includes(bits))
+      throw new SigningKeyError(
+        `the CA key is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
+        "unsupportedKeySize",
+      );
     return {
       hash: "sha256",
       algorithmIdentifier: sequence(objectIdentifier(Oid.sha256WithRsa), derNull()),
@@ -86,29 +112,35 @@ export class SoftwareSigningKey implements SigningKey {
 
   /**
    * Reads a PEM private key: PKCS#8 (PRIVATE KEY), SEC1 (EC PRIVATE KEY) or PKCS#1 (RSA PRIVATE
-   * KEY); an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY, or a legacy Proc-Type: 4,ENCRYPTED one)
-   * with its `passphrase`. Errors never include the input or the passphrase.
+   * KEY); an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY) with its `passphrase`, only in the scheme
+   * encrypted-private-key.ts accepts, decrypted on this thread (the offline CLI; the controller
+   * decrypts with decryptPrivateKey off the event loop and uses fromKeyObject). Legacy PEM
+   * encryption (Proc-Type: 4,ENCRYPTED) is refused. Errors never include the input or the passphrase.
    */
   static fromPem(pem: string | Uint8Array, passphrase?: string): SoftwareSigningKey {
     const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("utf8");
-    const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
-    if (encrypted && passphrase === undefined) {
+    if (/Proc-Type: 4,ENCRYPTED/.test(text))
       throw new SigningKeyError(
-        "the CA private key is encrypted and no passphrase was given (provide the passphrase, or the key unencrypted)",
+        "the CA private key uses legacy PEM encryption (Proc-Type: 4,ENCRYPTED); convert it with openssl pkcs8 -topk8 -v2 aes256",
       );
+    if (isEncryptedPrivateKeyPem(text)) {
+      if (passphrase === undefined)
+        throw new SigningKeyError(
+          "the CA private key is encrypted and no passphrase was given (provide the passphrase, or the key unencrypted)",
+        );
+      try {
+        return new SoftwareSigningKey(decryptPrivateKeySync(readEncryptedPrivateKeyPem(text), passphrase));
+      } catch (error) {
+        if (error instanceof EncryptedKeyError) throw new SigningKeyError(error.message);
+        throw error;
+      }
     }
     let privateKey: KeyObject;
     try {
-      privateKey = createPrivateKey(
-        encrypted ? { key: text, format: "pem", passphrase: passphrase! } : { key: text, format: "pem" },
-      );
+      privateKey = createPrivateKey({ key: text, format: "pem" });
     } catch {
       // The OpenSSL message can quote parts of the input; say only what went wrong.
-      throw new SigningKeyError(
-        encrypted
-          ? "the CA private key could not be decrypted: wrong passphrase, or not an encrypted PKCS#8 key"
-          : "the CA private key is not a PEM PKCS#8, SEC1 or PKCS#1 key",
-      );
+      throw new SigningKeyError("the CA private key is not a PEM PKCS#8, SEC1 or PKCS#1 key");
     }
     return new SoftwareSigningKey(privateKey);
   }

@@ -3,6 +3,7 @@ import { decodeDer } from "../der-reader.js";
 import { objectIdentifier } from "../der-writer.js";
 import type { CertificateAuthorityKeyType } from "../offline-ca.js";
 import { Oid } from "../oids.js";
+import { allowedRsaCertificateAuthorityBits } from "../signing-key.js";
 import { Pkcs11Error } from "./errors.js";
 import type { Pkcs11Binding, Template } from "./module.js";
 
@@ -55,9 +56,11 @@ export function ecPublicKey(params: Buffer, point: Buffer, what: string): KeyObj
   }
 }
 
+/** An RSA public key of one of the sizes a CA key may have (allowedRsaCertificateAuthorityBits). */
 export function rsaPublicKey(modulus: Buffer, exponent: Buffer, what: string): KeyObject {
+  let key: KeyObject;
   try {
-    return createPublicKey({
+    key = createPublicKey({
       key: { kty: "RSA", n: base64Url(modulus), e: base64Url(exponent) },
       format: "jwk",
     });
@@ -68,6 +71,13 @@ export function rsaPublicKey(modulus: Buffer, exponent: Buffer, what: string): K
       `${what} has an RSA modulus or exponent that cannot be used`,
     );
   }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (!allowedRsaCertificateAuthorityBits.includes(bits))
+    throw new Pkcs11Error(
+      "Pkcs11KeyUnsupported",
+      `${what} is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
+    );
+  return key;
 }
 
 export interface KeyPairGeneration {

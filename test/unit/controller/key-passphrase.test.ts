@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import type { SecretObject } from "../../../src/controller/ca-source.js";
+import { KeyDecryptions } from "../../../src/controller/key-decryptions.js";
 import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import type { SignerObject } from "../../../src/api/signer.js";
 import { CacertsFiles } from "../../../src/pki/certificate-authority.js";
@@ -50,11 +51,21 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
       },
     });
     let object = signer({ keyPassphraseFile: passphraseFile });
+    // PBKDF2 runs off the event loop: a rebuild starts it (KeyDecrypting), the next one after it ends uses the key.
+    const decryptions = new KeyDecryptions();
     const r = new SignerRegistry(
       { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
       "csr-signer",
+      undefined,
+      undefined,
+      undefined,
+      decryptions,
     );
     const problem = () => r.forObjectName("enc")!.problem;
+    r.rebuild();
+    expect(problem()?.reason).to.equal("KeyDecrypting");
+    expect(r.forObjectName("enc")!.recheckAt).to.be.instanceOf(Date);
+    await decryptions.idle();
     r.rebuild();
     r.markPublished("enc");
     r.rebuild();
@@ -65,6 +76,11 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
 
     writeFileSync(passphraseFile, "wrong");
     r.rebuild();
+    // While the new passphrase is tried, the CA signing before keeps signing, not Degraded.
+    expect(r.forObjectName("enc")!.degraded).to.equal(undefined);
+    expect(r.forObjectName("enc")!.authority).not.to.equal(undefined);
+    await decryptions.idle();
+    r.rebuild();
     // The CA signing before keeps signing; the refused update is Degraded with the reason.
     expect(r.forObjectName("enc")!.degraded?.reason).to.equal("CertificateAuthorityMalformedKey");
     expect(r.forObjectName("enc")!.degraded?.message).to.include("could not be decrypted");
@@ -73,6 +89,10 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     const fresh = new SignerRegistry(
       { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
       "csr-signer",
+      undefined,
+      undefined,
+      undefined,
+      decryptions,
     );
     fresh.rebuild();
     expect(fresh.forObjectName("enc")!.problem).to.deep.include({ reason: "KeyPassphraseUnavailable" });
@@ -81,8 +101,12 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     );
     secrets.set("passphrase", secretOf("passphrase", { passphrase: "wrong" }));
     fresh.rebuild();
+    await decryptions.idle();
+    fresh.rebuild();
     expect(fresh.forObjectName("enc")!.problem?.reason).to.equal("CertificateAuthorityMalformedKey");
     secrets.set("passphrase", secretOf("passphrase", { passphrase }));
+    fresh.rebuild();
+    await decryptions.idle();
     fresh.rebuild();
     fresh.markPublished("enc");
     fresh.rebuild();

@@ -1,0 +1,107 @@
+import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import {
+  CertificateAuthorityError,
+  loadCertificateAuthority,
+} from "../../../src/pki/certificate-authority.js";
+import { Pkcs11Error } from "../../../src/pki/pkcs11/errors.js";
+import { rsaPublicKey } from "../../../src/pki/pkcs11/key-attributes.js";
+import { signatureProfileFor, SigningKeyError } from "../../../src/pki/signing-key.js";
+import { thrownBy } from "../../support/errors.js";
+import { openssl } from "../../support/openssl.js";
+
+/**
+ * An RSA public key of `bits` bits whose modulus is random: parsing it costs nothing, so sizes that
+ * would take minutes to generate (and seconds per signature) are tested cheaply.
+ */
+function craftedRsaModulus(bits: number): Buffer {
+  const modulus = randomBytes(bits / 8);
+  modulus[0]! |= 0x80;
+  modulus[modulus.length - 1]! |= 0x01;
+  return modulus;
+}
+
+function craftedRsaPublicKey(bits: number): KeyObject {
+  return createPublicKey({
+    key: { kty: "RSA", n: craftedRsaModulus(bits).toString("base64url"), e: "AQAB" },
+    format: "jwk",
+  });
+}
+
+describe("CA key size: RSA CA keys must be 2048, 3072 or 4096 bits", () => {
+  for (const bits of [1024, 8192, 16384]) {
+    it(`signatureProfileFor refuses RSA-${bits}, naming the rule`, () => {
+      const error = thrownBy(SigningKeyError, () => signatureProfileFor(craftedRsaPublicKey(bits)));
+      expect(error.kind).to.equal("unsupportedKeySize");
+      expect(error.message).to.equal(
+        `the CA key is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
+      );
+    });
+
+    it(`a PKCS#11 token key of RSA-${bits} is Pkcs11KeyUnsupported, naming the rule`, () => {
+      const error = thrownBy(Pkcs11Error, () =>
+        rsaPublicKey(craftedRsaModulus(bits), Buffer.from([1, 0, 1]), "token t (key label ca)"),
+      );
+      expect(error.reason).to.equal("Pkcs11KeyUnsupported");
+      expect(error.message).to.equal(
+        `token t (key label ca) is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
+      );
+    });
+  }
+
+  for (const bits of [2048, 3072, 4096]) {
+    it(`accepts RSA-${bits} (SHA-256)`, () => {
+      expect(signatureProfileFor(craftedRsaPublicKey(bits)).description).to.equal(`RSA-${bits}/SHA-256`);
+      const key = rsaPublicKey(craftedRsaModulus(bits), Buffer.from([1, 0, 1]), "k");
+      expect(key.asymmetricKeyDetails?.modulusLength).to.equal(bits);
+    });
+  }
+
+  it("a self-signed RSA-1024 CA in a kubernetes.io/tls Secret is refused as CertificateAuthorityUnsupportedKeySize", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rsa-1024-ca-"));
+    try {
+      openssl(
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:1024",
+          "-nodes",
+          "-subj",
+          "/CN=weak CA",
+          "-days",
+          "30",
+          "-addext",
+          "basicConstraints=critical,CA:TRUE",
+          "-addext",
+          "keyUsage=critical,keyCertSign,cRLSign",
+          "-keyout",
+          "tls.key",
+          "-out",
+          "tls.crt",
+        ],
+        undefined,
+        dir,
+      );
+      const files = {
+        "tls.crt": readFileSync(join(dir, "tls.crt")),
+        "tls.key": readFileSync(join(dir, "tls.key")),
+      };
+      const error = thrownBy(CertificateAuthorityError, () => loadCertificateAuthority(files, new Date()));
+      expect(error.reason).to.equal("UnsupportedKeySize");
+      expect(error.message).to.equal(
+        "tls.key: the CA key is RSA-1024; RSA CA keys must be 2048, 3072 or 4096 bits",
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an RSA-2048 key still loads as a software signing key", () => {
+    const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    expect(signatureProfileFor(publicKey).hash).to.equal("sha256");
+  });
+});
