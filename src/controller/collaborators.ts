@@ -33,6 +33,7 @@ import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
 import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
 import { TenantSecretWatches } from "./tenant-secret-watches.js";
+import { KeyDecryptions } from "./key-decryptions.js";
 import { TokenKeys } from "./token-keys.js";
 import { WorkQueue } from "./work-queue.js";
 
@@ -139,6 +140,8 @@ export function buildCollaborators(
     now,
     (signer, result) => metrics.caParses.inc({ signer, result }),
     tokenKeys,
+    // A decryption that settles rebuilds its Signer at once, not at the next recheck.
+    new KeyDecryptions((objectName) => queues.signers.add(objectName)),
   );
   const identity = options.identity ?? `${hostname()}_${process.pid}`;
   const events =
