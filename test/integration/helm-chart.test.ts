@@ -598,6 +598,26 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(result.stderr).to.include("rbac.signerNames and signers list no signer name");
   });
 
+  it("refuses to render several replicas without leader election (each would sign), and renders one", async function () {
+    const refused = await helm([
+      "template",
+      RELEASE,
+      CHART,
+      "--namespace",
+      NAMESPACE,
+      "--set",
+      "leaderElection.enabled=false",
+    ]);
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.include("leaderElection.enabled=false with replicaCount=2");
+    const single = objectsOf(
+      await render(["--set", "leaderElection.enabled=false", "--set", "replicaCount=1"]),
+    );
+    expect(
+      podSpecOf(single).containers[0]!.args.filter((arg) => arg.startsWith("--leader-elect=")),
+    ).to.deep.equal(["--leader-elect=false"]);
+  });
+
   it("keeps its copies of the CRD and the alert rules byte for byte equal to manifests/", async function () {
     const pairs = [
       ["manifests/crd/signers.csr-signer.io.yaml", `${CHART}/crds/signers.csr-signer.io.yaml`],
