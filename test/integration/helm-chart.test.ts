@@ -499,7 +499,7 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
       const jobs = groups.flatMap((group) =>
         group.rules.flatMap((rule) => [...rule.expr.matchAll(/job="([^"]*)"/g)].map((m) => m[1]!)),
       );
-      expect(jobs).not.to.be.empty;
+      expect(jobs.length).to.be.greaterThan(0);
       return [...new Set(jobs)];
     }
     const release = "platform-pki";
