@@ -1,5 +1,5 @@
 /**
- * Kubernetes objects as YAML for `kubectl apply -f -`. Only what JSON has (objects, arrays,
+ * Kubernetes objects as YAML for `kubectl create -f -` (or `apply`). Only what JSON has (objects, arrays,
  * strings, numbers, booleans, null); every string is double-quoted with JSON escapes, which YAML
  * reads the same, so no value can be mistaken for another type or break the document.
  */

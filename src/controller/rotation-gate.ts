@@ -44,7 +44,10 @@ export function rotationGate(input: RotationGateInput): RotationGateDecision {
   return {
     verdict: "hold",
     rule: firstPublished ? "published too recently" : "not yet published",
-    message: `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${minimumSeconds}s before it signs`,
+    message: rotating
+      ? `root "${anchor.subject}" (${anchor.fingerprintSha256}) must be in the published trust bundle for ${minimumSeconds}s before it signs`
+      : // A first root has nothing to be trusted beside: it waits only for its first publication.
+        `root "${anchor.subject}" (${anchor.fingerprintSha256}) signs once the trust bundle holding it is published (a first root waits for no hold)`,
     until: firstPublished ? new Date(Date.parse(firstPublished) + minimumSeconds * 1000) : undefined,
   };
 }

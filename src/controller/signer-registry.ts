@@ -17,6 +17,7 @@ import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
 import {
   desiredSignerStatus,
+  problemWithCause,
   signerConditions,
   type ConditionWithoutTime,
   type SignerConditionFacts,
@@ -85,9 +86,16 @@ export class SignerRegistry {
     );
   }
 
-  /** The signer handling `signerName`, when one Signer (and only one) claims it. */
+  /**
+   * The signer handling `signerName`, when one Signer (and only one) claims it. Its problem is the
+   * Ready condition's headline (a root waiting on a failing publication names the failure), so a
+   * waiting request's Event gives the same reason as the Signer.
+   */
   forSignerName(signerName: string): ActiveSigner | undefined {
-    return this.bySignerName.get(signerName);
+    const signer = this.bySignerName.get(signerName);
+    if (!signer) return undefined;
+    const problem = problemWithCause(signer.problem, this.publicationProblems.get(signer.objectName));
+    return problem === signer.problem ? signer : { ...signer, problem };
   }
 
   all(): ActiveSigner[] {

@@ -34,20 +34,29 @@ export type SignerConditionFacts = Pick<
 >;
 
 /**
+ * A root waiting for publication waits forever when publication fails. The headline (reason, and
+ * the start of the message) names that cause; what waits for it comes after. Shared by the Ready
+ * condition and the SignerNotReady Event of a waiting request, so both name the same reason.
+ */
+export function problemWithCause(
+  problem: SignerProblem | undefined,
+  publicationProblem: string | undefined,
+): SignerProblem | undefined {
+  return problem?.reason === "RootNotYetPublished" && publicationProblem
+    ? {
+        reason: "TrustBundlePublicationFailed",
+        message: `publishing the trust bundle fails, so the new root cannot sign yet: ${publicationProblem} (RootNotYetPublished: ${problem.message})`,
+      }
+    : problem;
+}
+
+/**
  * Ready, Degraded and CertificateAuthorityExpiring as they should be now, without transition times:
  * what status shows and what the csr_signer_signer_condition gauge reports.
  */
 export function signerConditions(signer: ActiveSigner, facts: SignerConditionFacts): ConditionWithoutTime[] {
   const publication = facts.publicationProblem;
-  // A root waiting for publication waits forever when publication fails. The headline (reason, and
-  // the start of the message) names that cause; what waits for it comes after.
-  const withCause = (problem: SignerProblem | undefined): SignerProblem | undefined =>
-    problem?.reason === "RootNotYetPublished" && publication
-      ? {
-          reason: "TrustBundlePublicationFailed",
-          message: `publishing the trust bundle fails, so the new root cannot sign yet: ${publication} (RootNotYetPublished: ${problem.message})`,
-        }
-      : problem;
+  const withCause = (problem: SignerProblem | undefined) => problemWithCause(problem, publication);
   const notReady = withCause(signer.problem ?? facts.signingTrouble);
   const ready: ConditionWithoutTime = notReady
     ? { type: "Ready", status: "False", reason: notReady.reason, message: notReady.message }

@@ -18,6 +18,7 @@ import { controlPlane } from "./setup.js";
 import { testBinary } from "../support/testbin.js";
 import { runCliInProcess } from "../support/cli.js";
 import { prometheusOperatorCrdFiles } from "../support/monitoring-crds.js";
+import { defaultTenantDomain } from "../../src/cli/tenant-command.js";
 
 const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHART = "charts/csr-signer";
@@ -257,10 +258,12 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     const chartRbac = rbacOf(chart);
     expect([...chartRbac.keys()].sort()).to.deep.equal([...baseRbac.keys()].sort());
     for (const [key, granted] of baseRbac) expect(chartRbac.get(key), key).to.deep.equal(granted);
-    // The comparison is not vacuous: the controller signs, and approves kubelet-serving CSRs.
-    expect(baseRbac.get("ClusterRole//csr-signer")).to.include(
-      "certificates.k8s.io|signers|sign|example.com/foo",
-    );
+    // The comparison is not vacuous: the controller signs (for the whole domain `tenant add` uses by
+    // default, in one rule), and approves kubelet-serving CSRs.
+    expect(baseRbac.get("ClusterRole//csr-signer")).to.include.members([
+      `certificates.k8s.io|signers|sign|${defaultTenantDomain}/*`,
+      `certificates.k8s.io|signers|attest|${defaultTenantDomain}/*`,
+    ]);
     expect(baseRbac.get("ClusterRole//csr-signer-approver")).to.include(
       "certificates.k8s.io|signers|approve|kubernetes.io/kubelet-serving",
     );
@@ -406,6 +409,8 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     });
     const rbac = rbacOf(objects);
     expect(rbac.get("ClusterRole//csr-signer")).to.include.members([
+      "certificates.k8s.io|signers|sign|mesh.example.org/*",
+      "certificates.k8s.io|signers|attest|mesh.example.org/*",
       "certificates.k8s.io|signers|sign|example.com/istio-system",
       "certificates.k8s.io|signers|attest|example.com/helm-full-foo",
       "certificates.k8s.io|signers|sign|example.com/helm-full-hsm",
@@ -413,6 +418,9 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     ]);
     expect(rbac.get("ClusterRole//csr-signer")).not.to.include(
       "certificates.k8s.io|signers|sign|example.com/foo",
+    );
+    expect(rbac.get("ClusterRole//csr-signer")).not.to.include(
+      "certificates.k8s.io|signers|sign|example.com/*",
     );
     expect(rbac.get("ClusterRole//csr-signer-approver")).to.include.members([
       "certificates.k8s.io|signers|approve|kubernetes.io/kubelet-serving",
@@ -471,6 +479,67 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     ]);
   });
 
+  it("gives the ServiceMonitor's targets the job the alert rules select, for any release name (and in the kustomize manifests)", async function () {
+    /** The job label a ServiceMonitor gives its targets: the Service's jobLabel label, else the Service's name. */
+    function jobOf(monitor: KubeObject, services: KubeObject[]): string {
+      const spec = monitor.spec as { jobLabel?: string; selector: { matchLabels: Record<string, string> } };
+      const selected = services.filter(
+        (service) =>
+          service.kind === "Service" &&
+          Object.entries(spec.selector.matchLabels).every(
+            ([key, value]) => service.metadata.labels?.[key] === value,
+          ),
+      );
+      expect(selected.map((service) => service.metadata.name)).to.have.length(1);
+      const service = selected[0]!;
+      return (spec.jobLabel && service.metadata.labels?.[spec.jobLabel]) || service.metadata.name;
+    }
+    /** Every job a rule selects. */
+    function jobsSelected(groups: { rules: { expr: string }[] }[]): string[] {
+      const jobs = groups.flatMap((group) =>
+        group.rules.flatMap((rule) => [...rule.expr.matchAll(/job="([^"]*)"/g)].map((m) => m[1]!)),
+      );
+      expect(jobs.length).to.be.greaterThan(0);
+      return [...new Set(jobs)];
+    }
+    const release = "platform-pki";
+    const objects = objectsOf(
+      await succeeded(
+        helm([
+          "template",
+          release,
+          CHART,
+          "--namespace",
+          NAMESPACE,
+          "--set",
+          "serviceMonitor.enabled=true",
+          "--set",
+          "prometheusRule.enabled=true",
+        ]),
+        "helm template platform-pki",
+      ),
+    );
+    const fullname = `${release}-csr-signer`;
+    // The Service is named after the release, not after the job.
+    expect(find(objects, "Service", `${fullname}-metrics`).metadata.name).not.to.equal("csr-signer-metrics");
+    const helmJob = jobOf(find(objects, "ServiceMonitor", fullname), objects);
+    const helmRules = (
+      find(objects, "PrometheusRule", fullname).spec as { groups: { rules: { expr: string }[] }[] }
+    ).groups;
+    expect(jobsSelected(helmRules)).to.deep.equal([helmJob]);
+
+    const kustomized = objectsOf(
+      (await succeeded(kubectl(["kustomize", "manifests/base"]), "kustomize base")) +
+        "\n---\n" +
+        (await succeeded(kubectl(["kustomize", "manifests/monitoring"]), "kustomize monitoring")),
+    );
+    const kustomizeJob = jobOf(find(kustomized, "ServiceMonitor", "csr-signer"), kustomized);
+    const kustomizeRules = (
+      find(kustomized, "PrometheusRule", "csr-signer").spec as { groups: { rules: { expr: string }[] }[] }
+    ).groups;
+    expect(jobsSelected(kustomizeRules)).to.deep.equal([kustomizeJob]);
+  });
+
   it("renders no ServiceMonitor, PrometheusRule, PKCS#11 or Signer by default", async function () {
     const kinds = objectsOf(await render()).map((object) => object.kind);
     expect(kinds.sort()).to.deep.equal([
@@ -522,6 +591,8 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
       NAMESPACE,
       "--set",
       "rbac.signerNames=null",
+      "--set",
+      "rbac.signerDomains=null",
     ]);
     expect(result.code).to.not.equal(0);
     expect(result.stderr).to.include("rbac.signerNames and signers list no signer name");
@@ -568,6 +639,26 @@ describe("the Helm chart (real helm and kube-apiserver)", function () {
     expect(named.code, named.stderr).to.equal(0);
     const role = find(objectsOf(named.stdout), "Role", "csr-signer-ca-foo");
     expect(grants(role.rules)).to.deep.equal(["|secrets|list|foo-cacerts", "|secrets|watch|foo-cacerts"]);
+  });
+
+  it("refuses to render several replicas without leader election (each would sign), and renders one", async function () {
+    const refused = await helm([
+      "template",
+      RELEASE,
+      CHART,
+      "--namespace",
+      NAMESPACE,
+      "--set",
+      "leaderElection.enabled=false",
+    ]);
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.include("leaderElection.enabled=false with replicaCount=2");
+    const single = objectsOf(
+      await render(["--set", "leaderElection.enabled=false", "--set", "replicaCount=1"]),
+    );
+    expect(
+      podSpecOf(single).containers[0]!.args.filter((arg) => arg.startsWith("--leader-elect=")),
+    ).to.deep.equal(["--leader-elect=false"]);
   });
 
   it("keeps its copies of the CRD and the alert rules byte for byte equal to manifests/", async function () {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, loadAllYaml, type KubeConfig } from "@kubernetes/client-node";
 import { runCliInProcess as cli } from "../support/cli.js";
 import {
   controllerNamespace,
@@ -46,7 +46,13 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
   this.timeout(120_000);
   const suffix = uniqueName("t").slice(2);
   const domain = `tenants-${suffix}.csr-signer.test`;
-  const tenants = [`alpha-${suffix}`, `beta-${suffix}`, `gamma-${suffix}`];
+  const tenants = [
+    `alpha-${suffix}`,
+    `beta-${suffix}`,
+    `gamma-${suffix}`,
+    `delta-${suffix}`,
+    `eps-${suffix}`,
+  ];
   const dir = mkdtempSync(join(tmpdir(), "csr-signer-tenant-"));
   let admin: KubeConfig;
   let controller: RunningController;
@@ -86,7 +92,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     return name;
   }
 
-  it("tenant add | kubectl apply: Secret and Signer in one step, a tenant CSR issued under the new root", async () => {
+  it("tenant add | kubectl create: Secret and Signer in one step, a tenant CSR issued under the new root", async () => {
     const [alpha] = tenants as [string, string];
     const run = await cli([
       "tenant",
@@ -99,7 +105,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     ]);
     expect(run.exitCode, run.stderr).to.equal(0);
     expect(run.stdout.match(/^---$/gm)).to.have.length(2);
-    kubectl(controlPlane(), ["apply", "-f", "-"], run.stdout);
+    kubectl(controlPlane(), ["create", "-f", "-"], run.stdout);
     const ready = await waitForSignerCondition(admin, alpha, "Ready", "True");
     expect(ready.spec.signerName).to.equal(`${domain}/${alpha}`);
     const outcome = await waitForOutcome(admin, await requestAsTenant(alpha));
@@ -146,6 +152,112 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     ]);
     expect(again.exitCode).to.equal(1);
     expect(again.stderr).to.match(/already exists/);
+  });
+
+  it("reusing a tenant name never replaces its CA: kubectl create refuses the printed objects, --apply refuses before creating anything", async () => {
+    const [alpha, , , delta] = tenants as [string, string, string, string];
+    const core = admin.makeApiClient(CoreV1Api);
+    const before = await core.readNamespacedSecret({
+      namespace: controllerNamespace,
+      name: `${alpha}-cacerts`,
+    });
+    const again = await cli([
+      "tenant",
+      "add",
+      alpha,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, "alpha-root-2"),
+    ]);
+    expect(again.exitCode, again.stderr).to.equal(0);
+    expect(() => kubectl(controlPlane(), ["create", "-f", "-"], again.stdout)).to.throw(
+      /AlreadyExists|already exists/,
+    );
+    const applied = await cli([
+      "tenant",
+      "add",
+      alpha,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, "alpha-root-3"),
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ]);
+    expect(applied.exitCode).to.equal(1);
+    expect(applied.stderr).to.contain(`Secret ${controllerNamespace}/${alpha}-cacerts already exists`);
+    expect(applied.stderr).to.contain(`Signer ${alpha} already exists`);
+    expect(applied.stderr).to.contain("never replaces");
+    const after = await core.readNamespacedSecret({
+      namespace: controllerNamespace,
+      name: `${alpha}-cacerts`,
+    });
+    expect(after.data).to.deep.equal(before.data);
+    expect(after.metadata?.resourceVersion).to.equal(before.metadata?.resourceVersion);
+
+    // A Signer alone (its Secret missing): still refused, and no Secret is made for it.
+    await createSigner(admin, delta, {
+      signerName: `${domain}/${delta}`,
+      certificateAuthority: { secretName: `${delta}-cacerts` },
+      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    });
+    const signerOnly = await cli([
+      "tenant",
+      "add",
+      delta,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, "delta-root"),
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ]);
+    expect(signerOnly.exitCode).to.equal(1);
+    expect(signerOnly.stderr).to.contain(`Signer ${delta} already exists`);
+    expect(signerOnly.stderr).not.to.contain("Secret");
+    const secretMade = await core
+      .readNamespacedSecret({ namespace: controllerNamespace, name: `${delta}-cacerts` })
+      .then(
+        () => true,
+        () => false,
+      );
+    expect(secretMade).to.equal(false);
+  });
+
+  it("--ca-in-tenant-namespace --apply refuses a missing namespace before creating anything; --create-namespace creates it", async () => {
+    const eps = tenants[4]!;
+    const args = (root: string) => [
+      "tenant",
+      "add",
+      eps,
+      "--domain",
+      domain,
+      "--new-root",
+      join(dir, root),
+      "--ca-in-tenant-namespace",
+      "--apply",
+      "--kubeconfig",
+      controlPlane().kubeconfigPath,
+    ];
+    const refused = await cli(args("eps-root"));
+    expect(refused.exitCode).to.equal(1);
+    expect(refused.stderr).to.contain(`Namespace ${eps} does not exist (created nothing)`);
+    expect(refused.stderr).to.contain("--create-namespace");
+    const signerMade = await readSigner(admin, eps).then(
+      () => true,
+      () => false,
+    );
+    expect(signerMade).to.equal(false);
+    const created = await cli([...args("eps-root-2"), "--create-namespace"]);
+    expect(created.exitCode, created.stderr).to.equal(0);
+    expect(created.stdout).to.contain(
+      `created Namespace ${eps}, Role and RoleBinding ${eps}/csr-signer-ca-${eps}`,
+    );
+    await admin.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: eps, name: `${eps}-cacerts` });
+    await waitForSignerCondition(admin, eps, "Ready", "True");
   });
 
   it("tenant add --ca-in-tenant-namespace --apply: the Secret and the controller's Role in the tenant namespace, a tenant CSR issued", async () => {
@@ -229,6 +341,33 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     ]);
     expect(out).to.contain("clusterrole.rbac.authorization.k8s.io/csr-signer-signer-names");
     expect(out).to.contain("clusterrole.rbac.authorization.k8s.io/csr-signer-domain-tenants.example.com");
+  });
+
+  it("the example overlay (manifests/examples/tenant-domain) sets the operator's own domain and binds the aggregated role to the base's ServiceAccount", () => {
+    const objects = loadAllYaml(
+      kubectl(controlPlane(), ["kustomize", "manifests/examples/tenant-domain"]),
+    ) as {
+      kind: string;
+      metadata: { name: string };
+      rules?: { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] }[];
+      subjects?: unknown[];
+    }[];
+    const find = (kind: string, name: string) =>
+      objects.find((o) => o.kind === kind && o.metadata.name === name)!;
+    const signRules = find("ClusterRole", "csr-signer")
+      .rules!.filter((r) => r.apiGroups?.includes("certificates.k8s.io") && r.resources?.includes("signers"))
+      .map((r) => ({ ...r }));
+    expect(signRules).to.deep.equal([
+      {
+        apiGroups: ["certificates.k8s.io"],
+        resources: ["signers"],
+        verbs: ["sign", "attest"],
+        resourceNames: ["pki.example.org/*"],
+      },
+    ]);
+    expect(find("ClusterRoleBinding", "csr-signer-signer-names").subjects).to.deep.equal(
+      find("ClusterRoleBinding", "csr-signer").subjects,
+    );
   });
 
   it("a minimumRootPublication shorter than the default is taken and shown as RootPublicationHoldShort", async () => {

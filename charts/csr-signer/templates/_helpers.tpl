@@ -55,15 +55,16 @@ app.kubernetes.io/component: controller
 {{- end }}
 
 {{/*
-The signer names the controller may `sign` and `attest` for: rbac.signerNames and every Signer's
-spec.signerName in `signers`, sorted and without duplicates. Fails on an empty list: a rule with no
-resourceNames would grant every signer name.
+The signer names the controller may `sign` and `attest` for: "<domain>/*" for each of
+rbac.signerDomains, rbac.signerNames and every Signer's spec.signerName in `signers`, without
+duplicates. Fails on an empty list: a rule with no resourceNames would grant every signer name.
 */}}
 {{- define "csr-signer.signerNames" -}}
 {{- $names := list }}
+{{- range .Values.rbac.signerDomains }}{{ $names = append $names (printf "%s/*" (trimSuffix "/" .)) }}{{ end }}
 {{- range .Values.rbac.signerNames }}{{ $names = append $names . }}{{ end }}
 {{- range .Values.signers }}{{ $names = append $names (required (printf "signers[%s].spec.signerName is required" .name) (dig "spec" "signerName" "" .)) }}{{ end }}
-{{- if not $names }}{{ fail "rbac.signerNames and signers list no signer name: list the signer name of every Signer (an empty resourceNames would grant them all)" }}{{ end }}
+{{- if not $names }}{{ fail "rbac.signerDomains is empty and rbac.signerNames and signers list no signer name: list the signer name of every Signer (an empty resourceNames would grant them all)" }}{{ end }}
 {{- toJson (uniq $names) }}
 {{- end }}
 

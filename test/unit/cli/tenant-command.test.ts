@@ -2,7 +2,9 @@ import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { loadAllYaml } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
+import { loadAllYaml, loadYaml } from "@kubernetes/client-node";
+import { defaultTenantDomain, tenantAddHelp } from "../../../src/cli/tenant-command.js";
 import { runCliInProcess as cli } from "../../support/cli.js";
 import { toYaml } from "../../../src/cli/yaml.js";
 import { loadCertificateAuthority } from "../../../src/pki/certificate-authority.js";
@@ -121,6 +123,57 @@ describe("csr-signer tenant add (output; applying it is test/integration/tenant-
       expect(run.stdout, "no Secret printed").to.equal("");
     }
     expect(existsSync(join(dir, "two")), "no root written").to.equal(false);
+  });
+
+  it("without --domain uses the domain manifests/base grants as <domain>/*, and the help says to pipe to kubectl create", async () => {
+    const run = await cli(["tenant", "add", "foo", "--new-root", join(dir, "root")]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const signer = (loadAllYaml(run.stdout) as { kind: string; spec: { signerName: string } }[])[1]!;
+    expect(signer.spec.signerName).to.equal(`${defaultTenantDomain}/foo`);
+    const rbac = loadAllYaml(readFileSync("manifests/base/rbac.yaml", "utf8")) as {
+      kind: string;
+      metadata: { name: string };
+      rules?: { resources?: string[]; verbs: string[]; resourceNames?: string[] }[];
+    }[];
+    const clusterRole = rbac.find((o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer")!;
+    const signRule = clusterRole.rules!.find(
+      (r) => r.resources?.includes("signers") && r.verbs.includes("sign"),
+    )!;
+    expect(signRule.resourceNames).to.deep.equal([`${defaultTenantDomain}/*`]);
+    const chartValues = loadYaml(readFileSync("charts/csr-signer/values.yaml", "utf8")) as {
+      rbac: { signerDomains: string[] };
+    };
+    expect(chartValues.rbac.signerDomains).to.deep.equal([defaultTenantDomain]);
+    expect(tenantAddHelp).to.contain("| kubectl create -f -");
+    expect(tenantAddHelp).not.to.match(/\| kubectl apply/);
+  });
+
+  it("--create-namespace prints the CA Secret's Namespace first, and needs --ca-in-tenant-namespace", async () => {
+    const run = await cli([
+      "tenant",
+      "add",
+      "foo",
+      "--new-root",
+      join(dir, "root"),
+      "--namespace",
+      "tenant-foo",
+      "--ca-in-tenant-namespace",
+      "--create-namespace",
+    ]);
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const kinds = (loadAllYaml(run.stdout) as { kind: string; metadata: { name: string } }[]).map(
+      (o) => `${o.kind}/${o.metadata.name}`,
+    );
+    expect(kinds).to.deep.equal([
+      "Namespace/tenant-foo",
+      "Role/csr-signer-ca-foo",
+      "RoleBinding/csr-signer-ca-foo",
+      "Secret/foo-cacerts",
+      "Signer/foo",
+    ]);
+    const without = await cli(["tenant", "add", "foo", "--new-root", join(dir, "r2"), "--create-namespace"]);
+    expect(without.exitCode).to.equal(2);
+    expect(without.stderr).to.contain("it needs --ca-in-tenant-namespace");
   });
 
   it("refuses a bad name, a missing root choice, a domain the Signer would refuse, and --apply without a kubeconfig", async () => {

@@ -9,6 +9,7 @@ import {
 } from "../../../src/pki/offline-ca.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
 import { maximumCertificateAuthorityFileBytes } from "../../../src/pki/certificate-authority.js";
+import { signerNotReadyMessage } from "../../../src/controller/signing-failure.js";
 
 function secretOf(files: Record<string, string>): SecretObject {
   return {
@@ -57,6 +58,27 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     r.rebuild();
     expect(r.forSignerName("example.com/foo")!.authority).to.equal(ready.authority);
     expect(r.forSignerName("example.com/foo")!.degraded?.reason).to.equal("CertificateAuthorityMissing");
+  });
+
+  it("a root waiting on a failing publication: the request's SignerNotReady Event names the Ready condition's reason", async () => {
+    const ca = await makeTestCertificateAuthority({ intermediateLifetimeSeconds: 86400 * 10 });
+    secret = secretOf(ca.files);
+    const r = registry();
+    r.rebuild();
+    expect(r.forSignerName("example.com/foo")!.problem?.reason).to.equal("RootNotYetPublished");
+    r.reportPublication("foo", [
+      'ClusterTrustBundle: forbidden: not permitted to attest for signerName "example.com/foo"',
+    ]);
+    const waiting = r.forSignerName("example.com/foo")!;
+    const ready = r.conditions("foo")!.find((c) => c.type === "Ready")!;
+    expect(ready.reason).to.equal("TrustBundlePublicationFailed");
+    expect(waiting.problem).to.deep.equal({ reason: ready.reason, message: ready.message });
+    expect(signerNotReadyMessage(waiting, waiting.problem!)).to.equal(
+      "Signer foo cannot sign: TrustBundlePublicationFailed (its Ready condition says why)",
+    );
+    // Publication recovers: the headline is the wait again.
+    r.reportPublication("foo", []);
+    expect(r.forSignerName("example.com/foo")!.problem?.reason).to.equal("RootNotYetPublished");
   });
 
   it("signing trouble (a refused certificate write) shows on Ready until a certificate is written", async () => {

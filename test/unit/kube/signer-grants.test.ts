@@ -7,7 +7,8 @@ describe("missingSignerGrant (pure)", () => {
       expect(missingSignerGrant(verb, "example.com/foo")).to.equal(
         `the controller needs verb ${verb} on certificates.k8s.io signers/example.com/foo; ` +
           `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], ` +
-          `resourceNames: ["example.com/foo"], verbs: ["${verb}"]}`,
+          `resourceNames: ["example.com/foo"], verbs: ["${verb}"]}` +
+          ` (or "example.com/*" in resourceNames for every signer name of that domain)`,
       );
     });
 });
