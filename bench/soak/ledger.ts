@@ -10,7 +10,11 @@ import { expectedSpiffeAnnotation, expectedTenantAnnotation, type SentRequest } 
 import { splitPem, type BundlePoller, type LeasePoller, type Outcome } from "./observers.js";
 import { Replicas, type Incarnation } from "./replicas.js";
 
-/** One "signed certificate" log line of a controller (src/controller/csr-signing.ts). */
+/**
+ * One signature of a controller (src/controller/csr-signing.ts): its "writing certificate" line,
+ * logged before the write can go out, joined with its "signed certificate" line (the outcome), when
+ * there is one. A replica killed while the write was in flight leaves the intent alone: `unknown`.
+ */
 export interface Signature {
   identity: string;
   csr: string;
@@ -19,10 +23,18 @@ export interface Signature {
   resourceVersion: string;
   /** Before the client's rate limiter; the lease check happens after it, right before sending. */
   writeStartedAt: number;
-  /** When the answer was logged. */
-  loggedAt: number;
+  /** When the outcome was logged; undefined when it never was. */
+  loggedAt: number | undefined;
+  /** The outcome line's `written` ("ok", "conflict", "gone", "invalid", "not sent", "error"), or "unknown". */
   written: string;
 }
+
+/**
+ * Outcomes that leave open whether the API server took the write: no outcome line (the replica died
+ * with the write in flight) or "error" (no answer, or an answer that does not say, such as a
+ * timeout). Such a write counts as written exactly when the API server holds its serial.
+ */
+const outcomeUnknown = new Set(["unknown", "error"]);
 
 /** The refusal each must-refuse kind has to get. */
 const expectedRefusal: Record<string, string> = {
@@ -44,9 +56,16 @@ export interface Ledger {
   skipped: number;
   faults: Record<FaultKind, number>;
   doubleSigned: string[];
-  /** A certificate the API server holds whose serial no controller logged as written. */
+  /**
+   * A certificate the API server holds whose serial no controller logged as written: neither an "ok"
+   * outcome nor an intent whose outcome is unknown.
+   */
   unloggedCertificates: string[];
-  signatures: { total: number; byOutcome: Record<string, number> };
+  /**
+   * Every signature by outcome ("unknown": intent logged, no outcome line); `unknownHeld`: those with
+   * an unknown outcome ("unknown" or "error") whose serial the API server holds, counted as written.
+   */
+  signatures: { total: number; byOutcome: Record<string, number>; unknownHeld: number };
   /** Written (ok) by an identity that did not hold the Lease when the write began. */
   writesAfterLeaseLoss: { identity: string; csr: string; at: string; holder: string }[];
   /** Written (ok), begun while leading and answered after another identity acquired the Lease. */
@@ -64,20 +83,34 @@ export interface Ledger {
 
 export function signaturesOf(incarnations: readonly Incarnation[]): Signature[] {
   const signatures: Signature[] = [];
-  for (const incarnation of incarnations)
+  for (const incarnation of incarnations) {
+    // Per identity, uid and serial: a signature's intent and outcome lines come from the same process.
+    const byKey = new Map<string, Signature>();
     for (const entry of Replicas.logEntries(incarnation)) {
-      if (entry.msg !== "signed certificate") continue;
-      signatures.push({
-        identity: incarnation.identity,
-        csr: String(entry.csr),
-        uid: String(entry.uid),
-        serial: normalizeSerial(String(entry.serial)),
-        resourceVersion: String(entry.resourceVersion),
-        writeStartedAt: Date.parse(String(entry.writeStartedAt)),
-        loggedAt: Date.parse(String(entry.time)),
-        written: String(entry.written),
-      });
+      if (entry.msg !== "writing certificate" && entry.msg !== "signed certificate") continue;
+      const serial = normalizeSerial(String(entry.serial));
+      const key = `${String(entry.uid)} ${serial}`;
+      let signature = byKey.get(key);
+      if (signature === undefined) {
+        signature = {
+          identity: incarnation.identity,
+          csr: String(entry.csr),
+          uid: String(entry.uid),
+          serial,
+          resourceVersion: String(entry.resourceVersion),
+          writeStartedAt: Date.parse(String(entry.writeStartedAt)),
+          loggedAt: undefined,
+          written: "unknown",
+        };
+        byKey.set(key, signature);
+        signatures.push(signature);
+      }
+      if (entry.msg === "signed certificate") {
+        signature.loggedAt = Date.parse(String(entry.time));
+        signature.written = String(entry.written);
+      }
     }
+  }
   return signatures;
 }
 
@@ -114,12 +147,25 @@ export function buildLedger(input: {
     reason: pendingReason(csr),
   }));
 
-  // Signatures per CSR uid: only writes the API server took published a certificate.
+  // The serial of each certificate the API server holds (the watch's view), per CSR uid.
+  const heldSerials = new Map<string, { serial: string; seenAt: number }>();
+  for (const outcome of outcomes.values())
+    if (outcome.certificatePem)
+      heldSerials.set(outcome.uid, { serial: leafSerial(outcome.certificatePem), seenAt: outcome.seenAt });
+
+  // Signatures per CSR uid: only writes the API server took published a certificate. A write whose
+  // outcome is unknown was taken exactly when the API server holds its serial.
+  const written: Signature[] = [];
   const writtenSerials = new Map<string, Set<string>>();
   const byOutcome: Record<string, number> = {};
+  let unknownHeld = 0;
   for (const signature of signatures) {
     byOutcome[signature.written] = (byOutcome[signature.written] ?? 0) + 1;
-    if (signature.written !== "ok") continue;
+    const held = heldSerials.get(signature.uid);
+    const takenUnknown = outcomeUnknown.has(signature.written) && held?.serial === signature.serial;
+    if (signature.written !== "ok" && !takenUnknown) continue;
+    if (takenUnknown) unknownHeld++;
+    written.push(signature);
     const serials = writtenSerials.get(signature.uid) ?? new Set<string>();
     serials.add(signature.serial);
     writtenSerials.set(signature.uid, serials);
@@ -129,12 +175,14 @@ export function buildLedger(input: {
     .map(([uid, serials]) => `${uid} (${[...serials].join(", ")})`);
 
   // Fencing: writes the API server took from a replica while another identity held the Lease (its
-  // acquireTime, or the acquirer's "became leader" line), and writes in flight across a takeover.
+  // acquireTime, or the acquirer's "became leader" line), and writes in flight across a takeover (a
+  // write without an outcome line was answered at the latest when the harness saw its certificate).
   const writesAfterLeaseLoss: Ledger["writesAfterLeaseLoss"] = [];
   let writesAcrossTakeover = 0;
-  for (const signature of signatures) {
-    if (signature.written !== "ok") continue;
+  for (const signature of written) {
     const tenure = lease.holderAt(signature.writeStartedAt);
+    const answeredBy =
+      signature.loggedAt ?? heldSerials.get(signature.uid)?.seenAt ?? signature.writeStartedAt;
     if (tenure && tenure.holder !== signature.identity)
       writesAfterLeaseLoss.push({
         identity: signature.identity,
@@ -142,7 +190,7 @@ export function buildLedger(input: {
         at: new Date(signature.writeStartedAt).toISOString(),
         holder: tenure.holder,
       });
-    else if (lease.holderAt(signature.loggedAt)?.holder !== signature.identity) writesAcrossTakeover++;
+    else if (lease.holderAt(answeredBy)?.holder !== signature.identity) writesAcrossTakeover++;
   }
 
   const issuedOutsidePolicy: string[] = [];
@@ -166,7 +214,7 @@ export function buildLedger(input: {
     const problem = certificateProblem(outcome, bundles);
     if (problem?.policy) issuedOutsidePolicy.push(`${outcome.name}: ${problem.policy}`);
     if (problem?.verify) notVerifying.push(`${outcome.name}: ${problem.verify}`);
-    const serial = leafSerial(outcome.certificatePem!);
+    const serial = heldSerials.get(outcome.uid)!.serial;
     if (!writtenSerials.get(outcome.uid)?.has(serial))
       unloggedCertificates.push(`${outcome.name} (serial ${serial})`);
   }
@@ -209,7 +257,7 @@ export function buildLedger(input: {
     faults: faultCounts,
     doubleSigned,
     unloggedCertificates,
-    signatures: { total: signatures.length, byOutcome },
+    signatures: { total: signatures.length, byOutcome, unknownHeld },
     writesAfterLeaseLoss,
     writesAcrossTakeover,
     issuedOutsidePolicy,

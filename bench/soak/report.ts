@@ -42,7 +42,7 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
     ledger.doubleSigned.length === 0,
   );
   row(
-    "certificates no controller logged as written",
+    "certificates no controller logged (as written, or as an intent with unknown outcome)",
     list(ledger.unloggedCertificates),
     "0",
     ledger.unloggedCertificates.length === 0,
@@ -70,8 +70,8 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
     "signatures logged (write outcome)",
     `${ledger.signatures.total} (${Object.entries(ledger.signatures.byOutcome)
       .map(([outcome, count]) => `${outcome} ${count}`)
-      .join(", ")})`,
-    "conflict = refused by the resourceVersion precondition",
+      .join(", ")}; outcome unknown but held by the API server: ${ledger.signatures.unknownHeld})`,
+    "conflict = refused by the resourceVersion precondition; unknown = intent logged, no outcome line",
     true,
   );
   row(
