@@ -198,6 +198,7 @@ export function buildLedger(input: {
   const wronglyRefused: string[] = [];
   const wrongRefusalReason: string[] = [];
   const unloggedCertificates: string[] = [];
+  const chains = new ChainVerifier();
   let issued = 0;
   let refused = 0;
   for (const outcome of outcomes.values()) {
@@ -211,7 +212,7 @@ export function buildLedger(input: {
     }
     issued++;
     if (mustRefuse) issuedOutsidePolicy.push(`${outcome.name}: a must-refuse request was issued`);
-    const problem = certificateProblem(outcome, bundles);
+    const problem = certificateProblem(outcome, bundles, chains);
     if (problem?.policy) issuedOutsidePolicy.push(`${outcome.name}: ${problem.policy}`);
     if (problem?.verify) notVerifying.push(`${outcome.name}: ${problem.verify}`);
     const serial = heldSerials.get(outcome.uid)!.serial;
@@ -303,9 +304,10 @@ function leafSerial(chainPem: string): string {
 function certificateProblem(
   outcome: Outcome,
   bundles: BundlePoller,
+  chains: ChainVerifier,
 ): { policy?: string; verify?: string } | undefined {
-  const chain = splitPem(outcome.certificatePem!).map((pem) => new X509Certificate(pem));
-  const leaf = chain[0]!;
+  const [leafPem, ...issuerPems] = splitPem(outcome.certificatePem!);
+  const leaf = new X509Certificate(leafPem!);
   const tenant = outcome.annotations[expectedTenantAnnotation] ?? "";
   const spiffeId = outcome.annotations[expectedSpiffeAnnotation] ?? "";
   const problems: { policy?: string; verify?: string } = {};
@@ -314,30 +316,62 @@ function certificateProblem(
     problems.policy = `SANs ${leaf.subjectAltName ?? "none"}, asked for ${spiffeId}`;
   if (outcome.signerName !== `soak.csr-signer.test/${tenant}`)
     problems.policy = `signed by ${outcome.signerName} for tenant ${tenant}`;
-  const roots = [...(bundles.roots.get(tenant)?.values() ?? [])].filter(
-    (root) => root.firstSeen <= outcome.seenAt,
-  );
-  const verifies = (certificate: X509Certificate, rest: X509Certificate[]): boolean => {
-    if (
-      roots.some(
-        (root) => certificate.checkIssued(root.certificate) && certificate.verify(root.certificate.publicKey),
-      )
-    )
-      return true;
-    const [issuer, ...others] = rest;
-    return (
-      issuer !== undefined &&
-      certificate.checkIssued(issuer) &&
-      certificate.verify(issuer.publicKey) &&
-      verifies(issuer, others)
-    );
-  };
-  if (!verifies(leaf, chain.slice(1)))
+  if (chains.earliestRoot(tenant, leaf, issuerPems, bundles) > outcome.seenAt)
     problems.verify = `does not chain to a root tenant ${tenant} published before ${new Date(outcome.seenAt).toISOString()}`;
   const seen = outcome.seenAt;
   if (Date.parse(leaf.validFrom) > seen || Date.parse(leaf.validTo) < seen)
     problems.verify = `not valid when issued (${leaf.validFrom} - ${leaf.validTo})`;
   return problems.policy || problems.verify ? problems : undefined;
+}
+
+/**
+ * Chain verification with each distinct intermediate chain verified once: tens of thousands of
+ * leaves share a handful of intermediates, so only the leaf's own signature is checked per
+ * certificate. What is kept per intermediate chain is the earliest first-seen time of a published
+ * root it verifies to: a leaf verifies against a root published before time T exactly when that
+ * earliest time, through its issuer or a root issuing it directly, is at most T.
+ */
+class ChainVerifier {
+  private readonly parsed = new Map<string, X509Certificate>();
+  private readonly earliest = new Map<string, number>();
+
+  /** The earliest first-seen time of a tenant root `certificate` verifies to through `issuerPems` (Infinity: none). */
+  earliestRoot(
+    tenant: string,
+    certificate: X509Certificate,
+    issuerPems: string[],
+    bundles: BundlePoller,
+  ): number {
+    const roots = [...(bundles.roots.get(tenant)?.values() ?? [])];
+    let earliest = Infinity;
+    for (const root of roots)
+      if (
+        root.firstSeen < earliest &&
+        certificate.checkIssued(root.certificate) &&
+        certificate.verify(root.certificate.publicKey)
+      )
+        earliest = root.firstSeen;
+    const [issuerPem, ...rest] = issuerPems;
+    if (issuerPem === undefined) return earliest;
+    const issuer = this.certificate(issuerPem);
+    if (!certificate.checkIssued(issuer) || !certificate.verify(issuer.publicKey)) return earliest;
+    const key = `${tenant}\n${issuerPems.join("")}`;
+    let throughIssuer = this.earliest.get(key);
+    if (throughIssuer === undefined) {
+      throughIssuer = this.earliestRoot(tenant, issuer, rest, bundles);
+      this.earliest.set(key, throughIssuer);
+    }
+    return Math.min(earliest, throughIssuer);
+  }
+
+  private certificate(pem: string): X509Certificate {
+    let certificate = this.parsed.get(pem);
+    if (certificate === undefined) {
+      certificate = new X509Certificate(pem);
+      this.parsed.set(pem, certificate);
+    }
+    return certificate;
+  }
 }
 
 function rssFigures(incarnations: readonly Incarnation[]): Ledger["rss"] {

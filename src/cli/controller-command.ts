@@ -40,9 +40,9 @@ Options:
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 100). Each certificate
-                             or refusal is one status write, so this caps CSRs/s: 100
-                             answers 50 CSRs/s with as much again to catch up after an
-                             outage (istiod ships 80). Watches and Events are outside
+                             or refusal is one status write, so this caps CSRs/s near
+                             QPS - 2: 100 answers 50 CSRs/s with room to catch up after
+                             an outage (istiod ships 80). Watches and Events are outside
                              it: Events have a budget of 5/s, burst 25
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default 4)
