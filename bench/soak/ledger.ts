@@ -9,32 +9,7 @@ import type { FaultKind, FaultRecord } from "./faults.js";
 import { expectedSpiffeAnnotation, expectedTenantAnnotation, type SentRequest } from "./load.js";
 import { splitPem, type BundlePoller, type LeasePoller, type Outcome } from "./observers.js";
 import { Replicas, type Incarnation } from "./replicas.js";
-
-/**
- * One signature of a controller (src/controller/csr-signing.ts): its "writing certificate" line,
- * logged before the write can go out, joined with its "signed certificate" line (the outcome), when
- * there is one. A replica killed while the write was in flight leaves the intent alone: `unknown`.
- */
-export interface Signature {
-  identity: string;
-  csr: string;
-  uid: string;
-  serial: string;
-  resourceVersion: string;
-  /** Before the client's rate limiter; the lease check happens after it, right before sending. */
-  writeStartedAt: number;
-  /** When the outcome was logged; undefined when it never was. */
-  loggedAt: number | undefined;
-  /** The outcome line's `written` ("ok", "conflict", "gone", "invalid", "not sent", "error"), or "unknown". */
-  written: string;
-}
-
-/**
- * Outcomes that leave open whether the API server took the write: no outcome line (the replica died
- * with the write in flight) or "error" (no answer, or an answer that does not say, such as a
- * timeout). Such a write counts as written exactly when the API server holds its serial.
- */
-const outcomeUnknown = new Set(["unknown", "error"]);
+import { joinSignatureLines, normalizeSerial, writtenSignatures, type Signature } from "./signatures.js";
 
 /** The refusal each must-refuse kind has to get. */
 const expectedRefusal: Record<string, string> = {
@@ -82,36 +57,9 @@ export interface Ledger {
 }
 
 export function signaturesOf(incarnations: readonly Incarnation[]): Signature[] {
-  const signatures: Signature[] = [];
-  for (const incarnation of incarnations) {
-    // Per identity, uid and serial: a signature's intent and outcome lines come from the same process.
-    const byKey = new Map<string, Signature>();
-    for (const entry of Replicas.logEntries(incarnation)) {
-      if (entry.msg !== "writing certificate" && entry.msg !== "signed certificate") continue;
-      const serial = normalizeSerial(String(entry.serial));
-      const key = `${String(entry.uid)} ${serial}`;
-      let signature = byKey.get(key);
-      if (signature === undefined) {
-        signature = {
-          identity: incarnation.identity,
-          csr: String(entry.csr),
-          uid: String(entry.uid),
-          serial,
-          resourceVersion: String(entry.resourceVersion),
-          writeStartedAt: Date.parse(String(entry.writeStartedAt)),
-          loggedAt: undefined,
-          written: "unknown",
-        };
-        byKey.set(key, signature);
-        signatures.push(signature);
-      }
-      if (entry.msg === "signed certificate") {
-        signature.loggedAt = Date.parse(String(entry.time));
-        signature.written = String(entry.written);
-      }
-    }
-  }
-  return signatures;
+  return incarnations.flatMap((incarnation) =>
+    joinSignatureLines(incarnation.identity, Replicas.logEntries(incarnation)),
+  );
 }
 
 /** Every "became leader" line of the controllers: the Lease acquisitions as they saw them. */
@@ -122,8 +70,6 @@ export function acquisitionsOf(incarnations: readonly Incarnation[]): { holder: 
       .map((entry) => ({ holder: incarnation.identity, since: Date.parse(String(entry.time)) })),
   );
 }
-
-const normalizeSerial = (hex: string): string => hex.toLowerCase().replace(/^0+/, "");
 
 export function buildLedger(input: {
   sent: ReadonlyMap<string, SentRequest>;
@@ -153,26 +99,11 @@ export function buildLedger(input: {
     if (outcome.certificatePem)
       heldSerials.set(outcome.uid, { serial: leafSerial(outcome.certificatePem), seenAt: outcome.seenAt });
 
-  // Signatures per CSR uid: only writes the API server took published a certificate. A write whose
-  // outcome is unknown was taken exactly when the API server holds its serial.
-  const written: Signature[] = [];
-  const writtenSerials = new Map<string, Set<string>>();
-  const byOutcome: Record<string, number> = {};
-  let unknownHeld = 0;
-  for (const signature of signatures) {
-    byOutcome[signature.written] = (byOutcome[signature.written] ?? 0) + 1;
-    const held = heldSerials.get(signature.uid);
-    const takenUnknown = outcomeUnknown.has(signature.written) && held?.serial === signature.serial;
-    if (signature.written !== "ok" && !takenUnknown) continue;
-    if (takenUnknown) unknownHeld++;
-    written.push(signature);
-    const serials = writtenSerials.get(signature.uid) ?? new Set<string>();
-    serials.add(signature.serial);
-    writtenSerials.set(signature.uid, serials);
-  }
-  const doubleSigned = [...writtenSerials.entries()]
-    .filter(([, serials]) => serials.size > 1)
-    .map(([uid, serials]) => `${uid} (${[...serials].join(", ")})`);
+  // Only writes the API server took published a certificate; an unknown outcome counts when it holds the serial.
+  const { written, writtenSerials, byOutcome, unknownHeld, doubleSigned } = writtenSignatures(
+    signatures,
+    new Map([...heldSerials].map(([uid, held]) => [uid, held.serial])),
+  );
 
   // Fencing: writes the API server took from a replica while another identity held the Lease (its
   // acquireTime, or the acquirer's "became leader" line), and writes in flight across a takeover (a
