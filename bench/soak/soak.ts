@@ -209,10 +209,12 @@ try {
   await delay(Math.max(0, loadEndsAt - Date.now()));
   log("load stopping; waiting for every request in flight");
   await load.stop();
-  // Everything created is answered, or the wait ends (what is left is reported as pending, with its reason).
+  // Everything created is answered, or the wait ends (what is left is reported as pending, with its
+  // reason). Asked of the watch's outcomes, not by listing every CSR each second: that list would take
+  // the API server's and this process's CPU from the controllers while they drain the backlog.
   await waitFor(
     "every soak CSR to be answered",
-    async () => ((await outcomes.remaining()).length === 0 ? true : undefined),
+    async () => ([...load.sent.keys()].every((name) => outcomes.outcomes.has(name)) ? true : undefined),
     60_000,
     { intervalMs: 1_000 },
   ).catch(() => undefined); // what is still pending is in the ledger
