@@ -90,7 +90,7 @@ export function buildLedger(input: {
   const lost = [...sent.keys()].filter((name) => !outcomes.has(name) && !remainingNames.has(name));
   const pendingAtEnd = remaining.map((csr) => ({
     name: csr.metadata?.name ?? "",
-    reason: pendingReason(csr),
+    reason: pendingReason(csr, sent.get(csr.metadata?.name ?? "")),
   }));
 
   // The serial of each certificate the API server holds (the watch's view), per CSR uid.
@@ -215,10 +215,10 @@ export function buildLedger(input: {
   };
 }
 
-function pendingReason(csr: V1CertificateSigningRequest): string {
+function pendingReason(csr: V1CertificateSigningRequest, request: SentRequest | undefined): string {
   const conditions = csr.status?.conditions ?? [];
   if (!conditions.some((c) => c.type === "Approved" && c.status === "True"))
-    return "not approved (the approval never reached the API server)";
+    return `not approved (the approval never reached the API server; the generator tried ${request?.approvalAttempts ?? 0} times, last error: ${request?.approvalError ?? "none"})`;
   return `approved, no certificate yet (conditions: ${conditions.map((c) => c.type).join(", ")})`;
 }
 

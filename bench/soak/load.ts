@@ -12,7 +12,7 @@
  */
 import type { KubeConfig, V1CertificateSigningRequest } from "@kubernetes/client-node";
 import { KubeApi } from "../../src/kube/api-client.js";
-import { apiErrorCode } from "../../src/kube/client.js";
+import { apiErrorCode, describeError } from "../../src/kube/client.js";
 import { buildTestCertificateRequest, testKey } from "../../test/support/pki.js";
 import { delay } from "../../test/support/wait.js";
 import type { Random } from "./random.js";
@@ -37,6 +37,8 @@ export interface SentRequest {
   createdAt: number;
   approved: boolean;
   approvalAttempts: number;
+  /** The last failed approval attempt's error, if any. */
+  approvalError?: string;
 }
 
 export interface LoadCounters {
@@ -62,6 +64,8 @@ export class LoadGenerator {
   private sequence = 0;
   private loop: Promise<void> | undefined;
   private readonly pending = new Set<Promise<void>>();
+  /** Approvals are retried until this time: Infinity until stop(). */
+  private approvalsGiveUpAt = Infinity;
 
   constructor(
     private readonly istiod: KubeConfig,
@@ -96,9 +100,10 @@ export class LoadGenerator {
     })();
   }
 
-  /** Stops creating; resolves when every request in flight has been created and approved (or given up). */
+  /** Stops creating; resolves when every request in flight has been created and approved (or a minute passed). */
   async stop(): Promise<void> {
     this.running = false;
+    this.approvalsGiveUpAt = Date.now() + 60_000;
     await this.loop;
     await Promise.all([...this.pending]);
   }
@@ -203,7 +208,11 @@ export class LoadGenerator {
     }
   }
 
-  /** istiod's approval through /approval, retried while the API server is unavailable (up to ~3 min). */
+  /**
+   * istiod's approval through /approval, retried until it is in: a request the generator never
+   * approves is one no signer may answer, so giving up would leave it pending for good. Retries stop
+   * only once the generator was stopped and a minute has passed since.
+   */
   private async approve(
     approver: KubeConfig,
     created: V1CertificateSigningRequest,
@@ -211,28 +220,33 @@ export class LoadGenerator {
   ): Promise<void> {
     const api = KubeApi.for(approver);
     let csr = created;
-    for (let attempt = 1; attempt <= 90; attempt++) {
+    for (let attempt = 1; Date.now() < this.approvalsGiveUpAt; attempt++) {
       sent.approvalAttempts = attempt;
-      csr.status = {
-        ...csr.status,
-        conditions: [
-          ...(csr.status?.conditions ?? []),
-          {
-            type: "Approved",
-            status: "True",
-            reason: "SoakApproved",
-            message: `approved by the soak's ${sent.kind} approver`,
-            lastUpdateTime: new Date(),
-          },
-        ],
+      // A new object each time: `created` may be sent again after a failed read, never with two conditions.
+      const body: V1CertificateSigningRequest = {
+        ...csr,
+        status: {
+          ...csr.status,
+          conditions: [
+            ...(csr.status?.conditions ?? []),
+            {
+              type: "Approved",
+              status: "True",
+              reason: "SoakApproved",
+              message: `approved by the soak's ${sent.kind} approver`,
+              lastUpdateTime: new Date(),
+            },
+          ],
+        },
       };
       try {
-        await api.replace(`${csrPath}/${sent.name}/approval`, csr);
+        await api.replace(`${csrPath}/${sent.name}/approval`, body);
         sent.approved = true;
         return;
-      } catch {
+      } catch (error) {
         // Conflict, or the API server is away: read again and retry (or learn it went through).
         this.counters.approvalRetries++;
+        sent.approvalError = describeError(error);
         await delay(Math.min(2_000, 100 * attempt));
         try {
           csr = await api.get<V1CertificateSigningRequest>(`${csrPath}/${sent.name}`);
