@@ -52,6 +52,10 @@ export class OutcomeWatch {
     let resourceVersion = await this.relist();
     let established!: () => void;
     const first = new Promise<void>((resolve) => (established = resolve));
+    // Relists back off while the watch keeps failing (a restarted API server answering 410 Gone or
+    // "too large resource version"): each relist lists every soak CSR, thousands of them, and a
+    // tight loop of those would load the API server the soak is waiting for.
+    let failures = 0;
     this.done = (async () => {
       while (!this.stopped) {
         const outcome = await new Promise<{ relist: boolean }>((resolve) => {
@@ -66,6 +70,7 @@ export class OutcomeWatch {
                   this.abort?.abort();
                   return;
                 }
+                failures = 0;
                 if (object.metadata?.resourceVersion) resourceVersion = object.metadata.resourceVersion;
                 if (type === "ADDED" || type === "MODIFIED") this.observe(object);
               },
@@ -82,7 +87,7 @@ export class OutcomeWatch {
         });
         if (this.stopped) return;
         if (outcome.relist) {
-          await delay(500);
+          await delay(Math.min(8_000, 500 * 2 ** failures++));
           try {
             resourceVersion = await this.relist();
           } catch {
