@@ -70,19 +70,24 @@ const expectedMs: Record<FaultKind, number> = {
 };
 
 /** The kinds in the order they will run within `windowMs` (each once first when they fit). */
-export function faultSchedule(random: Random, windowMs: number, pauseMs: [number, number]): FaultKind[] {
+export function faultSchedule(
+  random: Random,
+  windowMs: number,
+  pauseMs: [number, number],
+  kinds: readonly FaultKind[] = faultKinds,
+): FaultKind[] {
   const schedule: FaultKind[] = [];
   let used = 0;
   const meanPause = (pauseMs[0] + pauseMs[1]) / 2;
   const fits = (kind: FaultKind): boolean => used + expectedMs[kind] + meanPause <= windowMs;
-  for (const kind of random.shuffle(faultKinds)) {
+  for (const kind of random.shuffle(kinds)) {
     if (!fits(kind)) continue;
     schedule.push(kind);
     used += expectedMs[kind] + meanPause;
   }
   // Then more of the short ones, drawn at random, while they fit (never a second 100 s freeze).
-  const repeatable = faultKinds.filter((kind) => kind !== "apiserver-sigstop");
-  for (let misses = 0; misses < 20;) {
+  const repeatable = kinds.filter((kind) => kind !== "apiserver-sigstop");
+  for (let misses = 0; misses < 20 && repeatable.length > 0;) {
     const kind = repeatable[random.integer(repeatable.length)]!;
     if (!fits(kind)) {
       misses++;

@@ -9,20 +9,7 @@ import type { FaultKind, FaultRecord } from "./faults.js";
 import { expectedSpiffeAnnotation, expectedTenantAnnotation, type SentRequest } from "./load.js";
 import { splitPem, type BundlePoller, type LeasePoller, type Outcome } from "./observers.js";
 import { Replicas, type Incarnation } from "./replicas.js";
-
-/** One "signed certificate" log line of a controller (src/controller/csr-signing.ts). */
-export interface Signature {
-  identity: string;
-  csr: string;
-  uid: string;
-  serial: string;
-  resourceVersion: string;
-  /** Before the client's rate limiter; the lease check happens after it, right before sending. */
-  writeStartedAt: number;
-  /** When the answer was logged. */
-  loggedAt: number;
-  written: string;
-}
+import { joinSignatureLines, normalizeSerial, writtenSignatures, type Signature } from "./signatures.js";
 
 /** The refusal each must-refuse kind has to get. */
 const expectedRefusal: Record<string, string> = {
@@ -44,9 +31,16 @@ export interface Ledger {
   skipped: number;
   faults: Record<FaultKind, number>;
   doubleSigned: string[];
-  /** A certificate the API server holds whose serial no controller logged as written. */
+  /**
+   * A certificate the API server holds whose serial no controller logged as written: neither an "ok"
+   * outcome nor an intent whose outcome is unknown.
+   */
   unloggedCertificates: string[];
-  signatures: { total: number; byOutcome: Record<string, number> };
+  /**
+   * Every signature by outcome ("unknown": intent logged, no outcome line); `unknownHeld`: those with
+   * an unknown outcome ("unknown" or "error") whose serial the API server holds, counted as written.
+   */
+  signatures: { total: number; byOutcome: Record<string, number>; unknownHeld: number };
   /** Written (ok) by an identity that did not hold the Lease when the write began. */
   writesAfterLeaseLoss: { identity: string; csr: string; at: string; holder: string }[];
   /** Written (ok), begun while leading and answered after another identity acquired the Lease. */
@@ -63,22 +57,9 @@ export interface Ledger {
 }
 
 export function signaturesOf(incarnations: readonly Incarnation[]): Signature[] {
-  const signatures: Signature[] = [];
-  for (const incarnation of incarnations)
-    for (const entry of Replicas.logEntries(incarnation)) {
-      if (entry.msg !== "signed certificate") continue;
-      signatures.push({
-        identity: incarnation.identity,
-        csr: String(entry.csr),
-        uid: String(entry.uid),
-        serial: normalizeSerial(String(entry.serial)),
-        resourceVersion: String(entry.resourceVersion),
-        writeStartedAt: Date.parse(String(entry.writeStartedAt)),
-        loggedAt: Date.parse(String(entry.time)),
-        written: String(entry.written),
-      });
-    }
-  return signatures;
+  return incarnations.flatMap((incarnation) =>
+    joinSignatureLines(incarnation.identity, Replicas.logEntries(incarnation)),
+  );
 }
 
 /** Every "became leader" line of the controllers: the Lease acquisitions as they saw them. */
@@ -89,8 +70,6 @@ export function acquisitionsOf(incarnations: readonly Incarnation[]): { holder: 
       .map((entry) => ({ holder: incarnation.identity, since: Date.parse(String(entry.time)) })),
   );
 }
-
-const normalizeSerial = (hex: string): string => hex.toLowerCase().replace(/^0+/, "");
 
 export function buildLedger(input: {
   sent: ReadonlyMap<string, SentRequest>;
@@ -111,30 +90,30 @@ export function buildLedger(input: {
   const lost = [...sent.keys()].filter((name) => !outcomes.has(name) && !remainingNames.has(name));
   const pendingAtEnd = remaining.map((csr) => ({
     name: csr.metadata?.name ?? "",
-    reason: pendingReason(csr),
+    reason: pendingReason(csr, sent.get(csr.metadata?.name ?? "")),
   }));
 
-  // Signatures per CSR uid: only writes the API server took published a certificate.
-  const writtenSerials = new Map<string, Set<string>>();
-  const byOutcome: Record<string, number> = {};
-  for (const signature of signatures) {
-    byOutcome[signature.written] = (byOutcome[signature.written] ?? 0) + 1;
-    if (signature.written !== "ok") continue;
-    const serials = writtenSerials.get(signature.uid) ?? new Set<string>();
-    serials.add(signature.serial);
-    writtenSerials.set(signature.uid, serials);
-  }
-  const doubleSigned = [...writtenSerials.entries()]
-    .filter(([, serials]) => serials.size > 1)
-    .map(([uid, serials]) => `${uid} (${[...serials].join(", ")})`);
+  // The serial of each certificate the API server holds (the watch's view), per CSR uid.
+  const heldSerials = new Map<string, { serial: string; seenAt: number }>();
+  for (const outcome of outcomes.values())
+    if (outcome.certificatePem)
+      heldSerials.set(outcome.uid, { serial: leafSerial(outcome.certificatePem), seenAt: outcome.seenAt });
+
+  // Only writes the API server took published a certificate; an unknown outcome counts when it holds the serial.
+  const { written, writtenSerials, byOutcome, unknownHeld, doubleSigned } = writtenSignatures(
+    signatures,
+    new Map([...heldSerials].map(([uid, held]) => [uid, held.serial])),
+  );
 
   // Fencing: writes the API server took from a replica while another identity held the Lease (its
-  // acquireTime, or the acquirer's "became leader" line), and writes in flight across a takeover.
+  // acquireTime, or the acquirer's "became leader" line), and writes in flight across a takeover (a
+  // write without an outcome line was answered at the latest when the harness saw its certificate).
   const writesAfterLeaseLoss: Ledger["writesAfterLeaseLoss"] = [];
   let writesAcrossTakeover = 0;
-  for (const signature of signatures) {
-    if (signature.written !== "ok") continue;
+  for (const signature of written) {
     const tenure = lease.holderAt(signature.writeStartedAt);
+    const answeredBy =
+      signature.loggedAt ?? heldSerials.get(signature.uid)?.seenAt ?? signature.writeStartedAt;
     if (tenure && tenure.holder !== signature.identity)
       writesAfterLeaseLoss.push({
         identity: signature.identity,
@@ -142,7 +121,7 @@ export function buildLedger(input: {
         at: new Date(signature.writeStartedAt).toISOString(),
         holder: tenure.holder,
       });
-    else if (lease.holderAt(signature.loggedAt)?.holder !== signature.identity) writesAcrossTakeover++;
+    else if (lease.holderAt(answeredBy)?.holder !== signature.identity) writesAcrossTakeover++;
   }
 
   const issuedOutsidePolicy: string[] = [];
@@ -150,6 +129,7 @@ export function buildLedger(input: {
   const wronglyRefused: string[] = [];
   const wrongRefusalReason: string[] = [];
   const unloggedCertificates: string[] = [];
+  const chains = new ChainVerifier();
   let issued = 0;
   let refused = 0;
   for (const outcome of outcomes.values()) {
@@ -163,10 +143,10 @@ export function buildLedger(input: {
     }
     issued++;
     if (mustRefuse) issuedOutsidePolicy.push(`${outcome.name}: a must-refuse request was issued`);
-    const problem = certificateProblem(outcome, bundles);
+    const problem = certificateProblem(outcome, bundles, chains);
     if (problem?.policy) issuedOutsidePolicy.push(`${outcome.name}: ${problem.policy}`);
     if (problem?.verify) notVerifying.push(`${outcome.name}: ${problem.verify}`);
-    const serial = leafSerial(outcome.certificatePem!);
+    const serial = heldSerials.get(outcome.uid)!.serial;
     if (!writtenSerials.get(outcome.uid)?.has(serial))
       unloggedCertificates.push(`${outcome.name} (serial ${serial})`);
   }
@@ -209,7 +189,7 @@ export function buildLedger(input: {
     faults: faultCounts,
     doubleSigned,
     unloggedCertificates,
-    signatures: { total: signatures.length, byOutcome },
+    signatures: { total: signatures.length, byOutcome, unknownHeld },
     writesAfterLeaseLoss,
     writesAcrossTakeover,
     issuedOutsidePolicy,
@@ -235,10 +215,10 @@ export function buildLedger(input: {
   };
 }
 
-function pendingReason(csr: V1CertificateSigningRequest): string {
+function pendingReason(csr: V1CertificateSigningRequest, request: SentRequest | undefined): string {
   const conditions = csr.status?.conditions ?? [];
   if (!conditions.some((c) => c.type === "Approved" && c.status === "True"))
-    return "not approved (the approval never reached the API server)";
+    return `not approved (the approval never reached the API server; the generator tried ${request?.approvalAttempts ?? 0} times, last error: ${request?.approvalError ?? "none"})`;
   return `approved, no certificate yet (conditions: ${conditions.map((c) => c.type).join(", ")})`;
 }
 
@@ -255,9 +235,10 @@ function leafSerial(chainPem: string): string {
 function certificateProblem(
   outcome: Outcome,
   bundles: BundlePoller,
+  chains: ChainVerifier,
 ): { policy?: string; verify?: string } | undefined {
-  const chain = splitPem(outcome.certificatePem!).map((pem) => new X509Certificate(pem));
-  const leaf = chain[0]!;
+  const [leafPem, ...issuerPems] = splitPem(outcome.certificatePem!);
+  const leaf = new X509Certificate(leafPem!);
   const tenant = outcome.annotations[expectedTenantAnnotation] ?? "";
   const spiffeId = outcome.annotations[expectedSpiffeAnnotation] ?? "";
   const problems: { policy?: string; verify?: string } = {};
@@ -266,30 +247,62 @@ function certificateProblem(
     problems.policy = `SANs ${leaf.subjectAltName ?? "none"}, asked for ${spiffeId}`;
   if (outcome.signerName !== `soak.csr-signer.test/${tenant}`)
     problems.policy = `signed by ${outcome.signerName} for tenant ${tenant}`;
-  const roots = [...(bundles.roots.get(tenant)?.values() ?? [])].filter(
-    (root) => root.firstSeen <= outcome.seenAt,
-  );
-  const verifies = (certificate: X509Certificate, rest: X509Certificate[]): boolean => {
-    if (
-      roots.some(
-        (root) => certificate.checkIssued(root.certificate) && certificate.verify(root.certificate.publicKey),
-      )
-    )
-      return true;
-    const [issuer, ...others] = rest;
-    return (
-      issuer !== undefined &&
-      certificate.checkIssued(issuer) &&
-      certificate.verify(issuer.publicKey) &&
-      verifies(issuer, others)
-    );
-  };
-  if (!verifies(leaf, chain.slice(1)))
+  if (chains.earliestRoot(tenant, leaf, issuerPems, bundles) > outcome.seenAt)
     problems.verify = `does not chain to a root tenant ${tenant} published before ${new Date(outcome.seenAt).toISOString()}`;
   const seen = outcome.seenAt;
   if (Date.parse(leaf.validFrom) > seen || Date.parse(leaf.validTo) < seen)
     problems.verify = `not valid when issued (${leaf.validFrom} - ${leaf.validTo})`;
   return problems.policy || problems.verify ? problems : undefined;
+}
+
+/**
+ * Chain verification with each distinct intermediate chain verified once: tens of thousands of
+ * leaves share a handful of intermediates, so only the leaf's own signature is checked per
+ * certificate. What is kept per intermediate chain is the earliest first-seen time of a published
+ * root it verifies to: a leaf verifies against a root published before time T exactly when that
+ * earliest time, through its issuer or a root issuing it directly, is at most T.
+ */
+class ChainVerifier {
+  private readonly parsed = new Map<string, X509Certificate>();
+  private readonly earliest = new Map<string, number>();
+
+  /** The earliest first-seen time of a tenant root `certificate` verifies to through `issuerPems` (Infinity: none). */
+  earliestRoot(
+    tenant: string,
+    certificate: X509Certificate,
+    issuerPems: string[],
+    bundles: BundlePoller,
+  ): number {
+    const roots = [...(bundles.roots.get(tenant)?.values() ?? [])];
+    let earliest = Infinity;
+    for (const root of roots)
+      if (
+        root.firstSeen < earliest &&
+        certificate.checkIssued(root.certificate) &&
+        certificate.verify(root.certificate.publicKey)
+      )
+        earliest = root.firstSeen;
+    const [issuerPem, ...rest] = issuerPems;
+    if (issuerPem === undefined) return earliest;
+    const issuer = this.certificate(issuerPem);
+    if (!certificate.checkIssued(issuer) || !certificate.verify(issuer.publicKey)) return earliest;
+    const key = `${tenant}\n${issuerPems.join("")}`;
+    let throughIssuer = this.earliest.get(key);
+    if (throughIssuer === undefined) {
+      throughIssuer = this.earliestRoot(tenant, issuer, rest, bundles);
+      this.earliest.set(key, throughIssuer);
+    }
+    return Math.min(earliest, throughIssuer);
+  }
+
+  private certificate(pem: string): X509Certificate {
+    let certificate = this.parsed.get(pem);
+    if (certificate === undefined) {
+      certificate = new X509Certificate(pem);
+      this.parsed.set(pem, certificate);
+    }
+    return certificate;
+  }
 }
 
 function rssFigures(incarnations: readonly Incarnation[]): Ledger["rss"] {

@@ -6,16 +6,19 @@
  * - the leader Lease, polled every 100 ms: who held it when;
  * - each tenant's published trust bundle (the Signer's ConfigMap in the tenant namespace), polled
  *   every 2 s: every root it ever published and when it was first seen.
+ * Reads, lists and deletes go through the controller's JSON client (src/kube/api-client.ts), which
+ * costs a fraction of client-node's generated clients per call.
  */
 import { X509Certificate } from "node:crypto";
 import {
-  CertificatesV1Api,
-  CoordinationV1Api,
   CoreV1Api,
   Watch,
   type KubeConfig,
   type V1CertificateSigningRequest,
+  type V1CertificateSigningRequestList,
+  type V1Lease,
 } from "@kubernetes/client-node";
+import { KubeApi } from "../../src/kube/api-client.js";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { controllerNamespace } from "../../test/support/controller.js";
 import { delay } from "../../test/support/wait.js";
@@ -49,6 +52,10 @@ export class OutcomeWatch {
     let resourceVersion = await this.relist();
     let established!: () => void;
     const first = new Promise<void>((resolve) => (established = resolve));
+    // Relists back off while the watch keeps failing (a restarted API server answering 410 Gone or
+    // "too large resource version"): each relist lists every soak CSR, thousands of them, and a
+    // tight loop of those would load the API server the soak is waiting for.
+    let failures = 0;
     this.done = (async () => {
       while (!this.stopped) {
         const outcome = await new Promise<{ relist: boolean }>((resolve) => {
@@ -63,6 +70,7 @@ export class OutcomeWatch {
                   this.abort?.abort();
                   return;
                 }
+                failures = 0;
                 if (object.metadata?.resourceVersion) resourceVersion = object.metadata.resourceVersion;
                 if (type === "ADDED" || type === "MODIFIED") this.observe(object);
               },
@@ -79,7 +87,7 @@ export class OutcomeWatch {
         });
         if (this.stopped) return;
         if (outcome.relist) {
-          await delay(500);
+          await delay(Math.min(8_000, 500 * 2 ** failures++));
           try {
             resourceVersion = await this.relist();
           } catch {
@@ -94,18 +102,14 @@ export class OutcomeWatch {
   /** Lists every soak CSR, records outcomes; returns the list's resourceVersion. */
   async relist(): Promise<string> {
     this.relists++;
-    const list = await this.admin
-      .makeApiClient(CertificatesV1Api)
-      .listCertificateSigningRequest({ labelSelector: soakLabel });
+    const list = await this.list();
     for (const csr of list.items) this.observe(csr);
     return list.metadata?.resourceVersion ?? "";
   }
 
   /** Soak CSRs still in the API server (not yet decided, or decided and not yet deleted). */
   async remaining(): Promise<V1CertificateSigningRequest[]> {
-    const list = await this.admin
-      .makeApiClient(CertificatesV1Api)
-      .listCertificateSigningRequest({ labelSelector: soakLabel });
+    const list = await this.list();
     for (const csr of list.items) this.observe(csr);
     return list.items.filter((csr) => !this.outcomes.has(csr.metadata?.name ?? ""));
   }
@@ -114,6 +118,12 @@ export class OutcomeWatch {
     this.stopped = true;
     this.abort?.abort();
     await this.done;
+  }
+
+  private list(): Promise<V1CertificateSigningRequestList> {
+    return KubeApi.for(this.admin).get<V1CertificateSigningRequestList>(csrPath, {
+      labelSelector: soakLabel,
+    });
   }
 
   private observe(csr: V1CertificateSigningRequest): void {
@@ -138,9 +148,7 @@ export class OutcomeWatch {
   private async deleteAnswered(name: string, uid: string): Promise<void> {
     for (let attempt = 1; attempt <= 30; attempt++) {
       try {
-        await this.admin
-          .makeApiClient(CertificatesV1Api)
-          .deleteCertificateSigningRequest({ name, body: { preconditions: { uid } } });
+        await KubeApi.for(this.admin).delete(`${csrPath}/${name}`, { preconditions: { uid } });
         return;
       } catch (error) {
         if (apiErrorCode(error) === 404) return;
@@ -168,14 +176,12 @@ export class LeasePoller {
   ) {}
 
   start(): void {
-    const coordination = this.admin.makeApiClient(CoordinationV1Api);
+    const api = KubeApi.for(this.admin);
+    const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${controllerNamespace}/leases/${this.leaseName}`;
     this.done = (async () => {
       while (!this.stopped) {
         try {
-          const lease = await coordination.readNamespacedLease({
-            name: this.leaseName,
-            namespace: controllerNamespace,
-          });
+          const lease = await api.get<V1Lease>(leasePath);
           const holder = lease.spec?.holderIdentity ?? "";
           const acquired = lease.spec?.acquireTime ? new Date(lease.spec.acquireTime).getTime() : Date.now();
           if (this.tenures.at(-1)?.holder !== holder) this.tenures.push({ holder, since: acquired });

@@ -2,7 +2,7 @@
  * The two controller replicas of the soak, each a separate process as the Deployment runs them:
  * `node <Dockerfile's node flags> dist/csr-signer.mjs controller --leader-elect=true` (the bundle the
  * image runs, built from the work tree by bench/rss-child.ts), POD_NAME as the Lease identity, every
- * other flag at its default (4 workers, 50 QPS / burst 100, Lease 15 s / 10 s / 2 s). Each process runs
+ * other flag at its default (4 workers, 100 QPS / burst 200, Lease 15 s / 10 s / 2 s). Each process runs
  * in its own process group (test/support/control-plane/processes.ts), so it can be SIGKILLed,
  * SIGSTOPped and continued; a restarted replica is a new incarnation with a new identity, as a
  * replacement pod would be, and logs to its own file.
@@ -45,6 +45,8 @@ export class Replicas {
     private readonly controlPlane: ControlPlane,
     private readonly kubeconfigPath: string,
     private readonly logDir: string,
+    /** Flags added to every replica's command line (SOAK_CONTROLLER_ARGS, for diagnosis). */
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
   /** The running incarnation of `slot`. */
@@ -69,6 +71,7 @@ export class Replicas {
       "--leader-elect=true",
       `--metrics-address=127.0.0.1:${metricsPort}`,
       `--probe-address=127.0.0.1:${probePort}`,
+      ...this.extraArgs,
     ]);
     const managed = spawnInOwnGroup(identity, process.execPath, args, logPath, {
       ...process.env,
@@ -87,7 +90,7 @@ export class Replicas {
     };
     this.incarnations.push(incarnation);
     void managed.exited.then(() => (incarnation.stopped = true));
-    // Not ready in time (a fresh replica lists every pending CSR through the 50 QPS limit): it goes on
+    // Not ready in time (a fresh replica lists every pending CSR through the client limit): it goes on
     // starting; the soak goes on and the fault record says so.
     incarnation.readyAfterMs = await waitFor(
       `${identity}'s /readyz`,

@@ -2,6 +2,7 @@
 import { mib, ms } from "../controller/common.js";
 import { faultKinds, leaseDurationMs, type FaultRecord } from "./faults.js";
 import type { Ledger } from "./ledger.js";
+import { cpuComponents, type CpuComponent } from "./cpu.js";
 
 export interface RunFacts {
   seed: number;
@@ -11,9 +12,16 @@ export interface RunFacts {
   runtime: string;
   startedAt: string;
   loadAverage: string;
+  /** Set when SOAK_FAULTS or SOAK_CONTROLLER_ARGS made this a diagnosis run, not the soak. */
+  diagnosis?: string | undefined;
 }
 
-export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], facts: RunFacts) {
+export function formatReport(
+  ledger: Ledger,
+  faults: readonly FaultRecord[],
+  cores: Record<CpuComponent, number>,
+  facts: RunFacts,
+) {
   const failover = [...ledger.failoverMs].sort((a, b) => a - b);
   const failoverMax = failover.at(-1);
   const failoverTarget = leaseDurationMs + 5_000;
@@ -42,7 +50,7 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
     ledger.doubleSigned.length === 0,
   );
   row(
-    "certificates no controller logged as written",
+    "certificates no controller logged (as written, or as an intent with unknown outcome)",
     list(ledger.unloggedCertificates),
     "0",
     ledger.unloggedCertificates.length === 0,
@@ -70,8 +78,8 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
     "signatures logged (write outcome)",
     `${ledger.signatures.total} (${Object.entries(ledger.signatures.byOutcome)
       .map(([outcome, count]) => `${outcome} ${count}`)
-      .join(", ")})`,
-    "conflict = refused by the resourceVersion precondition",
+      .join(", ")}; outcome unknown but held by the API server: ${ledger.signatures.unknownHeld})`,
+    "conflict = refused by the resourceVersion precondition; unknown = intent logged, no outcome line",
     true,
   );
   row(
@@ -114,12 +122,19 @@ export function formatReport(ledger: Ledger, faults: readonly FaultRecord[], fac
       true,
     );
   row(
+    "CPU while the load ran (mean cores used)",
+    cpuComponents.map((component) => `${component} ${cores[component].toFixed(2)}`).join(", "),
+    "reported",
+    true,
+  );
+  row(
     "creates not sent / not created (API server away)",
     `${ledger.skipped} / ${ledger.notCreated}`,
     "reported",
     true,
   );
   const table = [
+    ...(facts.diagnosis ? [`**Diagnosis run, not the soak** (${facts.diagnosis}).`, ""] : []),
     `Soak of ${facts.startedAt}: seed ${facts.seed}, ${facts.seconds} s at ${facts.rate} CSRs/s, commit ${facts.revision}, controllers ${facts.runtime}; load average at the end ${facts.loadAverage} (shared 2-core machine).`,
     "",
     "| | measured | target | |",

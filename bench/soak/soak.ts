@@ -6,13 +6,15 @@
  * themselves (bench/soak/observers.ts, bench/soak/ledger.ts). Prints the table for RELIABILITY.md.
  *
  * Knobs: SOAK_SECONDS (600), SOAK_SEED (random, printed), SOAK_RATE (CSRs/s, 50), SOAK_REFUSE_SHARE
- * (0.1). Exit code 1 when a target is missed. Logs and the full ledger go to a folder under
+ * (0.1). For diagnosis only (a run with either set is not the soak: the table says so): SOAK_FAULTS
+ * ("none", or the fault kinds to draw from, comma-separated) and SOAK_CONTROLLER_ARGS (flags added to
+ * both replicas' command line, e.g. "--kube-api-qps=100"). Exit code 1 when a target is missed. Logs and the full ledger go to a folder under
  * $CSR_SIGNER_CACHE/soak/ (printed), never into the work tree.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { startControlPlane, type ControlPlane } from "../../test/support/control-plane.js";
 import {
   controllerNamespace,
@@ -22,7 +24,6 @@ import {
 } from "../../test/support/controller.js";
 import {
   allowToRequestCertificates,
-  asServiceAccount,
   grantClusterRole,
   grantSignerVerbs,
   serviceAccountSubject,
@@ -31,7 +32,8 @@ import { makeTestCertificateAuthority, type TestCertificateAuthority } from "../
 import { delay, waitFor } from "../../test/support/wait.js";
 import { progress, sourceRevision } from "../controller/common.js";
 import { controllerRuntimeDescription, ensureBundle } from "../rss-child.js";
-import { faultSchedule, injectFault, type FaultRecord } from "./faults.js";
+import { CpuSampler } from "./cpu.js";
+import { faultKinds, faultSchedule, injectFault, type FaultKind, type FaultRecord } from "./faults.js";
 import { acquisitionsOf, buildLedger, signaturesOf } from "./ledger.js";
 import {
   LoadGenerator,
@@ -45,11 +47,14 @@ import { BundlePoller, LeasePoller, OutcomeWatch } from "./observers.js";
 import { Random } from "./random.js";
 import { formatReport } from "./report.js";
 import { Replicas } from "./replicas.js";
+import { formatTimeline, timeline } from "./timeline.js";
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 600);
 const seed = Number(process.env.SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const rate = Number(process.env.SOAK_RATE ?? 50);
 const refuseShare = Number(process.env.SOAK_REFUSE_SHARE ?? 0.1);
+const faultKindsChosen = chosenFaultKinds(process.env.SOAK_FAULTS);
+const controllerArgs = (process.env.SOAK_CONTROLLER_ARGS ?? "").split(" ").filter(Boolean);
 const leaseName = "csr-signer"; // the CLI's default --lease-name
 const signerObjectName = (tenant: string): string => `soak-${tenant}`;
 const caSecretName = (tenant: string): string => `soak-${tenant}-cacerts`;
@@ -71,6 +76,10 @@ try {
   progress(
     `soak: seed ${seed} (SOAK_SEED), ${seconds} s (SOAK_SECONDS), ${rate} CSRs/s; output ${outputDir}`,
   );
+  if (faultKindsChosen.length < faultKinds.length || controllerArgs.length > 0)
+    progress(
+      `soak: diagnosis run, faults ${faultKindsChosen.join(", ") || "none"} (SOAK_FAULTS), controller flags added: ${controllerArgs.join(" ") || "none"} (SOAK_CONTROLLER_ARGS)`,
+    );
   ensureBundle();
   controlPlane = await startControlPlane();
   const admin = controlPlane.kubeConfig();
@@ -125,15 +134,25 @@ try {
     admin,
     tenants.map((tenant) => serviceAccountSubject(tenantNamespace(tenant), workloadServiceAccount)),
   );
-  const istiod = asServiceAccount(admin, "istio-system", "istiod");
+  // istiod and the workloads authenticate as their service accounts with client certificates, as
+  // the controllers do: impersonation would cost the API server four authorizations per request
+  // and keep every connection on HTTP/1.1.
+  const asServiceAccount = (namespace: string, name: string): Promise<KubeConfig> =>
+    controlPlane!.clientCertificateKubeConfig(`system:serviceaccount:${namespace}:${name}`, [
+      "system:serviceaccounts",
+      `system:serviceaccounts:${namespace}`,
+    ]);
+  const istiod = await asServiceAccount("istio-system", "istiod");
   const workloads = Object.fromEntries(
-    tenants.map((tenant) => [
-      tenant,
-      asServiceAccount(admin, tenantNamespace(tenant), workloadServiceAccount),
-    ]),
-  ) as Record<Tenant, ReturnType<typeof asServiceAccount>>;
+    await Promise.all(
+      tenants.map(async (tenant) => [
+        tenant,
+        await asServiceAccount(tenantNamespace(tenant), workloadServiceAccount),
+      ]),
+    ),
+  ) as Record<Tenant, KubeConfig>;
 
-  replicas = new Replicas(controlPlane, controllerKubeconfigPath, outputDir);
+  replicas = new Replicas(controlPlane, controllerKubeconfigPath, outputDir, controllerArgs);
   const lease = new LeasePoller(admin, leaseName);
   lease.start();
   await Promise.all([replicas.start("a"), replicas.start("b")]);
@@ -152,6 +171,8 @@ try {
   const outcomes = new OutcomeWatch(admin);
   await outcomes.start();
   replicas.sampleRss();
+  const cpu = new CpuSampler(controlPlane.dir, replicas, lease);
+  cpu.start();
 
   const random = new Random(seed);
   const load = new LoadGenerator(istiod, workloads, admin, new Random(seed ^ 0x5eed), rate, refuseShare);
@@ -162,7 +183,7 @@ try {
   const warmUpMs = Math.min(30_000, seconds * 100);
   const tailMs = Math.max(45_000, seconds * 150);
   const faultWindowMs = seconds * 1000 - warmUpMs - tailMs;
-  const schedule = faultSchedule(random, faultWindowMs, [5_000, 15_000]);
+  const schedule = faultSchedule(random, faultWindowMs, [5_000, 15_000], faultKindsChosen);
   log(`fault schedule (${schedule.length}): ${schedule.join(", ")}`);
   await delay(warmUpMs);
   const faults: FaultRecord[] = [];
@@ -188,14 +209,17 @@ try {
   await delay(Math.max(0, loadEndsAt - Date.now()));
   log("load stopping; waiting for every request in flight");
   await load.stop();
-  // Everything created is answered, or the wait ends (what is left is reported as pending, with its reason).
+  // Everything created is answered, or the wait ends (what is left is reported as pending, with its
+  // reason). Asked of the watch's outcomes, not by listing every CSR each second: that list would take
+  // the API server's and this process's CPU from the controllers while they drain the backlog.
   await waitFor(
     "every soak CSR to be answered",
-    async () => ((await outcomes.remaining()).length === 0 ? true : undefined),
+    async () => ([...load.sent.keys()].every((name) => outcomes.outcomes.has(name)) ? true : undefined),
     60_000,
     { intervalMs: 1_000 },
   ).catch(() => undefined); // what is still pending is in the ledger
   const remaining = await outcomes.remaining();
+  cpu.stop();
   await outcomes.stop();
   await bundles.stop();
   await lease.stop();
@@ -213,17 +237,33 @@ try {
     incarnations: replicas.incarnations,
     counters: load.counters,
   });
+  const progression = timeline({
+    loadStartedAt,
+    loadEndedAt: loadEndsAt,
+    sent: load.sent,
+    outcomes: outcomes.outcomes,
+    faults,
+    cpu,
+  });
   fs.writeFileSync(
     path.join(outputDir, "ledger.json"),
-    JSON.stringify({ seed, seconds, rate, faults, ledger, leaseTenures: lease.tenures }, null, 2),
+    JSON.stringify(
+      { seed, seconds, rate, faults, ledger, leaseTenures: lease.tenures, timeline: progression },
+      null,
+      2,
+    ),
   );
-  const report = formatReport(ledger, faults, {
+  const report = formatReport(ledger, faults, cpu.mean(loadStartedAt, loadEndsAt), {
     seed,
     seconds,
     rate,
     revision: sourceRevision(),
     runtime: controllerRuntimeDescription,
     startedAt: new Date(loadStartedAt).toISOString(),
+    diagnosis:
+      faultKindsChosen.length < faultKinds.length || controllerArgs.length > 0
+        ? `faults ${faultKindsChosen.join(", ") || "none"}, controller flags added: ${controllerArgs.join(" ") || "none"}`
+        : undefined,
     loadAverage: os
       .loadavg()
       .map((value) => value.toFixed(1))
@@ -231,6 +271,7 @@ try {
   });
   process.stdout.write(report.table + "\n");
   for (const line of report.details) progress(line);
+  for (const line of formatTimeline(progression)) progress(line);
   progress(`ledger, fault log and controller logs: ${outputDir}`);
   exitCode = report.allMet ? 0 : 1;
 } catch (error) {
@@ -241,3 +282,13 @@ try {
   faultLog.end();
 }
 process.exit(exitCode);
+
+/** SOAK_FAULTS: every kind (unset), none ("none"), or the kinds named (comma-separated). */
+function chosenFaultKinds(text: string | undefined): FaultKind[] {
+  if (text === undefined || text === "") return [...faultKinds];
+  if (text === "none") return [];
+  const named = text.split(",").map((kind) => kind.trim());
+  const unknown = named.filter((kind) => !(faultKinds as readonly string[]).includes(kind));
+  if (unknown.length > 0) throw new Error(`SOAK_FAULTS: unknown fault kinds ${unknown.join(", ")}`);
+  return named as FaultKind[];
+}

@@ -42,9 +42,12 @@ Options:
   --probe-address ADDR       host:port serving /healthz and /readyz (default 0.0.0.0:8081; "" disables);
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
-  --kube-api-qps N           API requests per second (default 50; watches and Events
-                             are outside it: Events have a budget of 5/s, burst 25)
-  --kube-api-burst N         API request burst, a whole number (default 100)
+  --kube-api-qps N           API requests per second (default 100). Each certificate
+                             or refusal is one status write, so this caps CSRs/s near
+                             QPS - 2: 100 answers 50 CSRs/s with room to catch up after
+                             an outage (istiod ships 80). Watches and Events are outside
+                             it: Events have a budget of 5/s, burst 25
+  --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default 4)
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
   --lease-name NAME          the Lease's name (default csr-signer)
@@ -162,8 +165,8 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
       "metrics-secure": { type: "string", default: "true" },
       "metrics-cert-dir": { type: "string" },
       "probe-address": { type: "string", default: "0.0.0.0:8081" },
-      "kube-api-qps": { type: "string", default: "50" },
-      "kube-api-burst": { type: "string", default: "100" },
+      "kube-api-qps": { type: "string", default: "100" },
+      "kube-api-burst": { type: "string", default: "200" },
       workers: { type: "string", default: "4" },
       "leader-elect": { type: "string", default: "true" },
       "lease-name": { type: "string", default: "csr-signer" },

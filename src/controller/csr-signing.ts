@@ -33,6 +33,20 @@ import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
  */
 export const defaultWaitingApprovalGraceMs = 10_000;
 
+/**
+ * What the signing log says of each signature, before the write ("writing certificate") and after it
+ * ("signed certificate", with `written`): names, the serial, the resourceVersion precondition and
+ * when the write began (before the client rate limiter). Never key material or the certificate.
+ */
+interface SignatureFields {
+  csr: string;
+  uid: string | undefined;
+  signer: string;
+  serial: string;
+  resourceVersion: string;
+  writeStartedAt: string;
+}
+
 export class CsrSigning {
   /** Per unapproved CSR: when it was first seen waiting, or "told" once its Event is recorded. */
   private readonly waiting = new Map<string, number | "told">();
@@ -118,16 +132,26 @@ export class CsrSigning {
       return this.troubled(csr, signer, problem.reason, problem.message);
     }
     let outcome;
-    const serial = Buffer.from(issued.serialNumber).toString("hex");
-    const precondition = csr.metadata?.resourceVersion ?? "";
-    const writeStartedAt = this.environment.now().toISOString();
+    const signature: SignatureFields = {
+      csr: name,
+      uid: csr.metadata?.uid,
+      signer: spec.signerName,
+      serial: Buffer.from(issued.serialNumber).toString("hex"),
+      resourceVersion: csr.metadata?.resourceVersion ?? "",
+      writeStartedAt: this.environment.now().toISOString(),
+    };
+    const { serial, resourceVersion: precondition } = signature;
+    // The intent goes out before the write can: a replica killed while the write is in flight still
+    // leaves the serial in its log (the log is synchronous: stderr to a file or pipe).
+    this.logger.info("writing certificate", { ...signature });
     try {
       outcome = await this.api.patchStatus(name, precondition, {
         certificate: Buffer.from(issued.chainPem).toString("base64"),
       });
     } catch (error) {
-      this.logSignature(csr, spec.signerName, serial, precondition, writeStartedAt, "error");
-      // Nothing was published: the next attempt signs afresh. A 403 is almost always missing RBAC.
+      this.logSignature(signature, "error");
+      // Not known to be published: the next attempt signs afresh, and its resourceVersion precondition
+      // fails if this write went through after all (a timeout). A 403 is almost always missing RBAC.
       const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("sign", spec.signerName)})` : "";
       return this.troubled(
         csr,
@@ -136,7 +160,7 @@ export class CsrSigning {
         `could not write status.certificate: ${describeError(error)}${hint}`,
       );
     }
-    this.logSignature(csr, spec.signerName, serial, precondition, writeStartedAt, outcome);
+    this.logSignature(signature, outcome);
     // Gone, or the lease was lost before the write went out: the new leader takes the CSR over.
     if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
@@ -162,27 +186,16 @@ export class CsrSigning {
   }
 
   /**
-   * One line per signature, whatever became of it: the audit trail that shows a CSR never got two
-   * certificates (only a write the API server took, `written: "ok"`, published one; the
-   * resourceVersion precondition refuses a write from a stale copy). Serial and names only.
+   * One line per signature, whatever became of it: with the "writing certificate" line logged before
+   * the write, the audit trail that shows a CSR never got two certificates (only a write the API
+   * server took, `written: "ok"`, published one; the resourceVersion precondition refuses a write
+   * from a stale copy). Serial and names only.
    */
   private logSignature(
-    csr: CsrObject,
-    signerName: string,
-    serial: string,
-    resourceVersion: string,
-    writeStartedAt: string,
+    signature: SignatureFields,
     written: "ok" | "conflict" | "gone" | "invalid" | "not sent" | "error",
   ): void {
-    this.logger.info("signed certificate", {
-      csr: csr.metadata?.name,
-      uid: csr.metadata?.uid,
-      signer: signerName,
-      serial,
-      resourceVersion,
-      writeStartedAt,
-      written,
-    });
+    this.logger.info("signed certificate", { ...signature, written });
   }
 
   /** Both latency series of an issued CSR; a CSR never seen undecided (signed on a re-read) adds to neither. */

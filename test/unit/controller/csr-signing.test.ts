@@ -175,3 +175,85 @@ describe("CsrSigning: a write not sent because the lease was lost", () => {
     expect(entries.some((entry) => entry.msg === "issued certificate")).to.equal(false);
   });
 });
+
+describe("CsrSigning: the intent is logged before the write goes out", () => {
+  it("logs 'writing certificate' with CSR name, uid, the serial sent and the resourceVersion precondition before the write, so a write that never returns (a replica SIGKILLed meanwhile) still leaves its serial", async function () {
+    this.timeout(20_000);
+    const registry = await signerRegistryFor("intent");
+    const lines: string[] = [];
+    let linesWhenSent: string[] = [];
+    let sent!: (write: { resourceVersion: string; certificate: string }) => void;
+    const writeSent = new Promise<{ resourceVersion: string; certificate: string }>(
+      (resolve) => (sent = resolve),
+    );
+    const signing = new CsrSigning(
+      registry,
+      {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: (_name, resourceVersion, status) => {
+          linesWhenSent = [...lines];
+          sent({ resourceVersion, certificate: String(status.certificate) });
+          return new Promise(() => undefined); // never answered: the process dies with the write in flight
+        },
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      },
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
+      systemIssuanceEnvironment,
+    );
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: ["web.example.test"] },
+    });
+    const csr = {
+      metadata: { name: "csr-intent", uid: "uid-3", resourceVersion: "12" },
+      spec: {
+        signerName: "example.com/intent",
+        username: "admin",
+        usages: ["digital signature", "server auth"],
+        request: Buffer.from(requestPem).toString("base64"),
+      },
+    };
+    void signing.sign(csr, csr); // never settles: its write is never answered
+    const write = await writeSent;
+    const entries = linesWhenSent.map((line) => JSON.parse(line) as Record<string, string>);
+    const intents = entries.filter((entry) => entry.msg === "writing certificate");
+    const sentSerial = new X509Certificate(Buffer.from(write.certificate, "base64").toString()).serialNumber;
+    expect(intents.map((entry) => [entry.csr, entry.uid, entry.resourceVersion, entry.signer])).to.deep.equal(
+      [["csr-intent", "uid-3", "12", "example.com/intent"]],
+    );
+    expect(intents[0]!.serial!.replace(/^0+/, "")).to.equal(sentSerial.toLowerCase().replace(/^0+/, ""));
+    expect(write.resourceVersion).to.equal("12");
+    expect(Number.isNaN(Date.parse(intents[0]!.writeStartedAt!))).to.equal(false);
+    expect(entries.some((entry) => entry.msg === "signed certificate")).to.equal(false); // outcome unknown
+    expect(lines.join("\n")).to.not.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  });
+});
+
+/** A registry with one ready Signer `name` (signer name example.com/<name>) of a fresh test CA. */
+async function signerRegistryFor(name: string): Promise<SignerRegistry> {
+  const ca = await makeTestCertificateAuthority({ name });
+  const spec = {
+    signerName: `example.com/${name}`,
+    certificateAuthority: { secretName: `${name}-cacerts` },
+    policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+  };
+  const registry = new SignerRegistry(
+    {
+      signers: () => [{ metadata: { name, generation: 1 }, spec }],
+      secret: () => ({
+        metadata: { name: `${name}-cacerts`, namespace: "csr-signer" },
+        data: Object.fromEntries(
+          Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+        ),
+      }),
+      namespaces: () => [],
+    },
+    "csr-signer",
+  );
+  registry.rebuild();
+  registry.markPublished(name); // standalone: record the bundle as published so the CA is adopted
+  registry.rebuild();
+  return registry;
+}
