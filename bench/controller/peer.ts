@@ -48,8 +48,15 @@ export interface PeerResult {
   perSecond: number;
   createToIssued: number[];
   missedDeadline: number;
+  /** CPU seconds per process from the warm-up certificate to the last certificate. */
   cpu: Record<string, number>;
+  /** The signer process's CPU seconds from its start to the last certificate (start-up included). */
+  signerCpuSinceStart: number;
 }
+
+/** The name /proc gives each signer's process (Node names its main thread MainThread, cpu.ts says "node"). */
+export const signerProcessName = (contender: Contender): string =>
+  contender === "csr-signer" ? "node" : "kube-controller";
 
 /** The two signers compared on the same footing: each in its own process, fed by the same submitter. */
 export type Contender = "csr-signer" | "kube-controller-manager";
@@ -106,7 +113,7 @@ function spawnContender(
       `--kubeconfig=${controlPlane.kubeconfigPath}`,
       `--namespace=${controllerNamespace}`,
       "--leader-elect=false",
-      "--workers=4",
+      `--workers=${process.env.BENCH_WORKERS ?? 4}`,
       `--kube-api-qps=${qps}`,
       `--kube-api-burst=${qps * 2}`,
       "--metrics-address=",
@@ -180,7 +187,8 @@ export async function separateProcessPhase(
     const complete = await watch.waitFor(names, issueTimeoutMs);
     // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
     // ("kube-controller" for KCM, "node" for csr-signer).
-    const cpu = cpuSpent(cpuBefore, cpuSnapshot(controlPlane));
+    const cpuAfter = cpuSnapshot(controlPlane);
+    const cpu = cpuSpent(cpuBefore, cpuAfter);
     const createToIssued: number[] = [];
     let lastIssued = firstCreate;
     names.forEach((name, i) => {
@@ -203,6 +211,7 @@ export async function separateProcessPhase(
       missedDeadline:
         createToIssued.filter((t) => t > istiodDeadlineMs).length + (throughputCsrs - createToIssued.length),
       cpu,
+      signerCpuSinceStart: cpuAfter.others.get(signerProcessName(contender)) ?? Number.NaN,
     };
     progress(
       `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +
