@@ -17,6 +17,7 @@ import type { ControlPlane } from "../../test/support/control-plane.js";
 import { controllerNamespace } from "../../test/support/controller.js";
 import { csrSignerNodeArgs } from "../rss-child.js";
 import {
+  benchWorkers,
   deleteAllCsrsAndEvents,
   istiodDeadlineMs,
   issueTimeoutMs,
@@ -113,7 +114,7 @@ function spawnContender(
       `--kubeconfig=${controlPlane.kubeconfigPath}`,
       `--namespace=${controllerNamespace}`,
       "--leader-elect=false",
-      `--workers=${process.env.BENCH_WORKERS ?? 4}`,
+      `--workers=${benchWorkers}`,
       `--kube-api-qps=${qps}`,
       `--kube-api-burst=${qps * 2}`,
       "--metrics-address=",

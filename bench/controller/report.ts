@@ -4,7 +4,9 @@
  */
 import { cpus, totalmem } from "node:os";
 import { controllerNodeFlags, controllerRuntimeDescription } from "../rss-child.js";
+import { defaultWorkers } from "../../src/cli/controller-command.js";
 import {
+  benchWorkers,
   cacheCsrs,
   cacheInFlight,
   mib,
@@ -48,7 +50,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       `**Throughput and latency.** ${thousands(throughputCsrs)} Istio-shaped CSRs (ECDSA P-256 keys, O="", one SPIFFE URI SAN, ` +
         `the 4 Istio usages, expirationSeconds 86400; ECDSA P-256 CA), each created and then approved through ` +
         `/approval as istiod (impersonated), ${throughputInFlight} in flight, from the same process as the ` +
-        `controller (one instance, 4 workers, no leader election; the TypeScript under tsx, so that its own ` +
+        `controller (one instance, ${benchWorkers} workers, no leader election; the TypeScript under tsx, so that its own ` +
         `histograms and event-loop delay can be read: the comparison below runs the deployed bundle). ` +
         `Latency: client clock right before create ` +
         `until status.certificate is seen on a watch of CSRs.`,
@@ -111,7 +113,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     out.push(
       `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
         `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
-        `(4 workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
+        `(${benchWorkers} workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
         `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
         `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
         `for kube-controller-manager the usages are the three its signer accepts), after one warm-up certificate. ` +
@@ -176,7 +178,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     const { baseline, foreign, pending, importCost } = memory;
     out.push(
       `**Memory.** The controller alone in a child process: \`csr-signer controller --leader-elect=false\` with ` +
-        `its default flags (4 workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
+        `its default flags (${defaultWorkers} workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
         `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; ` +
         `bench/heap-reporter.mjs, preloaded, reports RSS every 100 ms, the kernel's VmHWM and the heap. Three runs: no CSRs; ${thousands(cacheCsrs)} CSRs for a signer it does not serve ` +
         `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (queued once, ` +
