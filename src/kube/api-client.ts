@@ -203,7 +203,9 @@ export class KubeApi {
             if (code !== 200) return;
             // Held until the next turn, after the microtasks that hand out the AbortController.
             responseController.pause();
-            setImmediate(() => responseController.resume());
+            setImmediate(() => {
+              if (!responseController.aborted) responseController.resume();
+            });
             options.begun?.();
           },
           onResponseData: (_controller, chunk) => {
