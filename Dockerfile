@@ -49,5 +49,7 @@ EXPOSE 8443 8081
 # instead of growing to 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does
 # not leave the heap, and RSS, at a high-water mark: with 10,000 cached CSRs 106-117 MiB RSS instead of
 # 224-276 MiB, at a CPU cost within the noise on a quiet machine (+14 % in one loaded-machine series;
-# BENCHMARKS.md). The benchmarks read these flags here.
-ENTRYPOINT ["node", "--optimize-for-size", "dist/csr-signer.mjs"]
+# BENCHMARKS.md). --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
+# undici's HTTP/1.1 parser (llhttp), whose optimised recompilation held ~10 MiB of RSS for good
+# (idle 104 MiB instead of 94), at no CPU cost we could measure. The benchmarks read these flags here.
+ENTRYPOINT ["node", "--optimize-for-size", "--liftoff-only", "dist/csr-signer.mjs"]

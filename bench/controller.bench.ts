@@ -4,9 +4,9 @@
  * 1. Throughput and latency (bench/controller/throughput.ts): 1,000 Istio-shaped CSRs (ECDSA P-256,
  *    O="", one SPIFFE URI SAN, the four Istio usages, expirationSeconds 86400) created and then approved
  *    through /approval as istiod does (impersonated istio-system/istiod), 20 in flight, against ONE
- *    in-process controller with 4 workers (under tsx, to read its own histograms and event-loop delay).
+ *    in-process controller with the CLI's default workers (under tsx, to read its own histograms and event-loop delay).
  *    Latency per CSR = client clock right before create -> status.certificate seen on a WATCH of CSRs.
- *    Run twice: with the CLI's client rate limit (--kube-api-qps 50, --kube-api-burst 100, what a
+ *    Run twice: with the CLI's client rate limit (--kube-api-qps 100, --kube-api-burst 200, what a
  *    deployed controller has) and without any client rate limit (what the code itself can do).
  * 2. Memory (bench/controller/rss.ts): the controller as deployed (`node dist/csr-signer.mjs controller`,
  *    bench/rss-child.ts) alone in a child process, once with an empty CSR cache, once with 10,000 CSRs
@@ -15,11 +15,11 @@
  *    10,000 pending, one more CSR is created and approved to see how fast it is served.
  * 3. The baseline (bench/controller/peer.ts): kube-controller-manager's own CSR signer
  *    (`--controllers=csrsigning`) and csr-signer as deployed, each in its own process on the same
- *    control plane, fed the same requests the same way, at the same 50 QPS / burst 100 client limit and
+ *    control plane, fed the same requests the same way, at the same 100 QPS / burst 200 client limit (the CLI default) and
  *    with the limit raised out of the way. Needs `make testbin-controller-manager` (bench-controller
  *    depends on it); skipped when BENCH_PEER=0.
  * 4. Pod certificates (bench/controller/pod-certificates.ts): BENCH_PCRS (1000) PodCertificateRequests
- *    created as a kubelet creates them, on the footing of phase 1 (in-process controller, 4 workers, 20
+ *    created as a kubelet creates them, on the footing of phase 1 (in-process controller, the default workers, 20
  *    in flight, once per client limit); the bench Signer has spec.podCertificates.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),

@@ -6,7 +6,7 @@
  * The child is the real CLI: `node dist/csr-signer.mjs controller --kubeconfig ... --leader-elect=false`
  * (the bundle `make build` writes and the image runs; rebuilt here once per benchmark so it matches the
  * work tree), with the node flags of the Dockerfile's ENTRYPOINT, and every other CLI flag at its
- * default (4 workers, 100 QPS / burst 200, clean-up on). Nothing reaches into it: bench/heap-reporter.mjs,
+ * default (8 workers, 100 QPS / burst 200, clean-up on). Nothing reaches into it: bench/heap-reporter.mjs,
  * preloaded with --import, reports RSS, VmHWM and heap over an IPC channel and runs a full GC on
  * request; readiness is the controller's own /readyz.
  * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form;

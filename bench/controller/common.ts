@@ -5,15 +5,18 @@
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
 import { CertificatesV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { defaultWorkers } from "../../src/cli/controller-command.js";
 import { apiErrorCode } from "../../src/kube/client.js";
 import { repositoryRoot } from "../../test/support/testbin.js";
 import { delay, waitFor } from "../../test/support/wait.js";
 
 export const throughputCsrs = Number(process.env.BENCH_CSRS ?? 1000);
 export const throughputInFlight = 20;
+/** CSR workers of every csr-signer the benchmark runs: the CLI's default unless BENCH_WORKERS says otherwise. */
+export const benchWorkers = Number(process.env.BENCH_WORKERS ?? defaultWorkers);
 export const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
 export const cacheInFlight = 50;
-export const qpsModes = (process.env.BENCH_QPS_MODES ?? "50,0").split(",").map(Number);
+export const qpsModes = (process.env.BENCH_QPS_MODES ?? "100,0").split(",").map(Number);
 export const runPeer = process.env.BENCH_PEER !== "0";
 /** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")

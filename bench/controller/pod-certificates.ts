@@ -1,6 +1,6 @@
 /**
  * The PodCertificateRequest phase of `make bench-controller` (BENCH_PHASES includes "pcr"): the same
- * footing as the CSR throughput phase (one in-process controller, 4 workers, 20 requests in flight,
+ * footing as the CSR throughput phase (one in-process controller, the CLI's default workers, 20 requests in flight,
  * once per client limit of BENCH_QPS_MODES), fed as kubelets feed it. A Node and 20 Pods bound to it
  * in the bench Signer's tenant namespace; BENCH_PCRS (1000) requests, each with a fresh ECDSA P-256
  * key and a stub PKCS#10 request (as kubelet 1.36 makes them, generated before the clock starts),
@@ -27,6 +27,7 @@ import { asNode, impersonatingKubeConfig, serviceAccountIdentity } from "../../t
 import { stubRequest } from "../../test/support/pod-certificates.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
 import {
+  benchWorkers,
   issueTimeoutMs,
   ms,
   percentile,
@@ -124,7 +125,7 @@ export async function podCertificatePhase(
   const controllerKubeConfig = impersonatingKubeConfig(admin, identity.user, identity.groups);
   if (qps > 0) (controllerKubeConfig as ConnectionReusingKubeConfig).setRateLimit(qps, qps * 2);
   const running = await startController(controlPlane, [signerName], {
-    workers: 4,
+    workers: benchWorkers,
     leaderElection: false,
     kubeConfig: controllerKubeConfig,
   });
@@ -233,7 +234,7 @@ export function podCertificateReport(results: PodCertificateResult[]): string {
     "",
     `**${podCertificateRequests} PodCertificateRequests** (fresh ECDSA P-256 key and stub PKCS#10 request each, ` +
       `created as system:node:${nodeName} for ${pods} Pods bound to it, ${throughputInFlight} in flight; ` +
-      "in-process controller, 4 workers). Latency: client clock right before create until the Issued " +
+      `in-process controller, ${benchWorkers} workers). Latency: client clock right before create until the Issued ` +
       "condition is seen on a watch.",
     "",
     `| | ${cell((r) => r.label)} |`,

@@ -4,7 +4,9 @@
  */
 import { cpus, totalmem } from "node:os";
 import { controllerNodeFlags, controllerRuntimeDescription } from "../rss-child.js";
+import { defaultWorkers } from "../../src/cli/controller-command.js";
 import {
+  benchWorkers,
   cacheCsrs,
   cacheInFlight,
   mib,
@@ -15,7 +17,7 @@ import {
   throughputCsrs,
   throughputInFlight,
 } from "./common.js";
-import { peerSignerName, type PeerResult } from "./peer.js";
+import { peerSignerName, signerProcessName, type PeerResult } from "./peer.js";
 import type { ChildRun, MemoryResult } from "./rss.js";
 import type { ThroughputResult } from "./throughput.js";
 
@@ -48,7 +50,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       `**Throughput and latency.** ${thousands(throughputCsrs)} Istio-shaped CSRs (ECDSA P-256 keys, O="", one SPIFFE URI SAN, ` +
         `the 4 Istio usages, expirationSeconds 86400; ECDSA P-256 CA), each created and then approved through ` +
         `/approval as istiod (impersonated), ${throughputInFlight} in flight, from the same process as the ` +
-        `controller (one instance, 4 workers, no leader election; the TypeScript under tsx, so that its own ` +
+        `controller (one instance, ${benchWorkers} workers, no leader election; the TypeScript under tsx, so that its own ` +
         `histograms and event-loop delay can be read: the comparison below runs the deployed bundle). ` +
         `Latency: client clock right before create ` +
         `until status.certificate is seen on a watch of CSRs.`,
@@ -111,12 +113,15 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     out.push(
       `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
         `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
-        `(4 workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
+        `(${benchWorkers} workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
         `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
         `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
         `for kube-controller-manager the usages are the three its signer accepts), after one warm-up certificate. ` +
         `kube-controller-manager checks no policy and writes no Events. Its client limit cannot be switched off, so ` +
-        `the unlimited run raises both to 5,000 QPS.`,
+        `the unlimited run raises both to 5,000 QPS. CPU is each process's utime + stime from /proc, the same way ` +
+        `for both: from right after the warm-up certificate to the last certificate seen (per certificate: divided ` +
+        `by the certificates issued), and for the signer also from its start (Node's start-up and module loading ` +
+        `cost far more than Go's).`,
       "",
     );
     const columns = peer.map((r) => `${r.contender}, ${r.label}`);
@@ -131,14 +136,20 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       [0.5, 0.9, 0.99, 1].map((p) => ms(percentile(r.createToIssued, p))).join(" / "),
     );
     peerRow(`over istiod's 60 s deadline`, (r) => String(r.missedDeadline));
-    peerRow("CPU seconds: signer process / kube-apiserver / etcd", (r) =>
-      [
-        r.contender === "csr-signer" ? r.cpu.node : r.cpu["kube-controller"],
-        r.cpu["kube-apiserver"],
-        r.cpu.etcd,
-      ]
+    const perCertificate = (seconds: number | undefined, r: PeerResult): string =>
+      `${(((seconds ?? 0) * 1000) / Math.max(1, r.issued)).toFixed(2)} ms`;
+    peerRow("CPU s, warm-up → last certificate: signer process / kube-apiserver / etcd", (r) =>
+      [r.cpu[signerProcessName(r.contender)], r.cpu["kube-apiserver"], r.cpu.etcd]
         .map((v) => (v ?? 0).toFixed(1))
         .join(" / "),
+    );
+    peerRow(
+      "**CPU per certificate** (warm-up → last): signer / kube-apiserver",
+      (r) =>
+        `**${perCertificate(r.cpu[signerProcessName(r.contender)], r)}** / ${perCertificate(r.cpu["kube-apiserver"], r)}`,
+    );
+    peerRow("signer CPU s since process start (start-up, caches, warm-up included)", (r) =>
+      r.signerCpuSinceStart.toFixed(1),
     );
     out.push("");
     const ratios: string[] = [];
@@ -147,9 +158,12 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       const theirs = peer.find((r) => r.qps === qps && r.contender === "kube-controller-manager");
       if (!ours || !theirs) continue;
       const p = (r: PeerResult, q: number): number => percentile(r.createToIssued, q);
+      const cpuPerCertificate = (r: PeerResult): number =>
+        (r.cpu[signerProcessName(r.contender)] ?? 0) / Math.max(1, r.issued);
       ratios.push(
         `${ours.label}: throughput ${(ours.perSecond / theirs.perSecond).toFixed(2)}x, ` +
-          `p50 latency ${(p(ours, 0.5) / p(theirs, 0.5)).toFixed(2)}x, p99 latency ${(p(ours, 0.99) / p(theirs, 0.99)).toFixed(2)}x`,
+          `p50 latency ${(p(ours, 0.5) / p(theirs, 0.5)).toFixed(2)}x, p99 latency ${(p(ours, 0.99) / p(theirs, 0.99)).toFixed(2)}x, ` +
+          `signer CPU per certificate ${(cpuPerCertificate(ours) / cpuPerCertificate(theirs)).toFixed(2)}x`,
       );
     }
     // Only when both ran (BENCH_CONTENDERS may name one).
@@ -164,7 +178,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     const { baseline, foreign, pending, importCost } = memory;
     out.push(
       `**Memory.** The controller alone in a child process: \`csr-signer controller --leader-elect=false\` with ` +
-        `its default flags (4 workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
+        `its default flags (${defaultWorkers} workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
         `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; ` +
         `bench/heap-reporter.mjs, preloaded, reports RSS every 100 ms, the kernel's VmHWM and the heap. Three runs: no CSRs; ${thousands(cacheCsrs)} CSRs for a signer it does not serve ` +
         `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (queued once, ` +
@@ -282,6 +296,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         p99: percentile(r.createToIssued, 0.99),
         max: percentile(r.createToIssued, 1),
         cpu: r.cpu,
+        signerCpuSinceStart: r.signerCpuSinceStart,
       })),
       importCost: memory?.importCost,
       totalMs,

@@ -1,5 +1,5 @@
 /**
- * Phase 1: throughput and latency with ONE controller in the benchmark's own process (4 workers, no
+ * Phase 1: throughput and latency with ONE controller in the benchmark's own process (the CLI's default workers, no
  * leader election, the harness's service-account identity), so that the controller's own histograms,
  * reconcile counters and event-loop delay can be read directly. It runs the TypeScript under tsx; the
  * comparison with kube-controller-manager (bench/controller/peer.ts) runs the deployed bundle.
@@ -17,6 +17,7 @@ import {
 } from "../../test/support/controller.js";
 import { impersonatingKubeConfig, serviceAccountIdentity } from "../../test/support/identities.js";
 import {
+  benchWorkers,
   countEvents,
   deleteAllCsrsAndEvents,
   istiodDeadlineMs,
@@ -144,7 +145,7 @@ export async function throughputPhase(
   const controllerKubeConfig = impersonatingKubeConfig(admin, identity.user, identity.groups);
   if (qps > 0) (controllerKubeConfig as ConnectionReusingKubeConfig).setRateLimit(qps, qps * 2);
   const running = await startController(controlPlane, [signerName], {
-    workers: 4,
+    workers: benchWorkers,
     leaderElection: false,
     kubeConfig: controllerKubeConfig,
   });

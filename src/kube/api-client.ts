@@ -9,7 +9,7 @@
  * tests' impersonation all keep working); only the result is cached for a few seconds.
  */
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { getGlobalDispatcher, request, type Dispatcher } from "undici";
+import { getGlobalDispatcher, type Dispatcher } from "undici";
 import { authenticateUnthrottled, ConnectionReusingKubeConfig, KubeApiError } from "./client.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -42,6 +42,17 @@ interface Connection {
 const connectionRefreshMs = 10_000;
 
 const clients = new WeakMap<KubeConfig, KubeApi>();
+
+/**
+ * Every request and watch goes out over HTTP/1.1: undici's Agent honours a per-request allowH2
+ * (undici's types do not declare it) and keeps, for the origin, a keep-alive pool of HTTP/1.1
+ * connections, one request at a time on each (no pipelining), opened as concurrent requests need
+ * them (the workers, the watches, the Event recorder's budget bound how many). So each watch has a
+ * connection of its own and the workers' writes run side by side in kube-apiserver instead of as
+ * streams of one HTTP/2 connection. Measured (`make bench-controller`, BENCHMARKS.md): the same
+ * CPU per certificate in both processes, certificates out in about half the time under load.
+ */
+const http1Only: object = { allowH2: false };
 
 /** `?key=value&...` for the defined values of `query` ("" when there are none). */
 function search(query: Query): string {
@@ -121,8 +132,9 @@ export class KubeApi {
 
   /**
    * A patch whose response is not parsed: the API server answers with the whole object, which for
-   * a CSR may carry megabytes of spec.request. Read and dropped rather than cancelled: cancelling an
-   * HTTP/2 stream costs more (an RST_STREAM and undici's abort errors) than reading a few KiB.
+   * a CSR may carry megabytes of spec.request. Read and dropped rather than cancelled: cancelling
+   * costs more (an HTTP/1.1 connection closed and opened again, undici's abort errors) than
+   * reading a few KiB.
    */
   async patchDiscardingResponse(
     path: string,
@@ -138,35 +150,81 @@ export class KubeApi {
   }
 
   /**
-   * A GET whose 200 response body is returned as a Node stream (lists and watches read as bytes).
+   * A GET whose 200 response body is handed to `onChunk` chunk by chunk as undici receives it (lists
+   * and watches read as bytes); resolves at its end. Straight on the dispatcher, as exchange(): no
+   * Readable between the socket and `onChunk`, whose per-chunk machinery (push, flow, a data event)
+   * cost about as much as the line scanner itself on a CSR watch. `onChunk` runs synchronously and
+   * must not keep the chunk; a throw ends the request with that error. `begun` is told when a 200
+   * response has begun; its chunks are delivered from the next turn of the event loop on, so that
+   * whoever awaits `begun` holds the request's AbortController before the first event.
    * Watches (`unthrottled`) do not wait for the rate limiter: queueing a watch's reconnection behind
    * a backlog of writes would leave the caches blind exactly when the controller is busiest.
    */
   async stream(
     path: string,
     query: Query,
-    options: { signal?: AbortSignal; unthrottled?: boolean } = {},
-  ): Promise<Dispatcher.ResponseData["body"]> {
+    onChunk: (chunk: Buffer) => void,
+    options: { signal?: AbortSignal; unthrottled?: boolean; begun?: () => void } = {},
+  ): Promise<void> {
     if (!options.unthrottled) await this.throttle();
     const started = this.observers.size > 0 ? performance.now() : -1;
     const connection = await this.currentConnection();
     const { origin, prefix } = this.server();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await request(origin + prefix + path + search(query), {
-        method: "GET",
-        headers: { ...connection.headers, Accept: "application/json" },
-        ...(connection.dispatcher ? { dispatcher: connection.dispatcher } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (error) {
-      this.observed("GET", undefined, started);
-      throw error;
-    }
-    this.observed("GET", response.statusCode, started);
-    if (response.statusCode === 200) return response.body;
-    const text = await response.body.text().catch(() => ""); // the status code is enough when the body is lost
-    throw this.refusal(response.statusCode, text);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const dispatcher = connection.dispatcher ?? getGlobalDispatcher();
+    let statusCode = 0;
+    const refusalChunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      const onAbort = (): void => controller?.abort(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (error?: unknown): void => {
+        signal?.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error instanceof Error ? error : new Error(String(error)));
+      };
+      dispatcher.dispatch(
+        {
+          origin,
+          path: prefix + path + search(query),
+          method: "GET",
+          headers: { ...connection.headers, accept: "application/json" },
+          ...http1Only,
+        },
+        {
+          onRequestStart: (requestController) => {
+            controller = requestController;
+            if (signal?.aborted) requestController.abort(signal.reason);
+          },
+          onResponseStart: (responseController, code) => {
+            statusCode = code;
+            this.observed("GET", code, started);
+            if (code !== 200) return;
+            // Held until the next turn, after the microtasks that hand out the AbortController.
+            responseController.pause();
+            setImmediate(() => {
+              if (!responseController.aborted) responseController.resume();
+            });
+            options.begun?.();
+          },
+          onResponseData: (_controller, chunk) => {
+            if (statusCode === 200) onChunk(chunk);
+            else refusalChunks.push(chunk); // an error's metav1.Status is read
+          },
+          onResponseEnd: () =>
+            settle(
+              statusCode === 200
+                ? undefined
+                : this.refusal(statusCode, Buffer.concat(refusalChunks).toString("utf8")),
+            ),
+          onResponseError: (_controller, error) => {
+            if (statusCode === 0) this.observed("GET", undefined, started);
+            settle(error);
+          },
+        },
+      );
+    });
   }
 
   private async json<T>(
@@ -215,6 +273,7 @@ export class KubeApi {
           path: prefix + path + search(query),
           method,
           headers,
+          ...http1Only,
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         },
         {

@@ -11,8 +11,7 @@ type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
  * A KubeConfig whose API clients and watches share one connection pool.
  *
  * client-node 2.0.1 builds a new undici Agent for every request (KubeConfig.applySecurityAuthentication),
- * so every call opens a new TLS connection (HTTP/2 by default against kube-apiserver) and leaves it open
- * until undici's idle timeout: a busy controller pays a handshake per call and piles up sockets. This
+ * so every call opens a new TLS connection and leaves it open until undici's idle timeout: a busy controller pays a handshake per call and piles up sockets. This
  * subclass keeps the first Agent per context and hands it to every later request.
  * The TLS material (CA, client certificate files) is read when the pool is created: call close() to
  * start over after rotating files. Bearer tokens are headers, applied per request.

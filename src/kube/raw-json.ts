@@ -3,17 +3,15 @@
  * long string values are cut out before parsing (see long-strings.ts), for resources whose objects
  * may carry megabytes we will not read: such a value never becomes a string.
  */
-import { finished } from "node:stream/promises";
 import type { KubeApi, Query } from "./api-client.js";
 import { LongStringCutter } from "./long-strings.js";
 
 /**
  * A GET whose body is handed to `onChunk` chunk by chunk as it arrives, resolving at its end (a
- * watch: `begun` once the response has begun, `signal` aborts it).
- * Read as a Node stream in flowing mode rather than fetch's web stream: each chunk is consumed
+ * watch: `begun` once the response has begun, `signal` aborts it). Each chunk is consumed
  * synchronously when undici receives it and can be dropped at once, with no queue of chunks, no
  * promise per chunk, and no chunk retained after `onChunk` returns (the caller copies what it keeps).
- * Under ~1 GB of watch bytes the web stream's queue and per-chunk garbage kept tens of MiB of
+ * Under ~1 GB of watch bytes fetch's web stream queue and per-chunk garbage kept tens of MiB of
  * buffers alive and grew V8's young generation (see BENCHMARKS.md, memory under padded CSRs).
  */
 async function streamGet(
@@ -23,16 +21,12 @@ async function streamGet(
   onChunk: (chunk: Buffer) => void,
   watch?: { signal: AbortSignal; begun: () => void },
 ): Promise<void> {
-  const body = await api.stream(path, query, watch ? { signal: watch.signal, unthrottled: true } : {});
-  watch?.begun();
-  body.on("data", (chunk: Buffer) => {
-    try {
-      onChunk(chunk);
-    } catch (error) {
-      body.destroy(error as Error); // ends the read with the consumer's error, as a throw would
-    }
-  });
-  await finished(body);
+  await api.stream(
+    path,
+    query,
+    onChunk,
+    watch ? { signal: watch.signal, unthrottled: true, begun: watch.begun } : {},
+  );
 }
 
 /** One list page; with `maxStringBytes`, string values longer than that are cut before parsing. */

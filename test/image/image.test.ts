@@ -108,7 +108,12 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
       Config: { User?: string; Entrypoint?: string[] };
     };
     expect(config.Config.User).to.equal("65532:65532");
-    expect(config.Config.Entrypoint).to.deep.equal(["node", "--optimize-for-size", "dist/csr-signer.mjs"]);
+    expect(config.Config.Entrypoint).to.deep.equal([
+      "node",
+      "--optimize-for-size",
+      "--liftoff-only",
+      "dist/csr-signer.mjs",
+    ]);
     expect(config.Size, `${config.Size} bytes`).to.be.at.most(maximumImageBytes);
     const created = podman(["create", image]).trim();
     try {
