@@ -257,11 +257,9 @@ export class CertificateAuthoritySelector {
       };
     let pin: string;
     try {
-      pin = readSecretValue(
-        pkcs11.pin,
-        secretNamespaceOf(spec.certificateAuthority, this.controllerNamespace),
-        this.secret,
-      );
+      // Always the controller's namespace: a PIN opens every key on the token, so the spec refuses
+      // pinSecretRef beside secretNamespace and a tenant never supplies one.
+      pin = readSecretValue(pkcs11.pin, this.controllerNamespace, this.secret);
     } catch (error) {
       // Forbidden or not yet listed: the lookup's own reason, looked at again on its watch's events
       // and in a while (a refused watch recovers without one).
