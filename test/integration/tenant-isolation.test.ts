@@ -189,9 +189,11 @@ describe("tenant isolation: one Signer's broken material never stalls the others
   });
 
   it("bad CA bytes are parsed once, not on every round: the same content is refused from memory", async () => {
-    // Under the cap, many PEM-looking blocks that are not certificates.
-    const block = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-    const junk = block.repeat(Math.floor((maximumCertificateAuthorityFileBytes - 100) / block.length));
+    // Under the size cap and the certificate-count cap: two large PEM-looking blocks that are not certificates.
+    const line = `${"A".repeat(64)}\n`;
+    const body = line.repeat(Math.floor((maximumCertificateAuthorityFileBytes - 200) / 2 / line.length));
+    const block = `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`;
+    const junk = block.repeat(2);
     await createCaSecret(admin, `iso-garbage-${suffix}`, { ...authority.files, "ca-cert.pem": junk });
     await createSigner(admin, garbage.object, spec(garbage.signerName, `iso-garbage-${suffix}`));
     await waitForSignerCondition(
