@@ -178,7 +178,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     const { baseline, foreign, pending, importCost } = memory;
     out.push(
       `**Memory.** The controller alone in a child process: \`csr-signer controller --leader-elect=false\` with ` +
-        `its default flags (${defaultWorkers} workers, 50 QPS / burst 100, JSON log to a file), run ${controllerRuntimeDescription}` +
+        `its default flags (${defaultWorkers} workers, 100 QPS / burst 200, JSON log to a file), run ${controllerRuntimeDescription}` +
         `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; ` +
         `bench/heap-reporter.mjs, preloaded, reports RSS every 100 ms, the kernel's VmHWM and the heap. Three runs: no CSRs; ${thousands(cacheCsrs)} CSRs for a signer it does not serve ` +
         `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (queued once, ` +
@@ -215,7 +215,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         `per-CSR differences do not depend on it. ` +
         `With the ${thousands(cacheCsrs)} pending CSRs, the child wrote ${thousands(pending.events?.WaitingApproval ?? 0)} WaitingApproval ` +
         `Events in the ${ms(pending.settleMs + (probe?.waitedMs ?? 0))} after /readyz (the recorder's own budget, 5/s with repeats and ` +
-        `overflow dropped, outside the 50 QPS client limit), reported not ready in ${notReadyShare(pending)} of the samples after its first ` +
+        `overflow dropped, outside the client limit), reported not ready in ${notReadyShare(pending)} of the samples after its first ` +
         `ready, and a fresh CSR created and approved by istiod then ${probe?.issuedMs === undefined ? `got no certificate within ${ms(probe?.waitedMs ?? Number.NaN)}` : `got its certificate after ${ms(probe.issuedMs)}`}. ` +
         `Child warnings/errors: ${[baseline, foreign, pending].every((run) => run.warnings.size === 0) ? "none" : [baseline, foreign, pending].map((run) => `${run.label}: ${[...run.warnings].map(([m, c]) => `${c}× ${m}`).join("; ") || "none"}`).join("; ")}.`,
       "",

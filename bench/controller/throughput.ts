@@ -3,7 +3,7 @@
  * leader election, the harness's service-account identity), so that the controller's own histograms,
  * reconcile counters and event-loop delay can be read directly. It runs the TypeScript under tsx; the
  * comparison with kube-controller-manager (bench/controller/peer.ts) runs the deployed bundle.
- * Run once per client limit in BENCH_QPS_MODES (the CLI's 50 QPS / burst 100, and none).
+ * Run once per client limit in BENCH_QPS_MODES (the CLI's 100 QPS / burst 200, and none).
  */
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { CertificatesV1Api, type KubeConfig } from "@kubernetes/client-node";
