@@ -22,7 +22,7 @@
  *    created as a kubelet creates them, on the footing of phase 1 (in-process controller, the default workers, 20
  *    in flight, once per client limit); the bench Signer has spec.podCertificates.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
- * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("50,0"),
+ * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("100,0"),
  * BENCH_PEER (1), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
  * kube-controller-manager"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes under tsx,
  * for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's processes, after the Dockerfile's).

@@ -2,7 +2,7 @@
  * The two controller replicas of the soak, each a separate process as the Deployment runs them:
  * `node <Dockerfile's node flags> dist/csr-signer.mjs controller --leader-elect=true` (the bundle the
  * image runs, built from the work tree by bench/rss-child.ts), POD_NAME as the Lease identity, every
- * other flag at its default (4 workers, 100 QPS / burst 200, Lease 15 s / 10 s / 2 s). Each process runs
+ * other flag at its default (8 workers, 100 QPS / burst 200, Lease 15 s / 10 s / 2 s). Each process runs
  * in its own process group (test/support/control-plane/processes.ts), so it can be SIGKILLed,
  * SIGSTOPped and continued; a restarted replica is a new incarnation with a new identity, as a
  * replacement pod would be, and logs to its own file.
