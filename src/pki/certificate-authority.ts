@@ -77,6 +77,15 @@ export const maximumRootsPerCertificateAuthority = 4;
  */
 export const maximumChainCertificates = 8;
 
+/**
+ * Largest CA certificate (DER bytes) and subject (characters) accepted. A tenant writing its own CA
+ * Secret must not make the Signer's status unwritable: a root's PEM goes into
+ * status.trustBundle.roots[].pem (16384 characters in the CRD) and the subject into condition
+ * messages (32768). Real CA certificates are 1-2 KB.
+ */
+export const maximumCertificateDerBytes = 8192;
+export const maximumSubjectCharacters = 1024;
+
 function parseCertificates(
   file: Uint8Array | string | undefined,
   name: string,
@@ -95,8 +104,9 @@ function parseCertificates(
       "TooManyCertificates",
       `${name} holds ${blocks.length} certificates; at most ${maximum} are accepted`,
     );
+  let certificates: ParsedCertificate[];
   try {
-    return blocks.map((der) => {
+    certificates = blocks.map((der) => {
       const certificate = parseCertificate(der);
       // OpenSSL decodes the public key lazily; one it cannot decode must be refused here, naming
       // the file, not thrown as a plain Error by whoever first uses the key.
@@ -106,6 +116,17 @@ function parseCertificates(
   } catch (error) {
     throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
   }
+  blocks.forEach((der, index) => {
+    if (
+      der.length > maximumCertificateDerBytes ||
+      certificates[index]!.subject.length > maximumSubjectCharacters
+    )
+      throw new CertificateAuthorityError(
+        "TooLarge",
+        `${name}: certificate ${index + 1} is ${der.length} bytes with a subject of ${certificates[index]!.subject.length} characters; at most ${maximumCertificateDerBytes} bytes and ${maximumSubjectCharacters} characters are accepted`,
+      );
+  });
+  return certificates;
 }
 
 function describe(certificate: ParsedCertificate): string {
