@@ -110,7 +110,7 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
     expect(config.Config.User).to.equal("65532:65532");
     expect(config.Config.Entrypoint).to.deep.equal([
       "node",
-      "--optimize-for-size",
+      "--max-semi-space-size=2",
       "--liftoff-only",
       "dist/csr-signer.mjs",
     ]);
