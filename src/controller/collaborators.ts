@@ -84,7 +84,7 @@ export function buildCollaborators(
   hooks: CollaboratorHooks,
 ): ControllerCollaborators {
   const { kubeConfig, namespace, logger } = options;
-  const metrics = new ControllerMetrics();
+  const metrics = new ControllerMetrics(options.build);
   const firstSeen = new CsrFirstSeen();
   const queues: ControllerQueues = {
     csrs: new WorkQueue(undefined, undefined, metrics.queueMetrics("certificatesigningrequest")),

@@ -28,8 +28,14 @@ export interface ProcessingQueue {
   processingSeconds(): number[];
 }
 
-/** Commit of the build; "unknown" unless the build injects one. */
-export const buildCommit = "unknown";
+/** Which build runs, as csr_signer_build_info reports it (the CLI passes its buildInfo()). */
+export interface BuildLabels {
+  version: string;
+  commit: string;
+}
+
+/** Without build labels (a controller started from a test): package.json's version, commit unknown. */
+const sourceBuild: BuildLabels = { version: packageJson.version, commit: "unknown" };
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -229,14 +235,11 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(build: BuildLabels = sourceBuild) {
     // prom-client's process and Node runtime collectors (CPU, memory, heap, event-loop lag, GC),
     // under the names its users chart (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...).
     collectDefaultMetrics({ register: this.registry });
-    this.buildInfo.set(
-      { version: packageJson.version, commit: buildCommit, node_version: process.version },
-      1,
-    );
+    this.buildInfo.set({ version: build.version, commit: build.commit, node_version: process.version }, 1);
   }
 
   /** The queues whose in-flight items the unfinished-work gauges report. */
