@@ -52,7 +52,7 @@ Options:
 `;
 
 /** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
-export class SignRefusedError extends Error {
+class SignRefusedError extends Error {
   constructor(
     readonly reason: OfflineSignRefusalReason,
     message: string,

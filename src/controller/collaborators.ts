@@ -218,7 +218,6 @@ export function buildCollaborators(
     podcertificaterequest: queues.podCertificateRequests,
   });
   metrics.watchClusterState({
-    signers: () => informers.signers.list(),
     csrs: () => informers.csrs.list(),
     signerNames: () => registry.all().flatMap((signer) => (signer.spec ? [signer.spec.signerName] : [])),
     now,

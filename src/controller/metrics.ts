@@ -6,7 +6,6 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import packageJson from "../../package.json" with { type: "json" };
-import type { SignerObject } from "../api/signer.js";
 import type { KubeRequestObserver } from "../kube/api-client.js";
 import type { CsrObject } from "./csr-object.js";
 import { KubeRequestMetrics } from "./request-metrics.js";
@@ -15,7 +14,6 @@ import type { WorkQueueMetrics } from "./work-queue.js";
 
 /** What the scrape-time gauges read (the controller's caches and clock). */
 export interface ClusterStateSources {
-  signers(): readonly SignerObject[];
   /** The CSR cache (it holds requests of our signer names only). */
   csrs(): readonly CsrObject[];
   /** The signer names our Signers serve now. */

@@ -15,7 +15,7 @@ import { readBoundedFile } from "../pki/bounded-file.js";
 import type { ServingCertificate } from "../pki/self-signed-serving.js";
 
 /** How often the files are read when no file event came (controller-runtime's certwatcher: 10 s). */
-export const defaultServingCertificatePollMs = 10_000;
+const defaultServingCertificatePollMs = 10_000;
 /** Far above any certificate chain or key (a few KiB); a bigger file is refused unread. */
 export const maximumServingCertificateFileBytes = 1024 * 1024;
 /** File events come in bursts (a symlink swap is several renames): read once, this long after the first. */
