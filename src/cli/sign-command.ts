@@ -5,7 +5,8 @@ import { parseArgs } from "node:util";
 import { parseLongDuration } from "../api/duration.js";
 import type { OfflineSignRefusalReason } from "../api/reasons.js";
 import { kubernetesUsages } from "../api/usages.js";
-import { loadCertificateAuthority, readCertificateAuthorityFolder } from "../pki/certificate-authority.js";
+import { loadCertificateAuthority } from "../pki/certificate-authority.js";
+import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import {
   CertificateRequestError,
   describePublicKey,
