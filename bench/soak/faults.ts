@@ -42,6 +42,48 @@ export interface FaultRecord {
   detail: string;
   /** For leader SIGKILL: from the kill until another identity held the Lease. */
   failoverMs?: number;
+  /**
+   * Set when the harness never saw the fault undone (a restarted kube-apiserver not ready within
+   * the control plane's 90 s): why, and whether a second restart brought the control plane back.
+   */
+  notRecovered?: string;
+}
+
+/**
+ * The record of a fault whose injection or recovery threw: kept in the ledger (the soak goes on to
+ * its table, where it counts against "faults recovered from") instead of aborting the run.
+ */
+export function unrecoveredFault(
+  kind: FaultKind,
+  startedAt: number,
+  error: unknown,
+  afterwards: string,
+  endedAt = Date.now(),
+): FaultRecord {
+  const why = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+  return { kind, startedAt, endedAt, detail: `did not recover: ${why}; ${afterwards}`, notRecovered: why };
+}
+
+/**
+ * After a control-plane fault that did not recover, one more try at a whole control plane, so the
+ * load can drain and the ledger be read from the API server: a fresh kube-apiserver (and etcd, after
+ * an etcd restart) start. The controller faults leave the control plane alone.
+ */
+export async function restoreControlPlane(
+  kind: FaultKind,
+  controlPlane: Pick<ControlPlane, "restartApiServer" | "restartEtcd">,
+): Promise<string> {
+  if (kind !== "apiserver-restart" && kind !== "apiserver-sigstop" && kind !== "etcd-restart")
+    return "the control plane left as it was (a controller fault)";
+  const startedAt = Date.now();
+  try {
+    if (kind === "etcd-restart") await controlPlane.restartEtcd();
+    await controlPlane.restartApiServer();
+    return `the control plane was back ${((Date.now() - startedAt) / 1000).toFixed(1)} s later after another restart`;
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+    return `another restart failed too (${why})`;
+  }
 }
 
 export interface FaultContext {

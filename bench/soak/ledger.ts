@@ -27,6 +27,10 @@ export interface Ledger {
   refused: number;
   pendingAtEnd: { name: string; reason: string }[];
   lost: string[];
+  /** False when the final list of CSRs failed: `lost` is then unknown, not 0. */
+  finalListRead: boolean;
+  /** Faults the harness never saw undone, with why (FaultRecord.notRecovered). */
+  notRecovered: { kind: FaultKind; why: string }[];
   notCreated: number;
   skipped: number;
   faults: Record<FaultKind, number>;
@@ -74,7 +78,8 @@ export function acquisitionsOf(incarnations: readonly Incarnation[]): { holder: 
 export function buildLedger(input: {
   sent: ReadonlyMap<string, SentRequest>;
   outcomes: ReadonlyMap<string, Outcome>;
-  remaining: readonly V1CertificateSigningRequest[];
+  /** The soak's CSRs still unanswered in the final list; undefined when that list failed. */
+  remaining: readonly V1CertificateSigningRequest[] | undefined;
   faults: readonly FaultRecord[];
   signatures: readonly Signature[];
   lease: LeasePoller;
@@ -83,15 +88,20 @@ export function buildLedger(input: {
   counters: { notCreated: number; skipped: number };
 }): Ledger {
   const { sent, outcomes, remaining, faults, signatures, lease, bundles } = input;
-  const remainingNames = new Set(remaining.map((csr) => csr.metadata?.name ?? ""));
+  const remainingNames = new Set((remaining ?? []).map((csr) => csr.metadata?.name ?? ""));
   const names = new Set([...sent.keys(), ...outcomes.keys(), ...remainingNames]);
 
-  // Lost: created, and neither answered (seen Issued/Failed) nor still in the API server.
-  const lost = [...sent.keys()].filter((name) => !outcomes.has(name) && !remainingNames.has(name));
-  const pendingAtEnd = remaining.map((csr) => ({
-    name: csr.metadata?.name ?? "",
-    reason: pendingReason(csr, sent.get(csr.metadata?.name ?? "")),
-  }));
+  // Lost: created, and neither answered (seen Issued/Failed) nor still in the API server. Without the
+  // final list nothing can be called lost: the unanswered are pending, reason unknown.
+  const unanswered = [...sent.keys()].filter((name) => !outcomes.has(name));
+  const lost = remaining === undefined ? [] : unanswered.filter((name) => !remainingNames.has(name));
+  const pendingAtEnd =
+    remaining === undefined
+      ? unanswered.map((name) => ({ name, reason: "unknown: the final list of CSRs failed" }))
+      : remaining.map((csr) => ({
+          name: csr.metadata?.name ?? "",
+          reason: pendingReason(csr, sent.get(csr.metadata?.name ?? "")),
+        }));
 
   // The serial of each certificate the API server holds (the watch's view), per CSR uid.
   const heldSerials = new Map<string, { serial: string; seenAt: number }>();
@@ -184,6 +194,10 @@ export function buildLedger(input: {
     refused,
     pendingAtEnd,
     lost,
+    finalListRead: remaining !== undefined,
+    notRecovered: faults.flatMap((fault) =>
+      fault.notRecovered === undefined ? [] : [{ kind: fault.kind, why: fault.notRecovered }],
+    ),
     notCreated: input.counters.notCreated,
     skipped: input.counters.skipped,
     faults: faultCounts,

@@ -42,7 +42,18 @@ export function formatReport(
     "each kind at least once",
     faultKinds.every((kind) => (ledger.faults[kind] ?? 0) > 0),
   );
-  row("lost", list(ledger.lost), "0", ledger.lost.length === 0);
+  row(
+    "faults recovered from (the harness saw the system whole again)",
+    `${faults.length - ledger.notRecovered.length} of ${faults.length}${ledger.notRecovered.length === 0 ? "" : `; not: ${ledger.notRecovered.map((fault) => `${fault.kind} (${fault.why})`).join("; ")}`}`,
+    "all",
+    ledger.notRecovered.length === 0,
+  );
+  row(
+    "lost",
+    ledger.finalListRead ? list(ledger.lost) : "unknown (the final list of CSRs failed)",
+    "0",
+    ledger.finalListRead && ledger.lost.length === 0,
+  );
   row(
     "double-signed (2+ serials written for one CSR)",
     list(ledger.doubleSigned),

@@ -33,7 +33,7 @@ interface ConfigMapContent {
 }
 
 /** SHA-256 over a ConfigMap's data, binaryData and immutable flag, independent of key order. */
-export function configMapContentDigest({ data, binaryData, immutable }: ConfigMapContent): string {
+function configMapContentDigest({ data, binaryData, immutable }: ConfigMapContent): string {
   return createHash("sha256")
     .update(canonicalJson({ data: data ?? {}, binaryData: binaryData ?? {}, immutable: immutable === true }))
     .digest("hex");

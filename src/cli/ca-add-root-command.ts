@@ -6,9 +6,9 @@ import {
   CertificateAuthorityError,
   TlsSecretFiles,
   loadCertificateAuthority,
-  readCertificateAuthorityFolder,
   type CertificateAuthorityFiles,
 } from "../pki/certificate-authority.js";
+import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import { addRoots, RootSetError, type RootSetChange } from "../pki/root-set.js";
 import { writeFilesAtomically } from "./files.js";
 import { requiredFlag, UsageError, type CommandIo } from "./io.js";

@@ -7,8 +7,8 @@ import {
   TlsSecretFiles,
   CertificateAuthorityError,
   loadCertificateAuthority,
-  readCertificateAuthorityFolder,
 } from "../pki/certificate-authority.js";
+import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import { parseDistinguishedName } from "../pki/names.js";
 import {
   cacertsFiles,

@@ -9,6 +9,7 @@ import { leaderElectionTimingsProblem } from "../kube/leader-election.js";
 import { parseMeshConfigMapRef } from "../controller/istio-mesh-config-sync.js";
 import { UsageError, type CommandIo } from "./io.js";
 import { kubeConfigFromFile } from "./kubeconfig.js";
+import { buildInfo } from "./version.js";
 import { defaultCleanupIntervalMs } from "../policy/csr-cleanup.js";
 import {
   compileKubeletServingSettings,
@@ -305,6 +306,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     ...(values["metrics-cert-dir"] ? { metricsCertDir: values["metrics-cert-dir"] } : {}),
     probeAddress: values["probe-address"],
     logger,
+    build: buildInfo(),
   });
   try {
     await controller.start();

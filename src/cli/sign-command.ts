@@ -5,7 +5,8 @@ import { parseArgs } from "node:util";
 import { parseLongDuration } from "../api/duration.js";
 import type { OfflineSignRefusalReason } from "../api/reasons.js";
 import { kubernetesUsages } from "../api/usages.js";
-import { loadCertificateAuthority, readCertificateAuthorityFolder } from "../pki/certificate-authority.js";
+import { loadCertificateAuthority } from "../pki/certificate-authority.js";
+import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import {
   CertificateRequestError,
   describePublicKey,
@@ -52,7 +53,7 @@ Options:
 `;
 
 /** A request `sign` will not issue as it stands; the reason is a CamelCase word, the message names the rule. */
-export class SignRefusedError extends Error {
+class SignRefusedError extends Error {
   constructor(
     readonly reason: OfflineSignRefusalReason,
     message: string,

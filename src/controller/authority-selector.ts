@@ -294,7 +294,7 @@ export class CertificateAuthoritySelector {
 }
 
 /** The intermediate's requested subject: the Signer's organizations, and its signer name as CN. */
-export function certificateRequestSubject(spec: SignerSpec): DistinguishedName {
+function certificateRequestSubject(spec: SignerSpec): DistinguishedName {
   return [
     ...spec.policy.subject.organizations.map((value) => ({ type: "O", value })),
     { type: "CN", value: `${spec.signerName} CA` },

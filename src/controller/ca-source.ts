@@ -4,12 +4,12 @@
  * before it is decoded; the content hash lets the caller parse each distinct content once.
  */
 import { createHash } from "node:crypto";
+import { CertificateAuthorityError } from "../pki/certificate-authority.js";
 import {
-  CertificateAuthorityError,
   certificateAuthorityFileNames,
   checkCertificateAuthorityFileSize,
   readCertificateAuthorityFolder,
-} from "../pki/certificate-authority.js";
+} from "../pki/ca-material-files.js";
 import { base64DecodedLength } from "../pki/base64.js";
 import { omittedStringBytes } from "../kube/long-strings.js";
 import type { SignerSpec } from "../api/signer.js";

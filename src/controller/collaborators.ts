@@ -84,7 +84,7 @@ export function buildCollaborators(
   hooks: CollaboratorHooks,
 ): ControllerCollaborators {
   const { kubeConfig, namespace, logger } = options;
-  const metrics = new ControllerMetrics();
+  const metrics = new ControllerMetrics(options.build);
   const firstSeen = new CsrFirstSeen();
   const queues: ControllerQueues = {
     csrs: new WorkQueue(undefined, undefined, metrics.queueMetrics("certificatesigningrequest")),
@@ -218,7 +218,6 @@ export function buildCollaborators(
     podcertificaterequest: queues.podCertificateRequests,
   });
   metrics.watchClusterState({
-    signers: () => informers.signers.list(),
     csrs: () => informers.csrs.list(),
     signerNames: () => registry.all().flatMap((signer) => (signer.spec ? [signer.spec.signerName] : [])),
     now,

@@ -7,6 +7,7 @@ import type { IssuanceEnvironment } from "../pki/issuance.js";
 import type { CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { ApprovalSettings } from "./approver.js";
 import type { MeshConfigMapRef } from "./istio-mesh-config-sync.js";
+import type { BuildLabels } from "./metrics.js";
 import type { TokenKeyBackend, TokenKeyTimings } from "./token-keys.js";
 
 export interface ControllerOptions {
@@ -53,4 +54,6 @@ export interface ControllerOptions {
   istioMeshConfigResyncMs?: number;
   /** How a Signer's PKCS#11 key is opened (default: src/pki/pkcs11) and how failures are retried. */
   tokenKeys?: { backend?: TokenKeyBackend; timings?: TokenKeyTimings };
+  /** The version and commit csr_signer_build_info reports (default: package.json's, commit "unknown"). */
+  build?: BuildLabels;
 }

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server }
 import { createServer as createTlsServer } from "node:https";
 import type { Registry } from "prom-client";
 import type { AccessAnswer } from "./metrics-access.js";
+import type { ServingCertificate } from "../pki/self-signed-serving.js";
 
 export interface EndpointSources {
   metrics: Registry;
@@ -18,12 +19,6 @@ export interface EndpointSources {
   ready(): boolean;
   /** Who may read /metrics (from the request's Authorization header); absent: anyone. */
   metricsAccess?: (authorization: string | undefined, path: string) => Promise<AccessAnswer>;
-}
-
-/** The metrics server's certificate and key (PEM): with it /metrics is served over HTTPS. */
-export interface MetricsTls {
-  certificatePem: string;
-  keyPem: string;
 }
 
 const accessRefusals: Partial<Record<AccessAnswer, string>> = {
@@ -42,9 +37,9 @@ export class HttpEndpoints {
     addresses: {
       metricsAddress?: string | undefined;
       probeAddress?: string | undefined;
-      metricsTls?: MetricsTls | undefined;
+      metricsTls?: ServingCertificate | undefined;
       /** Where a new certificate comes from (serving-certificate-files.ts): taken for new connections. */
-      onMetricsTlsChange?: ((listener: (tls: MetricsTls) => void) => void) | undefined;
+      onMetricsTlsChange?: ((listener: (tls: ServingCertificate) => void) => void) | undefined;
     },
     sources: EndpointSources,
   ): Promise<HttpEndpoints> {
@@ -104,8 +99,8 @@ export class HttpEndpoints {
   private async listen(
     address: string | undefined,
     handle: (path: string, request: IncomingMessage) => Promise<Answer>,
-    tls?: MetricsTls,
-    onTlsChange?: (listener: (tls: MetricsTls) => void) => void,
+    tls?: ServingCertificate,
+    onTlsChange?: (listener: (tls: ServingCertificate) => void) => void,
   ): Promise<void> {
     if (!address) return;
     const separator = address.lastIndexOf(":");
@@ -122,7 +117,7 @@ export class HttpEndpoints {
     };
     let server: Server;
     if (tls) {
-      const tlsOptions = (pair: MetricsTls) =>
+      const tlsOptions = (pair: ServingCertificate) =>
         ({ cert: pair.certificatePem, key: pair.keyPem, minVersion: "TLSv1.2" }) as const;
       const secureServer = createTlsServer(tlsOptions(tls), listener);
       // Connections open keep the certificate they shook hands with; new ones get the new pair.

@@ -5,9 +5,9 @@
  */
 import { hostname } from "node:os";
 import { KubeApi } from "../kube/api-client.js";
-import { createSelfSignedServingCertificate } from "../pki/self-signed-serving.js";
+import { createSelfSignedServingCertificate, type ServingCertificate } from "../pki/self-signed-serving.js";
 import type { ControllerOptions } from "./controller-options.js";
-import { HttpEndpoints, type EndpointSources, type MetricsTls } from "./http-endpoints.js";
+import { HttpEndpoints, type EndpointSources } from "./http-endpoints.js";
 import { MetricsAccess } from "./metrics-access.js";
 import { ServingCertificateFiles } from "./serving-certificate-files.js";
 
@@ -62,7 +62,7 @@ export class HttpServing {
 async function metricsCertificate(
   options: ControllerOptions,
   certificateFiles: ServingCertificateFiles | undefined,
-): Promise<MetricsTls> {
+): Promise<ServingCertificate> {
   if (certificateFiles) return certificateFiles.current;
   const service = "csr-signer-metrics";
   const namespace = options.namespace;

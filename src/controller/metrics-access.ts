@@ -9,6 +9,7 @@
 import { hash } from "node:crypto";
 import type { KubeApi } from "../kube/api-client.js";
 import { describeError } from "../kube/client.js";
+import { subjectAccessAllowed } from "../kube/subject-access-review.js";
 import type { Logger } from "../logger.js";
 
 /** 200 allowed, 401 no or bad token, 403 authenticated but not allowed, 500 the reviews failed. */
@@ -74,21 +75,12 @@ export class MetricsAccess {
     );
     const user = review.status?.user;
     if (!review.status?.authenticated || !user?.username) return 401;
-    const access = await this.api.create<{ status?: { allowed?: boolean } }>(
-      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-      {
-        apiVersion: "authorization.k8s.io/v1",
-        kind: "SubjectAccessReview",
-        spec: {
-          user: user.username,
-          ...(user.uid ? { uid: user.uid } : {}),
-          groups: user.groups ?? [],
-          ...(user.extra ? { extra: user.extra } : {}),
-          nonResourceAttributes: { path, verb: "get" },
-        },
-      },
+    const allowed = await subjectAccessAllowed(
+      this.api,
+      { user: user.username, uid: user.uid, groups: user.groups, extra: user.extra },
+      { nonResource: { path, verb: "get" } },
     );
-    return access.status?.allowed ? 200 : 403;
+    return allowed ? 200 : 403;
   }
 
   private remember(key: string, answer: AccessAnswer, now: number): void {

@@ -6,7 +6,6 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import packageJson from "../../package.json" with { type: "json" };
-import type { SignerObject } from "../api/signer.js";
 import type { KubeRequestObserver } from "../kube/api-client.js";
 import type { CsrObject } from "./csr-object.js";
 import { KubeRequestMetrics } from "./request-metrics.js";
@@ -15,7 +14,6 @@ import type { WorkQueueMetrics } from "./work-queue.js";
 
 /** What the scrape-time gauges read (the controller's caches and clock). */
 export interface ClusterStateSources {
-  signers(): readonly SignerObject[];
   /** The CSR cache (it holds requests of our signer names only). */
   csrs(): readonly CsrObject[];
   /** The signer names our Signers serve now. */
@@ -28,8 +26,14 @@ export interface ProcessingQueue {
   processingSeconds(): number[];
 }
 
-/** Commit of the build; "unknown" unless the build injects one. */
-export const buildCommit = "unknown";
+/** Which build runs, as csr_signer_build_info reports it (the CLI passes its buildInfo()). */
+export interface BuildLabels {
+  version: string;
+  commit: string;
+}
+
+/** Without build labels (a controller started from a test): package.json's version, commit unknown. */
+const sourceBuild: BuildLabels = { version: packageJson.version, commit: "unknown" };
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -229,14 +233,11 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(build: BuildLabels = sourceBuild) {
     // prom-client's process and Node runtime collectors (CPU, memory, heap, event-loop lag, GC),
     // under the names its users chart (process_cpu_seconds_total, nodejs_eventloop_lag_seconds, ...).
     collectDefaultMetrics({ register: this.registry });
-    this.buildInfo.set(
-      { version: packageJson.version, commit: buildCommit, node_version: process.version },
-      1,
-    );
+    this.buildInfo.set({ version: build.version, commit: build.commit, node_version: process.version }, 1);
   }
 
   /** The queues whose in-flight items the unfinished-work gauges report. */

@@ -58,7 +58,7 @@ export interface PodCertificateRequestObject {
 const cachedAnnotationKeys = 5;
 
 /** The decided states: a request with one of these is never touched again (the API makes status immutable). */
-export const podCertificateTerminalConditions = ["Issued", "Denied", "Failed"] as const;
+const podCertificateTerminalConditions = ["Issued", "Denied", "Failed"] as const;
 
 export function isDecided(pcr: PodCertificateRequestObject): boolean {
   return (pcr.status?.conditions ?? []).some(

@@ -19,7 +19,7 @@ export class SecretValueError extends Error {
 }
 
 /** "file /path" or "Secret ns/name key k", for messages. */
-export function describeSecretValueSource(source: SecretValueSource, secretNamespace: string): string {
+function describeSecretValueSource(source: SecretValueSource, secretNamespace: string): string {
   return "file" in source
     ? `file ${source.file}`
     : `Secret ${secretNamespace}/${source.secret.name} key ${source.secret.key}`;

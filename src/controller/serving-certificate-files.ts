@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { describeError } from "../kube/client.js";
 import type { Logger } from "../logger.js";
 import { readBoundedFile } from "../pki/bounded-file.js";
-import type { MetricsTls } from "./http-endpoints.js";
+import type { ServingCertificate } from "../pki/self-signed-serving.js";
 
 /** How often the files are read when no file event came (controller-runtime's certwatcher: 10 s). */
-export const defaultServingCertificatePollMs = 10_000;
+const defaultServingCertificatePollMs = 10_000;
 /** Far above any certificate chain or key (a few KiB); a bigger file is refused unread. */
 export const maximumServingCertificateFileBytes = 1024 * 1024;
 /** File events come in bursts (a symlink swap is several renames): read once, this long after the first. */
@@ -30,7 +30,7 @@ export class ServingCertificateError extends Error {
 }
 
 /** Reads folder/tls.crt and folder/tls.key; throws ServingCertificateError unless they are a matching pair. */
-export function readServingCertificate(folder: string): MetricsTls {
+export function readServingCertificate(folder: string): ServingCertificate {
   return checkServingCertificate({
     certificatePem: readServingFile(folder, "tls.crt"),
     keyPem: readServingFile(folder, "tls.key"),
@@ -53,7 +53,7 @@ function readServingFile(folder: string, name: "tls.crt" | "tls.key"): string {
 }
 
 /** The pair itself when the certificate parses and the key is its key; else ServingCertificateError. */
-function checkServingCertificate(pair: MetricsTls): MetricsTls {
+function checkServingCertificate(pair: ServingCertificate): ServingCertificate {
   const { certificatePem, keyPem } = pair;
   let certificate: X509Certificate;
   try {
@@ -73,10 +73,10 @@ function checkServingCertificate(pair: MetricsTls): MetricsTls {
 }
 
 export class ServingCertificateFiles {
-  private pair: MetricsTls;
+  private pair: ServingCertificate;
   /** What was last refused, so one bad pair is logged once however often it is read. */
   private refusedDigest: string | undefined;
-  private readonly listeners: ((pair: MetricsTls) => void)[] = [];
+  private readonly listeners: ((pair: ServingCertificate) => void)[] = [];
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
@@ -97,12 +97,12 @@ export class ServingCertificateFiles {
     }
   }
 
-  get current(): MetricsTls {
+  get current(): ServingCertificate {
     return this.pair;
   }
 
   /** Called with each new pair taken (not with refused ones). */
-  onChange(listener: (pair: MetricsTls) => void): void {
+  onChange(listener: (pair: ServingCertificate) => void): void {
     this.listeners.push(listener);
   }
 
@@ -149,7 +149,7 @@ export class ServingCertificateFiles {
       return false;
     }
     const digest = createHash("sha256").update(certificatePem).update("\0").update(keyPem).digest("hex");
-    let pair: MetricsTls;
+    let pair: ServingCertificate;
     try {
       pair = checkServingCertificate({ certificatePem, keyPem });
     } catch (error) {

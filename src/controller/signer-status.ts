@@ -164,7 +164,7 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
 }
 
 /** Count-only changes of one Signer's status are written at most this often. */
-export const countWriteIntervalMs = 2000;
+const countWriteIntervalMs = 2000;
 
 /**
  * How long to wait before writing `desired` over `current`: 0 (now) when anything but the counts

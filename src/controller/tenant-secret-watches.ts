@@ -149,12 +149,7 @@ function forbiddenBy(error: unknown, verb: string): { verb: string; user: string
  * {...} and a RoleBinding of it to ServiceAccount csr-signer/csr-signer": spelled out whole, like
  * the missing signer grants (src/kube/signer-grants.ts), so the operator can paste it.
  */
-export function missingSecretGrant(
-  namespace: string,
-  name: string,
-  verb: string,
-  user: string | undefined,
-): string {
+function missingSecretGrant(namespace: string, name: string, verb: string, user: string | undefined): string {
   const serviceAccount = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user ?? "");
   const subject = serviceAccount
     ? `ServiceAccount ${serviceAccount[1]}/${serviceAccount[2]}`

@@ -75,7 +75,7 @@ export interface TokenKeyTimings {
   probeIntervalMs: number;
 }
 
-export const defaultTokenKeyTimings: TokenKeyTimings = {
+const defaultTokenKeyTimings: TokenKeyTimings = {
   initialRetryMs: 1000,
   maximumRetryMs: 15_000,
   incorrectPinRetryMs: 300_000,

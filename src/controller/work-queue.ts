@@ -24,7 +24,7 @@ export interface RateLimits {
   burst: number;
 }
 
-export const defaultRateLimits: RateLimits = {
+const defaultRateLimits: RateLimits = {
   baseDelayMs: 5,
   maxDelayMs: 1000_000,
   ratePerSecond: 10,

@@ -6,9 +6,9 @@ import type { ApprovalApi, CsrApi } from "../controller/csr-api.js";
 import type { CsrObject } from "../controller/csr-object.js";
 import { patchContentType, WriteNotSentError, type KubeApi, type PatchContentType } from "./api-client.js";
 import { apiErrorCode } from "./client.js";
+import { subjectAccessAllowed } from "./subject-access-review.js";
 
 export const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-const subjectAccessReviewPath = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 
 /**
  * The reconciler's API access: reads, and patches of /status (a merge patch carries the resourceVersion
@@ -46,27 +46,7 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
 export function kubernetesApprovalApi(api: KubeApi): ApprovalApi {
   return {
     addApprovalCondition: (name, patch) => patchCsr(api, name, "approval", patchContentType.json, patch),
-    subjectAccessReview: async (question) => {
-      const review = await api.create<{ status?: { allowed?: boolean } }>(subjectAccessReviewPath, {
-        apiVersion: "authorization.k8s.io/v1",
-        kind: "SubjectAccessReview",
-        spec: {
-          user: question.user,
-          groups: question.groups,
-          ...(question.uid ? { uid: question.uid } : {}),
-          ...(question.extra ? { extra: question.extra } : {}),
-          resourceAttributes: {
-            group: question.group,
-            resource: question.resource,
-            verb: question.verb,
-            ...(question.subresource ? { subresource: question.subresource } : {}),
-            ...(question.name ? { name: question.name } : {}),
-            ...(question.namespace ? { namespace: question.namespace } : {}),
-          },
-        },
-      });
-      return review.status?.allowed === true;
-    },
+    subjectAccessReview: (question) => subjectAccessAllowed(api, question, { resource: question }),
   };
 }
 

@@ -73,16 +73,16 @@ export const defaultLeaderElectionTimings = {
 };
 
 /** client-go's JitterFactor: a retry waits up to 1.2 retry periods (jitteredRetry below). */
-export const leaderElectionJitterFactor = 1.2;
+const leaderElectionJitterFactor = 1.2;
 
 /**
  * The longest lease duration: far beyond any sane failover, and it keeps every timer below
  * setTimeout's 2^31-1 ms (a longer one fires after 1 ms: a Lease write loop) and
  * leaseDurationSeconds inside the API server's int32.
  */
-export const maximumLeaseDurationMs = 3_600_000;
+const maximumLeaseDurationMs = 3_600_000;
 /** The shortest retry period: a shorter one is a tight loop of Lease reads and writes. */
-export const minimumRetryPeriodMs = 100;
+const minimumRetryPeriodMs = 100;
 
 /**
  * What is wrong with these timings, as client-go's NewLeaderElector refuses them, or undefined. A

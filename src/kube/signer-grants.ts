@@ -1,19 +1,22 @@
 /**
  * The RBAC rule the controller lacks when the API server refuses one of the signer verbs (approve,
  * sign, attest) with 403: spelled out whole, so an operator can paste it into the ClusterRole
- * instead of guessing from "forbidden".
+ * instead of guessing from "forbidden"; and the other cause of a 403, a restarting API server.
  */
 
 export type SignerVerb = "approve" | "sign" | "attest";
 
 /**
- * "the controller needs verb sign on certificates.k8s.io signers/example.com/foo; add to its
+ * "RBAC missing, or the API server's authorizer still starting after a restart (then a retry
+ * passes): the controller needs verb sign on certificates.k8s.io signers/example.com/foo; add to its
  * ClusterRole: {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames:
  * [example.com/foo], verbs: [sign]} (or "example.com/*" in resourceNames for every signer name of
- * that domain)".
+ * that domain)". A restarted kube-apiserver answers 403 for about a second before its RBAC
+ * authorizer has loaded the roles (seen in the soak): the hint must not claim the grant is missing.
  */
 export function missingSignerGrant(verb: SignerVerb, signerName: string): string {
   return (
+    `RBAC missing, or the API server's authorizer still starting after a restart (then a retry passes): ` +
     `the controller needs verb ${verb} on certificates.k8s.io signers/${signerName}; ` +
     `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], ` +
     `resourceNames: ["${signerName}"], verbs: ["${verb}"]}` +

@@ -53,7 +53,7 @@ export interface DerLimits {
   maxNodes: number;
 }
 
-export const defaultDerLimits: DerLimits = { maxDepth: 16, maxNodes: 1024 };
+const defaultDerLimits: DerLimits = { maxDepth: 16, maxNodes: 1024 };
 
 /**
  * Decodes exactly one DER TLV spanning all of `input`. Throws DerError on any BER-only

@@ -25,7 +25,7 @@ export const certificateAuthorityKeyTypes = [
 ] as const;
 export type CertificateAuthorityKeyType = (typeof certificateAuthorityKeyTypes)[number];
 
-export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObject {
+function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObject {
   switch (keyType) {
     case "ecdsa-p256":
       return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
@@ -37,7 +37,7 @@ export function generatePrivateKey(keyType: CertificateAuthorityKeyType): KeyObj
 }
 
 /** The toolkit's name for a CA public key's type, or undefined when it is not one of them. */
-export function certificateAuthorityKeyTypeOf(publicKey: KeyObject): CertificateAuthorityKeyType | undefined {
+function certificateAuthorityKeyTypeOf(publicKey: KeyObject): CertificateAuthorityKeyType | undefined {
   const details = publicKey.asymmetricKeyDetails;
   if (publicKey.asymmetricKeyType === "ec") {
     if (details?.namedCurve === "prime256v1") return "ecdsa-p256";

@@ -21,7 +21,7 @@ export const podKeyTypes = ["RSA3072", "RSA4096", "ECDSAP256", "ECDSAP384", "ECD
 export type PodKeyType = (typeof podKeyTypes)[number];
 
 /** The API caps each of pkixPublicKey, proofOfPossession and stubPKCS10Request at 10 KiB. */
-export const maximumPodCertificateKeyFieldBytes = 10 * 1024;
+const maximumPodCertificateKeyFieldBytes = 10 * 1024;
 
 export interface PodCertificateKeyFields {
   readonly podUID: string;

@@ -19,6 +19,7 @@ import { encodePem } from "./pem.js";
 import { SoftwareSigningKey } from "./signing-key.js";
 import { noSubjectAlternativeNames } from "./subject-alternative-names.js";
 
+/** A TLS serving certificate and its key (PEM): the metrics server's, self-signed or the operator's. */
 export interface ServingCertificate {
   certificatePem: string;
   keyPem: string;

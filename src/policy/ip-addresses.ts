@@ -35,12 +35,12 @@ export function embeddedIpv4Kind(bytes: Uint8Array): "IPv4-mapped" | "IPv4-compa
 }
 
 /** The address as TLS clients read it: an IPv4-mapped address becomes its 4 bytes (Go's To4). */
-export function normalizeIpAddress(bytes: Uint8Array): Uint8Array {
+function normalizeIpAddress(bytes: Uint8Array): Uint8Array {
   return embeddedIpv4Kind(bytes) === "IPv4-mapped" ? bytes.slice(12) : bytes;
 }
 
 /** Canonical text of normalised address bytes: dotted IPv4, or compressed lower-case IPv6. */
-export function formatIpAddress(bytes: Uint8Array): string {
+function formatIpAddress(bytes: Uint8Array): string {
   if (bytes.length === 4) return bytes.join(".");
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));

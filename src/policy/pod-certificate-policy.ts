@@ -67,11 +67,11 @@ export type PodCertificateDecision =
     };
 
 /** The API's minimum leaf lifetime. */
-export const minimumPodCertificateLifetimeSeconds = 3600;
+const minimumPodCertificateLifetimeSeconds = 3600;
 /** NotBefore this far back (clock skew); the API server wants it within 5 minutes of its clock. */
-export const podCertificateBackdateSeconds = 60;
+const podCertificateBackdateSeconds = 60;
 /** beginRefreshAt falls in this band of the lifetime, jittered so a fleet does not refresh at once. */
-export const refreshBand = { from: 0.5, to: 0.8 } as const;
+const refreshBand = { from: 0.5, to: 0.8 } as const;
 /** The API's margin: beginRefreshAt at least this long after notBefore and before notAfter. */
 const refreshMarginSeconds = 600;
 

@@ -20,7 +20,7 @@ import { SignerSpecError } from "./signer-spec-error.js";
 export { SignerSpecError };
 
 /** Defaults, as an operator would expect for a workload signer. */
-export const signerDefaults = {
+const signerDefaults = {
   defaultDuration: "24h",
   maxDuration: "720h",
   allowedUsages: ["digital signature", "key encipherment", "server auth", "client auth"] as KubernetesUsage[],

@@ -1,7 +1,8 @@
 /**
  * `csr-signer controller` as a deployment runs it: the bundle the image runs (hack/bundle.mjs, built
  * here into a temporary folder) in its own process, flags parsed, a kubeconfig file, signing on the
- * real API server, and a clean exit on SIGTERM.
+ * real API server, a clean exit on SIGTERM, and csr_signer_build_info carrying the build --version
+ * prints.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,6 +21,7 @@ import {
   submitApprovedServerCsr,
   waitForOutcome,
 } from "../support/controller.js";
+import { findFreePorts } from "../support/control-plane.js";
 import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { controlPlane } from "./setup.js";
@@ -112,6 +114,45 @@ describe("csr-signer controller (the CLI, in its own process)", function () {
 
     child.kill("SIGTERM");
     expect(await exited, output.slice(-2000)).to.equal(0);
+    child = undefined;
+  });
+
+  it("reports on /metrics the version and commit --version prints (csr_signer_build_info)", async () => {
+    const versionLine = execFileSync(process.execPath, [bundle, "--version"], { encoding: "utf8" });
+    const [, version, commit] = /^csr-signer (\S+) \(commit (\S+), Node /.exec(versionLine) ?? [];
+    expect(commit, versionLine).to.be.a("string");
+    const [metricsPort] = await findFreePorts(1);
+    let metricsOutput = "";
+    // Plain HTTP: the TokenReview/SubjectAccessReview gate is metrics-serving.test.ts' subject.
+    child = spawnController(
+      [
+        "--leader-elect=false",
+        `--metrics-address=127.0.0.1:${metricsPort}`,
+        "--metrics-secure=false",
+        "--probe-address=",
+      ],
+      (text) => (metricsOutput += text),
+    );
+    const running = child;
+    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+    const body = await waitFor(
+      "the controller's /metrics",
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
+        return response?.status === 200 ? response.text() : undefined;
+      },
+      20_000,
+      {
+        giveUpIf: () =>
+          running.exitCode !== null ? `the controller exited: ${metricsOutput.slice(-2000)}` : undefined,
+      },
+    );
+    expect(body.split("\n").filter((line) => line.startsWith("csr_signer_build_info{"))).to.deep.equal([
+      `csr_signer_build_info{version="${version}",commit="${commit}",node_version="${process.version}"} 1`,
+    ]);
+    // The clean SIGTERM exit is the first test's subject (here start() may still be syncing).
+    running.kill("SIGKILL");
+    await exited;
     child = undefined;
   });
 

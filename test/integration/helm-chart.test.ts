@@ -7,7 +7,6 @@
  * every argument the chart renders, and the chart's copies of the CRD and the alert rules equal the
  * files in manifests/.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -16,6 +15,7 @@ import { expect } from "chai";
 import { loadAllYaml, loadYaml, type V1NetworkPolicy } from "@kubernetes/client-node";
 import { controlPlane } from "./setup.js";
 import { testBinary } from "../support/testbin.js";
+import { runProcess, type ProcessResult } from "../support/run-process.js";
 import { runCliInProcess } from "../support/cli.js";
 import { prometheusOperatorCrdFiles } from "../support/monitoring-crds.js";
 import { defaultTenantDomain } from "../../src/cli/tenant-command.js";
@@ -28,12 +28,6 @@ const RELEASE = "csr-signer";
 const NAMESPACE = "csr-signer";
 const ALERT_RULES = "manifests/monitoring/csr-signer-alerts.rules.yaml";
 const CHART_ALERT_RULES = `${CHART}/files/csr-signer-alerts.rules.yaml`;
-
-interface ProcessResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface PolicyRule {
   apiGroups?: string[];
@@ -69,8 +63,8 @@ interface PodSpec {
   volumes?: { name: string; emptyDir?: unknown; hostPath?: unknown }[];
 }
 
-/** Runs a program from the repository root; never throws on exit codes. */
-async function run(binary: string, args: string[], input = "", timeoutMs = 60_000): Promise<ProcessResult> {
+/** Runs a program from the repository root, helm's and kubectl's homes in the control plane's folder. */
+function run(binary: string, args: string[], input = ""): Promise<ProcessResult> {
   const plane = controlPlane();
   // helm's and kubectl's caches and configuration in the control plane's folder: nothing in $HOME.
   const home = path.join(plane.dir, "helm-home");
@@ -80,30 +74,7 @@ async function run(binary: string, args: string[], input = "", timeoutMs = 60_00
     HELM_CONFIG_HOME: path.join(home, "config"),
     HELM_DATA_HOME: path.join(home, "data"),
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      cwd: REPOSITORY_ROOT,
-      env: environment,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${timeoutMs} ms)`;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+  return runProcess(binary, args, { input, env: environment });
 }
 
 async function helm(args: string[]): Promise<ProcessResult> {

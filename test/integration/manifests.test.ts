@@ -6,7 +6,6 @@
  *
  * The CRD stays installed afterwards (other suites use it); the Signers created here are deleted.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fsp from "node:fs/promises";
 import path from "node:path";
@@ -16,6 +15,7 @@ import { loadAllYaml } from "@kubernetes/client-node";
 import { parseSignerSpec, SignerSpecError } from "../../src/policy/signer-spec.js";
 import { controlPlane } from "./setup.js";
 import { testBinary } from "../support/testbin.js";
+import { runProcess, type ProcessResult } from "../support/run-process.js";
 
 const REPOSITORY_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CRD_NAME = "signers.csr-signer.io";
@@ -34,12 +34,6 @@ const TEST_LABEL_VALUE = "manifests";
  */
 const NAME_PREFIX = "manifests-test-";
 
-interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 interface Manifest {
   apiVersion: string;
   kind: string;
@@ -48,7 +42,7 @@ interface Manifest {
 }
 
 /** Runs kubectl against the test control plane from the repository root; never throws on exit codes. */
-async function kubectl(args: string[], input?: string, timeoutMs = 45_000): Promise<KubectlResult> {
+async function kubectl(args: string[], input?: string, timeoutMs = 45_000): Promise<ProcessResult> {
   const binary = testBinary("KUBE_BIN_DIR", "kubectl");
   const plane = controlPlane();
   const fullArgs = [
@@ -57,26 +51,7 @@ async function kubectl(args: string[], input?: string, timeoutMs = 45_000): Prom
     `--cache-dir=${path.join(plane.dir, "kubectl-cache")}`,
     ...args,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, fullArgs, { cwd: REPOSITORY_ROOT, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${timeoutMs} ms)`;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input ?? "");
-  });
+  return runProcess(binary, fullArgs, { input, timeoutMs });
 }
 
 /** Runs kubectl and returns its standard output; throws with its standard error when it fails. */
@@ -88,6 +63,39 @@ async function kubectlOk(args: string[], input?: string): Promise<string> {
     );
   }
   return result.stdout;
+}
+
+/**
+ * The base plus manifests/components/<component>, from a kustomization in a folder of its own: what
+ * `kubectl kustomize` builds (YAML) and how a server-side dry run of it went.
+ */
+async function componentOverlay(component: string): Promise<{ built: string; dryRun: ProcessResult }> {
+  const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
+  try {
+    const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
+    await fsp.writeFile(
+      path.join(dir, "kustomization.yaml"),
+      [
+        "apiVersion: kustomize.config.k8s.io/v1beta1",
+        "kind: Kustomization",
+        `resources: [${relative("manifests/base")}]`,
+        `components: [${relative(`manifests/components/${component}`)}]`,
+        "",
+      ].join("\n"),
+    );
+    const built = await kubectlOk(["kustomize", dir]);
+    const dryRun = await kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      "--dry-run=server",
+      "-k",
+      dir,
+    ]);
+    return { built, dryRun };
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 }
 
 function uniqueSignerName(label: string): string {
@@ -194,119 +202,73 @@ describe("manifests (real kubectl and kube-apiserver)", function () {
 
   describe("the kubelet-client-approval component", function () {
     it("adds its own approve grant and the flag to the Deployment, and passes a server-side dry run", async function () {
-      const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
-      try {
-        const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
-        await fsp.writeFile(
-          path.join(dir, "kustomization.yaml"),
-          [
-            "apiVersion: kustomize.config.k8s.io/v1beta1",
-            "kind: Kustomization",
-            `resources: [${relative("manifests/base")}]`,
-            `components: [${relative("manifests/components/kubelet-client-approval")}]`,
-            "",
-          ].join("\n"),
-        );
-        const built = loadAllYaml(await kubectlOk(["kustomize", dir])) as (Manifest & {
-          rules?: { resourceNames?: string[]; verbs?: string[] }[];
-          spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } };
-        })[];
-        const grant = built.find(
-          (o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-kubelet-client-approver",
-        );
-        expect(grant?.rules).to.deep.equal([
-          {
-            apiGroups: ["certificates.k8s.io"],
-            resources: ["signers"],
-            verbs: ["approve"],
-            resourceNames: ["kubernetes.io/kube-apiserver-client-kubelet"],
-          },
-        ]);
-        // The base alone never grants approve on the kubelet client signer.
-        const base = built.find((o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-approver");
-        expect(JSON.stringify(base?.rules)).not.to.contain("kube-apiserver-client-kubelet");
-        const deployment = built.find((o) => o.kind === "Deployment");
-        expect(deployment?.spec?.template?.spec?.containers?.[0]?.args).to.include(
-          "--approve-kubelet-client=true",
-        );
-        const result = await kubectl([
-          "apply",
-          "--server-side",
-          "--force-conflicts",
-          "--dry-run=server",
-          "-k",
-          dir,
-        ]);
-        expect(result.code, result.stderr).to.equal(0);
-      } finally {
-        await fsp.rm(dir, { recursive: true, force: true });
-      }
+      const overlay = await componentOverlay("kubelet-client-approval");
+      const built = loadAllYaml(overlay.built) as (Manifest & {
+        rules?: { resourceNames?: string[]; verbs?: string[] }[];
+        spec?: { template?: { spec?: { containers?: { args?: string[] }[] } } };
+      })[];
+      const grant = built.find(
+        (o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-kubelet-client-approver",
+      );
+      expect(grant?.rules).to.deep.equal([
+        {
+          apiGroups: ["certificates.k8s.io"],
+          resources: ["signers"],
+          verbs: ["approve"],
+          resourceNames: ["kubernetes.io/kube-apiserver-client-kubelet"],
+        },
+      ]);
+      // The base alone never grants approve on the kubelet client signer.
+      const base = built.find((o) => o.kind === "ClusterRole" && o.metadata.name === "csr-signer-approver");
+      expect(JSON.stringify(base?.rules)).not.to.contain("kube-apiserver-client-kubelet");
+      const deployment = built.find((o) => o.kind === "Deployment");
+      expect(deployment?.spec?.template?.spec?.containers?.[0]?.args).to.include(
+        "--approve-kubelet-client=true",
+      );
+      expect(overlay.dryRun.code, overlay.dryRun.stderr).to.equal(0);
     });
   });
 
   describe("the pkcs11 component", function () {
     it("adds the module volume, the Vault Agent PIN annotations and a restricted init container, and passes a server-side dry run", async function () {
-      const dir = await fsp.mkdtemp(path.join(REPOSITORY_ROOT, ".tmp-kustomize-"));
-      try {
-        const relative = (target: string) => path.relative(dir, path.join(REPOSITORY_ROOT, target));
-        await fsp.writeFile(
-          path.join(dir, "kustomization.yaml"),
-          [
-            "apiVersion: kustomize.config.k8s.io/v1beta1",
-            "kind: Kustomization",
-            `resources: [${relative("manifests/base")}]`,
-            `components: [${relative("manifests/components/pkcs11")}]`,
-            "",
-          ].join("\n"),
-        );
-        interface PodTemplate {
-          metadata?: { annotations?: Record<string, string> };
-          spec?: {
-            initContainers?: { name: string; volumeMounts?: { name: string; mountPath: string }[] }[];
-            containers?: {
-              name: string;
-              args?: string[];
-              volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-            }[];
-            volumes?: { name: string; emptyDir?: object; hostPath?: object }[];
-          };
-        }
-        const built = loadAllYaml(await kubectlOk(["kustomize", dir])) as (Manifest & {
-          spec?: { template?: PodTemplate };
-        })[];
-        const template = built.find((o) => o.kind === "Deployment")?.spec?.template;
-        const annotations = template?.metadata?.annotations ?? {};
-        expect(annotations["vault.hashicorp.com/agent-inject"]).to.equal("true");
-        expect(annotations["vault.hashicorp.com/agent-inject-secret-hsm-pin"]).to.equal(
-          "secret/data/csr-signer/hsm",
-        );
-        expect(annotations["vault.hashicorp.com/agent-inject-template-hsm-pin"]).to.include(".Data.data.pin");
-        const controller = template?.spec?.containers?.find((c) => c.name === "csr-signer");
-        // The base's container keeps its args and mounts; the module folder is added read-only.
-        expect(controller?.args).to.include("controller");
-        expect(controller?.volumeMounts).to.deep.include({ name: "tmp", mountPath: "/tmp" });
-        expect(controller?.volumeMounts).to.deep.include({
-          name: "pkcs11-module",
-          mountPath: "/opt/hsm",
-          readOnly: true,
-        });
-        expect(template?.spec?.initContainers?.map((c) => c.name)).to.deep.equal(["pkcs11-module"]);
-        expect(template?.spec?.volumes?.find((v) => v.name === "pkcs11-module")).to.have.property("emptyDir");
-        expect(template?.spec?.volumes?.some((v) => v.hostPath)).to.equal(false);
-        const result = await kubectl([
-          "apply",
-          "--server-side",
-          "--force-conflicts",
-          "--dry-run=server",
-          "-k",
-          dir,
-        ]);
-        expect(result.code, result.stderr).to.equal(0);
-        // The namespace enforces restricted Pod Security: the added init container must pass it too.
-        expect(result.stderr).not.to.match(/PodSecurity|would violate/i);
-      } finally {
-        await fsp.rm(dir, { recursive: true, force: true });
+      const overlay = await componentOverlay("pkcs11");
+      interface PodTemplate {
+        metadata?: { annotations?: Record<string, string> };
+        spec?: {
+          initContainers?: { name: string; volumeMounts?: { name: string; mountPath: string }[] }[];
+          containers?: {
+            name: string;
+            args?: string[];
+            volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+          }[];
+          volumes?: { name: string; emptyDir?: object; hostPath?: object }[];
+        };
       }
+      const built = loadAllYaml(overlay.built) as (Manifest & {
+        spec?: { template?: PodTemplate };
+      })[];
+      const template = built.find((o) => o.kind === "Deployment")?.spec?.template;
+      const annotations = template?.metadata?.annotations ?? {};
+      expect(annotations["vault.hashicorp.com/agent-inject"]).to.equal("true");
+      expect(annotations["vault.hashicorp.com/agent-inject-secret-hsm-pin"]).to.equal(
+        "secret/data/csr-signer/hsm",
+      );
+      expect(annotations["vault.hashicorp.com/agent-inject-template-hsm-pin"]).to.include(".Data.data.pin");
+      const controller = template?.spec?.containers?.find((c) => c.name === "csr-signer");
+      // The base's container keeps its args and mounts; the module folder is added read-only.
+      expect(controller?.args).to.include("controller");
+      expect(controller?.volumeMounts).to.deep.include({ name: "tmp", mountPath: "/tmp" });
+      expect(controller?.volumeMounts).to.deep.include({
+        name: "pkcs11-module",
+        mountPath: "/opt/hsm",
+        readOnly: true,
+      });
+      expect(template?.spec?.initContainers?.map((c) => c.name)).to.deep.equal(["pkcs11-module"]);
+      expect(template?.spec?.volumes?.find((v) => v.name === "pkcs11-module")).to.have.property("emptyDir");
+      expect(template?.spec?.volumes?.some((v) => v.hostPath)).to.equal(false);
+      expect(overlay.dryRun.code, overlay.dryRun.stderr).to.equal(0);
+      // The namespace enforces restricted Pod Security: the added init container must pass it too.
+      expect(overlay.dryRun.stderr).not.to.match(/PodSecurity|would violate/i);
     });
   });
 

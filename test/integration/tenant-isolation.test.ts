@@ -21,7 +21,7 @@ import {
 import { waitFor } from "../support/wait.js";
 import { uniqueName } from "../support/identities.js";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
-import { maximumCertificateAuthorityFileBytes } from "../../src/pki/certificate-authority.js";
+import { maximumCertificateAuthorityFileBytes } from "../../src/pki/ca-material-files.js";
 import { mergePatch } from "../support/kube-client.js";
 import { controlPlane } from "./setup.js";
 

@@ -70,6 +70,12 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     for (const name of tenants) await deleteSigner(admin, name);
   });
 
+  /** `csr-signer tenant add <tenant> --domain <domain> <flags>`. */
+  const tenantAdd = (tenant: string, ...flags: string[]) =>
+    cli(["tenant", "add", tenant, "--domain", domain, ...flags]);
+  /** --apply, to the test control plane (asked when a test runs: the control plane starts before them). */
+  const applyFlags = () => ["--apply", "--kubeconfig", controlPlane().kubeconfigPath];
+
   async function requestAsTenant(namespace: string): Promise<string> {
     const name = uniqueName(`csr-${namespace}`);
     const core = admin.makeApiClient(CoreV1Api);
@@ -94,15 +100,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
 
   it("tenant add | kubectl create: Secret and Signer in one step, a tenant CSR issued under the new root", async () => {
     const [alpha] = tenants as [string, string];
-    const run = await cli([
-      "tenant",
-      "add",
-      alpha,
-      "--domain",
-      domain,
-      "--new-root",
-      join(dir, "alpha-root"),
-    ]);
+    const run = await tenantAdd(alpha, "--new-root", join(dir, "alpha-root"));
     expect(run.exitCode, run.stderr).to.equal(0);
     expect(run.stdout.match(/^---$/gm)).to.have.length(2);
     kubectl(controlPlane(), ["create", "-f", "-"], run.stdout);
@@ -117,20 +115,14 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
   it("tenant add --apply under an existing root, with a tenant namespace list", async () => {
     const [, beta] = tenants as [string, string];
     expect((await cli(["ca", "root", "--out", join(dir, "shared-root")])).exitCode).to.equal(0);
-    const run = await cli([
-      "tenant",
-      "add",
+    const run = await tenantAdd(
       beta,
-      "--domain",
-      domain,
       "--root",
       join(dir, "shared-root"),
       "--namespace",
       beta,
-      "--apply",
-      "--kubeconfig",
-      controlPlane().kubeconfigPath,
-    ]);
+      ...applyFlags(),
+    );
     expect(run.exitCode, run.stderr).to.equal(0);
     expect(run.stdout).to.contain(`created Secret ${controllerNamespace}/${beta}-cacerts and Signer ${beta}`);
     await waitForSignerCondition(admin, beta, "Ready", "True");
@@ -138,18 +130,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
     const root = readFileSync(join(dir, "shared-root", "root-cert.pem"), "utf8");
     expect(opensslVerify(outcome.certificatePem!, root)).to.match(/: OK/);
     // A second add of the same tenant changes nothing: the API server refuses to create it again.
-    const again = await cli([
-      "tenant",
-      "add",
-      beta,
-      "--domain",
-      domain,
-      "--root",
-      join(dir, "shared-root"),
-      "--apply",
-      "--kubeconfig",
-      controlPlane().kubeconfigPath,
-    ]);
+    const again = await tenantAdd(beta, "--root", join(dir, "shared-root"), ...applyFlags());
     expect(again.exitCode).to.equal(1);
     expect(again.stderr).to.match(/already exists/);
   });
@@ -161,31 +142,12 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
       namespace: controllerNamespace,
       name: `${alpha}-cacerts`,
     });
-    const again = await cli([
-      "tenant",
-      "add",
-      alpha,
-      "--domain",
-      domain,
-      "--new-root",
-      join(dir, "alpha-root-2"),
-    ]);
+    const again = await tenantAdd(alpha, "--new-root", join(dir, "alpha-root-2"));
     expect(again.exitCode, again.stderr).to.equal(0);
     expect(() => kubectl(controlPlane(), ["create", "-f", "-"], again.stdout)).to.throw(
       /AlreadyExists|already exists/,
     );
-    const applied = await cli([
-      "tenant",
-      "add",
-      alpha,
-      "--domain",
-      domain,
-      "--new-root",
-      join(dir, "alpha-root-3"),
-      "--apply",
-      "--kubeconfig",
-      controlPlane().kubeconfigPath,
-    ]);
+    const applied = await tenantAdd(alpha, "--new-root", join(dir, "alpha-root-3"), ...applyFlags());
     expect(applied.exitCode).to.equal(1);
     expect(applied.stderr).to.contain(`Secret ${controllerNamespace}/${alpha}-cacerts already exists`);
     expect(applied.stderr).to.contain(`Signer ${alpha} already exists`);
@@ -203,18 +165,7 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
       certificateAuthority: { secretName: `${delta}-cacerts` },
       policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
     });
-    const signerOnly = await cli([
-      "tenant",
-      "add",
-      delta,
-      "--domain",
-      domain,
-      "--new-root",
-      join(dir, "delta-root"),
-      "--apply",
-      "--kubeconfig",
-      controlPlane().kubeconfigPath,
-    ]);
+    const signerOnly = await tenantAdd(delta, "--new-root", join(dir, "delta-root"), ...applyFlags());
     expect(signerOnly.exitCode).to.equal(1);
     expect(signerOnly.stderr).to.contain(`Signer ${delta} already exists`);
     expect(signerOnly.stderr).not.to.contain("Secret");
@@ -263,19 +214,13 @@ describe("tenant onboarding: one RBAC rule per signer-name domain, csr-signer te
   it("tenant add --ca-in-tenant-namespace --apply: the Secret and the controller's Role in the tenant namespace, a tenant CSR issued", async () => {
     const gamma = tenants[2]!;
     await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: gamma } } });
-    const run = await cli([
-      "tenant",
-      "add",
+    const run = await tenantAdd(
       gamma,
-      "--domain",
-      domain,
       "--new-root",
       join(dir, "gamma-root"),
       "--ca-in-tenant-namespace",
-      "--apply",
-      "--kubeconfig",
-      controlPlane().kubeconfigPath,
-    ]);
+      ...applyFlags(),
+    );
     expect(run.exitCode, run.stderr).to.equal(0);
     expect(run.stdout).to.contain(
       `created Role and RoleBinding ${gamma}/csr-signer-ca-${gamma}, Secret ${gamma}/${gamma}-cacerts and Signer ${gamma}`,

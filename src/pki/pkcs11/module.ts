@@ -222,6 +222,6 @@ export function tokenUnavailable(what: string, error: unknown, pin?: string): Pk
 }
 
 /** A slot handle (CK_SLOT_ID, a native unsigned long in a Buffer) as a number. */
-export function slotNumber(slot: Handle): number {
+function slotNumber(slot: Handle): number {
   return slot.length >= 8 ? Number(slot.readBigUInt64LE(0)) : slot.readUInt32LE(0);
 }

@@ -6,7 +6,7 @@ import { namingTemplate, type Pkcs11KeyLocation } from "./key-location.js";
 import { describeToken, tokenUnavailable, type Handle, type Pkcs11Module, type Template } from "./module.js";
 import type { KeyProtection } from "./worker-protocol.js";
 
-export function findObjects(module: Pkcs11Module, session: Handle, template: Template): Handle[] {
+function findObjects(module: Pkcs11Module, session: Handle, template: Template): Handle[] {
   const library = module.library;
   library.C_FindObjectsInit(session, template);
   try {

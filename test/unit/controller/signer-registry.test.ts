@@ -8,7 +8,7 @@ import {
   createRootCertificateAuthority,
 } from "../../../src/pki/offline-ca.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
-import { maximumCertificateAuthorityFileBytes } from "../../../src/pki/certificate-authority.js";
+import { maximumCertificateAuthorityFileBytes } from "../../../src/pki/ca-material-files.js";
 import { signerNotReadyMessage } from "../../../src/controller/signing-failure.js";
 
 function secretOf(files: Record<string, string>): SecretObject {

@@ -1,0 +1,30 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect } from "chai";
+import { ControllerMetrics } from "../../../src/controller/metrics.js";
+
+const packageVersion = (
+  JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "..", "package.json"), "utf8")) as {
+    version: string;
+  }
+).version;
+
+async function buildInfoLine(metrics: ControllerMetrics): Promise<string | undefined> {
+  return (await metrics.registry.metrics())
+    .split("\n")
+    .find((line) => line.startsWith("csr_signer_build_info{"));
+}
+
+describe("csr_signer_build_info", () => {
+  it("reports the version and commit the controller is given (the CLI passes its --version build info)", async () => {
+    expect(await buildInfoLine(new ControllerMetrics({ version: "9.8.7", commit: "0123456789ab" }))).to.equal(
+      `csr_signer_build_info{version="9.8.7",commit="0123456789ab",node_version="${process.version}"} 1`,
+    );
+  });
+
+  it('without build info (a controller started from a test): package.json\'s version, commit "unknown"', async () => {
+    expect(await buildInfoLine(new ControllerMetrics())).to.equal(
+      `csr_signer_build_info{version="${packageVersion}",commit="unknown",node_version="${process.version}"} 1`,
+    );
+  });
+});
