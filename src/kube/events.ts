@@ -64,14 +64,46 @@ export interface EventBudget {
   maxQueued: number;
   /** The same object, reason and message again within this window is dropped. */
   repeatWindowMs: number;
+  /** What one involved object may use of the above; defaultPerObjectEventBudget when absent. */
+  perObject?: PerObjectEventBudget;
 }
+
+/**
+ * One object's share, as client-go's EventSourceObjectSpamFilter: a token bucket per involved object
+ * (`burst` Events, then one per `refillEveryMs`), and at most `maxQueued` of the queue's slots. A
+ * tenant rewriting its CA Secret in a loop changes its Signer's messages each time, so the repeat
+ * window does not catch it: without this its Signer's Events would fill the queue and other
+ * objects' Events (a CSR's refusal Warning) would be dropped.
+ */
+export interface PerObjectEventBudget {
+  burst: number;
+  refillEveryMs: number;
+  maxQueued: number;
+}
+
+/** client-go's spam filter figures (burst 25, one per 5 minutes); 10 of the 100 queue slots. */
+export const defaultPerObjectEventBudget: PerObjectEventBudget = {
+  burst: 25,
+  refillEveryMs: 5 * 60_000,
+  maxQueued: 10,
+};
 
 export const defaultEventBudget: EventBudget = {
   ratePerSecond: 5,
   burst: 25,
   maxQueued: 100,
   repeatWindowMs: 10 * 60_000,
+  perObject: defaultPerObjectEventBudget,
 };
+
+/** Per-object state kept for at most this many objects before idle ones are forgotten. */
+const trackedObjectsBeforePruning = 10_000;
+
+interface ObjectShare {
+  bucket: TokenBucket;
+  queued: number;
+  lastRecordedAt: number;
+}
 
 /**
  * Records Events through a bounded queue with its own token bucket, dropping repeats and
@@ -79,9 +111,11 @@ export const defaultEventBudget: EventBudget = {
  * (and istiod's 60 s) on Events before it signs anything.
  */
 export class KubernetesEventRecorder implements EventRecorder {
-  private readonly queue: (() => Promise<void>)[] = [];
+  private readonly queue: { object: ObjectShare; send: () => Promise<void> }[] = [];
   private readonly recent = new Map<string, number>();
+  private readonly objects = new Map<string, ObjectShare>();
   private readonly bucket: TokenBucket;
+  private readonly perObject: PerObjectEventBudget;
   private pumping = false;
   dropped = 0;
 
@@ -91,28 +125,52 @@ export class KubernetesEventRecorder implements EventRecorder {
     private readonly instance: string,
     private readonly logger: Logger,
     private readonly budget: EventBudget = defaultEventBudget,
+    private readonly now: () => number = Date.now,
   ) {
-    this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst);
+    this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst, now);
+    this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
   }
 
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
-    const now = Date.now();
-    const key = `${target.uid ?? target.name}\0${reason}\0${message}`;
+    const now = this.now();
+    const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
+    const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
+    const object = this.objects.get(objectKey) ?? this.newShare(objectKey, now);
     if (
       (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
-      this.queue.length >= this.budget.maxQueued
+      this.queue.length >= this.budget.maxQueued ||
+      object.queued >= this.perObject.maxQueued ||
+      !object.bucket.tryTake()
     ) {
       this.dropped++;
       return;
     }
+    object.lastRecordedAt = now;
     this.recent.set(key, now);
-    if (this.recent.size > 10_000) {
+    if (this.recent.size > trackedObjectsBeforePruning) {
       for (const [recentKey, at] of this.recent)
         if (now - at >= this.budget.repeatWindowMs) this.recent.delete(recentKey);
     }
-    this.queue.push(() => this.send(target, type, reason, message));
+    object.queued++;
+    this.queue.push({ object, send: () => this.send(target, type, reason, message) });
     void this.pump();
+  }
+
+  /** A new object's share; objects whose bucket has refilled since their last Event are forgotten. */
+  private newShare(objectKey: string, now: number): ObjectShare {
+    if (this.objects.size >= trackedObjectsBeforePruning) {
+      const refilledAfterMs = this.perObject.burst * this.perObject.refillEveryMs;
+      for (const [key, share] of this.objects)
+        if (share.queued === 0 && now - share.lastRecordedAt >= refilledAfterMs) this.objects.delete(key);
+    }
+    const share: ObjectShare = {
+      bucket: new TokenBucket(1000 / this.perObject.refillEveryMs, this.perObject.burst, this.now),
+      queued: 0,
+      lastRecordedAt: now,
+    };
+    this.objects.set(objectKey, share);
+    return share;
   }
 
   private async pump(): Promise<void> {
@@ -122,7 +180,9 @@ export class KubernetesEventRecorder implements EventRecorder {
       while (this.queue.length > 0) {
         const waitMs = this.bucket.reserve();
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
-        await this.queue.shift()!();
+        const next = this.queue.shift()!;
+        next.object.queued--;
+        await next.send();
       }
     } finally {
       this.pumping = false;
@@ -136,7 +196,7 @@ export class KubernetesEventRecorder implements EventRecorder {
     message: string,
   ): Promise<void> {
     const namespace = target.namespace ?? "default";
-    const now = kubernetesTime(new Date());
+    const now = kubernetesTime(new Date(this.now()));
     try {
       await this.writer.createEvent(namespace, {
         apiVersion: "v1",
