@@ -179,8 +179,12 @@ export function statusWriteDelayMs(
   lastWriteAtMs: number | undefined,
   nowMs: number,
 ): number {
-  const withoutCounts = ({ issuedCount: _i, failedCount: _f, ...rest }: SignerStatus): SignerStatus => rest;
-  const onlyCounts = comparable(withoutCounts(desired)) === comparable(withoutCounts(current));
-  if (!onlyCounts || lastWriteAtMs === undefined) return 0;
+  if (!changesOnlyCounts(desired, current) || lastWriteAtMs === undefined) return 0;
   return Math.max(0, lastWriteAtMs + countWriteIntervalMs - nowMs);
+}
+
+/** Whether `desired` differs from `current` in issuedCount/failedCount alone (or not at all). */
+export function changesOnlyCounts(desired: SignerStatus, current: SignerStatus): boolean {
+  const withoutCounts = ({ issuedCount: _i, failedCount: _f, ...rest }: SignerStatus): SignerStatus => rest;
+  return comparable(withoutCounts(desired)) === comparable(withoutCounts(current));
 }

@@ -26,6 +26,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** How many milliseconds until a token is saved up (0: one is), taking nothing. */
+  availableInMs(): number {
+    this.refill();
+    return this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.ratePerSecond) * 1000;
+  }
+
   /** Takes a token; returns how many milliseconds to wait before using it (0: one was saved up). */
   reserve(): number {
     this.refill();
