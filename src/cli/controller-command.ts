@@ -118,7 +118,9 @@ Istio:
                                       NS (key mesh) equal to \`csr-signer istio mesh-config\` for every
                                       Signer, changing only that field; repeatable (one per revision,
                                       e.g. istio-system/istio and istio-system/istio-canary). Needs get
-                                      and update on that ConfigMap. Default: none
+                                      and update on that ConfigMap. A Signer whose roots would take
+                                      the ConfigMap past 900 KiB is left out of it (Degraded
+                                      IstioMeshConfigTooLarge); the others are written. Default: none
 `;
 
 function booleanFlag(text: string, flag: string): boolean {
