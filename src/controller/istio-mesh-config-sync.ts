@@ -64,8 +64,11 @@ export class IstioMeshConfigSync {
   private retryMs = firstRetryMs;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** What each target left out in its last pass (logged when it changes). */
-  private readonly leftOutByTarget = new Map<string, string>();
+  /**
+   * What each target left out when last measured: a target that could not be read this pass keeps
+   * its last answer, so its Signers do not flap between Degraded and not.
+   */
+  private readonly leftOutByTarget = new Map<string, readonly LeftOutEntry[]>();
 
   constructor(
     private readonly targets: readonly MeshConfigMapRef[],
@@ -156,16 +159,18 @@ export class IstioMeshConfigSync {
       return false;
     }
     let allInSync = true;
-    const leftOut = new Map<string, { entry: LeftOutEntry; configMaps: string[] }>();
     for (const target of this.targets) {
-      const outcome = await this.syncOne(target, build, (where, entry) => {
-        const known = leftOut.get(entry.signer) ?? { entry, configMaps: [] };
-        known.configMaps.push(where);
-        leftOut.set(entry.signer, known);
-      });
+      const outcome = await this.syncOne(target, build);
       this.metrics.meshConfigSyncs.inc({ configmap: `${target.namespace}/${target.name}`, outcome });
       if (outcome === "failed") allInSync = false;
     }
+    const leftOut = new Map<string, { entry: LeftOutEntry; configMaps: string[] }>();
+    for (const [where, entries] of this.leftOutByTarget)
+      for (const entry of entries) {
+        const known = leftOut.get(entry.signer) ?? { entry, configMaps: [] };
+        known.configMaps.push(where);
+        leftOut.set(entry.signer, known);
+      }
     this.reportLeftOut(
       new Map(
         [...leftOut].map(([signer, { entry, configMaps }]) => [
@@ -185,7 +190,6 @@ export class IstioMeshConfigSync {
   private async syncOne(
     target: MeshConfigMapRef,
     build: (leaveOut: ReadonlySet<string>) => CaCertificatesBlock,
-    onLeftOut: (where: string, entry: LeftOutEntry) => void,
   ): Promise<MeshConfigOutcome> {
     const path = `/api/v1/namespaces/${target.namespace}/configmaps/${target.name}`;
     const where = `${target.namespace}/${target.name}`;
@@ -205,23 +209,20 @@ export class IstioMeshConfigSync {
         this.budgetBytes,
       );
       if (!edit.ok) {
-        this.logger.warn("left Istio mesh config alone: caCertificates cannot be replaced safely", {
+        this.logger.warn("left Istio mesh config alone: caCertificates not synced", {
           configMap: where,
           problem: edit.problem,
         });
         return "failed";
       }
-      for (const entry of edit.leftOut) onLeftOut(where, entry);
-      const leftOutNames = edit.leftOut.map((entry) => entry.signer).join(", ");
-      if (leftOutNames !== (this.leftOutByTarget.get(where) ?? "")) {
-        if (leftOutNames)
-          this.logger.warn("Signers' roots left out of Istio mesh config: over the size budget", {
-            configMap: where,
-            signers: leftOutNames,
-            budgetBytes: this.budgetBytes,
-          });
-        this.leftOutByTarget.set(where, leftOutNames);
-      }
+      const names = (entries: readonly LeftOutEntry[]) => entries.map((entry) => entry.signer).join(", ");
+      if (edit.leftOut.length > 0 && names(edit.leftOut) !== names(this.leftOutByTarget.get(where) ?? []))
+        this.logger.warn("Signers' roots left out of Istio mesh config: over the size budget", {
+          configMap: where,
+          signers: names(edit.leftOut),
+          budgetBytes: this.budgetBytes,
+        });
+      this.leftOutByTarget.set(where, edit.leftOut);
       if (!edit.changed) return "unchanged";
       // A replace of the object as read: its resourceVersion makes it a compare-and-swap (a concurrent
       // edit is a 409, re-read on the retry, never overwritten), and it needs only the update verb the

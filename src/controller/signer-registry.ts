@@ -349,6 +349,7 @@ export class SignerRegistry {
         changed.push(objectName);
       } else if (leftOut.get(objectName) !== problem.message) changed.push(objectName);
     for (const [objectName, message] of leftOut) {
+      if (!this.byObjectName.has(objectName)) continue; // deleted since the pass read it
       if (!this.meshConfigProblems.has(objectName)) changed.push(objectName);
       this.meshConfigProblems.set(objectName, { reason: "IstioMeshConfigTooLarge", message });
     }
