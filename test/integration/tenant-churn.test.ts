@@ -7,13 +7,11 @@
  * written once the loop stops.
  */
 import { expect } from "chai";
-import { CoreV1Api, RbacAuthorizationV1Api, Watch, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, Watch, type KubeConfig } from "@kubernetes/client-node";
 import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
 import { statusChangeBurst, statusChangeRefillMs } from "../../src/controller/signer-status-pacing.js";
-import { apiErrorCode } from "../../src/kube/client.js";
 import { cacertsFiles, createIntermediateCertificateAuthority } from "../../src/pki/offline-ca.js";
 import {
-  controllerNamespace,
   createCaSecret,
   createSigner,
   deleteSigner,
@@ -28,6 +26,7 @@ import {
 } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
 import { makeTestCertificateAuthority } from "../support/pki.js";
+import { grantTenantSecretRead, writeTenantSecret } from "../support/tenant-ca-secret.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
 
@@ -56,51 +55,6 @@ describe("a tenant churning its CA Secret does not silence or slow other tenants
     for (const name of [churning, other]) await deleteSigner(admin, name);
   });
 
-  async function writeTenantSecret(files: Record<string, string>): Promise<void> {
-    const core = admin.makeApiClient(CoreV1Api);
-    const body = {
-      metadata: { name: `${churning}-cacerts` },
-      type: "Opaque",
-      data: Object.fromEntries(
-        Object.entries(files).map(([file, value]) => [file, Buffer.from(value).toString("base64")]),
-      ),
-    };
-    try {
-      await core.createNamespacedSecret({ namespace: churning, body });
-    } catch (error) {
-      if (apiErrorCode(error) !== 409) throw error;
-      await core.replaceNamespacedSecret({ namespace: churning, name: body.metadata.name, body });
-    }
-  }
-
-  /** The Role `csr-signer tenant add --ca-in-tenant-namespace` makes: list and watch on that one Secret. */
-  async function grantSecretRead(): Promise<void> {
-    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-    const metadata = { name: "csr-signer-ca", namespace: churning };
-    await rbac.createNamespacedRole({
-      namespace: churning,
-      body: {
-        metadata,
-        rules: [
-          {
-            apiGroups: [""],
-            resources: ["secrets"],
-            resourceNames: [`${churning}-cacerts`],
-            verbs: ["list", "watch"],
-          },
-        ],
-      },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace: churning,
-      body: {
-        metadata,
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "csr-signer-ca" },
-        subjects: [{ kind: "ServiceAccount", namespace: controllerNamespace, name: "csr-signer" }],
-      },
-    });
-  }
-
   /** Counts the churning Signer's status writes (MODIFIED events of its object) until stopped. */
   async function countWrites(): Promise<{ count: () => number; stop: () => void }> {
     let writes = 0;
@@ -117,9 +71,9 @@ describe("a tenant churning its CA Secret does not silence or slow other tenants
 
   it("tenant B's refused CSR gets its Failed condition and Warning Event while tenant A rewrites its Secret in a loop; A's status writes keep their pace and its last state is written", async () => {
     await admin.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: churning } } });
-    await grantSecretRead();
+    await grantTenantSecretRead(admin, churning, `${churning}-cacerts`);
     const ca = await makeTestCertificateAuthority({ name: churning });
-    await writeTenantSecret(ca.files);
+    await writeTenantSecret(admin, churning, `${churning}-cacerts`, ca.files);
     await createSigner(admin, churning, {
       signerName: `${domain}/${churning}`,
       certificateAuthority: { secretName: `${churning}-cacerts`, secretNamespace: churning },
@@ -154,7 +108,12 @@ describe("a tenant churning its CA Secret does not silence or slow other tenants
           lifetimeSeconds: 30 * 86400,
           keyType: "ecdsa-p256",
         });
-        await writeTenantSecret(cacertsFiles(intermediate, [ca.root.certificate], [ca.root.certificate]));
+        await writeTenantSecret(
+          admin,
+          churning,
+          `${churning}-cacerts`,
+          cacertsFiles(intermediate, [ca.root.certificate], [ca.root.certificate]),
+        );
         lastFingerprint = intermediate.certificate.fingerprintSha256;
         rewrites++;
       }
