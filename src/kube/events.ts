@@ -96,13 +96,16 @@ export const defaultEventBudget: EventBudget = {
   perObject: defaultPerObjectEventBudget,
 };
 
-/** Per-object state kept for at most this many objects before idle ones are forgotten. */
-const trackedObjectsBeforePruning = 10_000;
+/**
+ * Objects whose share is remembered (and repeats before their window is pruned). Past it, the
+ * objects least recently recorded are forgotten (their share starts afresh if they come back): an
+ * object recording in a loop is always among the most recent, so it keeps its spent share.
+ */
+const trackedObjects = 10_000;
 
 interface ObjectShare {
   bucket: TokenBucket;
   queued: number;
-  lastRecordedAt: number;
 }
 
 /**
@@ -131,12 +134,17 @@ export class KubernetesEventRecorder implements EventRecorder {
     this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
   }
 
+  /** How many objects' shares are remembered (bounded by trackedObjects). */
+  get trackedObjects(): number {
+    return this.objects.size;
+  }
+
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
     const now = this.now();
     const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
     const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
-    const object = this.objects.get(objectKey) ?? this.newShare(objectKey, now);
+    const object = this.shareOf(objectKey);
     if (
       (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
       this.queue.length >= this.budget.maxQueued ||
@@ -146,9 +154,8 @@ export class KubernetesEventRecorder implements EventRecorder {
       this.dropped++;
       return;
     }
-    object.lastRecordedAt = now;
     this.recent.set(key, now);
-    if (this.recent.size > trackedObjectsBeforePruning) {
+    if (this.recent.size > trackedObjects) {
       for (const [recentKey, at] of this.recent)
         if (now - at >= this.budget.repeatWindowMs) this.recent.delete(recentKey);
     }
@@ -157,17 +164,18 @@ export class KubernetesEventRecorder implements EventRecorder {
     void this.pump();
   }
 
-  /** A new object's share; objects whose bucket has refilled since their last Event are forgotten. */
-  private newShare(objectKey: string, now: number): ObjectShare {
-    if (this.objects.size >= trackedObjectsBeforePruning) {
-      const refilledAfterMs = this.perObject.burst * this.perObject.refillEveryMs;
-      for (const [key, share] of this.objects)
-        if (share.queued === 0 && now - share.lastRecordedAt >= refilledAfterMs) this.objects.delete(key);
-    }
-    const share: ObjectShare = {
+  /** The object's share, moved to the end of the map (most recently recorded last). */
+  private shareOf(objectKey: string): ObjectShare {
+    const known = this.objects.get(objectKey);
+    if (known) this.objects.delete(objectKey);
+    else if (this.objects.size >= trackedObjects)
+      for (const [key, share] of this.objects) {
+        if (this.objects.size < trackedObjects * 0.9) break;
+        if (share.queued === 0) this.objects.delete(key); // one with Events queued keeps its count
+      }
+    const share = known ?? {
       bucket: new TokenBucket(1000 / this.perObject.refillEveryMs, this.perObject.burst, this.now),
       queued: 0,
-      lastRecordedAt: now,
     };
     this.objects.set(objectKey, share);
     return share;

@@ -116,3 +116,34 @@ describe("KubernetesEventRecorder: one object's share (a tenant churning its CA 
     expect(sent.filter((event) => event.startsWith("tenant-a:")).length).to.equal(11);
   });
 });
+
+describe("KubernetesEventRecorder: per-object shares stay bounded", () => {
+  it("remembers at most 10,000 objects, forgetting the least recently recorded, never the one recording in a loop", async () => {
+    const { api, sent } = countingApi();
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1e9, burst: 1e9, maxQueued: 1e9 },
+      () => 0,
+    );
+    const spammer = {
+      apiVersion: "csr-signer.io/v1alpha1",
+      kind: "Signer",
+      name: "spammer",
+      uid: "uid-spammer",
+    };
+    for (let i = 0; i < 30; i++)
+      recorder.record(spammer, "Normal", "CertificateAuthorityRotated", `rotation ${i}`);
+    for (let i = 0; i < 12_000; i++) {
+      recorder.record(target(`csr-${i}`), "Normal", "Issued", "issued");
+      if (i % 50 === 0) recorder.record(spammer, "Normal", "CertificateAuthorityRotated", `later ${i}`);
+      if (i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(recorder.trackedObjects).to.be.at.most(10_000);
+    // Its share was never forgotten: 25 Events in all, however many other objects came and went.
+    expect(sent.filter((event) => event.startsWith("spammer:")).length).to.equal(25);
+  });
+});
