@@ -186,6 +186,8 @@ export const signerConditionReasons = [
   "KeyDecrypting",
   /** New CA material's roots are not published: the Signer already records the most roots (16) it may. */
   "TooManyRecordedRoots",
+  /** Its roots left out of an --istio-mesh-config ConfigMap: with them it would pass the size budget. */
+  "IstioMeshConfigTooLarge",
 ] as const;
 export type SignerConditionReason =
   (typeof signerConditionReasons)[number] | `CertificateAuthority${CertificateAuthorityProblem}`;

@@ -9,8 +9,9 @@
 import { isDeepStrictEqual } from "node:util";
 import { dump as dumpYaml, loadAll as loadAllYaml } from "js-yaml";
 import type { RecordedRoot } from "../api/signer.js";
+import { resolveSignerNameClaims, type SignerNameClaimant } from "../policy/signer-name-claims.js";
 import { parseSignerSpec, SignerSpecError } from "../policy/signer-spec.js";
-import { computeTrustBundle } from "./trust-bundle.js";
+import { computeTrustBundle, type TrustBundle } from "./trust-bundle.js";
 
 /** What a Signer object contributes: its name, spec (for signerName and overlap) and recorded roots. */
 export interface SignerRoots {
@@ -30,6 +31,17 @@ export interface CaCertificatesBlock {
   readonly duplicates: readonly string[];
   /** Every signerName with an entry or claimed by a Signer: the entries a sync owns and replaces. */
   readonly signerNames: ReadonlySet<string>;
+  /** Each Signer's entry and its size in bytes, left-out ones included, in block order. */
+  readonly entries: readonly CaCertificatesEntry[];
+}
+
+export interface CaCertificatesEntry {
+  readonly signer: string;
+  readonly signerName: string;
+  /** UTF-8 bytes of its YAML (its roots' PEM, indented). */
+  readonly bytes: number;
+  /** How many roots its pem holds. */
+  readonly roots: number;
 }
 
 export class InvalidRecordedRootsError extends Error {
@@ -42,81 +54,98 @@ export class InvalidRecordedRootsError extends Error {
 /** An overlap no recorded root outlives: every unexpired one stays. */
 const keepEveryRootSeconds = 100 * 365 * 86400;
 
+export interface CaCertificatesOptions {
+  /**
+   * The controller's sync: a Signer whose spec does not parse keeps every unexpired recorded root
+   * under the spec's signerName, because dropping it would make istiod refuse every certificate of
+   * that signer over a spec edit.
+   */
+  keepRootsOfInvalidSpecs?: boolean;
+  /**
+   * Signers (object names) whose entry is left out of the YAML while their signerName stays owned
+   * (an old entry of theirs is removed, not kept): the sync's mesh ConfigMap size budget.
+   */
+  leaveOut?: ReadonlySet<string>;
+}
+
 /**
  * The caCertificates block for `signers`, in their order. A Signer whose spec does not parse throws
- * (SignerSpecError), as the CLI reports it, unless `keepRootsOfInvalidSpecs`: then (the controller's
- * sync) its entry keeps every unexpired recorded root under the spec's signerName, because dropping
- * it would make istiod refuse every certificate of that signer over a spec edit.
+ * (SignerSpecError), as the CLI reports it, unless `keepRootsOfInvalidSpecs`.
  */
 export function caCertificatesBlock(
   signers: readonly SignerRoots[],
   now: Date,
-  { keepRootsOfInvalidSpecs = false } = {},
+  { keepRootsOfInvalidSpecs = false, leaveOut = new Set<string>() }: CaCertificatesOptions = {},
 ): CaCertificatesBlock {
-  const entries: { signer: string; yaml: string }[] = [];
+  const named = signers.map((signer) => ({ signer, ...nameAndOverlap(signer, keepRootsOfInvalidSpecs) }));
+  // istiod keeps the last entry per certSigners: a second Signer for the name (Ready=False
+  // DuplicateSignerName in the controller) must not replace the roots of the one that signs. The
+  // owner is decided exactly as the controller decides it.
+  const claims = new Map<string, SignerNameClaimant[]>();
+  for (const { signer, signerName } of named)
+    claims.set(signerName, [
+      ...(claims.get(signerName) ?? []),
+      { objectName: signer.name, creationTimestamp: signer.createdAt },
+    ]);
+  const { owners } = resolveSignerNameClaims(claims);
+  const entries: (CaCertificatesEntry & { yaml: string })[] = [];
   const skipped: string[] = [];
   const duplicates: string[] = [];
   const signerNames = new Set<string>();
-  const owners = new Map<string, SignerRoots>();
-  for (const signer of signers) {
-    let signerName: string;
-    let overlapSeconds: number;
-    try {
-      const spec = parseSignerSpec(signer.spec, signer.name);
-      signerName = spec.signerName;
-      overlapSeconds = spec.trustBundle.overlapSeconds;
-    } catch (error) {
-      const raw = (signer.spec as { signerName?: unknown } | undefined)?.signerName;
-      if (!keepRootsOfInvalidSpecs || !(error instanceof SignerSpecError) || typeof raw !== "string")
-        throw error;
-      signerName = raw;
-      overlapSeconds = keepEveryRootSeconds;
-    }
+  for (const { signer, signerName, overlapSeconds } of named) {
     signerNames.add(signerName);
-    // istiod keeps the last entry per certSigners: a second Signer for the name (Ready=False
-    // DuplicateSignerName in the controller) must not replace the roots of the one that signs.
-    const owner = owners.get(signerName);
-    if (owner && !isOlder(signer, owner)) {
+    if (owners.get(signerName) !== signer.name) {
       duplicates.push(signer.name);
       continue;
     }
-    if (owner) {
-      duplicates.push(owner.name);
-      const index = entries.findIndex((entry) => entry.signer === owner.name);
-      if (index >= 0) entries.splice(index, 1);
-      else skipped.splice(skipped.indexOf(owner.name), 1);
-    }
-    owners.set(signerName, signer);
     // With no "current" roots every recorded root counts as leaving: exactly those still inside their
     // overlap window (and unexpired) remain, which is the bundle the controller publishes.
-    let pem: string;
+    let bundle: TrustBundle;
     try {
-      pem = computeTrustBundle([], [...signer.roots], now, overlapSeconds).pem;
+      bundle = computeTrustBundle([], [...signer.roots], now, overlapSeconds);
     } catch {
       // Status is the controller's own record, so this is corruption, not input: report the Signer.
       throw new InvalidRecordedRootsError(signer.name);
     }
-    if (pem === "") {
+    if (bundle.pem === "") {
       skipped.push(signer.name);
       continue;
     }
+    const yaml = `- pem: |\n${indent(bundle.pem, 4)}  certSigners:\n  - ${signerName}\n`;
     entries.push({
       signer: signer.name,
-      yaml: `- pem: |\n${indent(pem, 4)}  certSigners:\n  - ${signerName}\n`,
+      signerName,
+      yaml,
+      bytes: Buffer.byteLength(yaml),
+      roots: bundle.certificates.length,
     });
   }
   return {
-    yaml: `caCertificates:\n${entries.map((entry) => entry.yaml).join("")}`,
+    yaml: `caCertificates:\n${entries
+      .filter((entry) => !leaveOut.has(entry.signer))
+      .map((entry) => entry.yaml)
+      .join("")}`,
     skipped,
     duplicates,
     signerNames,
+    entries: entries.map(({ yaml: _, ...entry }) => entry),
   };
 }
 
-/** Older by creationTimestamp, then by name: the same on every replica and after every restart. */
-function isOlder(a: SignerRoots, b: SignerRoots): boolean {
-  const [at, bt] = [a.createdAt ?? "", b.createdAt ?? ""];
-  return at !== bt ? at < bt : a.name < b.name;
+/** The spec's signerName and overlap; for an unparsable spec kept by the sync, its raw signerName. */
+function nameAndOverlap(
+  signer: SignerRoots,
+  keepRootsOfInvalidSpecs: boolean,
+): { signerName: string; overlapSeconds: number } {
+  try {
+    const spec = parseSignerSpec(signer.spec, signer.name);
+    return { signerName: spec.signerName, overlapSeconds: spec.trustBundle.overlapSeconds };
+  } catch (error) {
+    const raw = (signer.spec as { signerName?: unknown } | undefined)?.signerName;
+    if (!keepRootsOfInvalidSpecs || !(error instanceof SignerSpecError) || typeof raw !== "string")
+      throw error;
+    return { signerName: raw, overlapSeconds: keepEveryRootSeconds };
+  }
 }
 
 function indent(text: string, spaces: number): string {

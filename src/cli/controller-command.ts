@@ -54,7 +54,8 @@ Options:
                              or refusal is one status write, so this caps CSRs/s near
                              QPS - 2: 100 answers 50 CSRs/s with room to catch up after
                              an outage (istiod ships 80). Watches and Events are outside
-                             it: Events have a budget of 5/s, burst 25
+                             it: Events have a budget of 5/s, burst 25, one object's
+                             at most 25 then 1 per 5 min and 10 of the 100 queued
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default ${defaultWorkers})
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
@@ -118,7 +119,9 @@ Istio:
                                       NS (key mesh) equal to \`csr-signer istio mesh-config\` for every
                                       Signer, changing only that field; repeatable (one per revision,
                                       e.g. istio-system/istio and istio-system/istio-canary). Needs get
-                                      and update on that ConfigMap. Default: none
+                                      and update on that ConfigMap. A Signer whose roots would take
+                                      the ConfigMap past 900 KiB is left out of it (Degraded
+                                      IstioMeshConfigTooLarge); the others are written. Default: none
 `;
 
 function booleanFlag(text: string, flag: string): boolean {

@@ -186,6 +186,10 @@ export function buildCollaborators(
     logger,
     metrics,
     isLeader,
+    // A Signer left out (or back in) shows in its Degraded condition, written by its own reconcile.
+    (leftOut) => {
+      for (const objectName of registry.reportMeshConfigLeftOut(leftOut)) queues.signers.add(objectName);
+    },
   );
   const signerReconciler = new SignerReconciler(
     registry,

@@ -5,14 +5,17 @@
  * against the new bundle. Only the caCertificates lines change (replaceCaCertificates); every other
  * byte of the mesh config stays. Runs on the leader only, after Signer changes and every resync
  * period (which also reverts a hand edit or a chart upgrade that dropped the field); a failure is
- * logged and retried with backoff, and never touches signing.
+ * logged and retried with backoff, and never touches signing. The ConfigMap is kept under a size
+ * budget (istio-mesh-config-budget.ts): a Signer whose roots do not fit is left out and reported on
+ * that Signer, while every other Signer's roots are written.
  */
 import type { SignerObject } from "../api/signer.js";
+import { caCertificatesBlock, type CaCertificatesBlock } from "../bundle/istio-mesh-config.js";
 import {
-  caCertificatesBlock,
-  replaceCaCertificates,
-  type CaCertificatesBlock,
-} from "../bundle/istio-mesh-config.js";
+  fitMeshConfig,
+  meshConfigMapBudgetBytes,
+  type LeftOutEntry,
+} from "../bundle/istio-mesh-config-budget.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { KubeApi } from "../kube/api-client.js";
 import { kubernetesTime } from "../kube/time.js";
@@ -44,6 +47,13 @@ function creationTime(signer: SignerObject): string | undefined {
 
 export type MeshConfigOutcome = "updated" | "unchanged" | "failed";
 
+/**
+ * Signers (object names) whose roots were left out of a mesh ConfigMap in the last pass, each with
+ * the message for its condition; called after every pass that could measure, so a Signer that
+ * fits again is no longer named.
+ */
+export type MeshConfigLeftOutReport = (leftOut: ReadonlyMap<string, string>) => void;
+
 /** Retry delays after a failed pass: 1 s doubling to 60 s. */
 const firstRetryMs = 1_000;
 const maxRetryMs = 60_000;
@@ -54,6 +64,11 @@ export class IstioMeshConfigSync {
   private retryMs = firstRetryMs;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /**
+   * What each target left out when last measured: a target that could not be read this pass keeps
+   * its last answer, so its Signers do not flap between Degraded and not.
+   */
+  private readonly leftOutByTarget = new Map<string, readonly LeftOutEntry[]>();
 
   constructor(
     private readonly targets: readonly MeshConfigMapRef[],
@@ -65,6 +80,9 @@ export class IstioMeshConfigSync {
     private readonly metrics: ControllerMetrics,
     /** Checked before every pass, retries included: a replica that lost the Lease writes nothing. */
     private readonly isLeader: () => boolean,
+    /** Where left-out Signers are reported (their Degraded condition). */
+    private readonly reportLeftOut: MeshConfigLeftOutReport = () => undefined,
+    private readonly budgetBytes: number = meshConfigMapBudgetBytes,
   ) {}
 
   get enabled(): boolean {
@@ -119,18 +137,17 @@ export class IstioMeshConfigSync {
     const signers = [...this.signers()].sort((a, b) =>
       (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""),
     );
-    let block: CaCertificatesBlock;
+    const inputs = signers.map((signer) => ({
+      name: signer.metadata?.name ?? "",
+      spec: signer.spec,
+      roots: signer.status?.trustBundle?.roots ?? [],
+      createdAt: creationTime(signer),
+    }));
+    const now = this.now();
+    const build = (leaveOut: ReadonlySet<string>): CaCertificatesBlock =>
+      caCertificatesBlock(inputs, now, { keepRootsOfInvalidSpecs: true, leaveOut });
     try {
-      block = caCertificatesBlock(
-        signers.map((signer) => ({
-          name: signer.metadata?.name ?? "",
-          spec: signer.spec,
-          roots: signer.status?.trustBundle?.roots ?? [],
-          createdAt: creationTime(signer),
-        })),
-        this.now(),
-        { keepRootsOfInvalidSpecs: true },
-      );
+      build(new Set());
     } catch (error) {
       // Nothing is written: every mesh config keeps the entries it has until the Signer is fixed.
       this.logger.warn("Istio meshConfig caCertificates not synced", { error: describeError(error) });
@@ -143,14 +160,37 @@ export class IstioMeshConfigSync {
     }
     let allInSync = true;
     for (const target of this.targets) {
-      const outcome = await this.syncOne(target, block);
+      const outcome = await this.syncOne(target, build);
       this.metrics.meshConfigSyncs.inc({ configmap: `${target.namespace}/${target.name}`, outcome });
       if (outcome === "failed") allInSync = false;
     }
+    const leftOut = new Map<string, { entry: LeftOutEntry; configMaps: string[] }>();
+    for (const [where, entries] of this.leftOutByTarget)
+      for (const entry of entries) {
+        const known = leftOut.get(entry.signer) ?? { entry, configMaps: [] };
+        known.configMaps.push(where);
+        leftOut.set(entry.signer, known);
+      }
+    this.reportLeftOut(
+      new Map(
+        [...leftOut].map(([signer, { entry, configMaps }]) => [
+          signer,
+          this.leftOutMessage(configMaps, entry),
+        ]),
+      ),
+    );
     return allInSync;
   }
 
-  private async syncOne(target: MeshConfigMapRef, block: CaCertificatesBlock): Promise<MeshConfigOutcome> {
+  /** The Signer's Degraded message: what did not fit where, what that means, what brings it back. */
+  private leftOutMessage(configMaps: readonly string[], entry: LeftOutEntry): string {
+    return `its ${entry.roots} trust-bundle root(s) (${entry.bytes} bytes of meshConfig caCertificates) do not fit Istio mesh ConfigMap ${configMaps.join(", ")} under the ${this.budgetBytes}-byte budget (the API server refuses ConfigMaps over 1 MiB), so they are left out: istiod has no caCertificates entry for ${entry.signerName} and takes the last certificate of each chain as its root, while every other Signer's roots are published. Fewer or smaller roots bring them back (retired roots leave after spec.trustBundle.overlap)`;
+  }
+
+  private async syncOne(
+    target: MeshConfigMapRef,
+    build: (leaveOut: ReadonlySet<string>) => CaCertificatesBlock,
+  ): Promise<MeshConfigOutcome> {
     const path = `/api/v1/namespaces/${target.namespace}/configmaps/${target.name}`;
     const where = `${target.namespace}/${target.name}`;
     try {
@@ -163,14 +203,26 @@ export class IstioMeshConfigSync {
         });
         return "failed";
       }
-      const edit = replaceCaCertificates(mesh, block.yaml, block.signerNames);
+      const edit = fitMeshConfig(
+        { ...configMap, data: { ...configMap.data, mesh } },
+        build,
+        this.budgetBytes,
+      );
       if (!edit.ok) {
-        this.logger.warn("left Istio mesh config alone: caCertificates cannot be replaced safely", {
+        this.logger.warn("left Istio mesh config alone: caCertificates not synced", {
           configMap: where,
           problem: edit.problem,
         });
         return "failed";
       }
+      const names = (entries: readonly LeftOutEntry[]) => entries.map((entry) => entry.signer).join(", ");
+      if (edit.leftOut.length > 0 && names(edit.leftOut) !== names(this.leftOutByTarget.get(where) ?? []))
+        this.logger.warn("Signers' roots left out of Istio mesh config: over the size budget", {
+          configMap: where,
+          signers: names(edit.leftOut),
+          budgetBytes: this.budgetBytes,
+        });
+      this.leftOutByTarget.set(where, edit.leftOut);
       if (!edit.changed) return "unchanged";
       // A replace of the object as read: its resourceVersion makes it a compare-and-swap (a concurrent
       // edit is a 409, re-read on the retry, never overwritten), and it needs only the update verb the

@@ -4,14 +4,29 @@
  * asks `key()` and gets the decrypted key, "decrypting" (PBKDF2 runs on libuv's pool and
  * `onSettled` queues the Signer when it ends; the builder also looks again soon), or the refusal.
  * One decryption per Signer at a time: new content waits for the one in flight, so a tenant
- * rewriting its Secret cannot occupy more than one pool thread.
+ * rewriting its Secret cannot occupy more than one pool thread. Across Signers at most
+ * `maxConcurrentDecryptions` run at once, the rest wait in first-come order; a Signer's newer
+ * content replaces its own waiting one (in the same place), so nothing is decrypted only to be
+ * thrown away.
  */
 import type { KeyObject } from "node:crypto";
 import { decryptKeyFile, type EncryptedKeyFile } from "../pki/encrypted-key-file.js";
 
+/**
+ * Decryptions running at once, across all Signers. libuv's pool has 4 threads (UV_THREADPOOL_SIZE)
+ * and they also serve the whole process's DNS lookups, file reads and zlib: a 600,000-iteration key
+ * holds a thread for about a second, so several tenants' keys would otherwise queue every lookup and
+ * file read behind them. Two keep half the pool free and still decrypt two tenants' keys in parallel.
+ */
+export const maxConcurrentDecryptions = 2;
+
 interface Decryption {
   sourceHash: string;
+  file: EncryptedKeyFile;
+  passphrase: string;
+  state: "waiting" | "running" | "settled";
   settled: Promise<void>;
+  markSettled: () => void;
   outcome?: { key: KeyObject } | { error: unknown };
 }
 
@@ -19,10 +34,14 @@ export type KeyDecryptor = (file: EncryptedKeyFile, passphrase: string) => Promi
 
 export class KeyDecryptions {
   private readonly bySigner = new Map<string, Decryption>();
+  /** Signers whose decryption waits for a free slot, first come first. */
+  private waiting: string[] = [];
+  private running = 0;
 
   constructor(
     private readonly onSettled: (objectName: string) => void = () => undefined,
     private readonly decrypt: KeyDecryptor = decryptKeyFile,
+    private readonly concurrency: number = maxConcurrentDecryptions,
   ) {}
 
   /**
@@ -37,14 +56,52 @@ export class KeyDecryptions {
     passphrase: string,
   ): KeyObject | "decrypting" {
     const current = this.bySigner.get(objectName);
-    if (current && !current.outcome) return "decrypting";
+    if (current?.state === "waiting") {
+      // Not started yet: the newest content takes its place in line.
+      Object.assign(current, { sourceHash, file, passphrase });
+      return "decrypting";
+    }
+    if (current?.state === "running") return "decrypting";
     if (current?.sourceHash === sourceHash && current.outcome) {
       this.bySigner.delete(objectName);
       if ("key" in current.outcome) return current.outcome.key;
       throw current.outcome.error;
     }
-    const decryption: Decryption = { sourceHash, settled: Promise.resolve() };
-    decryption.settled = this.decrypt(file, passphrase)
+    let markSettled!: () => void;
+    const settled = new Promise<void>((resolve) => (markSettled = resolve));
+    this.bySigner.set(objectName, { sourceHash, file, passphrase, state: "waiting", settled, markSettled });
+    this.waiting.push(objectName);
+    this.startWaiting();
+    return "decrypting";
+  }
+
+  retainOnly(objectNames: ReadonlySet<string>): void {
+    for (const [name, decryption] of this.bySigner) {
+      if (objectNames.has(name)) continue;
+      this.bySigner.delete(name);
+      if (decryption.state === "waiting") decryption.markSettled(); // never starts
+    }
+    this.waiting = this.waiting.filter((name) => objectNames.has(name));
+  }
+
+  /** Resolves when every decryption asked for so far has ended (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while ([...this.bySigner.values()].some((decryption) => decryption.state !== "settled"))
+      await Promise.all([...this.bySigner.values()].map((decryption) => decryption.settled));
+  }
+
+  private startWaiting(): void {
+    while (this.running < this.concurrency && this.waiting.length > 0) {
+      const objectName = this.waiting.shift()!;
+      const decryption = this.bySigner.get(objectName);
+      if (decryption?.state === "waiting") this.run(objectName, decryption);
+    }
+  }
+
+  private run(objectName: string, decryption: Decryption): void {
+    decryption.state = "running";
+    this.running++;
+    void this.decrypt(decryption.file, decryption.passphrase)
       .then(
         (key) => {
           decryption.outcome = { key };
@@ -54,18 +111,11 @@ export class KeyDecryptions {
         },
       )
       .then(() => {
+        this.running--;
+        decryption.state = "settled";
+        decryption.markSettled();
         if (this.bySigner.get(objectName) === decryption) this.onSettled(objectName);
+        this.startWaiting();
       });
-    this.bySigner.set(objectName, decryption);
-    return "decrypting";
-  }
-
-  retainOnly(objectNames: ReadonlySet<string>): void {
-    for (const name of this.bySigner.keys()) if (!objectNames.has(name)) this.bySigner.delete(name);
-  }
-
-  /** Resolves when every decryption started so far has ended (for tests and shutdown). */
-  async idle(): Promise<void> {
-    await Promise.all([...this.bySigner.values()].map((decryption) => decryption.settled));
   }
 }

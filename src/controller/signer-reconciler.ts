@@ -10,7 +10,7 @@ import type { Logger } from "../logger.js";
 import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
-import { statusWriteDelayMs } from "./signer-status.js";
+import { SignerStatusPacing } from "./signer-status-pacing.js";
 import type { SignerStatusWriter } from "./signer-status-writer.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
@@ -31,8 +31,8 @@ export interface SignerReconcilerHooks {
 }
 
 export class SignerReconciler {
-  /** When each Signer's status was last written (count-only changes are paced by it). */
-  private readonly lastStatusWriteAt = new Map<string, number>();
+  /** How often each Signer's status may be written (signer-status-pacing.ts). */
+  private readonly pacing: SignerStatusPacing;
   /**
    * The status this process last wrote per Signer: what its Events compare with while the cache
    * has not caught up with that write (else each change would be announced twice).
@@ -48,7 +48,9 @@ export class SignerReconciler {
     private readonly hooks: SignerReconcilerHooks,
     /** Events on the Signer for what changed it (none in unit tests that leave it out). */
     private readonly events?: EventRecorder,
-  ) {}
+  ) {
+    this.pacing = new SignerStatusPacing(() => hooks.now().getTime());
+  }
 
   async reconcile(objectName: string): Promise<ReconcileResult> {
     const { nowSigning, claimsChanged } = this.registry.refresh(objectName);
@@ -60,7 +62,7 @@ export class SignerReconciler {
     }
     const signer = this.registry.forObjectName(objectName);
     if (!signer) {
-      this.lastStatusWriteAt.delete(objectName);
+      this.pacing.forget(objectName);
       this.lastWritten.delete(objectName);
       await this.publication.withdraw(objectName);
       return { kind: "done" };
@@ -72,7 +74,7 @@ export class SignerReconciler {
         ? await this.publication.withdraw(objectName).then(() => "skipped" as const)
         : await this.publish(signer);
     this.recordConditions(objectName);
-    const countsDueInMs = await this.writeStatusOf(objectName);
+    const writeDueInMs = await this.writeStatusOf(objectName);
     // An incomplete publication (RBAC missing, API errors) is tried again with backoff.
     if (published === "incomplete") return { kind: "retry", reason: "PublicationIncomplete" };
     // New roots now count as published: the rotation gate may let the new material sign.
@@ -82,7 +84,7 @@ export class SignerReconciler {
       recheckAt === undefined
         ? undefined
         : Math.min(maximumWaitMs, Math.max(1, recheckAt - this.hooks.now().getTime()));
-    const nextInMs = Math.min(recheckInMs ?? Infinity, countsDueInMs ?? Infinity);
+    const nextInMs = Math.min(recheckInMs ?? Infinity, writeDueInMs ?? Infinity);
     return nextInMs === Infinity ? { kind: "done" } : { kind: "after", milliseconds: nextInMs };
   }
 
@@ -116,26 +118,24 @@ export class SignerReconciler {
     return this.registry.markPublished(signer.objectName) ? "newly" : "complete";
   }
 
-  /** Writes the Signer's status if it changed; returns in how many ms deferred counts are due. */
+  /**
+   * Writes the Signer's status if it changed and its pace allows; else returns in how many ms the
+   * write is due (the reconcile then comes back and writes the status as it is by then).
+   */
   private async writeStatusOf(objectName: string): Promise<number | undefined> {
     const status = this.registry.desiredStatus(objectName);
     if (!status) return undefined;
-    const now = this.hooks.now().getTime();
-    const delay = statusWriteDelayMs(
-      status,
-      this.registry.currentStatus(objectName) ?? {},
-      this.lastStatusWriteAt.get(objectName),
-      now,
-    );
+    const current = this.registry.currentStatus(objectName) ?? {};
+    const delay = this.pacing.delayMs(objectName, status, current);
     if (delay > 0) return delay;
-    this.lastStatusWriteAt.set(objectName, now);
+    this.pacing.wrote(objectName, status, current);
     const before = this.lastWritten.get(objectName) ?? this.registry.currentStatus(objectName) ?? {};
     const outcome = await this.writeStatus(objectName, status);
     if (outcome === "ok") {
       this.registry.statusWritten(objectName, status);
       this.lastWritten.set(objectName, status);
       this.announce(objectName, before, status);
-    } else this.lastStatusWriteAt.delete(objectName); // gone: nothing left to pace
+    } else this.pacing.forget(objectName); // gone: nothing left to pace
     return undefined;
   }
 

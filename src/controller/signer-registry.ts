@@ -4,7 +4,7 @@
  * happened since each Signer's status was last written (counts, troubles) so that the status it
  * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
-import { resolveSignerNameClaims, type SignerNameClaimant } from "./signer-name-claims.js";
+import { resolveSignerNameClaims, type SignerNameClaimant } from "../policy/signer-name-claims.js";
 import { labelSelectorMatches } from "../policy/label-selector.js";
 import type { SignerObject, SignerSpec, SignerStatus } from "../api/signer.js";
 import {
@@ -66,6 +66,8 @@ export class SignerRegistry {
   private readonly signingTrouble = new Map<string, SignerProblem>();
   /** The last refused approval write of an Automatic Signer (Degraded), until one succeeds. */
   private readonly approvalTrouble = new Map<string, SignerProblem>();
+  /** Signers whose roots the last Istio mesh-config pass left out (size budget), Degraded until they fit. */
+  private readonly meshConfigProblems = new Map<string, SignerProblem>();
 
   constructor(
     private readonly sources: SignerSources,
@@ -229,6 +231,7 @@ export class SignerRegistry {
       this.signingTrouble,
       this.approvalTrouble,
       this.publicationProblems,
+      this.meshConfigProblems,
       this.writtenCounts,
     ])
       for (const name of state.keys()) if (!live.has(name)) state.delete(name);
@@ -330,7 +333,27 @@ export class SignerRegistry {
       publicationProblem: this.publicationProblems.get(objectName),
       signingTrouble: this.signingTrouble.get(objectName),
       approvalTrouble: this.approvalTrouble.get(objectName),
+      meshConfigProblem: this.meshConfigProblems.get(objectName),
     };
+  }
+
+  /**
+   * The Signers the last Istio mesh-config pass left out, with why; returns the Signers whose
+   * report changed (their status is to be written again).
+   */
+  reportMeshConfigLeftOut(leftOut: ReadonlyMap<string, string>): string[] {
+    const changed: string[] = [];
+    for (const [objectName, problem] of this.meshConfigProblems)
+      if (!leftOut.has(objectName)) {
+        this.meshConfigProblems.delete(objectName);
+        changed.push(objectName);
+      } else if (leftOut.get(objectName) !== problem.message) changed.push(objectName);
+    for (const [objectName, message] of leftOut) {
+      if (!this.byObjectName.has(objectName)) continue; // deleted since the pass read it
+      if (!this.meshConfigProblems.has(objectName)) changed.push(objectName);
+      this.meshConfigProblems.set(objectName, { reason: "IstioMeshConfigTooLarge", message });
+    }
+    return changed;
   }
 
   /** What went wrong in the last publication of this Signer's trust bundle (none: all is well). */

@@ -17,6 +17,8 @@ export interface SignerStatusFacts {
   signingTrouble: SignerProblem | undefined;
   /** The last refused approval write of an Automatic Signer, until one succeeds (Degraded). */
   approvalTrouble?: SignerProblem | undefined;
+  /** Its roots left out of an Istio mesh ConfigMap by the size budget, until they fit (Degraded). */
+  meshConfigProblem?: SignerProblem | undefined;
   /** Counts not yet in status. */
   issuedSince: number;
   failedSince: number;
@@ -30,7 +32,7 @@ export type ConditionWithoutTime = Omit<SignerCondition, "lastTransitionTime">;
 /** The facts conditions are computed from (counts and roots do not matter to them). */
 export type SignerConditionFacts = Pick<
   SignerStatusFacts,
-  "publicationProblem" | "signingTrouble" | "approvalTrouble"
+  "publicationProblem" | "signingTrouble" | "approvalTrouble" | "meshConfigProblem"
 >;
 
 /**
@@ -69,6 +71,7 @@ export function signerConditions(signer: ActiveSigner, facts: SignerConditionFac
   const degradedProblem =
     withCause(signer.degraded) ??
     (publication ? { reason: "TrustBundlePublicationFailed", message: publication } : undefined) ??
+    facts.meshConfigProblem ??
     facts.approvalTrouble;
   const degraded: ConditionWithoutTime = degradedProblem
     ? { type: "Degraded", status: "True", reason: degradedProblem.reason, message: degradedProblem.message }
@@ -179,8 +182,12 @@ export function statusWriteDelayMs(
   lastWriteAtMs: number | undefined,
   nowMs: number,
 ): number {
-  const withoutCounts = ({ issuedCount: _i, failedCount: _f, ...rest }: SignerStatus): SignerStatus => rest;
-  const onlyCounts = comparable(withoutCounts(desired)) === comparable(withoutCounts(current));
-  if (!onlyCounts || lastWriteAtMs === undefined) return 0;
+  if (!changesOnlyCounts(desired, current) || lastWriteAtMs === undefined) return 0;
   return Math.max(0, lastWriteAtMs + countWriteIntervalMs - nowMs);
+}
+
+/** Whether `desired` differs from `current` in issuedCount/failedCount alone (or not at all). */
+export function changesOnlyCounts(desired: SignerStatus, current: SignerStatus): boolean {
+  const withoutCounts = ({ issuedCount: _i, failedCount: _f, ...rest }: SignerStatus): SignerStatus => rest;
+  return comparable(withoutCounts(desired)) === comparable(withoutCounts(current));
 }

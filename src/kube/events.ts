@@ -64,14 +64,49 @@ export interface EventBudget {
   maxQueued: number;
   /** The same object, reason and message again within this window is dropped. */
   repeatWindowMs: number;
+  /** What one involved object may use of the above; defaultPerObjectEventBudget when absent. */
+  perObject?: PerObjectEventBudget;
 }
+
+/**
+ * One object's share, as client-go's EventSourceObjectSpamFilter: a token bucket per involved object
+ * (`burst` Events, then one per `refillEveryMs`), and at most `maxQueued` of the queue's slots. A
+ * tenant rewriting its CA Secret in a loop changes its Signer's messages each time, so the repeat
+ * window does not catch it: without this its Signer's Events would fill the queue and other
+ * objects' Events (a CSR's refusal Warning) would be dropped.
+ */
+export interface PerObjectEventBudget {
+  burst: number;
+  refillEveryMs: number;
+  maxQueued: number;
+}
+
+/** client-go's spam filter figures (burst 25, one per 5 minutes); 10 of the 100 queue slots. */
+export const defaultPerObjectEventBudget: PerObjectEventBudget = {
+  burst: 25,
+  refillEveryMs: 5 * 60_000,
+  maxQueued: 10,
+};
 
 export const defaultEventBudget: EventBudget = {
   ratePerSecond: 5,
   burst: 25,
   maxQueued: 100,
   repeatWindowMs: 10 * 60_000,
+  perObject: defaultPerObjectEventBudget,
 };
+
+/**
+ * Objects whose share is remembered (and repeats before their window is pruned). Past it, the
+ * objects least recently recorded are forgotten (their share starts afresh if they come back): an
+ * object recording in a loop is always among the most recent, so it keeps its spent share.
+ */
+const trackedObjects = 10_000;
+
+interface ObjectShare {
+  bucket: TokenBucket;
+  queued: number;
+}
 
 /**
  * Records Events through a bounded queue with its own token bucket, dropping repeats and
@@ -79,9 +114,11 @@ export const defaultEventBudget: EventBudget = {
  * (and istiod's 60 s) on Events before it signs anything.
  */
 export class KubernetesEventRecorder implements EventRecorder {
-  private readonly queue: (() => Promise<void>)[] = [];
+  private readonly queue: { object: ObjectShare; send: () => Promise<void> }[] = [];
   private readonly recent = new Map<string, number>();
+  private readonly objects = new Map<string, ObjectShare>();
   private readonly bucket: TokenBucket;
+  private readonly perObject: PerObjectEventBudget;
   private pumping = false;
   dropped = 0;
 
@@ -91,28 +128,57 @@ export class KubernetesEventRecorder implements EventRecorder {
     private readonly instance: string,
     private readonly logger: Logger,
     private readonly budget: EventBudget = defaultEventBudget,
+    private readonly now: () => number = Date.now,
   ) {
-    this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst);
+    this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst, now);
+    this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
+  }
+
+  /** How many objects' shares are remembered (bounded by trackedObjects). */
+  get trackedObjects(): number {
+    return this.objects.size;
   }
 
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
-    const now = Date.now();
-    const key = `${target.uid ?? target.name}\0${reason}\0${message}`;
+    const now = this.now();
+    const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
+    const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
+    const object = this.shareOf(objectKey);
     if (
       (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
-      this.queue.length >= this.budget.maxQueued
+      this.queue.length >= this.budget.maxQueued ||
+      object.queued >= this.perObject.maxQueued ||
+      !object.bucket.tryTake()
     ) {
       this.dropped++;
       return;
     }
     this.recent.set(key, now);
-    if (this.recent.size > 10_000) {
+    if (this.recent.size > trackedObjects) {
       for (const [recentKey, at] of this.recent)
         if (now - at >= this.budget.repeatWindowMs) this.recent.delete(recentKey);
     }
-    this.queue.push(() => this.send(target, type, reason, message));
+    object.queued++;
+    this.queue.push({ object, send: () => this.send(target, type, reason, message) });
     void this.pump();
+  }
+
+  /** The object's share, moved to the end of the map (most recently recorded last). */
+  private shareOf(objectKey: string): ObjectShare {
+    const known = this.objects.get(objectKey);
+    if (known) this.objects.delete(objectKey);
+    else if (this.objects.size >= trackedObjects)
+      for (const [key, share] of this.objects) {
+        if (this.objects.size < trackedObjects * 0.9) break;
+        if (share.queued === 0) this.objects.delete(key); // one with Events queued keeps its count
+      }
+    const share = known ?? {
+      bucket: new TokenBucket(1000 / this.perObject.refillEveryMs, this.perObject.burst, this.now),
+      queued: 0,
+    };
+    this.objects.set(objectKey, share);
+    return share;
   }
 
   private async pump(): Promise<void> {
@@ -122,7 +188,9 @@ export class KubernetesEventRecorder implements EventRecorder {
       while (this.queue.length > 0) {
         const waitMs = this.bucket.reserve();
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
-        await this.queue.shift()!();
+        const next = this.queue.shift()!;
+        next.object.queued--;
+        await next.send();
       }
     } finally {
       this.pumping = false;
@@ -136,7 +204,7 @@ export class KubernetesEventRecorder implements EventRecorder {
     message: string,
   ): Promise<void> {
     const namespace = target.namespace ?? "default";
-    const now = kubernetesTime(new Date());
+    const now = kubernetesTime(new Date(this.now()));
     try {
       await this.writer.createEvent(namespace, {
         apiVersion: "v1",

@@ -7,13 +7,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { expect } from "chai";
-import {
-  CoreV1Api,
-  RbacAuthorizationV1Api,
-  dumpYaml,
-  loadAllYaml,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import { CoreV1Api, dumpYaml, loadAllYaml, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
 import {
   controllerNamespace,
@@ -37,6 +31,7 @@ import {
   type TestCertificateAuthority,
 } from "../support/pki.js";
 import { repositoryRoot, testBinary } from "../support/testbin.js";
+import { grantTenantSecretRead, writeTenantSecret } from "../support/tenant-ca-secret.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
 
@@ -85,43 +80,11 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
   }
 
   async function writeSecret(namespace: string, name: string, ca: TestCertificateAuthority): Promise<void> {
-    const core = admin.makeApiClient(CoreV1Api);
-    const body = {
-      metadata: { name },
-      type: "Opaque",
-      data: Object.fromEntries(
-        Object.entries(ca.files).map(([file, value]) => [file, Buffer.from(value).toString("base64")]),
-      ),
-    };
-    try {
-      await core.createNamespacedSecret({ namespace, body });
-    } catch (error) {
-      if (apiErrorCode(error) !== 409) throw error;
-      await core.replaceNamespacedSecret({ namespace, name, body });
-    }
+    await writeTenantSecret(admin, namespace, name, ca.files);
   }
 
-  /** The Role `csr-signer tenant add --ca-in-tenant-namespace` makes: list and watch on that one Secret. */
   async function grantSecretRead(namespace: string, secretName: string): Promise<void> {
-    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-    const metadata = { name: "csr-signer-ca", namespace };
-    await rbac.createNamespacedRole({
-      namespace,
-      body: {
-        metadata,
-        rules: [
-          { apiGroups: [""], resources: ["secrets"], resourceNames: [secretName], verbs: ["list", "watch"] },
-        ],
-      },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace,
-      body: {
-        metadata,
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "csr-signer-ca" },
-        subjects: [{ kind: "ServiceAccount", namespace: controllerNamespace, name: "csr-signer" }],
-      },
-    });
+    await grantTenantSecretRead(admin, namespace, secretName);
   }
 
   async function createTenantSigner(name: string, namespace: string): Promise<string> {

@@ -4,6 +4,7 @@ import {
   InvalidRecordedRootsError,
   replaceCaCertificates,
 } from "../../../src/bundle/istio-mesh-config.js";
+import { resolveSignerNameClaims } from "../../../src/policy/signer-name-claims.js";
 import { SignerSpecError } from "../../../src/policy/signer-spec.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
 import type { RecordedRoot } from "../../../src/api/signer.js";
@@ -171,6 +172,58 @@ describe("meshConfig caCertificates: the entries", () => {
       expect(result.yaml).not.to.contain(newer.pem.split("\n")[1]!);
       expect([...result.signerNames]).to.deep.equal(["example.com/foo"]);
     }
+  });
+
+  it("settles a signerName claimed by a Signer without creationTimestamp as the controller does (resolveSignerNameClaims: it counts as the newest)", async () => {
+    const [dated, undated] = [await recordedRoot("dated"), await recordedRoot("undated")];
+    const withTime = {
+      name: "zz-foo",
+      spec: spec("example.com/foo"),
+      roots: [dated],
+      createdAt: "2026-01-01T00:00:00Z",
+    };
+    const withoutTime = { name: "aa-foo", spec: spec("example.com/foo"), roots: [undated] };
+    const controllerOwner = resolveSignerNameClaims(
+      new Map([
+        [
+          "example.com/foo",
+          [
+            { objectName: withTime.name, creationTimestamp: withTime.createdAt },
+            { objectName: withoutTime.name, creationTimestamp: undefined },
+          ],
+        ],
+      ]),
+    ).owners.get("example.com/foo");
+    expect(controllerOwner).to.equal("zz-foo");
+    for (const order of [
+      [withTime, withoutTime],
+      [withoutTime, withTime],
+    ]) {
+      const result = caCertificatesBlock(order, new Date());
+      expect(result.duplicates).to.deep.equal([withoutTime.name]);
+      expect(result.yaml).to.contain(dated.pem.split("\n")[1]!);
+      expect(result.yaml).not.to.contain(undated.pem.split("\n")[1]!);
+    }
+  });
+
+  it("leaves out the entries it is asked to, keeping their signerName owned, and measures every entry", async () => {
+    const [a, b, c] = [await recordedRoot("a"), await recordedRoot("b"), await recordedRoot("c")];
+    const signers = [
+      { name: "foo", spec: spec("example.com/foo"), roots: [a, b] },
+      { name: "bar", spec: spec("example.com/bar"), roots: [c] },
+    ];
+    const all = caCertificatesBlock(signers, new Date());
+    const withoutFoo = caCertificatesBlock(signers, new Date(), { leaveOut: new Set(["foo"]) });
+    expect(withoutFoo.yaml).not.to.contain(a.pem.split("\n")[1]!);
+    expect(withoutFoo.yaml).to.contain(c.pem.split("\n")[1]!);
+    expect([...withoutFoo.signerNames].sort()).to.deep.equal(["example.com/bar", "example.com/foo"]);
+    expect(withoutFoo.entries).to.deep.equal(all.entries);
+    expect(all.entries.map((entry) => [entry.signer, entry.roots])).to.deep.equal([
+      ["foo", 2],
+      ["bar", 1],
+    ]);
+    const fooBytes = all.entries.find((entry) => entry.signer === "foo")!.bytes;
+    expect(Buffer.byteLength(all.yaml) - Buffer.byteLength(withoutFoo.yaml)).to.equal(fooBytes);
   });
 
   it("names the Signer whose recorded roots are not certificates, instead of failing somewhere inside", () => {

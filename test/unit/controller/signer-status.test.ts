@@ -74,6 +74,32 @@ describe("desiredSignerStatus (pure)", () => {
     expect(degraded!.message).to.match(/^publishing the trust bundle fails.*ClusterTrustBundle x: forbidden/);
   });
 
+  it("roots left out of an Istio mesh ConfigMap make the Signer Degraded (IstioMeshConfigTooLarge) while Ready stays True, after publication problems", () => {
+    const meshConfigProblem = {
+      reason: "IstioMeshConfigTooLarge" as const,
+      message: "its 4 roots do not fit",
+    };
+    const signing: ActiveSigner = { ...waiting, problem: undefined };
+    const [ready, degraded] = signerConditions(signing, {
+      publicationProblem: undefined,
+      signingTrouble: undefined,
+      meshConfigProblem,
+    });
+    expect(ready).to.include({ status: "True", reason: "Ready" });
+    expect(degraded).to.include({
+      status: "True",
+      reason: "IstioMeshConfigTooLarge",
+      message: "its 4 roots do not fit",
+    });
+    expect(
+      signerConditions(signing, {
+        publicationProblem: "CTB: forbidden",
+        signingTrouble: undefined,
+        meshConfigProblem,
+      })[1],
+    ).to.include({ reason: "TrustBundlePublicationFailed" });
+  });
+
   it("a refused approval write makes an Automatic Signer Degraded (ApprovalWriteFailed), after CA and publication problems", () => {
     const approvalTrouble = { reason: "ApprovalWriteFailed" as const, message: "needs verb approve" };
     const signing: ActiveSigner = { ...waiting, problem: undefined };

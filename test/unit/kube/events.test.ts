@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
+import { defaultEventBudget, KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
 import { silentLogger } from "../../support/silent-logger.js";
 
 /** A stand-in writer that counts the Events it is given. */
@@ -50,5 +50,100 @@ describe("KubernetesEventRecorder (its own budget: a restart with thousands of p
     expect(recorder.dropped).to.be.at.least(1000 - 10 - 1);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(sent.length).to.be.below(11); // the burst, not the thousand
+  });
+});
+
+describe("KubernetesEventRecorder: one object's share (a tenant churning its CA Secret must not silence other objects)", () => {
+  const signer = {
+    apiVersion: "csr-signer.io/v1alpha1",
+    kind: "Signer",
+    name: "tenant-a",
+    uid: "uid-tenant-a",
+  };
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("allows one object a burst of 25 Events, then one per 5 minutes, while other objects' Events go out", async () => {
+    const { api, sent } = countingApi();
+    let now = 1_000_000;
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1000, burst: 1000 },
+      () => now,
+    );
+    // Each rewrite of the Secret gives a different message, so the repeat window does not drop them.
+    for (let i = 0; i < 40; i++) {
+      recorder.record(signer, "Warning", "CertificateAuthorityUpdateRefused", `attempt ${i}`);
+      await flush();
+    }
+    expect(sent.filter((event) => event.startsWith("tenant-a:")).length).to.equal(25);
+    recorder.record(target("b"), "Warning", "SignerNotAllowed", "refused");
+    await flush();
+    expect(sent.at(-1)).to.equal("b:SignerNotAllowed");
+    now += 5 * 60_000;
+    recorder.record(signer, "Warning", "CertificateAuthorityUpdateRefused", "attempt 40");
+    recorder.record(signer, "Warning", "CertificateAuthorityUpdateRefused", "attempt 41");
+    await flush();
+    expect(sent.filter((event) => event.startsWith("tenant-a:")).length).to.equal(26);
+    expect(recorder.dropped).to.equal(15 + 1);
+  });
+
+  it("never lets one object hold more than its share of the queue: another object's Warning still gets a slot", async () => {
+    const sent: string[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const api: EventWriter = {
+      createEvent: async (_namespace, event) => {
+        await blocked; // the API server is slow: everything stays queued
+        sent.push(`${event.involvedObject.name}:${event.reason}`);
+      },
+    };
+    const recorder = new KubernetesEventRecorder(api, "csr-signer", "test", silentLogger, {
+      ...defaultEventBudget,
+      ratePerSecond: 1000,
+      burst: 1000,
+      perObject: { burst: 1000, refillEveryMs: 1000, maxQueued: 10 },
+    });
+    for (let i = 0; i < 150; i++)
+      recorder.record(signer, "Normal", "CertificateAuthorityRotated", `rotation ${i}`);
+    recorder.record(target("csr-b"), "Warning", "SignerNotAllowed", "refused");
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent).to.include("csr-b:SignerNotAllowed");
+    // The one being written when the rest queued, then its 10 slots.
+    expect(sent.filter((event) => event.startsWith("tenant-a:")).length).to.equal(11);
+  });
+});
+
+describe("KubernetesEventRecorder: per-object shares stay bounded", () => {
+  it("remembers at most 10,000 objects, forgetting the least recently recorded, never the one recording in a loop", async () => {
+    const { api, sent } = countingApi();
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1e9, burst: 1e9, maxQueued: 1e9 },
+      () => 0,
+    );
+    const spammer = {
+      apiVersion: "csr-signer.io/v1alpha1",
+      kind: "Signer",
+      name: "spammer",
+      uid: "uid-spammer",
+    };
+    for (let i = 0; i < 30; i++)
+      recorder.record(spammer, "Normal", "CertificateAuthorityRotated", `rotation ${i}`);
+    for (let i = 0; i < 12_000; i++) {
+      recorder.record(target(`csr-${i}`), "Normal", "Issued", "issued");
+      if (i % 50 === 0) recorder.record(spammer, "Normal", "CertificateAuthorityRotated", `later ${i}`);
+      if (i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(recorder.trackedObjects).to.be.at.most(10_000);
+    // Its share was never forgotten: 25 Events in all, however many other objects came and went.
+    expect(sent.filter((event) => event.startsWith("spammer:")).length).to.equal(25);
   });
 });

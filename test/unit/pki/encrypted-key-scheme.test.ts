@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { KeyDecryptions } from "../../../src/controller/key-decryptions.js";
+import { KeyDecryptions, maxConcurrentDecryptions } from "../../../src/controller/key-decryptions.js";
 import {
   CertificateAuthorityError,
   loadCertificateAuthority,
@@ -229,5 +229,84 @@ describe("KeyDecryptions: one decryption per Signer at a time, the Signer queued
     expect(decryptions.key("a", "h2", file, "p2")).to.equal(key);
     // Handed out once: asking again starts afresh (the selector keeps what it built).
     expect(decryptions.key("a", "h2", file, "p2")).to.equal("decrypting");
+  });
+});
+
+describe("KeyDecryptions: a global limit, first come first served across Signers", () => {
+  const file = { name: "ca-key.pem" } as EncryptedKeyFile;
+  const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+
+  /** A decryptor whose work ends only when the test says so: records what started, in order. */
+  function manualDecryptor(): {
+    decrypt: (file: EncryptedKeyFile, passphrase: string) => Promise<KeyObject>;
+    started: string[];
+    finish: (passphrase: string) => void;
+  } {
+    const started: string[] = [];
+    const finishers = new Map<string, () => void>();
+    return {
+      started,
+      decrypt: (_file, passphrase) =>
+        new Promise<KeyObject>((resolve) => {
+          started.push(passphrase);
+          finishers.set(passphrase, () => resolve(key));
+        }),
+      finish: (passphrase) => finishers.get(passphrase)!(),
+    };
+  }
+  const settledTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it(`runs at most ${maxConcurrentDecryptions} at once: a third Signer's decryption waits for a free slot`, async () => {
+    const work = manualDecryptor();
+    const settled: string[] = [];
+    const decryptions = new KeyDecryptions((name) => settled.push(name), work.decrypt);
+    for (const name of ["a", "b", "c"])
+      expect(decryptions.key(name, `h-${name}`, file, `p-${name}`)).to.equal("decrypting");
+    expect(work.started).to.deep.equal(["p-a", "p-b"]);
+    work.finish("p-b");
+    await settledTurn();
+    expect(settled).to.deep.equal(["b"]);
+    expect(work.started).to.deep.equal(["p-a", "p-b", "p-c"]);
+    work.finish("p-a");
+    work.finish("p-c");
+    await decryptions.idle();
+    expect(settled).to.deep.equal(["b", "a", "c"]);
+    for (const name of ["a", "b", "c"])
+      expect(decryptions.key(name, `h-${name}`, file, `p-${name}`)).to.equal(key);
+  });
+
+  it("a Signer's newer material replaces its waiting older one, keeping its place in line before later Signers", async () => {
+    const work = manualDecryptor();
+    const settled: string[] = [];
+    const decryptions = new KeyDecryptions((name) => settled.push(name), work.decrypt, 1);
+    decryptions.key("a", "h-a", file, "p-a");
+    decryptions.key("b", "h-b1", file, "p-b1");
+    decryptions.key("c", "h-c", file, "p-c");
+    decryptions.key("b", "h-b2", file, "p-b2"); // b rewrote its Secret while waiting
+    expect(work.started).to.deep.equal(["p-a"]);
+    work.finish("p-a");
+    await settledTurn();
+    expect(work.started).to.deep.equal(["p-a", "p-b2"]); // the old material is never decrypted
+    work.finish("p-b2");
+    await settledTurn();
+    expect(work.started).to.deep.equal(["p-a", "p-b2", "p-c"]);
+    work.finish("p-c");
+    await decryptions.idle();
+    expect(decryptions.key("b", "h-b2", file, "p-b2")).to.equal(key);
+    expect(settled).to.deep.equal(["a", "b", "c"]);
+  });
+
+  it("a Signer that goes away while waiting leaves the line and never decrypts", async () => {
+    const work = manualDecryptor();
+    const decryptions = new KeyDecryptions(() => undefined, work.decrypt, 1);
+    decryptions.key("a", "h-a", file, "p-a");
+    decryptions.key("gone", "h-g", file, "p-g");
+    decryptions.key("c", "h-c", file, "p-c");
+    decryptions.retainOnly(new Set(["a", "c"]));
+    work.finish("p-a");
+    await settledTurn();
+    expect(work.started).to.deep.equal(["p-a", "p-c"]);
+    work.finish("p-c");
+    await decryptions.idle();
   });
 });
