@@ -167,7 +167,7 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
 }
 
 /** Count-only changes of one Signer's status are written at most this often. */
-const countWriteIntervalMs = 2000;
+export const countWriteIntervalMs = 2000;
 
 /**
  * How long to wait before writing `desired` over `current`: 0 (now) when anything but the counts

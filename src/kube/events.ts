@@ -154,10 +154,14 @@ export class KubernetesEventRecorder implements EventRecorder {
       this.dropped++;
       return;
     }
+    // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in
+    // its window, and past the bound the oldest go first (a forgotten one may repeat once, within
+    // the budgets), so a recording costs the same whatever the map holds.
+    this.recent.delete(key);
     this.recent.set(key, now);
-    if (this.recent.size > trackedObjects) {
-      for (const [recentKey, at] of this.recent)
-        if (now - at >= this.budget.repeatWindowMs) this.recent.delete(recentKey);
+    for (const [recentKey, at] of this.recent) {
+      if (this.recent.size <= trackedObjects && now - at < this.budget.repeatWindowMs) break;
+      this.recent.delete(recentKey);
     }
     object.queued++;
     this.queue.push({ object, send: () => this.send(target, type, reason, message) });
