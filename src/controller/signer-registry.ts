@@ -13,6 +13,7 @@ import {
 } from "./authority-selector.js";
 import { secretNamespaceOf, type SecretObject } from "./ca-source.js";
 import { RecordedRootsBook } from "./recorded-roots.js";
+import { SignerStatusCounts } from "./signer-status-counts.js";
 import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
 import {
@@ -49,15 +50,10 @@ export class SignerRegistry {
   private byObjectName = new Map<string, ActiveSigner>();
   /** Each Signer as built from its object, before duplicate signer names are refused. */
   private built = new Map<string, { signer: ActiveSigner; created: string | Date | undefined }>();
-  /** The counts since the last write that each desired status includes. */
-  private readonly countsInStatus = new WeakMap<SignerStatus, { issued: number; failed: number }>();
-  /** Counts in the last status this process wrote: the cache may not show that write yet. */
-  private readonly writtenCounts = new Map<string, { issued: number; failed: number }>();
+  private readonly counts = new SignerStatusCounts();
   private readonly authorities: CertificateAuthoritySelector;
   /** Roots this process recorded (publication times, retirements), merged with Signer status. */
   private readonly recorded = new RecordedRootsBook();
-  private readonly issuedSinceStatus = new Map<string, number>();
-  private readonly failedSinceStatus = new Map<string, number>();
   /** tenantNamespaces() answers, per parsed spec (a rebuild makes new specs). */
   private tenantsBySpec = new WeakMap<SignerSpec, ReadonlySet<string>>();
   /** Problems of the last trust bundle publication, by Signer (Degraded while there are any). */
@@ -226,13 +222,13 @@ export class SignerRegistry {
     const live = new Set(byObjectName.keys());
     this.authorities.retainOnly(live);
     this.recorded.retainOnly(live);
+    this.counts.retainOnly(live);
     this.sources.tenantSecretsInUse?.(this.tenantSecrets());
     for (const state of [
       this.signingTrouble,
       this.approvalTrouble,
       this.publicationProblems,
       this.meshConfigProblems,
-      this.writtenCounts,
     ])
       for (const name of state.keys()) if (!live.has(name)) state.delete(name);
     this.byObjectName = byObjectName;
@@ -283,11 +279,11 @@ export class SignerRegistry {
   }
 
   countIssued(objectName: string): void {
-    this.issuedSinceStatus.set(objectName, (this.issuedSinceStatus.get(objectName) ?? 0) + 1);
+    this.counts.countIssued(objectName);
   }
 
   countFailed(objectName: string): void {
-    this.failedSinceStatus.set(objectName, (this.failedSinceStatus.get(objectName) ?? 0) + 1);
+    this.counts.countFailed(objectName);
   }
 
   /**
@@ -367,20 +363,8 @@ export class SignerRegistry {
    * has not caught up with that write yet. Undefined when the object is not cached.
    */
   currentStatus(objectName: string): SignerStatus | undefined {
-    const object = this.sources.signer
-      ? this.sources.signer(objectName)
-      : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
-    if (!object) return undefined;
-    const cached = object.status ?? {};
-    // Counts only grow and only we write them: the larger of the cache and our last write is current.
-    const written = this.writtenCounts.get(objectName);
-    return written
-      ? {
-          ...cached,
-          issuedCount: Math.max(cached.issuedCount ?? 0, written.issued),
-          failedCount: Math.max(cached.failedCount ?? 0, written.failed),
-        }
-      : cached;
+    const object = this.object(objectName);
+    return object && this.counts.current(objectName, object.status ?? {});
   }
 
   /**
@@ -391,16 +375,15 @@ export class SignerRegistry {
     const signer = this.byObjectName.get(objectName);
     const current = this.currentStatus(objectName);
     if (!signer || !current) return undefined;
-    const issuedSince = this.issuedSinceStatus.get(objectName) ?? 0;
-    const failedSince = this.failedSinceStatus.get(objectName) ?? 0;
+    const since = this.counts.since(objectName);
     const desired = desiredSignerStatus(signer, current, {
       ...this.conditionFacts(objectName),
-      issuedSince,
-      failedSince,
+      issuedSince: since.issued,
+      failedSince: since.failed,
       recordedRoots: this.recorded.get(objectName),
       now: this.now(),
     });
-    if (desired) this.countsInStatus.set(desired, { issued: issuedSince, failed: failedSince });
+    if (desired) this.counts.computed(desired, since);
     return desired;
   }
 
@@ -409,21 +392,7 @@ export class SignerRegistry {
    * for the next write.
    */
   statusWritten(objectName: string, status?: SignerStatus): void {
-    const included = status && this.countsInStatus.get(status);
-    if (!status || !included) {
-      this.issuedSinceStatus.delete(objectName);
-      this.failedSinceStatus.delete(objectName);
-      return;
-    }
-    this.writtenCounts.set(objectName, { issued: status.issuedCount ?? 0, failed: status.failedCount ?? 0 });
-    for (const [counts, written] of [
-      [this.issuedSinceStatus, included.issued],
-      [this.failedSinceStatus, included.failed],
-    ] as const) {
-      const left = (counts.get(objectName) ?? 0) - written;
-      if (left > 0) counts.set(objectName, left);
-      else counts.delete(objectName);
-    }
+    this.counts.statusWritten(objectName, status);
   }
 
   markPublished(objectName: string): boolean {
