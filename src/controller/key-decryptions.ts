@@ -101,7 +101,10 @@ export class KeyDecryptions {
   private run(objectName: string, decryption: Decryption): void {
     decryption.state = "running";
     this.running++;
-    void this.decrypt(decryption.file, decryption.passphrase)
+    // Called inside a promise, so a decryptor that throws instead of rejecting is an outcome too,
+    // and its slot is given back like any other.
+    void Promise.resolve()
+      .then(() => this.decrypt(decryption.file, decryption.passphrase))
       .then(
         (key) => {
           decryption.outcome = { key };

@@ -70,6 +70,7 @@ export class SignerStatusCounts {
 
   /** Forgets the Signers not in `live` (deleted). */
   retainOnly(live: ReadonlySet<string>): void {
-    for (const name of this.written.keys()) if (!live.has(name)) this.written.delete(name);
+    for (const counts of [this.written, this.issuedSince, this.failedSince])
+      for (const name of counts.keys()) if (!live.has(name)) counts.delete(name);
   }
 }

@@ -30,6 +30,16 @@ describe("SignerStatusCounts (the issued and failed counts of Signer status)", (
     expect(counts.current("a", { issuedCount: 4 })).to.deep.equal({ issuedCount: 4 });
   });
 
+  it("forgets a deleted Signer's counts since its last write too, not only its last written counts", () => {
+    const counts = new SignerStatusCounts();
+    counts.countIssued("gone");
+    counts.countFailed("gone");
+    counts.countIssued("live");
+    counts.retainOnly(new Set(["live"]));
+    expect(counts.since("gone")).to.deep.equal({ issued: 0, failed: 0 });
+    expect(counts.since("live")).to.deep.equal({ issued: 1, failed: 0 });
+  });
+
   it("starts afresh after a write of a status it did not compute", () => {
     const counts = new SignerStatusCounts();
     counts.countFailed("a");
