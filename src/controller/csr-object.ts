@@ -79,10 +79,22 @@ export function ownCondition(
 }
 
 export function eventTarget(csr: CsrObject): EventTarget {
+  const tenant = requesterTenant(csr.spec?.username);
   return {
     apiVersion: "certificates.k8s.io/v1",
     kind: "CertificateSigningRequest",
     name: csr.metadata?.name ?? "",
     ...(csr.metadata?.uid ? { uid: csr.metadata.uid } : {}),
+    ...(tenant ? { tenant } : {}),
   };
+}
+
+/**
+ * Whose Event share a CSR's Events take from (events.ts): its requester, with every service account
+ * of a namespace as one tenant (whoever can create one there can create many).
+ */
+export function requesterTenant(username: string | undefined): string | undefined {
+  if (!username) return undefined;
+  const serviceAccount = /^system:serviceaccount:([^:]+):/.exec(username);
+  return serviceAccount ? `namespace:${serviceAccount[1]}` : `user:${username}`;
 }

@@ -125,6 +125,8 @@ export function podCertificateEventTarget(pcr: PodCertificateRequestObject): Eve
     kind: "PodCertificateRequest",
     name: pcr.metadata?.name ?? "",
     ...(pcr.metadata?.uid ? { uid: pcr.metadata.uid } : {}),
-    ...(pcr.metadata?.namespace ? { namespace: pcr.metadata.namespace } : {}),
+    ...(pcr.metadata?.namespace
+      ? { namespace: pcr.metadata.namespace, tenant: `namespace:${pcr.metadata.namespace}` }
+      : {}),
   };
 }

@@ -153,6 +153,7 @@ export class SignerReconciler {
           kind: "Signer",
           name: objectName,
           ...(uid ? { uid } : {}),
+          tenant: `signer:${objectName}`,
         },
         event.type,
         event.reason,

@@ -16,6 +16,11 @@ export interface EventTarget {
   uid?: string;
   /** Absent for cluster-scoped objects, whose Events go to the default namespace. */
   namespace?: string;
+  /**
+   * Who caused the object, for the recorder's per-tenant share (a CSR's requester, a
+   * PodCertificateRequest's namespace, a Signer itself); absent, the object is its own tenant.
+   */
+  tenant?: string;
 }
 
 export interface EventRecorder {
@@ -66,6 +71,8 @@ export interface EventBudget {
   repeatWindowMs: number;
   /** What one involved object may use of the above; defaultPerObjectEventBudget when absent. */
   perObject?: PerObjectEventBudget;
+  /** What one tenant's objects together may use; defaultPerTenantEventBudget when absent. */
+  perTenant?: PerObjectEventBudget;
 }
 
 /**
@@ -88,18 +95,32 @@ export const defaultPerObjectEventBudget: PerObjectEventBudget = {
   maxQueued: 10,
 };
 
+/**
+ * A tenant's share, taken by every Event of its objects besides each object's own: a tenant creating
+ * CSRs (or PodCertificateRequests) by the hundred gets a fresh object share with each, so without
+ * this its refusals would fill the queue and another tenant's Denied Warning would be dropped. Twice
+ * an object's burst and slots, refilled 50 times as fast (10 a minute), so a tenant with many
+ * requests of its own still sees most of their Events.
+ */
+export const defaultPerTenantEventBudget: PerObjectEventBudget = {
+  burst: 50,
+  refillEveryMs: 6_000,
+  maxQueued: 20,
+};
+
 export const defaultEventBudget: EventBudget = {
   ratePerSecond: 5,
   burst: 25,
   maxQueued: 100,
   repeatWindowMs: 10 * 60_000,
   perObject: defaultPerObjectEventBudget,
+  perTenant: defaultPerTenantEventBudget,
 };
 
 /**
- * Objects whose share is remembered (and repeats before their window is pruned). Past it, the
- * objects least recently recorded are forgotten (their share starts afresh if they come back): an
- * object recording in a loop is always among the most recent, so it keeps its spent share.
+ * Objects (and, apart, tenants) whose share is remembered (and repeats before their window is
+ * pruned). Past it, the least recently recorded are forgotten (their share starts afresh if they
+ * come back): one recording in a loop is always among the most recent, so it keeps its spent share.
  */
 const trackedObjects = 10_000;
 
@@ -114,11 +135,13 @@ interface ObjectShare {
  * (and istiod's 60 s) on Events before it signs anything.
  */
 export class KubernetesEventRecorder implements EventRecorder {
-  private readonly queue: { object: ObjectShare; send: () => Promise<void> }[] = [];
+  private readonly queue: { shares: readonly ObjectShare[]; send: () => Promise<void> }[] = [];
   private readonly recent = new Map<string, number>();
   private readonly objects = new Map<string, ObjectShare>();
+  private readonly tenants = new Map<string, ObjectShare>();
   private readonly bucket: TokenBucket;
   private readonly perObject: PerObjectEventBudget;
+  private readonly perTenant: PerObjectEventBudget;
   private pumping = false;
   dropped = 0;
 
@@ -132,6 +155,7 @@ export class KubernetesEventRecorder implements EventRecorder {
   ) {
     this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst, now);
     this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
+    this.perTenant = budget.perTenant ?? defaultPerTenantEventBudget;
   }
 
   /** How many objects' shares are remembered (bounded by trackedObjects). */
@@ -144,16 +168,22 @@ export class KubernetesEventRecorder implements EventRecorder {
     const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
     const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
-    const object = this.shareOf(objectKey);
+    const object = this.shareOf(this.objects, objectKey, this.perObject);
+    const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
     if (
       (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
       this.queue.length >= this.budget.maxQueued ||
       object.queued >= this.perObject.maxQueued ||
-      !object.bucket.tryTake()
+      tenant.queued >= this.perTenant.maxQueued ||
+      // Both have a token before either gives one: a drop spends nothing.
+      object.bucket.availableInMs() > 0 ||
+      tenant.bucket.availableInMs() > 0
     ) {
       this.dropped++;
       return;
     }
+    object.bucket.tryTake();
+    tenant.bucket.tryTake();
     // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in
     // its window, and past the bound the oldest go first (a forgotten one may repeat once, within
     // the budgets), so a recording costs the same whatever the map holds.
@@ -164,24 +194,25 @@ export class KubernetesEventRecorder implements EventRecorder {
       this.recent.delete(recentKey);
     }
     object.queued++;
-    this.queue.push({ object, send: () => this.send(target, type, reason, message) });
+    tenant.queued++;
+    this.queue.push({ shares: [object, tenant], send: () => this.send(target, type, reason, message) });
     void this.pump();
   }
 
-  /** The object's share, moved to the end of the map (most recently recorded last). */
-  private shareOf(objectKey: string): ObjectShare {
-    const known = this.objects.get(objectKey);
-    if (known) this.objects.delete(objectKey);
-    else if (this.objects.size >= trackedObjects)
-      for (const [key, share] of this.objects) {
-        if (this.objects.size < trackedObjects * 0.9) break;
-        if (share.queued === 0) this.objects.delete(key); // one with Events queued keeps its count
+  /** The object's (or tenant's) share, moved to the end of `shares` (most recently recorded last). */
+  private shareOf(shares: Map<string, ObjectShare>, key: string, budget: PerObjectEventBudget): ObjectShare {
+    const known = shares.get(key);
+    if (known) shares.delete(key);
+    else if (shares.size >= trackedObjects)
+      for (const [oldKey, share] of shares) {
+        if (shares.size < trackedObjects * 0.9) break;
+        if (share.queued === 0) shares.delete(oldKey); // one with Events queued keeps its count
       }
     const share = known ?? {
-      bucket: new TokenBucket(1000 / this.perObject.refillEveryMs, this.perObject.burst, this.now),
+      bucket: new TokenBucket(1000 / budget.refillEveryMs, budget.burst, this.now),
       queued: 0,
     };
-    this.objects.set(objectKey, share);
+    shares.set(key, share);
     return share;
   }
 
@@ -193,7 +224,7 @@ export class KubernetesEventRecorder implements EventRecorder {
         const waitMs = this.bucket.reserve();
         if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
         const next = this.queue.shift()!;
-        next.object.queued--;
+        for (const share of next.shares) share.queued--;
         await next.send();
       }
     } finally {

@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { defaultEventBudget, KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
+import { eventTarget, requesterTenant } from "../../../src/controller/csr-object.js";
 import { silentLogger } from "../../support/silent-logger.js";
 
 /** A stand-in writer that counts the Events it is given. */
@@ -145,5 +146,62 @@ describe("KubernetesEventRecorder: per-object shares stay bounded", () => {
     expect(recorder.trackedObjects).to.be.at.most(10_000);
     // Its share was never forgotten: 25 Events in all, however many other objects came and went.
     expect(sent.filter((event) => event.startsWith("spammer:")).length).to.equal(25);
+  });
+});
+
+describe("KubernetesEventRecorder: one tenant's share (a tenant creating requests by the hundred must not silence another)", () => {
+  const csr = (name: string, username: string) =>
+    eventTarget({ metadata: { name, uid: `uid-${name}` }, spec: { username } });
+
+  it("keeps another tenant's Denied Warning when one tenant floods with 300 denied CSRs, each a fresh object", async () => {
+    const { api, sent } = countingApi();
+    const recorder = new KubernetesEventRecorder(api, "csr-signer", "test", silentLogger, undefined, () => 0);
+    for (let i = 0; i < 300; i++)
+      recorder.record(
+        csr(`attacker-${i}`, `system:serviceaccount:attacker:sa-${i % 7}`),
+        "Warning",
+        "SignerNotAllowed",
+        "refused",
+      );
+    recorder.record(
+      csr("victim", "system:serviceaccount:victim:default"),
+      "Warning",
+      "SignerNotAllowed",
+      "refused",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent).to.include("victim:SignerNotAllowed");
+    // The attacker's namespace had its 20 slots (and the one being written), not the queue's 100.
+    expect(sent.filter((event) => event.startsWith("attacker-")).length).to.be.at.most(21);
+  });
+
+  it("takes a tenant's share for all its objects, so its burst runs out across objects", async () => {
+    const { api, sent } = countingApi();
+    let now = 0;
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1e6, burst: 1e6, maxQueued: 1e6 },
+      () => now,
+    );
+    for (let i = 0; i < 80; i++) {
+      recorder.record(csr(`alice-${i}`, "alice"), "Normal", "Issued", "issued");
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(sent.length).to.equal(50);
+    now += 6_000; // one more after the tenant's refill
+    recorder.record(csr("alice-80", "alice"), "Normal", "Issued", "issued");
+    recorder.record(csr("alice-81", "alice"), "Normal", "Issued", "issued");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent.length).to.equal(51);
+  });
+
+  it("folds a namespace's service accounts into one tenant; any other requester is its own", () => {
+    expect(requesterTenant("system:serviceaccount:team-a:builder")).to.equal("namespace:team-a");
+    expect(requesterTenant("system:serviceaccount:team-a:other")).to.equal("namespace:team-a");
+    expect(requesterTenant("system:node:worker-1")).to.equal("user:system:node:worker-1");
+    expect(requesterTenant(undefined)).to.equal(undefined);
   });
 });
