@@ -31,17 +31,29 @@ export interface CaCertificatesBlock {
   readonly duplicates: readonly string[];
   /** Every signerName with an entry or claimed by a Signer: the entries a sync owns and replaces. */
   readonly signerNames: ReadonlySet<string>;
-  /** Each Signer's entry and its size in bytes, left-out ones included, in block order. */
+  /**
+   * Each Signer's entry, its YAML and size in bytes, left-out ones included, in block order: a block
+   * leaving out others is caCertificatesYaml of the rest, with no rebuild.
+   */
   readonly entries: readonly CaCertificatesEntry[];
 }
 
 export interface CaCertificatesEntry {
   readonly signer: string;
   readonly signerName: string;
-  /** UTF-8 bytes of its YAML (its roots' PEM, indented). */
+  /** Its list item as it goes into the block (its roots' PEM, indented, and its certSigners). */
+  readonly yaml: string;
+  /** UTF-8 bytes of its YAML. */
   readonly bytes: number;
   /** How many roots its pem holds. */
   readonly roots: number;
+  /** The Signer's metadata.creationTimestamp, when known. */
+  readonly createdAt?: string;
+}
+
+/** The `caCertificates:` block holding `entries`, in their order. */
+export function caCertificatesYaml(entries: readonly Pick<CaCertificatesEntry, "yaml">[]): string {
+  return `caCertificates:\n${entries.map((entry) => entry.yaml).join("")}`;
 }
 
 export class InvalidRecordedRootsError extends Error {
@@ -88,7 +100,7 @@ export function caCertificatesBlock(
       { objectName: signer.name, creationTimestamp: signer.createdAt },
     ]);
   const { owners } = resolveSignerNameClaims(claims);
-  const entries: (CaCertificatesEntry & { yaml: string })[] = [];
+  const entries: CaCertificatesEntry[] = [];
   const skipped: string[] = [];
   const duplicates: string[] = [];
   const signerNames = new Set<string>();
@@ -118,17 +130,15 @@ export function caCertificatesBlock(
       yaml,
       bytes: Buffer.byteLength(yaml),
       roots: bundle.certificates.length,
+      ...(signer.createdAt !== undefined ? { createdAt: signer.createdAt } : {}),
     });
   }
   return {
-    yaml: `caCertificates:\n${entries
-      .filter((entry) => !leaveOut.has(entry.signer))
-      .map((entry) => entry.yaml)
-      .join("")}`,
+    yaml: caCertificatesYaml(entries.filter((entry) => !leaveOut.has(entry.signer))),
     skipped,
     duplicates,
     signerNames,
-    entries: entries.map(({ yaml: _, ...entry }) => entry),
+    entries,
   };
 }
 

@@ -143,11 +143,10 @@ export class IstioMeshConfigSync {
       roots: signer.status?.trustBundle?.roots ?? [],
       createdAt: creationTime(signer),
     }));
-    const now = this.now();
-    const build = (leaveOut: ReadonlySet<string>): CaCertificatesBlock =>
-      caCertificatesBlock(inputs, now, { keepRootsOfInvalidSpecs: true, leaveOut });
+    let block: CaCertificatesBlock;
     try {
-      build(new Set());
+      // Built once for every target: the budget leaves entries out without building again.
+      block = caCertificatesBlock(inputs, this.now(), { keepRootsOfInvalidSpecs: true });
     } catch (error) {
       // Nothing is written: every mesh config keeps the entries it has until the Signer is fixed.
       this.logger.warn("Istio meshConfig caCertificates not synced", { error: describeError(error) });
@@ -160,7 +159,7 @@ export class IstioMeshConfigSync {
     }
     let allInSync = true;
     for (const target of this.targets) {
-      const outcome = await this.syncOne(target, build);
+      const outcome = await this.syncOne(target, block);
       this.metrics.meshConfigSyncs.inc({ configmap: `${target.namespace}/${target.name}`, outcome });
       if (outcome === "failed") allInSync = false;
     }
@@ -187,10 +186,7 @@ export class IstioMeshConfigSync {
     return `its ${entry.roots} trust-bundle root(s) (${entry.bytes} bytes of meshConfig caCertificates) do not fit Istio mesh ConfigMap ${configMaps.join(", ")} under the ${this.budgetBytes}-byte budget (the API server refuses ConfigMaps over 1 MiB), so they are left out: istiod has no caCertificates entry for ${entry.signerName} and takes the last certificate of each chain as its root, while every other Signer's roots are published. Fewer or smaller roots bring them back (retired roots leave after spec.trustBundle.overlap)`;
   }
 
-  private async syncOne(
-    target: MeshConfigMapRef,
-    build: (leaveOut: ReadonlySet<string>) => CaCertificatesBlock,
-  ): Promise<MeshConfigOutcome> {
+  private async syncOne(target: MeshConfigMapRef, block: CaCertificatesBlock): Promise<MeshConfigOutcome> {
     const path = `/api/v1/namespaces/${target.namespace}/configmaps/${target.name}`;
     const where = `${target.namespace}/${target.name}`;
     try {
@@ -205,7 +201,7 @@ export class IstioMeshConfigSync {
       }
       const edit = fitMeshConfig(
         { ...configMap, data: { ...configMap.data, mesh } },
-        build,
+        block,
         this.budgetBytes,
       );
       if (!edit.ok) {

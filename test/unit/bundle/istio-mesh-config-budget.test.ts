@@ -1,7 +1,15 @@
 import { expect } from "chai";
 import type { RecordedRoot } from "../../../src/api/signer.js";
-import { caCertificatesBlock } from "../../../src/bundle/istio-mesh-config.js";
-import { configMapDataBytes, fitMeshConfig } from "../../../src/bundle/istio-mesh-config-budget.js";
+import {
+  caCertificatesBlock,
+  caCertificatesYaml,
+  replaceCaCertificates,
+} from "../../../src/bundle/istio-mesh-config.js";
+import {
+  configMapDataBytes,
+  fitMeshConfig,
+  type MeshConfigReplace,
+} from "../../../src/bundle/istio-mesh-config-budget.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
 
 const spec = (signerName: string) => ({
@@ -86,5 +94,108 @@ describe("the Istio mesh ConfigMap's size budget (one tenant's roots must not br
     expect(!fitted.ok && fitted.problem).to.match(
       /holds \d+ bytes without any Signer's roots, over the 4000-byte budget/,
     );
+  });
+});
+
+describe("the Istio mesh ConfigMap's size budget: its cost (it runs on the event loop after Signer events)", () => {
+  const now = new Date();
+  let roots: RecordedRoot[];
+
+  before(async () => {
+    roots = await recordedRoots("shared", 2);
+  });
+
+  /** `count` Signers of equal entries, and the budget that fits `fitting` of them. */
+  function fleet(count: number, fitting: number) {
+    const signers = Array.from({ length: count }, (_, i) => ({
+      name: `s${String(i).padStart(4, "0")}`,
+      spec: spec(`example.com/s${String(i).padStart(4, "0")}`),
+      roots,
+    }));
+    const configMap = { data: { mesh: "trustDomain: cluster.local\n" } };
+    const entryBytes = caCertificatesBlock(signers.slice(0, 1), now).entries[0]!.bytes;
+    const empty = replaceCaCertificates(configMap.data.mesh, "caCertificates:\n", new Set());
+    const base = configMapDataBytes({ data: { mesh: empty.ok ? empty.text : "" } });
+    return { signers, configMap, budget: base + fitting * entryBytes };
+  }
+
+  for (const [count, fitting] of [
+    [20, 15],
+    [120, 15],
+  ] as const)
+    it(`builds the entries once and edits the mesh text twice when it leaves out ${count - fitting} of ${count} Signers`, () => {
+      const { signers, configMap, budget } = fleet(count, fitting);
+      let builds = 0;
+      let replaces = 0;
+      const build = (leaveOut: ReadonlySet<string>) => {
+        builds++;
+        return caCertificatesBlock(signers, now, { keepRootsOfInvalidSpecs: true, leaveOut });
+      };
+      const replace: MeshConfigReplace = (...args) => {
+        replaces++;
+        return replaceCaCertificates(...args);
+      };
+      const fitted = fitMeshConfig(configMap, build, budget, replace);
+      if (!fitted.ok) throw new Error(fitted.problem);
+      expect(fitted.leftOut).to.have.length(count - fitting);
+      expect(configMapDataBytes({ data: { mesh: fitted.text } })).to.be.at.most(budget);
+      expect(fitted.text.match(/^- pem: \|$/gm)).to.have.length(fitting);
+      expect([builds, replaces]).to.deep.equal([1, 2]);
+    });
+
+  it("edits the mesh text once when everything fits", () => {
+    const { signers, configMap, budget } = fleet(30, 30);
+    let replaces = 0;
+    const fitted = fitMeshConfig(configMap, caCertificatesBlock(signers, now), budget, (...args) => {
+      replaces++;
+      return replaceCaCertificates(...args);
+    });
+    expect(fitted.ok && fitted.leftOut).to.deep.equal([]);
+    expect(replaces).to.equal(1);
+  });
+});
+
+describe("the Istio mesh ConfigMap's size budget: entries of equal size (a tenant padding its roots to another's)", () => {
+  const now = new Date();
+  let roots: RecordedRoot[];
+  // The same roots (they are public) under signerNames of the same length: entries of equal size.
+  const signer = (name: string, createdAt?: string) => ({
+    name,
+    spec: spec(`example.com/${name}`),
+    roots,
+    ...(createdAt ? { createdAt } : {}),
+  });
+
+  before(async () => {
+    roots = await recordedRoots("victim", 2);
+  });
+
+  function fitOne(signers: ReturnType<typeof signer>[], mesh: string) {
+    const block = caCertificatesBlock(signers, now);
+    expect(block.entries[0]!.bytes).to.equal(block.entries[1]!.bytes);
+    const empty = replaceCaCertificates(mesh, "caCertificates:\n", block.signerNames);
+    const budget =
+      configMapDataBytes({ data: { mesh: empty.ok ? empty.text : "" } }) + block.entries[0]!.bytes;
+    const build = (leaveOut: ReadonlySet<string>) => caCertificatesBlock(signers, now, { leaveOut });
+    const fitted = fitMeshConfig({ data: { mesh } }, build, budget);
+    if (!fitted.ok) throw new Error(fitted.problem);
+    return fitted.leftOut.map((entry) => entry.signer);
+  }
+
+  it("keeps the entry already in the ConfigMap as it is, whatever the newcomer's name", () => {
+    const victim = signer("zeta", "2026-01-01T00:00:00Z");
+    const attacker = signer("alfa", "2025-01-01T00:00:00Z");
+    const mesh = `trustDomain: cluster.local\n${caCertificatesYaml(caCertificatesBlock([victim], now).entries)}`;
+    expect(fitOne([attacker, victim], mesh)).to.deep.equal(["alfa"]);
+  });
+
+  it("of two entries new to the ConfigMap, keeps the older Signer's", () => {
+    const victim = signer("zeta", "2025-01-01T00:00:00Z");
+    const attacker = signer("alfa", "2026-01-01T00:00:00Z");
+    expect(fitOne([attacker, victim], "trustDomain: cluster.local\n")).to.deep.equal(["alfa"]);
+  });
+
+  it("of two new entries of unknown age, leaves out the later name", () => {
+    expect(fitOne([signer("alfa"), signer("zeta")], "trustDomain: cluster.local\n")).to.deep.equal(["zeta"]);
   });
 });
