@@ -101,10 +101,14 @@ export class KeyDecryptions {
   private run(objectName: string, decryption: Decryption): void {
     decryption.state = "running";
     this.running++;
-    // Called inside a promise, so a decryptor that throws instead of rejecting is an outcome too,
-    // and its slot is given back like any other.
-    void Promise.resolve()
-      .then(() => this.decrypt(decryption.file, decryption.passphrase))
+    let decrypting: Promise<KeyObject>;
+    try {
+      decrypting = this.decrypt(decryption.file, decryption.passphrase);
+    } catch (error) {
+      // A decryptor that throws instead of rejecting: a refusal like any other, its slot given back.
+      decrypting = Promise.reject(error);
+    }
+    void decrypting
       .then(
         (key) => {
           decryption.outcome = { key };
