@@ -7,33 +7,48 @@
 import { hasCondition, type CsrObject } from "./csr-object.js";
 
 export class CsrFirstSeen {
-  private readonly seenAt = new Map<string, number>();
+  private readonly sightings = new Map<string, number>();
 
   constructor(private readonly monotonicMs: () => number = () => performance.now()) {}
 
   /** Records the first sighting of an undecided CSR; later events and decided CSRs change nothing. */
   saw(csr: CsrObject): void {
     const key = keyOf(csr);
-    if (key === undefined || this.seenAt.has(key)) return;
+    if (key === undefined || this.sightings.has(key)) return;
     if (csr.status?.certificate || hasCondition(csr, "Failed") || hasCondition(csr, "Denied")) return;
-    this.seenAt.set(key, this.monotonicMs());
+    this.sightings.set(key, this.monotonicMs());
   }
 
   /** Seconds since the first sighting, or undefined when it was never seen undecided. */
   secondsSince(csr: CsrObject): number | undefined {
     const key = keyOf(csr);
-    const at = key === undefined ? undefined : this.seenAt.get(key);
+    const at = key === undefined ? undefined : this.sightings.get(key);
     return at === undefined ? undefined : Math.max(0, this.monotonicMs() - at) / 1000;
+  }
+
+  /**
+   * The monotonic time of the first sighting, for a measurement taken later: the signer reads it
+   * before its write, because the CSR's deletion (istiod deletes its CSRs at once) may reach the cache,
+   * and forget it here, before the write's own answer does.
+   */
+  seenAt(csr: CsrObject): number | undefined {
+    const key = keyOf(csr);
+    return key === undefined ? undefined : this.sightings.get(key);
+  }
+
+  /** Seconds from `at` (a seenAt answer) to now. */
+  secondsFrom(at: number): number {
+    return Math.max(0, this.monotonicMs() - at) / 1000;
   }
 
   forget(csr: CsrObject): void {
     const key = keyOf(csr);
-    if (key !== undefined) this.seenAt.delete(key);
+    if (key !== undefined) this.sightings.delete(key);
   }
 
   /** How many CSRs are tracked (for tests). */
   get size(): number {
-    return this.seenAt.size;
+    return this.sightings.size;
   }
 }
 

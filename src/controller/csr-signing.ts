@@ -144,6 +144,7 @@ export class CsrSigning {
     // The intent goes out before the write can: a replica killed while the write is in flight still
     // leaves the serial in its log (the log is synchronous: stderr to a file or pipe).
     this.logger.info("writing certificate", { ...signature });
+    const firstSeenAt = this.firstSeen.seenAt(csr); // before the write: see CsrFirstSeen.seenAt
     try {
       outcome = await this.api.patchStatus(name, precondition, {
         certificate: Buffer.from(issued.chainPem).toString("base64"),
@@ -167,7 +168,7 @@ export class CsrSigning {
     this.registry.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
-    this.observeLatency(csr, spec.signerName);
+    this.observeLatency(csr, spec.signerName, firstSeenAt);
     this.logger.info("issued certificate", {
       csr: name,
       signer: spec.signerName,
@@ -199,10 +200,10 @@ export class CsrSigning {
   }
 
   /** Both latency series of an issued CSR; a CSR never seen undecided (signed on a re-read) adds to neither. */
-  private observeLatency(csr: CsrObject, signerName: string): void {
-    const seconds = this.firstSeen.secondsSince(csr);
+  private observeLatency(csr: CsrObject, signerName: string, firstSeenAt: number | undefined): void {
     this.firstSeen.forget(csr);
-    if (seconds === undefined) return;
+    if (firstSeenAt === undefined) return;
+    const seconds = this.firstSeen.secondsFrom(firstSeenAt);
     this.metrics.issuanceLatency.observe({ signer: signerName }, seconds);
     const created = csr.metadata?.creationTimestamp;
     if (created)

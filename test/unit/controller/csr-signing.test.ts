@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { CsrFirstSeen } from "../../../src/controller/csr-first-seen.js";
 import { CsrSigning } from "../../../src/controller/csr-signing.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import { jsonLogger } from "../../../src/logger.js";
@@ -257,3 +258,48 @@ async function signerRegistryFor(name: string): Promise<SignerRegistry> {
   registry.rebuild();
   return registry;
 }
+
+describe("CsrSigning: the issuance latency of a CSR deleted while its write is in flight", () => {
+  it("is still observed: the first sighting is read before the write, whose answer may come after the deletion's event", async function () {
+    this.timeout(20_000);
+    const registry = await signerRegistryFor("deleted");
+    const firstSeen = new CsrFirstSeen();
+    const metrics = new ControllerMetrics();
+    const requestPem = buildTestCertificateRequest({
+      key: testKey("ecdsa-p256"),
+      subjectAltNames: { dns: ["web.example.test"] },
+    });
+    const csr = {
+      metadata: { name: "csr-deleted", uid: "uid-4", resourceVersion: "5" },
+      spec: {
+        signerName: "example.com/deleted",
+        username: "admin",
+        usages: ["digital signature", "server auth"],
+        request: Buffer.from(requestPem).toString("base64"),
+      },
+    };
+    const signing = new CsrSigning(
+      registry,
+      {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: () => {
+          firstSeen.forget(csr); // the deletion's cache event, handled before the write's answer
+          return Promise.resolve("ok");
+        },
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      },
+      { record: () => undefined },
+      metrics,
+      jsonLogger({ level: "error", write: () => undefined }),
+      systemIssuanceEnvironment,
+      undefined,
+      firstSeen,
+    );
+    firstSeen.saw(csr);
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
+    const latency = await metrics.issuanceLatency.get();
+    const count = latency.values.find((sample) => sample.metricName?.endsWith("_count"));
+    expect(count?.value).to.equal(1);
+    expect(firstSeen.size).to.equal(0);
+  });
+});
