@@ -79,7 +79,7 @@ export function ownCondition(
 }
 
 export function eventTarget(csr: CsrObject): EventTarget {
-  const tenant = requesterTenant(csr.spec?.username);
+  const tenant = requesterTenant(csr.spec?.signerName, csr.spec?.username);
   return {
     apiVersion: "certificates.k8s.io/v1",
     kind: "CertificateSigningRequest",
@@ -91,10 +91,18 @@ export function eventTarget(csr: CsrObject): EventTarget {
 
 /**
  * Whose Event share a CSR's Events take from (events.ts): its requester, with every service account
- * of a namespace as one tenant (whoever can create one there can create many).
+ * of a namespace as one (whoever can create one there can create many), per signer name. The signer
+ * name keeps apart tenants that one requester serves: istiod files every workload's CSR under its
+ * own service account, but each tenant's under that tenant's signer, so a busy or hostile tenant
+ * spends only its own share; a requester flooding one signer leaves that signer's other requesters
+ * theirs.
  */
-export function requesterTenant(username: string | undefined): string | undefined {
+export function requesterTenant(
+  signerName: string | undefined,
+  username: string | undefined,
+): string | undefined {
   if (!username) return undefined;
   const serviceAccount = /^system:serviceaccount:([^:]+):/.exec(username);
-  return serviceAccount ? `namespace:${serviceAccount[1]}` : `user:${username}`;
+  const requester = serviceAccount ? `namespace:${serviceAccount[1]}` : `user:${username}`;
+  return `${signerName ?? ""} ${requester}`;
 }

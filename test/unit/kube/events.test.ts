@@ -150,8 +150,8 @@ describe("KubernetesEventRecorder: per-object shares stay bounded", () => {
 });
 
 describe("KubernetesEventRecorder: one tenant's share (a tenant creating requests by the hundred must not silence another)", () => {
-  const csr = (name: string, username: string) =>
-    eventTarget({ metadata: { name, uid: `uid-${name}` }, spec: { username } });
+  const csr = (name: string, username: string, signerName = "example.com/team") =>
+    eventTarget({ metadata: { name, uid: `uid-${name}` }, spec: { username, signerName } });
 
   it("keeps another tenant's Denied Warning when one tenant floods with 300 denied CSRs, each a fresh object", async () => {
     const { api, sent } = countingApi();
@@ -198,10 +198,33 @@ describe("KubernetesEventRecorder: one tenant's share (a tenant creating request
     expect(sent.length).to.equal(51);
   });
 
-  it("folds a namespace's service accounts into one tenant; any other requester is its own", () => {
-    expect(requesterTenant("system:serviceaccount:team-a:builder")).to.equal("namespace:team-a");
-    expect(requesterTenant("system:serviceaccount:team-a:other")).to.equal("namespace:team-a");
-    expect(requesterTenant("system:node:worker-1")).to.equal("user:system:node:worker-1");
-    expect(requesterTenant(undefined)).to.equal(undefined);
+  it("folds a namespace's service accounts into one tenant per signer name; any other requester is its own", () => {
+    const signer = "example.com/a";
+    expect(requesterTenant(signer, "system:serviceaccount:team-a:builder")).to.equal(
+      requesterTenant(signer, "system:serviceaccount:team-a:other"),
+    );
+    expect(requesterTenant(signer, "system:serviceaccount:team-a:builder")).not.to.equal(
+      requesterTenant("example.com/b", "system:serviceaccount:team-a:builder"),
+    );
+    expect(requesterTenant(signer, "system:node:worker-1")).not.to.equal(
+      requesterTenant(signer, "system:node:worker-2"),
+    );
+    expect(requesterTenant(signer, undefined)).to.equal(undefined);
+  });
+
+  it("keeps istiod's tenants apart: one tenant's Issued Events leave another's refusal Warning its share", async () => {
+    const { api, sent } = countingApi();
+    const recorder = new KubernetesEventRecorder(api, "csr-signer", "test", silentLogger, undefined, () => 0);
+    const istiod = "system:serviceaccount:istio-system:istiod";
+    for (let i = 0; i < 300; i++)
+      recorder.record(csr(`busy-${i}`, istiod, "istio.example.com/busy"), "Normal", "Issued", "issued");
+    recorder.record(
+      csr("victim", istiod, "istio.example.com/quiet"),
+      "Warning",
+      "SignerNotAllowed",
+      "refused",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent).to.include("victim:SignerNotAllowed");
   });
 });
