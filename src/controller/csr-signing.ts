@@ -161,7 +161,14 @@ export class CsrSigning {
         `could not write status.certificate: ${describeError(error)}${hint}`,
       );
     }
-    this.logSignature(signature, outcome);
+    // A certificate the API server took: the same line says what it certifies, under which rule.
+    this.logSignature(
+      signature,
+      outcome,
+      outcome === "ok"
+        ? { identity: decision.identity, rule: decision.rule, notAfter: issued.notAfter.toISOString() }
+        : undefined,
+    );
     // Gone, or the lease was lost before the write went out: the new leader takes the CSR over.
     if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
@@ -169,14 +176,6 @@ export class CsrSigning {
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
     this.observeLatency(csr, spec.signerName, firstSeenAt);
-    this.logger.info("issued certificate", {
-      csr: name,
-      signer: spec.signerName,
-      identity: decision.identity,
-      rule: decision.rule,
-      serial,
-      notAfter: issued.notAfter.toISOString(),
-    });
     this.events.record(
       eventTarget(csr),
       "Normal",
@@ -190,13 +189,15 @@ export class CsrSigning {
    * One line per signature, whatever became of it: with the "writing certificate" line logged before
    * the write, the audit trail that shows a CSR never got two certificates (only a write the API
    * server took, `written: "ok"`, published one; the resourceVersion precondition refuses a write
-   * from a stale copy). Serial and names only.
+   * from a stale copy). Serial and names only; a written one also names the identity, the rule
+   * that allowed it and the NotAfter (one line per certificate: the log is written synchronously).
    */
   private logSignature(
     signature: SignatureFields,
     written: "ok" | "conflict" | "gone" | "invalid" | "not sent" | "error",
+    issued?: { identity: string; rule: string; notAfter: string },
   ): void {
-    this.logger.info("signed certificate", { ...signature, written });
+    this.logger.info("signed certificate", { ...signature, written, ...issued });
   }
 
   /** Both latency series of an issued CSR; a CSR never seen undecided (signed on a re-read) adds to neither. */
