@@ -150,6 +150,12 @@ export class ControllerMetrics {
     labelNames: ["configmap", "outcome"],
     registers: [this.registry],
   });
+  readonly eventsDropped = new Counter({
+    name: "csr_signer_events_dropped_total",
+    help: "Events not recorded, by cause: repeat (same object, reason and message within 10 minutes), queue (recorder queue full), object (the involved object's share spent), tenant (its tenant's share spent)",
+    labelNames: ["cause"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",
