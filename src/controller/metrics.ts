@@ -156,6 +156,16 @@ export class ControllerMetrics {
     labelNames: ["cause"],
     registers: [this.registry],
   });
+  /**
+   * A Signer's Degraded condition shows one reason, so IstioMeshConfigTooLarge can hide under a
+   * rotation hold or a failing publication: this says it apart (removed once the Signer fits again).
+   */
+  readonly meshConfigLeftOut = new Gauge({
+    name: "csr_signer_istio_mesh_config_left_out",
+    help: "1 while a signer's trust-bundle roots are left out of an Istio mesh ConfigMap (--istio-mesh-config) over its size budget",
+    labelNames: ["configmap", "signer"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",
