@@ -153,7 +153,7 @@ export function buildCollaborators(
       logger,
       undefined,
       undefined,
-      (cause) => metrics.eventsDropped.inc({ cause }),
+      metrics.eventDropped,
     );
   const csrSide = buildCsrHandlers(api, options, {
     registry,

@@ -7,6 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import packageJson from "../../package.json" with { type: "json" };
 import type { KubeRequestObserver } from "../kube/api-client.js";
+import type { EventDropCause } from "../kube/events.js";
 import type { CsrObject } from "./csr-object.js";
 import { KubeRequestMetrics } from "./request-metrics.js";
 import { approvedUnsignedBySigner } from "./state-gauges.js";
@@ -285,6 +286,11 @@ export class ControllerMetrics {
       this.approvedUnsignedCount.set({ signer }, count);
     }
   }
+
+  /** The Event recorder's drop callback (KubernetesEventRecorder's onDropped). */
+  readonly eventDropped = (cause: EventDropCause): void => {
+    this.eventsDropped.inc({ cause });
+  };
 
   queueMetrics(name: string): WorkQueueMetrics {
     return {
