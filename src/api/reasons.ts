@@ -182,7 +182,10 @@ export const signerConditionReasons = [
   "SecretAccessForbidden",
   /** A Secret in certificateAuthority.secretNamespace whose first list has not answered yet. */
   "SecretNotYetListed",
-  /** The encrypted CA key file is being decrypted (PBKDF2 off the event loop); no CA signed before. */
+  /**
+   * The encrypted CA key file is being decrypted (PBKDF2 off the event loop), or waits for one of the
+   * 2 decryption slots; no CA signed before.
+   */
   "KeyDecrypting",
   /** New CA material's roots are not published: the Signer already records the most roots (16) it may. */
   "TooManyRecordedRoots",

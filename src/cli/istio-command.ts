@@ -10,7 +10,9 @@ export const istioMeshConfigHelp = `Usage: csr-signer istio mesh-config [--kubec
 Prints meshConfig caCertificates entries for the cluster's Signers (all, or those named):
 one entry per signer name with every root currently in its trust bundle (both roots during a
 rotation, in one pem, since entries with the same certSigners overwrite each other), ready to
-paste under spec.meshConfig of an IstioOperator.
+paste under spec.meshConfig of an IstioOperator. It applies no size budget: it prints every
+Signer, while the controller's --istio-mesh-config sync leaves out a Signer whose roots would push
+the ConfigMap past 900 KiB (that Signer is Degraded with IstioMeshConfigTooLarge).
 
 Options:
   --kubeconfig PATH  kubeconfig to read Signers with (default: $KUBECONFIG; there is no in-cluster

@@ -185,7 +185,9 @@ export class CertificateAuthoritySelector {
             : {
                 problem: {
                   reason: "KeyDecrypting",
-                  message: `${sourceName}: ${encrypted!.name} is being decrypted with its passphrase`,
+                  message: this.keyDecryptions.isWaiting(objectName)
+                    ? `${sourceName}: ${encrypted!.name} waits for one of ${this.keyDecryptions.slots} decryption slots (encrypted keys of all Signers are decrypted at most ${this.keyDecryptions.slots} at a time)`
+                    : `${sourceName}: ${encrypted!.name} is being decrypted with its passphrase`,
                 },
                 retryAt,
               };

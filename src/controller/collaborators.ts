@@ -145,7 +145,16 @@ export function buildCollaborators(
   );
   const identity = options.identity ?? `${hostname()}_${process.pid}`;
   const events =
-    options.events ?? new KubernetesEventRecorder(kubernetesEventWriter(api), "csr-signer", identity, logger);
+    options.events ??
+    new KubernetesEventRecorder(
+      kubernetesEventWriter(api),
+      "csr-signer",
+      identity,
+      logger,
+      undefined,
+      undefined,
+      metrics.eventDropped,
+    );
   const csrSide = buildCsrHandlers(api, options, {
     registry,
     csrs: informers.csrs,

@@ -183,7 +183,7 @@ export class IstioMeshConfigSync {
 
   /** The Signer's Degraded message: what did not fit where, what that means, what brings it back. */
   private leftOutMessage(configMaps: readonly string[], entry: LeftOutEntry): string {
-    return `its ${entry.roots} trust-bundle root(s) (${entry.bytes} bytes of meshConfig caCertificates) do not fit Istio mesh ConfigMap ${configMaps.join(", ")} under the ${this.budgetBytes}-byte budget (the API server refuses ConfigMaps over 1 MiB), so they are left out: istiod has no caCertificates entry for ${entry.signerName} and takes the last certificate of each chain as its root, while every other Signer's roots are published. Fewer or smaller roots bring them back (retired roots leave after spec.trustBundle.overlap)`;
+    return `its ${entry.roots} trust-bundle root(s) (${entry.bytes} bytes of meshConfig caCertificates) do not fit Istio mesh ConfigMap ${configMaps.join(", ")} under the ${this.budgetBytes}-byte budget (the API server refuses ConfigMaps over 1 MiB), so they are left out: istiod has no caCertificates entry for ${entry.signerName} and takes the last certificate of each chain as its root, while every other Signer's roots are published. Fewer or smaller roots bring them back (retired roots leave after spec.trustBundle.overlap), or make room in the ConfigMap`;
   }
 
   private async syncOne(target: MeshConfigMapRef, block: CaCertificatesBlock): Promise<MeshConfigOutcome> {
@@ -218,6 +218,10 @@ export class IstioMeshConfigSync {
           signers: names(edit.leftOut),
           budgetBytes: this.budgetBytes,
         });
+      for (const entry of this.leftOutByTarget.get(where) ?? [])
+        this.metrics.meshConfigLeftOut.remove({ configmap: where, signer: entry.signerName });
+      for (const entry of edit.leftOut)
+        this.metrics.meshConfigLeftOut.set({ configmap: where, signer: entry.signerName }, 1);
       this.leftOutByTarget.set(where, edit.leftOut);
       if (!edit.changed) return "unchanged";
       // A replace of the object as read: its resourceVersion makes it a compare-and-swap (a concurrent

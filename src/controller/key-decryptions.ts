@@ -15,7 +15,7 @@ import { decryptKeyFile, type EncryptedKeyFile } from "../pki/encrypted-key-file
 /**
  * Decryptions running at once, across all Signers. libuv's pool has 4 threads (UV_THREADPOOL_SIZE)
  * and they also serve the whole process's DNS lookups, file reads and zlib: a 600,000-iteration key
- * holds a thread for about a second, so several tenants' keys would otherwise queue every lookup and
+ * holds a thread for a fraction of a second to most of one (PBKDF2's hash decides), so several tenants' keys would otherwise queue every lookup and
  * file read behind them. Two keep half the pool free and still decrypt two tenants' keys in parallel.
  */
 export const maxConcurrentDecryptions = 2;
@@ -73,6 +73,16 @@ export class KeyDecryptions {
     this.waiting.push(objectName);
     this.startWaiting();
     return "decrypting";
+  }
+
+  /** Whether the Signer's decryption waits for a free slot (not started yet), for its status message. */
+  isWaiting(objectName: string): boolean {
+    return this.bySigner.get(objectName)?.state === "waiting";
+  }
+
+  /** How many decryptions may run at once (the slots a waiting one waits for). */
+  get slots(): number {
+    return this.concurrency;
   }
 
   retainOnly(objectNames: ReadonlySet<string>): void {

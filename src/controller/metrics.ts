@@ -7,6 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import packageJson from "../../package.json" with { type: "json" };
 import type { KubeRequestObserver } from "../kube/api-client.js";
+import type { EventDropCause } from "../kube/events.js";
 import type { CsrObject } from "./csr-object.js";
 import { KubeRequestMetrics } from "./request-metrics.js";
 import { approvedUnsignedBySigner } from "./state-gauges.js";
@@ -150,6 +151,22 @@ export class ControllerMetrics {
     labelNames: ["configmap", "outcome"],
     registers: [this.registry],
   });
+  readonly eventsDropped = new Counter({
+    name: "csr_signer_events_dropped_total",
+    help: "Events not recorded, by cause: repeat (same object, reason and message within 10 minutes), queue (recorder queue full), object (the involved object's share spent), tenant (its tenant's share spent)",
+    labelNames: ["cause"],
+    registers: [this.registry],
+  });
+  /**
+   * A Signer's Degraded condition shows one reason, so IstioMeshConfigTooLarge can hide under a
+   * rotation hold or a failing publication: this says it apart (removed once the Signer fits again).
+   */
+  readonly meshConfigLeftOut = new Gauge({
+    name: "csr_signer_istio_mesh_config_left_out",
+    help: "1 while a signer's trust-bundle roots are left out of an Istio mesh ConfigMap (--istio-mesh-config) over its size budget",
+    labelNames: ["configmap", "signer"],
+    registers: [this.registry],
+  });
   readonly signerReady = new Gauge({
     name: "csr_signer_signer_ready",
     help: "1 when a signer can sign",
@@ -269,6 +286,11 @@ export class ControllerMetrics {
       this.approvedUnsignedCount.set({ signer }, count);
     }
   }
+
+  /** The Event recorder's drop callback (KubernetesEventRecorder's onDropped). */
+  readonly eventDropped = (cause: EventDropCause): void => {
+    this.eventsDropped.inc({ cause });
+  };
 
   queueMetrics(name: string): WorkQueueMetrics {
     return {

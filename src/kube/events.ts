@@ -124,6 +124,12 @@ export const defaultEventBudget: EventBudget = {
  */
 const trackedObjects = 10_000;
 
+/**
+ * Why an Event was dropped: a repeat within the window, the recorder's queue full, the involved
+ * object's share spent, or its tenant's share spent (csr_signer_events_dropped_total's `cause`).
+ */
+export type EventDropCause = "repeat" | "queue" | "object" | "tenant";
+
 interface ObjectShare {
   bucket: TokenBucket;
   queued: number;
@@ -152,6 +158,8 @@ export class KubernetesEventRecorder implements EventRecorder {
     private readonly logger: Logger,
     private readonly budget: EventBudget = defaultEventBudget,
     private readonly now: () => number = Date.now,
+    /** Told of each dropped Event's cause (the controller counts them in its metrics). */
+    private readonly onDropped: (cause: EventDropCause) => void = () => {},
   ) {
     this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst, now);
     this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
@@ -170,16 +178,20 @@ export class KubernetesEventRecorder implements EventRecorder {
     const seen = this.recent.get(key);
     const object = this.shareOf(this.objects, objectKey, this.perObject);
     const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
-    if (
-      (seen !== undefined && now - seen < this.budget.repeatWindowMs) ||
-      this.queue.length >= this.budget.maxQueued ||
-      object.queued >= this.perObject.maxQueued ||
-      tenant.queued >= this.perTenant.maxQueued ||
-      // Both have a token before either gives one: a drop spends nothing.
-      object.bucket.availableInMs() > 0 ||
-      tenant.bucket.availableInMs() > 0
-    ) {
+    const dropCause: EventDropCause | undefined =
+      seen !== undefined && now - seen < this.budget.repeatWindowMs
+        ? "repeat"
+        : this.queue.length >= this.budget.maxQueued
+          ? "queue"
+          : // Both have a token before either gives one: a drop spends nothing.
+            object.queued >= this.perObject.maxQueued || object.bucket.availableInMs() > 0
+            ? "object"
+            : tenant.queued >= this.perTenant.maxQueued || tenant.bucket.availableInMs() > 0
+              ? "tenant"
+              : undefined;
+    if (dropCause) {
       this.dropped++;
+      this.onDropped(dropCause);
       return;
     }
     object.bucket.tryTake();

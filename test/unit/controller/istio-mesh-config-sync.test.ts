@@ -4,6 +4,7 @@ import { IstioMeshConfigSync } from "../../../src/controller/istio-mesh-config-s
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import type { KubeApi } from "../../../src/kube/api-client.js";
 import type { Logger } from "../../../src/logger.js";
+import { makeTestCertificateAuthority } from "../../support/pki.js";
 
 /** A KubeApi that records every call and answers none: the cases below must not reach the API. */
 function untouchedApi(calls: string[]): KubeApi {
@@ -77,5 +78,77 @@ describe("IstioMeshConfigSync", () => {
     sync.request();
     await sync.stop();
     expect([signersRead, calls]).to.deep.equal([0, []]);
+  });
+});
+
+describe("IstioMeshConfigSync: csr_signer_istio_mesh_config_left_out (Degraded shows one reason, this says it apart)", () => {
+  /** A KubeApi holding one mesh ConfigMap in memory: getIfExists reads it, replace writes it. */
+  function configMapApi(): KubeApi {
+    let configMap = {
+      metadata: { name: "istio", namespace: "istio-system" },
+      data: { mesh: "trustDomain: cluster.local\n" },
+    };
+    return {
+      getIfExists: async () => structuredClone(configMap),
+      replace: async (_path: string, body: typeof configMap) => (configMap = structuredClone(body)),
+    } as unknown as KubeApi;
+  }
+  async function signer(name: string, rootCount: number): Promise<SignerObject> {
+    const roots = [];
+    for (let i = 0; i < rootCount; i++) {
+      const root = (await makeTestCertificateAuthority({ name: `${name}-${i}` })).root.certificate;
+      roots.push({
+        fingerprintSha256: root.fingerprintSha256,
+        subject: root.subject,
+        notAfter: root.notAfter.toISOString(),
+        pem: root.pem,
+      });
+    }
+    return {
+      metadata: { name, creationTimestamp: "2026-01-01T00:00:00Z" },
+      spec: {
+        signerName: `example.com/${name}`,
+        certificateAuthority: { secretName: "x" },
+        policy: { requesters: { users: ["u"] } },
+      } as SignerObject["spec"],
+      status: { trustBundle: { roots } } as SignerObject["status"],
+    };
+  }
+  const leftOutLines = async (metrics: ControllerMetrics) =>
+    (await metrics.registry.metrics())
+      .split("\n")
+      .filter((line) => line.startsWith("csr_signer_istio_mesh_config_left_out{"));
+
+  it("is 1 for the signer left out over the budget, and removed once it fits", async () => {
+    const metrics = new ControllerMetrics();
+    const big = await signer("big", 4);
+    const small = await signer("small", 1);
+    let signers = [big, small];
+    const sync = new IstioMeshConfigSync(
+      [{ namespace: "istio-system", name: "istio" }],
+      configMapApi(),
+      () => signers,
+      () => new Date(),
+      recordingLogger([]),
+      metrics,
+      () => true,
+      undefined,
+      3000,
+    );
+    expect(await sync.sync()).to.equal(true);
+    expect(await leftOutLines(metrics)).to.deep.equal([
+      'csr_signer_istio_mesh_config_left_out{configmap="istio-system/istio",signer="example.com/big"} 1',
+    ]);
+    // Its retired roots left: one root fits beside the small Signer's.
+    signers = [
+      {
+        ...big,
+        status: { trustBundle: { roots: big.status!.trustBundle!.roots!.slice(0, 1) } },
+      } as SignerObject,
+      small,
+    ];
+    expect(await sync.sync()).to.equal(true);
+    expect(await leftOutLines(metrics)).to.deep.equal([]);
+    await sync.stop();
   });
 });

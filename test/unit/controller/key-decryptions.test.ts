@@ -20,4 +20,26 @@ describe("KeyDecryptions (encrypted CA keys decrypted off the event loop, a few 
     expect(() => decryptions.key("a", "h1", file("broken"), "pass")).to.throw("unsupported scheme");
     expect(decryptions.key("b", "h1", file("fine"), "pass")).to.equal(key);
   });
+
+  it("tells a decryption waiting for a slot from one running (the KeyDecrypting message says which)", async () => {
+    const key: KeyObject = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const decrypt: KeyDecryptor = async () => {
+      await released;
+      return key;
+    };
+    const decryptions = new KeyDecryptions(undefined, decrypt, 1);
+    const file = { name: "k" } as unknown as EncryptedKeyFile;
+    decryptions.key("a", "h1", file, "pass");
+    decryptions.key("b", "h1", file, "pass");
+    expect([decryptions.isWaiting("a"), decryptions.isWaiting("b"), decryptions.slots]).to.deep.equal([
+      false,
+      true,
+      1,
+    ]);
+    release();
+    await decryptions.idle();
+    expect(decryptions.isWaiting("b")).to.equal(false);
+  });
 });

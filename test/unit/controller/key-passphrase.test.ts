@@ -114,4 +114,57 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     expect(fresh.usingSecret("passphrase")).to.deep.equal(["enc"]);
     expect(JSON.stringify(fresh.desiredStatus("enc"))).not.to.include(passphrase);
   });
+
+  it("says KeyDecrypting waits for one of the decryption slots while another Signer's key holds them", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const passphrase = "correct horse battery staple";
+    const encryptedKey = createPrivateKey(ca.files[CacertsFiles.key]!)
+      .export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase })
+      .toString();
+    const secrets = new Map<string, SecretObject>([
+      ["cacerts", secretOf("cacerts", { ...ca.files, [CacertsFiles.key]: encryptedKey })],
+      ["passphrase", secretOf("passphrase", { passphrase })],
+    ]);
+    const signer = (name: string): SignerObject => ({
+      metadata: { name, generation: 1 },
+      spec: {
+        signerName: `example.com/${name}`,
+        certificateAuthority: {
+          secretName: "cacerts",
+          keyPassphraseSecretRef: { name: "passphrase", key: "passphrase" },
+        },
+        issuance: { defaultDuration: "1h", maxDuration: "1h" },
+        policy: { requesters: { users: ["a"] } },
+      },
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // One slot, held until released: the second Signer's key waits its turn.
+    const decryptions = new KeyDecryptions(
+      undefined,
+      async () => {
+        await released;
+        return createPrivateKey(ca.files[CacertsFiles.key]!);
+      },
+      1,
+    );
+    const r = new SignerRegistry(
+      {
+        signers: () => [signer("first"), signer("second")],
+        secret: (_ns, name) => secrets.get(name),
+        namespaces: () => [],
+      },
+      "csr-signer",
+      undefined,
+      undefined,
+      undefined,
+      decryptions,
+    );
+    r.rebuild();
+    expect(r.forObjectName("first")!.problem?.message).to.include("is being decrypted with its passphrase");
+    expect(r.forObjectName("second")!.problem?.reason).to.equal("KeyDecrypting");
+    expect(r.forObjectName("second")!.problem?.message).to.include("waits for one of 1 decryption slots");
+    release();
+    await decryptions.idle();
+  });
 });

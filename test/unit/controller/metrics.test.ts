@@ -28,3 +28,19 @@ describe("csr_signer_build_info", () => {
     );
   });
 });
+
+describe("csr_signer_events_dropped_total", () => {
+  it("counts each drop the Event recorder reports under its cause, and nothing else in its labels", async () => {
+    const metrics = new ControllerMetrics();
+    metrics.eventDropped("tenant");
+    metrics.eventDropped("tenant");
+    metrics.eventDropped("repeat");
+    const lines = (await metrics.registry.metrics())
+      .split("\n")
+      .filter((line) => line.startsWith("csr_signer_events_dropped_total{"));
+    expect(lines).to.deep.equal([
+      'csr_signer_events_dropped_total{cause="tenant"} 2',
+      'csr_signer_events_dropped_total{cause="repeat"} 1',
+    ]);
+  });
+});

@@ -228,3 +228,40 @@ describe("KubernetesEventRecorder: one tenant's share (a tenant creating request
     expect(sent).to.include("victim:SignerNotAllowed");
   });
 });
+
+describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_events_dropped_total)", () => {
+  it("reports a repeat, a full queue, a spent object share and a spent tenant share, each as its cause", async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const api: EventWriter = { createEvent: async () => blocked };
+    const causes: string[] = [];
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      {
+        ratePerSecond: 1000,
+        burst: 1000,
+        maxQueued: 3,
+        repeatWindowMs: 60_000,
+        perObject: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+        perTenant: { burst: 2, refillEveryMs: 60_000, maxQueued: 10 },
+      },
+      () => 0,
+      (cause) => causes.push(cause),
+    );
+    const of = (name: string, tenant: string) => ({ ...target(name), tenant });
+    recorder.record(of("a", "t1"), "Normal", "Issued", "issued"); // written (the writer holds it)
+    recorder.record(of("a", "t1"), "Normal", "Issued", "issued"); // repeat
+    recorder.record(of("a", "t1"), "Normal", "Issued", "again"); // object: its one token is spent
+    recorder.record(of("b", "t1"), "Normal", "Issued", "issued"); // queued: the tenant's second token
+    recorder.record(of("c", "t1"), "Normal", "Issued", "issued"); // tenant: its two tokens are spent
+    recorder.record(of("d", "t2"), "Normal", "Issued", "issued"); // queued
+    recorder.record(of("e", "t3"), "Normal", "Issued", "issued"); // queued (3 of 3)
+    recorder.record(of("f", "t4"), "Normal", "Issued", "issued"); // queue
+    expect(causes).to.deep.equal(["repeat", "object", "tenant", "queue"]);
+    expect(recorder.dropped).to.equal(4);
+    release();
+  });
+});
