@@ -101,7 +101,13 @@ describe("an encrypted CA key with its passphrase from a Secret (real kube-apise
         certificateAuthority: { secretName: `enc-file-ca-${suffix}`, keyPassphraseFile: passphraseFile },
         policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
       });
-      const refused = await waitForSignerCondition(admin, fileObject, "Ready", "False");
+      const refused = await waitForSignerCondition(
+        admin,
+        fileObject,
+        "Ready",
+        "False",
+        "CertificateAuthorityMalformedKey",
+      );
       const ready = refused.status!.conditions!.find((c) => c.type === "Ready")!;
       expect(ready.reason).to.equal("CertificateAuthorityMalformedKey");
       const early = `enc-file-early-${suffix}`;
