@@ -4,9 +4,6 @@
  * and a hand edit, and every other byte of the mesh config stays as it was; tenants' large roots
  * cannot push the shared ConfigMap past the API server's size limit.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { replaceCaCertificates } from "../../src/bundle/istio-mesh-config.js";
@@ -25,7 +22,7 @@ import {
   type RunningController,
 } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
-import { openssl } from "../support/openssl.js";
+import { opensslSelfSignedCa } from "../support/openssl.js";
 import { makeTestCertificateAuthority, type TestCertificateAuthority } from "../support/pki.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
@@ -168,40 +165,10 @@ describe("--istio-mesh-config: meshConfig caCertificates kept in sync", function
  * its own CA Secret may put into root-cert.pem, padded with DNS names.
  */
 function largeRootPem(name: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "large-root-"));
-  try {
-    const names = Array.from({ length: 130 }, (_, i) => `DNS:n-${i}.${"x".repeat(44)}.example`).join(",");
-    openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        `/CN=${name}`,
-        "-days",
-        "30",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext",
-        `subjectAltName=${names}`,
-        "-keyout",
-        "root.key",
-        "-out",
-        "root.pem",
-      ],
-      undefined,
-      dir,
-    );
-    return readFileSync(join(dir, "root.pem"), "utf8");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const names = Array.from({ length: 130 }, (_, i) => `DNS:n-${i}.${"x".repeat(44)}.example`).join(",");
+  return opensslSelfSignedCa({ subject: `/CN=${name}`, extensions: [`subjectAltName=${names}`] })[
+    "tls.crt"
+  ].toString("utf8");
 }
 
 describe("--istio-mesh-config: the mesh ConfigMap stays under its size budget when tenants' roots are large", function () {

@@ -1,6 +1,3 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
 import {
   CertificateAuthorityError,
@@ -9,42 +6,11 @@ import {
   maximumSubjectCharacters,
 } from "../../../src/pki/certificate-authority.js";
 import { thrownBy } from "../../support/errors.js";
-import { openssl } from "../../support/openssl.js";
+import { opensslSelfSignedCa } from "../../support/openssl.js";
 
 /** A self-signed EC CA made by openssl with the given subject and extra extensions, as a tls Secret's files. */
 function selfSignedCa(subject: string, extensions: string[] = []): Record<string, Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), "ca-size-"));
-  try {
-    openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        subject,
-        "-days",
-        "30",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        ...extensions.flatMap((extension) => ["-addext", extension]),
-        "-keyout",
-        "tls.key",
-        "-out",
-        "tls.crt",
-      ],
-      undefined,
-      dir,
-    );
-    return { "tls.crt": readFileSync(join(dir, "tls.crt")), "tls.key": readFileSync(join(dir, "tls.key")) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return opensslSelfSignedCa({ subject, extensions });
 }
 
 // A tenant writing its own CA Secret must not make the Signer's status unwritable (roots[].pem and

@@ -1,7 +1,4 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { expect } from "chai";
 import {
   CertificateAuthorityError,
@@ -11,7 +8,7 @@ import { Pkcs11Error } from "../../../src/pki/pkcs11/errors.js";
 import { rsaPublicKey } from "../../../src/pki/pkcs11/key-attributes.js";
 import { signatureProfileFor, SigningKeyError } from "../../../src/pki/signing-key.js";
 import { thrownBy } from "../../support/errors.js";
-import { openssl } from "../../support/openssl.js";
+import { opensslSelfSignedCa } from "../../support/openssl.js";
 
 /**
  * An RSA public key of `bits` bits whose modulus is random: parsing it costs nothing, so sizes that
@@ -61,43 +58,12 @@ describe("CA key size: RSA CA keys must be 2048, 3072 or 4096 bits", () => {
   }
 
   it("a self-signed RSA-1024 CA in a kubernetes.io/tls Secret is refused as CertificateAuthorityUnsupportedKeySize", () => {
-    const dir = mkdtempSync(join(tmpdir(), "rsa-1024-ca-"));
-    try {
-      openssl(
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:1024",
-          "-nodes",
-          "-subj",
-          "/CN=weak CA",
-          "-days",
-          "30",
-          "-addext",
-          "basicConstraints=critical,CA:TRUE",
-          "-addext",
-          "keyUsage=critical,keyCertSign,cRLSign",
-          "-keyout",
-          "tls.key",
-          "-out",
-          "tls.crt",
-        ],
-        undefined,
-        dir,
-      );
-      const files = {
-        "tls.crt": readFileSync(join(dir, "tls.crt")),
-        "tls.key": readFileSync(join(dir, "tls.key")),
-      };
-      const error = thrownBy(CertificateAuthorityError, () => loadCertificateAuthority(files, new Date()));
-      expect(error.reason).to.equal("UnsupportedKeySize");
-      expect(error.message).to.equal(
-        "tls.key: the CA key is RSA-1024; RSA CA keys must be 2048, 3072 or 4096 bits",
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const files = opensslSelfSignedCa({ subject: "/CN=weak CA", key: ["rsa:1024"] });
+    const error = thrownBy(CertificateAuthorityError, () => loadCertificateAuthority(files, new Date()));
+    expect(error.reason).to.equal("UnsupportedKeySize");
+    expect(error.message).to.equal(
+      "tls.key: the CA key is RSA-1024; RSA CA keys must be 2048, 3072 or 4096 bits",
+    );
   });
 
   it("an RSA-2048 key still loads as a software signing key", () => {
