@@ -41,28 +41,7 @@ describe("CsrSigning: WaitingApproval after a grace period", () => {
 describe("CsrSigning: one signing log line per signature (the soak's audit trail)", () => {
   it("logs CSR name, uid, serial, the resourceVersion precondition and the write's outcome, for a refused write too, and no key material", async function () {
     this.timeout(20_000);
-    const ca = await makeTestCertificateAuthority({ name: "signing-log" });
-    const spec = {
-      signerName: "example.com/log",
-      certificateAuthority: { secretName: "log-cacerts" },
-      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
-    };
-    const registry = new SignerRegistry(
-      {
-        signers: () => [{ metadata: { name: "log", generation: 1 }, spec }],
-        secret: () => ({
-          metadata: { name: "log-cacerts", namespace: "csr-signer" },
-          data: Object.fromEntries(
-            Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-          ),
-        }),
-        namespaces: () => [],
-      },
-      "csr-signer",
-    );
-    registry.rebuild();
-    registry.markPublished("log"); // standalone: record the bundle as published so the CA is adopted
-    registry.rebuild();
+    const registry = await signerRegistryFor("log");
     const lines: string[] = [];
     const written: string[] = [];
     const outcomes: ("conflict" | "ok")[] = ["conflict", "ok"];
@@ -82,19 +61,7 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
       jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
       systemIssuanceEnvironment,
     );
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: ["web.example.test"] },
-    });
-    const csr = {
-      metadata: { name: "csr-log", uid: "uid-1", resourceVersion: "41" },
-      spec: {
-        signerName: "example.com/log",
-        username: "admin",
-        usages: ["digital signature", "server auth"],
-        request: Buffer.from(requestPem).toString("base64"),
-      },
-    };
+    const csr = serverCsr("csr-log", "uid-1", "41", "log");
     expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "retry", reason: "Conflict" });
     expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
     const signatures = lines
@@ -120,28 +87,7 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
 describe("CsrSigning: a write not sent because the lease was lost", () => {
   it("leaves the CSR to the new leader (done, no retry, no Failed condition) and logs the signature as not sent", async function () {
     this.timeout(20_000);
-    const ca = await makeTestCertificateAuthority({ name: "not-sent" });
-    const spec = {
-      signerName: "example.com/not-sent",
-      certificateAuthority: { secretName: "not-sent-cacerts" },
-      policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
-    };
-    const registry = new SignerRegistry(
-      {
-        signers: () => [{ metadata: { name: "not-sent", generation: 1 }, spec }],
-        secret: () => ({
-          metadata: { name: "not-sent-cacerts", namespace: "csr-signer" },
-          data: Object.fromEntries(
-            Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-          ),
-        }),
-        namespaces: () => [],
-      },
-      "csr-signer",
-    );
-    registry.rebuild();
-    registry.markPublished("not-sent");
-    registry.rebuild();
+    const registry = await signerRegistryFor("not-sent");
     const lines: string[] = [];
     const signing = new CsrSigning(
       registry,
@@ -155,25 +101,13 @@ describe("CsrSigning: a write not sent because the lease was lost", () => {
       jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
       systemIssuanceEnvironment,
     );
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: ["web.example.test"] },
-    });
-    const csr = {
-      metadata: { name: "csr-not-sent", uid: "uid-2", resourceVersion: "7" },
-      spec: {
-        signerName: "example.com/not-sent",
-        username: "admin",
-        usages: ["digital signature", "server auth"],
-        request: Buffer.from(requestPem).toString("base64"),
-      },
-    };
+    const csr = serverCsr("csr-not-sent", "uid-2", "7", "not-sent");
     expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
     const entries = lines.map((line) => JSON.parse(line) as Record<string, string>);
     expect(
       entries.filter((entry) => entry.msg === "signed certificate").map((entry) => entry.written),
     ).to.deep.equal(["not sent"]);
-    expect(entries.some((entry) => entry.msg === "issued certificate")).to.equal(false);
+    expect(entries.some((entry) => "identity" in entry)).to.equal(false); // nothing logged as issued
   });
 });
 
@@ -203,19 +137,7 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
       jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
       systemIssuanceEnvironment,
     );
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: ["web.example.test"] },
-    });
-    const csr = {
-      metadata: { name: "csr-intent", uid: "uid-3", resourceVersion: "12" },
-      spec: {
-        signerName: "example.com/intent",
-        username: "admin",
-        usages: ["digital signature", "server auth"],
-        request: Buffer.from(requestPem).toString("base64"),
-      },
-    };
+    const csr = serverCsr("csr-intent", "uid-3", "12", "intent");
     void signing.sign(csr, csr); // never settles: its write is never answered
     const write = await writeSent;
     const entries = linesWhenSent.map((line) => JSON.parse(line) as Record<string, string>);
@@ -231,6 +153,23 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
     expect(lines.join("\n")).to.not.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 });
+
+/** A CSR of `admin` for web.example.test (server auth) under example.com/<signer>, as the cache holds it. */
+function serverCsr(name: string, uid: string, resourceVersion: string, signer: string) {
+  const requestPem = buildTestCertificateRequest({
+    key: testKey("ecdsa-p256"),
+    subjectAltNames: { dns: ["web.example.test"] },
+  });
+  return {
+    metadata: { name, uid, resourceVersion },
+    spec: {
+      signerName: `example.com/${signer}`,
+      username: "admin",
+      usages: ["digital signature", "server auth"],
+      request: Buffer.from(requestPem).toString("base64"),
+    },
+  };
+}
 
 /** A registry with one ready Signer `name` (signer name example.com/<name>) of a fresh test CA. */
 async function signerRegistryFor(name: string): Promise<SignerRegistry> {
@@ -265,19 +204,7 @@ describe("CsrSigning: the issuance latency of a CSR deleted while its write is i
     const registry = await signerRegistryFor("deleted");
     const firstSeen = new CsrFirstSeen();
     const metrics = new ControllerMetrics();
-    const requestPem = buildTestCertificateRequest({
-      key: testKey("ecdsa-p256"),
-      subjectAltNames: { dns: ["web.example.test"] },
-    });
-    const csr = {
-      metadata: { name: "csr-deleted", uid: "uid-4", resourceVersion: "5" },
-      spec: {
-        signerName: "example.com/deleted",
-        username: "admin",
-        usages: ["digital signature", "server auth"],
-        request: Buffer.from(requestPem).toString("base64"),
-      },
-    };
+    const csr = serverCsr("csr-deleted", "uid-4", "5", "deleted");
     const signing = new CsrSigning(
       registry,
       {
