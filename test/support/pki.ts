@@ -216,6 +216,7 @@ export function opensslRequest(
 
 import { loadCertificateAuthority, type CertificateAuthority } from "../../src/pki/certificate-authority.js";
 import type { IssuanceEnvironment } from "../../src/pki/issuance.js";
+import type { RecordedRoot } from "../../src/api/signer.js";
 import {
   cacertsFiles,
   createIntermediateCertificateAuthority,
@@ -429,4 +430,19 @@ export function makeCertificateAuthorityUnderRenewedRoot(options: {
       longRootNotAfter: new Date(new X509Certificate(longRootPem).validTo),
     };
   });
+}
+
+/** `count` roots of fresh test CAs as a Signer's status.trustBundle records them. */
+export async function testRecordedRoots(name: string, count: number): Promise<RecordedRoot[]> {
+  const roots: RecordedRoot[] = [];
+  for (let i = 0; i < count; i++) {
+    const root = (await makeTestCertificateAuthority({ name: `${name}-${i}` })).root.certificate;
+    roots.push({
+      fingerprintSha256: root.fingerprintSha256,
+      subject: root.subject,
+      notAfter: root.notAfter.toISOString(),
+      pem: root.pem,
+    });
+  }
+  return roots;
 }

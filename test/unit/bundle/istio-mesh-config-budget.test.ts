@@ -10,27 +10,13 @@ import {
   fitMeshConfig,
   type MeshConfigReplace,
 } from "../../../src/bundle/istio-mesh-config-budget.js";
-import { makeTestCertificateAuthority } from "../../support/pki.js";
+import { testRecordedRoots } from "../../support/pki.js";
 
 const spec = (signerName: string) => ({
   signerName,
   certificateAuthority: { secretName: "x" },
   policy: { requesters: { users: ["u"] } },
 });
-
-async function recordedRoots(name: string, count: number): Promise<RecordedRoot[]> {
-  const roots: RecordedRoot[] = [];
-  for (let i = 0; i < count; i++) {
-    const root = (await makeTestCertificateAuthority({ name: `${name}-${i}` })).root.certificate;
-    roots.push({
-      fingerprintSha256: root.fingerprintSha256,
-      subject: root.subject,
-      notAfter: root.notAfter.toISOString(),
-      pem: root.pem,
-    });
-  }
-  return roots;
-}
 
 describe("the Istio mesh ConfigMap's size budget (one tenant's roots must not break the mesh config of all)", () => {
   const now = new Date();
@@ -40,9 +26,9 @@ describe("the Istio mesh ConfigMap's size budget (one tenant's roots must not br
 
   before(async () => {
     signers = [
-      { name: "big", spec: spec("example.com/big"), roots: await recordedRoots("big", 4) },
-      { name: "mid", spec: spec("example.com/mid"), roots: await recordedRoots("mid", 2) },
-      { name: "small", spec: spec("example.com/small"), roots: await recordedRoots("small", 1) },
+      { name: "big", spec: spec("example.com/big"), roots: await testRecordedRoots("big", 4) },
+      { name: "mid", spec: spec("example.com/mid"), roots: await testRecordedRoots("mid", 2) },
+      { name: "small", spec: spec("example.com/small"), roots: await testRecordedRoots("small", 1) },
     ];
   });
 
@@ -102,7 +88,7 @@ describe("the Istio mesh ConfigMap's size budget: its cost (it runs on the event
   let roots: RecordedRoot[];
 
   before(async () => {
-    roots = await recordedRoots("shared", 2);
+    roots = await testRecordedRoots("shared", 2);
   });
 
   /** `count` Signers of equal entries, and the budget that fits `fitting` of them. */
@@ -167,7 +153,7 @@ describe("the Istio mesh ConfigMap's size budget: entries of equal size (a tenan
   });
 
   before(async () => {
-    roots = await recordedRoots("victim", 2);
+    roots = await testRecordedRoots("victim", 2);
   });
 
   function fitOne(signers: ReturnType<typeof signer>[], mesh: string) {

@@ -4,7 +4,7 @@ import { IstioMeshConfigSync } from "../../../src/controller/istio-mesh-config-s
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import type { KubeApi } from "../../../src/kube/api-client.js";
 import type { Logger } from "../../../src/logger.js";
-import { makeTestCertificateAuthority } from "../../support/pki.js";
+import { testRecordedRoots } from "../../support/pki.js";
 
 /** A KubeApi that records every call and answers none: the cases below must not reach the API. */
 function untouchedApi(calls: string[]): KubeApi {
@@ -94,16 +94,7 @@ describe("IstioMeshConfigSync: csr_signer_istio_mesh_config_left_out (Degraded s
     } as unknown as KubeApi;
   }
   async function signer(name: string, rootCount: number): Promise<SignerObject> {
-    const roots = [];
-    for (let i = 0; i < rootCount; i++) {
-      const root = (await makeTestCertificateAuthority({ name: `${name}-${i}` })).root.certificate;
-      roots.push({
-        fingerprintSha256: root.fingerprintSha256,
-        subject: root.subject,
-        notAfter: root.notAfter.toISOString(),
-        pem: root.pem,
-      });
-    }
+    const roots = await testRecordedRoots(name, rootCount);
     return {
       metadata: { name, creationTimestamp: "2026-01-01T00:00:00Z" },
       spec: {
