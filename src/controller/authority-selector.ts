@@ -179,7 +179,7 @@ export class CertificateAuthoritySelector {
           ? this.keyDecryptions.key(objectName, sourceHash, encrypted, passphrase!)
           : undefined;
         if (decryptedKey === "decrypting") {
-          const retryAt = new Date(now.getTime() + decryptionRecheckMs);
+          const retryAt = new Date(now.getTime() + this.keyDecryptions.recheckMs);
           return previous
             ? { authority: previous, retryAt }
             : {
@@ -323,12 +323,6 @@ function secretUnavailable(
     retryAt: new Date(now.getTime() + secretUnavailableRecheckMs),
   };
 }
-
-/**
- * While its key file is decrypted a Signer is looked at again this often (KeyDecryptions' onSettled
- * queues it as soon as the decryption ends when the controller wires it).
- */
-const decryptionRecheckMs = 250;
 
 /** How often a Signer whose Secret cannot be looked up is rebuilt without an event. */
 const secretUnavailableRecheckMs = 30_000;

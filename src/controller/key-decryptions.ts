@@ -2,7 +2,7 @@
  * Encrypted CA key files being decrypted, per Signer. Building a Signer is synchronous and PBKDF2
  * must not run on the event loop (a tenant's key file chooses its cost, up to the cap): the builder
  * asks `key()` and gets the decrypted key, "decrypting" (PBKDF2 runs on libuv's pool and
- * `onSettled` queues the Signer when it ends; the builder also looks again soon), or the refusal.
+ * `onSettled` queues the Signer when it ends; the builder looks again soon only without one), or the refusal.
  * One decryption per Signer at a time: new content waits for the one in flight, so a tenant
  * rewriting its Secret cannot occupy more than one pool thread. Across Signers at most
  * `maxConcurrentDecryptions` run at once, the rest wait in first-come order; a Signer's newer
@@ -38,11 +38,19 @@ export class KeyDecryptions {
   private waiting: string[] = [];
   private running = 0;
 
+  /**
+   * How soon a Signer whose key is still decrypting should be looked at again: with an `onSettled`
+   * that queues it when the decryption ends, only as a safety net; without one (tests, tools), soon.
+   */
+  readonly recheckMs: number;
+
   constructor(
-    private readonly onSettled: (objectName: string) => void = () => undefined,
+    private readonly onSettled?: (objectName: string) => void,
     private readonly decrypt: KeyDecryptor = decryptKeyFile,
     private readonly concurrency: number = maxConcurrentDecryptions,
-  ) {}
+  ) {
+    this.recheckMs = onSettled ? 30_000 : 250;
+  }
 
   /**
    * The key of `file` for the material `sourceHash` (which covers the passphrase): once decrypted it
@@ -131,7 +139,7 @@ export class KeyDecryptions {
         this.running--;
         decryption.state = "settled";
         decryption.markSettled();
-        if (this.bySigner.get(objectName) === decryption) this.onSettled(objectName);
+        if (this.bySigner.get(objectName) === decryption) this.onSettled?.(objectName);
         this.startWaiting();
       });
   }

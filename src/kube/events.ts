@@ -176,19 +176,28 @@ export class KubernetesEventRecorder implements EventRecorder {
     const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
     const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
-    const object = this.shareOf(this.objects, objectKey, this.perObject);
-    const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
-    const dropCause: EventDropCause | undefined =
+    // Repeats and a full queue are dropped before the shares are looked up (the commonest drops
+    // cost two Map reads); a repeat does not refresh its object's place among the remembered.
+    let dropCause: EventDropCause | undefined =
       seen !== undefined && now - seen < this.budget.repeatWindowMs
         ? "repeat"
         : this.queue.length >= this.budget.maxQueued
           ? "queue"
-          : // Both have a token before either gives one: a drop spends nothing.
-            object.queued >= this.perObject.maxQueued || object.bucket.availableInMs() > 0
-            ? "object"
-            : tenant.queued >= this.perTenant.maxQueued || tenant.bucket.availableInMs() > 0
-              ? "tenant"
-              : undefined;
+          : undefined;
+    if (dropCause) {
+      this.dropped++;
+      this.onDropped(dropCause);
+      return;
+    }
+    const object = this.shareOf(this.objects, objectKey, this.perObject);
+    const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
+    // Both have a token before either gives one: a drop spends nothing.
+    dropCause =
+      object.queued >= this.perObject.maxQueued || object.bucket.availableInMs() > 0
+        ? "object"
+        : tenant.queued >= this.perTenant.maxQueued || tenant.bucket.availableInMs() > 0
+          ? "tenant"
+          : undefined;
     if (dropCause) {
       this.dropped++;
       this.onDropped(dropCause);
