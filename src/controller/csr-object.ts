@@ -2,6 +2,7 @@
  * A CertificateSigningRequest as the controller reads it (from the cache, cut: csr-cache.ts) and
  * writes it: the one builder of the conditions the handlers add, and the Event target.
  */
+import { parseServiceAccountUsername } from "../policy/signing-policy.js";
 import type { EventTarget } from "../kube/events.js";
 import { kubernetesTime } from "../kube/time.js";
 
@@ -102,7 +103,7 @@ export function requesterTenant(
   username: string | undefined,
 ): string | undefined {
   if (!username) return undefined;
-  const serviceAccount = /^system:serviceaccount:([^:]+):/.exec(username);
-  const requester = serviceAccount ? `namespace:${serviceAccount[1]}` : `user:${username}`;
+  const serviceAccount = parseServiceAccountUsername(username);
+  const requester = serviceAccount ? `namespace:${serviceAccount.namespace}` : `user:${username}`;
   return `${signerName ?? ""} ${requester}`;
 }

@@ -62,7 +62,8 @@ function refuse(reason: SigningRefusalReason, rule: string, message: string): Si
   return { allowed: false, reason, rule, message: `${message} (rule ${rule})` };
 }
 
-function parseServiceAccountUsername(
+/** `system:serviceaccount:<namespace>:<name>`, exactly; anything else is not a service account. */
+export function parseServiceAccountUsername(
   username: string,
 ): { namespace: string; serviceAccount: string } | undefined {
   if (!username.startsWith(serviceAccountPrefix)) return undefined;
