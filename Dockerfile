@@ -47,7 +47,7 @@ USER 65532:65532
 EXPOSE 8443 8081
 # --max-semi-space-size=2: V8's young generation stops at 2 MiB semi-spaces instead of growing to
 # 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does not leave the heap,
-# and RSS, at a high-water mark (with 10,000 cached CSRs ~120-140 MiB instead of 224-276 MiB).
+# and RSS, at a high-water mark (with 10,000 cached CSRs ~115-132 MiB instead of 224-276 MiB).
 # It replaced --optimize-for-size, which bounded the young generation too but also cut the
 # optimising compiler's budgets: without it the signer spends less CPU per certificate (BENCHMARKS.md,
 # `make bench-controller`). Larger semi-spaces saved a little more CPU but let the garbage of a
