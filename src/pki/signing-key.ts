@@ -42,6 +42,13 @@ export class SigningKeyError extends Error {
  */
 export const allowedRsaCertificateAuthorityBits: readonly number[] = [2048, 3072, 4096];
 
+/** "RSA-<bits>; RSA CA keys must be 2048, 3072 or 4096 bits" for a size outside them, else undefined. */
+export function rsaCertificateAuthoritySizeProblem(bits: number): string | undefined {
+  if (allowedRsaCertificateAuthorityBits.includes(bits)) return undefined;
+  const sizes = allowedRsaCertificateAuthorityBits;
+  return `RSA-${bits}; RSA CA keys must be ${sizes.slice(0, -1).join(", ")} or ${sizes.at(-1)} bits`;
+}
+
 interface SignatureProfile {
   hash: "sha256" | "sha384" | "sha512";
   algorithmIdentifier: Uint8Array;
@@ -55,11 +62,8 @@ interface SignatureProfile {
 export function signatureProfileFor(publicKey: KeyObject): SignatureProfile {
   if (publicKey.asymmetricKeyType === "rsa") {
     const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (!allowedRsaCertificateAuthorityBits.includes(bits))
-      throw new SigningKeyError(
-        `the CA key is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
-        "unsupportedKeySize",
-      );
+    const sizeProblem = rsaCertificateAuthoritySizeProblem(bits);
+    if (sizeProblem) throw new SigningKeyError(`the CA key is ${sizeProblem}`, "unsupportedKeySize");
     return {
       hash: "sha256",
       algorithmIdentifier: sequence(objectIdentifier(Oid.sha256WithRsa), derNull()),

@@ -3,7 +3,7 @@ import { decodeDer } from "../der-reader.js";
 import { objectIdentifier } from "../der-writer.js";
 import type { CertificateAuthorityKeyType } from "../offline-ca.js";
 import { Oid } from "../oids.js";
-import { allowedRsaCertificateAuthorityBits } from "../signing-key.js";
+import { rsaCertificateAuthoritySizeProblem } from "../signing-key.js";
 import { Pkcs11Error } from "./errors.js";
 import type { Pkcs11Binding, Template } from "./module.js";
 
@@ -72,11 +72,8 @@ export function rsaPublicKey(modulus: Buffer, exponent: Buffer, what: string): K
     );
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (!allowedRsaCertificateAuthorityBits.includes(bits))
-    throw new Pkcs11Error(
-      "Pkcs11KeyUnsupported",
-      `${what} is RSA-${bits}; RSA CA keys must be 2048, 3072 or 4096 bits`,
-    );
+  const sizeProblem = rsaCertificateAuthoritySizeProblem(bits);
+  if (sizeProblem) throw new Pkcs11Error("Pkcs11KeyUnsupported", `${what} is ${sizeProblem}`);
   return key;
 }
 
