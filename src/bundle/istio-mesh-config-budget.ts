@@ -17,6 +17,7 @@
  * entries in, so the ConfigMap's size is its size without them plus theirs): one edit to measure,
  * one more when something is left out, whatever the number of Signers.
  */
+import { creationTimeMs } from "../policy/signer-name-claims.js";
 import {
   caCertificatesYaml,
   replaceCaCertificates,
@@ -126,12 +127,7 @@ function leaveOutFirst(mesh: string): (a: CaCertificatesEntry, b: CaCertificates
     (a.signer < b.signer ? 1 : a.signer > b.signer ? -1 : 0);
 }
 
-/** Negative when `a` was created first; an unknown time counts as the newest. */
+/** Negative when `a` was created first; an unknown time counts as the newest (as for signer names). */
 function compareAge(a: string | undefined, b: string | undefined): number {
-  const time = (at: string | undefined) => {
-    const parsed = at === undefined ? NaN : Date.parse(at);
-    return Number.isNaN(parsed) ? Infinity : parsed;
-  };
-  const [ta, tb] = [time(a), time(b)];
-  return ta === tb ? 0 : ta < tb ? -1 : 1;
+  return Math.sign(creationTimeMs(a) - creationTimeMs(b));
 }

@@ -22,7 +22,7 @@ export function resolveSignerNameClaims(claims: Map<string, SignerNameClaimant[]
   for (const [signerName, claimants] of claims) {
     const [owner, ...others] = [...claimants].sort(
       (a, b) =>
-        createdAt(a) - createdAt(b) ||
+        creationTimeMs(a.creationTimestamp) - creationTimeMs(b.creationTimestamp) ||
         (a.objectName < b.objectName ? -1 : a.objectName > b.objectName ? 1 : 0),
     );
     owners.set(signerName, owner!.objectName);
@@ -32,7 +32,7 @@ export function resolveSignerNameClaims(claims: Map<string, SignerNameClaimant[]
 }
 
 /** Milliseconds; an object without a (readable) timestamp sorts last, as the newest. */
-function createdAt(claimant: SignerNameClaimant): number {
-  const time = claimant.creationTimestamp ? new Date(claimant.creationTimestamp).getTime() : NaN;
+export function creationTimeMs(timestamp: string | Date | undefined): number {
+  const time = timestamp ? new Date(timestamp).getTime() : NaN;
   return Number.isNaN(time) ? Number.MAX_SAFE_INTEGER : time;
 }
