@@ -21,9 +21,8 @@ export class CsrFirstSeen {
 
   /** Seconds since the first sighting, or undefined when it was never seen undecided. */
   secondsSince(csr: CsrObject): number | undefined {
-    const key = keyOf(csr);
-    const at = key === undefined ? undefined : this.sightings.get(key);
-    return at === undefined ? undefined : Math.max(0, this.monotonicMs() - at) / 1000;
+    const at = this.seenAt(csr);
+    return at === undefined ? undefined : this.secondsFrom(at);
   }
 
   /**
