@@ -30,6 +30,7 @@ import {
   throughputInFlight,
   withRetries,
 } from "./common.js";
+import { apiserverRequestCounts, requestsBetween, type RequestCounts } from "./apiserver-requests.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
 import { repositoryRoot, testBinary } from "../../test/support/testbin.js";
@@ -53,6 +54,8 @@ export interface PeerResult {
   cpu: Record<string, number>;
   /** The signer process's CPU seconds from its start to the last certificate (start-up included). */
   signerCpuSinceStart: number;
+  /** What kube-apiserver served from the warm-up certificate to the last one, submitter's requests included. */
+  apiserverRequests: RequestCounts;
 }
 
 /** The name /proc gives each signer's process (Node names its main thread MainThread, cpu.ts says "node"). */
@@ -175,6 +178,7 @@ export async function separateProcessPhase(
     progress(
       `separate process [${contender}, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
     );
+    const requestsBefore = await apiserverRequestCounts(admin);
     const cpuBefore = cpuSnapshot(controlPlane);
     const firstCreate = performance.now();
     await runBounded(throughputCsrs, throughputInFlight, async (i) => {
@@ -190,6 +194,7 @@ export async function separateProcessPhase(
     // ("kube-controller" for KCM, "node" for csr-signer).
     const cpuAfter = cpuSnapshot(controlPlane);
     const cpu = cpuSpent(cpuBefore, cpuAfter);
+    const apiserverRequests = requestsBetween(requestsBefore, await apiserverRequestCounts(admin));
     const createToIssued: number[] = [];
     let lastIssued = firstCreate;
     names.forEach((name, i) => {
@@ -213,6 +218,7 @@ export async function separateProcessPhase(
         createToIssued.filter((t) => t > istiodDeadlineMs).length + (throughputCsrs - createToIssued.length),
       cpu,
       signerCpuSinceStart: cpuAfter.others.get(signerProcessName(contender)) ?? Number.NaN,
+      apiserverRequests,
     };
     progress(
       `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +

@@ -151,6 +151,13 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     peerRow("signer CPU s since process start (start-up, caches, warm-up included)", (r) =>
       r.signerCpuSinceStart.toFixed(1),
     );
+    peerRow("kube-apiserver requests per certificate (everyone's, warm-up → last)", (r) =>
+      [...r.apiserverRequests]
+        .filter(([, count]) => count / Math.max(1, r.issued) >= 0.01)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, count]) => `${key} ${(count / Math.max(1, r.issued)).toFixed(2)}`)
+        .join("<br>"),
+    );
     out.push("");
     const ratios: string[] = [];
     for (const qps of qpsModes) {
@@ -297,6 +304,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         max: percentile(r.createToIssued, 1),
         cpu: r.cpu,
         signerCpuSinceStart: r.signerCpuSinceStart,
+        apiserverRequests: Object.fromEntries(r.apiserverRequests),
       })),
       importCost: memory?.importCost,
       totalMs,
