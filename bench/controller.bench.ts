@@ -16,8 +16,9 @@
  * 3. The baseline (bench/controller/peer.ts): kube-controller-manager's own CSR signer
  *    (`--controllers=csrsigning`) and csr-signer as deployed, each in its own process on the same
  *    control plane, fed the same requests the same way, at the same 100 QPS / burst 200 client limit (the CLI default) and
- *    with the limit raised out of the way. Needs `make testbin-controller-manager` (bench-controller
- *    depends on it); skipped when BENCH_PEER=0.
+ *    with the limit raised out of the way; BENCH_PEER_ROUNDS (3) interleaved rounds, each process fresh
+ *    and first given BENCH_WARM_UP (200) certificates, reported by their medians (peer-report.ts). Needs
+ *    `make testbin-controller-manager` (bench-controller depends on it); skipped when BENCH_PEER=0.
  * 4. Pod certificates (bench/controller/pod-certificates.ts): BENCH_PCRS (1000) PodCertificateRequests
  *    created as a kubelet creates them, on the footing of phase 1 (in-process controller, the default workers, 20
  *    in flight, once per client limit); the bench Signer has spec.podCertificates.
@@ -41,6 +42,7 @@ import {
   contenders,
   liveChildren,
   ms,
+  peerRounds,
   phases,
   progress,
   qpsModes,
@@ -115,21 +117,26 @@ try {
       "kube-controller-manager is not built: run `make testbin-controller-manager` (or BENCH_PEER=0)",
     );
   if (runComparison && peerBinary !== undefined)
-    for (const [index, qps] of qpsModes.entries())
-      for (const contender of contenders)
-        peer.push(
-          await separateProcessPhase(
-            contender,
-            controlPlane,
-            admin,
-            istiod,
-            peerBinary,
-            ca.files,
-            qps,
-            index,
-            scratch,
-          ),
-        );
+    for (let round = 0; round < peerRounds; round++)
+      for (const [modeIndex, qps] of qpsModes.entries()) {
+        // Alternating order: neither signer always runs first (or right after the other).
+        const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+        for (const contender of order)
+          peer.push(
+            await separateProcessPhase(
+              contender,
+              controlPlane,
+              admin,
+              istiod,
+              peerBinary,
+              ca.files,
+              qps,
+              round,
+              round * qpsModes.length + modeIndex,
+              scratch,
+            ),
+          );
+      }
 
   // Phase 2: baseline; 10,000 CSRs of a signer it does not serve (cache only); 10,000 pending CSRs of its own.
   let memory: MemoryResult | undefined;

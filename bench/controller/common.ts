@@ -18,6 +18,15 @@ export const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
 export const cacheInFlight = 50;
 export const qpsModes = (process.env.BENCH_QPS_MODES ?? "100,0").split(",").map(Number);
 export const runPeer = process.env.BENCH_PEER !== "0";
+/** Interleaved rounds of the comparison with kube-controller-manager; the report gives their medians. */
+export const peerRounds = Math.max(1, Number(process.env.BENCH_PEER_ROUNDS ?? 3));
+/**
+ * Certificates each signer process issues before its measured ones: a fresh Node process compiles
+ * its hot code while it serves the first few hundred (V8's optimising compilers run on worker threads
+ * and count as its CPU), which kube-controller-manager, compiled ahead of time, does not pay. The
+ * start-up cost is reported apart (CPU since the process started).
+ */
+export const peerWarmUpCsrs = Math.max(1, Number(process.env.BENCH_WARM_UP ?? 200));
 /** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
   .split(",")

@@ -23,6 +23,7 @@ import {
   issueTimeoutMs,
   liveChildren,
   ms,
+  peerWarmUpCsrs,
   percentile,
   progress,
   runBounded,
@@ -42,6 +43,8 @@ export const peerSignerName = "kubernetes.io/kube-apiserver-client";
 
 export interface PeerResult {
   contender: Contender;
+  /** Which interleaved round of the comparison (0-based). */
+  round: number;
   label: string;
   qps: number;
   issued: number;
@@ -139,6 +142,7 @@ export async function separateProcessPhase(
   kcmBinary: string,
   caFiles: Record<string, string>,
   qps: number,
+  round: number,
   runIndex: number,
   scratch: string,
 ): Promise<PeerResult> {
@@ -165,7 +169,8 @@ export async function separateProcessPhase(
   const createdAt: number[] = [];
   const counter = { retries: 0 };
   try {
-    // Warm-up: ready once it has signed one request (caches synced, workers running).
+    // Warm-up: ready once it has signed one request (caches synced, workers running); then the rest of
+    // the warm-up certificates, as the measured ones come, so that the measurement starts with hot code.
     const warmUp = `${prefix}warm-up`;
     const warmUpCreated = await certificates.createCertificateSigningRequest({
       body: body(warmUp, istioRequestPem(999_998)),
@@ -175,8 +180,21 @@ export async function separateProcessPhase(
       throw new Error(
         `${contender} did not sign a warm-up CSR within 60 s (${watch.failed.get(warmUp) ?? "no outcome"}); see ${logFile}`,
       );
+    const warmUpNames = Array.from({ length: peerWarmUpCsrs - 1 }, (_, i) => `${prefix}warm-up-${i}`);
+    await runBounded(warmUpNames.length, throughputInFlight, async (i) => {
+      const created = await withRetries(
+        () =>
+          certificates.createCertificateSigningRequest({
+            body: body(warmUpNames[i]!, istioRequestPem(throughputCsrs + i)),
+          }),
+        counter,
+      );
+      await withRetries(() => approve(certificates, created), counter);
+    });
+    if (!(await watch.waitFor(warmUpNames, issueTimeoutMs)))
+      throw new Error(`${contender} did not sign its ${peerWarmUpCsrs} warm-up CSRs; see ${logFile}`);
     progress(
-      `separate process [${contender}, ${label}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
+      `separate process [${contender}, ${label}, round ${round + 1}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
     );
     const requestsBefore = await apiserverRequestCounts(admin);
     const cpuBefore = cpuSnapshot(controlPlane);
@@ -207,10 +225,11 @@ export async function separateProcessPhase(
     for (const [name, reason] of [...watch.failed].slice(0, 3)) progress(`  FAILED ${name}: ${reason}`);
     const result: PeerResult = {
       contender,
+      round,
       label,
       qps,
       issued: createToIssued.length,
-      failed: watch.failed.size - (watch.failed.has(warmUp) ? 1 : 0),
+      failed: names.filter((name) => watch.failed.has(name)).length,
       complete,
       perSecond: createToIssued.length / ((lastIssued - firstCreate) / 1000),
       createToIssued,

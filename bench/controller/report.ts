@@ -12,12 +12,12 @@ import {
   mib,
   ms,
   percentile,
-  qpsModes,
   sourceRevision,
   throughputCsrs,
   throughputInFlight,
 } from "./common.js";
-import { peerSignerName, signerProcessName, type PeerResult } from "./peer.js";
+import { peerSignerName, type PeerResult } from "./peer.js";
+import { peerMethod, peerReport } from "./peer-report.js";
 import type { ChildRun, MemoryResult } from "./rss.js";
 import type { ThroughputResult } from "./throughput.js";
 
@@ -109,77 +109,23 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     out.push("");
   }
 
-  if (peer.length > 0) {
+  if (peer.length > 0)
     out.push(
-      `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
-        `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
-        `(${benchWorkers} workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
-        `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
-        `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
-        `for kube-controller-manager the usages are the three its signer accepts), after one warm-up certificate. ` +
-        `kube-controller-manager checks no policy and writes no Events. Its client limit cannot be switched off, so ` +
-        `the unlimited run raises both to 5,000 QPS. CPU is each process's utime + stime from /proc, the same way ` +
-        `for both: from right after the warm-up certificate to the last certificate seen (per certificate: divided ` +
-        `by the certificates issued), and for the signer also from its start (Node's start-up and module loading ` +
-        `cost far more than Go's).`,
-      "",
+      ...peerReport(
+        peer,
+        `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
+          `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
+          `(${benchWorkers} workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
+          `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
+          `same ${thousands(throughputCsrs)} requests (create, then approve as istiod, ${throughputInFlight} in flight; ` +
+          `for kube-controller-manager the usages are the three its signer accepts): ${peerMethod()}. ` +
+          `kube-controller-manager checks no policy and writes no Events. Its client limit cannot be switched off, so ` +
+          `the unlimited run raises both to 5,000 QPS. CPU is each process's utime + stime from /proc (all its ` +
+          `threads), the same way for both: from right after the warm-up certificates to the last certificate seen ` +
+          `(per certificate: divided by the certificates issued), and for the signer also from its start (Node's ` +
+          `start-up, module loading and compiling its hot code cost far more than Go's).`,
+      ),
     );
-    const columns = peer.map((r) => `${r.contender}, ${r.label}`);
-    out.push(`| | ${columns.join(" | ")} |`);
-    out.push(`|---|${columns.map(() => "---").join("|")}|`);
-    const peerRow = (name: string, cell: (r: PeerResult) => string): void => {
-      out.push(`| ${name} | ${peer.map(cell).join(" | ")} |`);
-    };
-    peerRow("issued / failed", (r) => `${r.issued} / ${r.failed}${r.complete ? "" : " (timed out)"}`);
-    peerRow("**sustained CSRs/s**", (r) => `**${r.perSecond.toFixed(1)}**`);
-    peerRow("**create → certificate p50 / p90 / p99 / max**", (r) =>
-      [0.5, 0.9, 0.99, 1].map((p) => ms(percentile(r.createToIssued, p))).join(" / "),
-    );
-    peerRow(`over istiod's 60 s deadline`, (r) => String(r.missedDeadline));
-    const perCertificate = (seconds: number | undefined, r: PeerResult): string =>
-      `${(((seconds ?? 0) * 1000) / Math.max(1, r.issued)).toFixed(2)} ms`;
-    peerRow("CPU s, warm-up → last certificate: signer process / kube-apiserver / etcd", (r) =>
-      [r.cpu[signerProcessName(r.contender)], r.cpu["kube-apiserver"], r.cpu.etcd]
-        .map((v) => (v ?? 0).toFixed(1))
-        .join(" / "),
-    );
-    peerRow(
-      "**CPU per certificate** (warm-up → last): signer / kube-apiserver",
-      (r) =>
-        `**${perCertificate(r.cpu[signerProcessName(r.contender)], r)}** / ${perCertificate(r.cpu["kube-apiserver"], r)}`,
-    );
-    peerRow("signer CPU s since process start (start-up, caches, warm-up included)", (r) =>
-      r.signerCpuSinceStart.toFixed(1),
-    );
-    peerRow("kube-apiserver requests per certificate (everyone's, warm-up → last)", (r) =>
-      [...r.apiserverRequests]
-        .filter(([, count]) => count / Math.max(1, r.issued) >= 0.01)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([key, count]) => `${key} ${(count / Math.max(1, r.issued)).toFixed(2)}`)
-        .join("<br>"),
-    );
-    out.push("");
-    const ratios: string[] = [];
-    for (const qps of qpsModes) {
-      const ours = peer.find((r) => r.qps === qps && r.contender === "csr-signer");
-      const theirs = peer.find((r) => r.qps === qps && r.contender === "kube-controller-manager");
-      if (!ours || !theirs) continue;
-      const p = (r: PeerResult, q: number): number => percentile(r.createToIssued, q);
-      const cpuPerCertificate = (r: PeerResult): number =>
-        (r.cpu[signerProcessName(r.contender)] ?? 0) / Math.max(1, r.issued);
-      ratios.push(
-        `${ours.label}: throughput ${(ours.perSecond / theirs.perSecond).toFixed(2)}x, ` +
-          `p50 latency ${(p(ours, 0.5) / p(theirs, 0.5)).toFixed(2)}x, p99 latency ${(p(ours, 0.99) / p(theirs, 0.99)).toFixed(2)}x, ` +
-          `signer CPU per certificate ${(cpuPerCertificate(ours) / cpuPerCertificate(theirs)).toFixed(2)}x`,
-      );
-    }
-    // Only when both ran (BENCH_CONTENDERS may name one).
-    if (ratios.length > 0)
-      out.push(
-        `**Ratio csr-signer / kube-controller-manager** (throughput: higher is better; latency: lower is better): ${ratios.join("; ")}.`,
-        "",
-      );
-  }
 
   if (memory) {
     const { baseline, foreign, pending, importCost } = memory;
@@ -297,6 +243,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
       })),
       peer: peer.map((r) => ({
         contender: r.contender,
+        round: r.round,
         label: r.label,
         perSecond: r.perSecond,
         p50: percentile(r.createToIssued, 0.5),

@@ -1,0 +1,140 @@
+/**
+ * The comparison's Markdown: each signer's rounds summed up by their median (every round's figure
+ * beside it), and the ratios csr-signer / kube-controller-manager of those medians. On a 2-core
+ * machine shared by the submitter, kube-apiserver and etcd, one run of either signer moves by a
+ * quarter from one run to the next, so a single side-by-side pair says little; interleaved rounds
+ * and their medians do.
+ */
+import { contenders, ms, peerRounds, peerWarmUpCsrs, percentile, qpsModes } from "./common.js";
+import { signerProcessName, type Contender, type PeerResult } from "./peer.js";
+
+/** The rounds of one signer at one client limit. */
+interface Group {
+  contender: Contender;
+  qps: number;
+  label: string;
+  rounds: PeerResult[];
+}
+
+const median = (values: number[]): number =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+
+export const signerCpuPerCertificateMs = (r: PeerResult): number =>
+  ((r.cpu[signerProcessName(r.contender)] ?? 0) * 1000) / Math.max(1, r.issued);
+const apiserverCpuPerCertificateMs = (r: PeerResult): number =>
+  ((r.cpu["kube-apiserver"] ?? 0) * 1000) / Math.max(1, r.issued);
+const p = (q: number) => (r: PeerResult) => percentile(r.createToIssued, q);
+
+function groups(peer: PeerResult[]): Group[] {
+  const found: Group[] = [];
+  for (const qps of qpsModes)
+    for (const contender of contenders) {
+      const rounds = peer.filter((r) => r.qps === qps && r.contender === contender);
+      if (rounds.length > 0) found.push({ contender, qps, label: rounds[0]!.label, rounds });
+    }
+  return found;
+}
+
+/** "**median** (round 1 / round 2 / ...)" of `figure` over a group's rounds. */
+function medianCell(group: Group, figure: (r: PeerResult) => number, format: (v: number) => string): string {
+  const values = group.rounds.map(figure);
+  const each = values.length > 1 ? ` (${values.map(format).join(" / ")})` : "";
+  return `**${format(median(values))}**${each}`;
+}
+
+export function peerReport(peer: PeerResult[], introduction: string): string[] {
+  const out: string[] = [introduction, ""];
+  const all = groups(peer);
+  const columns = all.map((g) => `${g.contender}, ${g.label}`);
+  out.push(
+    `| median of ${peerRounds} round${peerRounds === 1 ? "" : "s"} (each round) | ${columns.join(" | ")} |`,
+  );
+  out.push(`|---|${columns.map(() => "---").join("|")}|`);
+  const row = (name: string, cell: (g: Group) => string): void => {
+    out.push(`| ${name} | ${all.map(cell).join(" | ")} |`);
+  };
+  const sum = (g: Group, figure: (r: PeerResult) => number): number =>
+    g.rounds.reduce((total, r) => total + figure(r), 0);
+  row("issued / failed (all rounds)", (g) => {
+    const timedOut = g.rounds.some((r) => !r.complete) ? " (timed out)" : "";
+    return `${sum(g, (r) => r.issued)} / ${sum(g, (r) => r.failed)}${timedOut}`;
+  });
+  row("sustained CSRs/s", (g) =>
+    medianCell(
+      g,
+      (r) => r.perSecond,
+      (v) => v.toFixed(1),
+    ),
+  );
+  row("create → certificate p50", (g) => medianCell(g, p(0.5), ms));
+  row("create → certificate p99", (g) => medianCell(g, p(0.99), ms));
+  row("over istiod's 60 s deadline (all rounds)", (g) => String(sum(g, (r) => r.missedDeadline)));
+  row("signer CPU per certificate", (g) =>
+    medianCell(g, signerCpuPerCertificateMs, (v) => `${v.toFixed(2)} ms`),
+  );
+  row("kube-apiserver CPU per certificate", (g) =>
+    medianCell(g, apiserverCpuPerCertificateMs, (v) => `${v.toFixed(2)} ms`),
+  );
+  row("signer CPU s since its process started (start-up and warm-up included)", (g) =>
+    medianCell(
+      g,
+      (r) => r.signerCpuSinceStart,
+      (v) => v.toFixed(1),
+    ),
+  );
+  row("kube-apiserver requests per certificate (everyone's, all rounds)", (g) => {
+    const issued = Math.max(
+      1,
+      sum(g, (r) => r.issued),
+    );
+    const counts = new Map<string, number>();
+    for (const r of g.rounds)
+      for (const [key, count] of r.apiserverRequests) counts.set(key, (counts.get(key) ?? 0) + count);
+    return [...counts]
+      .filter(([, count]) => count / issued >= 0.01)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, count]) => `${key} ${(count / issued).toFixed(2)}`)
+      .join("<br>");
+  });
+  out.push("");
+  const ratios = ratioLines(all);
+  // Only when both ran (BENCH_CONTENDERS may name one).
+  if (ratios.length > 0)
+    out.push(
+      `**Ratio csr-signer / kube-controller-manager, medians** (throughput: higher is better; latency and ` +
+        `CPU: lower is better; in brackets the same ratio within each round): ${ratios.join("; ")}.`,
+      "",
+    );
+  return out;
+}
+
+function ratioLines(all: Group[]): string[] {
+  const lines: string[] = [];
+  for (const qps of qpsModes) {
+    const ours = all.find((g) => g.qps === qps && g.contender === "csr-signer");
+    const theirs = all.find((g) => g.qps === qps && g.contender === "kube-controller-manager");
+    if (!ours || !theirs) continue;
+    const ratio = (figure: (r: PeerResult) => number): string => {
+      const overall = median(ours.rounds.map(figure)) / median(theirs.rounds.map(figure));
+      const pairs = ours.rounds
+        .map((r, i) => (theirs.rounds[i] ? figure(r) / figure(theirs.rounds[i]!) : Number.NaN))
+        .filter((value) => Number.isFinite(value));
+      const each = pairs.length > 1 ? ` (${pairs.map((v) => `${v.toFixed(2)}x`).join(" / ")})` : "";
+      return `${overall.toFixed(2)}x${each}`;
+    };
+    lines.push(
+      `${ours.label}: throughput ${ratio((r) => r.perSecond)}, p50 latency ${ratio(p(0.5))}, ` +
+        `p99 latency ${ratio(p(0.99))}, signer CPU per certificate ${ratio(signerCpuPerCertificateMs)}`,
+    );
+  }
+  return lines;
+}
+
+/** How the rounds ran, for the introduction. */
+export const peerMethod = (): string =>
+  `${peerRounds} interleaved round${peerRounds === 1 ? "" : "s"} (each round runs every signer once at each ` +
+  `client limit, in alternating order, so neither always runs first), each signer process fresh, ` +
+  `${peerWarmUpCsrs} warm-up certificate${peerWarmUpCsrs === 1 ? "" : "s"} before the measured ones`;
