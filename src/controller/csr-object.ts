@@ -80,6 +80,7 @@ export function ownCondition(
 }
 
 export function eventTarget(csr: CsrObject): EventTarget {
+  const requester = requesterKey(csr.spec?.username);
   const tenant = requesterTenant(csr.spec?.signerName, csr.spec?.username);
   return {
     apiVersion: "certificates.k8s.io/v1",
@@ -87,6 +88,7 @@ export function eventTarget(csr: CsrObject): EventTarget {
     name: csr.metadata?.name ?? "",
     ...(csr.metadata?.uid ? { uid: csr.metadata.uid } : {}),
     ...(tenant ? { tenant } : {}),
+    ...(requester ? { requester } : {}),
   };
 }
 
@@ -96,14 +98,20 @@ export function eventTarget(csr: CsrObject): EventTarget {
  * name keeps apart tenants that one requester serves: istiod files every workload's CSR under its
  * own service account, but each tenant's under that tenant's signer, so a busy or hostile tenant
  * spends only its own share; a requester flooding one signer leaves that signer's other requesters
- * theirs.
+ * theirs. The requester alone (requesterKey) has a larger share besides, so one sending to many
+ * signer names cannot take a fresh share with each.
  */
 export function requesterTenant(
   signerName: string | undefined,
   username: string | undefined,
 ): string | undefined {
+  const requester = requesterKey(username);
+  return requester === undefined ? undefined : `${signerName ?? ""} ${requester}`;
+}
+
+/** The requester, whatever the signer name: a service account's namespace, else the username. */
+export function requesterKey(username: string | undefined): string | undefined {
   if (!username) return undefined;
   const serviceAccount = parseServiceAccountUsername(username);
-  const requester = serviceAccount ? `namespace:${serviceAccount.namespace}` : `user:${username}`;
-  return `${signerName ?? ""} ${requester}`;
+  return serviceAccount ? `namespace:${serviceAccount.namespace}` : `user:${username}`;
 }

@@ -153,7 +153,7 @@ export class ControllerMetrics {
   });
   readonly eventsDropped = new Counter({
     name: "csr_signer_events_dropped_total",
-    help: "Events not recorded, by cause: repeat (same object, reason and message within 10 minutes), queue (recorder queue full), object (the involved object's share spent), tenant (its tenant's share spent)",
+    help: "Events not recorded, by cause: repeat (same object, reason and message within 10 minutes), queue (recorder queue full), object (the involved object's share spent), tenant (its tenant's share spent), requester (a CSR requester's share across all signer names spent)",
     labelNames: ["cause"],
     registers: [this.registry],
   });

@@ -17,10 +17,15 @@ export interface EventTarget {
   /** Absent for cluster-scoped objects, whose Events go to the default namespace. */
   namespace?: string;
   /**
-   * Who caused the object, for the recorder's per-tenant share (a CSR's requester, a
+   * Who caused the object, for the recorder's per-tenant share (a CSR's signer name plus requester, a
    * PodCertificateRequest's namespace, a Signer itself); absent, the object is its own tenant.
    */
   tenant?: string;
+  /**
+   * Who asked, whatever the tenant, for the recorder's per-requester share (a CSR's requester, a
+   * namespace's service accounts as one); absent, no such share is taken.
+   */
+  requester?: string;
 }
 
 export interface EventRecorder {
@@ -73,6 +78,8 @@ export interface EventBudget {
   perObject?: PerObjectEventBudget;
   /** What one tenant's objects together may use; defaultPerTenantEventBudget when absent. */
   perTenant?: PerObjectEventBudget;
+  /** What one requester's objects together may use; defaultPerRequesterEventBudget when absent. */
+  perRequester?: PerObjectEventBudget;
 }
 
 /**
@@ -108,6 +115,20 @@ export const defaultPerTenantEventBudget: PerObjectEventBudget = {
   maxQueued: 20,
 };
 
+/**
+ * A requester's share, taken besides the object's and the tenant's by Events of objects that name
+ * one (CSRs): a CSR's tenant is its signer name plus requester, so a requester sending CSRs to many
+ * signer names gets a fresh tenant share with each, and without this 30 signer names would fill the
+ * queue and another tenant's Denied Warning would be dropped. Twice a tenant's burst, rate and
+ * slots: a requester that files every tenant's CSRs (istiod, one signer name per tenant) is not
+ * spent by one busy tenant alone, and still holds at most 40 of the 100 slots.
+ */
+export const defaultPerRequesterEventBudget: PerObjectEventBudget = {
+  burst: 100,
+  refillEveryMs: 3_000,
+  maxQueued: 40,
+};
+
 export const defaultEventBudget: EventBudget = {
   ratePerSecond: 5,
   burst: 25,
@@ -115,24 +136,32 @@ export const defaultEventBudget: EventBudget = {
   repeatWindowMs: 10 * 60_000,
   perObject: defaultPerObjectEventBudget,
   perTenant: defaultPerTenantEventBudget,
+  perRequester: defaultPerRequesterEventBudget,
 };
 
 /**
- * Objects (and, apart, tenants) whose share is remembered (and repeats before their window is
- * pruned). Past it, the least recently recorded are forgotten (their share starts afresh if they
- * come back): one recording in a loop is always among the most recent, so it keeps its spent share.
+ * Objects (and, apart, tenants and requesters) whose share is remembered (and repeats before their
+ * window is pruned). Past it, the least recently recorded are forgotten (their share starts afresh
+ * if they come back): one recording in a loop is always among the most recent, so it keeps its
+ * spent share.
  */
 const trackedObjects = 10_000;
 
 /**
  * Why an Event was dropped: a repeat within the window, the recorder's queue full, the involved
- * object's share spent, or its tenant's share spent (csr_signer_events_dropped_total's `cause`).
+ * object's share spent, its tenant's share spent, or its requester's share spent
+ * (csr_signer_events_dropped_total's `cause`).
  */
-export type EventDropCause = "repeat" | "queue" | "object" | "tenant";
+export type EventDropCause = "repeat" | "queue" | "object" | "tenant" | "requester";
 
 interface ObjectShare {
   bucket: TokenBucket;
   queued: number;
+}
+
+/** No slot or no token left in this share. */
+function spent(share: ObjectShare, budget: PerObjectEventBudget): boolean {
+  return share.queued >= budget.maxQueued || share.bucket.availableInMs() > 0;
 }
 
 /**
@@ -145,9 +174,11 @@ export class KubernetesEventRecorder implements EventRecorder {
   private readonly recent = new Map<string, number>();
   private readonly objects = new Map<string, ObjectShare>();
   private readonly tenants = new Map<string, ObjectShare>();
+  private readonly requesters = new Map<string, ObjectShare>();
   private readonly bucket: TokenBucket;
   private readonly perObject: PerObjectEventBudget;
   private readonly perTenant: PerObjectEventBudget;
+  private readonly perRequester: PerObjectEventBudget;
   private pumping = false;
   dropped = 0;
 
@@ -164,6 +195,7 @@ export class KubernetesEventRecorder implements EventRecorder {
     this.bucket = new TokenBucket(budget.ratePerSecond, budget.burst, now);
     this.perObject = budget.perObject ?? defaultPerObjectEventBudget;
     this.perTenant = budget.perTenant ?? defaultPerTenantEventBudget;
+    this.perRequester = budget.perRequester ?? defaultPerRequesterEventBudget;
   }
 
   /** How many objects' shares are remembered (bounded by trackedObjects). */
@@ -191,20 +223,25 @@ export class KubernetesEventRecorder implements EventRecorder {
     }
     const object = this.shareOf(this.objects, objectKey, this.perObject);
     const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
-    // Both have a token before either gives one: a drop spends nothing.
-    dropCause =
-      object.queued >= this.perObject.maxQueued || object.bucket.availableInMs() > 0
-        ? "object"
-        : tenant.queued >= this.perTenant.maxQueued || tenant.bucket.availableInMs() > 0
-          ? "tenant"
+    const requester =
+      target.requester === undefined
+        ? undefined
+        : this.shareOf(this.requesters, target.requester, this.perRequester);
+    // Every share has a token before any gives one: a drop spends nothing.
+    dropCause = spent(object, this.perObject)
+      ? "object"
+      : spent(tenant, this.perTenant)
+        ? "tenant"
+        : requester && spent(requester, this.perRequester)
+          ? "requester"
           : undefined;
     if (dropCause) {
       this.dropped++;
       this.onDropped(dropCause);
       return;
     }
-    object.bucket.tryTake();
-    tenant.bucket.tryTake();
+    const shares = requester ? [object, tenant, requester] : [object, tenant];
+    for (const share of shares) share.bucket.tryTake();
     // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in
     // its window, and past the bound the oldest go first (a forgotten one may repeat once, within
     // the budgets), so a recording costs the same whatever the map holds.
@@ -214,13 +251,12 @@ export class KubernetesEventRecorder implements EventRecorder {
       if (this.recent.size <= trackedObjects && now - at < this.budget.repeatWindowMs) break;
       this.recent.delete(recentKey);
     }
-    object.queued++;
-    tenant.queued++;
-    this.queue.push({ shares: [object, tenant], send: () => this.send(target, type, reason, message) });
+    for (const share of shares) share.queued++;
+    this.queue.push({ shares, send: () => this.send(target, type, reason, message) });
     void this.pump();
   }
 
-  /** The object's (or tenant's) share, moved to the end of `shares` (most recently recorded last). */
+  /** The object's (tenant's, requester's) share, moved to the end of `shares` (most recent last). */
   private shareOf(shares: Map<string, ObjectShare>, key: string, budget: PerObjectEventBudget): ObjectShare {
     const known = shares.get(key);
     if (known) shares.delete(key);

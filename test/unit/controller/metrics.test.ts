@@ -35,12 +35,14 @@ describe("csr_signer_events_dropped_total", () => {
     metrics.eventDropped("tenant");
     metrics.eventDropped("tenant");
     metrics.eventDropped("repeat");
+    metrics.eventDropped("requester");
     const lines = (await metrics.registry.metrics())
       .split("\n")
       .filter((line) => line.startsWith("csr_signer_events_dropped_total{"));
     expect(lines).to.deep.equal([
       'csr_signer_events_dropped_total{cause="tenant"} 2',
       'csr_signer_events_dropped_total{cause="repeat"} 1',
+      'csr_signer_events_dropped_total{cause="requester"} 1',
     ]);
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { defaultEventBudget, KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
-import { eventTarget, requesterTenant } from "../../../src/controller/csr-object.js";
+import { eventTarget, requesterKey, requesterTenant } from "../../../src/controller/csr-object.js";
 import { silentLogger } from "../../support/silent-logger.js";
 
 /** A stand-in writer that counts the Events it is given. */
@@ -263,5 +263,134 @@ describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_
     expect(causes).to.deep.equal(["repeat", "object", "tenant", "queue"]);
     expect(recorder.dropped).to.equal(4);
     release();
+  });
+});
+
+describe("KubernetesEventRecorder: one requester's share (CSRs to many signer names must not silence another tenant)", () => {
+  const csr = (name: string, username: string, signerName: string) =>
+    eventTarget({ metadata: { name, uid: `uid-${name}` }, spec: { username, signerName } });
+
+  it("keeps another tenant's Denied Warning when one namespace sends 300 denied CSRs across 30 signer names", async () => {
+    const sent: string[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const api: EventWriter = {
+      createEvent: async (_namespace, event) => {
+        await blocked; // the API server is slow: everything stays queued
+        sent.push(`${event.involvedObject.name}:${event.reason}`);
+      },
+    };
+    const causes: string[] = [];
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1000, burst: 1000 },
+      () => 0,
+      (cause) => causes.push(cause),
+    );
+    // Each signer name is a tenant of its own (10 CSRs each, within its 20 slots): only the
+    // requester's share holds the namespace back.
+    for (let i = 0; i < 300; i++)
+      recorder.record(
+        csr(`attacker-${i}`, `system:serviceaccount:attacker:sa-${i % 7}`, `example.com/signer-${i % 30}`),
+        "Warning",
+        "SignerNotAllowed",
+        "refused",
+      );
+    recorder.record(
+      csr("victim", "system:serviceaccount:victim:default", "example.com/victim"),
+      "Warning",
+      "SignerNotAllowed",
+      "refused",
+    );
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent).to.include("victim:SignerNotAllowed");
+    // The one being written when the rest queued, then the requester's 40 slots, not the queue's 100.
+    expect(sent.filter((event) => event.startsWith("attacker-")).length).to.equal(41);
+    expect(causes).to.have.length(300 - 41);
+    expect(new Set(causes)).to.deep.equal(new Set(["requester"]));
+  });
+
+  it("takes a requester's share across all its signer names, so its burst runs out, then refills", async () => {
+    const { api, sent } = countingApi();
+    let now = 0;
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      { ...defaultEventBudget, ratePerSecond: 1e6, burst: 1e6, maxQueued: 1e6 },
+      () => now,
+    );
+    for (let i = 0; i < 150; i++) {
+      recorder.record(
+        csr(`alice-${i}`, "alice", `example.com/signer-${i % 30}`),
+        "Normal",
+        "Issued",
+        "issued",
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(sent.length).to.equal(100);
+    now += 3_000; // one more after the requester's refill
+    recorder.record(csr("alice-150", "alice", "example.com/signer-0"), "Normal", "Issued", "issued");
+    recorder.record(csr("alice-151", "alice", "example.com/signer-1"), "Normal", "Issued", "issued");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent.length).to.equal(101);
+  });
+
+  it("reports a spent requester share as its cause, and a drop spends none of the tenant's tokens", async () => {
+    const { api, sent } = countingApi();
+    const causes: string[] = [];
+    const recorder = new KubernetesEventRecorder(
+      api,
+      "csr-signer",
+      "test",
+      silentLogger,
+      {
+        ratePerSecond: 1000,
+        burst: 1000,
+        maxQueued: 100,
+        repeatWindowMs: 60_000,
+        perObject: { burst: 10, refillEveryMs: 60_000, maxQueued: 10 },
+        perTenant: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+        perRequester: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+      },
+      () => 0,
+      (cause) => causes.push(cause),
+    );
+    const of = (name: string, tenant: string, requester?: string) => ({
+      ...target(name),
+      tenant,
+      ...(requester ? { requester } : {}),
+    });
+    recorder.record(of("a", "t1", "r1"), "Normal", "Issued", "issued"); // written: r1's one token
+    recorder.record(of("b", "t2", "r1"), "Normal", "Issued", "issued"); // requester: r1 spent
+    recorder.record(of("c", "t2", "r2"), "Normal", "Issued", "issued"); // written: t2's token was kept
+    recorder.record(of("d", "t3"), "Normal", "Issued", "issued"); // written: no requester, no third share
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(causes).to.deep.equal(["requester"]);
+    expect(sent).to.deep.equal(["a:Issued", "c:Issued", "d:Issued"]);
+  });
+
+  it("keys a CSR's requester share by its namespace (service accounts) or username, whatever the signer name", () => {
+    const targetOf = (username: string | undefined, signerName: string) =>
+      eventTarget({ metadata: { name: "x", uid: "uid-x" }, spec: { username, signerName } });
+    expect(targetOf("system:serviceaccount:team-a:builder", "example.com/a").requester).to.equal(
+      "namespace:team-a",
+    );
+    expect(targetOf("system:serviceaccount:team-a:other", "example.com/b").requester).to.equal(
+      "namespace:team-a",
+    );
+    expect(targetOf("system:node:worker-1", "example.com/a").requester).to.equal("user:system:node:worker-1");
+    expect(targetOf(undefined, "example.com/a")).not.to.have.property("requester");
+    expect(requesterKey("system:serviceaccount:team-b:builder")).not.to.equal(
+      requesterKey("system:serviceaccount:team-a:builder"),
+    );
+    // The tenant still has the signer name: one requester, two signer names, two tenant shares.
+    expect(targetOf("alice", "example.com/a").tenant).not.to.equal(targetOf("alice", "example.com/b").tenant);
   });
 });
