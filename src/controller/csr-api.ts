@@ -14,6 +14,14 @@ export interface CsrApi {
     resourceVersion: string,
     status: Record<string, unknown>,
   ): Promise<"ok" | "conflict" | "gone" | "invalid" | "not sent">;
+  /**
+   * PUTs /status with `csr`'s copy (replacedStatus: its resourceVersion is the precondition) and
+   * `status` set; only for a copy statusReplaceable allows. "not sent" when the lease was lost first.
+   */
+  replaceStatus(
+    csr: CsrObject,
+    status: Record<string, unknown>,
+  ): Promise<"ok" | "conflict" | "gone" | "invalid" | "not sent">;
   /** Applies a JSON patch to /status (appendConditionPatch: resourceVersion precondition included). */
   patchStatusJson(
     name: string,

@@ -67,16 +67,38 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
     else kept.request = request;
   }
   return {
-    // Name, identity and timestamps only: labels, annotations and managedFields are never read.
+    // Name, identity and timestamps: labels, annotations and managedFields are never read. Of our
+    // CSRs, also what a PUT of /status must send back (csr-object.ts, statusReplaceable): the
+    // generateName, and whether there was any client-set metadata that a PUT would remove.
     metadata: {
       ...(metadata?.name !== undefined ? { name: metadata.name } : {}),
       ...(metadata?.uid !== undefined ? { uid: metadata.uid } : {}),
       ...(metadata?.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
+      ...(isOurs && metadata?.generateName !== undefined ? { generateName: metadata.generateName } : {}),
+      ...(isOurs && !hasUserMetadata(metadata) ? { noUserMetadata: true as const } : {}),
     },
     spec: kept,
     ...(status !== undefined ? { status: cachedStatus(status, isOurs) } : {}),
   };
+}
+
+/**
+ * Labels, annotations, finalizers or owner references (what a client may set that the cache drops),
+ * or a generateName the cache could not keep as it was (cut: kube-apiserver bounds it, so never).
+ */
+function hasUserMetadata(metadata: CsrObject["metadata"]): boolean {
+  const fields = metadata as Record<string, unknown> | undefined;
+  const present = (value: unknown): boolean =>
+    value !== undefined &&
+    value !== null &&
+    (typeof value !== "object" || Object.keys(value as object).length > 0);
+  const generateName = fields?.generateName;
+  return (
+    ["labels", "annotations", "finalizers", "ownerReferences"].some((field) => present(fields?.[field])) ||
+    (generateName !== undefined &&
+      (typeof generateName !== "string" || omittedStringBytes(generateName) !== undefined))
+  );
 }
 
 /**

@@ -16,7 +16,7 @@ import { appendConditionPatch } from "./condition-patch.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { CsrFirstSeen } from "./csr-first-seen.js";
-import { eventTarget, hasCondition, ownCondition, type CsrObject } from "./csr-object.js";
+import { eventTarget, hasCondition, ownCondition, statusReplaceable, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
 import { decideByPolicy } from "./policy-decision.js";
 import type { ReconcileResult } from "./run-worker.js";
@@ -146,9 +146,12 @@ export class CsrSigning {
     this.logger.info("writing certificate", { ...signature });
     const firstSeenAt = this.firstSeen.seenAt(csr); // before the write: see CsrFirstSeen.seenAt
     try {
-      outcome = await this.api.patchStatus(name, precondition, {
-        certificate: Buffer.from(issued.chainPem).toString("base64"),
-      });
+      const status = { certificate: Buffer.from(issued.chainPem).toString("base64") };
+      // A PUT as kube-controller-manager's signer writes when the cached copy holds all a PUT sends
+      // back; otherwise the merge patch, which leaves what the cache dropped as it is.
+      outcome = statusReplaceable(csr)
+        ? await this.api.replaceStatus(csr, status)
+        : await this.api.patchStatus(name, precondition, status);
     } catch (error) {
       this.logSignature(signature, "error");
       // Not known to be published: the next attempt signs afresh, and its resourceVersion precondition

@@ -145,6 +145,11 @@ export class KubeApi {
     await this.exchange("PATCH", path, {}, body, contentType, false, true, sendOnlyIf);
   }
 
+  /** A PUT whose response (the whole object) is read and dropped unparsed, as patchDiscardingResponse's. */
+  async replaceDiscardingResponse(path: string, body: unknown, sendOnlyIf?: () => boolean): Promise<void> {
+    await this.exchange("PUT", path, {}, body, undefined, false, true, sendOnlyIf);
+  }
+
   async delete(path: string, body?: unknown): Promise<void> {
     await this.exchange("DELETE", path, {}, body, undefined, false);
   }

@@ -3,7 +3,7 @@
  * KubeApi: reads, status and approval patches, and SubjectAccessReviews.
  */
 import type { ApprovalApi, CsrApi } from "../controller/csr-api.js";
-import type { CsrObject } from "../controller/csr-object.js";
+import { replacedStatus, type CsrObject } from "../controller/csr-object.js";
 import { patchContentType, WriteNotSentError, type KubeApi, type PatchContentType } from "./api-client.js";
 import { apiErrorCode } from "./client.js";
 import { subjectAccessAllowed } from "./subject-access-review.js";
@@ -37,6 +37,16 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
           stillLeading,
         ),
       ),
+    replaceStatus: (csr, status) =>
+      unlessLeaseLost(async () => {
+        try {
+          const path = `${csrPath}/${csr.metadata?.name ?? ""}/status`;
+          await api.replaceDiscardingResponse(path, replacedStatus(csr, status), stillLeading);
+          return "ok" as const;
+        } catch (error) {
+          return failedWriteOutcome(error);
+        }
+      }),
     patchStatusJson: (name, patch) =>
       unlessLeaseLost(() => patchCsr(api, name, "status", patchContentType.json, patch, stillLeading)),
   };

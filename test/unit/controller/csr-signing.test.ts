@@ -52,6 +52,7 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
         return Promise.resolve(outcomes.shift()!);
       },
       patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
     };
     const signing = new CsrSigning(
       registry,
@@ -95,6 +96,7 @@ describe("CsrSigning: a write not sent because the lease was lost", () => {
         read: () => Promise.reject(new Error("no read expected")),
         patchStatus: () => Promise.resolve("not sent"),
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
       },
       { record: () => undefined },
       new ControllerMetrics(),
@@ -131,6 +133,7 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
           return new Promise(() => undefined); // never answered: the process dies with the write in flight
         },
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
       },
       { record: () => undefined },
       new ControllerMetrics(),
@@ -214,6 +217,7 @@ describe("CsrSigning: the issuance latency of a CSR deleted while its write is i
           return Promise.resolve("ok");
         },
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
       },
       { record: () => undefined },
       metrics,
@@ -228,5 +232,59 @@ describe("CsrSigning: the issuance latency of a CSR deleted while its write is i
     const count = latency.values.find((sample) => sample.metricName?.endsWith("_count"));
     expect(count?.value).to.equal(1);
     expect(firstSeen.size).to.equal(0);
+  });
+});
+
+describe("CsrSigning: how the certificate is written", () => {
+  const writes = (): { api: CsrApi; log: string[] } => {
+    const log: string[] = [];
+    return {
+      log,
+      api: {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: (name, resourceVersion, status) => {
+          log.push(`PATCH ${name} ${resourceVersion} ${Object.keys(status).join(",")}`);
+          return Promise.resolve("ok");
+        },
+        replaceStatus: (csr, status) => {
+          log.push(
+            `PUT ${csr.metadata!.name} ${csr.metadata!.resourceVersion} ${Object.keys(status).join(",")}`,
+          );
+          return Promise.resolve("ok");
+        },
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+      },
+    };
+  };
+
+  it("PUTs /status (as kube-controller-manager does) when the cached copy has no client-set metadata and only Approved conditions, and merge-patches otherwise", async function () {
+    this.timeout(20_000);
+    const registry = await signerRegistryFor("put");
+    const { api, log } = writes();
+    const signing = new CsrSigning(
+      registry,
+      api,
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "error", write: () => undefined }),
+      systemIssuanceEnvironment,
+    );
+    const approved = { type: "Approved", status: "True", reason: "Test", message: "approved" };
+    const plain = { ...serverCsr("csr-put", "uid-5", "20", "put"), status: { conditions: [approved] } };
+    const bare = { ...plain, metadata: { ...plain.metadata, noUserMetadata: true as const } };
+    const withOtherCondition = {
+      ...bare,
+      metadata: { ...bare.metadata, name: "csr-other-condition" },
+      status: { conditions: [approved, { type: "ExampleReviewed", status: "True", message: "cut" }] },
+    };
+    expect(await signing.sign(bare, bare)).to.deep.equal({ kind: "done" });
+    expect(await signing.sign(withOtherCondition, withOtherCondition)).to.deep.equal({ kind: "done" });
+    const labelled = { ...plain, metadata: { ...plain.metadata, name: "csr-labelled" } };
+    expect(await signing.sign(labelled, labelled)).to.deep.equal({ kind: "done" });
+    expect(log).to.deep.equal([
+      "PUT csr-put 20 certificate",
+      "PATCH csr-other-condition 20 certificate",
+      "PATCH csr-labelled 20 certificate",
+    ]);
   });
 });
