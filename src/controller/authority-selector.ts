@@ -18,7 +18,7 @@ import {
   readCertificateAuthorityFiles,
   secretNamespaceOf,
   SecretUnavailableError,
-  type SecretObject,
+  type SecretLookup,
 } from "./ca-source.js";
 import { encryptedKeyFileOf } from "../pki/encrypted-key-file.js";
 import { KeyDecryptions } from "./key-decryptions.js";
@@ -68,7 +68,7 @@ export class CertificateAuthoritySelector {
   private readonly refused = new Map<string, RefusedMaterial>();
 
   constructor(
-    private readonly secret: (namespace: string, name: string) => SecretObject | undefined,
+    private readonly secret: SecretLookup,
     private readonly controllerNamespace: string,
     private readonly onParse: CertificateAuthorityParseObserver = () => undefined,
     /** Open PKCS#11 keys; absent: Signers naming certificateAuthority.pkcs11 cannot sign. */

@@ -50,6 +50,16 @@ export interface CertificateAuthorityFiles {
 }
 
 /**
+ * Looks up Secret `namespace/name` through the caches; `dataKeys` are the data keys the caller
+ * reads (a tenant Secret's cache keeps no other, tenant-secret-watches.ts).
+ */
+export type SecretLookup = (
+  namespace: string,
+  name: string,
+  dataKeys: readonly string[],
+) => SecretObject | undefined;
+
+/**
  * The CA files of a Signer. Throws CertificateAuthorityError (TooLarge, or the folder's own
  * reasons), SecretUnavailableError from `secret`, or a plain Error naming the source when it is
  * missing or unreadable.
@@ -57,13 +67,13 @@ export interface CertificateAuthorityFiles {
 export function readCertificateAuthorityFiles(
   source: SignerSpec["certificateAuthority"],
   controllerNamespace: string,
-  secret: (namespace: string, name: string) => SecretObject | undefined,
+  secret: SecretLookup,
 ): CertificateAuthorityFiles {
   const { secretName, path } = source;
   if (secretName) {
     const namespace = secretNamespaceOf(source, controllerNamespace);
     const sourceName = `Secret ${namespace}/${secretName}`;
-    const object = secret(namespace, secretName);
+    const object = secret(namespace, secretName, certificateAuthorityFileNames);
     if (!object) throw new Error(`${sourceName} not found`);
     const files: Record<string, Uint8Array> = {};
     for (const name of certificateAuthorityFileNames) {

@@ -131,8 +131,8 @@ export function buildCollaborators(
     {
       signers: () => informers.signers.list(),
       signer: (name) => informers.signers.get(name),
-      secret: (ns, name) =>
-        ns === namespace ? informers.secrets.get(name, ns) : tenantSecrets.get(ns, name),
+      secret: (ns, name, dataKeys) =>
+        ns === namespace ? informers.secrets.get(name, ns) : tenantSecrets.get(ns, name, dataKeys),
       namespaces: () => informers.namespaces.list(),
       tenantSecretsInUse: (keys) => tenantSecrets.retainOnly(keys),
     },

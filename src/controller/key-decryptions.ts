@@ -7,7 +7,8 @@
  * rewriting its Secret cannot occupy more than one pool thread. Across Signers at most
  * `maxConcurrentDecryptions` run at once, the rest wait in first-come order; a Signer's newer
  * content replaces its own waiting one (in the same place), so nothing is decrypted only to be
- * thrown away.
+ * thrown away. The outcomes of a Signer's last few contents are remembered (its key or its refusal),
+ * so a tenant switching its Secret back and forth is answered from memory, not by PBKDF2 again.
  */
 import type { KeyObject } from "node:crypto";
 import { decryptKeyFile, type EncryptedKeyFile } from "../pki/encrypted-key-file.js";
@@ -20,6 +21,17 @@ import { decryptKeyFile, type EncryptedKeyFile } from "../pki/encrypted-key-file
  */
 export const maxConcurrentDecryptions = 2;
 
+/**
+ * Decryption outcomes remembered per Signer (its most recently used contents). A tenant can make
+ * the controller decrypt by switching its Secret between contents: remembering the last one only
+ * would let two contents alternating cost a PBKDF2 each switch. Two cover that flip-flop (and a
+ * rotation's new and previous key); a few more cover a short cycle, while a Signer still holds at
+ * most this many keys (small native handles) and refusals in memory.
+ */
+export const rememberedDecryptionsPerSigner = 3;
+
+type Outcome = { key: KeyObject } | { error: unknown };
+
 interface Decryption {
   sourceHash: string;
   file: EncryptedKeyFile;
@@ -27,13 +39,15 @@ interface Decryption {
   state: "waiting" | "running" | "settled";
   settled: Promise<void>;
   markSettled: () => void;
-  outcome?: { key: KeyObject } | { error: unknown };
 }
 
 export type KeyDecryptor = (file: EncryptedKeyFile, passphrase: string) => Promise<KeyObject>;
 
 export class KeyDecryptions {
-  private readonly bySigner = new Map<string, Decryption>();
+  /** The decryption waiting or running per Signer (at most one). */
+  private readonly inFlight = new Map<string, Decryption>();
+  /** Outcomes per Signer by sourceHash, least recently used first, at most rememberedDecryptionsPerSigner. */
+  private readonly outcomes = new Map<string, Map<string, Outcome>>();
   /** Signers whose decryption waits for a free slot, first come first. */
   private waiting: string[] = [];
   private running = 0;
@@ -53,9 +67,10 @@ export class KeyDecryptions {
   }
 
   /**
-   * The key of `file` for the material `sourceHash` (which covers the passphrase): once decrypted it
-   * is handed out once and forgotten (the caller keeps what it built from it); a refusal is thrown
-   * once the same way (CertificateAuthorityError MalformedKey for a wrong passphrase).
+   * The key of `file` for the material `sourceHash` (which covers the passphrase), decrypted once
+   * and then answered from the Signer's remembered outcomes while it is among its last
+   * rememberedDecryptionsPerSigner contents; a refusal is thrown the same way, every time it is
+   * asked for (CertificateAuthorityError MalformedKey for a wrong passphrase), never decrypted again.
    */
   key(
     objectName: string,
@@ -63,21 +78,23 @@ export class KeyDecryptions {
     file: EncryptedKeyFile,
     passphrase: string,
   ): KeyObject | "decrypting" {
-    const current = this.bySigner.get(objectName);
+    const current = this.inFlight.get(objectName);
+    const known = this.remembered(objectName, sourceHash);
+    if (known) {
+      // The content is current again: one waiting for an older content would be thrown away.
+      if (current?.state === "waiting") this.cancel(objectName, current);
+      if ("key" in known) return known.key;
+      throw known.error;
+    }
     if (current?.state === "waiting") {
       // Not started yet: the newest content takes its place in line.
       Object.assign(current, { sourceHash, file, passphrase });
       return "decrypting";
     }
     if (current?.state === "running") return "decrypting";
-    if (current?.sourceHash === sourceHash && current.outcome) {
-      this.bySigner.delete(objectName);
-      if ("key" in current.outcome) return current.outcome.key;
-      throw current.outcome.error;
-    }
     let markSettled!: () => void;
     const settled = new Promise<void>((resolve) => (markSettled = resolve));
-    this.bySigner.set(objectName, { sourceHash, file, passphrase, state: "waiting", settled, markSettled });
+    this.inFlight.set(objectName, { sourceHash, file, passphrase, state: "waiting", settled, markSettled });
     this.waiting.push(objectName);
     this.startWaiting();
     return "decrypting";
@@ -85,7 +102,7 @@ export class KeyDecryptions {
 
   /** Whether the Signer's decryption waits for a free slot (not started yet), for its status message. */
   isWaiting(objectName: string): boolean {
-    return this.bySigner.get(objectName)?.state === "waiting";
+    return this.inFlight.get(objectName)?.state === "waiting";
   }
 
   /** How many decryptions may run at once (the slots a waiting one waits for). */
@@ -93,25 +110,59 @@ export class KeyDecryptions {
     return this.concurrency;
   }
 
+  /** Forgets the decryptions and remembered outcomes (keys included) of Signers not named. */
   retainOnly(objectNames: ReadonlySet<string>): void {
-    for (const [name, decryption] of this.bySigner) {
-      if (objectNames.has(name)) continue;
-      this.bySigner.delete(name);
-      if (decryption.state === "waiting") decryption.markSettled(); // never starts
-    }
+    for (const [name, decryption] of this.inFlight)
+      if (!objectNames.has(name)) {
+        this.inFlight.delete(name);
+        if (decryption.state === "waiting") decryption.markSettled(); // never starts
+      }
+    for (const name of this.outcomes.keys()) if (!objectNames.has(name)) this.outcomes.delete(name);
     this.waiting = this.waiting.filter((name) => objectNames.has(name));
+  }
+
+  /** Signers with remembered outcomes, and how many each (for tests). */
+  rememberedCounts(): Map<string, number> {
+    return new Map([...this.outcomes].map(([name, outcomes]) => [name, outcomes.size]));
   }
 
   /** Resolves when every decryption asked for so far has ended (for tests and shutdown). */
   async idle(): Promise<void> {
-    while ([...this.bySigner.values()].some((decryption) => decryption.state !== "settled"))
-      await Promise.all([...this.bySigner.values()].map((decryption) => decryption.settled));
+    while (this.inFlight.size > 0)
+      await Promise.all([...this.inFlight.values()].map((decryption) => decryption.settled));
+  }
+
+  /** The remembered outcome of `sourceHash` for the Signer, now its most recently used one. */
+  private remembered(objectName: string, sourceHash: string): Outcome | undefined {
+    const outcomes = this.outcomes.get(objectName);
+    const outcome = outcomes?.get(sourceHash);
+    if (!outcomes || !outcome) return undefined;
+    outcomes.delete(sourceHash);
+    outcomes.set(sourceHash, outcome);
+    return outcome;
+  }
+
+  private remember(objectName: string, sourceHash: string, outcome: Outcome): void {
+    let outcomes = this.outcomes.get(objectName);
+    if (!outcomes) this.outcomes.set(objectName, (outcomes = new Map()));
+    outcomes.delete(sourceHash);
+    outcomes.set(sourceHash, outcome);
+    for (const oldest of outcomes.keys()) {
+      if (outcomes.size <= rememberedDecryptionsPerSigner) break;
+      outcomes.delete(oldest);
+    }
+  }
+
+  private cancel(objectName: string, decryption: Decryption): void {
+    this.inFlight.delete(objectName);
+    this.waiting = this.waiting.filter((name) => name !== objectName);
+    decryption.markSettled();
   }
 
   private startWaiting(): void {
     while (this.running < this.concurrency && this.waiting.length > 0) {
       const objectName = this.waiting.shift()!;
-      const decryption = this.bySigner.get(objectName);
+      const decryption = this.inFlight.get(objectName);
       if (decryption?.state === "waiting") this.run(objectName, decryption);
     }
   }
@@ -128,18 +179,20 @@ export class KeyDecryptions {
     }
     void decrypting
       .then(
-        (key) => {
-          decryption.outcome = { key };
-        },
-        (error: unknown) => {
-          decryption.outcome = { error };
-        },
+        (key): Outcome => ({ key }),
+        (error: unknown): Outcome => ({ error }),
       )
-      .then(() => {
+      .then((outcome) => {
         this.running--;
         decryption.state = "settled";
+        // A Signer forgotten (deleted) meanwhile keeps nothing of it.
+        const current = this.inFlight.get(objectName) === decryption;
+        if (current) {
+          this.inFlight.delete(objectName);
+          this.remember(objectName, decryption.sourceHash, outcome);
+        }
         decryption.markSettled();
-        if (this.bySigner.get(objectName) === decryption) this.onSettled?.(objectName);
+        if (current) this.onSettled?.(objectName);
         this.startWaiting();
       });
   }

@@ -6,7 +6,7 @@
  */
 import type { SecretValueSource } from "../api/signer.js";
 import { readBoundedFile } from "../pki/bounded-file.js";
-import { decodedSize, type SecretObject } from "./ca-source.js";
+import { decodedSize, type SecretLookup } from "./ca-source.js";
 
 /** A PIN or passphrase is short; a bigger source is refused before it is read. */
 export const maximumSecretValueBytes = 4096;
@@ -33,7 +33,7 @@ function describeSecretValueSource(source: SecretValueSource, secretNamespace: s
 export function readSecretValue(
   source: SecretValueSource,
   secretNamespace: string,
-  secret: (namespace: string, name: string) => SecretObject | undefined,
+  secret: SecretLookup,
 ): string {
   const where = describeSecretValueSource(source, secretNamespace);
   let bytes: Buffer;
@@ -53,7 +53,7 @@ export function readSecretValue(
       throw new SecretValueError(`${where} is larger than ${maximumSecretValueBytes} bytes`);
     bytes = read.bytes;
   } else {
-    const object = secret(secretNamespace, source.secret.name);
+    const object = secret(secretNamespace, source.secret.name, [source.secret.key]);
     if (!object) throw new SecretValueError(`${where}: the Secret is not found`);
     const value = object.data?.[source.secret.key];
     if (value === undefined) throw new SecretValueError(`${where}: the Secret has no such key`);

@@ -36,7 +36,8 @@ export interface SignerSources {
   signers(): SignerObject[];
   /** One Signer by object name (default: looked up in signers()). */
   signer?(objectName: string): SignerObject | undefined;
-  secret(namespace: string, name: string): SecretObject | undefined;
+  /** Secret `namespace/name`, of which the caller reads `dataKeys` (see SecretLookup). */
+  secret(namespace: string, name: string, dataKeys: readonly string[]): SecretObject | undefined;
   namespaces(): NamespaceObject[];
   /**
    * The Secrets outside the controller's namespace the Signers read now, as "namespace/name",
@@ -76,7 +77,7 @@ export class SignerRegistry {
     keyDecryptions?: KeyDecryptions,
   ) {
     this.authorities = new CertificateAuthoritySelector(
-      (namespace, name) => sources.secret(namespace, name),
+      (namespace, name, dataKeys) => sources.secret(namespace, name, dataKeys),
       controllerNamespace,
       onCertificateAuthorityParse,
       tokenKeys,

@@ -4,12 +4,14 @@
  * stopped when no Signer reads it. So the controller caches exactly those Secrets (never a tenant's
  * other Secrets), and a Role there may name them in resourceNames. A 403 (no Role yet) is the
  * Signer's condition naming the rule to add, not a log line; the list is retried with backoff.
+ * Of each Secret the cache keeps only the data keys Signers read (tenant-secret-cache.ts).
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode, apiErrorStatus } from "../kube/client.js";
 import { ResilientInformer } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
-import { SecretUnavailableError, type SecretObject } from "./ca-source.js";
+import { SecretUnavailableError } from "./ca-source.js";
+import { cachedTenantSecret, caFileDataKeys, type TenantSecretObject } from "./tenant-secret-cache.js";
 
 export interface TenantSecretWatchSettings {
   watchdogMs?: number | undefined;
@@ -19,7 +21,9 @@ export interface TenantSecretWatchSettings {
 }
 
 interface SecretWatch {
-  readonly informer: ResilientInformer<SecretObject>;
+  readonly informer: ResilientInformer<TenantSecretObject>;
+  /** The data keys its cache keeps: the CA files and every key a Signer asked for. */
+  readonly dataKeys: ReadonlySet<string>;
   /** Whether a list succeeded once (the cache then says whether the Secret exists). */
   listed: boolean;
   /** The last list or watch failure was a 403 (with the API server's words), until access works. */
@@ -42,13 +46,14 @@ export class TenantSecretWatches {
   ) {}
 
   /**
-   * Secret `namespace/name` from its watch, started now when it is not watched yet. Undefined when
-   * it does not exist; throws SecretUnavailableError while the controller may not read it or the
-   * first list has not answered.
+   * Secret `namespace/name` from its watch, started now when it is not watched yet, holding of its
+   * data `dataKeys` (the keys the caller reads) and the CA files. Undefined when it does not exist;
+   * throws SecretUnavailableError while the controller may not read it or the first list has not
+   * answered. A key the watch did not keep yet restarts it keeping that key too (its cache lacks
+   * it): only Signers' specs name keys, so that happens once per key a Signer starts reading.
    */
-  get(namespace: string, name: string): SecretObject | undefined {
-    const watch =
-      this.watches.get(`${namespace}/${name}`) ?? (this.stopped ? undefined : this.start(namespace, name));
+  get(namespace: string, name: string, dataKeys: readonly string[]): TenantSecretObject | undefined {
+    const watch = this.watchKeeping(namespace, name, dataKeys);
     if (!watch) throw new SecretUnavailableError("SecretNotYetListed", "the controller is stopping");
     // A watch refused after its list succeeded recovers with no event: healthy says it is back.
     if (watch.forbidden && watch.informer.healthy) watch.forbidden = undefined;
@@ -96,17 +101,34 @@ export class TenantSecretWatches {
     this.watches.clear();
   }
 
-  private start(namespace: string, name: string): SecretWatch {
+  /** The watch of `namespace/name` keeping `dataKeys`: the current one, or one started (again) now. */
+  private watchKeeping(
+    namespace: string,
+    name: string,
+    dataKeys: readonly string[],
+  ): SecretWatch | undefined {
+    const key = `${namespace}/${name}`;
+    const current = this.watches.get(key);
+    if (current && dataKeys.every((dataKey) => current.dataKeys.has(dataKey))) return current;
+    current?.informer.stop();
+    this.watches.delete(key);
+    if (this.stopped) return undefined;
+    return this.start(namespace, name, new Set([...(current?.dataKeys ?? caFileDataKeys), ...dataKeys]));
+  }
+
+  private start(namespace: string, name: string, dataKeys: ReadonlySet<string>): SecretWatch {
     const { logger, changed } = this.settings;
     let answered!: () => void;
     const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
-    const informer: ResilientInformer<SecretObject> = new ResilientInformer<SecretObject>(this.kubeConfig, {
+    const informer = new ResilientInformer<TenantSecretObject>(this.kubeConfig, {
       path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
       fieldSelector: `metadata.name=${name}`,
       pageSize: 1,
       // A tenant may write up to 1 MiB into the Secret: what is read (CA files up to 64 KiB, PINs and
       // passphrases up to 4 KiB) fits below this; a longer value is cut before parsing (read as too large).
       maxStringBytes: maximumTenantSecretStringBytes,
+      // Of the rest, only the data keys read and the metadata the informer compares are cached.
+      transform: (secret) => cachedTenantSecret(secret, dataKeys),
       watchdogMs: this.settings.watchdogMs ?? 90_000,
       logger: (message, fields) => logger.warn(message, fields),
       onFailure: (error) => {
@@ -124,7 +146,7 @@ export class TenantSecretWatches {
         return true;
       },
     });
-    const watch: SecretWatch = { informer, listed: false, forbidden: undefined, firstAnswer };
+    const watch: SecretWatch = { informer, dataKeys, listed: false, forbidden: undefined, firstAnswer };
     this.watches.set(`${namespace}/${name}`, watch);
     informer.on(() => changed(namespace, name));
     void informer.start().then(() => {

@@ -6,9 +6,11 @@
  * that Secret is picked up.
  */
 import { execFileSync } from "node:child_process";
+import { createPrivateKey } from "node:crypto";
 import { expect } from "chai";
 import { CoreV1Api, dumpYaml, loadAllYaml, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
+import { CacertsFiles } from "../../src/pki/certificate-authority.js";
 import {
   controllerNamespace,
   createSigner,
@@ -223,6 +225,44 @@ describe("CA Secrets in the tenant's namespace (certificateAuthority.secretNames
       "still signing with the previous CA",
     );
     const csr = uniqueName("csr-deleted");
+    await submitApprovedServerCsr(admin, csr, signerName);
+    const outcome = await waitForOutcome(admin, csr);
+    expect(opensslVerify(outcome.certificatePem!, ca.root.certificate.pem)).to.match(/: OK/);
+  });
+
+  it("an encrypted key whose passphrase is another key of the same tenant Secret: its watch keeps that key as well as the CA files, and the Signer signs", async () => {
+    const name = `encrypted-${suffix}`;
+    await createNamespace(name);
+    await grantSecretRead(name, `${name}-cacerts`);
+    const ca = await makeTestCertificateAuthority({ name });
+    const passphrase = "correct horse battery staple";
+    const encryptedKey = createPrivateKey(ca.files[CacertsFiles.key]!)
+      .export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase })
+      .toString();
+    await writeTenantSecret(admin, name, `${name}-cacerts`, {
+      ...ca.files,
+      [CacertsFiles.key]: encryptedKey,
+      passphrase,
+      "unread.bin": "u".repeat(50_000), // another key of the tenant's: not a CA file, not named
+    });
+    const signerName = `${domain}/${name}`;
+    await createSigner(admin, name, {
+      signerName,
+      certificateAuthority: {
+        secretName: `${name}-cacerts`,
+        secretNamespace: name,
+        keyPassphraseSecretRef: { name: `${name}-cacerts`, key: "passphrase" },
+      },
+      policy: {
+        requesters: { users: ["admin"] },
+        tenants: { namespaces: [name] },
+        dnsNames: ["*.example.test"],
+      },
+      trustBundle: { minimumRootPublication: "0s" },
+    });
+    signers.push(name);
+    await waitForSignerCondition(admin, name, "Ready", "True");
+    const csr = uniqueName("csr-encrypted");
     await submitApprovedServerCsr(admin, csr, signerName);
     const outcome = await waitForOutcome(admin, csr);
     expect(opensslVerify(outcome.certificatePem!, ca.root.certificate.pem)).to.match(/: OK/);

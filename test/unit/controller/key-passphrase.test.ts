@@ -11,6 +11,7 @@ import path from "node:path";
 import { expect } from "chai";
 import type { SecretObject } from "../../../src/controller/ca-source.js";
 import { KeyDecryptions } from "../../../src/controller/key-decryptions.js";
+import { decryptKeyFile } from "../../../src/pki/encrypted-key-file.js";
 import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import type { SignerObject } from "../../../src/api/signer.js";
 import { CacertsFiles } from "../../../src/pki/certificate-authority.js";
@@ -166,5 +167,57 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     expect(r.forObjectName("second")!.problem?.message).to.include("waits for one of 1 decryption slots");
     release();
     await decryptions.idle();
+  });
+  it("a tenant flipping its Secret between two encrypted keys costs two decryptions, not one per flip", async () => {
+    const ca = await makeTestCertificateAuthority();
+    const passphrase = "correct horse battery staple";
+    // The same key encrypted twice (fresh salt and IV each time): two contents, one CA.
+    const encrypted = () =>
+      createPrivateKey(ca.files[CacertsFiles.key]!)
+        .export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase })
+        .toString();
+    const contents = [encrypted(), encrypted()];
+    expect(contents[0]).not.to.equal(contents[1]);
+    const secrets = new Map<string, SecretObject>([["passphrase", secretOf("passphrase", { passphrase })]]);
+    const write = (index: number) =>
+      secrets.set("cacerts", secretOf("cacerts", { ...ca.files, [CacertsFiles.key]: contents[index]! }));
+    let decrypted = 0;
+    const decryptions = new KeyDecryptions(undefined, (file, phrase) => {
+      decrypted++;
+      return decryptKeyFile(file, phrase);
+    });
+    const object: SignerObject = {
+      metadata: { name: "flip", generation: 1 },
+      spec: {
+        signerName: "example.com/flip",
+        certificateAuthority: {
+          secretName: "cacerts",
+          keyPassphraseSecretRef: { name: "passphrase", key: "passphrase" },
+        },
+        issuance: { defaultDuration: "1h", maxDuration: "1h" },
+        policy: { requesters: { users: ["a"] } },
+      },
+    };
+    const r = new SignerRegistry(
+      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
+      "csr-signer",
+      undefined,
+      undefined,
+      undefined,
+      decryptions,
+    );
+    write(0);
+    r.rebuild();
+    await decryptions.idle();
+    r.rebuild();
+    r.markPublished("flip");
+    for (const index of [1, 0, 1, 0, 1]) {
+      write(index);
+      r.rebuild();
+      await decryptions.idle();
+      r.rebuild();
+      expect(r.forObjectName("flip")!.problem).to.equal(undefined);
+    }
+    expect(decrypted).to.equal(2);
   });
 });

@@ -199,7 +199,7 @@ describe("KeyDecryptions: one decryption per Signer at a time, the Signer queued
   const file = { name: "ca-key.pem" } as EncryptedKeyFile;
   const key = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
 
-  it("new content waits for the decryption in flight; the result is handed out once; onSettled names the Signer", async () => {
+  it("new content waits for the decryption in flight; the result is remembered per content; onSettled names the Signer", async () => {
     const started: string[] = [];
     const pending: Array<ReturnType<typeof deferred>> = [];
     const settled: string[] = [];
@@ -227,8 +227,10 @@ describe("KeyDecryptions: one decryption per Signer at a time, the Signer queued
     pending[2]!.resolve(key);
     await decryptions.idle();
     expect(decryptions.key("a", "h2", file, "p2")).to.equal(key);
-    // Handed out once: asking again starts afresh (the selector keeps what it built).
-    expect(decryptions.key("a", "h2", file, "p2")).to.equal("decrypting");
+    // Remembered for that content: asking again (a tenant switching back to it) decrypts nothing.
+    expect(decryptions.key("a", "h2", file, "p2")).to.equal(key);
+    expect(decryptions.key("a", "h1", file, "p1")).to.equal(key);
+    expect(started).to.deep.equal(["p1", "p1", "p2"]);
   });
 });
 
