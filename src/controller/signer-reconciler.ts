@@ -155,6 +155,8 @@ export class SignerReconciler {
           kind: "Signer",
           name: objectName,
           ...(uid ? { uid } : {}),
+          // By name, not the recorder's default (the object, uid included): one tenant share
+          // however often the Signer is deleted and created again, with or without its uid known.
           tenant: `signer:${objectName}`,
         },
         event.type,
