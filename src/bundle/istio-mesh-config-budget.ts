@@ -65,17 +65,16 @@ export type MeshConfigReplace = (
 
 /**
  * The mesh text for `configMap` (its `mesh` key) with as many Signers' entries as fit the budget.
- * `block` is every Signer's entry (or the build of it, called once, leaving nothing out). Not ok
- * when the edit is unsafe (replaceCaCertificates) or when the ConfigMap passes the budget even
- * without any entry of ours.
+ * `block` is every Signer's entry, built once by the caller. Not ok when the edit is unsafe
+ * (replaceCaCertificates) or when the ConfigMap passes the budget even without any entry of ours.
  */
 export function fitMeshConfig(
   configMap: ConfigMapContent & { data: { mesh: string } },
-  block: CaCertificatesBlock | ((leaveOut: ReadonlySet<string>) => CaCertificatesBlock),
+  block: CaCertificatesBlock,
   budgetBytes: number = meshConfigMapBudgetBytes,
   replace: MeshConfigReplace = replaceCaCertificates,
 ): FittedMeshConfig {
-  const { entries, signerNames } = typeof block === "function" ? block(new Set()) : block;
+  const { entries, signerNames } = block;
   const mesh = configMap.data.mesh;
   const measure = (text: string) =>
     configMapDataBytes({ ...configMap, data: { ...configMap.data, mesh: text } });

@@ -212,9 +212,8 @@ export async function tenantAdd(args: string[], io: CommandIo): Promise<void> {
   if (namespace) await api.create("/api/v1/namespaces", namespace);
   // The grant first: the controller can read the Secret as soon as the Signer names it.
   if (access) {
-    const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(secretNamespace!)}`;
-    await api.create(`${rbac}/roles`, access.role);
-    await api.create(`${rbac}/rolebindings`, access.roleBinding);
+    await api.create(`${rbacPath(secretNamespace!)}/roles`, access.role);
+    await api.create(`${rbacPath(secretNamespace!)}/rolebindings`, access.roleBinding);
   }
   await api.create(`/api/v1/namespaces/${encodeURIComponent(secret.metadata.namespace)}/secrets`, secret);
   await api.create(`/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`, signer);
@@ -238,7 +237,8 @@ async function refuseExistingTenant(
     createNamespace: boolean;
   },
 ): Promise<boolean> {
-  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(tenant.secretNamespace)}`;
+  const rbac = rbacPath(tenant.secretNamespace);
+  const role = caRoleName(tenant.name);
   const objects: [string, string][] = [
     [
       `Secret ${tenant.secretNamespace}/${tenant.secretName}`,
@@ -250,14 +250,8 @@ async function refuseExistingTenant(
     ],
     ...(tenant.tenantNamespace
       ? ([
-          [
-            `Role ${tenant.secretNamespace}/csr-signer-ca-${tenant.name}`,
-            `${rbac}/roles/csr-signer-ca-${tenant.name}`,
-          ],
-          [
-            `RoleBinding ${tenant.secretNamespace}/csr-signer-ca-${tenant.name}`,
-            `${rbac}/rolebindings/csr-signer-ca-${tenant.name}`,
-          ],
+          [`Role ${tenant.secretNamespace}/${role}`, `${rbac}/roles/${role}`],
+          [`RoleBinding ${tenant.secretNamespace}/${role}`, `${rbac}/rolebindings/${role}`],
         ] as [string, string][])
       : []),
   ];
@@ -285,6 +279,16 @@ function serviceAccountRef(value: string): { namespace: string; name: string } {
   return { namespace: match[1]!, name: match[3]! };
 }
 
+/** The name of the Role letting the controller read tenant NAME's CA Secret, and of its RoleBinding. */
+function caRoleName(tenant: string): string {
+  return `csr-signer-ca-${tenant}`;
+}
+
+/** The API path under which `namespace`'s Roles and RoleBindings are created and read. */
+function rbacPath(namespace: string): string {
+  return `/apis/rbac.authorization.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}`;
+}
+
 /**
  * The Role letting the controller list and watch the one CA Secret in the tenant's namespace (the
  * controller lists it by name, so resourceNames holds), and the RoleBinding to its ServiceAccount.
@@ -296,7 +300,7 @@ function controllerSecretAccess(
   serviceAccount: { namespace: string; name: string },
 ) {
   const metadata = {
-    name: `csr-signer-ca-${tenant}`,
+    name: caRoleName(tenant),
     namespace,
     labels: { "app.kubernetes.io/name": "csr-signer", "csr-signer.io/tenant": tenant },
   };

@@ -22,7 +22,7 @@ import {
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
 import type { EventRecorder } from "../kube/events.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
-import { missingSignerGrant } from "../kube/signer-grants.js";
+import { missingSignerGrant, signerDomainWildcard } from "../kube/signer-grants.js";
 import type { Logger } from "../logger.js";
 import type { ApprovalDenialReason } from "../api/reasons.js";
 import type { ApprovalApi, SubjectAccessQuestion } from "./csr-api.js";
@@ -237,8 +237,9 @@ export class CsrApprover {
       const serviceAccountNamespace = /^system:serviceaccount:([^:]+):/.exec(requester.username)?.[1];
       // As the API server authorizes sign/approve/attest (IsAuthorizedForSignerName): the exact
       // signer name, else "<domain>/*", so one Role rule can cover a tenant's whole domain.
+      const domainWildcard = signerDomainWildcard(signerName);
       let allowed = false;
-      for (const name of [signerName, `${signerName.split("/")[0]}/*`]) {
+      for (const name of [signerName, domainWildcard]) {
         allowed = await this.api.subjectAccessReview({
           ...this.identity(csr),
           ...(serviceAccountNamespace ? { namespace: serviceAccountNamespace } : {}),
@@ -254,7 +255,7 @@ export class CsrApprover {
           verdict: "deny",
           reason: "RequesterNotAuthorized",
           rule: "spec.approval.requireRbacVerb",
-          message: `${requester.username} lacks verb ${verb} on certificates.k8s.io signers/${signerName} or signers/${signerName.split("/")[0]}/* (rule spec.approval.requireRbacVerb)`,
+          message: `${requester.username} lacks verb ${verb} on certificates.k8s.io signers/${signerName} or signers/${domainWildcard} (rule spec.approval.requireRbacVerb)`,
         };
       }
     }

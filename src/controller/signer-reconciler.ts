@@ -11,6 +11,7 @@ import type { TrustBundlePublication } from "../bundle/publication.js";
 import type { ControllerMetrics } from "./metrics.js";
 import type { ReconcileResult } from "./run-worker.js";
 import { SignerStatusPacing } from "./signer-status-pacing.js";
+import { changesOnlyCounts } from "./signer-status.js";
 import type { SignerStatusWriter } from "./signer-status-writer.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
@@ -126,9 +127,10 @@ export class SignerReconciler {
     const status = this.registry.desiredStatus(objectName);
     if (!status) return undefined;
     const current = this.registry.currentStatus(objectName) ?? {};
-    const delay = this.pacing.delayMs(objectName, status, current);
+    const countsOnly = changesOnlyCounts(status, current);
+    const delay = this.pacing.delayMs(objectName, countsOnly);
     if (delay > 0) return delay;
-    this.pacing.wrote(objectName, status, current);
+    this.pacing.wrote(objectName, countsOnly);
     const before = this.lastWritten.get(objectName) ?? this.registry.currentStatus(objectName) ?? {};
     const outcome = await this.writeStatus(objectName, status);
     if (outcome === "ok") {
@@ -153,6 +155,8 @@ export class SignerReconciler {
           kind: "Signer",
           name: objectName,
           ...(uid ? { uid } : {}),
+          // By name, not the recorder's default (the object, uid included): one tenant share
+          // however often the Signer is deleted and created again, with or without its uid known.
           tenant: `signer:${objectName}`,
         },
         event.type,

@@ -8,9 +8,8 @@
  * the reconcile comes back when the token is there and writes the status as it is then, so quick
  * changes coalesce and the last one is always written.
  */
-import type { SignerStatus } from "../api/signer.js";
 import { TokenBucket } from "../kube/token-bucket.js";
-import { changesOnlyCounts, statusWriteDelayMs } from "./signer-status.js";
+import { statusWriteDelayMs } from "./signer-status.js";
 
 /**
  * Status changes one Signer writes at once: more than a root rotation's steps (CA loaded, root
@@ -31,23 +30,25 @@ export class SignerStatusPacing {
 
   constructor(private readonly now: () => number) {}
 
-  /** Milliseconds to wait before writing `desired` over `current` (0: write now, then `wrote`). */
-  delayMs(objectName: string, desired: SignerStatus, current: SignerStatus): number {
+  /**
+   * Milliseconds to wait before writing a change of the Signer's status (0: write now, then
+   * `wrote`); `countsOnly`: the change is to issuedCount/failedCount alone (changesOnlyCounts).
+   */
+  delayMs(objectName: string, countsOnly: boolean): number {
     const pace = this.signers.get(objectName);
-    if (changesOnlyCounts(desired, current))
-      return statusWriteDelayMs(desired, current, pace?.lastWriteAt, this.now());
+    if (countsOnly) return statusWriteDelayMs(countsOnly, pace?.lastWriteAt, this.now());
     return Math.ceil(pace?.changes.availableInMs() ?? 0);
   }
 
-  /** Records a write of `desired` over `current` that delayMs allowed. */
-  wrote(objectName: string, desired: SignerStatus, current: SignerStatus): void {
+  /** Records a write that delayMs allowed (`countsOnly` as given to it). */
+  wrote(objectName: string, countsOnly: boolean): void {
     const pace = this.signers.get(objectName) ?? {
       lastWriteAt: undefined,
       changes: new TokenBucket(1000 / statusChangeRefillMs, statusChangeBurst, this.now),
     };
     this.signers.set(objectName, pace);
     pace.lastWriteAt = this.now();
-    if (!changesOnlyCounts(desired, current)) pace.changes.tryTake();
+    if (!countsOnly) pace.changes.tryTake();
   }
 
   /**

@@ -170,19 +170,19 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
 export const countWriteIntervalMs = 2000;
 
 /**
- * How long to wait before writing `desired` over `current`: 0 (now) when anything but the counts
- * changed, since conditions and CA details should show at once; when only issuedCount/failedCount
- * moved, what is left of `countWriteIntervalMs` since the last write. Under load every write's watch
- * echo starts another reconcile in which the counts have moved again: without this, status writes
- * would run back to back and take the API budget of the certificates themselves.
+ * How long to wait before writing a status change: 0 (now) when anything but the counts changed
+ * (`countsOnly` false, see changesOnlyCounts), since conditions and CA details should show at once;
+ * when only issuedCount/failedCount moved, what is left of `countWriteIntervalMs` since the last
+ * write. Under load every write's watch echo starts another reconcile in which the counts have
+ * moved again: without this, status writes would run back to back and take the API budget of the
+ * certificates themselves.
  */
 export function statusWriteDelayMs(
-  desired: SignerStatus,
-  current: SignerStatus,
+  countsOnly: boolean,
   lastWriteAtMs: number | undefined,
   nowMs: number,
 ): number {
-  if (!changesOnlyCounts(desired, current) || lastWriteAtMs === undefined) return 0;
+  if (!countsOnly || lastWriteAtMs === undefined) return 0;
   return Math.max(0, lastWriteAtMs + countWriteIntervalMs - nowMs);
 }
 

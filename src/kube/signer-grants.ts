@@ -2,6 +2,7 @@
  * The RBAC rule the controller lacks when the API server refuses one of the signer verbs (approve,
  * sign, attest) with 403: spelled out whole, so an operator can paste it into the ClusterRole
  * instead of guessing from "forbidden"; and the other cause of a 403, a restarting API server.
+ * Also the one place the "<domain>/*" resource name of a signer name is built.
  */
 
 export type SignerVerb = "approve" | "sign" | "attest";
@@ -24,10 +25,18 @@ export function missingSignerGrant(verb: SignerVerb, signerName: string): string
   );
 }
 
+/**
+ * "<domain>/*", the resource name that grants a signer verb on every signer name of the domain: the
+ * API server checks it after the exact name (IsAuthorizedForSignerName), taking the domain as the
+ * part before the first "/".
+ */
+export function signerDomainWildcard(signerName: string): string {
+  return `${signerName.split("/")[0]}/*`;
+}
+
 /** One rule for the whole domain covers later Signers too (the API server honours "<domain>/*"). */
 function domainForm(signerName: string): string {
-  const slash = signerName.indexOf("/");
-  return slash > 0
-    ? ` (or "${signerName.slice(0, slash)}/*" in resourceNames for every signer name of that domain)`
+  return signerName.indexOf("/") > 0
+    ? ` (or "${signerDomainWildcard(signerName)}" in resourceNames for every signer name of that domain)`
     : "";
 }

@@ -62,8 +62,24 @@ export const TlsSecretFiles = { certificate: "tls.crt", key: "tls.key", roots: "
 
 export type CertificateAuthorityFiles = Readonly<Record<string, Uint8Array | string | undefined>>;
 
-function text(file: Uint8Array | string): string {
+export function fileText(file: Uint8Array | string): string {
   return typeof file === "string" ? file : Buffer.from(file).toString("utf8");
+}
+
+/**
+ * The key file of `files` as their layout names it (ca-key.pem for cacerts, else tls.key; `file`
+ * undefined when absent): for loadCertificateAuthority and encrypted-key-file.ts alike.
+ */
+export function caKeyFileOf(files: CertificateAuthorityFiles): {
+  name: string;
+  file: Uint8Array | string | undefined;
+} {
+  const name = isCacertsLayout(files) ? CacertsFiles.key : TlsSecretFiles.key;
+  return { name, file: files[name] };
+}
+
+function isCacertsLayout(files: CertificateAuthorityFiles): boolean {
+  return files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined;
 }
 
 /**
@@ -96,7 +112,7 @@ function parseCertificates(
   if (file === undefined) return [];
   let blocks: Uint8Array[];
   try {
-    blocks = decodeCertificatesPem(text(file), name);
+    blocks = decodeCertificatesPem(fileText(file), name);
   } catch (error) {
     throw new CertificateAuthorityError("MalformedCertificate", `${name}: ${(error as Error).message}`);
   }
@@ -166,12 +182,11 @@ export function loadCertificateAuthority(
   const keyElsewhere = options.signingKey;
   let layout: CertificateAuthorityLayout;
   let signingCertificates: ParsedCertificate[];
-  let keyFile: Uint8Array | string | undefined;
-  let keyFileName: string;
+  const { name: keyFileName, file: keyFile } = caKeyFileOf(files);
   let roots: ParsedCertificate[];
   let rootsFileName: string;
   let chain: ParsedCertificate[];
-  if (files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined) {
+  if (isCacertsLayout(files)) {
     layout = "cacerts";
     const required = keyElsewhere
       ? [CacertsFiles.certificate, CacertsFiles.roots]
@@ -181,8 +196,6 @@ export function loadCertificateAuthority(
         throw new CertificateAuthorityError("MissingFile", `cacerts layout: ${name} is missing`);
     }
     signingCertificates = parseCertificates(files[CacertsFiles.certificate], CacertsFiles.certificate);
-    keyFile = files[CacertsFiles.key];
-    keyFileName = CacertsFiles.key;
     rootsFileName = CacertsFiles.roots;
     roots = parseCertificates(
       files[CacertsFiles.roots],
@@ -202,8 +215,6 @@ export function loadCertificateAuthority(
     const tlsChain = parseCertificates(files[TlsSecretFiles.certificate], TlsSecretFiles.certificate);
     signingCertificates = tlsChain.slice(0, 1);
     chain = tlsChain;
-    keyFile = files[TlsSecretFiles.key];
-    keyFileName = TlsSecretFiles.key;
     rootsFileName = TlsSecretFiles.roots;
     roots = parseCertificates(
       files[TlsSecretFiles.roots],

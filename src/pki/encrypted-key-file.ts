@@ -5,9 +5,9 @@
  */
 import type { KeyObject } from "node:crypto";
 import {
-  CacertsFiles,
+  caKeyFileOf,
   CertificateAuthorityError,
-  TlsSecretFiles,
+  fileText,
   type CertificateAuthorityFiles,
 } from "./certificate-authority.js";
 import {
@@ -30,11 +30,9 @@ export interface EncryptedKeyFile {
  * MalformedKey, naming the rule, for a scheme or cost that is not accepted.
  */
 export function encryptedKeyFileOf(files: CertificateAuthorityFiles): EncryptedKeyFile | undefined {
-  const cacerts = files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined;
-  const name = cacerts ? CacertsFiles.key : TlsSecretFiles.key;
-  const file = files[name];
+  const { name, file } = caKeyFileOf(files);
   if (file === undefined) return undefined;
-  const text = typeof file === "string" ? file : Buffer.from(file).toString("utf8");
+  const text = fileText(file);
   if (!isEncryptedPrivateKeyPem(text)) return undefined;
   try {
     return { name, key: readEncryptedPrivateKeyPem(text) };

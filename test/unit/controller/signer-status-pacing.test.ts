@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { SignerStatus } from "../../../src/api/signer.js";
-import { countWriteIntervalMs } from "../../../src/controller/signer-status.js";
+import { changesOnlyCounts, countWriteIntervalMs } from "../../../src/controller/signer-status.js";
 import {
   SignerStatusPacing,
   statusChangeBurst,
@@ -36,22 +36,24 @@ describe("SignerStatusPacing (a tenant rewriting its CA Secret in a loop must no
     let current = signingWith("CN=int-0");
     for (let i = 1; i <= statusChangeBurst; i++) {
       const desired = signingWith(`CN=int-${i}`);
-      expect(pacing.delayMs("tenant-a", desired, current), `change ${i}`).to.equal(0);
-      pacing.wrote("tenant-a", desired, current);
+      expect(pacing.delayMs("tenant-a", changesOnlyCounts(desired, current)), `change ${i}`).to.equal(0);
+      pacing.wrote("tenant-a", changesOnlyCounts(desired, current));
       current = desired;
     }
     const next = signingWith("CN=int-next");
-    expect(pacing.delayMs("tenant-a", next, current)).to.equal(statusChangeRefillMs);
+    expect(pacing.delayMs("tenant-a", changesOnlyCounts(next, current))).to.equal(statusChangeRefillMs);
     // Another Signer is not held up by tenant-a's loop.
-    expect(pacing.delayMs("tenant-b", next, current)).to.equal(0);
+    expect(pacing.delayMs("tenant-b", changesOnlyCounts(next, current))).to.equal(0);
     now += statusChangeRefillMs - 1000;
-    expect(pacing.delayMs("tenant-a", next, current)).to.equal(1000);
+    expect(pacing.delayMs("tenant-a", changesOnlyCounts(next, current))).to.equal(1000);
     now += 1000;
     // By then the Secret changed again: the status as it is now is what gets written.
     const latest = signingWith("CN=int-latest");
-    expect(pacing.delayMs("tenant-a", latest, current)).to.equal(0);
-    pacing.wrote("tenant-a", latest, current);
-    expect(pacing.delayMs("tenant-a", signingWith("CN=int-after"), latest)).to.equal(statusChangeRefillMs);
+    expect(pacing.delayMs("tenant-a", changesOnlyCounts(latest, current))).to.equal(0);
+    pacing.wrote("tenant-a", changesOnlyCounts(latest, current));
+    expect(pacing.delayMs("tenant-a", changesOnlyCounts(signingWith("CN=int-after"), latest))).to.equal(
+      statusChangeRefillMs,
+    );
   });
 
   it("count-only changes keep their own interval and leave the change budget alone", () => {
@@ -60,14 +62,16 @@ describe("SignerStatusPacing (a tenant rewriting its CA Secret in a loop must no
     let current = signingWith("CN=int-0");
     for (let i = 1; i <= 3 * statusChangeBurst; i++) {
       const desired = signingWith("CN=int-0", i);
-      expect(pacing.delayMs("busy", desired, current)).to.equal(0);
-      pacing.wrote("busy", desired, current);
+      expect(pacing.delayMs("busy", changesOnlyCounts(desired, current))).to.equal(0);
+      pacing.wrote("busy", changesOnlyCounts(desired, current));
       current = desired;
-      expect(pacing.delayMs("busy", signingWith("CN=int-0", i + 1), current)).to.equal(countWriteIntervalMs);
+      expect(pacing.delayMs("busy", changesOnlyCounts(signingWith("CN=int-0", i + 1), current))).to.equal(
+        countWriteIntervalMs,
+      );
       now += countWriteIntervalMs;
     }
     // A condition change on a busy Signer still shows at once.
-    expect(pacing.delayMs("busy", signingWith("CN=int-1", 30), current)).to.equal(0);
+    expect(pacing.delayMs("busy", changesOnlyCounts(signingWith("CN=int-1", 30), current))).to.equal(0);
   });
 
   it("a deleted Signer's pace is forgotten", () => {
@@ -75,11 +79,11 @@ describe("SignerStatusPacing (a tenant rewriting its CA Secret in a loop must no
     let current = signingWith("CN=int-0");
     for (let i = 1; i <= statusChangeBurst; i++) {
       const desired = signingWith(`CN=int-${i}`);
-      pacing.wrote("gone", desired, current);
+      pacing.wrote("gone", changesOnlyCounts(desired, current));
       current = desired;
     }
-    expect(pacing.delayMs("gone", signingWith("CN=x"), current)).to.be.above(0);
+    expect(pacing.delayMs("gone", changesOnlyCounts(signingWith("CN=x"), current))).to.be.above(0);
     pacing.forget("gone");
-    expect(pacing.delayMs("gone", signingWith("CN=x"), current)).to.equal(0);
+    expect(pacing.delayMs("gone", changesOnlyCounts(signingWith("CN=x"), current))).to.equal(0);
   });
 });

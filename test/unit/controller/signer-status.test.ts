@@ -1,10 +1,12 @@
 import { expect } from "chai";
 import {
+  changesOnlyCounts,
   desiredSignerStatus,
   signerConditions,
   statusWriteDelayMs,
   type SignerStatusFacts,
 } from "../../../src/controller/signer-status.js";
+import type { SignerStatus } from "../../../src/api/signer.js";
 import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
 import { defaultMinimumRootPublicationSeconds, parseSignerSpec } from "../../../src/policy/signer-spec.js";
 
@@ -192,7 +194,7 @@ describe("statusWriteDelayMs (pure): count-only changes are paced, everything el
   } as const;
   const current = { observedGeneration: 3, conditions: [ready], issuedCount: 10, failedCount: 1 };
   const at = now.getTime();
-  const cases: [string, Parameters<typeof statusWriteDelayMs>[0], number | undefined, number, number][] = [
+  const cases: [string, SignerStatus, number | undefined, number, number][] = [
     ["counts moved, never written by this instance", { ...current, issuedCount: 11 }, undefined, at, 0],
     ["counts moved 500 ms after the last write", { ...current, issuedCount: 11 }, at - 500, at, 1500],
     ["counts moved 2 s after the last write", { ...current, failedCount: 2 }, at - 2000, at, 0],
@@ -213,7 +215,7 @@ describe("statusWriteDelayMs (pure): count-only changes are paced, everything el
   ];
   for (const [name, desired, lastWrite, nowMs, expected] of cases)
     it(`${name}: waits ${expected} ms`, () => {
-      expect(statusWriteDelayMs(desired, current, lastWrite, nowMs)).to.equal(expected);
+      expect(statusWriteDelayMs(changesOnlyCounts(desired, current), lastWrite, nowMs)).to.equal(expected);
     });
   it("leaves transition times out of the comparison (they move only with the rest)", () => {
     const retimed = {
@@ -221,7 +223,7 @@ describe("statusWriteDelayMs (pure): count-only changes are paced, everything el
       issuedCount: 11,
       conditions: [{ ...ready, lastTransitionTime: "2026-06-01T12:00:00Z" }],
     };
-    expect(statusWriteDelayMs(retimed, current, at - 100, at)).to.equal(1900);
+    expect(statusWriteDelayMs(changesOnlyCounts(retimed, current), at - 100, at)).to.equal(1900);
   });
 });
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { missingSignerGrant } from "../../../src/kube/signer-grants.js";
+import { missingSignerGrant, signerDomainWildcard } from "../../../src/kube/signer-grants.js";
 
 describe("missingSignerGrant (pure)", () => {
   for (const verb of ["approve", "sign", "attest"] as const)
@@ -12,4 +12,11 @@ describe("missingSignerGrant (pure)", () => {
           ` (or "example.com/*" in resourceNames for every signer name of that domain)`,
       );
     });
+});
+
+describe("signerDomainWildcard (pure)", () => {
+  it("is the part before the first slash and /*, as the API server's wildcard check builds it", () => {
+    expect(signerDomainWildcard("example.com/foo")).to.equal("example.com/*");
+    expect(signerDomainWildcard("example.com/foo/bar")).to.equal("example.com/*");
+  });
 });
