@@ -193,6 +193,9 @@ export async function separateProcessPhase(
     });
     if (!(await watch.waitFor(warmUpNames, issueTimeoutMs)))
       throw new Error(`${contender} did not sign its ${peerWarmUpCsrs} warm-up CSRs; see ${logFile}`);
+    // The warm-up spent client-limit tokens: both signers' burst (twice the QPS) is saved up again
+    // in 2 s, so the measured requests meet a full limiter, as in a process that has just started.
+    await delay(2_000);
     progress(
       `separate process [${contender}, ${label}, round ${round + 1}]: ${throughputCsrs} CSRs, ${throughputInFlight} in flight`,
     );
