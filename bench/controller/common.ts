@@ -10,6 +10,13 @@ import { apiErrorCode } from "../../src/kube/client.js";
 import { repositoryRoot } from "../../test/support/testbin.js";
 import { delay, waitFor } from "../../test/support/wait.js";
 
+/** A knob that must be a whole number of at least 1 (a typo must not skip a phase without a word). */
+function positiveWhole(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number of at least 1`);
+  return value;
+}
+
 export const throughputCsrs = Number(process.env.BENCH_CSRS ?? 1000);
 export const throughputInFlight = 20;
 /** CSR workers of every csr-signer the benchmark runs: the CLI's default unless BENCH_WORKERS says otherwise. */
@@ -19,14 +26,14 @@ export const cacheInFlight = 50;
 export const qpsModes = (process.env.BENCH_QPS_MODES ?? "100,0").split(",").map(Number);
 export const runPeer = process.env.BENCH_PEER !== "0";
 /** Interleaved rounds of the comparison with kube-controller-manager; the report gives their medians. */
-export const peerRounds = Math.max(1, Number(process.env.BENCH_PEER_ROUNDS ?? 3));
+export const peerRounds = positiveWhole("BENCH_PEER_ROUNDS", 3);
 /**
  * Certificates each signer process issues before its measured ones: a fresh Node process compiles
  * its hot code while it serves the first few hundred (V8's optimising compilers run on worker threads
  * and count as its CPU), which kube-controller-manager, compiled ahead of time, does not pay. The
  * start-up cost is reported apart (CPU since the process started).
  */
-export const peerWarmUpCsrs = Math.max(1, Number(process.env.BENCH_WARM_UP ?? 200));
+export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 200);
 /** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
   .split(",")

@@ -53,11 +53,11 @@ export interface PeerResult {
   perSecond: number;
   createToIssued: number[];
   missedDeadline: number;
-  /** CPU seconds per process from the warm-up certificate to the last certificate. */
+  /** CPU seconds per process from 2 s after the warm-up certificates to the last certificate. */
   cpu: Record<string, number>;
   /** The signer process's CPU seconds from its start to the last certificate (start-up included). */
   signerCpuSinceStart: number;
-  /** What kube-apiserver served from the warm-up certificate to the last one, submitter's requests included. */
+  /** What kube-apiserver served over the same window, submitter's requests included. */
   apiserverRequests: RequestCounts;
 }
 

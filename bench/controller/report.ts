@@ -121,7 +121,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `for kube-controller-manager the usages are the three its signer accepts): ${peerMethod()}. ` +
           `kube-controller-manager checks no policy and writes no Events. Its client limit cannot be switched off, so ` +
           `the unlimited run raises both to 5,000 QPS. CPU is each process's utime + stime from /proc (all its ` +
-          `threads), the same way for both: from right after the warm-up certificates to the last certificate seen ` +
+          `threads), the same way for both: from 2 s after the warm-up certificates (the client limiters refilled) to the last certificate seen ` +
           `(per certificate: divided by the certificates issued), and for the signer also from its start (Node's ` +
           `start-up, module loading and compiling its hot code cost far more than Go's).`,
       ),

@@ -9,7 +9,7 @@ import { CertificateRequestError, parseCertificateRequest } from "../pki/certifi
 import { issueLeafCertificate, type IssuanceEnvironment } from "../pki/issuance.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
-import { missingSignerGrant } from "../kube/signer-grants.js";
+import { missingCsrStatusGrant, missingSignerGrant } from "../kube/signer-grants.js";
 import type { Logger } from "../logger.js";
 import type { CsrFailureReason, SignerConditionReason } from "../api/reasons.js";
 import { appendConditionPatch } from "./condition-patch.js";
@@ -155,13 +155,20 @@ export class CsrSigning {
     } catch (error) {
       this.logSignature(signature, "error");
       // Not known to be published: the next attempt signs afresh, and its resourceVersion precondition
-      // fails if this write went through after all (a timeout). A 403 is almost always missing RBAC.
-      const hint = apiErrorCode(error) === 403 ? ` (${missingSignerGrant("sign", spec.signerName)})` : "";
+      // fails if this write went through after all (a timeout). A 403 is almost always missing RBAC:
+      // on the status subresource itself (the authorizer names it) or the signer name's sign verb.
+      const refused = describeError(error);
+      const hint =
+        apiErrorCode(error) !== 403
+          ? ""
+          : refused.includes("certificatesigningrequests/status")
+            ? ` (${missingCsrStatusGrant()})`
+            : ` (${missingSignerGrant("sign", spec.signerName)})`;
       return this.troubled(
         csr,
         signer,
         "CertificateWriteFailed",
-        `could not write status.certificate: ${describeError(error)}${hint}`,
+        `could not write status.certificate: ${refused}${hint}`,
       );
     }
     // A certificate the API server took: the same line says what it certifies, under which rule.

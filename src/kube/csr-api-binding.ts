@@ -11,7 +11,7 @@ import { subjectAccessAllowed } from "./subject-access-review.js";
 export const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
 /**
- * The reconciler's API access: reads, and patches of /status (a merge patch carries the resourceVersion
+ * The reconciler's API access: reads, and PUTs or patches of /status (a merge patch carries the resourceVersion
  * read). `stillLeading` is asked right before a status patch is sent (after the client's rate limiter):
  * a replica that lost its lease meanwhile (frozen, starved) drops the write ("not sent").
  */

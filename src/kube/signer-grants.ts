@@ -26,6 +26,19 @@ export function missingSignerGrant(verb: SignerVerb, signerName: string): string
 }
 
 /**
+ * The hint for a 403 on the status write itself (RBAC on certificatesigningrequests/status, not the
+ * signer name's sign verb): the certificate goes out as a PUT (update) or a merge patch (patch).
+ */
+export function missingCsrStatusGrant(): string {
+  return (
+    `RBAC missing, or the API server's authorizer still starting after a restart (then a retry passes): ` +
+    `the controller needs verbs update and patch on certificates.k8s.io certificatesigningrequests/status; ` +
+    `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ` +
+    `["certificatesigningrequests/status"], verbs: ["update", "patch"]}`
+  );
+}
+
+/**
  * "<domain>/*", the resource name that grants a signer verb on every signer name of the domain: the
  * API server checks it after the exact name (IsAuthorizedForSignerName), taking the domain as the
  * part before the first "/".

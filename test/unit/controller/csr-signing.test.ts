@@ -6,6 +6,7 @@ import { jsonLogger } from "../../../src/logger.js";
 import type { CsrApi } from "../../../src/controller/csr-api.js";
 import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import { X509Certificate } from "node:crypto";
+import { KubeApiError } from "../../../src/kube/client.js";
 import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
 import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../../support/pki.js";
 
@@ -287,4 +288,38 @@ describe("CsrSigning: how the certificate is written", () => {
       "PATCH csr-labelled 20 certificate",
     ]);
   });
+});
+
+describe("CsrSigning: a refused certificate write (403) names the grant that is missing", () => {
+  const refusals = {
+    status:
+      'certificatesigningrequests.certificates.k8s.io "csr-rbac" is forbidden: User "system:serviceaccount:csr-signer:csr-signer" cannot update resource "certificatesigningrequests/status" in API group "certificates.k8s.io" at the cluster scope',
+    sign: 'certificatesigningrequests.certificates.k8s.io "csr-rbac" is forbidden: user not permitted to sign requests with signerName "example.com/rbac"',
+  };
+  for (const [refused, expected] of [
+    ["status", "verbs update and patch on certificates.k8s.io certificatesigningrequests/status"],
+    ["sign", "verb sign on certificates.k8s.io signers/example.com/rbac"],
+  ] as const)
+    it(`the authorizer refusing ${refused === "status" ? "the status subresource" : "the signer name"}: the Warning names ${expected}`, async function () {
+      this.timeout(20_000);
+      const registry = await signerRegistryFor("rbac");
+      const messages: string[] = [];
+      const signing = new CsrSigning(
+        registry,
+        {
+          read: () => Promise.reject(new Error("no read expected")),
+          patchStatus: () => Promise.reject(new KubeApiError(403, "Forbidden", refusals[refused])),
+          replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+          patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+        },
+        { record: (_target, _type, _reason, message) => void messages.push(message) },
+        new ControllerMetrics(),
+        jsonLogger({ level: "error", write: () => undefined }),
+        systemIssuanceEnvironment,
+      );
+      const csr = serverCsr("csr-rbac", "uid-6", "3", "rbac");
+      expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "retry", reason: "CertificateWriteFailed" });
+      expect(messages).to.have.length(1);
+      expect(messages[0]).to.contain(expected);
+    });
 });
