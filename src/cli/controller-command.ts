@@ -57,8 +57,8 @@ Options:
                              it: Events have a budget of 5/s, burst 25, one object's
                              at most 25 then 1 per 5 min and 10 of the 100 queued,
                              one tenant's at most 50 then 10 a minute and 20 queued,
-                             one CSR requester's (all signer names) at most 100 then
-                             20 a minute and 40 queued
+                             one CSR requester's (all signer names) at most 40
+                             queued
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default ${defaultWorkers})
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)

@@ -69,14 +69,14 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
   return {
     // Name, identity and timestamps: labels, annotations and managedFields are never read. Of our
     // CSRs, also what a PUT of /status must send back (csr-object.ts, statusReplaceable): the
-    // generateName, and whether there was any client-set metadata that a PUT would remove.
+    // generateName, and whether the CSR had nothing else a PUT would remove (an allowlist).
     metadata: {
       ...(metadata?.name !== undefined ? { name: metadata.name } : {}),
       ...(metadata?.uid !== undefined ? { uid: metadata.uid } : {}),
       ...(metadata?.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(isOurs && metadata?.generateName !== undefined ? { generateName: metadata.generateName } : {}),
-      ...(isOurs && !hasUserMetadata(metadata) ? { noUserMetadata: true as const } : {}),
+      ...(isOurs && !hasUnkeptFields(metadata, status) ? { noUserMetadata: true as const } : {}),
     },
     spec: kept,
     ...(status !== undefined ? { status: cachedStatus(status, isOurs) } : {}),
@@ -84,18 +84,34 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
 }
 
 /**
- * Labels, annotations, finalizers or owner references (what a client may set that the cache drops),
- * or a generateName the cache could not keep as it was (cut: kube-apiserver bounds it, so never).
+ * The metadata and status fields a CSR may have for a PUT of /status from the cached copy to change
+ * nothing else: an allowlist, so that a field a newer kube-apiserver adds is never erased. The
+ * system fields kube-apiserver keeps from the stored object whatever is sent; generateName, which
+ * the copy keeps; managedFields, kept when an update leaves them out.
  */
-function hasUserMetadata(metadata: CsrObject["metadata"]): boolean {
-  const fields = metadata as Record<string, unknown> | undefined;
-  const present = (value: unknown): boolean =>
-    value !== undefined &&
-    value !== null &&
-    (typeof value !== "object" || Object.keys(value as object).length > 0);
-  const generateName = fields?.generateName;
+const replaceableMetadataFields = new Set([
+  "name",
+  "generateName",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "managedFields",
+]);
+const replaceableStatusFields = new Set(["conditions", "certificate"]);
+
+/**
+ * Anything in metadata or status beyond what a PUT from the cached copy sends back or kube-apiserver
+ * keeps (labels, annotations, finalizers, owner references, a deletion in progress, a field a newer
+ * API adds), or a generateName the cache could not keep as it was (cut: kube-apiserver bounds it).
+ */
+function hasUnkeptFields(metadata: CsrObject["metadata"], status: CsrObject["status"]): boolean {
+  const beyond = (fields: object | undefined, allowed: ReadonlySet<string>): boolean =>
+    Object.entries(fields ?? {}).some(([field, value]) => value !== undefined && !allowed.has(field));
+  const generateName = (metadata as Record<string, unknown> | undefined)?.generateName;
   return (
-    ["labels", "annotations", "finalizers", "ownerReferences"].some((field) => present(fields?.[field])) ||
+    beyond(metadata, replaceableMetadataFields) ||
+    beyond(status, replaceableStatusFields) ||
     (generateName !== undefined &&
       (typeof generateName !== "string" || omittedStringBytes(generateName) !== undefined))
   );

@@ -70,7 +70,7 @@ export function buildCsrHandlers(
     (signerName) => registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
     () => csrs.list(),
     async (name, uid) => {
-      await api.delete(`${csrPath}/${name}`, { preconditions: { uid } });
+      await api.delete(`${csrPath}/${encodeURIComponent(name)}`, { preconditions: { uid } });
     },
     metrics,
     logger,

@@ -37,8 +37,9 @@ export interface CsrObject {
     creationTimestamp?: string | Date;
     generateName?: string;
     /**
-     * Set by the cache (csr-cache.ts) when the CSR had no labels, annotations, finalizers or owner
-     * references: the metadata a client may change is then all in the cached copy.
+     * Set by the cache (csr-cache.ts) when the CSR had no metadata or status fields beyond what a PUT
+     * of /status from the cached copy sends back or kube-apiserver keeps (no labels, annotations,
+     * finalizers, owner references, deletion in progress, or fields it does not know).
      */
     noUserMetadata?: true;
   };
@@ -68,11 +69,12 @@ export interface CsrObject {
  * references left out would be removed; managedFields left out are kept), resets spec from the
  * stored object, and keeps the stored Approved and Denied conditions in place of the ones sent (so
  * the cache's cut messages are never written back); any other condition would be written as cached.
- * So: our cached copy (noUserMetadata), Approved conditions only, no certificate yet.
+ * So: our cached copy (noUserMetadata) with its request, Approved conditions only, no certificate yet.
  */
 export function statusReplaceable(csr: CsrObject): boolean {
   return (
     csr.metadata?.noUserMetadata === true &&
+    csr.spec?.requestOmitted === undefined &&
     csr.status?.certificate === undefined &&
     (csr.status?.conditions ?? []).every((condition) => condition.type === "Approved")
   );
@@ -86,10 +88,14 @@ export function statusReplaceable(csr: CsrObject): boolean {
  */
 export function replacedStatus(csr: CsrObject, status: Record<string, unknown>): Record<string, unknown> {
   const { name, uid, resourceVersion, generateName } = csr.metadata ?? {};
+  // The spec as cached (request included: statusReplaceable asks for it). kube-apiserver resets spec
+  // from the stored object, but a mutating admission webhook sees the object as sent.
+  const { requestOmitted: _omitted, ...spec } = csr.spec ?? {};
   return {
     apiVersion: "certificates.k8s.io/v1",
     kind: "CertificateSigningRequest",
     metadata: { name, uid, resourceVersion, ...(generateName !== undefined ? { generateName } : {}) },
+    spec,
     status: { ...(csr.status?.conditions ? { conditions: csr.status.conditions } : {}), ...status },
   };
 }

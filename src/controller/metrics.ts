@@ -292,22 +292,13 @@ export class ControllerMetrics {
     this.eventsDropped.inc({ cause });
   };
 
-  /**
-   * A queue's series, each child looked up once: prom-client hashes the labels on every call
-   * otherwise, and the CSR queue reports several times per certificate. Never removed or reset.
-   */
   queueMetrics(name: string): WorkQueueMetrics {
-    const depth = this.queueDepth.labels({ name });
-    const adds = this.queueAdds.labels({ name });
-    const retries = this.queueRetries.labels({ name });
-    const queued = this.queueDuration.labels({ name });
-    const worked = this.workDuration.labels({ name });
     return {
-      depth: (value) => depth.set(value),
-      added: () => adds.inc(),
-      retried: () => retries.inc(),
-      queued: (seconds) => queued.observe(seconds),
-      worked: (seconds) => worked.observe(seconds),
+      depth: (value) => this.queueDepth.set({ name }, value),
+      added: () => this.queueAdds.inc({ name }),
+      retried: () => this.queueRetries.inc({ name }),
+      queued: (seconds) => this.queueDuration.observe({ name }, seconds),
+      worked: (seconds) => this.workDuration.observe({ name }, seconds),
     };
   }
 }

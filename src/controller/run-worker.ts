@@ -35,12 +35,6 @@ export async function runWorker(
   options: WorkerOptions,
 ): Promise<void> {
   const { name, progress, logger, metrics } = options;
-  // This worker's series, looked up once (prom-client hashes the labels on every call otherwise).
-  const series = metrics && {
-    time: metrics.recorder.reconcileTime.labels({ controller: metrics.controller }),
-    success: metrics.recorder.reconcileTotal.labels({ controller: metrics.controller, result: "success" }),
-    requeue: metrics.recorder.reconcileTotal.labels({ controller: metrics.controller, result: "requeue" }),
-  };
   for (;;) {
     await options.beforeEach?.();
     const key = await queue.get();
@@ -54,9 +48,13 @@ export async function runWorker(
       logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
       result = { kind: "retry", reason: "Error" };
     }
-    if (series) {
-      series.time.observe((Date.now() - started) / 1000);
-      (result.kind === "done" ? series.success : series.requeue).inc();
+    if (metrics) {
+      const labels = { controller: metrics.controller };
+      metrics.recorder.reconcileTime.observe(labels, (Date.now() - started) / 1000);
+      metrics.recorder.reconcileTotal.inc({
+        ...labels,
+        result: result.kind === "done" ? "success" : "requeue",
+      });
     }
     if (result.kind === "retry") queue.addRateLimited(key);
     else {

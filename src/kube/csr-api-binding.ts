@@ -25,7 +25,7 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
     }
   };
   return {
-    read: (name) => api.getIfExists<CsrObject>(`${csrPath}/${name}`),
+    read: (name) => api.getIfExists<CsrObject>(`${csrPath}/${encodeURIComponent(name)}`),
     patchStatus: (name, resourceVersion, status) =>
       unlessLeaseLost(() =>
         patchCsr(
@@ -40,7 +40,7 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
     replaceStatus: (csr, status) =>
       unlessLeaseLost(async () => {
         try {
-          const path = `${csrPath}/${csr.metadata?.name ?? ""}/status`;
+          const path = `${csrPath}/${encodeURIComponent(csr.metadata?.name ?? "")}/status`;
           await api.replaceDiscardingResponse(path, replacedStatus(csr, status), stillLeading);
           return "ok" as const;
         } catch (error) {
@@ -73,7 +73,9 @@ async function patchCsr(
   sendOnlyIf?: () => boolean,
 ): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
   try {
-    await api.patchDiscardingResponse(`${csrPath}/${name}/${subresource}`, contentType, body, sendOnlyIf);
+    // Encoded: a CSR name may hold "?" or "#" (kube-apiserver forbids only "/", "%", "." and "..").
+    const path = `${csrPath}/${encodeURIComponent(name)}/${subresource}`;
+    await api.patchDiscardingResponse(path, contentType, body, sendOnlyIf);
     return "ok";
   } catch (error) {
     return failedWriteOutcome(error);

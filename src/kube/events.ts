@@ -78,8 +78,8 @@ export interface EventBudget {
   perObject?: PerObjectEventBudget;
   /** What one tenant's objects together may use; defaultPerTenantEventBudget when absent. */
   perTenant?: PerObjectEventBudget;
-  /** What one requester's objects together may use; defaultPerRequesterEventBudget when absent. */
-  perRequester?: PerObjectEventBudget;
+  /** What one requester's objects together may hold of the queue; defaultPerRequesterEventBudget when absent. */
+  perRequester?: SlotsOnlyEventBudget;
 }
 
 /**
@@ -115,19 +115,21 @@ export const defaultPerTenantEventBudget: PerObjectEventBudget = {
   maxQueued: 20,
 };
 
+/** A share held to queue slots only, with no rate of its own. */
+export interface SlotsOnlyEventBudget {
+  maxQueued: number;
+}
+
 /**
  * A requester's share, taken besides the object's and the tenant's by Events of objects that name
  * one (CSRs): a CSR's tenant is its signer name plus requester, so a requester sending CSRs to many
  * signer names gets a fresh tenant share with each, and without this 30 signer names would fill the
- * queue and another tenant's Denied Warning would be dropped. Twice a tenant's burst, rate and
- * slots: a requester that files every tenant's CSRs (istiod, one signer name per tenant) is not
- * spent by one busy tenant alone, and still holds at most 40 of the 100 slots.
+ * queue and another tenant's Denied Warning would be dropped. Slots only: a requester that files
+ * every tenant's CSRs (istiod, one signer name per tenant) would otherwise make one rate for the
+ * whole mesh, and two busy tenants would spend it and silence every other tenant's Warnings (an
+ * adversarial review measured it); each tenant's rate is its own share's.
  */
-export const defaultPerRequesterEventBudget: PerObjectEventBudget = {
-  burst: 100,
-  refillEveryMs: 3_000,
-  maxQueued: 40,
-};
+export const defaultPerRequesterEventBudget: SlotsOnlyEventBudget = { maxQueued: 40 };
 
 export const defaultEventBudget: EventBudget = {
   ratePerSecond: 5,
@@ -155,13 +157,14 @@ const trackedObjects = 10_000;
 export type EventDropCause = "repeat" | "queue" | "object" | "tenant" | "requester";
 
 interface ObjectShare {
-  bucket: TokenBucket;
+  /** Absent for a slots-only share. */
+  bucket: TokenBucket | undefined;
   queued: number;
 }
 
 /** No slot or no token left in this share. */
-function spent(share: ObjectShare, budget: PerObjectEventBudget): boolean {
-  return share.queued >= budget.maxQueued || share.bucket.availableInMs() > 0;
+function spent(share: ObjectShare, budget: PerObjectEventBudget | SlotsOnlyEventBudget): boolean {
+  return share.queued >= budget.maxQueued || (share.bucket?.availableInMs() ?? 0) > 0;
 }
 
 /**
@@ -178,7 +181,7 @@ export class KubernetesEventRecorder implements EventRecorder {
   private readonly bucket: TokenBucket;
   private readonly perObject: PerObjectEventBudget;
   private readonly perTenant: PerObjectEventBudget;
-  private readonly perRequester: PerObjectEventBudget;
+  private readonly perRequester: SlotsOnlyEventBudget;
   private pumping = false;
   dropped = 0;
 
@@ -241,7 +244,7 @@ export class KubernetesEventRecorder implements EventRecorder {
       return;
     }
     const shares = requester ? [object, tenant, requester] : [object, tenant];
-    for (const share of shares) share.bucket.tryTake();
+    for (const share of shares) share.bucket?.tryTake();
     // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in
     // its window, and past the bound the oldest go first (a forgotten one may repeat once, within
     // the budgets), so a recording costs the same whatever the map holds.
@@ -257,7 +260,11 @@ export class KubernetesEventRecorder implements EventRecorder {
   }
 
   /** The object's (tenant's, requester's) share, moved to the end of `shares` (most recent last). */
-  private shareOf(shares: Map<string, ObjectShare>, key: string, budget: PerObjectEventBudget): ObjectShare {
+  private shareOf(
+    shares: Map<string, ObjectShare>,
+    key: string,
+    budget: PerObjectEventBudget | SlotsOnlyEventBudget,
+  ): ObjectShare {
     const known = shares.get(key);
     if (known) shares.delete(key);
     else if (shares.size >= trackedObjects)
@@ -266,7 +273,8 @@ export class KubernetesEventRecorder implements EventRecorder {
         if (share.queued === 0) shares.delete(oldKey); // one with Events queued keeps its count
       }
     const share = known ?? {
-      bucket: new TokenBucket(1000 / budget.refillEveryMs, budget.burst, this.now),
+      bucket:
+        "burst" in budget ? new TokenBucket(1000 / budget.refillEveryMs, budget.burst, this.now) : undefined,
       queued: 0,
     };
     shares.set(key, share);

@@ -174,13 +174,16 @@ describe("CSR status write: a PUT when the cached copy holds all it sends back, 
     expect(written.metadata?.finalizers ?? []).to.deep.equal([]);
   });
 
-  it("the controller signs a CSR with client-set metadata and leaves all of it as it was; a bare one keeps its generateName and approval", async () => {
+  it("the controller signs a CSR with client-set metadata and leaves all of it as it was; a bare one keeps its generateName and approval; a name with ? and # is signed", async () => {
+    const odd = await createCsr(admin, signerName, { name: `csr-odd?${suffix}#x` });
+    await approve(admin, odd);
     const labelled = await createCsr(admin, signerName, clientMetadata("csr-kept-"));
     held.push(labelled);
     const bare = await createCsr(admin, signerName, { generateName: "csr-bare-" });
     await approve(admin, labelled);
     await approve(admin, bare);
-    for (const name of [labelled, bare])
+    // A name with "?" and "#" (kube-apiserver allows both) is written to its own path, not cut short.
+    for (const name of [labelled, bare, odd])
       expect((await waitForOutcome(admin, name)).certificatePem).to.be.a("string");
 
     const kept = (await readCsr(admin, labelled))!;

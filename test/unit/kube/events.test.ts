@@ -314,36 +314,45 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
     expect(new Set(causes)).to.deep.equal(new Set(["requester"]));
   });
 
-  it("takes a requester's share across all its signer names, so its burst runs out, then refills", async () => {
+  it("holds a requester to queue slots, not to a rate: istiod's busy tenants do not spend another tenant's Events", async () => {
     const { api, sent } = countingApi();
-    let now = 0;
     const recorder = new KubernetesEventRecorder(
       api,
       "csr-signer",
       "test",
       silentLogger,
       { ...defaultEventBudget, ratePerSecond: 1e6, burst: 1e6, maxQueued: 1e6 },
-      () => now,
+      () => 0,
     );
+    const istiod = "system:serviceaccount:istio-system:istiod";
+    // Three busy tenants at their full burst (50 each), written as they come: 150 Events of one requester.
     for (let i = 0; i < 150; i++) {
-      recorder.record(
-        csr(`alice-${i}`, "alice", `example.com/signer-${i % 30}`),
-        "Normal",
-        "Issued",
-        "issued",
-      );
+      recorder.record(csr(`busy-${i}`, istiod, `example.com/busy-${i % 3}`), "Normal", "Issued", "issued");
       await new Promise((resolve) => setImmediate(resolve));
     }
-    expect(sent.length).to.equal(100);
-    now += 3_000; // one more after the requester's refill
-    recorder.record(csr("alice-150", "alice", "example.com/signer-0"), "Normal", "Issued", "issued");
-    recorder.record(csr("alice-151", "alice", "example.com/signer-1"), "Normal", "Issued", "issued");
+    expect(sent.length).to.equal(150);
+    // Every other tenant of the same requester still gets its Warning out.
+    for (let i = 0; i < 20; i++)
+      recorder.record(
+        csr(`quiet-${i}`, istiod, `example.com/quiet-${i}`),
+        "Warning",
+        "SignerNotAllowed",
+        "refused",
+      );
     await new Promise((resolve) => setImmediate(resolve));
-    expect(sent.length).to.equal(101);
+    expect(sent.filter((event) => event.startsWith("quiet-")).length).to.equal(20);
   });
 
-  it("reports a spent requester share as its cause, and a drop spends none of the tenant's tokens", async () => {
-    const { api, sent } = countingApi();
+  it("reports a full requester share as its cause, and a drop spends none of the tenant's tokens", async () => {
+    const sent: string[] = [];
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const api: EventWriter = {
+      createEvent: async (_namespace, event) => {
+        await blocked; // the API server is slow: what follows the first stays queued
+        sent.push(`${event.involvedObject.name}:${event.reason}`);
+      },
+    };
     const causes: string[] = [];
     const recorder = new KubernetesEventRecorder(
       api,
@@ -357,7 +366,7 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
         repeatWindowMs: 60_000,
         perObject: { burst: 10, refillEveryMs: 60_000, maxQueued: 10 },
         perTenant: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
-        perRequester: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+        perRequester: { maxQueued: 1 },
       },
       () => 0,
       (cause) => causes.push(cause),
@@ -367,13 +376,14 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
       tenant,
       ...(requester ? { requester } : {}),
     });
-    recorder.record(of("a", "t1", "r1"), "Normal", "Issued", "issued"); // written: r1's one token
-    recorder.record(of("b", "t2", "r1"), "Normal", "Issued", "issued"); // requester: r1 spent
-    recorder.record(of("c", "t2", "r2"), "Normal", "Issued", "issued"); // written: t2's token was kept
-    recorder.record(of("d", "t3"), "Normal", "Issued", "issued"); // written: no requester, no third share
-    await new Promise((resolve) => setImmediate(resolve));
+    recorder.record(of("a", "t1", "r1"), "Normal", "Issued", "issued"); // being written: out of the queue
+    recorder.record(of("b", "t2", "r1"), "Normal", "Issued", "issued"); // queued: r1's one slot
+    recorder.record(of("c", "t3", "r1"), "Normal", "Issued", "issued"); // requester: r1's slot is taken
+    recorder.record(of("d", "t3"), "Normal", "Issued", "issued"); // queued: t3's one token was kept
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(causes).to.deep.equal(["requester"]);
-    expect(sent).to.deep.equal(["a:Issued", "c:Issued", "d:Issued"]);
+    expect(sent).to.deep.equal(["a:Issued", "b:Issued", "d:Issued"]);
   });
 
   it("keys a CSR's requester share by its namespace (service accounts) or username, whatever the signer name", () => {
