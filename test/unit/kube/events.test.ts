@@ -14,6 +14,20 @@ function countingApi(): { api: EventWriter; sent: string[] } {
   return { api, sent };
 }
 
+/** An API server that answers nothing until `release`: what follows the first Event stays queued. */
+function blockedApi(): { api: EventWriter; sent: string[]; release: () => void } {
+  const sent: string[] = [];
+  let release!: () => void;
+  const blocked = new Promise<void>((resolve) => (release = resolve));
+  const api: EventWriter = {
+    createEvent: async (_namespace, event) => {
+      await blocked;
+      sent.push(`${event.involvedObject.name}:${event.reason}`);
+    },
+  };
+  return { api, sent, release };
+}
+
 const target = (name: string) => ({
   apiVersion: "certificates.k8s.io/v1",
   kind: "CertificateSigningRequest",
@@ -92,15 +106,7 @@ describe("KubernetesEventRecorder: one object's share (a tenant churning its CA 
   });
 
   it("never lets one object hold more than its share of the queue: another object's Warning still gets a slot", async () => {
-    const sent: string[] = [];
-    let release!: () => void;
-    const blocked = new Promise<void>((resolve) => (release = resolve));
-    const api: EventWriter = {
-      createEvent: async (_namespace, event) => {
-        await blocked; // the API server is slow: everything stays queued
-        sent.push(`${event.involvedObject.name}:${event.reason}`);
-      },
-    };
+    const { api, sent, release } = blockedApi(); // the API server is slow: what follows the first stays queued
     const recorder = new KubernetesEventRecorder(api, "csr-signer", "test", silentLogger, {
       ...defaultEventBudget,
       ratePerSecond: 1000,
@@ -271,15 +277,7 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
     eventTarget({ metadata: { name, uid: `uid-${name}` }, spec: { username, signerName } });
 
   it("keeps another tenant's Denied Warning when one namespace sends 300 denied CSRs across 30 signer names", async () => {
-    const sent: string[] = [];
-    let release!: () => void;
-    const blocked = new Promise<void>((resolve) => (release = resolve));
-    const api: EventWriter = {
-      createEvent: async (_namespace, event) => {
-        await blocked; // the API server is slow: everything stays queued
-        sent.push(`${event.involvedObject.name}:${event.reason}`);
-      },
-    };
+    const { api, sent, release } = blockedApi(); // the API server is slow: what follows the first stays queued
     const causes: string[] = [];
     const recorder = new KubernetesEventRecorder(
       api,
@@ -344,15 +342,7 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
   });
 
   it("reports a full requester share as its cause, and a drop spends none of the tenant's tokens", async () => {
-    const sent: string[] = [];
-    let release!: () => void;
-    const blocked = new Promise<void>((resolve) => (release = resolve));
-    const api: EventWriter = {
-      createEvent: async (_namespace, event) => {
-        await blocked; // the API server is slow: what follows the first stays queued
-        sent.push(`${event.involvedObject.name}:${event.reason}`);
-      },
-    };
+    const { api, sent, release } = blockedApi(); // the API server is slow: what follows the first stays queued
     const causes: string[] = [];
     const recorder = new KubernetesEventRecorder(
       api,
