@@ -1,13 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  CacertsFiles,
-  CertificateAuthorityError,
-  TlsSecretFiles,
-  loadCertificateAuthority,
-  type CertificateAuthorityFiles,
-} from "../pki/certificate-authority.js";
+import { CertificateAuthorityError, loadCertificateAuthority } from "../pki/certificate-authority.js";
+import { CacertsFiles, TlsSecretFiles, type CertificateAuthorityFiles } from "../pki/ca-layouts.js";
 import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import { addRoots, RootSetError, type RootSetChange } from "../pki/root-set.js";
 import { writeFilesAtomically } from "./files.js";

@@ -2,12 +2,8 @@ import { readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { parseCertificate, type ParsedCertificate } from "../pki/certificate.js";
-import {
-  CacertsFiles,
-  TlsSecretFiles,
-  CertificateAuthorityError,
-  loadCertificateAuthority,
-} from "../pki/certificate-authority.js";
+import { CertificateAuthorityError, loadCertificateAuthority } from "../pki/certificate-authority.js";
+import { CacertsFiles, TlsSecretFiles } from "../pki/ca-layouts.js";
 import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
 import { parseDistinguishedName } from "../pki/names.js";
 import {

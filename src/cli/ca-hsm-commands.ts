@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { CacertsFiles } from "../pki/certificate-authority.js";
+import { CacertsFiles } from "../pki/ca-layouts.js";
 import { parseCertificateRequest, CertificateRequestError } from "../pki/certificate-request.js";
 import { buildCertificateRequest } from "../pki/certificate-request-builder.js";
 import { parseCertificate } from "../pki/certificate.js";

@@ -5,7 +5,8 @@
 import { existsSync, readlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readBoundedFile } from "./bounded-file.js";
-import { CacertsFiles, CertificateAuthorityError, TlsSecretFiles } from "./certificate-authority.js";
+import { CertificateAuthorityError } from "./certificate-authority.js";
+import { CacertsFiles, TlsSecretFiles } from "./ca-layouts.js";
 
 /**
  * Largest CA file accepted, checked before any decoding: a CA certificate, key or chain is a few

@@ -1,7 +1,8 @@
 /**
  * CA material validated: the cacerts and kubernetes.io/tls layouts, the certificates' count and size
- * limits, the key matching the signing certificate, the chain up to a root, and validity. Reading
- * the files from a folder, and their size cap, is ca-material-files.ts.
+ * limits, the key matching the signing certificate, the chain up to a root, and validity. The
+ * layouts' file names are ca-layouts.ts; reading the files from a folder, and their size cap,
+ * ca-material-files.ts.
  */
 import type { KeyObject } from "node:crypto";
 import { parseCertificate, KeyUsageBit, type ParsedCertificate } from "./certificate.js";
@@ -9,6 +10,15 @@ import { keyIdentifier } from "./certificate-builder.js";
 import { decodeCertificatesPem } from "./pem.js";
 import { SigningKeyError, SoftwareSigningKey, type SigningKey } from "./signing-key.js";
 import type { CertificateAuthorityProblem } from "../api/reasons.js";
+import {
+  CacertsFiles,
+  caKeyFileOf,
+  fileText,
+  isCacertsLayout,
+  TlsSecretFiles,
+  type CertificateAuthorityFiles,
+  type CertificateAuthorityLayout,
+} from "./ca-layouts.js";
 
 /** Why CA material was refused; the message names the file and the check, never key bytes. */
 export class CertificateAuthorityError extends Error {
@@ -47,39 +57,6 @@ export interface CertificateAuthority {
   readonly keyIdentifier: Uint8Array;
   /** Signing certificate then intermediates as PEM, what follows a leaf in status.certificate. */
   readonly chainPem: string;
-}
-
-export type CertificateAuthorityLayout = "cacerts" | "kubernetes.io/tls";
-
-/** File names of the two layouts we read. */
-export const CacertsFiles = {
-  certificate: "ca-cert.pem",
-  key: "ca-key.pem",
-  roots: "root-cert.pem",
-  chain: "cert-chain.pem",
-} as const;
-export const TlsSecretFiles = { certificate: "tls.crt", key: "tls.key", roots: "ca.crt" } as const;
-
-export type CertificateAuthorityFiles = Readonly<Record<string, Uint8Array | string | undefined>>;
-
-export function fileText(file: Uint8Array | string): string {
-  return typeof file === "string" ? file : Buffer.from(file).toString("utf8");
-}
-
-/**
- * The key file of `files` as their layout names it (ca-key.pem for cacerts, else tls.key; `file`
- * undefined when absent): for loadCertificateAuthority and encrypted-key-file.ts alike.
- */
-export function caKeyFileOf(files: CertificateAuthorityFiles): {
-  name: string;
-  file: Uint8Array | string | undefined;
-} {
-  const name = isCacertsLayout(files) ? CacertsFiles.key : TlsSecretFiles.key;
-  return { name, file: files[name] };
-}
-
-function isCacertsLayout(files: CertificateAuthorityFiles): boolean {
-  return files[CacertsFiles.certificate] !== undefined || files[CacertsFiles.key] !== undefined;
 }
 
 /**

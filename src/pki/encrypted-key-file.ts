@@ -4,12 +4,8 @@
  * controller hands loadCertificateAuthority a key that costs nothing more to open.
  */
 import type { KeyObject } from "node:crypto";
-import {
-  caKeyFileOf,
-  CertificateAuthorityError,
-  fileText,
-  type CertificateAuthorityFiles,
-} from "./certificate-authority.js";
+import { CertificateAuthorityError } from "./certificate-authority.js";
+import { caKeyFileOf, fileText, type CertificateAuthorityFiles } from "./ca-layouts.js";
 import {
   decryptPrivateKey,
   EncryptedKeyError,

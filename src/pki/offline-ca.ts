@@ -1,6 +1,6 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { parseCertificate, type ParsedCertificate } from "./certificate.js";
-import { CacertsFiles } from "./certificate-authority.js";
+import { CacertsFiles } from "./ca-layouts.js";
 import { keyIdentifier, signCertificate } from "./certificate-builder.js";
 import { KeyUsageBit } from "./certificate.js";
 import { decodeDer, expectSequence, readBitStringBytes } from "./der-reader.js";

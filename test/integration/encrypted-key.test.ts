@@ -26,7 +26,7 @@ import {
 } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
 import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
-import { CacertsFiles } from "../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../src/pki/ca-layouts.js";
 import { controlPlane } from "./setup.js";
 
 describe("an encrypted CA key with its passphrase from a Secret (real kube-apiserver)", function () {

@@ -33,7 +33,7 @@ import { makeTestCertificateAuthority, opensslVerify } from "../support/pki.js";
 import { createSoftHsmToken, type SoftHsmToken } from "../support/softhsm.js";
 import { waitFor } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
-import { CacertsFiles } from "../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../src/pki/ca-layouts.js";
 import { parseCertificateRequest } from "../../src/pki/certificate-request.js";
 import { decodeSinglePem } from "../../src/pki/pem.js";
 import { parseCertificate } from "../../src/pki/certificate.js";

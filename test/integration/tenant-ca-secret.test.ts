@@ -10,7 +10,7 @@ import { createPrivateKey } from "node:crypto";
 import { expect } from "chai";
 import { CoreV1Api, dumpYaml, loadAllYaml, type KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode } from "../../src/kube/client.js";
-import { CacertsFiles } from "../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../src/pki/ca-layouts.js";
 import {
   controllerNamespace,
   createSigner,

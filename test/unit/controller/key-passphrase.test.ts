@@ -14,7 +14,7 @@ import { KeyDecryptions } from "../../../src/controller/key-decryptions.js";
 import { decryptKeyFile } from "../../../src/pki/encrypted-key-file.js";
 import { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import type { SignerObject } from "../../../src/api/signer.js";
-import { CacertsFiles } from "../../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../../src/pki/ca-layouts.js";
 import { makeTestCertificateAuthority } from "../../support/pki.js";
 
 function secretOf(name: string, files: Record<string, string>): SecretObject {

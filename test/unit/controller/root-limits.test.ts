@@ -12,13 +12,13 @@ import { RecordedRootsBook } from "../../../src/controller/recorded-roots.js";
 import { buildActiveSigner, maximumRecordedRoots } from "../../../src/controller/signer-builder.js";
 import { kubernetesTime } from "../../../src/kube/time.js";
 import {
-  CacertsFiles,
   CertificateAuthorityError,
   loadCertificateAuthority,
   maximumChainCertificates,
   maximumRootsPerCertificateAuthority,
   type CertificateAuthority,
 } from "../../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../../src/pki/ca-layouts.js";
 import {
   createRootCertificateAuthority,
   type GeneratedCertificateAuthority,

@@ -18,7 +18,7 @@ import {
   type TokenKeyBackend,
 } from "../../../src/controller/token-keys.js";
 import type { SignerObject } from "../../../src/api/signer.js";
-import { CacertsFiles } from "../../../src/pki/certificate-authority.js";
+import { CacertsFiles } from "../../../src/pki/ca-layouts.js";
 import type { SigningKey } from "../../../src/pki/signing-key.js";
 import { makeTestCertificateAuthority, type TestCertificateAuthority } from "../../support/pki.js";
 
