@@ -20,6 +20,7 @@ import {
   type NodeAddressSets,
 } from "../policy/kubelet-approval.js";
 import type { KubeletServingSettings } from "../policy/kubelet-serving-settings.js";
+import { parseServiceAccountUsername } from "../policy/signing-policy.js";
 import type { EventRecorder } from "../kube/events.js";
 import { apiErrorCode, describeError } from "../kube/client.js";
 import { missingSignerGrant, signerDomainWildcard } from "../kube/signer-grants.js";
@@ -234,7 +235,7 @@ export class CsrApprover {
       return { verdict: "deny", reason: decision.reason, rule: decision.rule, message: decision.message };
     const verb = signer.spec.approval.requireRbacVerb;
     if (verb) {
-      const serviceAccountNamespace = /^system:serviceaccount:([^:]+):/.exec(requester.username)?.[1];
+      const serviceAccountNamespace = parseServiceAccountUsername(requester.username)?.namespace;
       // As the API server authorizes sign/approve/attest (IsAuthorizedForSignerName): the exact
       // signer name, else "<domain>/*", so one Role rule can cover a tenant's whole domain.
       const domainWildcard = signerDomainWildcard(signerName);

@@ -76,7 +76,7 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
       ...(metadata?.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
       ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
       ...(isOurs && metadata?.generateName !== undefined ? { generateName: metadata.generateName } : {}),
-      ...(isOurs && !hasUnkeptFields(metadata, status) ? { noUserMetadata: true as const } : {}),
+      ...(isOurs && !hasUnkeptFields(metadata, status) ? { onlyKeptFields: true as const } : {}),
     },
     spec: kept,
     ...(status !== undefined ? { status: cachedStatus(status, isOurs) } : {}),

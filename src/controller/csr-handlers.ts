@@ -3,7 +3,7 @@
  * the clean-up of handled CSRs.
  */
 import type { KubeApi } from "../kube/api-client.js";
-import { csrPath, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api-binding.js";
+import { csrUrl, kubernetesApprovalApi, kubernetesCsrApi } from "../kube/csr-api-binding.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { IssuanceEnvironment } from "../pki/issuance.js";
 import { defaultCleanupIntervalMs, defaultCleanupPeriods } from "../policy/csr-cleanup.js";
@@ -70,7 +70,7 @@ export function buildCsrHandlers(
     (signerName) => registry.forSignerName(signerName) !== undefined || approver.handles(signerName),
     () => csrs.list(),
     async (name, uid) => {
-      await api.delete(`${csrPath}/${encodeURIComponent(name)}`, { preconditions: { uid } });
+      await api.delete(csrUrl(name), { preconditions: { uid } });
     },
     metrics,
     logger,

@@ -131,7 +131,7 @@ export class SignerReconciler {
     const delay = this.pacing.delayMs(objectName, countsOnly);
     if (delay > 0) return delay;
     this.pacing.wrote(objectName, countsOnly);
-    const before = this.lastWritten.get(objectName) ?? this.registry.currentStatus(objectName) ?? {};
+    const before = this.lastWritten.get(objectName) ?? current;
     const outcome = await this.writeStatus(objectName, status);
     if (outcome === "ok") {
       this.registry.statusWritten(objectName, status);

@@ -10,6 +10,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { apiErrorCode, apiErrorStatus } from "../kube/client.js";
 import { ResilientInformer } from "../kube/informer.js";
 import type { Logger } from "../logger.js";
+import { parseServiceAccountUsername } from "../policy/signing-policy.js";
 import { SecretUnavailableError } from "./ca-source.js";
 import { cachedTenantSecret, caFileDataKeys, type TenantSecretObject } from "./tenant-secret-cache.js";
 
@@ -172,9 +173,9 @@ function forbiddenBy(error: unknown, verb: string): { verb: string; user: string
  * the missing signer grants (src/kube/signer-grants.ts), so the operator can paste it.
  */
 function missingSecretGrant(namespace: string, name: string, verb: string, user: string | undefined): string {
-  const serviceAccount = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user ?? "");
+  const serviceAccount = parseServiceAccountUsername(user ?? "");
   const subject = serviceAccount
-    ? `ServiceAccount ${serviceAccount[1]}/${serviceAccount[2]}`
+    ? `ServiceAccount ${serviceAccount.namespace}/${serviceAccount.serviceAccount}`
     : user
       ? `User "${user}"`
       : "the controller's ServiceAccount";

@@ -25,7 +25,7 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
     }
   };
   return {
-    read: (name) => api.getIfExists<CsrObject>(`${csrPath}/${encodeURIComponent(name)}`),
+    read: (name) => api.getIfExists<CsrObject>(csrUrl(name)),
     patchStatus: (name, resourceVersion, status) =>
       unlessLeaseLost(() =>
         patchCsr(
@@ -38,15 +38,15 @@ export function kubernetesCsrApi(api: KubeApi, stillLeading?: () => boolean): Cs
         ),
       ),
     replaceStatus: (csr, status) =>
-      unlessLeaseLost(async () => {
-        try {
-          const path = `${csrPath}/${encodeURIComponent(csr.metadata?.name ?? "")}/status`;
-          await api.replaceDiscardingResponse(path, replacedStatus(csr, status), stillLeading);
-          return "ok" as const;
-        } catch (error) {
-          return failedWriteOutcome(error);
-        }
-      }),
+      unlessLeaseLost(() =>
+        writeOutcome(
+          api.replaceDiscardingResponse(
+            csrUrl(csr.metadata?.name ?? "", "status"),
+            replacedStatus(csr, status),
+            stillLeading,
+          ),
+        ),
+      ),
     patchStatusJson: (name, patch) =>
       unlessLeaseLost(() => patchCsr(api, name, "status", patchContentType.json, patch, stillLeading)),
   };
@@ -60,11 +60,16 @@ export function kubernetesApprovalApi(api: KubeApi): ApprovalApi {
   };
 }
 
+/** A CSR's path, or its subresource's; the name encoded (kube-apiserver allows "?" and "#" in it). */
+export function csrUrl(name: string, subresource?: "status" | "approval"): string {
+  return `${csrPath}/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ""}`;
+}
+
 /**
  * One patch of a CSR subresource. The API server's echo of the whole CSR (which may carry megabytes
  * of spec.request) is discarded unparsed.
  */
-async function patchCsr(
+function patchCsr(
   api: KubeApi,
   name: string,
   subresource: "status" | "approval",
@@ -72,10 +77,13 @@ async function patchCsr(
   body: unknown,
   sendOnlyIf?: () => boolean,
 ): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
+  return writeOutcome(api.patchDiscardingResponse(csrUrl(name, subresource), contentType, body, sendOnlyIf));
+}
+
+/** "ok" for a write the API server took, else what its refusal means (failedWriteOutcome). */
+async function writeOutcome(write: Promise<void>): Promise<"ok" | ReturnType<typeof failedWriteOutcome>> {
   try {
-    // Encoded: a CSR name may hold "?" or "#" (kube-apiserver forbids only "/", "%", "." and "..").
-    const path = `${csrPath}/${encodeURIComponent(name)}/${subresource}`;
-    await api.patchDiscardingResponse(path, contentType, body, sendOnlyIf);
+    await write;
     return "ok";
   } catch (error) {
     return failedWriteOutcome(error);

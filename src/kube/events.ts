@@ -213,17 +213,8 @@ export class KubernetesEventRecorder implements EventRecorder {
     const seen = this.recent.get(key);
     // Repeats and a full queue are dropped before the shares are looked up (the commonest drops
     // cost two Map reads); a repeat does not refresh its object's place among the remembered.
-    let dropCause: EventDropCause | undefined =
-      seen !== undefined && now - seen < this.budget.repeatWindowMs
-        ? "repeat"
-        : this.queue.length >= this.budget.maxQueued
-          ? "queue"
-          : undefined;
-    if (dropCause) {
-      this.dropped++;
-      this.onDropped(dropCause);
-      return;
-    }
+    if (seen !== undefined && now - seen < this.budget.repeatWindowMs) return this.drop("repeat");
+    if (this.queue.length >= this.budget.maxQueued) return this.drop("queue");
     const object = this.shareOf(this.objects, objectKey, this.perObject);
     const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
     const requester =
@@ -231,18 +222,9 @@ export class KubernetesEventRecorder implements EventRecorder {
         ? undefined
         : this.shareOf(this.requesters, target.requester, this.perRequester);
     // Every share has a token before any gives one: a drop spends nothing.
-    dropCause = spent(object, this.perObject)
-      ? "object"
-      : spent(tenant, this.perTenant)
-        ? "tenant"
-        : requester && spent(requester, this.perRequester)
-          ? "requester"
-          : undefined;
-    if (dropCause) {
-      this.dropped++;
-      this.onDropped(dropCause);
-      return;
-    }
+    if (spent(object, this.perObject)) return this.drop("object");
+    if (spent(tenant, this.perTenant)) return this.drop("tenant");
+    if (requester && spent(requester, this.perRequester)) return this.drop("requester");
     const shares = requester ? [object, tenant, requester] : [object, tenant];
     for (const share of shares) share.bucket?.tryTake();
     // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in
@@ -257,6 +239,11 @@ export class KubernetesEventRecorder implements EventRecorder {
     for (const share of shares) share.queued++;
     this.queue.push({ shares, send: () => this.send(target, type, reason, message) });
     void this.pump();
+  }
+
+  private drop(cause: EventDropCause): void {
+    this.dropped++;
+    this.onDropped(cause);
   }
 
   /** The object's (tenant's, requester's) share, moved to the end of `shares` (most recent last). */

@@ -15,9 +15,13 @@ export type SignerVerb = "approve" | "sign" | "attest";
  * that domain)". A restarted kube-apiserver answers 403 for about a second before its RBAC
  * authorizer has loaded the roles (seen in the soak): the hint must not claim the grant is missing.
  */
+/** Every RBAC hint's opening: a 403 right after a kube-apiserver restart passes on retry (seen in the soak). */
+const missingOrStartingAuthorizer =
+  "RBAC missing, or the API server's authorizer still starting after a restart (then a retry passes): ";
+
 export function missingSignerGrant(verb: SignerVerb, signerName: string): string {
   return (
-    `RBAC missing, or the API server's authorizer still starting after a restart (then a retry passes): ` +
+    missingOrStartingAuthorizer +
     `the controller needs verb ${verb} on certificates.k8s.io signers/${signerName}; ` +
     `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ["signers"], ` +
     `resourceNames: ["${signerName}"], verbs: ["${verb}"]}` +
@@ -31,7 +35,7 @@ export function missingSignerGrant(verb: SignerVerb, signerName: string): string
  */
 export function missingCsrStatusGrant(): string {
   return (
-    `RBAC missing, or the API server's authorizer still starting after a restart (then a retry passes): ` +
+    missingOrStartingAuthorizer +
     `the controller needs verbs update and patch on certificates.k8s.io certificatesigningrequests/status; ` +
     `add to its ClusterRole: {apiGroups: ["certificates.k8s.io"], resources: ` +
     `["certificatesigningrequests/status"], verbs: ["update", "patch"]}`

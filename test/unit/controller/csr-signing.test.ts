@@ -53,7 +53,7 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
         return Promise.resolve(outcomes.shift()!);
       },
       patchStatusJson: () => Promise.reject(new Error("no condition expected")),
-      replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+      replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
     };
     const signing = new CsrSigning(
       registry,
@@ -97,7 +97,7 @@ describe("CsrSigning: a write not sent because the lease was lost", () => {
         read: () => Promise.reject(new Error("no read expected")),
         patchStatus: () => Promise.resolve("not sent"),
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
-        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
       },
       { record: () => undefined },
       new ControllerMetrics(),
@@ -134,7 +134,7 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
           return new Promise(() => undefined); // never answered: the process dies with the write in flight
         },
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
-        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
       },
       { record: () => undefined },
       new ControllerMetrics(),
@@ -218,7 +218,7 @@ describe("CsrSigning: the issuance latency of a CSR deleted while its write is i
           return Promise.resolve("ok");
         },
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
-        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
       },
       { record: () => undefined },
       metrics,
@@ -272,7 +272,7 @@ describe("CsrSigning: how the certificate is written", () => {
     );
     const approved = { type: "Approved", status: "True", reason: "Test", message: "approved" };
     const plain = { ...serverCsr("csr-put", "uid-5", "20", "put"), status: { conditions: [approved] } };
-    const bare = { ...plain, metadata: { ...plain.metadata, noUserMetadata: true as const } };
+    const bare = { ...plain, metadata: { ...plain.metadata, onlyKeptFields: true as const } };
     const withOtherCondition = {
       ...bare,
       metadata: { ...bare.metadata, name: "csr-other-condition" },
@@ -309,7 +309,7 @@ describe("CsrSigning: a refused certificate write (403) names the grant that is 
         {
           read: () => Promise.reject(new Error("no read expected")),
           patchStatus: () => Promise.reject(new KubeApiError(403, "Forbidden", refusals[refused])),
-          replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no noUserMetadata")),
+          replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
           patchStatusJson: () => Promise.reject(new Error("no condition expected")),
         },
         { record: (_target, _type, _reason, message) => void messages.push(message) },
