@@ -158,8 +158,12 @@ bench-memory: deps testbin ## Controller RSS (the bundle) with 200 + 200 CSRs pa
 bench-failover: deps testbin ## Two replicas (the bundle) on one Lease: SIGKILL the leader, time until the other holds the Lease and issues
 	node --import tsx bench/failover.bench.ts
 
+.PHONY: bench-status-write
+bench-status-write: deps testbin ## kube-apiserver's CPU per certificate write: a merge patch of a CSR's /status against the PUT the controller sends when it may
+	node --import tsx bench/status-write.bench.ts
+
 .PHONY: bench
-bench: bench-sign bench-controller bench-memory bench-failover ## All benchmarks (results go to BENCHMARKS.md by hand)
+bench: bench-sign bench-controller bench-memory bench-failover bench-status-write ## All benchmarks (results go to BENCHMARKS.md by hand)
 
 .PHONY: soak
 soak: deps testbin ## Fault soak (not in `make test`): 2 controller processes under leader election, CSRs at 50/s, seeded faults, the ledger table for RELIABILITY.md (SOAK_SECONDS=600, SOAK_SEED, SOAK_RATE)
