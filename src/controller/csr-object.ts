@@ -83,8 +83,9 @@ export function statusReplaceable(csr: CsrObject): boolean {
 /**
  * The body of a PUT of /status that sets `status` over `csr` (statusReplaceable says when it is
  * safe): the stored conditions, `status`'s fields, and the resourceVersion read as precondition, as
- * kube-controller-manager's signer writes (UpdateStatus). kube-apiserver spends about a tenth less
- * on it than on the merge patch it replaces (it need not apply a patch to the stored object).
+ * kube-controller-manager's signer writes (UpdateStatus). kube-apiserver spent about a tenth less on
+ * it on average than on the merge patch it replaces (within the rounds' spread, BENCHMARKS.md): it
+ * need not apply a patch to the stored object.
  */
 export function replacedStatus(csr: CsrObject, status: Record<string, unknown>): Record<string, unknown> {
   const { name, uid, resourceVersion, generateName } = csr.metadata ?? {};
