@@ -51,6 +51,19 @@ export function controllerNodeFlags(): string[] {
   return [...deployedNodeFlags(), ...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
 }
 
+/**
+ * node's arguments for the A/B comparison's second csr-signer (bench/controller/common.ts,
+ * "csr-signer-alt"): BENCH_ALT_BUNDLE (the work tree's bundle by default) with the deployed node
+ * flags, then BENCH_ALT_NODE_FLAGS.
+ */
+export function alternativeCsrSignerNodeArgs(cliArgs: string[]): string[] {
+  ensureBundle();
+  const flags = (process.env.BENCH_ALT_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const bundle = process.env.BENCH_ALT_BUNDLE || bundlePath;
+  if (!existsSync(bundle)) throw new Error(`BENCH_ALT_BUNDLE ${bundle} does not exist`);
+  return [...deployedNodeFlags(), ...flags, bundle, ...cliArgs];
+}
+
 let bundleBuilt = false;
 
 /** Builds dist/csr-signer.mjs from the work tree (once per benchmark process), so the bundle is current. */

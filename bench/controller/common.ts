@@ -34,11 +34,16 @@ export const peerRounds = positiveWhole("BENCH_PEER_ROUNDS", 3);
  * start-up cost is reported apart (CPU since the process started).
  */
 export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 200);
-/** Who runs in the comparison (both by default); "csr-signer" alone compares csr-signer variants quickly. */
+/**
+ * Who runs in the comparison (csr-signer and kube-controller-manager by default). "csr-signer-alt" is
+ * a second csr-signer, for A/B measurements of a change in the same run: the bundle
+ * BENCH_ALT_BUNDLE (e.g. built from another commit by `node hack/bundle.mjs` in a worktree; the work
+ * tree's own by default) with the deployed node flags, then BENCH_ALT_NODE_FLAGS instead of BENCH_NODE_FLAGS.
+ */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
   .split(",")
-  .filter((name): name is "csr-signer" | "kube-controller-manager" =>
-    ["csr-signer", "kube-controller-manager"].includes(name),
+  .filter((name): name is "csr-signer" | "csr-signer-alt" | "kube-controller-manager" =>
+    ["csr-signer", "csr-signer-alt", "kube-controller-manager"].includes(name),
   );
 /** Which phases run (all by default): throughput, pcr (pod certificates), peer, rss (memory). */
 export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,pcr,peer,rss").split(","));

@@ -100,22 +100,27 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
       .join("<br>");
   });
   out.push("");
-  const ratios = ratioLines(all);
-  // Only when both ran (BENCH_CONTENDERS may name one).
-  if (ratios.length > 0)
-    out.push(
-      `**Ratio csr-signer / kube-controller-manager, medians** (throughput: higher is better; latency and ` +
-        `CPU: lower is better; in brackets the same ratio within each round): ${ratios.join("; ")}.`,
-      "",
-    );
+  // Each only when both of its sides ran (BENCH_CONTENDERS may name one).
+  for (const [ourName, theirName] of [
+    ["csr-signer", "kube-controller-manager"],
+    ["csr-signer-alt", "csr-signer"],
+  ] as const) {
+    const ratios = ratioLines(all, ourName, theirName);
+    if (ratios.length > 0)
+      out.push(
+        `**Ratio ${ourName} / ${theirName}, medians** (throughput: higher is better; latency and ` +
+          `CPU: lower is better; in brackets the same ratio within each round): ${ratios.join("; ")}.`,
+        "",
+      );
+  }
   return out;
 }
 
-function ratioLines(all: Group[]): string[] {
+function ratioLines(all: Group[], ourName: Contender, theirName: Contender): string[] {
   const lines: string[] = [];
   for (const qps of qpsModes) {
-    const ours = all.find((g) => g.qps === qps && g.contender === "csr-signer");
-    const theirs = all.find((g) => g.qps === qps && g.contender === "kube-controller-manager");
+    const ours = all.find((g) => g.qps === qps && g.contender === ourName);
+    const theirs = all.find((g) => g.qps === qps && g.contender === theirName);
     if (!ours || !theirs) continue;
     const ratio = (figure: (r: PeerResult) => number): string => {
       const overall = median(ours.rounds.map(figure)) / median(theirs.rounds.map(figure));

@@ -15,7 +15,7 @@ import {
 } from "@kubernetes/client-node";
 import type { ControlPlane } from "../../test/support/control-plane.js";
 import { controllerNamespace } from "../../test/support/controller.js";
-import { csrSignerNodeArgs } from "../rss-child.js";
+import { alternativeCsrSignerNodeArgs, csrSignerNodeArgs } from "../rss-child.js";
 import {
   benchWorkers,
   deleteAllCsrsAndEvents,
@@ -63,10 +63,13 @@ export interface PeerResult {
 
 /** The name /proc gives each signer's process (Node names its main thread MainThread, cpu.ts says "node"). */
 export const signerProcessName = (contender: Contender): string =>
-  contender === "csr-signer" ? "node" : "kube-controller";
+  contender === "kube-controller-manager" ? "kube-controller" : "node";
 
-/** The two signers compared on the same footing: each in its own process, fed by the same submitter. */
-export type Contender = "csr-signer" | "kube-controller-manager";
+/**
+ * The signers compared on the same footing: each in its own process, fed by the same submitter
+ * (csr-signer-alt: a second csr-signer for A/B measurements, see common.ts).
+ */
+export type Contender = "csr-signer" | "csr-signer-alt" | "kube-controller-manager";
 
 /** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
 export function kubeControllerManagerBinary(): string | undefined {
@@ -115,7 +118,7 @@ function spawnContender(
   } else {
     // The CLI as the image runs it: the bundle, with the Dockerfile's node flags (bench/rss-child.ts).
     command = process.execPath;
-    args = csrSignerNodeArgs([
+    args = (contender === "csr-signer-alt" ? alternativeCsrSignerNodeArgs : csrSignerNodeArgs)([
       "controller",
       `--kubeconfig=${controlPlane.kubeconfigPath}`,
       `--namespace=${controllerNamespace}`,
@@ -161,7 +164,7 @@ export async function separateProcessPhase(
     folder,
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const prefix = `${contender === "csr-signer" ? "own" : "peer"}-${runIndex}-`;
+  const prefix = `${{ "csr-signer": "own", "csr-signer-alt": "alt", "kube-controller-manager": "peer" }[contender]}-${runIndex}-`;
   const names = Array.from({ length: throughputCsrs }, (_, i) => `${prefix}${i}`);
   const requests = names.map((_, i) => istioRequestPem(i));
   const watch = await watchIssuance(admin, prefix);

@@ -26,6 +26,19 @@ export type CsrStep =
   | { step: "wait for signer" }
   | { step: "sign" };
 
+/**
+ * Settled: Denied or Failed, or a certificate set (kube-apiserver takes one only on an approved
+ * CSR). nextCsrStep skips such a CSR whatever else it holds, so its events need not enter the work
+ * queue: among them the echo of every certificate we write.
+ */
+export function isSettled(csr: CsrObject): boolean {
+  return (
+    hasCondition(csr, "Denied") ||
+    hasCondition(csr, "Failed") ||
+    Boolean(csr.status?.certificate || csr.status?.certificateOmitted)
+  );
+}
+
 export function nextCsrStep(csr: CsrObject | undefined, ownership: CsrOwnership): CsrStep {
   if (!csr) return { step: "skip", gate: "gone" }; // istiod deletes its CSRs once it has the certificate
   if (ownership.signer === "none" && !ownership.approving) return { step: "skip", gate: "not ours" };

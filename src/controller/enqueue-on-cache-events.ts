@@ -6,6 +6,7 @@
 import { publisherOf } from "../bundle/publication.js";
 import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
+import { isSettled } from "./csr-gates.js";
 import { hasCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerInformers } from "./informers.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
@@ -48,8 +49,10 @@ export function enqueueOnCacheEvents(
   );
   caches.csrs.on((event, csr) => {
     const name = csr.metadata?.name;
-    // Only our signers' CSRs enter the queue; a deletion is queued so that per-CSR state is dropped.
-    if (!name || (event !== "delete" && !isOurs(csr))) return;
+    // Only our signers' CSRs enter the queue, and only while they are unsettled (the echo of our own
+    // certificate write is one such event per certificate); a deletion is queued so that per-CSR
+    // state is dropped.
+    if (!name || (event !== "delete" && (!isOurs(csr) || isSettled(csr)))) return;
     // The issuance latency counts from here, the first moment the controller knows of the request.
     if (event === "delete") firstSeen?.forget(csr);
     else firstSeen?.saw(csr);

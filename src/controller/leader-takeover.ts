@@ -4,6 +4,7 @@
  * event. Signers that became ready get the same look at their own pending requests.
  */
 import type { ControllerCollaborators } from "./collaborators.js";
+import { isSettled } from "./csr-gates.js";
 import { isDecided, podCertificateRequestKey } from "./pod-certificate-object.js";
 
 export class LeaderTakeover {
@@ -64,6 +65,7 @@ export class LeaderTakeover {
       if (
         name &&
         csrReconciler.isOurs(csr) &&
+        !isSettled(csr) &&
         (!signerNames || signerNames.has(csr.spec?.signerName ?? ""))
       ) {
         // A CSR that arrived before its Signer was not ours then: its latency counts from now.

@@ -26,6 +26,13 @@ export interface WorkerOptions {
   metrics?: { controller: string; recorder: ControllerMetrics };
   /** Awaited before taking each key (a follower waits for the lease here). */
   beforeEach?: () => Promise<void>;
+  /**
+   * A "done" also drops the key's pending delayed add (a grace period's end, a retry): for queues
+   * whose reconcile reads everything afresh and only the worker adds with a delay, so that "done"
+   * means no deadline is left. A CSR signed 5 ms after its creation then costs no reconcile when
+   * its WaitingApproval grace period would have ended.
+   */
+  doneDropsDelayed?: boolean;
 }
 
 /** Runs until the queue shuts down. */
@@ -60,6 +67,7 @@ export async function runWorker(
     else {
       queue.forget(key);
       if (result.kind === "after") queue.addAfter(key, result.milliseconds);
+      else if (options.doneDropsDelayed) queue.dropDelayed(key);
     }
     queue.done(key, started);
   }

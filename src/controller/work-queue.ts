@@ -89,6 +89,12 @@ export class WorkQueue {
     this.addAfter(key, Math.max(perKey, this.retryBucket.reserve()));
   }
 
+  /** Drops the delayed add of `key` pending, if any (a deadline that no longer stands). */
+  dropDelayed(key: string): void {
+    this.delayed.get(key)?.cancel();
+    this.delayed.delete(key);
+  }
+
   /** Clears the failure count of `key` (after a success or a permanent outcome). */
   forget(key: string): void {
     this.failures.delete(key);

@@ -40,6 +40,8 @@ export function startWorkerSet(
         name: "csr",
         metrics: csrMetrics,
         beforeEach,
+        // Only this worker adds CSR keys with a delay, and a CSR reconcile reads the cache afresh.
+        doneDropsDelayed: true,
       }),
     );
   const podCertificateMetrics = { controller: "podcertificaterequest", recorder: metrics };

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { nextCsrStep, type CsrOwnership } from "../../../src/controller/csr-gates.js";
+import { isSettled, nextCsrStep, type CsrOwnership } from "../../../src/controller/csr-gates.js";
 import type { CsrObject } from "../../../src/controller/csr-object.js";
 
 const withConditions = (...types: string[]): CsrObject => ({
@@ -77,6 +77,32 @@ describe("nextCsrStep (the reconcile gate order)", () => {
     it(`${name} -> ${expected}`, () => {
       const next = nextCsrStep(csr, ownership);
       expect(next.step === "skip" ? `skip: ${next.gate}` : next.step).to.equal(expected);
+    });
+  }
+});
+
+describe("isSettled (update events the CSR queue need not see)", () => {
+  const cases: [string, CsrObject, boolean][] = [
+    ["pending", pending, false],
+    ["approved, no certificate yet", approved, false],
+    ["approved, certificate set", issued, true],
+    ["approved, a certificate the cache did not keep", issuedForeignCopy, true],
+    ["Denied", withConditions("Denied"), true],
+    ["Failed", withConditions("Approved", "Failed"), true],
+    [
+      "a Denied condition whose status is False",
+      { ...pending, status: { conditions: [{ type: "Denied", status: "False" }] } },
+      false,
+    ],
+    ["an empty certificate", { ...approved, status: { ...approved.status, certificate: "" } }, false],
+  ];
+  for (const [name, csr, settled] of cases) {
+    it(`${name} -> ${settled ? "settled" : "not settled"}`, () => {
+      expect(isSettled(csr)).to.equal(settled);
+      // Settled means skipped by every gate, whoever handles the CSR.
+      if (settled)
+        for (const ownership of [both, approverOnly, signerOnly("ready"), signerOnly("not ready")])
+          expect(nextCsrStep(csr, ownership).step).to.equal("skip");
     });
   }
 });

@@ -93,6 +93,23 @@ describe("WorkQueue", () => {
   });
 });
 
+describe("WorkQueue: dropping a delayed add", () => {
+  it("drops the key's pending delayed add only", () => {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, limits);
+    queue.addAfter("a", 100);
+    queue.addAfter("b", 100);
+    queue.dropDelayed("a");
+    queue.dropDelayed("c"); // nothing pending: nothing happens
+    clock.advance(100);
+    expect(queue.length).to.equal(1);
+    // A later delayed add of the dropped key is not held back by the dropped one.
+    queue.addAfter("a", 500);
+    clock.advance(500);
+    expect(queue.length).to.equal(2);
+  });
+});
+
 describe("WorkQueue: in-flight items (workqueue_unfinished_work_seconds)", () => {
   it("reports how long each key being processed has run, and forgets it once done", async () => {
     const clock = new ManualClock();
