@@ -83,7 +83,7 @@ export class SignerController {
       informers,
       this.registry,
       { csrs: queues.csrs, signers: queues.signers },
-      (csr) => parts.csrReconciler.isOurs(csr),
+      (csr) => parts.csrReconciler.queueDelayMs(csr),
       parts.nodeAddresses,
       parts.firstSeen,
     );

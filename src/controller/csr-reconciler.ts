@@ -10,7 +10,7 @@ import type { Logger } from "../logger.js";
 import type { CsrApprover } from "./approver.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
-import { nextCsrStep } from "./csr-gates.js";
+import { isSettled, nextCsrStep } from "./csr-gates.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrSigning, defaultWaitingApprovalGraceMs } from "./csr-signing.js";
@@ -52,6 +52,22 @@ export class CsrReconciler {
     return (
       this.registry.forSignerName(signerName) !== undefined || (this.approver?.handles(signerName) ?? false)
     );
+  }
+
+  /**
+   * When a cache event of `csr` should reach the work queue: undefined for never (not ours, or
+   * settled: every gate skips it), 0 for now, otherwise after that many milliseconds: a CSR waiting
+   * for someone else's approval has nothing done to it before its grace period ends, and istiod
+   * approves within milliseconds, so most such CSRs are signed before that reconcile would come.
+   */
+  queueDelayMs(csr: CsrObject): number | undefined {
+    if (!this.isOurs(csr) || isSettled(csr)) return undefined;
+    const signerName = csr.spec?.signerName ?? "";
+    const next = nextCsrStep(csr, {
+      signer: this.signing.readiness(signerName),
+      approving: this.approver?.handles(signerName) ?? false,
+    });
+    return next.step === "wait for approval" ? this.signing.approvalGraceLeftMs(csr) : 0;
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {

@@ -74,6 +74,21 @@ export class CsrSigning {
     this.waiting.delete(name);
   }
 
+  /**
+   * Milliseconds left of an unapproved CSR's grace period (0 once it is over or its Event recorded),
+   * its first sighting recorded now if this is it: the cache handler queues such a CSR for the end
+   * of its grace period rather than at once, since nothing happens to it before then (an approval
+   * arrives as an update event, which queues it at once).
+   */
+  approvalGraceLeftMs(csr: CsrObject): number {
+    const name = csr.metadata?.name ?? "";
+    const now = this.environment.now().getTime();
+    const since = this.waiting.get(name) ?? now;
+    if (since === "told") return 0;
+    this.waiting.set(name, since);
+    return Math.max(0, since + this.waitingApprovalGraceMs - now);
+  }
+
   /** One WaitingApproval Event per CSR and process, once it has waited out the grace period. */
   waitForApproval(csr: CsrObject): ReconcileResult {
     const name = csr.metadata?.name ?? "";

@@ -1,12 +1,12 @@
 /**
- * Cache events become queue keys, and nothing else happens in a handler. A CSR key is its name; a
+ * Cache events become queue keys, and nothing else happens in a handler but noting when a CSR was
+ * first seen (its issuance latency and its approval grace period count from then). A CSR key is its name; a
  * PodCertificateRequest key its namespace/name; a Signer key is the Signer's object name: a Secret,
  * Namespace, ConfigMap or ClusterTrustBundle event is mapped to the Signers it concerns.
  */
 import { publisherOf } from "../bundle/publication.js";
 import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
-import { isSettled } from "./csr-gates.js";
 import { hasCondition, type CsrObject } from "./csr-object.js";
 import type { ControllerInformers } from "./informers.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
@@ -22,7 +22,8 @@ export function enqueueOnCacheEvents(
   caches: ControllerInformers,
   registry: SignerRegistry,
   queues: { csrs: WorkQueue; signers: WorkQueue },
-  isOurs: (csr: CsrObject) => boolean,
+  /** CsrReconciler.queueDelayMs: when a CSR's event enters the queue (undefined: never). */
+  csrQueueDelayMs: (csr: CsrObject) => number | undefined,
   nodeAddresses: NodeAddressIndex,
   firstSeen?: CsrFirstSeen,
 ): void {
@@ -49,14 +50,22 @@ export function enqueueOnCacheEvents(
   );
   caches.csrs.on((event, csr) => {
     const name = csr.metadata?.name;
-    // Only our signers' CSRs enter the queue, and only while they are unsettled (the echo of our own
-    // certificate write is one such event per certificate); a deletion is queued so that per-CSR
-    // state is dropped.
-    if (!name || (event !== "delete" && (!isOurs(csr) || isSettled(csr)))) return;
+    if (!name) return;
+    if (event === "delete") {
+      // Queued whoever's it was, so that per-CSR state is dropped.
+      firstSeen?.forget(csr);
+      queues.csrs.add(name);
+      return;
+    }
+    // Only our signers' CSRs enter the queue, and only while unsettled (the echo of our own
+    // certificate write is one such event per certificate); one waiting for someone else's
+    // approval enters it when its grace period ends, unless an approval queues it before.
+    const delayMs = csrQueueDelayMs(csr);
+    if (delayMs === undefined) return;
     // The issuance latency counts from here, the first moment the controller knows of the request.
-    if (event === "delete") firstSeen?.forget(csr);
-    else firstSeen?.saw(csr);
-    queues.csrs.add(name);
+    firstSeen?.saw(csr);
+    if (delayMs > 0) queues.csrs.addAfter(name, delayMs);
+    else queues.csrs.add(name);
   });
   // Registered before the informer starts, so the first list fills the index.
   caches.nodes?.on((event, node) => {

@@ -37,6 +37,19 @@ describe("CsrSigning: WaitingApproval after a grace period", () => {
     signing.forget("a"); // approved, or gone
     expect(signing.waitForApproval(csr)).to.deep.equal({ kind: "after", milliseconds: 10_000 });
   });
+
+  it("tells the cache handler how long the grace has left, counting from that first sighting", () => {
+    const other = { metadata: { name: "b" }, spec: { signerName: "example.com/foo" } };
+    now = 100_000;
+    expect(signing.approvalGraceLeftMs(other)).to.equal(10_000); // queued for then, not at once
+    now = 103_000;
+    expect(signing.approvalGraceLeftMs(other)).to.equal(7_000); // an unrelated update meanwhile
+    now = 110_000;
+    expect(signing.approvalGraceLeftMs(other)).to.equal(0);
+    expect(signing.waitForApproval(other)).to.deep.equal({ kind: "done" });
+    expect(reasons).to.deep.equal(["WaitingApproval", "WaitingApproval"]);
+    expect(signing.approvalGraceLeftMs(other)).to.equal(0); // told: queued at once, and done at once
+  });
 });
 
 describe("CsrSigning: one signing log line per signature (the soak's audit trail)", () => {
