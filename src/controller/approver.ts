@@ -116,7 +116,7 @@ export class CsrApprover {
       return this.approvalRefused(csr, signerName, condition.type, error);
     }
     const owner = this.registry.forSignerName(signerName);
-    if (owner) this.registry.approvalSucceeded(owner.objectName);
+    if (owner) this.registry.troubles.approvalSucceeded(owner.objectName);
     if (outcome === "gone") return { kind: "done" };
     if (outcome !== "ok") return { kind: "retry", reason: "Conflict" }; // re-read through the cache; the gates run again
     this.metrics.approvals.inc({
@@ -157,7 +157,10 @@ export class CsrApprover {
     const message = `could not write the ${decision} condition: ${describeError(error)} (${missingSignerGrant("approve", signerName)})`;
     const owner = this.registry.forSignerName(signerName);
     if (owner)
-      this.registry.reportApprovalTrouble(owner.objectName, { reason: "ApprovalWriteFailed", message });
+      this.registry.troubles.reportApprovalTrouble(owner.objectName, {
+        reason: "ApprovalWriteFailed",
+        message,
+      });
     this.logger.warn("could not approve, will retry", {
       csr: csr.metadata?.name,
       signer: signerName,

@@ -197,7 +197,8 @@ export function buildCollaborators(
     isLeader,
     // A Signer left out (or back in) shows in its Degraded condition, written by its own reconcile.
     (leftOut) => {
-      for (const objectName of registry.reportMeshConfigLeftOut(leftOut)) queues.signers.add(objectName);
+      for (const objectName of registry.troubles.reportMeshConfigLeftOut(leftOut))
+        queues.signers.add(objectName);
     },
   );
   const signerReconciler = new SignerReconciler(

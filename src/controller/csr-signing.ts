@@ -197,7 +197,7 @@ export class CsrSigning {
     // Gone, or the lease was lost before the write went out: the new leader takes the CSR over.
     if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
-    this.registry.signingSucceeded(signer.objectName);
+    this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.issued.inc({ signer: spec.signerName });
     this.observeLatency(csr, spec.signerName, firstSeenAt);
@@ -250,7 +250,7 @@ export class CsrSigning {
     message: string,
   ): ReconcileResult {
     const signerName = signer.spec?.signerName ?? "";
-    this.registry.reportSigningTrouble(signer.objectName, { reason, message });
+    this.registry.troubles.reportSigningTrouble(signer.objectName, { reason, message });
     this.logger.warn("could not sign, will retry", {
       csr: csr.metadata?.name,
       signer: signerName,

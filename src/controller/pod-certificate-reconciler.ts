@@ -154,7 +154,7 @@ export class PodCertificateReconciler {
       return this.writeFailed(pcr, signer, error);
     }
     if (outcome !== "ok") return outcome;
-    this.registry.signingSucceeded(signer.objectName);
+    this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.podCertificatesIssued.inc({ signer: spec.signerName });
     this.logger.info("issued pod certificate", {
@@ -247,7 +247,7 @@ export class PodCertificateReconciler {
     message: string,
   ): ReconcileResult {
     const signerName = signer.spec?.signerName ?? "";
-    this.registry.reportSigningTrouble(signer.objectName, { reason, message });
+    this.registry.troubles.reportSigningTrouble(signer.objectName, { reason, message });
     this.logger.warn("could not sign pod certificate, will retry", {
       podCertificateRequest: `${pcr.metadata?.namespace}/${pcr.metadata?.name}`,
       signer: signerName,

@@ -114,7 +114,7 @@ export class SignerReconciler {
     });
     for (const problem of result.problems)
       this.logger.warn("trust bundle publication problem", { signer: signer.objectName, problem });
-    this.registry.reportPublication(signer.objectName, result.problems);
+    this.registry.troubles.reportPublication(signer.objectName, result.problems);
     if (!result.complete) return "incomplete";
     return this.registry.markPublished(signer.objectName) ? "newly" : "complete";
   }

@@ -1,8 +1,9 @@
 /**
  * The configured signers, rebuilt from the Signer, Secret and Namespace caches: the index by signer
  * name (one Signer per name: duplicates are refused), the tenant namespaces of each, and what
- * happened since each Signer's status was last written (counts, troubles) so that the status it
- * should have can be computed (signer-status.ts). Building one Signer is signer-builder.ts's job.
+ * happened since each Signer's status was last written (counts in signer-status-counts.ts,
+ * troubles in signer-troubles.ts) so that the status it should have can be computed
+ * (signer-status.ts). Building one Signer is signer-builder.ts's job.
  */
 import { resolveSignerNameClaims, type SignerNameClaimant } from "../policy/signer-name-claims.js";
 import { labelSelectorMatches } from "../policy/label-selector.js";
@@ -16,12 +17,12 @@ import { RecordedRootsBook } from "./recorded-roots.js";
 import { SignerStatusCounts } from "./signer-status-counts.js";
 import { buildActiveSigner, type ActiveSigner } from "./signer-builder.js";
 import type { SignerProblem } from "./signer-problem.js";
+import { SignerTroubles } from "./signer-troubles.js";
 import {
   desiredSignerStatus,
   problemWithCause,
   signerConditions,
   type ConditionWithoutTime,
-  type SignerConditionFacts,
 } from "./signer-status.js";
 import type { SigningKey } from "../pki/signing-key.js";
 import type { TokenKeys } from "./token-keys.js";
@@ -57,14 +58,8 @@ export class SignerRegistry {
   private readonly recorded = new RecordedRootsBook();
   /** tenantNamespaces() answers, per parsed spec (a rebuild makes new specs). */
   private tenantsBySpec = new WeakMap<SignerSpec, ReadonlySet<string>>();
-  /** Problems of the last trust bundle publication, by Signer (Degraded while there are any). */
-  private readonly publicationProblems = new Map<string, string>();
-  /** The last transient failure while signing (an API write refused, the CA failed), until a success. */
-  private readonly signingTrouble = new Map<string, SignerProblem>();
-  /** The last refused approval write of an Automatic Signer (Degraded), until one succeeds. */
-  private readonly approvalTrouble = new Map<string, SignerProblem>();
-  /** Signers whose roots the last Istio mesh-config pass left out (size budget), Degraded until they fit. */
-  private readonly meshConfigProblems = new Map<string, SignerProblem>();
+  /** What went wrong lately per Signer (publication, signing and approval writes, mesh config). */
+  readonly troubles = new SignerTroubles((objectName) => this.byObjectName.has(objectName));
 
   constructor(
     private readonly sources: SignerSources,
@@ -93,7 +88,7 @@ export class SignerRegistry {
   forSignerName(signerName: string): ActiveSigner | undefined {
     const signer = this.bySignerName.get(signerName);
     if (!signer) return undefined;
-    const problem = problemWithCause(signer.problem, this.publicationProblems.get(signer.objectName));
+    const problem = problemWithCause(signer.problem, this.troubles.publicationProblem(signer.objectName));
     return problem === signer.problem ? signer : { ...signer, problem };
   }
 
@@ -224,14 +219,8 @@ export class SignerRegistry {
     this.authorities.retainOnly(live);
     this.recorded.retainOnly(live);
     this.counts.retainOnly(live);
+    this.troubles.retainOnly(live);
     this.sources.tenantSecretsInUse?.(this.tenantSecrets());
-    for (const state of [
-      this.signingTrouble,
-      this.approvalTrouble,
-      this.publicationProblems,
-      this.meshConfigProblems,
-    ])
-      for (const name of state.keys()) if (!live.has(name)) state.delete(name);
     this.byObjectName = byObjectName;
     this.bySignerName = bySignerName;
     const nowSigning: string[] = [];
@@ -287,31 +276,10 @@ export class SignerRegistry {
     this.counts.countFailed(objectName);
   }
 
-  /**
-   * A CSR of this Signer could not be finished for a reason that is not the request's fault (the API
-   * server refused the status write, the CA failed to sign). Ready reports it until signingSucceeded.
-   */
-  reportSigningTrouble(objectName: string, trouble: SignerProblem): void {
-    this.signingTrouble.set(objectName, trouble);
-  }
-
-  signingSucceeded(objectName: string): void {
-    this.signingTrouble.delete(objectName);
-  }
-
-  /** The API server refused an approval this Signer's Automatic approval decided (Degraded until one succeeds). */
-  reportApprovalTrouble(objectName: string, trouble: SignerProblem): void {
-    this.approvalTrouble.set(objectName, trouble);
-  }
-
-  approvalSucceeded(objectName: string): void {
-    this.approvalTrouble.delete(objectName);
-  }
-
   /** The conditions Signer `objectName` should have now (for the condition gauge); undefined when unknown. */
   conditions(objectName: string): ConditionWithoutTime[] | undefined {
     const signer = this.byObjectName.get(objectName);
-    return signer && signerConditions(signer, this.conditionFacts(objectName));
+    return signer && signerConditions(signer, this.troubles.facts(objectName));
   }
 
   /** metadata.uid of the cached Signer object (Events name it). */
@@ -323,40 +291,6 @@ export class SignerRegistry {
     return this.sources.signer
       ? this.sources.signer(objectName)
       : this.sources.signers().find((candidate) => candidate.metadata?.name === objectName);
-  }
-
-  private conditionFacts(objectName: string): SignerConditionFacts {
-    return {
-      publicationProblem: this.publicationProblems.get(objectName),
-      signingTrouble: this.signingTrouble.get(objectName),
-      approvalTrouble: this.approvalTrouble.get(objectName),
-      meshConfigProblem: this.meshConfigProblems.get(objectName),
-    };
-  }
-
-  /**
-   * The Signers the last Istio mesh-config pass left out, with why; returns the Signers whose
-   * report changed (their status is to be written again).
-   */
-  reportMeshConfigLeftOut(leftOut: ReadonlyMap<string, string>): string[] {
-    const changed: string[] = [];
-    for (const [objectName, problem] of this.meshConfigProblems)
-      if (!leftOut.has(objectName)) {
-        this.meshConfigProblems.delete(objectName);
-        changed.push(objectName);
-      } else if (leftOut.get(objectName) !== problem.message) changed.push(objectName);
-    for (const [objectName, message] of leftOut) {
-      if (!this.byObjectName.has(objectName)) continue; // deleted since the pass read it
-      if (!this.meshConfigProblems.has(objectName)) changed.push(objectName);
-      this.meshConfigProblems.set(objectName, { reason: "IstioMeshConfigTooLarge", message });
-    }
-    return changed;
-  }
-
-  /** What went wrong in the last publication of this Signer's trust bundle (none: all is well). */
-  reportPublication(objectName: string, problems: readonly string[]): void {
-    if (problems.length > 0) this.publicationProblems.set(objectName, problems.join("; "));
-    else this.publicationProblems.delete(objectName);
   }
 
   /**
@@ -378,7 +312,7 @@ export class SignerRegistry {
     if (!signer || !current) return undefined;
     const since = this.counts.since(objectName);
     const desired = desiredSignerStatus(signer, current, {
-      ...this.conditionFacts(objectName),
+      ...this.troubles.facts(objectName),
       issuedSince: since.issued,
       failedSince: since.failed,
       recordedRoots: this.recorded.get(objectName),

@@ -41,8 +41,10 @@ function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "go
     tenantNamespaces: () => new Set(["foo"]),
     countIssued: () => void done.issued++,
     countFailed: () => void done.failed++,
-    signingSucceeded: () => undefined,
-    reportSigningTrouble: (_: string, trouble: SignerProblem) => void done.troubles.push(trouble),
+    troubles: {
+      signingSucceeded: () => undefined,
+      reportSigningTrouble: (_: string, trouble: SignerProblem) => void done.troubles.push(trouble),
+    },
     // As TokenKeys does: a Pkcs11Error is the token's, anything else is not.
     signingKeyFailed: (_: string, _key: unknown, error: unknown): SignerProblem | undefined => {
       done.keyFailures.push(error);

@@ -66,7 +66,7 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     const r = registry();
     r.rebuild();
     expect(r.forSignerName("example.com/foo")!.problem?.reason).to.equal("RootNotYetPublished");
-    r.reportPublication("foo", [
+    r.troubles.reportPublication("foo", [
       'ClusterTrustBundle: forbidden: not permitted to attest for signerName "example.com/foo"',
     ]);
     const waiting = r.forSignerName("example.com/foo")!;
@@ -77,7 +77,7 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
       "Signer foo cannot sign: TrustBundlePublicationFailed (its Ready condition says why)",
     );
     // Publication recovers: the headline is the wait again.
-    r.reportPublication("foo", []);
+    r.troubles.reportPublication("foo", []);
     expect(r.forSignerName("example.com/foo")!.problem?.reason).to.equal("RootNotYetPublished");
   });
 
@@ -90,7 +90,10 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     r.rebuild();
     const ready = () => r.desiredStatus("foo")!.conditions!.find((c) => c.type === "Ready");
     expect(ready()).to.include({ status: "True", reason: "Ready" });
-    r.reportSigningTrouble("foo", { reason: "CertificateWriteFailed", message: "HTTP 403 Forbidden" });
+    r.troubles.reportSigningTrouble("foo", {
+      reason: "CertificateWriteFailed",
+      message: "HTTP 403 Forbidden",
+    });
     expect(ready()).to.include({
       status: "False",
       reason: "CertificateWriteFailed",
@@ -98,7 +101,7 @@ describe("SignerRegistry (CA selection and rotation pacing, no API server)", fun
     });
     // Trouble does not stop the signer from trying: the CA stays selected.
     expect(r.forSignerName("example.com/foo")!.problem).to.equal(undefined);
-    r.signingSucceeded("foo");
+    r.troubles.signingSucceeded("foo");
     expect(ready()).to.include({ status: "True", reason: "Ready" });
   });
 
