@@ -83,9 +83,10 @@ export class SignerController {
       informers,
       this.registry,
       { csrs: queues.csrs, signers: queues.signers },
-      (csr) => parts.csrReconciler.queueDelayMs(csr),
+      parts.csrReconciler,
       parts.nodeAddresses,
       parts.firstSeen,
+      () => parts.leadership.isLeader,
     );
     await informers.startSignerSide(
       await this.askUntilAnswered("API discovery", () => parts.publisher.clusterTrustBundlesAvailable()),
@@ -99,6 +100,7 @@ export class SignerController {
       informers.podCertificateRequests,
       (pcr) => parts.podCertificateReconciler.isOurs(pcr),
       queues.podCertificateRequests,
+      () => parts.leadership.isLeader,
     );
     informers.startPodCertificateRequests(
       await this.askUntilAnswered("PodCertificateRequest discovery", () =>

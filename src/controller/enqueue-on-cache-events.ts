@@ -1,13 +1,15 @@
 /**
  * Cache events become queue keys, and nothing else happens in a handler but noting when a CSR was
- * first seen (its issuance latency and its approval grace period count from then). A CSR key is its name; a
+ * first seen (its issuance latency and its approval grace period count from then). Only the
+ * leader queues requests; a new leader requeues every pending one from the cache. A CSR key is its name; a
  * PodCertificateRequest key its namespace/name; a Signer key is the Signer's object name: a Secret,
  * Namespace, ConfigMap or ClusterTrustBundle event is mapped to the Signers it concerns.
  */
 import { publisherOf } from "../bundle/publication.js";
 import { kubeletServingSignerName } from "../policy/kubelet-approval.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
-import { hasCondition, type CsrObject } from "./csr-object.js";
+import type { CsrReconciler } from "./csr-reconciler.js";
+import { hasCondition } from "./csr-object.js";
 import type { ControllerInformers } from "./informers.js";
 import type { NodeAddressIndex } from "./node-address-index.js";
 import {
@@ -22,10 +24,16 @@ export function enqueueOnCacheEvents(
   caches: ControllerInformers,
   registry: SignerRegistry,
   queues: { csrs: WorkQueue; signers: WorkQueue },
-  /** CsrReconciler.queueDelayMs: when a CSR's event enters the queue (undefined: never). */
-  csrQueueDelayMs: (csr: CsrObject) => number | undefined,
+  /** isOurs, and queueDelayMs: when a CSR's event enters the queue (undefined: never). */
+  csrs: Pick<CsrReconciler, "isOurs" | "queueDelayMs">,
   nodeAddresses: NodeAddressIndex,
   firstSeen?: CsrFirstSeen,
+  /**
+   * Whether this replica leads now (default: always). A follower queues no CSR: its workers wait
+   * for the lease, so a queued key would stay until it leads, one per CSR name ever seen, and a new
+   * leader requeues every pending CSR from the cache (leader-takeover.ts) anyway.
+   */
+  leading: () => boolean = () => true,
 ): void {
   const signers = (names: Iterable<string | undefined>): void => {
     for (const name of names) if (name) queues.signers.add(name);
@@ -54,13 +62,20 @@ export function enqueueOnCacheEvents(
     if (event === "delete") {
       // Queued whoever's it was, so that per-CSR state is dropped.
       firstSeen?.forget(csr);
-      queues.csrs.add(name);
+      if (leading()) queues.csrs.add(name);
       return;
     }
-    // Only our signers' CSRs enter the queue, and only while unsettled (the echo of our own
-    // certificate write is one such event per certificate); one waiting for someone else's
-    // approval enters it when its grace period ends, unless an approval queues it before.
-    const delayMs = csrQueueDelayMs(csr);
+    if (!leading()) {
+      // The issuance latency counts from the first moment any replica knew of the request, so a
+      // failover's wait shows in it.
+      if (csrs.isOurs(csr)) firstSeen?.saw(csr);
+      return;
+    }
+    // Only our signers' unsettled CSRs enter the queue: every gate skips a settled one (certificate
+    // set, Denied, Failed), and among its events is the echo of each certificate we write. One
+    // waiting for someone else's approval enters when its grace period ends (queueDelayMs starts
+    // that period), unless an approval queues it first.
+    const delayMs = csrs.queueDelayMs(csr);
     if (delayMs === undefined) return;
     // The issuance latency counts from here, the first moment the controller knows of the request.
     firstSeen?.saw(csr);
@@ -72,7 +87,7 @@ export function enqueueOnCacheEvents(
     const changed = event === "delete" ? (nodeAddresses.delete(node), true) : nodeAddresses.upsert(node);
     // New addresses can make the Node's undecided kubelet-serving CSRs approvable; a heartbeat that
     // changes no address (most Node updates, and resyncs) costs no scan of the CSR cache.
-    if (!changed) return;
+    if (!changed || !leading()) return;
     const requester = `system:node:${node.metadata?.name ?? ""}`;
     for (const csr of caches.csrs.list()) {
       if (
@@ -92,10 +107,12 @@ export function enqueueOnPodCertificateRequestEvents(
   podCertificateRequests: ControllerInformers["podCertificateRequests"],
   isOurs: (pcr: PodCertificateRequestObject) => boolean,
   queue: WorkQueue,
+  /** Whether this replica leads now: a follower queues nothing (see enqueueOnCacheEvents). */
+  leading: () => boolean = () => true,
 ): void {
   podCertificateRequests.on((event, pcr) => {
     const key = podCertificateRequestKey(pcr);
     // Ours and undecided only: nothing is kept per request, so a deletion needs no key either.
-    if (key && event !== "delete" && !isDecided(pcr) && isOurs(pcr)) queue.add(key);
+    if (key && event !== "delete" && leading() && !isDecided(pcr) && isOurs(pcr)) queue.add(key);
   });
 }

@@ -108,6 +108,13 @@ describe("controller faults: restarts, two replicas, write conflicts", function 
       expect(await issuedBy(follower)).to.equal(0);
       const followerReconciles = await follower.controller.metrics.reconcileTotal.get();
       expect(followerReconciles.values.reduce((sum, value) => sum + value.value, 0)).to.equal(0);
+      // Nor does it queue them: a follower's queue would hold every CSR name it sees until it leads.
+      const followerAdds = await follower.controller.metrics.queueAdds.get();
+      const added = (queue: string) =>
+        followerAdds.values
+          .filter((value) => value.labels.name === queue)
+          .reduce((sum, value) => sum + value.value, 0);
+      expect(added("certificatesigningrequest")).to.equal(0);
 
       await leader.stop(); // releases the Lease
       await waitFor(
