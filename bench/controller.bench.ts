@@ -27,8 +27,10 @@
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("100,0"),
  * BENCH_PEER (1), BENCH_PEER_ROUNDS (3), BENCH_WARM_UP (200), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
- * kube-controller-manager"), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes under tsx,
- * for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's processes, after the Dockerfile's).
+ * kube-controller-manager"; "csr-signer-alt" adds a second csr-signer for A/B runs: BENCH_ALT_BUNDLE, its
+ * bundle, the work tree's by default, and BENCH_ALT_NODE_FLAGS), BENCH_CONTROLLER_RUNTIME (bundle; "tsx"
+ * runs the child processes under tsx, for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's
+ * processes, not csr-signer-alt's, after the Dockerfile's).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,13 +68,15 @@ import {
   podCertificateReport,
   type PodCertificateResult,
 } from "./controller/pod-certificates.js";
-import { ensureBundle } from "./rss-child.js";
+import { alternativeCsrSignerBundle, ensureBundle } from "./rss-child.js";
 
 let controlPlane: ControlPlane | undefined;
 const scratch = mkdtempSync(join(tmpdir(), "csr-signer-bench-"));
 let exitCode = 0;
 try {
   ensureBundle();
+  // Refused before anything starts, not when the alt's first round comes.
+  if (contenders.includes("csr-signer-alt") && phases.has("peer")) alternativeCsrSignerBundle();
   progress("starting etcd + kube-apiserver");
   controlPlane = await startControlPlane();
   progress(`control plane ready in ${ms(controlPlane.startupMs)}`);

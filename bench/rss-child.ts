@@ -11,7 +11,8 @@
  * request; readiness is the controller's own /readyz.
  * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form;
  * BENCH_NODE_FLAGS adds node flags after the deployed ones (e.g. "--max-semi-space-size=2"), in the
- * memory children and in the throughput comparison alike.
+ * memory children and in the throughput comparison alike (csr-signer-alt takes BENCH_ALT_NODE_FLAGS
+ * instead).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
@@ -58,10 +59,26 @@ export function controllerNodeFlags(): string[] {
  */
 export function alternativeCsrSignerNodeArgs(cliArgs: string[]): string[] {
   ensureBundle();
-  const flags = (process.env.BENCH_ALT_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  return [...alternativeCsrSignerNodeFlags(), alternativeCsrSignerBundle(), ...cliArgs];
+}
+
+/** The alt's node flags: the deployed ones, then BENCH_ALT_NODE_FLAGS. */
+export function alternativeCsrSignerNodeFlags(): string[] {
+  return [...deployedNodeFlags(), ...(process.env.BENCH_ALT_NODE_FLAGS ?? "").split(" ").filter(Boolean)];
+}
+
+/**
+ * The alt's bundle, checked (the benchmark asks before it starts anything): BENCH_ALT_BUNDLE, or the
+ * work tree's. The alt is always a bundle: under BENCH_CONTROLLER_RUNTIME=tsx it would not compare
+ * like with like.
+ */
+export function alternativeCsrSignerBundle(): string {
+  if (controllerRuntime !== "bundle")
+    throw new Error("csr-signer-alt runs a bundle: it cannot be compared with BENCH_CONTROLLER_RUNTIME=tsx");
   const bundle = process.env.BENCH_ALT_BUNDLE || bundlePath;
-  if (!existsSync(bundle)) throw new Error(`BENCH_ALT_BUNDLE ${bundle} does not exist`);
-  return [...deployedNodeFlags(), ...flags, bundle, ...cliArgs];
+  if (process.env.BENCH_ALT_BUNDLE && !existsSync(bundle))
+    throw new Error(`BENCH_ALT_BUNDLE ${bundle} does not exist`);
+  return bundle;
 }
 
 let bundleBuilt = false;

@@ -25,7 +25,7 @@ export const cacheCsrs = Number(process.env.BENCH_CACHE_CSRS ?? 10_000);
 export const cacheInFlight = 50;
 export const qpsModes = (process.env.BENCH_QPS_MODES ?? "100,0").split(",").map(Number);
 export const runPeer = process.env.BENCH_PEER !== "0";
-/** Interleaved rounds of the comparison with kube-controller-manager; the report gives their medians. */
+/** Interleaved rounds of the separate-process comparison (every contender once per round); the report gives their medians. */
 export const peerRounds = positiveWhole("BENCH_PEER_ROUNDS", 3);
 /**
  * Certificates each signer process issues before its measured ones: a fresh Node process compiles
@@ -42,9 +42,18 @@ export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 200);
  */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
   .split(",")
-  .filter((name): name is "csr-signer" | "csr-signer-alt" | "kube-controller-manager" =>
-    ["csr-signer", "csr-signer-alt", "kube-controller-manager"].includes(name),
-  );
+  .map((name) => name.trim())
+  .filter((name): name is "csr-signer" | "csr-signer-alt" | "kube-controller-manager" => {
+    const known = ["csr-signer", "csr-signer-alt", "kube-controller-manager"];
+    // A typo must not drop a contender without a word (see positiveWhole).
+    if (!known.includes(name)) throw new Error(`BENCH_CONTENDERS: unknown "${name}" (${known.join(", ")})`);
+    return true;
+  });
+if (
+  !contenders.includes("csr-signer-alt") &&
+  (process.env.BENCH_ALT_BUNDLE || process.env.BENCH_ALT_NODE_FLAGS)
+)
+  throw new Error("BENCH_ALT_BUNDLE and BENCH_ALT_NODE_FLAGS need csr-signer-alt in BENCH_CONTENDERS");
 /** Which phases run (all by default): throughput, pcr (pod certificates), peer, rss (memory). */
 export const phases = new Set((process.env.BENCH_PHASES ?? "throughput,pcr,peer,rss").split(","));
 export const issueTimeoutMs = 150_000;

@@ -1,6 +1,7 @@
 /**
  * The comparison's Markdown: each signer's rounds summed up by their median (every round's figure
- * beside it), and the ratios csr-signer / kube-controller-manager of those medians. On a 2-core
+ * beside it), and the ratios csr-signer / kube-controller-manager and csr-signer-alt / csr-signer of
+ * those medians. On a 2-core
  * machine shared by the submitter, kube-apiserver and etcd, one run of either signer moves by a
  * quarter from one run to the next, so a single side-by-side pair says little; interleaved rounds
  * and their medians do.
@@ -141,5 +142,5 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
 /** How the rounds ran, for the introduction. */
 export const peerMethod = (): string =>
   `${peerRounds} interleaved round${peerRounds === 1 ? "" : "s"} (each round runs every signer once at each ` +
-  `client limit, in alternating order, so neither always runs first), each signer process fresh, ` +
+  `client limit, in alternating order, so no signer always runs first), each signer process fresh, ` +
   `${peerWarmUpCsrs} warm-up certificate${peerWarmUpCsrs === 1 ? "" : "s"} before the measured ones`;

@@ -4,6 +4,8 @@
  * process on the same control plane, fed the same requests the same way (only the usages are the three
  * that signer accepts), with the same client limit as the CLI default (100 QPS / burst 200) and with the limit raised out of
  * the way (it cannot be switched off). csr-signer runs as deployed: `node dist/csr-signer.mjs controller`.
+ * For A/B runs, csr-signer-alt is a second csr-signer on the same footing, another bundle or node flags
+ * (common.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
@@ -96,7 +98,6 @@ function spawnContender(
   folder: string,
 ): { child: ChildProcess; logFile: string } {
   const logFile = join(folder, `${contender}.log`);
-  const log = openSync(logFile, "w");
   let command: string;
   let args: string[];
   if (contender === "kube-controller-manager") {
@@ -131,6 +132,7 @@ function spawnContender(
       "--cleanup=false",
     ]);
   }
+  const log = openSync(logFile, "w"); // after the arguments, which may be refused
   const child = spawn(command, args, { cwd: repositoryRoot, stdio: ["ignore", log, log], detached: true });
   liveChildren.add(child);
   closeSync(log);

@@ -3,7 +3,11 @@
  * whichever phases ran.
  */
 import { cpus, totalmem } from "node:os";
-import { controllerNodeFlags, controllerRuntimeDescription } from "../rss-child.js";
+import {
+  alternativeCsrSignerNodeFlags,
+  controllerNodeFlags,
+  controllerRuntimeDescription,
+} from "../rss-child.js";
 import { defaultWorkers } from "../../src/cli/controller-command.js";
 import {
   benchWorkers,
@@ -109,11 +113,16 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
     out.push("");
   }
 
+  const alt = peer.some((r) => r.contender === "csr-signer-alt")
+    ? ` csr-signer-alt, for an A/B comparison, runs the same command line from the bundle ` +
+      `\`${process.env.BENCH_ALT_BUNDLE || "dist/csr-signer.mjs"}\`${process.env.BENCH_ALT_BUNDLE ? "" : " (the same bundle)"}, ` +
+      `node flags \`${alternativeCsrSignerNodeFlags().join(" ")}\`.`
+    : "";
   if (peer.length > 0)
     out.push(
       ...peerReport(
         peer,
-        `**Baseline: kube-controller-manager's signer, on the same footing.** Each signer alone in its own ` +
+        `**${peer.some((r) => r.contender === "kube-controller-manager") ? "Baseline: kube-controller-manager's signer, on the same footing." : "Separate processes, on the same footing."}** Each signer alone in its own ` +
           `process with the admin kubeconfig and no leader election: csr-signer as \`csr-signer controller\` runs ` +
           `(${benchWorkers} workers, ${controllerRuntimeDescription}${controllerNodeFlags().length > 0 ? `, node flags \`${controllerNodeFlags().join(" ")}\`` : ""}) and kube-controller-manager ${apiServerVersion} with only \`--controllers=csrsigning\` ` +
           `(5 workers, hard-coded) signing for ${peerSignerName} with the same CA. The same submitter feeds each the ` +
@@ -123,7 +132,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `the unlimited run raises both to 5,000 QPS. CPU is each process's utime + stime from /proc (all its ` +
           `threads), the same way for both: from 2 s after the warm-up certificates (the client limiters refilled) to the last certificate seen ` +
           `(per certificate: divided by the certificates issued), and for the signer also from its start (Node's ` +
-          `start-up, module loading and compiling its hot code cost far more than Go's).`,
+          `start-up, module loading and compiling its hot code cost far more than Go's).${alt}`,
       ),
     );
 

@@ -59,6 +59,9 @@ export class CsrReconciler {
    * settled: every gate skips it), 0 for now, otherwise after that many milliseconds: a CSR waiting
    * for someone else's approval has nothing done to it before its grace period ends, and istiod
    * approves within milliseconds, so most such CSRs are signed before that reconcile would come.
+   * Not pure: a CSR waiting for approval has its grace period started here
+   * (CsrSigning.approvalGraceLeftMs); the reconcile that signs it drops that delayed add (runWorker's
+   * doneDropsDelayed), so an istiod CSR costs one reconcile.
    */
   queueDelayMs(csr: CsrObject): number | undefined {
     if (!this.isOurs(csr) || isSettled(csr)) return undefined;

@@ -28,9 +28,10 @@ export interface WorkerOptions {
   beforeEach?: () => Promise<void>;
   /**
    * A "done" also drops the key's pending delayed add (a grace period's end, a retry): for queues
-   * whose reconcile reads everything afresh and only the worker adds with a delay, so that "done"
-   * means no deadline is left. A CSR signed 5 ms after its creation then costs no reconcile when
-   * its WaitingApproval grace period would have ended.
+   * whose reconcile reads everything afresh and answers "after" for every deadline still standing,
+   * so that "done" means none is left (the CSR queue: the cache handler's grace-period add and the
+   * worker's own retries). A CSR signed 5 ms after its creation then costs no reconcile when its
+   * WaitingApproval grace period would have ended.
    */
   doneDropsDelayed?: boolean;
 }

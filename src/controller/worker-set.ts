@@ -40,7 +40,9 @@ export function startWorkerSet(
         name: "csr",
         metrics: csrMetrics,
         beforeEach,
-        // Only this worker adds CSR keys with a delay, and a CSR reconcile reads the cache afresh.
+        // Every delayed add of a CSR key is a deadline its reconcile derives afresh from the cache
+        // (a retry, the end of an approval grace period, for which waitForApproval answers "after"
+        // while it stands), so a "done" leaves none standing.
         doneDropsDelayed: true,
       }),
     );
