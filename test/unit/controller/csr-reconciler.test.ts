@@ -1,0 +1,53 @@
+import { expect } from "chai";
+import type { CsrApi } from "../../../src/controller/csr-api.js";
+import type { CsrObject } from "../../../src/controller/csr-object.js";
+import { CsrReconciler } from "../../../src/controller/csr-reconciler.js";
+import { ControllerMetrics } from "../../../src/controller/metrics.js";
+import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
+import type { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import { jsonLogger } from "../../../src/logger.js";
+
+const signerName = "example.com/foo";
+
+describe("CsrReconciler.queueDelayMs (when a cache event enters the CSR queue)", () => {
+  let now = 0;
+  const ready = { objectName: "foo", spec: { signerName }, authority: {} } as unknown as ActiveSigner;
+  const registry = {
+    forSignerName: (name: string) => (name === signerName ? ready : undefined),
+  } as unknown as SignerRegistry;
+  const reconciler = new CsrReconciler(
+    registry,
+    { get: () => undefined },
+    {} as CsrApi,
+    { record: () => undefined },
+    new ControllerMetrics(),
+    jsonLogger({ level: "error", write: () => undefined }),
+    { now: () => new Date(now), randomBytes: () => new Uint8Array() },
+    undefined, // no approver: someone else approves
+    10_000,
+  );
+  const csr = (name: string, signer: string, conditions: string[] = [], certificate?: string): CsrObject => ({
+    metadata: { name, uid: `uid-${name}` },
+    spec: { signerName: signer },
+    status: {
+      conditions: conditions.map((type) => ({ type, status: "True" })),
+      ...(certificate ? { certificate } : {}),
+    },
+  });
+
+  it("never queues a foreign or a settled CSR", () => {
+    expect(reconciler.queueDelayMs(csr("a", "example.com/other"))).to.equal(undefined);
+    expect(reconciler.queueDelayMs(csr("b", signerName, ["Approved"], "Y2VydA=="))).to.equal(undefined);
+    expect(reconciler.queueDelayMs(csr("c", signerName, ["Denied"]))).to.equal(undefined);
+    expect(reconciler.queueDelayMs(csr("d", signerName, ["Approved", "Failed"]))).to.equal(undefined);
+  });
+
+  it("queues an approved CSR at once, and one waiting for approval when its grace period ends", () => {
+    now = 1_000;
+    expect(reconciler.queueDelayMs(csr("e", signerName, ["Approved"]))).to.equal(0);
+    expect(reconciler.queueDelayMs(csr("f", signerName))).to.equal(10_000);
+    now = 4_000; // an unrelated update: the grace period counts from the first sighting
+    expect(reconciler.queueDelayMs(csr("f", signerName))).to.equal(7_000);
+    expect(reconciler.queueDelayMs(csr("f", signerName, ["Approved"]))).to.equal(0);
+  });
+});
