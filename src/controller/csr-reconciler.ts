@@ -55,8 +55,8 @@ export class CsrReconciler {
   }
 
   /**
-   * When a cache event of `csr` should reach the work queue: undefined for never (not ours, or
-   * settled: every gate skips it), 0 for now, otherwise after that many milliseconds: a CSR waiting
+   * When a cache event of `csr` should reach the work queue: undefined for never (not ours, settled,
+   * or any other CSR the gates skip now, such as a kubelet CSR we approved for another signer), 0 for now, otherwise after that many milliseconds: a CSR waiting
    * for someone else's approval has nothing done to it before its grace period ends, and istiod
    * approves within milliseconds, so most such CSRs are signed before that reconcile would come.
    * Not pure: a CSR waiting for approval has its grace period started here
@@ -70,6 +70,7 @@ export class CsrReconciler {
       signer: this.signing.readiness(signerName),
       approving: this.approver?.handles(signerName) ?? false,
     });
+    if (next.step === "skip") return undefined; // e.g. the echo of our approval of a kubelet CSR
     return next.step === "wait for approval" ? this.signing.approvalGraceLeftMs(csr) : 0;
   }
 

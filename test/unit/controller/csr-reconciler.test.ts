@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import type { CsrApprover } from "../../../src/controller/approver.js";
 import type { CsrApi } from "../../../src/controller/csr-api.js";
 import type { CsrObject } from "../../../src/controller/csr-object.js";
 import { CsrReconciler } from "../../../src/controller/csr-reconciler.js";
@@ -49,5 +50,23 @@ describe("CsrReconciler.queueDelayMs (when a cache event enters the CSR queue)",
     now = 4_000; // an unrelated update: the grace period counts from the first sighting
     expect(reconciler.queueDelayMs(csr("f", signerName))).to.equal(7_000);
     expect(reconciler.queueDelayMs(csr("f", signerName, ["Approved"]))).to.equal(0);
+  });
+
+  it("queues a CSR our approver decides until it is approved, and not the echo of our approval when another signer signs", () => {
+    const approving = new CsrReconciler(
+      { forSignerName: () => undefined } as unknown as SignerRegistry, // kube-controller-manager signs
+      { get: () => undefined },
+      {} as CsrApi,
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "error", write: () => undefined }),
+      { now: () => new Date(now), randomBytes: () => new Uint8Array() },
+      { handles: (name: string) => name === "kubernetes.io/kubelet-serving" } as unknown as CsrApprover,
+    );
+    expect(approving.queueDelayMs(csr("g", "kubernetes.io/kubelet-serving"))).to.equal(0);
+    expect(approving.queueDelayMs(csr("g", "kubernetes.io/kubelet-serving", ["Approved"]))).to.equal(
+      undefined,
+    );
+    expect(approving.queueDelayMs(csr("h", signerName))).to.equal(undefined); // neither ours to sign nor to approve
   });
 });
