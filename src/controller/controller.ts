@@ -86,7 +86,7 @@ export class SignerController {
       parts.csrReconciler,
       parts.nodeAddresses,
       parts.firstSeen,
-      () => parts.leadership.isLeader,
+      () => parts.leadership.holdsLease,
     );
     await informers.startSignerSide(
       await this.askUntilAnswered("API discovery", () => parts.publisher.clusterTrustBundlesAvailable()),
@@ -100,7 +100,7 @@ export class SignerController {
       informers.podCertificateRequests,
       (pcr) => parts.podCertificateReconciler.isOurs(pcr),
       queues.podCertificateRequests,
-      () => parts.leadership.isLeader,
+      () => parts.leadership.holdsLease,
     );
     informers.startPodCertificateRequests(
       await this.askUntilAnswered("PodCertificateRequest discovery", () =>

@@ -1,9 +1,10 @@
 /**
- * Which handler, if any, a CSR goes to next. Pure. The gates run in cert-manager's order: gone ->
- * nothing; not ours -> never touched; Denied or Failed -> settled; not yet approved -> our approver
+ * Which handler, if any, a CSR goes to next. Pure. The gates run in cert-manager's order, but for
+ * the certificate, which settles a CSR whether approved or not: gone -> nothing; not ours -> never
+ * touched; Denied or Failed -> settled; certificate set -> done; not yet approved -> our approver
  * decides it, or (a CSR only our signer handles) it waits for someone else's approval; approved
- * for a signer we do not run -> not ours to sign; certificate set -> done; Signer unable to sign
- * -> wait and retry; otherwise sign.
+ * for a signer we do not run -> not ours to sign; Signer unable to sign -> wait and retry;
+ * otherwise sign.
  */
 import { hasCondition, type CsrObject } from "./csr-object.js";
 
@@ -27,9 +28,9 @@ export type CsrStep =
   | { step: "sign" };
 
 /**
- * Settled: Denied or Failed, or a certificate set (kube-apiserver takes one only on an approved
- * CSR). nextCsrStep skips such a CSR whatever else it holds, so its events need not enter the work
- * queue: among them the echo of every certificate we write.
+ * Settled: Denied or Failed, or a certificate set (kube-apiserver refuses to take any of these back).
+ * nextCsrStep skips such a CSR whatever else it holds, so its events need not enter the work queue:
+ * among them the echo of every certificate we write.
  */
 export function isSettled(csr: CsrObject): boolean {
   return (
@@ -44,11 +45,14 @@ export function nextCsrStep(csr: CsrObject | undefined, ownership: CsrOwnership)
   if (ownership.signer === "none" && !ownership.approving) return { step: "skip", gate: "not ours" };
   if (hasCondition(csr, "Denied") || hasCondition(csr, "Failed"))
     return { step: "skip", gate: "denied or failed" };
+  // Before the approval gate: kube-apiserver takes a certificate on an unapproved CSR from whoever
+  // may sign for its signer name, and nothing is left to approve then (as kube-controller-manager's
+  // approver sees it).
+  if (csr.status?.certificate || csr.status?.certificateOmitted)
+    return { step: "skip", gate: "certificate set" };
   if (!hasCondition(csr, "Approved"))
     return ownership.approving ? { step: "decide approval" } : { step: "wait for approval" };
   // kubelet CSRs: we approve, kube-controller-manager signs.
   if (ownership.signer === "none") return { step: "skip", gate: "approved for a signer we do not run" };
-  if (csr.status?.certificate || csr.status?.certificateOmitted)
-    return { step: "skip", gate: "certificate set" };
   return ownership.signer === "ready" ? { step: "sign" } : { step: "wait for signer" };
 }

@@ -60,8 +60,8 @@ export class CsrReconciler {
    * for someone else's approval has nothing done to it before its grace period ends, and istiod
    * approves within milliseconds, so most such CSRs are signed before that reconcile would come.
    * Not pure: a CSR waiting for approval has its grace period started here
-   * (CsrSigning.approvalGraceLeftMs); the reconcile that signs it drops that delayed add (runWorker's
-   * doneDropsDelayed), so an istiod CSR costs one reconcile.
+   * (CsrSigning.approvalGraceLeftMs); the worker that takes it for signing drops that delayed add
+   * (runWorker's takingDropsDelayed), so an istiod CSR costs one reconcile.
    */
   queueDelayMs(csr: CsrObject): number | undefined {
     if (!this.isOurs(csr) || isSettled(csr)) return undefined;
@@ -72,6 +72,14 @@ export class CsrReconciler {
     });
     if (next.step === "skip") return undefined; // e.g. the echo of our approval of a kubelet CSR
     return next.step === "wait for approval" ? this.signing.approvalGraceLeftMs(csr) : 0;
+  }
+
+  /**
+   * The CSR is deleted: what is kept about it goes now, on every replica (a follower queues nothing,
+   * so no reconcile of the deletion would clear it).
+   */
+  forget(name: string): void {
+    this.signing.forget(name);
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {

@@ -24,8 +24,8 @@ export function enqueueOnCacheEvents(
   caches: ControllerInformers,
   registry: SignerRegistry,
   queues: { csrs: WorkQueue; signers: WorkQueue },
-  /** isOurs, and queueDelayMs: when a CSR's event enters the queue (undefined: never). */
-  csrs: Pick<CsrReconciler, "isOurs" | "queueDelayMs">,
+  /** isOurs, queueDelayMs (when a CSR's event enters the queue; undefined: never), and forget. */
+  csrs: Pick<CsrReconciler, "isOurs" | "queueDelayMs" | "forget">,
   nodeAddresses: NodeAddressIndex,
   firstSeen?: CsrFirstSeen,
   /**
@@ -60,8 +60,10 @@ export function enqueueOnCacheEvents(
     const name = csr.metadata?.name;
     if (!name) return;
     if (event === "delete") {
-      // Queued whoever's it was, so that per-CSR state is dropped.
+      // What is kept about it goes at once, on a follower too; the leader also queues it, whoever's
+      // it was, so that its reconcile drops what else the handlers keep.
       firstSeen?.forget(csr);
+      csrs.forget(name);
       if (leading()) queues.csrs.add(name);
       return;
     }

@@ -29,7 +29,10 @@ export class LeaderTakeover {
   leadingChanged(leading: boolean): void {
     const { metrics, leaseName, leadership, registry, queues, meshConfigSync, publication } = this.parts;
     metrics.leader.set({ name: leaseName }, leading ? 1 : 0);
-    if (!leading) return;
+    if (!leading) {
+      leadership.lost(); // requests stop being queued; a new leader requeues them all
+      return;
+    }
     leadership.acquired();
     // A new leader takes over everything pending: nothing waits for the next event.
     for (const signer of registry.all()) queues.signers.add(signer.objectName);

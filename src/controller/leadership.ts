@@ -13,14 +13,26 @@ export class Leadership {
     return this.waiters.length;
   }
   private released = false;
+  /** The elector's last report (onChange): it holds the lease. */
+  private reportedLeading = false;
 
   constructor(
     private readonly elector: Pick<LeaderElector, "isLeader"> | undefined,
     private readonly clock: Clock = systemClock,
   ) {}
 
+  /** Leads at this moment: false also while a late lease renewal is in flight (the renew deadline passed). */
   get isLeader(): boolean {
     return this.elector?.isLeader ?? true;
+  }
+
+  /**
+   * Holds the lease as the elector last reported it (acquired, not lost since): what decides
+   * whether requests are queued. Unlike isLeader it stays true while a late renewal is in flight,
+   * which ends without a report when it succeeds, so nothing that arrives meanwhile is dropped.
+   */
+  get holdsLease(): boolean {
+    return this.elector === undefined || this.reportedLeading;
   }
 
   /** Resolves once this instance leads, or once release() is called (shutting down). */
@@ -45,7 +57,13 @@ export class Leadership {
 
   /** The lease was acquired: waiters go on at once. */
   acquired(): void {
+    this.reportedLeading = true;
     for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  /** The lease was lost (or released). */
+  lost(): void {
+    this.reportedLeading = false;
   }
 
   release(): void {

@@ -27,13 +27,13 @@ export interface WorkerOptions {
   /** Awaited before taking each key (a follower waits for the lease here). */
   beforeEach?: () => Promise<void>;
   /**
-   * A "done" also drops the key's pending delayed add (a grace period's end, a retry): for queues
-   * whose reconcile reads everything afresh and answers "after" for every deadline still standing,
-   * so that "done" means none is left (the CSR queue: the cache handler's grace-period add and the
-   * worker's own retries). A CSR signed 5 ms after its creation then costs no reconcile when its
-   * WaitingApproval grace period would have ended.
+   * Taking a key drops its pending delayed add (a grace period's end, a retry): for queues whose
+   * reconcile reads everything afresh and answers "after" or "retry" for every deadline still
+   * standing, so the reconcile's result replaces it (the CSR queue). A delayed add made while the
+   * reconcile runs (an event meanwhile) stands. A CSR signed 5 ms after its creation then costs no
+   * reconcile when its WaitingApproval grace period would have ended.
    */
-  doneDropsDelayed?: boolean;
+  takingDropsDelayed?: boolean;
 }
 
 /** Runs until the queue shuts down. */
@@ -47,6 +47,7 @@ export async function runWorker(
     await options.beforeEach?.();
     const key = await queue.get();
     if (key === undefined) return;
+    if (options.takingDropsDelayed) queue.dropDelayed(key);
     const started = Date.now();
     let result: ReconcileResult;
     try {
@@ -68,7 +69,6 @@ export async function runWorker(
     else {
       queue.forget(key);
       if (result.kind === "after") queue.addAfter(key, result.milliseconds);
-      else if (options.doneDropsDelayed) queue.dropDelayed(key);
     }
     queue.done(key, started);
   }

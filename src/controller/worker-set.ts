@@ -42,8 +42,8 @@ export function startWorkerSet(
         beforeEach,
         // Every delayed add of a CSR key is a deadline its reconcile derives afresh from the cache
         // (a retry, the end of an approval grace period, for which waitForApproval answers "after"
-        // while it stands), so a "done" leaves none standing.
-        doneDropsDelayed: true,
+        // while it stands), so the reconcile's answer replaces it.
+        takingDropsDelayed: true,
       }),
     );
   const podCertificateMetrics = { controller: "podcertificaterequest", recorder: metrics };
@@ -65,9 +65,15 @@ export function startWorkerSet(
   return loops;
 }
 
+/**
+ * Not leading at this moment (the lease lost while the key waited, or a renewal late): look again in
+ * a second. A follower's workers wait for the lease before they take it; a leader whose late renewal
+ * succeeds goes on with it, with no takeover to requeue it.
+ */
+const notLeadingNow: ReconcileResult = { kind: "after", milliseconds: 1000 };
+
 async function reconcileCsr(parts: WorkerParts, name: string): Promise<ReconcileResult> {
-  // Lost the lease while waiting: leave the CSR to the new leader (it requeues everything).
-  if (!parts.leadership.isLeader) return { kind: "done" };
+  if (!parts.leadership.isLeader) return notLeadingNow;
   const signer = parts.registry.forSignerName(parts.informers.csrs.get(name)?.spec?.signerName ?? "");
   try {
     return await parts.csrReconciler.reconcile(name);
@@ -77,8 +83,7 @@ async function reconcileCsr(parts: WorkerParts, name: string): Promise<Reconcile
 }
 
 async function reconcilePodCertificateRequest(parts: WorkerParts, key: string): Promise<ReconcileResult> {
-  // Lost the lease while waiting: leave the request to the new leader (it requeues everything).
-  if (!parts.leadership.isLeader) return { kind: "done" };
+  if (!parts.leadership.isLeader) return notLeadingNow;
   const [namespace = "", name = ""] = key.split("/", 2);
   const pcr = parts.informers.podCertificateRequests.get(name, namespace);
   const signer = parts.podCertificateReconciler.signerFor(pcr?.spec?.signerName ?? "");

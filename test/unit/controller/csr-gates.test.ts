@@ -63,6 +63,12 @@ describe("nextCsrStep (the reconcile gate order)", () => {
     ],
     ["approved, certificate set", issued, signerOnly("ready"), "skip: certificate set"],
     [
+      "not approved, yet a certificate set (kube-apiserver takes one from whoever may sign)",
+      { ...pending, status: { ...pending.status, certificate: "Y2VydA==" } },
+      both,
+      "skip: certificate set",
+    ],
+    [
       "approved, a certificate the cache did not keep",
       issuedForeignCopy,
       signerOnly("ready"),
@@ -95,6 +101,11 @@ describe("isSettled (update events the CSR queue need not see)", () => {
       false,
     ],
     ["an empty certificate", { ...approved, status: { ...approved.status, certificate: "" } }, false],
+    [
+      "unapproved, with a certificate",
+      { ...pending, status: { ...pending.status, certificate: "Y2VydA==" } },
+      true,
+    ],
   ];
   for (const [name, csr, settled] of cases) {
     it(`${name} -> ${settled ? "settled" : "not settled"}`, () => {

@@ -17,3 +17,20 @@ describe("Leadership: workers waiting for the lease", () => {
     expect(leadership.waiting).to.equal(0);
   });
 });
+
+describe("Leadership: whether requests are queued (holdsLease)", () => {
+  it("follows the elector's reports, not a late renewal's moment without the lease", () => {
+    expect(new Leadership(undefined).holdsLease).to.equal(true); // no leader election
+    const elector = { isLeader: false };
+    const leadership = new Leadership(elector, new ManualClock());
+    expect(leadership.holdsLease).to.equal(false);
+    elector.isLeader = true;
+    leadership.acquired();
+    expect(leadership.holdsLease).to.equal(true);
+    elector.isLeader = false; // the renew deadline passed while a renewal is in flight: no report
+    expect(leadership.isLeader).to.equal(false);
+    expect(leadership.holdsLease).to.equal(true);
+    leadership.lost();
+    expect(leadership.holdsLease).to.equal(false);
+  });
+});
