@@ -143,8 +143,8 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
         `its default flags (${defaultWorkers} workers, 100 QPS / burst 200, JSON log to a file), run ${controllerRuntimeDescription}` +
         `${controllerNodeFlags().length > 0 ? ` with node flags \`${controllerNodeFlags().join(" ")}\`` : ""}; ` +
         `bench/heap-reporter.mjs, preloaded, reports RSS every 100 ms, the kernel's VmHWM and the heap. Three runs: no CSRs; ${thousands(cacheCsrs)} CSRs for a signer it does not serve ` +
-        `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (queued once, ` +
-        `nothing signed). All Istio-shaped, created as istiod before the child starts (request PEM ` +
+        `(cached by its informer, never queued); ${thousands(cacheCsrs)} unapproved CSRs of its own signer (each queued once, ` +
+        `when its 10 s WaitingApproval grace period ends; nothing signed). All Istio-shaped, created as istiod before the child starts (request PEM ` +
         `${memory.requestPemBytes} bytes, ${memory.objectJsonBytes} bytes of JSON per CSR object; ${ms(memory.foreignCreateMs)} for ` +
         `${thousands(cacheCsrs)} creates at ${cacheInFlight} in flight).`,
       "",

@@ -2,7 +2,7 @@
  * Phase 2: the controller's memory, alone in a child process that runs it as deployed
  * (`csr-signer controller` from the bundle, bench/rss-child.ts). Three runs: no CSRs; BENCH_CACHE_CSRS
  * CSRs for a signer it does not serve (cached by its informer, never queued); as many unapproved CSRs of
- * its own signer (queued once, nothing signed). All are created before the child starts, so the synced
+ * its own signer (each queued once, when its 10 s WaitingApproval grace period ends; nothing signed). All are created before the child starts, so the synced
  * cache behind the first ready /readyz holds every one of them. With the pending ones, one more CSR is
  * created and approved to see how fast it is served.
  */
