@@ -16,17 +16,20 @@ describe("CsrReconciler.queueDelayMs (when a cache event enters the CSR queue)",
   const registry = {
     forSignerName: (name: string) => (name === signerName ? ready : undefined),
   } as unknown as SignerRegistry;
-  const reconciler = new CsrReconciler(
-    registry,
-    { get: () => undefined },
-    {} as CsrApi,
-    { record: () => undefined },
-    new ControllerMetrics(),
-    jsonLogger({ level: "error", write: () => undefined }),
-    { now: () => new Date(now), randomBytes: () => new Uint8Array() },
-    undefined, // no approver: someone else approves
-    10_000,
-  );
+  /** A reconciler over `signers` and `approver`; nothing else is consulted to place an event. */
+  const reconcilerOf = (signers: SignerRegistry, approver?: CsrApprover): CsrReconciler =>
+    new CsrReconciler(
+      signers,
+      { get: () => undefined },
+      {} as CsrApi,
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "error", write: () => undefined }),
+      { now: () => new Date(now), randomBytes: () => new Uint8Array() },
+      approver,
+      10_000,
+    );
+  const reconciler = reconcilerOf(registry); // no approver: someone else approves
   const csr = (name: string, signer: string, conditions: string[] = [], certificate?: string): CsrObject => ({
     metadata: { name, uid: `uid-${name}` },
     spec: { signerName: signer },
@@ -53,14 +56,8 @@ describe("CsrReconciler.queueDelayMs (when a cache event enters the CSR queue)",
   });
 
   it("queues a CSR our approver decides until it is approved, and not the echo of our approval when another signer signs", () => {
-    const approving = new CsrReconciler(
+    const approving = reconcilerOf(
       { forSignerName: () => undefined } as unknown as SignerRegistry, // kube-controller-manager signs
-      { get: () => undefined },
-      {} as CsrApi,
-      { record: () => undefined },
-      new ControllerMetrics(),
-      jsonLogger({ level: "error", write: () => undefined }),
-      { now: () => new Date(now), randomBytes: () => new Uint8Array() },
       { handles: (name: string) => name === "kubernetes.io/kubelet-serving" } as unknown as CsrApprover,
     );
     expect(approving.queueDelayMs(csr("g", "kubernetes.io/kubelet-serving"))).to.equal(0);
