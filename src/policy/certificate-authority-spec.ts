@@ -6,19 +6,12 @@
  */
 import type { CertificateAuthoritySource, Pkcs11KeySource, SecretValueSource } from "../api/signer.js";
 import { SignerSpecError } from "./signer-spec-error.js";
-
-type Json = Record<string, unknown>;
+import { object } from "./spec-fields.js";
 
 const secretNamePattern = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const secretKeyPattern = /^[-._a-zA-Z0-9]{1,253}$/;
 /** A namespace name: a DNS label (RFC 1123). */
 const namespacePattern = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-function object(value: unknown, field: string): Json {
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new SignerSpecError(field, "must be an object");
-  return value as Json;
-}
 
 /** spec.certificateAuthority, validated; throws SignerSpecError naming the field. */
 export function parseCertificateAuthoritySource(raw: unknown): CertificateAuthoritySource {

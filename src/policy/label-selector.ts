@@ -1,4 +1,6 @@
 import type { LabelSelector } from "../api/signer.js";
+import { SignerSpecError } from "./signer-spec-error.js";
+import { object, stringList } from "./spec-fields.js";
 
 /** Whether `labels` satisfy a metav1.LabelSelector (matchLabels and matchExpressions, ANDed). */
 export function labelSelectorMatches(
@@ -17,4 +19,38 @@ export function labelSelectorMatches(
     if (expression.operator === "DoesNotExist" && present) return false;
   }
   return true;
+}
+
+/** A metav1.LabelSelector from untyped JSON at `field`; throws SignerSpecError naming the field. */
+export function parseLabelSelector(raw: unknown, field: string): LabelSelector {
+  const selector = object(raw, field);
+  const matchLabels =
+    selector.matchLabels === undefined ? undefined : object(selector.matchLabels, `${field}.matchLabels`);
+  for (const [key, value] of Object.entries(matchLabels ?? {})) {
+    if (typeof value !== "string")
+      throw new SignerSpecError(`${field}.matchLabels.${key}`, "must be a string");
+  }
+  const expressions = selector.matchExpressions === undefined ? [] : selector.matchExpressions;
+  if (!Array.isArray(expressions)) throw new SignerSpecError(`${field}.matchExpressions`, "must be a list");
+  const matchExpressions = expressions.map((expression, index) => {
+    const e = object(expression, `${field}.matchExpressions[${index}]`);
+    if (
+      typeof e.key !== "string" ||
+      !["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator as string)
+    ) {
+      throw new SignerSpecError(
+        `${field}.matchExpressions[${index}]`,
+        "needs a key and an operator In, NotIn, Exists or DoesNotExist",
+      );
+    }
+    return {
+      key: e.key,
+      operator: e.operator as "In",
+      values: stringList(e.values, `${field}.matchExpressions[${index}].values`),
+    };
+  });
+  return {
+    ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}),
+    ...(matchExpressions.length ? { matchExpressions } : {}),
+  };
 }

@@ -8,14 +8,15 @@
 import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
-import { DurationSyntaxError, parseGoDuration } from "../api/duration.js";
-import type { LabelSelector, PodCertificatesSpec, SignerSpec, TrustBundleSpec } from "../api/signer.js";
+import type { PodCertificatesSpec, SignerSpec, TrustBundleSpec } from "../api/signer.js";
 import {
   checkSecretNamespaceIsTenant,
   parseCertificateAuthoritySource,
 } from "./certificate-authority-spec.js";
 import { isReservedName, reservedConfigMapNames } from "./reserved-names.js";
 import { SignerSpecError } from "./signer-spec-error.js";
+import { boolean, duration, integer, object, stringList } from "./spec-fields.js";
+import { parseLabelSelector } from "./label-selector.js";
 
 export { SignerSpecError };
 
@@ -44,50 +45,6 @@ const signerNamePattern =
   /^(?=.{1,571}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)*$/;
 const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const serviceAccountRefPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-/** A Go duration (see parseGoDuration) in seconds; a SignerSpecError naming the field otherwise. */
-function duration(text: unknown, field: string): number {
-  try {
-    return parseGoDuration(text);
-  } catch (error) {
-    if (error instanceof DurationSyntaxError) throw new SignerSpecError(field, error.message);
-    throw error;
-  }
-}
-
-type Json = Record<string, unknown>;
-
-function object(value: unknown, field: string, optional = false): Json {
-  if (value === undefined && optional) return {};
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new SignerSpecError(field, "must be an object");
-  return value as Json;
-}
-
-function stringList(value: unknown, field: string, check?: (item: string, field: string) => void): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw new SignerSpecError(field, "must be a list of strings");
-  return value.map((item, index) => {
-    if (typeof item !== "string" || item === "")
-      throw new SignerSpecError(`${field}[${index}]`, "must be a non-empty string");
-    check?.(item, `${field}[${index}]`);
-    return item;
-  });
-}
-
-function boolean(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new SignerSpecError(field, "must be true or false");
-  return value;
-}
-
-function integer(value: unknown, field: string, fallback: number, minimum: number, maximum: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new SignerSpecError(field, `must be an integer from ${minimum} to ${maximum}`);
-  }
-  return value;
-}
 
 /** Validates and defaults a Signer spec from the API object. Throws SignerSpecError naming the field. */
 export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec {
@@ -368,37 +325,4 @@ function parsePodCertificates(raw: unknown, hasSpiffe: boolean): PodCertificates
       );
   });
   return { dnsNames };
-}
-
-function parseLabelSelector(raw: unknown, field: string): LabelSelector {
-  const selector = object(raw, field);
-  const matchLabels =
-    selector.matchLabels === undefined ? undefined : object(selector.matchLabels, `${field}.matchLabels`);
-  for (const [key, value] of Object.entries(matchLabels ?? {})) {
-    if (typeof value !== "string")
-      throw new SignerSpecError(`${field}.matchLabels.${key}`, "must be a string");
-  }
-  const expressions = selector.matchExpressions === undefined ? [] : selector.matchExpressions;
-  if (!Array.isArray(expressions)) throw new SignerSpecError(`${field}.matchExpressions`, "must be a list");
-  const matchExpressions = expressions.map((expression, index) => {
-    const e = object(expression, `${field}.matchExpressions[${index}]`);
-    if (
-      typeof e.key !== "string" ||
-      !["In", "NotIn", "Exists", "DoesNotExist"].includes(e.operator as string)
-    ) {
-      throw new SignerSpecError(
-        `${field}.matchExpressions[${index}]`,
-        "needs a key and an operator In, NotIn, Exists or DoesNotExist",
-      );
-    }
-    return {
-      key: e.key,
-      operator: e.operator as "In",
-      values: stringList(e.values, `${field}.matchExpressions[${index}].values`),
-    };
-  });
-  return {
-    ...(matchLabels ? { matchLabels: matchLabels as Record<string, string> } : {}),
-    ...(matchExpressions.length ? { matchExpressions } : {}),
-  };
 }
