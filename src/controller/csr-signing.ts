@@ -194,8 +194,10 @@ export class CsrSigning {
         ? { identity: decision.identity, rule: decision.rule, notAfter: issued.notAfter.toISOString() }
         : undefined,
     );
-    // Gone, or the lease was lost before the write went out: the new leader takes the CSR over.
-    if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
+    // Gone: nothing left to do.
+    if (outcome === "gone") return { kind: "done" };
+    // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
+    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
@@ -283,7 +285,9 @@ export class CsrSigning {
       name,
       appendConditionPatch(csr, ownCondition("Failed", reason, message, this.environment.now())),
     );
-    if (outcome === "gone" || outcome === "not sent") return { kind: "done" };
+    if (outcome === "gone") return { kind: "done" };
+    // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
+    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     const signerName = signer.spec?.signerName ?? "";
     this.firstSeen.forget(csr);

@@ -43,6 +43,9 @@ export class LeaderTakeover {
 
   /** Requeues the pending requests of these signer names (all of ours when absent). */
   requeuePending(signerNames?: ReadonlySet<string>): void {
+    // A follower's Signer worker sees Signers become ready too: it queues nothing (its workers wait
+    // for the lease; a new leader requeues everything pending).
+    if (!this.parts.leadership.holdsLease) return;
     this.requeueCsrs(signerNames);
     this.requeuePodCertificateRequests(signerNames);
   }

@@ -58,6 +58,10 @@ export class Leadership {
   /** The lease was acquired: waiters go on at once. */
   acquired(): void {
     this.reportedLeading = true;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
     for (const resolve of this.waiters.splice(0)) resolve();
   }
 
@@ -68,6 +72,6 @@ export class Leadership {
 
   release(): void {
     this.released = true;
-    this.acquired();
+    this.wakeWaiters();
   }
 }

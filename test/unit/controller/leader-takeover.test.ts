@@ -63,7 +63,7 @@ function buildTakeover() {
       isOurs: (object: PodCertificateRequestObject) => ours.has(object.spec?.signerName ?? ""),
     },
   } as unknown as ConstructorParameters<typeof LeaderTakeover>[0];
-  return { takeover: new LeaderTakeover(parts), queues, firstSeen, meshConfigRequests, metrics };
+  return { takeover: new LeaderTakeover(parts), queues, firstSeen, meshConfigRequests, metrics, parts };
 }
 
 async function leaderGauge(metrics: ControllerMetrics): Promise<number | undefined> {
@@ -94,7 +94,8 @@ describe("LeaderTakeover: what a new leader and newly ready Signers requeue", ()
   });
 
   it("Signers that became ready requeue only their own pending requests", async () => {
-    const { takeover, queues } = buildTakeover();
+    const { takeover, queues, parts } = buildTakeover();
+    parts.leadership.acquired(); // a leader (a follower queues nothing)
     takeover.requeuePending(new Set(["example.com/also-ours"]));
     expect(await drain(queues.csrs)).to.deep.equal(["b"]);
     expect(await drain(queues.podCertificateRequests)).to.deep.equal(["apps/q"]);
