@@ -4,11 +4,12 @@ import { CsrSigning } from "../../../src/controller/csr-signing.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import { jsonLogger } from "../../../src/logger.js";
 import type { CsrApi } from "../../../src/controller/csr-api.js";
-import { SignerRegistry } from "../../../src/controller/signer-registry.js";
+import type { SignerRegistry } from "../../../src/controller/signer-registry.js";
 import { X509Certificate } from "node:crypto";
 import { KubeApiError } from "../../../src/kube/client.js";
 import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
-import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../../support/pki.js";
+import { buildTestCertificateRequest, testKey } from "../../support/pki.js";
+import { signerRegistryFor } from "../../support/ready-signer-registry.js";
 
 describe("CsrSigning: WaitingApproval after a grace period", () => {
   let now = 0;
@@ -187,33 +188,6 @@ function serverCsr(name: string, uid: string, resourceVersion: string, signer: s
       request: Buffer.from(requestPem).toString("base64"),
     },
   };
-}
-
-/** A registry with one ready Signer `name` (signer name example.com/<name>) of a fresh test CA. */
-async function signerRegistryFor(name: string): Promise<SignerRegistry> {
-  const ca = await makeTestCertificateAuthority({ name });
-  const spec = {
-    signerName: `example.com/${name}`,
-    certificateAuthority: { secretName: `${name}-cacerts` },
-    policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
-  };
-  const registry = new SignerRegistry(
-    {
-      signers: () => [{ metadata: { name, generation: 1 }, spec }],
-      secret: () => ({
-        metadata: { name: `${name}-cacerts`, namespace: "csr-signer" },
-        data: Object.fromEntries(
-          Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-        ),
-      }),
-      namespaces: () => [],
-    },
-    "csr-signer",
-  );
-  registry.rebuild();
-  registry.markPublished(name); // standalone: record the bundle as published so the CA is adopted
-  registry.rebuild();
-  return registry;
 }
 
 describe("CsrSigning: the issuance latency of a CSR deleted while its write is in flight", () => {

@@ -7,90 +7,19 @@
  */
 import { expect } from "chai";
 import { Leadership } from "../../../src/controller/leadership.js";
-import { ControllerMetrics } from "../../../src/controller/metrics.js";
-import { ProgressMonitor } from "../../../src/controller/progress-monitor.js";
-import { WorkQueue } from "../../../src/controller/work-queue.js";
-import { startWorkerSet } from "../../../src/controller/worker-set.js";
-import { LeaderElector, type Lease, type LeaseStore } from "../../../src/kube/leader-election.js";
-import { jsonLogger } from "../../../src/logger.js";
-import { ManualClock, settle } from "../../support/manual-clock.js";
-
-/** One Lease in memory; replace() can be held (a slow renewal) until the test lets it through. */
-class SlowLeaseStore implements LeaseStore {
-  lease: Lease | undefined;
-  private version = 0;
-  hold = false;
-  private held: (() => void)[] = [];
-  async read(): Promise<Lease | undefined> {
-    return this.lease && structuredClone(this.lease);
-  }
-  async create(lease: Lease): Promise<void> {
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-  }
-  async replace(lease: Lease): Promise<void> {
-    if (this.hold) await new Promise<void>((resolve) => this.held.push(resolve));
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-  }
-  letThrough(): void {
-    this.hold = false;
-    for (const resolve of this.held.splice(0)) resolve();
-  }
-}
+import { settle } from "../../support/manual-clock.js";
+import { startedSlowElector, startOneCsrWorker } from "../../support/slow-lease.js";
 
 /** Returns the CSR keys reconciled when one is queued during (or, for the control, after) the blip. */
 async function reconciledAroundBlip(queuedDuringBlip: boolean, retryPending = false): Promise<string[]> {
-  const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
-  const store = new SlowLeaseStore();
-  const elector = new LeaderElector(store, {
-    namespace: "csr-signer",
-    name: "csr-signer",
-    identity: "a",
-    leaseDurationMs: 15_000,
-    renewDeadlineMs: 10_000,
-    retryPeriodMs: 2_000,
-    clock,
-    jitter: () => 0,
-  });
-  const changes: boolean[] = [];
-  elector.onChange((leading) => changes.push(leading));
-  elector.start();
-  await settle();
+  const { clock, store, elector, changes } = await startedSlowElector();
   expect(elector.isLeader).to.equal(true);
 
-  const queues = {
-    csrs: new WorkQueue(clock),
-    signers: new WorkQueue(clock),
-    podCertificateRequests: new WorkQueue(clock),
-  };
   const reconciled: string[] = [];
-  const parts = {
-    metrics: new ControllerMetrics(),
-    progress: new ProgressMonitor(60_000, () => clock.now()),
-    leadership: new Leadership(elector, clock),
-    queues,
-    registry: { forSignerName: () => undefined },
-    informers: { csrs: { get: () => undefined }, podCertificateRequests: { get: () => undefined } },
-    csrReconciler: {
-      reconcile: (name: string) => {
-        reconciled.push(name);
-        return Promise.resolve({ kind: "done" as const });
-      },
-    },
-    podCertificateReconciler: {
-      signerFor: () => undefined,
-      reconcile: () => Promise.resolve({ kind: "done" as const }),
-    },
-    signerReconciler: { reconcile: () => Promise.resolve({ kind: "done" as const }) },
-  } as unknown as Parameters<typeof startWorkerSet>[0];
-  const loops = startWorkerSet(parts, {
-    workers: 1,
-    logger: jsonLogger({ level: "error", write: () => undefined }),
+  const leadership = new Leadership(elector, clock);
+  const { queues, stop } = startOneCsrWorker(clock, leadership, (name) => {
+    reconciled.push(name);
+    return Promise.resolve({ kind: "done" });
   });
   await settle(); // the CSR worker passed Leadership.wait and waits in queue.get()
 
@@ -114,12 +43,8 @@ async function reconciledAroundBlip(queuedDuringBlip: boolean, retryPending = fa
   try {
     return reconciled;
   } finally {
-    queues.csrs.shutDown();
-    queues.signers.shutDown();
-    queues.podCertificateRequests.shutDown();
-    parts.leadership.release();
     await elector.stop();
-    await Promise.all(loops);
+    await stop();
   }
 }
 

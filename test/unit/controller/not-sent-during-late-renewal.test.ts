@@ -9,73 +9,17 @@ import { expect } from "chai";
 import { CsrSigning } from "../../../src/controller/csr-signing.js";
 import { Leadership } from "../../../src/controller/leadership.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
-import { ProgressMonitor } from "../../../src/controller/progress-monitor.js";
-import { SignerRegistry } from "../../../src/controller/signer-registry.js";
-import { WorkQueue } from "../../../src/controller/work-queue.js";
-import { startWorkerSet } from "../../../src/controller/worker-set.js";
-import { LeaderElector, type Lease, type LeaseStore } from "../../../src/kube/leader-election.js";
 import { jsonLogger } from "../../../src/logger.js";
 import { systemIssuanceEnvironment } from "../../../src/pki/issuance.js";
-import { ManualClock, settle } from "../../support/manual-clock.js";
-import { buildTestCertificateRequest, makeTestCertificateAuthority, testKey } from "../../support/pki.js";
-
-class SlowLeaseStore implements LeaseStore {
-  lease: Lease | undefined;
-  private version = 0;
-  hold = false;
-  private held: (() => void)[] = [];
-  async read(): Promise<Lease | undefined> {
-    return this.lease && structuredClone(this.lease);
-  }
-  async create(lease: Lease): Promise<void> {
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-  }
-  async replace(lease: Lease): Promise<void> {
-    if (this.hold) await new Promise<void>((resolve) => this.held.push(resolve));
-    this.lease = {
-      ...structuredClone(lease),
-      metadata: { ...lease.metadata, resourceVersion: String(++this.version) },
-    };
-  }
-  letThrough(): void {
-    this.hold = false;
-    for (const resolve of this.held.splice(0)) resolve();
-  }
-}
-
-async function readyRegistry(name: string): Promise<SignerRegistry> {
-  const ca = await makeTestCertificateAuthority({ name });
-  const spec = {
-    signerName: `example.com/${name}`,
-    certificateAuthority: { secretName: `${name}-cacerts` },
-    policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
-  };
-  const registry = new SignerRegistry(
-    {
-      signers: () => [{ metadata: { name, generation: 1 }, spec }],
-      secret: () => ({
-        metadata: { name: `${name}-cacerts`, namespace: "csr-signer" },
-        data: Object.fromEntries(
-          Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-        ),
-      }),
-      namespaces: () => [],
-    },
-    "csr-signer",
-  );
-  registry.rebuild();
-  registry.markPublished(name);
-  registry.rebuild();
-  return registry;
-}
+import { settle } from "../../support/manual-clock.js";
+import { startedSlowElector, startOneCsrWorker } from "../../support/slow-lease.js";
+import { buildTestCertificateRequest, testKey } from "../../support/pki.js";
+import { signerRegistryFor } from "../../support/ready-signer-registry.js";
 
 describe("CsrSigning: a certificate write held back by a late lease renewal", () => {
   it("is written once the renewal lands (no takeover will requeue the CSR)", async function () {
     this.timeout(20_000);
-    const registry = await readyRegistry("late");
+    const registry = await signerRegistryFor("late");
     const requestPem = buildTestCertificateRequest({
       key: testKey("ecdsa-p256"),
       subjectAltNames: { dns: ["web.example.test"] },
@@ -89,22 +33,7 @@ describe("CsrSigning: a certificate write held back by a late lease renewal", ()
         request: Buffer.from(requestPem).toString("base64"),
       },
     };
-    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
-    const store = new SlowLeaseStore();
-    const elector = new LeaderElector(store, {
-      namespace: "csr-signer",
-      name: "csr-signer",
-      identity: "a",
-      leaseDurationMs: 15_000,
-      renewDeadlineMs: 10_000,
-      retryPeriodMs: 2_000,
-      clock,
-      jitter: () => 0,
-    });
-    const changes: boolean[] = [];
-    elector.onChange((leading) => changes.push(leading));
-    elector.start();
-    await settle();
+    const { clock, store, elector, changes } = await startedSlowElector();
     const leadership = new Leadership(elector, clock);
     leadership.acquired();
     // The write waits in the client's rate limiter (the same slowness that delays the renewal);
@@ -131,30 +60,8 @@ describe("CsrSigning: a certificate write held back by a late lease renewal", ()
       jsonLogger({ level: "error", write: () => undefined }),
       systemIssuanceEnvironment,
     );
-    const queues = {
-      csrs: new WorkQueue(clock),
-      signers: new WorkQueue(clock),
-      podCertificateRequests: new WorkQueue(clock),
-    };
-    const parts = {
-      metrics: new ControllerMetrics(),
-      progress: new ProgressMonitor(60_000, () => clock.now()),
-      leadership,
-      queues,
-      registry: { forSignerName: () => undefined },
-      informers: { csrs: { get: () => csr }, podCertificateRequests: { get: () => undefined } },
-      // CsrReconciler.reconcile answers signing.sign's result for an approved CSR of a ready Signer.
-      csrReconciler: { reconcile: () => signing.sign(csr, csr) },
-      podCertificateReconciler: {
-        signerFor: () => undefined,
-        reconcile: () => Promise.resolve({ kind: "done" as const }),
-      },
-      signerReconciler: { reconcile: () => Promise.resolve({ kind: "done" as const }) },
-    } as unknown as Parameters<typeof startWorkerSet>[0];
-    const loops = startWorkerSet(parts, {
-      workers: 1,
-      logger: jsonLogger({ level: "error", write: () => undefined }),
-    });
+    // CsrReconciler.reconcile answers signing.sign's result for an approved CSR of a ready Signer.
+    const { queues, stop } = startOneCsrWorker(clock, leadership, () => signing.sign(csr, csr), csr);
     await settle();
     queues.csrs.add("approved-csr"); // approved while leading: the worker takes it and signs
     for (let i = 0; i < 50 && outcomes.length === 0 && releaseLimiter.toString().includes("undefined"); i++)
@@ -173,12 +80,8 @@ describe("CsrSigning: a certificate write held back by a late lease renewal", ()
     expect(changes).to.deep.equal([true]);
     await clock.advanceSettling(60_000);
     await settle();
-    queues.csrs.shutDown();
-    queues.signers.shutDown();
-    queues.podCertificateRequests.shutDown();
-    leadership.release();
     await elector.stop();
-    await Promise.all(loops);
+    await stop();
     expect(outcomes, "write outcomes").to.deep.equal(["not sent", "ok"]);
   });
 });
