@@ -24,6 +24,22 @@ function secretOf(name: string, files: Record<string, string>): SecretObject {
   };
 }
 
+/** A registry over `signers` and the Secrets in `secrets`, decrypting keys with `decryptions`. */
+function registryOf(
+  signers: () => SignerObject[],
+  secrets: ReadonlyMap<string, SecretObject>,
+  decryptions: KeyDecryptions,
+): SignerRegistry {
+  return new SignerRegistry(
+    { signers, secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
+    "csr-signer",
+    undefined,
+    undefined,
+    undefined,
+    decryptions,
+  );
+}
+
 describe("SignerRegistry with an encrypted CA key and its passphrase", function () {
   this.timeout(20_000);
   let dir: string;
@@ -54,14 +70,7 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     let object = signer({ keyPassphraseFile: passphraseFile });
     // PBKDF2 runs off the event loop: a rebuild starts it (KeyDecrypting), the next one after it ends uses the key.
     const decryptions = new KeyDecryptions();
-    const r = new SignerRegistry(
-      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
-      "csr-signer",
-      undefined,
-      undefined,
-      undefined,
-      decryptions,
-    );
+    const r = registryOf(() => [object], secrets, decryptions);
     const problem = () => r.forObjectName("enc")!.problem;
     r.rebuild();
     expect(problem()?.reason).to.equal("KeyDecrypting");
@@ -87,14 +96,7 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
     expect(r.forObjectName("enc")!.degraded?.message).to.include("could not be decrypted");
 
     object = signer({ keyPassphraseSecretRef: { name: "passphrase", key: "passphrase" } });
-    const fresh = new SignerRegistry(
-      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
-      "csr-signer",
-      undefined,
-      undefined,
-      undefined,
-      decryptions,
-    );
+    const fresh = registryOf(() => [object], secrets, decryptions);
     fresh.rebuild();
     expect(fresh.forObjectName("enc")!.problem).to.deep.include({ reason: "KeyPassphraseUnavailable" });
     expect(fresh.forObjectName("enc")!.problem?.message).to.include(
@@ -149,18 +151,7 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
       },
       1,
     );
-    const r = new SignerRegistry(
-      {
-        signers: () => [signer("first"), signer("second")],
-        secret: (_ns, name) => secrets.get(name),
-        namespaces: () => [],
-      },
-      "csr-signer",
-      undefined,
-      undefined,
-      undefined,
-      decryptions,
-    );
+    const r = registryOf(() => [signer("first"), signer("second")], secrets, decryptions);
     r.rebuild();
     expect(r.forObjectName("first")!.problem?.message).to.include("is being decrypted with its passphrase");
     expect(r.forObjectName("second")!.problem?.reason).to.equal("KeyDecrypting");
@@ -198,14 +189,7 @@ describe("SignerRegistry with an encrypted CA key and its passphrase", function 
         policy: { requesters: { users: ["a"] } },
       },
     };
-    const r = new SignerRegistry(
-      { signers: () => [object], secret: (_ns, name) => secrets.get(name), namespaces: () => [] },
-      "csr-signer",
-      undefined,
-      undefined,
-      undefined,
-      decryptions,
-    );
+    const r = registryOf(() => [object], secrets, decryptions);
     write(0);
     r.rebuild();
     await decryptions.idle();
