@@ -101,7 +101,7 @@ describe("CsrSigning: one signing log line per signature (the soak's audit trail
 });
 
 describe("CsrSigning: a write not sent because the lease was lost", () => {
-  it("leaves the CSR to the new leader (done, no retry, no Failed condition) and logs the signature as not sent", async function () {
+  it("looks at the CSR again a second later (no retry backoff, no Failed condition) and logs the signature as not sent", async function () {
     this.timeout(20_000);
     const registry = await signerRegistryFor("not-sent");
     const lines: string[] = [];
