@@ -44,12 +44,13 @@ interface Decryption {
 export type KeyDecryptor = (file: EncryptedKeyFile, passphrase: string) => Promise<KeyObject>;
 
 export class KeyDecryptions {
-  /** The decryption waiting or running per Signer (at most one). */
+  /**
+   * The decryption waiting or running per Signer (at most one), in the order they were asked for:
+   * the waiting ones start first come first (a newer content takes its waiting one's place).
+   */
   private readonly inFlight = new Map<string, Decryption>();
   /** Outcomes per Signer by sourceHash, least recently used first, at most rememberedDecryptionsPerSigner. */
   private readonly outcomes = new Map<string, Map<string, Outcome>>();
-  /** Signers whose decryption waits for a free slot, first come first. */
-  private waiting: string[] = [];
   private running = 0;
 
   /**
@@ -95,7 +96,6 @@ export class KeyDecryptions {
     let markSettled!: () => void;
     const settled = new Promise<void>((resolve) => (markSettled = resolve));
     this.inFlight.set(objectName, { sourceHash, file, passphrase, state: "waiting", settled, markSettled });
-    this.waiting.push(objectName);
     this.startWaiting();
     return "decrypting";
   }
@@ -118,7 +118,6 @@ export class KeyDecryptions {
         if (decryption.state === "waiting") decryption.markSettled(); // never starts
       }
     for (const name of this.outcomes.keys()) if (!objectNames.has(name)) this.outcomes.delete(name);
-    this.waiting = this.waiting.filter((name) => objectNames.has(name));
   }
 
   /** Signers with remembered outcomes, and how many each (for tests). */
@@ -155,15 +154,13 @@ export class KeyDecryptions {
 
   private cancel(objectName: string, decryption: Decryption): void {
     this.inFlight.delete(objectName);
-    this.waiting = this.waiting.filter((name) => name !== objectName);
     decryption.markSettled();
   }
 
   private startWaiting(): void {
-    while (this.running < this.concurrency && this.waiting.length > 0) {
-      const objectName = this.waiting.shift()!;
-      const decryption = this.inFlight.get(objectName);
-      if (decryption?.state === "waiting") this.run(objectName, decryption);
+    for (const [objectName, decryption] of this.inFlight) {
+      if (this.running >= this.concurrency) return;
+      if (decryption.state === "waiting") this.run(objectName, decryption);
     }
   }
 
