@@ -10,7 +10,7 @@ import type { Logger } from "../logger.js";
 import type { CsrApprover } from "./approver.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
-import { isSettled, nextCsrStep } from "./csr-gates.js";
+import { nextCsrStep } from "./csr-gates.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrSigning, defaultWaitingApprovalGraceMs } from "./csr-signing.js";
@@ -64,13 +64,13 @@ export class CsrReconciler {
    * (runWorker's takingDropsDelayed), so an istiod CSR costs one reconcile.
    */
   queueDelayMs(csr: CsrObject): number | undefined {
-    if (!this.isOurs(csr) || isSettled(csr)) return undefined;
+    // The gates say it all: not ours, settled, or approved for another signer is a skip.
     const signerName = csr.spec?.signerName ?? "";
     const next = nextCsrStep(csr, {
       signer: this.signing.readiness(signerName),
       approving: this.approver?.handles(signerName) ?? false,
     });
-    if (next.step === "skip") return undefined; // e.g. the echo of our approval of a kubelet CSR
+    if (next.step === "skip") return undefined;
     return next.step === "wait for approval" ? this.signing.approvalGraceLeftMs(csr) : 0;
   }
 
