@@ -92,14 +92,9 @@ export class CsrSigning {
   /** One WaitingApproval Event per CSR and process, once it has waited out the grace period. */
   waitForApproval(csr: CsrObject): ReconcileResult {
     const name = csr.metadata?.name ?? "";
-    const now = this.environment.now().getTime();
-    const since = this.waiting.get(name) ?? now;
-    if (since === "told") return { kind: "done" };
-    const left = since + this.waitingApprovalGraceMs - now;
-    if (left > 0) {
-      this.waiting.set(name, since);
-      return { kind: "after", milliseconds: left }; // an approval meanwhile queues it at once
-    }
+    if (this.waiting.get(name) === "told") return { kind: "done" };
+    const left = this.approvalGraceLeftMs(csr);
+    if (left > 0) return { kind: "after", milliseconds: left }; // an approval meanwhile queues it at once
     this.waiting.set(name, "told");
     this.events.record(
       eventTarget(csr),
