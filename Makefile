@@ -147,7 +147,7 @@ bench-sign: deps softhsm2 ## Issuance per CPU-second on one core (EC, RSA): csr-
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
 .PHONY: bench-controller
-bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer (3 interleaved rounds after 200 warm-up certificates, medians), 1,000 PodCertificateRequests, RSS of the bundle with 10,000 CSRs (knobs: bench/controller.bench.ts; A/B of two bundles: README, make help paragraph)
+bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer (3 interleaved rounds after 200 warm-up certificates, medians), 1,000 PodCertificateRequests, RSS of the bundle with 10,000 CSRs (knobs: bench/controller.bench.ts; A/B of two bundles: README, "Two commands")
 	node --import tsx bench/controller.bench.ts
 
 .PHONY: bench-memory

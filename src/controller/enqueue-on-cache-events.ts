@@ -1,7 +1,8 @@
 /**
  * Cache events become queue keys, and nothing else happens in a handler but noting when a CSR was
- * first seen (its issuance latency and its approval grace period count from then). Only the
- * leader queues requests; a new leader requeues every pending one from the cache. A CSR key is its name; a
+ * first seen (its issuance latency counts from then on any replica; its approval grace period from
+ * the leader's first sight, in queueDelayMs). Only the leader queues requests; a new leader
+ * requeues every pending one from the cache. A CSR key is its name; a
  * PodCertificateRequest key its namespace/name; a Signer key is the Signer's object name: a Secret,
  * Namespace, ConfigMap or ClusterTrustBundle event is mapped to the Signers it concerns.
  */
