@@ -86,13 +86,26 @@ export function buildCollaborators(
   const { kubeConfig, namespace, logger } = options;
   const metrics = new ControllerMetrics(options.build);
   const firstSeen = new CsrFirstSeen();
+  // Retries count per signer name (a tenant), so one tenant's flood of retries never delays another's.
+  // Asked only after construction (by retries), when the informers below exist.
+  const csrSignerName = (name: string): string => informers.csrs.get(name)?.spec?.signerName ?? "";
+  const podCertificateSignerName = (key: string): string => {
+    const [namespace = "", name = ""] = key.split("/", 2);
+    return informers.podCertificateRequests.get(name, namespace)?.spec?.signerName ?? "";
+  };
   const queues: ControllerQueues = {
-    csrs: new WorkQueue(undefined, undefined, metrics.queueMetrics("certificatesigningrequest")),
+    csrs: new WorkQueue(
+      undefined,
+      undefined,
+      metrics.queueMetrics("certificatesigningrequest"),
+      csrSignerName,
+    ),
     signers: new WorkQueue(undefined, undefined, metrics.queueMetrics("signer")),
     podCertificateRequests: new WorkQueue(
       undefined,
       undefined,
       metrics.queueMetrics("podcertificaterequest"),
+      podCertificateSignerName,
     ),
   };
   const leaseName = options.leaseName ?? defaultLeaseName;

@@ -31,6 +31,9 @@ const defaultRateLimits: RateLimits = {
   burst: 100,
 };
 
+/** Past this many retry shares, the idle (full) buckets are dropped when a new share comes. */
+const maxRetryShares = 1000;
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
@@ -40,16 +43,21 @@ export class WorkQueue {
   private readonly delayed = new Map<string, { cancel(): void; at: number }>();
   private readonly addedAt = new Map<string, number>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
-  private readonly retryBucket: TokenBucket;
+  /** The overall retry limit, one token bucket per share (see retryShareOf). */
+  private readonly retryBuckets = new Map<string, TokenBucket>();
   private shuttingDown = false;
 
   constructor(
     private readonly clock: Clock = systemClock,
     private readonly limits: RateLimits = defaultRateLimits,
     private readonly metrics?: WorkQueueMetrics,
-  ) {
-    this.retryBucket = new TokenBucket(limits.ratePerSecond, limits.burst, () => clock.now());
-  }
+    /**
+     * The share a key's retries count against (a tenant's signer name): each share has its own
+     * overall retry limit, so retries flooded by one tenant (a broken CA and a stream of approved
+     * CSRs) never hold back another's. Absent: one limit for all keys, as client-go's.
+     */
+    private readonly retryShareOf: (key: string) => string = () => "",
+  ) {}
 
   get length(): number {
     return this.queue.length;
@@ -86,13 +94,28 @@ export class WorkQueue {
     this.failures.set(key, failures + 1);
     this.metrics?.retried();
     const perKey = Math.min(this.limits.baseDelayMs * 2 ** failures, this.limits.maxDelayMs);
-    this.addAfter(key, Math.max(perKey, this.retryBucket.reserve()));
+    this.addAfter(key, Math.max(perKey, this.retryBucket(key).reserve()));
   }
 
   /** Drops the delayed add of `key` pending, if any (a deadline that no longer stands). */
   dropDelayed(key: string): void {
     this.delayed.get(key)?.cancel();
     this.delayed.delete(key);
+  }
+
+  /**
+   * The retry bucket of `key`'s share. Full buckets (which act as new ones) are dropped once there
+   * are many, so the map is bounded by the shares retrying at once.
+   */
+  private retryBucket(key: string): TokenBucket {
+    const share = this.retryShareOf(key);
+    let bucket = this.retryBuckets.get(share);
+    if (bucket) return bucket;
+    if (this.retryBuckets.size >= maxRetryShares)
+      for (const [name, idle] of this.retryBuckets) if (idle.isFull()) this.retryBuckets.delete(name);
+    bucket = new TokenBucket(this.limits.ratePerSecond, this.limits.burst, () => this.clock.now());
+    this.retryBuckets.set(share, bucket);
+    return bucket;
   }
 
   /** Clears the failure count of `key` (after a success or a permanent outcome). */

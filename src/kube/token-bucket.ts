@@ -32,6 +32,12 @@ export class TokenBucket {
     return this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.ratePerSecond) * 1000;
   }
 
+  /** Whether it is full: then it acts as a new one would, and can be dropped and made again. */
+  isFull(): boolean {
+    this.refill();
+    return this.tokens >= this.burst;
+  }
+
   /** Takes a token; returns how many milliseconds to wait before using it (0: one was saved up). */
   reserve(): number {
     this.refill();

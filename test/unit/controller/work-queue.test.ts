@@ -127,3 +127,34 @@ describe("WorkQueue: in-flight items (workqueue_unfinished_work_seconds)", () =>
     expect(queue.processingSeconds()).to.deep.equal([]);
   });
 });
+
+describe("WorkQueue: the overall retry limit per share (a tenant's signer name)", () => {
+  /** When the victim's first retry is queued after 1,000 retries of another share (ms). */
+  async function victimRetriedAt(shareOf?: (key: string) => string): Promise<number | undefined> {
+    const clock = new ManualClock();
+    const queue = new WorkQueue(clock, { ...limits, maxDelayMs: 1000_000 }, undefined, shareOf);
+    // A tenant breaks its own CA Secret and sends approved CSRs: one waitForSigner retry each.
+    for (let i = 0; i < 1000; i++) queue.addRateLimited(`attacker-${i}`);
+    queue.addRateLimited("victim"); // another tenant's CSR meets one transient error
+    let queuedAt: number | undefined;
+    while (queuedAt === undefined && clock.now() < 200_000) {
+      clock.advance(100);
+      while (queue.length > 0) {
+        const key = (await queue.get())!;
+        if (key === "victim") queuedAt = clock.now();
+        queue.done(key, clock.now());
+      }
+    }
+    return queuedAt;
+  }
+
+  it("another tenant's flood of retries does not hold back a tenant's first retry", async () => {
+    const tenantOf = (key: string) =>
+      key.startsWith("attacker-") ? "example.com/attacker" : "example.com/victim";
+    expect(await victimRetriedAt(tenantOf)).to.equal(100); // its 5 ms backoff, seen at the first 100 ms step
+  });
+
+  it("with one share for all keys (client-go's), the victim waits behind the flood", async () => {
+    expect(await victimRetriedAt()).to.be.greaterThan(80_000);
+  });
+});
