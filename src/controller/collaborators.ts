@@ -183,7 +183,7 @@ export function buildCollaborators(
   const podCertificateReconciler: PodCertificateReconciler = new PodCertificateReconciler(
     registry,
     informers.podCertificateRequests,
-    kubernetesPodCertificateApi(api),
+    kubernetesPodCertificateApi(api, isLeader),
     events,
     metrics,
     logger,
