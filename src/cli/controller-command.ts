@@ -53,12 +53,13 @@ Options:
   --kube-api-qps N           API requests per second (default 100). Each certificate
                              or refusal is one status write, so this caps CSRs/s near
                              QPS - 2: 100 answers 50 CSRs/s with room to catch up after
-                             an outage (istiod ships 80). Watches and Events are outside
-                             it: Events have a budget of 5/s, burst 25, one object's
-                             at most 25 then 1 per 5 min and 10 of the 100 queued,
-                             one tenant's at most 50 then 10 a minute and 20 queued,
-                             one CSR requester's (all signer names) at most 40
-                             queued
+                             an outage (istiod ships 80). Watches, Events and the
+                             Lease are outside it: Events have a budget of 5/s,
+                             burst 25, one object's at most 25 then 1 per 5 min and
+                             10 of the 100 queued, one tenant's at most 50 then 10 a
+                             minute and 20 queued, one CSR requester's (all signer
+                             names) at most 40 queued; the Lease's calls a limiter of
+                             their own (20/s), so renewals never wait behind writes
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default ${defaultWorkers})
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)

@@ -114,7 +114,8 @@ export function buildCollaborators(
   // One clock for everything that writes times (conditions, bundle records, clean-up).
   const environment = options.environment ?? systemIssuanceEnvironment;
   const now = (): Date => environment.now();
-  // One API client (one connection pool, one client rate limit) for every call this controller makes.
+  // One API client (one connection pool, one client rate limit) for every call this controller makes
+  // but the Lease's: kubernetesLeaseStore gives those a limiter of their own.
   const api = KubeApi.for(kubeConfig);
   const informers: ControllerInformers = new ControllerInformers(kubeConfig, {
     namespace,
@@ -182,7 +183,7 @@ export function buildCollaborators(
   const podCertificateReconciler: PodCertificateReconciler = new PodCertificateReconciler(
     registry,
     informers.podCertificateRequests,
-    kubernetesPodCertificateApi(api),
+    kubernetesPodCertificateApi(api, isLeader),
     events,
     metrics,
     logger,

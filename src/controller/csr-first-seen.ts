@@ -2,21 +2,27 @@
  * When this controller first saw each undecided CSR of ours (its first cache event), on a monotonic
  * clock: what csr_signer_issuance_latency_seconds counts from. metadata.creationTimestamp has whole
  * seconds only, which turned 20-30 ms issuances into 0.2-0.9 s. Entries go when the CSR is issued,
- * refused or deleted, so the map holds only CSRs still in flight.
+ * refused or deleted, so the map holds only CSRs still in flight. Kept per name with the object's
+ * uid: a name holds one CSR at a time, so one deleted and created again whose deletion was never
+ * seen (a relist reports the new object as an update) replaces the old entry and counts afresh.
  */
 import { hasCondition, type CsrObject } from "./csr-object.js";
 
 export class CsrFirstSeen {
-  private readonly sightings = new Map<string, number>();
+  /** By CSR name: the uid of the object seen and when. */
+  private readonly sightings = new Map<string, { uid: string | undefined; at: number }>();
 
   constructor(private readonly monotonicMs: () => number = () => performance.now()) {}
 
-  /** Records the first sighting of an undecided CSR; later events and decided CSRs change nothing. */
+  /**
+   * Records the first sighting of an undecided CSR; later events of it and decided CSRs change
+   * nothing. Another object under the name (a new uid) replaces what was kept of the old one.
+   */
   saw(csr: CsrObject): void {
-    const key = keyOf(csr);
-    if (key === undefined || this.sightings.has(key)) return;
+    const name = csr.metadata?.name;
+    if (name === undefined || this.seenAt(csr) !== undefined) return;
     if (csr.status?.certificate || hasCondition(csr, "Failed") || hasCondition(csr, "Denied")) return;
-    this.sightings.set(key, this.monotonicMs());
+    this.sightings.set(name, { uid: csr.metadata?.uid, at: this.monotonicMs() });
   }
 
   /** Seconds since the first sighting, or undefined when it was never seen undecided. */
@@ -31,8 +37,8 @@ export class CsrFirstSeen {
    * and forget it here, before the write's own answer does.
    */
   seenAt(csr: CsrObject): number | undefined {
-    const key = keyOf(csr);
-    return key === undefined ? undefined : this.sightings.get(key);
+    const entry = this.sightings.get(csr.metadata?.name ?? "");
+    return entry !== undefined && entry.uid === csr.metadata?.uid ? entry.at : undefined;
   }
 
   /** Seconds from `at` (a seenAt answer) to now. */
@@ -40,18 +46,14 @@ export class CsrFirstSeen {
     return Math.max(0, this.monotonicMs() - at) / 1000;
   }
 
+  /** Drops the CSR's entry; one of another object under its name (another uid) stays. */
   forget(csr: CsrObject): void {
-    const key = keyOf(csr);
-    if (key !== undefined) this.sightings.delete(key);
+    const name = csr.metadata?.name ?? "";
+    if (this.sightings.get(name)?.uid === csr.metadata?.uid) this.sightings.delete(name);
   }
 
   /** How many CSRs are tracked (for tests). */
   get size(): number {
     return this.sightings.size;
   }
-}
-
-/** The uid, so a CSR deleted and created again under its name counts afresh; the name without one. */
-function keyOf(csr: CsrObject): string | undefined {
-  return csr.metadata?.uid ?? csr.metadata?.name;
 }

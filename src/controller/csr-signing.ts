@@ -48,8 +48,12 @@ interface SignatureFields {
 }
 
 export class CsrSigning {
-  /** Per unapproved CSR: when it was first seen waiting, or "told" once its Event is recorded. */
-  private readonly waiting = new Map<string, number | "told">();
+  /**
+   * Per unapproved CSR name: the object's uid and when it was first seen waiting, or "told" once its
+   * Event is recorded. A different uid under the name is a CSR deleted and created again (its
+   * deletion unseen: a relist reports it as an update): it starts afresh, the old entry dropped.
+   */
+  private readonly waiting = new Map<string, { uid: string | undefined; since: number | "told" }>();
 
   constructor(
     private readonly registry: SignerRegistry,
@@ -81,21 +85,21 @@ export class CsrSigning {
    * arrives as an update event, which queues it at once).
    */
   approvalGraceLeftMs(csr: CsrObject): number {
-    const name = csr.metadata?.name ?? "";
+    const { name = "", uid } = csr.metadata ?? {};
     const now = this.environment.now().getTime();
-    const since = this.waiting.get(name) ?? now;
+    const since = this.waitingSince(csr) ?? now;
     if (since === "told") return 0;
-    this.waiting.set(name, since);
+    this.waiting.set(name, { uid, since });
     return Math.max(0, since + this.waitingApprovalGraceMs - now);
   }
 
   /** One WaitingApproval Event per CSR and process, once it has waited out the grace period. */
   waitForApproval(csr: CsrObject): ReconcileResult {
-    const name = csr.metadata?.name ?? "";
-    if (this.waiting.get(name) === "told") return { kind: "done" };
+    const { name = "", uid } = csr.metadata ?? {};
+    if (this.waitingSince(csr) === "told") return { kind: "done" };
     const left = this.approvalGraceLeftMs(csr);
     if (left > 0) return { kind: "after", milliseconds: left }; // an approval meanwhile queues it at once
-    this.waiting.set(name, "told");
+    this.waiting.set(name, { uid, since: "told" });
     this.events.record(
       eventTarget(csr),
       "Normal",
@@ -103,6 +107,12 @@ export class CsrSigning {
       `waiting for approval before ${csr.spec?.signerName ?? ""} signs`,
     );
     return { kind: "done" }; // the approval arrives as an update event
+  }
+
+  /** What is kept about this very object (its uid) waiting for approval; undefined for another object under its name. */
+  private waitingSince(csr: CsrObject): number | "told" | undefined {
+    const entry = this.waiting.get(csr.metadata?.name ?? "");
+    return entry?.uid === csr.metadata?.uid ? entry?.since : undefined;
   }
 
   /** An approved CSR whose Signer cannot sign: a Warning Event, and retry with backoff. */

@@ -189,6 +189,8 @@ export class PodCertificateReconciler {
     const outcome = await this.api.patchStatus(namespace, name, pcr.metadata?.resourceVersion ?? "", status);
     if (outcome === "ok") return "ok";
     if (outcome === "gone") return { kind: "done" };
+    // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
+    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
     const fresh = await this.api.read(namespace, name);
     return !fresh || isDecided(fresh) ? { kind: "done" } : { kind: "retry", reason: "Conflict" };
   }

@@ -11,6 +11,7 @@
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { getGlobalDispatcher, type Dispatcher } from "undici";
 import { authenticateUnthrottled, ConnectionReusingKubeConfig, KubeApiError } from "./client.js";
+import type { TokenBucket } from "./token-bucket.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -74,18 +75,35 @@ export class WriteNotSentError extends Error {
 export class KubeApi {
   private connection: Connection | undefined;
   private parsedServer: { server: string; origin: string; host: string; prefix: string } | undefined;
-  private readonly observers = new Set<KubeRequestObserver>();
 
-  private constructor(private readonly kubeConfig: KubeConfig) {}
+  /**
+   * `ownLimiter`: the bucket this client's requests wait on; undefined: the kubeconfig's client
+   * rate limit (ConnectionReusingKubeConfig.setRateLimit), shared by every client of it.
+   */
+  private constructor(
+    private readonly kubeConfig: KubeConfig,
+    private readonly observers: Set<KubeRequestObserver>,
+    private readonly ownLimiter: TokenBucket | undefined,
+  ) {}
 
   /** The client of `kubeConfig` (one per kubeconfig, so its connection pool and limiter are shared). */
   static for(kubeConfig: KubeConfig): KubeApi {
     let client = clients.get(kubeConfig);
     if (client === undefined) {
-      client = new KubeApi(kubeConfig);
+      client = new KubeApi(kubeConfig, new Set(), undefined);
       clients.set(kubeConfig, client);
     }
     return client;
+  }
+
+  /**
+   * A client on the same kubeconfig (its connection pool, this client's request observers) whose
+   * requests wait on `limiter` instead of the client rate limit, so never behind the controller's
+   * backlog of writes: for the Lease, as kube-controller-manager gives leader election a client of
+   * its own.
+   */
+  withOwnRateLimiter(limiter: TokenBucket): KubeApi {
+    return new KubeApi(this.kubeConfig, this.observers, limiter);
   }
 
   /** Tells `observer` of every request from now on; returns what stops that. */
@@ -317,7 +335,10 @@ export class KubeApi {
   }
 
   private async throttle(): Promise<void> {
-    if (this.kubeConfig instanceof ConnectionReusingKubeConfig) await this.kubeConfig.throttle();
+    if (this.ownLimiter !== undefined) {
+      const waitMs = this.ownLimiter.reserve();
+      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    } else if (this.kubeConfig instanceof ConnectionReusingKubeConfig) await this.kubeConfig.throttle();
   }
 
   private refusal(statusCode: number, text: string): KubeApiError {

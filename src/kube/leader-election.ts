@@ -6,6 +6,7 @@
  */
 import type { KubeApi } from "./api-client.js";
 import { apiErrorCode, describeError } from "./client.js";
+import { TokenBucket } from "./token-bucket.js";
 import { systemClock, type Clock } from "../api/clock.js";
 
 /** A coordination.k8s.io/v1 Lease, the fields the elector reads and writes. */
@@ -33,7 +34,19 @@ export interface LeaseStore {
   replace(lease: Lease): Promise<void>;
 }
 
-export function kubernetesLeaseStore(api: KubeApi, namespace: string, name: string): LeaseStore {
+/**
+ * The Lease's own client rate limit: 20 requests a second, burst 20, what the elector asks at the
+ * most (a read and a write every retry period, 100 ms at the shortest), so it only stops a runaway.
+ */
+const leaseRequestsPerSecond = 20;
+
+/**
+ * The Lease on the API server. Its calls wait on a rate limiter of their own, not the client's
+ * (--kube-api-qps): behind a backlog of CSR and PodCertificateRequest writes a renewal would land
+ * past the renew deadline, and the leader would step down while merely busy.
+ */
+export function kubernetesLeaseStore(clients: KubeApi, namespace: string, name: string): LeaseStore {
+  const api = clients.withOwnRateLimiter(new TokenBucket(leaseRequestsPerSecond, leaseRequestsPerSecond));
   const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
   const typed = (lease: Lease): Lease => ({ ...lease, apiVersion: "coordination.k8s.io/v1", kind: "Lease" });
   return {

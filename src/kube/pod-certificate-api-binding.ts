@@ -4,7 +4,7 @@
  */
 import type { PodCertificateApi } from "../controller/pod-certificate-api.js";
 import type { PodCertificateRequestObject } from "../controller/pod-certificate-object.js";
-import { patchContentType, type KubeApi } from "./api-client.js";
+import { patchContentType, WriteNotSentError, type KubeApi } from "./api-client.js";
 import { apiErrorCode } from "./client.js";
 
 const certificatesBetaPath = "/apis/certificates.k8s.io/v1beta1";
@@ -19,17 +19,25 @@ function requestPath(namespace: string, name: string): string {
   return `/apis/certificates.k8s.io/v1beta1/namespaces/${encodeURIComponent(namespace)}/podcertificaterequests/${encodeURIComponent(name)}`;
 }
 
-export function kubernetesPodCertificateApi(api: KubeApi): PodCertificateApi {
+/**
+ * `stillLeading` is asked right before a status patch is sent (after the client's rate limiter), as
+ * for CSRs (kubernetesCsrApi): a replica that lost its lease meanwhile (frozen, starved) drops the
+ * write ("not sent").
+ */
+export function kubernetesPodCertificateApi(api: KubeApi, stillLeading?: () => boolean): PodCertificateApi {
   return {
     read: (namespace, name) => api.getIfExists<PodCertificateRequestObject>(requestPath(namespace, name)),
     patchStatus: async (namespace, name, resourceVersion, status) => {
       try {
-        await api.patchDiscardingResponse(`${requestPath(namespace, name)}/status`, patchContentType.merge, {
-          metadata: { resourceVersion },
-          status,
-        });
+        await api.patchDiscardingResponse(
+          `${requestPath(namespace, name)}/status`,
+          patchContentType.merge,
+          { metadata: { resourceVersion }, status },
+          stillLeading,
+        );
         return "ok";
       } catch (error) {
+        if (error instanceof WriteNotSentError) return "not sent";
         const code = apiErrorCode(error);
         if (code === 404) return "gone";
         if (code === 409) return "conflict";

@@ -1,7 +1,7 @@
 /**
  * A token bucket, as client-go's flowcontrol: `ratePerSecond` tokens a second, at most `burst`
- * saved up. Shared by the API client limiter, the work queue's overall retry limit and the Event
- * recorder's budget.
+ * saved up. Shared by the API client limiter, the Lease's own limiter, the work queue's overall retry
+ * limit and the Event recorder's budget.
  */
 import type { Clock } from "../api/clock.js";
 

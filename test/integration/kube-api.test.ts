@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { KubeApi } from "../../src/kube/api-client.js";
 import { apiErrorCode, type ConnectionReusingKubeConfig } from "../../src/kube/client.js";
 import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
+import { kubernetesLeaseStore, type Lease } from "../../src/kube/leader-election.js";
 import { readCsr, submitApprovedServerCsr } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
 import { createTestLeafCertificate, makeTestCertificateAuthority } from "../support/pki.js";
@@ -63,6 +64,32 @@ describe("KubeApi on the real API server", function () {
       `/api/v1/namespaces/default/events/${name}`,
     );
     expect(written.reason).to.equal("KubeApiTest");
+  });
+
+  // Under load a leader's renewal queued behind the CSR and PodCertificateRequest writes, landed
+  // past its renew deadline and leadership flapped: the Lease has a limiter of its own, as
+  // kube-controller-manager's leader-election client is a client of its own.
+  it("Lease reads and writes do not wait behind requests that drained the client rate limit", async function () {
+    // Each call queued behind `heldBack` would wait 10 s or more: three of them time the test out.
+    this.timeout(8_000);
+    const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
+    kubeConfig.setRateLimit(0.1, 1); // a burst of one, then one request per 10 s
+    const api = KubeApi.for(kubeConfig);
+    await api.get(configMaps); // spends the burst
+    const heldBack = api.get(configMaps);
+    heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+    const name = uniqueName("lease-own-limit");
+    const store = kubernetesLeaseStore(api, "default", name);
+    const renewTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$/, "000Z");
+    await store.create({
+      metadata: { name, namespace: "default" },
+      spec: { holderIdentity: "kube-api-test", leaseDurationSeconds: 15, renewTime: renewTime(Date.now()) },
+    });
+    const lease: Lease = (await store.read())!;
+    const renewedAt = renewTime(Date.now() + 1_000);
+    await store.replace({ ...lease, spec: { ...lease.spec, renewTime: renewedAt } });
+    expect((await store.read())?.spec?.renewTime).to.equal(renewedAt);
+    expect(await settledNow(heldBack)).to.equal(false);
   });
 
   // Found by the fault soak (make soak): a leader frozen (SIGSTOP) while its certificate write waited in

@@ -23,7 +23,10 @@ const spec = parseSignerSpec({
 });
 
 /** The reconciler's collaborators, recording what it did. */
-function harness(signer: Partial<ActiveSigner>, writes: ("ok" | "conflict" | "gone" | Error)[] = ["ok"]) {
+function harness(
+  signer: Partial<ActiveSigner>,
+  writes: ("ok" | "conflict" | "gone" | "not sent" | Error)[] = ["ok"],
+) {
   const done = {
     events: [] as string[],
     eventMessages: [] as string[],
@@ -244,6 +247,24 @@ describe("PodCertificateReconciler: gates, writes and transient trouble", functi
     pending.store(request());
     expect(await pending.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "retry", reason: "Conflict" });
     expect(pending.done.issued).to.equal(0);
+  });
+
+  // As the CSR side: the status write asks stillLeading after the client rate limiter, and a replica
+  // whose renewal was merely late (isLeader false, then true with no takeover to requeue) must look again.
+  it("a write not sent because the lease was lost: looks again a second later, counting, reading and recording nothing", async () => {
+    const issuing = harness({ spec, authority: authority.authority }, ["not sent"]);
+    issuing.put(request());
+    expect(await issuing.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "after", milliseconds: 1000 });
+    const refusing = harness({ spec, authority: authority.authority }, ["not sent"]);
+    refusing.put({ ...request(), metadata: { name: "r", namespace: "bar", uid: "u", resourceVersion: "1" } });
+    expect(await refusing.reconciler.reconcile("bar/r")).to.deep.equal({ kind: "after", milliseconds: 1000 });
+    for (const { done, written } of [issuing, refusing]) {
+      expect(written).to.deep.equal([]);
+      expect(done).to.deep.include({ issued: 0, failed: 0, reads: 0, events: [], troubles: [] });
+    }
+    // Leading again: the next look writes it.
+    expect(await issuing.reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    expect(issuing.done).to.deep.include({ issued: 1, events: ["Normal Issued"] });
   });
 
   it("a refused write (403) leaves the request pending and reports CertificateWriteFailed naming the sign verb", async () => {
