@@ -34,7 +34,7 @@ export const UniversalTag = {
   bmpString: 0x1e,
 } as const;
 
-/** One decoded TLV. `value` is a view into the input, never a copy. */
+/** One decoded TLV. `encoded` and `value` are views into the input, never copies. */
 export interface DerNode {
   readonly tagClass: number;
   readonly constructed: boolean;
@@ -62,9 +62,38 @@ const defaultDerLimits: DerLimits = { maxDepth: 16, maxNodes: 1024 };
 export function decodeDer(input: Uint8Array, limits: DerLimits = defaultDerLimits): DerNode {
   const budget = { nodes: 0 };
   const node = decodeAt(input, 0, input.length, 0, limits, budget);
-  const end = node.encoded.length;
-  if (end !== input.length) throw new DerError(`trailing data after DER value (${input.length - end} bytes)`);
+  if (node.end !== input.length)
+    throw new DerError(`trailing data after DER value (${input.length - node.end} bytes)`);
   return node;
+}
+
+const noChildren: readonly DerNode[] = Object.freeze([]);
+
+/**
+ * A decoded TLV as offsets into the input: `encoded` and `value` are views made when read, since
+ * most nodes of a request are only walked past (a view per node was a tenth of the signer's
+ * allocations per certificate, BENCHMARKS.md).
+ */
+class DecodedNode implements DerNode {
+  constructor(
+    private readonly input: Uint8Array,
+    readonly tagClass: number,
+    readonly constructed: boolean,
+    readonly tagNumber: number,
+    private readonly start: number,
+    private readonly valueStart: number,
+    /** Where the TLV ends in the input: the next sibling's start. */
+    readonly end: number,
+    readonly children: readonly DerNode[],
+  ) {}
+
+  get encoded(): Uint8Array {
+    return this.input.subarray(this.start, this.end);
+  }
+
+  get value(): Uint8Array {
+    return this.input.subarray(this.valueStart, this.end);
+  }
 }
 
 function decodeAt(
@@ -74,7 +103,7 @@ function decodeAt(
   depth: number,
   limits: DerLimits,
   budget: { nodes: number },
-): DerNode {
+): DecodedNode {
   if (depth > limits.maxDepth) throw new DerError(`DER nesting deeper than ${limits.maxDepth}`);
   if (++budget.nodes > limits.maxNodes) throw new DerError(`more than ${limits.maxNodes} DER values`);
   const start = offset;
@@ -103,23 +132,18 @@ function decodeAt(
   const valueEnd = valueStart + length;
   if (valueEnd > limit) throw new DerError("truncated DER: value runs past its container");
   if (tagClass === TagClass.universal) checkUniversalForm(tagNumber, constructed);
-  const children: DerNode[] = [];
+  let children = noChildren;
   if (constructed) {
+    const decoded: DerNode[] = [];
     let cursor = valueStart;
     while (cursor < valueEnd) {
       const child = decodeAt(input, cursor, valueEnd, depth + 1, limits, budget);
-      children.push(child);
-      cursor += child.encoded.length; // a child's TLV ends where the next one starts
+      decoded.push(child);
+      cursor = child.end; // a child's TLV ends where the next one starts
     }
+    children = decoded;
   }
-  return {
-    tagClass,
-    constructed,
-    tagNumber,
-    encoded: input.subarray(start, valueEnd),
-    value: input.subarray(valueStart, valueEnd),
-    children,
-  };
+  return new DecodedNode(input, tagClass, constructed, tagNumber, start, valueStart, valueEnd, children);
 }
 
 /** Universal types whose encoding is always constructed (X.690 8.8-8.10, 8.18, 8.19, 8.23.2). */
