@@ -44,43 +44,44 @@ export function requestTooLargeMessage(spec: CsrObject["spec"]): string | undefi
  * API server when it is reconciled (see CsrReconciler).
  */
 export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean): CsrObject {
+  // Plain assignments, not conditional spreads: this runs on every watch event, and each spread
+  // allocated an object of its own (a twentieth of the signer's allocations per certificate).
   const { metadata, spec, status } = csr;
-  const { request, ...rest } = spec ?? {};
-  const isOurs = ours(rest.signerName ?? "");
-  const kept: NonNullable<CsrObject["spec"]> = {
-    ...(rest.signerName !== undefined ? { signerName: rest.signerName } : {}),
-    ...(rest.usages !== undefined ? { usages: rest.usages } : {}),
-    ...(rest.username !== undefined ? { username: rest.username } : {}),
-    ...(rest.groups !== undefined ? { groups: rest.groups } : {}),
-    ...(rest.uid !== undefined ? { uid: rest.uid } : {}),
+  const isOurs = ours(spec?.signerName ?? "");
+  const kept: NonNullable<CsrObject["spec"]> = {};
+  if (spec !== undefined) {
+    if (spec.signerName !== undefined) kept.signerName = spec.signerName;
+    if (spec.usages !== undefined) kept.usages = spec.usages;
+    if (spec.username !== undefined) kept.username = spec.username;
+    if (spec.groups !== undefined) kept.groups = spec.groups;
+    if (spec.uid !== undefined) kept.uid = spec.uid;
     // extra feeds our approvers' SubjectAccessReviews; nothing reads a foreign CSR's.
-    ...(isOurs && rest.extra !== undefined ? { extra: rest.extra } : {}),
-    ...(rest.expirationSeconds !== undefined ? { expirationSeconds: rest.expirationSeconds } : {}),
-  };
-  if (request !== undefined) {
-    // A request cut before parsing (the informer's maxStringBytes) is over the cap by far.
-    const cutBytes = omittedStringBytes(request);
-    const bytes = cutBytes !== undefined ? Math.floor((cutBytes * 3) / 4) : base64DecodedLength(request);
-    if (!isOurs) kept.requestOmitted = { reason: "NotOurs", bytes };
-    else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
-      kept.requestOmitted = { reason: "TooLarge", bytes };
-    else kept.request = request;
+    if (isOurs && spec.extra !== undefined) kept.extra = spec.extra;
+    if (spec.expirationSeconds !== undefined) kept.expirationSeconds = spec.expirationSeconds;
+    const request = spec.request;
+    if (request !== undefined) {
+      // A request cut before parsing (the informer's maxStringBytes) is over the cap by far.
+      const cutBytes = omittedStringBytes(request);
+      const bytes = cutBytes !== undefined ? Math.floor((cutBytes * 3) / 4) : base64DecodedLength(request);
+      if (!isOurs) kept.requestOmitted = { reason: "NotOurs", bytes };
+      else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
+        kept.requestOmitted = { reason: "TooLarge", bytes };
+      else kept.request = request;
+    }
   }
-  return {
-    // Name, identity and timestamps: labels, annotations and managedFields are never read. Of our
-    // CSRs, also what a PUT of /status must send back (csr-object.ts, statusReplaceable): the
-    // generateName, and whether the CSR had nothing else a PUT would remove (an allowlist).
-    metadata: {
-      ...(metadata?.name !== undefined ? { name: metadata.name } : {}),
-      ...(metadata?.uid !== undefined ? { uid: metadata.uid } : {}),
-      ...(metadata?.resourceVersion !== undefined ? { resourceVersion: metadata.resourceVersion } : {}),
-      ...(metadata?.creationTimestamp !== undefined ? { creationTimestamp: metadata.creationTimestamp } : {}),
-      ...(isOurs && metadata?.generateName !== undefined ? { generateName: metadata.generateName } : {}),
-      ...(isOurs && !hasUnkeptFields(metadata, status) ? { onlyKeptFields: true as const } : {}),
-    },
-    spec: kept,
-    ...(status !== undefined ? { status: cachedStatus(status, isOurs) } : {}),
-  };
+  // Name, identity and timestamps: labels, annotations and managedFields are never read. Of our
+  // CSRs, also what a PUT of /status must send back (csr-object.ts, statusReplaceable): the
+  // generateName, and whether the CSR had nothing else a PUT would remove (an allowlist).
+  const keptMetadata: NonNullable<CsrObject["metadata"]> = {};
+  if (metadata?.name !== undefined) keptMetadata.name = metadata.name;
+  if (metadata?.uid !== undefined) keptMetadata.uid = metadata.uid;
+  if (metadata?.resourceVersion !== undefined) keptMetadata.resourceVersion = metadata.resourceVersion;
+  if (metadata?.creationTimestamp !== undefined) keptMetadata.creationTimestamp = metadata.creationTimestamp;
+  if (isOurs && metadata?.generateName !== undefined) keptMetadata.generateName = metadata.generateName;
+  if (isOurs && !hasUnkeptFields(metadata, status)) keptMetadata.onlyKeptFields = true;
+  const cached: CsrObject = { metadata: keptMetadata, spec: kept };
+  if (status !== undefined) cached.status = cachedStatus(status, isOurs);
+  return cached;
 }
 
 /**
@@ -106,8 +107,17 @@ const replaceableStatusFields = new Set(["conditions", "certificate"]);
  * API adds), or a generateName the cache could not keep as it was (cut: kube-apiserver bounds it).
  */
 function hasUnkeptFields(metadata: CsrObject["metadata"], status: CsrObject["status"]): boolean {
-  const beyond = (fields: object | undefined, allowed: ReadonlySet<string>): boolean =>
-    Object.entries(fields ?? {}).some(([field, value]) => value !== undefined && !allowed.has(field));
+  const beyond = (fields: object | undefined, allowed: ReadonlySet<string>): boolean => {
+    for (const field in fields) {
+      if (
+        Object.hasOwn(fields, field) &&
+        (fields as Record<string, unknown>)[field] !== undefined &&
+        !allowed.has(field)
+      )
+        return true;
+    }
+    return false;
+  };
   const generateName = (metadata as Record<string, unknown> | undefined)?.generateName;
   return (
     beyond(metadata, replaceableMetadataFields) ||
@@ -126,18 +136,15 @@ function cachedStatus(
   isOurs: boolean,
 ): NonNullable<CsrObject["status"]> {
   const { conditions, certificate } = status;
-  return {
-    ...(conditions !== undefined
-      ? {
-          conditions: conditions.map((condition) =>
-            isOurs ? ourCondition(condition) : foreignCondition(condition),
-          ),
-        }
-      : {}),
-    // The cleaner reads our certificate's NotAfter; we wrote it, so it is our chain's size.
-    ...(certificate && isOurs ? { certificate } : {}),
-    ...(certificate && !isOurs ? { certificateOmitted: { reason: "NotOurs" as const } } : {}),
-  };
+  const kept: NonNullable<CsrObject["status"]> = {};
+  if (conditions !== undefined)
+    kept.conditions = conditions.map((condition) =>
+      isOurs ? ourCondition(condition) : foreignCondition(condition),
+    );
+  // The cleaner reads our certificate's NotAfter; we wrote it, so it is our chain's size.
+  if (certificate && isOurs) kept.certificate = certificate;
+  if (certificate && !isOurs) kept.certificateOmitted = { reason: "NotOurs" };
+  return kept;
 }
 
 function foreignCondition({ type, status }: CsrCondition): CsrCondition {
@@ -146,12 +153,10 @@ function foreignCondition({ type, status }: CsrCondition): CsrCondition {
 
 function ourCondition(condition: CsrCondition): CsrCondition {
   const { type, status, reason, message, lastUpdateTime, lastTransitionTime } = condition;
-  return {
-    type,
-    status,
-    ...(reason !== undefined ? { reason: reason.slice(0, maximumCachedConditionMessage) } : {}),
-    ...(message !== undefined ? { message: message.slice(0, maximumCachedConditionMessage) } : {}),
-    ...(lastUpdateTime !== undefined ? { lastUpdateTime } : {}),
-    ...(lastTransitionTime !== undefined ? { lastTransitionTime } : {}),
-  };
+  const kept: CsrCondition = { type, status };
+  if (reason !== undefined) kept.reason = reason.slice(0, maximumCachedConditionMessage);
+  if (message !== undefined) kept.message = message.slice(0, maximumCachedConditionMessage);
+  if (lastUpdateTime !== undefined) kept.lastUpdateTime = lastUpdateTime;
+  if (lastTransitionTime !== undefined) kept.lastTransitionTime = lastTransitionTime;
+  return kept;
 }
