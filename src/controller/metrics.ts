@@ -1,15 +1,17 @@
 /**
  * Prometheus metrics under the names controller-runtime users already chart, plus the
- * signer's own. One Registry per controller instance (prom-client throws on double
+ * signer's own. Those updated per request or per certificate are scrape-time series
+ * (scrape-time-metrics.ts); the rest are prom-client's. One Registry per controller instance (prom-client throws on double
  * registration, and tests run several controllers in one process). Labels carry signer names
  * and reasons only, never request contents.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import packageJson from "../../package.json" with { type: "json" };
 import type { KubeRequestObserver } from "../kube/api-client.js";
 import type { EventDropCause } from "../kube/events.js";
 import type { CsrObject } from "./csr-object.js";
 import { KubeRequestMetrics } from "./request-metrics.js";
+import { ScrapeTimeCounter, ScrapeTimeGauge, ScrapeTimeHistogram } from "./scrape-time-metrics.js";
 import { approvedUnsignedBySigner } from "./state-gauges.js";
 import type { WorkQueueMetrics } from "./work-queue.js";
 
@@ -38,51 +40,51 @@ const sourceBuild: BuildLabels = { version: packageJson.version, commit: "unknow
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly reconcileTotal = new Counter({
+  readonly reconcileTotal = new ScrapeTimeCounter({
     name: "controller_runtime_reconcile_total",
     help: "Reconciliations per controller and result",
     labelNames: ["controller", "result"],
     registers: [this.registry],
   });
-  readonly reconcileErrors = new Counter({
+  readonly reconcileErrors = new ScrapeTimeCounter({
     name: "controller_runtime_reconcile_errors_total",
     help: "Reconciliations that returned an error",
     labelNames: ["controller"],
     registers: [this.registry],
   });
-  readonly reconcileTime = new Histogram({
+  readonly reconcileTime = new ScrapeTimeHistogram({
     name: "controller_runtime_reconcile_time_seconds",
     help: "Time per reconciliation",
     labelNames: ["controller"],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({
+  readonly queueDepth = new ScrapeTimeGauge({
     name: "workqueue_depth",
     help: "Current depth of the work queue",
     labelNames: ["name"],
     registers: [this.registry],
   });
-  readonly queueAdds = new Counter({
+  readonly queueAdds = new ScrapeTimeCounter({
     name: "workqueue_adds_total",
     help: "Adds handled by the work queue",
     labelNames: ["name"],
     registers: [this.registry],
   });
-  readonly queueRetries = new Counter({
+  readonly queueRetries = new ScrapeTimeCounter({
     name: "workqueue_retries_total",
     help: "Rate-limited retries handled by the work queue",
     labelNames: ["name"],
     registers: [this.registry],
   });
-  readonly queueDuration = new Histogram({
+  readonly queueDuration = new ScrapeTimeHistogram({
     name: "workqueue_queue_duration_seconds",
     help: "Time an item waits in the queue",
     labelNames: ["name"],
     buckets: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60],
     registers: [this.registry],
   });
-  readonly workDuration = new Histogram({
+  readonly workDuration = new ScrapeTimeHistogram({
     name: "workqueue_work_duration_seconds",
     help: "Time processing an item",
     labelNames: ["name"],
@@ -95,26 +97,26 @@ export class ControllerMetrics {
     labelNames: ["name"],
     registers: [this.registry],
   });
-  readonly issued = new Counter({
+  readonly issued = new ScrapeTimeCounter({
     name: "csr_signer_certificates_issued_total",
     help: "Certificates issued per signer",
     labelNames: ["signer"],
     registers: [this.registry],
   });
-  readonly refused = new Counter({
+  readonly refused = new ScrapeTimeCounter({
     name: "csr_signer_certificates_refused_total",
     help: "Requests marked Failed per signer and reason",
     labelNames: ["signer", "reason"],
     registers: [this.registry],
   });
-  readonly issuanceLatency = new Histogram({
+  readonly issuanceLatency = new ScrapeTimeHistogram({
     name: "csr_signer_issuance_latency_seconds",
     help: "From the controller's first sight of a CSR (its first cache event, monotonic clock) to the certificate written",
     labelNames: ["signer"],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 90, 120],
     registers: [this.registry],
   });
-  readonly issuanceSinceCreation = new Histogram({
+  readonly issuanceSinceCreation = new ScrapeTimeHistogram({
     name: "csr_signer_issuance_since_creation_seconds",
     help: "CSR metadata.creationTimestamp (whole seconds: up to 1 s too long) to certificate written; includes time before the controller saw it",
     labelNames: ["signer"],
@@ -127,7 +129,7 @@ export class ControllerMetrics {
     labelNames: ["signer", "role", "subject", "fingerprint"],
     registers: [this.registry],
   });
-  readonly approvals = new Counter({
+  readonly approvals = new ScrapeTimeCounter({
     name: "csr_signer_approvals_total",
     help: "Approval decisions per signer, decision (approved, denied, left-pending) and reason",
     labelNames: ["signer", "decision", "reason"],
@@ -151,7 +153,7 @@ export class ControllerMetrics {
     labelNames: ["configmap", "outcome"],
     registers: [this.registry],
   });
-  readonly eventsDropped = new Counter({
+  readonly eventsDropped = new ScrapeTimeCounter({
     name: "csr_signer_events_dropped_total",
     help: "Events not recorded, by cause: repeat (same object, reason and message within 10 minutes), queue (recorder queue full), object (the involved object's share spent), tenant (its tenant's share spent), requester (a CSR requester's share across all signer names spent)",
     labelNames: ["cause"],
@@ -184,13 +186,13 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
-  readonly podCertificatesIssued = new Counter({
+  readonly podCertificatesIssued = new ScrapeTimeCounter({
     name: "csr_signer_pod_certificates_issued_total",
     help: "PodCertificateRequests issued per signer",
     labelNames: ["signer"],
     registers: [this.registry],
   });
-  readonly podCertificatesRefused = new Counter({
+  readonly podCertificatesRefused = new ScrapeTimeCounter({
     name: "csr_signer_pod_certificates_refused_total",
     help: "PodCertificateRequests marked Denied or Failed per signer, condition and reason",
     labelNames: ["signer", "condition", "reason"],
@@ -293,12 +295,13 @@ export class ControllerMetrics {
   };
 
   queueMetrics(name: string): WorkQueueMetrics {
+    const labels = { name };
     return {
-      depth: (value) => this.queueDepth.set({ name }, value),
-      added: () => this.queueAdds.inc({ name }),
-      retried: () => this.queueRetries.inc({ name }),
-      queued: (seconds) => this.queueDuration.observe({ name }, seconds),
-      worked: (seconds) => this.workDuration.observe({ name }, seconds),
+      depth: (value) => this.queueDepth.set(labels, value),
+      added: () => this.queueAdds.inc(labels),
+      retried: () => this.queueRetries.inc(labels),
+      queued: (seconds) => this.queueDuration.observe(labels, seconds),
+      worked: (seconds) => this.workDuration.observe(labels, seconds),
     };
   }
 }
