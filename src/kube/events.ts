@@ -215,16 +215,18 @@ export class KubernetesEventRecorder implements EventRecorder {
     // cost two Map reads); a repeat does not refresh its object's place among the remembered.
     if (seen !== undefined && now - seen < this.budget.repeatWindowMs) return this.drop("repeat");
     if (this.queue.length >= this.budget.maxQueued) return this.drop("queue");
-    const object = this.shareOf(this.objects, objectKey, this.perObject);
+    // Every share has a token before any gives one: a drop spends nothing. The tenant's and the
+    // requester's shares are asked first: under load they are what is spent, and a CSR's first Event
+    // would otherwise make its object a share only to drop it (a new share per certificate issued).
     const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
     const requester =
       target.requester === undefined
         ? undefined
         : this.shareOf(this.requesters, target.requester, this.perRequester);
-    // Every share has a token before any gives one: a drop spends nothing.
-    if (spent(object, this.perObject)) return this.drop("object");
     if (spent(tenant, this.perTenant)) return this.drop("tenant");
     if (requester && spent(requester, this.perRequester)) return this.drop("requester");
+    const object = this.shareOf(this.objects, objectKey, this.perObject);
+    if (spent(object, this.perObject)) return this.drop("object");
     const shares = requester ? [object, tenant, requester] : [object, tenant];
     for (const share of shares) share.bucket?.tryTake();
     // Re-inserted, so the map stays in recording order: pruning stops at the first entry still in

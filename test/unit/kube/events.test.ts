@@ -270,6 +270,30 @@ describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_
     expect(recorder.dropped).to.equal(4);
     release();
   });
+
+  it("an Event dropped for its tenant's share makes no share for its object (a new one per CSR issued under load)", () => {
+    const causes: string[] = [];
+    const recorder = new KubernetesEventRecorder(
+      { createEvent: async () => new Promise<void>(() => undefined) },
+      "csr-signer",
+      "test",
+      silentLogger,
+      {
+        ratePerSecond: 1000,
+        burst: 1000,
+        maxQueued: 100,
+        repeatWindowMs: 60_000,
+        perObject: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+        perTenant: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
+      },
+      () => 0,
+      (cause) => causes.push(cause),
+    );
+    for (const name of ["a", "b", "c", "d"])
+      recorder.record({ ...target(name), tenant: "t1" }, "Normal", "Issued", "issued");
+    expect(causes).to.deep.equal(["tenant", "tenant", "tenant"]);
+    expect(recorder.trackedObjects, "only the object whose Event was queued").to.equal(1);
+  });
 });
 
 describe("KubernetesEventRecorder: one requester's share (CSRs to many signer names must not silence another tenant)", () => {
