@@ -37,6 +37,11 @@ const extendedKeyUsageOids: Partial<Record<KubernetesUsage, string>> = {
  */
 export const usagesNeverIssuedToLeaves: readonly KubernetesUsage[] = ["cert sign", "crl sign"];
 
+/** Every EKU OID once, in the order of kubernetesUsages: the order certificates list them in. */
+const extendedKeyUsageOrder: readonly string[] = [
+  ...new Set(kubernetesUsages.flatMap((usage) => extendedKeyUsageOids[usage] ?? [])),
+];
+
 /** What a requested usage list becomes in a certificate. */
 export interface CertificateKeyUsages {
   readonly keyUsageBits: readonly number[];
@@ -48,19 +53,19 @@ export interface CertificateKeyUsages {
  * Unknown names are the caller's error (the API server only accepts the 23 known ones).
  */
 export function certificateKeyUsages(usages: readonly KubernetesUsage[]): CertificateKeyUsages {
-  const bits = new Set<number>();
+  let bitMask = 0; // keyUsage has 9 named bits
   const oids = new Set<string>();
   for (const usage of usages) {
     const bit = keyUsageBits[usage];
-    if (bit !== undefined) bits.add(bit);
+    if (bit !== undefined) bitMask |= 1 << bit;
     const oid = extendedKeyUsageOids[usage];
     if (oid !== undefined) oids.add(oid);
   }
+  const keyUsageBitList: number[] = [];
+  for (let bit = 0; bitMask >> bit !== 0; bit++) if ((bitMask >> bit) & 1) keyUsageBitList.push(bit);
   return {
-    keyUsageBits: [...bits].sort((a, b) => a - b),
-    extendedKeyUsageOids: kubernetesUsages
-      .map((u) => extendedKeyUsageOids[u])
-      .filter((o, i, all): o is string => o !== undefined && oids.has(o) && all.indexOf(o) === i),
+    keyUsageBits: keyUsageBitList,
+    extendedKeyUsageOids: oids.size === 0 ? [] : extendedKeyUsageOrder.filter((oid) => oids.has(oid)),
   };
 }
 
