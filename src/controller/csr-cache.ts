@@ -13,6 +13,7 @@ import { base64DecodedLength } from "../pki/base64.js";
 import { omittedStringBytes } from "../kube/long-strings.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
 import type { CsrCondition, CsrObject } from "./csr-object.js";
+import { isSettled } from "./csr-gates.js";
 
 /** Condition messages of our CSRs are cut to this many characters in the cache (none is read back). */
 export const maximumCachedConditionMessage = 256;
@@ -66,6 +67,9 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
       if (!isOurs) kept.requestOmitted = { reason: "NotOurs", bytes };
       else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
         kept.requestOmitted = { reason: "TooLarge", bytes };
+      // A settled CSR (a certificate, Denied or Failed) is never parsed again: issued CSRs stay
+      // until istiod or the clean-up deletes them, and their requests were a third of the cache.
+      else if (isSettled(csr)) kept.requestOmitted = { reason: "Settled", bytes };
       else kept.request = request;
     }
   }

@@ -8,8 +8,11 @@ import { kubernetesTime } from "../kube/time.js";
 
 /** Left in place of a spec.request the cache does not hold. */
 export interface OmittedRequest {
-  /** NotOurs: no signer or approver of ours handled its signer name when it arrived. */
-  reason: "NotOurs" | "TooLarge";
+  /**
+   * NotOurs: no signer or approver of ours handled its signer name when it arrived. Settled: it had
+   * a certificate or a Denied or Failed condition (nothing reads the request of such a CSR).
+   */
+  reason: "NotOurs" | "TooLarge" | "Settled";
   /** The request's size in bytes (decoded), for the RequestTooLarge message. */
   bytes: number;
 }
