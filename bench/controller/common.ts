@@ -39,12 +39,13 @@ export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 200);
  * a second csr-signer, for A/B measurements of a change in the same run: the bundle
  * BENCH_ALT_BUNDLE (e.g. built from another commit by `node hack/bundle.mjs` in a worktree; the work
  * tree's own by default) with the deployed node flags, then BENCH_ALT_NODE_FLAGS instead of BENCH_NODE_FLAGS.
+ * "node-floor" is the least a Node signer does per certificate (node-floor.ts), for scale.
  */
 export const contenders = (process.env.BENCH_CONTENDERS ?? "csr-signer,kube-controller-manager")
   .split(",")
   .map((name) => name.trim())
-  .filter((name): name is "csr-signer" | "csr-signer-alt" | "kube-controller-manager" => {
-    const known = ["csr-signer", "csr-signer-alt", "kube-controller-manager"];
+  .filter((name): name is "csr-signer" | "csr-signer-alt" | "kube-controller-manager" | "node-floor" => {
+    const known = ["csr-signer", "csr-signer-alt", "kube-controller-manager", "node-floor"];
     // A typo must not drop a contender without a word (see positiveWhole).
     if (!known.includes(name)) throw new Error(`BENCH_CONTENDERS: unknown "${name}" (${known.join(", ")})`);
     return true;

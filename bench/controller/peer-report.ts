@@ -105,6 +105,8 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
   for (const [ourName, theirName] of [
     ["csr-signer", "kube-controller-manager"],
     ["csr-signer-alt", "csr-signer"],
+    ["node-floor", "kube-controller-manager"],
+    ["csr-signer", "node-floor"],
   ] as const) {
     const ratios = ratioLines(all, ourName, theirName);
     if (ratios.length > 0)

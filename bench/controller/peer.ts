@@ -18,8 +18,10 @@ import {
 import type { ControlPlane } from "../../test/support/control-plane.js";
 import { controllerNamespace } from "../../test/support/controller.js";
 import { alternativeCsrSignerNodeArgs, csrSignerNodeArgs } from "../rss-child.js";
+import { nodeFloorNodeArgs } from "./node-floor-bundle.js";
 import {
   benchWorkers,
+  caSecretName,
   deleteAllCsrsAndEvents,
   istiodDeadlineMs,
   issueTimeoutMs,
@@ -29,6 +31,7 @@ import {
   percentile,
   progress,
   runBounded,
+  signerName,
   throughputCsrs,
   throughputInFlight,
   withRetries,
@@ -71,7 +74,7 @@ export const signerProcessName = (contender: Contender): string =>
  * The signers compared on the same footing: each in its own process, fed by the same submitter
  * (csr-signer-alt: a second csr-signer for A/B measurements, see common.ts).
  */
-export type Contender = "csr-signer" | "csr-signer-alt" | "kube-controller-manager";
+export type Contender = "csr-signer" | "csr-signer-alt" | "kube-controller-manager" | "node-floor";
 
 /** Where `make testbin-controller-manager` put kube-controller-manager, or undefined when it is not built. */
 export function kubeControllerManagerBinary(): string | undefined {
@@ -116,6 +119,14 @@ function spawnContender(
       `--cluster-signing-kube-apiserver-client-key-file=${join(folder, "ca.key")}`,
       "--cluster-signing-duration=24h",
     ];
+  } else if (contender === "node-floor") {
+    command = process.execPath;
+    args = nodeFloorNodeArgs([
+      `--kubeconfig=${controlPlane.kubeconfigPath}`,
+      `--namespace=${controllerNamespace}`,
+      `--ca-secret=${caSecretName}`,
+      `--signer-name=${signerName}`,
+    ]);
   } else {
     // The CLI as the image runs it: the bundle, with the Dockerfile's node flags (bench/rss-child.ts).
     command = process.execPath;
@@ -166,7 +177,7 @@ export async function separateProcessPhase(
     folder,
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const prefix = `${{ "csr-signer": "own", "csr-signer-alt": "alt", "kube-controller-manager": "peer" }[contender]}-${runIndex}-`;
+  const prefix = `${{ "csr-signer": "own", "csr-signer-alt": "alt", "kube-controller-manager": "peer", "node-floor": "floor" }[contender]}-${runIndex}-`;
   const names = Array.from({ length: throughputCsrs }, (_, i) => `${prefix}${i}`);
   const requests = names.map((_, i) => istioRequestPem(i));
   const watch = await watchIssuance(admin, prefix);
