@@ -238,6 +238,10 @@ export class ResilientInformer<T extends KubernetesObject> {
         seen.add(key);
         const previous = this.cache.get(key);
         this.cache.set(key, item);
+        // Another object under the key (deleted and created again while no watch ran): its
+        // deletion first, as a watch would have told it, so that no state kept per name carries over.
+        if (previous?.metadata?.uid !== undefined && previous.metadata.uid !== item.metadata?.uid)
+          this.emit("delete", previous);
         if (previous?.metadata?.resourceVersion !== item.metadata?.resourceVersion) this.emit("upsert", item);
       }
       resourceVersion = page.metadata?.resourceVersion ?? "";
