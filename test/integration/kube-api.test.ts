@@ -9,21 +9,11 @@ import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
 import { kubernetesLeaseStore, type Lease } from "../../src/kube/leader-election.js";
 import { readCsr, submitApprovedServerCsr } from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
+import { settledNow } from "../support/wait.js";
 import { createTestLeafCertificate, makeTestCertificateAuthority } from "../support/pki.js";
 import { controlPlane } from "./setup.js";
 
 const configMaps = "/api/v1/namespaces/default/configmaps";
-
-/** Whether `promise` has settled once everything already runnable has run. */
-async function settledNow(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-  return settled;
-}
 
 describe("KubeApi on the real API server", function () {
   it("answers a missing object with undefined and a refused write with its HTTP code", async function () {

@@ -15,19 +15,9 @@ import type { ConnectionReusingKubeConfig } from "../../src/kube/client.js";
 import { kubernetesPodCertificateApi } from "../../src/kube/pod-certificate-api-binding.js";
 import { kubernetesTime } from "../../src/kube/time.js";
 import { asNode, uniqueName } from "../support/identities.js";
-import { podKeyFields, podTestKey } from "../support/pod-certificates.js";
+import { createPodOnNode, podKeyFields, podTestKey } from "../support/pod-certificates.js";
+import { settledNow } from "../support/wait.js";
 import { controlPlane } from "./setup.js";
-
-/** Whether `promise` has settled once everything already runnable has run. */
-async function settledNow(promise: Promise<unknown>): Promise<boolean> {
-  let settled = false;
-  promise.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-  return settled;
-}
 
 /** A Node, a ServiceAccount and a Pod on it, and the Pod's PodCertificateRequest made as its kubelet. */
 async function requestAsKubelet(signerName: string): Promise<{ namespace: string; name: string }> {
@@ -36,18 +26,7 @@ async function requestAsKubelet(signerName: string): Promise<{ namespace: string
   const namespace = uniqueName("pcr-write");
   const nodeName = `${namespace}-node`;
   const node = await core.createNode({ body: { metadata: { name: nodeName } } });
-  await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const serviceAccount = await core.createNamespacedServiceAccount({
-    namespace,
-    body: { metadata: { name: "web" } },
-  });
-  const pod = await core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name: "web-0" },
-      spec: { nodeName, serviceAccountName: "web", containers: [{ name: "app", image: "app:1" }] },
-    },
-  });
+  const pod = await createPodOnNode(admin, namespace, "web-0", nodeName);
   const created = await asNode(admin, nodeName)
     .makeApiClient(CertificatesV1beta1Api)
     .createNamespacedPodCertificateRequest({
@@ -57,13 +36,13 @@ async function requestAsKubelet(signerName: string): Promise<{ namespace: string
         spec: {
           signerName,
           podName: "web-0",
-          podUID: pod.metadata!.uid!,
+          podUID: pod.uid,
           serviceAccountName: "web",
-          serviceAccountUID: serviceAccount.metadata!.uid!,
+          serviceAccountUID: pod.serviceAccountUID,
           nodeName,
           nodeUID: node.metadata!.uid!,
           maxExpirationSeconds: 86_400,
-          ...podKeyFields(podTestKey("ECDSAP256"), pod.metadata!.uid!, "stub"),
+          ...podKeyFields(podTestKey("ECDSAP256"), pod.uid, "stub"),
         } as V1beta1PodCertificateRequest["spec"],
       },
     });

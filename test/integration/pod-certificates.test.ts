@@ -20,7 +20,13 @@ import {
   opensslVerify,
   type TestCertificateAuthority,
 } from "../support/pki.js";
-import { podKeyFields, podTestKey, type PodTestKeyType } from "../support/pod-certificates.js";
+import {
+  createPodOnNode,
+  podKeyFields,
+  podTestKey,
+  type PodFixture,
+  type PodTestKeyType,
+} from "../support/pod-certificates.js";
 import {
   controllerNamespace,
   createCaSecret,
@@ -37,14 +43,6 @@ import { waitFor } from "../support/wait.js";
 import { runCliInProcess as cli } from "../support/cli.js";
 import { createSoftHsmToken, softHsmTokenFolder } from "../support/softhsm.js";
 import { controlPlane } from "./setup.js";
-
-interface PodFixture {
-  namespace: string;
-  name: string;
-  uid: string;
-  serviceAccountName: string;
-  serviceAccountUID: string;
-}
 
 describe("pod certificates: PodCertificateRequests signed by a Signer with spec.podCertificates", function () {
   this.timeout(90_000);
@@ -63,28 +61,8 @@ describe("pod certificates: PodCertificateRequests signed by a Signer with spec.
   let tenantPod: PodFixture;
   let strangerPod: PodFixture;
 
-  async function createPod(namespace: string, name: string): Promise<PodFixture> {
-    const core = admin.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    const serviceAccount = await core.createNamespacedServiceAccount({
-      namespace,
-      body: { metadata: { name: "web" } },
-    });
-    const pod = await core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name },
-        spec: { nodeName, serviceAccountName: "web", containers: [{ name: "app", image: "app:1" }] },
-      },
-    });
-    return {
-      namespace,
-      name,
-      uid: pod.metadata!.uid!,
-      serviceAccountName: "web",
-      serviceAccountUID: serviceAccount.metadata!.uid!,
-    };
-  }
+  const createPod = (namespace: string, name: string): Promise<PodFixture> =>
+    createPodOnNode(admin, namespace, name, nodeName);
 
   /** Creates the request as the kubelet of the pod's node; returns its name. */
   async function requestAsKubelet(

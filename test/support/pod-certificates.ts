@@ -5,6 +5,7 @@
 import { constants, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { PodKeyType } from "../../src/pki/pod-certificate-key.js";
 import { decodeSinglePem } from "../../src/pki/pem.js";
 import { openssl } from "./openssl.js";
@@ -70,5 +71,43 @@ export function podKeyFields(
   return {
     pkixPublicKey: createPublicKey(key).export({ format: "der", type: "spki" }).toString("base64"),
     proofOfPossession: proofOfPossession(key, options.proofFor ?? podUID).toString("base64"),
+  };
+}
+
+/** A Pod on a Node with its ServiceAccount, as a PodCertificateRequest names them. */
+export interface PodFixture {
+  namespace: string;
+  name: string;
+  uid: string;
+  serviceAccountName: string;
+  serviceAccountUID: string;
+}
+
+/** Creates `namespace`, its ServiceAccount "web" and the Pod `name` running as it on `nodeName`. */
+export async function createPodOnNode(
+  admin: KubeConfig,
+  namespace: string,
+  name: string,
+  nodeName: string,
+): Promise<PodFixture> {
+  const core = admin.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const serviceAccount = await core.createNamespacedServiceAccount({
+    namespace,
+    body: { metadata: { name: "web" } },
+  });
+  const pod = await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: { nodeName, serviceAccountName: "web", containers: [{ name: "app", image: "app:1" }] },
+    },
+  });
+  return {
+    namespace,
+    name,
+    uid: pod.metadata!.uid!,
+    serviceAccountName: "web",
+    serviceAccountUID: serviceAccount.metadata!.uid!,
   };
 }

@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { defaultEventBudget, KubernetesEventRecorder, type EventWriter } from "../../../src/kube/events.js";
+import {
+  defaultEventBudget,
+  KubernetesEventRecorder,
+  type EventBudget,
+  type EventWriter,
+} from "../../../src/kube/events.js";
 import { eventTarget, requesterKey, requesterTenant } from "../../../src/controller/csr-object.js";
 import { silentLogger } from "../../support/silent-logger.js";
 
@@ -26,6 +31,26 @@ function blockedApi(): { api: EventWriter; sent: string[]; release: () => void }
     },
   };
   return { api, sent, release };
+}
+
+/**
+ * A recorder at time 0 whose overall budget never binds (1,000 a second, 100 queued), with the
+ * shares given, telling each drop's cause to `causes`.
+ */
+function recorderWithShares(
+  api: EventWriter,
+  shares: Pick<EventBudget, "perObject" | "perTenant" | "perRequester">,
+  causes: string[],
+): KubernetesEventRecorder {
+  return new KubernetesEventRecorder(
+    api,
+    "csr-signer",
+    "test",
+    silentLogger,
+    { ratePerSecond: 1000, burst: 1000, maxQueued: 100, repeatWindowMs: 60_000, ...shares },
+    () => 0,
+    (cause) => causes.push(cause),
+  );
 }
 
 const target = (name: string) => ({
@@ -273,21 +298,13 @@ describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_
 
   it("an Event dropped for its tenant's share makes no share for its object (a new one per CSR issued under load)", () => {
     const causes: string[] = [];
-    const recorder = new KubernetesEventRecorder(
+    const recorder = recorderWithShares(
       { createEvent: async () => new Promise<void>(() => undefined) },
-      "csr-signer",
-      "test",
-      silentLogger,
       {
-        ratePerSecond: 1000,
-        burst: 1000,
-        maxQueued: 100,
-        repeatWindowMs: 60_000,
         perObject: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
         perTenant: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
       },
-      () => 0,
-      (cause) => causes.push(cause),
+      causes,
     );
     for (const name of ["a", "b", "c", "d"])
       recorder.record({ ...target(name), tenant: "t1" }, "Normal", "Issued", "issued");
@@ -368,22 +385,14 @@ describe("KubernetesEventRecorder: one requester's share (CSRs to many signer na
   it("reports a full requester share as its cause, and a drop spends none of the tenant's tokens", async () => {
     const { api, sent, release } = blockedApi(); // the API server is slow: what follows the first stays queued
     const causes: string[] = [];
-    const recorder = new KubernetesEventRecorder(
+    const recorder = recorderWithShares(
       api,
-      "csr-signer",
-      "test",
-      silentLogger,
       {
-        ratePerSecond: 1000,
-        burst: 1000,
-        maxQueued: 100,
-        repeatWindowMs: 60_000,
         perObject: { burst: 10, refillEveryMs: 60_000, maxQueued: 10 },
         perTenant: { burst: 1, refillEveryMs: 60_000, maxQueued: 10 },
         perRequester: { maxQueued: 1 },
       },
-      () => 0,
-      (cause) => causes.push(cause),
+      causes,
     );
     const of = (name: string, tenant: string, requester?: string) => ({
       ...target(name),
