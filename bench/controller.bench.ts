@@ -28,9 +28,10 @@
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("100,0"),
  * BENCH_PEER (1), BENCH_PEER_ROUNDS (3), BENCH_WARM_UP (200), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
  * kube-controller-manager"; "csr-signer-alt" adds a second csr-signer for A/B runs: BENCH_ALT_BUNDLE, its
- * bundle, the work tree's by default, and BENCH_ALT_NODE_FLAGS), BENCH_CONTROLLER_RUNTIME (bundle; "tsx"
- * runs the child processes under tsx, for comparison), BENCH_NODE_FLAGS (node flags for csr-signer's
- * processes, not csr-signer-alt's, after the Dockerfile's).
+ * bundle, the work tree's by default, and BENCH_ALT_NODE_FLAGS; "node-floor" adds the Node floor,
+ * bench/controller/node-floor.ts), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes
+ * under tsx, for comparison; the floor is always a bundle), BENCH_NODE_FLAGS (node flags for
+ * csr-signer's and the floor's processes, not csr-signer-alt's, after the Dockerfile's).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,12 +1,13 @@
 /**
  * The Node floor (node-floor.ts) bundled as csr-signer is (hack/bundle.mjs: esbuild, one ES module,
- * whitespace and syntax minified) and run with the Dockerfile's node flags, so that it is compared on
- * the same footing: dist/bench-node-floor.mjs, built once per benchmark process.
+ * whitespace and syntax minified) and run with csr-signer's node flags (the Dockerfile's, then
+ * BENCH_NODE_FLAGS), so that it is compared on the same footing: dist/bench-node-floor.mjs, built
+ * once per benchmark process. Always the bundle, also under BENCH_CONTROLLER_RUNTIME=tsx.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { buildSync } from "esbuild";
-import { deployedNodeFlags } from "../rss-child.js";
+import { controllerNodeFlags } from "../rss-child.js";
 import { repositoryRoot } from "../../test/support/testbin.js";
 
 const floorBundle = join(repositoryRoot, "dist", "bench-node-floor.mjs");
@@ -36,5 +37,5 @@ export function nodeFloorNodeArgs(cliArgs: string[]): string[] {
     if (!existsSync(floorBundle)) throw new Error(`esbuild did not write ${floorBundle}`);
     built = true;
   }
-  return [...deployedNodeFlags(), floorBundle, ...cliArgs];
+  return [...controllerNodeFlags(), floorBundle, ...cliArgs];
 }

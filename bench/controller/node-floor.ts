@@ -7,6 +7,7 @@
  * signer name. What csr-signer spends beyond this is the price of what it does beyond this.
  *
  * node node-floor.mjs --kubeconfig=PATH --namespace=NS --ca-secret=NAME --signer-name=NAME
+ *   --kube-api-qps=N --kube-api-burst=N
  */
 import { kubeConfigFromFile } from "../../src/cli/kubeconfig.js";
 import { KubeApi } from "../../src/kube/api-client.js";
@@ -29,7 +30,10 @@ const option = (name: string): string => {
   return value;
 };
 const signerName = option("signer-name");
-const api = KubeApi.for(kubeConfigFromFile(option("kubeconfig")));
+const kubeConfig = kubeConfigFromFile(option("kubeconfig"));
+// The same client limit as the others at each of the benchmark's limits (csr-signer's --kube-api-qps).
+kubeConfig.setRateLimit(Number(option("kube-api-qps")), Number(option("kube-api-burst")));
+const api = KubeApi.for(kubeConfig);
 const secret = await api.get<{ data: Record<string, string> }>(
   `/api/v1/namespaces/${option("namespace")}/secrets/${option("ca-secret")}`,
 );

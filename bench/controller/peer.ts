@@ -5,7 +5,7 @@
  * that signer accepts), with the same client limit as the CLI default (100 QPS / burst 200) and with the limit raised out of
  * the way (it cannot be switched off). csr-signer runs as deployed: `node dist/csr-signer.mjs controller`.
  * For A/B runs, csr-signer-alt is a second csr-signer on the same footing, another bundle or node flags
- * (common.ts).
+ * (common.ts); node-floor is the least a Node signer does per certificate (node-floor.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
@@ -72,7 +72,8 @@ export const signerProcessName = (contender: Contender): string =>
 
 /**
  * The signers compared on the same footing: each in its own process, fed by the same submitter
- * (csr-signer-alt: a second csr-signer for A/B measurements, see common.ts).
+ * (csr-signer-alt: a second csr-signer for A/B measurements, see common.ts; node-floor: the Node
+ * floor, node-floor.ts).
  */
 export type Contender = "csr-signer" | "csr-signer-alt" | "kube-controller-manager" | "node-floor";
 
@@ -126,6 +127,8 @@ function spawnContender(
       `--namespace=${controllerNamespace}`,
       `--ca-secret=${caSecretName}`,
       `--signer-name=${signerName}`,
+      `--kube-api-qps=${qps}`,
+      `--kube-api-burst=${qps * 2}`,
     ]);
   } else {
     // The CLI as the image runs it: the bundle, with the Dockerfile's node flags (bench/rss-child.ts).
@@ -228,7 +231,7 @@ export async function separateProcessPhase(
     });
     const complete = await watch.waitFor(names, issueTimeoutMs);
     // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
-    // ("kube-controller" for KCM, "node" for csr-signer).
+    // ("kube-controller" for KCM, "node" for csr-signer, its alt and the floor).
     const cpuAfter = cpuSnapshot(controlPlane);
     const cpu = cpuSpent(cpuBefore, cpuAfter);
     const apiserverRequests = requestsBetween(requestsBefore, await apiserverRequestCounts(admin));

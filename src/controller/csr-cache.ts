@@ -1,7 +1,7 @@
 /**
  * What the CSR cache keeps of a CertificateSigningRequest: the fields the controller reads, and
- * spec.request only when one of our signers or approvers will parse it and it is within the parse
- * cap. kube-apiserver stores whatever follows the first PEM block of spec.request (about 1.5 MB of
+ * spec.request only when one of our signers or approvers will parse it, it is within the parse cap
+ * and the CSR is not settled (a certificate, Denied or Failed: nothing parses it again). kube-apiserver stores whatever follows the first PEM block of spec.request (about 1.5 MB of
  * padding fits), and anyone allowed to create CSRs can make many: bytes we will not use are dropped
  * as each object arrives, before it is cached (see ResilientInformer's transform). The same goes for
  * status: anyone allowed to approve may add conditions with long messages to any CSR, so foreign

@@ -110,8 +110,8 @@ export class CsrReconciler {
 
   /**
    * The CSR with spec.request: the cached copy, or, when the cache did not keep the request (the
-   * signer name was not ours when it arrived), one fresh read from the API server that is used for
-   * this reconcile and dropped. An over-cap request is handed on as cached: it is refused from its
+   * signer name was not ours when it arrived; a settled CSR's, dropped too, never gets here: the
+   * gates skip it), one fresh read from the API server that is used for this reconcile and dropped. An over-cap request is handed on as cached: it is refused from its
    * marker, since reading it back would undo the cap. Undefined when the CSR is gone.
    */
   private async withRequest(csr: CsrObject): Promise<CsrObject | undefined> {

@@ -50,8 +50,9 @@ interface SignatureFields {
 export class CsrSigning {
   /**
    * Per unapproved CSR name: the object's uid and when it was first seen waiting, or "told" once its
-   * Event is recorded. A different uid under the name is a CSR deleted and created again (its
-   * deletion unseen: a relist reports it as an update): it starts afresh, the old entry dropped.
+   * Event is recorded. A different uid under the name is a CSR deleted and created again: it starts
+   * afresh, the old entry dropped, even should the deletion go unseen (the informer reports it after
+   * a relist; the uid guards against any path that does not).
    */
   private readonly waiting = new Map<string, { uid: string | undefined; since: number | "told" }>();
 

@@ -21,8 +21,10 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
   private limiter: TokenBucket | undefined;
 
   /**
-   * Client-side rate limit for API requests (client-go's --kube-api-qps/--kube-api-burst):
-   * a token bucket every request but a watch passes through before it is sent.
+   * Client-side rate limit for API requests (client-go's --kube-api-qps/--kube-api-burst): a token
+   * bucket every request passes through before it is sent, but watches, Events
+   * (KubeApi.createOutsideRateLimit) and clients with a limiter of their own
+   * (KubeApi.withOwnRateLimiter: the Lease).
    */
   setRateLimit(qps: number, burst: number): void {
     this.limiter = new TokenBucket(qps, burst);

@@ -152,7 +152,8 @@ const trackedObjects = 10_000;
 /**
  * Why an Event was dropped: a repeat within the window, the recorder's queue full, the involved
  * object's share spent, its tenant's share spent, or its requester's share spent
- * (csr_signer_events_dropped_total's `cause`).
+ * (csr_signer_events_dropped_total's `cause`; when several shares are spent: tenant, then
+ * requester, then object).
  */
 export type EventDropCause = "repeat" | "queue" | "object" | "tenant" | "requester";
 

@@ -45,8 +45,8 @@ const leaseRequestsPerSecond = 20;
  * (--kube-api-qps): behind a backlog of CSR and PodCertificateRequest writes a renewal would land
  * past the renew deadline, and the leader would step down while merely busy.
  */
-export function kubernetesLeaseStore(clients: KubeApi, namespace: string, name: string): LeaseStore {
-  const api = clients.withOwnRateLimiter(new TokenBucket(leaseRequestsPerSecond, leaseRequestsPerSecond));
+export function kubernetesLeaseStore(client: KubeApi, namespace: string, name: string): LeaseStore {
+  const api = client.withOwnRateLimiter(new TokenBucket(leaseRequestsPerSecond, leaseRequestsPerSecond));
   const collection = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
   const typed = (lease: Lease): Lease => ({ ...lease, apiVersion: "coordination.k8s.io/v1", kind: "Lease" });
   return {

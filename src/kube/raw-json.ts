@@ -5,6 +5,7 @@
  */
 import type { KubeApi, Query } from "./api-client.js";
 import { LongStringCutter } from "./long-strings.js";
+import { WatchLines } from "./watch-lines.js";
 
 /**
  * A GET whose body is handed to `onChunk` chunk by chunk as it arrives, resolving at its end (a
@@ -91,75 +92,4 @@ export async function watch(
   );
   await Promise.race([beginning, read.catch(() => undefined)]); // its failure was handed to finish
   return controller;
-}
-
-/**
- * Splits a watch's bytes into lines (one event each; JSON strings hold no raw newline) and hands
- * each line's text on. A line that grows past `maxStringBytes` before its newline may hold a string
- * that long, so from then on its bytes go through a LongStringCutter as they stream in; a shorter
- * line cannot, and when it lies within one chunk it is decoded straight from undici's chunk: a CSR event is a few KiB, and scanning
- * and copying every byte of it cost more than the parse (BENCHMARKS.md).
- */
-export class WatchLines {
-  /** The current line's bytes from earlier chunks (copies: undici's chunk may be reused). */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Set once the current line is past the limit; it takes the line's bytes until its newline. */
-  private cutter: LongStringCutter | undefined;
-
-  constructor(
-    private readonly maxStringBytes: number | undefined,
-    private readonly deliver: (line: string) => void,
-  ) {}
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
-      const whole = this.pending.length === 0 && this.cutter === undefined;
-      if (whole && (this.maxStringBytes === undefined || newline - start <= this.maxStringBytes)) {
-        if (newline > start) this.deliver(chunk.toString("utf8", start, newline));
-      } else {
-        this.add(chunk.subarray(start, newline));
-        const line = this.takeLine();
-        if (line.length > 0) this.deliver(line.toString("utf8"));
-      }
-      start = newline + 1;
-    }
-    if (start < chunk.length) this.add(chunk.subarray(start));
-  }
-
-  /** Adds bytes of an unfinished line: copied, or cut once the line is past the limit. */
-  private add(bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    if (this.cutter) {
-      this.cutter.push(bytes);
-      this.keep(this.cutter.take());
-      return;
-    }
-    this.keep([Buffer.from(bytes)]);
-    if (this.maxStringBytes !== undefined && this.pendingBytes > this.maxStringBytes) {
-      // Past the limit: what the line holds so far goes through a cutter, and so does the rest.
-      this.cutter = new LongStringCutter(this.maxStringBytes);
-      const held = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      for (const part of held) this.cutter.push(part);
-      this.keep(this.cutter.take());
-    }
-  }
-
-  private keep(parts: Buffer[]): void {
-    for (const part of parts) {
-      this.pending.push(part);
-      this.pendingBytes += part.length;
-    }
-  }
-
-  private takeLine(): Buffer {
-    const line = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.cutter = undefined;
-    return line;
-  }
 }

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { omittedStringBytes } from "../../../src/kube/long-strings.js";
-import { WatchLines } from "../../../src/kube/raw-json.js";
+import { WatchLines } from "../../../src/kube/watch-lines.js";
 
 /** Feeds `bytes` to a WatchLines in chunks of `size` and returns the lines it delivered. */
 function splitInChunks(bytes: Buffer, size: number, maxStringBytes: number | undefined): string[] {
@@ -59,7 +59,7 @@ describe("WatchLines (a watch's bytes into one text per event line)", () => {
     expect(splitInChunks(Buffer.from(`${many}\n`), 13, 50)).to.deep.equal([many]);
   });
 
-  it("holds no more than the limit plus a chunk of a line with a long string", () => {
+  it("holds no more than the limit plus a chunk of a line with a long string (besides what the cutter holds of its current string)", () => {
     const lines: string[] = [];
     const watchLines = new WatchLines(100, (line) => lines.push(line));
     const held = (): number => (watchLines as unknown as { pendingBytes: number }).pendingBytes;
