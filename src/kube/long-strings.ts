@@ -102,6 +102,14 @@ export class LongStringCutter {
     this.held = [];
   }
 
+  /**
+   * Whether the bytes so far end inside a string: its closing quote not seen. JSON never ends so,
+   * and the string's bytes are held (or skipped), so what take() gave out may parse on its own.
+   */
+  get endsInString(): boolean {
+    return this.inString;
+  }
+
   /** The bytes ready so far (a string still open stays held until it ends). */
   take(): Buffer[] {
     const ready = this.output;

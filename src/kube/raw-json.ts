@@ -45,6 +45,9 @@ export async function listPage<T>(
     cutter.push(chunk);
     kept.push(...cutter.take());
   });
+  // Without the open string's bytes (held by the cutter) the rest could parse: refused as JSON.parse
+  // of the whole body would refuse it.
+  if (cutter.endsInString) throw new SyntaxError(`${path}: the response ends inside a string`);
   return JSON.parse(Buffer.concat(kept).toString("utf8")) as T;
 }
 

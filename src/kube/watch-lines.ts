@@ -33,8 +33,12 @@ export class WatchLines {
         if (newline > start) this.deliver(chunk.toString("utf8", start, newline));
       } else {
         this.add(chunk.subarray(start, newline));
+        // A string still open at the newline: not JSON (a JSON string holds no raw newline), and the
+        // cutter holds that string back, so what it gave out might parse: skipped, as JSON.parse
+        // skips such a line when it is short enough to be read whole.
+        const open = this.cutter?.endsInString === true;
         const line = this.takeLine();
-        if (line.length > 0) this.deliver(line.toString("utf8"));
+        if (line.length > 0 && !open) this.deliver(line.toString("utf8"));
       }
       start = newline + 1;
     }

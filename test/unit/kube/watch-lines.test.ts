@@ -1,5 +1,7 @@
 import { expect } from "chai";
 import { omittedStringBytes } from "../../../src/kube/long-strings.js";
+import type { KubeApi } from "../../../src/kube/api-client.js";
+import { listPage } from "../../../src/kube/raw-json.js";
 import { WatchLines } from "../../../src/kube/watch-lines.js";
 
 /** Feeds `bytes` to a WatchLines in chunks of `size` and returns the lines it delivered. */
@@ -75,5 +77,71 @@ describe("WatchLines (a watch's bytes into one text per event line)", () => {
     expect(
       omittedStringBytes((JSON.parse(lines[0]!) as { object: { request: string } }).object.request),
     ).to.equal(64_000);
+  });
+
+  it("skips a line over the limit that ends inside a string, as JSON.parse skips it whole, and reads the next", () => {
+    // Not JSON (a JSON string holds no raw newline), yet without the unfinished string the cutter
+    // holds back, what came before it is a complete event: it must not be delivered.
+    const prefix = event({ metadata: { name: "victim", uid: "u1" }, pad: "p".repeat(150) });
+    for (const tail of ['"', ' "abc', ' "abc\\', ` "${"Q".repeat(500)}`]) {
+      const malformed = `${prefix}${tail}`;
+      expect(() => JSON.parse(malformed)).to.throw(SyntaxError);
+      const bytes = Buffer.from(`${malformed}\n${events[0]}\n`);
+      for (const size of [1, 7, 64, bytes.length]) {
+        const lines = splitInChunks(bytes, size, 100);
+        expect(lines, `tail ${JSON.stringify(tail.slice(0, 8))}, chunks of ${size}`).to.deep.equal([
+          events[0],
+        ]);
+      }
+      expect(() => JSON.parse(splitInChunks(bytes, 64, undefined)[0]!), "no limit: delivered whole").to.throw(
+        SyntaxError,
+      );
+    }
+  });
+});
+
+describe("listPage (a list response cut as it streams in)", () => {
+  /** A KubeApi whose stream hands out `body` in chunks of `size`. */
+  const streaming = (body: string, size: number): KubeApi =>
+    ({
+      stream: async (_path: string, _query: unknown, onChunk: (chunk: Buffer) => void): Promise<void> => {
+        const bytes = Buffer.from(body);
+        for (let start = 0; start < bytes.length; start += size)
+          onChunk(Buffer.from(bytes.subarray(start, start + size)));
+      },
+    }) as unknown as KubeApi;
+
+  it("cuts long strings and parses the page", async () => {
+    const body = JSON.stringify({
+      items: [{ spec: { request: "R".repeat(500) } }, { spec: { request: "ok" } }],
+    });
+    for (const size of [1, 13, body.length]) {
+      const page = await listPage<{ items: { spec: { request: string } }[] }>(
+        streaming(body, size),
+        "/x",
+        {},
+        100,
+      );
+      expect(omittedStringBytes(page.items[0]!.spec.request)).to.equal(500);
+      expect(page.items[1]!.spec.request).to.equal("ok");
+    }
+  });
+
+  it("refuses a body that ends inside a string, as JSON.parse of the whole body does", async () => {
+    const complete = JSON.stringify({ items: [{ metadata: { name: "a" } }] });
+    for (const tail of ['"', ' "abc', ` "${"Q".repeat(500)}`]) {
+      expect(() => JSON.parse(complete + tail)).to.throw(SyntaxError);
+      for (const size of [1, 13, complete.length + tail.length]) {
+        let error: unknown;
+        try {
+          await listPage(streaming(complete + tail, size), "/x", {}, 100);
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error, `tail ${JSON.stringify(tail.slice(0, 8))}, chunks of ${size}`).to.be.instanceOf(
+          SyntaxError,
+        );
+      }
+    }
   });
 });
