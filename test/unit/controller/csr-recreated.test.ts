@@ -1,6 +1,7 @@
 /**
- * A CSR deleted and created again under the same name, its deletion never seen: after an informer
- * relist (a broken watch, 410 Gone) the new object arrives as an update of the old name. What the
+ * A CSR deleted and created again under the same name, its deletion never seen: the new object
+ * arrives as an update of the old name (the informer reports the deletion after a relist since
+ * informer-relist.test.ts; this guards any path that does not). What the
  * controller keeps per CSR (the WaitingApproval grace and "told" state, the first sighting of the
  * issuance latency) belongs to the object, its uid: the new one gets its own grace period and
  * Event, and the old one's entries go.
@@ -22,7 +23,7 @@ import { jsonLogger } from "../../../src/logger.js";
 
 const signerName = "example.com/foo";
 
-describe("a CSR re-created under its name, the deletion unseen (reported as an update after a relist)", () => {
+describe("a CSR re-created under its name, the deletion unseen (reported as an update)", () => {
   let now = 0;
   let cached: CsrObject | undefined;
   const events: string[] = [];
@@ -80,7 +81,7 @@ describe("a CSR re-created under its name, the deletion unseen (reported as an u
     expect(await reconciler.reconcile("web")).to.deep.equal({ kind: "done" });
     expect(events).to.deep.equal(["WaitingApproval uid-old"]);
 
-    now = 15_000; // deleted and created again; the relist reports the new object as an update
+    now = 15_000; // deleted and created again; the new object is reported as an update
     cached = pending("uid-new");
     csrEvent("upsert", cached);
     expect(queued).to.deep.equal([
