@@ -146,6 +146,10 @@ test: lint test-unit test-integration test-image test-istio ## Everything: lint,
 bench-sign: deps softhsm2 ## Issuance per CPU-second on one core (EC, RSA): csr-signer beside Go's crypto/x509 (hack/bench/x509-sign, needs Go), the node:crypto floor and naive pkijs; the CA key in SoftHSM2 (PKCS#11) vs in memory
 	$(if $(shell command -v taskset),taskset -c 0) node --import tsx bench/sign.bench.ts
 
+.PHONY: bench-hot-path
+bench-hot-path: deps ## The controller's CPU per certificate in-process (cache, queue, worker, reconcile, issuance, logs, metrics, Events; no API server) beside the Node floor's part: csr-signer's own work apart from HTTP and the API server (knobs: bench/hot-path.bench.ts)
+	node --import tsx bench/hot-path.bench.ts
+
 .PHONY: bench-controller
 bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer (3 interleaved rounds after 200 warm-up certificates, medians), 1,000 PodCertificateRequests, RSS of the bundle with 10,000 CSRs (knobs: bench/controller.bench.ts; A/B of two bundles: README, "Two commands")
 	node --import tsx bench/controller.bench.ts
@@ -163,7 +167,7 @@ bench-status-write: deps testbin ## kube-apiserver's and etcd's CPU per certific
 	node --import tsx bench/status-write.bench.ts
 
 .PHONY: bench
-bench: bench-sign bench-controller bench-memory bench-failover bench-status-write ## All benchmarks (results go to BENCHMARKS.md by hand)
+bench: bench-sign bench-hot-path bench-controller bench-memory bench-failover bench-status-write ## All benchmarks (results go to BENCHMARKS.md by hand)
 
 .PHONY: soak
 soak: deps testbin ## Fault soak (not in `make test`): 2 controller processes under leader election, CSRs at 50/s, seeded faults, the ledger table for RELIABILITY.md (SOAK_SECONDS=600, SOAK_SEED, SOAK_RATE)
