@@ -22,7 +22,6 @@ import type { CsrApi } from "../src/controller/csr-api.js";
 import { replacedStatus, type CsrObject } from "../src/controller/csr-object.js";
 import { CsrReconciler } from "../src/controller/csr-reconciler.js";
 import { enqueueOnCacheEvents } from "../src/controller/enqueue-on-cache-events.js";
-import type { ControllerInformers } from "../src/controller/informers.js";
 import { ControllerMetrics } from "../src/controller/metrics.js";
 import type { NodeAddressIndex } from "../src/controller/node-address-index.js";
 import { ProgressMonitor } from "../src/controller/progress-monitor.js";
@@ -35,6 +34,7 @@ import { jsonLogger } from "../src/logger.js";
 import { parseCertificateRequest } from "../src/pki/certificate-request.js";
 import { loadCertificateAuthority } from "../src/pki/certificate-authority.js";
 import { issueLeafCertificate, systemIssuanceEnvironment } from "../src/pki/issuance.js";
+import { csrOnlyInformers } from "../test/support/csr-only-informers.js";
 import { makeTestCertificateAuthority } from "../test/support/pki.js";
 import { istioRequestPem } from "./controller/istio.js";
 
@@ -191,16 +191,8 @@ async function controllerRound(count: number, prefix: string): Promise<number> {
     firstSeen,
   );
   const queue = new WorkQueue(undefined, undefined, metrics.queueMetrics("certificatesigningrequest"));
-  const unused = { on: () => undefined };
   enqueueOnCacheEvents(
-    {
-      signers: unused,
-      secrets: unused,
-      namespaces: unused,
-      configMaps: unused,
-      clusterTrustBundles: unused,
-      csrs: { on: (handler: typeof deliver) => void (deliver = handler) },
-    } as unknown as ControllerInformers,
+    csrOnlyInformers((handler) => (deliver = handler)),
     registry,
     { csrs: queue, signers: { add: () => undefined } as unknown as WorkQueue },
     reconciler,

@@ -12,7 +12,6 @@ import type { CsrApi } from "../../../src/controller/csr-api.js";
 import type { CsrObject } from "../../../src/controller/csr-object.js";
 import { CsrReconciler } from "../../../src/controller/csr-reconciler.js";
 import { enqueueOnCacheEvents } from "../../../src/controller/enqueue-on-cache-events.js";
-import type { ControllerInformers } from "../../../src/controller/informers.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import type { NodeAddressIndex } from "../../../src/controller/node-address-index.js";
 import type { ActiveSigner } from "../../../src/controller/signer-builder.js";
@@ -20,6 +19,7 @@ import type { SignerRegistry } from "../../../src/controller/signer-registry.js"
 import type { WorkQueue } from "../../../src/controller/work-queue.js";
 import type { InformerEvent } from "../../../src/kube/informer.js";
 import { jsonLogger } from "../../../src/logger.js";
+import { csrOnlyInformers } from "../../support/csr-only-informers.js";
 
 const signerName = "example.com/foo";
 
@@ -46,16 +46,8 @@ describe("a CSR re-created under its name, the deletion unseen (reported as an u
     firstSeen,
   );
   let csrEvent: (event: InformerEvent, csr: CsrObject) => void = () => undefined;
-  const unused = { on: () => undefined };
   enqueueOnCacheEvents(
-    {
-      signers: unused,
-      secrets: unused,
-      namespaces: unused,
-      configMaps: unused,
-      clusterTrustBundles: unused,
-      csrs: { on: (handler: typeof csrEvent) => void (csrEvent = handler) },
-    } as unknown as ControllerInformers,
+    csrOnlyInformers((handler) => (csrEvent = handler)),
     registry,
     {
       csrs: {
