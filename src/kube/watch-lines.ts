@@ -8,8 +8,9 @@ import { LongStringCutter } from "./long-strings.js";
  * Splits a watch's bytes into lines (one event each; JSON strings hold no raw newline) and hands
  * each line's text on. A line that grows past `maxStringBytes` before its newline may hold a string
  * that long, so from then on its bytes go through a LongStringCutter as they stream in; a shorter
- * line cannot, and when it lies within one chunk it is decoded straight from undici's chunk: a CSR event is a few KiB, and scanning
- * and copying every byte of it cost more than the parse (BENCHMARKS.md). Of a line it holds at most
+ * line cannot, and when it lies within one chunk it is decoded straight from undici's chunk: a CSR
+ * event is a few KiB, and the cutter scanned and copied every byte of it (reading watch events
+ * allocated 35 KB per certificate before, 19 KB after; BENCHMARKS.md, sixth pass). Of a line it holds at most
  * the limit plus one chunk before cutting begins, then what the cutter gives back (strings within
  * the limit, placeholders), and the cutter at most the limit of the string it is in.
  */
