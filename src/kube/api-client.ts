@@ -335,10 +335,8 @@ export class KubeApi {
   }
 
   private async throttle(): Promise<void> {
-    if (this.ownLimiter !== undefined) {
-      const waitMs = this.ownLimiter.reserve();
-      if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-    } else if (this.kubeConfig instanceof ConnectionReusingKubeConfig) await this.kubeConfig.throttle();
+    if (this.ownLimiter !== undefined) await this.ownLimiter.take();
+    else if (this.kubeConfig instanceof ConnectionReusingKubeConfig) await this.kubeConfig.throttle();
   }
 
   private refusal(statusCode: number, text: string): KubeApiError {

@@ -32,8 +32,7 @@ export class ConnectionReusingKubeConfig extends KubeConfig {
 
   /** Waits for the limiter's next token (at once when no limit is set). */
   async throttle(): Promise<void> {
-    const waitMs = this.limiter?.reserve() ?? 0;
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    await this.limiter?.take();
   }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {

@@ -45,6 +45,12 @@ export class TokenBucket {
     return this.tokens >= 0 ? 0 : (-this.tokens / this.ratePerSecond) * 1000;
   }
 
+  /** Takes a token and waits until it is due (at once when one is saved up): a client rate limit. */
+  async take(): Promise<void> {
+    const waitMs = this.reserve();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+
   private refill(): void {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * this.ratePerSecond);
