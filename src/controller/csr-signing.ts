@@ -19,7 +19,7 @@ import { CsrFirstSeen } from "./csr-first-seen.js";
 import { eventTarget, hasCondition, ownCondition, statusReplaceable, type CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
 import { decideByPolicy } from "./policy-decision.js";
-import type { ReconcileResult } from "./run-worker.js";
+import { lookAgainSoon, type ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
@@ -203,7 +203,7 @@ export class CsrSigning {
     // Gone: nothing left to do.
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
-    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
+    if (outcome === "not sent") return lookAgainSoon;
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
@@ -293,7 +293,7 @@ export class CsrSigning {
     );
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
-    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
+    if (outcome === "not sent") return lookAgainSoon;
     if (outcome === "conflict" || outcome === "invalid") return this.afterLostWrite(name);
     const signerName = signer.spec?.signerName ?? "";
     this.firstSeen.forget(csr);

@@ -30,7 +30,7 @@ import {
   userAnnotationKeys,
   type PodCertificateRequestObject,
 } from "./pod-certificate-object.js";
-import type { ReconcileResult } from "./run-worker.js";
+import { lookAgainSoon, type ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
@@ -190,7 +190,7 @@ export class PodCertificateReconciler {
     if (outcome === "ok") return "ok";
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
-    if (outcome === "not sent") return { kind: "after", milliseconds: 1000 };
+    if (outcome === "not sent") return lookAgainSoon;
     const fresh = await this.api.read(namespace, name);
     return !fresh || isDecided(fresh) ? { kind: "done" } : { kind: "retry", reason: "Conflict" };
   }

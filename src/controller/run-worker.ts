@@ -36,6 +36,12 @@ export interface WorkerOptions {
   takingDropsDelayed?: boolean;
 }
 
+/**
+ * Not leading at the moment a key was taken or a write was to go out (the lease lost, or a renewal
+ * late): look again in a second. A late renewal that succeeds brings no takeover to requeue the key.
+ */
+export const lookAgainSoon: ReconcileResult = { kind: "after", milliseconds: 1000 };
+
 /** Runs until the queue shuts down. */
 export async function runWorker(
   queue: WorkQueue,

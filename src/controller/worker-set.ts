@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../logger.js";
 import type { ControllerCollaborators } from "./collaborators.js";
-import { runWorker, type ReconcileResult } from "./run-worker.js";
+import { lookAgainSoon, runWorker, type ReconcileResult } from "./run-worker.js";
 
 type WorkerParts = Pick<
   ControllerCollaborators,
@@ -65,15 +65,8 @@ export function startWorkerSet(
   return loops;
 }
 
-/**
- * Not leading at this moment (the lease lost while the key waited, or a renewal late): look again in
- * a second. A follower's workers wait for the lease before they take it; a leader whose late renewal
- * succeeds goes on with it, with no takeover to requeue it.
- */
-const notLeadingNow: ReconcileResult = { kind: "after", milliseconds: 1000 };
-
 async function reconcileCsr(parts: WorkerParts, name: string): Promise<ReconcileResult> {
-  if (!parts.leadership.isLeader) return notLeadingNow;
+  if (!parts.leadership.isLeader) return lookAgainSoon;
   const signer = parts.registry.forSignerName(parts.informers.csrs.get(name)?.spec?.signerName ?? "");
   try {
     return await parts.csrReconciler.reconcile(name);
@@ -83,7 +76,7 @@ async function reconcileCsr(parts: WorkerParts, name: string): Promise<Reconcile
 }
 
 async function reconcilePodCertificateRequest(parts: WorkerParts, key: string): Promise<ReconcileResult> {
-  if (!parts.leadership.isLeader) return notLeadingNow;
+  if (!parts.leadership.isLeader) return lookAgainSoon;
   const [namespace = "", name = ""] = key.split("/", 2);
   const pcr = parts.informers.podCertificateRequests.get(name, namespace);
   const signer = parts.podCertificateReconciler.signerFor(pcr?.spec?.signerName ?? "");
