@@ -123,7 +123,7 @@ export function buildCollaborators(
     resyncMs: options.resyncMs,
     nodes: options.approval?.kubeletServing !== undefined,
     logger,
-    isOurSignerName: (signerName) => csrReconciler.isOurs({ spec: { signerName } }),
+    isOurSignerName: (signerName) => csrReconciler.isOurSignerName(signerName),
     isOurPodSignerName: (signerName) => podCertificateReconciler.signerFor(signerName) !== undefined,
   });
   const nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);

@@ -48,7 +48,11 @@ export class CsrReconciler {
   /** True when one of our signers or approvers handles the CSR's signer name (checked before anything else). */
   isOurs(csr: CsrObject): boolean {
     const signerName = csr.spec?.signerName;
-    if (signerName === undefined) return false;
+    return signerName !== undefined && this.isOurSignerName(signerName);
+  }
+
+  /** Whether one of our signers or our approver handles this signer name (the cache's transform asks). */
+  isOurSignerName(signerName: string): boolean {
     return (
       this.registry.forSignerName(signerName) !== undefined || (this.approver?.handles(signerName) ?? false)
     );
