@@ -11,7 +11,7 @@
 import type { Metric, Registry } from "prom-client";
 
 /** One sample as prom-client's Registry formats it. */
-export interface Sample {
+interface Sample {
   labels: Record<string, string>;
   value: number;
   metricName?: string;
@@ -76,16 +76,8 @@ abstract class LabelledSeries<Label extends string, Series> {
   }
 }
 
-export class ScrapeTimeCounter<Label extends string> extends LabelledSeries<Label, { value: number }> {
-  constructor(options: Options<Label>) {
-    super("counter", options);
-  }
-
-  inc(labels: Record<Label, string>, value = 1): void {
-    if (!(value >= 0)) throw new Error(`${this.name}: a counter only goes up (got ${value})`);
-    this.seriesOf(labels).value += value;
-  }
-
+/** A counter's or a gauge's series: one number per label set. */
+abstract class ScalarSeries<Label extends string> extends LabelledSeries<Label, { value: number }> {
   protected fresh(): { value: number } {
     return { value: 0 };
   }
@@ -95,21 +87,24 @@ export class ScrapeTimeCounter<Label extends string> extends LabelledSeries<Labe
   }
 }
 
-export class ScrapeTimeGauge<Label extends string> extends LabelledSeries<Label, { value: number }> {
+export class ScrapeTimeCounter<Label extends string> extends ScalarSeries<Label> {
+  constructor(options: Options<Label>) {
+    super("counter", options);
+  }
+
+  inc(labels: Record<Label, string>, value = 1): void {
+    if (!(value >= 0)) throw new Error(`${this.name}: a counter only goes up (got ${value})`);
+    this.seriesOf(labels).value += value;
+  }
+}
+
+export class ScrapeTimeGauge<Label extends string> extends ScalarSeries<Label> {
   constructor(options: Options<Label>) {
     super("gauge", options);
   }
 
   set(labels: Record<Label, string>, value: number): void {
     this.seriesOf(labels).value = value;
-  }
-
-  protected fresh(): { value: number } {
-    return { value: 0 };
-  }
-
-  protected samples(): Sample[] {
-    return [...this.series.values()].map(({ labels, data }) => ({ labels, value: data.value }));
   }
 }
 

@@ -16,7 +16,7 @@ export function duration(text: unknown, field: string): number {
   }
 }
 
-export type Json = Record<string, unknown>;
+type Json = Record<string, unknown>;
 
 export function object(value: unknown, field: string, optional = false): Json {
   if (value === undefined && optional) return {};
