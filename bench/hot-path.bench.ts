@@ -26,7 +26,6 @@ import { ControllerMetrics } from "../src/controller/metrics.js";
 import type { NodeAddressIndex } from "../src/controller/node-address-index.js";
 import { ProgressMonitor } from "../src/controller/progress-monitor.js";
 import { runWorker } from "../src/controller/run-worker.js";
-import { SignerRegistry } from "../src/controller/signer-registry.js";
 import { WorkQueue } from "../src/controller/work-queue.js";
 import { KubernetesEventRecorder } from "../src/kube/events.js";
 import type { InformerEvent } from "../src/kube/informer.js";
@@ -36,6 +35,7 @@ import { loadCertificateAuthority } from "../src/pki/certificate-authority.js";
 import { issueLeafCertificate, systemIssuanceEnvironment } from "../src/pki/issuance.js";
 import { csrOnlyInformers } from "../test/support/csr-only-informers.js";
 import { makeTestCertificateAuthority } from "../test/support/pki.js";
+import { signerRegistryFor } from "../test/support/ready-signer-registry.js";
 import { istioRequestPem } from "./controller/istio.js";
 
 const csrsPerRound = Number(process.env.BENCH_HOT_PATH_CSRS ?? 3000);
@@ -117,31 +117,18 @@ const devNull = openSync("/dev/null", "w");
 
 /** csr-signer's path for `count` CSRs; resolves with the main thread's CPU µs per certificate. */
 async function controllerRound(count: number, prefix: string): Promise<number> {
-  const spec = {
-    signerName,
-    certificateAuthority: { secretName: "cacerts" },
-    policy: {
-      requesters: { registrationAuthorities: ["istio-system/istiod"] },
-      tenants: { namespaces: ["foo"] },
-      spiffe: { trustDomain: "cluster.local" },
+  const registry = await signerRegistryFor("foo", {
+    caFiles: ca.files,
+    namespaces: ["foo"],
+    spec: {
+      signerName,
+      policy: {
+        requesters: { registrationAuthorities: ["istio-system/istiod"] },
+        tenants: { namespaces: ["foo"] },
+        spiffe: { trustDomain: "cluster.local" },
+      },
     },
-  };
-  const registry = new SignerRegistry(
-    {
-      signers: () => [{ metadata: { name: "foo", generation: 1 }, spec }],
-      secret: () => ({
-        metadata: { name: "cacerts", namespace: "csr-signer" },
-        data: Object.fromEntries(
-          Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
-        ),
-      }),
-      namespaces: () => [{ metadata: { name: "foo" } }],
-    },
-    "csr-signer",
-  );
-  registry.rebuild();
-  registry.markPublished("foo");
-  registry.rebuild();
+  });
   const cache = new Map<string, CsrObject>();
   let deliver: (event: InformerEvent, csr: CsrObject) => void = () => undefined;
   const ours = (name: string): boolean => registry.forSignerName(name) !== undefined;

@@ -11,6 +11,7 @@
  */
 import { kubeConfigFromFile } from "../../src/cli/kubeconfig.js";
 import { KubeApi } from "../../src/kube/api-client.js";
+import { csrPath, csrUrl } from "../../src/kube/csr-api-binding.js";
 import { watch } from "../../src/kube/raw-json.js";
 import type { KubernetesUsage } from "../../src/api/usages.js";
 import type { CertificateAuthorityFiles } from "../../src/pki/ca-layouts.js";
@@ -53,10 +54,10 @@ async function sign(csr: Csr): Promise<void> {
     includeRoot: false,
   });
   const certificate = Buffer.from(issued.chainPem).toString("base64");
-  await api.replaceDiscardingResponse(
-    `/apis/certificates.k8s.io/v1/certificatesigningrequests/${encodeURIComponent(csr.metadata.name)}/status`,
-    { ...csr, status: { ...csr.status, certificate } },
-  );
+  await api.replaceDiscardingResponse(csrUrl(csr.metadata.name, "status"), {
+    ...csr,
+    status: { ...csr.status, certificate },
+  });
 }
 
 function onEvent(type: string, csr: Csr): void {
@@ -75,7 +76,7 @@ function onEvent(type: string, csr: Csr): void {
 function watchCsrs(): void {
   void watch(
     api,
-    "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    csrPath,
     { allowWatchBookmarks: true },
     64 * 1024,
     onEvent as (type: string, object: never) => void,

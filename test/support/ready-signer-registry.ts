@@ -1,13 +1,24 @@
 import { SignerRegistry } from "../../src/controller/signer-registry.js";
 import { makeTestCertificateAuthority } from "./pki.js";
 
-/** A registry with one ready Signer `name` (signer name example.com/<name>) of a fresh test CA. */
-export async function signerRegistryFor(name: string): Promise<SignerRegistry> {
-  const ca = await makeTestCertificateAuthority({ name });
+/**
+ * A registry with one ready Signer `name` of a test CA (a fresh one unless `caFiles`): signer name
+ * example.com/<name> and a small policy unless `spec` says otherwise, with `namespaces` in the cluster.
+ */
+export async function signerRegistryFor(
+  name: string,
+  options: {
+    spec?: Record<string, unknown>;
+    caFiles?: Record<string, string>;
+    namespaces?: string[];
+  } = {},
+): Promise<SignerRegistry> {
+  const caFiles = options.caFiles ?? (await makeTestCertificateAuthority({ name })).files;
   const spec = {
     signerName: `example.com/${name}`,
-    certificateAuthority: { secretName: `${name}-cacerts` },
     policy: { requesters: { users: ["admin"] }, dnsNames: ["*.example.test"] },
+    ...options.spec,
+    certificateAuthority: { secretName: `${name}-cacerts` },
   };
   const registry = new SignerRegistry(
     {
@@ -15,10 +26,10 @@ export async function signerRegistryFor(name: string): Promise<SignerRegistry> {
       secret: () => ({
         metadata: { name: `${name}-cacerts`, namespace: "csr-signer" },
         data: Object.fromEntries(
-          Object.entries(ca.files).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
+          Object.entries(caFiles).map(([key, value]) => [key, Buffer.from(value).toString("base64")]),
         ),
       }),
-      namespaces: () => [],
+      namespaces: () => (options.namespaces ?? []).map((namespace) => ({ metadata: { name: namespace } })),
     },
     "csr-signer",
   );
