@@ -17,7 +17,7 @@ import {
 import type { SecretObject } from "./ca-source.js";
 import { cachedCsr, maximumCsrStringBytes } from "./csr-cache.js";
 import type { CsrObject } from "./csr-object.js";
-import type { IndexedNode } from "./node-address-index.js";
+import { cachedNode, type IndexedNode } from "./node-address-index.js";
 import {
   cachedPodCertificateRequest,
   podCertificateRequestsPath,
@@ -121,6 +121,10 @@ export class ControllerInformers {
       ? new ResilientInformer<IndexedNode>(kubeConfig, {
           ...common,
           path: "/api/v1/nodes",
+          // A kubelet writes its own Node: the cache keeps identity and the addresses that count, and
+          // string values past 64 KiB (an annotation, an image name) are cut before parsing.
+          maxStringBytes: 64 * 1024,
+          transform: cachedNode,
         })
       : undefined;
   }

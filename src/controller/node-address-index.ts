@@ -15,8 +15,28 @@ import {
 } from "../policy/kubelet-approval.js";
 
 export interface IndexedNode {
-  metadata?: { name?: string };
+  metadata?: { name?: string; uid?: string; resourceVersion?: string };
   status?: { addresses?: NodeFacts["addresses"] };
+}
+
+/**
+ * What the Node cache keeps of a Node: its identity and the addresses that count, nothing else. A
+ * kubelet writes its own Node status (images, conditions, annotations up to etcd's object limit),
+ * and the cache need not hold that for every Node.
+ */
+export function cachedNode(node: IndexedNode): IndexedNode {
+  const { name, uid, resourceVersion } = node.metadata ?? {};
+  const addresses = node.status?.addresses;
+  return {
+    metadata: { name, uid, resourceVersion },
+    ...(addresses
+      ? {
+          status: {
+            addresses: countedNodeAddresses({ addresses }).map(({ type, address }) => ({ type, address })),
+          },
+        }
+      : {}),
+  };
 }
 
 export class NodeAddressIndex {

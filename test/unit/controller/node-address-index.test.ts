@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { NodeAddressIndex } from "../../../src/controller/node-address-index.js";
+import {
+  cachedNode,
+  NodeAddressIndex,
+  type IndexedNode,
+} from "../../../src/controller/node-address-index.js";
 import { parseCertificateRequest } from "../../../src/pki/certificate-request.js";
 import type { SubjectAlternativeNames } from "../../../src/pki/subject-alternative-names.js";
 import {
@@ -138,5 +142,40 @@ describe("NodeAddressIndex with kubelet-serving decisions", () => {
     expect(decide(index, "n9", { ip: [addresses[63]![1]] }, extraNames).verdict).to.equal("approve");
     const beyond = decide(index, "n9", { ip: [addresses[100]![1]] }, extraNames);
     expect(beyond).to.include({ verdict: "deny", reason: "SanNotNodeAddress" });
+  });
+});
+
+describe("cachedNode (what the Node cache keeps of a kubelet's own Node)", () => {
+  it("keeps identity and the first 64 addresses as type and address, and nothing a kubelet adds besides", () => {
+    const addresses = Array.from({ length: 100 }, (_, index) => ({
+      type: "InternalIP",
+      address: `10.0.0.${index}`,
+    }));
+    const node = {
+      metadata: { name: "n1", uid: "u1", resourceVersion: "9", annotations: { big: "x".repeat(10_000) } },
+      status: { addresses, images: [{ names: ["registry/huge"], sizeBytes: 1 }], conditions: [] },
+    } as unknown as IndexedNode;
+    const cached = cachedNode(node);
+    expect(cached.metadata).to.deep.equal({ name: "n1", uid: "u1", resourceVersion: "9" });
+    expect(Object.keys(cached.status ?? {})).to.deep.equal(["addresses"]);
+    expect(cached.status?.addresses).to.have.length(64);
+    expect(cached.status?.addresses?.[63]).to.deep.equal({ type: "InternalIP", address: "10.0.0.63" });
+  });
+
+  it("indexes a cached Node as it indexes the Node itself", () => {
+    const node: IndexedNode = {
+      metadata: { name: "n1" },
+      status: {
+        addresses: [
+          { type: "Hostname", address: "n1.example" },
+          { type: "InternalIP", address: "10.0.0.1" },
+        ],
+      },
+    };
+    const whole = new NodeAddressIndex();
+    const cut = new NodeAddressIndex();
+    whole.upsert(node);
+    cut.upsert(cachedNode(node));
+    expect(cut.get("n1")).to.deep.equal(whole.get("n1"));
   });
 });
