@@ -51,9 +51,11 @@ Options:
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 100). Each certificate
-                             or refusal is one status write, so this caps CSRs/s a
-                             little under QPS: 100 answers 50 CSRs/s with room to catch up after
-                             an outage (istiod ships 80). Watches, Events and the
+                             or refusal is one status write, so this caps istiod's
+                             CSRs/s a little under QPS (CSRs we approve cost an
+                             approval write too, and SubjectAccessReviews with
+                             requireRbacVerb): 100 answers 50 CSRs/s with room to
+                             catch up after an outage (istiod ships 80). Watches, Events and the
                              Lease are outside it: Events have a budget of 5/s,
                              burst 25, one object's at most 25 then 1 per 5 min and
                              10 of the 100 queued, one tenant's at most 50 then 10 a

@@ -68,7 +68,7 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
       else if (cutBytes !== undefined || bytes > maximumCachedRequestBytes)
         kept.requestOmitted = { reason: "TooLarge", bytes };
       // A settled CSR (a certificate, Denied or Failed) is never parsed again: issued CSRs stay
-      // until istiod or the clean-up deletes them, and their requests were a third of the cache.
+      // until istiod or the clean-up deletes them, each holding its request for nothing.
       else if (isSettled(csr)) kept.requestOmitted = { reason: "Settled", bytes };
       else kept.request = request;
     }

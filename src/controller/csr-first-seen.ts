@@ -2,7 +2,8 @@
  * When this controller first saw each undecided CSR of ours (its first cache event), on a monotonic
  * clock: what csr_signer_issuance_latency_seconds counts from. metadata.creationTimestamp has whole
  * seconds only, which turned 20-30 ms issuances into 0.2-0.9 s. Entries go when the CSR is issued,
- * refused or deleted, so the map holds only CSRs still in flight. Kept per name with the object's
+ * refused (by this replica) or deleted, so the map is bounded by the CSR cache (a follower's entries,
+ * and those of CSRs settled by others, go with the deletion). Kept per name with the object's
  * uid: a name holds one CSR at a time, so one deleted and created again replaces the old entry and
  * counts afresh even should its deletion go unseen (the informer reports it after a relist; the uid
  * guards against any path that does not).

@@ -1,8 +1,8 @@
 /**
  * Counters, gauges and histograms for the hot path, kept as plain numbers per label set and turned
  * into Prometheus samples only when scraped. prom-client's Counter, Gauge and Histogram hash their
- * labels on every call, even through labels() children: 10-15x a Map lookup (measured on the rest
- * client metrics), and a signed certificate made about ten such calls (queue, reconcile and
+ * labels on every call, even through labels() children (prom-client's util.hashObject), and a
+ * signed certificate made about ten such calls (queue, reconcile and
  * issuance series): prom-client was about 2 % of the signer's CPU (BENCHMARKS.md, fifth pass); the
  * change per certificate was inside the benchmark's noise (sixth pass). Registered in prom-client's Registry,
  * which formats them as it does its own (it only calls get(), and reset() on resetMetrics), and
