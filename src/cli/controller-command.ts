@@ -291,49 +291,58 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     (existsSync(serviceAccountNamespaceFile)
       ? readFileSync(serviceAccountNamespaceFile, "utf8").trim()
       : "csr-signer");
-  const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr });
-  const serving = approval.kubeletServing;
-  if (serving && kubeletServingUnconfigured(serving))
-    // Said once at start too: the per-CSR Warning Events are easy to miss after an upgrade.
-    logger.warn(
-      "kubelet-serving approval is on but has no ranges or patterns: kubelet-serving CSRs stay pending (KubeletServingNotConfigured)",
-      { missing: ["--kubelet-serving-ip-ranges", "--kubelet-serving-dns-pattern"] },
-    );
-  const controller = new SignerController({
-    kubeConfig,
-    namespace,
-    workers: positiveInteger(values.workers, "--workers"),
-    leaderElection,
-    approval,
-    cleanup,
-    istioMeshConfigs,
-    leaseName: values["lease-name"],
-    leaseTimings,
-    ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
-    metricsAddress: values["metrics-address"],
-    metricsSecure: booleanFlag(values["metrics-secure"], "--metrics-secure"),
-    ...(values["metrics-cert-dir"] ? { metricsCertDir: values["metrics-cert-dir"] } : {}),
-    probeAddress: values["probe-address"],
-    logger,
-    build: buildInfo(),
-  });
+  // Info lines are held to the end of the event loop's turn (one write per turn; see jsonLogger)
+  // and written out if the process exits meanwhile (an uncaught error too).
+  const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr, holdInfo: true });
+  const flushLog = (): void => logger.flush();
+  process.once("exit", flushLog);
   try {
-    await controller.start();
-  } catch (error) {
-    // A controller that did not start must not linger half-alive (a probe server answering,
-    // informers listing): release everything, and the CLI exits non-zero.
-    await controller.stop().catch(() => undefined); // the start failure is the error worth reporting
+    const serving = approval.kubeletServing;
+    if (serving && kubeletServingUnconfigured(serving))
+      // Said once at start too: the per-CSR Warning Events are easy to miss after an upgrade.
+      logger.warn(
+        "kubelet-serving approval is on but has no ranges or patterns: kubelet-serving CSRs stay pending (KubeletServingNotConfigured)",
+        { missing: ["--kubelet-serving-ip-ranges", "--kubelet-serving-dns-pattern"] },
+      );
+    const controller = new SignerController({
+      kubeConfig,
+      namespace,
+      workers: positiveInteger(values.workers, "--workers"),
+      leaderElection,
+      approval,
+      cleanup,
+      istioMeshConfigs,
+      leaseName: values["lease-name"],
+      leaseTimings,
+      ...(process.env.POD_NAME ? { identity: process.env.POD_NAME } : {}),
+      metricsAddress: values["metrics-address"],
+      metricsSecure: booleanFlag(values["metrics-secure"], "--metrics-secure"),
+      ...(values["metrics-cert-dir"] ? { metricsCertDir: values["metrics-cert-dir"] } : {}),
+      probeAddress: values["probe-address"],
+      logger,
+      build: buildInfo(),
+    });
+    try {
+      await controller.start();
+    } catch (error) {
+      // A controller that did not start must not linger half-alive (a probe server answering,
+      // informers listing): release everything, and the CLI exits non-zero.
+      await controller.stop().catch(() => undefined); // the start failure is the error worth reporting
+      await kubeConfig.close();
+      throw error;
+    }
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string): void => {
+        logger.info("shutting down", { signal });
+        resolve();
+      };
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+      process.once("SIGINT", () => shutdown("SIGINT"));
+    });
+    await controller.stop();
     await kubeConfig.close();
-    throw error;
+  } finally {
+    logger.flush();
+    process.off("exit", flushLog);
   }
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string): void => {
-      logger.info("shutting down", { signal });
-      resolve();
-    };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
-  });
-  await controller.stop();
-  await kubeConfig.close();
 }

@@ -6,11 +6,12 @@
  * as each object arrives, before it is cached (see ResilientInformer's transform). The same goes for
  * status: anyone allowed to approve may add conditions with long messages to any CSR, so foreign
  * CSRs keep only each condition's type and status, and ours keep the fields our reconciler,
- * approver and cleaner read with messages cut. Our condition writes append through JSON patch
+ * approver and cleaner read with messages cut, and of a certificate only its NotAfter. Our condition writes append through JSON patch
  * (condition-patch.ts), so the cut copies are never written back.
  */
 import { base64DecodedLength } from "../pki/base64.js";
 import { omittedStringBytes } from "../kube/long-strings.js";
+import { leafNotAfterMs } from "../pki/certificate.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
 import type { CsrCondition, CsrObject } from "./csr-object.js";
 import { isSettled } from "./csr-gates.js";
@@ -132,7 +133,8 @@ function hasUnkeptFields(metadata: CsrObject["metadata"], status: CsrObject["sta
 }
 
 /**
- * What is kept of status. Presence is kept exactly (status, the conditions array, a certificate):
+ * What is kept of status. Presence is kept exactly (status, the conditions array; a certificate as
+ * certificateOmitted):
  * condition-patch.ts builds its JSON patch paths from it.
  */
 function cachedStatus(
@@ -145,8 +147,11 @@ function cachedStatus(
     kept.conditions = conditions.map((condition) =>
       isOurs ? ourCondition(condition) : foreignCondition(condition),
     );
-  // The cleaner reads our certificate's NotAfter; we wrote it, so it is our chain's size.
-  if (certificate && isOurs) kept.certificate = certificate;
+  // Every issued CSR stays cached until istiod or the clean-up deletes it: of ours, only the leaf's
+  // NotAfter the cleaner reads, not the chain (about 2.5 KB each, most of what the cache grew by
+  // per certificate; BENCHMARKS.md, seventh pass).
+  if (certificate && isOurs)
+    kept.certificateOmitted = { reason: "Ours", notAfterMs: leafNotAfterMs(certificate) };
   if (certificate && !isOurs) kept.certificateOmitted = { reason: "NotOurs" };
   return kept;
 }

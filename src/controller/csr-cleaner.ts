@@ -4,17 +4,14 @@
  * approved-but-never-signed ones it forgets. Runs on the leader only; deletes with a uid
  * precondition so a re-created CSR of the same name is never removed by mistake.
  */
-import { X509Certificate } from "node:crypto";
 import { describeError } from "../kube/client.js";
+import { leafNotAfterMs } from "../pki/certificate.js";
 import type { Logger } from "../logger.js";
 import { cleanupReason, type CleanupPeriods } from "../policy/csr-cleanup.js";
 import type { CsrObject } from "./csr-object.js";
 import type { ControllerMetrics } from "./metrics.js";
 
 export class CsrCleaner {
-  /** NotAfter of issued certificates by CSR uid, so a sweep does not re-parse every certificate. */
-  private readonly notAfterByUid = new Map<string, Date | undefined>();
-
   constructor(
     private readonly periods: CleanupPeriods,
     private readonly handles: (signerName: string) => boolean,
@@ -28,12 +25,10 @@ export class CsrCleaner {
   /** Deletes what is due; returns how many were deleted. */
   async sweep(): Promise<number> {
     const now = this.now();
-    const seen = new Set<string>();
     let deleted = 0;
     for (const csr of this.list()) {
       const { name, uid, creationTimestamp } = csr.metadata ?? {};
       if (!name || !uid || !creationTimestamp || !this.handles(csr.spec?.signerName ?? "")) continue;
-      seen.add(uid);
       const reason = cleanupReason(
         {
           created: new Date(creationTimestamp),
@@ -45,7 +40,7 @@ export class CsrCleaner {
               ? { lastTransitionTime: new Date(condition.lastTransitionTime) }
               : {}),
           })),
-          ...this.certificateNotAfter(uid, csr),
+          ...certificateNotAfter(csr),
         },
         now,
         this.periods,
@@ -64,24 +59,22 @@ export class CsrCleaner {
         });
       }
     }
-    for (const uid of this.notAfterByUid.keys()) if (!seen.has(uid)) this.notAfterByUid.delete(uid);
     return deleted;
   }
+}
 
-  private certificateNotAfter(uid: string, csr: CsrObject): { certificateNotAfter?: Date } {
-    // Cached while foreign (its signer became ours later): issued, expiry unknown.
-    if (csr.status?.certificateOmitted) return { certificateNotAfter: new Date(8.64e15) };
-    if (!csr.status?.certificate) return {};
-    if (!this.notAfterByUid.has(uid)) {
-      let notAfter: Date | undefined;
-      try {
-        notAfter = new X509Certificate(Buffer.from(csr.status.certificate, "base64")).validToDate;
-      } catch {
-        notAfter = undefined; // unreadable: treated as issued without a known expiry
-      }
-      this.notAfterByUid.set(uid, notAfter);
-    }
-    const notAfter = this.notAfterByUid.get(uid);
-    return notAfter ? { certificateNotAfter: notAfter } : { certificateNotAfter: new Date(8.64e15) };
-  }
+/**
+ * The NotAfter the clean-up rules read: none without a certificate; the far future for one whose
+ * expiry is unknown (a foreign CSR's, cached without it, or an unreadable one): issued, not expired.
+ */
+function certificateNotAfter(csr: CsrObject): { certificateNotAfter?: Date } {
+  const { certificate, certificateOmitted: omitted } = csr.status ?? {};
+  if (!certificate && !omitted) return {};
+  // A copy not from the cache (tests, a fresh read) still holds the chain.
+  const notAfterMs = omitted
+    ? omitted.reason === "Ours"
+      ? omitted.notAfterMs
+      : undefined
+    : leafNotAfterMs(certificate!);
+  return { certificateNotAfter: new Date(notAfterMs ?? 8.64e15) };
 }

@@ -23,7 +23,13 @@ export class CsrFirstSeen {
   saw(csr: CsrObject): void {
     const name = csr.metadata?.name;
     if (name === undefined || this.seenAt(csr) !== undefined) return;
-    if (csr.status?.certificate || hasCondition(csr, "Failed") || hasCondition(csr, "Denied")) return;
+    if (
+      csr.status?.certificate ||
+      csr.status?.certificateOmitted ||
+      hasCondition(csr, "Failed") ||
+      hasCondition(csr, "Denied")
+    )
+      return;
     this.sightings.set(name, { uid: csr.metadata?.uid, at: this.monotonicMs() });
   }
 

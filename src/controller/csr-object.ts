@@ -17,10 +17,12 @@ export interface OmittedRequest {
   bytes: number;
 }
 
-/** Left in place of a status.certificate the cache does not hold (a foreign CSR's). */
-export interface OmittedCertificate {
-  reason: "NotOurs";
-}
+/**
+ * Left in place of a status.certificate the cache does not hold: a foreign CSR's (nothing read), or
+ * one of ours reduced to its leaf's NotAfter, the clean-up's one question of it (undefined when
+ * unreadable). Nothing reads the chain of a CSR once it has one.
+ */
+export type OmittedCertificate = { reason: "NotOurs" } | { reason: "Ours"; notAfterMs: number | undefined };
 
 export interface CsrCondition {
   type: string;
@@ -79,6 +81,7 @@ export function statusReplaceable(csr: CsrObject): boolean {
     csr.metadata?.onlyKeptFields === true &&
     csr.spec?.requestOmitted === undefined &&
     csr.status?.certificate === undefined &&
+    csr.status?.certificateOmitted === undefined &&
     (csr.status?.conditions ?? []).every((condition) => condition.type === "Approved")
   );
 }

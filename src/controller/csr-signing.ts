@@ -163,8 +163,9 @@ export class CsrSigning {
     };
     const { serial, resourceVersion: precondition } = signature;
     // The intent goes out before the write can: a replica killed while the write is in flight still
-    // leaves the serial in its log (the log is synchronous: stderr to a file or pipe).
+    // leaves the serial in its log (flushed now: stderr to a file or pipe is written synchronously).
     this.logger.info("writing certificate", { ...signature });
+    this.logger.flush();
     const firstSeenAt = this.firstSeen.seenAt(csr); // before the write: see CsrFirstSeen.seenAt
     try {
       const status = { certificate: Buffer.from(issued.chainPem).toString("base64") };
@@ -223,7 +224,8 @@ export class CsrSigning {
    * the write, the audit trail that shows a CSR never got two certificates (only a write the API
    * server took, `written: "ok"`, published one; the resourceVersion precondition refuses a write
    * from a stale copy). Serial and names only; a written one also names the identity, the rule
-   * that allowed it and the NotAfter (one line per certificate: the log is written synchronously).
+   * that allowed it and the NotAfter. This line may be held to the end of the event loop's turn (the
+   * controller's logger holds info lines): the intent line already names the serial.
    */
   private logSignature(
     signature: SignatureFields,

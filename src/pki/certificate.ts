@@ -1,5 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import {
+  DerError,
   UniversalTag,
   decodeDer,
   expectSequence,
@@ -13,7 +14,7 @@ import {
   type DerNode,
 } from "./der-reader.js";
 import { Oid } from "./oids.js";
-import { encodePem } from "./pem.js";
+import { PemError, decodePemBlocks, encodePem } from "./pem.js";
 
 /**
  * A certificate with the fields a CA needs, read once. Node's X509Certificate (OpenSSL) does
@@ -119,4 +120,47 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     // Not x509.checkIssued: OpenSSL's also demands keyCertSign, and we want to report that separately.
     selfSigned: Buffer.from(issuerNameDer).equals(subjectNameDer) && x509.verify(x509.publicKey),
   };
+}
+
+/**
+ * NotAfter (milliseconds since the epoch) of the first certificate of a CSR's status.certificate
+ * (base64 of a PEM chain), or undefined when it is not one. Only the validity is read: the CSR
+ * cache keeps this in place of the chain of every CSR we issued (about 2.5 KB each), for the
+ * clean-up's one question of it.
+ */
+export function leafNotAfterMs(statusCertificate: string): number | undefined {
+  try {
+    const first = decodePemBlocks(Buffer.from(statusCertificate, "base64").toString("latin1"), {
+      strict: false,
+    })[0];
+    if (first?.label !== "CERTIFICATE") return undefined;
+    const tbs = expectSequence(
+      expectSequence(decodeDer(first.der), "Certificate").children[0],
+      "tbsCertificate",
+    );
+    const fields = isContextTag(tbs.children[0], 0) ? tbs.children.slice(1) : tbs.children;
+    const validity = expectSequence(fields[3], "validity");
+    return readTimeMs(validity.children[1]);
+  } catch (error) {
+    if (error instanceof DerError || error instanceof PemError) return undefined;
+    throw error;
+  }
+}
+
+/** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes them. */
+function readTimeMs(node: DerNode | undefined): number | undefined {
+  if (node === undefined || node.tagClass !== 0) return undefined;
+  const text = Buffer.from(node.value).toString("latin1");
+  const match =
+    node.tagNumber === UniversalTag.utcTime
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+      : node.tagNumber === UniversalTag.generalizedTime
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
+        : null;
+  if (!match) return undefined;
+  const [, yearText, month, day, hour, minute, second] = match as unknown as string[];
+  let year = Number(yearText);
+  if (yearText!.length === 2) year += year < 50 ? 2000 : 1900;
+  const ms = Date.UTC(year, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
+  return Number.isFinite(ms) ? ms : undefined;
 }

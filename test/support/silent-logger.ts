@@ -6,4 +6,5 @@ export const silentLogger: Logger = {
   info: () => undefined,
   warn: () => undefined,
   error: () => undefined,
+  flush: () => undefined,
 };

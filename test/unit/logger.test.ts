@@ -35,3 +35,54 @@ describe("logLine (one JSON object per log line)", () => {
     expect(Number.isNaN(Date.parse(parsed.time as string))).to.equal(false);
   });
 });
+
+describe("jsonLogger with holdInfo (the controller's: one write per event loop turn)", () => {
+  const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const messages = (writes: string[]): string[][] =>
+    writes.map((text) =>
+      text
+        .trimEnd()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as { msg: string }).msg),
+    );
+
+  it("holds info lines to the end of the turn, then writes them in one write, in order", async () => {
+    const writes: string[] = [];
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    logger.info("one");
+    logger.debug("below the level");
+    logger.info("two");
+    expect(writes).to.deep.equal([]);
+    await turnEnd();
+    expect(messages(writes)).to.deep.equal([["one", "two"]]);
+  });
+
+  it("flush() writes what is held at once (the line before a certificate write)", () => {
+    const writes: string[] = [];
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    logger.info("signed certificate");
+    logger.info("writing certificate");
+    logger.flush();
+    expect(messages(writes)).to.deep.equal([["signed certificate", "writing certificate"]]);
+    logger.flush();
+    expect(writes).to.have.length(1);
+  });
+
+  it("a warn or error line is never held, and goes out after the info lines before it", () => {
+    const writes: string[] = [];
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    logger.info("before");
+    logger.error("trouble");
+    expect(messages(writes)).to.deep.equal([["before"], ["trouble"]]);
+  });
+
+  it("writes out at once past 64 KiB held, so a burst never holds much", () => {
+    const writes: string[] = [];
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    for (let index = 0; index < 1000; index++) logger.info("line", { index, padding: "x".repeat(100) });
+    expect(writes.length).to.be.at.least(1);
+    for (const text of writes) expect(text.length).to.be.below(64 * 1024 + 200);
+    logger.flush();
+    expect(messages(writes).flat()).to.have.length(1000);
+  });
+});

@@ -153,7 +153,12 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
       },
       { record: () => undefined },
       new ControllerMetrics(),
-      jsonLogger({ level: "info", write: (line) => void lines.push(line) }),
+      // As the controller logs: info lines held to the end of the turn, the intent flushed.
+      jsonLogger({
+        level: "info",
+        write: (text) => void lines.push(...text.trimEnd().split("\n")),
+        holdInfo: true,
+      }),
       systemIssuanceEnvironment,
     );
     const csr = serverCsr("csr-intent", "uid-3", "12", "intent");

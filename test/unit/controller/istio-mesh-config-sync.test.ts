@@ -19,7 +19,7 @@ function untouchedApi(calls: string[]): KubeApi {
 function recordingLogger(lines: string[]): Logger {
   const record = (message: string, fields?: object) =>
     lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
-  return { debug: record, info: record, warn: record, error: record };
+  return { debug: record, info: record, warn: record, error: record, flush: () => undefined };
 }
 
 const corruptSigner: SignerObject = {

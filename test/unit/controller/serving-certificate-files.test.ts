@@ -85,6 +85,7 @@ function recordingLogger(): Logger & { lines: { level: string; message: string; 
     info: record("info"),
     warn: record("warn"),
     error: record("error"),
+    flush: () => undefined,
   };
 }
 

@@ -1,0 +1,74 @@
+import { expect } from "chai";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { leafNotAfterMs } from "../../../src/pki/certificate.js";
+import { openssl } from "../../support/openssl.js";
+
+/** A self-signed certificate from openssl valid for `days`, as PEM. */
+function opensslCertificate(days: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "not-after-"));
+  try {
+    openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      "/CN=not-after",
+      "-days",
+      String(days),
+      "-keyout",
+      join(dir, "key.pem"),
+      "-out",
+      join(dir, "cert.pem"),
+    ]);
+    return readFileSync(join(dir, "cert.pem"), "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const asStatusCertificate = (pem: string): string => Buffer.from(pem).toString("base64");
+
+describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", () => {
+  const shortLived = opensslCertificate(1); // UTCTime
+  const pastTwentyFifty = opensslCertificate(10_000); // GeneralizedTime: NotAfter in 2054
+
+  it("reads the leaf's NotAfter as OpenSSL does, in UTCTime and in GeneralizedTime", () => {
+    for (const pem of [shortLived, pastTwentyFifty]) {
+      expect(leafNotAfterMs(asStatusCertificate(pem))).to.equal(
+        new X509Certificate(pem).validToDate.getTime(),
+      );
+    }
+    expect(new Date(leafNotAfterMs(asStatusCertificate(pastTwentyFifty))!).getUTCFullYear()).to.be.at.least(
+      2050,
+    );
+  });
+
+  it("reads the first certificate of a chain, not the CA's after it", () => {
+    const chain = shortLived + pastTwentyFifty;
+    expect(leafNotAfterMs(asStatusCertificate(chain))).to.equal(
+      new X509Certificate(shortLived).validToDate.getTime(),
+    );
+  });
+
+  it("undefined, never a throw, for what is not a certificate", () => {
+    const der = new X509Certificate(shortLived).raw;
+    for (const value of [
+      "",
+      "Q0VSVA==", // "CERT"
+      asStatusCertificate("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+      asStatusCertificate("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+      asStatusCertificate(
+        `-----BEGIN CERTIFICATE-----\n${der.subarray(0, der.length - 10).toString("base64")}\n-----END CERTIFICATE-----\n`,
+      ),
+    ]) {
+      expect(leafNotAfterMs(value), value).to.equal(undefined);
+    }
+  });
+});
