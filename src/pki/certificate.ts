@@ -1,6 +1,5 @@
 import { X509Certificate } from "node:crypto";
 import {
-  DerError,
   UniversalTag,
   decodeDer,
   expectSequence,
@@ -14,7 +13,7 @@ import {
   type DerNode,
 } from "./der-reader.js";
 import { Oid } from "./oids.js";
-import { PemError, decodePemBlocks, encodePem } from "./pem.js";
+import { encodePem } from "./pem.js";
 
 /**
  * A certificate with the fields a CA needs, read once. Node's X509Certificate (OpenSSL) does
@@ -124,37 +123,75 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
 
 /**
  * NotAfter (milliseconds since the epoch) of the first certificate of a CSR's status.certificate
- * (base64 of a PEM chain), or undefined when it is not one. Only the validity is read: the CSR
- * cache keeps this in place of the chain of every CSR we issued (about 2.5 KB each), for the
- * clean-up's one question of it.
+ * (base64 of a PEM chain), or undefined when it is not one. Only the validity is read, walking the
+ * DER headers to it: the CSR cache keeps this in place of the chain of every CSR we issued (about
+ * 2.5 KB each), for the clean-up's one question of it, and reads it on the watch event of each
+ * certificate (decodePemBlocks and decodeDer, which check every character and TLV, cost 40 µs a
+ * certificate there; BENCHMARKS.md, seventh pass).
  */
 export function leafNotAfterMs(statusCertificate: string): number | undefined {
-  try {
-    const first = decodePemBlocks(Buffer.from(statusCertificate, "base64").toString("latin1"), {
-      strict: false,
-    })[0];
-    if (first?.label !== "CERTIFICATE") return undefined;
-    const tbs = expectSequence(
-      expectSequence(decodeDer(first.der), "Certificate").children[0],
-      "tbsCertificate",
-    );
-    const fields = isContextTag(tbs.children[0], 0) ? tbs.children.slice(1) : tbs.children;
-    const validity = expectSequence(fields[3], "validity");
-    return readTimeMs(validity.children[1]);
-  } catch (error) {
-    if (error instanceof DerError || error instanceof PemError) return undefined;
-    throw error;
+  const pem = Buffer.from(statusCertificate, "base64").toString("latin1");
+  const begin = pem.indexOf(certificateBegin);
+  const end = begin < 0 ? -1 : pem.indexOf(certificateEnd, begin);
+  if (end < 0) return undefined;
+  // Buffer's base64 decoder skips the line breaks.
+  const der = Buffer.from(pem.slice(begin + certificateBegin.length, end), "base64");
+  const certificate = tlvAt(der, 0, der.length, UniversalTag.sequence);
+  const tbs = certificate && tlvAt(der, certificate.valueStart, certificate.end, UniversalTag.sequence);
+  if (!tbs) return undefined;
+  let offset = tbs.valueStart;
+  if (der[offset] === 0xa0) offset = tlvAt(der, offset, tbs.end)?.end ?? tbs.end; // [0] version
+  // serialNumber, signature, issuer, then validity.
+  for (const tag of [UniversalTag.integer, UniversalTag.sequence, UniversalTag.sequence]) {
+    const field = tlvAt(der, offset, tbs.end, tag);
+    if (!field) return undefined;
+    offset = field.end;
   }
+  const validity = tlvAt(der, offset, tbs.end, UniversalTag.sequence);
+  const notBefore = validity && tlvAt(der, validity.valueStart, validity.end);
+  const notAfter = notBefore && tlvAt(der, notBefore.end, validity.end);
+  if (!notAfter) return undefined;
+  return readTimeMs(notAfter.tag, der.subarray(notAfter.valueStart, notAfter.end));
+}
+
+const certificateBegin = "-----BEGIN CERTIFICATE-----";
+const certificateEnd = "-----END CERTIFICATE-----";
+
+/**
+ * The TLV at `offset` (a one-byte tag, `expectedTag` if given, as a constructed SEQUENCE when it is
+ * one), within `limit`; undefined when it is not well formed.
+ */
+function tlvAt(
+  der: Uint8Array,
+  offset: number,
+  limit: number,
+  expectedTag?: number,
+): { tag: number; valueStart: number; end: number } | undefined {
+  if (offset + 2 > limit) return undefined;
+  const identifier = der[offset]!;
+  if (identifier === UniversalTag.sequence) return undefined; // a SEQUENCE is constructed (0x30)
+  const tag = identifier === 0x30 ? UniversalTag.sequence : identifier;
+  if (expectedTag !== undefined && tag !== expectedTag) return undefined;
+  let length = der[offset + 1]!;
+  let valueStart = offset + 2;
+  if (length & 0x80) {
+    const octets = length & 0x7f;
+    if (octets === 0 || octets > 3 || valueStart + octets > limit) return undefined;
+    length = 0;
+    for (let index = 0; index < octets; index++) length = length * 256 + der[valueStart + index]!;
+    valueStart += octets;
+  }
+  const end = valueStart + length;
+  return end <= limit ? { tag, valueStart, end } : undefined;
 }
 
 /** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes them. */
-function readTimeMs(node: DerNode | undefined): number | undefined {
-  if (node === undefined || node.tagClass !== 0) return undefined;
-  const text = Buffer.from(node.value).toString("latin1");
+function readTimeMs(tag: number, value: Uint8Array): number | undefined {
+  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1");
   const match =
-    node.tagNumber === UniversalTag.utcTime
+    tag === UniversalTag.utcTime
       ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-      : node.tagNumber === UniversalTag.generalizedTime
+      : tag === UniversalTag.generalizedTime
         ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
         : null;
   if (!match) return undefined;

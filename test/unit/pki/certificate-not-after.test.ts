@@ -71,4 +71,23 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       expect(leafNotAfterMs(value), value).to.equal(undefined);
     }
   });
+
+  it("never throws on any cut or flipped byte of a real certificate (the cache reads it on every watch event)", () => {
+    const der = new X509Certificate(shortLived).raw;
+    const wrap = (bytes: Buffer): string =>
+      asStatusCertificate(
+        `-----BEGIN CERTIFICATE-----\n${bytes.toString("base64")}\n-----END CERTIFICATE-----\n`,
+      );
+    const expected = new X509Certificate(shortLived).validToDate.getTime();
+    for (let length = 0; length < der.length; length++) {
+      const read = leafNotAfterMs(wrap(der.subarray(0, length)));
+      expect(read === undefined || read === expected, `cut at ${length}`).to.equal(true);
+    }
+    for (let index = 0; index < der.length; index++) {
+      const flipped = Buffer.from(der);
+      flipped[index] = flipped[index]! ^ 0xff;
+      const read = leafNotAfterMs(wrap(flipped));
+      expect(read === undefined || Number.isFinite(read), `flipped byte ${index}`).to.equal(true);
+    }
+  });
 });
