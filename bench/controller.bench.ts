@@ -17,7 +17,7 @@
  *    (`--controllers=csrsigning`) and csr-signer as deployed, each in its own process on the same
  *    control plane, fed the same requests the same way, at the same 100 QPS / burst 200 client limit (the CLI default) and
  *    with the limit raised out of the way; BENCH_PEER_ROUNDS (3) interleaved rounds, each process fresh
- *    and first given BENCH_WARM_UP (200) certificates, then 2 s for its client limiter to refill,
+ *    and first given BENCH_WARM_UP (1000) certificates, then 2 s for its client limiter to refill,
  *    reported by their medians (peer-report.ts), with kube-apiserver's own request counts per
  *    certificate (apiserver_request_total, apiserver-requests.ts). Needs
  *    `make testbin-controller-manager` (bench-controller depends on it); skipped when BENCH_PEER=0.
@@ -26,7 +26,7 @@
  *    in flight, once per client limit); the bench Signer has spec.podCertificates.
  * Prints a Markdown section for BENCHMARKS.md on stdout (bench/controller/report.ts); progress goes to
  * stderr. Knobs (for quick runs): BENCH_CSRS (1000), BENCH_CACHE_CSRS (10000), BENCH_QPS_MODES ("100,0"),
- * BENCH_PEER (1), BENCH_PEER_ROUNDS (3), BENCH_WARM_UP (200), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
+ * BENCH_PEER (1), BENCH_PEER_ROUNDS (3), BENCH_WARM_UP (1000), BENCH_PHASES ("throughput,pcr,peer,rss"), BENCH_PCRS (1000), BENCH_CONTENDERS ("csr-signer,
  * kube-controller-manager"; "csr-signer-alt" adds a second csr-signer for A/B runs: BENCH_ALT_BUNDLE, its
  * bundle, the work tree's by default, and BENCH_ALT_NODE_FLAGS; "node-floor" adds the Node floor,
  * bench/controller/node-floor.ts), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes

@@ -9,7 +9,7 @@ export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
-  /** Writes out at once what the logger holds back (see jsonLogger's `holdInfo`): before an action its line must precede. */
+  /** Writes out at once what the logger holds back (see jsonLogger's `holdInfoMs`): before an action its line must precede. */
   flush(): void;
 }
 
@@ -19,44 +19,43 @@ const levelOrder: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error
 const maximumHeldCharacters = 64 * 1024;
 
 /**
- * With `holdInfo`, debug and info lines are held and written together: at the end of the event
- * loop's turn, on `flush()`, or before the next warn or error line, which is never held. One write
- * (a system call: stderr to a file or pipe is synchronous) per turn instead of one per line; the
- * controller logs two lines per certificate and flushes the first before the certificate is written.
+ * With `holdInfoMs`, debug and info lines are held and written together: on `flush()`, before the
+ * next warn or error line (never held), past 64 KiB, or `holdInfoMs` after the first one held. The
+ * controller logs two lines per certificate and flushes the first before the certificate is written:
+ * the second goes out with the next certificate's first, one write (a system call: stderr to a file
+ * or pipe is synchronous) per certificate instead of two, whatever the rate. klog, which
+ * kube-controller-manager logs through, holds lines to a file for up to 5 s.
  */
 export function jsonLogger(
-  options: { level?: LogLevel; write?: (text: string) => void; holdInfo?: boolean } = {},
+  options: { level?: LogLevel; write?: (text: string) => void; holdInfoMs?: number } = {},
 ): Logger {
   const minimum = levelOrder[options.level ?? "info"];
   const write = options.write ?? ((text: string) => process.stderr.write(text));
+  const holdMs = options.holdInfoMs ?? 0;
   let held = "";
-  let flushScheduled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     if (held === "") return;
     const text = held;
     held = "";
     write(text);
-  };
-  const flushAtTurnEnd = (): void => {
-    flushScheduled = false;
-    flush();
   };
   const log =
     (level: LogLevel) =>
     (message: string, fields: Record<string, unknown> = {}): void => {
       if (levelOrder[level] < minimum) return;
       const line = logLine(new Date().toISOString(), level, message, fields);
-      if (!options.holdInfo || levelOrder[level] >= levelOrder.warn) {
+      if (holdMs <= 0 || levelOrder[level] >= levelOrder.warn) {
         flush(); // in order: what was held before this line
         write(line);
         return;
       }
       held += line;
       if (held.length > maximumHeldCharacters) flush();
-      else if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAtTurnEnd);
-      }
+      // Unreferenced: held lines never keep the process alive (the CLI flushes on exit).
+      else if (timer === undefined) timer = setTimeout(flush, holdMs).unref();
     };
   return {
     debug: log("debug"),

@@ -29,11 +29,14 @@ export const runPeer = process.env.BENCH_PEER !== "0";
 export const peerRounds = positiveWhole("BENCH_PEER_ROUNDS", 3);
 /**
  * Certificates each signer process issues before its measured ones: a fresh Node process compiles
- * its hot code while it serves the first few hundred (V8's optimising compilers run on worker threads
- * and count as its CPU), which kube-controller-manager, compiled ahead of time, does not pay. The
- * start-up cost is reported apart (CPU since the process started).
+ * its hot code and grows its heap while it serves the first several hundred (V8's optimising
+ * compilers and concurrent marking run on worker threads and count as its CPU), which
+ * kube-controller-manager, compiled ahead of time, does not pay. 1,000: with 200, csr-signer's CPU
+ * per certificate over the next 1,000 was 1.06 ms, with 1,000 it was 0.90 ms, and past that (3,000
+ * measured) 0.86-0.89 ms, while kube-controller-manager's stayed 0.85-0.87 ms (BENCHMARKS.md,
+ * seventh pass). The start-up cost is reported apart (CPU since the process started).
  */
-export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 200);
+export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 1000);
 /**
  * Who runs in the comparison (csr-signer and kube-controller-manager by default). "csr-signer-alt" is
  * a second csr-signer, for A/B measurements of a change in the same run: the bundle

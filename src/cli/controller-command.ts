@@ -291,9 +291,9 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     (existsSync(serviceAccountNamespaceFile)
       ? readFileSync(serviceAccountNamespaceFile, "utf8").trim()
       : "csr-signer");
-  // Info lines are held to the end of the event loop's turn (one write per turn; see jsonLogger)
-  // and written out if the process exits meanwhile (an uncaught error too).
-  const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr, holdInfo: true });
+  // Info lines are held up to 100 ms (one write per certificate; see jsonLogger) and written out if
+  // the process exits meanwhile (an uncaught error too).
+  const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr, holdInfoMs: 100 });
   const flushLog = (): void => logger.flush();
   process.once("exit", flushLog);
   try {

@@ -224,8 +224,8 @@ export class CsrSigning {
    * the write, the audit trail that shows a CSR never got two certificates (only a write the API
    * server took, `written: "ok"`, published one; the resourceVersion precondition refuses a write
    * from a stale copy). Serial and names only; a written one also names the identity, the rule
-   * that allowed it and the NotAfter. This line may be held to the end of the event loop's turn (the
-   * controller's logger holds info lines): the intent line already names the serial.
+   * that allowed it and the NotAfter. This line may be held up to 100 ms, to go out with the next intent
+   * (the controller's logger holds info lines): the intent line already names the serial.
    */
   private logSignature(
     signature: SignatureFields,

@@ -36,8 +36,8 @@ describe("logLine (one JSON object per log line)", () => {
   });
 });
 
-describe("jsonLogger with holdInfo (the controller's: one write per event loop turn)", () => {
-  const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+describe("jsonLogger with holdInfoMs (the controller's: one write per certificate)", () => {
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
   const messages = (writes: string[]): string[][] =>
     writes.map((text) =>
       text
@@ -46,20 +46,21 @@ describe("jsonLogger with holdInfo (the controller's: one write per event loop t
         .map((line) => (JSON.parse(line) as { msg: string }).msg),
     );
 
-  it("holds info lines to the end of the turn, then writes them in one write, in order", async () => {
+  it("holds info lines for holdInfoMs after the first, then writes them in one write, in order", async () => {
     const writes: string[] = [];
-    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 30 });
     logger.info("one");
     logger.debug("below the level");
     logger.info("two");
+    await sleep(5);
     expect(writes).to.deep.equal([]);
-    await turnEnd();
+    await sleep(60);
     expect(messages(writes)).to.deep.equal([["one", "two"]]);
   });
 
   it("flush() writes what is held at once (the line before a certificate write)", () => {
     const writes: string[] = [];
-    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 30 });
     logger.info("signed certificate");
     logger.info("writing certificate");
     logger.flush();
@@ -70,7 +71,7 @@ describe("jsonLogger with holdInfo (the controller's: one write per event loop t
 
   it("a warn or error line is never held, and goes out after the info lines before it", () => {
     const writes: string[] = [];
-    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 30 });
     logger.info("before");
     logger.error("trouble");
     expect(messages(writes)).to.deep.equal([["before"], ["trouble"]]);
@@ -78,7 +79,7 @@ describe("jsonLogger with holdInfo (the controller's: one write per event loop t
 
   it("writes out at once past 64 KiB held, so a burst never holds much", () => {
     const writes: string[] = [];
-    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfo: true });
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 30 });
     for (let index = 0; index < 1000; index++) logger.info("line", { index, padding: "x".repeat(100) });
     expect(writes.length).to.be.at.least(1);
     for (const text of writes) expect(text.length).to.be.below(64 * 1024 + 200);

@@ -153,11 +153,11 @@ describe("CsrSigning: the intent is logged before the write goes out", () => {
       },
       { record: () => undefined },
       new ControllerMetrics(),
-      // As the controller logs: info lines held to the end of the turn, the intent flushed.
+      // As the controller logs: info lines held (longer than this test runs), the intent flushed.
       jsonLogger({
         level: "info",
         write: (text) => void lines.push(...text.trimEnd().split("\n")),
-        holdInfo: true,
+        holdInfoMs: 60_000,
       }),
       systemIssuanceEnvironment,
     );
