@@ -15,16 +15,17 @@ export interface Logger {
 
 const levelOrder: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
-/** Held debug and info lines are written out at once past this many characters. */
+/** Held debug and info lines are written out at once when more than this many characters are held. */
 const maximumHeldCharacters = 64 * 1024;
 
 /**
  * With `holdInfoMs`, debug and info lines are held and written together: on `flush()`, before the
- * next warn or error line (never held), past 64 KiB, or `holdInfoMs` after the first one held. The
+ * next warn or error line (never held), once more than 64 KiB is held, or `holdInfoMs` after the first one held. The
  * controller logs two lines per certificate and flushes the first before the certificate is written:
  * the second goes out with the next certificate's first, one write (a system call: stderr to a file
- * or pipe is synchronous) per certificate instead of two, whatever the rate. klog, which
- * kube-controller-manager logs through, holds lines to a file for up to 5 s.
+ * or pipe is synchronous) per certificate instead of two, whatever the rate. (klog, which
+ * kube-controller-manager logs through, holds lines for up to 5 s only when it writes to a file; to
+ * stderr it writes each at once, but logs no line per certificate at the default verbosity.)
  */
 export function jsonLogger(
   options: { level?: LogLevel; write?: (text: string) => void; holdInfoMs?: number } = {},

@@ -79,12 +79,14 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
   row("kube-apiserver CPU per certificate", (g) =>
     medianCell(g, apiserverCpuPerCertificateMs, (v) => `${v.toFixed(2)} ms`),
   );
-  row("signer CPU s since its process started (start-up and warm-up included)", (g) =>
-    medianCell(
-      g,
-      (r) => r.signerCpuSinceStart,
-      (v) => v.toFixed(1),
-    ),
+  row(
+    `signer CPU s since its process started (start-up and the ${peerWarmUpCsrs} warm-up certificates included)`,
+    (g) =>
+      medianCell(
+        g,
+        (r) => r.signerCpuSinceStart,
+        (v) => v.toFixed(1),
+      ),
   );
   row("kube-apiserver requests per certificate (everyone's, all rounds)", (g) => {
     const issued = Math.max(

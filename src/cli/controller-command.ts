@@ -74,7 +74,8 @@ Options:
                                    jitter (default 2s; at least 100ms; renew deadline > 1.2 x
                                    retry period).
                                    Durations as Go writes them: 15s, 1m, 500ms
-  --log-level LEVEL          debug, info, warn or error (default info)
+  --log-level LEVEL          debug, info, warn or error (default info); info and debug lines
+                             are held up to 100 ms and written together (README, "Running it in a cluster")
 
 Approval automation (off unless enabled; tenant Signers opt in with spec.approval.mode):
   --approve-kubelet-serving BOOL      approve kubernetes.io/kubelet-serving CSRs whose every SAN is
