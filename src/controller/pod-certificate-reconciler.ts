@@ -165,6 +165,8 @@ export class PodCertificateReconciler {
       notAfter: kubernetesTime(notAfter),
       beginRefreshAt: kubernetesTime(beginRefreshAt),
     });
+    // Written out now, not held with other info lines: the only line naming this serial.
+    this.logger.flush();
     this.events.record(podCertificateEventTarget(pcr), "Normal", "Issued", message);
     return { kind: "done" };
   }

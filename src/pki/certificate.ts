@@ -130,14 +130,21 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
  * certificate there; BENCHMARKS.md, seventh pass).
  */
 export function leafNotAfterMs(statusCertificate: string): number | undefined {
+  // When in doubt, undefined (the clean-up then waits its hour): only what we write is read, the
+  // leaf's block first, at the very start, its END line ending the line, strict base64 between;
+  // kube-apiserver's Go PEM decoder skips text before a block, which this must not read as one.
   const pem = Buffer.from(statusCertificate, "base64").toString("latin1");
-  const begin = pem.indexOf(certificateBegin);
-  const end = begin < 0 ? -1 : pem.indexOf(certificateEnd, begin);
-  if (end < 0) return undefined;
-  // Buffer's base64 decoder skips the line breaks.
-  const der = Buffer.from(pem.slice(begin + certificateBegin.length, end), "base64");
+  if (!pem.startsWith(certificateBegin)) return undefined;
+  const end = pem.indexOf(certificateEnd, certificateBegin.length);
+  const afterEnd = end + certificateEnd.length;
+  if (end < 0 || (afterEnd < pem.length && pem[afterEnd] !== "\n" && pem[afterEnd] !== "\r"))
+    return undefined;
+  const body = pem.slice(certificateBegin.length, end);
+  if (!strictBase64Lines.test(body)) return undefined;
+  const der = Buffer.from(body, "base64"); // the line breaks skipped
   const certificate = tlvAt(der, 0, der.length, UniversalTag.sequence);
-  const tbs = certificate && tlvAt(der, certificate.valueStart, certificate.end, UniversalTag.sequence);
+  if (certificate?.end !== der.length) return undefined;
+  const tbs = tlvAt(der, certificate.valueStart, certificate.end, UniversalTag.sequence);
   if (!tbs) return undefined;
   let offset = tbs.valueStart;
   if (der[offset] === 0xa0) offset = tlvAt(der, offset, tbs.end)?.end ?? tbs.end; // [0] version
@@ -150,12 +157,14 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   const validity = tlvAt(der, offset, tbs.end, UniversalTag.sequence);
   const notBefore = validity && tlvAt(der, validity.valueStart, validity.end);
   const notAfter = notBefore && tlvAt(der, notBefore.end, validity.end);
-  if (!notAfter) return undefined;
+  if (!notAfter || notAfter.end !== validity.end) return undefined;
   return readTimeMs(notAfter.tag, der.subarray(notAfter.valueStart, notAfter.end));
 }
 
 const certificateBegin = "-----BEGIN CERTIFICATE-----";
 const certificateEnd = "-----END CERTIFICATE-----";
+/** Lines of the standard base64 alphabet, padding only at the end. */
+const strictBase64Lines = /^[\r\n]*(?:[A-Za-z0-9+/]+[\r\n]+)*[A-Za-z0-9+/]*={0,2}[\r\n]*$/;
 
 /**
  * The TLV at `offset` (a one-byte tag, `expectedTag` if given, as a constructed SEQUENCE when it is
@@ -195,9 +204,24 @@ function readTimeMs(tag: number, value: Uint8Array): number | undefined {
         ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
         : null;
   if (!match) return undefined;
-  const [, yearText, month, day, hour, minute, second] = match as unknown as string[];
-  let year = Number(yearText);
-  if (yearText!.length === 2) year += year < 50 ? 2000 : 1900;
-  const ms = Date.UTC(year, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second));
-  return Number.isFinite(ms) ? ms : undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const fullYear = match[1]!.length === 2 ? year + (year < 50 ? 2000 : 1900) : year;
+  const ms = Date.UTC(fullYear, month - 1, day, hour, minute, second);
+  const date = new Date(ms);
+  // A field out of range (month 13, hour 99) would roll into another date: not a time.
+  const exact =
+    date.getUTCFullYear() === fullYear &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second;
+  return exact ? ms : undefined;
 }

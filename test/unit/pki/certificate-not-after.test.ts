@@ -90,4 +90,38 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       expect(read === undefined || Number.isFinite(read), `flipped byte ${index}`).to.equal(true);
     }
   });
+
+  it("undefined for what Go's PEM decoder would read differently (text before the block, after its END line) or not strictly base64", () => {
+    const decoy = opensslCertificate(1); // another readable certificate in front
+    const cases = [
+      `x${decoy}${shortLived}`, // Go skips a BEGIN not at a line's start and reads the second block
+      `note\n${shortLived}`,
+      shortLived.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- trailing"),
+      shortLived.replace(/\n([A-Za-z0-9+/]{10})/, "\n-_$1"), // URL-safe characters Buffer would take
+    ];
+    for (const pem of cases)
+      expect(leafNotAfterMs(asStatusCertificate(pem)), pem.slice(0, 80)).to.equal(undefined);
+  });
+
+  it("undefined for DER with bytes after the certificate, or a NotAfter whose fields are out of range", () => {
+    const der = new X509Certificate(shortLived).raw;
+    const wrap = (bytes: Buffer): string =>
+      asStatusCertificate(
+        `-----BEGIN CERTIFICATE-----\n${bytes.toString("base64")}\n-----END CERTIFICATE-----\n`,
+      );
+    expect(leafNotAfterMs(wrap(der))).to.equal(new X509Certificate(shortLived).validToDate.getTime());
+    expect(leafNotAfterMs(wrap(Buffer.concat([der, Buffer.from([0x05, 0x00])])))).to.equal(undefined);
+    // The second UTCTime (tag 0x17, 13 bytes) is NotAfter: YYMMDDHHMMSSZ.
+    const notAfterAt = der.indexOf(Buffer.from([0x17, 0x0d]), der.indexOf(Buffer.from([0x17, 0x0d])) + 2) + 2;
+    for (const [offset, text] of [
+      [2, "13"], // month
+      [4, "32"], // day
+      [6, "24"], // hour
+      [8, "60"], // minute
+    ] as const) {
+      const bad = Buffer.from(der);
+      bad.write(text, notAfterAt + offset, "latin1");
+      expect(leafNotAfterMs(wrap(bad)), `${offset}: ${text}`).to.equal(undefined);
+    }
+  });
 });
