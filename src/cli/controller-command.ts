@@ -61,7 +61,8 @@ Options:
                              10 of the 100 queued, one tenant's at most 50 then 10 a
                              minute and 20 queued, one CSR requester's (all signer
                              names) at most 40 queued; the Lease's calls a limiter of
-                             their own (20/s), so renewals never wait behind writes
+                             their own (20/s), so renewals never wait behind writes,
+                             and Signer status writes one too (5/s, burst 10)
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default ${defaultWorkers})
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)

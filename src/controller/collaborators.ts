@@ -31,7 +31,7 @@ import { PodCertificateReconciler } from "./pod-certificate-reconciler.js";
 import { ProgressMonitor } from "./progress-monitor.js";
 import { SignerReconciler } from "./signer-reconciler.js";
 import { SignerRegistry } from "./signer-registry.js";
-import { kubernetesSignerStatusWriter } from "./signer-status-writer.js";
+import { rateLimitedSignerStatusWriter } from "./signer-status-writer.js";
 import { TenantSecretWatches } from "./tenant-secret-watches.js";
 import { KeyDecryptions } from "./key-decryptions.js";
 import { TokenKeys } from "./token-keys.js";
@@ -115,7 +115,7 @@ export function buildCollaborators(
   const environment = options.environment ?? systemIssuanceEnvironment;
   const now = (): Date => environment.now();
   // One API client (one connection pool, one client rate limit) for every call this controller makes
-  // but the Lease's: kubernetesLeaseStore gives those a limiter of their own.
+  // but the Lease's, Events and Signer status writes: each has a limiter of its own.
   const api = KubeApi.for(kubeConfig);
   const informers: ControllerInformers = new ControllerInformers(kubeConfig, {
     namespace,
@@ -218,7 +218,7 @@ export function buildCollaborators(
   const signerReconciler = new SignerReconciler(
     registry,
     publication,
-    kubernetesSignerStatusWriter(api),
+    rateLimitedSignerStatusWriter(api),
     metrics,
     logger,
     {

@@ -3,8 +3,8 @@
  * since the last write (statusWriteDelayMs). Every other change (conditions, CA details, roots)
  * takes a token of the Signer's own bucket: `statusChangeBurst` at once, then one per
  * `statusChangeRefillMs`. A tenant whose CA Secret is in its own namespace decides how often that
- * Secret changes; each rewrite would otherwise be a status write through the client limit that
- * every tenant's certificate writes share, plus Events. A change that has to wait is not lost:
+ * Secret changes; each rewrite would otherwise be a status write through the limiter every Signer's
+ * status writes share (signer-status-writer.ts), plus Events. A change that has to wait is not lost:
  * the reconcile comes back when the token is there and writes the status as it is then, so quick
  * changes coalesce and the last one is always written.
  */

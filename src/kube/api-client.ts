@@ -100,7 +100,7 @@ export class KubeApi {
    * A client on the same kubeconfig (its connection pool, this client's request observers) whose
    * requests wait on `limiter` instead of the client rate limit, so never behind the controller's
    * backlog of writes: for the Lease, as kube-controller-manager gives leader election a client of
-   * its own.
+   * its own, and for Signer status writes.
    */
   withOwnRateLimiter(limiter: TokenBucket): KubeApi {
     return new KubeApi(this.kubeConfig, this.observers, limiter);

@@ -1,13 +1,22 @@
 /**
  * KubeApi, the JSON client every API call of the controller goes through, against the real API server:
- * errors carry the HTTP code, and the client rate limit holds back reads and writes but not Events.
+ * errors carry the HTTP code, and the client rate limit holds back reads and writes but not Events,
+ * the Lease's calls or Signer status writes.
  */
 import { expect } from "chai";
 import { KubeApi } from "../../src/kube/api-client.js";
 import { apiErrorCode, type ConnectionReusingKubeConfig } from "../../src/kube/client.js";
 import { kubernetesCsrApi } from "../../src/kube/csr-api-binding.js";
 import { kubernetesLeaseStore, type Lease } from "../../src/kube/leader-election.js";
-import { readCsr, submitApprovedServerCsr } from "../support/controller.js";
+import { signerApiGroup, signerApiVersion, signerPlural } from "../../src/api/signer.js";
+import { rateLimitedSignerStatusWriter } from "../../src/controller/signer-status-writer.js";
+import {
+  createSigner,
+  deleteSigner,
+  installSignerManifests,
+  readCsr,
+  submitApprovedServerCsr,
+} from "../support/controller.js";
 import { uniqueName } from "../support/identities.js";
 import { settledNow } from "../support/wait.js";
 import { createTestLeafCertificate, makeTestCertificateAuthority } from "../support/pki.js";
@@ -80,6 +89,38 @@ describe("KubeApi on the real API server", function () {
     await store.replace({ ...lease, spec: { ...lease.spec, renewTime: renewedAt } });
     expect((await store.read())?.spec?.renewTime).to.equal(renewedAt);
     expect(await settledNow(heldBack)).to.equal(false);
+  });
+
+  // A burst of certificate writes at the client limit held the issued counts and conditions of every
+  // Signer behind it, and each status write took a certificate write's turn: they have a limiter of
+  // their own (5/s, burst 10), as the Lease's calls and Events do.
+  it("Signer status writes do not wait behind requests that drained the client rate limit", async function () {
+    this.timeout(8_000); // queued behind `heldBack`, the write would wait 10 s
+    await installSignerManifests(controlPlane());
+    const admin = controlPlane().kubeConfig();
+    const objectName = uniqueName("status-own-limit");
+    await createSigner(admin, objectName, {
+      signerName: `status-limit.csr-signer.test/${objectName}`,
+      certificateAuthority: { secretName: "none" },
+      policy: { requesters: { users: ["nobody"] } },
+    });
+    try {
+      const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
+      kubeConfig.setRateLimit(0.1, 1); // a burst of one, then one request per 10 s
+      const api = KubeApi.for(kubeConfig);
+      await api.get(configMaps); // spends the burst
+      const heldBack = api.get(configMaps);
+      heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+      const write = rateLimitedSignerStatusWriter(api);
+      expect(await write(objectName, { issuedCount: 7 })).to.equal("ok");
+      const written = await KubeApi.for(admin).get<{ status?: { issuedCount?: number } }>(
+        `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}/${objectName}`,
+      );
+      expect(written.status?.issuedCount).to.equal(7);
+      expect(await settledNow(heldBack)).to.equal(false);
+    } finally {
+      await deleteSigner(admin, objectName);
+    }
   });
 
   // Found by the fault soak (make soak): a leader frozen (SIGSTOP) while its certificate write waited in
