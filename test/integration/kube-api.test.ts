@@ -24,6 +24,21 @@ import { controlPlane } from "./setup.js";
 
 const configMaps = "/api/v1/namespaces/default/configmaps";
 
+/**
+ * A client whose rate limit (a burst of one, then one request per 10 s) is drained, and the call
+ * held back behind it (not awaited: it goes out 10 s later, after the test). Whatever waits for
+ * that limiter now waits 10 s or more.
+ */
+async function drainedClientLimit(): Promise<{ api: KubeApi; heldBack: Promise<unknown> }> {
+  const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
+  kubeConfig.setRateLimit(0.1, 1);
+  const api = KubeApi.for(kubeConfig);
+  await api.get(configMaps); // spends the burst
+  const heldBack = api.get(configMaps);
+  heldBack.catch(() => undefined);
+  return { api, heldBack };
+}
+
 describe("KubeApi on the real API server", function () {
   it("answers a missing object with undefined and a refused write with its HTTP code", async function () {
     const api = KubeApi.for(controlPlane().kubeConfig());
@@ -38,14 +53,9 @@ describe("KubeApi on the real API server", function () {
   });
 
   it("holds reads and writes to the client rate limit, but not Events (they have a budget of their own)", async function () {
-    const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
-    // A burst of one, then one request per 10 s: the second limited call waits 10 s, the Event not
-    // at all (it takes milliseconds; the wait is kept short so that the held-back call ends soon after).
-    kubeConfig.setRateLimit(0.1, 1);
-    const api = KubeApi.for(kubeConfig);
-    await api.get(configMaps); // spends the burst
-    const heldBack = api.get(configMaps);
-    heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+    // The second limited call waits 10 s, the Event not at all (it takes milliseconds; the wait is
+    // kept short so that the held-back call ends soon after).
+    const { api, heldBack } = await drainedClientLimit();
     const name = uniqueName("kube-api-event");
     const event = api.createOutsideRateLimit("/api/v1/namespaces/default/events", {
       apiVersion: "v1",
@@ -71,12 +81,7 @@ describe("KubeApi on the real API server", function () {
   it("Lease reads and writes do not wait behind requests that drained the client rate limit", async function () {
     // Each call queued behind `heldBack` would wait 10 s or more: three of them time the test out.
     this.timeout(8_000);
-    const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
-    kubeConfig.setRateLimit(0.1, 1); // a burst of one, then one request per 10 s
-    const api = KubeApi.for(kubeConfig);
-    await api.get(configMaps); // spends the burst
-    const heldBack = api.get(configMaps);
-    heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+    const { api, heldBack } = await drainedClientLimit();
     const name = uniqueName("lease-own-limit");
     const store = kubernetesLeaseStore(api, "default", name);
     const renewTime = (ms: number): string => new Date(ms).toISOString().replace(/Z$/, "000Z");
@@ -105,12 +110,7 @@ describe("KubeApi on the real API server", function () {
       policy: { requesters: { users: ["nobody"] } },
     });
     try {
-      const kubeConfig = controlPlane().kubeConfig() as ConnectionReusingKubeConfig;
-      kubeConfig.setRateLimit(0.1, 1); // a burst of one, then one request per 10 s
-      const api = KubeApi.for(kubeConfig);
-      await api.get(configMaps); // spends the burst
-      const heldBack = api.get(configMaps);
-      heldBack.catch(() => undefined); // not awaited: it goes out 10 s later, after this test
+      const { api, heldBack } = await drainedClientLimit();
       const write = rateLimitedSignerStatusWriter(api);
       expect(await write(objectName, { issuedCount: 7 })).to.equal("ok");
       const written = await KubeApi.for(admin).get<{ status?: { issuedCount?: number } }>(

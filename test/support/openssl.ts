@@ -73,3 +73,34 @@ export function opensslSelfSignedCa(options: {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A self-signed EC P-256 certificate from openssl valid for `days` (from now), as PEM. */
+export function opensslSelfSignedCertificate(days: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "openssl-cert-"));
+  try {
+    openssl(
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=openssl-self-signed",
+        "-days",
+        String(days),
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+      ],
+      undefined,
+      dir,
+    );
+    return readFileSync(join(dir, "cert.pem"), "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

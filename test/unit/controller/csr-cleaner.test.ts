@@ -1,47 +1,22 @@
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { cachedCsr } from "../../../src/controller/csr-cache.js";
 import { CsrCleaner } from "../../../src/controller/csr-cleaner.js";
 import type { CsrObject } from "../../../src/controller/csr-object.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import { defaultCleanupPeriods } from "../../../src/policy/csr-cleanup.js";
-import { openssl } from "../../support/openssl.js";
+import { opensslSelfSignedCertificate } from "../../support/openssl.js";
 import { silentLogger } from "../../support/silent-logger.js";
 
 const signerName = "example.com/ours";
 
 /** A one-day certificate from openssl, as status.certificate holds it (base64 of the PEM). */
 function oneDayCertificate(): { statusCertificate: string; notAfter: Date } {
-  const dir = mkdtempSync(join(tmpdir(), "cleaner-"));
-  try {
-    openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=cleaner",
-      "-days",
-      "1",
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ]);
-    const pem = readFileSync(join(dir, "cert.pem"), "utf8");
-    return {
-      statusCertificate: Buffer.from(pem).toString("base64"),
-      notAfter: new X509Certificate(pem).validToDate,
-    };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const pem = opensslSelfSignedCertificate(1);
+  return {
+    statusCertificate: Buffer.from(pem).toString("base64"),
+    notAfter: new X509Certificate(pem).validToDate,
+  };
 }
 
 function issuedCsr(name: string, certificate: string, approvedAt: Date): CsrObject {

@@ -1,43 +1,13 @@
 import { expect } from "chai";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { leafNotAfterMs } from "../../../src/pki/certificate.js";
-import { openssl } from "../../support/openssl.js";
-
-/** A self-signed certificate from openssl valid for `days`, as PEM. */
-function opensslCertificate(days: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "not-after-"));
-  try {
-    openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-subj",
-      "/CN=not-after",
-      "-days",
-      String(days),
-      "-keyout",
-      join(dir, "key.pem"),
-      "-out",
-      join(dir, "cert.pem"),
-    ]);
-    return readFileSync(join(dir, "cert.pem"), "utf8");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+import { opensslSelfSignedCertificate } from "../../support/openssl.js";
 
 const asStatusCertificate = (pem: string): string => Buffer.from(pem).toString("base64");
 
 describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", () => {
-  const shortLived = opensslCertificate(1); // UTCTime
-  const pastTwentyFifty = opensslCertificate(10_000); // GeneralizedTime: NotAfter in 2054
+  const shortLived = opensslSelfSignedCertificate(1); // UTCTime
+  const pastTwentyFifty = opensslSelfSignedCertificate(10_000); // GeneralizedTime: NotAfter in 2054
 
   it("reads the leaf's NotAfter as OpenSSL does, in UTCTime and in GeneralizedTime", () => {
     for (const pem of [shortLived, pastTwentyFifty]) {
@@ -92,7 +62,7 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
   });
 
   it("undefined for what Go's PEM decoder would read differently (text before the block, after its END line) or not strictly base64", () => {
-    const decoy = opensslCertificate(1); // another readable certificate in front
+    const decoy = opensslSelfSignedCertificate(1); // another readable certificate in front
     const cases = [
       `x${decoy}${shortLived}`, // Go skips a BEGIN not at a line's start and reads the second block
       `note\n${shortLived}`,
