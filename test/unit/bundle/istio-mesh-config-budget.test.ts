@@ -66,11 +66,12 @@ describe("the Istio mesh ConfigMap's size budget (one tenant's roots must not br
   });
 
   it("removes a left-out Signer's old entry instead of keeping it (its signerName stays ours)", () => {
-    const old = "caCertificates:\n- pem: |\n    OLD\n  certSigners:\n  - example.com/big\n";
+    // "_" is not base64: the marker cannot turn up inside a generated root's PEM (as "OLD" could).
+    const old = "caCertificates:\n- pem: |\n    OLD_ENTRY\n  certSigners:\n  - example.com/big\n";
     const sizes = new Map(block().entries.map((entry) => [entry.signer, entry.bytes]));
     const budget = old.length + 200 + sizes.get("mid")! + sizes.get("small")!;
     const fitted = fitMeshConfig({ data: { mesh: old } }, block(), budget);
-    expect(fitted.ok && fitted.text).not.to.contain("OLD");
+    expect(fitted.ok && fitted.text).not.to.contain("OLD_ENTRY");
   });
 
   it("refuses to write when the ConfigMap passes the budget without any entry of ours", () => {
