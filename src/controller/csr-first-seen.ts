@@ -8,7 +8,8 @@
  * counts afresh even should its deletion go unseen (the informer reports it after a relist; the uid
  * guards against any path that does not).
  */
-import { hasCondition, type CsrObject } from "./csr-object.js";
+import type { CsrObject } from "./csr-object.js";
+import { isSettled } from "./csr-gates.js";
 
 export class CsrFirstSeen {
   /** By CSR name: the uid of the object seen and when. */
@@ -23,13 +24,7 @@ export class CsrFirstSeen {
   saw(csr: CsrObject): void {
     const name = csr.metadata?.name;
     if (name === undefined || this.seenAt(csr) !== undefined) return;
-    if (
-      csr.status?.certificate ||
-      csr.status?.certificateOmitted ||
-      hasCondition(csr, "Failed") ||
-      hasCondition(csr, "Denied")
-    )
-      return;
+    if (isSettled(csr)) return;
     this.sightings.set(name, { uid: csr.metadata?.uid, at: this.monotonicMs() });
   }
 

@@ -6,7 +6,7 @@
  * for a signer we do not run -> not ours to sign; Signer unable to sign -> wait and retry;
  * otherwise sign.
  */
-import { hasCondition, type CsrObject } from "./csr-object.js";
+import { hasCertificate, hasCondition, type CsrObject } from "./csr-object.js";
 
 /** What the handlers say about the CSR's signer name. */
 export interface CsrOwnership {
@@ -33,11 +33,7 @@ export type CsrStep =
  * among them the echo of every certificate we write.
  */
 export function isSettled(csr: CsrObject): boolean {
-  return (
-    hasCondition(csr, "Denied") ||
-    hasCondition(csr, "Failed") ||
-    Boolean(csr.status?.certificate || csr.status?.certificateOmitted)
-  );
+  return hasCondition(csr, "Denied") || hasCondition(csr, "Failed") || hasCertificate(csr);
 }
 
 export function nextCsrStep(csr: CsrObject | undefined, ownership: CsrOwnership): CsrStep {
@@ -48,8 +44,7 @@ export function nextCsrStep(csr: CsrObject | undefined, ownership: CsrOwnership)
   // Before the approval gate: kube-apiserver takes a certificate on an unapproved CSR from whoever
   // may sign for its signer name, and nothing is left to approve then (as kube-controller-manager's
   // approver sees it).
-  if (csr.status?.certificate || csr.status?.certificateOmitted)
-    return { step: "skip", gate: "certificate set" };
+  if (hasCertificate(csr)) return { step: "skip", gate: "certificate set" };
   if (!hasCondition(csr, "Approved"))
     return ownership.approving ? { step: "decide approval" } : { step: "wait for approval" };
   // kubelet CSRs: we approve, kube-controller-manager signs.

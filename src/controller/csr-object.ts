@@ -107,6 +107,11 @@ export function replacedStatus(csr: CsrObject, status: Record<string, unknown>):
   };
 }
 
+/** Whether the CSR has a certificate: set, or held by the cache as certificateOmitted. */
+export function hasCertificate(csr: CsrObject): boolean {
+  return Boolean(csr.status?.certificate || csr.status?.certificateOmitted);
+}
+
 export function hasCondition(csr: CsrObject, type: string): boolean {
   return (
     csr.status?.conditions?.some((condition) => condition.type === type && condition.status === "True") ??

@@ -4,7 +4,7 @@
  * on the reconcile path pays for it. (Signer conditions are csr_signer_signer_condition, set by the
  * Signer reconciler.)
  */
-import type { CsrObject } from "./csr-object.js";
+import { hasCertificate, type CsrObject } from "./csr-object.js";
 
 export interface ApprovedUnsigned {
   count: number;
@@ -32,7 +32,7 @@ export function approvedUnsignedBySigner(
   for (const csr of csrs) {
     const signerName = csr.spec?.signerName;
     const status = csr.status;
-    if (!signerName || !result.has(signerName) || status?.certificate || status?.certificateOmitted) continue;
+    if (!signerName || !result.has(signerName) || hasCertificate(csr)) continue;
     let approved = false;
     let approvedAt: number | undefined;
     let finished = false;

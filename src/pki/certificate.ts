@@ -1,5 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import {
+  DerError,
+  TagClass,
   UniversalTag,
   decodeDer,
   expectSequence,
@@ -123,11 +125,10 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
 
 /**
  * NotAfter (milliseconds since the epoch) of the first certificate of a CSR's status.certificate
- * (base64 of a PEM chain), or undefined when it is not one. Only the validity is read, walking the
- * DER headers to it: the CSR cache keeps this in place of the chain of every CSR we issued (about
- * 2.5 KB each), for the clean-up's one question of it, and reads it on the watch event of each
- * certificate (decodePemBlocks and decodeDer, which check every character and TLV, cost 40 µs a
- * certificate there; BENCHMARKS.md, seventh pass).
+ * (base64 of a PEM chain), or undefined when it is not one. The CSR cache keeps this in place of the
+ * chain of every CSR we issued (about 2.5 KB each), for the clean-up's one question of it, and reads
+ * it on the watch event of each certificate: the PEM body is checked by one regular expression, not
+ * decodePemBlocks' character loop (25-40 µs a certificate there; BENCHMARKS.md, seventh pass).
  */
 export function leafNotAfterMs(statusCertificate: string): number | undefined {
   // When in doubt, undefined (the clean-up then waits its hour): only what we write is read, the
@@ -141,58 +142,24 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
     return undefined;
   const body = pem.slice(certificateBegin.length, end);
   if (!strictBase64Lines.test(body)) return undefined;
-  const der = Buffer.from(body, "base64"); // the line breaks skipped
-  const certificate = tlvAt(der, 0, der.length, UniversalTag.sequence);
-  if (certificate?.end !== der.length) return undefined;
-  const tbs = tlvAt(der, certificate.valueStart, certificate.end, UniversalTag.sequence);
-  if (!tbs) return undefined;
-  let offset = tbs.valueStart;
-  if (der[offset] === 0xa0) offset = tlvAt(der, offset, tbs.end)?.end ?? tbs.end; // [0] version
-  // serialNumber, signature, issuer, then validity.
-  for (const tag of [UniversalTag.integer, UniversalTag.sequence, UniversalTag.sequence]) {
-    const field = tlvAt(der, offset, tbs.end, tag);
-    if (!field) return undefined;
-    offset = field.end;
+  try {
+    const der = Buffer.from(body, "base64"); // the line breaks skipped
+    const tbs = expectSequence(expectSequence(decodeDer(der), "Certificate").children[0], "tbsCertificate");
+    const fields = isContextTag(tbs.children[0], 0) ? tbs.children.slice(1) : tbs.children;
+    const validity = expectSequence(fields[3], "validity");
+    const notAfter = validity.children[1];
+    if (validity.children.length !== 2 || notAfter?.tagClass !== TagClass.universal) return undefined;
+    return readTimeMs(notAfter.tagNumber, notAfter.value);
+  } catch (error) {
+    if (error instanceof DerError) return undefined;
+    throw error;
   }
-  const validity = tlvAt(der, offset, tbs.end, UniversalTag.sequence);
-  const notBefore = validity && tlvAt(der, validity.valueStart, validity.end);
-  const notAfter = notBefore && tlvAt(der, notBefore.end, validity.end);
-  if (!notAfter || notAfter.end !== validity.end) return undefined;
-  return readTimeMs(notAfter.tag, der.subarray(notAfter.valueStart, notAfter.end));
 }
 
 const certificateBegin = "-----BEGIN CERTIFICATE-----";
 const certificateEnd = "-----END CERTIFICATE-----";
 /** Lines of the standard base64 alphabet, padding only at the end. */
 const strictBase64Lines = /^[\r\n]*(?:[A-Za-z0-9+/]+[\r\n]+)*[A-Za-z0-9+/]*={0,2}[\r\n]*$/;
-
-/**
- * The TLV at `offset` (a one-byte tag, `expectedTag` if given, as a constructed SEQUENCE when it is
- * one), within `limit`; undefined when it is not well formed.
- */
-function tlvAt(
-  der: Uint8Array,
-  offset: number,
-  limit: number,
-  expectedTag?: number,
-): { tag: number; valueStart: number; end: number } | undefined {
-  if (offset + 2 > limit) return undefined;
-  const identifier = der[offset]!;
-  if (identifier === UniversalTag.sequence) return undefined; // a SEQUENCE is constructed (0x30)
-  const tag = identifier === 0x30 ? UniversalTag.sequence : identifier;
-  if (expectedTag !== undefined && tag !== expectedTag) return undefined;
-  let length = der[offset + 1]!;
-  let valueStart = offset + 2;
-  if (length & 0x80) {
-    const octets = length & 0x7f;
-    if (octets === 0 || octets > 3 || valueStart + octets > limit) return undefined;
-    length = 0;
-    for (let index = 0; index < octets; index++) length = length * 256 + der[valueStart + index]!;
-    valueStart += octets;
-  }
-  const end = valueStart + length;
-  return end <= limit ? { tag, valueStart, end } : undefined;
-}
 
 /** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes them. */
 function readTimeMs(tag: number, value: Uint8Array): number | undefined {
@@ -204,14 +171,7 @@ function readTimeMs(tag: number, value: Uint8Array): number | undefined {
         ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
         : null;
   if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = match.slice(1).map(Number);
   const fullYear = match[1]!.length === 2 ? year + (year < 50 ? 2000 : 1900) : year;
   const ms = Date.UTC(fullYear, month - 1, day, hour, minute, second);
   const date = new Date(ms);
