@@ -23,7 +23,7 @@ const maximumHeldCharacters = 64 * 1024;
  * next warn or error line (never held), once more than 64 KiB is held, or `holdInfoMs` after the first one held. The
  * controller logs two lines per certificate and flushes the first before the certificate is written:
  * the second goes out with the next certificate's first, one write (a system call: stderr to a file
- * or pipe is synchronous) per certificate instead of two, whatever the rate. (klog, which
+ * or pipe is synchronous) per certificate instead of two while they come faster than one per holdInfoMs. (klog, which
  * kube-controller-manager logs through, holds lines for up to 5 s only when it writes to a file; to
  * stderr it writes each at once, but logs no line per certificate at the default verbosity.)
  */

@@ -32,9 +32,8 @@ export const peerRounds = positiveWhole("BENCH_PEER_ROUNDS", 3);
  * its hot code and grows its heap while it serves the first several hundred (V8's optimising
  * compilers and concurrent marking run on worker threads and count as its CPU), which
  * kube-controller-manager, compiled ahead of time, does not pay. 1,000: with 200, csr-signer's CPU
- * per certificate over the next 1,000 was 1.06 ms, with 1,000 it was 0.90 ms, and past that (3,000
- * measured) 0.86-0.89 ms, while kube-controller-manager's stayed 0.85-0.87 ms (BENCHMARKS.md,
- * seventh pass). The start-up cost is reported apart (CPU since the process started).
+ * per certificate over the next 1,000 was 1.06 ms (kube-controller-manager's 0.87), with 1,000 it
+ * was 0.90 ms (0.85), and over 3,000 after 200 warm-up 0.89 ms (0.84) (BENCHMARKS.md, seventh pass). The start-up cost is reported apart (CPU since the process started).
  */
 export const peerWarmUpCsrs = positiveWhole("BENCH_WARM_UP", 1000);
 /**

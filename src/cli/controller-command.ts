@@ -51,7 +51,7 @@ Options:
                              /readyz: caches synced and watches live; /healthz fails only when one work
                              item or list call has been stuck for 10 min
   --kube-api-qps N           API requests per second (default 100). Each certificate
-                             or refusal is one status write, so this caps istiod's
+                             or refusal is one CSR status write, so this caps istiod's
                              CSRs/s a little under QPS (CSRs we approve cost an
                              approval write too, and SubjectAccessReviews with
                              requireRbacVerb): 100 answers 50 CSRs/s with room to

@@ -128,7 +128,7 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
  * (base64 of a PEM chain), or undefined when it is not one. The CSR cache keeps this in place of the
  * chain of every CSR we issued (about 2.5 KB each), for the clean-up's one question of it, and reads
  * it on the watch event of each certificate: the PEM body is checked by one regular expression, not
- * decodePemBlocks' character loop (25-40 µs a certificate there; BENCHMARKS.md, seventh pass).
+ * decodePemBlocks' character loop (25 µs a certificate there; BENCHMARKS.md, seventh pass).
  */
 export function leafNotAfterMs(statusCertificate: string): number | undefined {
   // When in doubt, undefined (the clean-up then waits its hour): only what we write is read, the
