@@ -94,4 +94,16 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       expect(leafNotAfterMs(wrap(bad)), `${offset}: ${text}`).to.equal(undefined);
     }
   });
+
+  it("refuses a body of 48,000 line breaks and a stray space in one pass (a pattern that backtracked took seconds)", () => {
+    const pem = `-----BEGIN CERTIFICATE-----\n${"\n".repeat(48_000)} \n-----END CERTIFICATE-----\n`;
+    // Ten reads: past the suite's 20 s timeout with the backtracking pattern (2.2 s each).
+    for (let repeat = 0; repeat < 10; repeat++)
+      expect(leafNotAfterMs(asStatusCertificate(pem))).to.equal(undefined);
+    // And line breaks anywhere in a real certificate's body still read.
+    const spaced = shortLived.replace(/\n(?!-)/g, "\r\n\n");
+    expect(leafNotAfterMs(asStatusCertificate(spaced))).to.equal(
+      new X509Certificate(shortLived).validToDate.getTime(),
+    );
+  });
 });
