@@ -45,14 +45,16 @@ COPY --from=build --chown=0:0 /app/dist/csr-signer.mjs /app/dist/csr-signer.mjs.
 # writes nothing: the root filesystem can be (and in manifests/base is) read-only.
 USER 65532:65532
 EXPOSE 8443 8081
-# --max-semi-space-size=2: V8's young generation stops at 2 MiB semi-spaces instead of growing to
+# --max-semi-space-size=8: V8's young generation stops at 8 MiB semi-spaces instead of growing to
 # 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does not leave the heap,
-# and RSS, at a high-water mark (with 10,000 cached CSRs ~115-132 MiB instead of 224-276 MiB).
-# It replaced --optimize-for-size, which bounded the young generation too but also cut the
-# optimising compiler's budgets: without it the signer spends less CPU per certificate (BENCHMARKS.md,
-# `make bench-controller`). Larger semi-spaces saved a little more CPU but let the garbage of a
-# relist of padded CSRs pile up: +64 MiB (4 MiB) and +74 MiB (8 MiB) over idle at `make bench-memory`'s
-# restart against +39 MiB here (its budget is 50 MiB). --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
+# and RSS, at a high-water mark (with 10,000 cached CSRs ~115-132 MiB instead of 224-276 MiB). Against
+# 2 MiB it saves 7% of the CPU per certificate under load (fewer scavenges; `make bench-controller`).
+# --expose-gc: the controller asks for a scavenge after every 16 MiB of response bodies
+# (src/kube/response-garbage.ts). Without it, the dropped chunks of a relist of padded CSRs piled up
+# to +80 MiB over idle at `make bench-memory`'s restart with 8 MiB semi-spaces (+39 MiB with it; its
+# budget is 50 MiB). The global gc() it adds is called by nothing else. It replaced
+# --optimize-for-size, which bounded the young generation too but also cut the optimising compiler's
+# budgets. --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
 # undici's HTTP/1.1 parser (llhttp), whose optimised recompilation held ~10 MiB of RSS for good
 # (idle 104 MiB instead of 94), at no CPU cost we could measure. The benchmarks read these flags here.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--liftoff-only", "dist/csr-signer.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--expose-gc", "--liftoff-only", "dist/csr-signer.mjs"]

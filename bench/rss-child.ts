@@ -10,7 +10,7 @@
  * preloaded with --import, reports RSS, VmHWM and heap over an IPC channel and runs a full GC on
  * request; readiness is the controller's own /readyz.
  * BENCH_CONTROLLER_RUNTIME=tsx runs src/cli/main.ts under tsx instead, to compare with the deployed form;
- * BENCH_NODE_FLAGS adds node flags after the deployed ones (e.g. "--max-semi-space-size=2"), in the
+ * BENCH_NODE_FLAGS adds node flags after the deployed ones (e.g. "--max-semi-space-size=2", a later flag winning), in the
  * memory children and in the throughput comparison alike (csr-signer-alt takes BENCH_ALT_NODE_FLAGS
  * instead).
  */

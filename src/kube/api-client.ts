@@ -11,6 +11,7 @@
 import { HttpMethod, RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { getGlobalDispatcher, type Dispatcher } from "undici";
 import { authenticateUnthrottled, ConnectionReusingKubeConfig, KubeApiError } from "./client.js";
+import { countResponseBytes } from "./response-garbage.js";
 import type { TokenBucket } from "./token-bucket.js";
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -232,6 +233,7 @@ export class KubeApi {
             options.begun?.();
           },
           onResponseData: (_controller, chunk) => {
+            countResponseBytes(chunk.length);
             if (statusCode === 200) onChunk(chunk);
             else refusalChunks.push(chunk); // an error's metav1.Status is read
           },
@@ -306,6 +308,7 @@ export class KubeApi {
             keep ||= code < 200 || code >= 300; // an error's metav1.Status is read
           },
           onResponseData: (_controller, chunk) => {
+            countResponseBytes(chunk.length);
             if (keep) chunks.push(chunk);
           },
           onResponseEnd: () => resolve({ statusCode, data: Buffer.concat(chunks) }),

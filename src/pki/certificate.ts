@@ -165,19 +165,31 @@ const certificateEnd = "-----END CERTIFICATE-----";
  */
 const strictBase64Lines = /^[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}$/;
 
-/** UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes them. */
+/**
+ * UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes
+ * them. Digits read from the bytes, not through a string and a regular expression (a third of this
+ * reader's cost on every issued certificate's watch event; BENCHMARKS.md, eighth pass).
+ */
 function readTimeMs(tag: number, value: Uint8Array): number | undefined {
-  const text = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1");
-  const match =
-    tag === UniversalTag.utcTime
-      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-      : tag === UniversalTag.generalizedTime
-        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-        : null;
-  if (!match) return undefined;
-  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = match.slice(1).map(Number);
-  const fullYear = match[1]!.length === 2 ? year + (year < 50 ? 2000 : 1900) : year;
+  const yearDigits = tag === UniversalTag.utcTime ? 2 : tag === UniversalTag.generalizedTime ? 4 : 0;
+  if (yearDigits === 0 || value.length !== yearDigits + 11 || value[yearDigits + 10] !== 0x5a)
+    return undefined;
+  let at = 0;
+  /** The next `count` bytes as a decimal number, NaN unless all are ASCII digits. */
+  const digits = (count: number): number => {
+    let number = 0;
+    for (const end = at + count; at < end; at++) {
+      const digit = value[at]! - 0x30;
+      if (digit < 0 || digit > 9) return Number.NaN;
+      number = number * 10 + digit;
+    }
+    return number;
+  };
+  const year = digits(yearDigits);
+  const [month, day, hour, minute, second] = [digits(2), digits(2), digits(2), digits(2), digits(2)];
+  const fullYear = yearDigits === 2 ? year + (year < 50 ? 2000 : 1900) : year;
   const ms = Date.UTC(fullYear, month - 1, day, hour, minute, second);
+  if (Number.isNaN(ms)) return undefined;
   const date = new Date(ms);
   // A field out of range (month 13, hour 99) would roll into another date: not a time.
   const exact =

@@ -110,7 +110,8 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
     expect(config.Config.User).to.equal("65532:65532");
     expect(config.Config.Entrypoint).to.deep.equal([
       "node",
-      "--max-semi-space-size=2",
+      "--max-semi-space-size=8",
+      "--expose-gc",
       "--liftoff-only",
       "dist/csr-signer.mjs",
     ]);
