@@ -1,6 +1,9 @@
 /** The API access the PodCertificateRequest reconciler needs; src/kube/pod-certificate-api-binding.ts binds it. */
 import type { PodCertificateRequestObject } from "./pod-certificate-object.js";
 
+/** What became of one status write. */
+export type PodCertificateWriteOutcome = "ok" | "conflict" | "gone" | "not sent";
+
 export interface PodCertificateApi {
   /** Reads the request from the API server (not the cache); undefined when it is gone. */
   read(namespace: string, name: string): Promise<PodCertificateRequestObject | undefined>;
@@ -14,5 +17,5 @@ export interface PodCertificateApi {
     name: string,
     resourceVersion: string,
     status: Record<string, unknown>,
-  ): Promise<"ok" | "conflict" | "gone" | "not sent">;
+  ): Promise<PodCertificateWriteOutcome>;
 }

@@ -23,7 +23,7 @@ import type {
   SignerConditionReason,
 } from "../api/reasons.js";
 import type { ControllerMetrics } from "./metrics.js";
-import type { PodCertificateApi } from "./pod-certificate-api.js";
+import type { PodCertificateApi, PodCertificateWriteOutcome } from "./pod-certificate-api.js";
 import {
   isDecided,
   podCertificateEventTarget,
@@ -141,32 +141,53 @@ export class PodCertificateReconciler {
     const serial = Buffer.from(issued.serialNumber).toString("hex");
     const { notBefore, notAfter, beginRefreshAt } = decision.window;
     const message = `issued ${decision.identity} (serial ${serial}, valid until ${kubernetesTime(notAfter)}) under ${decision.rule}`;
+    const signature = {
+      podCertificateRequest: `${pcr.metadata?.namespace}/${pcr.metadata?.name}`,
+      uid: pcr.metadata?.uid,
+      signer: spec.signerName,
+      serial,
+      resourceVersion: pcr.metadata?.resourceVersion ?? "",
+    };
+    // As for CSRs: the intent goes out before the write can, so a replica killed with the write in
+    // flight still leaves the serial (written out now: stderr is written synchronously).
+    this.logger.info("writing pod certificate", signature);
+    this.logger.flush();
+    const answer: { written: PodCertificateWriteOutcome | "error" } = { written: "error" };
     let outcome;
     try {
-      outcome = await this.writeStatus(pcr, {
-        conditions: [this.condition("Issued", "Issued", message)],
-        certificateChain: issued.chainPem,
-        notBefore: kubernetesTime(notBefore),
-        notAfter: kubernetesTime(notAfter),
-        beginRefreshAt: kubernetesTime(beginRefreshAt),
-      });
+      outcome = await this.writeStatus(
+        pcr,
+        {
+          conditions: [this.condition("Issued", "Issued", message)],
+          certificateChain: issued.chainPem,
+          notBefore: kubernetesTime(notBefore),
+          notAfter: kubernetesTime(notAfter),
+          beginRefreshAt: kubernetesTime(beginRefreshAt),
+        },
+        (written) => (answer.written = written),
+      );
     } catch (error) {
+      this.logger.info("signed pod certificate", { ...signature, written: answer.written });
       return this.writeFailed(pcr, signer, error);
     }
+    // One line after every write, whatever became of it; a written one names identity and window.
+    this.logger.info(
+      "signed pod certificate",
+      answer.written === "ok"
+        ? {
+            ...signature,
+            written: answer.written,
+            identity: decision.identity,
+            rule: decision.rule,
+            notAfter: kubernetesTime(notAfter),
+            beginRefreshAt: kubernetesTime(beginRefreshAt),
+          }
+        : { ...signature, written: answer.written },
+    );
     if (outcome !== "ok") return outcome;
     this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
     this.metrics.podCertificatesIssued.inc({ signer: spec.signerName });
-    this.logger.info("issued pod certificate", {
-      podCertificateRequest: `${pcr.metadata?.namespace}/${pcr.metadata?.name}`,
-      signer: spec.signerName,
-      identity: decision.identity,
-      serial,
-      notAfter: kubernetesTime(notAfter),
-      beginRefreshAt: kubernetesTime(beginRefreshAt),
-    });
-    // Written out now, not held with other info lines: the only line naming this serial.
-    this.logger.flush();
     this.events.record(podCertificateEventTarget(pcr), "Normal", "Issued", message);
     return { kind: "done" };
   }
@@ -185,10 +206,12 @@ export class PodCertificateReconciler {
   private async writeStatus(
     pcr: PodCertificateRequestObject,
     status: Record<string, unknown>,
+    answered: (outcome: PodCertificateWriteOutcome) => void = () => undefined,
   ): Promise<"ok" | ReconcileResult> {
     const namespace = pcr.metadata?.namespace ?? "";
     const name = pcr.metadata?.name ?? "";
     const outcome = await this.api.patchStatus(namespace, name, pcr.metadata?.resourceVersion ?? "", status);
+    answered(outcome);
     if (outcome === "ok") return "ok";
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.

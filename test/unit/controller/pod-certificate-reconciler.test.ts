@@ -26,6 +26,8 @@ const spec = parseSignerSpec({
 function harness(
   signer: Partial<ActiveSigner>,
   writes: ("ok" | "conflict" | "gone" | "not sent" | Error)[] = ["ok"],
+  /** Log lines as written out by the controller's logger (info lines held), when given. */
+  logLines?: string[],
 ) {
   const done = {
     events: [] as string[],
@@ -35,6 +37,8 @@ function harness(
     issued: 0,
     failed: 0,
     reads: 0,
+    /** The log lines written out when each status write was sent. */
+    linesAtWrite: [] as string[][],
   };
   const written: Record<string, unknown>[] = [];
   let stored: PodCertificateRequestObject | undefined;
@@ -60,6 +64,7 @@ function harness(
       return stored;
     },
     patchStatus: async (_namespace, _name, _resourceVersion, status) => {
+      done.linesAtWrite.push([...(logLines ?? [])]);
       const outcome = writes.shift() ?? "ok";
       if (outcome instanceof Error) throw outcome;
       if (outcome === "ok") written.push(status);
@@ -67,6 +72,13 @@ function harness(
     },
   };
   const cache = new Map<string, PodCertificateRequestObject>();
+  const logger = logLines
+    ? jsonLogger({
+        level: "info",
+        write: (text) => void logLines.push(...text.trimEnd().split("\n")),
+        holdInfoMs: 60_000, // longer than the test: only a flush writes an info line out
+      })
+    : jsonLogger({ level: "error", write: () => undefined });
   const reconciler = new PodCertificateReconciler(
     registry,
     { get: (name, namespace) => cache.get(`${namespace}/${name}`) },
@@ -78,12 +90,13 @@ function harness(
       },
     },
     new ControllerMetrics(),
-    jsonLogger({ level: "error", write: () => undefined }),
+    logger,
     { now: () => new Date(), randomBytes: (size) => new Uint8Array(size).fill(7) },
     () => 0.5,
   );
   return {
     reconciler,
+    logger,
     done,
     written,
     put: (pcr: PodCertificateRequestObject) =>
@@ -135,6 +148,42 @@ describe("PodCertificateReconciler: gates, writes and transient trouble", functi
     expect(Date.parse(status.notAfter) - Date.parse(status.notBefore)).to.equal(3600_000);
     expect(Date.parse(status.beginRefreshAt) - Date.parse(status.notBefore)).to.equal(0.65 * 3600_000);
     expect(done).to.deep.include({ issued: 1, failed: 0, events: ["Normal Issued"] });
+  });
+
+  it("logs 'writing pod certificate' (request, uid, serial, resourceVersion) before the write goes out, then one 'signed pod certificate' line with what became of it", async () => {
+    const lines: string[] = [];
+    const { reconciler, logger, done, written, put, store } = harness(
+      { spec, authority: authority.authority },
+      ["ok", "conflict"],
+      lines,
+    );
+    put(request());
+    expect(await reconciler.reconcile("foo/r")).to.deep.equal({ kind: "done" });
+    const parse = (line: string) => JSON.parse(line) as Record<string, string>;
+    const [atFirstWrite] = done.linesAtWrite;
+    const intents = atFirstWrite!.map(parse).filter((entry) => entry.msg === "writing pod certificate");
+    const serial = new X509Certificate((written[0] as { certificateChain: string }).certificateChain)
+      .serialNumber;
+    expect(
+      intents.map((entry) => [entry.podCertificateRequest, entry.uid, entry.resourceVersion]),
+    ).to.deep.equal([["foo/r", "u", "1"]]);
+    expect(intents[0]!.serial!.replace(/^0+/, "")).to.equal(serial.toLowerCase().replace(/^0+/, ""));
+    expect(atFirstWrite!.map(parse).some((entry) => entry.msg === "signed pod certificate")).to.equal(false);
+
+    // A second request whose write loses a race: its own intent, then "conflict" on its outcome line.
+    store(undefined);
+    put({ ...request(), metadata: { name: "s", namespace: "foo", uid: "u2", resourceVersion: "7" } });
+    expect(await reconciler.reconcile("foo/s")).to.deep.equal({ kind: "done" });
+    logger.flush(); // as at shutdown: the last outcome line was held
+    const outcomes = lines
+      .map(parse)
+      .filter((entry) => entry.msg === "signed pod certificate")
+      .map((entry) => [entry.podCertificateRequest, entry.written, entry.identity ?? "-"]);
+    expect(outcomes).to.deep.equal([
+      ["foo/r", "ok", "spiffe://cluster.local/ns/foo/sa/web"],
+      ["foo/s", "conflict", "-"],
+    ]);
+    expect(lines.join("\n")).to.not.match(/PRIVATE KEY|BEGIN CERTIFICATE/);
   });
 
   it("leaves a request of a Signer that cannot sign pending, with a SignerNotReady Event, and writes nothing", async () => {
@@ -228,7 +277,10 @@ describe("PodCertificateReconciler: gates, writes and transient trouble", functi
   });
 
   it("reads a request cached without its key fields once, and signs what it read", async () => {
-    const { reconciler, done, written, put, store } = harness({ spec, authority: authority.authority });
+    const { reconciler, done, written, put, store } = harness({
+      spec,
+      authority: authority.authority,
+    });
     const { stubPKCS10Request: _, ...withoutKey } = request().spec!;
     put({ ...request(), spec: { ...withoutKey, keyOmitted: true } });
     store(request());
