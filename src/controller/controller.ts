@@ -6,6 +6,7 @@
  */
 import { KubeApi } from "../kube/api-client.js";
 import { podCertificateRequestsServed } from "../kube/pod-certificate-api-binding.js";
+import { scavengesResponseBytes } from "../kube/response-garbage.js";
 import { askUntilAnswered } from "./ask-until-answered.js";
 import { buildCollaborators, type ControllerCollaborators } from "./collaborators.js";
 import type { ControllerOptions } from "./controller-options.js";
@@ -114,6 +115,8 @@ export class SignerController {
       namespace: options.namespace,
       workers: options.workers,
       leaderElection: options.leaderElection,
+      // false when node ran without --expose-gc: see src/kube/response-garbage.ts
+      scavengesResponseBytes,
     });
   }
 

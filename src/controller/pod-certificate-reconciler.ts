@@ -147,6 +147,7 @@ export class PodCertificateReconciler {
       signer: spec.signerName,
       serial,
       resourceVersion: pcr.metadata?.resourceVersion ?? "",
+      writeStartedAt: this.environment.now().toISOString(),
     };
     // As for CSRs: the intent goes out before the write can, so a replica killed with the write in
     // flight still leaves the serial (written out now: stderr is written synchronously).

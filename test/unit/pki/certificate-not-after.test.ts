@@ -93,6 +93,61 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       bad.write(text, notAfterAt + offset, "latin1");
       expect(leafNotAfterMs(wrap(bad)), `${offset}: ${text}`).to.equal(undefined);
     }
+    // Bytes next to the digits, signs and spaces in a digit's place; another terminator than Z.
+    for (const [offset, text] of [
+      [0, "/"], // 0x2f, one below "0"
+      [3, ":"], // 0x3a, one above "9"
+      [5, "+"],
+      [7, " "],
+      [9, "-"],
+      [11, "a"],
+      [12, "z"],
+    ] as const) {
+      const bad = Buffer.from(der);
+      bad.write(text, notAfterAt + offset, "latin1");
+      expect(leafNotAfterMs(wrap(bad)), `${offset}: ${text}`).to.equal(undefined);
+    }
+  });
+
+  it("reads only the two lengths RFC 5280 writes: 13 bytes of UTCTime, 15 of GeneralizedTime, years 1950 on", () => {
+    const der = new X509Certificate(shortLived).raw;
+    const wrap = (bytes: Buffer): string =>
+      asStatusCertificate(
+        `-----BEGIN CERTIFICATE-----\n${bytes.toString("base64")}\n-----END CERTIFICATE-----\n`,
+      );
+    const notBeforeAt = der.indexOf(Buffer.from([0x17, 0x0d]));
+    const notAfterAt = der.indexOf(Buffer.from([0x17, 0x0d]), notBeforeAt + 2);
+    const validityAt = notBeforeAt - 2; // SEQUENCE (0x30, short length) around the two times
+    expect(der[validityAt]).to.equal(0x30);
+    /** The certificate with its NotAfter TLV replaced (lengths of the enclosing SEQUENCEs fixed up). */
+    const withNotAfter = (tag: number, text: string): Buffer => {
+      const time = Buffer.concat([Buffer.from([tag, text.length]), Buffer.from(text, "latin1")]);
+      const validity = Buffer.concat([der.subarray(notBeforeAt, notAfterAt), time]);
+      return reencode(
+        der,
+        validityAt,
+        notAfterAt + 15,
+        Buffer.concat([Buffer.from([0x30, validity.length]), validity]),
+      );
+    };
+    const utc = 0x17;
+    const generalized = 0x18;
+    expect(leafNotAfterMs(wrap(withNotAfter(utc, "350102030405Z")))).to.equal(Date.UTC(2035, 0, 2, 3, 4, 5));
+    expect(leafNotAfterMs(wrap(withNotAfter(utc, "500102030405Z")))).to.equal(Date.UTC(1950, 0, 2, 3, 4, 5));
+    expect(leafNotAfterMs(wrap(withNotAfter(generalized, "20550102030405Z")))).to.equal(
+      Date.UTC(2055, 0, 2, 3, 4, 5),
+    );
+    for (const [tag, text] of [
+      [utc, "3501020304Z"], // no seconds
+      [utc, "35010203040Z"],
+      [utc, "3501020304050Z"],
+      [utc, "350102030405+0000"],
+      [generalized, "350102030405Z"], // UTCTime's length under GeneralizedTime's tag
+      [generalized, "20550102030405.5Z"],
+      [generalized, "00500102030405Z"], // year 50: not a year a certificate has
+      [0x0c, "350102030405Z"], // a UTF8String
+    ] as const)
+      expect(leafNotAfterMs(wrap(withNotAfter(tag, text))), `${tag}: ${text}`).to.equal(undefined);
   });
 
   it("refuses a body of 48,000 line breaks and a stray space in one pass (a pattern that backtracked took seconds)", () => {
@@ -107,3 +162,17 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
     );
   });
 });
+
+/**
+ * `der` with the TLV at [start, end) replaced by `replacement`, and the lengths of the Certificate and
+ * tbsCertificate SEQUENCEs around it (both with two-byte long-form lengths, as these are) adjusted.
+ */
+function reencode(der: Buffer, start: number, end: number, replacement: Buffer): Buffer {
+  const out = Buffer.concat([der.subarray(0, start), replacement, der.subarray(end)]);
+  const delta = replacement.length - (end - start);
+  for (const at of [0, 4]) {
+    expect([out[at], out[at + 1]], `SEQUENCE with a two-byte length at ${at}`).to.deep.equal([0x30, 0x82]);
+    out.writeUInt16BE(out.readUInt16BE(at + 2) + delta, at + 2);
+  }
+  return out;
+}
