@@ -47,14 +47,19 @@ USER 65532:65532
 EXPOSE 8443 8081
 # --max-semi-space-size=8: V8's young generation stops at 8 MiB semi-spaces instead of growing to
 # 128 MiB (Node 24, measured), so the garbage of listing every CSR at start does not leave the heap,
-# and RSS, at a high-water mark (with 10,000 cached CSRs ~115-132 MiB instead of 224-276 MiB). Against
-# 2 MiB it saves 7% of the CPU per certificate under load (fewer scavenges; `make bench-controller`).
-# --expose-gc: the controller asks for a scavenge after every 16 MiB of response bodies
+# and RSS, at a high-water mark (with 10,000 cached CSRs 120-137 MiB as deployed; 224-276 MiB without
+# a bound). It replaced --optimize-for-size, which bounded the young generation too but also cut the
+# optimising compiler's budgets. 8 rather than 2: with the client limit raised, 2 MiB spent 1.07x
+# (seventh pass) and 1.22x (eighth pass, a noisier host) the CPU per certificate of 8 (fewer
+# scavenges; BENCHMARKS.md, `make bench-controller`); not measured at the default limit.
+# --expose-gc: the controller asks for a scavenge after every 8 MiB of response bodies
 # (src/kube/response-garbage.ts). Without it, the dropped chunks of a relist of padded CSRs piled up
 # to +80 MiB over idle at `make bench-memory`'s restart with 8 MiB semi-spaces (+39 MiB with it; its
-# budget is 50 MiB). The global gc() it adds is called by nothing else. It replaced
-# --optimize-for-size, which bounded the young generation too but also cut the optimising compiler's
-# budgets. --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
+# budget is 50 MiB). The flag defines a global gc() and grants nothing outside the process: only code
+# already running in it could call it, the bundle calls it in that one place and never evaluates
+# input. The options it passes are V8's gc extension's, not a Node API:
+# test/unit/kube/response-garbage.test.ts fails on a Node whose V8 drops them.
+# --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
 # undici's HTTP/1.1 parser (llhttp), whose optimised recompilation held ~10 MiB of RSS for good
 # (idle 104 MiB instead of 94), at no CPU cost we could measure. The benchmarks read these flags here.
 ENTRYPOINT ["node", "--max-semi-space-size=8", "--expose-gc", "--liftoff-only", "dist/csr-signer.mjs"]
