@@ -164,6 +164,38 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
     );
   });
 
+  it("runs a minor collection, and no full one, for the options src/kube/response-garbage.ts passes gc() (the image's own Node)", () => {
+    // The options object is V8's gc extension's, not a Node API: checked on the Node the image ships.
+    const script = `
+      const { PerformanceObserver, constants } = require("node:perf_hooks");
+      const kinds = [];
+      new PerformanceObserver((list) => kinds.push(...list.getEntries().map((entry) => entry.detail.kind)))
+        .observe({ entryTypes: ["gc"] });
+      const count = (kind) => kinds.filter((seen) => seen === kind).length;
+      setTimeout(() => {
+        const before = count(constants.NODE_PERFORMANCE_GC_MINOR);
+        gc({ type: "minor", execution: "async" });
+        setTimeout(() => console.log(JSON.stringify({
+          before, after: count(constants.NODE_PERFORMANCE_GC_MINOR), major: count(constants.NODE_PERFORMANCE_GC_MAJOR),
+        })), 200);
+      }, 200);
+    `;
+    const printed = podman([
+      "run",
+      "--rm",
+      "--read-only",
+      "--network=none",
+      "--entrypoint=node",
+      image,
+      "--expose-gc",
+      "--eval",
+      script,
+    ]);
+    const { before, after, major } = JSON.parse(printed) as { before: number; after: number; major: number };
+    expect(after, `minor collections: ${before} before, ${after} after`).to.be.greaterThan(before);
+    expect(major, "full collections").to.equal(0);
+  });
+
   it("becomes ready against the API server and issues a certificate that openssl verifies", async () => {
     const identity = serviceAccountIdentity(controllerNamespace, "csr-signer");
     const kubeconfig = join(folder, "kubeconfig");
@@ -214,6 +246,8 @@ describe("the controller image (podman, read-only, uid 65532)", function () {
     // Its JSON log line for this certificate (through podman's pipe, so possibly a moment later).
     await waitFor("the issued log line", async () => (output.includes(`"csr":"${name}"`) ? true : undefined));
     expect(output).not.to.contain("PRIVATE KEY");
+    // The entrypoint's --expose-gc reached the controller: it scavenges after response bytes.
+    expect(output).to.match(/"msg":"controller started"[^\n]*"scavengesResponseBytes":true/);
 
     // podman forwards SIGTERM to node: a clean exit, as on a Deployment rollout.
     podman(["kill", "--signal=TERM", containerName]);
