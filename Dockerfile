@@ -57,8 +57,8 @@ EXPOSE 8443 8081
 # to +80 MiB over idle at `make bench-memory`'s restart with 8 MiB semi-spaces (+39 MiB with it; its
 # budget is 50 MiB). The flag defines a global gc() and grants nothing outside the process: only code
 # already running in it could call it, the bundle calls it in that one place and never evaluates
-# input. The options it passes are V8's gc extension's, not a Node API:
-# test/unit/kube/response-garbage.test.ts fails on a Node whose V8 drops them.
+# input. The options it passes are V8's gc extension's, not a Node API: test/image/image.test.ts
+# (on this image's Node) and test/unit/kube/response-garbage.test.ts fail on a Node that drops them.
 # --liftoff-only: WebAssembly stays on V8's baseline compiler; the only module is
 # undici's HTTP/1.1 parser (llhttp), whose optimised recompilation held ~10 MiB of RSS for good
 # (idle 104 MiB instead of 94), at no CPU cost we could measure. The benchmarks read these flags here.
