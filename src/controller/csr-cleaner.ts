@@ -70,11 +70,8 @@ export class CsrCleaner {
 function certificateNotAfter(csr: CsrObject): { certificateNotAfter?: Date } {
   const { certificate, certificateOmitted: omitted } = csr.status ?? {};
   if (!certificate && !omitted) return {};
-  // A copy not from the cache (tests, a fresh read) still holds the chain.
-  const notAfterMs = omitted
-    ? omitted.reason === "Ours"
-      ? omitted.notAfterMs
-      : undefined
-    : leafNotAfterMs(certificate!);
+  let notAfterMs: number | undefined;
+  if (omitted?.reason === "Ours") notAfterMs = omitted.notAfterMs;
+  else if (!omitted) notAfterMs = leafNotAfterMs(certificate!); // a copy not from the cache holds the chain
   return { certificateNotAfter: new Date(notAfterMs ?? 8.64e15) };
 }

@@ -153,38 +153,39 @@ export class PodCertificateReconciler {
     // flight still leaves the serial (written out now: stderr is written synchronously).
     this.logger.info("writing pod certificate", signature);
     this.logger.flush();
-    const answer: { written: PodCertificateWriteOutcome | "error" } = { written: "error" };
-    let outcome;
+    let written: PodCertificateWriteOutcome;
     try {
-      outcome = await this.writeStatus(
-        pcr,
-        {
-          conditions: [this.condition("Issued", "Issued", message)],
-          certificateChain: issued.chainPem,
-          notBefore: kubernetesTime(notBefore),
-          notAfter: kubernetesTime(notAfter),
-          beginRefreshAt: kubernetesTime(beginRefreshAt),
-        },
-        (written) => (answer.written = written),
-      );
+      written = await this.patchStatus(pcr, {
+        conditions: [this.condition("Issued", "Issued", message)],
+        certificateChain: issued.chainPem,
+        notBefore: kubernetesTime(notBefore),
+        notAfter: kubernetesTime(notAfter),
+        beginRefreshAt: kubernetesTime(beginRefreshAt),
+      });
     } catch (error) {
-      this.logger.info("signed pod certificate", { ...signature, written: answer.written });
+      this.logger.info("signed pod certificate", { ...signature, written: "error" });
       return this.writeFailed(pcr, signer, error);
     }
     // One line after every write, whatever became of it; a written one names identity and window.
     this.logger.info(
       "signed pod certificate",
-      answer.written === "ok"
+      written === "ok"
         ? {
             ...signature,
-            written: answer.written,
+            written,
             identity: decision.identity,
             rule: decision.rule,
             notAfter: kubernetesTime(notAfter),
             beginRefreshAt: kubernetesTime(beginRefreshAt),
           }
-        : { ...signature, written: answer.written },
+        : { ...signature, written },
     );
+    let outcome;
+    try {
+      outcome = await this.afterWrite(pcr, written);
+    } catch (error) {
+      return this.writeFailed(pcr, signer, error);
+    }
     if (outcome !== "ok") return outcome;
     this.registry.troubles.signingSucceeded(signer.objectName);
     this.registry.countIssued(signer.objectName);
@@ -207,17 +208,28 @@ export class PodCertificateReconciler {
   private async writeStatus(
     pcr: PodCertificateRequestObject,
     status: Record<string, unknown>,
-    answered: (outcome: PodCertificateWriteOutcome) => void = () => undefined,
   ): Promise<"ok" | ReconcileResult> {
-    const namespace = pcr.metadata?.namespace ?? "";
-    const name = pcr.metadata?.name ?? "";
-    const outcome = await this.api.patchStatus(namespace, name, pcr.metadata?.resourceVersion ?? "", status);
-    answered(outcome);
+    return this.afterWrite(pcr, await this.patchStatus(pcr, status));
+  }
+
+  private patchStatus(
+    pcr: PodCertificateRequestObject,
+    status: Record<string, unknown>,
+  ): Promise<PodCertificateWriteOutcome> {
+    const { namespace = "", name = "", resourceVersion = "" } = pcr.metadata ?? {};
+    return this.api.patchStatus(namespace, name, resourceVersion, status);
+  }
+
+  /** What a write's outcome leaves to do: a lost race is done when the request was decided meanwhile. */
+  private async afterWrite(
+    pcr: PodCertificateRequestObject,
+    outcome: PodCertificateWriteOutcome,
+  ): Promise<"ok" | ReconcileResult> {
     if (outcome === "ok") return "ok";
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.
     if (outcome === "not sent") return lookAgainSoon;
-    const fresh = await this.api.read(namespace, name);
+    const fresh = await this.api.read(pcr.metadata?.namespace ?? "", pcr.metadata?.name ?? "");
     return !fresh || isDecided(fresh) ? { kind: "done" } : { kind: "retry", reason: "Conflict" };
   }
 

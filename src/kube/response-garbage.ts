@@ -8,8 +8,9 @@
  * relist of padded CSRs (1.3 MB each, cut while they stream) allocates little on the heap per
  * megabyte read, so with the image's 8 MiB semi-spaces the dropped chunks piled up: +80 MiB over
  * idle at `make bench-memory`'s restart, +39 MiB with this (BENCHMARKS.md, eighth pass). An ordinary
- * certificate's watch events and write are about 10 KB, so under load this asks for one extra
- * scavenge per ~800 certificates; a tenant would have to make the API server send 8 MiB for each.
+ * certificate's responses are about 10 KB (its watch events' text alone 9.5 KiB in the allocation
+ * sampler, BENCHMARKS.md eighth pass), so under load this asks for one extra scavenge per ~800
+ * certificates; a tenant would have to make the API server send 8 MiB for each.
  */
 export type CollectGarbage = (options: { type: "minor"; execution: "async" }) => void;
 
@@ -37,8 +38,11 @@ export function responseBytesScavenger(
   };
 }
 
+/** node's gc(), defined only under --expose-gc. */
+const exposedGc = (globalThis as { gc?: CollectGarbage }).gc;
+
 /** The process's one counter: the bytes piling up are the process's, whichever client read them. */
-export const countResponseBytes = responseBytesScavenger((globalThis as { gc?: CollectGarbage }).gc);
+export const countResponseBytes = responseBytesScavenger(exposedGc);
 
 /** Whether this process asks for scavenges (node ran with --expose-gc): the start-up line says so. */
-export const scavengesResponseBytes = typeof (globalThis as { gc?: unknown }).gc === "function";
+export const scavengesResponseBytes = exposedGc !== undefined;

@@ -32,7 +32,8 @@ export function openssl(args: string[], input?: string, cwd?: string): string {
 }
 
 /**
- * A self-signed CA certificate and key made by openssl (`req -x509`, 30 days, CA:TRUE, keyCertSign
+ * A self-signed CA certificate and key made by openssl (`req -x509`, 30 days unless `days` says
+ * otherwise, CA:TRUE, keyCertSign
  * and cRLSign), as a kubernetes.io/tls Secret's files: tests that need a CA the project's own code
  * did not make (odd key sizes, large subjects, padded extensions).
  */
@@ -41,6 +42,7 @@ export function opensslSelfSignedCa(options: {
   /** openssl's -newkey value and options (default: EC P-256). */
   key?: string[];
   extensions?: string[];
+  days?: number;
 }): { "tls.crt": Buffer; "tls.key": Buffer } {
   const dir = mkdtempSync(join(tmpdir(), "openssl-ca-"));
   try {
@@ -54,7 +56,7 @@ export function opensslSelfSignedCa(options: {
         "-subj",
         options.subject,
         "-days",
-        "30",
+        String(options.days ?? 30),
         "-addext",
         "basicConstraints=critical,CA:TRUE",
         "-addext",
@@ -74,33 +76,7 @@ export function opensslSelfSignedCa(options: {
   }
 }
 
-/** A self-signed EC P-256 certificate from openssl valid for `days` (from now), as PEM. */
+/** A self-signed EC P-256 certificate (a CA's) from openssl valid for `days` (from now), as PEM. */
 export function opensslSelfSignedCertificate(days: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "openssl-cert-"));
-  try {
-    openssl(
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-subj",
-        "/CN=openssl-self-signed",
-        "-days",
-        String(days),
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.pem",
-      ],
-      undefined,
-      dir,
-    );
-    return readFileSync(join(dir, "cert.pem"), "utf8");
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return opensslSelfSignedCa({ subject: "/CN=openssl-self-signed", days })["tls.crt"].toString("utf8");
 }
