@@ -43,7 +43,7 @@ export class SignerReconciler {
   constructor(
     private readonly registry: SignerRegistry,
     private readonly publication: TrustBundlePublication,
-    private readonly writeStatus: SignerStatusWriter,
+    private readonly statusWriter: SignerStatusWriter,
     private readonly metrics: ControllerMetrics,
     private readonly logger: Logger,
     private readonly hooks: SignerReconcilerHooks,
@@ -120,19 +120,23 @@ export class SignerReconciler {
   }
 
   /**
-   * Writes the Signer's status if it changed and its pace allows; else returns in how many ms the
-   * write is due (the reconcile then comes back and writes the status as it is by then).
+   * Writes the Signer's status if it changed and its pace and the status limiter allow; else returns
+   * in how many ms the write is due (the reconcile then comes back and writes the status as it is by then).
    */
   private async writeStatusOf(objectName: string): Promise<number | undefined> {
     const status = this.registry.desiredStatus(objectName);
     if (!status) return undefined;
     const current = this.registry.currentStatus(objectName) ?? {};
     const countsOnly = changesOnlyCounts(status, current);
-    const delay = this.pacing.delayMs(objectName, countsOnly);
+    // Its own pace, then every Signer's limiter: come back rather than hold the one Signer worker.
+    const delay = Math.max(
+      this.pacing.delayMs(objectName, countsOnly),
+      Math.ceil(this.statusWriter.waitMs()),
+    );
     if (delay > 0) return delay;
     this.pacing.wrote(objectName, countsOnly);
     const before = this.lastWritten.get(objectName) ?? current;
-    const outcome = await this.writeStatus(objectName, status);
+    const outcome = await this.statusWriter.write(objectName, status);
     if (outcome === "ok") {
       this.registry.statusWritten(objectName, status);
       this.lastWritten.set(objectName, status);
