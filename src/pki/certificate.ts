@@ -134,13 +134,17 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   // When in doubt, undefined (the clean-up then waits its hour): only what we write is read, the
   // leaf's block first, at the very start, its END line ending the line, strict base64 between;
   // kube-apiserver's Go PEM decoder skips text before a block, which this must not read as one.
+  // Go's decoder also skips a block whose BEGIN line has more on it, or whose END line does not start
+  // a line (the hostile-tenant review): such a block is not read here either.
   const pem = Buffer.from(statusCertificate, "base64").toString("latin1");
   if (!pem.startsWith(certificateBegin)) return undefined;
-  const end = pem.indexOf(certificateEnd, certificateBegin.length);
+  const bodyStart = certificateBegin.length + (pem[certificateBegin.length] === "\r" ? 1 : 0);
+  if (pem[bodyStart] !== "\n") return undefined;
+  const end = pem.indexOf(certificateEnd, bodyStart);
   const afterEnd = end + certificateEnd.length;
-  if (end < 0 || (afterEnd < pem.length && pem[afterEnd] !== "\n" && pem[afterEnd] !== "\r"))
-    return undefined;
-  const body = pem.slice(certificateBegin.length, end);
+  if (end < 0 || pem[end - 1] !== "\n") return undefined;
+  if (afterEnd < pem.length && pem[afterEnd] !== "\n" && pem[afterEnd] !== "\r") return undefined;
+  const body = pem.slice(bodyStart, end);
   if (!strictBase64Lines.test(body)) return undefined;
   try {
     const der = Buffer.from(body, "base64"); // the line breaks skipped

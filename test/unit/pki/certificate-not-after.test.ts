@@ -68,6 +68,9 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       `note\n${shortLived}`,
       shortLived.replace("-----END CERTIFICATE-----", "-----END CERTIFICATE----- trailing"),
       shortLived.replace(/\n([A-Za-z0-9+/]{10})/, "\n-_$1"), // URL-safe characters Buffer would take
+      // Blocks Go skips, reading the one after: END not at a line's start, more on the BEGIN line.
+      `${decoy.replace(/\n-----END CERTIFICATE-----/, "-----END CERTIFICATE-----")}${shortLived}`,
+      `${decoy.replace("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----")}${shortLived}`,
     ];
     for (const pem of cases)
       expect(leafNotAfterMs(asStatusCertificate(pem)), pem.slice(0, 80)).to.equal(undefined);
