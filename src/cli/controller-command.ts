@@ -62,7 +62,7 @@ Options:
                              minute and 20 queued, one CSR requester's (all signer
                              names) at most 40 queued; the Lease's calls a limiter of
                              their own (20/s), so renewals never wait behind writes,
-                             and Signer status writes one too (5/s, burst 10)
+                             and Signer status writes one too (5/s, burst 10, all Signers)
   --kube-api-burst N         API request burst, a whole number (default 200)
   --workers N                concurrent CSR reconciles (default ${defaultWorkers})
   --leader-elect BOOL        campaign on a coordination.k8s.io Lease (default true)
@@ -76,7 +76,8 @@ Options:
                                    retry period).
                                    Durations as Go writes them: 15s, 1m, 500ms
   --log-level LEVEL          debug, info, warn or error (default info); info and debug lines
-                             are held up to 100 ms and written together (README, "Running it in a cluster")
+                             are held about 100 ms and written together; warn or error drops the
+                             signature audit lines (README, "Running it in a cluster")
 
 Approval automation (off unless enabled; tenant Signers opt in with spec.approval.mode):
   --approve-kubelet-serving BOOL      approve kubernetes.io/kubelet-serving CSRs whose every SAN is
