@@ -36,12 +36,16 @@ export function jsonLogger(
   let held = "";
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
     if (held === "") return;
     const text = held;
     held = "";
     write(text);
+  };
+  // A flush leaves the timer running: a line held after it goes out with the timer's end, sooner
+  // than holdInfoMs, and the certificate after a flush costs no timer of its own.
+  const flushOnTime = (): void => {
+    timer = undefined;
+    flush();
   };
   const log =
     (level: LogLevel) =>
@@ -56,7 +60,7 @@ export function jsonLogger(
       held += line;
       if (held.length > maximumHeldCharacters) flush();
       // Unreferenced: held lines never keep the process alive (the CLI flushes on exit).
-      else if (timer === undefined) timer = setTimeout(flush, holdMs).unref();
+      else if (timer === undefined) timer = setTimeout(flushOnTime, holdMs).unref();
     };
   return {
     debug: log("debug"),

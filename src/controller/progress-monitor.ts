@@ -15,9 +15,46 @@ export interface ProgressSource {
   busySince(): number | undefined;
 }
 
+/**
+ * One worker's place in the monitor, made once per worker loop: begin() and end() around each step
+ * write two fields, so a step costs no Map entry, key string or extra async frame (they were about
+ * 1.5 % of the CPU per certificate, BENCHMARKS.md ninth pass).
+ */
+export class WorkerStep {
+  /** The key of the current step, or undefined between steps. */
+  private key: string | undefined;
+  private since = 0;
+
+  constructor(
+    readonly worker: string,
+    private readonly now: Clock["now"],
+    private readonly onClose: (step: WorkerStep) => void,
+  ) {}
+
+  begin(key: string): void {
+    this.key = key;
+    this.since = this.now();
+  }
+
+  end(): void {
+    this.key = undefined;
+  }
+
+  /** The worker loop is over: the monitor forgets it. */
+  close(): void {
+    this.key = undefined;
+    this.onClose(this);
+  }
+
+  /** `[what, since]` of the current step, or undefined between steps. */
+  current(): [string, number] | undefined {
+    return this.key === undefined ? undefined : [`worker ${this.worker} ${this.key}`, this.since];
+  }
+}
+
 export class ProgressMonitor {
   private readonly sources: ProgressSource[] = [];
-  private readonly workingSince = new Map<string, number>();
+  private readonly workers = new Set<WorkerStep>();
 
   constructor(
     /** A single step longer than this means no progress. */
@@ -29,23 +66,22 @@ export class ProgressMonitor {
     this.sources.push(source);
   }
 
-  /** Runs `work` as `worker`'s current step. */
-  async track<T>(worker: string, work: () => Promise<T>): Promise<T> {
-    this.workingSince.set(worker, this.now());
-    try {
-      return await work();
-    } finally {
-      this.workingSince.delete(worker);
-    }
+  /** A worker loop's step, watched until it is closed ("csr": its steps are named "worker csr <key>"). */
+  worker(name: string): WorkerStep {
+    const step = new WorkerStep(name, this.now, (closed) => this.workers.delete(closed));
+    this.workers.add(step);
+    return step;
   }
 
   /** Why no progress is being made; empty when all is well. */
   problems(): string[] {
     const now = this.now();
-    const steps: [string, number | undefined][] = [
-      ...[...this.workingSince].map(([worker, since]): [string, number] => [`worker ${worker}`, since]),
-      ...this.sources.map((source): [string, number | undefined] => [source.name, source.busySince()]),
-    ];
+    const steps: [string, number | undefined][] = [];
+    for (const step of this.workers) {
+      const current = step.current();
+      if (current) steps.push(current);
+    }
+    for (const source of this.sources) steps.push([source.name, source.busySince()]);
     const problems: string[] = [];
     for (const [name, since] of steps) {
       if (since !== undefined && now - since > this.stallAfterMs)

@@ -48,34 +48,44 @@ export async function runWorker(
   reconcile: (key: string) => Promise<ReconcileResult>,
   options: WorkerOptions,
 ): Promise<void> {
-  const { name, progress, logger, metrics } = options;
-  for (;;) {
-    await options.beforeEach?.();
-    const key = await queue.get();
-    if (key === undefined) return;
-    if (options.takingDropsDelayed) queue.dropDelayed(key);
-    const started = Date.now();
-    let result: ReconcileResult;
-    try {
-      result = await progress.track(`${name} ${key}`, () => reconcile(key));
-    } catch (error) {
-      metrics?.recorder.reconcileErrors.inc({ controller: metrics.controller });
-      logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
-      result = { kind: "retry", reason: "Error" };
+  const { name, logger, metrics } = options;
+  // Made once per loop: a step and the label sets cost nothing per key.
+  const step = options.progress.worker(name);
+  const labels = metrics && {
+    controller: { controller: metrics.controller },
+    success: { controller: metrics.controller, result: "success" },
+    requeue: { controller: metrics.controller, result: "requeue" },
+  };
+  try {
+    for (;;) {
+      await options.beforeEach?.();
+      const key = await queue.get();
+      if (key === undefined) return;
+      if (options.takingDropsDelayed) queue.dropDelayed(key);
+      const started = Date.now();
+      let result: ReconcileResult;
+      step.begin(key);
+      try {
+        result = await reconcile(key);
+      } catch (error) {
+        metrics?.recorder.reconcileErrors.inc(labels!.controller);
+        logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
+        result = { kind: "retry", reason: "Error" };
+      } finally {
+        step.end();
+      }
+      if (metrics) {
+        metrics.recorder.reconcileTime.observe(labels!.controller, (Date.now() - started) / 1000);
+        metrics.recorder.reconcileTotal.inc(result.kind === "done" ? labels!.success : labels!.requeue);
+      }
+      if (result.kind === "retry") queue.addRateLimited(key);
+      else {
+        queue.forget(key);
+        if (result.kind === "after") queue.addAfter(key, result.milliseconds);
+      }
+      queue.done(key, started);
     }
-    if (metrics) {
-      const labels = { controller: metrics.controller };
-      metrics.recorder.reconcileTime.observe(labels, (Date.now() - started) / 1000);
-      metrics.recorder.reconcileTotal.inc({
-        ...labels,
-        result: result.kind === "done" ? "success" : "requeue",
-      });
-    }
-    if (result.kind === "retry") queue.addRateLimited(key);
-    else {
-      queue.forget(key);
-      if (result.kind === "after") queue.addAfter(key, result.milliseconds);
-    }
-    queue.done(key, started);
+  } finally {
+    step.close();
   }
 }

@@ -32,12 +32,19 @@ interface Options<Label extends string> {
   registers: Registry[];
 }
 
-/** A series per label set, found by the label values joined (label values hold no NUL). */
+/**
+ * A series per label set. Found through a Map per label, in labelNames order, keyed by that label's
+ * value: the values are strings the callers already hold, whose hashes V8 keeps, so a lookup
+ * builds no key (a joined key was a new string to flatten and hash on every call).
+ */
 abstract class LabelledSeries<Label extends string, Series> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly Label[];
-  protected readonly series = new Map<string, { labels: Record<Label, string>; data: Series }>();
+  /** Every series, in the order made, for scraping. */
+  protected readonly series: { labels: Record<Label, string>; data: Series }[] = [];
+  /** labelNames.length levels of Maps; the last level's values are the series' data. */
+  private index = new Map<string, unknown>();
 
   constructor(
     readonly type: ScrapedMetric["type"],
@@ -54,7 +61,8 @@ abstract class LabelledSeries<Label extends string, Series> {
   }
 
   reset(): void {
-    this.series.clear();
+    this.series.length = 0;
+    this.index = new Map();
   }
 
   protected abstract fresh(): Series;
@@ -63,16 +71,26 @@ abstract class LabelledSeries<Label extends string, Series> {
   /** The series of `labels`, made on first use (labels copied: the caller's object may change). */
   protected seriesOf(labels: Record<Label, string>): Series {
     const names = this.labelNames;
-    let key = labels[names[0]!] ?? "";
-    for (let index = 1; index < names.length; index++) key += `\0${labels[names[index]!] ?? ""}`;
-    let entry = this.series.get(key);
-    if (entry === undefined) {
-      const copy = {} as Record<Label, string>;
-      for (const name of names) copy[name] = labels[name] ?? "";
-      entry = { labels: copy, data: this.fresh() };
-      this.series.set(key, entry);
+    let level = this.index;
+    let value = "";
+    for (let index = 0; index < names.length; index++) {
+      value = labels[names[index]!] ?? "";
+      if (index === names.length - 1) break;
+      let next = level.get(value) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(value, next);
+      }
+      level = next;
     }
-    return entry.data;
+    const found = level.get(value) as Series | undefined;
+    if (found !== undefined) return found;
+    const copy = {} as Record<Label, string>;
+    for (const name of names) copy[name] = labels[name] ?? "";
+    const data = this.fresh();
+    this.series.push({ labels: copy, data });
+    level.set(value, data);
+    return data;
   }
 }
 
@@ -83,7 +101,7 @@ abstract class ScalarSeries<Label extends string> extends LabelledSeries<Label, 
   }
 
   protected samples(): Sample[] {
-    return [...this.series.values()].map(({ labels, data }) => ({ labels, value: data.value }));
+    return this.series.map(({ labels, data }) => ({ labels, value: data.value }));
   }
 }
 
@@ -136,7 +154,7 @@ export class ScrapeTimeHistogram<Label extends string> extends LabelledSeries<La
 
   protected samples(): Sample[] {
     const samples: Sample[] = [];
-    for (const { labels, data } of this.series.values()) {
+    for (const { labels, data } of this.series) {
       let cumulative = 0;
       data.counts.forEach((count, index) => {
         cumulative += count;

@@ -67,8 +67,12 @@ export function parseServiceAccountUsername(
   username: string,
 ): { namespace: string; serviceAccount: string } | undefined {
   if (!username.startsWith(serviceAccountPrefix)) return undefined;
-  const [namespace, serviceAccount, ...rest] = username.slice(serviceAccountPrefix.length).split(":");
-  if (!namespace || !serviceAccount || rest.length > 0) return undefined;
+  // Two indexOf calls, not split(":"): this runs twice per certificate (policy, Event share).
+  const colon = username.indexOf(":", serviceAccountPrefix.length);
+  if (colon < 0 || username.indexOf(":", colon + 1) >= 0) return undefined;
+  const namespace = username.slice(serviceAccountPrefix.length, colon);
+  const serviceAccount = username.slice(colon + 1);
+  if (!namespace || !serviceAccount) return undefined;
   return { namespace, serviceAccount };
 }
 

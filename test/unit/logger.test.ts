@@ -69,6 +69,22 @@ describe("jsonLogger with holdInfoMs (the controller's: one write per certificat
     expect(writes).to.have.length(1);
   });
 
+  it("a line held after a flush goes out within holdInfoMs, with the timer the first held line started", async () => {
+    const writes: string[] = [];
+    const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 40 });
+    logger.info("signed certificate 1");
+    logger.info("writing certificate 2");
+    logger.flush();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    logger.info("signed certificate 2");
+    expect(writes).to.have.length(1);
+    await new Promise((resolve) => setTimeout(resolve, 45));
+    expect(messages(writes)).to.deep.equal([
+      ["signed certificate 1", "writing certificate 2"],
+      ["signed certificate 2"],
+    ]);
+  });
+
   it("a warn or error line is never held, and goes out after the info lines before it", () => {
     const writes: string[] = [];
     const logger = jsonLogger({ level: "info", write: (text) => writes.push(text), holdInfoMs: 30 });

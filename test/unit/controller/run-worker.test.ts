@@ -80,4 +80,25 @@ describe("runWorker", () => {
     await loop;
     expect(reconciles).to.equal(2);
   });
+
+  it("/healthz sees the key a reconcile is stuck on, and the step ends when the reconcile throws", async () => {
+    const clock = new ManualClock();
+    const progress = new ProgressMonitor(60_000, () => clock.now());
+    const queue = new WorkQueue(clock, limits);
+    let fail!: (error: Error) => void;
+    const loop = runWorker(queue, () => new Promise<ReconcileResult>((_, reject) => (fail = reject)), {
+      name: "csr",
+      progress,
+      logger: jsonLogger({ write: () => undefined }),
+    });
+    queue.add("csr-1");
+    await settle();
+    clock.advance(60_001);
+    expect(progress.problems()).to.deep.equal(["worker csr csr-1 stuck in one step for 60s (limit 60s)"]);
+    fail(new Error("the API server went away"));
+    await settle();
+    expect(progress.problems()).to.deep.equal([]);
+    queue.shutDown();
+    await loop;
+  });
 });

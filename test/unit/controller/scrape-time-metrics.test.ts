@@ -73,6 +73,19 @@ describe("scrape-time metrics (prom-client's exposition, without hashing labels 
     expect((await ours.counter.get()).values).to.deep.equal([]);
   });
 
+  it("keeps apart label sets whose values would run together if joined, and counts a missing label as empty", async () => {
+    const { ours } = both();
+    ours.counter.inc({ signer: "a\0b", reason: "c" });
+    ours.counter.inc({ signer: "a", reason: "b\0c" }, 2);
+    ours.counter.inc({ signer: "a" } as { signer: string; reason: string }, 4);
+    ours.counter.inc({ signer: "a", reason: "" }, 8);
+    expect((await ours.counter.get()).values).to.deep.equal([
+      { labels: { signer: "a\0b", reason: "c" }, value: 1 },
+      { labels: { signer: "a", reason: "b\0c" }, value: 2 },
+      { labels: { signer: "a", reason: "" }, value: 12 },
+    ]);
+  });
+
   it("a counter refuses to go down, as prom-client's does", () => {
     const { ours } = both();
     expect(() => ours.counter.inc({ signer: "a", reason: "r" }, -1)).to.throw(/only goes up/);

@@ -296,6 +296,26 @@ describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_
     release();
   });
 
+  it("asks a known tenant's share first: once it is spent, even a repeat is told as the tenant's", () => {
+    const causes: string[] = [];
+    const recorder = recorderWithShares(
+      { createEvent: async () => new Promise<void>(() => undefined) },
+      {
+        perObject: { burst: 5, refillEveryMs: 60_000, maxQueued: 10 },
+        perTenant: { burst: 2, refillEveryMs: 60_000, maxQueued: 10 },
+      },
+      causes,
+    );
+    const of = (name: string) => ({ ...target(name), tenant: "t1" });
+    recorder.record(of("a"), "Normal", "Issued", "issued"); // queued: the tenant's first token
+    recorder.record(of("a"), "Normal", "Issued", "issued"); // repeat: the tenant still has one
+    recorder.record(of("b"), "Normal", "Issued", "issued"); // queued: its second
+    recorder.record(of("a"), "Normal", "Issued", "issued"); // tenant: asked before the repeat
+    recorder.record(of("c"), "Normal", "Issued", "issued"); // tenant
+    expect(causes).to.deep.equal(["repeat", "tenant", "tenant"]);
+    expect(recorder.trackedObjects).to.equal(2);
+  });
+
   it("an Event dropped for its tenant's share makes no share for its object (a new one per CSR issued under load)", () => {
     const causes: string[] = [];
     const recorder = recorderWithShares(

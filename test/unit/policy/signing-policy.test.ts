@@ -4,6 +4,7 @@ import type { DistinguishedName } from "../../../src/pki/names.js";
 import type { SubjectAlternativeNames } from "../../../src/pki/subject-alternative-names.js";
 import {
   evaluateSigningRequest,
+  parseServiceAccountUsername,
   type Requester,
   type SigningDecision,
 } from "../../../src/policy/signing-policy.js";
@@ -477,4 +478,27 @@ describe("evaluateSigningRequest: reserved subjects in any case and with surroun
       );
     });
   }
+});
+
+describe("parseServiceAccountUsername: system:serviceaccount:<namespace>:<name>, exactly", () => {
+  const cases: [string, { namespace: string; serviceAccount: string } | undefined][] = [
+    ["system:serviceaccount:foo:default", { namespace: "foo", serviceAccount: "default" }],
+    ["system:serviceaccount:istio-system:istiod", { namespace: "istio-system", serviceAccount: "istiod" }],
+    ["system:serviceaccount:foo", undefined],
+    ["system:serviceaccount:foo:", undefined],
+    ["system:serviceaccount::default", undefined],
+    ["system:serviceaccount:", undefined],
+    ["system:serviceaccount:foo:bar:baz", undefined],
+    ["system:serviceaccount:foo:bar:", undefined],
+    ["system:serviceaccounts:foo:bar", undefined],
+    ["System:serviceaccount:foo:bar", undefined],
+    [" system:serviceaccount:foo:bar", undefined],
+    ["user:system:serviceaccount:foo:bar", undefined],
+    ["alice", undefined],
+    ["", undefined],
+  ];
+  for (const [username, expected] of cases)
+    it(JSON.stringify(username), () => {
+      expect(parseServiceAccountUsername(username)).to.deep.equal(expected);
+    });
 });
