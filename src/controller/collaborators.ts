@@ -19,6 +19,7 @@ import { kubernetesPodCertificateApi } from "../kube/pod-certificate-api-binding
 import { systemIssuanceEnvironment } from "../pki/issuance.js";
 import type { ControllerOptions } from "./controller-options.js";
 import { CsrFirstSeen } from "./csr-first-seen.js";
+import { WrittenCertificates } from "./written-certificates.js";
 import { buildCsrHandlers, type CsrHandlers } from "./csr-handlers.js";
 import type { CsrReconciler } from "./csr-reconciler.js";
 import { ControllerInformers } from "./informers.js";
@@ -86,6 +87,7 @@ export function buildCollaborators(
   const { kubeConfig, namespace, logger } = options;
   const metrics = new ControllerMetrics(options.build);
   const firstSeen = new CsrFirstSeen();
+  const writtenCertificates = new WrittenCertificates();
   // Retries count per signer name (a tenant), so one tenant's flood of retries never delays another's.
   // Asked only after construction (by retries), when the informers below exist.
   const csrSignerName = (name: string): string => informers.csrs.get(name)?.spec?.signerName ?? "";
@@ -124,6 +126,7 @@ export function buildCollaborators(
     nodes: options.approval?.kubeletServing !== undefined,
     logger,
     isOurSignerName: (signerName) => csrReconciler.isOurSignerName(signerName),
+    writtenCertificates,
     isOurPodSignerName: (signerName) => podCertificateReconciler.signerFor(signerName) !== undefined,
   });
   const nodeAddresses = new NodeAddressIndex(options.approval?.kubeletServing?.extraDnsPatterns);
@@ -177,6 +180,7 @@ export function buildCollaborators(
     metrics,
     environment,
     firstSeen,
+    writtenCertificates,
     stillLeading: isLeader,
   });
   const csrReconciler: CsrReconciler = csrSide.reconciler;

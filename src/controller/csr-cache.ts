@@ -15,6 +15,7 @@ import { leafNotAfterMs } from "../pki/certificate.js";
 import { defaultCertificateRequestLimits } from "../pki/certificate-request.js";
 import type { CsrCondition, CsrObject } from "./csr-object.js";
 import { isSettled } from "./csr-gates.js";
+import type { WrittenCertificates } from "./written-certificates.js";
 
 /** Condition messages of our CSRs are cut to this many characters in the cache (none is read back). */
 export const maximumCachedConditionMessage = 256;
@@ -45,7 +46,11 @@ export function requestTooLargeMessage(spec: CsrObject["spec"]): string | undefi
  * signer name now; a CSR cached as NotOurs whose signer becomes ours later is read again from the
  * API server when it is reconciled (see CsrReconciler).
  */
-export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean): CsrObject {
+export function cachedCsr(
+  csr: CsrObject,
+  ours: (signerName: string) => boolean,
+  written?: WrittenCertificates,
+): CsrObject {
   // Plain assignments, not conditional spreads: this runs on every watch event, and each spread
   // allocated an object of its own (BENCHMARKS.md, sixth pass: allocation per certificate).
   const { metadata, spec, status } = csr;
@@ -85,7 +90,7 @@ export function cachedCsr(csr: CsrObject, ours: (signerName: string) => boolean)
   if (isOurs && metadata?.generateName !== undefined) keptMetadata.generateName = metadata.generateName;
   if (isOurs && !hasUnkeptFields(metadata, status)) keptMetadata.onlyKeptFields = true;
   const cached: CsrObject = { metadata: keptMetadata, spec: kept };
-  if (status !== undefined) cached.status = cachedStatus(status, isOurs);
+  if (status !== undefined) cached.status = cachedStatus(status, isOurs, metadata?.name ?? "", written);
   return cached;
 }
 
@@ -140,6 +145,8 @@ function hasUnkeptFields(metadata: CsrObject["metadata"], status: CsrObject["sta
 function cachedStatus(
   status: NonNullable<CsrObject["status"]>,
   isOurs: boolean,
+  name: string,
+  written: WrittenCertificates | undefined,
 ): NonNullable<CsrObject["status"]> {
   const { conditions, certificate } = status;
   const kept: NonNullable<CsrObject["status"]> = {};
@@ -150,8 +157,12 @@ function cachedStatus(
   // Every issued CSR stays cached until istiod or the clean-up deletes it: of ours, only the leaf's
   // NotAfter the cleaner reads, not the chain (about 2.5 KB each, most of what the cache grew by
   // per certificate; BENCHMARKS.md, seventh pass).
+  // The echo of our own write has its NotAfter known already (written-certificates.ts).
   if (certificate && isOurs)
-    kept.certificateOmitted = { reason: "Ours", notAfterMs: leafNotAfterMs(certificate) };
+    kept.certificateOmitted = {
+      reason: "Ours",
+      notAfterMs: written?.take(name, certificate) ?? leafNotAfterMs(certificate),
+    };
   if (certificate && !isOurs) kept.certificateOmitted = { reason: "NotOurs" };
   return kept;
 }

@@ -11,6 +11,7 @@ import { CsrApprover } from "./approver.js";
 import type { ControllerOptions } from "./controller-options.js";
 import { CsrCleaner } from "./csr-cleaner.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
+import type { WrittenCertificates } from "./written-certificates.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrReconciler } from "./csr-reconciler.js";
 import type { ControllerMetrics } from "./metrics.js";
@@ -34,6 +35,8 @@ export function buildCsrHandlers(
     metrics: ControllerMetrics;
     environment: IssuanceEnvironment;
     firstSeen: CsrFirstSeen;
+    /** Told of each certificate before its write is sent (the CSR cache's transform takes them). */
+    writtenCertificates?: WrittenCertificates;
     /** Asked right before each CSR status write is sent (leader election); absent: always. */
     stillLeading?: () => boolean;
   },
@@ -62,6 +65,7 @@ export function buildCsrHandlers(
     approver,
     options.waitingApprovalGraceMs,
     shared.firstSeen,
+    shared.writtenCertificates,
   );
   if (options.cleanup === false) return { reconciler, cleaner: undefined };
   const cleanup = options.cleanup ?? { ...defaultCleanupPeriods, intervalMs: defaultCleanupIntervalMs };

@@ -11,6 +11,7 @@ import type { CsrApprover } from "./approver.js";
 import type { CsrApi } from "./csr-api.js";
 import { requestTooLargeMessage } from "./csr-cache.js";
 import { nextCsrStep } from "./csr-gates.js";
+import type { WrittenCertificates } from "./written-certificates.js";
 import type { CsrFirstSeen } from "./csr-first-seen.js";
 import type { CsrObject } from "./csr-object.js";
 import { CsrSigning, defaultWaitingApprovalGraceMs } from "./csr-signing.js";
@@ -32,6 +33,7 @@ export class CsrReconciler {
     private readonly approver?: CsrApprover,
     waitingApprovalGraceMs = defaultWaitingApprovalGraceMs,
     firstSeen?: CsrFirstSeen,
+    writtenCertificates?: WrittenCertificates,
   ) {
     this.signing = new CsrSigning(
       registry,
@@ -42,6 +44,7 @@ export class CsrReconciler {
       environment,
       waitingApprovalGraceMs,
       firstSeen,
+      writtenCertificates,
     );
   }
 

@@ -21,6 +21,7 @@ import type { ControllerMetrics } from "./metrics.js";
 import { decideByPolicy } from "./policy-decision.js";
 import { lookAgainSoon, type ReconcileResult } from "./run-worker.js";
 import type { ActiveSigner } from "./signer-builder.js";
+import type { WrittenCertificates } from "./written-certificates.js";
 import type { SignerRegistry } from "./signer-registry.js";
 import { issuanceFailure, signerNotReadyMessage } from "./signing-failure.js";
 
@@ -65,6 +66,7 @@ export class CsrSigning {
     private readonly environment: IssuanceEnvironment,
     private readonly waitingApprovalGraceMs = defaultWaitingApprovalGraceMs,
     private readonly firstSeen = new CsrFirstSeen(),
+    private readonly writtenCertificates?: WrittenCertificates,
   ) {}
 
   /** Our Signer for `signerName`: none, or whether it can sign now. */
@@ -169,6 +171,7 @@ export class CsrSigning {
     const firstSeenAt = this.firstSeen.seenAt(csr); // before the write: see CsrFirstSeen.seenAt
     try {
       const status = { certificate: Buffer.from(issued.chainPem).toString("base64") };
+      this.writtenCertificates?.writing(name, status.certificate, issued.notAfter.getTime());
       // A PUT as kube-controller-manager's signer writes when the cached copy holds all a PUT sends
       // back; otherwise the merge patch, which leaves what the cache dropped as it is.
       outcome = statusReplaceable(csr)

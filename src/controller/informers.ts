@@ -24,6 +24,7 @@ import {
   type PodCertificateRequestObject,
 } from "./pod-certificate-object.js";
 import type { NamespaceObject } from "./signer-registry.js";
+import type { WrittenCertificates } from "./written-certificates.js";
 
 const signersPath = `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}`;
 /**
@@ -45,6 +46,8 @@ export interface InformerSettings {
   logger: Logger;
   /** Whether a signer name is ours: only then does the CSR cache keep spec.request. */
   isOurSignerName: (signerName: string) => boolean;
+  /** The NotAfter of certificates this process wrote, for the echoes of its writes (absent: read from the chain). */
+  writtenCertificates?: WrittenCertificates;
   /** Whether a Signer signs pod certificates for a signer name: only then are a request's key fields kept. */
   isOurPodSignerName: (signerName: string) => boolean;
 }
@@ -76,7 +79,7 @@ export class ControllerInformers {
       // parsing (the informer lists and watches by itself then), and only what we will read is kept.
       maxStringBytes: maximumCsrStringBytes,
       pageSize: csrPageSize,
-      transform: (csr) => cachedCsr(csr, settings.isOurSignerName),
+      transform: (csr) => cachedCsr(csr, settings.isOurSignerName, settings.writtenCertificates),
       resyncMs: settings.resyncMs ?? 10 * 60_000,
     });
     this.signers = new ResilientInformer<SignerObject>(kubeConfig, {

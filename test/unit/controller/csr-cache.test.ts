@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { cachedCsr } from "../../../src/controller/csr-cache.js";
 import type { CsrObject } from "../../../src/controller/csr-object.js";
+import { WrittenCertificates } from "../../../src/controller/written-certificates.js";
 
 const ours = (signerName: string): boolean => signerName === "example.com/ours";
 const request = Buffer.from(
@@ -49,5 +50,50 @@ describe("cachedCsr: what the CSR cache keeps of spec.request", () => {
     const cached = cachedCsr(csr(undefined, "example.com/theirs"), ours);
     expect(cached.spec?.request).to.equal(undefined);
     expect(cached.spec?.requestOmitted?.reason).to.equal("NotOurs");
+  });
+});
+
+describe("cachedCsr and WrittenCertificates: the echo of our own write", () => {
+  const certificate = "Q0VSVA=="; // "CERT": no NotAfter to read from it
+  const issued = (text: string): CsrObject => csr({ conditions: [approvedCondition], certificate: text });
+
+  it("takes the NotAfter told for exactly the text written, once; any other text under the name is read from its bytes", () => {
+    const written = new WrittenCertificates();
+    written.writing("a", certificate, 42_000);
+    expect(cachedCsr(issued("Q0VSVCE="), ours, written).status?.certificateOmitted).to.deep.equal({
+      reason: "Ours",
+      notAfterMs: undefined,
+    });
+    expect(written.size, "another writer's text leaves ours waiting").to.equal(1);
+    expect(cachedCsr(issued(certificate), ours, written).status?.certificateOmitted).to.deep.equal({
+      reason: "Ours",
+      notAfterMs: 42_000,
+    });
+    expect(written.size).to.equal(0);
+    expect(cachedCsr(issued(certificate), ours, written).status?.certificateOmitted).to.deep.equal({
+      reason: "Ours",
+      notAfterMs: undefined,
+    });
+  });
+
+  it("a foreign CSR's certificate is never looked up", () => {
+    const written = new WrittenCertificates();
+    written.writing("a", certificate, 42_000);
+    const foreign = csr({ conditions: [approvedCondition], certificate }, "example.com/theirs");
+    expect(cachedCsr(foreign, ours, written).status?.certificateOmitted).to.deep.equal({ reason: "NotOurs" });
+    expect(written.size).to.equal(1);
+  });
+
+  it("keeps at most its capacity, the oldest going first; a name written again counts as new", () => {
+    const written = new WrittenCertificates(2);
+    written.writing("a", "A", 1);
+    written.writing("b", "B", 2);
+    written.writing("a", "A2", 3);
+    written.writing("c", "C", 4);
+    expect(written.size).to.equal(2);
+    expect(written.take("b", "B")).to.equal(undefined);
+    expect(written.take("a", "A")).to.equal(undefined);
+    expect(written.take("a", "A2")).to.equal(3);
+    expect(written.take("c", "C")).to.equal(4);
   });
 });

@@ -1,6 +1,10 @@
 import { expect } from "chai";
 import { CsrFirstSeen } from "../../../src/controller/csr-first-seen.js";
 import { CsrSigning } from "../../../src/controller/csr-signing.js";
+import { cachedCsr } from "../../../src/controller/csr-cache.js";
+import type { CsrObject } from "../../../src/controller/csr-object.js";
+import { WrittenCertificates } from "../../../src/controller/written-certificates.js";
+import { leafNotAfterMs } from "../../../src/pki/certificate.js";
 import { ControllerMetrics } from "../../../src/controller/metrics.js";
 import { jsonLogger } from "../../../src/logger.js";
 import type { CsrApi } from "../../../src/controller/csr-api.js";
@@ -280,6 +284,47 @@ describe("CsrSigning: how the certificate is written", () => {
       "PATCH csr-other-condition 20 certificate",
       "PATCH csr-labelled 20 certificate",
     ]);
+  });
+});
+
+describe("CsrSigning: the NotAfter of a written certificate, for the cache's copy of its echo", () => {
+  it("is told before the write, and the echo's cached copy carries it without reading the chain: the leaf's own NotAfter", async function () {
+    this.timeout(20_000);
+    const registry = await signerRegistryFor("echo");
+    const written = new WrittenCertificates();
+    let echo: CsrObject | undefined;
+    const csr = serverCsr("csr-echo", "uid-6", "30", "echo");
+    const signing = new CsrSigning(
+      registry,
+      {
+        read: () => Promise.reject(new Error("no read expected")),
+        patchStatus: (name, _resourceVersion, status) => {
+          expect(written.size, "told before the write is sent").to.equal(1);
+          echo = { ...csr, metadata: { ...csr.metadata, name, resourceVersion: "31" }, status };
+          return Promise.resolve("ok");
+        },
+        patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+        replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
+      },
+      { record: () => undefined },
+      new ControllerMetrics(),
+      jsonLogger({ level: "error", write: () => undefined }),
+      systemIssuanceEnvironment,
+      undefined,
+      undefined,
+      written,
+    );
+    expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
+    const certificate = echo!.status!.certificate!;
+    const leaf = new X509Certificate(Buffer.from(certificate, "base64"));
+    const ours = (): boolean => true;
+    const cached = cachedCsr(echo!, ours, written);
+    expect(cached.status?.certificateOmitted).to.deep.equal({
+      reason: "Ours",
+      notAfterMs: leafNotAfterMs(certificate),
+    });
+    expect(leafNotAfterMs(certificate)).to.equal(Date.parse(leaf.validTo));
+    expect(written.size, "taken once").to.equal(0);
   });
 });
 
