@@ -20,7 +20,7 @@ const maximumHeldCharacters = 64 * 1024;
 
 /**
  * With `holdInfoMs`, debug and info lines are held and written together: on `flush()`, before the
- * next warn or error line (never held), once more than 64 KiB is held, or `holdInfoMs` after the first one held. The
+ * next warn or error line (never held), once more than 64 KiB is held, or at most `holdInfoMs` after one is held. The
  * controller logs two lines per certificate and flushes the first before the certificate is written:
  * the second goes out with the next certificate's first, one write (a system call: stderr to a file
  * or pipe is synchronous) per certificate instead of two while they come faster than one per holdInfoMs. (klog, which

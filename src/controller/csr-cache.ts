@@ -44,7 +44,8 @@ export function requestTooLargeMessage(spec: CsrObject["spec"]): string | undefi
 /**
  * The cached form of `csr`. `ours` answers whether one of our signers or approvers handles a
  * signer name now; a CSR cached as NotOurs whose signer becomes ours later is read again from the
- * API server when it is reconciled (see CsrReconciler).
+ * API server when it is reconciled (see CsrReconciler). `written`: the NotAfter of certificates this
+ * process wrote; an echo of one takes (uses up) its entry instead of decoding the chain.
  */
 export function cachedCsr(
   csr: CsrObject,

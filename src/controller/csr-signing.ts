@@ -178,6 +178,7 @@ export class CsrSigning {
         ? await this.api.replaceStatus(csr, status)
         : await this.api.patchStatus(name, precondition, status);
     } catch (error) {
+      this.writtenCertificates?.forget(name);
       this.logSignature(signature, "error");
       // Not known to be published: the next attempt signs afresh, and its resourceVersion precondition
       // fails if this write went through after all (a timeout). A 403 is almost always missing RBAC:
@@ -204,6 +205,8 @@ export class CsrSigning {
         ? { identity: decision.identity, rule: decision.rule, notAfter: issued.notAfter.toISOString() }
         : undefined,
     );
+    // Only a write the API server took has an echo to carry the certificate.
+    if (outcome !== "ok") this.writtenCertificates?.forget(name);
     // Gone: nothing left to do.
     if (outcome === "gone") return { kind: "done" };
     // Not leading at write time: a late renewal may land with no takeover to requeue it; look again.

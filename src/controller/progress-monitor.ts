@@ -8,7 +8,7 @@
  */
 import type { Clock } from "../api/clock.js";
 
-/** Something whose progress is watched: a worker's current item, or a cache's list call. */
+/** Something else whose progress is watched (a cache's list call); worker loops use watchWorker(). */
 export interface ProgressSource {
   readonly name: string;
   /** When its current step began (ms since the epoch), or undefined when it is between steps. */
@@ -16,11 +16,11 @@ export interface ProgressSource {
 }
 
 /**
- * One worker's place in the monitor, made once per worker loop: begin() and end() around each step
- * write two fields, so a step costs no Map entry, key string or extra async frame (they were about
- * 1.5 % of the CPU per certificate, BENCHMARKS.md ninth pass).
+ * One worker loop's progress, made once per loop: begin() and end() around each key write two
+ * fields, so a key costs no Map entry, key string or extra async frame (ProgressMonitor.track's
+ * cost about 15 of the 1,470 µs a certificate took under the profiler, BENCHMARKS.md ninth pass).
  */
-export class WorkerStep {
+export class WorkerProgress {
   /** The key of the current step, or undefined between steps. */
   private key: string | undefined;
   private since = 0;
@@ -28,7 +28,7 @@ export class WorkerStep {
   constructor(
     readonly worker: string,
     private readonly now: Clock["now"],
-    private readonly onClose: (step: WorkerStep) => void,
+    private readonly onClose: (step: WorkerProgress) => void,
   ) {}
 
   begin(key: string): void {
@@ -54,7 +54,7 @@ export class WorkerStep {
 
 export class ProgressMonitor {
   private readonly sources: ProgressSource[] = [];
-  private readonly workers = new Set<WorkerStep>();
+  private readonly workers = new Set<WorkerProgress>();
 
   constructor(
     /** A single step longer than this means no progress. */
@@ -66,9 +66,9 @@ export class ProgressMonitor {
     this.sources.push(source);
   }
 
-  /** A worker loop's step, watched until it is closed ("csr": its steps are named "worker csr <key>"). */
-  worker(name: string): WorkerStep {
-    const step = new WorkerStep(name, this.now, (closed) => this.workers.delete(closed));
+  /** Watches a worker loop until close(); its current key shows as "worker <name> <key>". */
+  watchWorker(name: string): WorkerProgress {
+    const step = new WorkerProgress(name, this.now, (closed) => this.workers.delete(closed));
     this.workers.add(step);
     return step;
   }

@@ -49,8 +49,8 @@ export async function runWorker(
   options: WorkerOptions,
 ): Promise<void> {
   const { name, logger, metrics } = options;
-  // Made once per loop: a step and the label sets cost nothing per key.
-  const step = options.progress.worker(name);
+  // Made once per runWorker call, not per key: the progress entry and the label sets.
+  const progress = options.progress.watchWorker(name);
   const labels = metrics && {
     controller: { controller: metrics.controller },
     success: { controller: metrics.controller, result: "success" },
@@ -64,7 +64,7 @@ export async function runWorker(
       if (options.takingDropsDelayed) queue.dropDelayed(key);
       const started = Date.now();
       let result: ReconcileResult;
-      step.begin(key);
+      progress.begin(key);
       try {
         result = await reconcile(key);
       } catch (error) {
@@ -72,7 +72,7 @@ export async function runWorker(
         logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
         result = { kind: "retry", reason: "Error" };
       } finally {
-        step.end();
+        progress.end();
       }
       if (metrics) {
         metrics.recorder.reconcileTime.observe(labels!.controller, (Date.now() - started) / 1000);
@@ -86,6 +86,6 @@ export async function runWorker(
       queue.done(key, started);
     }
   } finally {
-    step.close();
+    progress.close();
   }
 }

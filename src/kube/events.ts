@@ -152,8 +152,9 @@ const trackedObjects = 10_000;
 /**
  * Why an Event was dropped: a repeat within the window, the recorder's queue full, the involved
  * object's share spent, its tenant's share spent, or its requester's share spent
- * (csr_signer_events_dropped_total's `cause`; when several shares are spent: tenant, then
- * requester, then object).
+ * (csr_signer_events_dropped_total's `cause`). A tenant share already spent is asked before
+ * anything else, so such an Event counts as `tenant` even when it repeats one or the queue is full;
+ * otherwise repeat, queue, requester, then object.
  */
 export type EventDropCause = "repeat" | "queue" | "object" | "tenant" | "requester";
 
@@ -213,7 +214,8 @@ export class KubernetesEventRecorder implements EventRecorder {
     const tenantKey = target.tenant ?? objectKey;
     // Under load the commonest drop is a tenant's spent share (an Issued Event per certificate):
     // told first, by one Map read, before the repeat key (with the whole message) is hashed. The
-    // share keeps its place among the remembered, as a recording would give it.
+    // share moves to the most recent place, as shareOf would move it, so a tenant that keeps
+    // trying is never forgotten with its share spent.
     const knownTenant = this.tenants.get(tenantKey);
     if (knownTenant !== undefined && spent(knownTenant, this.perTenant)) {
       this.tenants.delete(tenantKey);
@@ -226,15 +228,15 @@ export class KubernetesEventRecorder implements EventRecorder {
     // repeat does not refresh its object's place among the remembered.
     if (seen !== undefined && now - seen < this.budget.repeatWindowMs) return this.drop("repeat");
     if (this.queue.length >= this.budget.maxQueued) return this.drop("queue");
-    // Every share has a token before any gives one: a drop spends nothing. The tenant's and the
-    // requester's shares are asked first: under load they are what is spent, and a CSR's first Event
-    // would otherwise make its object a share only to drop it (a new share per certificate issued).
+    // Every share has a token before any gives one: a drop spends nothing. The tenant's share (not
+    // spent: asked above, or made now) and the requester's are looked up before the object's: a
+    // CSR's first Event would otherwise make its object a share only to drop it (a new share per
+    // certificate issued).
     const tenant = this.shareOf(this.tenants, tenantKey, this.perTenant);
     const requester =
       target.requester === undefined
         ? undefined
         : this.shareOf(this.requesters, target.requester, this.perRequester);
-    if (spent(tenant, this.perTenant)) return this.drop("tenant");
     if (requester && spent(requester, this.perRequester)) return this.drop("requester");
     const object = this.shareOf(this.objects, objectKey, this.perObject);
     if (spent(object, this.perObject)) return this.drop("object");

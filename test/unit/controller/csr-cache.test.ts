@@ -84,16 +84,30 @@ describe("cachedCsr and WrittenCertificates: the echo of our own write", () => {
     expect(written.size).to.equal(1);
   });
 
-  it("keeps at most its capacity, the oldest going first; a name written again counts as new", () => {
-    const written = new WrittenCertificates(2);
-    written.writing("a", "A", 1);
-    written.writing("b", "B", 2);
-    written.writing("a", "A2", 3);
-    written.writing("c", "C", 4);
+  it("holds at most its budget of text, the oldest going first; a name written again counts as new", () => {
+    const written = new WrittenCertificates(8, 4);
+    written.writing("a", "AAAA", 1);
+    written.writing("b", "BBBB", 2);
+    written.writing("a", "A2A2", 3); // a moves last: b is now the oldest
+    written.writing("c", "CC", 4); // 10 bytes: b goes
     expect(written.size).to.equal(2);
-    expect(written.take("b", "B")).to.equal(undefined);
-    expect(written.take("a", "A")).to.equal(undefined);
-    expect(written.take("a", "A2")).to.equal(3);
-    expect(written.take("c", "C")).to.equal(4);
+    expect(written.take("b", "BBBB")).to.equal(undefined);
+    expect(written.take("a", "AAAA")).to.equal(undefined);
+    expect(written.take("a", "A2A2")).to.equal(3);
+    expect(written.take("c", "CC")).to.equal(4);
+    expect(written.size).to.equal(0);
+  });
+
+  it("never keeps a chain longer than its entry limit, and forgets a write that did not go through", () => {
+    const written = new WrittenCertificates(64, 4);
+    written.writing("long", "LONGER", 1);
+    expect(written.size).to.equal(0);
+    written.writing("a", "AAAA", 2);
+    written.writing("long", "LONGER", 3); // replaces nothing it could keep
+    expect(written.size).to.equal(1);
+    written.forget("a");
+    expect(written.take("a", "AAAA")).to.equal(undefined);
+    for (let index = 0; index < 100; index++) written.writing(`n${index}`, "NNNN", index);
+    expect(written.size, "64 bytes of 4-byte texts").to.equal(16);
   });
 });

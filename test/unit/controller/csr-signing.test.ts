@@ -324,8 +324,39 @@ describe("CsrSigning: the NotAfter of a written certificate, for the cache's cop
       notAfterMs: leafNotAfterMs(certificate),
     });
     expect(leafNotAfterMs(certificate)).to.equal(Date.parse(leaf.validTo));
-    expect(written.size, "taken once").to.equal(0);
+    expect(written.size, "taken once (the only sign it was used: both paths give the same value)").to.equal(
+      0,
+    );
   });
+
+  for (const outcome of ["conflict", "error"] as const)
+    it(`is forgotten when the write ${outcome === "error" ? "fails" : "loses a race"}: no echo carries it`, async function () {
+      this.timeout(20_000);
+      const registry = await signerRegistryFor(`echo-${outcome}`);
+      const written = new WrittenCertificates();
+      const csr = serverCsr(`csr-${outcome}`, "uid-7", "40", `echo-${outcome}`);
+      const signing = new CsrSigning(
+        registry,
+        {
+          read: () => Promise.resolve(undefined),
+          patchStatus: () => {
+            expect(written.size).to.equal(1);
+            return outcome === "error" ? Promise.reject(new Error("timeout")) : Promise.resolve("conflict");
+          },
+          patchStatusJson: () => Promise.reject(new Error("no condition expected")),
+          replaceStatus: () => Promise.reject(new Error("no PUT expected")),
+        },
+        { record: () => undefined },
+        new ControllerMetrics(),
+        jsonLogger({ level: "error", write: () => undefined }),
+        systemIssuanceEnvironment,
+        undefined,
+        undefined,
+        written,
+      );
+      await signing.sign(csr, csr);
+      expect(written.size).to.equal(0);
+    });
 });
 
 describe("CsrSigning: a refused certificate write (403) names the grant that is missing", () => {

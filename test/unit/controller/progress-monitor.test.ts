@@ -5,7 +5,7 @@ describe("ProgressMonitor (what /healthz answers)", () => {
   it("reports a worker stuck in one step longer than the limit, and forgets it once the step ends", () => {
     let now = 0;
     const monitor = new ProgressMonitor(60_000, () => now);
-    const step = monitor.worker("csr");
+    const step = monitor.watchWorker("csr");
     step.begin("a");
     now = 60_000;
     expect(monitor.problems()).to.deep.equal([]);
@@ -18,7 +18,7 @@ describe("ProgressMonitor (what /healthz answers)", () => {
   it("times each step from its own begin: a worker busy with many short steps is not stuck", () => {
     let now = 0;
     const monitor = new ProgressMonitor(1000, () => now);
-    const step = monitor.worker("csr");
+    const step = monitor.watchWorker("csr");
     for (const key of ["a", "b", "c"]) {
       step.begin(key);
       now += 900;
@@ -34,8 +34,8 @@ describe("ProgressMonitor (what /healthz answers)", () => {
   it("names every stuck worker, and forgets a closed one even mid-step", () => {
     let now = 0;
     const monitor = new ProgressMonitor(1000, () => now);
-    const first = monitor.worker("csr");
-    const second = monitor.worker("signer");
+    const first = monitor.watchWorker("csr");
+    const second = monitor.watchWorker("signer");
     first.begin("a");
     second.begin("tenant-b");
     now = 5000;

@@ -316,6 +316,31 @@ describe("KubernetesEventRecorder: dropped Events are told by cause (csr_signer_
     expect(recorder.trackedObjects).to.equal(2);
   });
 
+  it("a spent tenant share is asked before the full queue too: its Events count as the tenant's, another tenant's as the queue's", () => {
+    const causes: string[] = [];
+    const recorder = new KubernetesEventRecorder(
+      { createEvent: async () => new Promise<void>(() => undefined) },
+      "csr-signer",
+      "test",
+      silentLogger,
+      {
+        ratePerSecond: 1000,
+        burst: 1000,
+        maxQueued: 1,
+        repeatWindowMs: 60_000,
+        perObject: { burst: 5, refillEveryMs: 60_000, maxQueued: 10 },
+        perTenant: { burst: 2, refillEveryMs: 60_000, maxQueued: 10 },
+      },
+      () => 0,
+      (cause) => causes.push(cause),
+    );
+    recorder.record({ ...target("a"), tenant: "t1" }, "Normal", "Issued", "issued"); // being sent (the writer holds it)
+    recorder.record({ ...target("b"), tenant: "t1" }, "Normal", "Issued", "issued"); // queued: t1 spent, queue full
+    recorder.record({ ...target("c"), tenant: "t1" }, "Normal", "Issued", "issued"); // tenant
+    recorder.record({ ...target("d"), tenant: "t2" }, "Normal", "Issued", "issued"); // queue
+    expect(causes).to.deep.equal(["tenant", "queue"]);
+  });
+
   it("an Event dropped for its tenant's share makes no share for its object (a new one per CSR issued under load)", () => {
     const causes: string[] = [];
     const recorder = recorderWithShares(
