@@ -288,21 +288,17 @@ describe("CsrSigning: how the certificate is written", () => {
 });
 
 describe("CsrSigning: the NotAfter of a written certificate, for the cache's copy of its echo", () => {
-  it("is told before the write, and the echo's cached copy carries it without reading the chain: the leaf's own NotAfter", async function () {
-    this.timeout(20_000);
-    const registry = await signerRegistryFor("echo");
-    const written = new WrittenCertificates();
-    let echo: CsrObject | undefined;
-    const csr = serverCsr("csr-echo", "uid-6", "30", "echo");
-    const signing = new CsrSigning(
-      registry,
+  /** A signer whose merge-patch writes answer `patchStatus`, telling `written` of each certificate. */
+  const signingTelling = async (
+    signer: string,
+    written: WrittenCertificates,
+    patchStatus: CsrApi["patchStatus"],
+  ): Promise<CsrSigning> =>
+    new CsrSigning(
+      await signerRegistryFor(signer),
       {
-        read: () => Promise.reject(new Error("no read expected")),
-        patchStatus: (name, _resourceVersion, status) => {
-          expect(written.size, "told before the write is sent").to.equal(1);
-          echo = { ...csr, metadata: { ...csr.metadata, name, resourceVersion: "31" }, status };
-          return Promise.resolve("ok");
-        },
+        read: () => Promise.resolve(undefined),
+        patchStatus,
         patchStatusJson: () => Promise.reject(new Error("no condition expected")),
         replaceStatus: () => Promise.reject(new Error("no PUT expected: the copy has no onlyKeptFields")),
       },
@@ -314,6 +310,17 @@ describe("CsrSigning: the NotAfter of a written certificate, for the cache's cop
       undefined,
       written,
     );
+
+  it("is told before the write, and the echo's cached copy carries it without reading the chain: the leaf's own NotAfter", async function () {
+    this.timeout(20_000);
+    const written = new WrittenCertificates();
+    let echo: CsrObject | undefined;
+    const csr = serverCsr("csr-echo", "uid-6", "30", "echo");
+    const signing = await signingTelling("echo", written, (name, _resourceVersion, status) => {
+      expect(written.size, "told before the write is sent").to.equal(1);
+      echo = { ...csr, metadata: { ...csr.metadata, name, resourceVersion: "31" }, status };
+      return Promise.resolve("ok");
+    });
     expect(await signing.sign(csr, csr)).to.deep.equal({ kind: "done" });
     const certificate = echo!.status!.certificate!;
     const leaf = new X509Certificate(Buffer.from(certificate, "base64"));
@@ -332,28 +339,12 @@ describe("CsrSigning: the NotAfter of a written certificate, for the cache's cop
   for (const outcome of ["conflict", "error"] as const)
     it(`is forgotten when the write ${outcome === "error" ? "fails" : "loses a race"}: no echo carries it`, async function () {
       this.timeout(20_000);
-      const registry = await signerRegistryFor(`echo-${outcome}`);
       const written = new WrittenCertificates();
       const csr = serverCsr(`csr-${outcome}`, "uid-7", "40", `echo-${outcome}`);
-      const signing = new CsrSigning(
-        registry,
-        {
-          read: () => Promise.resolve(undefined),
-          patchStatus: () => {
-            expect(written.size).to.equal(1);
-            return outcome === "error" ? Promise.reject(new Error("timeout")) : Promise.resolve("conflict");
-          },
-          patchStatusJson: () => Promise.reject(new Error("no condition expected")),
-          replaceStatus: () => Promise.reject(new Error("no PUT expected")),
-        },
-        { record: () => undefined },
-        new ControllerMetrics(),
-        jsonLogger({ level: "error", write: () => undefined }),
-        systemIssuanceEnvironment,
-        undefined,
-        undefined,
-        written,
-      );
+      const signing = await signingTelling(`echo-${outcome}`, written, () => {
+        expect(written.size).to.equal(1);
+        return outcome === "error" ? Promise.reject(new Error("timeout")) : Promise.resolve("conflict");
+      });
       await signing.sign(csr, csr);
       expect(written.size).to.equal(0);
     });
