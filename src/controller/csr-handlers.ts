@@ -36,7 +36,7 @@ export function buildCsrHandlers(
     environment: IssuanceEnvironment;
     firstSeen: CsrFirstSeen;
     /** Told of each certificate before its write is sent (the CSR cache's transform takes them). */
-    writtenCertificates?: WrittenCertificates;
+    writtenCertificates: WrittenCertificates;
     /** Asked right before each CSR status write is sent (leader election); absent: always. */
     stillLeading?: () => boolean;
   },

@@ -46,8 +46,8 @@ export interface InformerSettings {
   logger: Logger;
   /** Whether a signer name is ours: only then does the CSR cache keep spec.request. */
   isOurSignerName: (signerName: string) => boolean;
-  /** The NotAfter of certificates this process wrote, for the echoes of its writes (absent: read from the chain). */
-  writtenCertificates?: WrittenCertificates;
+  /** The NotAfter of certificates this process wrote, for the echoes of its writes. */
+  writtenCertificates: WrittenCertificates;
   /** Whether a Signer signs pod certificates for a signer name: only then are a request's key fields kept. */
   isOurPodSignerName: (signerName: string) => boolean;
 }

@@ -8,7 +8,7 @@
  */
 import type { Clock } from "../api/clock.js";
 
-/** Something else whose progress is watched (a cache's list call); worker loops use watchWorker(). */
+/** Something whose progress is watched: a worker loop (watchWorker), or a cache's list call (watch). */
 export interface ProgressSource {
   readonly name: string;
   /** When its current step began (ms since the epoch), or undefined when it is between steps. */
@@ -18,18 +18,27 @@ export interface ProgressSource {
 /**
  * One worker loop's progress, made once per loop: begin() and end() around each key write two
  * fields, so a key costs no Map entry, key string or extra async frame (ProgressMonitor.track's
- * cost about 15 of the 1,470 µs a certificate took under the profiler, BENCHMARKS.md ninth pass).
+ * cost about 18 of the 1,467 µs a certificate took under the profiler, BENCHMARKS.md ninth pass).
+ * Its name, built only when /healthz asks, says the key it is on.
  */
-export class WorkerProgress {
+export class WorkerProgress implements ProgressSource {
   /** The key of the current step, or undefined between steps. */
   private key: string | undefined;
   private since = 0;
 
   constructor(
-    readonly worker: string,
+    private readonly worker: string,
     private readonly now: Clock["now"],
-    private readonly onClose: (step: WorkerProgress) => void,
+    private readonly onClose: (closed: WorkerProgress) => void,
   ) {}
+
+  get name(): string {
+    return `worker ${this.worker} ${this.key ?? ""}`;
+  }
+
+  busySince(): number | undefined {
+    return this.key === undefined ? undefined : this.since;
+  }
 
   begin(key: string): void {
     this.key = key;
@@ -45,16 +54,11 @@ export class WorkerProgress {
     this.key = undefined;
     this.onClose(this);
   }
-
-  /** `[what, since]` of the current step, or undefined between steps. */
-  current(): [string, number] | undefined {
-    return this.key === undefined ? undefined : [`worker ${this.worker} ${this.key}`, this.since];
-  }
 }
 
 export class ProgressMonitor {
-  private readonly sources: ProgressSource[] = [];
   private readonly workers = new Set<WorkerProgress>();
+  private readonly sources: ProgressSource[] = [];
 
   constructor(
     /** A single step longer than this means no progress. */
@@ -68,25 +72,20 @@ export class ProgressMonitor {
 
   /** Watches a worker loop until close(); its current key shows as "worker <name> <key>". */
   watchWorker(name: string): WorkerProgress {
-    const step = new WorkerProgress(name, this.now, (closed) => this.workers.delete(closed));
-    this.workers.add(step);
-    return step;
+    const worker = new WorkerProgress(name, this.now, (closed) => this.workers.delete(closed));
+    this.workers.add(worker);
+    return worker;
   }
 
   /** Why no progress is being made; empty when all is well. */
   problems(): string[] {
     const now = this.now();
-    const steps: [string, number | undefined][] = [];
-    for (const step of this.workers) {
-      const current = step.current();
-      if (current) steps.push(current);
-    }
-    for (const source of this.sources) steps.push([source.name, source.busySince()]);
     const problems: string[] = [];
-    for (const [name, since] of steps) {
+    for (const source of [...this.workers, ...this.sources]) {
+      const since = source.busySince();
       if (since !== undefined && now - since > this.stallAfterMs)
         problems.push(
-          `${name} stuck in one step for ${Math.round((now - since) / 1000)}s (limit ${Math.round(this.stallAfterMs / 1000)}s)`,
+          `${source.name} stuck in one step for ${Math.round((now - since) / 1000)}s (limit ${Math.round(this.stallAfterMs / 1000)}s)`,
         );
     }
     return problems;

@@ -48,13 +48,14 @@ export async function runWorker(
   reconcile: (key: string) => Promise<ReconcileResult>,
   options: WorkerOptions,
 ): Promise<void> {
-  const { name, logger, metrics } = options;
+  const { name, logger } = options;
   // Made once per runWorker call, not per key: the progress entry and the label sets.
   const progress = options.progress.watchWorker(name);
-  const labels = metrics && {
-    controller: { controller: metrics.controller },
-    success: { controller: metrics.controller, result: "success" },
-    requeue: { controller: metrics.controller, result: "requeue" },
+  const metrics = options.metrics && {
+    recorder: options.metrics.recorder,
+    controller: { controller: options.metrics.controller },
+    success: { controller: options.metrics.controller, result: "success" },
+    requeue: { controller: options.metrics.controller, result: "requeue" },
   };
   try {
     for (;;) {
@@ -68,15 +69,15 @@ export async function runWorker(
       try {
         result = await reconcile(key);
       } catch (error) {
-        metrics?.recorder.reconcileErrors.inc(labels!.controller);
+        metrics?.recorder.reconcileErrors.inc(metrics.controller);
         logger.error(`${name} reconcile failed`, { [name]: key, error: describeError(error) });
         result = { kind: "retry", reason: "Error" };
       } finally {
         progress.end();
       }
       if (metrics) {
-        metrics.recorder.reconcileTime.observe(labels!.controller, (Date.now() - started) / 1000);
-        metrics.recorder.reconcileTotal.inc(result.kind === "done" ? labels!.success : labels!.requeue);
+        metrics.recorder.reconcileTime.observe(metrics.controller, (Date.now() - started) / 1000);
+        metrics.recorder.reconcileTotal.inc(result.kind === "done" ? metrics.success : metrics.requeue);
       }
       if (result.kind === "retry") queue.addRateLimited(key);
       else {

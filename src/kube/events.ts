@@ -211,28 +211,21 @@ export class KubernetesEventRecorder implements EventRecorder {
   record(target: EventTarget, type: "Normal" | "Warning", reason: string, message: string): void {
     const now = this.now();
     const objectKey = `${target.kind}\0${target.namespace ?? ""}\0${target.name}\0${target.uid ?? ""}`;
-    const tenantKey = target.tenant ?? objectKey;
-    // Under load the commonest drop is a tenant's spent share (an Issued Event per certificate):
-    // told first, by one Map read, before the repeat key (with the whole message) is hashed. The
-    // share moves to the most recent place, as shareOf would move it, so a tenant that keeps
-    // trying is never forgotten with its share spent.
-    const knownTenant = this.tenants.get(tenantKey);
-    if (knownTenant !== undefined && spent(knownTenant, this.perTenant)) {
-      this.tenants.delete(tenantKey);
-      this.tenants.set(tenantKey, knownTenant);
-      return this.drop("tenant");
-    }
+    // The tenant's share is asked first: under load the commonest drop is a tenant's spent share
+    // (an Issued Event per certificate), told by one share lookup before the repeat key (with the
+    // whole message) is hashed. Looking it up moves it to the most recent place, so a tenant that
+    // keeps trying is never forgotten with its share spent.
+    const tenant = this.shareOf(this.tenants, target.tenant ?? objectKey, this.perTenant);
+    if (spent(tenant, this.perTenant)) return this.drop("tenant");
     const key = `${objectKey}\0${reason}\0${message}`;
     const seen = this.recent.get(key);
     // Then repeats and a full queue, before the other shares are looked up (two Map reads); a
     // repeat does not refresh its object's place among the remembered.
     if (seen !== undefined && now - seen < this.budget.repeatWindowMs) return this.drop("repeat");
     if (this.queue.length >= this.budget.maxQueued) return this.drop("queue");
-    // Every share has a token before any gives one: a drop spends nothing. The tenant's share (not
-    // spent: asked above, or made now) and the requester's are looked up before the object's: a
-    // CSR's first Event would otherwise make its object a share only to drop it (a new share per
-    // certificate issued).
-    const tenant = this.shareOf(this.tenants, tenantKey, this.perTenant);
+    // Every share has a token before any gives one: a drop spends nothing. The requester's share is
+    // looked up before the object's: a CSR's first Event would otherwise make its object a share
+    // only to drop it (a new share per certificate issued).
     const requester =
       target.requester === undefined
         ? undefined
