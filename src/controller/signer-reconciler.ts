@@ -128,12 +128,12 @@ export class SignerReconciler {
     if (!status) return undefined;
     const current = this.registry.currentStatus(objectName) ?? {};
     const countsOnly = changesOnlyCounts(status, current);
-    // Its own pace, then every Signer's limiter: come back rather than hold the one Signer worker.
-    const delay = Math.max(
-      this.pacing.delayMs(objectName, countsOnly),
-      Math.ceil(this.statusWriter.waitMs()),
-    );
-    if (delay > 0) return delay;
+    // Its own pace, then its turn at every Signer's limiter (asked only when its pace allows, so a
+    // paced Signer holds no turn): come back rather than hold the one Signer worker.
+    const paced = this.pacing.delayMs(objectName, countsOnly);
+    if (paced > 0) return paced;
+    const turn = Math.ceil(this.statusWriter.waitMs(objectName));
+    if (turn > 0) return turn;
     this.pacing.wrote(objectName, countsOnly);
     const before = this.lastWritten.get(objectName) ?? current;
     const outcome = await this.statusWriter.write(objectName, status);

@@ -112,7 +112,7 @@ describe("KubeApi on the real API server", function () {
     try {
       const { api, heldBack } = await drainedClientLimit();
       const writer = rateLimitedSignerStatusWriter(api);
-      expect(writer.waitMs(), "a token saved up").to.equal(0);
+      expect(writer.waitMs(objectName), "a token saved up").to.equal(0);
       expect(await writer.write(objectName, { issuedCount: 7 })).to.equal("ok");
       const written = await KubeApi.for(admin).get<{ status?: { issuedCount?: number } }>(
         `/apis/${signerApiGroup}/${signerApiVersion}/${signerPlural}/${objectName}`,
