@@ -134,8 +134,9 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   // When in doubt, undefined (the clean-up then waits its hour): only what we write is read, the
   // leaf's block first, at the very start, its END line ending the line, strict base64 between;
   // kube-apiserver's Go PEM decoder skips text before a block, which this must not read as one.
-  // Go's decoder also skips a block whose BEGIN line has more on it, or whose END line does not start
-  // a line (the hostile-tenant review): such a block is not read here either.
+  // Go's decoder also skips a block whose BEGIN line has more on it, whose END line does not start
+  // a line or has more after it than spaces, tabs and carriage returns, or whose base64 lacks its
+  // padding (hostile-tenant reviews): such a block is not read here either.
   const pem = Buffer.from(statusCertificate, "base64").toString("latin1");
   if (!pem.startsWith(certificateBegin)) return undefined;
   const bodyStart = certificateBegin.length + (pem[certificateBegin.length] === "\r" ? 1 : 0);
@@ -143,9 +144,14 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   const end = pem.indexOf(certificateEnd, bodyStart);
   const afterEnd = end + certificateEnd.length;
   if (end < 0 || pem[end - 1] !== "\n") return undefined;
-  if (afterEnd < pem.length && pem[afterEnd] !== "\n" && pem[afterEnd] !== "\r") return undefined;
+  // Go reads the END line to its newline, and takes the block only if nothing but spaces, tabs and
+  // carriage returns follow the dashes (a "\r" then more on the line makes it skip the block).
+  const lineEnd = pem.indexOf("\n", afterEnd);
+  if (!endLineRest.test(pem.slice(afterEnd, lineEnd < 0 ? pem.length : lineEnd))) return undefined;
   const body = pem.slice(bodyStart, end);
   if (!strictBase64Lines.test(body)) return undefined;
+  // Go's StdEncoding refuses a body without its padding (and then skips the block); Buffer does not.
+  if ((body.length - countLineBreaks(body)) % 4 !== 0) return undefined;
   try {
     const der = Buffer.from(body, "base64"); // the line breaks skipped
     const tbs = expectSequence(expectSequence(decodeDer(der), "Certificate").children[0], "tbsCertificate");
@@ -168,6 +174,17 @@ const certificateEnd = "-----END CERTIFICATE-----";
  * quadratically, 2.2 s on a 64 KiB status.certificate of line breaks (the hostile-tenant review).
  */
 const strictBase64Lines = /^[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}$/;
+/** What Go's PEM decoder lets follow an END line's dashes on that line. */
+const endLineRest = /^[ \t\r]*$/;
+
+function countLineBreaks(text: string): number {
+  let count = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 0x0a || code === 0x0d) count++;
+  }
+  return count;
+}
 
 /**
  * UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ), as RFC 5280 4.1.2.5 writes

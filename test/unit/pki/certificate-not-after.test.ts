@@ -5,6 +5,19 @@ import { opensslSelfSignedCertificate } from "../../support/openssl.js";
 
 const asStatusCertificate = (pem: string): string => Buffer.from(pem).toString("base64");
 
+/**
+ * A fresh certificate whose base64 body ends in padding, with the padding removed (Buffer still
+ * decodes it; Go does not). The DER's length varies with the signature, so a few may be made.
+ */
+function unpaddedCertificate(): string {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    const pem = opensslSelfSignedCertificate(1);
+    const unpadded = pem.replace(/=+\n-----END/, "\n-----END");
+    if (unpadded !== pem) return unpadded;
+  }
+  throw new Error("no certificate with base64 padding in 30 attempts");
+}
+
 describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", () => {
   const shortLived = opensslSelfSignedCertificate(1); // UTCTime
   const pastTwentyFifty = opensslSelfSignedCertificate(10_000); // GeneralizedTime: NotAfter in 2054
@@ -61,6 +74,19 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
     }
   });
 
+  it("reads a block whose END line Go takes: spaces, tabs or carriage returns before its newline", () => {
+    const expected = Date.parse(new X509Certificate(shortLived).validTo);
+    for (const rest of [" ", "\t", "\r", "\r\r", " \t\r"])
+      expect(
+        leafNotAfterMs(
+          asStatusCertificate(
+            shortLived.replace("-----END CERTIFICATE-----\n", `-----END CERTIFICATE-----${rest}\n`),
+          ),
+        ),
+        JSON.stringify(rest),
+      ).to.equal(expected);
+  });
+
   it("undefined for what Go's PEM decoder would read differently (text before the block, after its END line) or not strictly base64", () => {
     const decoy = opensslSelfSignedCertificate(1); // another readable certificate in front
     const cases = [
@@ -71,6 +97,9 @@ describe("leafNotAfterMs (what the CSR cache keeps of our status.certificate)", 
       // Blocks Go skips, reading the one after: END not at a line's start, more on the BEGIN line.
       `${decoy.replace(/\n-----END CERTIFICATE-----/, "-----END CERTIFICATE-----")}${shortLived}`,
       `${decoy.replace("-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----")}${shortLived}`,
+      // ...a "\r" then more text after the END dashes, and a body without its base64 padding.
+      `${decoy.replace("-----END CERTIFICATE-----\n", "-----END CERTIFICATE-----\rx\n")}${shortLived}`,
+      `${unpaddedCertificate()}${shortLived}`,
     ];
     for (const pem of cases)
       expect(leafNotAfterMs(asStatusCertificate(pem)), pem.slice(0, 80)).to.equal(undefined);
