@@ -294,7 +294,7 @@ export async function controllerCommand(args: string[], io: CommandIo): Promise<
     (existsSync(serviceAccountNamespaceFile)
       ? readFileSync(serviceAccountNamespaceFile, "utf8").trim()
       : "csr-signer");
-  // Info lines are held up to 100 ms (one write per certificate; see jsonLogger) and written out if
+  // Info lines are held about 100 ms (one write per certificate; see jsonLogger) and written out if
   // the process exits meanwhile (an uncaught error too).
   const logger = jsonLogger({ level: values["log-level"] as LogLevel, write: io.stderr, holdInfoMs: 100 });
   const flushLog = (): void => logger.flush();
