@@ -28,6 +28,7 @@ export class WrittenCertificates {
     if (certificate.length > this.maximumEntryBytes) return;
     this.byName.set(name, { certificate, notAfterMs });
     this.textBytes += certificate.length; // base64: one byte per character
+    if (this.textBytes <= this.maximumTextBytes) return; // the common case: no iterator per certificate
     for (const [oldest, entry] of this.byName) {
       if (this.textBytes <= this.maximumTextBytes) break;
       this.byName.delete(oldest);
