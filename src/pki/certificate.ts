@@ -135,7 +135,7 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   // leaf's block first, at the very start, its END line ending the line, strict base64 between;
   // kube-apiserver's Go PEM decoder skips text before a block, which this must not read as one.
   // Go's decoder also skips a block whose BEGIN line has more on it, whose END line does not start
-  // a line or has more after it than spaces, tabs and carriage returns, or whose base64 lacks its
+  // a line or has more after it than spaces, tabs and one carriage return before the newline, or whose base64 lacks its
   // padding (hostile-tenant reviews): such a block is not read here either.
   const pem = Buffer.from(statusCertificate, "base64").toString("latin1");
   if (!pem.startsWith(certificateBegin)) return undefined;
@@ -144,10 +144,13 @@ export function leafNotAfterMs(statusCertificate: string): number | undefined {
   const end = pem.indexOf(certificateEnd, bodyStart);
   const afterEnd = end + certificateEnd.length;
   if (end < 0 || pem[end - 1] !== "\n") return undefined;
-  // Go reads the END line to its newline, and takes the block only if nothing but spaces, tabs and
-  // carriage returns follow the dashes (a "\r" then more on the line makes it skip the block).
+  // Go reads the END line to its newline, drops one "\r" right before that newline, and takes the
+  // block only if nothing but spaces and tabs is left after the dashes ("\r\r", "\r " or a "\r"
+  // ending the data make it skip the block; checked against Go 1.26's encoding/pem).
   const lineEnd = pem.indexOf("\n", afterEnd);
-  if (!endLineRest.test(pem.slice(afterEnd, lineEnd < 0 ? pem.length : lineEnd))) return undefined;
+  let rest = pem.slice(afterEnd, lineEnd < 0 ? pem.length : lineEnd);
+  if (lineEnd >= 0 && rest.endsWith("\r")) rest = rest.slice(0, -1);
+  if (!endLineRest.test(rest)) return undefined;
   const body = pem.slice(bodyStart, end);
   if (!strictBase64Lines.test(body)) return undefined;
   // Go's StdEncoding refuses a body without its padding (and then skips the block); Buffer does not.
@@ -174,8 +177,8 @@ const certificateEnd = "-----END CERTIFICATE-----";
  * quadratically, 2.2 s on a 64 KiB status.certificate of line breaks (the hostile-tenant review).
  */
 const strictBase64Lines = /^[A-Za-z0-9+/\r\n]*(?:=[\r\n]*){0,2}$/;
-/** What Go's PEM decoder lets follow an END line's dashes on that line. */
-const endLineRest = /^[ \t\r]*$/;
+/** What Go's PEM decoder lets follow an END line's dashes on that line, once a "\r" before its newline is dropped. */
+const endLineRest = /^[ \t]*$/;
 
 function countLineBreaks(text: string): number {
   let count = 0;
