@@ -44,15 +44,22 @@ export class StatusWriteTurns {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Milliseconds until `objectName` may write (0: a token is saved up, or its turn has come). */
+  /**
+   * Milliseconds until `objectName` may write (0: its turn has come, or a token is saved up and no
+   * other Signer's turn is still ahead). A turn more than one refill past its time was not used when
+   * it came (the Signer had nothing to write then): it no longer holds a token, and a new one is given.
+   */
   waitMs(objectName: string): number {
     const now = this.now();
+    const refillMs = 1000 / this.ratePerSecond;
     const turn = this.turns.get(objectName);
-    if (turn !== undefined) return Math.max(0, turn - now);
+    if (turn !== undefined && turn >= now - refillMs) return Math.max(0, turn - now);
+    this.turns.delete(objectName);
     const available = this.limiter.availableInMs();
-    if (available === 0) return 0;
+    // A newcomer does not take the token planned for a turn still ahead: it queues behind it.
+    if (available === 0 && this.lastTurnAt <= now) return 0;
     for (const [name, at] of this.turns) if (at < now - 60_000) this.turns.delete(name);
-    const at = Math.max(now + available, this.lastTurnAt + 1000 / this.ratePerSecond);
+    const at = Math.max(now + available, this.lastTurnAt + refillMs);
     this.turns.set(objectName, at);
     this.lastTurnAt = at;
     return at - now;

@@ -32,6 +32,22 @@ describe("StatusWriteTurns: Signers waiting for the status limiter come back one
     expect(turns.waitMs("a"), "a new turn, after the last one handed out").to.equal(200);
   });
 
+  it("a turn left unused past its time is not honoured later: the Signer queues again", () => {
+    const { turns, limiter, clock } = drained();
+    expect(turns.waitMs("idle")).to.equal(200);
+    clock.at = 1_000; // its turn came and went (nothing to write then); the token refilled
+    limiter.reserve(); // another Signer took it
+    expect(turns.waitMs("idle"), "a fresh turn, not 0 on a token planned for someone else").to.equal(200);
+  });
+
+  it("a newcomer queues behind the turns still ahead even when a token is saved up", () => {
+    const { turns, clock } = drained();
+    expect(["a", "b"].map((name) => turns.waitMs(name))).to.deep.equal([200, 400]);
+    clock.at = 250; // a's token has refilled; a has not come back for it yet
+    expect(turns.waitMs("newcomer"), "after b's turn, not on a's token").to.equal(350);
+    expect(turns.waitMs("a"), "a's turn stands").to.equal(0);
+  });
+
   it("forgets a turn not taken within a minute (a Signer deleted while it waited)", () => {
     const { turns, limiter, clock } = drained();
     expect(turns.waitMs("deleted")).to.equal(200);
