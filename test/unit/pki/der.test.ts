@@ -138,6 +138,28 @@ describe("readString matches Go's encoding/asn1 string rules", () => {
     });
   }
 
+  it("takes exactly Go's PrintableString set, byte by byte over all 256", () => {
+    const goSet = new Set(
+      Array.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?*&"),
+    );
+    const taken: number[] = [];
+    for (let byte = 0; byte < 256; byte++) {
+      try {
+        expect(read(0x13, 0x61, byte)).to.equal(`a${String.fromCharCode(byte)}`);
+        taken.push(byte);
+      } catch (error) {
+        if (!(error instanceof DerError)) throw error;
+      }
+    }
+    expect(taken.map((byte) => String.fromCharCode(byte))).to.have.members([...goSet]);
+    expect(taken).to.have.length(goSet.size);
+  });
+
+  it("reads an IA5String held inside a larger buffer as its own bytes only", () => {
+    const node = decodeDer(bytes(0x30, 5, 0x16, 3, ...ascii("a=b")));
+    expect(readString(node.children[0], "CN")).to.equal("a=b");
+  });
+
   it("refuses a PrintableString CN with a NUL (the generated counterexample)", () => {
     expect(() => read(0x13, 0x00)).to.throw(DerError, /PrintableString contains byte 0x00/);
   });
