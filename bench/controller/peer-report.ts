@@ -26,13 +26,15 @@ const median = (values: number[]): number =>
 export const signerCpuPerCertificateMs = (r: PeerResult): number =>
   ((r.cpu[signerProcessName(r.contender)] ?? 0) * 1000) / Math.max(1, r.issued);
 /**
- * The signer's CPU over the submitter's (this process's) in the same window. The submitter does the
- * same work per certificate for every signer, so the host's drift from one round to the next (other
- * tenants of the machine, frequency) moves both alike and cancels; on the 2-core VM of BENCHMARKS.md
- * the per-round spread of csr-signer / kube-controller-manager fell from 0.14-0.21 to 0.05-0.07 (sd).
+ * The signer's CPU over the submitter's (this process's) in the same window: unitless, lower is
+ * better. The submitter creates and approves the same requests for every signer, so the host's drift
+ * from one round to the next (other tenants of the machine, its clock) moves both and mostly
+ * cancels. But the submitter's CPU also grows with the window's length, so where one signer's
+ * throughput is higher this ratio leans against it: read it beside the raw ratio (BENCHMARKS.md,
+ * eleventh pass). NaN when the submitter's CPU is missing.
  */
 const signerOverSubmitterCpu = (r: PeerResult): number =>
-  (r.cpu[signerProcessName(r.contender)] ?? 0) / Math.max(1e-9, r.cpu.bench ?? 0);
+  r.cpu.bench ? (r.cpu[signerProcessName(r.contender)] ?? 0) / r.cpu.bench : Number.NaN;
 const apiserverCpuPerCertificateMs = (r: PeerResult): number =>
   ((r.cpu["kube-apiserver"] ?? 0) * 1000) / Math.max(1, r.issued);
 const p = (q: number) => (r: PeerResult) => percentile(r.createToIssued, q);
@@ -84,7 +86,7 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
   row("signer CPU per certificate", (g) =>
     medianCell(g, signerCpuPerCertificateMs, (v) => `${v.toFixed(2)} ms`),
   );
-  row("signer CPU / the submitter's CPU, same window", (g) =>
+  row("signer CPU ÷ the submitter's CPU, same window (lower is better)", (g) =>
     medianCell(g, signerOverSubmitterCpu, (v) => v.toFixed(3)),
   );
   row("kube-apiserver CPU per certificate", (g) =>
@@ -146,10 +148,22 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
       const each = pairs.length > 1 ? ` (${pairs.map((v) => `${v.toFixed(2)}x`).join(" / ")})` : "";
       return `${overall.toFixed(2)}x${each}`;
     };
+    /** The rounds' ratios as one figure: their geometric mean, ± one standard error (in log terms). */
+    const pairedMean = (figure: (r: PeerResult) => number): string => {
+      const logs = ours.rounds
+        .map((r, i) => (theirs.rounds[i] ? Math.log(figure(r) / figure(theirs.rounds[i]!)) : Number.NaN))
+        .filter((value) => Number.isFinite(value));
+      if (logs.length < 2) return "";
+      const mean = logs.reduce((sum, value) => sum + value, 0) / logs.length;
+      const variance = logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (logs.length - 1);
+      const standardError = Math.sqrt(variance / logs.length);
+      return `, geometric mean of the rounds ${Math.exp(mean).toFixed(2)}x (one standard error ${Math.exp(mean - standardError).toFixed(2)}-${Math.exp(mean + standardError).toFixed(2)}x)`;
+    };
     lines.push(
       `${ours.label}: throughput ${ratio((r) => r.perSecond)}, p50 latency ${ratio(p(0.5))}, ` +
-        `p99 latency ${ratio(p(0.99))}, signer CPU per certificate ${ratio(signerCpuPerCertificateMs)}, ` +
-        `the same over the submitter's CPU ${ratio(signerOverSubmitterCpu)}`,
+        `p99 latency ${ratio(p(0.99))}, signer CPU per certificate ${ratio(signerCpuPerCertificateMs)}` +
+        `${pairedMean(signerCpuPerCertificateMs)}; signer CPU ÷ the submitter's CPU ` +
+        `${ratio(signerOverSubmitterCpu)}${pairedMean(signerOverSubmitterCpu)}`,
     );
   }
   return lines;

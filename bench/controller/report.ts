@@ -133,9 +133,10 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `threads), the same way for both: from 2 s after the warm-up certificates (the client limiters refilled) to the last certificate seen ` +
           `(per certificate: divided by the certificates issued), and for the signer also from its start (Node's ` +
           `start-up, module loading and compiling its hot code cost far more than Go's). The machine's own drift ` +
-          `moves every process's CPU from one round to the next; the signer's CPU over the submitter's (this ` +
-          `process, which does the same work per certificate for every signer) in the same window cancels most ` +
-          `of it, so that ratio is given too.${alt}`,
+          `moves every process's CPU from one round to the next. The signer's CPU over the submitter's in the ` +
+          `same window (this process, which does the same work per certificate for every signer) cancels much ` +
+          `of it, but leans against the signer with the shorter window (the higher throughput), so both are ` +
+          `given, each also as the geometric mean of the rounds' ratios.${alt}`,
       ),
     );
 
