@@ -1,10 +1,10 @@
 /**
  * The comparison's Markdown: each signer's rounds summed up by their median (every round's figure
- * beside it), and the ratios csr-signer / kube-controller-manager and csr-signer-alt / csr-signer of
- * those medians. On a 2-core
- * machine shared by the submitter, kube-apiserver and etcd, one run of either signer moves by a
- * quarter from one run to the next, so a single side-by-side pair says little; interleaved rounds
- * and their medians do.
+ * beside it), and the ratios of those medians (csr-signer / kube-controller-manager, csr-signer-alt /
+ * csr-signer, and the Node floor's), each CPU ratio also as the geometric mean of the rounds' own
+ * ratios with a 95% interval. On a 2-core machine shared by the submitter, kube-apiserver and etcd,
+ * one run of either signer moves by a quarter from one run to the next, so a single side-by-side
+ * pair says little; interleaved rounds, and rounds pooled from several runs, do.
  */
 import { contenders, ms, peerRounds, peerWarmUpCsrs, percentile, qpsModes } from "./common.js";
 import { signerProcessName, type Contender, type PeerResult } from "./peer.js";
@@ -28,10 +28,10 @@ export const signerCpuPerCertificateMs = (r: PeerResult): number =>
 /**
  * The signer's CPU over the submitter's (this process's) in the same window: unitless, lower is
  * better. The submitter creates and approves the same requests for every signer, so the host's drift
- * from one round to the next (other tenants of the machine, its clock) moves both and mostly
- * cancels. But the submitter's CPU also grows with the window's length, so where one signer's
- * throughput is higher this ratio leans against it: read it beside the raw ratio (BENCHMARKS.md,
- * eleventh pass). NaN when the submitter's CPU is missing.
+ * from one round to the next moves both. But the submitter's CPU grows with the window's length about
+ * one for one, so this is close to the signer's CPU per second of the round: it compares CPU per
+ * certificate only where both signers' throughputs are equal, and a change that raises throughput
+ * reads as spending more (BENCHMARKS.md, eleventh pass). NaN when the submitter's CPU is missing.
  */
 const signerOverSubmitterCpu = (r: PeerResult): number =>
   r.cpu.bench ? (r.cpu[signerProcessName(r.contender)] ?? 0) / r.cpu.bench : Number.NaN;
@@ -86,7 +86,7 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
   row("signer CPU per certificate", (g) =>
     medianCell(g, signerCpuPerCertificateMs, (v) => `${v.toFixed(2)} ms`),
   );
-  row("signer CPU ÷ the submitter's CPU, same window (lower is better)", (g) =>
+  row("signer CPU ÷ the submitter's CPU, same window (≈ CPU per second of the round; lower is better)", (g) =>
     medianCell(g, signerOverSubmitterCpu, (v) => v.toFixed(3)),
   );
   row("kube-apiserver CPU per certificate", (g) =>
@@ -127,7 +127,8 @@ export function peerReport(peer: PeerResult[], introduction: string): string[] {
     if (ratios.length > 0)
       out.push(
         `**Ratio ${ourName} / ${theirName}, medians** (throughput: higher is better; latency and ` +
-          `CPU: lower is better; in brackets the same ratio within each round): ${ratios.join("; ")}.`,
+          `CPU: lower is better; in brackets the same ratio within each round, unless marked as an ` +
+          `interval): ${ratios.join("; ")}.`,
         "",
       );
   }
@@ -148,16 +149,19 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
       const each = pairs.length > 1 ? ` (${pairs.map((v) => `${v.toFixed(2)}x`).join(" / ")})` : "";
       return `${overall.toFixed(2)}x${each}`;
     };
-    /** The rounds' ratios as one figure: their geometric mean, ± one standard error (in log terms). */
+    /** The rounds' ratios as one figure: their geometric mean with a 95% interval (Student's t). */
     const pairedMean = (figure: (r: PeerResult) => number): string => {
       const logs = ours.rounds
-        .map((r, i) => (theirs.rounds[i] ? Math.log(figure(r) / figure(theirs.rounds[i]!)) : Number.NaN))
+        .map((r) => {
+          const theirRound = theirs.rounds.find((t) => t.round === r.round);
+          return theirRound ? Math.log(figure(r) / figure(theirRound)) : Number.NaN;
+        })
         .filter((value) => Number.isFinite(value));
       if (logs.length < 2) return "";
       const mean = logs.reduce((sum, value) => sum + value, 0) / logs.length;
       const variance = logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (logs.length - 1);
-      const standardError = Math.sqrt(variance / logs.length);
-      return `, geometric mean of the rounds ${Math.exp(mean).toFixed(2)}x (one standard error ${Math.exp(mean - standardError).toFixed(2)}-${Math.exp(mean + standardError).toFixed(2)}x)`;
+      const half = studentT975(logs.length - 1) * Math.sqrt(variance / logs.length);
+      return `, geometric mean of the rounds ${Math.exp(mean).toFixed(2)}x (95% interval ${Math.exp(mean - half).toFixed(2)}-${Math.exp(mean + half).toFixed(2)}x)`;
     };
     lines.push(
       `${ours.label}: throughput ${ratio((r) => r.perSecond)}, p50 latency ${ratio(p(0.5))}, ` +
@@ -167,6 +171,15 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
     );
   }
   return lines;
+}
+
+/** Student's t, two-sided 95%, for `degrees` degrees of freedom (2.0 from 31 on). */
+function studentT975(degrees: number): number {
+  const table = [
+    12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1,
+    2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04,
+  ];
+  return table[degrees - 1] ?? 2.0;
 }
 
 /** How the rounds ran, for the introduction. */

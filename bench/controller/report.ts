@@ -133,10 +133,10 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `threads), the same way for both: from 2 s after the warm-up certificates (the client limiters refilled) to the last certificate seen ` +
           `(per certificate: divided by the certificates issued), and for the signer also from its start (Node's ` +
           `start-up, module loading and compiling its hot code cost far more than Go's). The machine's own drift ` +
-          `moves every process's CPU from one round to the next. The signer's CPU over the submitter's in the ` +
-          `same window (this process, which does the same work per certificate for every signer) cancels much ` +
-          `of it, but leans against the signer with the shorter window (the higher throughput), so both are ` +
-          `given, each also as the geometric mean of the rounds' ratios.${alt}`,
+          `moves every process's CPU from one round to the next. Each CPU ratio is also given as the geometric ` +
+          `mean of the rounds' ratios with a 95% interval, and once more with each signer's CPU over the ` +
+          `submitter's (this process) in the same window: that cancels much of the drift, but it is close to CPU ` +
+          `per second of the round, so it compares CPU per certificate only where the throughputs are equal.${alt}`,
       ),
     );
 
