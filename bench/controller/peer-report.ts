@@ -141,22 +141,23 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
     const ours = all.find((g) => g.qps === qps && g.contender === ourName);
     const theirs = all.find((g) => g.qps === qps && g.contender === theirName);
     if (!ours || !theirs) continue;
+    /** Each round's ratio of `figure`, ours over theirs, rounds paired by their number. */
+    const roundRatios = (figure: (r: PeerResult) => number): number[] =>
+      ours.rounds
+        .map((r) => {
+          const theirRound = theirs.rounds.find((t) => t.round === r.round);
+          return theirRound ? figure(r) / figure(theirRound) : Number.NaN;
+        })
+        .filter((value) => Number.isFinite(value));
     const ratio = (figure: (r: PeerResult) => number): string => {
       const overall = median(ours.rounds.map(figure)) / median(theirs.rounds.map(figure));
-      const pairs = ours.rounds
-        .map((r, i) => (theirs.rounds[i] ? figure(r) / figure(theirs.rounds[i]!) : Number.NaN))
-        .filter((value) => Number.isFinite(value));
+      const pairs = roundRatios(figure);
       const each = pairs.length > 1 ? ` (${pairs.map((v) => `${v.toFixed(2)}x`).join(" / ")})` : "";
       return `${overall.toFixed(2)}x${each}`;
     };
     /** The rounds' ratios as one figure: their geometric mean with a 95% interval (Student's t). */
     const pairedMean = (figure: (r: PeerResult) => number): string => {
-      const logs = ours.rounds
-        .map((r) => {
-          const theirRound = theirs.rounds.find((t) => t.round === r.round);
-          return theirRound ? Math.log(figure(r) / figure(theirRound)) : Number.NaN;
-        })
-        .filter((value) => Number.isFinite(value));
+      const logs = roundRatios(figure).map(Math.log);
       if (logs.length < 2) return "";
       const mean = logs.reduce((sum, value) => sum + value, 0) / logs.length;
       const variance = logs.reduce((sum, value) => sum + (value - mean) ** 2, 0) / (logs.length - 1);
@@ -173,14 +174,12 @@ function ratioLines(all: Group[], ourName: Contender, theirName: Contender): str
   return lines;
 }
 
-/** Student's t, two-sided 95%, for `degrees` degrees of freedom (2.0 from 31 on). */
-function studentT975(degrees: number): number {
-  const table = [
-    12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1,
-    2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04,
-  ];
-  return table[degrees - 1] ?? 2.0;
-}
+/** Student's t, two-sided 95%, by degrees of freedom from 1 (2.0 from 31 on). */
+const studentT975Table = [
+  12.71, 4.3, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.2, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.1,
+  2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04,
+];
+const studentT975 = (degrees: number): number => studentT975Table[degrees - 1] ?? 2.0;
 
 /** How the rounds ran, for the introduction. */
 export const peerMethod = (): string =>

@@ -14,6 +14,7 @@ import {
   type DerLimits,
   type DerNode,
 } from "./der-reader.js";
+import { latin1Text } from "./der-strings.js";
 import { attributeValues, readName, type DistinguishedName } from "./names.js";
 import { Oid } from "./oids.js";
 import type { PemError } from "./pem.js";
@@ -107,7 +108,7 @@ export function parseCertificateRequest(
       `request is ${size} bytes; the limit is ${limits.maxPemBytes}`,
     );
   }
-  const text = typeof pem === "string" ? pem : Buffer.from(pem).toString("latin1");
+  const text = typeof pem === "string" ? pem : latin1Text(pem); // no copy of the bytes first
   let der: Uint8Array;
   try {
     der = decodeSinglePem(text, "CERTIFICATE REQUEST");

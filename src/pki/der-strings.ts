@@ -18,11 +18,11 @@ for (const character of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
   printableStringCharacter[character.charCodeAt(0)] = 1;
 
 /**
- * The text of bytes the caller has checked are ASCII (each byte one character). Decoded by Buffer:
- * `String.fromCharCode(...bytes)` spreads every byte into an argument, which cost a few µs per SAN
- * and grows with the input.
+ * The bytes as text, one character per byte (Latin-1; the ASCII readers check their bytes first).
+ * Decoded by Buffer over the same memory, without a copy: `String.fromCharCode(...bytes)` spreads
+ * every byte into an argument, which cost a few µs per SAN and grows with the input.
  */
-export function asciiText(bytes: Uint8Array): string {
+export function latin1Text(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
@@ -44,12 +44,12 @@ export function readString(node: DerNode | undefined, what: string): string {
           throw new DerError(
             `${what}: PrintableString contains ${describeByte(byte)}, outside its character set`,
           );
-      return asciiText(node.value);
+      return latin1Text(node.value);
     case UniversalTag.ia5String:
     case UniversalTag.teletexString:
       // Go reads IA5String as ASCII and TeletexString as Latin-1; ASCII without DEL is where both agree.
       for (const byte of node.value) if (byte > 0x7e) throw new DerError(`${what}: non-ASCII byte in string`);
-      return asciiText(node.value);
+      return latin1Text(node.value);
     case UniversalTag.bmpString:
       return readBmpString(node.value, what);
     default:

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { DerError, TagClass, expectSequence, type DerNode } from "./der-reader.js";
 import { ia5String, implicitPrimitive, sequence } from "./der-writer.js";
-import { asciiText } from "./der-strings.js";
+import { latin1Text } from "./der-strings.js";
 import { readUriSan } from "./uri-san.js";
 
 /** SANs by type. Values are as requested (policy normalises DNS case before matching). */
@@ -61,7 +61,7 @@ function readAscii(bytes: Uint8Array, what: string): string {
   for (const byte of bytes) {
     if (byte < 0x21 || byte > 0x7e) throw new DerError(`${what} SAN has a control, space or non-ASCII byte`);
   }
-  return asciiText(bytes);
+  return latin1Text(bytes);
 }
 
 function formatIpAddress(bytes: Uint8Array): string {

@@ -6,7 +6,7 @@
  * identity in a certificate. Anything outside the subset is refused rather than normalised.
  */
 import { DerError } from "./der-reader.js";
-import { asciiText } from "./der-strings.js";
+import { latin1Text } from "./der-strings.js";
 
 // RFC 3986 appendix A, with three restrictions where Go's URL.String() would not give the text back:
 // the scheme is lower case (Go lower-cases it), there is no userinfo (Go re-escapes it) and a
@@ -36,7 +36,7 @@ export function readUriSan(bytes: Uint8Array): string {
   for (const byte of bytes) {
     if (byte < 0x21 || byte > 0x7e) throw new DerError("URI SAN has a control, space or non-ASCII byte");
   }
-  const text = asciiText(bytes);
+  const text = latin1Text(bytes);
   if (!acceptedUri.test(text)) {
     throw new DerError(
       "URI SAN is not an absolute RFC 3986 URI with a lower-case scheme, a host name, no user info and valid percent-escapes",
