@@ -55,7 +55,6 @@ export type PublicKeyDescription =
 export interface CertificateRequest {
   readonly subject: DistinguishedName;
   readonly subjectAltNames: SubjectAlternativeNames;
-  readonly publicKey: KeyObject;
   readonly publicKeyDescription: PublicKeyDescription;
   /** The SubjectPublicKeyInfo exactly as requested, copied into the certificate. */
   readonly subjectPublicKeyInfo: Uint8Array;
@@ -147,17 +146,27 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   const spki = expectSequence(spkiNode, "subjectPublicKeyInfo");
   const subjectPublicKey = readBitStringBytes(spki.children[1], "subjectPublicKey");
   const keyFacts = checkKeyEncoding(spki, subjectPublicKey, limits);
-  const { publicKey, description } = importPublicKey(spki.encoded, keyFacts);
+  const key = publicKeyOf(spki.encoded, keyFacts);
 
   const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
-  if (publicKey.asymmetricKeyType !== keyAlgorithm) {
+  if (key.type !== keyAlgorithm) {
+    // A key OpenSSL cannot read is refused as such first, whatever the signature algorithm says.
+    if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
     throw new CertificateRequestError(
       "UnsupportedSignatureAlgorithm",
-      `signature algorithm does not match the ${description.algorithm} key`,
+      `signature algorithm does not match the ${key.description.algorithm} key`,
     );
   }
   const signature = readBitStringBytes(signatureBits, "signature");
-  if (!verifySignature(hash, info.encoded, publicKey, signature)) {
+  let verified: boolean;
+  try {
+    verified = verifySignature(hash, info.encoded, key.verifyWith, signature);
+  } catch (error) {
+    // Only a key OpenSSL cannot read makes verify throw here: refused as importing it would be.
+    if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
+    throw error;
+  }
+  if (!verified) {
     throw new CertificateRequestError(
       "InvalidSignature",
       "proof of possession failed: the request signature does not verify",
@@ -190,8 +199,7 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   return {
     subject,
     subjectAltNames,
-    publicKey,
-    publicKeyDescription: description,
+    publicKeyDescription: key.description,
     subjectPublicKeyInfo: spki.encoded,
     subjectPublicKey,
     requestedExtensionOids: [...seen],
@@ -263,19 +271,53 @@ function unsignedBigInt(magnitude: Uint8Array): bigint {
 }
 
 /**
+ * The requester's key as the verifier takes it, with its type and description. An RSA key or an EC
+ * key on a curve we name, both read by our own parse (checkKeyEncoding), goes to node:crypto's
+ * verify as PEM text: OpenSSL decodes it there, and a key it cannot read makes verify throw (the
+ * caller then refuses it as importPublicKey does). No KeyObject is made for it: creating one cost
+ * about a tenth of the import and verification (its JavaScript wrapper, its handle, its release
+ * by the garbage collector; BENCHMARKS.md, twelfth pass). Any other key is imported first, so that
+ * OpenSSL names its type and curve.
+ */
+function publicKeyOf(
+  spkiDer: Uint8Array,
+  facts: KeyFacts,
+): {
+  type: string | undefined;
+  description: PublicKeyDescription;
+  pem: string;
+  verifyWith: string | KeyObject;
+} {
+  // PEM text, not { key, format: "der" }: node:crypto takes a string straight to OpenSSL, but tells
+  // an options object from a KeyObject or CryptoKey by catching two thrown errors, which cost more
+  // than OpenSSL's decoding of the key (`make bench-sign`).
+  const pem = encodePem("PUBLIC KEY", spkiDer);
+  if (facts?.algorithm === "rsa") {
+    const description: PublicKeyDescription = {
+      algorithm: "RSA",
+      bits: bitLength(facts.modulus),
+      publicExponent: unsignedBigInt(facts.publicExponent),
+    };
+    return { type: "rsa", description, pem, verifyWith: pem };
+  }
+  const curve = facts?.algorithm === "ec" ? curveNamesByOid[facts.curveOid] : undefined;
+  if (curve !== undefined)
+    return { type: "ec", description: { algorithm: "ECDSA", curve }, pem, verifyWith: pem };
+  const { publicKey, description } = importPublicKey(pem, facts);
+  return { type: publicKey.asymmetricKeyType, description, pem, verifyWith: publicKey };
+}
+
+/**
  * OpenSSL decodes the key (it must accept it too); the size and curve come from our parse when
  * it read them, which spares a round trip through asymmetricKeyDetails per request.
  */
 function importPublicKey(
-  spkiDer: Uint8Array,
+  pem: string,
   facts: KeyFacts,
 ): { publicKey: KeyObject; description: PublicKeyDescription } {
   let publicKey: KeyObject;
   try {
-    // PEM text, not { key, format: "der" }: node:crypto takes a string straight to OpenSSL, but
-    // tells an options object from a KeyObject or CryptoKey by catching two thrown errors, which
-    // cost more than OpenSSL's decoding of the key (`make bench-sign`).
-    publicKey = createPublicKey(encodePem("PUBLIC KEY", spkiDer));
+    publicKey = createPublicKey(pem);
   } catch {
     throw new CertificateRequestError(
       "KeyNotAllowed",

@@ -163,9 +163,9 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
       path.join(dir, "request-from-cli.csr"),
     ]);
     expect(requested.exitCode, requested.stderr).to.equal(0);
-    const tokenPublicKey = parseCertificateRequest(
-      readFileSync(path.join(dir, "request-from-cli.csr")),
-    ).publicKey;
+    const tokenPublicKey = Buffer.from(
+      parseCertificateRequest(readFileSync(path.join(dir, "request-from-cli.csr"))).subjectPublicKeyInfo,
+    );
 
     await createSigner(admin, hsm.object, {
       signerName: hsm.signerName,
@@ -196,7 +196,10 @@ describe("Signers with the CA key in a PKCS#11 token (SoftHSM2, real kube-apiser
     });
     expect(pending.key).to.include(`token ${token.tokenLabel} (key label mesh-ca)`);
     const request = parseCertificateRequest(Buffer.from(pending.pem));
-    expect(request.publicKey.equals(tokenPublicKey), "the CSR carries the token's key").to.equal(true);
+    expect(
+      Buffer.from(request.subjectPublicKeyInfo).equals(tokenPublicKey),
+      "the CSR carries the token's key",
+    ).to.equal(true);
     expect(request.requestsCertificateAuthority).to.equal(true);
 
     // A CSR arriving now waits: pending with a SignerNotReady Event, never Failed.

@@ -52,6 +52,10 @@ export interface TestRequestOptions {
   extensionRequestCopies?: number;
   /** Corrupt the signature after signing. */
   breakSignature?: boolean;
+  /** Flip a bit of the key's last byte (an EC point's y: then off its curve) before signing. */
+  breakPublicKey?: boolean;
+  /** The signatureAlgorithm OID instead of the key's own (RSA OIDs get NULL parameters). */
+  signatureAlgorithmOid?: string;
 }
 
 /**
@@ -61,6 +65,7 @@ export interface TestRequestOptions {
 export function buildTestCertificateRequest(options: TestRequestOptions): string {
   const { key } = options;
   const publicKeyDer = new Uint8Array(createPublicKey(key).export({ format: "der", type: "spki" }));
+  if (options.breakPublicKey) publicKeyDer[publicKeyDer.length - 1]! ^= 0x01;
   const extensions: Uint8Array[] = [];
   const sans = { dns: [], ip: [], uri: [], email: [], ...options.subjectAltNames };
   if (sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length > 0) {
@@ -96,17 +101,21 @@ export function buildTestCertificateRequest(options: TestRequestOptions): string
       : curve === "secp521r1"
         ? "sha512"
         : "sha256";
-  const algorithm = isRsa
-    ? sequence(objectIdentifier(Oid.sha256WithRsa), derNull())
-    : sequence(
-        objectIdentifier(
-          hash === "sha384"
-            ? Oid.ecdsaWithSha384
-            : hash === "sha512"
-              ? Oid.ecdsaWithSha512
-              : Oid.ecdsaWithSha256,
-        ),
-      );
+  const algorithm = options.signatureAlgorithmOid
+    ? options.signatureAlgorithmOid.startsWith("1.2.840.113549.")
+      ? sequence(objectIdentifier(options.signatureAlgorithmOid), derNull())
+      : sequence(objectIdentifier(options.signatureAlgorithmOid))
+    : isRsa
+      ? sequence(objectIdentifier(Oid.sha256WithRsa), derNull())
+      : sequence(
+          objectIdentifier(
+            hash === "sha384"
+              ? Oid.ecdsaWithSha384
+              : hash === "sha512"
+                ? Oid.ecdsaWithSha512
+                : Oid.ecdsaWithSha256,
+          ),
+        );
   const signature = new Uint8Array(sign(hash, info, key));
   if (options.breakSignature) signature[signature.length - 1]! ^= 0x01;
   return encodePem("CERTIFICATE REQUEST", sequence(info, algorithm, bitStringBytes(signature)));

@@ -335,6 +335,52 @@ describe("parseCertificateRequest", () => {
       expect(error.reason).to.equal("UnsupportedSignatureAlgorithm");
       expect(error.message).to.contain("1.2.840.113549.1.1.5");
     });
+
+    // The key goes to OpenSSL only inside verify (no KeyObject is made for an RSA or named-curve EC
+    // key): one OpenSSL cannot read is still refused as such, before the signature is looked at.
+    it("an EC key whose point is off its curve (KeyNotAllowed, not a signature problem)", () => {
+      const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), breakPublicKey: true });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("KeyNotAllowed");
+      expect(error.message).to.equal("public key could not be read (unsupported algorithm or malformed)");
+    });
+
+    it("an off-curve EC key under an RSA signature algorithm (the key is refused first)", () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        breakPublicKey: true,
+        signatureAlgorithmOid: Oid.sha256WithRsa,
+      });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("KeyNotAllowed");
+    });
+
+    it("a readable EC key under an RSA signature algorithm (UnsupportedSignatureAlgorithm)", () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        signatureAlgorithmOid: Oid.sha256WithRsa,
+      });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("UnsupportedSignatureAlgorithm");
+      expect(error.message).to.equal("signature algorithm does not match the ECDSA key");
+    });
+
+    it("an RSA key under an ECDSA signature algorithm (UnsupportedSignatureAlgorithm)", () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("rsa-2048"),
+        signatureAlgorithmOid: Oid.ecdsaWithSha256,
+      });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("UnsupportedSignatureAlgorithm");
+      expect(error.message).to.equal("signature algorithm does not match the RSA key");
+    });
+
+    it("an RSA request whose signature is broken (InvalidSignature)", () => {
+      const pem = buildTestCertificateRequest({ key: testKey("rsa-2048"), breakSignature: true });
+      expect(thrownBy(CertificateRequestError, () => parseCertificateRequest(pem)).reason).to.equal(
+        "InvalidSignature",
+      );
+    });
   });
 });
 
