@@ -148,22 +148,34 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   const keyFacts = checkKeyEncoding(spki, subjectPublicKey, limits);
   const key = publicKeyOf(spki.encoded, keyFacts);
 
-  const { hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm);
-  if (key.type !== keyAlgorithm) {
-    // A key OpenSSL cannot read is refused as such first, whatever the signature algorithm says.
+  // Until OpenSSL has read the key (inside verify, for a key publicKeyOf left as PEM text), every
+  // refusal first asks whether OpenSSL can read it: a key it cannot is refused as KeyNotAllowed,
+  // whatever else is wrong with the request, as when the key was imported before anything else.
+  const refuseUnreadableKey = (): void => {
     if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
-    throw new CertificateRequestError(
-      "UnsupportedSignatureAlgorithm",
-      `signature algorithm does not match the ${key.description.algorithm} key`,
-    );
+  };
+  let hash: string;
+  let signature: Uint8Array;
+  try {
+    let keyAlgorithm: string;
+    ({ hash, keyAlgorithm } = readSignatureAlgorithm(signatureAlgorithm));
+    if (key.type !== keyAlgorithm) {
+      throw new CertificateRequestError(
+        "UnsupportedSignatureAlgorithm",
+        `signature algorithm does not match the ${key.description.algorithm} key`,
+      );
+    }
+    signature = readBitStringBytes(signatureBits, "signature");
+  } catch (error) {
+    refuseUnreadableKey();
+    throw error;
   }
-  const signature = readBitStringBytes(signatureBits, "signature");
   let verified: boolean;
   try {
     verified = verifySignature(hash, info.encoded, key.verifyWith, signature);
   } catch (error) {
-    // Only a key OpenSSL cannot read makes verify throw here: refused as importing it would be.
-    if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
+    // Only a key OpenSSL cannot read makes verify throw here.
+    refuseUnreadableKey();
     throw error;
   }
   if (!verified) {

@@ -337,7 +337,7 @@ describe("parseCertificateRequest", () => {
     });
 
     // The key goes to OpenSSL only inside verify (no KeyObject is made for an RSA or named-curve EC
-    // key): one OpenSSL cannot read is still refused as such, before the signature is looked at.
+    // key): one OpenSSL cannot read is still refused as such, whatever else the request gets wrong.
     it("an EC key whose point is off its curve (KeyNotAllowed, not a signature problem)", () => {
       const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), breakPublicKey: true });
       const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
@@ -350,6 +350,16 @@ describe("parseCertificateRequest", () => {
         key: testKey("ecdsa-p256"),
         breakPublicKey: true,
         signatureAlgorithmOid: Oid.sha256WithRsa,
+      });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("KeyNotAllowed");
+    });
+
+    it("an off-curve EC key under a signature algorithm we refuse (the key is refused first)", () => {
+      const pem = buildTestCertificateRequest({
+        key: testKey("ecdsa-p256"),
+        breakPublicKey: true,
+        signatureAlgorithmOid: "1.2.840.113549.1.1.5", // sha1WithRSAEncryption
       });
       const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
       expect(error.reason).to.equal("KeyNotAllowed");
