@@ -13,6 +13,7 @@ import {
   constructedPrimitiveRequests,
   opensslRequest,
   testKey,
+  type TestRequestOptions,
 } from "../../support/pki.js";
 
 /** A request of the parser-differential corpus, by name, as PEM. */
@@ -338,59 +339,66 @@ describe("parseCertificateRequest", () => {
 
     // The key goes to OpenSSL only inside verify (no KeyObject is made for an RSA or named-curve EC
     // key): one OpenSSL cannot read is still refused as such, whatever else the request gets wrong.
-    it("an EC key whose point is off its curve (KeyNotAllowed, not a signature problem)", () => {
-      const pem = buildTestCertificateRequest({ key: testKey("ecdsa-p256"), breakPublicKey: true });
-      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
-      expect(error.reason).to.equal("KeyNotAllowed");
-      expect(error.message).to.equal("public key could not be read (unsupported algorithm or malformed)");
-    });
-
-    it("an off-curve EC key under an RSA signature algorithm (the key is refused first)", () => {
-      const pem = buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        breakPublicKey: true,
-        signatureAlgorithmOid: Oid.sha256WithRsa,
+    const unreadable = "public key could not be read (unsupported algorithm or malformed)";
+    const keyOrder: {
+      name: string;
+      request: TestRequestOptions;
+      reason: string;
+      message?: string;
+    }[] = [
+      {
+        name: "an EC key whose point is off its curve (KeyNotAllowed, not a signature problem)",
+        request: { key: testKey("ecdsa-p256"), breakPublicKey: true },
+        reason: "KeyNotAllowed",
+        message: unreadable,
+      },
+      {
+        name: "an off-curve EC key under an RSA signature algorithm (the key is refused first)",
+        request: {
+          key: testKey("ecdsa-p256"),
+          breakPublicKey: true,
+          signatureAlgorithmOid: Oid.sha256WithRsa,
+        },
+        reason: "KeyNotAllowed",
+        message: unreadable,
+      },
+      {
+        name: "an off-curve EC key under a signature algorithm we refuse (the key is refused first)",
+        // sha1WithRSAEncryption
+        request: {
+          key: testKey("ecdsa-p256"),
+          breakPublicKey: true,
+          signatureAlgorithmOid: "1.2.840.113549.1.1.5",
+        },
+        reason: "KeyNotAllowed",
+        message: unreadable,
+      },
+      {
+        name: "a readable EC key under an RSA signature algorithm (UnsupportedSignatureAlgorithm)",
+        request: { key: testKey("ecdsa-p256"), signatureAlgorithmOid: Oid.sha256WithRsa },
+        reason: "UnsupportedSignatureAlgorithm",
+        message: "signature algorithm does not match the ECDSA key",
+      },
+      {
+        name: "an RSA key under an ECDSA signature algorithm (UnsupportedSignatureAlgorithm)",
+        request: { key: testKey("rsa-2048"), signatureAlgorithmOid: Oid.ecdsaWithSha256 },
+        reason: "UnsupportedSignatureAlgorithm",
+        message: "signature algorithm does not match the RSA key",
+      },
+      {
+        name: "an RSA request whose signature is broken (InvalidSignature)",
+        request: { key: testKey("rsa-2048"), breakSignature: true },
+        reason: "InvalidSignature",
+      },
+    ];
+    for (const { name, request, reason, message } of keyOrder) {
+      it(name, () => {
+        const pem = buildTestCertificateRequest(request);
+        const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+        expect(error.reason).to.equal(reason);
+        if (message !== undefined) expect(error.message).to.equal(message);
       });
-      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
-      expect(error.reason).to.equal("KeyNotAllowed");
-    });
-
-    it("an off-curve EC key under a signature algorithm we refuse (the key is refused first)", () => {
-      const pem = buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        breakPublicKey: true,
-        signatureAlgorithmOid: "1.2.840.113549.1.1.5", // sha1WithRSAEncryption
-      });
-      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
-      expect(error.reason).to.equal("KeyNotAllowed");
-    });
-
-    it("a readable EC key under an RSA signature algorithm (UnsupportedSignatureAlgorithm)", () => {
-      const pem = buildTestCertificateRequest({
-        key: testKey("ecdsa-p256"),
-        signatureAlgorithmOid: Oid.sha256WithRsa,
-      });
-      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
-      expect(error.reason).to.equal("UnsupportedSignatureAlgorithm");
-      expect(error.message).to.equal("signature algorithm does not match the ECDSA key");
-    });
-
-    it("an RSA key under an ECDSA signature algorithm (UnsupportedSignatureAlgorithm)", () => {
-      const pem = buildTestCertificateRequest({
-        key: testKey("rsa-2048"),
-        signatureAlgorithmOid: Oid.ecdsaWithSha256,
-      });
-      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
-      expect(error.reason).to.equal("UnsupportedSignatureAlgorithm");
-      expect(error.message).to.equal("signature algorithm does not match the RSA key");
-    });
-
-    it("an RSA request whose signature is broken (InvalidSignature)", () => {
-      const pem = buildTestCertificateRequest({ key: testKey("rsa-2048"), breakSignature: true });
-      expect(thrownBy(CertificateRequestError, () => parseCertificateRequest(pem)).reason).to.equal(
-        "InvalidSignature",
-      );
-    });
+    }
   });
 });
 
