@@ -148,9 +148,9 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   const keyFacts = checkKeyEncoding(spki, subjectPublicKey, limits);
   const key = publicKeyOf(spki.encoded, keyFacts);
 
-  // Until OpenSSL has read the key (inside verify, for a key publicKeyOf left as PEM text), every
-  // refusal first asks whether OpenSSL can read it: a key it cannot is refused as KeyNotAllowed,
-  // whatever else is wrong with the request, as when the key was imported before anything else.
+  // Between our parse of the key and verify (where OpenSSL reads a key publicKeyOf left as PEM
+  // text), every refusal first asks whether OpenSSL can read the key: one it cannot is refused as
+  // KeyNotAllowed, whatever else is wrong with the request, as when it was imported right after our parse.
   const refuseUnreadableKey = (): void => {
     if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
   };
@@ -286,10 +286,10 @@ function unsignedBigInt(magnitude: Uint8Array): bigint {
  * The requester's key as the verifier takes it, with its type and description. An RSA key or an EC
  * key on a curve we name, both read by our own parse (checkKeyEncoding), goes to node:crypto's
  * verify as PEM text: OpenSSL decodes it there, and a key it cannot read makes verify throw (the
- * caller then refuses it as importPublicKey does). No KeyObject is made for it: creating one cost
- * about a tenth of the import and verification (its JavaScript wrapper, its handle, its release
- * by the garbage collector; BENCHMARKS.md, twelfth pass). Any other key is imported first, so that
- * OpenSSL names its type and curve.
+ * caller then refuses it as importPublicKey does). No KeyObject is made for it: that spared about 6%
+ * of import plus verification in a microbenchmark and 1-6% of parseCertificateRequest in a loop,
+ * though no gain shows above `make bench-sign`'s spread (BENCHMARKS.md, twelfth pass). Any other
+ * key is imported first, so that OpenSSL names its type and curve.
  */
 function publicKeyOf(
   spkiDer: Uint8Array,
