@@ -31,7 +31,9 @@
  * bundle, the work tree's by default, and BENCH_ALT_NODE_FLAGS; "node-floor" adds the Node floor,
  * bench/controller/node-floor.ts), BENCH_CONTROLLER_RUNTIME (bundle; "tsx" runs the child processes
  * under tsx, for comparison; the floor is always a bundle), BENCH_NODE_FLAGS (node flags for
- * csr-signer's and the floor's processes, not csr-signer-alt's, after the Dockerfile's).
+ * csr-signer's and the floor's processes, not csr-signer-alt's, after the Dockerfile's), BENCH_PERF (a
+ * directory: each signer sampled by Linux perf over each round's measured window, summed up by part
+ * over every thread and the kernel; bench/controller/perf-window.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,6 +63,7 @@ import {
   separateProcessPhase,
   type PeerResult,
 } from "./controller/peer.js";
+import { checkPerfAvailable } from "./controller/perf-window.js";
 import { printReport } from "./controller/report.js";
 import { rssPhase, type MemoryResult } from "./controller/rss.js";
 import { throughputPhase, type ThroughputResult } from "./controller/throughput.js";
@@ -119,6 +122,7 @@ try {
   const peer: PeerResult[] = [];
   const runComparison = runPeer && phases.has("peer");
   const peerBinary = contenders.includes("kube-controller-manager") ? kubeControllerManagerBinary() : "";
+  if (runComparison) checkPerfAvailable();
   if (runComparison && peerBinary === undefined)
     throw new Error(
       "kube-controller-manager is not built: run `make testbin-controller-manager` (or BENCH_PEER=0)",

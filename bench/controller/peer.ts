@@ -38,6 +38,7 @@ import {
 } from "./common.js";
 import { apiserverRequestCounts, requestsBetween, type RequestCounts } from "./apiserver-requests.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
+import { perfBreakdown, perfNodeFlags, startPerfRecording, type PerfPart } from "./perf-window.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
 import { repositoryRoot, testBinary } from "../../test/support/testbin.js";
 import { delay } from "../../test/support/wait.js";
@@ -64,6 +65,8 @@ export interface PeerResult {
   signerCpuSinceStart: number;
   /** What kube-apiserver served over the same window, submitter's requests included. */
   apiserverRequests: RequestCounts;
+  /** With BENCH_PERF: the signer's CPU µs per certificate over the same window, by part (perf-window.ts). */
+  perf?: Record<PerfPart, number>;
 }
 
 /** The name /proc gives each signer's process (Node names its main thread MainThread, cpu.ts says "node"). */
@@ -146,6 +149,8 @@ function spawnContender(
       "--cleanup=false",
     ]);
   }
+  // With BENCH_PERF, Node names its JIT code for perf (the flag goes before the script).
+  if (command === process.execPath) args = [...perfNodeFlags, ...args];
   const log = openSync(logFile, "w"); // after the arguments, which may be refused
   const child = spawn(command, args, { cwd: repositoryRoot, stdio: ["ignore", log, log], detached: true });
   liveChildren.add(child);
@@ -220,6 +225,10 @@ export async function separateProcessPhase(
     );
     const requestsBefore = await apiserverRequestCounts(admin);
     const cpuBefore = cpuSnapshot(controlPlane);
+    const recording = startPerfRecording(
+      child.pid!,
+      `${contender}-${qps > 0 ? `qps-${qps}` : "raised"}-round-${round + 1}`,
+    );
     const firstCreate = performance.now();
     await runBounded(throughputCsrs, throughputInFlight, async (i) => {
       createdAt[i] = performance.now();
@@ -233,6 +242,7 @@ export async function separateProcessPhase(
     // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
     // ("kube-controller" for KCM, "node" for csr-signer, its alt and the floor).
     const cpuAfter = cpuSnapshot(controlPlane);
+    const perfFile = await recording?.stop();
     const cpu = cpuSpent(cpuBefore, cpuAfter);
     const apiserverRequests = requestsBetween(requestsBefore, await apiserverRequestCounts(admin));
     const createToIssued: number[] = [];
@@ -260,6 +270,7 @@ export async function separateProcessPhase(
       cpu,
       signerCpuSinceStart: cpuAfter.others.get(signerProcessName(contender)) ?? Number.NaN,
       apiserverRequests,
+      ...(perfFile ? { perf: perfBreakdown(perfFile, createToIssued.length) } : {}),
     };
     progress(
       `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +
