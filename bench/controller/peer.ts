@@ -38,7 +38,7 @@ import {
 } from "./common.js";
 import { apiserverRequestCounts, requestsBetween, type RequestCounts } from "./apiserver-requests.js";
 import { cpuSnapshot, cpuSpent } from "./cpu.js";
-import { perfBreakdown, perfNodeFlags, startPerfRecording, type PerfPart } from "./perf-window.js";
+import { perfBreakdownOf, perfNodeFlags, startPerfRecording, type PerfPart } from "./perf-window.js";
 import { approve, csrBody, istioRequestPem, watchIssuance } from "./istio.js";
 import { repositoryRoot, testBinary } from "../../test/support/testbin.js";
 import { delay } from "../../test/support/wait.js";
@@ -217,6 +217,11 @@ export async function separateProcessPhase(
     });
     if (!(await watch.waitFor(warmUpNames, issueTimeoutMs)))
       throw new Error(`${contender} did not sign its ${peerWarmUpCsrs} warm-up CSRs; see ${logFile}`);
+    // BENCH_PERF: attached during the pause, so that it samples from the window's first moment.
+    const recording = startPerfRecording(
+      child.pid!,
+      `${contender}-${qps > 0 ? `qps-${qps}` : "raised"}-round-${round + 1}`,
+    );
     // The warm-up spent client-limit tokens: both signers' burst (twice the QPS) is saved up again
     // in 2 s, so the measured requests meet a full limiter, as in a process that has just started.
     await delay(2_000);
@@ -225,10 +230,7 @@ export async function separateProcessPhase(
     );
     const requestsBefore = await apiserverRequestCounts(admin);
     const cpuBefore = cpuSnapshot(controlPlane);
-    const recording = startPerfRecording(
-      child.pid!,
-      `${contender}-${qps > 0 ? `qps-${qps}` : "raised"}-round-${round + 1}`,
-    );
+    recording?.openWindow();
     const firstCreate = performance.now();
     await runBounded(throughputCsrs, throughputInFlight, async (i) => {
       createdAt[i] = performance.now();
@@ -242,7 +244,7 @@ export async function separateProcessPhase(
     // Both command lines name the control plane's kubeconfig, so cpuSnapshot counts them
     // ("kube-controller" for KCM, "node" for csr-signer, its alt and the floor).
     const cpuAfter = cpuSnapshot(controlPlane);
-    const perfFile = await recording?.stop();
+    const perfSamples = await recording?.closeWindow();
     const cpu = cpuSpent(cpuBefore, cpuAfter);
     const apiserverRequests = requestsBetween(requestsBefore, await apiserverRequestCounts(admin));
     const createToIssued: number[] = [];
@@ -270,7 +272,7 @@ export async function separateProcessPhase(
       cpu,
       signerCpuSinceStart: cpuAfter.others.get(signerProcessName(contender)) ?? Number.NaN,
       apiserverRequests,
-      ...(perfFile ? { perf: perfBreakdown(perfFile, createToIssued.length) } : {}),
+      ...(perfSamples !== undefined ? { perf: perfBreakdownOf(perfSamples, createToIssued.length) } : {}),
     };
     progress(
       `  issued ${result.issued}/${throughputCsrs} (${result.perSecond.toFixed(1)}/s); ` +

@@ -21,7 +21,7 @@ import {
   throughputInFlight,
 } from "./common.js";
 import { peerSignerName, type PeerResult } from "./peer.js";
-import { peerMethod, peerReport } from "./peer-report.js";
+import { peerMethod, peerReport, signerCpuPerCertificateMs } from "./peer-report.js";
 import { perfReport } from "./perf-window.js";
 import type { ChildRun, MemoryResult } from "./rss.js";
 import type { ThroughputResult } from "./throughput.js";
@@ -139,7 +139,7 @@ export function printReport({ apiServerVersion, totalMs, throughput, peer, memor
           `submitter's (this process) in the same window: that cancels much of the drift, but it is close to CPU ` +
           `per second of the round, so it compares CPU per certificate only where the throughputs are equal.${alt}`,
       ),
-      ...perfReport(peer),
+      ...perfReport(peer, (r) => signerCpuPerCertificateMs(r) * 1000),
     );
 
   if (memory) {

@@ -28,6 +28,21 @@ const samples: [string, string][] = [
   [`\t cf0000 v8::internal::StringTable::LookupKey (${node})`, "V8 runtime (C++)"],
   [`\t 1622581 uv__io_poll (${node})`, "Node and libuv"],
   [`\t 98a9a malloc (${libc})`, "libc (memory, strings)"],
+  [`\t 1c00000 _aesni_ctr32_ghash_6x (${node})`, "OpenSSL"],
+  [`\t 1c00010 bin2bn (${node})`, "OpenSSL"],
+  [`\t 1c00020 WPACKET_put_bytes__ (${node})`, "OpenSSL"],
+  [`\t 1c00030 ssl3_read_bytes (${node})`, "OpenSSL"],
+  [`\t 1c00040 decoder_cache_entry_hash (${node})`, "OpenSSL"],
+  [`\t 1c00050 v8::internal::GlobalHandles::Destroy (${node})`, "V8 runtime (C++)"],
+  [
+    `\t 1c00060 v8::internal::compiler::RegisterAllocator::MarkFixedUse (${node})`,
+    "V8 compilers (TurboFan, Maglev)",
+  ],
+  [`\t 1c00070 ncrypto::MarkPopErrorOnReturn::~MarkPopErrorOnReturn (${node})`, "Node and libuv"],
+  [`\t 1c00080 non-virtual thunk to node::LibuvStreamWrap::OnUvRead (${node})`, "Node and libuv"],
+  [`\t 1c00090 v8::internal::MarkCompactCollector::ProcessMarkingWorklist (${node})`, "garbage collection"],
+  [`\t 1c000a0 llhttp_execute (${node})`, "other"],
+  ["\t 7ffd1234 __vdso_clock_gettime ([vdso])", "libc (memory, strings)"],
   [`\t 4242 runtime.mallocgc (/usr/local/bin/kube-controller-manager)`, "Go (kube-controller-manager)"],
   [`\t 4243 somewhere_else (/usr/lib/x86_64-linux-gnu/libz.so.1)`, "other"],
 ];
@@ -43,10 +58,10 @@ describe("perf-window: make bench-controller's BENCH_PERF breakdown", () => {
   it("counts one sample a line, 1/997 s each, per certificate", () => {
     const script = samples.map(([line]) => line).join("\n") + "\n";
     const breakdown = perfBreakdownOf(script, 2);
-    // 15 samples over 2 certificates: 7.5 samples of 1,003 µs each per certificate.
+    // Every sample over 2 certificates: half a sample of 1,003 µs each per certificate.
     const total = perfParts.reduce((sum, part) => sum + breakdown[part], 0);
-    expect(total).to.be.closeTo((15 * 1e6) / 997 / 2, 1e-6);
-    expect(breakdown.OpenSSL).to.be.closeTo((2 * 1e6) / 997 / 2, 1e-6);
+    expect(total).to.be.closeTo((samples.length * 1e6) / 997 / 2, 1e-6);
+    expect(breakdown.OpenSSL).to.be.closeTo((7 * 1e6) / 997 / 2, 1e-6);
     expect(breakdown.kernel).to.be.closeTo(1e6 / 997 / 2, 1e-6);
   });
 
@@ -67,14 +82,22 @@ describe("perf-window: make bench-controller's BENCH_PERF breakdown", () => {
 
   it("reports the mean of each signer's rounds by part, and nothing without recordings", () => {
     const zero = Object.fromEntries(perfParts.map((part) => [part, 0])) as ReturnType<typeof perfBreakdownOf>;
-    const round = (kernel: number) => ({
+    const round = (kernel: number, proc: number) => ({
       contender: "csr-signer",
       label: "limit raised to 5,000 QPS",
-      perf: { ...zero, kernel },
+      perf: { ...zero, kernel } as typeof zero | undefined,
+      proc,
     });
-    const table = perfReport([round(100), round(300), { contender: "kube-controller-manager", label: "x" }]);
-    expect(table).to.include("| **total** | **200** |");
+    const unsampled = { contender: "kube-controller-manager", label: "x", perf: undefined, proc: 7 };
+    const table = perfReport([round(100, 150), round(300, 350), unsampled], (r) => r.proc);
+    expect(table).to.include("| **total** (perf) | **200** |");
+    expect(table).to.include("| /proc, the same window | 250 |");
     expect(table).to.include("| kernel | 200 |");
-    expect(perfReport([{ contender: "csr-signer", label: "x" }])).to.deep.equal([]);
+    expect(perfReport([unsampled], (r) => r.proc)).to.deep.equal([]);
+  });
+
+  it("gives no figure per certificate when none was issued in the window", () => {
+    const figure = perfBreakdownOf(`\t 98a9a malloc (${libc})\n`, 0)["libc (memory, strings)"];
+    expect(Number.isNaN(figure)).to.equal(true);
   });
 });
