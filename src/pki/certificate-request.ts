@@ -152,7 +152,7 @@ function parseDer(der: Uint8Array, limits: DerLimits): CertificateRequest {
   // text), every refusal first asks whether OpenSSL can read the key: one it cannot is refused as
   // KeyNotAllowed, whatever else is wrong with the request, as when it was imported right after our parse.
   const refuseUnreadableKey = (): void => {
-    if (key.verifyWith === key.pem) importPublicKey(key.pem, keyFacts);
+    if (typeof key.verifyWith === "string") importPublicKey(key.verifyWith, keyFacts);
   };
   let hash: string;
   let signature: Uint8Array;
@@ -297,7 +297,7 @@ function publicKeyOf(
 ): {
   type: string | undefined;
   description: PublicKeyDescription;
-  pem: string;
+  /** The PEM text, for a key OpenSSL has not read yet; otherwise the KeyObject it made. */
   verifyWith: string | KeyObject;
 } {
   // PEM text, not { key, format: "der" }: node:crypto takes a string straight to OpenSSL, but tells
@@ -310,13 +310,12 @@ function publicKeyOf(
       bits: bitLength(facts.modulus),
       publicExponent: unsignedBigInt(facts.publicExponent),
     };
-    return { type: "rsa", description, pem, verifyWith: pem };
+    return { type: "rsa", description, verifyWith: pem };
   }
   const curve = facts?.algorithm === "ec" ? curveNamesByOid[facts.curveOid] : undefined;
-  if (curve !== undefined)
-    return { type: "ec", description: { algorithm: "ECDSA", curve }, pem, verifyWith: pem };
+  if (curve !== undefined) return { type: "ec", description: { algorithm: "ECDSA", curve }, verifyWith: pem };
   const { publicKey, description } = importPublicKey(pem, facts);
-  return { type: publicKey.asymmetricKeyType, description, pem, verifyWith: publicKey };
+  return { type: publicKey.asymmetricKeyType, description, verifyWith: publicKey };
 }
 
 /**
