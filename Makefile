@@ -151,7 +151,7 @@ bench-hot-path: deps ## The controller's CPU per certificate in-process (cache, 
 	node --import tsx bench/hot-path.bench.ts
 
 .PHONY: bench-controller
-bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer (3 interleaved rounds after 1,000 warm-up certificates, medians), 1,000 PodCertificateRequests, RSS of the bundle with 10,000 CSRs (knobs: bench/controller.bench.ts; A/B of two bundles: README, "Two commands")
+bench-controller: deps testbin testbin-controller-manager ## Controller on a real API server: 1,000 Istio CSRs (throughput, latency) vs kube-controller-manager's signer (3 interleaved rounds after 1,000 warm-up certificates, medians), 1,000 PodCertificateRequests, RSS of the bundle with 10,000 CSRs (knobs: bench/controller.bench.ts; A/B of two bundles, the Node floor and BENCH_PERF=DIR, CPU by part with Linux perf: README, "Two commands")
 	node --import tsx bench/controller.bench.ts
 
 .PHONY: bench-memory

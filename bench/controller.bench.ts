@@ -63,7 +63,7 @@ import {
   separateProcessPhase,
   type PeerResult,
 } from "./controller/peer.js";
-import { checkPerfAvailable } from "./controller/perf-window.js";
+import { checkPerfAvailable, perfDirectory } from "./controller/perf-window.js";
 import { printReport } from "./controller/report.js";
 import { rssPhase, type MemoryResult } from "./controller/rss.js";
 import { throughputPhase, type ThroughputResult } from "./controller/throughput.js";
@@ -81,6 +81,10 @@ try {
   ensureBundle();
   // Refused before anything starts, not when the alt's first round comes.
   if (contenders.includes("csr-signer-alt") && phases.has("peer")) alternativeCsrSignerBundle();
+  // BENCH_PERF: perf checked before anything starts, and refused where no round would read it.
+  if (perfDirectory && !(runPeer && phases.has("peer")))
+    throw new Error("BENCH_PERF samples the peer phase only: add peer to BENCH_PHASES (and BENCH_PEER=1)");
+  if (runPeer && phases.has("peer")) checkPerfAvailable();
   progress("starting etcd + kube-apiserver");
   controlPlane = await startControlPlane();
   progress(`control plane ready in ${ms(controlPlane.startupMs)}`);
@@ -122,7 +126,6 @@ try {
   const peer: PeerResult[] = [];
   const runComparison = runPeer && phases.has("peer");
   const peerBinary = contenders.includes("kube-controller-manager") ? kubeControllerManagerBinary() : "";
-  if (runComparison) checkPerfAvailable();
   if (runComparison && peerBinary === undefined)
     throw new Error(
       "kube-controller-manager is not built: run `make testbin-controller-manager` (or BENCH_PEER=0)",
