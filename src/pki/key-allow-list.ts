@@ -7,9 +7,16 @@ export interface KeyAllowList {
   readonly ecdsaCurves: readonly string[];
 }
 
+/**
+ * The largest RSA modulus anything here accepts: the default allow-list's and the most a Signer's
+ * spec.issuance.keyTypes.rsaMaximumBits may say. The request parser refuses a larger key before it
+ * verifies the signature (defaultCertificateRequestLimits).
+ */
+export const largestAcceptedRsaBits = 8192;
+
 export const defaultKeyAllowList: KeyAllowList = {
   rsaMinimumBits: 2048,
-  rsaMaximumBits: 8192,
+  rsaMaximumBits: largestAcceptedRsaBits,
   ecdsaCurves: ["P-256", "P-384"],
 };
 

@@ -54,7 +54,11 @@ export class PodCertificateKeyError extends Error {
 }
 
 const spkiLimits = { maxDepth: 8, maxNodes: 64 };
-const stubLimits = { ...defaultCertificateRequestLimits, maxPemBytes: 16 * 1024 };
+/**
+ * The stub request's limits: a larger PEM cap, and not the parser's RSA size cap, so that an RSA key
+ * of a size no API key type names is still denied UnsupportedKeyType by policy (before proof matters).
+ */
+const stubLimits = { maxPemBytes: 16 * 1024, der: defaultCertificateRequestLimits.der };
 
 export function readPodCertificateKey(fields: PodCertificateKeyFields): PodCertificateKey {
   const stub = decodeField(fields.stubPKCS10Request, "stubPKCS10Request");

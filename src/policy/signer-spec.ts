@@ -7,6 +7,7 @@
  */
 import { parseCidr } from "./ip-addresses.js";
 import { isKubernetesUsage, type KubernetesUsage } from "../api/usages.js";
+import { largestAcceptedRsaBits } from "../pki/key-allow-list.js";
 import { usagesNeverIssuedToLeaves } from "../pki/key-usages.js";
 import type { PodCertificatesSpec, SignerSpec, TrustBundleSpec } from "../api/signer.js";
 import {
@@ -25,7 +26,7 @@ const signerDefaults = {
   defaultDuration: "24h",
   maxDuration: "720h",
   allowedUsages: ["digital signature", "key encipherment", "server auth", "client auth"] as KubernetesUsage[],
-  keyTypes: { rsaMinimumBits: 2048, rsaMaximumBits: 8192, ecdsaCurves: ["P-256", "P-384"] },
+  keyTypes: { rsaMinimumBits: 2048, rsaMaximumBits: largestAcceptedRsaBits, ecdsaCurves: ["P-256", "P-384"] },
   maxSubjectAltNames: 10,
 };
 
@@ -95,14 +96,14 @@ export function parseSignerSpec(raw: unknown, objectName = "signer"): SignerSpec
       "spec.issuance.keyTypes.rsaMinimumBits",
       2048,
       2048,
-      8192,
+      largestAcceptedRsaBits,
     ),
     rsaMaximumBits: integer(
       keyTypesRaw.rsaMaximumBits,
       "spec.issuance.keyTypes.rsaMaximumBits",
-      8192,
+      largestAcceptedRsaBits,
       2048,
-      8192,
+      largestAcceptedRsaBits,
     ),
     ecdsaCurves: stringList(
       keyTypesRaw.ecdsaCurves ?? signerDefaults.keyTypes.ecdsaCurves,

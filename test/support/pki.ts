@@ -1,4 +1,11 @@
-import { X509Certificate, createPublicKey, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import {
+  X509Certificate,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  type KeyObject,
+} from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +41,26 @@ export function testKey(type: TestKeyType, fresh = false): KeyObject {
   return key;
 }
 
+/**
+ * A random odd modulus of `bits` bits (a multiple of 8), its top bit set: an RSA public key of any
+ * size without generating one (minutes for the largest, and seconds per signature). Nothing can sign
+ * for it.
+ */
+export function craftedRsaModulus(bits: number): Buffer {
+  const modulus = randomBytes(bits / 8);
+  modulus[0]! |= 0x80;
+  modulus[modulus.length - 1]! |= 0x01;
+  return modulus;
+}
+
+/** An RSA public key with a crafted modulus of `bits` bits and the exponent 65537. */
+export function craftedRsaPublicKey(bits: number): KeyObject {
+  return createPublicKey({
+    key: { kty: "RSA", n: craftedRsaModulus(bits).toString("base64url"), e: "AQAB" },
+    format: "jwk",
+  });
+}
+
 export interface RawExtension {
   oid: string;
   critical?: boolean;
@@ -56,6 +83,8 @@ export interface TestRequestOptions {
   breakPublicKey?: boolean;
   /** The signatureAlgorithm OID instead of the key's own (RSA OIDs get NULL parameters). */
   signatureAlgorithmOid?: string;
+  /** The public key the request carries instead of `key`'s (`key` still signs: it does not verify). */
+  publicKey?: KeyObject;
 }
 
 /**
@@ -64,7 +93,9 @@ export interface TestRequestOptions {
  */
 export function buildTestCertificateRequest(options: TestRequestOptions): string {
   const { key } = options;
-  const publicKeyDer = new Uint8Array(createPublicKey(key).export({ format: "der", type: "spki" }));
+  const publicKeyDer = new Uint8Array(
+    (options.publicKey ?? createPublicKey(key)).export({ format: "der", type: "spki" }),
+  );
   if (options.breakPublicKey) publicKeyDer[publicKeyDer.length - 1]! ^= 0x01;
   const extensions: Uint8Array[] = [];
   const sans = { dns: [], ip: [], uri: [], email: [], ...options.subjectAltNames };

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { expect } from "chai";
 import {
   CertificateAuthorityError,
@@ -9,24 +9,7 @@ import { rsaPublicKey } from "../../../src/pki/pkcs11/key-attributes.js";
 import { signatureProfileFor, SigningKeyError } from "../../../src/pki/signing-key.js";
 import { thrownBy } from "../../support/errors.js";
 import { opensslSelfSignedCa } from "../../support/openssl.js";
-
-/**
- * An RSA public key of `bits` bits whose modulus is random: parsing it costs nothing, so sizes that
- * would take minutes to generate (and seconds per signature) are tested cheaply.
- */
-function craftedRsaModulus(bits: number): Buffer {
-  const modulus = randomBytes(bits / 8);
-  modulus[0]! |= 0x80;
-  modulus[modulus.length - 1]! |= 0x01;
-  return modulus;
-}
-
-function craftedRsaPublicKey(bits: number): KeyObject {
-  return createPublicKey({
-    key: { kty: "RSA", n: craftedRsaModulus(bits).toString("base64url"), e: "AQAB" },
-    format: "jwk",
-  });
-}
+import { craftedRsaModulus, craftedRsaPublicKey } from "../../support/pki.js";
 
 describe("CA key size: RSA CA keys must be 2048, 3072 or 4096 bits", () => {
   for (const bits of [1024, 8192, 16384]) {

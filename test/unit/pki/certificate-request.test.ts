@@ -1,7 +1,12 @@
 import { expect } from "chai";
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { sequence } from "../../../src/pki/der-writer.js";
-import { CertificateRequestError, parseCertificateRequest } from "../../../src/pki/certificate-request.js";
+import {
+  CertificateRequestError,
+  defaultCertificateRequestLimits,
+  parseCertificateRequest,
+  type CertificateRequestLimits,
+} from "../../../src/pki/certificate-request.js";
 import { defaultKeyAllowList, keyRejection } from "../../../src/pki/key-allow-list.js";
 import { Oid } from "../../../src/pki/oids.js";
 import { encodePem } from "../../../src/pki/pem.js";
@@ -11,6 +16,7 @@ import {
   buildTestCertificateRequest,
   caTrueExtension,
   constructedPrimitiveRequests,
+  craftedRsaPublicKey,
   opensslRequest,
   testKey,
   type TestRequestOptions,
@@ -397,6 +403,47 @@ describe("parseCertificateRequest", () => {
         const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
         expect(error.reason).to.equal(reason);
         if (message !== undefined) expect(error.message).to.equal(message);
+      });
+    }
+
+    // No signer accepts an RSA key above 8192 bits, and verifying a 16,384-bit one costs milliseconds:
+    // such a key is refused from our own parse, before OpenSSL verifies anything. The crafted keys
+    // cannot sign, so a request whose key reaches verify is refused InvalidSignature instead.
+    const sizeOrder: { name: string; bits: number; limits?: CertificateRequestLimits; reason: string }[] = [
+      {
+        name: "an RSA key of 8200 bits, before its signature is verified",
+        bits: 8200,
+        reason: "KeyNotAllowed",
+      },
+      {
+        name: "an RSA key of 16384 bits, before its signature is verified",
+        bits: 16384,
+        reason: "KeyNotAllowed",
+      },
+      {
+        name: "not an RSA key of 8192 bits, the largest allowed (it reaches verify)",
+        bits: 8192,
+        reason: "InvalidSignature",
+      },
+      {
+        name: "not an RSA key of 8200 bits under limits without an RSA size cap (it reaches verify)",
+        bits: 8200,
+        limits: { ...defaultCertificateRequestLimits, maxRsaModulusBits: undefined },
+        reason: "InvalidSignature",
+      },
+    ];
+    for (const { name, bits, limits, reason } of sizeOrder) {
+      it(name, () => {
+        const pem = buildTestCertificateRequest({
+          key: testKey("rsa-2048"),
+          publicKey: craftedRsaPublicKey(bits),
+        });
+        const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem, limits));
+        expect(error.reason).to.equal(reason);
+        if (reason === "KeyNotAllowed")
+          expect(error.message).to.equal(
+            `RSA key of ${bits} bits is above 8192, the most any signer accepts`,
+          );
       });
     }
   });
