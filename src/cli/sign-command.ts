@@ -7,11 +7,8 @@ import type { OfflineSignRefusalReason } from "../api/reasons.js";
 import { kubernetesUsages } from "../api/usages.js";
 import { loadCertificateAuthority } from "../pki/certificate-authority.js";
 import { readCertificateAuthorityFolder } from "../pki/ca-material-files.js";
-import {
-  CertificateRequestError,
-  describePublicKey,
-  parseCertificateRequest,
-} from "../pki/certificate-request.js";
+import { CertificateRequestError, parseCertificateRequest } from "../pki/certificate-request.js";
+import { describePublicKey } from "../pki/request-key.js";
 import { issueLeafCertificate } from "../pki/issuance.js";
 import { defaultKeyAllowList, keyRejection } from "../pki/key-allow-list.js";
 import { intersectUsages } from "../pki/key-usages.js";

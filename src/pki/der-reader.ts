@@ -267,3 +267,7 @@ export function readNamedBits(node: DerNode | undefined, what: string): number[]
   }
   return positions;
 }
+
+/** Whether the node is exactly a DER NULL (05 00). */
+export const isDerNull = (node: DerNode): boolean =>
+  node.encoded.length === 2 && node.encoded[0] === UniversalTag.null && node.encoded[1] === 0;

@@ -1,4 +1,4 @@
-import type { PublicKeyDescription } from "./certificate-request.js";
+import type { PublicKeyDescription } from "./request-key.js";
 
 /** Which public keys a signer accepts; the default is RSA 2048-8192, ECDSA P-256 and P-384. */
 export interface KeyAllowList {

@@ -11,8 +11,8 @@ import {
   CertificateRequestError,
   defaultCertificateRequestLimits,
   parseCertificateRequest,
-  type PublicKeyDescription,
 } from "./certificate-request.js";
+import type { PublicKeyDescription } from "./request-key.js";
 import { DerError, decodeDer, expectSequence, readBitStringBytes } from "./der-reader.js";
 import { encodePem } from "./pem.js";
 

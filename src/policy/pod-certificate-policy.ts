@@ -9,7 +9,7 @@
 import type { PodCertificateDenialReason, PodCertificateFailureReason } from "../api/reasons.js";
 import type { SignerSpec } from "../api/signer.js";
 import type { KubernetesUsage } from "../api/usages.js";
-import type { PublicKeyDescription } from "../pki/certificate-request.js";
+import type { PublicKeyDescription } from "../pki/request-key.js";
 import type { IssuanceGrant, ValidityWindow } from "../pki/issuance.js";
 import { keyRejection, type KeyAllowList } from "../pki/key-allow-list.js";
 import { intersectUsages } from "../pki/key-usages.js";

@@ -3,7 +3,8 @@
  * the controller resolves the tenant namespaces (names plus selector matches) beforehand.
  * Every decision carries the rule (a Signer spec field) that made it.
  */
-import { describePublicKey, type CertificateRequest } from "../pki/certificate-request.js";
+import type { CertificateRequest } from "../pki/certificate-request.js";
+import { describePublicKey } from "../pki/request-key.js";
 import type { IssuanceGrant } from "../pki/issuance.js";
 import { keyRejection } from "../pki/key-allow-list.js";
 import { intersectUsages } from "../pki/key-usages.js";
