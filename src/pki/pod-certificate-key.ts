@@ -14,6 +14,7 @@ import {
 } from "./certificate-request.js";
 import type { PublicKeyDescription } from "./request-key.js";
 import { DerError, decodeDer, expectSequence, readBitStringBytes } from "./der-reader.js";
+import { largestAcceptedRsaBits } from "./key-allow-list.js";
 import { encodePem } from "./pem.js";
 
 /** The API's key types, spelled as a pod's podCertificate volume names them (keyType). */
@@ -54,11 +55,7 @@ export class PodCertificateKeyError extends Error {
 }
 
 const spkiLimits = { maxDepth: 8, maxNodes: 64 };
-/**
- * The stub request's limits: a larger PEM cap, and not the parser's RSA size cap, so that an RSA key
- * of a size no API key type names is still denied UnsupportedKeyType by policy (before proof matters).
- */
-const stubLimits = { maxPemBytes: 16 * 1024, der: defaultCertificateRequestLimits.der };
+const stubLimits = { ...defaultCertificateRequestLimits, maxPemBytes: 16 * 1024 };
 
 export function readPodCertificateKey(fields: PodCertificateKeyFields): PodCertificateKey {
   const stub = decodeField(fields.stubPKCS10Request, "stubPKCS10Request");
@@ -186,6 +183,12 @@ function readStubRequest(der: Uint8Array): PodCertificateKey {
   const { publicKey, subjectPublicKey } = readSubjectPublicKeyInfo(spki);
   const kind = classify(publicKey);
   if (kind.publicKeyDescription === undefined)
+    return { ...kind, subjectPublicKeyInfo: spki, subjectPublicKey, proofVerified: false };
+  // Nor an RSA key above what any Signer accepts (the parser would refuse it as a malformed stub, and
+  // verifying a 16,384-bit one costs milliseconds): no API key type names it, so policy denies it
+  // UnsupportedKeyType before proof matters.
+  const { publicKeyDescription: description } = kind;
+  if (description.algorithm === "RSA" && description.bits > largestAcceptedRsaBits)
     return { ...kind, subjectPublicKeyInfo: spki, subjectPublicKey, proofVerified: false };
   try {
     parseCertificateRequest(encodePem("CERTIFICATE REQUEST", der), stubLimits);

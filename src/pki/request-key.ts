@@ -168,24 +168,20 @@ export function importPublicKey(
   }
   const keyType = publicKey.asymmetricKeyType;
   if (keyType === "rsa") {
-    if (facts?.algorithm === "rsa") {
-      return {
-        publicKey,
-        description: {
-          algorithm: "RSA",
-          bits: bitLength(facts.modulus),
-          publicExponent: unsignedBigInt(facts.publicExponent),
-        },
-      };
-    }
-    // We read only rsaEncryption keys; should OpenSSL call a key under another OID RSA, ask it.
-    const details = publicKey.asymmetricKeyDetails ?? {};
+    // OpenSSL also reads an RSA key under the X.500 OID 2.5.8.1.1, which Go's crypto/x509 does not
+    // (kube-apiserver refuses such a request, and Go clients could not read its certificate), and
+    // which would skip our checks of the modulus size and the exponent.
+    if (facts?.algorithm !== "rsa")
+      throw new CertificateRequestError(
+        "KeyNotAllowed",
+        "an RSA public key is accepted only as rsaEncryption (RFC 3279), the form Go reads",
+      );
     return {
       publicKey,
       description: {
         algorithm: "RSA",
-        bits: details.modulusLength ?? 0,
-        publicExponent: details.publicExponent ?? 0n,
+        bits: bitLength(facts.modulus),
+        publicExponent: unsignedBigInt(facts.publicExponent),
       },
     };
   }

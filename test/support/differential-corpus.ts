@@ -134,6 +134,10 @@ export const handMadeRequests: HandMadeRequest[] = [
       children(keyBits)[1]!.identifier = [0x3f, 0x10];
     },
   ),
+  handMade("RSA key under the X.500 OID 2.5.8.1.1 (OpenSSL reads it as RSA)", { key: "rsa-2048" }, (info) => {
+    const keyAlgorithm = children(children(info)[2])[0]!;
+    children(keyAlgorithm)[0] = oid("2.5.8.1.1");
+  }),
   handMade("RSA key without NULL parameters", { key: "rsa-2048" }, (info) => {
     const keyAlgorithm = children(children(info)[2])[0]!;
     children(keyAlgorithm).pop();

@@ -20,6 +20,7 @@ import {
   smallInteger,
   tlv,
 } from "../../src/pki/der-writer.js";
+import { decodeDer, type DerNode } from "../../src/pki/der-reader.js";
 import { encodeName, type DistinguishedName } from "../../src/pki/names.js";
 import { Oid } from "../../src/pki/oids.js";
 import { encodePem } from "../../src/pki/pem.js";
@@ -42,13 +43,13 @@ export function testKey(type: TestKeyType, fresh = false): KeyObject {
 }
 
 /**
- * A random odd modulus of `bits` bits (a multiple of 8), its top bit set: an RSA public key of any
- * size without generating one (minutes for the largest, and seconds per signature). Nothing can sign
- * for it.
+ * A random odd modulus of exactly `bits` bits: an RSA public key of any size without generating one
+ * (minutes for the largest, and seconds per signature). Nothing can sign for it.
  */
 export function craftedRsaModulus(bits: number): Buffer {
-  const modulus = randomBytes(bits / 8);
-  modulus[0]! |= 0x80;
+  const modulus = randomBytes(Math.ceil(bits / 8));
+  const topBit = (bits - 1) % 8; // of the first byte
+  modulus[0] = (modulus[0]! & ((1 << topBit) - 1)) | (1 << topBit);
   modulus[modulus.length - 1]! |= 0x01;
   return modulus;
 }
@@ -85,6 +86,8 @@ export interface TestRequestOptions {
   signatureAlgorithmOid?: string;
   /** The public key the request carries instead of `key`'s (`key` still signs: it does not verify). */
   publicKey?: KeyObject;
+  /** The SubjectPublicKeyInfo's algorithm OID instead of the key's own (its parameters kept). */
+  publicKeyAlgorithmOid?: string;
 }
 
 /**
@@ -93,10 +96,18 @@ export interface TestRequestOptions {
  */
 export function buildTestCertificateRequest(options: TestRequestOptions): string {
   const { key } = options;
-  const publicKeyDer = new Uint8Array(
+  let publicKeyDer: Uint8Array = new Uint8Array(
     (options.publicKey ?? createPublicKey(key)).export({ format: "der", type: "spki" }),
   );
   if (options.breakPublicKey) publicKeyDer[publicKeyDer.length - 1]! ^= 0x01;
+  if (options.publicKeyAlgorithmOid !== undefined) {
+    const [algorithm, keyBits] = decodeDer(publicKeyDer).children as [DerNode, DerNode];
+    const parameters = algorithm.children.slice(1).map((node) => node.encoded);
+    publicKeyDer = sequence(
+      sequence(objectIdentifier(options.publicKeyAlgorithmOid), ...parameters),
+      keyBits.encoded,
+    );
+  }
   const extensions: Uint8Array[] = [];
   const sans = { dns: [], ip: [], uri: [], email: [], ...options.subjectAltNames };
   if (sans.dns.length + sans.ip.length + sans.uri.length + sans.email.length > 0) {

@@ -48,7 +48,10 @@ export function proofOfPossession(key: KeyObject, podUID: string): Buffer {
 }
 
 /** An empty PKCS#10 request signed by `key`, DER (Ed25519 through the openssl CLI). */
-export function stubRequest(key: KeyObject, options: { breakSignature?: boolean } = {}): Buffer {
+export function stubRequest(
+  key: KeyObject,
+  options: { breakSignature?: boolean; publicKey?: KeyObject } = {},
+): Buffer {
   if (key.asymmetricKeyType !== "ed25519")
     return Buffer.from(
       decodeSinglePem(buildTestCertificateRequest({ key, ...options }), "CERTIFICATE REQUEST"),

@@ -411,6 +411,11 @@ describe("parseCertificateRequest", () => {
     // cannot sign, so a request whose key reaches verify is refused InvalidSignature instead.
     const sizeOrder: { name: string; bits: number; limits?: CertificateRequestLimits; reason: string }[] = [
       {
+        name: "an RSA key of 8193 bits, one above the largest allowed, before its signature is verified",
+        bits: 8193,
+        reason: "KeyNotAllowed",
+      },
+      {
         name: "an RSA key of 8200 bits, before its signature is verified",
         bits: 8200,
         reason: "KeyNotAllowed",
@@ -446,6 +451,19 @@ describe("parseCertificateRequest", () => {
           );
       });
     }
+
+    it("an RSA key under the X.500 OID 2.5.8.1.1, which OpenSSL reads and Go does not (KeyNotAllowed)", () => {
+      // Signed by its key: without the refusal it would be accepted, its size and exponent unchecked.
+      const pem = buildTestCertificateRequest({
+        key: testKey("rsa-2048"),
+        publicKeyAlgorithmOid: "2.5.8.1.1",
+      });
+      const error = thrownBy(CertificateRequestError, () => parseCertificateRequest(pem));
+      expect(error.reason).to.equal("KeyNotAllowed");
+      expect(error.message).to.equal(
+        "an RSA public key is accepted only as rsaEncryption (RFC 3279), the form Go reads",
+      );
+    });
   });
 });
 

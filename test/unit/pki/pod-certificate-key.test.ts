@@ -7,6 +7,7 @@ import {
   stubRequest,
   type PodTestKeyType,
 } from "../../support/pod-certificates.js";
+import { craftedRsaPublicKey } from "../../support/pki.js";
 
 const podUID = "5f0c1a2b-0000-4000-8000-00000000abcd";
 
@@ -61,6 +62,13 @@ describe("readPodCertificateKey: the key of a PodCertificateRequest and its proo
   it("classifies an Ed25519 stub request (no Signer accepts it, so its proof is not needed)", () => {
     const key = readPodCertificateKey({ podUID, ...podKeyFields(podTestKey("ED25519"), podUID, "stub") });
     expect(key).to.include({ keyType: "ED25519", proofVerified: false });
+  });
+
+  it("classifies a stub request with an RSA key above 8192 bits without parsing it (no Signer accepts it)", () => {
+    // Parsed, the parser would refuse the key (above its RSA cap) and the stub would be malformed.
+    const stub = stubRequest(podTestKey("RSA2048"), { publicKey: craftedRsaPublicKey(8200) });
+    const key = readPodCertificateKey({ podUID, stubPKCS10Request: stub.toString("base64") });
+    expect(key).to.include({ keyType: undefined, description: "RSA-8200", proofVerified: false });
   });
 
   it("names RSA sizes outside the API's set as no key type", () => {

@@ -124,6 +124,12 @@ describe("parseSignerSpec", () => {
       "spec.issuance.keyTypes.rsaMinimumBits",
     ],
     [
+      // The request parser refuses larger keys before verifying them: no Signer may ask for one.
+      "RSA above 8192",
+      { ...minimal, issuance: { keyTypes: { rsaMaximumBits: 8193 } } },
+      "spec.issuance.keyTypes.rsaMaximumBits",
+    ],
+    [
       "a service account without namespace",
       { ...minimal, policy: { ...minimal.policy, requesters: { serviceAccounts: ["istiod"] } } },
       "spec.policy.requesters.serviceAccounts[0]",
