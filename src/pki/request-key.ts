@@ -43,9 +43,9 @@ const curveNamesByOid: Record<string, string> = {
   [Oid.secp521r1]: "P-521",
 };
 
-/** What our own parse of an RSA or EC key says: the size and curve that policy checks. */
+/** What our own parse of an RSA or EC key says: the size and exponent, or the curve, that policy checks. */
 export type KeyFacts =
-  | { readonly algorithm: "rsa"; readonly modulus: Uint8Array; readonly publicExponent: Uint8Array }
+  | { readonly algorithm: "rsa"; readonly description: PublicKeyDescription & { algorithm: "RSA" } }
   | { readonly algorithm: "ec"; readonly curveOid: string }
   | undefined;
 
@@ -87,7 +87,10 @@ export function checkKeyEncoding(
         "KeyNotAllowed",
         `RSA key of ${bits} bits is above ${maxRsaModulusBits}, the most any signer accepts`,
       );
-    return { algorithm: "rsa", modulus, publicExponent };
+    return {
+      algorithm: "rsa",
+      description: { algorithm: "RSA", bits, publicExponent: unsignedBigInt(publicExponent) },
+    };
   }
   if (oid === Oid.ecPublicKey) {
     const curveOid = readObjectIdentifier(parameters, "ECDSA public key named curve");
@@ -135,14 +138,7 @@ export function publicKeyOf(
   // an options object from a KeyObject or CryptoKey by catching two thrown errors, which cost more
   // than OpenSSL's decoding of the key (`make bench-sign`).
   const pem = encodePem("PUBLIC KEY", spkiDer);
-  if (facts?.algorithm === "rsa") {
-    const description: PublicKeyDescription = {
-      algorithm: "RSA",
-      bits: bitLength(facts.modulus),
-      publicExponent: unsignedBigInt(facts.publicExponent),
-    };
-    return { type: "rsa", description, verifyWith: pem };
-  }
+  if (facts?.algorithm === "rsa") return { type: "rsa", description: facts.description, verifyWith: pem };
   const curve = facts?.algorithm === "ec" ? curveNamesByOid[facts.curveOid] : undefined;
   if (curve !== undefined) return { type: "ec", description: { algorithm: "ECDSA", curve }, verifyWith: pem };
   const { publicKey, description } = importPublicKey(pem, facts);
@@ -150,8 +146,8 @@ export function publicKeyOf(
 }
 
 /**
- * OpenSSL decodes the key (it must accept it too); the size and curve come from our parse when
- * it read them, which spares a round trip through asymmetricKeyDetails per request.
+ * OpenSSL decodes the key (it must accept it too); the size, exponent and curve come from our parse
+ * when it read them, which spares a round trip through asymmetricKeyDetails per request.
  */
 export function importPublicKey(
   pem: string,
@@ -176,14 +172,7 @@ export function importPublicKey(
         "KeyNotAllowed",
         "an RSA public key is accepted only as rsaEncryption (RFC 3279), the form Go reads",
       );
-    return {
-      publicKey,
-      description: {
-        algorithm: "RSA",
-        bits: bitLength(facts.modulus),
-        publicExponent: unsignedBigInt(facts.publicExponent),
-      },
-    };
+    return { publicKey, description: facts.description };
   }
   if (keyType === "ec") {
     // Curves without a short name (secp256k1, brainpool) keep OpenSSL's name, for the refusal message.
