@@ -41,9 +41,9 @@ export interface CertificateRequestLimits {
 /**
  * The controller's limits. No Signer, approver or `sign` accepts an RSA key above
  * largestAcceptedRsaBits, so the signature of a larger one is never verified: within the PEM cap a
- * tenant could send a 16,384-bit key with the exponent 2^31-1, whose verification cost 2.2 ms of CPU
- * on an Intel Xeon (2026-12-03), against 0.6 ms for the largest accepted key and about 0.15 ms to
- * parse, verify and issue for a whole Istio request (`make bench-sign`).
+ * tenant could send a 16,384-bit key with the exponent 2^31-1, whose verification costs about 2.2 ms
+ * of CPU, against 0.6 ms for the largest accepted key and about 0.15 ms to parse, verify and issue a
+ * whole Istio request (BENCHMARKS.md, "What an RSA key no Signer accepts would cost").
  */
 export const defaultCertificateRequestLimits: CertificateRequestLimits = {
   maxPemBytes: 6500,
