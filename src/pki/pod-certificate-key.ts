@@ -135,10 +135,26 @@ function classify(
   }
 }
 
+/**
+ * An RSA key no Signer accepts and Go will not verify with, which OpenSSL would still verify with at
+ * a cost of milliseconds (a 16,384-bit modulus, or an exponent near the modulus' size): above
+ * largestAcceptedRsaBits, or with an exponent above 2^31-1. kube-apiserver refuses both in either
+ * key form; should one arrive anyway, it is left unverified, so its proof fails (and no API key type
+ * names an RSA key above 4096 bits: policy denies those UnsupportedKeyType before proof matters).
+ */
+function tooCostlyToVerify(description: PublicKeyDescription): boolean {
+  return (
+    description.algorithm === "RSA" &&
+    (description.bits > largestAcceptedRsaBits || description.publicExponent > 0x7fffffffn)
+  );
+}
+
 /** The deprecated form: the key, and a signature over the ASCII bytes of the pod UID. */
 function readProvenKey(spki: Uint8Array, proof: Uint8Array, podUID: string): PodCertificateKey {
   const { publicKey, subjectPublicKey } = readSubjectPublicKeyInfo(spki);
   const kind = classify(publicKey);
+  if (kind.publicKeyDescription && tooCostlyToVerify(kind.publicKeyDescription))
+    return { ...kind, subjectPublicKeyInfo: spki, subjectPublicKey, proofVerified: false };
   const data = Buffer.from(podUID, "ascii");
   let proofVerified = false;
   try {
@@ -184,11 +200,8 @@ function readStubRequest(der: Uint8Array): PodCertificateKey {
   const kind = classify(publicKey);
   if (kind.publicKeyDescription === undefined)
     return { ...kind, subjectPublicKeyInfo: spki, subjectPublicKey, proofVerified: false };
-  // Nor an RSA key above what any Signer accepts (the parser would refuse it as a malformed stub, and
-  // verifying a 16,384-bit one costs milliseconds): no API key type names it, so policy denies it
-  // UnsupportedKeyType before proof matters.
-  const { publicKeyDescription: description } = kind;
-  if (description.algorithm === "RSA" && description.bits > largestAcceptedRsaBits)
+  // Nor one too costly to verify (the parser would refuse it, which here would make the stub malformed).
+  if (tooCostlyToVerify(kind.publicKeyDescription))
     return { ...kind, subjectPublicKeyInfo: spki, subjectPublicKey, proofVerified: false };
   try {
     parseCertificateRequest(encodePem("CERTIFICATE REQUEST", der), stubLimits);

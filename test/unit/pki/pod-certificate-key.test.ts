@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { PodCertificateKeyError, readPodCertificateKey } from "../../../src/pki/pod-certificate-key.js";
 import {
   podKeyFields,
@@ -69,6 +69,13 @@ describe("readPodCertificateKey: the key of a PodCertificateRequest and its proo
     const stub = stubRequest(podTestKey("RSA2048"), { publicKey: craftedRsaPublicKey(8200) });
     const key = readPodCertificateKey({ podUID, stubPKCS10Request: stub.toString("base64") });
     expect(key).to.include({ keyType: undefined, description: "RSA-8200", proofVerified: false });
+  });
+
+  it("leaves unverified a proof by an RSA key with an exponent above 2^31-1 (Go refuses it; OpenSSL would take milliseconds)", () => {
+    // A real key and a real proof: verified, the proof would hold.
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 3072, publicExponent: 0x80000001 });
+    const key = readPodCertificateKey({ podUID, ...podKeyFields(privateKey, podUID, "proof") });
+    expect(key).to.include({ keyType: "RSA3072", description: "RSA-3072", proofVerified: false });
   });
 
   it("names RSA sizes outside the API's set as no key type", () => {
